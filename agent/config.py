@@ -1,0 +1,308 @@
+"""The agent's config file (TOML) turned into typed, validated settings.
+
+One file per agent. Every key has a default (documented in config/agent.example.toml);
+an unknown key, a wrong type or an impossible value raises :class:`ConfigError` naming the
+file and the key, before anything is changed. Per-user paths come from platformdirs, so
+XDG_CONFIG_HOME / XDG_STATE_HOME are honoured and two agents with different homes never
+share state.
+
+The WebDAV password lives in a file next to the config, readable only by its owner, until
+the credential vault takes it over. It is held in :class:`Secret`, whose repr is redacted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from .errors import ConfigError
+from .i18n import _
+
+APP = "hoso"
+CONFIG_ENV = "HOSO_CONFIG"
+PASSWORD_ENV = "HOSO_WEBDAV_PASSWORD"
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    url: str = ""
+    remote_dir: str = "/"
+    user: str = ""
+    ca_file: str = ""
+    verify_tls: bool = True
+    timeout: float = 30.0
+    retries: int = 4
+    atomic_uploads: str = "auto"  # auto | always | never
+    trash_dir: str = ".hoso-trash"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    settle_seconds: float = 2.0
+    poll_interval: float = 30.0
+    rescan_interval: float = 3600.0
+    max_delete_percent: float = 50.0
+    transfers: int = 4
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    root: Path
+    state_dir: Path
+    language: str = "auto"
+    host_name: str = ""
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+
+    @property
+    def password_file(self) -> Path:
+        return self.path.with_name(self.path.stem + ".secret")
+
+    def password(self) -> Secret:
+        """The WebDAV password: HOSO_WEBDAV_PASSWORD wins, else the 0600 file."""
+        from_env = os.environ.get(PASSWORD_ENV)
+        if from_env is not None:
+            return Secret(from_env)
+        return read_secret_file(self.password_file)
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+_TOP_KEYS: dict[str, type | tuple[type, ...]] = {
+    "root": str,
+    "state_dir": str,
+    "language": str,
+    "host_name": str,
+}
+_TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig}
+# Tables owned by later features or plugins: accepted and passed through untouched.
+_OPEN_TABLES = {"plugins", "backup", "school", "teacher", "smtp", "inspection", "handover"}
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP)) / "agent.toml"
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def default_host_name() -> str:
+    return socket.gethostname().split(".")[0] or "may-tinh"
+
+
+def load(path: Path | None = None) -> Config:
+    """Read and validate the config file; raises ConfigError with file and key named."""
+    path = (path or default_config_path()).expanduser()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            _("No config file at {path}. Run `hoso init --root FOLDER --url URL` first.").format(
+                path=path
+            )
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            _("The config file {path} is not valid TOML: {detail}").format(path=path, detail=exc)
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            _("Cannot read the config file {path}: {detail}").format(
+                path=path, detail=exc.strerror
+            )
+        ) from None
+    return from_dict(raw, path)
+
+
+def from_dict(raw: dict[str, Any], path: Path) -> Config:
+    tables: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _TABLES:
+            if not isinstance(value, dict):
+                raise _bad(path, key, _("must be a table ([{key}])").format(key=key))
+            tables[key] = _build_table(path, key, _TABLES[key], value)
+        elif key in _OPEN_TABLES:
+            continue
+        elif key in _TOP_KEYS:
+            top[key] = _check_type(path, key, value, _TOP_KEYS[key])
+        else:
+            raise _bad(path, key, _("is not a known setting"))
+
+    if "root" not in top:
+        raise _bad(path, "root", _("is missing: name the records folder"))
+    root = Path(top["root"]).expanduser()
+    if not root.is_absolute():
+        raise _bad(path, "root", _("must be an absolute path"))
+    state_dir = Path(top.get("state_dir") or default_state_dir()).expanduser()
+    language = top.get("language", "auto")
+    if language not in ("auto", "vi", "en"):
+        raise _bad(path, "language", _("must be one of auto, vi, en"))
+    remote: RemoteConfig = tables.get("remote", RemoteConfig())
+    sync: SyncConfig = tables.get("sync", SyncConfig())
+    _validate_remote(path, remote)
+    _validate_sync(path, sync)
+    return Config(
+        path=path,
+        root=root,
+        state_dir=state_dir,
+        language=language,
+        host_name=top.get("host_name") or default_host_name(),
+        remote=remote,
+        sync=sync,
+    )
+
+
+def _build_table(path: Path, table: str, cls: type, values: dict[str, Any]) -> Any:
+    defaults = cls()
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{table}.{key}"
+        if not hasattr(defaults, key):
+            raise _bad(path, name, _("is not a known setting"))
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _bad(path, name, _("must be a list of strings"))
+            value = tuple(value)
+        elif isinstance(default, bool):
+            value = _check_type(path, name, value, bool)
+        elif isinstance(default, float):
+            value = float(_check_type(path, name, value, (int, float)))
+        else:
+            value = _check_type(path, name, value, type(default))
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, ...]) -> Any:
+    # bool is an int in Python; a number where a bool is wanted (or the reverse) is a mistake.
+    is_bool = isinstance(value, bool)
+    wants_bool = expected is bool or (isinstance(expected, tuple) and bool in expected)
+    if not isinstance(value, expected) or (is_bool and not wants_bool):
+        names = expected if isinstance(expected, tuple) else (expected,)
+        kind = " / ".join({"str": "text", "int": "number", "float": "number", "bool": "true/false"}
+                          .get(t.__name__, t.__name__) for t in names)
+        raise _bad(path, key, _("must be {kind}").format(kind=kind))
+    return value
+
+
+def _validate_remote(path: Path, remote: RemoteConfig) -> None:
+    parts = urlsplit(remote.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _bad(path, "remote.url", _("must be an http:// or https:// address of the share"))
+    if parts.username or parts.password:
+        raise _bad(path, "remote.url", _("must not contain a user name or password"))
+    if remote.atomic_uploads not in ("auto", "always", "never"):
+        raise _bad(path, "remote.atomic_uploads", _("must be one of auto, always, never"))
+    if remote.timeout <= 0:
+        raise _bad(path, "remote.timeout", _("must be greater than 0"))
+    if remote.retries < 0:
+        raise _bad(path, "remote.retries", _("must be 0 or more"))
+    if remote.ca_file and not Path(remote.ca_file).expanduser().is_file():
+        raise _bad(path, "remote.ca_file", _("names a file that does not exist"))
+    if not remote.trash_dir or "/" in remote.trash_dir.strip("/"):
+        raise _bad(path, "remote.trash_dir", _("must be a single folder name"))
+
+
+def _validate_sync(path: Path, sync: SyncConfig) -> None:
+    for key in ("settle_seconds", "poll_interval", "rescan_interval"):
+        if getattr(sync, key) < 0:
+            raise _bad(path, f"sync.{key}", _("must be 0 or more"))
+    if not 0 < sync.max_delete_percent <= 100:
+        raise _bad(path, "sync.max_delete_percent", _("must be between 0 and 100"))
+    if not 1 <= sync.transfers <= 32:
+        raise _bad(path, "sync.transfers", _("must be between 1 and 32"))
+
+
+def _bad(path: Path, key: str, problem: str) -> ConfigError:
+    return ConfigError(
+        _("Config file {path}, setting `{key}`: {problem}.").format(
+            path=path, key=key, problem=problem
+        )
+    )
+
+
+# --- secrets on disk ------------------------------------------------------------------------
+
+
+def read_secret_file(path: Path) -> Secret:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return Secret("")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            _("{path} can be read by other users. Run `chmod 600 {path}` and try again.").format(
+                path=path
+            )
+        )
+    return Secret(path.read_text(encoding="utf-8").rstrip("\n"))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable only by its owner, atomically (temp file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def render(root: Path, url: str, remote_dir: str, user: str, state_dir: str = "") -> str:
+    """The config file `hoso init` writes: the given values, every other key at its default."""
+
+    def q(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        "# hoso agent config. Every key and its default: config/agent.example.toml",
+        f"root = {q(str(root))}",
+    ]
+    if state_dir:
+        lines.append(f"state_dir = {q(state_dir)}")
+    lines += ["", "[remote]", f"url = {q(url)}", f"remote_dir = {q(remote_dir)}"]
+    if user:
+        lines.append(f"user = {q(user)}")
+    return "\n".join(lines) + "\n"

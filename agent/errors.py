@@ -1,0 +1,130 @@
+"""The one exception hierarchy of hoso.
+
+Every error the agent raises on purpose derives from :class:`HosoError`. Each class knows
+its exit code (the CLI contract in docs/cli.md), its scope (one file, one pass, the whole
+agent) and whether retrying later may help. Messages are already translated and never
+contain secrets; the CLI prints ``str(error)`` and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    PARTIAL = 1  # done, but some items failed (each named on stderr)
+    USAGE = 2  # usage or config error; nothing changed
+    UNREACHABLE = 3  # server unreachable or login refused; nothing changed
+    SAFETY_STOP = 4  # a safety guard stopped the pass; nothing deleted
+
+
+class Scope(enum.Enum):
+    FILE = "file"  # one path failed; the pass goes on and the path is retried later
+    PASS = "pass"  # this pass stops; the next one may succeed
+    AGENT = "agent"  # the agent cannot work until a person acts
+
+
+class HosoError(Exception):
+    """Base of every error hoso raises deliberately."""
+
+    exit_code: ExitCode = ExitCode.PARTIAL
+    scope: Scope = Scope.PASS
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(HosoError):
+    """The config file or a command-line argument is wrong."""
+
+    exit_code = ExitCode.USAGE
+    scope = Scope.AGENT
+
+
+class UsageError(HosoError):
+    """A command was called in a way that cannot work (missing folder, already running...)."""
+
+    exit_code = ExitCode.USAGE
+    scope = Scope.AGENT
+
+
+class RemoteError(HosoError):
+    """Something went wrong talking to the WebDAV server."""
+
+    exit_code = ExitCode.PARTIAL
+    scope = Scope.FILE
+
+
+class UnreachableError(RemoteError):
+    """The server cannot be reached (DNS, refused connection, timeouts after retries, TLS)."""
+
+    exit_code = ExitCode.UNREACHABLE
+    scope = Scope.PASS
+    retryable = True
+
+
+class AuthError(RemoteError):
+    """The server refused our login (401/403 on the records root)."""
+
+    exit_code = ExitCode.UNREACHABLE
+    scope = Scope.AGENT
+
+
+class ProtocolError(RemoteError):
+    """The server answered something we cannot trust (malformed or truncated XML...)."""
+
+    exit_code = ExitCode.PARTIAL
+    scope = Scope.PASS
+    retryable = True
+
+
+class PreconditionFailed(RemoteError):
+    """412: the remote file changed since we looked; the path is planned again."""
+
+    scope = Scope.FILE
+    retryable = True
+
+
+class RemoteLocked(RemoteError):
+    """423 after retries: someone holds a lock on the file."""
+
+    scope = Scope.FILE
+    retryable = True
+
+
+class QuotaExceeded(RemoteError):
+    """507: the share is full; uploads stop for this pass."""
+
+    scope = Scope.PASS
+    retryable = True
+
+
+class NotFound(RemoteError):
+    """404 on a path we expected to exist."""
+
+    scope = Scope.FILE
+    retryable = True
+
+
+class LocalError(HosoError):
+    """A local file operation failed (permissions, disk full, file vanished)."""
+
+    scope = Scope.FILE
+    retryable = True
+
+
+class SafetyStop(HosoError):
+    """A guard refused to go on (mass delete, missing records folder, restored server)."""
+
+    exit_code = ExitCode.SAFETY_STOP
+    scope = Scope.PASS
+
+
+class AlreadyRunning(UsageError):
+    """Another agent holds the lock of this config's state folder."""

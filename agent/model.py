@@ -1,0 +1,267 @@
+"""Plain data shared by the stages of a sync pass.
+
+Everything here is a frozen dataclass or an enum with no behaviour beyond small derived
+properties, so that ``reconcile`` can import it without importing any I/O.
+
+Paths (``RelPath``) are always relative to the records root, Unicode NFC, ``/``-separated,
+with no leading or trailing slash; the root itself is ``""``.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass, field
+
+RelPath = str
+
+
+def nfc(name: str) -> str:
+    """The one spelling of a name that hoso compares and stores."""
+    return unicodedata.normalize("NFC", name)
+
+
+def parent_of(path: RelPath) -> RelPath:
+    return path.rpartition("/")[0]
+
+
+def name_of(path: RelPath) -> str:
+    return path.rpartition("/")[2]
+
+
+def is_within(path: RelPath, folder: RelPath) -> bool:
+    """True when ``path`` is ``folder`` or lies below it."""
+    return folder == "" or path == folder or path.startswith(folder + "/")
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    """One file or folder found by the local scan.
+
+    ``fs_name`` is the name as it is spelled on disk (possibly NFD); ``path`` is its NFC key.
+    ``sha256`` is filled only when the scan had a reason to hash (new or changed content,
+    rename candidates); for a file whose size/mtime/inode match the journal it carries the
+    journal's hash. ``settled`` is False while the file was written less than
+    ``settle_seconds`` ago. ``open_in_editor`` is True while an office lock file
+    (``~$name``, ``.~lock.name#``) sits next to it.
+    """
+
+    path: RelPath
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    fs_path: RelPath = ""  # relative path as spelled on disk, "/"-separated
+    sha256: str | None = None
+    settled: bool = True
+    open_in_editor: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One file or folder listed on the share.
+
+    ``etag`` is stored without quotes and without the weak ``W/`` prefix (Apache sends the
+    weak form for about a second after a write, then the strong form of the same value).
+    ``href_path`` is the path relative to the remote root as the server spells it
+    (possibly NFD), unquoted. ``checksum`` is the server's content checksum when it keeps
+    one (Nextcloud ``oc:checksums``), as ``"SHA256:<hex>"``-style text, else None.
+    ``mtime`` is whole seconds since the epoch (``getlastmodified``).
+    """
+
+    path: RelPath
+    kind: Kind
+    etag: str = ""
+    size: int = 0
+    mtime: int = 0
+    href_path: RelPath = ""
+    checksum: str | None = None
+    fileid: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """The last state of one path that both sides were known to agree on."""
+
+    path: RelPath
+    kind: Kind
+    local_size: int = 0
+    local_mtime_ns: int = 0
+    local_inode: int = 0
+    sha256: str | None = None
+    remote_etag: str = ""
+    remote_size: int = 0
+    remote_mtime: int = 0
+    remote_checksum: str | None = None
+    remote_fileid: str | None = None
+
+    def matches_local(self, entry: LocalEntry) -> bool:
+        """Stat-level identity: same kind, size, mtime and inode as when last synced."""
+        if entry.kind is not self.kind:
+            return False
+        if entry.kind is Kind.DIR:
+            return True
+        return (
+            entry.size == self.local_size
+            and entry.mtime_ns == self.local_mtime_ns
+            and entry.inode == self.local_inode
+        )
+
+    def matches_remote(self, entry: RemoteEntry) -> bool:
+        if entry.kind is not self.kind:
+            return False
+        if entry.kind is Kind.DIR:
+            return True
+        return entry.etag == self.remote_etag and entry.size == self.remote_size
+
+
+class ActionKind(enum.Enum):
+    UPLOAD = "upload"  # local file → share (create or update)
+    DOWNLOAD = "download"  # share file → local (create or update)
+    MKDIR_REMOTE = "mkdir_remote"
+    MKDIR_LOCAL = "mkdir_local"
+    DELETE_LOCAL = "delete_local"  # into the local trash, never gone for good
+    DELETE_REMOTE = "delete_remote"  # into the share's trash, never gone for good
+    MOVE_REMOTE = "move_remote"  # a local rename carried out on the share
+    MOVE_LOCAL = "move_local"  # a share rename carried out locally
+    CONFLICT = "conflict"  # both sides changed: compare bytes, keep both if they differ
+    RECORD = "record"  # both sides already agree: just write the journal
+    FORGET = "forget"  # gone on both sides: drop the journal entry
+
+
+class Reason(enum.Enum):
+    """Why an action was planned; shown in --dry-run and logs."""
+
+    NEW_LOCAL = "new_local"
+    NEW_REMOTE = "new_remote"
+    CHANGED_LOCAL = "changed_local"
+    CHANGED_REMOTE = "changed_remote"
+    DELETED_LOCAL = "deleted_local"
+    DELETED_REMOTE = "deleted_remote"
+    CHANGED_BOTH = "changed_both"
+    NEW_BOTH = "new_both"
+    SAME_CONTENT = "same_content"
+    EDIT_BEATS_DELETE = "edit_beats_delete"
+    RENAMED_LOCAL = "renamed_local"
+    RENAMED_REMOTE = "renamed_remote"
+    TYPE_CHANGED = "type_changed"
+    MERGE_ONLY = "merge_only"  # first pass or restored server: nothing is deleted
+    GONE_BOTH = "gone_both"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan.
+
+    ``path`` is the path the action is about (the destination for moves);
+    ``source`` is the origin of a move. ``local``/``remote``/``journal`` are the states the
+    decision was based on: propagate re-checks them before any destructive step and
+    refuses to act when the file changed meanwhile. ``conflict_copy`` is the name the
+    local version gets when both sides differ. ``covers`` lists the paths a folder-level
+    delete or move carries with it (their journal entries move or go with it).
+    """
+
+    kind: ActionKind
+    path: RelPath
+    reason: Reason
+    source: RelPath | None = None
+    local: LocalEntry | None = None
+    remote: RemoteEntry | None = None
+    journal: JournalEntry | None = None
+    conflict_copy: RelPath | None = None
+    covers: tuple[RelPath, ...] = ()
+
+
+class SkipReason(enum.Enum):
+    UNSETTLED = "unsettled"  # still being written
+    OPEN_IN_EDITOR = "open_in_editor"  # server change waits until the document is closed
+    NORMALIZATION_TWIN = "normalization_twin"  # NFC and NFD spellings of one name both exist
+    TYPE_CLASH = "type_clash"  # a file on one side, a folder on the other, both new
+
+
+@dataclass(frozen=True)
+class Skip:
+    path: RelPath
+    reason: SkipReason
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered actions of one pass, plus what was deliberately left for later."""
+
+    actions: tuple[Action, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+
+    def of_kind(self, *kinds: ActionKind) -> list[Action]:
+        return [a for a in self.actions if a.kind in kinds]
+
+    @property
+    def deletions(self) -> list[Action]:
+        return self.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE)
+
+
+@dataclass
+class Report:
+    """What one pass did; serialised as the `hoso sync --json` object."""
+
+    uploaded: list[RelPath] = field(default_factory=list)
+    downloaded: list[RelPath] = field(default_factory=list)
+    deleted_local: list[RelPath] = field(default_factory=list)
+    deleted_remote: list[RelPath] = field(default_factory=list)
+    moved: list[tuple[RelPath, RelPath]] = field(default_factory=list)
+    conflicts: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "uploaded": sorted(self.uploaded),
+            "downloaded": sorted(self.downloaded),
+            "deleted_local": sorted(self.deleted_local),
+            "deleted_remote": sorted(self.deleted_remote),
+            "moved": [list(m) for m in self.moved],
+            "conflicts": self.conflicts,
+            "failed": self.failed,
+            "skipped": self.skipped,
+        }
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(
+            self.uploaded
+            or self.downloaded
+            or self.deleted_local
+            or self.deleted_remote
+            or self.moved
+            or self.conflicts
+        )
+
+
+class Side(enum.Enum):
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+@dataclass(frozen=True)
+class TrashItem:
+    """Something the agent removed, kept so that `hoso trash restore ID` can bring it back.
+
+    ``side`` says where the file was removed from. ``stored_as`` is where the preserved copy
+    is: an absolute local path in the state dir's trash for LOCAL, a path relative to the
+    remote root (inside the share's trash folder) for REMOTE.
+    """
+
+    id: int
+    side: Side
+    path: RelPath
+    stored_as: str
+    deleted_at: float
+    kind: Kind = Kind.FILE
+    size: int = 0
+    sha256: str | None = None
+    reason: str = ""
