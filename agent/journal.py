@@ -1,0 +1,486 @@
+"""The SQLite journal: the last state both sides agreed on, plus the agent's bookkeeping.
+
+This is the only module that touches SQLite (through sqlite-utils). It stores and returns
+what it is told and decides nothing.
+
+Invariants:
+- WAL mode with synchronous=NORMAL: a crash (even SIGKILL mid-write) never corrupts the
+  file; a power cut may lose the last few records, which only makes the next pass compare
+  the bytes again.
+- Every write call is one small transaction (BEGIN IMMEDIATE … COMMIT); nothing holds a
+  transaction across calls.
+- One connection guarded by a lock, so worker threads may call any method.
+- The schema version lives in the ``meta`` table; migrations run forward only, each in its
+  own transaction. A journal written by a newer hoso is refused with ConfigError.
+- The file is readable only by its owner (0600) in a folder created 0700.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlite_utils import Database
+
+from .errors import ConfigError, LocalError, Scope
+from .i18n import _
+from .model import JournalEntry, Kind, RelPath, Side, TrashItem
+
+KEEP_PASSES = 50
+_VERSION_KEY = "schema_version"
+_ENTRY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JournalEntry))
+_KINDS = {k.value: k for k in Kind}
+
+
+class JournalError(LocalError):
+    """The journal file could not be read or written (disk full, damaged, removed)."""
+
+    scope = Scope.PASS
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A per-file failure, kept so that the path is retried later and shown in status."""
+
+    path: RelPath
+    message: str
+    attempts: int
+    first_seen: float
+    last_seen: float
+    retry_after: float
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    started: float
+    finished: float
+    outcome: str
+    report: dict[str, object]
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def _v1(db: Database) -> None:
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("entries").create(
+        {
+            "path": str,
+            "kind": str,
+            "local_size": int,
+            "local_mtime_ns": int,
+            "local_inode": int,
+            "sha256": str,
+            "remote_etag": str,
+            "remote_size": int,
+            "remote_mtime": int,
+            "remote_checksum": str,
+            "remote_fileid": str,
+        },
+        pk="path",
+        not_null=["kind"],
+    )
+    db.table("errors").create(
+        {
+            "path": str,
+            "message": str,
+            "attempts": int,
+            "first_seen": float,
+            "last_seen": float,
+            "retry_after": float,
+        },
+        pk="path",
+    )
+    db.table("trash").create(
+        {
+            "id": int,
+            "side": str,
+            "path": str,
+            "stored_as": str,
+            "deleted_at": float,
+            "kind": str,
+            "size": int,
+            "sha256": str,
+            "reason": str,
+        },
+        pk="id",
+    )
+    db.table("passes").create(
+        {"id": int, "started": float, "finished": float, "outcome": str, "report": str},
+        pk="id",
+    )
+    db.table("remote_dirs").create({"path": str, "etag": str}, pk="path")
+
+
+# MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(
+    method: Callable[Concatenate[Journal, P], R],
+) -> Callable[Concatenate[Journal, P], R]:
+    """Serialise calls on the one connection and turn SQLite failures into JournalError."""
+
+    def wrapper(self: Journal, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise _journal_error(self.path, exc) from None
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    return JournalError(
+        _(
+            "The sync journal {path} could not be read or written ({detail}). If the disk is "
+            "full, free some space. If the file is damaged, move it aside: the next pass "
+            "rebuilds it by comparing both sides, without deleting anything."
+        ).format(path=path, detail=exc)
+    )
+
+
+def _subtree(folder: RelPath) -> tuple[str, tuple[str, ...]]:
+    """SQL condition for ``folder`` and everything below it.
+
+    A range instead of LIKE, so that "%" and "_" in names are plain characters; "0" is the
+    character right after "/", and SQLite compares UTF-8 text in code-point order.
+    """
+    if folder == "":
+        return "1", ()
+    return "(path = ? OR (path >= ? AND path < ?))", (folder, folder + "/", folder + "0")
+
+
+def _overlap(a: RelPath, b: RelPath) -> bool:
+    return a == "" or b == "" or a == b or b.startswith(a + "/") or a.startswith(b + "/")
+
+
+def _prepare_file(path: Path) -> None:
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
+# --- the journal ----------------------------------------------------------------------------
+
+
+class Journal:
+    """Open with :meth:`Journal.open`; usable as a context manager that closes it."""
+
+    def __init__(self, path: Path, db: Database) -> None:
+        self.path = path
+        self._db = db
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        """Open (creating if needed) and migrate the journal at ``path``."""
+        try:
+            _prepare_file(path)
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(
+                _("Cannot create the sync journal {path}: {detail}").format(
+                    path=path, detail=getattr(exc, "strerror", None) or exc
+                )
+            ) from None
+        journal = cls(path, Database(conn, execute_plugins=False))
+        try:
+            journal._setup()
+        except BaseException:
+            conn.close()
+            raise
+        return journal
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Database]:
+        # IMMEDIATE takes the write lock up front, so a second process (e.g. `hoso status`
+        # reading while the agent writes) can never deadlock an upgrade from read to write.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    @_guarded
+    def _setup(self) -> None:
+        self._db.enable_wal()
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        while True:
+            with self._write() as db:
+                version = self._version()
+                if version > SCHEMA_VERSION:
+                    raise ConfigError(
+                        _(
+                            "The sync journal {path} was written by a newer version of hoso "
+                            "(schema {found}, this version knows up to {known}). Update hoso."
+                        ).format(path=self.path, found=version, known=SCHEMA_VERSION)
+                    )
+                if version == SCHEMA_VERSION:
+                    return
+                MIGRATIONS[version](db)
+                self._set_meta(_VERSION_KEY, str(version + 1))
+
+    def _version(self) -> int:
+        if "meta" not in self._db.table_names():
+            return 0
+        value = self._get_meta(_VERSION_KEY)
+        return int(value) if value is not None else 0
+
+    # --- entries ----------------------------------------------------------------------------
+
+    @_guarded
+    def entries(self) -> dict[RelPath, JournalEntry]:
+        rows = self._db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
+        return {row[0]: _entry(row) for row in rows}
+
+    @_guarded
+    def get(self, path: RelPath) -> JournalEntry | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE path = ?", (path,)
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def put(self, entry: JournalEntry) -> None:
+        """Insert or replace one entry."""
+        self.put_many((entry,))
+
+    @_guarded
+    def put_many(self, entries: Iterable[JournalEntry]) -> None:
+        """Insert or replace many entries in one transaction."""
+        rows = [_row(e) for e in entries]
+        with self._write() as db:
+            db.table("entries").upsert_all(rows, pk="path")
+
+    @_guarded
+    def delete(self, path: RelPath) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM entries WHERE path = ?", (path,))
+
+    @_guarded
+    def delete_subtree(self, folder: RelPath) -> None:
+        """Drop ``folder`` and everything below it ("" drops every entry)."""
+        where, params = _subtree(folder)
+        with self._write() as db:
+            db.execute(f"DELETE FROM entries WHERE {where}", params)
+
+    @_guarded
+    def move_subtree(self, src: RelPath, dst: RelPath) -> None:
+        """Re-key ``src`` and everything below it to ``dst``, in one transaction.
+
+        Entries already under ``dst`` are replaced: after the move on disk they describe
+        nothing. Moving a path onto itself does nothing; moving a folder into itself (or the
+        root anywhere) is a caller bug: ValueError.
+        """
+        if src == dst and src != "":
+            return
+        if _overlap(src, dst):
+            raise ValueError(f"cannot move {src!r} onto overlapping {dst!r}")
+        dst_where, dst_params = _subtree(dst)
+        src_where, src_params = _subtree(src)
+        with self._write() as db:
+            db.execute(f"DELETE FROM entries WHERE {dst_where}", dst_params)
+            db.execute(
+                f"UPDATE entries SET path = ? || substr(path, ?) WHERE {src_where}",
+                (dst, len(src) + 1, *src_params),
+            )
+
+    @_guarded
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    # --- meta -------------------------------------------------------------------------------
+
+    @_guarded
+    def meta_get(self, key: str) -> str | None:
+        return self._get_meta(key)
+
+    @_guarded
+    def meta_set(self, key: str, value: str | None) -> None:
+        """Set a value; None removes the key. The schema version is not settable."""
+        if key == _VERSION_KEY:
+            raise ValueError(f"{_VERSION_KEY} is managed by the migrations")
+        with self._write():
+            self._set_meta(key, value)
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._db.table("meta").upsert({"key": key, "value": value}, pk="key")
+
+    # --- per-file errors --------------------------------------------------------------------
+
+    @_guarded
+    def record_error(self, path: RelPath, message: str, *, now: float, retry_after: float) -> None:
+        """Remember a failure of ``path``; a repeated failure counts one more attempt."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO errors (path, message, attempts, first_seen, last_seen, retry_after)"
+                " VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+                " message = excluded.message, attempts = attempts + 1,"
+                " last_seen = excluded.last_seen, retry_after = excluded.retry_after",
+                (path, message, now, now, retry_after),
+            )
+
+    @_guarded
+    def clear_error(self, path: RelPath) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM errors WHERE path = ?", (path,))
+
+    @_guarded
+    def errors(self) -> list[FileError]:
+        rows = self._db.execute(
+            "SELECT path, message, attempts, first_seen, last_seen, retry_after"
+            " FROM errors ORDER BY path"
+        )
+        return [FileError(*row) for row in rows]
+
+    # --- trash ------------------------------------------------------------------------------
+
+    @_guarded
+    def add_trash(
+        self,
+        *,
+        side: Side,
+        path: RelPath,
+        stored_as: str,
+        kind: Kind,
+        size: int,
+        sha256: str | None,
+        reason: str,
+        deleted_at: float,
+    ) -> TrashItem:
+        with self._write() as db:
+            table = db.table("trash").insert(
+                {
+                    "side": side.value,
+                    "path": path,
+                    "stored_as": stored_as,
+                    "deleted_at": deleted_at,
+                    "kind": kind.value,
+                    "size": size,
+                    "sha256": sha256,
+                    "reason": reason,
+                }
+            )
+            item_id = table.last_pk
+        assert isinstance(item_id, int)  # an INTEGER PRIMARY KEY is always an int
+        return TrashItem(item_id, side, path, stored_as, deleted_at, kind, size, sha256, reason)
+
+    @_guarded
+    def trash_items(self) -> list[TrashItem]:
+        """Newest first."""
+        rows = self._db.execute(f"{_TRASH_SELECT} ORDER BY deleted_at DESC, id DESC")
+        return [_trash_item(row) for row in rows]
+
+    @_guarded
+    def get_trash(self, item_id: int) -> TrashItem | None:
+        row = self._db.execute(f"{_TRASH_SELECT} WHERE id = ?", (item_id,)).fetchone()
+        return _trash_item(row) if row else None
+
+    @_guarded
+    def remove_trash(self, item_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM trash WHERE id = ?", (item_id,))
+
+    # --- passes -----------------------------------------------------------------------------
+
+    @_guarded
+    def record_pass(self, record: PassRecord) -> None:
+        """Append a pass; only the last KEEP_PASSES are kept."""
+        with self._write() as db:
+            db.table("passes").insert(
+                {
+                    "started": record.started,
+                    "finished": record.finished,
+                    "outcome": record.outcome,
+                    "report": json.dumps(record.report, ensure_ascii=False),
+                }
+            )
+            db.execute(
+                "DELETE FROM passes WHERE id NOT IN"
+                " (SELECT id FROM passes ORDER BY id DESC LIMIT ?)",
+                (KEEP_PASSES,),
+            )
+
+    @_guarded
+    def last_pass(self) -> PassRecord | None:
+        row = self._db.execute(
+            "SELECT started, finished, outcome, report FROM passes ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return PassRecord(row[0], row[1], row[2], json.loads(row[3]))
+
+    # --- remote folder ETags ----------------------------------------------------------------
+
+    @_guarded
+    def remote_dir_etags(self) -> dict[RelPath, str]:
+        return dict(self._db.execute("SELECT path, etag FROM remote_dirs").fetchall())
+
+    @_guarded
+    def set_remote_dir_etags(self, etags: Mapping[RelPath, str]) -> None:
+        """Replace all stored folder ETags, in one transaction."""
+        with self._write() as db:
+            db.execute("DELETE FROM remote_dirs")
+            db.table("remote_dirs").insert_all(
+                ({"path": p, "etag": e} for p, e in etags.items()), pk="path"
+            )
+
+    @_guarded
+    def close(self) -> None:
+        self._db.close()
+
+
+_TRASH_SELECT = (
+    "SELECT id, side, path, stored_as, deleted_at, kind, size, sha256, reason FROM trash"
+)
+
+
+def _entry(row: tuple[Any, ...]) -> JournalEntry:
+    return JournalEntry(row[0], _KINDS[row[1]], *row[2:])
+
+
+def _row(entry: JournalEntry) -> dict[str, object]:
+    values = {column: getattr(entry, column) for column in _ENTRY_COLUMNS}
+    values["kind"] = entry.kind.value
+    return values
+
+
+def _trash_item(row: tuple[Any, ...]) -> TrashItem:
+    item_id, side, path, stored_as, deleted_at, kind, size, sha256, reason = row
+    return TrashItem(
+        item_id, Side(side), path, stored_as, deleted_at, _KINDS[kind], size, sha256, reason
+    )
