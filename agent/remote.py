@@ -1,0 +1,903 @@
+"""Everything hoso says to the WebDAV share: listing, transfers, folders, capabilities, retries.
+
+The only module that speaks HTTP. It owns webdavclient3 (used for its settings and its
+``requests`` session; every request is built here) and defusedxml.
+
+Invariants:
+
+* Paths in and out are :data:`~agent.model.RelPath` (NFC, relative to the remote root). The
+  server's own spelling of each name (possibly NFD) is remembered from listings and used,
+  percent-quoted, in every later request, so an NFD name is never duplicated as NFC.
+* A PROPFIND answer is trusted only if it parses strictly (no DTD, no entities) as a
+  ``DAV:multistatus`` naming the folder asked for; anything else raises ProtocolError, never an
+  empty listing.
+* Uploads never overwrite what they did not expect: creates are conditional on "nothing there",
+  updates on the expected ETag. On servers whose PUT is not atomic the body goes to a hidden
+  temp name first and is renamed into place, so an interrupted upload never truncates a file.
+* Every request has a (connect, read) timeout and bounded retries; every failure leaves as a
+  :class:`~agent.errors.RemoteError` subclass with a translated message. The password is never
+  part of a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import secrets
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, unquote, urlsplit
+
+import defusedxml.ElementTree as SafeET
+import requests
+from defusedxml import DefusedXmlException
+from requests.adapters import HTTPAdapter
+from webdav3.client import Client
+
+from .config import Config, Secret
+from .errors import (
+    AuthError,
+    LocalError,
+    NotFound,
+    PreconditionFailed,
+    ProtocolError,
+    QuotaExceeded,
+    RemoteError,
+    RemoteLocked,
+    UnreachableError,
+)
+from .i18n import _
+from .model import JournalEntry, Kind, RelPath, RemoteEntry, is_within, name_of, nfc, parent_of
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".~hoso-"
+TEMP_SUFFIX = ".part"
+DAV_NS = "DAV:"
+OC_NS = "http://owncloud.org/ns"
+CHUNK = 256 * 1024
+MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is treated as asking for this
+WEAK_ETAG_SECONDS = 2.5
+RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
+
+# A body shorter than announced, or undecodable: the answer cannot be used, maybe a network cut.
+_CUT_SHORT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+
+_PROPFIND_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
+    b"<d:resourcetype/><d:getetag/><d:getcontentlength/><d:getlastmodified/>"
+    b"<oc:fileid/><oc:checksums/><oc:size/><oc:data-fingerprint/>"
+    b"</d:prop></d:propfind>"
+)
+
+
+def normalize_etag(raw: str) -> str:
+    """An ETag without the weak ``W/`` prefix and without quotes."""
+    value = raw.strip()
+    if value[:2] in ("W/", "w/"):
+        value = value[2:]
+    return value.strip().strip('"')
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    nextcloud: bool  # oc:fileid answered on the root PROPFIND → Nextcloud/ownCloud
+    atomic_put: bool  # PUT never leaves a truncated file under the real name
+    data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
+    root_fileid: str | None
+    root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
+
+
+class RemoteTree(dict[RelPath, RemoteEntry]):
+    """What :meth:`Remote.list_tree` returns: NFC path → entry, plus ``twins``.
+
+    ``twins`` holds one tuple per name the server lists under several spellings equal after
+    NFC (an NFC and an NFD "Tuần 1" side by side): the sorted server spellings, the same shape
+    as the local scan's twins. The mapping keeps the first spelling's entry so that nothing
+    looks deleted; callers must leave twin paths alone (SkipReason.NORMALIZATION_TWIN) until a
+    person renames one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spellings: dict[RelPath, set[RelPath]] = {}
+
+    @property
+    def twins(self) -> tuple[tuple[RelPath, ...], ...]:
+        return tuple(tuple(sorted(self._spellings[p])) for p in sorted(self._spellings))
+
+    def add(self, entry: RemoteEntry) -> None:
+        existing = self.get(entry.path)
+        if existing is None:
+            self[entry.path] = entry
+            return
+        self._spellings.setdefault(entry.path, {existing.href_path}).add(entry.href_path)
+        if entry.href_path < existing.href_path:
+            self[entry.path] = entry
+
+
+@dataclass(frozen=True)
+class _Props:
+    """One ``DAV:response`` of a multistatus, with only the props that came back 200."""
+
+    href_path: str  # path relative to the remote root, server spelling, "" for the root
+    is_dir: bool
+    etag: str
+    size: int
+    mtime: int
+    checksum: str | None
+    fileid: str | None
+    data_fingerprint: str | None
+
+
+class _FileBody:
+    """A file streamed as a request body of exactly ``size`` bytes.
+
+    ``__len__`` lets requests send Content-Length instead of chunking. If the file turns out
+    shorter or longer than ``size`` the read raises LocalError before the last byte is sent,
+    so the server never receives a complete body of the wrong content.
+    """
+
+    def __init__(self, source: Path, size: int) -> None:
+        self._file = source.open("rb")
+        self._left = size
+
+    def __len__(self) -> int:
+        return self._left
+
+    def read(self, amount: int = -1) -> bytes:
+        if self._left == 0:
+            return b""
+        amount = self._left if amount < 0 else min(amount, self._left)
+        data = self._file.read(amount)
+        self._left -= len(data)
+        if len(data) < amount or (self._left == 0 and self._file.read(1)):
+            raise LocalError(_("The file changed while it was being uploaded; it will be sent again."))
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Remote:
+    """A connection to the records folder on the share (``url`` + ``remote_dir``)."""
+
+    def __init__(
+        self,
+        url: str,
+        remote_dir: str,
+        user: str,
+        password: Secret,
+        *,
+        ca_file: str = "",
+        verify_tls: bool = True,
+        timeout: float = 30.0,
+        retries: int = 4,
+        atomic_uploads: str = "auto",
+        pool_size: int = 8,
+        temp_tag: str = "",
+        trash_dir: str = ".hoso-trash",
+        backoff: float = 0.5,
+    ) -> None:
+        self._base_url = url.rstrip("/") + "/"
+        root = remote_dir.strip("/")
+        self._root_segments = [s for s in root.split("/") if s]
+        self._root_url = self._base_url + (quote(root) + "/" if root else "")
+        self._root_path_nfc = [nfc(s) for s in _url_path_segments(self._root_url)]
+        self._host = urlsplit(self._base_url).hostname or self._base_url
+        self._user = user
+        self._timeout = (min(timeout, 10.0), timeout)
+        self._retries = retries
+        self._backoff = backoff
+        self._atomic_uploads = atomic_uploads
+        self._pool_size = pool_size
+        self._temp_tag = temp_tag
+        self._trash_dir = nfc(trash_dir.strip("/"))
+        self._caps: Capabilities | None = None
+        self._caps_lock = threading.Lock()
+        # NFC path → the server's spelling, learnt from listings; used to address requests.
+        self._spelling: dict[RelPath, RelPath] = {}
+        self._client = Client(
+            {
+                "webdav_hostname": self._base_url,
+                "webdav_login": user,
+                "webdav_password": password.reveal(),
+                "webdav_timeout": timeout,
+            }
+        )
+        self._client.verify = ca_file or verify_tls
+        self._session = self._client.session
+        self._session.auth = (user, password.reveal())
+        self._session.verify = self._client.verify
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 8) + 2, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Remote:
+        remote = config.remote
+        return cls(
+            remote.url,
+            remote.remote_dir,
+            remote.user,
+            config.password(),
+            ca_file=str(Path(remote.ca_file).expanduser()) if remote.ca_file else "",
+            verify_tls=remote.verify_tls,
+            timeout=remote.timeout,
+            retries=remote.retries,
+            atomic_uploads=remote.atomic_uploads,
+            pool_size=max(8, config.sync.transfers * 2),
+            temp_tag=config.host_name,
+            trash_dir=remote.trash_dir,
+        )
+
+    def __repr__(self) -> str:
+        return f"Remote({self._root_url!r}, user={self._user!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- capabilities ---------------------------------------------------------------------
+
+    def probe(self, *, create: bool = False) -> Capabilities:
+        """Check the login and the root folder; learn what the server can do."""
+        try:
+            response = self._propfind(self._root_url, "", depth=0)
+        except NotFound:
+            if not create:
+                raise NotFound(
+                    _("The folder {url} does not exist on the share. Check remote_dir in the config.")
+                    .format(url=self._root_url)
+                ) from None
+            self._create_root()
+            response = self._propfind(self._root_url, "", depth=0)
+        root = self._parse_multistatus(response.content, "")[0]
+        nextcloud = root.fileid is not None
+        if self._atomic_uploads == "auto":
+            atomic = nextcloud or response.headers.get("Server", "").startswith("Apache")
+        else:
+            atomic = self._atomic_uploads == "always"
+        caps = Capabilities(
+            nextcloud=nextcloud,
+            atomic_put=atomic,
+            data_fingerprint=root.data_fingerprint,
+            root_fileid=root.fileid,
+            root_etag=root.etag,
+        )
+        self._caps = caps
+        return caps
+
+    def _capabilities(self) -> Capabilities:
+        with self._caps_lock:
+            return self._caps or self.probe()
+
+    def _create_root(self) -> None:
+        url = self._base_url
+        for segment in self._root_segments:
+            url += quote(segment) + "/"
+            self._ensure_folder(url, segment)
+
+    # --- listing --------------------------------------------------------------------------
+
+    def list_tree(
+        self,
+        *,
+        exclude: Callable[[RelPath, bool], bool] = lambda p, d: False,
+        unchanged_dirs: Mapping[RelPath, str] | None = None,
+        known: Mapping[RelPath, JournalEntry] | None = None,
+    ) -> RemoteTree:
+        """Every file and folder below the root (not the root itself), by NFC path.
+
+        Depth-1 PROPFINDs, folders fetched in parallel. Our trash folder, our temp uploads
+        and whatever ``exclude`` rejects are left out (and not descended into). On Nextcloud,
+        whose folder ETags change when anything below changes, a folder whose ETag equals
+        ``unchanged_dirs[path]`` is not listed again: its subtree comes from ``known``.
+        """
+        unchanged = (unchanged_dirs or {}) if self._capabilities().nextcloud else {}
+        tree = RemoteTree()
+        pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="hoso-list")
+        try:
+            pending: set[Future[list[RemoteEntry]]] = {pool.submit(self._list_folder, "", "")}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    for entry in future.result():
+                        if self._skip(entry, exclude):
+                            continue
+                        tree.add(entry)
+                        if entry.kind is not Kind.DIR:
+                            continue
+                        if entry.etag and unchanged.get(entry.path) == entry.etag:
+                            self._reuse_subtree(tree, entry, known or {}, exclude)
+                        else:
+                            # By its own spelling: NFC twins are two folders, both listed.
+                            pending.add(pool.submit(self._list_folder, entry.path, entry.href_path))
+        finally:
+            # On an error, folders not yet listed are not listed at all.
+            pool.shutdown(wait=True, cancel_futures=True)
+        return tree
+
+    def _skip(self, entry: RemoteEntry, exclude: Callable[[RelPath, bool], bool]) -> bool:
+        if entry.path == self._trash_dir:
+            return True
+        if entry.kind is Kind.FILE and is_temp_name(name_of(entry.path)):
+            return True
+        return exclude(entry.path, entry.kind is Kind.DIR)
+
+    def _reuse_subtree(
+        self,
+        tree: RemoteTree,
+        folder: RemoteEntry,
+        known: Mapping[RelPath, JournalEntry],
+        exclude: Callable[[RelPath, bool], bool],
+    ) -> None:
+        for path, journal in known.items():
+            if path == folder.path or not is_within(path, folder.path):
+                continue
+            entry = RemoteEntry(
+                path=path,
+                kind=journal.kind,
+                etag=journal.remote_etag,
+                size=journal.remote_size,
+                mtime=journal.remote_mtime,
+                # Only the folder's own spelling is known here; names below it are taken as NFC.
+                href_path=folder.href_path + path[len(folder.path):],
+                checksum=journal.remote_checksum,
+                fileid=journal.remote_fileid,
+            )
+            if not self._skip(entry, exclude):
+                tree.add(entry)
+
+    def _list_folder(self, path: RelPath, href: RelPath) -> list[RemoteEntry]:
+        response = self._propfind(self._root_url + quote(href), path, depth=1)
+        props = self._parse_multistatus(response.content, path)
+        entries = []
+        for item in props[1:]:
+            entry = self._entry(item)
+            if parent_of(entry.path) != path:
+                raise self._protocol_error(_("it lists {name} outside the folder").format(name=entry.path))
+            entries.append(entry)
+        return entries
+
+    def stat(self, path: RelPath) -> RemoteEntry | None:
+        """The current state of one path, or None when nothing is there."""
+        try:
+            response = self._propfind(self._url(path), path, depth=0)
+        except NotFound:
+            self._spelling.pop(nfc(path), None)
+            return None
+        return self._entry(self._parse_multistatus(response.content, path)[0])
+
+    def _entry(self, props: _Props) -> RemoteEntry:
+        path = nfc(props.href_path)
+        self._spelling[path] = props.href_path
+        return RemoteEntry(
+            path=path,
+            kind=Kind.DIR if props.is_dir else Kind.FILE,
+            etag=props.etag,
+            size=props.size,
+            mtime=props.mtime,
+            href_path=props.href_path,
+            checksum=props.checksum,
+            fileid=props.fileid,
+        )
+
+    def _propfind(self, url: str, path: RelPath, *, depth: int) -> requests.Response:
+        response = self._request(
+            "PROPFIND",
+            url,
+            path,
+            headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
+            body=lambda: _PROPFIND_BODY,
+        )
+        if response.status_code != 207:
+            raise self._protocol_error(
+                _("it answered {status} instead of a list").format(status=response.status_code)
+            )
+        return response
+
+    # --- PROPFIND parsing -----------------------------------------------------------------
+
+    def _parse_multistatus(self, content: bytes, folder: RelPath) -> list[_Props]:
+        """Responses of a multistatus, the one for ``folder`` itself first."""
+        try:
+            root = SafeET.fromstring(
+                content, forbid_dtd=True, forbid_entities=True, forbid_external=True
+            )
+        except (ET.ParseError, DefusedXmlException) as exc:
+            raise self._protocol_error(_("its answer is not valid XML ({detail})").format(
+                detail=type(exc).__name__)) from None
+        if root.tag != f"{{{DAV_NS}}}multistatus":
+            raise self._protocol_error(_("its answer is not a WebDAV multistatus"))
+        items = [self._parse_response(r) for r in root.findall(f"{{{DAV_NS}}}response")]
+        own = [p for p in items if nfc(p.href_path) == nfc(folder)]
+        if len(own) != 1:
+            raise self._protocol_error(_("its answer does not describe the folder asked for"))
+        return own + [p for p in items if p is not own[0]]
+
+    def _parse_response(self, element: ET.Element) -> _Props:
+        href = element.findtext(f"{{{DAV_NS}}}href")
+        if not href:
+            raise self._protocol_error(_("an entry of its answer has no address"))
+        props: dict[str, ET.Element] = {}
+        for propstat in element.findall(f"{{{DAV_NS}}}propstat"):
+            status = propstat.findtext(f"{{{DAV_NS}}}status") or ""
+            prop = propstat.find(f"{{{DAV_NS}}}prop")
+            if prop is not None and _status_code(status) == 200:
+                props.update((child.tag, child) for child in prop)
+        if not props:
+            raise self._protocol_error(_("it gave no properties for {href}").format(href=href))
+
+        def text(ns: str, name: str) -> str | None:
+            found = props.get(f"{{{ns}}}{name}")
+            return None if found is None else (found.text or "").strip()
+
+        resourcetype = props.get(f"{{{DAV_NS}}}resourcetype")
+        is_dir = resourcetype is not None and resourcetype.find(f"{{{DAV_NS}}}collection") is not None
+        size = text(DAV_NS, "getcontentlength") or text(OC_NS, "size") or "0"
+        return _Props(
+            href_path=self._relative(href),
+            is_dir=is_dir,
+            etag=normalize_etag(text(DAV_NS, "getetag") or ""),
+            size=self._integer(size),
+            mtime=_http_date(text(DAV_NS, "getlastmodified")),
+            checksum=_sha256_first(props.get(f"{{{OC_NS}}}checksums")),
+            fileid=text(OC_NS, "fileid") or None,
+            data_fingerprint=text(OC_NS, "data-fingerprint"),
+        )
+
+    def _relative(self, href: str) -> RelPath:
+        """An href made relative to the remote root, keeping the server's spelling."""
+        segments = _url_path_segments(href)
+        depth = len(self._root_path_nfc)
+        if [nfc(s) for s in segments[:depth]] != self._root_path_nfc:
+            raise self._protocol_error(_("it lists {href} outside the records folder").format(href=href))
+        return "/".join(segments[depth:])
+
+    def _integer(self, value: str) -> int:
+        try:
+            return int(value)
+        except ValueError:
+            raise self._protocol_error(_("it gave a size that is not a number")) from None
+
+    def _protocol_error(self, detail: str) -> ProtocolError:
+        return ProtocolError(
+            _("The share at {host} gave an answer hoso cannot trust: {detail}. Nothing was changed; "
+              "the next pass will try again.").format(host=self._host, detail=detail)
+        )
+
+    # --- transfers ------------------------------------------------------------------------
+
+    def upload(
+        self,
+        source: Path,
+        path: RelPath,
+        *,
+        expected_etag: str | None,
+        sha256: str,
+        mtime_ns: int,
+        size: int,
+    ) -> RemoteEntry:
+        """Send ``source`` to ``path``: a create when ``expected_etag`` is None, else an update
+        that happens only if the share still has that ETag. Parent folders must exist."""
+        self._check_size(source, size)
+        caps = self._capabilities()
+        if caps.atomic_put:
+            return self._upload_direct(source, path, expected_etag, sha256, mtime_ns, size, caps)
+        return self._upload_via_temp(source, path, expected_etag, mtime_ns, size)
+
+    def _upload_direct(
+        self,
+        source: Path,
+        path: RelPath,
+        expected_etag: str | None,
+        sha256: str,
+        mtime_ns: int,
+        size: int,
+        caps: Capabilities,
+    ) -> RemoteEntry:
+        headers = {"Content-Length": str(size)}
+        if expected_etag is None:
+            headers["If-None-Match"] = "*"
+        else:
+            headers["If-Match"] = f'"{expected_etag}"'
+        if caps.nextcloud:
+            headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
+            headers["OC-Checksum"] = f"SHA256:{sha256}"
+        response = self._put_conditional(source, path, headers, size, expected_etag)
+        checksum = f"SHA256:{sha256}" if caps.nextcloud else None
+        return self._after_put(response, path, size, mtime_ns, checksum)
+
+    def _upload_via_temp(
+        self, source: Path, path: RelPath, expected_etag: str | None, mtime_ns: int, size: int
+    ) -> RemoteEntry:
+        temp_href = self._href(parent_of(path))
+        temp_name = f"{TEMP_PREFIX}{self._temp_tag}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        temp_href = f"{temp_href}/{temp_name}" if temp_href else temp_name
+        temp_url = self._root_url + quote(temp_href)
+        try:
+            response = self._put(source, temp_url, path, {"Content-Length": str(size)}, size)
+            if expected_etag is not None:
+                current = self.stat(path)
+                if current is None or current.etag != expected_etag:
+                    raise self._precondition(path)
+            self._move_url(temp_url, self._url(path), path, overwrite=expected_etag is not None)
+        except BaseException:
+            self._discard(temp_url, path)
+            raise
+        # The temp name's ETag carries over the rename on these servers.
+        return self._after_put(response, path, size, mtime_ns, None)
+
+    def _put_conditional(
+        self, source: Path, path: RelPath, headers: dict[str, str], size: int, expected: str | None
+    ) -> requests.Response:
+        """PUT with If-Match/If-None-Match, riding out Apache's weak ETags.
+
+        Apache compares If-Match strongly and sends a weak ETag for about a second after a
+        write, so an update right after one gets 412 although nothing changed. When the
+        listed ETag still equals the expected one, the PUT is repeated until it turns strong.
+        """
+        deadline = time.monotonic() + WEAK_ETAG_SECONDS
+        while True:
+            try:
+                return self._put(source, self._url(path), path, headers, size)
+            except PreconditionFailed:
+                if expected is None or time.monotonic() > deadline:
+                    raise
+                current = self.stat(path)
+                if current is None or current.etag != expected:
+                    raise
+                time.sleep(0.2)
+
+    def _put(
+        self, source: Path, url: str, path: RelPath, headers: dict[str, str], size: int
+    ) -> requests.Response:
+        bodies: list[_FileBody] = []
+
+        def body() -> _FileBody:
+            bodies.append(_FileBody(source, size))
+            return bodies[-1]
+
+        try:
+            return self._request("PUT", url, path, headers=headers, body=body)
+        finally:
+            for opened in bodies:
+                opened.close()
+
+    def _after_put(
+        self,
+        response: requests.Response,
+        path: RelPath,
+        size: int,
+        mtime_ns: int,
+        checksum: str | None,
+    ) -> RemoteEntry:
+        etag = response.headers.get("OC-ETag") or response.headers.get("ETag")
+        if not etag:
+            entry = self.stat(path)
+            if entry is None:
+                raise NotFound(_("{path} vanished from the share right after upload.").format(path=path))
+            return entry
+        href = self._href(path)
+        self._spelling[nfc(path)] = href
+        return RemoteEntry(
+            path=nfc(path),
+            kind=Kind.FILE,
+            etag=normalize_etag(etag),
+            size=size,
+            mtime=_http_date(response.headers.get("Date")) or mtime_ns // 1_000_000_000,
+            href_path=href,
+            checksum=checksum,
+            fileid=response.headers.get("OC-FileId"),
+        )
+
+    def _check_size(self, source: Path, size: int) -> None:
+        try:
+            actual = source.stat().st_size
+        except OSError as exc:
+            raise LocalError(
+                _("Cannot read {path}: {reason}").format(path=source, reason=exc.strerror)
+            ) from None
+        if actual != size:
+            raise LocalError(
+                _("{path} changed since it was scanned; it will be sent on the next pass.").format(
+                    path=source
+                )
+            )
+
+    def download(self, path: RelPath, dest: BinaryIO) -> RemoteEntry:
+        """Write the file's bytes into ``dest``; returns the state of what was read."""
+        response = self._request(
+            "GET", self._url(path), path, headers={"Accept-Encoding": "identity"}, stream=True
+        )
+        with response:
+            received = self._copy_body(response, dest, path)
+            expected = response.headers.get("Content-Length")
+            if expected is not None and int(expected) != received:
+                raise self._short_read(path)
+            etag = response.headers.get("ETag")
+            if not etag:
+                entry = self.stat(path)
+                if entry is None:
+                    raise NotFound(_("{path} vanished from the share during download.").format(path=path))
+                return entry
+            return RemoteEntry(
+                path=nfc(path),
+                kind=Kind.FILE,
+                etag=normalize_etag(etag),
+                size=received,
+                mtime=_http_date(response.headers.get("Last-Modified")),
+                href_path=self._href(path),
+                fileid=response.headers.get("OC-FileId"),
+            )
+
+    def _copy_body(self, response: requests.Response, dest: BinaryIO, path: RelPath) -> int:
+        received = 0
+        try:
+            for chunk in response.iter_content(CHUNK):
+                dest.write(chunk)
+                received += len(chunk)
+        except requests.RequestException:
+            raise self._short_read(path) from None
+        return received
+
+    def _short_read(self, path: RelPath) -> ProtocolError:
+        return ProtocolError(
+            _("The download of {path} from {host} was cut short; it will be fetched again.").format(
+                path=path, host=self._host
+            )
+        )
+
+    # --- folders and names ----------------------------------------------------------------
+
+    def mkdir(self, path: RelPath) -> RemoteEntry:
+        """Create one folder; one that already exists is fine, a file in its place is not."""
+        status = self._mkcol(self._url(path), path)
+        entry = self.stat(path)
+        if entry is None or entry.kind is not Kind.DIR:
+            raise self._mkcol_refused(path, status)
+        return entry
+
+    def makedirs(self, path: RelPath) -> None:
+        """Create every missing level of ``path``."""
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            level = "/".join(parts[:depth])
+            self._ensure_folder(self._url(level), level)
+        self.mkdir(path)
+
+    def _ensure_folder(self, url: str, path: RelPath) -> None:
+        status = self._mkcol(url, path)
+        if status >= 300 and not self._is_collection(url, path):
+            raise self._mkcol_refused(path, status)
+
+    def _mkcol(self, url: str, path: RelPath) -> int:
+        # 405 = something exists there; Apache answers 403 "File exists" when two MKCOLs race.
+        return self._request("MKCOL", url, path, accept=frozenset({403, 405})).status_code
+
+    def _mkcol_refused(self, path: RelPath, status: int) -> RemoteError:
+        if status == 403:
+            return self._status_error("MKCOL", path, status)
+        return RemoteError(
+            _("Cannot create the folder {path} on the share: a file has that name.").format(path=path)
+        )
+
+    def _is_collection(self, url: str, path: RelPath) -> bool:
+        response = self._request(
+            "PROPFIND", url, path, headers={"Depth": "0"}, body=lambda: _PROPFIND_BODY,
+            accept=frozenset({404}),
+        )
+        if response.status_code != 207:
+            return False
+        try:
+            answer = SafeET.fromstring(response.content, forbid_dtd=True)
+        except (ET.ParseError, DefusedXmlException):
+            raise self._protocol_error(_("its answer is not valid XML")) from None
+        return answer.find(f".//{{{DAV_NS}}}resourcetype/{{{DAV_NS}}}collection") is not None
+
+    def move(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
+        """Rename ``src`` to ``dst``; without ``overwrite`` an existing ``dst`` → PreconditionFailed."""
+        self._move_url(self._url(src), self._url(dst), src, overwrite=overwrite)
+        self._forget(src)
+
+    def copy(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
+        """Server-side copy (COPY); without ``overwrite`` an existing ``dst`` → PreconditionFailed."""
+        headers = {"Destination": self._url(dst), "Overwrite": "T" if overwrite else "F"}
+        self._request("COPY", self._url(src), src, headers=headers)
+
+    def _move_url(self, src_url: str, dst_url: str, path: RelPath, *, overwrite: bool) -> None:
+        headers = {"Destination": dst_url, "Overwrite": "T" if overwrite else "F"}
+        self._request("MOVE", src_url, path, headers=headers)
+
+    def delete(self, path: RelPath) -> None:
+        self._request("DELETE", self._url(path), path)
+        self._forget(path)
+
+    def _forget(self, path: RelPath) -> None:
+        for known in [p for p in self._spelling if is_within(p, nfc(path))]:
+            del self._spelling[known]
+
+    def cleanup_temp_files(self, names: Iterable[RelPath]) -> None:
+        """Remove stale temp uploads (e.g. left by a crash); ones already gone are fine."""
+        for name in names:
+            if not is_temp_name(name_of(name)):
+                raise ValueError(f"not a temp upload name: {name!r}")
+            try:
+                self.delete(name)
+            except NotFound:
+                pass
+
+    def _discard(self, url: str, path: RelPath) -> None:
+        try:
+            self._request("DELETE", url, path)
+        except RemoteError as exc:
+            log.info("temp upload for %s not removed: %s", path, exc)
+
+    def _url(self, path: RelPath) -> str:
+        return self._root_url + quote(self._href(path))
+
+    def _href(self, path: RelPath) -> RelPath:
+        """The server's spelling of ``path``.
+
+        A path not in NFC is already a server spelling and is used as given; an NFC path is
+        spelled as the server last listed it (names it has not shown us stay NFC).
+        """
+        if not path or path != nfc(path):
+            return path
+        known = self._spelling.get(path)
+        if known is not None:
+            return known
+        parent = self._href(parent_of(path))
+        return f"{parent}/{name_of(path)}" if parent else name_of(path)
+
+    # --- requests, retries, errors ---------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        path: RelPath,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Callable[[], object] | None = None,
+        stream: bool = False,
+        accept: frozenset[int] = frozenset(),
+    ) -> requests.Response:
+        """One request with retries; returns a 2xx (or ``accept``ed) response, else raises."""
+        attempt = 0
+        while True:
+            log.debug("%s %s", method, url)
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body() if body else None,
+                    timeout=self._timeout,
+                    stream=stream,
+                    allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout, *_CUT_SHORT) as exc:
+                if attempt >= self._retries:
+                    if isinstance(exc, _CUT_SHORT):
+                        raise self._protocol_error(_("its answer was cut short")) from None
+                    raise self._unreachable(exc) from None
+                self._sleep(attempt, None)
+                attempt += 1
+                continue
+            except requests.RequestException:
+                raise self._unreachable(None) from None
+            if response.status_code < 300 or response.status_code in accept:
+                return response
+            response.close()
+            if response.status_code in RETRY_STATUSES and attempt < self._retries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                attempt += 1
+                continue
+            raise self._status_error(method, path, response.status_code)
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            base = self._backoff * (2**attempt)
+            delay = base + random.uniform(0, base)
+        time.sleep(min(delay, MAX_RETRY_AFTER))
+
+    def _unreachable(self, exc: Exception | None) -> UnreachableError:
+        reason = _("no answer in time") if isinstance(exc, requests.Timeout) else _("no connection")
+        return UnreachableError(
+            _("Cannot reach the share at {host} ({reason}). Check the network; hoso will try again.")
+            .format(host=self._host, reason=reason)
+        )
+
+    def _status_error(self, method: str, path: RelPath, status: int) -> RemoteError:
+        shown = path or "/"
+        if status in (401, 403):
+            return AuthError(
+                _("The share at {host} refused the login of {user} (HTTP {status}). Check the account "
+                  "(user and password) in the config file.").format(
+                    host=self._host, user=self._user, status=status)
+            )
+        if status == 404:
+            return NotFound(_("{path} is not on the share.").format(path=shown))
+        if status == 409:
+            return NotFound(_("The folder that should hold {path} is not on the share.").format(path=shown))
+        if status == 412:
+            return self._precondition(path)
+        if status == 423:
+            return RemoteLocked(
+                _("{path} is locked on the share (someone has it open); it will be tried again.").format(
+                    path=shown)
+            )
+        if status == 507:
+            return QuotaExceeded(
+                _("The share at {host} is full. Ask the school's share administrator for more space; "
+                  "uploads wait until then.").format(host=self._host)
+            )
+        return RemoteError(
+            _("The share answered HTTP {status} to {method} {path}.").format(
+                status=status, method=method, path=shown)
+        )
+
+    def _precondition(self, path: RelPath) -> PreconditionFailed:
+        return PreconditionFailed(
+            _("{path} changed on the share meanwhile; it will be compared again.").format(path=path or "/")
+        )
+
+
+# --- small pure helpers --------------------------------------------------------------------
+
+
+def _url_path_segments(href: str) -> list[str]:
+    """The percent-decoded, non-empty segments of the path of an href or URL."""
+    return [unquote(s) for s in urlsplit(href).path.split("/") if s]
+
+
+def _status_code(status_line: str) -> int:
+    parts = status_line.split()
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
+
+
+def _http_date(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - time.time())
+
+
+def _sha256_first(element: ET.Element | None) -> str | None:
+    """Nextcloud's checksum text ("SHA1:… MD5:… SHA256:…"): the SHA256 one if any, else the first."""
+    if element is None:
+        return None
+    tokens = " ".join(element.itertext()).split()
+    for token in tokens:
+        if token.upper().startswith("SHA256:"):
+            return token
+    return tokens[0] if tokens else None

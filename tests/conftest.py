@@ -1,0 +1,77 @@
+"""Fixtures that start real servers and give each test a fresh folder on them.
+
+One server per kind per session (started on first use); ``dav_server`` runs a test against
+wsgidav, Apache mod_dav and rclone; ``share`` is a new empty folder on that server.
+Apache and rclone are marked ``interop`` and skipped, with the reason, only when their
+program is not installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from servers import SERVERS, DavServer, FaultServer, Share, missing_binary
+
+DAV_KINDS = [
+    pytest.param("wsgidav", id="wsgidav"),
+    pytest.param("apache", id="apache", marks=pytest.mark.interop),
+    pytest.param("rclone", id="rclone", marks=pytest.mark.interop),
+]
+_folder_numbers = itertools.count(1)
+
+
+def _server(kind: str) -> Iterator[DavServer]:
+    missing = missing_binary(kind)
+    if missing:
+        pytest.skip(f"{kind} WebDAV tests need the `{missing}` program, which is not installed")
+    server = SERVERS[kind]()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def wsgidav_server() -> Iterator[DavServer]:
+    yield from _server("wsgidav")
+
+
+@pytest.fixture(scope="session")
+def apache_server() -> Iterator[DavServer]:
+    yield from _server("apache")
+
+
+@pytest.fixture(scope="session")
+def rclone_server() -> Iterator[DavServer]:
+    yield from _server("rclone")
+
+
+@pytest.fixture(params=DAV_KINDS)
+def dav_server(request: pytest.FixtureRequest) -> DavServer:
+    server: DavServer = request.getfixturevalue(f"{request.param}_server")
+    if not server.running:  # a test may have stopped it to simulate an outage
+        server.start()
+    return server
+
+
+@pytest.fixture
+def share(dav_server: DavServer, request: pytest.FixtureRequest) -> Share:
+    name = f"t{next(_folder_numbers):04d}-{request.node.originalname}"[:60]
+    status, _ = dav_server.request("MKCOL", name)
+    assert status == 201, f"could not create the test folder {name}: HTTP {status}"
+    return Share(
+        server=dav_server,
+        url=dav_server.url,
+        remote_dir=name,
+        user=dav_server.user,
+        password=dav_server.password,
+        path=dav_server.data_dir / name,
+    )
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    server = FaultServer().start()
+    yield server
+    server.stop()

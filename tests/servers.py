@@ -1,0 +1,469 @@
+"""Real HTTP servers for the test suite: three WebDAV servers and two fault injectors.
+
+Every server listens on 127.0.0.1 on a free port, is ready when ``start()`` returns (it is
+polled until it answers, with a deadline), and serves a folder of its own on disk. The WebDAV
+servers share one interface (:class:`DavServer`) so that a scenario written once runs against
+wsgidav, Apache mod_dav and ``rclone serve webdav``. :class:`FaultServer` answers whatever a
+test scripts (401, 423 then 201, broken XML...) and records what it received;
+:class:`CutProxy` forwards TCP to a real server but drops each connection after a number of
+request bytes, like a network failure in the middle of an upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+READY_SECONDS = 20.0
+USER = "giaovien"
+PASSWORD = "Sup3r-s3cret-pw-0921"  # distinctive, so leak tests can search for it
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class DavServer:
+    """A WebDAV server in a subprocess, serving ``data_dir`` with Basic auth for one user."""
+
+    kind = ""
+
+    def __init__(self) -> None:
+        self.user = USER
+        self.password = PASSWORD
+        # Not under pytest's 0700 tmp tree: Apache's workers (www-data) must traverse it.
+        self.base_dir = Path(tempfile.mkdtemp(prefix=f"hoso-{self.kind}-"))
+        self.base_dir.chmod(0o755)
+        self.data_dir = self.base_dir / "data"
+        self.data_dir.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._markers = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._prepare()
+        log = (self.base_dir / "server.out").open("ab")
+        self._proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        try:
+            wait_until(self._answers, READY_SECONDS, f"{self.kind} on port {self.port}")
+        except TimeoutError:
+            self.stop()
+            output = (self.base_dir / "server.out").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.kind} did not start:\n{output}") from None
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        wait_until(lambda: not self._answers(), 10, f"{self.kind} to stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        """Stop and delete everything the server had on disk."""
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # --- helpers for tests ----------------------------------------------------------------
+
+    def request_count(self) -> int:
+        """HTTP requests the server has logged since it was first started."""
+        try:
+            text = self._access_log().read_text(errors="replace")
+        except FileNotFoundError:
+            return 0
+        return len(self._request_line.findall(text))
+
+    def settled_request_count(self) -> int:
+        """``request_count()`` once every request sent before this call has been logged.
+
+        Servers log a request after answering it, so a marker request is sent and awaited;
+        markers are not counted.
+        """
+        marker = f".count-marker-{secrets.token_hex(6)}"
+        self.request("MKCOL", marker)
+        self._markers += 1
+        wait_until(lambda: marker in self._access_log().read_text(errors="replace"), 10,
+                   f"{self.kind}'s access log to catch up")
+        return self.request_count() - self._markers
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """One raw authenticated request; ``path`` is unquoted, relative to the server root."""
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        all_headers = {"Authorization": f"Basic {token}", **(headers or {})}
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, "/" + quote(path.lstrip("/")), body=body, headers=all_headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def own(self, path: Path) -> None:
+        """Make something a test wrote straight into ``data_dir`` writable by the server."""
+
+    # --- per kind -------------------------------------------------------------------------
+
+    _request_line = re.compile(r"^$")
+
+    def _prepare(self) -> None:
+        raise NotImplementedError
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _access_log(self) -> Path:
+        raise NotImplementedError
+
+    def _answers(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise RuntimeError(f"{self.kind} exited with code {self._proc.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            conn.request("OPTIONS", "/")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+
+class WsgiDavServer(DavServer):
+    kind = "wsgidav"
+    # wsgidav's verbose-3 request summary: '... - [time] "PUT /a.txt" length=3, ... -> 201 Created'
+    _request_line = re.compile(r'\] "[A-Z]+ [^"]*" .*-> \d{3}', re.MULTILINE)
+
+    def _prepare(self) -> None:
+        config = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "provider_mapping": {"/": str(self.data_dir)},
+            "http_authenticator": {
+                "domain_controller": None,
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
+            "simple_dc": {"user_mapping": {"*": {self.user: {"password": self.password}}}},
+            "verbose": 3,
+            "dir_browser": {"enable": False},
+            "property_manager": True,
+            "lock_storage": True,
+        }
+        (self.base_dir / "wsgidav.json").write_text(json.dumps(config))
+
+    def _command(self) -> list[str]:
+        script = Path(sys.executable).with_name("wsgidav")
+        return [str(script), "--config", str(self.base_dir / "wsgidav.json")]
+
+    def _access_log(self) -> Path:
+        return self.base_dir / "server.out"
+
+
+class ApacheServer(DavServer):
+    kind = "apache"
+    _request_line = re.compile(r'^\S+ \S+ \S+ \[[^]]+\] "[A-Z]+ ', re.MULTILINE)
+    _modules = (
+        "mpm_event", "authz_core", "authn_core", "authn_file", "auth_basic", "authz_user",
+        "dav", "dav_fs",
+    )
+
+    def _prepare(self) -> None:
+        base = self.base_dir
+        subprocess.run(
+            ["htpasswd", "-bc", str(base / "htpasswd"), self.user, self.password],
+            check=True, capture_output=True,
+        )
+        lines = [f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so" for m in self._modules]
+        lines += [
+            "ServerName 127.0.0.1",
+            f"Listen 127.0.0.1:{self.port}",
+            f"PidFile {base}/httpd.pid",
+            f"DefaultRuntimeDir {base}",
+            f"Mutex file:{base} default",
+            f"ErrorLog {base}/error.log",
+            'LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
+            f"CustomLog {base}/access.log common",
+            f"DavLockDB {base}/davlock",
+            f"DocumentRoot {self.data_dir}",
+            f'<Directory "{self.data_dir}">',
+            "  Dav On",
+            "  Options None",
+            "  AllowOverride None",
+            "  AuthType Basic",
+            "  AuthName hoso",
+            f"  AuthUserFile {base}/htpasswd",
+            "  Require valid-user",
+            "</Directory>",
+        ]
+        if os.geteuid() == 0:
+            lines += ["User www-data", "Group www-data"]
+        (base / "httpd.conf").write_text("\n".join(lines) + "\n")
+        self.own(base)
+        self.own(self.data_dir)
+
+    def _command(self) -> list[str]:
+        return ["apache2", "-f", str(self.base_dir / "httpd.conf"), "-DFOREGROUND"]
+
+    def _access_log(self) -> Path:
+        return self.base_dir / "access.log"
+
+    def own(self, path: Path) -> None:
+        if os.geteuid() != 0:
+            return
+        entry = pwd.getpwnam("www-data")
+        for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            os.chown(item, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+class RcloneServer(DavServer):
+    kind = "rclone"
+    # With -v rclone logs one INFO line per served request: "INFO  : /a.txt: PUT from 127.0.0.1:…"
+    _request_line = re.compile(r"INFO  : .*: [A-Z]+ from 127\.0\.0\.1:\d+$", re.MULTILINE)
+
+    def _prepare(self) -> None:
+        (self.base_dir / "rclone.conf").touch()
+
+    def _command(self) -> list[str]:
+        return [
+            "rclone", "serve", "webdav", str(self.data_dir),
+            "--addr", f"127.0.0.1:{self.port}",
+            "--user", self.user, "--pass", self.password,
+            "--config", str(self.base_dir / "rclone.conf"),
+            # Tests also change data_dir directly; rclone must not serve a stale listing.
+            "--dir-cache-time", "0s", "--poll-interval", "0",
+            "-v", "--log-file", str(self._access_log()),
+        ]
+
+    def _access_log(self) -> Path:
+        return self.base_dir / "rclone.log"
+
+
+SERVERS: dict[str, type[DavServer]] = {
+    "wsgidav": WsgiDavServer,
+    "apache": ApacheServer,
+    "rclone": RcloneServer,
+}
+BINARIES = {"wsgidav": None, "apache": "apache2", "rclone": "rclone"}
+
+
+def missing_binary(kind: str) -> str | None:
+    """The name of the program a server kind needs when it is not installed, else None."""
+    binary = BINARIES[kind]
+    return binary if binary and shutil.which(binary) is None else None
+
+
+# --- fault injection -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Share:
+    """A fresh, empty folder on a WebDAV server: ``url`` + ``remote_dir`` is the records root."""
+
+    server: DavServer
+    url: str
+    remote_dir: str
+    user: str
+    password: str
+    path: Path  # the same folder on the server's disk
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One scripted reply. ``declared_length`` > len(body) sends a truncated body, then closes."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    declared_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str  # unquoted
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+class FaultServer:
+    """A tiny HTTP server that answers what the test scripted, per method and path.
+
+    ``script(method, path, *answers)`` sets the answers for that request: each request takes
+    the next one, and the last repeats. Unscripted requests get ``default`` (404). ``received``
+    lists every request in order.
+    """
+
+    def __init__(self) -> None:
+        self.default = Answer(404)
+        self.received: list[Received] = []
+        self._answers: dict[tuple[str, str], deque[Answer]] = {}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def start(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, method: str, path: str, *answers: Answer) -> None:
+        with self._lock:
+            self._answers[(method, "/" + path.strip("/"))] = deque(answers)
+
+    def requests_for(self, method: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.method == method]
+
+    def _next_answer(self, method: str, path: str) -> Answer:
+        with self._lock:
+            queue = self._answers.get((method, "/" + path.strip("/")))
+            if not queue:
+                return self.default
+            return queue.popleft() if len(queue) > 1 else queue[0]
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def handle_one_request(self) -> None:
+                self.raw_requestline = self.rfile.readline(65537)
+                if not self.raw_requestline or not self.parse_request():
+                    self.close_connection = True
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = unquote(urlsplit(self.path).path)
+                with server._lock:
+                    server.received.append(
+                        Received(self.command, path, dict(self.headers), body, time.monotonic())
+                    )
+                self._reply(server._next_answer(self.command, path))
+
+            def _reply(self, answer: Answer) -> None:
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                declared = answer.declared_length
+                self.send_header(
+                    "Content-Length", str(len(answer.body) if declared is None else declared)
+                )
+                self.end_headers()
+                self.wfile.write(answer.body)
+                self.wfile.flush()
+                if declared is not None and declared > len(answer.body):
+                    self.close_connection = True
+
+        return Handler
+
+
+class CutProxy:
+    """Forwards TCP to ``target_port``, but closes any connection whose client has sent more
+    than ``cut_after`` bytes: a network failure in the middle of a large request body."""
+
+    def __init__(self, target_port: int, cut_after: int) -> None:
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.cuts = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        sent = 0
+        try:
+            while chunk := source.recv(65536):
+                if counted and sent + len(chunk) > self.cut_after:
+                    sink.sendall(chunk[: self.cut_after - sent])
+                    self.cuts += 1
+                    break
+                sink.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()

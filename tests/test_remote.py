@@ -1,0 +1,508 @@
+"""agent.remote against real WebDAV servers (wsgidav, Apache, rclone) and a fault server."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import io
+import logging
+import os
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import (
+    PASSWORD,
+    Answer,
+    CutProxy,
+    DavServer,
+    FaultServer,
+    Share,
+    free_port,
+    wait_until,
+)
+
+from agent.config import Secret
+from agent.errors import (
+    AuthError,
+    ExitCode,
+    LocalError,
+    NotFound,
+    PreconditionFailed,
+    ProtocolError,
+    QuotaExceeded,
+    RemoteError,
+    RemoteLocked,
+    UnreachableError,
+)
+from agent.model import JournalEntry, Kind
+from agent.remote import TEMP_PREFIX, Remote, normalize_etag
+
+NFD = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def remote(share: Share) -> Iterator[Remote]:
+    client = Remote(share.url, share.remote_dir, share.user, Secret(share.password), backoff=0.05)
+    yield client
+    client.close()
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def upload(remote: Remote, source: Path, path: str, expected_etag: str | None = None):
+    data = source.read_bytes()
+    return remote.upload(
+        source,
+        path,
+        expected_etag=expected_etag,
+        sha256=hashlib.sha256(data).hexdigest(),
+        mtime_ns=source.stat().st_mtime_ns,
+        size=len(data),
+    )
+
+
+def files_on_disk(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+# --- against every real server -------------------------------------------------------------
+
+
+def test_probe_reports_a_plain_webdav_server(share: Share, remote: Remote) -> None:
+    caps = remote.probe()
+    assert caps.nextcloud is False
+    assert caps.root_fileid is None and caps.data_fingerprint is None
+    # Apache's PUT is atomic; wsgidav and rclone leave a truncated file when a PUT is cut.
+    assert caps.atomic_put is (share.server.kind == "apache")
+    assert not caps.root_etag.startswith(("W/", '"'))
+
+
+def test_probe_creates_a_missing_root_only_when_asked(share: Share) -> None:
+    nested = f"{share.remote_dir}/Trường Tiểu học/Lớp 3A"
+    client = Remote(share.url, nested, share.user, Secret(share.password))
+    with pytest.raises(NotFound):
+        client.probe()
+    assert not (share.path / "Trường Tiểu học").exists()
+    client.probe(create=True)
+    assert (share.path / "Trường Tiểu học" / "Lớp 3A").is_dir()
+    assert client.list_tree() == {}
+
+
+def test_list_tree_of_a_nested_vietnamese_tree(share: Share, remote: Remote, tmp_path: Path) -> None:
+    remote.makedirs("Tuần 1/Kế hoạch bài dạy")
+    remote.mkdir("Tuần 2")
+    remote.mkdir(".hoso-trash")
+    small = write(tmp_path, "a.docx", b"KHBD tuan 1")
+    upload(remote, small, "Tuần 1/Kế hoạch bài dạy/Toán.docx")
+    upload(remote, small, ".hoso-trash/old.docx")
+    # Another client (a Mac) stores the name decomposed; a stale temp upload of ours lies around.
+    nfd_name = "Tuần 2/" + NFD("Tiếng Việt.docx")
+    assert share.server.request("PUT", f"{share.remote_dir}/{nfd_name}", b"nfd")[0] == 201
+    stale = f"Tuần 2/{TEMP_PREFIX}pc-1234.part"
+    assert share.server.request("PUT", f"{share.remote_dir}/{stale}", b"partial")[0] == 201
+
+    tree = remote.list_tree()
+
+    assert set(tree) == {
+        "Tuần 1",
+        "Tuần 1/Kế hoạch bài dạy",
+        "Tuần 1/Kế hoạch bài dạy/Toán.docx",
+        "Tuần 2",
+        "Tuần 2/Tiếng Việt.docx",
+    }
+    assert all(unicodedata.is_normalized("NFC", p) for p in tree)
+    assert tree["Tuần 1"].kind is Kind.DIR
+    toan = tree["Tuần 1/Kế hoạch bài dạy/Toán.docx"]
+    assert (toan.kind, toan.size) == (Kind.FILE, len(b"KHBD tuan 1")) and toan.etag
+    nfd_entry = tree["Tuần 2/Tiếng Việt.docx"]
+    assert nfd_entry.href_path == nfd_name != nfd_entry.path
+    assert tree.twins == ()
+    # Requests use the server's spelling: the NFD file is read, not recreated as NFC, whether
+    # the caller names it by its NFC key or by that spelling; results are keyed NFC.
+    for name in ("Tuần 2/Tiếng Việt.docx", nfd_name):
+        out = io.BytesIO()
+        assert remote.download(name, out).path == "Tuần 2/Tiếng Việt.docx"
+        assert out.getvalue() == b"nfd"
+        assert remote.stat(name).href_path == nfd_name
+    assert (share.path / nfd_name).is_file() and not (share.path / "Tuần 2/Tiếng Việt.docx").exists()
+
+    pruned = remote.list_tree(exclude=lambda path, is_dir: is_dir and path.startswith("Tuần 1"))
+    assert set(pruned) == {"Tuần 2", "Tuần 2/Tiếng Việt.docx"}
+
+
+def test_list_tree_reports_normalization_twins(share: Share, remote: Remote) -> None:
+    for spelling, body in (("Ảnh.txt", b"nfc"), (NFD("Ảnh.txt"), b"nfd")):
+        assert share.server.request("PUT", f"{share.remote_dir}/{spelling}", body)[0] == 201
+    for folder in ("Tuần 4", NFD("Tuần 4")):
+        assert share.server.request("MKCOL", f"{share.remote_dir}/{folder}")[0] == 201
+        assert share.server.request("PUT", f"{share.remote_dir}/{folder}/{folder}.txt", b"x")[0] == 201
+    tree = remote.list_tree()
+    assert set(tree) == {"Ảnh.txt", "Tuần 4", "Tuần 4/Tuần 4.txt"}
+    assert set(tree.twins) == {
+        tuple(sorted(["Ảnh.txt", NFD("Ảnh.txt")])),
+        tuple(sorted(["Tuần 4", NFD("Tuần 4")])),
+        # Each twin folder was listed under its own spelling: both files are there.
+        tuple(sorted(["Tuần 4/Tuần 4.txt", NFD("Tuần 4/Tuần 4.txt")])),
+    }
+
+
+def test_upload_create_and_update_are_conditional(share: Share, remote: Remote, tmp_path: Path) -> None:
+    first = write(tmp_path, "v1", b"version 1")
+    created = upload(remote, first, "Sổ điểm.xlsx")
+    assert created.etag == remote.stat("Sổ điểm.xlsx").etag
+    assert (share.path / "Sổ điểm.xlsx").read_bytes() == b"version 1"
+
+    other = write(tmp_path, "other", b"someone else's file")
+    with pytest.raises(PreconditionFailed):
+        upload(remote, other, "Sổ điểm.xlsx")  # a create over an existing file
+    assert (share.path / "Sổ điểm.xlsx").read_bytes() == b"version 1"
+
+    second = write(tmp_path, "v2", b"version 2, longer")
+    updated = upload(remote, second, "Sổ điểm.xlsx", expected_etag=created.etag)
+    assert (share.path / "Sổ điểm.xlsx").read_bytes() == b"version 2, longer"
+    assert updated.etag != created.etag
+    assert updated.etag == remote.stat("Sổ điểm.xlsx").etag
+    assert updated.size == len(b"version 2, longer")
+
+    with pytest.raises(PreconditionFailed):
+        upload(remote, other, "Sổ điểm.xlsx", expected_etag=created.etag)  # stale etag
+    assert (share.path / "Sổ điểm.xlsx").read_bytes() == b"version 2, longer"
+    assert not any(n.startswith(TEMP_PREFIX) for n in os.listdir(share.path))
+
+
+def test_a_created_file_costs_at_most_two_requests(share: Share, remote: Remote, tmp_path: Path) -> None:
+    remote.probe()
+    sources = [write(tmp_path, f"f{i}", b"lesson plan %d" % i) for i in range(5)]
+    before = share.server.settled_request_count()
+    for i, source in enumerate(sources):
+        upload(remote, source, f"Bài {i}.docx")
+    used = share.server.settled_request_count() - before
+    assert used <= 2 * len(sources)
+    assert len(os.listdir(share.path)) == len(sources)
+
+
+def test_from_config_reads_the_password_from_the_environment(
+    share: Share, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent import config
+
+    raw = {"root": str(tmp_path / "records"),
+           "remote": {"url": share.url, "remote_dir": share.remote_dir, "user": share.user}}
+    monkeypatch.setenv(config.PASSWORD_ENV, share.password)
+    client = Remote.from_config(config.from_dict(raw, tmp_path / "agent.toml"))
+    assert client.probe().nextcloud is False
+    monkeypatch.setenv(config.PASSWORD_ENV, "wrong")
+    with pytest.raises(AuthError):
+        Remote.from_config(config.from_dict(raw, tmp_path / "agent.toml")).probe()
+
+
+def test_upload_refuses_a_file_that_changed_size(remote: Remote, tmp_path: Path) -> None:
+    source = write(tmp_path, "grew", b"0123456789")
+    with pytest.raises(LocalError):
+        remote.upload(source, "grew.txt", expected_etag=None, sha256="0", mtime_ns=0, size=5)
+    assert remote.stat("grew.txt") is None
+
+
+def test_download_is_byte_exact(remote: Remote, tmp_path: Path) -> None:
+    data = os.urandom(700_000)
+    created = upload(remote, write(tmp_path, "big", data), "Ảnh lớp học.bin")
+    out = io.BytesIO()
+    entry = remote.download("Ảnh lớp học.bin", out)
+    assert out.getvalue() == data
+    assert (entry.size, entry.etag) == (len(data), created.etag)
+    with pytest.raises(NotFound):
+        remote.download("không có.txt", io.BytesIO())
+
+
+def test_mkdir_race_and_existing_folders(share: Share, remote: Remote, tmp_path: Path) -> None:
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def make() -> None:
+        barrier.wait()
+        try:
+            results.append(remote.mkdir("Tuần 3"))
+        except RemoteError as exc:  # recorded so the assertion below shows it
+            results.append(exc)
+
+    threads = [threading.Thread(target=make) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [getattr(r, "kind", r) for r in results] == [Kind.DIR, Kind.DIR]
+    assert remote.mkdir("Tuần 3").kind is Kind.DIR
+    remote.makedirs("Tuần 3/a/b")
+    assert (share.path / "Tuần 3" / "a" / "b").is_dir()
+    upload(remote, write(tmp_path, "f", b"x"), "Tuần 3/tệp")
+    with pytest.raises(RemoteError):
+        remote.mkdir("Tuần 3/tệp")
+
+
+def test_move_and_delete(share: Share, remote: Remote, tmp_path: Path) -> None:
+    remote.makedirs("Cũ/con")
+    upload(remote, write(tmp_path, "a", b"a"), "Cũ/con/a.txt")
+    upload(remote, write(tmp_path, "b", b"b"), "b.txt")
+
+    remote.move("Cũ", "Mới")
+    assert set(remote.list_tree()) == {"Mới", "Mới/con", "Mới/con/a.txt", "b.txt"}
+    with pytest.raises(PreconditionFailed):
+        remote.move("b.txt", "Mới/con/a.txt")
+    assert (share.path / "Mới/con/a.txt").read_bytes() == b"a"
+    remote.move("b.txt", "Mới/con/a.txt", overwrite=True)
+    assert (share.path / "Mới/con/a.txt").read_bytes() == b"b"
+
+    remote.copy("Mới/con/a.txt", "Bản sao.txt")
+    with pytest.raises(PreconditionFailed):
+        remote.copy("Mới/con/a.txt", "Bản sao.txt")
+    assert (share.path / "Bản sao.txt").read_bytes() == b"b"
+    remote.delete("Bản sao.txt")
+    remote.delete("Mới/con/a.txt")
+    assert remote.stat("Mới/con/a.txt") is None
+    remote.delete("Mới")
+    assert remote.list_tree() == {}
+    with pytest.raises(NotFound):
+        remote.delete("Mới")
+
+
+def test_etags_are_normalised(share: Share, remote: Remote, tmp_path: Path) -> None:
+    assert normalize_etag('W/"5-6616179ec1562"') == "5-6616179ec1562"
+    assert normalize_etag('"abc"') == normalize_etag("abc") == "abc"
+    created = upload(remote, write(tmp_path, "f", b"weak for a second"), "f.txt")
+    right_after = remote.stat("f.txt").etag
+    # Apache sends W/"…" right after a write and the strong form later: both compare equal.
+    raw = lambda: share.server.request("PROPFIND", f"{share.remote_dir}/f.txt", headers={"Depth": "0"})[1]  # noqa: E731
+    wait_until(lambda: b'W/"' not in raw(), 5, "the ETag to turn strong")
+    assert created.etag == right_after == remote.stat("f.txt").etag
+    assert not right_after.startswith(("W/", '"'))
+
+
+def test_cleanup_temp_files(share: Share, remote: Remote) -> None:
+    name = f"{TEMP_PREFIX}pc-dead.part"
+    share.server.request("PUT", f"{share.remote_dir}/{name}", b"stale")
+    remote.cleanup_temp_files([name, f"{TEMP_PREFIX}gone.part"])
+    assert not (share.path / name).exists()
+
+
+def test_password_never_in_repr(share: Share, remote: Remote) -> None:
+    assert share.password not in repr(remote)
+
+
+def test_unchanged_dirs_are_ignored_without_nextcloud(share: Share, remote: Remote, tmp_path: Path) -> None:
+    remote.mkdir("A")
+    upload(remote, write(tmp_path, "f", b"x"), "A/new.txt")
+    etag = remote.stat("A").etag
+    tree = remote.list_tree(unchanged_dirs={"A": etag}, known={})
+    assert "A/new.txt" in tree  # plain servers do not propagate ETags: always list below
+
+
+# --- interrupted uploads on servers whose PUT is not atomic --------------------------------
+
+
+@pytest.mark.parametrize("kind", ["wsgidav", pytest.param("rclone", marks=pytest.mark.interop)])
+def test_cut_off_put_leaves_no_file_under_the_real_name(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    server: DavServer = request.getfixturevalue(f"{kind}_server")
+    folder = f"cut-{kind}-{time.monotonic_ns()}"
+    assert server.request("MKCOL", folder)[0] == 201
+    proxy = CutProxy(server.port, cut_after=200_000)
+    client = Remote(proxy.url, folder, server.user, Secret(server.password), retries=1, backoff=0.01)
+    data = os.urandom(2_000_000)
+    try:
+        with pytest.raises(UnreachableError):
+            upload(client, write(tmp_path, "big", data), "Hồ sơ lớn.pdf")
+    finally:
+        client.close()
+        proxy.stop()
+    assert proxy.cuts >= 1
+    assert not (server.data_dir / folder / "Hồ sơ lớn.pdf").exists()
+    direct = Remote(server.url, folder, server.user, Secret(server.password))
+    assert direct.list_tree() == {}  # temp leftovers, if any, are never listed as records
+    direct.close()
+
+
+# --- against the fault server --------------------------------------------------------------
+
+ROOT = "dav"
+
+
+def multistatus(*responses: str, fileid: bool = False) -> bytes:
+    return (
+        '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+        + "".join(responses)
+        + "</d:multistatus>"
+    ).encode()
+
+
+def dav_response(href: str, etag: str = "e", *, folder: bool = False, extra: str = "") -> str:
+    kind = "<d:collection/>" if folder else ""
+    length = "" if folder else "<d:getcontentlength>3</d:getcontentlength>"
+    return (
+        f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
+        f"<d:resourcetype>{kind}</d:resourcetype><d:getetag>\"{etag}\"</d:getetag>{length}"
+        f"<d:getlastmodified>Sun, 29 Nov 2026 02:59:06 GMT</d:getlastmodified>{extra}"
+        "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+        "<d:propstat><d:prop><oc:fileid/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status>"
+        "</d:propstat></d:response>"
+    )
+
+
+ROOT_OK = Answer(207, {"Content-Type": "application/xml"}, multistatus(dav_response(f"/{ROOT}/", "r", folder=True)))
+
+
+def fault_remote(fault: FaultServer, **kwargs: object) -> Remote:
+    options: dict = {"retries": 2, "backoff": 0.01, **kwargs}
+    return Remote(fault.url, ROOT, "giaovien", Secret(PASSWORD), **options)
+
+
+def test_login_refused_is_an_auth_error_without_the_password(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fault_server.script("PROPFIND", ROOT, Answer(401, {"WWW-Authenticate": 'Basic realm="x"'}))
+    client = fault_remote(fault_server)
+    with pytest.raises(AuthError) as caught:
+        client.probe()
+    assert fault_server.received[0].headers["Authorization"].startswith("Basic ")
+    assert PASSWORD not in caplog.text
+    error = caught.value
+    assert error.exit_code is ExitCode.UNREACHABLE
+    assert "config" in str(error)
+    for text in (str(error), repr(error), repr(error.args), repr(client), str(error.__cause__)):
+        assert PASSWORD not in text
+    assert len(fault_server.requests_for("PROPFIND")) == 1  # a refused login is not retried
+
+
+def test_propfind_answers_that_cannot_be_trusted(fault_server: FaultServer, tmp_path: Path) -> None:
+    secret_file = write(tmp_path, "secret.txt", b"TOP-SECRET-CONTENT")
+    bad_answers = {
+        "malformed": Answer(207, body=b"<d:multistatus xmlns:d='DAV:'><d:response>"),
+        "truncated": Answer(207, body=multistatus(dav_response(f"/{ROOT}/", folder=True))[:120],
+                            declared_length=2000),
+        "empty 200": Answer(200, body=b""),
+        "empty 207": Answer(207, body=b""),
+        "html": Answer(207, body=b"<html><body>Login</body></html>"),
+        "no self": Answer(207, body=multistatus(dav_response(f"/{ROOT}/x.txt"))),
+        "external entity": Answer(207, body=(
+            f'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file://{secret_file}">]>'
+            '<d:multistatus xmlns:d="DAV:"><d:response><d:href>&x;</d:href></d:response>'
+            "</d:multistatus>").encode()),
+        "entity bomb": Answer(207, body=(
+            '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><m>&b;</m>').encode()),
+    }
+    for label, answer in bad_answers.items():
+        # The probe gets a sound answer; the listing that follows gets the bad one.
+        fault_server.script("PROPFIND", ROOT, ROOT_OK, answer)
+        client = fault_remote(fault_server, retries=0)
+        with pytest.raises(ProtocolError) as caught:
+            client.list_tree()
+        assert "TOP-SECRET" not in str(caught.value), label
+
+
+def test_locked_then_created_is_retried(fault_server: FaultServer, tmp_path: Path) -> None:
+    fault_server.script("PROPFIND", ROOT, ROOT_OK)
+    fault_server.script("PUT", f"{ROOT}/a.txt", Answer(423), Answer(201, {"ETag": '"new"'}))
+    client = fault_remote(fault_server, atomic_uploads="always")
+    entry = upload(client, write(tmp_path, "a", b"abc"), "a.txt")
+    assert entry.etag == "new"
+    puts = fault_server.requests_for("PUT")
+    assert len(puts) == 2 and puts[1].body == b"abc"
+    assert puts[0].headers["If-None-Match"] == "*"
+
+
+def test_locked_for_good_is_remote_locked(fault_server: FaultServer, tmp_path: Path) -> None:
+    fault_server.script("PROPFIND", ROOT, ROOT_OK)
+    fault_server.script("PUT", f"{ROOT}/a.txt", Answer(423))
+    with pytest.raises(RemoteLocked):
+        upload(fault_remote(fault_server, atomic_uploads="always"), write(tmp_path, "a", b"abc"), "a.txt")
+    assert len(fault_server.requests_for("PUT")) == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize("retry_after", ["1", "date"])
+def test_unavailable_honours_retry_after(fault_server: FaultServer, retry_after: str) -> None:
+    if retry_after == "date":
+        retry_after = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1–2 s
+    fault_server.script("PROPFIND", ROOT, Answer(503, {"Retry-After": retry_after}), ROOT_OK)
+    assert fault_remote(fault_server).probe().root_etag == "r"
+    first, second = fault_server.requests_for("PROPFIND")
+    assert second.at - first.at >= 0.9
+
+
+def test_server_errors_after_retries_name_the_status(fault_server: FaultServer) -> None:
+    fault_server.script("PROPFIND", ROOT, Answer(500))
+    with pytest.raises(RemoteError, match="500"):
+        fault_remote(fault_server).probe()
+    assert len(fault_server.requests_for("PROPFIND")) == 3
+
+
+def test_precondition_and_quota(fault_server: FaultServer, tmp_path: Path) -> None:
+    fault_server.script("PROPFIND", ROOT, ROOT_OK)
+    fault_server.script("PUT", f"{ROOT}/a.txt", Answer(412))
+    fault_server.script("PUT", f"{ROOT}/b.txt", Answer(507))
+    client = fault_remote(fault_server, atomic_uploads="always")
+    source = write(tmp_path, "a", b"abc")
+    with pytest.raises(PreconditionFailed):
+        upload(client, source, "a.txt")
+    with pytest.raises(QuotaExceeded, match="full"):
+        upload(client, source, "b.txt")
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    client = Remote(f"http://127.0.0.1:{free_port()}/", "", "u", Secret("pw"), retries=1, backoff=0.01)
+    with pytest.raises(UnreachableError) as caught:
+        client.probe()
+    assert caught.value.exit_code is ExitCode.UNREACHABLE
+
+
+def test_download_without_etag_asks_for_the_state(fault_server: FaultServer) -> None:
+    fault_server.script("GET", f"{ROOT}/a.txt", Answer(200, body=b"abc"))
+    fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/a.txt", "from-propfind"))))
+    out = io.BytesIO()
+    entry = fault_remote(fault_server).download("a.txt", out)
+    assert (out.getvalue(), entry.etag, entry.size) == (b"abc", "from-propfind", 3)
+
+
+def test_short_download_is_a_protocol_error(fault_server: FaultServer) -> None:
+    fault_server.script("GET", f"{ROOT}/a.txt", Answer(200, {"ETag": '"e"'}, b"abc", declared_length=10))
+    with pytest.raises(ProtocolError):
+        fault_remote(fault_server).download("a.txt", io.BytesIO())
+
+
+def test_nextcloud_upload_and_unchanged_folders(fault_server: FaultServer, tmp_path: Path) -> None:
+    oc = "<oc:fileid>42</oc:fileid><oc:data-fingerprint>fp1</oc:data-fingerprint>"
+    root = Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r1", folder=True, extra=oc),
+        dav_response(f"/{ROOT}/A/", "a1", folder=True, extra="<oc:fileid>43</oc:fileid>"),
+    ))
+    fault_server.script("PROPFIND", ROOT, root)
+    fault_server.script("PUT", f"{ROOT}/A/x.txt", Answer(201, {"ETag": '"x2"', "OC-FileId": "44"}))
+    client = fault_remote(fault_server)
+
+    caps = client.probe()
+    assert (caps.nextcloud, caps.atomic_put, caps.data_fingerprint, caps.root_fileid) == (True, True, "fp1", "42")
+    source = write(tmp_path, "x", b"abc")
+    entry = client.upload(source, "A/x.txt", expected_etag="x1", sha256="ab" * 32, mtime_ns=1_700_000_000_987_654_321, size=3)
+    put = fault_server.requests_for("PUT")[0]
+    assert put.headers["If-Match"] == '"x1"'
+    assert put.headers["X-OC-Mtime"] == "1700000000"
+    assert put.headers["OC-Checksum"] == "SHA256:" + "ab" * 32
+    assert (entry.etag, entry.fileid, entry.checksum) == ("x2", "44", "SHA256:" + "ab" * 32)
+
+    known = {"A/x.txt": JournalEntry("A/x.txt", Kind.FILE, remote_etag="x2", remote_size=3)}
+    tree = client.list_tree(unchanged_dirs={"A": "a1"}, known=known)
+    assert set(tree) == {"A", "A/x.txt"} and tree["A/x.txt"].etag == "x2"
+    assert not [r for r in fault_server.requests_for("PROPFIND") if r.path.rstrip("/") == f"/{ROOT}/A"]
