@@ -46,6 +46,7 @@ _LITTER: tuple[str, ...] = (
     "Thumbs.db",
     "desktop.ini",
     ".DS_Store",
+    ".davfs.tmp*",  # Apache mod_dav_fs leaves these behind when a server dies mid-PUT
 )
 # The agent's own files. Applied after the user's patterns so that no "!" pattern undoes them.
 _OWN: tuple[str, ...] = (f"{TEMP_PREFIX}*", MARKER_NAME, f"{TRASH_DIR_NAME}/")
@@ -70,6 +71,11 @@ class IgnoreRules:
 
     def is_ignored(self, path: RelPath, is_dir: bool) -> bool:
         return self._match(nfc(path), is_dir)
+
+    def is_ignored_for_watcher(self, path: RelPath, is_dir: bool) -> bool:
+        """Like is_ignored, but office lock files are hints worth a pass (a closed document
+        may unblock a waiting download)."""
+        return self.is_ignored(path, is_dir) and not is_office_lock(path.rpartition("/")[2])
 
     def _match_uncached(self, key: RelPath, is_dir: bool) -> bool:
         # A trailing slash is how gitignore tells folder patterns ("build/") what is a folder.
@@ -239,8 +245,14 @@ def _file_entry(
     return build(None)
 
 
+def is_office_lock(name: str) -> bool:
+    """Word's ``~$…`` owner file or LibreOffice's ``.~lock.…#``: never synced, but their
+    coming and going tells when a document was opened or closed."""
+    return name.startswith(("~$", ".~lock."))
+
+
 def _lock_names(names: Iterable[str]) -> frozenset[str]:
-    return frozenset(n for n in names if n.startswith(("~$", ".~lock.")))
+    return frozenset(n for n in names if is_office_lock(n))
 
 
 def _has_lock_file(name: str, locks: frozenset[str]) -> bool:

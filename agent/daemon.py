@@ -1,0 +1,183 @@
+"""`hoso run`: passes when the watcher or the poll timer says so, until told to stop.
+
+One loop thread sleeps until the next deadline (a settled burst of local changes, the
+next poll of the share, a retry after a failure) or until woken. A failing pass never
+ends the agent: an unreachable share is retried with growing delays up to the poll
+interval (work continues offline and catches up), a refused login or a safety stop is
+logged and retried at the poll interval without deleting anything. SIGTERM/SIGINT let
+the transfers in flight finish, then the journal is closed and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import sdnotify
+from .config import Config
+from .errors import HosoError, UnreachableError
+from .lock import InstanceLock
+from .log import register_secret, setup_logging
+from .model import RelPath
+from .sync import PassResult, Syncer
+from .watcher import Debouncer, OwnWrites, Watcher
+
+log = logging.getLogger("hoso.daemon")
+
+FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
+
+
+@dataclass
+class DaemonState:
+    passes: int = 0
+    last_result: PassResult | None = None
+    last_error: HosoError | None = None
+    offline: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        stop: threading.Event,
+        *,
+        on_pass: Callable[[DaemonState], None] = lambda state: None,
+    ) -> None:
+        self.config = config
+        self.stop = stop
+        self.on_pass = on_pass
+        self.state = DaemonState()
+        self.own_writes = OwnWrites()
+        # A file written continuously is still synced at least every minute.
+        self.debouncer = Debouncer(config.sync.settle_seconds, max_wait=60.0)
+        self.wake = threading.Event()
+        self._retry_delay = FIRST_RETRY
+
+    def poke(self) -> None:
+        """Wake the loop (used by signal handlers and tests)."""
+        self.wake.set()
+
+    def _on_change(self, path: RelPath) -> None:
+        self.debouncer.touch(time.monotonic())
+        self.wake.set()
+
+    def run(self) -> None:
+        syncer = Syncer(self.config, on_local_write=self.own_writes.add, stop=self.stop)
+        watcher = Watcher(
+            self.config.root,
+            self._on_change,
+            ignore=syncer.ignore.is_ignored_for_watcher,
+            own_writes=self.own_writes,
+        )
+        next_poll = time.monotonic()  # a full pass at start
+        last_rescan = 0.0
+        sdnotify.ready()
+        try:
+            while not self.stop.is_set():
+                self._keep_watching(watcher)
+                now = time.monotonic()
+                poll_due = now >= next_poll
+                rescan_due = now - last_rescan >= self.config.sync.rescan_interval
+                if self.debouncer.take(now) or poll_due or rescan_due:
+                    next_poll = now + self._run_pass(syncer)
+                    last_rescan = now if rescan_due else last_rescan
+                    continue
+                self._sleep_until(next_poll)
+        finally:
+            sdnotify.stopping()
+            watcher.stop()
+            syncer.close()
+            log.info("agent stopped")
+
+    def _keep_watching(self, watcher: Watcher) -> None:
+        if watcher.alive or not self.config.root.is_dir():
+            return
+        try:
+            watcher.stop()
+            watcher.start()
+        except HosoError as exc:
+            log.warning("%s", exc)
+
+    def _sleep_until(self, next_poll: float) -> None:
+        deadlines = [next_poll]
+        if (debounce := self.debouncer.next_deadline()) is not None:
+            deadlines.append(debounce)
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            deadlines.append(time.monotonic() + interval / 2)
+        timeout = max(0.0, min(deadlines) - time.monotonic())
+        self.wake.wait(timeout)
+        self.wake.clear()
+        sdnotify.watchdog_ping()
+
+    def _run_pass(self, syncer: Syncer) -> float:
+        """One pass; returns the delay until the next poll."""
+        poll = self.config.sync.poll_interval
+        try:
+            result = syncer.run_pass()
+        except UnreachableError as exc:
+            delay = min(self._retry_delay, poll)
+            self._retry_delay = min(self._retry_delay * 2, poll)
+            if not self.state.offline:
+                log.warning("%s — working offline, retrying in %.0f s", exc, delay)
+            self.state.offline = True
+            self.state.last_error = exc
+            sdnotify.status(f"offline: {exc}")
+            self.on_pass(self.state)
+            return delay
+        except HosoError as exc:
+            log.error("%s", exc)
+            self.state.last_error = exc
+            sdnotify.status(f"stopped: {exc}")
+            self.on_pass(self.state)
+            return poll
+        self._retry_delay = FIRST_RETRY
+        if self.state.offline:
+            log.info("the share is reachable again; catching up")
+        self.state.offline = False
+        self.state.passes += 1
+        self.state.last_result = result
+        self.state.last_error = None
+        report = result.report
+        if report.changed_anything or report.failed:
+            log.info(
+                "pass: %d up, %d down, %d deleted, %d moved, %d conflicts, %d failed",
+                len(report.uploaded),
+                len(report.downloaded),
+                len(report.deleted_local) + len(report.deleted_remote),
+                len(report.moved),
+                len(report.conflicts),
+                len(report.failed),
+            )
+        sdnotify.status(time.strftime("last pass %H:%M:%S: ") + result.outcome)
+        self.on_pass(self.state)
+        if result.retry_soon:
+            return max(self.config.sync.settle_seconds, 1.0)
+        return poll
+
+
+def run_forever(config: Config, *, verbose: bool = False) -> None:
+    """What `hoso run` does: logging, the instance lock, signals, then the loop."""
+    setup_logging(config.state_dir, verbose=verbose, to_stderr=True)
+    password = config.password()
+    if password:
+        register_secret(password.reveal())
+    stop = threading.Event()
+    daemon: Daemon | None = None
+
+    def _stop(signum: int, frame: object) -> None:
+        log.info("signal %d: finishing the transfers in flight, then stopping", signum)
+        stop.set()
+        if daemon is not None:
+            daemon.poke()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with InstanceLock(config.state_dir):
+        log.info("agent started for %s", config.root)
+        daemon = Daemon(config, stop)
+        daemon.run()

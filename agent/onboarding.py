@@ -1,0 +1,71 @@
+"""`hoso init`: write a new agent's config and password file, after checking the login.
+
+Nothing is written when anything is wrong: an existing config (without force), a bad URL,
+a refused login or an unreachable share all stop before the first file is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config as configmod
+from .config import Config, Secret
+from .errors import ConfigError
+from .i18n import _
+from .remote import Remote
+
+
+@dataclass(frozen=True)
+class InitResult:
+    config: Config
+    checked: bool
+
+
+def initialise(
+    path: Path,
+    *,
+    root: Path,
+    url: str,
+    remote_dir: str,
+    user: str,
+    password: Secret,
+    force: bool,
+    check: bool,
+    state_dir: str = "",
+) -> InitResult:
+    if path.exists() and not force:
+        raise ConfigError(
+            _("A config already exists at {path}. Use --force to replace it.").format(path=path)
+        )
+    root = root.expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(_("{root} exists and is not a folder.").format(root=root))
+    text = configmod.render(root, url, remote_dir, user, state_dir)
+    cfg = configmod.from_dict(_parse(text), path)  # same validation as every later load
+    if check:
+        remote = Remote(
+            cfg.remote.url,
+            cfg.remote.remote_dir,
+            cfg.remote.user,
+            password,
+            ca_file=cfg.remote.ca_file,
+            verify_tls=cfg.remote.verify_tls,
+            timeout=cfg.remote.timeout,
+            retries=1,
+            trash_dir=cfg.remote.trash_dir,
+        )
+        try:
+            remote.probe(create=True)
+        finally:
+            remote.close()
+    root.mkdir(parents=True, exist_ok=True)
+    configmod.write_private(cfg.password_file, password.reveal() + "\n")
+    configmod.write_private(path, text)
+    return InitResult(cfg, check)
+
+
+def _parse(text: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(text)

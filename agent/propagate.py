@@ -1,0 +1,641 @@
+"""Carrying out a reconcile plan, safely. Decides nothing.
+
+Invariants:
+- Every destructive step is preceded by a preserving one: a local file that is replaced or
+  removed goes to the local trash first (a hard link or rename, so it costs no copy); a remote
+  file that is replaced or removed is copied or moved into the share's trash folder first
+  (Nextcloud keeps its own versions and trash, so there we rely on the server).
+- Before touching a local file, its current stat is compared with the one the plan was made
+  from; if the file changed meanwhile the action is dropped and the next pass plans again.
+- The journal is written only after an action has fully succeeded, one small transaction per
+  action. A crash at any instant leaves a state the next pass recognises.
+- Per-file failures are reported and stored for retry; they never stop the pass. Pass-level
+  failures (share unreachable, login refused) stop scheduling new actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import local
+from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
+from .i18n import _
+from .journal import Journal
+from .model import (
+    Action,
+    ActionKind,
+    JournalEntry,
+    Kind,
+    LocalEntry,
+    Plan,
+    RelPath,
+    RemoteEntry,
+    Report,
+    Side,
+    is_within,
+    name_of,
+    parent_of,
+)
+from .remote import Remote
+
+log = logging.getLogger("hoso.propagate")
+
+_TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
+
+
+class Changed(Exception):
+    """The local file is no longer what the plan saw: drop the action, plan again next pass."""
+
+
+@dataclass
+class Context:
+    root: Path
+    remote: Remote
+    journal: Journal
+    host: str
+    local_trash: Path  # <state_dir>/trash
+    remote_trash: RelPath  # e.g. ".hoso-trash", relative to the remote root
+    server_keeps_versions: bool  # Nextcloud: versions and trash are the server's job
+    transfers: int = 4
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_local_write: Callable[[RelPath], None] = lambda path: None
+    # How each side spells the paths it has (NFC key → on-disk / on-server spelling).
+    local_names: dict[RelPath, RelPath] = field(default_factory=dict)
+    remote_names: dict[RelPath, RelPath] = field(default_factory=dict)
+    stamp: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H%M%S"))
+
+
+@dataclass
+class Outcome:
+    report: Report
+    fatal: HosoError | None = None  # a pass-level error that stopped the pass early
+    retry_soon: bool = False  # something changed meanwhile: plan again right away
+
+
+class Propagator:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.report = Report()
+        self.outcome = Outcome(self.report)
+        self._lock = threading.Lock()
+        self._uploads_blocked = False
+        self._trash_dirs: set[RelPath] = set()
+
+    # --- driving -------------------------------------------------------------------------
+
+    def execute(self, plan: Plan) -> Outcome:
+        for skip in plan.skipped:
+            self.report.skipped.append({"path": skip.path, "reason": skip.reason.value})
+        sequential_first = plan.of_kind(
+            ActionKind.MOVE_REMOTE,
+            ActionKind.MOVE_LOCAL,
+            ActionKind.MKDIR_REMOTE,
+            ActionKind.MKDIR_LOCAL,
+        )
+        self._run_serial(sequential_first)
+        self._run_parallel(plan.of_kind(*_TRANSFERS))
+        self._run_serial(plan.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE))
+        self._run_serial(plan.of_kind(ActionKind.FORGET))
+        return self.outcome
+
+    def _stopped(self) -> bool:
+        return self.ctx.stop.is_set() or self.outcome.fatal is not None
+
+    def _run_serial(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if self._stopped():
+                return
+            self._guarded(action)
+
+    def _run_parallel(self, actions: list[Action]) -> None:
+        if not actions:
+            return
+        pending: set[Future[None]] = set()
+        with ThreadPoolExecutor(self.ctx.transfers, thread_name_prefix="hoso-transfer") as pool:
+            for action in actions:
+                if self._stopped():
+                    break
+                if len(pending) >= self.ctx.transfers * 2:
+                    _, pending = wait(pending, return_when=FIRST_COMPLETED)
+                pending.add(pool.submit(self._guarded, action))
+            wait(pending)
+
+    def _guarded(self, action: Action) -> None:
+        try:
+            _HANDLERS[action.kind](self, action)
+            self.ctx.journal.clear_error(action.path)
+        except Changed:
+            log.info("%s changed while syncing; it will be synced in the next pass", action.path)
+            self.outcome.retry_soon = True
+        except PreconditionFailed:
+            log.info("%s changed on the share meanwhile; planning it again", action.path)
+            self.outcome.retry_soon = True
+        except QuotaExceeded as exc:
+            self._uploads_blocked = True
+            self._fail(action, exc)
+        except HosoError as exc:
+            if exc.scope is Scope.FILE:
+                self._fail(action, exc)
+            else:
+                with self._lock:
+                    if self.outcome.fatal is None:
+                        self.outcome.fatal = exc
+        except OSError as exc:
+            self._fail(action, LocalError(_local_message(exc)))
+
+    def _fail(self, action: Action, exc: HosoError) -> None:
+        log.warning("%s: %s", action.path, exc)
+        with self._lock:
+            self.report.failed.append({"path": action.path, "error": str(exc)})
+        self.ctx.journal.record_error(
+            action.path, str(exc), now=time.time(), retry_after=time.time() + 60
+        )
+
+    # --- path spelling -------------------------------------------------------------------
+
+    def local_path(self, path: RelPath) -> Path:
+        """Where `path` lives on disk, following the on-disk spelling of its folders."""
+        spelled = self.ctx.local_names.get(path)
+        if spelled is None:
+            parent = parent_of(path)
+            base = self.local_path(parent) if parent else self.ctx.root
+            return base / name_of(path)
+        return self.ctx.root / spelled
+
+    def remote_path(self, path: RelPath) -> RelPath:
+        """How the share spells `path` (an existing file's own spelling, or its folder's)."""
+        spelled = self.ctx.remote_names.get(path)
+        if spelled is not None:
+            return spelled
+        parent = parent_of(path)
+        if not parent:
+            return path
+        return f"{self.remote_path(parent)}/{name_of(path)}"
+
+    # --- actions -------------------------------------------------------------------------
+
+    def upload(self, action: Action) -> None:
+        if self._uploads_blocked:
+            raise QuotaExceeded(_("The share is full; upload postponed."))
+        entry = self._current_local(action)
+        source = self.local_path(action.path)
+        sha = entry.sha256 or local.hash_file(source)
+        replacing = action.remote is not None
+        if replacing:
+            self._preserve_remote(action.path, action.remote, reason="replaced")
+        new_remote = self.ctx.remote.upload(
+            source,
+            self.remote_path(action.path),
+            expected_etag=action.remote.etag if action.remote else None,
+            sha256=sha,
+            mtime_ns=entry.mtime_ns,
+            size=entry.size,
+        )
+        self._remember_remote(action.path, new_remote)
+        self.ctx.journal.put(_journal_entry(action.path, entry, sha, new_remote))
+        with self._lock:
+            self.report.uploaded.append(action.path)
+
+    def download(self, action: Action) -> None:
+        assert action.remote is not None
+        target = self.local_path(action.path)
+        temp, new_remote, sha = self._fetch(action.path, action.remote, target.parent)
+        try:
+            self._check_local_unchanged(action, target)
+            self._replace_local(action.path, target, temp, new_remote)
+        finally:
+            temp.unlink(missing_ok=True)
+        stat = target.stat()
+        self.ctx.journal.put(
+            _journal_entry(action.path, _local_from_stat(action.path, stat), sha, new_remote)
+        )
+        with self._lock:
+            self.report.downloaded.append(action.path)
+
+    def conflict(self, action: Action) -> None:
+        """Both sides changed. Identical bytes are just recorded; otherwise both are kept."""
+        assert action.remote is not None and action.conflict_copy is not None
+        target = self.local_path(action.path)
+        entry = self._current_local(action)
+        temp, new_remote, remote_sha = self._fetch(action.path, action.remote, target.parent)
+        try:
+            local_sha = entry.sha256 or local.hash_file(target)
+            if local_sha == remote_sha:
+                self.ctx.journal.put(_journal_entry(action.path, entry, local_sha, new_remote))
+                return
+            copy_path = self.local_path(action.conflict_copy)
+            # Preserving step first: the local version moves aside under the conflict name
+            # (no-replace), then the server's version takes the real name.
+            _rename_no_replace(target, copy_path)
+            self.ctx.on_local_write(action.conflict_copy)
+            self._replace_local(action.path, target, temp, new_remote)
+        finally:
+            temp.unlink(missing_ok=True)
+        self.ctx.journal.put(
+            _journal_entry(
+                action.path, _local_from_stat(action.path, target.stat()), remote_sha, new_remote
+            )
+        )
+        with self._lock:
+            self.report.conflicts.append({"path": action.path, "copy": action.conflict_copy})
+        log.warning("conflict on %s: local version kept as %s", action.path, action.conflict_copy)
+        copy_entry = _local_from_stat(action.conflict_copy, copy_path.stat())
+        self.upload(
+            Action(ActionKind.UPLOAD, action.conflict_copy, action.reason, local=copy_entry)
+        )
+
+    def record(self, action: Action) -> None:
+        assert action.local is not None and action.remote is not None
+        entry = action.local
+        if entry.kind is Kind.FILE and entry.sha256 is None:
+            entry = self._current_local(action)
+        sha = entry.sha256 if entry.kind is Kind.FILE else None
+        self.ctx.journal.put(_journal_entry(action.path, entry, sha, action.remote))
+
+    def mkdir_remote(self, action: Action) -> None:
+        entry = action.local
+        assert entry is not None
+        new_remote = self.ctx.remote.mkdir(self.remote_path(action.path))
+        self._remember_remote(action.path, new_remote)
+        self.ctx.journal.put(_journal_entry(action.path, entry, None, new_remote))
+
+    def mkdir_local(self, action: Action) -> None:
+        assert action.remote is not None
+        target = self.local_path(action.path)
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise Changed()
+        target.mkdir(parents=True, exist_ok=True)
+        self.ctx.on_local_write(action.path)
+        self.ctx.local_names[action.path] = _rel(self.ctx.root, target)
+        entry = _local_from_stat(action.path, target.stat(), kind=Kind.DIR)
+        self.ctx.journal.put(_journal_entry(action.path, entry, None, action.remote))
+
+    def delete_local(self, action: Action) -> None:
+        target = self.local_path(action.path)
+        if action.local is None or not target.exists():
+            self._forget(action)
+            return
+        if action.local.kind is Kind.FILE:
+            self._check_local_unchanged(action, target)
+        else:
+            self._check_folder_unchanged(action, target)
+        self._to_local_trash(action.path, target, action.local, reason="deleted on the share")
+        self.ctx.on_local_write(action.path)
+        self._forget(action)
+        with self._lock:
+            self.report.deleted_local.append(action.path)
+
+    def delete_remote(self, action: Action) -> None:
+        if action.remote is None:
+            self._forget(action)
+            return
+        server_path = self.remote_path(action.path)
+        if self.ctx.server_keeps_versions:
+            self.ctx.remote.delete(server_path)
+            stored_as = "nextcloud:trashbin"
+        else:
+            stored_as = self._trash_path(action.path)
+            self.ctx.remote.move(server_path, stored_as, overwrite=False)
+        self.ctx.journal.add_trash(
+            side=Side.REMOTE,
+            path=action.path,
+            stored_as=stored_as,
+            kind=action.remote.kind,
+            size=action.remote.size,
+            sha256=action.journal.sha256 if action.journal else None,
+            reason="deleted locally",
+            deleted_at=time.time(),
+        )
+        self._forget(action)
+        with self._lock:
+            self.report.deleted_remote.append(action.path)
+
+    def move_remote(self, action: Action) -> None:
+        assert action.source is not None
+        self.ctx.remote.move(
+            self.remote_path(action.source), self.remote_path(action.path), overwrite=False
+        )
+        self._rekey_names(self.ctx.remote_names, action.source, action.path)
+        self.ctx.journal.move_subtree(action.source, action.path)
+        with self._lock:
+            self.report.moved.append((action.source, action.path))
+
+    def move_local(self, action: Action) -> None:
+        assert action.source is not None
+        source = self.local_path(action.source)
+        target = self.local_path(action.path)
+        if action.local is not None and action.local.kind is Kind.FILE:
+            self._check_local_unchanged(
+                Action(action.kind, action.source, action.reason, local=action.local), source
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _rename_no_replace(source, target)
+        self.ctx.on_local_write(action.source)
+        self.ctx.on_local_write(action.path)
+        self._rekey_names(self.ctx.local_names, action.source, action.path)
+        self.ctx.journal.move_subtree(action.source, action.path)
+        with self._lock:
+            self.report.moved.append((action.source, action.path))
+
+    def forget(self, action: Action) -> None:
+        self._forget(action)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _forget(self, action: Action) -> None:
+        self.ctx.journal.delete_subtree(action.path)
+
+    def _current_local(self, action: Action) -> LocalEntry:
+        """The local file as it is now, provided it is still what the plan saw."""
+        assert action.local is not None
+        path = self.local_path(action.path)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise Changed() from None
+        now = _local_from_stat(action.path, stat)
+        seen = action.local
+        if (now.size, now.mtime_ns, now.inode) != (seen.size, seen.mtime_ns, seen.inode):
+            raise Changed()
+        return LocalEntry(
+            path=seen.path,
+            kind=seen.kind,
+            size=seen.size,
+            mtime_ns=seen.mtime_ns,
+            inode=seen.inode,
+            fs_path=seen.fs_path,
+            sha256=seen.sha256,
+        )
+
+    def _check_local_unchanged(self, action: Action, target: Path) -> None:
+        """Refuse to overwrite or remove a local file that differs from what the plan saw."""
+        try:
+            stat = target.stat()
+        except FileNotFoundError:
+            if action.local is None:
+                return
+            raise Changed() from None
+        if action.local is None:
+            raise Changed()  # a new local file appeared where we meant to create one
+        seen = action.local
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != (seen.size, seen.mtime_ns, seen.inode):
+            raise Changed()
+
+    def _check_folder_unchanged(self, action: Action, target: Path) -> None:
+        """A folder is removed only if everything in it is what the journal knows."""
+        known = {p: e for p in (action.path, *action.covers) if (e := self.ctx.journal.get(p))}
+        for dirpath, dirnames, filenames in os.walk(target):
+            for name in dirnames + filenames:
+                full = Path(dirpath) / name
+                rel = _rel(self.ctx.root, full)
+                entry = known.get(_nfc(rel))
+                if entry is None:
+                    if not local.IgnoreRules().is_ignored(_nfc(rel), full.is_dir()):
+                        raise Changed()
+                    continue
+                if entry.kind is Kind.FILE:
+                    st = full.stat()
+                    if (st.st_size, st.st_mtime_ns, st.st_ino) != (
+                        entry.local_size,
+                        entry.local_mtime_ns,
+                        entry.local_inode,
+                    ):
+                        raise Changed()
+
+    def _fetch(
+        self, path: RelPath, remote: RemoteEntry, folder: Path
+    ) -> tuple[Path, RemoteEntry, str]:
+        """Download into a hidden temp file in the target's folder; returns (temp, state, sha)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f"{local.TEMP_PREFIX}{secrets.token_hex(6)}.part"
+        hasher = _HashingWriter(temp)
+        try:
+            with hasher:
+                new_remote = self.ctx.remote.download(self.remote_path(path), hasher)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp, new_remote, hasher.hexdigest()
+
+    def _replace_local(
+        self, path: RelPath, target: Path, temp: Path, remote: RemoteEntry
+    ) -> None:
+        """Put a downloaded temp file in place; the old local version goes to the trash."""
+        mtime = remote.mtime or int(time.time())
+        os.utime(temp, (mtime, mtime))
+        if target.exists():
+            self._link_into_trash(path, target, reason="replaced by the share's version")
+        self.ctx.on_local_write(path)
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+        self.ctx.local_names.setdefault(path, _rel(self.ctx.root, target))
+
+    def _link_into_trash(self, path: RelPath, target: Path, *, reason: str) -> None:
+        stored = self._local_trash_slot(path)
+        try:
+            os.link(target, stored)
+        except OSError:
+            shutil.copy2(target, stored)
+        st = stored.stat()
+        self.ctx.journal.add_trash(
+            side=Side.LOCAL,
+            path=path,
+            stored_as=str(stored),
+            kind=Kind.FILE,
+            size=st.st_size,
+            sha256=None,
+            reason=reason,
+            deleted_at=time.time(),
+        )
+
+    def _to_local_trash(self, path: RelPath, target: Path, entry: LocalEntry, *, reason: str) -> None:
+        stored = self._local_trash_slot(path)
+        try:
+            os.rename(target, stored)
+        except OSError:
+            # Another file system (state dir elsewhere): copy, make it durable, then remove.
+            if target.is_dir():
+                shutil.copytree(target, stored, symlinks=True)
+                shutil.rmtree(target)
+            else:
+                shutil.copy2(target, stored)
+                _fsync_file(stored)
+                target.unlink()
+        self.ctx.journal.add_trash(
+            side=Side.LOCAL,
+            path=path,
+            stored_as=str(stored),
+            kind=entry.kind,
+            size=entry.size,
+            sha256=entry.sha256,
+            reason=reason,
+            deleted_at=time.time(),
+        )
+
+    def _local_trash_slot(self, path: RelPath) -> Path:
+        slot = self.ctx.local_trash / f"{self.ctx.stamp}-{secrets.token_hex(3)}" / path
+        slot.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return slot
+
+    def _trash_path(self, path: RelPath) -> RelPath:
+        """A fresh place in the share's trash for `path`, its folders created as needed."""
+        folder = f"{self.ctx.remote_trash}/{self.ctx.stamp}-{self.ctx.host}-{secrets.token_hex(3)}"
+        target = f"{folder}/{path}"
+        parent = parent_of(target)
+        with self._lock:
+            missing = parent not in self._trash_dirs
+            self._trash_dirs.add(parent)
+        if missing:
+            self.ctx.remote.makedirs(parent)
+        return target
+
+    def _preserve_remote(self, path: RelPath, remote: RemoteEntry, *, reason: str) -> None:
+        """Keep the server's current version in the share's trash before replacing it."""
+        if self.ctx.server_keeps_versions:
+            return
+        stored_as = self._trash_path(path)
+        self.ctx.remote.copy(self.remote_path(path), stored_as)
+        self.ctx.journal.add_trash(
+            side=Side.REMOTE,
+            path=path,
+            stored_as=stored_as,
+            kind=Kind.FILE,
+            size=remote.size,
+            sha256=None,
+            reason=reason,
+            deleted_at=time.time(),
+        )
+
+    def _remember_remote(self, path: RelPath, entry: RemoteEntry) -> None:
+        if entry.href_path:
+            self.ctx.remote_names[path] = entry.href_path
+
+    @staticmethod
+    def _rekey_names(names: dict[RelPath, RelPath], source: RelPath, dest: RelPath) -> None:
+        for key in [k for k in names if is_within(k, source)]:
+            del names[key]
+
+
+_HANDLERS: dict[ActionKind, Callable[[Propagator, Action], None]] = {
+    ActionKind.UPLOAD: Propagator.upload,
+    ActionKind.DOWNLOAD: Propagator.download,
+    ActionKind.CONFLICT: Propagator.conflict,
+    ActionKind.RECORD: Propagator.record,
+    ActionKind.MKDIR_REMOTE: Propagator.mkdir_remote,
+    ActionKind.MKDIR_LOCAL: Propagator.mkdir_local,
+    ActionKind.DELETE_LOCAL: Propagator.delete_local,
+    ActionKind.DELETE_REMOTE: Propagator.delete_remote,
+    ActionKind.MOVE_REMOTE: Propagator.move_remote,
+    ActionKind.MOVE_LOCAL: Propagator.move_local,
+    ActionKind.FORGET: Propagator.forget,
+}
+
+
+# --- small pieces --------------------------------------------------------------------------
+
+
+class _HashingWriter:
+    """A binary file being written that hashes what passes through and is fsync'd on close."""
+
+    def __init__(self, path: Path) -> None:
+        import hashlib
+
+        self._fh = open(path, "xb")  # noqa: SIM115 - closed in __exit__
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        return self._fh.write(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def __enter__(self) -> _HashingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        finally:
+            self._fh.close()
+
+
+def _journal_entry(
+    path: RelPath, entry: LocalEntry, sha: str | None, remote: RemoteEntry
+) -> JournalEntry:
+    return JournalEntry(
+        path=path,
+        kind=entry.kind,
+        local_size=entry.size,
+        local_mtime_ns=entry.mtime_ns,
+        local_inode=entry.inode,
+        sha256=sha,
+        remote_etag=remote.etag,
+        remote_size=remote.size,
+        remote_mtime=remote.mtime,
+        remote_checksum=remote.checksum,
+        remote_fileid=remote.fileid,
+    )
+
+
+def _local_from_stat(path: RelPath, stat: os.stat_result, kind: Kind = Kind.FILE) -> LocalEntry:
+    return LocalEntry(
+        path=path,
+        kind=kind,
+        size=stat.st_size if kind is Kind.FILE else 0,
+        mtime_ns=stat.st_mtime_ns,
+        inode=stat.st_ino,
+    )
+
+
+def _rename_no_replace(source: Path, target: Path) -> None:
+    """Rename without ever replacing an existing target (link + unlink for files)."""
+    if source.is_dir():
+        if target.exists():
+            raise Changed()
+        os.rename(source, target)
+        return
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise Changed() from None
+    os.unlink(source)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _rel(root: Path, path: Path) -> RelPath:
+    return path.relative_to(root).as_posix()
+
+
+def _nfc(path: RelPath) -> RelPath:
+    from .model import nfc
+
+    return nfc(path)
+
+
+def _local_message(exc: OSError) -> str:
+    if exc.errno == 28:  # ENOSPC
+        return _("The disk is full: free some space, then the agent will finish syncing.")
+    return _("Local file error: {detail}").format(detail=exc.strerror or exc)

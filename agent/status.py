@@ -1,0 +1,87 @@
+"""`hoso status`: what the agent knows, without touching the network.
+
+Reads the journal (last pass, per-file errors, trash) and compares a stat-only scan of the
+records folder with it to count changes waiting for the next pass. Backup age and
+validation findings belong to later features and are reported as not configured / empty.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import local
+from .config import Config
+from .journal import Journal
+from .model import Kind
+
+CONFLICT_MARK = "(bản xung đột"
+
+
+@dataclass
+class Status:
+    last_pass: dict[str, Any] | None
+    pending: list[str]
+    conflicts: list[str]
+    errors: list[dict[str, Any]]
+    trash_items: int
+    backup: dict[str, Any] | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "last_pass": self.last_pass,
+            "pending": self.pending,
+            "conflicts": self.conflicts,
+            "errors": self.errors,
+            "trash_items": self.trash_items,
+            "backup": self.backup,
+            "findings": self.findings,
+        }
+
+
+def gather(config: Config, journal: Journal) -> Status:
+    known = journal.entries()
+    last = journal.last_pass()
+    last_json = None
+    if last is not None:
+        last_json = {
+            "started": _iso(last.started),
+            "finished": _iso(last.finished),
+            "outcome": last.outcome,
+            "report": last.report,
+        }
+    pending: list[str] = []
+    conflicts: list[str] = []
+    if config.root.is_dir():
+        scan = local.scan(
+            config.root,
+            known,
+            local.IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",)),
+            now_ns=time.time_ns(),
+            settle_seconds=0,
+        )
+        for path, entry in scan.entries.items():
+            before = known.get(path)
+            if before is None or not before.matches_local(entry):
+                if entry.kind is Kind.FILE or before is None:
+                    pending.append(path)
+            if CONFLICT_MARK in path:
+                conflicts.append(path)
+        pending += [p for p in known if p not in scan.entries]
+    errors = [
+        {"path": e.path, "error": e.message, "attempts": e.attempts, "last_seen": _iso(e.last_seen)}
+        for e in journal.errors()
+    ]
+    return Status(
+        last_pass=last_json,
+        pending=sorted(pending),
+        conflicts=sorted(conflicts),
+        errors=errors,
+        trash_items=len(journal.trash_items()),
+    )
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))

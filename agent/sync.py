@@ -1,0 +1,293 @@
+"""One sync pass: guard, scan + list, reconcile, safety checks, propagate, record.
+
+Orchestration only: no protocol or SQL details. The guards that keep a broken setup from
+destroying data live here, before anything is planned:
+- the records folder must exist and carry the marker the agent left in it, whenever the
+  journal knows files (a missing, unmounted or replaced folder is not "everything deleted");
+- the remote folder must exist whenever the journal knows files;
+- a server whose identity changed (Nextcloud data-fingerprint, root file id) is merged
+  without deleting anything, like the very first pass;
+- a plan that deletes more than `max_delete_percent` of the tracked files stops the pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import local, reconcile
+from .config import Config
+from .errors import NotFound, SafetyStop
+from .i18n import _, ngettext
+from .journal import Journal, PassRecord
+from .model import ActionKind, Kind, LocalEntry, Plan, RelPath, RemoteEntry, Report
+from .propagate import Context, Propagator
+from .remote import Capabilities, Remote
+
+log = logging.getLogger("hoso.sync")
+
+MARKER_META = "root_marker"
+SERVER_META = "server_identity"
+
+
+@dataclass(frozen=True)
+class PreparedPass:
+    """A plan and the states it was made from, ready to be carried out."""
+
+    plan: Plan
+    caps: Capabilities
+    local: dict[RelPath, LocalEntry]
+    remote: Mapping[RelPath, RemoteEntry]
+    twins: list[RelPath]
+
+
+@dataclass
+class PassResult:
+    report: Report
+    plan: Plan
+    outcome: str  # "ok" | "partial" | "dry_run"
+    retry_soon: bool = False
+    duration: float = 0.0
+
+
+class Syncer:
+    """Runs passes for one config; owns the journal and the connection to the share."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        on_local_write: Callable[[RelPath], None] = lambda path: None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = Journal.open(config.state_dir / "journal.sqlite3")
+        self.ignore = local.IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",))
+        self.on_local_write = on_local_write
+        self.stop = stop or threading.Event()
+        self._remote: Remote | None = None
+
+    @property
+    def remote(self) -> Remote:
+        if self._remote is None:
+            self._remote = Remote.from_config(self.config)
+        return self._remote
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+        self.journal.close()
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def run_pass(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> PassResult:
+        started = time.time()
+        try:
+            result = self._pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        except Exception as exc:
+            self.journal.record_pass(
+                PassRecord(started, time.time(), type(exc).__name__, {"error": str(exc)})
+            )
+            raise
+        result.duration = time.time() - started
+        if not dry_run:
+            self.journal.record_pass(
+                PassRecord(started, time.time(), result.outcome, result.report.to_json())
+            )
+        return result
+
+    def _pass(self, *, dry_run: bool, allow_mass_delete: bool) -> PassResult:
+        prepared = self.prepare(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        if dry_run:
+            return PassResult(_describe(prepared.plan), prepared.plan, "dry_run")
+        return self.execute(prepared)
+
+    def prepare(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> PreparedPass:
+        """Guards, scan + list, hashing and the plan: everything up to the first change."""
+        cfg = self.config
+        known = self.journal.entries()
+        self._check_root(known, allow_mass_delete=allow_mass_delete, dry_run=dry_run)
+        caps = self._probe(known, dry_run=dry_run)
+        merge_only = self._server_identity_changed(caps, known)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="hoso-list") as pool:
+            listing_future = pool.submit(
+                self.remote.list_tree,
+                exclude=self.ignore.is_ignored,
+                unchanged_dirs=self.journal.remote_dir_etags() if caps.nextcloud else None,
+                known=known,
+            )
+            scan = local.scan(
+                cfg.root,
+                known,
+                self.ignore,
+                now_ns=time.time_ns(),
+                settle_seconds=cfg.sync.settle_seconds,
+            )
+            listing = listing_future.result()
+
+        entries = dict(scan.entries)
+        need = reconcile.paths_needing_hash(entries, listing, known)
+        if need:
+            hashed = local.hash_entries(
+                cfg.root, (entries[p] for p in need), workers=cfg.sync.transfers
+            )
+            for path in need:
+                if path in hashed:
+                    entries[path] = hashed[path]
+                else:
+                    del entries[path]  # vanished while hashing; the next pass sees it
+
+        plan = reconcile.reconcile(
+            entries,
+            listing,
+            known,
+            now=datetime.now(),
+            host=cfg.host_name,
+            merge_only=merge_only,
+        )
+        self._check_mass_delete(plan, known, allow_mass_delete)
+        twins = [t[0] for t in (*scan.twins, *getattr(listing, "twins", ()))]
+        return PreparedPass(plan, caps, entries, listing, twins)
+
+    def execute(self, prepared: PreparedPass) -> PassResult:
+        """Carry out a prepared plan and record what the share looks like afterwards."""
+        cfg = self.config
+        caps, plan = prepared.caps, prepared.plan
+        ctx = Context(
+            root=cfg.root,
+            remote=self.remote,
+            journal=self.journal,
+            host=cfg.host_name,
+            local_trash=cfg.state_dir / "trash",
+            remote_trash=cfg.remote.trash_dir,
+            server_keeps_versions=caps.nextcloud,
+            transfers=cfg.sync.transfers,
+            stop=self.stop,
+            on_local_write=self.on_local_write,
+            local_names={p: e.fs_path for p, e in prepared.local.items() if e.fs_path != p},
+            remote_names={p: e.href_path for p, e in prepared.remote.items() if e.href_path},
+        )
+        outcome = Propagator(ctx).execute(plan)
+        report = outcome.report
+        for path in prepared.twins:
+            report.skipped.append({"path": path, "reason": "normalization_twin"})
+        if outcome.fatal is not None:
+            raise outcome.fatal
+        if caps.nextcloud and not report.failed and not report.skipped:
+            self.journal.set_remote_dir_etags(
+                {p: e.etag for p, e in prepared.remote.items() if e.kind is Kind.DIR}
+            )
+        self.journal.meta_set(SERVER_META, _identity(caps))
+        return PassResult(
+            report,
+            plan,
+            "partial" if report.failed else "ok",
+            retry_soon=outcome.retry_soon or bool(plan.skipped),
+        )
+
+    # --- guards ----------------------------------------------------------------------------
+
+    def _check_root(self, known: dict, *, allow_mass_delete: bool, dry_run: bool) -> None:
+        root = self.config.root
+        expected = self.journal.meta_get(MARKER_META)
+        if not root.is_dir():
+            if known:
+                raise SafetyStop(
+                    _(
+                        "The records folder {root} is missing or not mounted, but {n} files were "
+                        "synced from it. Nothing was deleted. Reconnect the drive or restore the "
+                        "folder, then sync again."
+                    ).format(root=root, n=len(known))
+                )
+            if dry_run:
+                return
+            root.mkdir(parents=True)
+        marker = local.read_marker(root) if root.is_dir() else None
+        if known and expected and marker != expected and not allow_mass_delete:
+            raise SafetyStop(
+                _(
+                    "The records folder {root} is not the one the agent synced (its marker file "
+                    "is missing or different): it may be empty, replaced or not mounted. Nothing "
+                    "was deleted. If you really emptied it on purpose, run "
+                    "`hoso sync --allow-mass-delete`."
+                ).format(root=root)
+            )
+        if not dry_run and (marker is None or marker != expected):
+            ident = marker or secrets.token_hex(8)
+            if marker is None:
+                local.write_marker(root, ident)
+            self.journal.meta_set(MARKER_META, ident)
+
+    def _probe(self, known: dict, *, dry_run: bool):
+        try:
+            return self.remote.probe(create=not known and not dry_run)
+        except NotFound:
+            if known:
+                raise SafetyStop(
+                    _(
+                        "The folder {folder} no longer exists on the share, but {n} files were "
+                        "synced to it. Nothing was deleted. Ask the school's IT admin whether it was "
+                        "moved or restored."
+                    ).format(folder=self.config.remote.remote_dir, n=len(known))
+                ) from None
+            raise
+
+    def _server_identity_changed(self, caps, known: dict) -> bool:
+        before = self.journal.meta_get(SERVER_META)
+        now = _identity(caps)
+        if known and before and now and before != now:
+            log.warning("the share was restored or replaced: merging without deleting anything")
+            return True
+        return False
+
+    def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> None:
+        # check_mass_delete counts a folder delete as the folder plus everything it covers.
+        tracked = len(known)
+        check = reconcile.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
+        if check.exceeds and not allow:
+            raise SafetyStop(
+                ngettext(
+                    "This pass would delete {n} of {total} synced file or folder ({pct:.0f}%). "
+                    "Nothing was deleted. If that is really intended, run "
+                    "`hoso sync --allow-mass-delete`.",
+                    "This pass would delete {n} of {total} synced files and folders ({pct:.0f}%). "
+                    "Nothing was deleted. If that is really intended, run "
+                    "`hoso sync --allow-mass-delete`.",
+                    tracked,
+                ).format(n=check.deletions, total=tracked, pct=check.percent)
+            )
+
+
+def _identity(caps) -> str:
+    if caps.data_fingerprint or caps.root_fileid:
+        return f"{caps.data_fingerprint or ''}|{caps.root_fileid or ''}"
+    return ""
+
+
+def _describe(plan: Plan) -> Report:
+    """What a plan would do, in the shape of a report (for --dry-run)."""
+    report = Report()
+    for action in plan.actions:
+        match action.kind:
+            case ActionKind.UPLOAD:
+                report.uploaded.append(action.path)
+            case ActionKind.DOWNLOAD:
+                report.downloaded.append(action.path)
+            case ActionKind.DELETE_LOCAL:
+                report.deleted_local.append(action.path)
+            case ActionKind.DELETE_REMOTE:
+                report.deleted_remote.append(action.path)
+            case ActionKind.MOVE_LOCAL | ActionKind.MOVE_REMOTE:
+                report.moved.append((action.source or "", action.path))
+            case ActionKind.CONFLICT:
+                report.conflicts.append({"path": action.path, "copy": action.conflict_copy or ""})
+    for skip in plan.skipped:
+        report.skipped.append({"path": skip.path, "reason": skip.reason.value})
+    return report

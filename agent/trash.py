@@ -1,0 +1,107 @@
+"""`hoso trash`: what the agent removed or replaced, and getting it back.
+
+A restore never overwrites: when the original place is taken, the file comes back beside it
+under a name that says it was restored. The restored file is an ordinary new file that the
+next pass syncs to the other side.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .config import Config
+from .errors import UsageError
+from .i18n import _
+from .journal import Journal
+from .model import RelPath, Side, TrashItem, name_of, parent_of
+from .remote import Remote
+
+
+def items(journal: Journal) -> list[TrashItem]:
+    return journal.trash_items()
+
+
+def as_json(item: TrashItem) -> dict[str, object]:
+    return {
+        "id": item.id,
+        "side": item.side.value,
+        "path": item.path,
+        "kind": item.kind.value,
+        "deleted_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(item.deleted_at)),
+        "size": item.size,
+        "reason": item.reason,
+    }
+
+
+def restore(config: Config, journal: Journal, item_id: int) -> RelPath:
+    """Bring item back; returns the path it was restored to."""
+    item = journal.get_trash(item_id)
+    if item is None:
+        raise UsageError(
+            _("There is no trash item {id}. See `hoso trash list`.").format(id=item_id)
+        )
+    if item.side is Side.LOCAL:
+        restored = _restore_local(config.root, item)
+    else:
+        restored = _restore_remote(config, item)
+    journal.remove_trash(item.id)
+    return restored
+
+
+def _restore_local(root: Path, item: TrashItem) -> RelPath:
+    stored = Path(item.stored_as)
+    if not stored.exists():
+        raise UsageError(
+            _("The kept copy of {path} is gone from {stored}.").format(
+                path=item.path, stored=stored
+            )
+        )
+    target = free_name(item.path, lambda p: (root / p).exists() or (root / p).is_symlink())
+    destination = root / target
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(stored, destination) if stored.is_file() else os.rename(stored, destination)
+    except OSError:
+        if stored.is_dir():
+            shutil.copytree(stored, destination)
+        else:
+            shutil.copy2(stored, destination)
+    return target
+
+
+def _restore_remote(config: Config, item: TrashItem) -> RelPath:
+    if item.stored_as.startswith("nextcloud:"):
+        raise UsageError(
+            _(
+                "{path} was deleted on Nextcloud, which keeps it in its own trash: open the share "
+                "in a browser, go to “Deleted files” and restore it there."
+            ).format(path=item.path)
+        )
+    remote = Remote.from_config(config)
+    try:
+        target = free_name(item.path, lambda p: remote.stat(p) is not None)
+        if parent_of(target):
+            remote.makedirs(parent_of(target))
+        remote.move(item.stored_as, target, overwrite=False)
+    finally:
+        remote.close()
+    return target
+
+
+def free_name(path: RelPath, taken) -> RelPath:
+    """`path` if free, else the first free "name (restored N).ext" beside it."""
+    if not taken(path):
+        return path
+    folder, name = parent_of(path), name_of(path)
+    stem, dot, ext = name.rpartition(".")
+    if not stem:
+        stem, dot, ext = name, "", ""
+    for n in range(1, 1000):
+        candidate_name = f"{stem} ({_('restored')} {n}){dot}{ext}"
+        candidate = f"{folder}/{candidate_name}" if folder else candidate_name
+        if not taken(candidate):
+            return candidate
+    raise UsageError(_("Could not find a free name to restore {path}.").format(path=path))
