@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from . import __version__, i18n
 from . import config as configmod
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
+
+SETTLE_ROUNDS = 3
 
 
 class Ctx:
@@ -109,16 +113,25 @@ def init(
 def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
     """One full two-way pass."""
     from .lock import InstanceLock
+    from .log import setup_logging
     from .sync import Syncer
 
     cfg = ctx.load()
+    setup_logging(cfg.state_dir, verbose=False, to_stderr=False)
+    progress = _terminal_progress if sys.stderr.isatty() and not as_json else _no_progress
     with InstanceLock(cfg.state_dir):
-        syncer = Syncer(cfg)
+        syncer = Syncer(cfg, on_progress=progress)
         try:
-            result = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+            report = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete).report
+            # Someone asking for a sync now means the file they just saved, too: wait for
+            # files still being written to settle, a few times at most.
+            for _round in range(SETTLE_ROUNDS):
+                if dry_run or not any(s["reason"] == "unsettled" for s in report.skipped):
+                    break
+                time.sleep(max(cfg.sync.settle_seconds, 0.5))
+                report.merge(syncer.run_pass(allow_mass_delete=allow_mass_delete).report)
         finally:
             syncer.close()
-    report = result.report
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -127,6 +140,27 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
         click.echo(f"{failure['path']}: {failure['error']}", err=True)
     if report.failed:
         sys.exit(ExitCode.PARTIAL)
+
+
+_ARROWS = {
+    "upload": "↑",
+    "download": "↓",
+    "delete_local": "✗",
+    "delete_remote": "✗",
+    "move_local": "→",
+    "move_remote": "→",
+    "conflict": "!",
+}
+
+
+def _no_progress(done: int, total: int, action: Any) -> None:
+    """Quiet when stderr is not a terminal (service logs, scripts)."""
+
+
+def _terminal_progress(done: int, total: int, action: Any) -> None:
+    arrow = _ARROWS.get(action.kind.value)
+    if arrow:
+        click.echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
 
 
 def _print_report(report: Any, *, dry_run: bool) -> None:
@@ -149,7 +183,15 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
                 path=conflict["path"], copy=conflict["copy"]
             )
         )
-    if not report.changed_anything and not report.failed:
+    waiting = {
+        "unsettled": _("waiting, still being written"),
+        "open_in_editor": _("waiting, open in Word or LibreOffice"),
+        "normalization_twin": _("not synced: two names differ only in how accents are encoded"),
+        "type_clash": _("not synced: a file on one side and a folder on the other"),
+    }
+    for skip in report.skipped:
+        click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
+    if not report.changed_anything and not report.failed and not report.skipped:
         click.echo(_("Everything is in sync."))
 
 
@@ -240,7 +282,7 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['id']:>5}  {row['deleted_at']}  {side_names[str(row['side'])]:<14} "
-            f"{row['path']}  ({row['reason']})"
+            f"{row['path']}  ({row['reason_text']})"
         )
 
 
@@ -259,9 +301,9 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
             restored = trashmod.restore(cfg, journal, item_id)
         finally:
             journal.close()
-    click.echo(_("Restored as {path}. The next sync carries it to the other side.").format(
-        path=restored
-    ))
+    click.echo(
+        _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
+    )
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -294,6 +336,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:
+        # A bug, not a user error: keep the traceback (which may quote file contents or
+        # server answers) out of the terminal unless asked for, and say where to look.
+        if os.environ.get("HOSO_DEBUG"):
+            raise
+        logging.getLogger("hoso").exception("unexpected error")
+        click.echo(
+            _("Unexpected error (a bug in hoso). Run again with HOSO_DEBUG=1 to see details."),
+            err=True,
+        )
+        sys.exit(int(ExitCode.PARTIAL))
     sys.exit(0)
 
 

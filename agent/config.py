@@ -141,9 +141,7 @@ def load(path: Path | None = None) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError(
-            _("Cannot read the config file {path}: {detail}").format(
-                path=path, detail=exc.strerror
-            )
+            _("Cannot read the config file {path}: {detail}").format(path=path, detail=exc.strerror)
         ) from None
     return from_dict(raw, path)
 
@@ -215,8 +213,12 @@ def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, .
     wants_bool = expected is bool or (isinstance(expected, tuple) and bool in expected)
     if not isinstance(value, expected) or (is_bool and not wants_bool):
         names = expected if isinstance(expected, tuple) else (expected,)
-        kind = " / ".join({"str": "text", "int": "number", "float": "number", "bool": "true/false"}
-                          .get(t.__name__, t.__name__) for t in names)
+        kind = " / ".join(
+            {"str": "text", "int": "number", "float": "number", "bool": "true/false"}.get(
+                t.__name__, t.__name__
+            )
+            for t in names
+        )
         raise _bad(path, key, _("must be {kind}").format(kind=kind))
     return value
 

@@ -39,6 +39,26 @@ class DaemonState:
     offline: bool = False
 
 
+class _Heartbeat(threading.Thread):
+    """Pings systemd's watchdog while the loop thread lives, so that a long transfer on a
+    slow school network is not mistaken for a hang; a crashed loop stops the pings."""
+
+    def __init__(self, loop: threading.Thread, stop: threading.Event) -> None:
+        super().__init__(name="hoso-heartbeat", daemon=True)
+        self.loop = loop
+        self.halt = stop
+        self.interval = sdnotify.watchdog_interval()
+
+    def start(self) -> None:
+        if self.interval:
+            super().start()
+
+    def run(self) -> None:
+        assert self.interval
+        while self.loop.is_alive() and not self.halt.wait(self.interval / 2):
+            sdnotify.watchdog_ping()
+
+
 class Daemon:
     def __init__(
         self,
@@ -76,6 +96,8 @@ class Daemon:
         next_poll = time.monotonic()  # a full pass at start
         last_rescan = 0.0
         sdnotify.ready()
+        heartbeat = _Heartbeat(threading.current_thread(), self.stop)
+        heartbeat.start()
         try:
             while not self.stop.is_set():
                 self._keep_watching(watcher)
@@ -106,13 +128,9 @@ class Daemon:
         deadlines = [next_poll]
         if (debounce := self.debouncer.next_deadline()) is not None:
             deadlines.append(debounce)
-        interval = sdnotify.watchdog_interval()
-        if interval:
-            deadlines.append(time.monotonic() + interval / 2)
         timeout = max(0.0, min(deadlines) - time.monotonic())
         self.wake.wait(timeout)
         self.wake.clear()
-        sdnotify.watchdog_ping()
 
     def _run_pass(self, syncer: Syncer) -> float:
         """One pass; returns the delay until the next poll."""

@@ -40,9 +40,11 @@ def run_demo(*, seconds: float, workdir: Path | None, echo: Callable[[str], None
     try:
         cfg = _write_config(base, records, state, url, password)
         write_sample_records(records)
-        echo(_("Demo share (WebDAV): {url}  user: {user}  password: {password}").format(
-            url=url, user=DEMO_USER, password=password
-        ))
+        echo(
+            _("Demo share (WebDAV): {url}  user: {user}  password: {password}").format(
+                url=url, user=DEMO_USER, password=password
+            )
+        )
         echo(_("Records folder: {path}").format(path=records))
         echo(_("Save or edit files there and watch them sync. Press Ctrl-C to stop."))
         _run_agent(cfg, share_dir, seconds, echo)
@@ -60,8 +62,11 @@ def _start_share(folder: Path, password: str):
         {
             "provider_mapping": {"/": str(folder)},
             "simple_dc": {"user_mapping": {"*": {DEMO_USER: {"password": password}}}},
-            "http_authenticator": {"accept_basic": True, "accept_digest": False,
-                                   "default_to_digest": False},
+            "http_authenticator": {
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
             "verbose": 0,
             "logging": {"enable": False},
         }
@@ -104,7 +109,7 @@ def write_sample_records(records: Path) -> list[Path]:
         ):
             doc.add_heading(heading, level=2)
             doc.add_paragraph(body)
-        doc.save(target)
+        doc.save(str(target))
         written.append(target)
     return written
 
@@ -136,9 +141,14 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
             daemon.poke()
 
     daemon = Daemon(cfg, stop, on_pass=on_pass)
-    previous = signal.signal(signal.SIGINT, lambda *a: (stop.set(), daemon.poke()))
-    previous_term = signal.signal(signal.SIGTERM, lambda *a: (stop.set(), daemon.poke()))
-    timer = threading.Timer(seconds, lambda: (stop.set(), daemon.poke())) if seconds else None
+
+    def halt(*_args: object) -> None:
+        stop.set()
+        daemon.poke()
+
+    previous = signal.signal(signal.SIGINT, halt)
+    previous_term = signal.signal(signal.SIGTERM, halt)
+    timer = threading.Timer(seconds, halt) if seconds else None
     if timer:
         timer.start()
     try:

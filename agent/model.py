@@ -230,6 +230,17 @@ class Report:
             "skipped": self.skipped,
         }
 
+    def merge(self, later: Report) -> None:
+        """Add what a later pass did; skips are replaced by the later pass's own."""
+        self.uploaded += later.uploaded
+        self.downloaded += later.downloaded
+        self.deleted_local += later.deleted_local
+        self.deleted_remote += later.deleted_remote
+        self.moved += later.moved
+        self.conflicts += later.conflicts
+        self.failed += later.failed
+        self.skipped = list(later.skipped)
+
     @property
     def changed_anything(self) -> bool:
         return bool(
@@ -245,6 +256,15 @@ class Report:
 class Side(enum.Enum):
     LOCAL = "local"
     REMOTE = "remote"
+
+
+class TrashReason(enum.StrEnum):
+    """Why the agent put something in a trash (stored in the journal as the value)."""
+
+    DELETED_ON_SHARE = "deleted_on_share"  # local copy removed because the share's went
+    DELETED_LOCALLY = "deleted_locally"  # share copy removed because the local one went
+    REPLACED_BY_SHARE = "replaced_by_share"  # local version replaced by a newer download
+    REPLACED_BY_LOCAL = "replaced_by_local"  # share version replaced by a newer upload
 
 
 @dataclass(frozen=True)

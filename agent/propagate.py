@@ -15,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -41,8 +42,10 @@ from .model import (
     RemoteEntry,
     Report,
     Side,
+    TrashReason,
     is_within,
     name_of,
+    nfc,
     parent_of,
 )
 from .remote import Remote
@@ -68,6 +71,9 @@ class Context:
     transfers: int = 4
     stop: threading.Event = field(default_factory=threading.Event)
     on_local_write: Callable[[RelPath], None] = lambda path: None
+    # Called after each finished action with (actions done, actions planned, the action).
+    on_progress: Callable[[int, int, Action], None] = lambda done, total, action: None
+    ignore: local.IgnoreRules = field(default_factory=local.IgnoreRules)
     # How each side spells the paths it has (NFC key → on-disk / on-server spelling).
     local_names: dict[RelPath, RelPath] = field(default_factory=dict)
     remote_names: dict[RelPath, RelPath] = field(default_factory=dict)
@@ -89,12 +95,15 @@ class Propagator:
         self._lock = threading.Lock()
         self._uploads_blocked = False
         self._trash_dirs: set[RelPath] = set()
+        self._done = 0
+        self._total = 0
 
     # --- driving -------------------------------------------------------------------------
 
     def execute(self, plan: Plan) -> Outcome:
         for skip in plan.skipped:
             self.report.skipped.append({"path": skip.path, "reason": skip.reason.value})
+        self._total = len(plan.actions)
         sequential_first = plan.of_kind(
             ActionKind.MOVE_REMOTE,
             ActionKind.MOVE_LOCAL,
@@ -133,6 +142,10 @@ class Propagator:
         try:
             _HANDLERS[action.kind](self, action)
             self.ctx.journal.clear_error(action.path)
+            with self._lock:
+                self._done += 1
+                done = self._done
+            self.ctx.on_progress(done, self._total, action)
         except Changed:
             log.info("%s changed while syncing; it will be synced in the next pass", action.path)
             self.outcome.retry_soon = True
@@ -189,9 +202,8 @@ class Propagator:
         entry = self._current_local(action)
         source = self.local_path(action.path)
         sha = entry.sha256 or local.hash_file(source)
-        replacing = action.remote is not None
-        if replacing:
-            self._preserve_remote(action.path, action.remote, reason="replaced")
+        if action.remote is not None:
+            self._preserve_remote(action.path, action.remote, reason=TrashReason.REPLACED_BY_LOCAL)
         new_remote = self.ctx.remote.upload(
             source,
             self.remote_path(action.path),
@@ -288,7 +300,7 @@ class Propagator:
             self._check_local_unchanged(action, target)
         else:
             self._check_folder_unchanged(action, target)
-        self._to_local_trash(action.path, target, action.local, reason="deleted on the share")
+        self._to_local_trash(action.path, target, action.local, reason=TrashReason.DELETED_ON_SHARE)
         self.ctx.on_local_write(action.path)
         self._forget(action)
         with self._lock:
@@ -312,7 +324,7 @@ class Propagator:
             kind=action.remote.kind,
             size=action.remote.size,
             sha256=action.journal.sha256 if action.journal else None,
-            reason="deleted locally",
+            reason=TrashReason.DELETED_LOCALLY,
             deleted_at=time.time(),
         )
         self._forget(action)
@@ -324,7 +336,7 @@ class Propagator:
         self.ctx.remote.move(
             self.remote_path(action.source), self.remote_path(action.path), overwrite=False
         )
-        self._rekey_names(self.ctx.remote_names, action.source, action.path)
+        _forget_names(self.ctx.remote_names, action.source)
         self.ctx.journal.move_subtree(action.source, action.path)
         with self._lock:
             self.report.moved.append((action.source, action.path))
@@ -341,7 +353,7 @@ class Propagator:
         _rename_no_replace(source, target)
         self.ctx.on_local_write(action.source)
         self.ctx.on_local_write(action.path)
-        self._rekey_names(self.ctx.local_names, action.source, action.path)
+        _forget_names(self.ctx.local_names, action.source)
         self.ctx.journal.move_subtree(action.source, action.path)
         with self._lock:
             self.report.moved.append((action.source, action.path))
@@ -397,9 +409,9 @@ class Propagator:
             for name in dirnames + filenames:
                 full = Path(dirpath) / name
                 rel = _rel(self.ctx.root, full)
-                entry = known.get(_nfc(rel))
+                entry = known.get(nfc(rel))
                 if entry is None:
-                    if not local.IgnoreRules().is_ignored(_nfc(rel), full.is_dir()):
+                    if not self.ctx.ignore.is_ignored(nfc(rel), full.is_dir()):
                         raise Changed()
                     continue
                 if entry.kind is Kind.FILE:
@@ -426,14 +438,12 @@ class Propagator:
             raise
         return temp, new_remote, hasher.hexdigest()
 
-    def _replace_local(
-        self, path: RelPath, target: Path, temp: Path, remote: RemoteEntry
-    ) -> None:
+    def _replace_local(self, path: RelPath, target: Path, temp: Path, remote: RemoteEntry) -> None:
         """Put a downloaded temp file in place; the old local version goes to the trash."""
         mtime = remote.mtime or int(time.time())
         os.utime(temp, (mtime, mtime))
         if target.exists():
-            self._link_into_trash(path, target, reason="replaced by the share's version")
+            self._link_into_trash(path, target, reason=TrashReason.REPLACED_BY_SHARE)
         self.ctx.on_local_write(path)
         os.replace(temp, target)
         _fsync_dir(target.parent)
@@ -457,7 +467,9 @@ class Propagator:
             deleted_at=time.time(),
         )
 
-    def _to_local_trash(self, path: RelPath, target: Path, entry: LocalEntry, *, reason: str) -> None:
+    def _to_local_trash(
+        self, path: RelPath, target: Path, entry: LocalEntry, *, reason: str
+    ) -> None:
         stored = self._local_trash_slot(path)
         try:
             os.rename(target, stored)
@@ -519,11 +531,6 @@ class Propagator:
         if entry.href_path:
             self.ctx.remote_names[path] = entry.href_path
 
-    @staticmethod
-    def _rekey_names(names: dict[RelPath, RelPath], source: RelPath, dest: RelPath) -> None:
-        for key in [k for k in names if is_within(k, source)]:
-            del names[key]
-
 
 _HANDLERS: dict[ActionKind, Callable[[Propagator, Action], None]] = {
     ActionKind.UPLOAD: Propagator.upload,
@@ -547,8 +554,6 @@ class _HashingWriter:
     """A binary file being written that hashes what passes through and is fsync'd on close."""
 
     def __init__(self, path: Path) -> None:
-        import hashlib
-
         self._fh = open(path, "xb")  # noqa: SIM115 - closed in __exit__
         self._hash = hashlib.sha256()
 
@@ -598,18 +603,27 @@ def _local_from_stat(path: RelPath, stat: os.stat_result, kind: Kind = Kind.FILE
     )
 
 
+def _forget_names(names: dict[RelPath, RelPath], moved: RelPath) -> None:
+    """After a move, the spellings learnt for the old place no longer apply."""
+    for key in [k for k in names if is_within(k, moved)]:
+        del names[key]
+
+
 def _rename_no_replace(source: Path, target: Path) -> None:
     """Rename without ever replacing an existing target (link + unlink for files)."""
-    if source.is_dir():
-        if target.exists():
-            raise Changed()
-        os.rename(source, target)
-        return
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        raise Changed() from None
-    os.unlink(source)
+    if not source.is_dir():
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            raise Changed() from None
+        except OSError:
+            pass  # no hard links here (FAT, some network drives): fall back to a checked rename
+        else:
+            os.unlink(source)
+            return
+    if target.exists() or target.is_symlink():
+        raise Changed()
+    os.rename(source, target)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -627,12 +641,6 @@ def _fsync_file(path: Path) -> None:
 
 def _rel(root: Path, path: Path) -> RelPath:
     return path.relative_to(root).as_posix()
-
-
-def _nfc(path: RelPath) -> RelPath:
-    from .model import nfc
-
-    return nfc(path)
 
 
 def _local_message(exc: OSError) -> str:

@@ -103,7 +103,9 @@ def remote_state(entry: RemoteEntry | None, journal: JournalEntry | None) -> Sta
 
 
 def _same_bytes_as_journal(entry: LocalEntry, journal: JournalEntry) -> bool:
-    return entry.kind is journal.kind and entry.sha256 is not None and entry.sha256 == journal.sha256
+    return (
+        entry.kind is journal.kind and entry.sha256 is not None and entry.sha256 == journal.sha256
+    )
 
 
 def remote_sha256(checksum: str | None) -> str | None:
@@ -177,11 +179,15 @@ class _Pass:
         self.closed.add(path)
 
     def conflict_name(self, path: RelPath) -> RelPath:
-        name = conflict_copy_name(path, host=self.host, now=self.now, taken=self.names, label=self.label)
+        name = conflict_copy_name(
+            path, host=self.host, now=self.now, taken=self.names, label=self.label
+        )
         self.names.add(name)
         return name
 
-    def entries(self, path: RelPath) -> tuple[LocalEntry | None, RemoteEntry | None, JournalEntry | None]:
+    def entries(
+        self, path: RelPath
+    ) -> tuple[LocalEntry | None, RemoteEntry | None, JournalEntry | None]:
         return self.local.get(path), self.remote.get(path), self.journal.get(path)
 
 
@@ -207,7 +213,7 @@ def _respell(spelling: str, root_spelling: str, new_path: RelPath, destination: 
     if not spelling:
         return spelling
     if root_spelling and is_within(spelling, root_spelling):
-        return destination + spelling[len(root_spelling):]
+        return destination + spelling[len(root_spelling) :]
     return new_path
 
 
@@ -222,7 +228,7 @@ def _rekey(entries: dict[RelPath, _E], source: RelPath, destination: RelPath) ->
     root_spelling = _spelling(entries.get(source))
     for path in _subtree_paths(entries, source):
         entry = entries.pop(path)
-        new_path = destination + path[len(source):]
+        new_path = destination + path[len(source) :]
         spelled = _respell(_spelling(entry), root_spelling, new_path, destination)
         if isinstance(entry, LocalEntry):
             entries[new_path] = replace(entry, path=new_path, fs_path=spelled)
@@ -328,7 +334,9 @@ def _rename_candidates(w: _Pass) -> list[_Rename]:
         targets = Counter(r.target for r in found)
         chosen += [r for r in found if sources[r.source] == 1 and targets[r.target] == 1]
     # Folders first, then by target depth, so a moved folder exists before moves into it.
-    return sorted(chosen, key=lambda r: (w.journal[r.source].kind is Kind.FILE, *_depth_key(r.target)))
+    return sorted(
+        chosen, key=lambda r: (w.journal[r.source].kind is Kind.FILE, *_depth_key(r.target))
+    )
 
 
 def _candidates_on(w: _Pass, side: Side, *, strong: bool) -> Iterable[_Rename]:
@@ -353,7 +361,11 @@ def _journal_key(journal: JournalEntry, side: Side, *, strong: bool) -> object:
         return ("fileid", journal.remote_fileid) if strong and journal.remote_fileid else None
     if strong:
         return ("inode", journal.kind, journal.local_inode) if journal.local_inode else None
-    return ("sha", journal.local_size, journal.sha256) if journal.kind is Kind.FILE and journal.sha256 else None
+    return (
+        ("sha", journal.local_size, journal.sha256)
+        if journal.kind is Kind.FILE and journal.sha256
+        else None
+    )
 
 
 def _entry_key(entry: LocalEntry | RemoteEntry, *, strong: bool) -> object:
@@ -394,8 +406,14 @@ def _apply_rename(w: _Pass, rename: _Rename) -> bool:
     else:
         local, remote = w.local[source], w.remote[target]
     action = Action(
-        _MOVE[carried_on], target, _RENAMED[rename.side], source=source,
-        local=local, remote=remote, journal=w.journal[source], covers=_journaled_below(w, source),
+        _MOVE[carried_on],
+        target,
+        _RENAMED[rename.side],
+        source=source,
+        local=local,
+        remote=remote,
+        journal=w.journal[source],
+        covers=_journaled_below(w, source),
     )
     w.add(action, first=True)
     _rekey(w.journal, source, target)
@@ -410,7 +428,12 @@ def _ensure_parents(w: _Pass, path: RelPath, side: Side) -> bool:
     folder = parent_of(path)
     while folder and folder not in have:
         entry = origin.get(folder)
-        if entry is None or entry.kind is not Kind.DIR or folder in w.journal or w.is_closed(folder):
+        if (
+            entry is None
+            or entry.kind is not Kind.DIR
+            or folder in w.journal
+            or w.is_closed(folder)
+        ):
             return False
         missing.append(folder)
         folder = parent_of(folder)
@@ -450,7 +473,10 @@ def _plan_type_changes(w: _Pass) -> None:
 
 
 def _kind_changed(w: _Pass, path: RelPath, journal: JournalEntry) -> bool:
-    return any(e is not None and e.kind is not journal.kind for e in (w.local.get(path), w.remote.get(path)))
+    return any(
+        e is not None and e.kind is not journal.kind
+        for e in (w.local.get(path), w.remote.get(path))
+    )
 
 
 def _replace_kind(w: _Pass, path: RelPath, new_side: Side, journal: JournalEntry) -> None:
@@ -468,7 +494,9 @@ def _replace_kind(w: _Pass, path: RelPath, new_side: Side, journal: JournalEntry
         unchanged = _deletable(w, old_side, path)
     if unchanged and not w.merge_only:
         covers = _journaled_below(w, path)
-        w.add(_with_sides(w, _DELETE[old_side], path, Reason.TYPE_CHANGED, covers=covers), first=True)
+        w.add(
+            _with_sides(w, _DELETE[old_side], path, Reason.TYPE_CHANGED, covers=covers), first=True
+        )
         _drop(w.side(old_side), path)
         _drop(w.journal, path)
         return
@@ -480,11 +508,26 @@ def _replace_kind(w: _Pass, path: RelPath, new_side: Side, journal: JournalEntry
         del w.journal[path]
 
 
-def _with_sides(w: _Pass, kind: ActionKind, path: RelPath, reason: Reason, *,
-                source: RelPath | None = None, covers: tuple[RelPath, ...] = ()) -> Action:
+def _with_sides(
+    w: _Pass,
+    kind: ActionKind,
+    path: RelPath,
+    reason: Reason,
+    *,
+    source: RelPath | None = None,
+    covers: tuple[RelPath, ...] = (),
+) -> Action:
     local, remote, journal = w.entries(source or path)
-    return Action(kind, path, reason, source=source, local=local, remote=remote, journal=journal,
-                  covers=covers)
+    return Action(
+        kind,
+        path,
+        reason,
+        source=source,
+        local=local,
+        remote=remote,
+        journal=journal,
+        covers=covers,
+    )
 
 
 # --- ordinary paths --------------------------------------------------------------------------
@@ -508,8 +551,13 @@ def _plan_paths(w: _Pass) -> None:
             _decide_file(w, path, local, remote, journal)
 
 
-def _decide_folder(w: _Pass, path: RelPath, local: LocalEntry | None,
-                   remote: RemoteEntry | None, journal: JournalEntry | None) -> None:
+def _decide_folder(
+    w: _Pass,
+    path: RelPath,
+    local: LocalEntry | None,
+    remote: RemoteEntry | None,
+    journal: JournalEntry | None,
+) -> None:
     if journal is None:
         if local is not None and remote is not None:
             w.add(_with_sides(w, ActionKind.RECORD, path, Reason.NEW_BOTH))
@@ -527,7 +575,11 @@ def _decide_folder_deleted(w: _Pass, path: RelPath, gone_on: Side) -> None:
     if w.merge_only:
         w.add(_with_sides(w, _MKDIR[gone_on], path, Reason.MERGE_ONLY))
     elif _deletable(w, kept_on, path):
-        w.add(_with_sides(w, _DELETE[kept_on], path, _DELETED[gone_on], covers=_journaled_below(w, path)))
+        w.add(
+            _with_sides(
+                w, _DELETE[kept_on], path, _DELETED[gone_on], covers=_journaled_below(w, path)
+            )
+        )
         w.closed.add(path)
     elif not _deletable(w, kept_on, path, ignore_busy=True):
         w.add(_with_sides(w, _MKDIR[gone_on], path, Reason.EDIT_BEATS_DELETE))
@@ -551,8 +603,9 @@ _FILE_RULES: dict[tuple[State, State], tuple[ActionKind, Reason]] = {
 _MERGE_ONLY_RULES = {(_U, _D): ActionKind.UPLOAD, (_D, _U): ActionKind.DOWNLOAD}
 
 
-def _file_rule(w: _Pass, local: LocalEntry | None, remote: RemoteEntry | None,
-               journal: JournalEntry | None) -> tuple[ActionKind, Reason] | None:
+def _file_rule(
+    w: _Pass, local: LocalEntry | None, remote: RemoteEntry | None, journal: JournalEntry | None
+) -> tuple[ActionKind, Reason] | None:
     states = local_state(local, journal), remote_state(remote, journal)
     if states == (_U, _U):
         # A touch that kept the bytes: refresh the journal's stat so it is not hashed again.
@@ -565,8 +618,13 @@ def _file_rule(w: _Pass, local: LocalEntry | None, remote: RemoteEntry | None,
     return _FILE_RULES[states]
 
 
-def _decide_file(w: _Pass, path: RelPath, local: LocalEntry | None,
-                 remote: RemoteEntry | None, journal: JournalEntry | None) -> None:
+def _decide_file(
+    w: _Pass,
+    path: RelPath,
+    local: LocalEntry | None,
+    remote: RemoteEntry | None,
+    journal: JournalEntry | None,
+) -> None:
     rule = _file_rule(w, local, remote, journal)
     if rule is None:
         return

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import defusedxml.ElementTree as SafeET
@@ -77,6 +77,12 @@ _PROPFIND_BODY = (
     b"<oc:fileid/><oc:checksums/><oc:size/><oc:data-fingerprint/>"
     b"</d:prop></d:propfind>"
 )
+
+
+class Sink(Protocol):
+    """Where a download goes: anything with a binary write()."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 def normalize_etag(raw: str) -> str:
@@ -164,7 +170,9 @@ class _FileBody:
         data = self._file.read(amount)
         self._left -= len(data)
         if len(data) < amount or (self._left == 0 and self._file.read(1)):
-            raise LocalError(_("The file changed while it was being uploaded; it will be sent again."))
+            raise LocalError(
+                _("The file changed while it was being uploaded; it will be sent again.")
+            )
         return data
 
     def close(self) -> None:
@@ -219,7 +227,9 @@ class Remote:
         )
         self._client.verify = ca_file or verify_tls
         self._session = self._client.session
-        self._session.auth = (user, password.reveal())
+        # UTF-8 bytes: requests would encode str as Latin-1 and fail on a Vietnamese
+        # password; RFC 7617 servers (wsgidav, Apache, Nextcloud) read UTF-8.
+        self._session.auth = (user.encode("utf-8"), password.reveal().encode("utf-8"))
         self._session.verify = self._client.verify
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 8) + 2, max_retries=0)
         self._session.mount("http://", adapter)
@@ -258,8 +268,9 @@ class Remote:
         except NotFound:
             if not create:
                 raise NotFound(
-                    _("The folder {url} does not exist on the share. Check remote_dir in the config.")
-                    .format(url=self._root_url)
+                    _(
+                        "The folder {url} does not exist on the share. Check remote_dir in the config."
+                    ).format(url=self._root_url)
                 ) from None
             self._create_root()
             response = self._propfind(self._root_url, "", depth=0)
@@ -353,7 +364,7 @@ class Remote:
                 size=journal.remote_size,
                 mtime=journal.remote_mtime,
                 # Only the folder's own spelling is known here; names below it are taken as NFC.
-                href_path=folder.href_path + path[len(folder.path):],
+                href_path=folder.href_path + path[len(folder.path) :],
                 checksum=journal.remote_checksum,
                 fileid=journal.remote_fileid,
             )
@@ -367,7 +378,9 @@ class Remote:
         for item in props[1:]:
             entry = self._entry(item)
             if parent_of(entry.path) != path:
-                raise self._protocol_error(_("it lists {name} outside the folder").format(name=entry.path))
+                raise self._protocol_error(
+                    _("it lists {name} outside the folder").format(name=entry.path)
+                )
             entries.append(entry)
         return entries
 
@@ -417,8 +430,9 @@ class Remote:
                 content, forbid_dtd=True, forbid_entities=True, forbid_external=True
             )
         except (ET.ParseError, DefusedXmlException) as exc:
-            raise self._protocol_error(_("its answer is not valid XML ({detail})").format(
-                detail=type(exc).__name__)) from None
+            raise self._protocol_error(
+                _("its answer is not valid XML ({detail})").format(detail=type(exc).__name__)
+            ) from None
         if root.tag != f"{{{DAV_NS}}}multistatus":
             raise self._protocol_error(_("its answer is not a WebDAV multistatus"))
         items = [self._parse_response(r) for r in root.findall(f"{{{DAV_NS}}}response")]
@@ -445,7 +459,9 @@ class Remote:
             return None if found is None else (found.text or "").strip()
 
         resourcetype = props.get(f"{{{DAV_NS}}}resourcetype")
-        is_dir = resourcetype is not None and resourcetype.find(f"{{{DAV_NS}}}collection") is not None
+        is_dir = (
+            resourcetype is not None and resourcetype.find(f"{{{DAV_NS}}}collection") is not None
+        )
         size = text(DAV_NS, "getcontentlength") or text(OC_NS, "size") or "0"
         return _Props(
             href_path=self._relative(href),
@@ -463,7 +479,9 @@ class Remote:
         segments = _url_path_segments(href)
         depth = len(self._root_path_nfc)
         if [nfc(s) for s in segments[:depth]] != self._root_path_nfc:
-            raise self._protocol_error(_("it lists {href} outside the records folder").format(href=href))
+            raise self._protocol_error(
+                _("it lists {href} outside the records folder").format(href=href)
+            )
         return "/".join(segments[depth:])
 
     def _integer(self, value: str) -> int:
@@ -474,8 +492,10 @@ class Remote:
 
     def _protocol_error(self, detail: str) -> ProtocolError:
         return ProtocolError(
-            _("The share at {host} gave an answer hoso cannot trust: {detail}. Nothing was changed; "
-              "the next pass will try again.").format(host=self._host, detail=detail)
+            _(
+                "The share at {host} gave an answer hoso cannot trust: {detail}. Nothing was changed; "
+                "the next pass will try again."
+            ).format(host=self._host, detail=detail)
         )
 
     # --- transfers ------------------------------------------------------------------------
@@ -588,7 +608,9 @@ class Remote:
         if not etag:
             entry = self.stat(path)
             if entry is None:
-                raise NotFound(_("{path} vanished from the share right after upload.").format(path=path))
+                raise NotFound(
+                    _("{path} vanished from the share right after upload.").format(path=path)
+                )
             return entry
         href = self._href(path)
         self._spelling[nfc(path)] = href
@@ -617,7 +639,7 @@ class Remote:
                 )
             )
 
-    def download(self, path: RelPath, dest: BinaryIO) -> RemoteEntry:
+    def download(self, path: RelPath, dest: Sink) -> RemoteEntry:
         """Write the file's bytes into ``dest``; returns the state of what was read."""
         response = self._request(
             "GET", self._url(path), path, headers={"Accept-Encoding": "identity"}, stream=True
@@ -631,7 +653,9 @@ class Remote:
             if not etag:
                 entry = self.stat(path)
                 if entry is None:
-                    raise NotFound(_("{path} vanished from the share during download.").format(path=path))
+                    raise NotFound(
+                        _("{path} vanished from the share during download.").format(path=path)
+                    )
                 return entry
             return RemoteEntry(
                 path=nfc(path),
@@ -643,7 +667,7 @@ class Remote:
                 fileid=response.headers.get("OC-FileId"),
             )
 
-    def _copy_body(self, response: requests.Response, dest: BinaryIO, path: RelPath) -> int:
+    def _copy_body(self, response: requests.Response, dest: Sink, path: RelPath) -> int:
         received = 0
         try:
             for chunk in response.iter_content(CHUNK):
@@ -691,12 +715,18 @@ class Remote:
         if status == 403:
             return self._status_error("MKCOL", path, status)
         return RemoteError(
-            _("Cannot create the folder {path} on the share: a file has that name.").format(path=path)
+            _("Cannot create the folder {path} on the share: a file has that name.").format(
+                path=path
+            )
         )
 
     def _is_collection(self, url: str, path: RelPath) -> bool:
         response = self._request(
-            "PROPFIND", url, path, headers={"Depth": "0"}, body=lambda: _PROPFIND_BODY,
+            "PROPFIND",
+            url,
+            path,
+            headers={"Depth": "0"},
+            body=lambda: _PROPFIND_BODY,
             accept=frozenset({404}),
         )
         if response.status_code != 207:
@@ -818,42 +848,52 @@ class Remote:
     def _unreachable(self, exc: Exception | None) -> UnreachableError:
         reason = _("no answer in time") if isinstance(exc, requests.Timeout) else _("no connection")
         return UnreachableError(
-            _("Cannot reach the share at {host} ({reason}). Check the network; hoso will try again.")
-            .format(host=self._host, reason=reason)
+            _(
+                "Cannot reach the share at {host} ({reason}). Check the network; hoso will try again."
+            ).format(host=self._host, reason=reason)
         )
 
     def _status_error(self, method: str, path: RelPath, status: int) -> RemoteError:
         shown = path or "/"
         if status in (401, 403):
             return AuthError(
-                _("The share at {host} refused the login of {user} (HTTP {status}). Check the account "
-                  "(user and password) in the config file.").format(
-                    host=self._host, user=self._user, status=status)
+                _(
+                    "The share at {host} refused the login of {user} (HTTP {status}). Check the account "
+                    "(user and password) in the config file."
+                ).format(host=self._host, user=self._user, status=status)
             )
         if status == 404:
             return NotFound(_("{path} is not on the share.").format(path=shown))
         if status == 409:
-            return NotFound(_("The folder that should hold {path} is not on the share.").format(path=shown))
+            return NotFound(
+                _("The folder that should hold {path} is not on the share.").format(path=shown)
+            )
         if status == 412:
             return self._precondition(path)
         if status == 423:
             return RemoteLocked(
-                _("{path} is locked on the share (someone has it open); it will be tried again.").format(
-                    path=shown)
+                _(
+                    "{path} is locked on the share (someone has it open); it will be tried again."
+                ).format(path=shown)
             )
         if status == 507:
             return QuotaExceeded(
-                _("The share at {host} is full. Ask the school's share administrator for more space; "
-                  "uploads wait until then.").format(host=self._host)
+                _(
+                    "The share at {host} is full. Ask the school's share administrator for more space; "
+                    "uploads wait until then."
+                ).format(host=self._host)
             )
         return RemoteError(
             _("The share answered HTTP {status} to {method} {path}.").format(
-                status=status, method=method, path=shown)
+                status=status, method=method, path=shown
+            )
         )
 
     def _precondition(self, path: RelPath) -> PreconditionFailed:
         return PreconditionFailed(
-            _("{path} changed on the share meanwhile; it will be compared again.").format(path=path or "/")
+            _("{path} changed on the share meanwhile; it will be compared again.").format(
+                path=path or "/"
+            )
         )
 
 

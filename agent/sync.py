@@ -26,7 +26,7 @@ from .config import Config
 from .errors import NotFound, SafetyStop
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
-from .model import ActionKind, Kind, LocalEntry, Plan, RelPath, RemoteEntry, Report
+from .model import Action, ActionKind, Kind, LocalEntry, Plan, RelPath, RemoteEntry, Report
 from .propagate import Context, Propagator
 from .remote import Capabilities, Remote
 
@@ -64,12 +64,14 @@ class Syncer:
         config: Config,
         *,
         on_local_write: Callable[[RelPath], None] = lambda path: None,
+        on_progress: Callable[[int, int, Action], None] = lambda done, total, action: None,
         stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.ignore = local.IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",))
         self.on_local_write = on_local_write
+        self.on_progress = on_progress
         self.stop = stop or threading.Event()
         self._remote: Remote | None = None
 
@@ -171,6 +173,8 @@ class Syncer:
             transfers=cfg.sync.transfers,
             stop=self.stop,
             on_local_write=self.on_local_write,
+            on_progress=self.on_progress,
+            ignore=self.ignore,
             local_names={p: e.fs_path for p, e in prepared.local.items() if e.fs_path != p},
             remote_names={p: e.href_path for p, e in prepared.remote.items() if e.href_path},
         )

@@ -16,7 +16,7 @@ from .config import Config
 from .errors import UsageError
 from .i18n import _
 from .journal import Journal
-from .model import RelPath, Side, TrashItem, name_of, parent_of
+from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
 from .remote import Remote
 
 
@@ -33,7 +33,18 @@ def as_json(item: TrashItem) -> dict[str, object]:
         "deleted_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(item.deleted_at)),
         "size": item.size,
         "reason": item.reason,
+        "reason_text": reason_text(item.reason),
     }
+
+
+def reason_text(reason: str) -> str:
+    texts: dict[str, str] = {
+        TrashReason.DELETED_ON_SHARE: _("deleted on the share"),
+        TrashReason.DELETED_LOCALLY: _("deleted on this computer"),
+        TrashReason.REPLACED_BY_SHARE: _("older version, replaced by the share's"),
+        TrashReason.REPLACED_BY_LOCAL: _("older version, replaced by this computer's"),
+    }
+    return texts.get(reason, reason)
 
 
 def restore(config: Config, journal: Journal, item_id: int) -> RelPath:
