@@ -72,6 +72,7 @@ class SyncConfig:
     max_delete_percent: float = 50.0
     transfers: int = 4
     ignore: tuple[str, ...] = ()
+    trash_days: float = 30.0  # 0 keeps everything forever
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def _validate_remote(path: Path, remote: RemoteConfig) -> None:
 
 
 def _validate_sync(path: Path, sync: SyncConfig) -> None:
-    for key in ("settle_seconds", "poll_interval", "rescan_interval"):
+    for key in ("settle_seconds", "poll_interval", "rescan_interval", "trash_days"):
         if getattr(sync, key) < 0:
             raise _bad(path, f"sync.{key}", _("must be 0 or more"))
     if not 0 < sync.max_delete_percent <= 100:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import local, reconcile
+from . import local, reconcile, trash
 from .config import Config
 from .errors import NotFound, SafetyStop
 from .i18n import _, ngettext
@@ -189,6 +189,7 @@ class Syncer:
                 {p: e.etag for p, e in prepared.remote.items() if e.kind is Kind.DIR}
             )
         self.journal.meta_set(SERVER_META, _identity(caps))
+        trash.purge_expired(cfg, self.journal, self.remote, now=time.time())
         return PassResult(
             report,
             plan,

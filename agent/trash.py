@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .config import Config
-from .errors import UsageError
+from .errors import HosoError, NotFound, UsageError
 from .i18n import _
 from .journal import Journal
 from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
@@ -100,6 +100,53 @@ def _restore_remote(config: Config, item: TrashItem) -> RelPath:
     finally:
         remote.close()
     return target
+
+
+PURGE_META = "last_trash_purge"
+DAY = 86400.0
+
+
+def purge_expired(config: Config, journal: Journal, remote: Remote, *, now: float) -> int:
+    """Drop trash items older than `sync.trash_days` (at most once a day); returns how many.
+
+    Items whose kept copy cannot be removed right now stay listed and are tried again.
+    """
+    days = config.sync.trash_days
+    last = float(journal.meta_get(PURGE_META) or 0)
+    if days <= 0 or now - last < DAY:
+        return 0
+    removed = 0
+    for item in journal.trash_items():
+        if now - item.deleted_at < days * DAY:
+            continue
+        try:
+            if item.side is Side.LOCAL:
+                _remove_local(Path(item.stored_as), config.state_dir / "trash")
+            elif not item.stored_as.startswith("nextcloud:"):
+                remote.delete(item.stored_as)
+        except NotFound:
+            pass  # already gone: nothing left to keep
+        except (OSError, HosoError):
+            continue
+        journal.remove_trash(item.id)
+        removed += 1
+    journal.meta_set(PURGE_META, str(now))
+    return removed
+
+
+def _remove_local(stored: Path, trash_root: Path) -> None:
+    if stored.is_dir() and not stored.is_symlink():
+        shutil.rmtree(stored)
+    else:
+        stored.unlink(missing_ok=True)
+    # Prune the emptied per-pass folders, never above the trash root.
+    folder = stored.parent
+    while folder != trash_root and trash_root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        folder = folder.parent
 
 
 def free_name(path: RelPath, taken) -> RelPath:
