@@ -276,8 +276,10 @@ class Journal:
     def put_many(self, entries: Iterable[JournalEntry]) -> None:
         """Insert or replace many entries in one transaction."""
         rows = [_row(e) for e in entries]
+        # Plain SQL: upsert_all re-reads the table's schema on every call, and this runs
+        # once per transferred file.
         with self._write() as db:
-            db.table("entries").upsert_all(rows, pk="path")
+            db.conn.executemany(_UPSERT_ENTRY, rows)
 
     @_guarded
     def delete(self, path: RelPath) -> None:
@@ -356,6 +358,9 @@ class Journal:
 
     @_guarded
     def clear_error(self, path: RelPath) -> None:
+        # Called after every successful action: skip the write when there is nothing to clear.
+        if self._db.execute("SELECT 1 FROM errors WHERE path = ?", (path,)).fetchone() is None:
+            return
         with self._write() as db:
             db.execute("DELETE FROM errors WHERE path = ?", (path,))
 
@@ -471,6 +476,12 @@ _TRASH_SELECT = (
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
     return JournalEntry(row[0], _KINDS[row[1]], *row[2:])
+
+
+_UPSERT_ENTRY = (
+    f"INSERT OR REPLACE INTO entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _ENTRY_COLUMNS)})"
+)
 
 
 def _row(entry: JournalEntry) -> dict[str, object]:

@@ -35,6 +35,7 @@ from .model import JournalEntry, Kind, LocalEntry, RelPath, nfc
 
 MARKER_NAME = ".hoso-root"
 TEMP_PREFIX = ".~hoso-"
+PARTIAL_SUFFIX = ".part"
 TRASH_DIR_NAME = ".hoso-trash"
 
 # Office and OS litter: lock/owner files, temp saves, thumbnails. Users may re-include these.
@@ -107,6 +108,7 @@ class ScanResult:
     twins: tuple[tuple[RelPath, ...], ...] = ()
     symlinks: tuple[RelPath, ...] = ()
     unreadable: tuple[tuple[RelPath, str], ...] = ()
+    leftovers: tuple[RelPath, ...] = ()  # on-disk paths of partial downloads a crash left
 
 
 @dataclass
@@ -121,6 +123,7 @@ class _Walk:
     twins: list[tuple[RelPath, ...]] = field(default_factory=list)
     symlinks: list[RelPath] = field(default_factory=list)
     unreadable: list[tuple[RelPath, str]] = field(default_factory=list)
+    leftovers: list[RelPath] = field(default_factory=list)
     pending: list[tuple[str, RelPath]] = field(default_factory=list)  # (fs dir, NFC dir)
 
 
@@ -148,6 +151,7 @@ def scan(
         twins=tuple(walk.twins),
         symlinks=tuple(walk.symlinks),
         unreadable=tuple(walk.unreadable),
+        leftovers=tuple(walk.leftovers),
     )
 
 
@@ -179,6 +183,9 @@ def _scan_dir(root: Path, fs_dir: str, key_dir: RelPath, walk: _Walk) -> None:
     locks = _lock_names(key.rpartition("/")[2] for key, _e in keyed)
     by_key: dict[RelPath, list[os.DirEntry[str]]] = {}
     for key, dir_entry in keyed:
+        if is_partial_download(dir_entry.name) and not _is_dir(dir_entry):
+            walk.leftovers.append(_join(fs_dir, dir_entry.name))
+            continue
         if walk.ignore.is_ignored(key, _is_dir(dir_entry)):
             continue
         if dir_entry.is_symlink():
@@ -243,6 +250,11 @@ def _file_entry(
     if known is None or known.matches_local(entry):
         return entry
     return build(None)
+
+
+def is_partial_download(name: str) -> bool:
+    """Our own temp file for a download in progress (``.~hoso-<random>.part``)."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(PARTIAL_SUFFIX)
 
 
 def is_office_lock(name: str) -> bool:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import local
@@ -52,6 +52,7 @@ from .remote import Remote
 
 log = logging.getLogger("hoso.propagate")
 
+JOURNAL_BATCH = 64
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
 
 
@@ -97,6 +98,14 @@ class Propagator:
         self._trash_dirs: set[RelPath] = set()
         self._done = 0
         self._total = 0
+        # Uploads whose new ETag the server did not say, by folder: learnt with one
+        # listing per folder after the transfers instead of one request per file.
+        self._unknown_etags: dict[RelPath, dict[RelPath, JournalEntry]] = {}
+        # Journal records of finished actions, written in small batches: one transaction
+        # per file made the transfer threads queue on the journal. A crash loses at most a
+        # batch, which the next pass recognises by comparing bytes.
+        self._unwritten: list[JournalEntry] = []
+        self._had_errors = {e.path for e in ctx.journal.errors()}
 
     # --- driving -------------------------------------------------------------------------
 
@@ -104,17 +113,35 @@ class Propagator:
         for skip in plan.skipped:
             self.report.skipped.append({"path": skip.path, "reason": skip.reason.value})
         self._total = len(plan.actions)
-        sequential_first = plan.of_kind(
-            ActionKind.MOVE_REMOTE,
-            ActionKind.MOVE_LOCAL,
-            ActionKind.MKDIR_REMOTE,
-            ActionKind.MKDIR_LOCAL,
-        )
-        self._run_serial(sequential_first)
-        self._run_parallel(plan.of_kind(*_TRANSFERS))
-        self._run_serial(plan.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE))
-        self._run_serial(plan.of_kind(ActionKind.FORGET))
+        try:
+            self._run_serial(plan.of_kind(ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL))
+            # Folders of one depth do not depend on each other: create each level in parallel.
+            mkdirs = plan.of_kind(ActionKind.MKDIR_REMOTE, ActionKind.MKDIR_LOCAL)
+            for depth in sorted({a.path.count("/") for a in mkdirs}):
+                self._run_parallel([a for a in mkdirs if a.path.count("/") == depth])
+            self._run_parallel(plan.of_kind(*_TRANSFERS))
+            self._flush()
+            self._learn_etags()
+            self._flush()
+            self._run_serial(plan.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE))
+            self._run_serial(plan.of_kind(ActionKind.FORGET))
+        finally:
+            self._flush()
         return self.outcome
+
+    def _record(self, entry: JournalEntry) -> None:
+        """Remember a finished action's state; written with the next batch."""
+        with self._lock:
+            self._unwritten.append(entry)
+            full = len(self._unwritten) >= JOURNAL_BATCH
+        if full:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._unwritten = self._unwritten, []
+        if batch:
+            self.ctx.journal.put_many(batch)
 
     def _stopped(self) -> bool:
         return self.ctx.stop.is_set() or self.outcome.fatal is not None
@@ -141,7 +168,8 @@ class Propagator:
     def _guarded(self, action: Action) -> None:
         try:
             _HANDLERS[action.kind](self, action)
-            self.ctx.journal.clear_error(action.path)
+            if action.path in self._had_errors:
+                self.ctx.journal.clear_error(action.path)
             with self._lock:
                 self._done += 1
                 done = self._done
@@ -164,6 +192,16 @@ class Propagator:
                         self.outcome.fatal = exc
         except OSError as exc:
             self._fail(action, LocalError(_local_message(exc)))
+        except Exception as exc:
+            # A bug must not pass for success, nor stop the other files: log it in full,
+            # report this file as failed, and let the next pass try again.
+            log.exception("unexpected error on %s", action.path)
+            self._fail(
+                action,
+                HosoError(
+                    _("Unexpected error ({kind}); see the log.").format(kind=type(exc).__name__)
+                ),
+            )
 
     def _fail(self, action: Action, exc: HosoError) -> None:
         log.warning("%s: %s", action.path, exc)
@@ -211,11 +249,15 @@ class Propagator:
             sha256=sha,
             mtime_ns=entry.mtime_ns,
             size=entry.size,
+            learn_state=False,
         )
         self._remember_remote(action.path, new_remote)
-        self.ctx.journal.put(_journal_entry(action.path, entry, sha, new_remote))
+        recorded = _journal_entry(action.path, entry, sha, new_remote)
+        self._record(recorded)
         with self._lock:
             self.report.uploaded.append(action.path)
+            if not new_remote.etag:
+                self._unknown_etags.setdefault(parent_of(action.path), {})[action.path] = recorded
 
     def download(self, action: Action) -> None:
         assert action.remote is not None
@@ -223,11 +265,17 @@ class Propagator:
         temp, new_remote, sha = self._fetch(action.path, action.remote, target.parent)
         try:
             self._check_local_unchanged(action, target)
+            if action.local is not None and action.journal is not None:
+                if action.journal.sha256 == sha:
+                    # Same bytes as the local file (e.g. our own upload whose new ETag we
+                    # never learnt): nothing to write, just remember the share's state.
+                    self._record(_journal_entry(action.path, action.local, sha, new_remote))
+                    return
             self._replace_local(action.path, target, temp, new_remote)
         finally:
             temp.unlink(missing_ok=True)
         stat = target.stat()
-        self.ctx.journal.put(
+        self._record(
             _journal_entry(action.path, _local_from_stat(action.path, stat), sha, new_remote)
         )
         with self._lock:
@@ -242,7 +290,7 @@ class Propagator:
         try:
             local_sha = entry.sha256 or local.hash_file(target)
             if local_sha == remote_sha:
-                self.ctx.journal.put(_journal_entry(action.path, entry, local_sha, new_remote))
+                self._record(_journal_entry(action.path, entry, local_sha, new_remote))
                 return
             copy_path = self.local_path(action.conflict_copy)
             # Preserving step first: the local version moves aside under the conflict name
@@ -252,7 +300,7 @@ class Propagator:
             self._replace_local(action.path, target, temp, new_remote)
         finally:
             temp.unlink(missing_ok=True)
-        self.ctx.journal.put(
+        self._record(
             _journal_entry(
                 action.path, _local_from_stat(action.path, target.stat()), remote_sha, new_remote
             )
@@ -271,14 +319,14 @@ class Propagator:
         if entry.kind is Kind.FILE and entry.sha256 is None:
             entry = self._current_local(action)
         sha = entry.sha256 if entry.kind is Kind.FILE else None
-        self.ctx.journal.put(_journal_entry(action.path, entry, sha, action.remote))
+        self._record(_journal_entry(action.path, entry, sha, action.remote))
 
     def mkdir_remote(self, action: Action) -> None:
         entry = action.local
         assert entry is not None
         new_remote = self.ctx.remote.mkdir(self.remote_path(action.path))
         self._remember_remote(action.path, new_remote)
-        self.ctx.journal.put(_journal_entry(action.path, entry, None, new_remote))
+        self._record(_journal_entry(action.path, entry, None, new_remote))
 
     def mkdir_local(self, action: Action) -> None:
         assert action.remote is not None
@@ -289,7 +337,7 @@ class Propagator:
         self.ctx.on_local_write(action.path)
         self.ctx.local_names[action.path] = _rel(self.ctx.root, target)
         entry = _local_from_stat(action.path, target.stat(), kind=Kind.DIR)
-        self.ctx.journal.put(_journal_entry(action.path, entry, None, action.remote))
+        self._record(_journal_entry(action.path, entry, None, action.remote))
 
     def delete_local(self, action: Action) -> None:
         target = self.local_path(action.path)
@@ -337,6 +385,7 @@ class Propagator:
             self.remote_path(action.source), self.remote_path(action.path), overwrite=False
         )
         _forget_names(self.ctx.remote_names, action.source)
+        self._flush()
         self.ctx.journal.move_subtree(action.source, action.path)
         with self._lock:
             self.report.moved.append((action.source, action.path))
@@ -354,6 +403,7 @@ class Propagator:
         self.ctx.on_local_write(action.source)
         self.ctx.on_local_write(action.path)
         _forget_names(self.ctx.local_names, action.source)
+        self._flush()
         self.ctx.journal.move_subtree(action.source, action.path)
         with self._lock:
             self.report.moved.append((action.source, action.path))
@@ -363,7 +413,41 @@ class Propagator:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _learn_etags(self) -> None:
+        """One listing per folder for the uploads whose new ETag is unknown.
+
+        An entry is completed only when the listed size is what we sent; otherwise the ETag
+        stays unknown and the next pass compares the bytes before deciding anything."""
+        folders = self._unknown_etags
+        self._unknown_etags = {}
+
+        def learn(folder: RelPath) -> None:
+            listed = {e.path: e for e in self.ctx.remote.list_folder(self.remote_path(folder))}
+            for path, recorded in folders[folder].items():
+                remote = listed.get(path)
+                if remote is not None and remote.etag and remote.size == recorded.local_size:
+                    self._record(
+                        replace(
+                            recorded,
+                            remote_etag=remote.etag,
+                            remote_size=remote.size,
+                            remote_mtime=remote.mtime,
+                            remote_fileid=remote.fileid,
+                        )
+                    )
+
+        if not folders or self._stopped():
+            return
+        # Listings are small requests: twice the transfer threads keep the server busy.
+        with ThreadPoolExecutor(2 * self.ctx.transfers, thread_name_prefix="hoso-etags") as pool:
+            for future in [pool.submit(learn, folder) for folder in folders]:
+                try:
+                    future.result()
+                except HosoError as exc:
+                    log.info("could not learn new ETags (%s); the next pass checks the bytes", exc)
+
     def _forget(self, action: Action) -> None:
+        self._flush()
         self.ctx.journal.delete_subtree(action.path)
 
     def _current_local(self, action: Action) -> LocalEntry:
@@ -428,7 +512,7 @@ class Propagator:
     ) -> tuple[Path, RemoteEntry, str]:
         """Download into a hidden temp file in the target's folder; returns (temp, state, sha)."""
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f"{local.TEMP_PREFIX}{secrets.token_hex(6)}.part"
+        temp = folder / f"{local.TEMP_PREFIX}{secrets.token_hex(6)}{local.PARTIAL_SUFFIX}"
         hasher = _HashingWriter(temp)
         try:
             with hasher:

@@ -119,6 +119,8 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
     def __init__(self) -> None:
         super().__init__()
         self._spellings: dict[RelPath, set[RelPath]] = {}
+        # Server spellings of temp uploads this agent left behind (a crash mid-upload).
+        self.own_temp_files: list[RelPath] = []
 
     @property
     def twins(self) -> tuple[tuple[RelPath, ...], ...]:
@@ -325,6 +327,8 @@ class Remote:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     for entry in future.result():
+                        if self._is_own_temp(entry):
+                            tree.own_temp_files.append(entry.href_path)
                         if self._skip(entry, exclude):
                             continue
                         tree.add(entry)
@@ -339,6 +343,10 @@ class Remote:
             # On an error, folders not yet listed are not listed at all.
             pool.shutdown(wait=True, cancel_futures=True)
         return tree
+
+    def _is_own_temp(self, entry: RemoteEntry) -> bool:
+        name = name_of(entry.path)
+        return entry.kind is Kind.FILE and name.startswith(f"{TEMP_PREFIX}{self._temp_tag}-")
 
     def _skip(self, entry: RemoteEntry, exclude: Callable[[RelPath, bool], bool]) -> bool:
         if entry.path == self._trash_dir:
@@ -370,6 +378,10 @@ class Remote:
             )
             if not self._skip(entry, exclude):
                 tree.add(entry)
+
+    def list_folder(self, path: RelPath) -> list[RemoteEntry]:
+        """The files and folders directly in ``path`` (one Depth: 1 PROPFIND)."""
+        return self._list_folder(nfc(path), self._href(path))
 
     def _list_folder(self, path: RelPath, href: RelPath) -> list[RemoteEntry]:
         response = self._propfind(self._root_url + quote(href), path, depth=1)
@@ -509,14 +521,24 @@ class Remote:
         sha256: str,
         mtime_ns: int,
         size: int,
+        learn_state: bool = True,
     ) -> RemoteEntry:
         """Send ``source`` to ``path``: a create when ``expected_etag`` is None, else an update
-        that happens only if the share still has that ETag. Parent folders must exist."""
+        that happens only if the share still has that ETag. Parent folders must exist.
+
+        When the server's answer carries no ETag (Apache), the new state is asked for with
+        one more request — unless ``learn_state`` is False: then the returned entry has an
+        empty etag and the caller learns it later, e.g. one ``list_folder`` per folder."""
         self._check_size(source, size)
         caps = self._capabilities()
         if caps.atomic_put:
-            return self._upload_direct(source, path, expected_etag, sha256, mtime_ns, size, caps)
-        return self._upload_via_temp(source, path, expected_etag, mtime_ns, size)
+            response = self._upload_direct(
+                source, path, expected_etag, sha256, mtime_ns, size, caps
+            )
+        else:
+            response = self._upload_via_temp(source, path, expected_etag, size)
+        checksum = f"SHA256:{sha256}" if caps.nextcloud else None
+        return self._after_put(response, path, size, mtime_ns, checksum, learn_state)
 
     def _upload_direct(
         self,
@@ -527,7 +549,7 @@ class Remote:
         mtime_ns: int,
         size: int,
         caps: Capabilities,
-    ) -> RemoteEntry:
+    ) -> requests.Response:
         headers = {"Content-Length": str(size)}
         if expected_etag is None:
             headers["If-None-Match"] = "*"
@@ -536,13 +558,11 @@ class Remote:
         if caps.nextcloud:
             headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
             headers["OC-Checksum"] = f"SHA256:{sha256}"
-        response = self._put_conditional(source, path, headers, size, expected_etag)
-        checksum = f"SHA256:{sha256}" if caps.nextcloud else None
-        return self._after_put(response, path, size, mtime_ns, checksum)
+        return self._put_conditional(source, path, headers, size, expected_etag)
 
     def _upload_via_temp(
-        self, source: Path, path: RelPath, expected_etag: str | None, mtime_ns: int, size: int
-    ) -> RemoteEntry:
+        self, source: Path, path: RelPath, expected_etag: str | None, size: int
+    ) -> requests.Response:
         temp_href = self._href(parent_of(path))
         temp_name = f"{TEMP_PREFIX}{self._temp_tag}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
         temp_href = f"{temp_href}/{temp_name}" if temp_href else temp_name
@@ -558,7 +578,7 @@ class Remote:
             self._discard(temp_url, path)
             raise
         # The temp name's ETag carries over the rename on these servers.
-        return self._after_put(response, path, size, mtime_ns, None)
+        return response
 
     def _put_conditional(
         self, source: Path, path: RelPath, headers: dict[str, str], size: int, expected: str | None
@@ -603,9 +623,10 @@ class Remote:
         size: int,
         mtime_ns: int,
         checksum: str | None,
+        learn_state: bool,
     ) -> RemoteEntry:
         etag = response.headers.get("OC-ETag") or response.headers.get("ETag")
-        if not etag:
+        if not etag and learn_state:
             entry = self.stat(path)
             if entry is None:
                 raise NotFound(
@@ -617,7 +638,7 @@ class Remote:
         return RemoteEntry(
             path=nfc(path),
             kind=Kind.FILE,
-            etag=normalize_etag(etag),
+            etag=normalize_etag(etag or ""),
             size=size,
             mtime=_http_date(response.headers.get("Date")) or mtime_ns // 1_000_000_000,
             href_path=href,
@@ -660,7 +681,7 @@ class Remote:
             return RemoteEntry(
                 path=nfc(path),
                 kind=Kind.FILE,
-                etag=normalize_etag(etag),
+                etag=normalize_etag(etag or ""),
                 size=received,
                 mtime=_http_date(response.headers.get("Last-Modified")),
                 href_path=self._href(path),

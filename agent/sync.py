@@ -20,17 +20,31 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from . import local, reconcile, trash
 from .config import Config
-from .errors import NotFound, SafetyStop
+from .errors import HosoError, NotFound, SafetyStop
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
-from .model import Action, ActionKind, Kind, LocalEntry, Plan, RelPath, RemoteEntry, Report
+from .model import (
+    Action,
+    ActionKind,
+    Kind,
+    LocalEntry,
+    Plan,
+    RelPath,
+    RemoteEntry,
+    Report,
+    is_within,
+    nfc,
+)
 from .propagate import Context, Propagator
 from .remote import Capabilities, Remote
 
 log = logging.getLogger("hoso.sync")
+
+_E = TypeVar("_E")
 
 MARKER_META = "root_marker"
 SERVER_META = "server_identity"
@@ -134,8 +148,16 @@ class Syncer:
             )
             listing = listing_future.result()
 
-        entries = dict(scan.entries)
-        need = reconcile.paths_needing_hash(entries, listing, known)
+        if not dry_run:
+            self._remove_leftovers(scan.leftovers, listing.own_temp_files)
+        # Paths the agent cannot see clearly (two spellings of one name, folders it cannot
+        # read) are left alone on both sides: neither side's absence means "deleted".
+        unclear = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
+        unclear += [path for path, _reason in scan.unreadable]
+        entries = _without(scan.entries, unclear)
+        remote = _without(listing, unclear)
+        known = _without(known, unclear)
+        need = reconcile.paths_needing_hash(entries, remote, known)
         if need:
             hashed = local.hash_entries(
                 cfg.root, (entries[p] for p in need), workers=cfg.sync.transfers
@@ -148,15 +170,26 @@ class Syncer:
 
         plan = reconcile.reconcile(
             entries,
-            listing,
+            remote,
             known,
             now=datetime.now(),
             host=cfg.host_name,
             merge_only=merge_only,
         )
         self._check_mass_delete(plan, known, allow_mass_delete)
-        twins = [t[0] for t in (*scan.twins, *getattr(listing, "twins", ()))]
-        return PreparedPass(plan, caps, entries, listing, twins)
+        twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
+        return PreparedPass(plan, caps, entries, remote, twins)
+
+    def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
+        """Temp files of transfers a crash interrupted. The instance lock guarantees no
+        transfer of ours is in flight, so each one is garbage (never the only copy)."""
+        for fs_path in partial:
+            (self.config.root / fs_path).unlink(missing_ok=True)
+        if temp:
+            try:
+                self.remote.cleanup_temp_files(temp)
+            except HosoError as exc:
+                log.info("stale temp uploads not removed yet: %s", exc)
 
     def execute(self, prepared: PreparedPass) -> PassResult:
         """Carry out a prepared plan and record what the share looks like afterwards."""
@@ -268,6 +301,13 @@ class Syncer:
                     tracked,
                 ).format(n=check.deletions, total=tracked, pct=check.percent)
             )
+
+
+def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:
+    """`entries` minus each path in `folders` and everything below it."""
+    if not folders:
+        return dict(entries)
+    return {p: e for p, e in entries.items() if not any(is_within(p, f) for f in folders)}
 
 
 def _identity(caps) -> str:

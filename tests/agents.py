@@ -82,10 +82,11 @@ class Agent:
     remote_overrides: dict[str, Any] = field(default_factory=dict)
     sync_overrides: dict[str, Any] = field(default_factory=dict)
     password: str | None = None  # None: the share's real password
+    root: Path | None = None  # None: a folder of its own below ``base``
 
     def __post_init__(self) -> None:
         self.home = self.base / self.name
-        self.root = self.home / "HoSo"
+        self.root = self.root or self.home / "HoSo"
         self.state_dir = self.home / "state" / "hoso"
         self.config_path = self.home / "config" / "hoso" / "agent.toml"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -131,20 +132,7 @@ class Agent:
     def sync(self, **kw: Any) -> Report:
         return self.run(**kw).report
 
-    def settle(self, passes: int = 3) -> list[Report]:
-        """Sync until a pass changes nothing (at most ``passes``); returns the reports."""
-        reports = []
-        for _ in range(passes):
-            result = self.run()
-            reports.append(result.report)
-            if not result.report.changed_anything and not result.retry_soon:
-                return reports
-        return reports
-
     # --- the records folder --------------------------------------------------------------
-
-    def path(self, rel: str) -> Path:
-        return self.root / rel
 
     def write(self, rel: str, data: bytes) -> Path:
         target = self.root / rel
@@ -323,10 +311,6 @@ def remote_move(share: Share, src: str, dst: str) -> None:
         "MOVE", _remote(share, src), headers={"Destination": destination, "Overwrite": "F"}
     )
     assert status in (201, 204), f"MOVE {src} → {dst}: HTTP {status} {body[:200]!r}"
-
-
-def remote_read(share: Share, rel: str) -> bytes:
-    return (share.path / rel).read_bytes()
 
 
 # --- nothing lost --------------------------------------------------------------------------

@@ -435,6 +435,24 @@ def test_local_normalisation_twins_are_reported_and_left_alone(agent: Agent, sha
     assert (agent.root / nfd("Bài tập.docx")).read_bytes() == b"NFD spelling"
 
 
+def test_share_normalisation_twins_are_reported_and_left_alone(agent: Agent, share: Share) -> None:
+    synced(agent, COMPANIONS)
+    remote_put(share, nfc("Bài tập.docx"), b"NFC spelling")
+    remote_put(share, nfd("Bài tập.docx"), b"NFD spelling")
+
+    for _ in range(2):
+        report = agent.sync()
+        assert {"path": nfc("Bài tập.docx"), "reason": "normalization_twin"} in [
+            {"path": nfc(s["path"]), "reason": s["reason"]} for s in report.skipped
+        ], report.skipped
+        assert not report.downloaded and not report.deleted_local and not report.deleted_remote
+
+    assert agent.tree() == COMPANIONS
+    assert sorted(raw_names(share.path)) == sorted(
+        [*(n.rpartition("/")[2] for n in COMPANIONS), nfc("Bài tập.docx"), nfd("Bài tập.docx")]
+    )
+
+
 # --- office lock and temp files ----------------------------------------------------------------
 
 LOCK_FILES = ["~$i 1.docx", ".~lock.Bài 1.docx#", "~WRL0001.tmp"]

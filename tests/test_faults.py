@@ -1,0 +1,476 @@
+"""Faults during a pass: a dying server, a killed agent, refused logins, and odd answers.
+
+Faults come from real things: a server process killed in the middle of a pass, the agent
+killed with SIGKILL, a wrong password, a share changed between planning and executing, and a
+fault-injecting reverse proxy in front of the real wsgidav server that answers scripted
+requests itself (423, 507, 401, broken XML) and forwards everything else. After each fault
+the agent must lose nothing and the next pass must bring both sides together.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import http.client
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from agents import (
+    Agent,
+    assert_nothing_lost,
+    conflict_copies,
+    remote_put,
+    remote_tree,
+    temp_files,
+    versions,
+)
+from conftest import Share
+from servers import Answer, DavServer, wait_until
+
+from agent.errors import AuthError, ExitCode, ProtocolError, UnreachableError
+from agent.journal import Journal
+
+WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+
+
+def landed(folder: Path) -> int:
+    """Completed files below ``folder`` (temp uploads and partial downloads not counted)."""
+    return sum(
+        1
+        for _d, _s, files in os.walk(folder)
+        for name in files
+        if not name.startswith(".~hoso-") and name != ".hoso-root"
+    )
+
+
+def kill_server(server: DavServer) -> None:
+    """The server dies at once, connections in flight included (no graceful shutdown)."""
+    proc = server._proc
+    assert proc is not None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    server.stop()
+
+
+def assert_journal_consistent(agent: Agent) -> None:
+    """Every journal file entry is on both sides with the size the journal says."""
+    local, remote = agent.tree(), remote_tree(agent.share)
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        files = {p: e for p, e in journal.entries().items() if e.kind.value == "file"}
+    assert sorted(files) == sorted(local) == sorted(remote)
+    for path, entry in files.items():
+        assert entry.local_size == entry.remote_size == len(local[path]), path
+
+
+# --- the server dies mid-pass ----------------------------------------------------------------
+
+
+def test_server_killed_mid_pass_then_restarted(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share, sync_overrides={"transfers": 1})
+    files = {f"Tuần {n % 5}/Tệp {n:03d}.txt": f"{n}".encode() * 2000 for n in range(200)}
+    for rel, data in files.items():
+        agent.write(rel, data)
+    outcome: dict[str, object] = {}
+
+    def first_pass() -> None:
+        try:
+            outcome["report"] = agent.sync()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=first_pass)
+    worker.start()
+    try:
+        wait_until(lambda: landed(share.path) >= 1, 30, "the first upload to land")
+        kill_server(share.server)
+        worker.join(60)
+        assert not worker.is_alive()
+        assert isinstance(outcome.get("error"), UnreachableError), outcome
+        offline = agent.cli("sync")
+        assert offline.returncode == ExitCode.UNREACHABLE, offline.stderr
+    finally:
+        share.server.start()
+
+    report = agent.sync()
+    assert not report.failed and not report.conflicts
+    assert agent.tree() == remote_tree(share) == files
+    assert conflict_copies(agent.tree()) == []
+    assert_journal_consistent(agent)
+
+
+# --- the agent is killed mid-pass -------------------------------------------------------------
+
+
+def _kill_cli_sync_once(agent: Agent, in_flight: Path, what: str) -> None:
+    """SIGKILL `hoso sync` once 20 files have landed in ``in_flight`` while a transfer into it
+    is half done. The agent is frozen (SIGSTOP) while we look, so what we see is what the
+    kill leaves behind."""
+    proc = agent.popen("sync")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            assert proc.poll() is None, f"the pass ended before it could be killed: {what}"
+            if landed(in_flight) >= 20 and temp_files(in_flight):
+                os.kill(proc.pid, signal.SIGSTOP)
+                if temp_files(in_flight):
+                    break
+                os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _recover(agent: Agent) -> None:
+    rerun = agent.cli("sync", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    quiet = agent.cli("sync", "--json")
+    assert quiet.returncode == 0, quiet.stderr
+    assert '"uploaded": []' in quiet.stdout and '"downloaded": []' in quiet.stdout, quiet.stdout
+
+
+@WSGIDAV_ONLY
+def test_sigkill_during_upload_then_rerun(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    files = {f"Tuần {n % 6}/Bài {n:03d}.docx": f"bài {n} ".encode() * 5000 for n in range(300)}
+    for rel, data in files.items():
+        agent.write(rel, data)
+
+    _kill_cli_sync_once(agent, share.path, "20 uploads to land")
+    _recover(agent)
+
+    assert agent.tree() == remote_tree(share) == files
+    assert conflict_copies(agent.tree()) == []
+    assert temp_files(agent.root) == []
+    assert_journal_consistent(agent)
+    assert temp_files(share.path) == [], "temp uploads of the killed pass are left on the share"
+
+
+@WSGIDAV_ONLY
+def test_sigkill_during_download_then_rerun(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    files = {f"Tuần {n % 6}/Bài {n:03d}.docx": f"bài {n} ".encode() * 5000 for n in range(300)}
+    for rel, data in files.items():  # wsgidav serves its folder as it is on disk
+        (share.path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (share.path / rel).write_bytes(data)
+
+    _kill_cli_sync_once(agent, agent.root, "20 downloads to land")
+    _recover(agent)
+
+    assert agent.tree() == remote_tree(share) == files
+    assert conflict_copies(agent.tree()) == []
+    assert_journal_consistent(agent)
+    assert temp_files(agent.root) == [], "partial downloads of the killed pass are left behind"
+
+
+# --- refused logins and a share changed meanwhile ----------------------------------------------
+
+
+def test_wrong_password_changes_nothing(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share, password="not-the-password")
+    agent.write("Bài 1.docx", b"lesson")
+    remote_put(share, "Bài 2.docx", b"on the share")
+
+    with pytest.raises(AuthError):
+        agent.sync()
+    result = agent.cli("sync")
+    assert result.returncode == ExitCode.UNREACHABLE, result.stderr
+    assert "not-the-password" not in result.stderr + result.stdout
+
+    assert agent.tree() == {"Bài 1.docx": b"lesson"}
+    assert remote_tree(share) == {"Bài 2.docx": b"on the share"}
+
+
+def test_share_changed_between_planning_and_executing(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    for n in range(4):
+        agent.write(f"other {n}.txt", b"unchanged")
+    agent.write("Sổ điểm.xlsx", b"v1")
+    agent.sync()
+    agent.write("Sổ điểm.xlsx", b"v2 typed by the teacher")
+
+    with agent.syncer() as syncer:
+        prepared = syncer.prepare()
+        # The manager saves a new version after the plan was made (a different size, so
+        # wsgidav's whole-second ETag changes too).
+        remote_put(share, "Sổ điểm.xlsx", b"v2 saved by the manager, longer")
+        before = versions(share, agent)
+        result = syncer.execute(prepared)
+
+    assert result.retry_soon is True
+    assert "Sổ điểm.xlsx" not in result.report.uploaded
+    assert remote_tree(share)["Sổ điểm.xlsx"] == b"v2 saved by the manager, longer"
+
+    report = agent.sync()
+    assert not report.failed
+    assert agent.tree() == remote_tree(share)
+    copies = conflict_copies(agent.tree())
+    assert len(copies) == 1
+    assert {agent.read("Sổ điểm.xlsx"), agent.read(copies[0])} == {
+        b"v2 typed by the teacher",
+        b"v2 saved by the manager, longer",
+    }
+    assert_nothing_lost(before, share, agent)
+
+
+# --- a fault-injecting reverse proxy in front of wsgidav ---------------------------------------
+
+
+@dataclasses.dataclass
+class Rule:
+    method: str
+    path: re.Pattern[str]
+    answers: collections.deque[Answer]  # each match takes one; then requests pass through
+
+
+class FaultProxy:
+    """Forwards every request to a real WebDAV server, except scripted ones it answers itself."""
+
+    def __init__(self, target: DavServer) -> None:
+        self.target = target
+        self.rules: list[Rule] = []
+        self.seen: list[tuple[str, str, int]] = []  # (method, path, status sent)
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, method: str, path_regex: str, *answers: Answer) -> None:
+        with self._lock:
+            self.rules.append(Rule(method, re.compile(path_regex), collections.deque(answers)))
+
+    def count(self, method: str, path_regex: str) -> int:
+        pattern = re.compile(path_regex)
+        with self._lock:
+            return sum(1 for m, p, _s in self.seen if m == method and pattern.search(p))
+
+    def _scripted(self, method: str, path: str) -> Answer | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.method == method and rule.path.search(path) and rule.answers:
+                    return rule.answers.popleft()
+        return None
+
+    def _forward(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        if "Destination" in headers:
+            headers["Destination"] = headers["Destination"].replace(self.url, self.target.url)
+        conn = http.client.HTTPConnection("127.0.0.1", self.target.port, timeout=30)
+        try:
+            conn.request(method, raw_path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            conn.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def handle_one_request(self) -> None:
+                self.raw_requestline = self.rfile.readline(65537)
+                if not self.raw_requestline or not self.parse_request():
+                    self.close_connection = True
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = unquote(urlsplit(self.path).path)
+                answer = proxy._scripted(self.command, path)
+                if answer is None:
+                    status, headers, content = proxy._forward(
+                        self.command, self.path, dict(self.headers), body
+                    )
+                    answer = Answer(status, {k: v for k, v in headers if k.lower() not in (
+                        "content-length", "transfer-encoding", "connection")}, content)
+                with proxy._lock:
+                    proxy.seen.append((self.command, path, answer.status))
+                self._reply(answer)
+
+            def _reply(self, answer: Answer) -> None:
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                declared = answer.declared_length
+                length = len(answer.body) if declared is None else declared
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(answer.body)
+                self.wfile.flush()
+                if declared is not None and declared > len(answer.body):
+                    self.close_connection = True
+
+        return Handler
+
+
+@pytest.fixture
+def proxy(share: Share) -> Iterator[FaultProxy]:
+    running = FaultProxy(share.server)
+    yield running
+    running.stop()
+
+
+def proxied_agent(tmp_path: Path, share: Share, proxy: FaultProxy, **remote: object) -> Agent:
+    # Direct PUTs to the real name (not temp name + MOVE) so a rule can target one file.
+    via_proxy = dataclasses.replace(share, url=proxy.url)
+    return Agent(tmp_path, via_proxy, remote_overrides={"atomic_uploads": "always", **remote})
+
+
+@WSGIDAV_ONLY
+def test_locked_file_is_retried_transparently(tmp_path: Path, share: Share, proxy: FaultProxy) -> None:
+    agent = proxied_agent(tmp_path, share, proxy, retries=3)
+    agent.write("Bài 1.docx", b"lesson one")
+    proxy.script("PUT", r"/Bài 1\.docx$", Answer(423, {"Retry-After": "0"}, b"locked"))
+
+    report = agent.sync()
+
+    assert report.uploaded == ["Bài 1.docx"] and not report.failed
+    assert proxy.count("PUT", r"/Bài 1\.docx$") == 2
+    assert remote_tree(share) == {"Bài 1.docx": b"lesson one"}
+
+
+@WSGIDAV_ONLY
+def test_quota_exceeded_fails_that_file_only(tmp_path: Path, share: Share, proxy: FaultProxy) -> None:
+    agent = proxied_agent(tmp_path, share, proxy)
+    base = {f"cũ {n}.txt": b"old" for n in range(4)}
+    for rel, data in base.items():
+        agent.write(rel, data)
+    agent.sync()
+    agent.write("Video.mp4", b"v" * 50_000)
+    proxy.script("PUT", r"/Video\.mp4$", Answer(507, {}, b"Insufficient Storage"))
+    before = versions(share, agent)
+
+    report = agent.sync()
+
+    assert [f["path"] for f in report.failed] == ["Video.mp4"]
+    assert "full" in report.failed[0]["error"]
+    assert not report.deleted_local and not report.deleted_remote
+    assert remote_tree(share) == base
+    assert agent.tree() == {**base, "Video.mp4": b"v" * 50_000}
+    assert_nothing_lost(before, share, agent)
+
+    status = agent.cli("status", "--json")
+    assert status.returncode == 0 and "Video.mp4" in status.stdout
+
+    assert agent.sync().uploaded == ["Video.mp4"]  # the share has room again
+    assert remote_tree(share) == agent.tree()
+
+
+BROKEN_LISTINGS = {
+    "malformed": Answer(
+        207,
+        {"Content-Type": "application/xml"},
+        b"<?xml version='1.0'?><d:multistatus xmlns:d='DAV:'><d:response>",
+    ),
+    "truncated": Answer(
+        207,
+        {"Content-Type": "application/xml"},
+        b"<?xml version='1.0'?><d:multistatus xmlns:d='DAV:'>",
+        declared_length=5000,
+    ),
+    "not-dav": Answer(207, {"Content-Type": "text/html"}, b"<html><body>Login</body></html>"),
+    "empty-207": Answer(207, {"Content-Type": "application/xml"}, b""),
+}
+
+
+@WSGIDAV_ONLY
+@pytest.mark.parametrize("kind", list(BROKEN_LISTINGS))
+def test_broken_listing_deletes_nothing(
+    tmp_path: Path, share: Share, proxy: FaultProxy, kind: str
+) -> None:
+    agent = proxied_agent(tmp_path, share, proxy)
+    files = {f"Tuần 1/Bài {n}.docx": b"week one" for n in range(3)} | {"Sổ.xlsx": b"so"}
+    for rel, data in files.items():
+        agent.write(rel, data)
+    agent.sync()
+    agent.delete("Sổ.xlsx")  # a pending local deletion must wait for a trustworthy listing
+    proxy.script("PROPFIND", r"/Tuần 1/?$", *[BROKEN_LISTINGS[kind]] * 4)
+
+    with pytest.raises(ProtocolError):
+        agent.sync()
+
+    assert agent.tree() == {k: v for k, v in files.items() if k != "Sổ.xlsx"}
+    assert remote_tree(share) == files
+
+
+@WSGIDAV_ONLY
+def test_login_refused_midway_stops_the_pass(
+    tmp_path: Path, share: Share, proxy: FaultProxy
+) -> None:
+    agent = proxied_agent(tmp_path, share, proxy)
+    for n in range(6):
+        agent.write(f"Bài {n}.docx", f"lesson {n}".encode())
+    refused = Answer(401, {"WWW-Authenticate": 'Basic realm="x"'})
+    proxy.script("PUT", r"/Bài 3\.docx$", *[refused] * 4)
+
+    with pytest.raises(AuthError):
+        agent.sync()
+
+    assert len(agent.tree()) == 6
+    assert "Bài 3.docx" not in remote_tree(share)
+    assert conflict_copies(agent.tree()) == []
+
+
+# --- a full disk -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@WSGIDAV_ONLY
+def test_download_into_a_full_disk_keeps_the_old_file(
+    tmp_path: Path, share: Share, tiny_disk: Path
+) -> None:
+    agent = Agent(tmp_path, share, root=tiny_disk / "HoSo")  # state and trash stay off it
+    files = {f"nhỏ {n}.txt": b"small" for n in range(4)} | {"Sổ.docx": b"old local version"}
+    for rel, data in files.items():
+        agent.write(rel, data)
+    agent.sync()
+    remote_put(share, "Sổ.docx", b"x" * (2 * 1024 * 1024))  # larger than the whole disk
+
+    report = agent.sync()
+
+    assert [f["path"] for f in report.failed] == ["Sổ.docx"]
+    assert "full" in report.failed[0]["error"]
+    assert agent.read("Sổ.docx") == b"old local version"
+    assert temp_files(agent.root) == []
+    assert agent.tree() == files
