@@ -29,6 +29,7 @@ from .watcher import Debouncer, OwnWrites, Watcher
 log = logging.getLogger("hoso.daemon")
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
+POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
 
 
 @dataclass
@@ -104,8 +105,11 @@ class Daemon:
                 now = time.monotonic()
                 poll_due = now >= next_poll
                 rescan_due = now - last_rescan >= self.config.sync.rescan_interval
-                if self.debouncer.take(now) or poll_due or rescan_due:
-                    next_poll = now + self._run_pass(syncer)
+                local_hint = self.debouncer.take(now)
+                if local_hint or poll_due or rescan_due:
+                    # Without a live watcher nothing tells us about local changes: scan.
+                    local_changed = local_hint or rescan_due or not watcher.alive
+                    next_poll = now + self._run_pass(syncer, local_changed=local_changed)
                     last_rescan = now if rescan_due else last_rescan
                     continue
                 self._sleep_until(next_poll)
@@ -132,11 +136,12 @@ class Daemon:
         self.wake.wait(timeout)
         self.wake.clear()
 
-    def _run_pass(self, syncer: Syncer) -> float:
+    def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> float:
         """One pass; returns the delay until the next poll."""
         poll = self.config.sync.poll_interval
+        cpu_before = time.process_time()
         try:
-            result = syncer.run_pass()
+            result = syncer.run_pass(local_changed=local_changed)
         except UnreachableError as exc:
             delay = min(self._retry_delay, poll)
             self._retry_delay = min(self._retry_delay * 2, poll)
@@ -175,7 +180,9 @@ class Daemon:
         self.on_pass(self.state)
         if result.retry_soon:
             return max(self.config.sync.settle_seconds, 1.0)
-        return poll
+        # Where the share does not tell cheaply what changed, a poll lists every folder:
+        # space polls so that polling costs at most ~1% of one core.
+        return max(poll, POLL_CPU_FACTOR * (time.process_time() - cpu_before))
 
 
 def run_forever(config: Config, *, verbose: bool = False) -> None:

@@ -30,6 +30,7 @@ from .journal import Journal, PassRecord
 from .model import (
     Action,
     ActionKind,
+    JournalEntry,
     Kind,
     LocalEntry,
     Plan,
@@ -40,7 +41,7 @@ from .model import (
     nfc,
 )
 from .propagate import Context, Propagator
-from .remote import Capabilities, Remote
+from .remote import Capabilities, Remote, RemoteTree
 
 log = logging.getLogger("hoso.sync")
 
@@ -88,6 +89,7 @@ class Syncer:
         self.on_progress = on_progress
         self.stop = stop or threading.Event()
         self._remote: Remote | None = None
+        self._clean = False  # the last pass finished with nothing failed, skipped or pending
 
     @property
     def remote(self) -> Remote:
@@ -102,11 +104,24 @@ class Syncer:
 
     # --- one pass --------------------------------------------------------------------------
 
-    def run_pass(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> PassResult:
+    def run_pass(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        local_changed: bool = True,
+    ) -> PassResult:
+        """One pass. ``local_changed=False`` (the daemon's poll, with a live watcher that saw
+        nothing) first compares the share with the journal and stops there when nothing
+        moved since the last clean pass, without scanning the records folder."""
         started = time.time()
         try:
-            result = self._pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+            result = self._pass(
+                dry_run=dry_run, allow_mass_delete=allow_mass_delete, local_changed=local_changed
+            )
+            self._clean = result.outcome == "ok" and not result.retry_soon
         except Exception as exc:
+            self._clean = False
             self.journal.record_pass(
                 PassRecord(started, time.time(), type(exc).__name__, {"error": str(exc)})
             )
@@ -118,35 +133,60 @@ class Syncer:
             )
         return result
 
-    def _pass(self, *, dry_run: bool, allow_mass_delete: bool) -> PassResult:
-        prepared = self.prepare(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+    def _pass(self, *, dry_run: bool, allow_mass_delete: bool, local_changed: bool) -> PassResult:
+        prepared = self.prepare(
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            local_changed=local_changed or not self._clean,
+        )
+        if prepared is None:
+            return PassResult(Report(), Plan(), "ok")
         if dry_run:
             return PassResult(_describe(prepared.plan), prepared.plan, "dry_run")
         return self.execute(prepared)
 
-    def prepare(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> PreparedPass:
-        """Guards, scan + list, hashing and the plan: everything up to the first change."""
+    def prepare(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        local_changed: bool = True,
+    ) -> PreparedPass | None:
+        """Guards, scan + list, hashing and the plan: everything up to the first change.
+
+        None when ``local_changed`` is False and the share still matches the journal."""
         cfg = self.config
         known = self.journal.entries()
         self._check_root(known, allow_mass_delete=allow_mass_delete, dry_run=dry_run)
         caps = self._probe(known, dry_run=dry_run)
         merge_only = self._server_identity_changed(caps, known)
 
-        with ThreadPoolExecutor(1, thread_name_prefix="hoso-list") as pool:
-            listing_future = pool.submit(
-                self.remote.list_tree,
+        def list_share() -> RemoteTree:
+            return self.remote.list_tree(
                 exclude=self.ignore.is_ignored,
                 unchanged_dirs=self.journal.remote_dir_etags() if caps.nextcloud else None,
                 known=known,
             )
-            scan = local.scan(
+
+        def scan_folder() -> local.ScanResult:
+            return local.scan(
                 cfg.root,
                 known,
                 self.ignore,
                 now_ns=time.time_ns(),
                 settle_seconds=cfg.sync.settle_seconds,
             )
-            listing = listing_future.result()
+
+        if local_changed:
+            with ThreadPoolExecutor(1, thread_name_prefix="hoso-list") as pool:
+                listing_future = pool.submit(list_share)
+                scan = scan_folder()
+                listing = listing_future.result()
+        else:
+            listing = list_share()
+            if _matches_journal(listing, known):
+                return None
+            scan = scan_folder()
 
         if not dry_run:
             self._remove_leftovers(scan.leftovers, listing.own_temp_files)
@@ -301,6 +341,13 @@ class Syncer:
                     tracked,
                 ).format(n=check.deletions, total=tracked, pct=check.percent)
             )
+
+
+def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:
+    """True when the share holds exactly what the journal says it held after our last pass."""
+    if listing.twins or len(listing) != len(known):
+        return False
+    return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:

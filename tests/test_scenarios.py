@@ -605,3 +605,28 @@ def test_file_rewritten_during_its_upload(agent: Agent, share: Share) -> None:
     assert remote_tree(share) == agent.tree() == {"Video bài giảng.mp4": new}
     assert temp_files(agent.root) == []
     assert conflict_copies(agent.tree()) == []
+
+
+# --- the daemon's cheap poll -----------------------------------------------------------------
+
+
+def test_poll_without_local_hint_stops_at_the_share_when_nothing_moved(
+    agent: Agent, share: Share
+) -> None:
+    """The daemon polls with local_changed=False when its watcher saw nothing: an unchanged
+    share ends the pass before the records folder is scanned; a changed one is synced."""
+    synced(agent, COMPANIONS)
+    with agent.syncer() as syncer:
+        assert not syncer.run_pass().report.changed_anything  # a clean pass to start from
+        # A local file the watcher was not told about proves that no scan happened.
+        agent.write("Tuần 1/Toán/Chưa báo.docx", b"unannounced")
+        quiet = syncer.run_pass(local_changed=False)
+        assert quiet.outcome == "ok" and not quiet.report.changed_anything
+        assert "Tuần 1/Toán/Chưa báo.docx" not in remote_tree(share)
+
+        remote_put(share, "Tuần 1/Nhận xét.txt", b"comments from the manager")
+        moved = syncer.run_pass(local_changed=False)
+        assert moved.report.downloaded == ["Tuần 1/Nhận xét.txt"]
+        # Once something moved, the pass is a full one and the local file goes too.
+        assert moved.report.uploaded == ["Tuần 1/Toán/Chưa báo.docx"]
+    assert_in_sync(agent)
