@@ -1,7 +1,8 @@
 """Everything hoso says to the WebDAV share: listing, transfers, folders, capabilities, retries.
 
 The only module that speaks HTTP. It owns webdavclient3 (used for its settings and its
-``requests`` session; every request is built here) and defusedxml.
+``requests`` session; every request is built here). Reading PROPFIND answers is
+:mod:`agent.davxml`'s job.
 
 Invariants:
 
@@ -21,28 +22,34 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
-import random
 import os
+import random
 import secrets
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
-import defusedxml.ElementTree as SafeET
 import requests
-from defusedxml import DefusedXmlException
 from requests.adapters import HTTPAdapter
 from webdav3.client import Client
 
 from .config import Config, Secret
+from .davxml import (
+    PROPFIND_BODY,
+    MultistatusParser,
+    Props,
+    http_date,
+    normalize_etag,
+    protocol_error,
+)
 from .errors import (
     AuthError,
     LocalError,
@@ -61,8 +68,6 @@ log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"
-DAV_NS = "DAV:"
-OC_NS = "http://owncloud.org/ns"
 CHUNK = 256 * 1024
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is treated as asking for this
 WEAK_ETAG_SECONDS = 2.5
@@ -71,27 +76,11 @@ RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
 # A body shorter than announced, or undecodable: the answer cannot be used, maybe a network cut.
 _CUT_SHORT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 
-_PROPFIND_BODY = (
-    b'<?xml version="1.0" encoding="utf-8"?>'
-    b'<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
-    b"<d:resourcetype/><d:getetag/><d:getcontentlength/><d:getlastmodified/>"
-    b"<oc:fileid/><oc:checksums/><oc:size/><oc:data-fingerprint/>"
-    b"</d:prop></d:propfind>"
-)
-
 
 class Sink(Protocol):
     """Where a download goes: anything with a binary write()."""
 
     def write(self, data: bytes, /) -> int: ...
-
-
-def normalize_etag(raw: str) -> str:
-    """An ETag without the weak ``W/`` prefix and without quotes."""
-    value = raw.strip()
-    if value[:2] in ("W/", "w/"):
-        value = value[2:]
-    return value.strip().strip('"')
 
 
 def is_temp_name(name: str) -> bool:
@@ -135,20 +124,6 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         self._spellings.setdefault(entry.path, {existing.href_path}).add(entry.href_path)
         if entry.href_path < existing.href_path:
             self[entry.path] = entry
-
-
-@dataclass(frozen=True)
-class _Props:
-    """One ``DAV:response`` of a multistatus, with only the props that came back 200."""
-
-    href_path: str  # path relative to the remote root, server spelling, "" for the root
-    is_dir: bool
-    etag: str
-    size: int
-    mtime: int
-    checksum: str | None
-    fileid: str | None
-    data_fingerprint: str | None
 
 
 class _FileBody:
@@ -206,8 +181,8 @@ class Remote:
         root = remote_dir.strip("/")
         self._root_segments = [s for s in root.split("/") if s]
         self._root_url = self._base_url + (quote(root) + "/" if root else "")
-        self._root_path_nfc = [nfc(s) for s in _url_path_segments(self._root_url)]
         self._host = urlsplit(self._base_url).hostname or self._base_url
+        self._xml = MultistatusParser.for_root(self._root_url, self._host)
         self._user = user
         self._timeout = (min(timeout, 10.0), timeout)
         self._retries = retries
@@ -281,12 +256,13 @@ class Remote:
             if not create:
                 raise NotFound(
                     _(
-                        "The folder {url} does not exist on the share. Check remote_dir in the config."
+                        "The folder {url} does not exist on the share. "
+                        "Check remote_dir in the config."
                     ).format(url=self._root_url)
                 ) from None
             self._create_root()
             response = self._propfind(self._root_url, "", depth=0)
-        root = self._parse_multistatus(response.content, "")[0]
+        root = self._xml.parse(response.content, "")[0]
         nextcloud = root.fileid is not None
         if self._atomic_uploads == "auto":
             atomic = nextcloud or response.headers.get("Server", "").startswith("Apache")
@@ -395,7 +371,7 @@ class Remote:
 
     def _list_folder(self, path: RelPath, href: RelPath) -> list[RemoteEntry]:
         response = self._propfind(self._root_url + quote(href), path, depth=1)
-        props = self._parse_multistatus(response.content, path)
+        props = self._xml.parse(response.content, path)
         entries = []
         for item in props[1:]:
             entry = self._entry(item)
@@ -413,9 +389,9 @@ class Remote:
         except NotFound:
             self._spelling.pop(nfc(path), None)
             return None
-        return self._entry(self._parse_multistatus(response.content, path)[0])
+        return self._entry(self._xml.parse(response.content, path)[0])
 
-    def _entry(self, props: _Props) -> RemoteEntry:
+    def _entry(self, props: Props) -> RemoteEntry:
         path = nfc(props.href_path)
         self._spelling[path] = props.href_path
         return RemoteEntry(
@@ -435,7 +411,7 @@ class Remote:
             url,
             path,
             headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
-            body=lambda: _PROPFIND_BODY,
+            body=lambda: PROPFIND_BODY,
         )
         if response.status_code != 207:
             raise self._protocol_error(
@@ -443,82 +419,8 @@ class Remote:
             )
         return response
 
-    # --- PROPFIND parsing -----------------------------------------------------------------
-
-    def _parse_multistatus(self, content: bytes, folder: RelPath) -> list[_Props]:
-        """Responses of a multistatus, the one for ``folder`` itself first."""
-        try:
-            root = SafeET.fromstring(
-                content, forbid_dtd=True, forbid_entities=True, forbid_external=True
-            )
-        except (ET.ParseError, DefusedXmlException) as exc:
-            raise self._protocol_error(
-                _("its answer is not valid XML ({detail})").format(detail=type(exc).__name__)
-            ) from None
-        if root.tag != f"{{{DAV_NS}}}multistatus":
-            raise self._protocol_error(_("its answer is not a WebDAV multistatus"))
-        items = [self._parse_response(r) for r in root.findall(f"{{{DAV_NS}}}response")]
-        own = [p for p in items if nfc(p.href_path) == nfc(folder)]
-        if len(own) != 1:
-            raise self._protocol_error(_("its answer does not describe the folder asked for"))
-        return own + [p for p in items if p is not own[0]]
-
-    def _parse_response(self, element: ET.Element) -> _Props:
-        href = element.findtext(f"{{{DAV_NS}}}href")
-        if not href:
-            raise self._protocol_error(_("an entry of its answer has no address"))
-        props: dict[str, ET.Element] = {}
-        for propstat in element.findall(f"{{{DAV_NS}}}propstat"):
-            status = propstat.findtext(f"{{{DAV_NS}}}status") or ""
-            prop = propstat.find(f"{{{DAV_NS}}}prop")
-            if prop is not None and _status_code(status) == 200:
-                props.update((child.tag, child) for child in prop)
-        if not props:
-            raise self._protocol_error(_("it gave no properties for {href}").format(href=href))
-
-        def text(ns: str, name: str) -> str | None:
-            found = props.get(f"{{{ns}}}{name}")
-            return None if found is None else (found.text or "").strip()
-
-        resourcetype = props.get(f"{{{DAV_NS}}}resourcetype")
-        is_dir = (
-            resourcetype is not None and resourcetype.find(f"{{{DAV_NS}}}collection") is not None
-        )
-        size = text(DAV_NS, "getcontentlength") or text(OC_NS, "size") or "0"
-        return _Props(
-            href_path=self._relative(href),
-            is_dir=is_dir,
-            etag=normalize_etag(text(DAV_NS, "getetag") or ""),
-            size=self._integer(size),
-            mtime=_http_date(text(DAV_NS, "getlastmodified")),
-            checksum=_sha256_first(props.get(f"{{{OC_NS}}}checksums")),
-            fileid=text(OC_NS, "fileid") or None,
-            data_fingerprint=text(OC_NS, "data-fingerprint"),
-        )
-
-    def _relative(self, href: str) -> RelPath:
-        """An href made relative to the remote root, keeping the server's spelling."""
-        segments = _url_path_segments(href)
-        depth = len(self._root_path_nfc)
-        if [nfc(s) for s in segments[:depth]] != self._root_path_nfc:
-            raise self._protocol_error(
-                _("it lists {href} outside the records folder").format(href=href)
-            )
-        return "/".join(segments[depth:])
-
-    def _integer(self, value: str) -> int:
-        try:
-            return int(value)
-        except ValueError:
-            raise self._protocol_error(_("it gave a size that is not a number")) from None
-
     def _protocol_error(self, detail: str) -> ProtocolError:
-        return ProtocolError(
-            _(
-                "The share at {host} gave an answer hoso cannot trust: {detail}. Nothing was changed; "
-                "the next pass will try again."
-            ).format(host=self._host, detail=detail)
-        )
+        return protocol_error(self._host, detail)
 
     # --- transfers ------------------------------------------------------------------------
 
@@ -650,7 +552,7 @@ class Remote:
             kind=Kind.FILE,
             etag=normalize_etag(etag or ""),
             size=size,
-            mtime=_http_date(response.headers.get("Date")) or mtime_ns // 1_000_000_000,
+            mtime=http_date(response.headers.get("Date")) or mtime_ns // 1_000_000_000,
             href_path=href,
             checksum=checksum,
             fileid=response.headers.get("OC-FileId"),
@@ -693,7 +595,7 @@ class Remote:
                 kind=Kind.FILE,
                 etag=normalize_etag(etag or ""),
                 size=received,
-                mtime=_http_date(response.headers.get("Last-Modified")),
+                mtime=http_date(response.headers.get("Last-Modified")),
                 href_path=self._href(path),
                 fileid=response.headers.get("OC-FileId"),
             )
@@ -757,24 +659,20 @@ class Remote:
             url,
             path,
             headers={"Depth": "0"},
-            body=lambda: _PROPFIND_BODY,
+            body=lambda: PROPFIND_BODY,
             accept=frozenset({404}),
         )
         if response.status_code != 207:
             return False
-        try:
-            answer = SafeET.fromstring(response.content, forbid_dtd=True)
-        except (ET.ParseError, DefusedXmlException):
-            raise self._protocol_error(_("its answer is not valid XML")) from None
-        return answer.find(f".//{{{DAV_NS}}}resourcetype/{{{DAV_NS}}}collection") is not None
+        return self._xml.is_collection(response.content)
 
     def move(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
-        """Rename ``src`` to ``dst``; without ``overwrite`` an existing ``dst`` → PreconditionFailed."""
+        """Rename ``src`` to ``dst``; existing ``dst`` → PreconditionFailed unless ``overwrite``."""
         self._move_url(self._url(src), self._url(dst), src, overwrite=overwrite)
         self._forget(src)
 
     def copy(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
-        """Server-side copy (COPY); without ``overwrite`` an existing ``dst`` → PreconditionFailed."""
+        """Server-side COPY; an existing ``dst`` → PreconditionFailed unless ``overwrite``."""
         headers = {"Destination": self._url(dst), "Overwrite": "T" if overwrite else "F"}
         self._request("COPY", self._url(src), src, headers=headers)
 
@@ -795,10 +693,8 @@ class Remote:
         for name in names:
             if not is_temp_name(name_of(name)):
                 raise ValueError(f"not a temp upload name: {name!r}")
-            try:
+            with contextlib.suppress(NotFound):
                 self.delete(name)
-            except NotFound:
-                pass
 
     def _discard(self, url: str, path: RelPath) -> None:
         try:
@@ -880,7 +776,8 @@ class Remote:
         reason = _("no answer in time") if isinstance(exc, requests.Timeout) else _("no connection")
         return UnreachableError(
             _(
-                "Cannot reach the share at {host} ({reason}). Check the network; hoso will try again."
+                "Cannot reach the share at {host} ({reason}). "
+                "Check the network; hoso will try again."
             ).format(host=self._host, reason=reason)
         )
 
@@ -889,7 +786,8 @@ class Remote:
         if status in (401, 403):
             return AuthError(
                 _(
-                    "The share at {host} refused the login of {user} (HTTP {status}). Check the account "
+                    "The share at {host} refused the login of {user} (HTTP {status}). "
+                    "Check the account "
                     "(user and password) in the config file."
                 ).format(host=self._host, user=self._user, status=status)
             )
@@ -910,7 +808,8 @@ class Remote:
         if status == 507:
             return QuotaExceeded(
                 _(
-                    "The share at {host} is full. Ask the school's share administrator for more space; "
+                    "The share at {host} is full. "
+                    "Ask the school's share administrator for more space; "
                     "uploads wait until then."
                 ).format(host=self._host)
             )
@@ -931,25 +830,6 @@ class Remote:
 # --- small pure helpers --------------------------------------------------------------------
 
 
-def _url_path_segments(href: str) -> list[str]:
-    """The percent-decoded, non-empty segments of the path of an href or URL."""
-    return [unquote(s) for s in urlsplit(href).path.split("/") if s]
-
-
-def _status_code(status_line: str) -> int:
-    parts = status_line.split()
-    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
-
-
-def _http_date(value: str | None) -> int:
-    if not value:
-        return 0
-    try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError):
-        return 0
-
-
 def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -961,14 +841,3 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when - time.time())
-
-
-def _sha256_first(element: ET.Element | None) -> str | None:
-    """Nextcloud's checksum text ("SHA1:… MD5:… SHA256:…"): the SHA256 one if any, else the first."""
-    if element is None:
-        return None
-    tokens = " ".join(element.itertext()).split()
-    for token in tokens:
-        if token.upper().startswith("SHA256:"):
-            return token
-    return tokens[0] if tokens else None
