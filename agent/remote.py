@@ -736,16 +736,21 @@ class Remote:
         attempt = 0
         while True:
             log.debug("%s %s", method, url)
+            # Opened outside the try: a local file that vanished is the caller's OSError.
+            data = body() if body else None
             try:
                 response = self._session.request(
                     method,
                     url,
                     headers=headers,
-                    data=body() if body else None,
+                    data=data,
                     timeout=self._timeout,
                     stream=stream,
                     allow_redirects=False,
                 )
+            except requests.exceptions.SSLError:
+                # Retrying cannot make a certificate trustworthy.
+                raise self._untrusted() from None
             except (requests.ConnectionError, requests.Timeout, *_CUT_SHORT) as exc:
                 if attempt >= self._retries:
                     if isinstance(exc, _CUT_SHORT):
@@ -756,6 +761,10 @@ class Remote:
                 continue
             except requests.RequestException:
                 raise self._unreachable(None) from None
+            except OSError:
+                # requests raises a bare OSError when the configured CA file is unreadable
+                # (the only local file it opens; the request body was opened above).
+                raise self._untrusted() from None
             if response.status_code < 300 or response.status_code in accept:
                 return response
             response.close()
@@ -771,6 +780,16 @@ class Remote:
             base = self._backoff * (2**attempt)
             delay = base + random.uniform(0, base)
         time.sleep(min(delay, MAX_RETRY_AFTER))
+
+    def _untrusted(self) -> UnreachableError:
+        return UnreachableError(
+            _(
+                "The share at {host} sent a certificate that hoso cannot verify, or the "
+                "certificate file named by ca_file cannot be read. If the school's share uses "
+                "its own certificate authority, set ca_file in the [remote] section of the "
+                "config to that authority's certificate file."
+            ).format(host=self._host)
+        )
 
     def _unreachable(self, exc: Exception | None) -> UnreachableError:
         reason = _("no answer in time") if isinstance(exc, requests.Timeout) else _("no connection")
