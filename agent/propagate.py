@@ -53,6 +53,7 @@ from .remote import Remote
 log = logging.getLogger("hoso.propagate")
 
 JOURNAL_BATCH = 64
+TRASH_SEPARATOR = " \u2215 "  # stands for "/" in the flat names of the share's trash
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
 
 
@@ -95,7 +96,9 @@ class Propagator:
         self.outcome = Outcome(self.report)
         self._lock = threading.Lock()
         self._uploads_blocked = False
-        self._trash_dirs: set[RelPath] = set()
+        self._trash_folder: RelPath | None = None
+        self._trash_names: set[str] = set()
+        self._trash_count = 0
         self._done = 0
         self._total = 0
         # Uploads whose new ETag the server did not say, by folder: learnt with one
@@ -583,16 +586,23 @@ class Propagator:
         return slot
 
     def _trash_path(self, path: RelPath) -> RelPath:
-        """A fresh place in the share's trash for `path`, its folders created as needed."""
-        folder = f"{self.ctx.remote_trash}/{self.ctx.stamp}-{self.ctx.host}-{secrets.token_hex(3)}"
-        target = f"{folder}/{path}"
-        parent = parent_of(target)
+        """A fresh name for `path` in this pass's folder of the share's trash.
+
+        Flat, so that one MKCOL per pass serves every item: the original folders are kept
+        in the name ("Tuần 5 ∕ Toán ∕ Bài 3.docx", with a division slash U+2215)."""
         with self._lock:
-            missing = parent not in self._trash_dirs
-            self._trash_dirs.add(parent)
-        if missing:
-            self.ctx.remote.makedirs(parent)
-        return target
+            if self._trash_folder is None:
+                self._trash_folder = (
+                    f"{self.ctx.remote_trash}/{self.ctx.stamp}-{self.ctx.host}"
+                    f"-{secrets.token_hex(3)}"
+                )
+                self.ctx.remote.makedirs(self._trash_folder)
+            self._trash_count += 1
+            flat = path.replace("/", TRASH_SEPARATOR)
+            if flat in self._trash_names:
+                flat = f"{self._trash_count} {flat}"
+            self._trash_names.add(flat)
+            return f"{self._trash_folder}/{flat}"
 
     def _preserve_remote(self, path: RelPath, remote: RemoteEntry, *, reason: str) -> None:
         """Keep the server's current version in the share's trash before replacing it."""
