@@ -54,6 +54,7 @@ log = logging.getLogger("hoso.propagate")
 
 JOURNAL_BATCH = 64
 TRASH_SEPARATOR = " \u2215 "  # stands for "/" in the flat names of the share's trash
+_MOVES = (ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL)
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
 
 
@@ -117,16 +118,33 @@ class Propagator:
             self.report.skipped.append({"path": skip.path, "reason": skip.reason.value})
         self._total = len(plan.actions)
         try:
-            self._run_serial(plan.of_kind(ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL))
+            # Moves, and what reconcile put before them (a folder a move goes into, the old
+            # item a type change replaces), run one by one in the plan's order.
+            moves = [i for i, a in enumerate(plan.actions) if a.kind in _MOVES]
+            structural = [
+                a for a in plan.actions[: moves[-1] + 1 if moves else 0] if a.kind not in _TRANSFERS
+            ]
+            self._run_serial(structural)
+            done_first = {id(a) for a in structural}
             # Folders of one depth do not depend on each other: create each level in parallel.
-            mkdirs = plan.of_kind(ActionKind.MKDIR_REMOTE, ActionKind.MKDIR_LOCAL)
+            mkdirs = [
+                a
+                for a in plan.of_kind(ActionKind.MKDIR_REMOTE, ActionKind.MKDIR_LOCAL)
+                if id(a) not in done_first
+            ]
             for depth in sorted({a.path.count("/") for a in mkdirs}):
                 self._run_parallel([a for a in mkdirs if a.path.count("/") == depth])
             self._run_parallel(plan.of_kind(*_TRANSFERS))
             self._flush()
             self._learn_etags()
             self._flush()
-            self._run_serial(plan.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE))
+            self._run_serial(
+                [
+                    a
+                    for a in plan.of_kind(ActionKind.DELETE_LOCAL, ActionKind.DELETE_REMOTE)
+                    if id(a) not in done_first
+                ]
+            )
             self._run_serial(plan.of_kind(ActionKind.FORGET))
         finally:
             self._flush()
@@ -268,12 +286,12 @@ class Propagator:
         temp, new_remote, sha = self._fetch(action.path, action.remote, target.parent)
         try:
             self._check_local_unchanged(action, target)
-            if action.local is not None and action.journal is not None:
-                if action.journal.sha256 == sha:
-                    # Same bytes as the local file (e.g. our own upload whose new ETag we
-                    # never learnt): nothing to write, just remember the share's state.
-                    self._record(_journal_entry(action.path, action.local, sha, new_remote))
-                    return
+            same_bytes = action.journal is not None and action.journal.sha256 == sha
+            if action.local is not None and same_bytes:
+                # The local file (unchanged since the journal) already holds these bytes, e.g.
+                # our own upload whose new ETag we never learnt: just remember the share's state.
+                self._record(_journal_entry(action.path, action.local, sha, new_remote))
+                return
             self._replace_local(action.path, target, temp, new_remote)
         finally:
             temp.unlink(missing_ok=True)
@@ -387,11 +405,7 @@ class Propagator:
         self.ctx.remote.move(
             self.remote_path(action.source), self.remote_path(action.path), overwrite=False
         )
-        _forget_names(self.ctx.remote_names, action.source)
-        self._flush()
-        self.ctx.journal.move_subtree(action.source, action.path)
-        with self._lock:
-            self.report.moved.append((action.source, action.path))
+        self._moved(action, self.ctx.remote_names)
 
     def move_local(self, action: Action) -> None:
         assert action.source is not None
@@ -405,7 +419,12 @@ class Propagator:
         _rename_no_replace(source, target)
         self.ctx.on_local_write(action.source)
         self.ctx.on_local_write(action.path)
-        _forget_names(self.ctx.local_names, action.source)
+        self._moved(action, self.ctx.local_names)
+
+    def _moved(self, action: Action, names: dict[RelPath, RelPath]) -> None:
+        """After a move on either side: spellings, journal and report follow."""
+        assert action.source is not None
+        _forget_names(names, action.source)
         self._flush()
         self.ctx.journal.move_subtree(action.source, action.path)
         with self._lock:
@@ -465,15 +484,7 @@ class Propagator:
         seen = action.local
         if (now.size, now.mtime_ns, now.inode) != (seen.size, seen.mtime_ns, seen.inode):
             raise Changed()
-        return LocalEntry(
-            path=seen.path,
-            kind=seen.kind,
-            size=seen.size,
-            mtime_ns=seen.mtime_ns,
-            inode=seen.inode,
-            fs_path=seen.fs_path,
-            sha256=seen.sha256,
-        )
+        return seen
 
     def _check_local_unchanged(self, action: Action, target: Path) -> None:
         """Refuse to overwrite or remove a local file that differs from what the plan saw."""
