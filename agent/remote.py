@@ -130,13 +130,15 @@ class _FileBody:
     """A file streamed as a request body of exactly ``size`` bytes.
 
     ``__len__`` lets requests send Content-Length instead of chunking. If the file turns out
-    shorter or longer than ``size`` the read raises LocalError before the last byte is sent,
-    so the server never receives a complete body of the wrong content.
+    shorter or longer than ``size``, or was written to while it was read (its mtime is no longer
+    ``mtime_ns``), the read raises LocalError before the last byte is sent, so the server never
+    receives a complete body of torn or wrong content.
     """
 
-    def __init__(self, source: Path, size: int) -> None:
+    def __init__(self, source: Path, size: int, mtime_ns: int) -> None:
         self._file = source.open("rb")
         self._left = size
+        self._mtime_ns = mtime_ns
 
     def __len__(self) -> int:
         return self._left
@@ -147,11 +149,15 @@ class _FileBody:
         amount = self._left if amount < 0 else min(amount, self._left)
         data = self._file.read(amount)
         self._left -= len(data)
-        if len(data) < amount or (self._left == 0 and self._file.read(1)):
+        if len(data) < amount or (self._left == 0 and self._changed()):
             raise LocalError(
                 _("The file changed while it was being uploaded; it will be sent again.")
             )
         return data
+
+    def _changed(self) -> bool:
+        st = os.fstat(self._file.fileno())
+        return bool(self._file.read(1)) or st.st_mtime_ns != self._mtime_ns
 
     def close(self) -> None:
         self._file.close()
@@ -448,7 +454,7 @@ class Remote:
                 source, path, expected_etag, sha256, mtime_ns, size, caps
             )
         else:
-            response = self._upload_via_temp(source, path, expected_etag, size)
+            response = self._upload_via_temp(source, path, expected_etag, size, mtime_ns)
         checksum = f"SHA256:{sha256}" if caps.nextcloud else None
         return self._after_put(response, path, size, mtime_ns, checksum, learn_state)
 
@@ -470,17 +476,19 @@ class Remote:
         if caps.nextcloud:
             headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
             headers["OC-Checksum"] = f"SHA256:{sha256}"
-        return self._put_conditional(source, path, headers, size, expected_etag)
+        return self._put_conditional(source, path, headers, size, mtime_ns, expected_etag)
 
     def _upload_via_temp(
-        self, source: Path, path: RelPath, expected_etag: str | None, size: int
+        self, source: Path, path: RelPath, expected_etag: str | None, size: int, mtime_ns: int
     ) -> requests.Response:
         temp_href = self._href(parent_of(path))
         temp_name = f"{TEMP_PREFIX}{self._temp_tag}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
         temp_href = f"{temp_href}/{temp_name}" if temp_href else temp_name
         temp_url = self._root_url + quote(temp_href)
         try:
-            response = self._put(source, temp_url, path, {"Content-Length": str(size)}, size)
+            response = self._put(
+                source, temp_url, path, {"Content-Length": str(size)}, size, mtime_ns
+            )
             if expected_etag is not None:
                 current = self.stat(path)
                 if current is None or current.etag != expected_etag:
@@ -493,7 +501,13 @@ class Remote:
         return response
 
     def _put_conditional(
-        self, source: Path, path: RelPath, headers: dict[str, str], size: int, expected: str | None
+        self,
+        source: Path,
+        path: RelPath,
+        headers: dict[str, str],
+        size: int,
+        mtime_ns: int,
+        expected: str | None,
     ) -> requests.Response:
         """PUT with If-Match/If-None-Match, riding out Apache's weak ETags.
 
@@ -504,7 +518,7 @@ class Remote:
         deadline = time.monotonic() + WEAK_ETAG_SECONDS
         while True:
             try:
-                return self._put(source, self._url(path), path, headers, size)
+                return self._put(source, self._url(path), path, headers, size, mtime_ns)
             except PreconditionFailed:
                 if expected is None or time.monotonic() > deadline:
                     raise
@@ -514,12 +528,18 @@ class Remote:
                 time.sleep(0.2)
 
     def _put(
-        self, source: Path, url: str, path: RelPath, headers: dict[str, str], size: int
+        self,
+        source: Path,
+        url: str,
+        path: RelPath,
+        headers: dict[str, str],
+        size: int,
+        mtime_ns: int,
     ) -> requests.Response:
         bodies: list[_FileBody] = []
 
         def body() -> _FileBody:
-            bodies.append(_FileBody(source, size))
+            bodies.append(_FileBody(source, size, mtime_ns))
             return bodies[-1]
 
         try:

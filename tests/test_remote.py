@@ -39,7 +39,7 @@ from agent.errors import (
     UnreachableError,
 )
 from agent.model import JournalEntry, Kind
-from agent.remote import TEMP_PREFIX, Remote, normalize_etag
+from agent.remote import TEMP_PREFIX, Remote, is_temp_name, normalize_etag
 
 NFD = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
 
@@ -212,6 +212,26 @@ def test_upload_refuses_a_file_that_changed_size(remote: Remote, tmp_path: Path)
     with pytest.raises(LocalError):
         remote.upload(source, "grew.txt", expected_etag=None, sha256="0", mtime_ns=0, size=5)
     assert remote.stat("grew.txt") is None
+
+
+def test_upload_refuses_a_file_written_after_it_was_scanned(
+    share: Share, remote: Remote, tmp_path: Path
+) -> None:
+    """Same size, new bytes (a save in place while the upload reads it): the mtime the scan saw
+    no longer matches, so the last byte is never sent and nothing lands under the real name."""
+    source = write(tmp_path, "rewritten", b"A" * 300_000)
+    scanned_ns = source.stat().st_mtime_ns
+    source.write_bytes(b"B" * 300_000)
+    os.utime(source, ns=(scanned_ns + 1_000_000, scanned_ns + 1_000_000))
+    with pytest.raises(LocalError):
+        remote.upload(
+            source, "Bài soạn.docx", expected_etag=None, sha256="0", mtime_ns=scanned_ns,
+            size=300_000,
+        )
+    assert remote.stat("Bài soạn.docx") is None
+    # A server may still be writing the aborted temp upload when we delete it; the next pass
+    # removes such leftovers (tests/test_faults.py). Nothing else may be there.
+    assert [p.name for p in share.path.iterdir() if not is_temp_name(p.name)] == []
 
 
 def test_download_is_byte_exact(remote: Remote, tmp_path: Path) -> None:
@@ -495,7 +515,9 @@ def test_nextcloud_upload_and_unchanged_folders(fault_server: FaultServer, tmp_p
     caps = client.probe()
     assert (caps.nextcloud, caps.atomic_put, caps.data_fingerprint, caps.root_fileid) == (True, True, "fp1", "42")
     source = write(tmp_path, "x", b"abc")
-    entry = client.upload(source, "A/x.txt", expected_etag="x1", sha256="ab" * 32, mtime_ns=1_700_000_000_987_654_321, size=3)
+    mtime_ns = 1_700_000_000_987_654_321
+    os.utime(source, ns=(mtime_ns, mtime_ns))  # the scanned state the upload is checked against
+    entry = client.upload(source, "A/x.txt", expected_etag="x1", sha256="ab" * 32, mtime_ns=mtime_ns, size=3)
     put = fault_server.requests_for("PUT")[0]
     assert put.headers["If-Match"] == '"x1"'
     assert put.headers["X-OC-Mtime"] == "1700000000"
