@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pathspec
 
+from .config import Config
 from .errors import ConfigError, LocalError, SafetyStop
 from .i18n import _
 from .model import JournalEntry, Kind, LocalEntry, RelPath, nfc
@@ -81,6 +82,11 @@ class IgnoreRules:
     def _match_uncached(self, key: RelPath, is_dir: bool) -> bool:
         # A trailing slash is how gitignore tells folder patterns ("build/") what is a folder.
         return self._spec.match_file(key + "/" if is_dir else key)
+
+
+def ignore_rules(config: Config) -> IgnoreRules:
+    """The rules of one agent: built-ins, the user's `sync.ignore`, and the share's trash."""
+    return IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",))
 
 
 def _check_pattern(pattern: str) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from . import local
 from .config import Config
 from .journal import Journal
-from .model import Kind
 
 CONFLICT_MARK = "(bản xung đột"
 
@@ -58,15 +57,14 @@ def gather(config: Config, journal: Journal) -> Status:
         scan = local.scan(
             config.root,
             known,
-            local.IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",)),
+            local.ignore_rules(config),
             now_ns=time.time_ns(),
             settle_seconds=0,
         )
         for path, entry in scan.entries.items():
             before = known.get(path)
             if before is None or not before.matches_local(entry):
-                if entry.kind is Kind.FILE or before is None:
-                    pending.append(path)
+                pending.append(path)
             if CONFLICT_MARK in path:
                 conflicts.append(path)
         pending += [p for p in known if p not in scan.entries]

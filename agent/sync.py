@@ -84,7 +84,7 @@ class Syncer:
     ) -> None:
         self.config = config
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
-        self.ignore = local.IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",))
+        self.ignore = local.ignore_rules(config)
         self.on_local_write = on_local_write
         self.on_progress = on_progress
         self.stop = stop or threading.Event()
