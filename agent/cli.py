@@ -24,6 +24,9 @@ from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 
 SETTLE_ROUNDS = 3
+# Skips that another pass right away may resolve: a file still being saved, or a file that
+# changed on either side between planning and acting.
+RETRY_NOW = {"unsettled", "changed_meanwhile"}
 
 
 class Ctx:
@@ -126,7 +129,7 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
             # Someone asking for a sync now means the file they just saved, too: wait for
             # files still being written to settle, a few times at most.
             for _round in range(SETTLE_ROUNDS):
-                if dry_run or not any(s["reason"] == "unsettled" for s in report.skipped):
+                if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
                     break
                 time.sleep(max(cfg.sync.settle_seconds, 0.5))
                 report.merge(syncer.run_pass(allow_mass_delete=allow_mass_delete).report)
@@ -185,6 +188,7 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         )
     waiting = {
         "unsettled": _("waiting, still being written"),
+        "changed_meanwhile": _("waiting, changed while it was being synced"),
         "open_in_editor": _("waiting, open in Word or LibreOffice"),
         "normalization_twin": _("not synced: two names differ only in how accents are encoded"),
         "type_clash": _("not synced: a file on one side and a folder on the other"),

@@ -53,6 +53,7 @@ from .remote import Remote
 log = logging.getLogger("hoso.propagate")
 
 JOURNAL_BATCH = 64
+CHANGED_MEANWHILE = "changed_meanwhile"  # skip reason: a side changed after the plan was made
 TRASH_SEPARATOR = " \u2215 "  # stands for "/" in the flat names of the share's trash
 _MOVES = (ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL)
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
@@ -197,10 +198,10 @@ class Propagator:
             self.ctx.on_progress(done, self._total, action)
         except Changed:
             log.info("%s changed while syncing; it will be synced in the next pass", action.path)
-            self.outcome.retry_soon = True
+            self._changed_meanwhile(action)
         except PreconditionFailed:
             log.info("%s changed on the share meanwhile; planning it again", action.path)
-            self.outcome.retry_soon = True
+            self._changed_meanwhile(action)
         except QuotaExceeded as exc:
             self._uploads_blocked = True
             self._fail(action, exc)
@@ -223,6 +224,11 @@ class Propagator:
                     _("Unexpected error ({kind}); see the log.").format(kind=type(exc).__name__)
                 ),
             )
+
+    def _changed_meanwhile(self, action: Action) -> None:
+        with self._lock:
+            self.outcome.retry_soon = True
+            self.report.skipped.append({"path": action.path, "reason": CHANGED_MEANWHILE})
 
     def _fail(self, action: Action, exc: HosoError) -> None:
         log.warning("%s: %s", action.path, exc)
@@ -458,7 +464,9 @@ class Propagator:
                         )
                     )
 
-        if not folders or self._stopped():
+        # Also when asked to stop: a few listings now spare a byte-compare of every file
+        # uploaded in this pass at the next one.
+        if not folders or self.outcome.fatal is not None:
             return
         # Listings are small requests: twice the transfer threads keep the server busy.
         with ThreadPoolExecutor(2 * self.ctx.transfers, thread_name_prefix="hoso-etags") as pool:
