@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -350,7 +351,7 @@ class FaultServer:
         self.received: list[Received] = []
         self._answers: dict[tuple[str, str], deque[Answer]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self._respond))
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -381,44 +382,50 @@ class FaultServer:
                 return self.default
             return queue.popleft() if len(queue) > 1 else queue[0]
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def _respond(
+        self, method: str, path: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> Answer:
+        with self._lock:
+            self.received.append(Received(method, path, headers, body, time.monotonic()))
+        return self._next_answer(method, path)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
+Responder = Callable[[str, str, str, dict[str, str], bytes], Answer]
 
-            def handle_one_request(self) -> None:
-                self.raw_requestline = self.rfile.readline(65537)
-                if not self.raw_requestline or not self.parse_request():
-                    self.close_connection = True
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = unquote(urlsplit(self.path).path)
-                with server._lock:
-                    server.received.append(
-                        Received(self.command, path, dict(self.headers), body, time.monotonic())
-                    )
-                self._reply(server._next_answer(self.command, path))
 
-            def _reply(self, answer: Answer) -> None:
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                declared = answer.declared_length
-                self.send_header(
-                    "Content-Length", str(len(answer.body) if declared is None else declared)
-                )
-                self.end_headers()
-                self.wfile.write(answer.body)
-                self.wfile.flush()
-                if declared is not None and declared > len(answer.body):
-                    self.close_connection = True
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Reads one request, asks ``respond(method, path, raw_path, headers, body)`` for the
+    Answer and sends it; a ``declared_length`` longer than the body cuts the answer short."""
 
-        return Handler
+    protocol_version = "HTTP/1.1"
+    respond: Responder
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline or not self.parse_request():
+            self.close_connection = True
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = unquote(urlsplit(self.path).path)
+        answer = type(self).respond(self.command, path, self.path, dict(self.headers), body)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        declared = answer.declared_length
+        self.send_header("Content-Length", str(len(answer.body) if declared is None else declared))
+        self.end_headers()
+        self.wfile.write(answer.body)
+        self.wfile.flush()
+        if declared is not None and declared > len(answer.body):
+            self.close_connection = True
+
+
+def handler_for(respond: Responder) -> type[ScriptedHandler]:
+    return type("Handler", (ScriptedHandler,), {"respond": staticmethod(respond)})
 
 
 class CutProxy:

@@ -19,9 +19,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from agents import (
@@ -34,7 +33,7 @@ from agents import (
     versions,
 )
 from conftest import Share
-from servers import Answer, DavServer, wait_until
+from servers import Answer, DavServer, handler_for, wait_until
 
 from agent.errors import AuthError, ExitCode, ProtocolError, UnreachableError
 from agent.journal import Journal
@@ -246,7 +245,7 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.seen: list[tuple[str, str, int]] = []  # (method, path, status sent)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self._respond))
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -284,48 +283,17 @@ class FaultProxy:
         finally:
             conn.close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def handle_one_request(self) -> None:
-                self.raw_requestline = self.rfile.readline(65537)
-                if not self.raw_requestline or not self.parse_request():
-                    self.close_connection = True
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = unquote(urlsplit(self.path).path)
-                answer = proxy._scripted(self.command, path)
-                if answer is None:
-                    status, headers, content = proxy._forward(
-                        self.command, self.path, dict(self.headers), body
-                    )
-                    answer = Answer(status, {k: v for k, v in headers if k.lower() not in (
-                        "content-length", "transfer-encoding", "connection")}, content)
-                with proxy._lock:
-                    proxy.seen.append((self.command, path, answer.status))
-                self._reply(answer)
-
-            def _reply(self, answer: Answer) -> None:
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                declared = answer.declared_length
-                length = len(answer.body) if declared is None else declared
-                self.send_header("Content-Length", str(length))
-                self.end_headers()
-                self.wfile.write(answer.body)
-                self.wfile.flush()
-                if declared is not None and declared > len(answer.body):
-                    self.close_connection = True
-
-        return Handler
+    def _respond(
+        self, method: str, path: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> Answer:
+        answer = self._scripted(method, path)
+        if answer is None:
+            status, got, content = self._forward(method, raw_path, headers, body)
+            hop_by_hop = ("content-length", "transfer-encoding", "connection")
+            answer = Answer(status, {k: v for k, v in got if k.lower() not in hop_by_hop}, content)
+        with self._lock:
+            self.seen.append((method, path, answer.status))
+        return answer
 
 
 @pytest.fixture
