@@ -29,6 +29,7 @@ from .watcher import Debouncer, OwnWrites, Watcher
 log = logging.getLogger("hoso.daemon")
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
+SETTLE_MARGIN = 0.25  # seconds
 POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
 
 
@@ -74,7 +75,9 @@ class Daemon:
         self.state = DaemonState()
         self.own_writes = OwnWrites()
         # A file written continuously is still synced at least every minute.
-        self.debouncer = Debouncer(config.sync.settle_seconds, max_wait=60.0)
+        # A little past settle_seconds, so that the file the last event was about already
+        # counts as settled when the pass scans it (the event follows the write).
+        self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._retry_delay = FIRST_RETRY
 
