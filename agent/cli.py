@@ -145,6 +145,18 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
         sys.exit(ExitCode.PARTIAL)
 
 
+def _outcome_text(outcome: str) -> str:
+    texts = {
+        "ok": _("everything synced"),
+        "partial": _("some files failed"),
+        "dry_run": _("dry run"),
+        "SafetyStop": _("stopped by a safety check, nothing deleted"),
+        "UnreachableError": _("the share could not be reached"),
+        "AuthError": _("the login was refused"),
+    }
+    return texts.get(outcome, _("stopped by an error: {name}").format(name=outcome))
+
+
 _ARROWS = {
     "upload": "↑",
     "download": "↓",
@@ -179,7 +191,7 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         for path in paths:
             click.echo(f"{label}: {path}")
     for source, dest in report.moved:
-        click.echo(f"{_('moved')}: {source} → {dest}")
+        click.echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
     for conflict in report.conflicts:
         click.echo(
             _("conflict: {path} — your version was kept as {copy}").format(
@@ -238,7 +250,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
     else:
         click.echo(
             _("Last pass: {when} ({outcome}).").format(
-                when=st.last_pass["finished"], outcome=st.last_pass["outcome"]
+                when=st.last_pass["finished"].replace("T", " "),
+                outcome=_outcome_text(st.last_pass["outcome"]),
             )
         )
     click.echo(_("Changes waiting: {n}").format(n=len(st.pending)))

@@ -214,12 +214,8 @@ def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, .
     wants_bool = expected is bool or (isinstance(expected, tuple) and bool in expected)
     if not isinstance(value, expected) or (is_bool and not wants_bool):
         names = expected if isinstance(expected, tuple) else (expected,)
-        kind = " / ".join(
-            {"str": "text", "int": "number", "float": "number", "bool": "true/false"}.get(
-                t.__name__, t.__name__
-            )
-            for t in names
-        )
+        words = {str: _("text"), int: _("a number"), float: _("a number"), bool: _("true or false")}
+        kind = " / ".join(dict.fromkeys(words.get(t, t.__name__) for t in names))
         raise _bad(path, key, _("must be {kind}").format(kind=kind))
     return value
 
@@ -247,7 +243,7 @@ def _validate_sync(path: Path, sync: SyncConfig) -> None:
         if getattr(sync, key) < 0:
             raise _bad(path, f"sync.{key}", _("must be 0 or more"))
     if not 0 < sync.max_delete_percent <= 100:
-        raise _bad(path, "sync.max_delete_percent", _("must be between 0 and 100"))
+        raise _bad(path, "sync.max_delete_percent", _("must be more than 0 and at most 100"))
     if not 1 <= sync.transfers <= 32:
         raise _bad(path, "sync.transfers", _("must be between 1 and 32"))
 
@@ -270,9 +266,10 @@ def read_secret_file(path: Path) -> Secret:
         return Secret("")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            _("{path} can be read by other users. Run `chmod 600 {path}` and try again.").format(
-                path=path
-            )
+            _(
+                "The password file {path} can be read by other users. "
+                "Run `chmod 600 {path}` and try again."
+            ).format(path=path)
         )
     return Secret(path.read_text(encoding="utf-8").rstrip("\n"))
 

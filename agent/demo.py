@@ -45,7 +45,7 @@ def run_demo(*, seconds: float, workdir: Path | None, echo: Callable[[str], None
                 url=url, user=DEMO_USER, password=password
             )
         )
-        echo(_("Records folder: {path}").format(path=records))
+        echo(_("Records folder: {root}").format(root=records))
         echo(_("Save or edit files there and watch them sync. Press Ctrl-C to stop."))
         _run_agent(cfg, share_dir, seconds, echo)
     finally:

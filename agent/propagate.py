@@ -221,7 +221,9 @@ class Propagator:
             self._fail(
                 action,
                 HosoError(
-                    _("Unexpected error ({kind}); see the log.").format(kind=type(exc).__name__)
+                    _("Unexpected error ({kind}); details are in the agent's log file.").format(
+                        kind=type(exc).__name__
+                    )
                 ),
             )
 

@@ -158,7 +158,7 @@ def free_name(path: RelPath, taken) -> RelPath:
     if not stem:
         stem, dot, ext = name, "", ""
     for n in range(1, 1000):
-        candidate_name = f"{stem} ({_('restored')} {n}){dot}{ext}"
+        candidate_name = _("{stem} (restored {n})").format(stem=stem, n=n) + f"{dot}{ext}"
         candidate = f"{folder}/{candidate_name}" if folder else candidate_name
         if not taken(candidate):
             return candidate
