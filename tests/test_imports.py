@@ -1,0 +1,103 @@
+"""The import graph keeps the module boundaries of ARCHITECTURE.md.
+
+Each third-party library has one owning module that turns its exceptions into ours;
+reconcile stays pure (standard library and the plain data types only); and nothing below
+imports anything above it (cli → daemon/sync → propagate/reconcile → local/remote/journal →
+config/errors).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+AGENT = Path(__file__).resolve().parent.parent / "agent"
+
+OWNERS = {
+    "click": {"cli"},
+    "platformdirs": {"config"},
+    "defusedxml": {"davxml"},
+    "xml": {"davxml"},
+    "requests": {"remote"},
+    "webdav3": {"remote"},
+    "sqlite_utils": {"journal"},
+    "pathspec": {"local"},
+    "watchdog": {"watcher"},
+    "wsgidav": {"demo"},
+    "cheroot": {"demo"},
+    "docx": {"demo"},
+}
+
+# Modules of each layer may import their own layer's helpers and anything in lower layers.
+LAYERS = [
+    {"errors", "i18n", "model"},
+    {"config"},
+    {"local", "davxml", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
+    {"reconcile", "propagate", "trash"},
+    {"sync", "status", "onboarding"},
+    {"daemon"},
+    {"demo"},
+    {"cli", "__main__"},
+]
+
+
+def imports_of(module: Path) -> set[str]:
+    """Top-level names imported anywhere in the module (lazy imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # from .x import y / from . import x
+                if node.module:
+                    found.add("agent." + node.module)
+                else:  # only the names that are modules, not e.g. __version__
+                    found.update(
+                        "agent." + alias.name
+                        for alias in node.names
+                        if (AGENT / f"{alias.name}.py").exists()
+                    )
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+MODULES = {p.stem: imports_of(p) for p in sorted(AGENT.glob("*.py")) if p.stem != "__init__"}
+
+
+def layer_of(name: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if name in layer:
+            return index
+    raise AssertionError(f"agent/{name}.py is in no layer of this test: place it")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_third_party_libraries_are_imported_by_their_owner_only(module: str) -> None:
+    for imported in MODULES[module]:
+        top = imported.split(".")[0]
+        if top in OWNERS:
+            assert module in OWNERS[top], f"agent/{module}.py imports {imported}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_nothing_imports_a_layer_above_it(module: str) -> None:
+    own = layer_of(module)
+    for imported in MODULES[module]:
+        if imported.startswith("agent."):
+            target = imported.split(".")[1]
+            assert layer_of(target) <= own, f"agent/{module}.py imports {imported} from above"
+
+
+def test_reconcile_is_pure() -> None:
+    allowed_agent = {"agent.model"}
+    for imported in MODULES["reconcile"]:
+        top = imported.split(".")[0]
+        if top == "agent":
+            assert imported in allowed_agent, imported
+        else:
+            assert top in sys.stdlib_module_names, f"reconcile imports {imported}"
+        assert top not in {"os", "pathlib", "time", "socket", "sqlite3", "io", "shutil"}, imported
