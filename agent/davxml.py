@@ -3,12 +3,12 @@
 This module's one job is reading what a PROPFIND brings back: it holds the request body
 (:data:`PROPFIND_BODY`) and turns the ``DAV:multistatus`` answer into :class:`Props`, one per
 ``DAV:response``, with hrefs made relative to the remote root. It speaks no HTTP (no
-``requests`` here) and is the only module that imports ``defusedxml`` or ``xml.etree``.
+``requests`` here) and is the only module that imports an XML parser (``lxml``).
 
 Invariants:
 
-* No DTD, entity or external reference is ever resolved: the XML is parsed by defusedxml with
-  DTDs, entities and external references forbidden.
+* No DTD, entity or external reference is ever resolved: the XML is parsed by lxml with entity
+  substitution, DTD loading and network access off, and a document with a DOCTYPE is refused.
 * Anything malformed raises :class:`~agent.errors.ProtocolError` with a translated message,
   never an empty list: XML that does not parse, a root other than ``DAV:multistatus``, a
   response without href or without any property answered 200, a size that is not a number,
@@ -20,12 +20,12 @@ Invariants:
 from __future__ import annotations
 
 import email.utils
-import xml.etree.ElementTree as ET
+import functools
+import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from lxml import etree
 
 from .errors import ProtocolError
 from .i18n import _
@@ -80,14 +80,7 @@ class MultistatusParser:
 
     def parse(self, content: bytes, folder: RelPath) -> list[Props]:
         """Responses of a multistatus, the one for ``folder`` itself first."""
-        try:
-            root = SafeET.fromstring(
-                content, forbid_dtd=True, forbid_entities=True, forbid_external=True
-            )
-        except (ET.ParseError, DefusedXmlException) as exc:
-            raise self._error(
-                _("its answer is not valid XML ({detail})").format(detail=type(exc).__name__)
-            ) from None
+        root = self._xml(content)
         if root.tag != f"{{{DAV_NS}}}multistatus":
             raise self._error(_("its answer is not a WebDAV multistatus"))
         items = [self._response(r) for r in root.findall(f"{{{DAV_NS}}}response")]
@@ -98,17 +91,27 @@ class MultistatusParser:
 
     def is_collection(self, content: bytes) -> bool:
         """Whether a Depth: 0 multistatus says its resource is a collection (folder)."""
-        try:
-            answer = SafeET.fromstring(content, forbid_dtd=True)
-        except (ET.ParseError, DefusedXmlException):
-            raise self._error(_("its answer is not valid XML")) from None
+        answer = self._xml(content)
         return answer.find(f".//{{{DAV_NS}}}resourcetype/{{{DAV_NS}}}collection") is not None
 
-    def _response(self, element: ET.Element) -> Props:
+    def _xml(self, content: bytes) -> etree._Element:
+        try:
+            root = etree.fromstring(content, _parser())
+        except etree.XMLSyntaxError as exc:
+            raise self._error(
+                _("its answer is not valid XML ({detail})").format(detail=type(exc).__name__)
+            ) from None
+        if root.getroottree().docinfo.doctype:
+            raise self._error(
+                _("its answer is not valid XML ({detail})").format(detail="DTD forbidden")
+            )
+        return root
+
+    def _response(self, element: etree._Element) -> Props:
         href = element.findtext(f"{{{DAV_NS}}}href")
         if not href:
             raise self._error(_("an entry of its answer has no address"))
-        props: dict[str, ET.Element] = {}
+        props: dict[str, etree._Element] = {}
         for propstat in element.findall(f"{{{DAV_NS}}}propstat"):
             status = propstat.findtext(f"{{{DAV_NS}}}status") or ""
             prop = propstat.find(f"{{{DAV_NS}}}prop")
@@ -178,7 +181,34 @@ def http_date(value: str | None) -> int:
 
 def _url_path_segments(href: str) -> list[str]:
     """The percent-decoded, non-empty segments of the path of an href or URL."""
-    return [unquote(s) for s in urlsplit(href).path.split("/") if s]
+    path = href if href.startswith("/") else urlsplit(href).path
+    return [_decoded(s) for s in path.split("/") if s]
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(segment: str) -> str:
+    # Folder names recur in every href below them: decode each spelling once.
+    return unquote(segment)
+
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """A hardened lxml parser, one per thread (lxml parsers are not shared across threads):
+    no entity substitution, no network, no DTD loading; a DOCTYPE is refused after parsing."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _local.parser = parser
+    return parser
 
 
 def _status_code(status_line: str) -> int:
@@ -186,7 +216,7 @@ def _status_code(status_line: str) -> int:
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
 
 
-def _sha256_first(element: ET.Element | None) -> str | None:
+def _sha256_first(element: etree._Element | None) -> str | None:
     """Nextcloud's checksums ("SHA1:… MD5:… SHA256:…"): the SHA256 one if any, else the first."""
     if element is None:
         return None

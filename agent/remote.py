@@ -26,12 +26,13 @@ import contextlib
 import email.utils
 import logging
 import os
+import queue
 import random
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -313,24 +314,33 @@ class Remote:
         unchanged = (unchanged_dirs or {}) if self._capabilities().nextcloud else {}
         tree = RemoteTree()
         pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="hoso-list")
+        # Finished listings arrive through a queue: waiting on the set of pending futures
+        # costs time proportional to that set at every step.
+        done: queue.SimpleQueue[Future[list[RemoteEntry]]] = queue.SimpleQueue()
+
+        def submit(path: RelPath, href: RelPath) -> None:
+            pool.submit(self._list_folder, path, href).add_done_callback(done.put)
+
         try:
-            pending: set[Future[list[RemoteEntry]]] = {pool.submit(self._list_folder, "", "")}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    for entry in future.result():
-                        if self._is_own_temp(entry):
-                            tree.own_temp_files.append(entry.href_path)
-                        if self._skip(entry, exclude):
-                            continue
-                        tree.add(entry)
-                        if entry.kind is not Kind.DIR:
-                            continue
-                        if entry.etag and unchanged.get(entry.path) == entry.etag:
-                            self._reuse_subtree(tree, entry, known or {}, exclude)
-                        else:
-                            # By its own spelling: NFC twins are two folders, both listed.
-                            pending.add(pool.submit(self._list_folder, entry.path, entry.href_path))
+            submit("", "")
+            outstanding = 1
+            while outstanding:
+                future = done.get()
+                outstanding -= 1
+                for entry in future.result():
+                    if self._is_own_temp(entry):
+                        tree.own_temp_files.append(entry.href_path)
+                    if self._skip(entry, exclude):
+                        continue
+                    tree.add(entry)
+                    if entry.kind is not Kind.DIR:
+                        continue
+                    if entry.etag and unchanged.get(entry.path) == entry.etag:
+                        self._reuse_subtree(tree, entry, known or {}, exclude)
+                    else:
+                        # By its own spelling: NFC twins are two folders, both listed.
+                        submit(entry.path, entry.href_path)
+                        outstanding += 1
         finally:
             # On an error, folders not yet listed are not listed at all.
             pool.shutdown(wait=True, cancel_futures=True)

@@ -19,6 +19,7 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 OWNERS = {
     "click": {"cli"},
     "platformdirs": {"config"},
+    "lxml": {"davxml"},
     "defusedxml": {"davxml"},
     "xml": {"davxml"},
     "requests": {"remote"},
