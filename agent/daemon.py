@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import sdnotify
 from .config import Config
-from .errors import HosoError, UnreachableError
+from .errors import AuthError, HosoError, UnreachableError
 from .lock import InstanceLock
 from .log import register_secret, setup_logging
 from .model import RelPath
@@ -30,6 +30,7 @@ log = logging.getLogger("hoso.daemon")
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 SETTLE_MARGIN = 0.25  # seconds
+AUTH_RETRY = 600.0  # seconds between attempts while the share refuses the login
 POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
 
 
@@ -160,7 +161,9 @@ class Daemon:
             self.state.last_error = exc
             sdnotify.status(f"stopped: {exc}")
             self.on_pass(self.state)
-            return poll
+            # A refused login retried every poll would trip the server's brute-force guard
+            # (Nextcloud throttles, then blocks): wait until someone can fix the account.
+            return max(poll, AUTH_RETRY) if isinstance(exc, AuthError) else poll
         self._retry_delay = FIRST_RETRY
         if self.state.offline:
             log.info("the share is reachable again; catching up")
