@@ -281,6 +281,7 @@ def trash() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def trash_list(ctx: Ctx, as_json: bool) -> None:
+    """What the agent removed or replaced, newest first, with the ID to restore it."""
     from . import trash as trashmod
     from .journal import Journal
 
@@ -307,6 +308,7 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
 @click.argument("item_id", type=int)
 @pass_ctx
 def trash_restore(ctx: Ctx, item_id: int) -> None:
+    """Put item ITEM_ID back where it was (beside it when that name is taken)."""
     from . import trash as trashmod
     from .journal import Journal
     from .lock import InstanceLock
