@@ -23,11 +23,9 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import logging
 import os
 import queue
-import random
 import secrets
 import threading
 import time
@@ -42,6 +40,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from webdav3.client import Client
 
+from . import davstatus
 from .config import Config, Secret
 from .davxml import (
     PROPFIND_BODY,
@@ -52,15 +51,11 @@ from .davxml import (
     protocol_error,
 )
 from .errors import (
-    AuthError,
     LocalError,
     NotFound,
     PreconditionFailed,
     ProtocolError,
-    QuotaExceeded,
     RemoteError,
-    RemoteLocked,
-    UnreachableError,
 )
 from .i18n import _
 from .model import JournalEntry, Kind, RelPath, RemoteEntry, is_within, name_of, nfc, parent_of
@@ -70,9 +65,7 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"
 CHUNK = 256 * 1024
-MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is treated as asking for this
 WEAK_ETAG_SECONDS = 2.5
-RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
 
 # A body shorter than announced, or undecodable: the answer cannot be used, maybe a network cut.
 _CUT_SHORT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
@@ -502,7 +495,7 @@ class Remote:
             if expected_etag is not None:
                 current = self.stat(path)
                 if current is None or current.etag != expected_etag:
-                    raise self._precondition(path)
+                    raise davstatus.precondition(path)
             self._move_url(temp_url, self._url(path), path, overwrite=expected_etag is not None)
         except BaseException:
             self._discard(temp_url, path)
@@ -780,113 +773,34 @@ class Remote:
                 )
             except requests.exceptions.SSLError:
                 # Retrying cannot make a certificate trustworthy.
-                raise self._untrusted() from None
+                raise davstatus.untrusted(self._host) from None
             except (requests.ConnectionError, requests.Timeout, *_CUT_SHORT) as exc:
                 if attempt >= self._retries:
                     if isinstance(exc, _CUT_SHORT):
                         raise self._protocol_error(_("its answer was cut short")) from None
-                    raise self._unreachable(exc) from None
+                    raise davstatus.unreachable(
+                        self._host, timed_out=isinstance(exc, requests.Timeout)
+                    ) from None
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
             except requests.RequestException:
-                raise self._unreachable(None) from None
+                raise davstatus.unreachable(self._host, timed_out=False) from None
             except OSError:
                 # requests raises a bare OSError when the configured CA file is unreadable
                 # (the only local file it opens; the request body was opened above).
-                raise self._untrusted() from None
+                raise davstatus.untrusted(self._host) from None
             if response.status_code < 300 or response.status_code in accept:
                 return response
             response.close()
-            if response.status_code in RETRY_STATUSES and attempt < self._retries:
+            if response.status_code in davstatus.RETRY_STATUSES and attempt < self._retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
                 continue
             raise self._status_error(method, path, response.status_code)
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = _retry_after_seconds(retry_after)
-        if delay is None:
-            base = self._backoff * (2**attempt)
-            delay = base + random.uniform(0, base)
-        time.sleep(min(delay, MAX_RETRY_AFTER))
-
-    def _untrusted(self) -> UnreachableError:
-        return UnreachableError(
-            _(
-                "The share at {host} sent a certificate that hoso cannot verify, or the "
-                "certificate file named by ca_file cannot be read. If the school's share uses "
-                "its own certificate authority, set ca_file in the [remote] section of the "
-                "config to that authority's certificate file."
-            ).format(host=self._host)
-        )
-
-    def _unreachable(self, exc: Exception | None) -> UnreachableError:
-        reason = _("no answer in time") if isinstance(exc, requests.Timeout) else _("no connection")
-        return UnreachableError(
-            _(
-                "Cannot reach the share at {host} ({reason}). "
-                "Check the network; hoso will try again."
-            ).format(host=self._host, reason=reason)
-        )
+        time.sleep(davstatus.retry_delay(attempt, retry_after, self._backoff))
 
     def _status_error(self, method: str, path: RelPath, status: int) -> RemoteError:
-        shown = path or "/"
-        if status in (401, 403):
-            return AuthError(
-                _(
-                    "The share at {host} refused the login of {user} (HTTP {status}). "
-                    "Check the account "
-                    "(user and password) in the config file."
-                ).format(host=self._host, user=self._user, status=status)
-            )
-        if status == 404:
-            return NotFound(_("{path} is not on the share.").format(path=shown))
-        if status == 409:
-            return NotFound(
-                _("The folder that should hold {path} is not on the share.").format(path=shown)
-            )
-        if status == 412:
-            return self._precondition(path)
-        if status == 423:
-            return RemoteLocked(
-                _(
-                    "{path} is locked on the share (someone has it open); it will be tried again."
-                ).format(path=shown)
-            )
-        if status == 507:
-            return QuotaExceeded(
-                _(
-                    "The share at {host} is full. "
-                    "Ask the school's share administrator for more space; "
-                    "uploads wait until then."
-                ).format(host=self._host)
-            )
-        return RemoteError(
-            _("The share answered HTTP {status} to {method} {path}.").format(
-                status=status, method=method, path=shown
-            )
-        )
-
-    def _precondition(self, path: RelPath) -> PreconditionFailed:
-        return PreconditionFailed(
-            _("{path} changed on the share meanwhile; it will be compared again.").format(
-                path=path or "/"
-            )
-        )
-
-
-# --- small pure helpers --------------------------------------------------------------------
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - time.time())
+        return davstatus.status_error(self._host, self._user, method, path, status)

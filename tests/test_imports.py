@@ -36,7 +36,7 @@ OWNERS = {
 LAYERS = [
     {"errors", "i18n", "model"},
     {"config"},
-    {"local", "davxml", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
+    {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
     {"reconcile", "propagate", "trash"},
     {"sync", "status", "onboarding"},
     {"daemon"},
