@@ -360,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
         # server answers) out of the terminal unless asked for, and say where to look.
         if os.environ.get("HOSO_DEBUG"):
             raise
-        logging.getLogger("hoso").exception("unexpected error")
+        logger = logging.getLogger("hoso")
+        if logger.handlers:  # only into our redacting log file, never Python's stderr fallback
+            logger.exception("unexpected error")
         click.echo(
             _("Unexpected error (a bug in hoso). Run again with HOSO_DEBUG=1 to see details."),
             err=True,

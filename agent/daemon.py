@@ -10,7 +10,6 @@ the transfers in flight finish, then the journal is closed and the process exits
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -21,12 +20,12 @@ from . import sdnotify
 from .config import Config
 from .errors import AuthError, HosoError, UnreachableError
 from .lock import InstanceLock
-from .log import register_secret, setup_logging
+from .log import get_logger, register_secret, setup_logging
 from .model import RelPath
 from .sync import PassResult, Syncer
 from .watcher import Debouncer, OwnWrites, Watcher
 
-log = logging.getLogger("hoso.daemon")
+log = get_logger(__name__)
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 SETTLE_MARGIN = 0.25  # seconds

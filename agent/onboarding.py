@@ -6,6 +6,7 @@ a refused login or an unreachable share all stop before the first file is touche
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def initialise(
     if root.exists() and not root.is_dir():
         raise ConfigError(_("{root} exists and is not a folder.").format(root=root))
     text = configmod.render(root, url, remote_dir, user, state_dir)
-    cfg = configmod.from_dict(_parse(text), path)  # same validation as every later load
+    cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if check:
         remote = Remote(
             cfg.remote.url,
@@ -63,9 +64,3 @@ def initialise(
     configmod.write_private(cfg.password_file, password.reveal() + "\n")
     configmod.write_private(path, text)
     return InitResult(cfg, check)
-
-
-def _parse(text: str) -> dict:
-    import tomllib
-
-    return tomllib.loads(text)

@@ -7,8 +7,9 @@ Invariants:
   (Nextcloud keeps its own versions and trash, so there we rely on the server).
 - Before touching a local file, its current stat is compared with the one the plan was made
   from; if the file changed meanwhile the action is dropped and the next pass plans again.
-- The journal is written only after an action has fully succeeded, one small transaction per
-  action. A crash at any instant leaves a state the next pass recognises.
+- The journal is written only after an action has fully succeeded (in small batches, never one
+  transaction around the pass). A crash at any instant leaves a state the next pass recognises:
+  an action done but not yet recorded is found again by comparing bytes.
 - Per-file failures are reported and stored for retry; they never stop the pass. Pass-level
   failures (share unreachable, login refused) stop scheduling new actions.
 """
@@ -16,7 +17,6 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import secrets
 import shutil
@@ -31,6 +31,7 @@ from . import local
 from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
 from .i18n import _
 from .journal import Journal
+from .log import get_logger
 from .model import (
     Action,
     ActionKind,
@@ -50,7 +51,7 @@ from .model import (
 )
 from .remote import Remote
 
-log = logging.getLogger("hoso.propagate")
+log = get_logger(__name__)
 
 JOURNAL_BATCH = 64
 CHANGED_MEANWHILE = "changed_meanwhile"  # skip reason: a side changed after the plan was made

@@ -23,7 +23,6 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import queue
 import secrets
@@ -58,9 +57,10 @@ from .errors import (
     RemoteError,
 )
 from .i18n import _
+from .log import get_logger
 from .model import JournalEntry, Kind, RelPath, RemoteEntry, is_within, name_of, nfc, parent_of
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"

@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local
+from . import local, reconcile
 from .config import Config
 from .journal import Journal
 
-CONFLICT_MARK = "(bản xung đột"
+# Conflict copies carry the label reconcile puts in their name: "… (bản xung đột, máy …).docx".
+CONFLICT_MARK = f"({reconcile.DEFAULT_CONFLICT_LABEL}"
 
 
 @dataclass

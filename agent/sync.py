@@ -12,7 +12,6 @@ destroying data live here, before anything is planned:
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 import time
@@ -27,6 +26,7 @@ from .config import Config
 from .errors import HosoError, NotFound, SafetyStop
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
+from .log import get_logger
 from .model import (
     Action,
     ActionKind,
@@ -43,7 +43,7 @@ from .model import (
 from .propagate import Context, Propagator
 from .remote import Capabilities, Remote, RemoteTree
 
-log = logging.getLogger("hoso.sync")
+log = get_logger(__name__)
 
 _E = TypeVar("_E")
 
