@@ -230,7 +230,9 @@ def _files(top: Path, *, skip_top: Iterable[str]) -> Tree:
             dirnames[:] = [d for d in dirnames if d not in skipped]
             filenames = [f for f in filenames if f not in skipped]
         for name in filenames:
-            if name.startswith(TEMP_PREFIX):
+            # Our temp files, and the temp file Apache's mod_dav_fs leaves when it is killed
+            # mid-PUT (the server's litter, which the agent ignores like office lock files).
+            if name.startswith((TEMP_PREFIX, ".davfs.tmp")):
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             found[nfc(rel)] = (Path(dirpath) / name).read_bytes()
