@@ -38,6 +38,11 @@ class Ctx:
         i18n.setup(cfg.language)
         return cfg
 
+    def load_if_present(self) -> configmod.Config | None:
+        """The config, or None when there is no config file (commands that also serve
+        people without an agent, such as a manager's report)."""
+        return self.load() if self.config_path.exists() else None
+
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -123,22 +128,31 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
     setup_logging(cfg.state_dir, verbose=False, to_stderr=False)
     progress = _terminal_progress if sys.stderr.isatty() and not as_json else _no_progress
     with InstanceLock(cfg.state_dir):
-        syncer = Syncer(cfg, on_progress=progress)
+        syncer = Syncer(cfg, on_progress=progress, plugins=True)
         try:
-            report = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete).report
+            first = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+            report, checked = first.report, first.validation
             # Someone asking for a sync now means the file they just saved, too: wait for
             # files still being written to settle, a few times at most.
             for _round in range(SETTLE_ROUNDS):
                 if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
                     break
                 time.sleep(max(cfg.sync.settle_seconds, 0.5))
-                report.merge(syncer.run_pass(allow_mass_delete=allow_mass_delete).report)
+                again = syncer.run_pass(allow_mass_delete=allow_mass_delete)
+                report.merge(again.report)
+                checked = again.validation or checked
         finally:
             syncer.close()
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
         _print_report(report, dry_run=dry_run)
+        if checked is not None and checked.findings:
+            click.echo(
+                _("Records with problems to fix: {n}. Run `hoso check` to see them.").format(
+                    n=len({f.path for f in checked.findings})
+                )
+            )
     for failure in report.failed:
         click.echo(f"{failure['path']}: {failure['error']}", err=True)
     if report.failed:
@@ -204,6 +218,7 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         "open_in_editor": _("waiting, open in Word or LibreOffice"),
         "normalization_twin": _("not synced: two names differ only in how accents are encoded"),
         "type_clash": _("not synced: a file on one side and a folder on the other"),
+        "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
     }
     for skip in report.skipped:
         click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
@@ -267,6 +282,18 @@ def status(ctx: Ctx, as_json: bool) -> None:
             click.echo(f"  {err['path']}: {err['error']}")
     click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
     click.echo(_("Backups: not configured."))
+    if st.findings:
+        files = sorted({f["path"] for f in st.findings})
+        click.echo(
+            _("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files))
+        )
+        for path in files[:20]:
+            click.echo(f"  {path}")
+    for failure in st.plugin_failures:
+        click.echo(
+            _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
+            err=False,
+        )
 
 
 # --- trash ---------------------------------------------------------------------------------
@@ -325,6 +352,134 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
     )
 
 
+# --- check and plugins --------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--again", is_flag=True, help="Check unchanged records again too.")
+@pass_ctx
+def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None:
+    """Check records against the school's rules (default: the whole records folder).
+
+    PATHS are files or folders inside the records folder. Exit code 1 when any record has
+    an error (warnings alone exit 0)."""
+    from .hooks import load_plugins
+    from .journal import Journal
+    from .validation import Validator
+
+    cfg = ctx.load()
+    relative = [_record_path(cfg, p) for p in paths]
+    journal = Journal.open(cfg.state_dir / "journal.sqlite3")
+    try:
+        host = load_plugins(cfg, failure_log=journal)
+        result = Validator(cfg, journal, host).check(relative or None, force=again)
+    finally:
+        journal.close()
+    findings = sorted(result.findings, key=lambda f: (f.path, f.rule))
+    if as_json:
+        click.echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
+    else:
+        _print_findings(findings)
+        click.echo(
+            _("Records checked now: {checked}; unchanged since the last check: {unchanged}.").format(
+                checked=result.checked, unchanged=result.unchanged
+            )
+        )
+    for failure in host.failures:
+        click.echo(failure, err=True)
+    if result.has_errors:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _record_path(cfg: configmod.Config, given: Path) -> str:
+    """A command-line path as a path relative to the records folder."""
+    from .model import nfc
+
+    root = cfg.root.resolve()
+    for candidate in (given, cfg.root / given):
+        absolute = candidate.expanduser().resolve()
+        if absolute.exists() and (absolute == root or root in absolute.parents):
+            return nfc(absolute.relative_to(root).as_posix()) if absolute != root else ""
+    raise ConfigError(
+        _("{path} is not a file or folder inside the records folder {root}.").format(
+            path=given, root=cfg.root
+        )
+    )
+
+
+def _print_findings(findings: list[Any]) -> None:
+    marks = {"error": "✗", "warning": "!", "info": "i"}
+    words = {"error": _("error"), "warning": _("warning"), "info": _("note")}
+    current = None
+    for finding in findings:
+        if finding.path != current:
+            current = finding.path
+            click.echo(finding.path)
+        severity = finding.severity.value
+        click.echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
+        if finding.fix:
+            click.echo(f"    → {finding.fix}")
+    errors = sum(1 for f in findings if f.severity.value == "error")
+    warnings = sum(1 for f in findings if f.severity.value == "warning")
+    if not findings:
+        click.echo(_("No problems found."))
+    else:
+        click.echo(
+            _("Errors: {errors}; warnings: {warnings}; records concerned: {files}.").format(
+                errors=errors, warnings=warnings, files=len({f.path for f in findings})
+            )
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plugins(ctx: Ctx, as_json: bool) -> None:
+    """Installed plugins, enabled or not, with their version, source and hooks."""
+    from .hooks import load_plugins
+
+    host = load_plugins(_config_or_default(ctx))
+    if as_json:
+        click.echo(json.dumps({"plugins": [p.to_json() for p in host.plugins]}, ensure_ascii=False))
+        return
+    for info in host.plugins:
+        state = _("enabled") if info.enabled else _("disabled")
+        click.echo(f"{info.name} {info.version} ({info.source}) — {state}")
+        if info.hooks:
+            click.echo("  " + ", ".join(info.hooks))
+        if info.error:
+            click.echo("  " + info.error)
+
+
+def _config_or_default(ctx: Ctx) -> configmod.Config:
+    """The config, or the defaults when there is none yet (every plugin enabled)."""
+    cfg = ctx.load_if_present()
+    return cfg if cfg is not None else _default_config(ctx.config_path)
+
+
+def _default_config(path: Path) -> configmod.Config:
+    return configmod.Config(path=path, root=Path.cwd(), state_dir=configmod.default_state_dir())
+
+
+def _add_plugin_commands(argv: list[str] | None) -> None:
+    """Let enabled plugins add their commands (hoso_register_commands). The config named by
+    --config decides which plugins are enabled; a broken config is reported by the command
+    itself, so here it only means "defaults"."""
+    from .hooks import load_plugins
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    ctx = Ctx(None)
+    try:
+        parsed = cli.make_context("hoso", args, resilient_parsing=True)
+        ctx = Ctx(parsed.params.get("config_path"))
+        cfg = _config_or_default(ctx)
+    except (click.ClickException, HosoError):
+        cfg = _default_config(ctx.config_path)
+    load_plugins(cfg).register_commands(cli)
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
@@ -343,6 +498,7 @@ def demo(seconds: float, workdir: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
+        _add_plugin_commands(argv)
         cli.main(args=argv, prog_name="hoso", standalone_mode=False)
     except HosoError as exc:
         click.echo(_("Error: {message}").format(message=exc), err=True)

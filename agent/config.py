@@ -16,6 +16,7 @@ import os
 import socket
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,23 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class PluginsConfig:
+    """``[plugins]``: the hook timeout, and one table per plugin (``[plugins.NAME]``) whose
+    ``enabled`` key switches it on or off and whose other keys belong to the plugin."""
+
+    timeout: float = 30.0
+    block_sync: tuple[str, ...] = ()  # rule ids whose findings hold a record back from upload
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def enabled(self, name: str) -> bool:
+        return bool(self.tables.get(name, {}).get("enabled", True))
+
+    def settings(self, name: str) -> Mapping[str, Any]:
+        """The plugin's own keys (everything in ``[plugins.NAME]`` but ``enabled``)."""
+        return {k: v for k, v in self.tables.get(name, {}).items() if k != "enabled"}
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     root: Path
@@ -84,6 +102,7 @@ class Config:
     host_name: str = ""
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
 
     @property
     def password_file(self) -> Path:
@@ -107,7 +126,7 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig}
 # Tables owned by later features or plugins: accepted and passed through untouched.
-_OPEN_TABLES = {"plugins", "backup", "school", "teacher", "smtp", "inspection", "handover"}
+_OPEN_TABLES = {"backup", "school", "teacher", "smtp", "inspection", "handover"}
 
 
 def default_config_path() -> Path:
@@ -155,6 +174,8 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
             if not isinstance(value, dict):
                 raise _bad(path, key, _("must be a table ([{key}])").format(key=key))
             tables[key] = _build_table(path, key, _TABLES[key], value)
+        elif key == "plugins":
+            tables[key] = _plugins_table(path, value)
         elif key in _OPEN_TABLES:
             continue
         elif key in _TOP_KEYS:
@@ -183,7 +204,33 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         host_name=top.get("host_name") or default_host_name(),
         remote=remote,
         sync=sync,
+        plugins=tables.get("plugins", PluginsConfig()),
     )
+
+
+def _plugins_table(path: Path, raw: Any) -> PluginsConfig:
+    if not isinstance(raw, dict):
+        raise _bad(path, "plugins", _("must be a table ([{key}])").format(key="plugins"))
+    timeout = 30.0
+    block_sync: tuple[str, ...] = ()
+    tables: dict[str, Mapping[str, Any]] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            enabled = value.get("enabled", True)
+            if not isinstance(enabled, bool):
+                raise _bad(path, f"plugins.{key}.enabled", _("must be true or false"))
+            tables[key] = value
+        elif key == "timeout":
+            timeout = float(_check_type(path, "plugins.timeout", value, (int, float)))
+            if timeout <= 0:
+                raise _bad(path, "plugins.timeout", _("must be greater than 0"))
+        elif key == "block_sync":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _bad(path, "plugins.block_sync", _("must be a list of strings"))
+            block_sync = tuple(value)
+        else:
+            raise _bad(path, f"plugins.{key}", _("is not a known setting"))
+    return PluginsConfig(timeout=timeout, block_sync=block_sync, tables=tables)
 
 
 def _build_table(path: Path, table: str, cls: type, values: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from . import sdnotify
 from .config import Config
 from .errors import AuthError, HosoError, UnreachableError
+from .hooks import Job, JobContext
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath
@@ -90,7 +91,10 @@ class Daemon:
         self.wake.set()
 
     def run(self) -> None:
-        syncer = Syncer(self.config, on_local_write=self.own_writes.add, stop=self.stop)
+        syncer = Syncer(
+            self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
+        )
+        jobs = _Jobs(self.config, syncer)
         watcher = Watcher(
             self.config.root,
             self._on_change,
@@ -113,14 +117,30 @@ class Daemon:
                     # Without a live watcher nothing tells us about local changes: scan.
                     local_changed = local_hint or rescan_due or not watcher.alive
                     next_poll = now + self._run_pass(syncer, local_changed=local_changed)
-                    last_rescan = now if rescan_due else last_rescan
+                    if rescan_due:
+                        last_rescan = now
+                        self._check_all(syncer)
                     continue
-                self._sleep_until(next_poll)
+                if jobs.run_due(time.time(), self.stop):
+                    continue
+                self._sleep_until(min(next_poll, now + jobs.seconds_to_next(time.time())))
         finally:
             sdnotify.stopping()
             watcher.stop()
             syncer.close()
             log.info("agent stopped")
+
+    def _check_all(self, syncer: Syncer) -> None:
+        """Every record once in a while (rules that depend on the date, records synced
+        before a plugin was installed); unchanged records cost one stat each."""
+        if syncer.validator is None or not self.config.root.is_dir():
+            return
+        try:
+            syncer.validator.check()
+        except HosoError as exc:
+            log.warning("validation of the records folder stopped: %s", exc)
+            return
+        syncer.validator.notify_new()
 
     def _keep_watching(self, watcher: Watcher) -> None:
         if watcher.alive or not self.config.root.is_dir():
@@ -182,12 +202,60 @@ class Daemon:
                 len(report.failed),
             )
         sdnotify.status(time.strftime("last pass %H:%M:%S: ") + result.outcome)
+        if syncer.validator is not None and result.validation is not None:
+            syncer.validator.notify_new()
         self.on_pass(self.state)
         if result.retry_soon:
             return max(self.config.sync.settle_seconds, 1.0)
         # Where the share does not tell cheaply what changed, a poll lists every folder:
         # space polls so that polling costs at most ~1% of one core.
         return max(poll, POLL_CPU_FACTOR * (time.process_time() - cpu_before))
+
+
+JOB_META = "job_last_run:{plugin}:{name}"
+MIN_JOB_INTERVAL = 60.0  # seconds
+
+
+class _Jobs:
+    """The plugins' scheduled jobs (hoso_scheduled_jobs); last runs kept in the journal so
+    that a daily job does not run again at every restart."""
+
+    def __init__(self, config: Config, syncer: Syncer) -> None:
+        self.config = config
+        self.syncer = syncer
+        host = syncer.plugins
+        self.jobs: list[tuple[str, Job]] = host.scheduled_jobs() if host is not None else []
+
+    def _last_run(self, plugin: str, job: Job) -> float | None:
+        value = self.syncer.journal.meta_get(JOB_META.format(plugin=plugin, name=job.name))
+        return float(value) if value else None
+
+    def _due_at(self, plugin: str, job: Job) -> float:
+        last = self._last_run(plugin, job)
+        return 0.0 if last is None else last + max(job.every, MIN_JOB_INTERVAL)
+
+    def seconds_to_next(self, now: float) -> float:
+        if not self.jobs:
+            return float("inf")
+        return max(0.0, min(self._due_at(p, j) for p, j in self.jobs) - now)
+
+    def run_due(self, now: float, stop: threading.Event) -> bool:
+        """Run every job that is due; True when any ran."""
+        host = self.syncer.plugins
+        ran = False
+        for plugin, job in self.jobs:
+            if stop.is_set() or host is None or plugin in host.suspended:
+                continue
+            if self._due_at(plugin, job) > now:
+                continue
+            context = JobContext(self.config, now, self._last_run(plugin, job), host.notify)
+            host.run_job(plugin, job, context)
+            # A failed job waits for its next turn too: retrying at once would spin.
+            self.syncer.journal.meta_set(
+                JOB_META.format(plugin=plugin, name=job.name), repr(time.time())
+            )
+            ran = True
+        return ran
 
 
 def run_forever(config: Config, *, verbose: bool = False) -> None:

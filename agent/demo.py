@@ -89,11 +89,17 @@ def _write_config(base: Path, records: Path, state: Path, url: str, password: st
 
 
 def write_sample_records(records: Path) -> list[Path]:
-    """A few real lesson plans (.docx) with Vietnamese names, as teachers keep them."""
+    """A few real lesson plans (.docx) with Vietnamese names, as teachers keep them. The
+    last one's "Rút kinh nghiệm" is still blank, so the demo shows validation at work."""
     from docx import Document
 
     written = []
-    for folder, subject, title, grade in LESSONS:
+    for number, (folder, subject, title, grade) in enumerate(LESSONS, start=1):
+        reflection = (
+            "........................................"
+            if number == len(LESSONS)
+            else "Học sinh làm tốt phần luyện tập; cần thêm thời gian cho bài có lời văn."
+        )
         target = records / folder / f"{title.split(':')[0]} - {subject}.docx"
         target.parent.mkdir(parents=True, exist_ok=True)
         doc = Document()
@@ -105,7 +111,7 @@ def write_sample_records(records: Path) -> list[Path]:
             ("I. Yêu cầu cần đạt", "Học sinh thực hiện được phép tính; vận dụng vào bài toán."),
             ("II. Đồ dùng dạy học", "Bộ đồ dùng học Toán, phiếu bài tập."),
             ("III. Các hoạt động dạy học chủ yếu", "1. Khởi động  2. Khám phá  3. Luyện tập"),
-            ("IV. Điều chỉnh sau bài dạy", "........................................"),
+            ("IV. Điều chỉnh sau bài dạy", reflection),
         ):
             doc.add_heading(heading, level=2)
             doc.add_paragraph(body)

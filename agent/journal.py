@@ -33,6 +33,7 @@ from sqlite_utils import Database
 from .errors import ConfigError, LocalError, Scope
 from .i18n import _
 from .model import JournalEntry, Kind, RelPath, Side, TrashItem
+from .records import Finding, Severity
 
 KEEP_PASSES = 50
 _VERSION_KEY = "schema_version"
@@ -56,6 +57,32 @@ class FileError:
     first_seen: float
     last_seen: float
     retry_after: float
+
+
+@dataclass(frozen=True)
+class ValidationStamp:
+    """What a record looked like when it was last validated, and under which rules/day."""
+
+    size: int
+    mtime_ns: int
+    stamp: str
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    finding: Finding
+    first_seen: float
+    notified_at: float | None
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    plugin: str
+    hook: str
+    detail: str
+    count: int
+    first_seen: float
+    last_seen: float
 
 
 @dataclass(frozen=True)
@@ -120,8 +147,39 @@ def _v1(db: Database) -> None:
     db.table("remote_dirs").create({"path": str, "etag": str}, pk="path")
 
 
+def _v2(db: Database) -> None:
+    """Validation findings, what was validated (to check only changed records), and
+    plugin failures (shown by `hoso status`)."""
+    db.table("validated").create(
+        {"path": str, "size": int, "mtime_ns": int, "stamp": str}, pk="path"
+    )
+    db.table("findings").create(
+        {
+            "path": str,
+            "rule": str,
+            "severity": str,
+            "message": str,
+            "fix": str,
+            "first_seen": float,
+            "notified_at": float,
+        },
+        pk=("path", "rule"),
+    )
+    db.table("plugin_failures").create(
+        {
+            "plugin": str,
+            "hook": str,
+            "detail": str,
+            "count": int,
+            "first_seen": float,
+            "last_seen": float,
+        },
+        pk=("plugin", "hook"),
+    )
+
+
 # MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -463,6 +521,102 @@ class Journal:
             db.table("remote_dirs").insert_all(
                 ({"path": p, "etag": e} for p, e in etags.items()), pk="path"
             )
+
+    # --- validation -------------------------------------------------------------------------
+
+    @_guarded
+    def validated(self) -> dict[RelPath, ValidationStamp]:
+        rows = self._db.execute("SELECT path, size, mtime_ns, stamp FROM validated")
+        return {row[0]: ValidationStamp(row[1], row[2], row[3]) for row in rows}
+
+    @_guarded
+    def store_validation(
+        self,
+        path: RelPath,
+        stamp: ValidationStamp,
+        findings: Iterable[Finding],
+        *,
+        now: float,
+    ) -> None:
+        """Replace a record's findings, in one transaction. A finding that was already
+        known keeps when it was first seen and whether the teacher was told."""
+        with self._write() as db:
+            before = {
+                row[0]: (row[1], row[2])
+                for row in db.execute(
+                    "SELECT rule, first_seen, notified_at FROM findings WHERE path = ?", (path,)
+                )
+            }
+            db.execute("DELETE FROM findings WHERE path = ?", (path,))
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        f.path,
+                        f.rule,
+                        f.severity.value,
+                        f.message,
+                        f.fix,
+                        *before.get(f.rule, (now, None)),
+                    )
+                    for f in findings
+                ],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO validated VALUES (?, ?, ?, ?)",
+                (path, stamp.size, stamp.mtime_ns, stamp.stamp),
+            )
+
+    @_guarded
+    def forget_validation(self, paths: Iterable[RelPath]) -> None:
+        """Drop what is known about records that no longer exist."""
+        rows = [(p,) for p in paths]
+        with self._write() as db:
+            db.conn.executemany("DELETE FROM findings WHERE path = ?", rows)
+            db.conn.executemany("DELETE FROM validated WHERE path = ?", rows)
+
+    @_guarded
+    def findings(self) -> list[StoredFinding]:
+        rows = self._db.execute(
+            "SELECT path, rule, severity, message, fix, first_seen, notified_at FROM findings"
+            " ORDER BY path, rule"
+        )
+        return [
+            StoredFinding(Finding(r[0], r[1], Severity(r[2]), r[3], r[4]), r[5], r[6]) for r in rows
+        ]
+
+    @_guarded
+    def mark_notified(self, keys: Iterable[tuple[RelPath, str]], *, now: float) -> None:
+        with self._write() as db:
+            db.conn.executemany(
+                "UPDATE findings SET notified_at = ? WHERE path = ? AND rule = ?",
+                [(now, path, rule) for path, rule in keys],
+            )
+
+    # --- plugin failures --------------------------------------------------------------------
+
+    @_guarded
+    def record_plugin_failure(self, plugin: str, hook: str, detail: str, *, now: float) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO plugin_failures VALUES (?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT(plugin, hook) DO UPDATE SET detail = excluded.detail,"
+                " count = count + 1, last_seen = excluded.last_seen",
+                (plugin, hook, detail, now, now),
+            )
+
+    @_guarded
+    def clear_plugin_failure(self, plugin: str, hook: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM plugin_failures WHERE plugin = ? AND hook = ?", (plugin, hook))
+
+    @_guarded
+    def plugin_failures(self) -> list[PluginFailure]:
+        rows = self._db.execute(
+            "SELECT plugin, hook, detail, count, first_seen, last_seen FROM plugin_failures"
+            " ORDER BY last_seen DESC"
+        )
+        return [PluginFailure(*row) for row in rows]
 
     @_guarded
     def close(self) -> None:

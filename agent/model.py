@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 
 RelPath = str
 
+# Conflict copies carry this label in their name: "… (bản xung đột, máy …).docx".
+DEFAULT_CONFLICT_LABEL = "bản xung đột"
+CONFLICT_MARK = f"({DEFAULT_CONFLICT_LABEL}"
+
 
 def nfc(name: str) -> str:
     """The one spelling of a name that hoso compares and stores."""
@@ -182,6 +186,7 @@ class SkipReason(enum.Enum):
     OPEN_IN_EDITOR = "open_in_editor"  # server change waits until the document is closed
     NORMALIZATION_TWIN = "normalization_twin"  # NFC and NFD spellings of one name both exist
     TYPE_CLASH = "type_clash"  # a file on one side, a folder on the other, both new
+    VALIDATION_BLOCKED = "validation_blocked"  # a finding of a rule in [plugins] block_sync
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from agent.model import (
+    DEFAULT_CONFLICT_LABEL,
     Action,
     ActionKind,
     JournalEntry,
@@ -61,8 +62,6 @@ from agent.model import (
     nfc,
     parent_of,
 )
-
-DEFAULT_CONFLICT_LABEL = "bản xung đột"
 
 
 class State(enum.Enum):

@@ -1,8 +1,9 @@
 """`hoso status`: what the agent knows, without touching the network.
 
 Reads the journal (last pass, per-file errors, trash) and compares a stat-only scan of the
-records folder with it to count changes waiting for the next pass. Backup age and
-validation findings belong to later features and are reported as not configured / empty.
+records folder with it to count changes waiting for the next pass; the validation findings
+and plugin failures the journal holds. Backup age belongs to a later feature and is
+reported as not configured.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local, reconcile
+from . import local
 from .config import Config
 from .journal import Journal
-
-# Conflict copies carry the label reconcile puts in their name: "… (bản xung đột, máy …).docx".
-CONFLICT_MARK = f"({reconcile.DEFAULT_CONFLICT_LABEL}"
+from .model import CONFLICT_MARK
 
 
 @dataclass
@@ -28,6 +27,7 @@ class Status:
     trash_items: int
     backup: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
+    plugin_failures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +38,7 @@ class Status:
             "trash_items": self.trash_items,
             "backup": self.backup,
             "findings": self.findings,
+            "plugin_failures": self.plugin_failures,
         }
 
 
@@ -79,6 +80,17 @@ def gather(config: Config, journal: Journal) -> Status:
         conflicts=sorted(conflicts),
         errors=errors,
         trash_items=len(journal.trash_items()),
+        findings=[s.finding.to_json() for s in journal.findings()],
+        plugin_failures=[
+            {
+                "plugin": f.plugin,
+                "hook": f.hook,
+                "detail": f.detail,
+                "count": f.count,
+                "last_seen": _iso(f.last_seen),
+            }
+            for f in journal.plugin_failures()
+        ],
     )
 
 

@@ -12,6 +12,7 @@ destroying data live here, before anything is planned:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import TypeVar
 from . import local, reconcile, trash
 from .config import Config
 from .errors import HosoError, NotFound, SafetyStop
+from .hooks import Deletion, PluginHost, load_plugins
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
 from .log import get_logger
@@ -37,11 +39,16 @@ from .model import (
     RelPath,
     RemoteEntry,
     Report,
+    Side,
+    Skip,
+    SkipReason,
     is_within,
     nfc,
 )
 from .propagate import Context, Propagator
+from .records import Record, classify
 from .remote import Capabilities, Remote, RemoteTree
+from .validation import CheckResult, Validator
 
 log = get_logger(__name__)
 
@@ -69,6 +76,7 @@ class PassResult:
     outcome: str  # "ok" | "partial" | "dry_run"
     retry_soon: bool = False
     duration: float = 0.0
+    validation: CheckResult | None = None  # what the plugins found in the changed records
 
 
 class Syncer:
@@ -81,9 +89,17 @@ class Syncer:
         on_local_write: Callable[[RelPath], None] = lambda path: None,
         on_progress: Callable[[int, int, Action], None] = lambda done, total, action: None,
         stop: threading.Event | None = None,
+        plugins: bool = False,
     ) -> None:
+        """``plugins=True`` loads the plugins: their hooks run around each pass and the
+        records a pass changed are validated after it."""
         self.config = config
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
+        self.plugins: PluginHost | None = None
+        self.validator: Validator | None = None
+        if plugins:
+            self.plugins = load_plugins(config, failure_log=self.journal)
+            self.validator = Validator(config, self.journal, self.plugins)
         self.ignore = local.ignore_rules(config)
         self.on_local_write = on_local_write
         self.on_progress = on_progress
@@ -131,6 +147,9 @@ class Syncer:
             self.journal.record_pass(
                 PassRecord(started, time.time(), result.outcome, result.report.to_json())
             )
+            if self.plugins is not None and self.validator is not None:
+                self.plugins.after_pass(result.report)
+                result.validation = self.validator.check_changes(result.report)
         return result
 
     def _pass(self, *, dry_run: bool, allow_mass_delete: bool, local_changed: bool) -> PassResult:
@@ -234,7 +253,7 @@ class Syncer:
     def execute(self, prepared: PreparedPass) -> PassResult:
         """Carry out a prepared plan and record what the share looks like afterwards."""
         cfg = self.config
-        caps, plan = prepared.caps, prepared.plan
+        caps, plan = prepared.caps, self._before_changes(prepared)
         ctx = Context(
             root=cfg.root,
             remote=self.remote,
@@ -268,6 +287,46 @@ class Syncer:
             plan,
             "partial" if report.failed else "ok",
             retry_soon=outcome.retry_soon or bool(plan.skipped),
+        )
+
+    def _before_changes(self, prepared: PreparedPass) -> Plan:
+        """The plugins' turn before anything changes: what is about to be deleted, each
+        settled record about to be uploaded, and holding back records whose findings the
+        config says must block the upload."""
+        plan = prepared.plan
+        if self.plugins is None or self.validator is None:
+            return plan
+        self.plugins.before_delete(
+            [
+                Deletion(
+                    a.path,
+                    Side.LOCAL if a.kind is ActionKind.DELETE_LOCAL else Side.REMOTE,
+                    _kind_of(a),
+                )
+                for a in plan.deletions
+            ]
+        )
+        uploads = [a.path for a in plan.of_kind(ActionKind.UPLOAD)]
+        for path in uploads:
+            entry = prepared.local[path]
+            file = self.config.root / entry.fs_path
+            record_type = classify(path, self.validator.types)
+            mtime = entry.mtime_ns / 1e9
+            self.plugins.record_settled(Record(path, file, record_type, entry.size, mtime))
+        blocked = self.validator.blocked(uploads)
+        if not blocked:
+            return plan
+        for path in sorted(blocked):
+            log.warning("not uploading %s: a finding blocks it (see `hoso check`)", path)
+        return dataclasses.replace(
+            plan,
+            actions=tuple(
+                a for a in plan.actions if not (a.kind is ActionKind.UPLOAD and a.path in blocked)
+            ),
+            skipped=(
+                *plan.skipped,
+                *(Skip(p, SkipReason.VALIDATION_BLOCKED) for p in sorted(blocked)),
+            ),
         )
 
     # --- guards ----------------------------------------------------------------------------
@@ -355,6 +414,13 @@ def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelP
     if not folders:
         return dict(entries)
     return {p: e for p, e in entries.items() if not any(is_within(p, f) for f in folders)}
+
+
+def _kind_of(action: Action) -> Kind:
+    for state in (action.local, action.remote, action.journal):
+        if state is not None:
+            return state.kind
+    return Kind.FILE
 
 
 def _identity(caps) -> str:

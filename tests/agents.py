@@ -29,10 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 from conftest import Share
+
 from agent import config as configmod
 from agent.config import Config
-from agent.model import Report
-from agent.status import CONFLICT_MARK
+from agent.model import CONFLICT_MARK, Report
 from agent.sync import PassResult, Syncer
 
 MARKER = ".hoso-root"
@@ -63,12 +63,12 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def to_toml(raw: dict[str, Any]) -> str:
-    """The small subset of TOML our configs use: top-level scalars, then one-level tables."""
+def to_toml(raw: dict[str, Any], prefix: str = "") -> str:
+    """The small subset of TOML our configs use: scalars and lists, then (nested) tables."""
     lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
     for table, values in raw.items():
         if isinstance(values, dict):
-            lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+            lines += ["", f"[{prefix}{table}]", to_toml(values, f"{prefix}{table}.").rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +81,8 @@ class Agent:
     name: str = "may-a"
     remote_overrides: dict[str, Any] = field(default_factory=dict)
     sync_overrides: dict[str, Any] = field(default_factory=dict)
+    plugins: dict[str, Any] = field(default_factory=dict)  # the [plugins] table
+    language: str = "en"
     password: str | None = None  # None: the share's real password
     root: Path | None = None  # None: a folder of its own below ``base``
 
@@ -106,20 +108,23 @@ class Agent:
             **self.remote_overrides,
         }
         sync = {"settle_seconds": 0.0, "transfers": 2, **self.sync_overrides}
-        return {
+        raw: dict[str, Any] = {
             "root": str(self.root),
             "state_dir": str(self.state_dir),
             "host_name": self.name,
-            "language": "en",
+            "language": self.language,
             "remote": remote,
             "sync": sync,
         }
+        if self.plugins:
+            raw["plugins"] = self.plugins
+        return raw
 
     # --- passes --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def syncer(self) -> Iterator[Syncer]:
-        syncer = Syncer(self.config)
+    def syncer(self, *, plugins: bool = False) -> Iterator[Syncer]:
+        syncer = Syncer(self.config, plugins=plugins)
         try:
             yield syncer
         finally:
@@ -196,6 +201,8 @@ def hoso_command(*args: str) -> list[str]:
 
 def hoso_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOSO_", "XDG_"))}
+    if os.environ.get("HOSO_DEBUG"):  # let a developer see a bug's traceback
+        env["HOSO_DEBUG"] = "1"
     env["PYTHONPATH"] = str(REPO)
     env["LANGUAGE"] = "en"
     env.update(extra or {})
@@ -267,7 +274,10 @@ def remote_dirs(share: Share) -> set[str]:
 
 def temp_files(top: Path) -> list[str]:
     return sorted(
-        os.path.join(d, f) for d, _s, files in os.walk(top) for f in files if f.startswith(TEMP_PREFIX)
+        os.path.join(d, f)
+        for d, _s, files in os.walk(top)
+        for f in files
+        if f.startswith(TEMP_PREFIX)
     )
 
 
@@ -348,7 +358,9 @@ def assert_nothing_lost(before: set[bytes], share: Share, *agents: Agent) -> Non
     assert not lost, f"versions lost: {lost}"
 
 
-_METHOD = re.compile(r"\b(GET|HEAD|PUT|MOVE|COPY|DELETE|PROPFIND|PROPPATCH|MKCOL|LOCK|UNLOCK|OPTIONS)\b")
+_METHOD = re.compile(
+    r"\b(GET|HEAD|PUT|MOVE|COPY|DELETE|PROPFIND|PROPPATCH|MKCOL|LOCK|UNLOCK|OPTIONS)\b"
+)
 
 
 def logged_methods(share: Share, since: int) -> list[str]:

@@ -30,15 +30,16 @@ OWNERS = {
     "wsgidav": {"demo"},
     "cheroot": {"demo"},
     "docx": {"demo"},
+    "pluggy": {"hooks"},
 }
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model"},
+    {"errors", "i18n", "model", "records"},
     {"config"},
     {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
-    {"reconcile", "propagate", "trash"},
-    {"sync", "status", "onboarding"},
+    {"reconcile", "propagate", "trash", "hooks"},
+    {"sync", "status", "onboarding", "validation"},
     {"daemon"},
     {"demo"},
     {"cli", "__main__"},
@@ -91,6 +92,37 @@ def test_nothing_imports_a_layer_above_it(module: str) -> None:
         if imported.startswith("agent."):
             target = imported.split(".")[1]
             assert layer_of(target) <= own, f"agent/{module}.py imports {imported} from above"
+
+
+# What plugins may use of the agent: the hook arguments' types and the public helpers.
+PUBLIC_API = {
+    "agent.records",
+    "agent.hooks",
+    "agent.config",
+    "agent.model",
+    "agent.i18n",
+    "agent.errors",
+}
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+
+
+def _absolute_imports(module: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", sorted(str(p.relative_to(PLUGINS)) for p in PLUGINS.rglob("*.py"))
+)
+def test_plugins_use_only_the_agents_public_api(module: str) -> None:
+    for imported in _absolute_imports(PLUGINS / module):
+        if imported == "agent" or imported.startswith("agent."):
+            assert imported in PUBLIC_API, f"plugins/{module} reaches into {imported}"
 
 
 def test_reconcile_is_pure() -> None:

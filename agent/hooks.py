@@ -1,0 +1,423 @@
+"""Plugin hooks: the hook specifications and the plugin host that calls them safely.
+
+Plugins extend hoso through the ``hoso_*`` hooks below (pluggy). Built-in plugins (modules
+listed in :data:`BUILTIN_PLUGINS`) are registered exactly like third-party ones, which are
+found through the ``hoso`` entry-point group. Each plugin can be switched off and configured
+in the config file under ``[plugins.NAME]``.
+
+Invariants:
+- A plugin never takes the agent down. Every hook implementation runs on its own thread with
+  a deadline (``[plugins] timeout``); one that raises, hangs or returns something of the
+  wrong shape is skipped, logged and recorded with its name (``hoso status`` shows it), and
+  the other plugins and the sync go on. One that hung is not called again by this process.
+- Hooks are called with keyword arguments only, in pluggy's order (``tryfirst``/``trylast``,
+  then last registered first).
+- The host is built by :func:`load_plugins`, never at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+import pluggy
+
+from . import __version__
+from .config import Config
+from .i18n import _
+from .log import get_logger
+from .model import Kind, RelPath, Report, Side
+from .records import Finding, Record, RecordType
+
+log = get_logger(__name__)
+
+PROJECT = "hoso"
+ENTRY_POINT_GROUP = "hoso"
+# Built-in plugins, registered like third-party ones; the name is the last module component.
+BUILTIN_PLUGINS = ("plugins.validation", "plugins.desktop")
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+_T = TypeVar("_T")
+
+
+# --- what hooks receive and return ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One thing a sync pass is about to delete (it goes to the trash first)."""
+
+    path: RelPath
+    side: Side  # where it is deleted: this computer or the share
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Something the teacher should see once: a title line and a body, in their language."""
+
+    key: str  # stable identity, e.g. "finding:<path>:<rule>"; the same key is shown once
+    title: str
+    body: str
+    path: RelPath = ""
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a scheduled job gets when it runs."""
+
+    config: Config
+    now: float  # time.time() when the job started
+    last_run: float | None  # when it last finished, None the first time
+    notify: Callable[[Notification], object]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work a plugin wants done periodically by the running agent (``hoso run``)."""
+
+    name: str  # unique within the plugin
+    every: float  # seconds between runs (at least 60)
+    run: Callable[[JobContext], None]
+
+
+# --- the specifications -------------------------------------------------------------------------
+
+
+class HookSpecs:
+    """The hooks a hoso plugin may implement. Implement them as plain functions (or methods)
+    decorated with ``@agent.hooks.hookimpl``, taking any subset of the arguments named here,
+    without defaults (pluggy never passes an argument that has a default)."""
+
+    @hookspec
+    def hoso_record_types(self, config: Config) -> list[RecordType]:  # type: ignore[empty-body]
+        """Contribute record types (KHBD, Sổ chủ nhiệm, …).
+
+        Return a list of :class:`agent.records.RecordType`. When two plugins define the
+        same ``code``, the first one called wins (see the ``tryfirst`` option); types a school
+        defines in its own config come first of all."""
+
+    @hookspec
+    def hoso_record_settled(self, config: Config, record: Record) -> None:
+        """A record in the records folder was saved and has settled, and is about to be
+        uploaded to the share. Called once per new content, before the upload.
+
+        Use it to index or inspect the file; do not modify it (the upload follows)."""
+
+    @hookspec
+    def hoso_validate_record(self, config: Config, record: Record, today: date) -> list[Finding]:  # type: ignore[empty-body]
+        """Check one record against the school's rules; return a list of
+        :class:`agent.records.Finding` (empty when all is well).
+
+        Called only when the record's content changed since it was last checked (and once a
+        day, because some rules depend on ``today``). Findings must carry ``record.path``.
+        Read the file at ``record.file``; never write to it. Messages go through
+        ``agent.i18n._`` so the teacher reads them in their language."""
+
+    @hookspec
+    def hoso_after_pass(self, config: Config, report: Report) -> None:
+        """A sync pass finished; ``report`` lists what was uploaded, downloaded, deleted,
+        moved, in conflict or failed (paths relative to the records root)."""
+
+    @hookspec
+    def hoso_before_delete(self, config: Config, deletions: list[Deletion]) -> None:
+        """The pass is about to delete these paths (each goes to hoso's trash first).
+
+        Called once per pass that deletes anything, before the first deletion; use it to
+        take a backup or to log. It cannot stop the deletions (the mass-delete guard and the
+        trash protect the teacher's files)."""
+
+    @hookspec
+    def hoso_scheduled_jobs(self, config: Config) -> list[Job]:  # type: ignore[empty-body]
+        """Ask the running agent to run work periodically (e.g. an inspection reminder).
+
+        Return a list of :class:`Job`. Each runs on the agent's loop with the plugin timeout;
+        its last run time survives restarts."""
+
+    @hookspec
+    def hoso_register_commands(self, cli: Any) -> None:
+        """Add commands to the ``hoso`` command line (a ``click.Group``), as datasette's
+        ``register_commands`` does. Commands receive the hoso context with
+        ``@click.pass_obj``; ``obj.load()`` returns the :class:`agent.config.Config`."""
+
+    @hookspec
+    def hoso_notify(self, config: Config, notification: Notification) -> bool | None:
+        """A notification channel: show ``notification`` to the teacher (desktop popup,
+        chat message, …). Return True when it was delivered. When no channel delivers it,
+        the agent writes it to its log."""
+
+
+# --- the host -----------------------------------------------------------------------------------
+
+
+class FailureLog(Protocol):
+    """Where plugin failures are kept between runs (the journal)."""
+
+    def record_plugin_failure(self, plugin: str, hook: str, detail: str, *, now: float) -> None: ...
+
+    def clear_plugin_failure(self, plugin: str, hook: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str
+    source: str  # "built-in" or "entry point: <distribution>"
+    enabled: bool
+    hooks: tuple[str, ...]
+    error: str = ""  # why it could not be loaded
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "enabled": self.enabled,
+            "hooks": list(self.hooks),
+            "error": self.error or None,
+        }
+
+
+@dataclass
+class PluginHost:
+    """Calls the enabled plugins' hooks, each isolated from the others and from the agent."""
+
+    config: Config
+    manager: pluggy.PluginManager
+    plugins: list[PluginInfo]
+    failure_log: FailureLog | None = None
+    timeout: float = 30.0
+    suspended: set[str] = field(default_factory=set)
+    failures: list[str] = field(default_factory=list)  # this process's, for the CLI
+    _failing: set[tuple[str, str]] = field(default_factory=set)
+
+    # -- typed entry points, one per hook --
+
+    def record_types(self) -> list[RecordType]:
+        results = self._call("hoso_record_types", _list_of(RecordType), config=self.config)
+        return [t for _name, types in results for t in types]
+
+    def record_settled(self, record: Record) -> None:
+        self._call("hoso_record_settled", _nothing, config=self.config, record=record)
+
+    def validate_record(self, record: Record, today: date) -> list[Finding]:
+        def check(value: object) -> list[Finding]:
+            findings = _list_of(Finding)(value)
+            if any(f.path != record.path for f in findings):
+                raise TypeError("a finding names another path than the record checked")
+            return findings
+
+        results = self._call(
+            "hoso_validate_record", check, config=self.config, record=record, today=today
+        )
+        return [f for _name, findings in results for f in findings]
+
+    def after_pass(self, report: Report) -> None:
+        self._call("hoso_after_pass", _nothing, config=self.config, report=report)
+
+    def before_delete(self, deletions: list[Deletion]) -> None:
+        if deletions:
+            self._call("hoso_before_delete", _nothing, config=self.config, deletions=deletions)
+
+    def scheduled_jobs(self) -> list[tuple[str, Job]]:
+        results = self._call("hoso_scheduled_jobs", _list_of(Job), config=self.config)
+        return [(name, job) for name, jobs in results for job in jobs]
+
+    def register_commands(self, cli: Any) -> None:
+        self._call("hoso_register_commands", _nothing, cli=cli)
+
+    def notify(self, notification: Notification) -> bool:
+        """Offer the notification to every channel; when none delivers it, log it.
+        True when a channel delivered it."""
+        results = self._call(
+            "hoso_notify", _optional_bool, config=self.config, notification=notification
+        )
+        delivered = any(ok for _name, ok in results)
+        if not delivered:
+            log.warning("%s: %s", notification.title, notification.body)
+        return delivered
+
+    def run_job(self, plugin: str, job: Job, context: JobContext) -> bool:
+        """Run one scheduled job with the plugin timeout; True when it finished."""
+        ok, _value = self._run_isolated(plugin, f"job {job.name}", job.run, (context,), _nothing)
+        return ok
+
+    # -- the isolation --
+
+    def _call(
+        self, hook: str, check: Callable[[object], _T], **kwargs: Any
+    ) -> list[tuple[str, _T]]:
+        caller = getattr(self.manager.hook, hook)
+        results: list[tuple[str, _T]] = []
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's call order
+            name = impl.plugin_name
+            if name in self.suspended:
+                continue
+            args = tuple(kwargs[arg] for arg in impl.argnames)
+            ok, value = self._run_isolated(name, hook, impl.function, args, check)
+            if ok and value is not None:
+                results.append((name, value))
+        return results
+
+    def _run_isolated(
+        self,
+        plugin: str,
+        hook: str,
+        function: Callable[..., object],
+        args: tuple[Any, ...],
+        check: Callable[[object], _T],
+    ) -> tuple[bool, _T | None]:
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = function(*args)
+            except BaseException as exc:  # a plugin's bug must not escape its thread
+                outcome["error"] = exc
+
+        # A daemon thread, so that a hook that never returns cannot keep the agent alive.
+        worker = threading.Thread(target=target, name=f"hoso-plugin-{plugin}", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            self.suspended.add(plugin)
+            self._failed(plugin, hook, f"did not return within {self.timeout:g} s; suspended")
+            return False, None
+        if "error" in outcome:
+            exc = outcome["error"]
+            self._failed(plugin, hook, f"raised {type(exc).__name__}: {exc}")
+            return False, None
+        try:
+            value = check(outcome.get("value"))
+        except TypeError as exc:
+            self._failed(plugin, hook, f"returned an unusable result: {exc}")
+            return False, None
+        if (plugin, hook) in self._failing:
+            self._failing.discard((plugin, hook))
+            if self.failure_log is not None:
+                self.failure_log.clear_plugin_failure(plugin, hook)
+        return True, value
+
+    def _failed(self, plugin: str, hook: str, detail: str) -> None:
+        log.error("plugin %s, %s: %s", plugin, hook, detail)
+        self.failures.append(
+            _("Plugin {plugin} failed in {hook}: {detail}").format(
+                plugin=plugin, hook=hook, detail=detail
+            )
+        )
+        self._failing.add((plugin, hook))
+        if self.failure_log is not None:
+            self.failure_log.record_plugin_failure(plugin, hook, detail, now=time.time())
+
+
+# --- result checks ------------------------------------------------------------------------------
+
+
+def _nothing(value: object) -> None:
+    return None
+
+
+def _optional_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"expected True, False or None, got {type(value).__name__}")
+
+
+def _list_of(cls: type[_T]) -> Callable[[object], list[_T]]:
+    def check(value: object) -> list[_T]:
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list of {cls.__name__}, got {type(value).__name__}")
+        wrong = [v for v in value if not isinstance(v, cls)]
+        if wrong:
+            raise TypeError(f"expected {cls.__name__} items, got {type(wrong[0]).__name__}")
+        return list(value)
+
+    return check
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load_plugins(
+    config: Config,
+    *,
+    failure_log: FailureLog | None = None,
+    builtins: Sequence[str] = BUILTIN_PLUGINS,
+    extra: Iterable[tuple[str, object]] = (),
+) -> PluginHost:
+    """Build the plugin host: built-ins, then entry points, then ``extra`` (name, plugin)
+    pairs (tests), each registered only when enabled in the config."""
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(HookSpecs)
+    infos: list[PluginInfo] = []
+    candidates: list[tuple[str, str, str, Callable[[], object]]] = [
+        (module.rpartition(".")[2], __version__, "built-in", _importer(module))
+        for module in builtins
+    ]
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry.dist
+        version = dist.version if dist is not None else "?"
+        source = f"entry point: {dist.name if dist is not None else entry.value}"
+        candidates.append((entry.name, version, source, entry.load))
+    for name, plugin in extra:
+        candidates.append((name, "test", "registered by the caller", _given(plugin)))
+
+    for name, version, source, loader in candidates:
+        enabled = config.plugins.enabled(name)
+        try:
+            plugin = loader()
+        except Exception as exc:  # an import error in someone else's code: report, go on
+            detail = f"cannot be loaded: {type(exc).__name__}: {exc}"
+            log.error("plugin %s %s", name, detail)
+            if failure_log is not None and enabled:
+                failure_log.record_plugin_failure(name, "load", detail, now=time.time())
+            infos.append(PluginInfo(name, version, source, False, (), detail))
+            continue
+        hooks = _hooks_of(manager, plugin)
+        error = ""
+        if enabled:
+            error = _register(manager, name, plugin)
+            if error and failure_log is not None:
+                failure_log.record_plugin_failure(name, "load", error, now=time.time())
+        infos.append(PluginInfo(name, version, source, enabled and not error, hooks, error))
+    return PluginHost(
+        config, manager, infos, failure_log=failure_log, timeout=config.plugins.timeout
+    )
+
+
+def _given(plugin: object) -> Callable[[], object]:
+    return lambda: plugin
+
+
+def _importer(module: str) -> Callable[[], ModuleType]:
+    return lambda: importlib.import_module(module)
+
+
+def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    names = (n for n in dir(plugin) if n.startswith("hoso_"))
+    return tuple(n for n in names if manager.parse_hookimpl_opts(plugin, n) is not None)
+
+
+def _register(manager: pluggy.PluginManager, name: str, plugin: object) -> str:
+    """Register one plugin; an implementation of a hook that does not exist (a typo) or
+    with wrong arguments refuses that plugin only. Returns the problem, or ""."""
+    try:
+        manager.register(plugin, name=name)
+        manager.check_pending()
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        if manager.is_registered(plugin):
+            manager.unregister(plugin)
+        return f"refused: {exc}"
+    return ""

@@ -1,0 +1,150 @@
+"""Validation of records by the plugins, run only where content changed.
+
+The agent asks the plugins (``hoso_validate_record``) about each record whose size or
+modification time changed since it was last checked, and once a day for every record
+(some rules depend on the date: a reflection section must be filled once the lesson is
+past). Findings live in the journal; each one is notified to the teacher once.
+
+Validation never blocks sync, except for the rules the config lists in
+``[plugins] block_sync``: a record with such a finding is not uploaded until fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from . import local
+from .config import Config
+from .hooks import Notification, PluginHost
+from .i18n import _
+from .journal import Journal, ValidationStamp
+from .model import Kind, RelPath, Report, is_within, nfc
+from .records import Finding, Record, RecordType, Severity, classify
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    checked: int = 0  # records read and validated now
+    unchanged: int = 0  # records whose stored findings still hold
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+
+class Validator:
+    """Validates records of one records folder through the plugin host."""
+
+    def __init__(self, config: Config, journal: Journal, host: PluginHost) -> None:
+        self.config = config
+        self.journal = journal
+        self.host = host
+        self.types: list[RecordType] = host.record_types()
+
+    def stamp(self, today: date) -> str:
+        """Changes when the rules may give another answer: other plugins, other record
+        types, another day."""
+        digest = hashlib.sha256()
+        for info in self.host.plugins:
+            digest.update(f"{info.name}={info.version}:{info.enabled};".encode())
+        for record_type in self.types:
+            digest.update(repr(record_type).encode())
+        digest.update(today.isoformat().encode())
+        return digest.hexdigest()[:16]
+
+    def check(
+        self,
+        paths: Iterable[RelPath] | None = None,
+        *,
+        today: date | None = None,
+        force: bool = False,
+    ) -> CheckResult:
+        """Validate ``paths`` (relative to the records root; None: the whole folder) where
+        needed and return their findings, old and new."""
+        today = today or date.today()
+        stamp = self.stamp(today)
+        files = self._files(paths)
+        known = self.journal.validated()
+        result = CheckResult()
+        for path, file in sorted(files.items()):
+            try:
+                st = file.stat()
+            except OSError:
+                continue
+            now_stamp = ValidationStamp(st.st_size, st.st_mtime_ns, stamp)
+            if not force and known.get(path) == now_stamp:
+                result.unchanged += 1
+                continue
+            record = Record(path, file, classify(path, self.types), st.st_size, st.st_mtime)
+            findings = self.host.validate_record(record, today)
+            self.journal.store_validation(path, now_stamp, findings, now=time.time())
+            result.checked += 1
+        if paths is None:
+            gone = [p for p in known if p not in files]
+            if gone:
+                self.journal.forget_validation(gone)
+        wanted = set(files)
+        result.findings = [s.finding for s in self.journal.findings() if s.finding.path in wanted]
+        return result
+
+    def _files(self, paths: Iterable[RelPath] | None) -> dict[RelPath, Path]:
+        """The files to check: the named files (the cheap, common case after a pass), or
+        every file of the records folder below the named folders."""
+        root = self.config.root
+        ignore = local.ignore_rules(self.config)
+        wanted = None if paths is None else [nfc(p) for p in paths]
+        if wanted is not None and all((root / p).is_file() for p in wanted):
+            return {p: root / p for p in wanted if not ignore.is_ignored(p, False)}
+        scan = local.scan(root, {}, ignore, now_ns=time.time_ns(), settle_seconds=0)
+        files = {p: root / e.fs_path for p, e in scan.entries.items() if e.kind is Kind.FILE}
+        if wanted is None:
+            return files
+        return {p: f for p, f in files.items() if any(is_within(p, w) for w in wanted)}
+
+    def check_changes(self, report: Report) -> CheckResult:
+        """Validate what a pass brought or sent; forget what it deleted."""
+        changed = [*report.uploaded, *report.downloaded, *(dst for _src, dst in report.moved)]
+        changed += [c["copy"] for c in report.conflicts if c.get("copy")]
+        removed = [*report.deleted_local, *report.deleted_remote]
+        removed += [src for src, _dst in report.moved]
+        if removed:
+            self.journal.forget_validation(removed)
+        if not changed:
+            return CheckResult()
+        return self.check(changed)
+
+    def blocked(self, paths: Sequence[RelPath]) -> set[RelPath]:
+        """The paths that must not be uploaded: they have a finding whose rule the config
+        lists in ``[plugins] block_sync``."""
+        rules = set(self.config.plugins.block_sync)
+        if not rules or not paths:
+            return set()
+        result = self.check(paths)
+        return {f.path for f in result.findings if f.rule in rules}
+
+    def notify_new(self) -> int:
+        """Tell the teacher about each error or warning not told yet, once; returns how
+        many were told (a finding no channel delivers goes to the log)."""
+        told: list[tuple[RelPath, str]] = []
+        for stored in self.journal.findings():
+            finding = stored.finding
+            if stored.notified_at is not None or finding.severity is Severity.INFO:
+                continue
+            note = Notification(
+                key=f"finding:{finding.path}:{finding.rule}",
+                title=_("Record to fix: {path}").format(path=finding.path),
+                body=f"{finding.message} {finding.fix}".strip(),
+                path=finding.path,
+                urgent=finding.severity is Severity.ERROR,
+            )
+            self.host.notify(note)
+            told.append((finding.path, finding.rule))
+        if told:
+            self.journal.mark_notified(told, now=time.time())
+        return len(told)

@@ -1,0 +1,416 @@
+"""Plugin hooks: discovery, order, enable/disable, and isolation of plugins that misbehave.
+
+Third-party plugins are installed for real: a module plus a ``*.dist-info`` folder with an
+``entry_points.txt`` on ``sys.path`` (what pip writes), found through the ``hoso`` group.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from agents import Agent, remote_tree, run_hoso
+from conftest import Share
+
+from agent import config as configmod
+from agent.config import Config
+from agent.daemon import _Jobs
+from agent.hooks import HookSpecs, hookimpl, load_plugins
+from agent.journal import Journal
+from agent.records import Finding, Record, Severity
+
+WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+
+
+def make_config(tmp_path: Path, plugins: dict | None = None) -> Config:
+    raw = {
+        "root": str(tmp_path / "HoSo"),
+        "state_dir": str(tmp_path / "state"),
+        "remote": {"url": "http://127.0.0.1:9/"},
+        "plugins": plugins or {},
+    }
+    (tmp_path / "HoSo").mkdir(exist_ok=True)
+    return configmod.from_dict(raw, tmp_path / "agent.toml")
+
+
+def install_plugin(
+    site: Path, name: str, source: str, *, version: str = "1.0", entry: str = ""
+) -> None:
+    """Install a plugin the way pip would: a module and its dist-info with an entry point
+    (named ``entry``, default the module's name: the plugin's name in hoso)."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(f"[hoso]\n{entry or name} = {name}\n", encoding="utf-8")
+
+
+def record(path: str = "KHBD/Bài 1.docx") -> Record:
+    return Record(path, Path("/nonexistent") / path, None, 10, 0.0)
+
+
+def finder(rule: str, **impl_options: bool) -> object:
+    class Plugin:
+        @hookimpl(**impl_options)
+        def hoso_validate_record(self, record: Record) -> list[Finding]:
+            return [Finding(record.path, rule, Severity.WARNING, rule)]
+
+    return Plugin()
+
+
+# --- discovery, listing, enable/disable ------------------------------------------------------
+
+
+def test_builtin_plugins_are_listed_with_version_source_and_hooks(tmp_path: Path) -> None:
+    host = load_plugins(make_config(tmp_path))
+    by_name = {p.name: p for p in host.plugins}
+    assert by_name["validation"].enabled and by_name["validation"].source == "built-in"
+    assert "hoso_validate_record" in by_name["validation"].hooks
+    assert by_name["desktop"].hooks == ("hoso_notify",)
+    assert {t.code for t in host.record_types()} >= {"KHBD", "SCN", "NENTANG"}
+
+
+def test_a_plugin_disabled_in_the_config_is_listed_but_never_called(tmp_path: Path) -> None:
+    host = load_plugins(make_config(tmp_path, {"validation": {"enabled": False}}))
+    validation = next(p for p in host.plugins if p.name == "validation")
+    assert not validation.enabled
+    assert "hoso_record_types" in validation.hooks  # listed with its hooks all the same
+    assert host.record_types() == []
+
+
+def test_hooks_run_in_pluggy_order_tryfirst_then_last_registered(tmp_path: Path) -> None:
+    host = load_plugins(
+        make_config(tmp_path),
+        builtins=(),
+        extra=[
+            ("a", finder("a")),
+            ("b", finder("b")),
+            ("late", finder("late", trylast=True)),
+            ("early", finder("early", tryfirst=True)),
+        ],
+    )
+    rules = [f.rule for f in host.validate_record(record(), date(2026, 11, 29))]
+    assert rules == ["early", "b", "a", "late"]
+
+
+def test_every_hook_is_documented_for_plugin_authors() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    hooks = [name for name in dir(HookSpecs) if name.startswith("hoso_")]
+    assert len(hooks) >= 8
+    for name in hooks:
+        assert getattr(HookSpecs, name).__doc__, f"{name} has no docstring"
+        assert f"`{name}" in docs, f"{name} is missing from docs/plugins.md"
+
+
+def test_a_third_party_plugin_is_found_by_its_entry_point(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        "hoso_hello",
+        """
+        from agent.hooks import hookimpl
+
+        @hookimpl
+        def hoso_after_pass(report):
+            pass
+        """,
+        version="2.5",
+    )
+    cfg = make_config(tmp_path)
+    configmod.write_private(cfg.path, f'root = "{cfg.root}"\n[remote]\nurl = "http://x/"\n')
+    done = run_hoso("--config", str(cfg.path), "plugins", "--json", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    listed = {p["name"]: p for p in json.loads(done.stdout)["plugins"]}
+    assert listed["hoso_hello"] == {
+        "name": "hoso_hello",
+        "version": "2.5",
+        "source": "entry point: hoso_hello",
+        "enabled": True,
+        "hooks": ["hoso_after_pass"],
+        "error": None,
+    }
+    assert listed["validation"]["enabled"]
+
+
+def test_a_plugin_with_a_misspelt_hook_is_refused_alone(tmp_path: Path) -> None:
+    class Typo:
+        @hookimpl
+        def hoso_validate_recrod(self, record: Record) -> list[Finding]:
+            return []
+
+    host = load_plugins(
+        make_config(tmp_path), builtins=(), extra=[("typo", Typo()), ("ok", finder("ok"))]
+    )
+    typo = next(p for p in host.plugins if p.name == "typo")
+    assert not typo.enabled and "hoso_validate_recrod" in typo.error
+    assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
+
+
+def test_a_plugin_that_cannot_be_imported_is_reported_and_the_rest_load(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal.sqlite3")
+    try:
+        host = load_plugins(
+            make_config(tmp_path),
+            failure_log=journal,
+            builtins=("plugins.validation", "plugins.no_such_plugin"),
+        )
+        broken = next(p for p in host.plugins if p.name == "no_such_plugin")
+        assert not broken.enabled and "ModuleNotFoundError" in broken.error
+        assert host.record_types()  # validation still works
+        assert [(f.plugin, f.hook) for f in journal.plugin_failures()] == [
+            ("no_such_plugin", "load")
+        ]
+    finally:
+        journal.close()
+
+
+# --- isolation --------------------------------------------------------------------------------
+
+
+class Raises:
+    @hookimpl
+    def hoso_validate_record(self, record: Record) -> list[Finding]:
+        raise RuntimeError("bug in the plugin")
+
+
+class Garbage:
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    @hookimpl
+    def hoso_validate_record(self, record: Record) -> object:
+        return self.value
+
+
+class Hangs:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    @hookimpl
+    def hoso_validate_record(self, record: Record) -> list[Finding]:
+        self.calls += 1
+        self.release.wait()
+        return []
+
+
+def test_a_plugin_that_raises_is_skipped_recorded_and_cleared_when_it_recovers(
+    tmp_path: Path,
+) -> None:
+    flaky = Raises()
+    journal = Journal.open(tmp_path / "journal.sqlite3")
+    try:
+        host = load_plugins(
+            make_config(tmp_path),
+            failure_log=journal,
+            builtins=(),
+            extra=[("flaky", flaky), ("ok", finder("ok"))],
+        )
+        assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
+        [failure] = journal.plugin_failures()
+        assert (failure.plugin, failure.hook) == ("flaky", "hoso_validate_record")
+        assert "RuntimeError: bug in the plugin" in failure.detail
+        assert any("flaky" in line for line in host.failures)
+
+        flaky.hoso_validate_record = lambda record: []  # type: ignore[method-assign]
+        host.manager.unregister(flaky)
+        host.manager.register(finder("fixed"), name="flaky")
+        host.validate_record(record(), date.today())
+        assert journal.plugin_failures() == []
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["not a list", [1, 2], [Finding("another/path.docx", "x", Severity.ERROR, "m")]],
+    ids=["text", "numbers", "finding-for-another-file"],
+)
+def test_a_plugin_that_returns_garbage_is_skipped(tmp_path: Path, value: object) -> None:
+    host = load_plugins(
+        make_config(tmp_path), builtins=(), extra=[("junk", Garbage(value)), ("ok", finder("ok"))]
+    )
+    assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
+    assert "unusable result" in host.failures[0]
+
+
+def test_a_hung_plugin_is_timed_out_and_suspended(tmp_path: Path) -> None:
+    hangs = Hangs()
+    host = load_plugins(
+        make_config(tmp_path, {"timeout": 0.3}),
+        builtins=(),
+        extra=[("stuck", hangs), ("ok", finder("ok"))],
+    )
+    try:
+        assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
+        assert "stuck" in host.suspended and "did not return" in host.failures[0]
+        host.validate_record(record(), date.today())
+        assert hangs.calls == 1  # not called again by this process
+    finally:
+        hangs.release.set()
+
+
+# --- hooks around a real sync pass ------------------------------------------------------------
+
+RECORDER = """
+from agent.hooks import hookimpl
+from agent.records import Finding, Severity
+
+events = []
+
+
+@hookimpl
+def hoso_record_settled(record):
+    events.append(("settled", record.path, record.record_type.code if record.record_type else None))
+
+
+@hookimpl
+def hoso_before_delete(deletions):
+    events.append(("before_delete", sorted((d.path, d.side.value) for d in deletions)))
+
+
+@hookimpl
+def hoso_after_pass(report):
+    events.append(("after_pass", sorted(report.uploaded), sorted(report.deleted_remote)))
+
+
+@hookimpl
+def hoso_validate_record(record):
+    if "TODO" in record.path:
+        return [Finding(record.path, "recorder.todo", Severity.ERROR, "unfinished", "finish it")]
+    return []
+
+
+@hookimpl
+def hoso_notify(notification):
+    events.append(("notify", notification.key))
+    return True
+
+
+@hookimpl
+def hoso_scheduled_jobs():
+    from agent.hooks import Job
+
+    def remind(context):
+        events.append(("job", context.last_run is None))
+
+    return [Job("remind", 3600, remind)]
+"""
+
+
+@pytest.fixture
+def recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    site = tmp_path / "site"
+    install_plugin(site, "hoso_recorder", RECORDER)
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    sys.modules.pop("hoso_recorder", None)
+
+
+@WSGIDAV_ONLY
+def test_hooks_around_a_pass_and_validation_of_what_changed(
+    tmp_path: Path, share: Share, recorder: None
+) -> None:
+    # These bytes are no real .docx: the built-in rule saying so is switched off here.
+    agent = Agent(
+        tmp_path,
+        share,
+        plugins={"validation": {"disabled_rules": ["file.unreadable-corrupt"]}},
+    )
+    agent.write("Kế hoạch bài dạy/Bài 1.docx", b"lesson one")
+    agent.write("Ghi chú TODO.txt", b"later")
+    with agent.syncer(plugins=True) as syncer:
+        first = syncer.run_pass()
+        agent.delete("Ghi chú TODO.txt")
+        syncer.run_pass()
+        told = syncer.validator.notify_new() if syncer.validator else -1
+    events = sys.modules["hoso_recorder"].events
+    assert ("settled", "Kế hoạch bài dạy/Bài 1.docx", "KHBD") in events
+    assert events.index(("settled", "Ghi chú TODO.txt", None)) < events.index(
+        ("after_pass", ["Ghi chú TODO.txt", "Kế hoạch bài dạy/Bài 1.docx"], [])
+    )
+    assert ("before_delete", [("Ghi chú TODO.txt", "remote")]) in events
+    assert first.validation is not None
+    assert [f.rule for f in first.validation.findings] == ["recorder.todo"]
+    assert told == 0  # the finding went away with the file before anyone was told
+
+
+@WSGIDAV_ONLY
+def test_a_raising_plugin_does_not_stop_sync_and_shows_in_status(
+    tmp_path: Path, share: Share
+) -> None:
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        "hoso_broken",
+        """
+        from agent.hooks import hookimpl
+
+        @hookimpl
+        def hoso_after_pass(report):
+            raise ValueError("broken on purpose")
+        """,
+    )
+    agent = Agent(tmp_path, share)
+    agent.write("Bài 2.docx", b"lesson two")
+    env = {"PYTHONPATH": f"{site}"}
+    done = agent.cli("sync", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert remote_tree(share) == {"Bài 2.docx": b"lesson two"}
+    status = json.loads(agent.cli("status", "--json", env=env).stdout)
+    [failure] = status["plugin_failures"]
+    assert failure["plugin"] == "hoso_broken" and "broken on purpose" in failure["detail"]
+    text = agent.cli("status", env=env).stdout
+    assert "hoso_broken" in text and "hoso_after_pass" in text
+
+
+@WSGIDAV_ONLY
+def test_a_blocking_rule_holds_the_record_back_until_fixed(
+    tmp_path: Path, share: Share, recorder: None
+) -> None:
+    agent = Agent(
+        tmp_path,
+        share,
+        plugins={"block_sync": ["recorder.todo"], "validation": {"enabled": False}},
+    )
+    agent.write("Bài TODO.docx", b"unfinished")
+    agent.write("Bài 3.docx", b"finished")
+    with agent.syncer(plugins=True) as syncer:
+        report = syncer.run_pass().report
+        assert report.skipped == [{"path": "Bài TODO.docx", "reason": "validation_blocked"}]
+        assert remote_tree(share) == {"Bài 3.docx": b"finished"}
+        agent.rename("Bài TODO.docx", "Bài 4.docx")
+        syncer.run_pass()
+    assert remote_tree(share) == {"Bài 3.docx": b"finished", "Bài 4.docx": b"unfinished"}
+
+
+@WSGIDAV_ONLY
+def test_findings_are_notified_once_and_jobs_remember_their_last_run(
+    tmp_path: Path, share: Share, recorder: None
+) -> None:
+    agent = Agent(tmp_path, share, plugins={"validation": {"enabled": False}})
+    agent.write("TODO Bài 5.docx", b"draft")
+    with agent.syncer(plugins=True) as syncer:
+        syncer.run_pass()
+        assert syncer.validator is not None
+        assert syncer.validator.notify_new() == 1
+        syncer.run_pass()
+        assert syncer.validator.notify_new() == 0
+        jobs = _Jobs(agent.config, syncer)
+        assert jobs.run_due(time.time(), threading.Event())
+        assert not jobs.run_due(time.time(), threading.Event())  # not due for an hour
+        assert 3500 < jobs.seconds_to_next(time.time()) <= 3600
+    with agent.syncer(plugins=True) as syncer:  # a restart remembers the last run
+        assert not _Jobs(agent.config, syncer).run_due(time.time(), threading.Event())
+    events = sys.modules["hoso_recorder"].events
+    assert events.count(("notify", "finding:TODO Bài 5.docx:recorder.todo")) == 1
+    assert events.count(("job", True)) == 1
