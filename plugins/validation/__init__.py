@@ -1,0 +1,46 @@
+"""Validation: tells a teacher, in their language, that a record breaks the school's rules.
+
+A built-in hoso plugin. It contributes the record types of config/record-types.toml (and the
+school's own), checks each changed record (file names for all; lesson-plan structure, legacy
+font encodings for the types that ask), and adds the commands ``hoso template``,
+``hoso report`` and ``hoso convert``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from agent.config import Config
+from agent.hooks import hookimpl
+from agent.records import Finding, Record, RecordType
+
+from .settings import record_types, settings_of
+
+
+@hookimpl
+def hoso_record_types(config: Config) -> list[RecordType]:
+    return record_types(config)
+
+
+@hookimpl
+def hoso_validate_record(config: Config, record: Record, today: date) -> list[Finding]:
+    from .checks import check_record  # the document readers load only when needed
+
+    settings = settings_of(config)
+    return check_record(
+        record.file,
+        record.path,
+        record.record_type,
+        size=record.size,
+        today=today,
+        year_start=settings.start_of_year(today),
+        disabled=settings.disabled_rules,
+    )
+
+
+@hookimpl
+def hoso_register_commands(cli: Any) -> None:
+    from .commands import register
+
+    register(cli)

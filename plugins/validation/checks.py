@@ -1,0 +1,121 @@
+"""Everything the validation plugin checks about one record, in one call.
+
+File-name checks apply to every file; content checks to the record types that ask for them
+(``checks`` in the record-type table). A file that cannot be opened (legacy .doc, password,
+damaged) becomes a finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from agent.i18n import _
+from agent.model import RelPath, nfc
+from agent.records import Finding, RecordType, Severity
+
+from . import filechecks, lessonplan
+from .document import Legacy, Unreadable, UnreadableReason
+from .documents import read_document
+
+CONTENT_FORMATS = {".docx", ".docm", ".dotx", ".odt", ".pdf", ".xlsx", ".xlsm"}
+LEGACY_BINARY = {".doc", ".xls", ".ppt"}  # filechecks already says "save as .docx"
+
+
+def check_record(
+    file: Path,
+    path: RelPath,
+    record_type: RecordType | None,
+    *,
+    size: int,
+    today: date,
+    year_start: date,
+    disabled: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    findings = filechecks.check_path(path, size=size, record_type=record_type)
+    findings += filechecks.twin_findings(_twins_of(file, path))
+    suffix = file.suffix.lower()
+    wanted = set(record_type.checks) if record_type and not record_type.preserve else set()
+    if wanted and size > 0 and suffix in CONTENT_FORMATS:
+        findings += _content(file, path, wanted, today=today, year_start=year_start)
+    return [f for f in findings if f.rule not in disabled]
+
+
+def _twins_of(file: Path, path: RelPath) -> list[tuple[str, str]]:
+    """NFC/NFD spellings of this file's name side by side in its folder."""
+    try:
+        siblings = [n for n in os.listdir(file.parent) if nfc(n) == nfc(file.name)]
+    except OSError:
+        return []
+    folder = path.rpartition("/")[0]
+    return filechecks.find_twins(f"{folder}/{n}" if folder else n for n in siblings)
+
+
+def _content(
+    file: Path, path: RelPath, wanted: set[str], *, today: date, year_start: date
+) -> list[Finding]:
+    try:
+        document = read_document(file)
+    except Unreadable as exc:
+        return [_unreadable(path, exc.reason)]
+    except OSError:  # vanished or locked meanwhile: the next change or daily check sees it
+        return []
+    findings: list[Finding] = []
+    if "legacy_fonts" in wanted and document.legacy_encodings:
+        findings.append(_legacy(path, document.legacy_encodings))
+    if "lesson_plan" in wanted:
+        findings += lessonplan.check_lesson_plan(document, path, today=today, year_start=year_start)
+    return findings
+
+
+def _unreadable(path: RelPath, reason: UnreadableReason) -> Finding:
+    messages = {
+        UnreadableReason.ENCRYPTED: (
+            _("The file is protected by a password, so it cannot be checked or inspected."),
+            _("Remove the password (File › Info › Protect Document) and save again."),
+        ),
+        UnreadableReason.CORRUPT: (
+            _("The file is damaged or is not really of the type its name says."),
+            _(
+                "Open it in the program that made it (Word, Excel, LibreOffice) and save it "
+                "again; if it does not open, take it back from hoso's trash or backups."
+            ),
+        ),
+        UnreadableReason.NO_TEXT: (
+            _("The PDF has no text (it looks like a scan), so it cannot be checked."),
+            _(
+                "Keep the .docx you printed it from in the same folder, or export the PDF again "
+                "from Word."
+            ),
+        ),
+        UnreadableReason.LEGACY_FORMAT: (
+            _("The file is in an old Office format that cannot be checked."),
+            _("Open it and save it as .docx (or .xlsx)."),
+        ),
+        UnreadableReason.UNSUPPORTED: (
+            _("hoso cannot read this kind of file, so it cannot be checked."),
+            _("Save it as .docx, .odt or .pdf."),
+        ),
+    }
+    message, fix = messages[reason]
+    return Finding(
+        path, f"file.unreadable-{reason.value.replace('_', '-')}", Severity.WARNING, message, fix
+    )
+
+
+def _legacy(path: RelPath, encodings: frozenset[Legacy]) -> Finding:
+    fonts = {Legacy.TCVN3: "TCVN3 (.VnTime)", Legacy.VNI: "VNI (VNI-Times)"}
+    names = ", ".join(fonts[e] for e in sorted(encodings))
+    return Finding(
+        path,
+        "text.legacy-encoding",
+        Severity.WARNING,
+        _(
+            "Some text is typed in an old Vietnamese font encoding: {names}. It shows as garbled "
+            "letters on computers and phones without those fonts, and cannot be searched."
+        ).format(names=names),
+        _(
+            'Run `hoso convert "{path}"` to make a Unicode copy, check it, and keep that one.'
+        ).format(path=path),
+    )

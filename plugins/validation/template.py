@@ -1,0 +1,160 @@
+"""The blank lesson plan (KHBD, Kế hoạch bài dạy) on the structure of CV 2345/BGDĐT-GDTH
+Phụ lục 3, as a .docx a teacher fills in.
+
+Unicode text in Times New Roman 14 pt on A4 (margins 2 cm, left 3 cm), the way school
+documents are printed and bound. The title and the sections use the Heading 1 / Heading 2
+styles, restyled to that font, so the structure stays machine-readable for the checks of
+lessonplan.py. The file is written atomically and never over an existing one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import cast
+
+from docx import Document as new_document
+from docx.document import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.shared import Cm, Pt, RGBColor
+from docx.styles.style import ParagraphStyle
+from docx.text.paragraph import Paragraph
+
+FONT = "Times New Roman"
+FONT_SIZE = Pt(14)
+DOTS = "…" * 15  # a blank to fill in on a header line
+DOTTED_LINE = "…" * 30  # one line across the 16 cm text width at 14 pt
+TITLE = "KẾ HOẠCH BÀI DẠY"
+HEADER_LINES = (
+    f"Môn học/hoạt động giáo dục: {DOTS}",
+    f"Lớp: {DOTS}",
+    f"Tên bài học: {DOTS}",
+    f"Số tiết: {DOTS}",
+    f"Tuần: {DOTS}",
+    "Thời gian thực hiện: ngày …… tháng …… năm ……",
+)
+OBJECTIVES = "I. YÊU CẦU CẦN ĐẠT"
+MATERIALS = "II. ĐỒ DÙNG DẠY HỌC"
+ACTIVITIES = "III. CÁC HOẠT ĐỘNG DẠY HỌC CHỦ YẾU"
+REFLECTION = "IV. ĐIỀU CHỈNH SAU BÀI DẠY (RÚT KINH NGHIỆM)"
+TABLE_COLUMNS = ("Hoạt động của giáo viên", "Hoạt động của học sinh")
+ACTIVITY_STEPS = (
+    "1. Mở đầu/Khởi động",
+    "2. Hình thành kiến thức mới/Khám phá",
+    "3. Luyện tập, thực hành",
+    "4. Vận dụng, trải nghiệm",
+)
+_THEME_FONTS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
+
+
+def write_template(out: Path) -> None:
+    """Write the blank lesson plan to ``out``; FileExistsError if something is there."""
+    if out.exists():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(out))
+    document = _build()
+    # A temp name the sync agent ignores ("*.tmp"), in the same folder so the rename is atomic;
+    # opened like any new file (not mkstemp's 0600) so the template gets the usual permissions.
+    temp = out.parent / f".~hoso-{secrets.token_hex(8)}.tmp"
+    try:
+        with open(temp, "xb") as fh:
+            document.save(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # link() refuses an existing name, so a file that appeared meanwhile is never replaced.
+        os.link(temp, out)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _build() -> Document:
+    document = new_document()
+    _page_setup(document)
+    _restyle(document)
+    title = document.add_paragraph(TITLE, style="Heading 1")
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    for line in HEADER_LINES:
+        document.add_paragraph(line)
+    for heading in (OBJECTIVES, MATERIALS):
+        document.add_paragraph(heading, style="Heading 2")
+        _dotted_lines(document, 2)
+    document.add_paragraph(ACTIVITIES, style="Heading 2")
+    _activities_table(document)
+    document.add_paragraph(REFLECTION, style="Heading 2")
+    _dotted_lines(document, 3)
+    return document
+
+
+def _page_setup(document: Document) -> None:
+    section = document.sections[0]
+    section.page_width, section.page_height = Cm(21), Cm(29.7)
+    section.top_margin = section.bottom_margin = section.right_margin = Cm(2)
+    section.left_margin = Cm(3)  # the binding side
+
+
+def _restyle(document: Document) -> None:
+    _document_defaults(document)
+    _use_font(cast(ParagraphStyle, document.styles["Normal"]), bold=False)
+    for name in ("Heading 1", "Heading 2"):
+        style = cast(ParagraphStyle, document.styles[name])
+        _use_font(style, bold=True)
+        style.font.italic = False
+        style.font.color.rgb = RGBColor(0, 0, 0)
+
+
+def _document_defaults(document: Document) -> None:
+    """The font and language every style and table inherits (python-docx's default template
+    says Calibri, English)."""
+    defaults = document.styles.element.find(qn("w:docDefaults"))
+    run_defaults = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
+    _name_font(run_defaults.find(qn("w:rFonts")))
+    for size in ("w:sz", "w:szCs"):
+        run_defaults.find(qn(size)).set(qn("w:val"), str(int(FONT_SIZE.pt * 2)))  # half-points
+    language = run_defaults.find(qn("w:lang"))
+    language.set(qn("w:val"), "vi-VN")  # Word's spelling and hyphenation in Vietnamese
+
+
+def _use_font(style: ParagraphStyle, *, bold: bool) -> None:
+    style.font.name = FONT
+    style.font.size = FONT_SIZE
+    style.font.bold = bold
+    _name_font(style.element.get_or_add_rPr().get_or_add_rFonts())
+
+
+def _name_font(fonts: BaseOxmlElement) -> None:
+    # Word prefers theme fonts (Calibri) over named ones: drop them, and name the font for
+    # every script so Vietnamese letters never fall back to another face.
+    for attribute in _THEME_FONTS:
+        fonts.attrib.pop(qn(attribute), None)
+    for attribute in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        fonts.set(qn(attribute), FONT)
+
+
+def _dotted_lines(document: Document, count: int) -> None:
+    for _line in range(count):
+        document.add_paragraph(DOTTED_LINE)
+
+
+def _activities_table(document: Document) -> None:
+    table = document.add_table(rows=1, cols=2)
+    table.style = document.styles["Table Grid"]
+    for cell, text in zip(table.rows[0].cells, TABLE_COLUMNS, strict=True):
+        _bold_cell_text(cell.paragraphs[0], text, centred=True)
+    for step in ACTIVITY_STEPS:
+        row = table.add_row()
+        merged = row.cells[0].merge(row.cells[1])
+        _bold_cell_text(merged.paragraphs[0], step, centred=False)
+        table.add_row()  # the two cells the teacher writes in
+    for row in table.rows:
+        for cell in row.cells:
+            cell.width = Cm(8)
+
+
+def _bold_cell_text(paragraph: Paragraph, text: str, *, centred: bool) -> None:
+    run = paragraph.add_run(text)
+    run.bold = True
+    if centred:
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
