@@ -383,9 +383,9 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
     else:
         _print_findings(findings)
         click.echo(
-            _("Records checked now: {checked}; unchanged since the last check: {unchanged}.").format(
-                checked=result.checked, unchanged=result.unchanged
-            )
+            _(
+                "Records checked now: {checked}; unchanged since the last check: {unchanged}."
+            ).format(checked=result.checked, unchanged=result.unchanged)
         )
     for failure in host.failures:
         click.echo(failure, err=True)

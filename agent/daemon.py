@@ -10,6 +10,7 @@ the transfers in flight finish, then the journal is closed and the process exits
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 import time
@@ -22,8 +23,9 @@ from .errors import AuthError, HosoError, UnreachableError
 from .hooks import Job, JobContext
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
-from .model import RelPath
+from .model import RelPath, Report
 from .sync import PassResult, Syncer
+from .validation import Validator
 from .watcher import Debouncer, OwnWrites, Watcher
 
 log = get_logger(__name__)
@@ -81,6 +83,7 @@ class Daemon:
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._retry_delay = FIRST_RETRY
+        self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -95,6 +98,8 @@ class Daemon:
             self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
         )
         jobs = _Jobs(self.config, syncer)
+        checks = _ValidationWorker(syncer.validator, self.stop)
+        self._checks = checks
         watcher = Watcher(
             self.config.root,
             self._on_change,
@@ -119,7 +124,7 @@ class Daemon:
                     next_poll = now + self._run_pass(syncer, local_changed=local_changed)
                     if rescan_due:
                         last_rescan = now
-                        self._check_all(syncer)
+                        checks.submit(None)
                     continue
                 if jobs.run_due(time.time(), self.stop):
                     continue
@@ -127,20 +132,9 @@ class Daemon:
         finally:
             sdnotify.stopping()
             watcher.stop()
+            checks.finish()
             syncer.close()
             log.info("agent stopped")
-
-    def _check_all(self, syncer: Syncer) -> None:
-        """Every record once in a while (rules that depend on the date, records synced
-        before a plugin was installed); unchanged records cost one stat each."""
-        if syncer.validator is None or not self.config.root.is_dir():
-            return
-        try:
-            syncer.validator.check()
-        except HosoError as exc:
-            log.warning("validation of the records folder stopped: %s", exc)
-            return
-        syncer.validator.notify_new()
 
     def _keep_watching(self, watcher: Watcher) -> None:
         if watcher.alive or not self.config.root.is_dir():
@@ -164,7 +158,7 @@ class Daemon:
         poll = self.config.sync.poll_interval
         cpu_before = time.process_time()
         try:
-            result = syncer.run_pass(local_changed=local_changed)
+            result = syncer.run_pass(local_changed=local_changed, validate=False)
         except UnreachableError as exc:
             delay = min(self._retry_delay, poll)
             self._retry_delay = min(self._retry_delay * 2, poll)
@@ -202,14 +196,58 @@ class Daemon:
                 len(report.failed),
             )
         sdnotify.status(time.strftime("last pass %H:%M:%S: ") + result.outcome)
-        if syncer.validator is not None and result.validation is not None:
-            syncer.validator.notify_new()
+        self._checks.submit(result.report)
         self.on_pass(self.state)
         if result.retry_soon:
             return max(self.config.sync.settle_seconds, 1.0)
         # Where the share does not tell cheaply what changed, a poll lists every folder:
         # space polls so that polling costs at most ~1% of one core.
         return max(poll, POLL_CPU_FACTOR * (time.process_time() - cpu_before))
+
+
+class _ValidationWorker:
+    """Validates what each pass changed on a thread of its own, so that a pass never waits
+    for the checks, and tells the teacher about new findings. ``None`` asks for the whole
+    records folder (unchanged records cost one stat each)."""
+
+    def __init__(self, validator: Validator | None, stop: threading.Event) -> None:
+        self.validator = validator
+        self.stop = stop
+        self.queue: queue.SimpleQueue[Report | None | _Finish] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="hoso-validate", daemon=True)
+        if validator is not None:
+            self.thread.start()
+
+    def submit(self, report: Report | None) -> None:
+        if self.validator is not None and (report is None or report.changed_anything):
+            self.queue.put(report)
+
+    def finish(self) -> None:
+        """Let the record being checked finish (each hook has its deadline), then stop."""
+        if self.thread.is_alive():
+            self.queue.put(_FINISH)
+            self.thread.join()
+
+    def _run(self) -> None:
+        assert self.validator is not None
+        while (item := self.queue.get()) is not _FINISH:
+            if self.stop.is_set():
+                continue  # drain: the agent is stopping
+            try:
+                if item is None:
+                    self.validator.check()
+                else:
+                    self.validator.check_changes(item)
+                self.validator.notify_new()
+            except HosoError as exc:
+                log.warning("validation stopped: %s", exc)
+
+
+class _Finish:
+    pass
+
+
+_FINISH = _Finish()
 
 
 JOB_META = "job_last_run:{plugin}:{name}"

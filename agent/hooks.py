@@ -200,6 +200,8 @@ class PluginHost:
     suspended: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)  # this process's, for the CLI
     _failing: set[tuple[str, str]] = field(default_factory=set)
+    # The agent's loop and its validation thread call hooks at the same time.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- typed entry points, one per hook --
 
@@ -290,7 +292,8 @@ class PluginHost:
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive():
-            self.suspended.add(plugin)
+            with self._lock:
+                self.suspended.add(plugin)
             self._failed(plugin, hook, f"did not return within {self.timeout:g} s; suspended")
             return False, None
         if "error" in outcome:
@@ -302,20 +305,21 @@ class PluginHost:
         except TypeError as exc:
             self._failed(plugin, hook, f"returned an unusable result: {exc}")
             return False, None
-        if (plugin, hook) in self._failing:
+        with self._lock:
+            recovered = (plugin, hook) in self._failing
             self._failing.discard((plugin, hook))
-            if self.failure_log is not None:
-                self.failure_log.clear_plugin_failure(plugin, hook)
+        if recovered and self.failure_log is not None:
+            self.failure_log.clear_plugin_failure(plugin, hook)
         return True, value
 
     def _failed(self, plugin: str, hook: str, detail: str) -> None:
         log.error("plugin %s, %s: %s", plugin, hook, detail)
-        self.failures.append(
-            _("Plugin {plugin} failed in {hook}: {detail}").format(
-                plugin=plugin, hook=hook, detail=detail
-            )
+        text = _("Plugin {plugin} failed in {hook}: {detail}").format(
+            plugin=plugin, hook=hook, detail=detail
         )
-        self._failing.add((plugin, hook))
+        with self._lock:
+            self.failures.append(text)
+            self._failing.add((plugin, hook))
         if self.failure_log is not None:
             self.failure_log.record_plugin_failure(plugin, hook, detail, now=time.time())
 

@@ -126,10 +126,13 @@ class Syncer:
         dry_run: bool = False,
         allow_mass_delete: bool = False,
         local_changed: bool = True,
+        validate: bool = True,
     ) -> PassResult:
         """One pass. ``local_changed=False`` (the daemon's poll, with a live watcher that saw
         nothing) first compares the share with the journal and stops there when nothing
-        moved since the last clean pass, without scanning the records folder."""
+        moved since the last clean pass, without scanning the records folder.
+        ``validate=False`` leaves the validation of what changed to the caller (the daemon
+        does it off its sync loop)."""
         started = time.time()
         try:
             result = self._pass(
@@ -147,8 +150,9 @@ class Syncer:
             self.journal.record_pass(
                 PassRecord(started, time.time(), result.outcome, result.report.to_json())
             )
-            if self.plugins is not None and self.validator is not None:
+            if self.plugins is not None:
                 self.plugins.after_pass(result.report)
+            if validate and self.validator is not None:
                 result.validation = self.validator.check_changes(result.report)
         return result
 

@@ -19,11 +19,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-
-import openpyxl
-import pypdf
-from openpyxl.utils.exceptions import InvalidFileException
-from pypdf.errors import PyPdfError
+from typing import Any
 
 from .document import Block, Document, Unreadable, UnreadableReason
 from .legacy import (
@@ -305,6 +301,10 @@ def _odt_pieces(
 
 
 def _read_pdf(path: Path) -> Document:
+    # Imported here: most records are .docx, and these two cost a fifth of a second to load.
+    import pypdf
+    from pypdf.errors import PyPdfError
+
     try:
         reader = pypdf.PdfReader(path)
         # An empty user password is not a protection anyone notices: try it first.
@@ -323,6 +323,9 @@ def _read_pdf(path: Path) -> Document:
 
 
 def _read_xlsx(path: Path) -> Document:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     _open_package(path).close()  # the size guard, before openpyxl unpacks anything
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
@@ -335,7 +338,7 @@ def _read_xlsx(path: Path) -> Document:
     return Document(format="xlsx", blocks=blocks)
 
 
-def _xlsx_blocks(workbook: openpyxl.Workbook) -> Iterator[Block]:
+def _xlsx_blocks(workbook: Any) -> Iterator[Block]:  # an openpyxl Workbook
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
             for cell in row:

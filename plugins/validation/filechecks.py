@@ -85,7 +85,8 @@ def _trailing_dot_space(path: RelPath, components: Sequence[str]) -> list[Findin
     if not bad:
         return []
     message = _(
-        "Windows cannot open a name that starts with a space or ends with a dot or a space: {names}."
+        "Windows cannot open a name that starts with a space or ends with a dot or a space: "
+        "{names}."
     ).format(names=_quoted(bad))
     fix = _("Rename it without the leading space or the trailing dot or space.")
     return [_warning(path, "file.trailing-dot-space", message, fix)]
@@ -101,9 +102,9 @@ def _reserved_names(path: RelPath, components: Sequence[str]) -> list[Finding]:
     bad = [c for c in components if _is_reserved(c)]
     if not bad:
         return []
-    message = _("Names Windows keeps for devices (CON, PRN, AUX, NUL, COM1, LPT1…): {names}.").format(
-        names=_quoted(bad)
-    )
+    message = _(
+        "Names Windows keeps for devices (CON, PRN, AUX, NUL, COM1, LPT1…): {names}."
+    ).format(names=_quoted(bad))
     fix = _("Rename it, e.g. add a word before the name.")
     return [_warning(path, "file.reserved-name", message, fix)]
 

@@ -454,6 +454,11 @@ def _outline_level(ppr: etree._Element | None) -> int | None:
     return int(value) + 1 if value.isdigit() and int(value) < 9 else -1
 
 
+_STYLES_CACHE_SIZE = 32
+_STYLES_CACHE: dict[tuple[int, int, int], WordStyles] = {}
+_STYLES_LOCK = threading.Lock()
+
+
 class WordStyles:
     """Word's style cascade, enough to say a run's font and boldness and a paragraph's
     heading level: direct formatting, then the character style, then the paragraph style
@@ -478,9 +483,29 @@ class WordStyles:
 
     @classmethod
     def of(cls, package: zipfile.ZipFile, related: Sequence[tuple[str, str]]) -> WordStyles:
-        """The styles of a document, from the parts related to its main part."""
+        """The styles of a document, from the parts related to its main part.
+
+        Documents made from one template share their styles part byte for byte, and parsing
+        it is most of the cost of reading a lesson plan: parsed styles are kept by the
+        part's CRC-32 and size, which the zip directory gives without unpacking anything."""
         part = next((name for kind, name in related if kind == "styles"), None)
-        return cls(read_part(package, part) if part else None)
+        if part is None:
+            return cls(None)
+        try:
+            info = package.getinfo(part)
+        except KeyError as exc:
+            raise PackageError(f"no part {part}") from exc
+        key = (info.CRC, info.file_size, info.compress_size)
+        with _STYLES_LOCK:
+            cached = _STYLES_CACHE.get(key)
+        if cached is not None:
+            return cached
+        styles = cls(read_part(package, part))
+        with _STYLES_LOCK:
+            _STYLES_CACHE[key] = styles
+            while len(_STYLES_CACHE) > _STYLES_CACHE_SIZE:
+                del _STYLES_CACHE[next(iter(_STYLES_CACHE))]
+        return styles
 
     def chain(self, style_id: str | None) -> list[etree._Element]:
         """The style and the styles it is based on, nearest first (loops cut)."""

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 
 from agent.i18n import _, ngettext
 from agent.model import RelPath
-from agent.records import Finding, Severity, fold
+from agent.records import Finding, Severity, fold, strip_accents
 from plugins.validation.document import Block, Document
 from plugins.validation.weeks import FIRST_WEEK, LAST_WEEK, week_dates, week_of_path
 
@@ -167,9 +167,7 @@ class _Lesson:
 
 
 def _plain(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.replace("đ", "d").replace("Đ", "D").lower().split())
+    return " ".join(strip_accents(text).lower().split())
 
 
 def _words(text: str) -> str:
@@ -607,7 +605,9 @@ def _in_lesson(finding: Finding, number: int, name: str) -> Finding:
             number=number, name=_shown(name), problem=finding.message
         )
     else:
-        message = _("Lesson {number} of this file: {problem}").format(number=number, problem=finding.message)
+        message = _("Lesson {number} of this file: {problem}").format(
+            number=number, problem=finding.message
+        )
     return Finding(finding.path, finding.rule, finding.severity, message, finding.fix)
 
 
