@@ -374,6 +374,7 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
     journal = Journal.open(cfg.state_dir / "journal.sqlite3")
     try:
         host = load_plugins(cfg, failure_log=journal)
+        host.check_config()
         result = Validator(cfg, journal, host).check(relative or None, force=again)
     finally:
         journal.close()
@@ -440,7 +441,16 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
     """Installed plugins, enabled or not, with their version, source and hooks."""
     from .hooks import load_plugins
 
-    host = load_plugins(_config_or_default(ctx))
+    cfg = _config_or_default(ctx)
+    host = load_plugins(cfg)
+    installed = {p.name for p in host.plugins}
+    for name in sorted(set(cfg.plugins.tables) - installed):
+        click.echo(
+            _("[plugins.{name}] is in the config file but no such plugin is installed.").format(
+                name=name
+            ),
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps({"plugins": [p.to_json() for p in host.plugins]}, ensure_ascii=False))
         return

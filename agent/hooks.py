@@ -31,6 +31,7 @@ import pluggy
 
 from . import __version__
 from .config import Config
+from .errors import ConfigError
 from .i18n import _
 from .log import get_logger
 from .model import Kind, RelPath, Report, Side
@@ -98,6 +99,15 @@ class HookSpecs:
     """The hooks a hoso plugin may implement. Implement them as plain functions (or methods)
     decorated with ``@agent.hooks.hookimpl``, taking any subset of the arguments named here,
     without defaults (pluggy never passes an argument that has a default)."""
+
+    @hookspec
+    def hoso_check_config(self, config: Config) -> list[str]:  # type: ignore[empty-body]
+        """Check the plugin's own settings (``config.plugins.settings(NAME)``) before the
+        agent or a command starts working.
+
+        Return a list of problems, each a whole sentence naming the key and saying what to
+        write instead (empty when all is well). Any problem stops the command with exit
+        code 2 before anything is changed."""
 
     @hookspec
     def hoso_record_types(self, config: Config) -> list[RecordType]:  # type: ignore[empty-body]
@@ -204,6 +214,13 @@ class PluginHost:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- typed entry points, one per hook --
+
+    def check_config(self) -> None:
+        """ConfigError listing every problem the plugins find in their settings."""
+        results = self._call("hoso_check_config", _list_of(str), config=self.config)
+        problems = [problem for _name, found in results for problem in found]
+        if problems:
+            raise ConfigError("\n".join(problems))
 
     def record_types(self) -> list[RecordType]:
         results = self._call("hoso_record_types", _list_of(RecordType), config=self.config)

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from . import local, reconcile, trash
 from .config import Config
-from .errors import HosoError, NotFound, SafetyStop
+from .errors import ConfigError, HosoError, NotFound, SafetyStop
 from .hooks import Deletion, PluginHost, load_plugins
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
@@ -99,6 +99,11 @@ class Syncer:
         self.validator: Validator | None = None
         if plugins:
             self.plugins = load_plugins(config, failure_log=self.journal)
+            try:
+                self.plugins.check_config()
+            except ConfigError:
+                self.journal.close()
+                raise
             self.validator = Validator(config, self.journal, self.plugins)
         self.ignore = local.ignore_rules(config)
         self.on_local_write = on_local_write

@@ -48,11 +48,12 @@ class Validator:
         self.types: list[RecordType] = host.record_types()
 
     def stamp(self, today: date) -> str:
-        """Changes when the rules may give another answer: other plugins, other record
-        types, another day."""
+        """Changes when the rules may give another answer: other plugins or plugin
+        settings, other record types, another day."""
         digest = hashlib.sha256()
         for info in self.host.plugins:
             digest.update(f"{info.name}={info.version}:{info.enabled};".encode())
+        digest.update(repr(sorted(self.config.plugins.tables.items())).encode())
         for record_type in self.types:
             digest.update(repr(record_type).encode())
         digest.update(today.isoformat().encode())

@@ -144,13 +144,19 @@ class RawSession(Session):
 class HosoSession(Session):
     """``hoso --config CFG sync --json`` with a fresh state folder and this workspace's config."""
 
-    def __init__(self, exe: Path, ws: Workspace) -> None:
+    def __init__(self, exe: Path, ws: Workspace, *, validation: bool = False) -> None:
         self._exe = exe
         self.config = ws.scratch / "agent.toml"
         self.env = {**os.environ, PASSWORD_ENV: ws.server.password}
         text = render(ws.local, ws.server.url, ws.remote_dir, ws.server.user,
                       str(ws.scratch / "state"))
-        self.config.write_text(text + "\n[sync]\nsettle_seconds = 0\ntransfers = 4\n")
+        # The peers only copy bytes: compare like with like. What validation adds to a pass
+        # is measured by bench/check.py; the idle agent below runs with it, as shipped.
+        enabled = "true" if validation else "false"
+        self.config.write_text(
+            text + "\n[sync]\nsettle_seconds = 0\ntransfers = 4\n"
+            f"\n[plugins.validation]\nenabled = {enabled}\n"
+        )
 
     def initial(self) -> None:
         self._sync()
@@ -392,7 +398,7 @@ def idle_daemon(server: DavServer, work: Path, seconds: float, seed: int) -> Idl
     corpus.generate(ws.local, IDLE_FILES, seed, max_bytes=4096)
     make_remote_dir(ws)
     try:
-        session = HosoSession(exe, ws)
+        session = HosoSession(exe, ws, validation=True)
         initial = measure(ws, session.initial)
         before = settled_count(server)
         log = (scratch / "run.log").open("wb")

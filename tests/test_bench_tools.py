@@ -93,3 +93,34 @@ def test_raw_uploader_puts_every_byte_on_the_server(share: Share, tmp_path: Path
     listing = walk(target)
     assert listing.files == {p: len(data) for p, data in tree(root).items()}
     assert listing.requests == folders + 1  # one PROPFIND per folder
+
+
+def test_the_validation_corpus_is_real_lesson_plans_with_a_few_problems(tmp_path: Path) -> None:
+    from datetime import date
+
+    from agent.records import classify
+    from bench import lessonplans
+    from plugins.validation.checks import check_record
+    from plugins.validation.settings import load_types_file, shipped_types_file
+
+    paths = lessonplans.generate(tmp_path, 40, seed=3)
+    types = load_types_file(shipped_types_file())
+    problems = set()
+    for path in paths:
+        rel = path.relative_to(tmp_path).as_posix()
+        assert classify(rel, types).code == "KHBD"  # type: ignore[union-attr]
+        found = check_record(
+            path,
+            rel,
+            classify(rel, types),
+            size=path.stat().st_size,
+            today=date(2026, 11, 29),
+            year_start=date(2026, 9, 7),
+        )
+        problems |= {f.rule for f in found}
+    # A second lesson pasted below the first lacks a header of its own, too.
+    assert problems == {
+        "khbd.reflection-missing",
+        "khbd.several-lessons",
+        "khbd.header-incomplete",
+    }

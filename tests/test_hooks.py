@@ -414,3 +414,54 @@ def test_findings_are_notified_once_and_jobs_remember_their_last_run(
     events = sys.modules["hoso_recorder"].events
     assert events.count(("notify", "finding:TODO Bài 5.docx:recorder.todo")) == 1
     assert events.count(("job", True)) == 1
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("[plugins]\ntimeout = 0\n", "plugins.timeout"),
+        ('[plugins]\nblock_sync = "khbd.reflection-missing"\n', "plugins.block_sync"),
+        ('[plugins]\ncolour = "blue"\n', "plugins.colour"),
+        ('[plugins.validation]\nenabled = "yes"\n', "plugins.validation.enabled"),
+        ('[plugins.validation]\nyear_start = "5/9/2026"\n', "plugins.validation.year_start"),
+        ('[plugins.validation]\ndisabled_rule = ["x"]\n', "plugins.validation.disabled_rule"),
+        ('[plugins.validation]\ntypes_file = "/nonexistent.toml"\n', "/nonexistent.toml"),
+    ],
+)
+def test_a_wrong_plugin_setting_stops_with_one_message_and_exit_2(
+    tmp_path: Path, table: str, key: str
+) -> None:
+    root = tmp_path / "HoSo"
+    root.mkdir()
+    (root / "Bài 1.docx").write_bytes(b"x")
+    config = tmp_path / "agent.toml"
+    state = tmp_path / "state"
+    configmod.write_private(
+        config,
+        f'root = "{root}"\nstate_dir = "{state}"\n[remote]\nurl = "http://127.0.0.1:9/"\n{table}',
+    )
+    for command in (["check"], ["sync"]):
+        done = run_hoso("--config", str(config), *command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert key in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    if (state / "journal.sqlite3").exists():  # nothing recorded
+        journal = Journal.open(state / "journal.sqlite3")
+        try:
+            assert journal.validated() == {} and journal.last_pass() is None
+        finally:
+            journal.close()
+
+
+def test_a_configured_plugin_that_is_not_installed_is_pointed_out(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    configmod.write_private(
+        config,
+        f'root = "{tmp_path}"\n[remote]\nurl = "http://127.0.0.1:9/"\n'
+        "[plugins.inspecton]\nenabled = true\n",
+    )
+    done = run_hoso("--config", str(config), "plugins")
+    assert done.returncode == 0
+    assert "[plugins.inspecton]" in done.stderr and "validation" in done.stdout

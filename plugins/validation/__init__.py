@@ -12,10 +12,21 @@ from datetime import date
 from typing import Any
 
 from agent.config import Config
+from agent.errors import ConfigError
 from agent.hooks import hookimpl
 from agent.records import Finding, Record, RecordType
 
 from .settings import record_types, settings_of
+
+
+@hookimpl
+def hoso_check_config(config: Config) -> list[str]:
+    try:
+        settings_of(config)
+        record_types(config)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 @hookimpl
