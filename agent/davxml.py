@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from lxml import etree
-
+from . import safexml
 from .errors import ProtocolError
 from .i18n import _
 from .model import RelPath, nfc
+from .safexml import Element, UnsafeXml
 
 DAV_NS = "DAV:"
 OC_NS = "http://owncloud.org/ns"
@@ -94,24 +93,19 @@ class MultistatusParser:
         answer = self._xml(content)
         return answer.find(f".//{{{DAV_NS}}}resourcetype/{{{DAV_NS}}}collection") is not None
 
-    def _xml(self, content: bytes) -> etree._Element:
+    def _xml(self, content: bytes) -> Element:
         try:
-            root = etree.fromstring(content, _parser())
-        except etree.XMLSyntaxError as exc:
+            return safexml.parse(content)
+        except UnsafeXml as exc:
             raise self._error(
-                _("its answer is not valid XML ({detail})").format(detail=type(exc).__name__)
+                _("its answer is not valid XML ({detail})").format(detail=exc.reason)
             ) from None
-        if root.getroottree().docinfo.doctype:
-            raise self._error(
-                _("its answer is not valid XML ({detail})").format(detail="DTD forbidden")
-            )
-        return root
 
-    def _response(self, element: etree._Element) -> Props:
+    def _response(self, element: Element) -> Props:
         href = element.findtext(f"{{{DAV_NS}}}href")
         if not href:
             raise self._error(_("an entry of its answer has no address"))
-        props: dict[str, etree._Element] = {}
+        props: dict[str, Element] = {}
         for propstat in element.findall(f"{{{DAV_NS}}}propstat"):
             status = propstat.findtext(f"{{{DAV_NS}}}status") or ""
             prop = propstat.find(f"{{{DAV_NS}}}prop")
@@ -191,32 +185,12 @@ def _decoded(segment: str) -> str:
     return unquote(segment)
 
 
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    """A hardened lxml parser, one per thread (lxml parsers are not shared across threads):
-    no entity substitution, no network, no DTD loading; a DOCTYPE is refused after parsing."""
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        _local.parser = parser
-    return parser
-
-
 def _status_code(status_line: str) -> int:
     parts = status_line.split()
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
 
 
-def _sha256_first(element: etree._Element | None) -> str | None:
+def _sha256_first(element: Element | None) -> str | None:
     """Nextcloud's checksums ("SHA1:… MD5:… SHA256:…"): the SHA256 one if any, else the first."""
     if element is None:
         return None

@@ -19,7 +19,7 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 OWNERS = {
     "click": {"cli"},
     "platformdirs": {"config"},
-    "lxml": {"davxml"},
+    "lxml": {"safexml"},
     "defusedxml": {"davxml"},
     "xml": {"davxml"},
     "requests": {"remote"},
@@ -35,7 +35,7 @@ OWNERS = {
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records"},
+    {"errors", "i18n", "model", "records", "safexml"},
     {"config"},
     {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
     {"reconcile", "propagate", "trash", "hooks"},
@@ -102,6 +102,7 @@ PUBLIC_API = {
     "agent.model",
     "agent.i18n",
     "agent.errors",
+    "agent.safexml",
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -36,6 +36,9 @@ from pathlib import Path
 
 from lxml import etree
 
+from agent.safexml import UnsafeXml
+from agent.safexml import parse as parse_untrusted
+
 from .document import Legacy, Unreadable, UnreadableReason
 
 # Vietnamese tones as combining marks, in the order of the table rows below:
@@ -336,34 +339,12 @@ def check_unpacked_size(package: zipfile.ZipFile) -> None:
         raise PackageError(f"declares {total} bytes unpacked")
 
 
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    """A hardened lxml parser, one per thread: no entities, no network, no DTD."""
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        _local.parser = parser
-    return parser
-
-
 def parse_xml(data: bytes) -> etree._Element:
     """The root of an XML part; PackageError when it does not parse or has a DOCTYPE."""
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise PackageError(f"bad XML: {exc}") from exc
-    if root.getroottree().docinfo.doctype:
-        raise PackageError("XML with a DOCTYPE")
-    return root
+        return parse_untrusted(data)
+    except UnsafeXml as exc:
+        raise PackageError(f"bad XML: {exc.reason}") from exc
 
 
 def read_bytes(package: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes:
