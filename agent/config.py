@@ -337,8 +337,12 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def render(root: Path, url: str, remote_dir: str, user: str, state_dir: str = "") -> str:
-    """The config file `hoso init` writes: the given values, every other key at its default."""
+def render(
+    root: Path, url: str, remote_dir: str, user: str, state_dir: str = "", language: str = ""
+) -> str:
+    """The config file `hoso init` writes: the given values, every other key at its default.
+    ``language`` pins the language chosen at init, so that a service started without the
+    teacher's locale still speaks Vietnamese."""
 
     def q(value: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -349,6 +353,8 @@ def render(root: Path, url: str, remote_dir: str, user: str, state_dir: str = ""
     ]
     if state_dir:
         lines.append(f"state_dir = {q(state_dir)}")
+    if language:
+        lines.append(f"language = {q(language)}")
     lines += ["", "[remote]", f"url = {q(url)}", f"remote_dir = {q(remote_dir)}"]
     if user:
         lines.append(f"user = {q(user)}")

@@ -16,6 +16,7 @@ DOMAIN = "hoso"
 LOCALE_DIR = Path(__file__).with_name("locale")
 
 _translations: gettext.NullTranslations = gettext.NullTranslations()
+_language = "en"
 
 
 def detect_language(configured: str = "auto") -> str:
@@ -30,12 +31,18 @@ def detect_language(configured: str = "auto") -> str:
 
 def setup(configured: str = "auto") -> str:
     """Select the catalogue for this process; returns the language code chosen."""
-    global _translations
+    global _translations, _language
     language = detect_language(configured)
+    _language = language
     _translations = gettext.translation(
         DOMAIN, localedir=LOCALE_DIR, languages=[language], fallback=True
     )
     return language
+
+
+def current_language() -> str:
+    """The language messages are shown in now: "vi" or "en"."""
+    return _language
 
 
 def _(message: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as configmod
+from . import i18n
 from .config import Config, Secret
 from .errors import ConfigError
 from .i18n import _
@@ -42,7 +43,7 @@ def initialise(
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise ConfigError(_("{root} exists and is not a folder.").format(root=root))
-    text = configmod.render(root, url, remote_dir, user, state_dir)
+    text = configmod.render(root, url, remote_dir, user, state_dir, i18n.detect_language())
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if check:
         remote = Remote(

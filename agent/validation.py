@@ -21,7 +21,7 @@ from pathlib import Path
 from . import local
 from .config import Config
 from .hooks import Notification, PluginHost
-from .i18n import _
+from .i18n import _, current_language
 from .journal import Journal, ValidationStamp
 from .model import Kind, RelPath, Report, is_within, nfc
 from .records import Finding, Record, RecordType, Severity, classify
@@ -49,7 +49,8 @@ class Validator:
 
     def stamp(self, today: date) -> str:
         """Changes when the rules may give another answer: other plugins or plugin
-        settings, other record types, another day."""
+        settings, other record types, another day; or another language (the findings'
+        messages are stored as shown)."""
         digest = hashlib.sha256()
         for info in self.host.plugins:
             digest.update(f"{info.name}={info.version}:{info.enabled};".encode())
@@ -57,6 +58,7 @@ class Validator:
         for record_type in self.types:
             digest.update(repr(record_type).encode())
         digest.update(today.isoformat().encode())
+        digest.update(current_language().encode())
         return digest.hexdigest()[:16]
 
     def check(

@@ -85,9 +85,14 @@ def test_init_writes_private_files_and_refuses_to_overwrite(tmp_path: Path, shar
     assert "--force" in again.stderr
     assert config.read_bytes() == original
 
-    forced = run_hoso(*init_args(config, tmp_path / "Khác", share, "--force"), env=env)
+    forced = run_hoso(
+        *init_args(config, tmp_path / "Khác", share, "--force"), env={**env, "LANGUAGE": "vi"}
+    )
     assert forced.returncode == 0, forced.stderr
-    assert tomllib.loads(config.read_text())["root"] == str(tmp_path / "Khác")
+    rewritten = tomllib.loads(config.read_text())
+    assert rewritten["root"] == str(tmp_path / "Khác")
+    # The teacher's language is kept for the service, which starts without their locale.
+    assert written["language"] == "en" and rewritten["language"] == "vi"
 
 
 @WSGIDAV_ONLY

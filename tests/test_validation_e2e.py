@@ -268,3 +268,15 @@ def test_a_vntime_document_is_converted_to_a_unicode_copy(tmp_path: Path) -> Non
     assert "Điều chỉnh sau bài dạy" in "\n".join(p.text for p in Document(str(copy)).paragraphs)
     twice = agent.cli("convert", rel(agent, plans["vntime"]))
     assert twice.returncode == ExitCode.USAGE and "already exists" in twice.stderr
+
+
+def test_findings_are_shown_in_the_language_of_whoever_reads_them(tmp_path: Path) -> None:
+    agent = offline_agent(tmp_path, language="auto")
+    write_plans(agent.root)
+    english = json.loads(agent.cli("check", "--json", env={"LANGUAGE": "en"}).stdout)
+    vietnamese = json.loads(agent.cli("check", "--json", env={"LANGUAGE": "vi"}).stdout)
+    rules = [(f["path"], f["rule"]) for f in english["findings"]]
+    assert rules == [(f["path"], f["rule"]) for f in vietnamese["findings"]]
+    for en, vi in zip(english["findings"], vietnamese["findings"], strict=True):
+        assert en["message"] != vi["message"]
+        assert VIETNAMESE_LETTERS & set(vi["message"].lower())

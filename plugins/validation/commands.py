@@ -44,6 +44,7 @@ def template(kind: str, out: Path | None) -> None:
 
     out = out or Path("KHBD - mẫu.docx")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # a new week's folder, say
         write_template(out)
     except FileExistsError:
         raise UsageError(
