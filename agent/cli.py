@@ -20,6 +20,7 @@ import click
 
 from . import __version__, i18n
 from . import config as configmod
+from .backup_cli import backup as backup_commands
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 
@@ -128,7 +129,12 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
     setup_logging(cfg.state_dir, verbose=False, to_stderr=False)
     progress = _terminal_progress if sys.stderr.isatty() and not as_json else _no_progress
     with InstanceLock(cfg.state_dir):
-        syncer = Syncer(cfg, on_progress=progress, plugins=True)
+        syncer = Syncer(
+            cfg,
+            on_progress=progress,
+            plugins=True,
+            before_mass_delete=lambda: _backup_before_mass_delete(cfg),
+        )
         try:
             first = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
             report, checked = first.report, first.validation
@@ -157,6 +163,26 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
         click.echo(f"{failure['path']}: {failure['error']}", err=True)
     if report.failed:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _backup_before_mass_delete(cfg: configmod.Config) -> None:
+    """A confirmed mass delete is preceded by a backup when a repository exists; when it
+    cannot be made the pass stops (the files also go to the trash, but a backup is the
+    promise). Without a repository the trash alone keeps the files."""
+    from .backup import service
+    from .backup_cli import prompt_for_passphrase
+
+    if not (cfg.backup.repository_path() / "config").is_file():
+        click.echo(_("No backup repository: the deleted files are kept in the trash only."), err=True)
+        return
+    repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
+    result = service.backup(cfg, repo, tags=["before-mass-delete"])
+    click.echo(
+        _("Backed up first: snapshot {id} ({files} files).").format(
+            id=result.snapshot[:8], files=result.files
+        ),
+        err=True,
+    )
 
 
 def _outcome_text(outcome: str) -> str:
@@ -281,7 +307,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         for err in st.errors:
             click.echo(f"  {err['path']}: {err['error']}")
     click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
-    click.echo(_("Backups: not configured."))
+    _print_backup_status(st.backup)
     if st.findings:
         files = sorted({f["path"] for f in st.findings})
         click.echo(
@@ -293,6 +319,23 @@ def status(ctx: Ctx, as_json: bool) -> None:
         click.echo(
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
             err=False,
+        )
+
+
+def _print_backup_status(backup: dict[str, Any] | None) -> None:
+    if backup is None:
+        click.echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
+        return
+    click.echo(
+        _("Last good backup: {when} ({hours} hours ago), {files} files.").format(
+            when=backup["last"].replace("T", " "), hours=backup["age_hours"], files=backup["files"]
+        )
+    )
+    if backup["stale"]:
+        click.echo(
+            _("Warning: the last backup is older than allowed ([backup] max_age). Is the backup "
+              "drive connected? Run `hoso backup create`."),
+            err=True,
         )
 
 
@@ -488,6 +531,11 @@ def _add_plugin_commands(argv: list[str] | None) -> None:
     except (click.ClickException, HosoError):
         cfg = _default_config(ctx.config_path)
     load_plugins(cfg).register_commands(cli)
+
+
+# --- backup (agent/backup_cli.py) ---------------------------------------------------------
+
+cli.add_command(backup_commands)
 
 
 # --- demo ----------------------------------------------------------------------------------

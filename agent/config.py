@@ -77,6 +77,28 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    """``[backup]``: the encrypted backup repository and when the agent fills and trims it."""
+
+    repository: str = ""  # a folder; empty: under the user data folder (same disk: warned)
+    key_file: str = ""  # a file holding the passphrase, readable only by its owner
+    schedule: str = "daily"  # hourly | daily | weekly | off
+    after_changes_minutes: float = 30.0  # a backup once changes have been quiet this long; 0: off
+    max_age: float = 48.0  # hours; `hoso status` warns when the last good backup is older
+    keep_last: int = 10
+    keep_daily: int = 14
+    keep_weekly: int = 8
+    keep_monthly: int = 12
+    remote_copy: bool = False  # mirror the encrypted repository to the share
+    remote_dir: str = ".hoso-backup"  # that mirror's folder, inside the share folder
+
+    def repository_path(self) -> Path:
+        if self.repository:
+            return Path(self.repository).expanduser()
+        return Path(platformdirs.user_data_dir(APP)) / "backup"
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     """``[plugins]``: the hook timeout, and one table per plugin (``[plugins.NAME]``) whose
     ``enabled`` key switches it on or off and whose other keys belong to the plugin."""
@@ -103,6 +125,7 @@ class Config:
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
 
     @property
     def password_file(self) -> Path:
@@ -124,9 +147,9 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "language": str,
     "host_name": str,
 }
-_TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig}
+_TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig, "backup": BackupConfig}
 # Tables owned by later features or plugins: accepted and passed through untouched.
-_OPEN_TABLES = {"backup", "school", "teacher", "smtp", "inspection", "handover"}
+_OPEN_TABLES = {"school", "teacher", "smtp", "inspection", "handover"}
 
 
 def default_config_path() -> Path:
@@ -194,8 +217,10 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         raise _bad(path, "language", _("must be one of auto, vi, en"))
     remote: RemoteConfig = tables.get("remote", RemoteConfig())
     sync: SyncConfig = tables.get("sync", SyncConfig())
+    backup: BackupConfig = tables.get("backup", BackupConfig())
     _validate_remote(path, remote)
     _validate_sync(path, sync)
+    _validate_backup(path, backup)
     return Config(
         path=path,
         root=root,
@@ -205,6 +230,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         remote=remote,
         sync=sync,
         plugins=tables.get("plugins", PluginsConfig()),
+        backup=backup,
     )
 
 
@@ -293,6 +319,24 @@ def _validate_sync(path: Path, sync: SyncConfig) -> None:
         raise _bad(path, "sync.max_delete_percent", _("must be more than 0 and at most 100"))
     if not 1 <= sync.transfers <= 32:
         raise _bad(path, "sync.transfers", _("must be between 1 and 32"))
+
+
+BACKUP_SCHEDULES = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "off": 0.0}
+
+
+def _validate_backup(path: Path, backup: BackupConfig) -> None:
+    if backup.schedule not in BACKUP_SCHEDULES:
+        raise _bad(path, "backup.schedule", _("must be one of hourly, daily, weekly, off"))
+    for key in ("after_changes_minutes", "max_age"):
+        if getattr(backup, key) < 0:
+            raise _bad(path, f"backup.{key}", _("must be 0 or more"))
+    for key in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly"):
+        if getattr(backup, key) < 0:
+            raise _bad(path, f"backup.{key}", _("must be 0 or more"))
+    if backup.repository and not Path(backup.repository).expanduser().is_absolute():
+        raise _bad(path, "backup.repository", _("must be an absolute path"))
+    if not backup.remote_dir or "/" in backup.remote_dir.strip("/"):
+        raise _bad(path, "backup.remote_dir", _("must be a single folder name"))
 
 
 def _bad(path: Path, key: str, problem: str) -> ConfigError:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import sdnotify
+from .backup.scheduler import BackupWorker
 from .config import Config
 from .errors import AuthError, HosoError, UnreachableError
 from .hooks import Job, JobContext
@@ -84,6 +85,7 @@ class Daemon:
         self.wake = threading.Event()
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
+        self._backups = BackupWorker(config, stop)  # started by run()
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -100,6 +102,9 @@ class Daemon:
         jobs = _Jobs(self.config, syncer)
         checks = _ValidationWorker(syncer.validator, self.stop)
         self._checks = checks
+        backups = BackupWorker(self.config, self.stop)
+        self._backups = backups
+        backups.start()
         watcher = Watcher(
             self.config.root,
             self._on_change,
@@ -133,6 +138,7 @@ class Daemon:
             sdnotify.stopping()
             watcher.stop()
             checks.finish()
+            backups.finish()
             syncer.close()
             log.info("agent stopped")
 
@@ -197,6 +203,8 @@ class Daemon:
             )
         sdnotify.status(time.strftime("last pass %H:%M:%S: ") + result.outcome)
         self._checks.submit(result.report)
+        if result.report.changed_anything:
+            self._backups.changed()
         self.on_pass(self.state)
         if result.retry_soon:
             return max(self.config.sync.settle_seconds, 1.0)

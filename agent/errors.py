@@ -128,3 +128,25 @@ class SafetyStop(HosoError):
 
 class AlreadyRunning(UsageError):
     """Another agent holds the lock of this config's state folder."""
+
+
+class BackupDamaged(HosoError):
+    """A backup repository file is missing, truncated or altered (named in the message)."""
+
+    exit_code = ExitCode.PARTIAL
+    scope = Scope.AGENT
+
+
+class WrongPassphrase(HosoError):
+    """No key slot of the backup repository opens with the passphrase given."""
+
+    exit_code = ExitCode.USAGE
+    scope = Scope.AGENT
+
+
+class RepositoryNewer(ConfigError):
+    """The backup repository was written by a newer hoso (format version above ours)."""
+
+
+class RepositoryInUse(UsageError):
+    """Another hoso process holds the backup repository's lock."""

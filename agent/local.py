@@ -85,8 +85,10 @@ class IgnoreRules:
 
 
 def ignore_rules(config: Config) -> IgnoreRules:
-    """The rules of one agent: built-ins, the user's `sync.ignore`, and the share's trash."""
-    return IgnoreRules(config.sync.ignore, extra=(f"/{config.remote.trash_dir}/",))
+    """The rules of one agent: built-ins, the user's `sync.ignore`, the share's trash and the
+    encrypted copy of the backups on the share."""
+    extra = (f"/{config.remote.trash_dir}/", f"/{config.backup.remote_dir}/")
+    return IgnoreRules(config.sync.ignore, extra=extra)
 
 
 def _check_pattern(pattern: str) -> None:

@@ -2,8 +2,7 @@
 
 Reads the journal (last pass, per-file errors, trash) and compares a stat-only scan of the
 records folder with it to count changes waiting for the next pass; the validation findings
-and plugin failures the journal holds. Backup age belongs to a later feature and is
-reported as not configured.
+and plugin failures the journal holds; the age of the last good backup.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import local
+from .backup import history
 from .config import Config
 from .journal import Journal
 from .model import CONFLICT_MARK
@@ -80,6 +80,7 @@ def gather(config: Config, journal: Journal) -> Status:
         conflicts=sorted(conflicts),
         errors=errors,
         trash_items=len(journal.trash_items()),
+        backup=history.status(config),
         findings=[s.finding.to_json() for s in journal.findings()],
         plugin_failures=[
             {

@@ -67,6 +67,7 @@ class PreparedPass:
     local: dict[RelPath, LocalEntry]
     remote: Mapping[RelPath, RemoteEntry]
     twins: list[RelPath]
+    mass_delete: bool = False  # a deletion past the guard, confirmed by the user
 
 
 @dataclass
@@ -90,9 +91,11 @@ class Syncer:
         on_progress: Callable[[int, int, Action], None] = lambda done, total, action: None,
         stop: threading.Event | None = None,
         plugins: bool = False,
+        before_mass_delete: Callable[[], None] = lambda: None,
     ) -> None:
         """``plugins=True`` loads the plugins: their hooks run around each pass and the
-        records a pass changed are validated after it."""
+        records a pass changed are validated after it. ``before_mass_delete`` runs before a
+        confirmed deletion past the guard starts (the CLI takes a backup there)."""
         self.config = config
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.plugins: PluginHost | None = None
@@ -108,6 +111,7 @@ class Syncer:
         self.ignore = local.ignore_rules(config)
         self.on_local_write = on_local_write
         self.on_progress = on_progress
+        self.before_mass_delete = before_mass_delete
         self.stop = stop or threading.Event()
         self._remote: Remote | None = None
         self._clean = False  # the last pass finished with nothing failed, skipped or pending
@@ -244,9 +248,9 @@ class Syncer:
             host=cfg.host_name,
             merge_only=merge_only,
         )
-        self._check_mass_delete(plan, known, allow_mass_delete)
+        mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins)
+        return PreparedPass(plan, caps, entries, remote, twins, mass_delete)
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
@@ -262,6 +266,8 @@ class Syncer:
     def execute(self, prepared: PreparedPass) -> PassResult:
         """Carry out a prepared plan and record what the share looks like afterwards."""
         cfg = self.config
+        if prepared.mass_delete:
+            self.before_mass_delete()
         caps, plan = prepared.caps, self._before_changes(prepared)
         ctx = Context(
             root=cfg.root,
@@ -393,7 +399,8 @@ class Syncer:
             return True
         return False
 
-    def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> None:
+    def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> bool:
+        """SafetyStop past the guard unless allowed; True when allowed past it."""
         # check_mass_delete counts a folder delete as the folder plus everything it covers.
         tracked = len(known)
         check = reconcile.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
@@ -409,6 +416,7 @@ class Syncer:
                     tracked,
                 ).format(n=check.deletions, total=tracked, pct=check.percent)
             )
+        return check.exceeds
 
 
 def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:

@@ -17,7 +17,7 @@ import pytest
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 
 OWNERS = {
-    "click": {"cli"},
+    "click": {"cli", "backup_cli"},
     "platformdirs": {"config"},
     "lxml": {"safexml"},
     "defusedxml": {"davxml"},
@@ -31,43 +31,64 @@ OWNERS = {
     "cheroot": {"demo"},
     "docx": {"demo"},
     "pluggy": {"hooks"},
+    "cryptography": {"backup.crypto"},
+    "fastcdc": {"backup.chunker"},
 }
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records", "safexml"},
+    {"errors", "i18n", "model", "records", "safexml", "backup"},
     {"config"},
     {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
+    {"backup.crypto", "backup.files", "backup.chunker", "backup.history"},
+    {"backup.locks", "backup.repository"},
     {"reconcile", "propagate", "trash", "hooks"},
+    {"backup.snapshots", "backup.restore", "backup.maintenance"},
+    {"backup.service", "backup.scheduler"},
     {"sync", "status", "onboarding", "validation"},
     {"daemon"},
     {"demo"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "backup_cli"},
 ]
 
 
 def imports_of(module: Path) -> set[str]:
-    """Top-level names imported anywhere in the module (lazy imports included)."""
+    """Dotted names imported anywhere in the module (lazy imports included), relative
+    imports resolved (``from ..config import x`` in agent/backup/ is ``agent.config``)."""
+    package = ["agent", *module.parent.relative_to(AGENT).parts]
     found: set[str] = set()
     for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # from .x import y / from . import x
+            if node.level:  # from .x import y / from . import x / from ..x import y
+                base = package[: len(package) - (node.level - 1)]
                 if node.module:
-                    found.add("agent." + node.module)
-                else:  # only the names that are modules, not e.g. __version__
-                    found.update(
-                        "agent." + alias.name
-                        for alias in node.names
-                        if (AGENT / f"{alias.name}.py").exists()
-                    )
+                    base = [*base, *node.module.split(".")]
+                    found.add(".".join(base))
+                folder = AGENT.joinpath(*base[1:])
+                # the imported names that are modules, not e.g. __version__
+                found.update(
+                    ".".join([*base, alias.name])
+                    for alias in node.names
+                    if (folder / f"{alias.name}.py").exists()
+                )
             elif node.module:
                 found.add(node.module)
     return found
 
 
-MODULES = {p.stem: imports_of(p) for p in sorted(AGENT.glob("*.py")) if p.stem != "__init__"}
+def _name(path: Path) -> str:
+    """agent/cli.py → "cli"; agent/backup/crypto.py → "backup.crypto"; a package → its name."""
+    parts = path.relative_to(AGENT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    _name(p): imports_of(p)
+    for p in sorted(AGENT.rglob("*.py"))
+    if _name(p) and "locale" not in p.parts
+}
 
 
 def layer_of(name: str) -> int:
@@ -90,7 +111,7 @@ def test_nothing_imports_a_layer_above_it(module: str) -> None:
     own = layer_of(module)
     for imported in MODULES[module]:
         if imported.startswith("agent."):
-            target = imported.split(".")[1]
+            target = imported.removeprefix("agent.")
             assert layer_of(target) <= own, f"agent/{module}.py imports {imported} from above"
 
 

@@ -1,0 +1,1 @@
+"""Encrypted, deduplicated, versioned backups of the records folder (docs/backup-format.md)."""

@@ -1,0 +1,818 @@
+"""A backup repository on disk: files, packs, the index, snapshots and key slots.
+
+The layout and every byte are specified in docs/backup-format.md; the cryptography is in
+:mod:`agent.backup.crypto`, the lock protocol in :mod:`agent.backup.locks`.
+
+Invariants:
+- Every file is written to ``.tmp-<random>`` in its folder, fsync'd, renamed, and the folder
+  fsync'd; a failed write removes its temp file and raises LocalError (ENOSPC: "drive full").
+- Content files are named by the SHA-256 of their bytes, so anyone can check them without keys.
+- A blob is referenced by an index file only after the pack holding it is durable, and a
+  snapshot is written only after the index naming everything it references (``flush``).
+- ``load_blob`` returns only bytes whose keyed id matches: damage raises BackupDamaged.
+- The in-memory index knows blobs not yet flushed, so identical content inside one backup
+  is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from io import FileIO
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import BackupDamaged, LocalError, RepositoryNewer, UsageError, WrongPassphrase
+from ..i18n import _
+from ..log import get_logger
+from . import chunker, crypto, files, locks
+from .crypto import KdfParams, Keys
+from .files import TEMP_PREFIX
+
+FORMAT_VERSION = 1
+FOLDERS = ("keys", "data", "index", "snapshots", "locks")
+PACK_TARGET = 16 * 1024 * 1024
+# min, avg, max: ~1 MiB chunks keep the index small while sharing most of a large file
+# after an insertion (docs/backup-format.md, config).
+DEFAULT_CHUNKER = (256 * 1024, 1024 * 1024, 4 * 1024 * 1024)
+_LENGTH = struct.Struct("<I")
+PRODUCTION_KDF = KdfParams()
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """Where a blob is stored: its envelope at ``offset`` (``length`` bytes) in ``pack``."""
+
+    id: str
+    type: str
+    pack: str
+    offset: int
+    length: int
+    raw_length: int
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "offset": self.offset,
+            "length": self.length,
+            "raw_length": self.raw_length,
+        }
+
+
+class Repository:
+    """An open repository: ``Repository.init`` creates one, ``Repository.open`` opens one."""
+
+    def __init__(
+        self, path: Path, repo_id: bytes, master: bytes, chunker: tuple[int, int, int]
+    ) -> None:
+        self.path = path
+        self.id = repo_id.hex()
+        self.keys = Keys.from_master(master)
+        self.chunker = chunker
+        self._repo_id = repo_id
+        self._master = master
+        self._index: dict[str, list[BlobEntry]] | None = None
+        self._present: set[str] = set()
+        self._open_pack = _PackBuffer()
+        self._writing: list[tuple[_PackBuffer, Future[str]]] = []  # oldest first
+        self._writer: ThreadPoolExecutor | None = None
+        self._unindexed: dict[str, list[BlobEntry]] = {}
+        self._failure: LocalError | None = None
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self.path)!r}, id={self.id})"
+
+    # --- creating and opening ----------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        path: Path,
+        passphrase: str,
+        *,
+        label: str = "",
+        kdf: KdfParams = PRODUCTION_KDF,
+        now: datetime | None = None,
+    ) -> Repository:
+        """Create a repository in ``path`` (absent or empty) with one key slot."""
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UsageError(
+                _("{path} is not an empty folder; choose an empty folder for the backups.").format(
+                    path=path
+                )
+            )
+        now = now or datetime.now().astimezone()
+        repo = cls(path, crypto.new_repository_id(), crypto.new_master(), DEFAULT_CHUNKER)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for folder in FOLDERS:
+                (path / folder).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise files.local_error(path, exc) from None
+        repo._write_slot(crypto.make_slot(repo._master, repo.id, passphrase, label, kdf, now))
+        config = {
+            "version": FORMAT_VERSION,
+            "id": repo.id,
+            "created": now.isoformat(timespec="seconds"),
+            "chunker": dict(zip(("min", "avg", "max"), repo.chunker, strict=True)),
+        }
+        # The config comes last: its presence is what makes the folder a repository.
+        sealed = crypto.seal_config(repo.keys, repo._repo_id, _json(config))
+        files.write_atomic(path, sealed, "config")
+        return repo
+
+    @classmethod
+    def open(cls, path: Path, passphrase: str) -> Repository:
+        """Open the repository in ``path`` with any of its key slots' passphrases."""
+        try:
+            data = (path / "config").read_bytes()
+        except FileNotFoundError:
+            raise UsageError(
+                _("There is no backup repository at {path}; run `hoso backup init`.").format(
+                    path=path
+                )
+            ) from None
+        except OSError as exc:
+            raise files.local_error(path / "config", exc) from None
+        repo_id = crypto.config_repository_id(data)
+        master = _unlock(path, repo_id.hex(), passphrase)
+        keys = Keys.from_master(master)
+        config = _parse_json(crypto.open_config(keys, data), "config")
+        if isinstance(config.get("version"), int) and config["version"] > FORMAT_VERSION:
+            raise RepositoryNewer(
+                _(
+                    "The backup repository at {path} was written by a newer version of hoso. "
+                    "Update hoso to use it."
+                ).format(path=path)
+            )
+        return cls(path, repo_id, master, _chunker(config))
+
+    # --- the lock ----------------------------------------------------------------------------
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The exclusive lock: ``with repo.lock(): …``; RepositoryInUse when held elsewhere."""
+        return locks.exclusive(
+            _LockFiles(self), locks.Holder.current(), datetime.now().astimezone()
+        )
+
+    # --- blobs -------------------------------------------------------------------------------
+
+    def has_blob(self, blob_id: str) -> bool:
+        return self._pending(blob_id) is not None or self._stored(blob_id)
+
+    def add_blob(self, kind: Literal["data", "tree"], plaintext: bytes) -> tuple[str, int]:
+        """Store ``plaintext`` unless already there: (blob id, bytes added to the repository).
+
+        Buffered: the blob is durable after :meth:`flush`. Once a pack write has failed, this
+        and ``flush`` raise that LocalError again, so that no snapshot can name a lost blob.
+        """
+        self._raise_failure()
+        blob_id = self.keys.blob_id(plaintext)
+        if self.has_blob(blob_id):
+            return blob_id, 0
+        envelope = crypto.seal(self.keys, self._repo_id, crypto.KIND_BLOB, blob_id, plaintext)
+        if self._open_pack.size and self._open_pack.size + len(envelope) > PACK_TARGET:
+            self._write_open_pack()
+        self._open_pack.add(blob_id, kind, envelope, len(plaintext))
+        return blob_id, len(envelope)
+
+    def load_blob(self, blob_id: str) -> bytes:
+        """The plaintext of a blob, verified against its id; BackupDamaged naming what failed."""
+        pending = self._pending(blob_id)
+        if pending is not None:
+            pack, entry = pending
+            return self._verified(pack.envelope(entry), entry, _("a pack not yet written"))
+        entries = self._located(blob_id)
+        if not entries:
+            raise BackupDamaged(
+                _("The blob {blob} is in no index of the backup repository.").format(blob=blob_id)
+            )
+        failure: BackupDamaged | None = None
+        for entry in entries:  # a blob may be stored twice: any good copy will do
+            try:
+                return self._verified(self._read_envelope(entry), entry, _pack_name(entry.pack))
+            except BackupDamaged as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def flush(self) -> None:
+        """Write the open pack, then one index file naming every pack written since the last."""
+        self._raise_failure()
+        if self._open_pack.size:
+            self._write_open_pack()
+        self._collect(wait_for=len(self._writing))
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+        if self._unindexed:
+            # The in-memory index already holds these entries: no need to reread the files.
+            self._write_index_file(self._unindexed, [])
+            self._unindexed = {}
+
+    def chunks(self, file: Path) -> Iterator[bytes]:
+        """The content of ``file`` cut as the config says; OSError as the file system raises it."""
+        minimum, average, maximum = self.chunker
+        with open(file, "rb", buffering=0) as handle:
+            head = handle.read(minimum + 1)
+            if len(head) <= minimum:
+                if head:
+                    yield head
+                return
+            yield from chunker.cut(handle, head, minimum, average, maximum)
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    def save_snapshot(self, snapshot: dict[str, Any]) -> str:
+        """Make everything durable, then write the snapshot; returns its id."""
+        self.flush()
+        sealed = crypto.seal(
+            self.keys, self._repo_id, crypto.KIND_SNAPSHOT, "snapshots", _json(snapshot)
+        )
+        return files.write_atomic(self.path / "snapshots", sealed)
+
+    def snapshot_ids(self) -> list[str]:
+        return self._names("snapshots")
+
+    def read_snapshot(self, snapshot_id: str) -> dict[str, Any]:
+        """One snapshot's JSON; BackupDamaged when its file is missing or damaged."""
+        what = f"snapshots/{snapshot_id}"
+        data = self._read_content("snapshots", snapshot_id)
+        plain = crypto.open_envelope(
+            self.keys, self._repo_id, crypto.KIND_SNAPSHOT, "snapshots", data, what=what
+        )
+        return _parse_json(plain, what)
+
+    def snapshots(self) -> list[tuple[str, dict[str, Any]]]:
+        """(id, snapshot) oldest first; damaged snapshot files are skipped with a warning."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for snapshot_id in self.snapshot_ids():
+            try:
+                found.append((snapshot_id, self.read_snapshot(snapshot_id)))
+            except BackupDamaged as exc:
+                logger.warning("%s", exc)
+        return sorted(found, key=lambda item: (_snapshot_time(item[1]), item[0]))
+
+    def remove_snapshot(self, snapshot_id: str) -> None:
+        if snapshot_id not in self.snapshot_ids():
+            raise UsageError(
+                _("There is no snapshot {id} in the backup repository.").format(id=snapshot_id)
+            )
+        self._unlink(self.path / "snapshots" / snapshot_id)
+
+    # --- key slots ---------------------------------------------------------------------------
+
+    def key_slots(self) -> list[dict[str, Any]]:
+        """Every key slot without its wrapped key; damaged ones as ``{"id", "damaged": True}``."""
+        listed = []
+        for slot_id, slot in _read_slots(self.path):
+            if slot is None or slot.get("checksum") != crypto.slot_checksum(slot):
+                listed.append({"id": slot_id, "damaged": True})
+                continue
+            kdf = slot["kdf"] if isinstance(slot.get("kdf"), dict) else {}
+            kdf = {k: v for k, v in kdf.items() if k != "salt"}
+            listed.append(
+                {
+                    "id": slot_id,
+                    "label": slot.get("label", ""),
+                    "created": slot.get("created", ""),
+                    "kdf": kdf,
+                    "damaged": False,
+                }
+            )
+        return listed
+
+    def add_key(self, passphrase: str, label: str, kdf: KdfParams = PRODUCTION_KDF) -> str:
+        """A new key slot opening this repository with ``passphrase``; returns its id."""
+        now = datetime.now().astimezone()
+        slot = crypto.make_slot(self._master, self.id, passphrase, label, kdf, now)
+        self._write_slot(slot)
+        return str(slot["id"])
+
+    def remove_key(self, slot_id: str) -> None:
+        """Remove a key slot; the last sound slot is never removed (UsageError)."""
+        slots = self.key_slots()
+        if slot_id not in {slot["id"] for slot in slots}:
+            raise UsageError(_("There is no key {id} in the backup repository.").format(id=slot_id))
+        if not any(not slot["damaged"] and slot["id"] != slot_id for slot in slots):
+            raise UsageError(
+                _(
+                    "The key {id} is the last one that opens the repository; add another first."
+                ).format(id=slot_id)
+            )
+        self._unlink(self.path / "keys" / slot_id)
+
+    # --- maintenance -------------------------------------------------------------------------
+
+    def packs(self) -> list[str]:
+        """Pack ids present in ``data/``."""
+        data = self.path / "data"
+        try:
+            folders = [entry for entry in os.scandir(data) if _is_hex(entry.name, 2)]
+        except OSError as exc:
+            raise files.local_error(data, exc) from None
+        found: list[str] = []
+        for folder in folders:
+            found.extend(name for name in os.listdir(folder.path) if _is_content_id(name))
+        return sorted(found)
+
+    def index(self) -> dict[str, list[BlobEntry]]:
+        """Blob id → every place the index files (not superseded) say it is stored."""
+        return dict(self._loaded_index())
+
+    def index_files(self) -> list[str]:
+        return self._names("index")
+
+    def read_index(self, index_id: str) -> tuple[dict[str, list[BlobEntry]], list[str]]:
+        """One index file: (pack id → its blobs, index ids it supersedes); BackupDamaged."""
+        what = f"index/{index_id}"
+        data = self._read_content("index", index_id)
+        plain = crypto.open_envelope(
+            self.keys, self._repo_id, crypto.KIND_INDEX, "index", data, what=what
+        )
+        content = _parse_json(plain, what)
+        try:
+            packs = {
+                pack["id"]: [_entry(blob, pack["id"]) for blob in pack["blobs"]]
+                for pack in content["packs"]
+            }
+            supersedes = [str(index) for index in content.get("supersedes", [])]
+        except (KeyError, TypeError, ValueError):
+            raise _malformed(what) from None
+        return packs, supersedes
+
+    def read_pack_header(self, pack_id: str) -> list[BlobEntry]:
+        """The blobs a pack's own header lists; BackupDamaged when the pack is damaged."""
+        what = _pack_name(pack_id)
+        try:
+            with open(self.pack_path(pack_id), "rb", buffering=0) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size < _LENGTH.size:
+                    raise _damaged(what, _("it is truncated"))
+                (length,) = _LENGTH.unpack(_pread(handle, _LENGTH.size, size - _LENGTH.size))
+                if length > size - _LENGTH.size:
+                    raise _damaged(what, _("its header length is impossible"))
+                envelope = _pread(handle, length, size - _LENGTH.size - length)
+        except FileNotFoundError:
+            raise _damaged(what, _("the file is missing")) from None
+        except OSError as exc:
+            raise files.local_error(self.pack_path(pack_id), exc) from None
+        plain = crypto.open_envelope(
+            self.keys, self._repo_id, crypto.KIND_PACK_HEADER, "pack", envelope, what=what
+        )
+        try:
+            entries = [_entry(blob, pack_id) for blob in _parse_json(plain, what)["blobs"]]
+        except (KeyError, TypeError, ValueError):
+            raise _malformed(what) from None
+        if any(entry.offset + entry.length > size - _LENGTH.size - length for entry in entries):
+            raise _damaged(what, _("its header points past its blobs"))
+        return entries
+
+    def pack_path(self, pack_id: str) -> Path:
+        return self.path / "data" / pack_id[:2] / pack_id
+
+    def write_index(self, packs: dict[str, list[BlobEntry]], supersedes: list[str]) -> str:
+        """Write an index file naming ``packs`` (all durable) and superseding ``supersedes``."""
+        index_id = self._write_index_file(packs, supersedes)
+        self._index = None  # reread at next use: supersedes may hide other index files
+        return index_id
+
+    def _write_index_file(self, packs: dict[str, list[BlobEntry]], supersedes: list[str]) -> str:
+        content = {
+            "packs": [
+                {"id": pack, "blobs": [entry.json() for entry in entries]}
+                for pack, entries in packs.items()
+            ],
+            "supersedes": list(supersedes),
+        }
+        sealed = crypto.seal(self.keys, self._repo_id, crypto.KIND_INDEX, "index", _json(content))
+        return files.write_atomic(self.path / "index", sealed)
+
+    def delete_index(self, index_id: str) -> None:
+        self._unlink(self.path / "index" / index_id)
+        self._index = None
+
+    def delete_pack(self, pack_id: str) -> None:
+        self._unlink(self.pack_path(pack_id))
+        self._present.discard(pack_id)
+
+    def repack(self, blob_ids: Iterable[str]) -> dict[str, list[BlobEntry]]:
+        """Copy the given blobs (verified) into new durable packs; the caller indexes them."""
+        written: dict[str, list[BlobEntry]] = {}
+        pack = _PackBuffer()
+        for blob_id in blob_ids:
+            entry, envelope = self._good_copy(blob_id)
+            if pack.size and pack.size + len(envelope) > PACK_TARGET:
+                written.update([self._write_pack(pack)])
+                pack = _PackBuffer()
+            pack.add(blob_id, entry.type, envelope, entry.raw_length)
+        if pack.size:
+            written.update([self._write_pack(pack)])
+        return written
+
+    def remove_temp_files(self) -> int:
+        """Delete every ``.tmp-`` file a crashed writer left; returns how many."""
+        removed = 0
+        for folder, _dirs, names in os.walk(self.path):
+            for name in names:
+                if name.startswith(TEMP_PREFIX):
+                    self._unlink(Path(folder) / name)
+                    removed += 1
+        return removed
+
+    # --- internals: blobs --------------------------------------------------------------------
+
+    def _loaded_index(self) -> dict[str, list[BlobEntry]]:
+        if self._index is None:
+            self._index, self._present = self._load_index(), set(self.packs())
+        return self._index
+
+    def _load_index(self) -> dict[str, list[BlobEntry]]:
+        contents = {}
+        for index_id in self.index_files():
+            try:
+                contents[index_id] = self.read_index(index_id)
+            except BackupDamaged as exc:
+                logger.warning("%s", exc)
+        superseded = {old for _packs, supersedes in contents.values() for old in supersedes}
+        merged: dict[str, list[BlobEntry]] = {}
+        for index_id, (packs, _supersedes) in contents.items():
+            if index_id in superseded:
+                continue
+            for entries in packs.values():
+                for entry in entries:
+                    merged.setdefault(entry.id, []).append(entry)
+        return merged
+
+    def _located(self, blob_id: str) -> list[BlobEntry]:
+        """Where a blob is, copies in present packs first."""
+        entries = self._loaded_index().get(blob_id, [])
+        return sorted(entries, key=lambda entry: entry.pack not in self._present)
+
+    def _stored(self, blob_id: str) -> bool:
+        # A blob whose packs are all gone is not "there": the next backup stores it again.
+        return any(entry.pack in self._present for entry in self._loaded_index().get(blob_id, []))
+
+    def _pending(self, blob_id: str) -> tuple[_PackBuffer, BlobEntry] | None:
+        """The unwritten pack holding ``blob_id`` and its entry there, if any."""
+        for pack in (self._open_pack, *(pack for pack, _future in self._writing)):
+            entry = pack.entries.get(blob_id)
+            if entry is not None:
+                return pack, entry
+        return None
+
+    def _write_open_pack(self) -> None:
+        """Hand the open pack to the writer thread, so that the disk works while we encrypt."""
+        pack, self._open_pack = self._open_pack, _PackBuffer()
+        pack.seal_header(self.keys, self._repo_id)
+        # At most two packs wait for the disk: memory stays bounded on a slow USB drive.
+        self._collect(wait_for=max(0, len(self._writing) - 1))
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoso-pack")
+        self._writing.append((pack, self._writer.submit(self._store_pack, pack.parts)))
+
+    def _collect(self, wait_for: int) -> None:
+        """Take in finished pack writes, waiting for the ``wait_for`` oldest ones."""
+        failure: LocalError | None = None
+        while self._writing and (wait_for > 0 or self._writing[0][1].done()):
+            pack, future = self._writing.pop(0)
+            wait_for -= 1
+            try:
+                self._written(pack, future.result())
+            except LocalError as exc:
+                failure = failure or exc
+                wait_for = len(self._writing)  # keep what the other writes made durable
+        if failure is not None:
+            self._failure = failure
+            self._open_pack = _PackBuffer()
+            raise failure
+
+    def _written(self, pack: _PackBuffer, pack_id: str) -> None:
+        entries = [_with_pack(entry, pack_id) for entry in pack.entries.values()]
+        self._unindexed[pack_id] = entries
+        index = self._loaded_index()
+        for entry in entries:
+            index.setdefault(entry.id, []).append(entry)
+        self._present.add(pack_id)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _write_pack(self, pack: _PackBuffer) -> tuple[str, list[BlobEntry]]:
+        pack.seal_header(self.keys, self._repo_id)
+        pack_id = self._store_pack(pack.parts)
+        return pack_id, [_with_pack(entry, pack_id) for entry in pack.entries.values()]
+
+    def _store_pack(self, parts: list[bytes]) -> str:
+        """Write a complete pack durably under its hash (called in the writer thread too)."""
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        pack_id = digest.hexdigest()
+        folder = self.path / "data" / pack_id[:2]
+        files.ensure_folder(folder)
+        return files.write_atomic(folder, parts, pack_id)
+
+    def _read_envelope(self, entry: BlobEntry) -> bytes:
+        what = _pack_name(entry.pack)
+        try:
+            with open(self.pack_path(entry.pack), "rb", buffering=0) as handle:
+                envelope = _pread(handle, entry.length, entry.offset)
+        except FileNotFoundError:
+            raise _damaged(what, _("the file is missing")) from None
+        except OSError as exc:
+            raise files.local_error(self.pack_path(entry.pack), exc) from None
+        if len(envelope) != entry.length:
+            raise _damaged(what, _("it is truncated"))
+        return envelope
+
+    def _verified(self, envelope: bytes, entry: BlobEntry, where: str) -> bytes:
+        what = _("blob {blob} in {where}").format(blob=entry.id, where=where)
+        plain = crypto.open_envelope(
+            self.keys, self._repo_id, crypto.KIND_BLOB, entry.id, envelope, what=what
+        )
+        if len(plain) != entry.raw_length or self.keys.blob_id(plain) != entry.id:
+            raise _damaged(what, _("its content does not match its id"))
+        return plain
+
+    def _good_copy(self, blob_id: str) -> tuple[BlobEntry, bytes]:
+        failure: BackupDamaged | None = None
+        for entry in self._located(blob_id):
+            try:
+                envelope = self._read_envelope(entry)
+                self._verified(envelope, entry, _pack_name(entry.pack))
+                return entry, envelope
+            except BackupDamaged as exc:
+                failure = exc
+        raise failure or BackupDamaged(
+            _("The blob {blob} is in no index of the backup repository.").format(blob=blob_id)
+        )
+
+    # --- internals: files --------------------------------------------------------------------
+
+    def _names(self, folder: str) -> list[str]:
+        try:
+            names = os.listdir(self.path / folder)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise files.local_error(self.path / folder, exc) from None
+        return sorted(name for name in names if _is_content_id(name))
+
+    def _read_content(self, folder: str, name: str) -> bytes:
+        """A content-named file's bytes, checked against its name."""
+        what = f"{folder}/{name}"
+        try:
+            data = (self.path / folder / name).read_bytes()
+        except FileNotFoundError:
+            raise _damaged(what, _("the file is missing")) from None
+        except OSError as exc:
+            raise files.local_error(self.path / folder / name, exc) from None
+        if hashlib.sha256(data).hexdigest() != name:
+            raise _damaged(what, _("its content does not match its name"))
+        return data
+
+    def _write_slot(self, slot: dict[str, Any]) -> None:
+        text = json.dumps(slot, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        files.write_atomic(self.path / "keys", text.encode("utf-8"), slot["id"])
+
+    def _unlink(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise files.local_error(path, exc) from None
+        files.fsync_folder(path.parent)
+
+
+class _PackBuffer:
+    """The pack being filled: blob envelopes kept as they are, written with one writev.
+
+    Not one growing bytearray: copying every blob into it cost as much as encrypting it.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.entries: dict[str, BlobEntry] = {}
+        self._part_of: dict[str, int] = {}
+
+    def add(self, blob_id: str, kind: str, envelope: bytes, raw_length: int) -> None:
+        self.entries[blob_id] = BlobEntry(blob_id, kind, "", self.size, len(envelope), raw_length)
+        self._part_of[blob_id] = len(self.parts)
+        self.parts.append(envelope)
+        self.size += len(envelope)
+
+    def envelope(self, entry: BlobEntry) -> bytes:
+        return self.parts[self._part_of[entry.id]]
+
+    def seal_header(self, keys: Keys, repo_id: bytes) -> None:
+        """Close the pack: its encrypted header, then the header's length."""
+        header = {"blobs": [entry.json() for entry in self.entries.values()]}
+        sealed = crypto.seal(keys, repo_id, crypto.KIND_PACK_HEADER, "pack", _json(header))
+        self.parts += [sealed, _LENGTH.pack(len(sealed))]
+
+
+class _LockFiles:
+    """``locks/`` of a repository, as :class:`locks.LockFolder`."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.folder = repo.path / "locks"
+
+    def create(self, plaintext: bytes) -> str:
+        files.ensure_folder(self.folder)
+        sealed = crypto.seal(
+            self.repo.keys, self.repo._repo_id, crypto.KIND_LOCK, "locks", plaintext
+        )
+        return files.write_atomic(self.folder, sealed)
+
+    def names(self) -> list[str]:
+        return self.repo._names("locks")
+
+    def read(self, name: str) -> bytes:
+        try:
+            data = (self.folder / name).read_bytes()
+        except FileNotFoundError:
+            raise  # released meanwhile: the lock protocol expects it
+        except OSError as exc:
+            raise files.local_error(self.folder / name, exc) from None
+        return crypto.open_envelope(
+            self.repo.keys,
+            self.repo._repo_id,
+            crypto.KIND_LOCK,
+            "locks",
+            data,
+            what=f"locks/{name}",
+        )
+
+    def modified(self, name: str) -> datetime:
+        return datetime.fromtimestamp((self.folder / name).stat().st_mtime).astimezone()
+
+    def remove(self, name: str) -> None:
+        self.repo._unlink(self.folder / name)
+
+
+# --- opening: key slots ----------------------------------------------------------------------
+
+
+def _unlock(path: Path, repo_id: str, passphrase: str) -> bytes:
+    """The master key from the first slot ``passphrase`` opens (a recovery key in any case)."""
+    slots = _read_slots(path)
+    _check_config_id(slots, repo_id)
+    candidates = [passphrase]
+    recovery = crypto.canonical_recovery(passphrase)
+    if recovery and recovery != passphrase:
+        candidates.append(recovery)
+    damaged: list[str] = []
+    for slot_id, slot in slots:
+        what = f"keys/{slot_id}"
+        if slot is None or slot.get("id") != slot_id:
+            damaged.append(what)
+            continue
+        try:
+            for candidate in candidates:
+                master = crypto.unwrap_slot(slot, repo_id, candidate, what=what)
+                if master is not None:
+                    return master
+        except BackupDamaged as exc:
+            logger.warning("%s", exc)
+            damaged.append(what)
+    if damaged:
+        raise BackupDamaged(
+            _(
+                "The passphrase opens no intact key slot, and these key slots are damaged: "
+                "{slots}. If the passphrase belonged to one of them, use another passphrase or "
+                "the recovery key."
+            ).format(slots=", ".join(damaged))
+        )
+    if not slots:
+        message = _("The backup repository at {path} has no key slots.")
+        raise BackupDamaged(message.format(path=path))
+    raise WrongPassphrase(
+        _("Wrong passphrase for the backup repository at {path}.").format(path=path)
+    )
+
+
+def _check_config_id(slots: list[tuple[str, dict[str, Any] | None]], repo_id: str) -> None:
+    """The config names the repository its intact key slots name; if not, it is damaged."""
+    named = {
+        slot.get("repository")
+        for _slot_id, slot in slots
+        if slot is not None and slot.get("checksum") == crypto.slot_checksum(slot)
+    }
+    if named and repo_id not in named:
+        raise _damaged("config", _("its repository id is not the one its key slots name"))
+
+
+def _read_slots(path: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """(slot id, parsed JSON or None when unreadable) for each file in ``keys/``."""
+    folder = path / "keys"
+    try:
+        names = sorted(n for n in os.listdir(folder) if _is_hex(n, 32))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise files.local_error(folder, exc) from None
+    slots: list[tuple[str, dict[str, Any] | None]] = []
+    for name in names:
+        try:
+            slot = json.loads((folder / name).read_bytes())
+        except (OSError, ValueError):
+            slot = None
+        slots.append((name, slot if isinstance(slot, dict) else None))
+    return slots
+
+
+def _chunker(config: dict[str, Any]) -> tuple[int, int, int]:
+    try:
+        chunker = config["chunker"]
+        sizes = (int(chunker["min"]), int(chunker["avg"]), int(chunker["max"]))
+    except (KeyError, TypeError, ValueError):
+        raise _malformed("config") from None
+    if not 64 <= sizes[0] <= sizes[1] <= sizes[2]:
+        raise _malformed("config")
+    return sizes
+
+
+def _pread(handle: FileIO, length: int, offset: int) -> bytes:
+    return os.pread(handle.fileno(), length, offset)
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _json(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _parse_json(plain: bytes, what: str) -> dict[str, Any]:
+    try:
+        content = json.loads(plain)
+    except ValueError:
+        raise _malformed(what) from None
+    if not isinstance(content, dict):
+        raise _malformed(what)
+    return content
+
+
+def _entry(blob: dict[str, Any], pack_id: str) -> BlobEntry:
+    entry = BlobEntry(
+        id=str(blob["id"]),
+        type=str(blob["type"]),
+        pack=pack_id,
+        offset=int(blob["offset"]),
+        length=int(blob["length"]),
+        raw_length=int(blob["raw_length"]),
+    )
+    if entry.offset < 0 or entry.length < crypto.ENVELOPE_OVERHEAD or entry.raw_length < 0:
+        raise ValueError(entry)
+    return entry
+
+
+def _with_pack(entry: BlobEntry, pack_id: str) -> BlobEntry:
+    return BlobEntry(entry.id, entry.type, pack_id, entry.offset, entry.length, entry.raw_length)
+
+
+def _snapshot_time(snapshot: dict[str, Any]) -> datetime:
+    try:
+        time = datetime.fromisoformat(snapshot["time"])
+    except (KeyError, TypeError, ValueError):
+        time = datetime(1970, 1, 1)
+    return time if time.tzinfo else time.astimezone()  # naive: local time
+
+
+def _is_hex(name: str, length: int) -> bool:
+    return len(name) == length and all(c in "0123456789abcdef" for c in name)
+
+
+def _is_content_id(name: str) -> bool:
+    """Whether a file name is a SHA-256 (hex): not a temp file, nor a ``desktop.ini`` or a
+    ``.DS_Store`` that another operating system left on the USB drive."""
+    return _is_hex(name, 64)
+
+
+def _pack_name(pack_id: str) -> str:
+    return f"data/{pack_id[:2]}/{pack_id}"
+
+
+def _damaged(what: str, problem: str) -> BackupDamaged:
+    return BackupDamaged(
+        _("The backup file {what} is damaged: {problem}.").format(what=what, problem=problem)
+    )
+
+
+def _malformed(what: str) -> BackupDamaged:
+    return _damaged(what, _("its content is malformed"))

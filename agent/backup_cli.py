@@ -1,0 +1,423 @@
+"""`hoso backup …`: the encrypted backups on the command line.
+
+Thin like the rest of the CLI: parse, get the passphrase, call agent.backup, print text or
+JSON. Errors are HosoErrors and reach the user through cli.main (exit 2 for a wrong
+passphrase or bad input, 1 for damage, 3 for an unreachable share).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import Config
+from .errors import ExitCode, UsageError
+from .i18n import _
+
+
+def _config(obj: Any) -> Config:
+    cfg: Config = obj.load()
+    return cfg
+
+
+def prompt_for_passphrase(confirm: bool = False) -> Any:
+    """A terminal prompt for the passphrase, or None without a terminal."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(text: str) -> str:
+        first = getpass.getpass(text)
+        if confirm and getpass.getpass(_("Type it again: ")) != first:
+            raise UsageError(_("The two passphrases differ; nothing was created."))
+        return first
+
+    return ask
+
+
+def _open(cfg: Config) -> Any:
+    from .backup import service
+
+    return service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
+
+
+@click.group()
+def backup() -> None:
+    """Encrypted backups of the records folder (a USB drive, a second disk)."""
+
+
+@backup.command("init")
+@click.option(
+    "--repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the backups (default: [backup] repository, else the user data folder).",
+)
+@click.pass_obj
+def init(obj: Any, repository: Path | None) -> None:
+    """Create the encrypted repository, record it in the config, print the recovery key."""
+    from .backup import service
+
+    cfg = _config(obj)
+    path = (repository or cfg.backup.repository_path()).expanduser().absolute()
+    secret = service.passphrase(cfg, prompt=prompt_for_passphrase(confirm=True))
+    created = service.init_repository(cfg, path, secret)
+    if repository is not None or not cfg.backup.repository:
+        service.record_repository(cfg, path)
+    click.echo(_("Backup repository created at {path}.").format(path=path))
+    if created.same_disk:
+        click.echo(
+            _(
+                "Warning: it is on the same disk as the records folder; a dead disk would take "
+                "both. Use a USB drive or a second disk: `hoso backup init --repository DIR`."
+            ),
+            err=True,
+        )
+    click.echo(_("Recovery key (print it and keep it in the principal's safe; it is shown once):"))
+    click.echo(f"    {created.recovery_key}")
+
+
+@backup.command("create")
+@click.option("--tag", "tags", multiple=True, help="A label for the snapshot (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
+    """Back up the records folder now (only what changed is read)."""
+    from .backup import service
+
+    cfg = _config(obj)
+    repo = _open(cfg)
+    result = service.backup(cfg, repo, tags=tags)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "snapshot": result.snapshot,
+                    "files": result.files,
+                    "bytes_added": result.bytes_added,
+                    "bytes": result.bytes,
+                    "skipped": [{"path": p, "reason": r} for p, r in result.skipped],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        click.echo(
+            _("Snapshot {id}: {files} files, {added} new bytes stored.").format(
+                id=result.snapshot[:8], files=result.files, added=result.bytes_added
+            )
+        )
+    for path, reason in result.skipped:
+        click.echo(_("not backed up: {path} ({reason})").format(path=path, reason=reason), err=True)
+    if result.skipped:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _snapshot_json(snapshot_id: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": snapshot_id,
+        "time": snapshot["time"],
+        "tags": snapshot.get("tags", []),
+        "files": snapshot.get("files", 0),
+        "bytes": snapshot.get("bytes", 0),
+        "host": snapshot.get("host", ""),
+    }
+
+
+@backup.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_(obj: Any, as_json: bool) -> None:
+    """The snapshots, oldest first."""
+    repo = _open(_config(obj))
+    rows = [_snapshot_json(i, s) for i, s in repo.snapshots()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(_("No snapshots yet: `hoso backup create` makes one."))
+    for row in rows:
+        tags = ", ".join(row["tags"])
+        click.echo(
+            f"{row['id'][:8]}  {row['time'][:19].replace('T', ' ')}  "
+            f"{row['files']:>6}  {_size(row['bytes']):>9}  {tags}"
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def _find(repo: Any, ref: str) -> tuple[str, dict[str, Any]]:
+    """A snapshot by id, unique id prefix, `latest`, or a date (the newest snapshot made on
+    or before that day: "as it was last Tuesday" is `2026-11-24`)."""
+    from .backup.snapshots import find_snapshot
+
+    at = _as_date(ref)
+    if at is not None:
+        return find_snapshot(repo, None, at=at)
+    return find_snapshot(repo, ref)
+
+
+def _as_date(ref: str) -> datetime | None:
+    """2026-11-24, 2026-11-24T15:00, or the way Vietnamese write a day: 24/11/2026."""
+    try:
+        when = datetime.fromisoformat(ref)
+    except ValueError:
+        try:
+            when = datetime.strptime(ref, "%d/%m/%Y")
+        except ValueError:
+            return None
+    if "T" not in ref and " " not in ref:  # a day: the end of it
+        when = datetime.combine(when.date(), time.max)
+    return when.astimezone()
+
+
+@backup.command("ls")
+@click.argument("snapshot")
+@click.argument("path", default="")
+@click.pass_obj
+def ls(obj: Any, snapshot: str, path: str) -> None:
+    """What a snapshot holds below PATH. SNAPSHOT: an id, `latest` or a date."""
+    from .backup.snapshots import ls as list_entries
+
+    repo = _open(_config(obj))
+    snapshot_id, _snap = _find(repo, snapshot)
+    for entry in list_entries(repo, snapshot_id, path.strip("/")):
+        mark = "/" if entry.get("type") == "dir" else ""
+        click.echo(f"{entry.get('path', entry.get('name'))}{mark}")
+
+
+@backup.command("diff")
+@click.argument("first")
+@click.argument("second")
+@click.pass_obj
+def diff(obj: Any, first: str, second: str) -> None:
+    """What changed between two snapshots."""
+    from .backup.snapshots import diff as compare
+
+    repo = _open(_config(obj))
+    changes = compare(repo, _find(repo, first)[0], _find(repo, second)[0])
+    for sign, key in (("+", "added"), ("-", "removed"), ("M", "changed")):
+        for path in changes.get(key, []):
+            click.echo(f"{sign} {path}")
+
+
+@backup.command("restore")
+@click.argument("snapshot")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--target",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the files (default: a new folder here).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace existing files (they are backed up first)."
+)
+@click.pass_obj
+def restore(
+    obj: Any, snapshot: str, paths: tuple[str, ...], target: Path | None, overwrite: bool
+) -> None:
+    """Bring back files as they were in SNAPSHOT (an id, `latest`, or a date such as
+    2026-11-24 for the last backup of that day). PATHS narrow it to files or folders."""
+    from .backup.restore import restore as restore_files
+    from .backup.snapshots import create
+
+    cfg = _config(obj)
+    repo = _open(cfg)
+    snapshot_id, snap = _find(repo, snapshot)
+    target = (target or _new_folder(snapshot_id)).expanduser().absolute()
+
+    def keep_what_is_replaced(files: list[Path]) -> None:
+        with repo.lock():
+            saved = create(repo, target, host=cfg.host_name, tags=["before-restore"])
+        click.echo(
+            _("{n} files about to be replaced were backed up first (snapshot {id}).").format(
+                n=len(files), id=saved.snapshot[:8]
+            ),
+            err=True,
+        )
+
+    result = restore_files(
+        repo,
+        snapshot_id,
+        [p.strip("/") for p in paths],
+        target,
+        overwrite=overwrite,
+        before_overwrite=keep_what_is_replaced,
+    )
+    click.echo(
+        _("Restored {files} files from snapshot {id} ({time}) into {target}.").format(
+            files=result.files,
+            id=snapshot_id[:8],
+            time=snap["time"][:19].replace("T", " "),
+            target=target,
+        )
+    )
+    if target == cfg.root.absolute():
+        click.echo(_("The next sync carries the restored files to the share."))
+
+
+def _new_folder(snapshot_id: str) -> Path:
+    base = Path.cwd() / f"hoso-khoi-phuc-{snapshot_id[:8]}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+@backup.command("check")
+@click.option("--read-data", is_flag=True, help="Also read and verify every stored byte.")
+@click.pass_obj
+def check(obj: Any, read_data: bool) -> None:
+    """Verify the repository; exit 1 and name the damage when something is wrong."""
+    from .backup.maintenance import check as verify
+
+    repo = _open(_config(obj))
+    with repo.lock():  # a prune running meanwhile would look like damage
+        damage = verify(repo, read_data=read_data)
+    if not damage:
+        click.echo(
+            _("The repository is sound ({what}).").format(
+                what=_("every byte read") if read_data else _("structure checked")
+            )
+        )
+        return
+    for item in damage:
+        click.echo(f"{item.file}: {item.problem}")
+        for snapshot_id in item.snapshots:
+            click.echo("  " + _("affects snapshot {id}").format(id=snapshot_id[:8]))
+        for path in item.paths[:20]:
+            click.echo(f"    {path}")
+    sys.exit(ExitCode.PARTIAL)
+
+
+@backup.command("forget")
+@click.option("--keep-last", type=click.IntRange(0), default=None)
+@click.option("--keep-daily", type=click.IntRange(0), default=None)
+@click.option("--keep-weekly", type=click.IntRange(0), default=None)
+@click.option("--keep-monthly", type=click.IntRange(0), default=None)
+@click.option("--prune", "and_prune", is_flag=True, help="Free the space right away.")
+@click.option("--dry-run", is_flag=True, help="Only say which snapshots would go.")
+@click.pass_obj
+def forget(
+    obj: Any,
+    keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
+    and_prune: bool,
+    dry_run: bool,
+) -> None:
+    """Forget the snapshots the policy does not keep (default: the config's keep_* keys)."""
+    from .backup import service
+
+    cfg = _config(obj)
+    repo = _open(cfg)
+    trimmed = service.apply_retention(
+        cfg,
+        repo,
+        keep_last=keep_last,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        keep_monthly=keep_monthly,
+        prune_after=and_prune,
+        dry_run=dry_run,
+    )
+    verb = _("would forget") if dry_run else _("forgot")
+    for snapshot_id in trimmed.forgotten:
+        click.echo(f"{verb} {snapshot_id[:8]}")
+    click.echo(_("{kept} snapshots kept.").format(kept=len(trimmed.kept)))
+
+
+@backup.command("prune")
+@click.pass_obj
+def prune(obj: Any) -> None:
+    """Free the space of data no snapshot uses any more."""
+    from .backup.maintenance import prune as do_prune
+
+    repo = _open(_config(obj))
+    with repo.lock():
+        result = do_prune(repo)
+    click.echo(
+        _("{packs} pack files removed, {freed} freed.").format(
+            packs=result.packs_removed, freed=_size(result.bytes_freed)
+        )
+    )
+
+
+@backup.group("key")
+def key() -> None:
+    """The passphrases that open the repository."""
+
+
+@key.command("add")
+@click.option("--label", default="", help="Whose passphrase this is.")
+@click.option("--recovery", is_flag=True, help="Make a new printable recovery key instead.")
+@click.pass_obj
+def key_add(obj: Any, label: str, recovery: bool) -> None:
+    """Add a passphrase (asked for twice, or HOSO_BACKUP_NEW_PASSPHRASE)."""
+    import os
+
+    from .backup.crypto import recovery_passphrase
+
+    repo = _open(_config(obj))
+    if recovery:
+        new = recovery_passphrase()
+    else:
+        new = os.environ.get("HOSO_BACKUP_NEW_PASSPHRASE") or ""
+        if not new:
+            ask = prompt_for_passphrase(confirm=True)
+            if ask is None:
+                raise UsageError(_("Set HOSO_BACKUP_NEW_PASSPHRASE or run in a terminal."))
+            new = ask(_("New passphrase: "))
+        if len(new) < 8:
+            raise UsageError(_("The backup passphrase must have at least 8 characters."))
+    slot = repo.add_key(new, "recovery" if recovery else label)
+    click.echo(_("Key {id} added.").format(id=slot[:8]))
+    if recovery:
+        click.echo(
+            _("Recovery key (print it and keep it in the principal's safe; it is shown once):")
+        )
+        click.echo(f"    {new}")
+
+
+@key.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def key_list(obj: Any, as_json: bool) -> None:
+    """The key slots (never the keys)."""
+    repo = _open(_config(obj))
+    rows = [
+        {"id": s["id"], "label": s.get("label", ""), "created": s.get("created", "")}
+        for s in repo.key_slots()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['id'][:8]}  {row['created'][:19].replace('T', ' ')}  {row['label']}")
+
+
+@key.command("remove")
+@click.argument("slot_id")
+@click.pass_obj
+def key_remove(obj: Any, slot_id: str) -> None:
+    """Remove a key slot (never the last one)."""
+    repo = _open(_config(obj))
+    matches = [s["id"] for s in repo.key_slots() if s["id"].startswith(slot_id)]
+    if len(matches) != 1:
+        raise UsageError(_("No single key slot starts with {id}.").format(id=slot_id))
+    repo.remove_key(matches[0])
+    click.echo(_("Key {id} removed.").format(id=matches[0][:8]))
