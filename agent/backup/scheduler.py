@@ -50,11 +50,11 @@ class BackupWorker:
         self.thread = threading.Thread(target=self._run, name="hoso-backup", daemon=True)
 
     def start(self) -> None:
-        configured = (self.config.backup.repository_path() / "config").is_file()
-        if not configured:
-            log.info("backups: no repository yet (`hoso backup init`)")
-            return
         self.thread.start()
+
+    def _configured(self) -> bool:
+        """A repository exists (`hoso backup init` may run while the agent does)."""
+        return (self.config.backup.repository_path() / "config").is_file()
 
     def changed(self) -> None:
         """A pass changed the records folder or brought changes into it."""
@@ -68,10 +68,15 @@ class BackupWorker:
 
     def _run(self) -> None:
         repo = None
+        told = False
         while not self.stop.is_set():
             now = time.time()
             reason = None
-            if now >= self._not_before:
+            if not self._configured():
+                if not told:
+                    log.info("backups: no repository yet (`hoso backup init`)")
+                    told = True
+            elif now >= self._not_before:
                 reason = due(
                     now=now,
                     last_backup=history.last_time(self.config),
