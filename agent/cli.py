@@ -519,13 +519,17 @@ def _default_config(path: Path) -> configmod.Config:
 def _add_plugin_commands(argv: list[str] | None) -> None:
     """Let enabled plugins add their commands (hoso_register_commands). The config named by
     --config decides which plugins are enabled; a broken config is reported by the command
-    itself, so here it only means "defaults"."""
+    itself, so here it only means "defaults". A built-in command (sync, backup…) does not
+    wait for the plugins to load."""
     from .hooks import load_plugins
 
     args = list(sys.argv[1:] if argv is None else argv)
     ctx = Ctx(None)
     try:
         parsed = cli.make_context("hoso", args, resilient_parsing=True)
+        rest = [*parsed.protected_args, *parsed.args]
+        if rest and rest[0] in cli.commands:  # built in (or already added)
+            return
         ctx = Ctx(parsed.params.get("config_path"))
         cfg = _config_or_default(ctx)
     except (click.ClickException, HosoError):

@@ -677,6 +677,13 @@ def _unlock(path: Path, repo_id: str, passphrase: str) -> bytes:
     if recovery and recovery != passphrase:
         candidates.append(recovery)
     damaged: list[str] = []
+    # Each try costs a key derivation: try the slots the passphrase most likely opens first
+    # (recovery slots first only for what looks like a recovery key).
+    looks_like_recovery = recovery is not None
+    slots = sorted(
+        slots,
+        key=lambda item: ((item[1] or {}).get("label") == "recovery") != looks_like_recovery,
+    )
     for slot_id, slot in slots:
         what = f"keys/{slot_id}"
         if slot is None or slot.get("id") != slot_id:
