@@ -9,21 +9,19 @@ as the folder was when that snapshot was started. Set HOSO_CRASH_SEED to replay 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from backup_factory import state
 
 from agent.backup.crypto import KdfParams
 from agent.backup.maintenance import check, prune
@@ -50,19 +48,6 @@ with repo.lock():
         prune(repo)
 print("done", flush=True)
 """
-
-
-def state(root: Path) -> dict[str, tuple[str, str, int, int]]:
-    found = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder, name)
-            info = path.lstat()
-            kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if kind == "file" else ""
-            key = unicodedata.normalize("NFC", path.relative_to(root).as_posix())
-            found[key] = (kind, digest, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
-    return found
 
 
 @dataclass

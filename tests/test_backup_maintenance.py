@@ -8,16 +8,13 @@ was backed up: it fails instead.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
-import stat
 import struct
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from backup_factory import state, write
 
 from agent.backup.crypto import KdfParams, recovery_passphrase
 from agent.backup.maintenance import Damage, PruneResult, check, forget_plan, prune
@@ -107,24 +104,6 @@ def test_a_policy_of_zeros_forgets_nothing() -> None:
 
 
 # --- a sample repository --------------------------------------------------------------
-
-
-def write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def state(root: Path) -> dict[str, tuple[str, str, int, int]]:
-    found = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder, name)
-            info = path.lstat()
-            kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if kind == "file" else ""
-            key = unicodedata.normalize("NFC", path.relative_to(root).as_posix())
-            found[key] = (kind, digest, info.st_mtime_ns, stat.S_IMODE(info.st_mode))
-    return found
 
 
 BIG = "Tuần 12/Bài lớn.docx"
