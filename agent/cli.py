@@ -173,7 +173,9 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
     from .backup_cli import prompt_for_passphrase
 
     if not (cfg.backup.repository_path() / "config").is_file():
-        click.echo(_("No backup repository: the deleted files are kept in the trash only."), err=True)
+        click.echo(
+            _("No backup repository: the deleted files are kept in the trash only."), err=True
+        )
         return
     repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
     result = service.backup(cfg, repo, tags=["before-mass-delete"])
@@ -333,8 +335,10 @@ def _print_backup_status(backup: dict[str, Any] | None) -> None:
     )
     if backup["stale"]:
         click.echo(
-            _("Warning: the last backup is older than allowed ([backup] max_age). Is the backup "
-              "drive connected? Run `hoso backup create`."),
+            _(
+                "Warning: the last backup is older than allowed ([backup] max_age). Is the backup "
+                "drive connected? Run `hoso backup create`."
+            ),
             err=True,
         )
 
@@ -504,6 +508,44 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
             click.echo("  " + ", ".join(info.hooks))
         if info.error:
             click.echo("  " + info.error)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def roles(ctx: Ctx, as_json: bool) -> None:
+    """Who holds which role: the principal's decision, the mailbox keeper, the reviewers."""
+    found = ctx.load().roles
+    if as_json:
+        click.echo(json.dumps(found.to_json(), ensure_ascii=False))
+        return
+    school = found.school
+    unset = _("(not set)")
+
+    def person(who: Any) -> str:
+        if who is None:
+            return unset
+        return ", ".join(part for part in (who.name, who.position, who.email) if part)
+
+    click.echo(_("School: {name}").format(name=school.name or unset))
+    click.echo(_("School mailbox: {address}").format(address=school.mailbox or unset))
+    click.echo(_("Principal: {who}").format(who=person(school.principal)))
+    if school.decision:
+        click.echo(
+            _("Assignment decision: No. {number} of {date}").format(
+                number=school.decision.number, date=school.decision.date.strftime("%d/%m/%Y")
+            )
+        )
+    else:
+        click.echo(_("Assignment decision: {value}").format(value=unset))
+    click.echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
+    for reviewer in school.reviewers:
+        scope = ", ".join((*reviewer.groups, *reviewer.teachers))
+        click.echo(
+            _("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope)
+        )
+    mine = ", ".join(r.name for r in found.my_reviewers()) or unset
+    click.echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
 
 
 def _config_or_default(ctx: Ctx) -> configmod.Config:

@@ -24,8 +24,10 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from . import roles
 from .errors import ConfigError
 from .i18n import _
+from .roles import Roles
 
 APP = "hoso"
 CONFIG_ENV = "HOSO_CONFIG"
@@ -126,6 +128,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    roles: Roles = field(default_factory=Roles)
 
     @property
     def password_file(self) -> Path:
@@ -149,7 +152,7 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig, "backup": BackupConfig}
 # Tables owned by later features or plugins: accepted and passed through untouched.
-_OPEN_TABLES = {"school", "teacher", "smtp", "inspection", "handover"}
+_OPEN_TABLES = {"smtp", "inspection", "handover"}
 
 
 def default_config_path() -> Path:
@@ -199,6 +202,8 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
             tables[key] = _build_table(path, key, _TABLES[key], value)
         elif key == "plugins":
             tables[key] = _plugins_table(path, value)
+        elif key in ("school", "teacher"):
+            continue  # parsed together below: reviewers may name the teacher's group
         elif key in _OPEN_TABLES:
             continue
         elif key in _TOP_KEYS:
@@ -231,6 +236,9 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         sync=sync,
         plugins=tables.get("plugins", PluginsConfig()),
         backup=backup,
+        roles=roles.parse(
+            raw.get("school"), raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
+        ),
     )
 
 

@@ -83,12 +83,19 @@ class Daemon:
         # counts as settled when the pass scans it (the event follows the write).
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
+        self._poll_requested = threading.Event()
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
         self._backups = BackupWorker(config, stop)  # started by run()
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
+        self.wake.set()
+
+    def poll_now(self) -> None:
+        """Look at the share right away instead of at the next poll (the demo's manager has
+        just changed something there)."""
+        self._poll_requested.set()
         self.wake.set()
 
     def _on_change(self, path: RelPath) -> None:
@@ -120,7 +127,8 @@ class Daemon:
             while not self.stop.is_set():
                 self._keep_watching(watcher)
                 now = time.monotonic()
-                poll_due = now >= next_poll
+                poll_due = now >= next_poll or self._poll_requested.is_set()
+                self._poll_requested.clear()
                 rescan_due = now - last_rescan >= self.config.sync.rescan_interval
                 local_hint = self.debouncer.take(now)
                 if local_hint or poll_due or rescan_due:

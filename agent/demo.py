@@ -144,7 +144,7 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
             manager_done.set()
             _manager_comments(share_dir)
             echo(_("(A manager just put comments on the share; watch them come down.)"))
-            daemon.poke()
+            daemon.poll_now()
 
     daemon = Daemon(cfg, stop, on_pass=on_pass)
 

@@ -1,0 +1,216 @@
+"""Who holds which role at the school: the config's ``[school]`` and ``[teacher]`` tables.
+
+Letter 2174 has the principal assign, at the start of the year, the keeper of the school
+mailbox and the managers who review lesson plans (L7). Inspection packaging and the mailbox
+handover read those roles from here. Parsing only: every key is checked, and a mistake names
+the key (through the ``bad`` callback the config module passes in).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .errors import ConfigError
+from .i18n import _
+
+Bad = Callable[[str, str], ConfigError]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    position: str = ""
+    email: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "position": self.position, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The principal's assignment decision ("Quyết định phân công"): number and date."""
+
+    number: str
+    date: date
+
+    def to_json(self) -> dict[str, str]:
+        return {"number": self.number, "date": self.date.isoformat()}
+
+
+@dataclass(frozen=True)
+class Reviewer(Person):
+    """A manager who reviews lesson plans: of whole groups (tổ) and/or of named teachers."""
+
+    groups: tuple[str, ...] = ()
+    teachers: tuple[str, ...] = ()
+
+    def reviews(self, teacher: str, group: str) -> bool:
+        return teacher in self.teachers or (bool(group) and group in self.groups)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "groups": list(self.groups), "teachers": list(self.teachers)}
+
+
+@dataclass(frozen=True)
+class School:
+    name: str = ""
+    governing_body: str = ""  # "Phòng GD&ĐT huyện …", the first line of official minutes
+    mailbox: str = ""  # the school's official mailbox
+    principal: Person | None = None
+    decision: Decision | None = None
+    mailbox_keeper: Person | None = None
+    reviewers: tuple[Reviewer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Teacher:
+    name: str = ""
+    email: str = ""
+    group: str = ""  # the professional group (tổ chuyên môn)
+
+
+@dataclass(frozen=True)
+class Roles:
+    school: School = School()
+    teacher: Teacher = Teacher()
+
+    def my_reviewers(self) -> tuple[Reviewer, ...]:
+        """The managers who review this teacher's lesson plans."""
+        return tuple(
+            r for r in self.school.reviewers if r.reviews(self.teacher.name, self.teacher.group)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        school = self.school
+        return {
+            "school": {
+                "name": school.name,
+                "governing_body": school.governing_body,
+                "mailbox": school.mailbox,
+                "principal": school.principal.to_json() if school.principal else None,
+                "decision": school.decision.to_json() if school.decision else None,
+                "mailbox_keeper": school.mailbox_keeper.to_json()
+                if school.mailbox_keeper
+                else None,
+                "reviewers": [r.to_json() for r in school.reviewers],
+            },
+            "teacher": {
+                "name": self.teacher.name,
+                "email": self.teacher.email,
+                "group": self.teacher.group,
+            },
+            "my_reviewers": [r.to_json() for r in self.my_reviewers()],
+        }
+
+
+def parse(school: Any, teacher: Any, bad: Bad) -> Roles:
+    return Roles(_school(school, bad), _teacher(teacher, bad))
+
+
+def _table(raw: Any, key: str, bad: Bad) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise bad(key, _("must be a table ([{key}])").format(key=key))
+    return raw
+
+
+def _only(raw: dict[str, Any], key: str, known: set[str], bad: Bad) -> None:
+    for name in raw:
+        if name not in known:
+            raise bad(f"{key}.{name}", _("is not a known setting"))
+
+
+def _text(raw: dict[str, Any], key: str, name: str, bad: Bad, *, email: bool = False) -> str:
+    value = raw.get(name, "")
+    if not isinstance(value, str):
+        raise bad(f"{key}.{name}", _("must be text"))
+    value = value.strip()
+    if email and value and not _EMAIL.fullmatch(value):
+        raise bad(f"{key}.{name}", _("must be an email address such as ten@truong.edu.vn"))
+    return value
+
+
+def _texts(raw: dict[str, Any], key: str, name: str, bad: Bad) -> tuple[str, ...]:
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad(f"{key}.{name}", _("must be a list of strings"))
+    return tuple(v.strip() for v in value)
+
+
+def _person(raw: Any, key: str, bad: Bad, extra: frozenset[str] = frozenset()) -> dict[str, Any]:
+    table = _table(raw, key, bad)
+    _only(table, key, {"name", "position", "email", *extra}, bad)
+    if not _text(table, key, "name", bad):
+        raise bad(f"{key}.name", _("is missing: give the person's full name"))
+    return {
+        "name": _text(table, key, "name", bad),
+        "position": _text(table, key, "position", bad),
+        "email": _text(table, key, "email", bad, email=True),
+    }
+
+
+def _school(raw: Any, bad: Bad) -> School:
+    table = _table(raw, "school", bad)
+    known = {"name", "governing_body", "mailbox", "principal", "decision", "mailbox_keeper"}
+    _only(table, "school", known | {"reviewers"}, bad)
+    decision = None
+    if "decision" in table:
+        found = _table(table["decision"], "school.decision", bad)
+        _only(found, "school.decision", {"number", "date"}, bad)
+        number = _text(found, "school.decision", "number", bad)
+        when = found.get("date")
+        if isinstance(when, str):
+            try:
+                when = date.fromisoformat(when)
+            except ValueError:
+                when = None
+        if not number or not isinstance(when, date):
+            raise bad(
+                "school.decision",
+                _('must give number and date, e.g. { number = "15/QĐ-TH", date = 2026-09-05 }'),
+            )
+        decision = Decision(number, when)
+    reviewers = table.get("reviewers", [])
+    if not isinstance(reviewers, list):
+        raise bad("school.reviewers", _("must be a list of tables ([[school.reviewers]])"))
+    return School(
+        name=_text(table, "school", "name", bad),
+        governing_body=_text(table, "school", "governing_body", bad),
+        mailbox=_text(table, "school", "mailbox", bad, email=True),
+        principal=Person(**_person(table["principal"], "school.principal", bad))
+        if "principal" in table
+        else None,
+        decision=decision,
+        mailbox_keeper=Person(**_person(table["mailbox_keeper"], "school.mailbox_keeper", bad))
+        if "mailbox_keeper" in table
+        else None,
+        reviewers=tuple(
+            _reviewer(r, f"school.reviewers[{i}]", bad) for i, r in enumerate(reviewers)
+        ),
+    )
+
+
+def _reviewer(raw: Any, key: str, bad: Bad) -> Reviewer:
+    person = _person(raw, key, bad, frozenset({"groups", "teachers"}))
+    return Reviewer(
+        **person,
+        groups=_texts(raw, key, "groups", bad),
+        teachers=_texts(raw, key, "teachers", bad),
+    )
+
+
+def _teacher(raw: Any, bad: Bad) -> Teacher:
+    table = _table(raw, "teacher", bad)
+    _only(table, "teacher", {"name", "email", "group"}, bad)
+    return Teacher(
+        name=_text(table, "teacher", "name", bad),
+        email=_text(table, "teacher", "email", bad, email=True),
+        group=_text(table, "teacher", "group", bad),
+    )
