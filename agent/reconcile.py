@@ -685,8 +685,10 @@ def paths_needing_hash(
     """Settled local files, not yet hashed, whose sha256 could change the decision.
 
     That is NEW or CHANGED files whose remote counterpart is NEW or CHANGED (the same-content
-    check), and NEW files of the size of a journaled file deleted locally that no stat
-    identity (inode, size, mtime) already matched (hash-based rename detection).
+    check), CHANGED files of their journaled size (a touch, a copy, a restore from a backup
+    keeps the bytes: no upload then; an upload would hash them anyway), and NEW files of the
+    size of a journaled file deleted locally that no stat identity (inode, size, mtime)
+    already matched (hash-based rename detection).
     """
     gone = [j for path, j in journal.items() if j.kind is Kind.FILE and path not in local]
     gone_sizes = {j.local_size for j in gone}
@@ -701,6 +703,8 @@ def paths_needing_hash(
             continue
         other_moved = other is not None and remote_state(other, base) in (State.NEW, State.CHANGED)
         if other_moved and other.kind is Kind.FILE:  # type: ignore[union-attr]
+            wanted.add(path)
+        elif state is State.CHANGED and base is not None and entry.size == base.local_size:
             wanted.add(path)
         elif state is State.NEW and entry.size in gone_sizes:
             if (entry.inode, entry.size, entry.mtime_ns) not in gone_stats:

@@ -285,3 +285,25 @@ def test_a_confirmed_mass_delete_is_backed_up_first(tmp_path: Path, share: Share
     back = tmp_path / "back"
     assert hoso(agent, "restore", snapshot["id"], "--target", str(back)).returncode == 0
     assert {p: (back / p).read_bytes() for p in names} == names
+
+
+@WSGIDAV_ONLY
+def test_a_restored_records_folder_syncs_on_as_before(tmp_path: Path, share: Share) -> None:
+    """The marker file comes back with the records: the agent recognises its folder."""
+    agent = Agent(tmp_path, share)
+    names = records(agent)
+    assert agent.cli("sync").returncode == 0
+    init(agent, tmp_path)
+    assert hoso(agent, "create").returncode == 0
+    on_share = remote_tree(share)
+
+    shutil.rmtree(agent.root)  # type: ignore[arg-type]
+    refused = agent.cli("sync")
+    assert refused.returncode == ExitCode.SAFETY_STOP  # the wipe never reaches the share
+    assert hoso(agent, "restore", "latest", "--target", str(agent.root)).returncode == 0
+
+    after = agent.cli("sync", "--json")
+    assert after.returncode == 0, after.stderr
+    report = json.loads(after.stdout)
+    assert not report["deleted_remote"] and not report["uploaded"] and not report["conflicts"]
+    assert remote_tree(share) == on_share and agent.tree() == names

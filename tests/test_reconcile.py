@@ -484,6 +484,12 @@ def test_paths_needing_hash() -> None:
     assert paths_needing_hash(local, remote, journal) == {"both_changed", "both_new", "rename_candidate"}
 
 
+def test_a_same_size_touch_is_hashed_so_that_unchanged_bytes_are_not_uploaded() -> None:
+    # e.g. the records folder restored from a backup: new inodes, same bytes and mtimes
+    restored = LocalEntry("f", Kind.FILE, size=101, mtime_ns=77, inode=12345)
+    assert paths_needing_hash({"f": restored}, {"f": rf("f", 1)}, {"f": jf("f", 1)}) == {"f"}
+
+
 # --- conflict copy names ----------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..config import Config, Secret, read_secret_file, write_private
 from ..errors import ConfigError, HosoError, UsageError
 from ..i18n import _
-from ..local import ignore_rules
+from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
 from ..model import RelPath
 from . import history
@@ -143,13 +143,19 @@ def backup(
             )
         )
     rules = ignore_rules(config)
+
+    def ignored(path: str, is_dir: bool) -> bool:
+        # Sync leaves the marker alone, but a restored folder needs it: without it the agent
+        # would not recognise the folder it synced and would refuse to sync it.
+        return path != MARKER_NAME and rules.is_ignored(path, is_dir)
+
     with repo.lock():
         result = create(
             repo,
             config.root,
             host=config.host_name,
             tags=tags,
-            ignore=rules.is_ignored,
+            ignore=ignored,
             on_progress=on_progress,
         )
     history.remember(
