@@ -23,6 +23,7 @@ from . import config as configmod
 from .backup_cli import backup as backup_commands
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
+from .vault_cli import vault as vault_commands
 
 SETTLE_ROUNDS = 3
 # Skips that another pass right away may resolve: a file still being saved, or a file that
@@ -582,6 +583,7 @@ def _add_plugin_commands(argv: list[str] | None) -> None:
 # --- backup (agent/backup_cli.py) ---------------------------------------------------------
 
 cli.add_command(backup_commands)
+cli.add_command(vault_commands)
 
 
 # --- demo ----------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ file and the key, before anything is changed. Per-user paths come from platformd
 XDG_CONFIG_HOME / XDG_STATE_HOME are honoured and two agents with different homes never
 share state.
 
-The WebDAV password lives in a file next to the config, readable only by its owner, until
-the credential vault takes it over. It is held in :class:`Secret`, whose repr is redacted.
+Secrets live in the credential vault (agent.vault), never in this file; they travel in
+:class:`Secret`, whose repr is redacted.
 """
 
 from __future__ import annotations
@@ -132,14 +132,9 @@ class Config:
 
     @property
     def password_file(self) -> Path:
+        """Where an older hoso kept the share's password; agent.vault moves it into the
+        vault on first use and deletes it."""
         return self.path.with_name(self.path.stem + ".secret")
-
-    def password(self) -> Secret:
-        """The WebDAV password: HOSO_WEBDAV_PASSWORD wins, else the 0600 file."""
-        from_env = os.environ.get(PASSWORD_ENV)
-        if from_env is not None:
-            return Secret(from_env)
-        return read_secret_file(self.password_file)
 
 
 # --- schema ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
 from .sync import PassResult, Syncer
 from .validation import Validator
+from .vault import webdav_password
 from .watcher import Debouncer, OwnWrites, Watcher
 
 log = get_logger(__name__)
@@ -315,7 +316,7 @@ class _Jobs:
 def run_forever(config: Config, *, verbose: bool = False) -> None:
     """What `hoso run` does: logging, the instance lock, signals, then the loop."""
     setup_logging(config.state_dir, verbose=verbose, to_stderr=True)
-    password = config.password()
+    password = webdav_password(config)
     if password:
         register_secret(password.reveal())
     stop = threading.Event()

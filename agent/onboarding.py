@@ -16,6 +16,7 @@ from .config import Config, Secret
 from .errors import ConfigError
 from .i18n import _
 from .remote import Remote
+from .vault import WEBDAV, Vault
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def initialise(
         finally:
             remote.close()
     root.mkdir(parents=True, exist_ok=True)
-    configmod.write_private(cfg.password_file, password.reveal() + "\n")
     configmod.write_private(path, text)
+    fields = {"user": cfg.remote.user} if cfg.remote.user else {}
+    Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
+    cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)

@@ -702,9 +702,9 @@ def paths_needing_hash(
         if state not in (State.NEW, State.CHANGED):
             continue
         other_moved = other is not None and remote_state(other, base) in (State.NEW, State.CHANGED)
-        if other_moved and other.kind is Kind.FILE:  # type: ignore[union-attr]
-            wanted.add(path)
-        elif state is State.CHANGED and base is not None and entry.size == base.local_size:
+        both_changed = other_moved and other.kind is Kind.FILE  # type: ignore[union-attr]
+        kept_size = state is State.CHANGED and base is not None and entry.size == base.local_size
+        if both_changed or kept_size:
             wanted.add(path)
         elif state is State.NEW and entry.size in gone_sizes:
             if (entry.inode, entry.size, entry.mtime_ns) not in gone_stats:

@@ -223,13 +223,14 @@ class Remote:
         self._session.mount("https://", adapter)
 
     @classmethod
-    def from_config(cls, config: Config) -> Remote:
+    def from_config(cls, config: Config, password: Secret) -> Remote:
+        """The share of ``config``; the password comes from the vault (agent.vault)."""
         remote = config.remote
         return cls(
             remote.url,
             remote.remote_dir,
             remote.user,
-            config.password(),
+            password,
             ca_file=str(Path(remote.ca_file).expanduser()) if remote.ca_file else "",
             verify_tls=remote.verify_tls,
             timeout=remote.timeout,

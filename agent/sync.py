@@ -49,6 +49,7 @@ from .propagate import Context, Propagator
 from .records import Record, classify
 from .remote import Capabilities, Remote, RemoteTree
 from .validation import CheckResult, Validator
+from .vault import webdav_password
 
 log = get_logger(__name__)
 
@@ -119,7 +120,7 @@ class Syncer:
     @property
     def remote(self) -> Remote:
         if self._remote is None:
-            self._remote = Remote.from_config(self.config)
+            self._remote = Remote.from_config(self.config, webdav_password(self.config))
         return self._remote
 
     def close(self) -> None:

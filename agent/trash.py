@@ -18,6 +18,7 @@ from .i18n import _
 from .journal import Journal
 from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
 from .remote import Remote
+from .vault import webdav_password
 
 
 def items(journal: Journal) -> list[TrashItem]:
@@ -91,7 +92,7 @@ def _restore_remote(config: Config, item: TrashItem) -> RelPath:
                 "in a browser, go to “Deleted files” and restore it there."
             ).format(path=item.path)
         )
-    remote = Remote.from_config(config)
+    remote = Remote.from_config(config, webdav_password(config))
     try:
         target = free_name(item.path, lambda p: remote.stat(p) is not None)
         if parent_of(target):

@@ -58,8 +58,18 @@ def assert_no_password(*texts: str) -> None:
 
 def init_args(config: Path, root: Path, share: Share, *extra: str) -> list[str]:
     return [
-        "--config", str(config), "init", "--root", str(root), "--url", share.url,
-        "--remote-dir", share.remote_dir, "--user", share.user, *extra,
+        "--config",
+        str(config),
+        "init",
+        "--root",
+        str(root),
+        "--url",
+        share.url,
+        "--remote-dir",
+        share.remote_dir,
+        "--user",
+        share.user,
+        *extra,
     ]
 
 
@@ -70,10 +80,13 @@ def test_init_writes_private_files_and_refuses_to_overwrite(tmp_path: Path, shar
 
     first = run_hoso(*init_args(config, root, share, "--state-dir", str(tmp_path / "st")), env=env)
     assert first.returncode == 0, first.stderr
-    secret = config.with_name("agent.secret")
-    assert mode(config) == 0o600 and mode(secret) == 0o600
-    assert secret.read_text().strip() == share.password
-    assert share.password not in config.read_text()
+    vault, key = config.with_name("agent.vault"), config.with_name("agent.vault-key")
+    assert mode(config) == 0o600 and mode(vault) == 0o600 and mode(key) == 0o600
+    assert not config.with_name("agent.secret").exists()  # the password is in the vault only
+    for file in config.parent.iterdir():
+        assert share.password.encode() not in file.read_bytes(), file
+    shown = run_hoso("--config", str(config), "vault", "show", "webdav", "--reveal")
+    assert share.password in shown.stdout
     written = tomllib.loads(config.read_text())
     assert written["root"] == str(root) and written["remote"]["url"] == share.url
     assert root.is_dir()
@@ -109,7 +122,13 @@ def test_init_with_a_wrong_password_writes_nothing(tmp_path: Path, share: Share)
 def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url: str) -> None:
     config = tmp_path / "cfg" / "agent.toml"
     result = run_hoso(
-        "--config", str(config), "init", "--root", str(tmp_path / "HoSo"), "--url", url,
+        "--config",
+        str(config),
+        "init",
+        "--root",
+        str(tmp_path / "HoSo"),
+        "--url",
+        url,
         env={"HOSO_WEBDAV_PASSWORD": share.password},
     )
     assert result.returncode == ExitCode.USAGE, result.stderr
@@ -123,7 +142,10 @@ def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url:
 @pytest.mark.parametrize(
     ("mutation", "named"),
     [
-        (lambda text: text.replace("[sync]\n", "[sync]\nsettle_second = 1\n"), "sync.settle_second"),
+        (
+            lambda text: text.replace("[sync]\n", "[sync]\nsettle_second = 1\n"),
+            "sync.settle_second",
+        ),
         (lambda text: text.replace("transfers = 2", 'transfers = "many"'), "sync.transfers"),
         (lambda text: "colour = true\n" + text, "colour"),
         (lambda text: text.replace("[remote]", "[remote"), None),  # not TOML at all

@@ -17,7 +17,7 @@ import pytest
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 
 OWNERS = {
-    "click": {"cli", "backup_cli"},
+    "click": {"cli", "backup_cli", "vault_cli"},
     "platformdirs": {"config"},
     "lxml": {"safexml"},
     "defusedxml": {"davxml"},
@@ -31,7 +31,8 @@ OWNERS = {
     "cheroot": {"demo"},
     "docx": {"demo"},
     "pluggy": {"hooks"},
-    "cryptography": {"backup.crypto"},
+    "cryptography": {"backup.crypto", "vault"},
+    "keyring": {"vault"},
     "fastcdc": {"backup.chunker"},
 }
 
@@ -41,14 +42,14 @@ LAYERS = [
     {"config"},
     {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
     {"backup.crypto", "backup.files", "backup.chunker", "backup.history"},
-    {"backup.locks", "backup.repository"},
+    {"backup.locks", "backup.repository", "vault"},
     {"reconcile", "propagate", "trash", "hooks"},
     {"backup.snapshots", "backup.restore", "backup.maintenance"},
     {"backup.service", "backup.scheduler"},
     {"sync", "status", "onboarding", "validation"},
     {"daemon"},
     {"demo"},
-    {"cli", "__main__", "backup_cli"},
+    {"cli", "__main__", "backup_cli", "vault_cli"},
 ]
 
 

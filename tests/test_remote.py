@@ -192,19 +192,21 @@ def test_a_created_file_costs_at_most_two_requests(share: Share, remote: Remote,
     assert len(os.listdir(share.path)) == len(sources)
 
 
-def test_from_config_reads_the_password_from_the_environment(
+def test_the_share_password_comes_from_the_environment_else_the_vault(
     share: Share, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent import config
+    from agent.vault import Vault, webdav_password
 
     raw = {"root": str(tmp_path / "records"),
            "remote": {"url": share.url, "remote_dir": share.remote_dir, "user": share.user}}
-    monkeypatch.setenv(config.PASSWORD_ENV, share.password)
-    client = Remote.from_config(config.from_dict(raw, tmp_path / "agent.toml"))
+    cfg = config.from_dict(raw, tmp_path / "agent.toml")
+    Vault.open(cfg, create=True).set("webdav", share.password)
+    client = Remote.from_config(cfg, webdav_password(cfg))
     assert client.probe().nextcloud is False
-    monkeypatch.setenv(config.PASSWORD_ENV, "wrong")
+    monkeypatch.setenv(config.PASSWORD_ENV, "wrong")  # the environment wins over the vault
     with pytest.raises(AuthError):
-        Remote.from_config(config.from_dict(raw, tmp_path / "agent.toml")).probe()
+        Remote.from_config(cfg, webdav_password(cfg)).probe()
 
 
 def test_upload_refuses_a_file_that_changed_size(remote: Remote, tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ def test_system_template_as_documented() -> None:
         "-/home/%i/HoSo",
         "-/home/%i/.config/hoso",
         "-/home/%i/.cache/hoso",
+        "-/home/%i/.local/share/hoso",  # the default backup repository
     ]
     for key in (
         "ProtectKernelTunables",

@@ -347,15 +347,14 @@ def test_config_refuses_a_ca_file_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_config_ca_file_reaches_the_connection(
-    https_server: HttpsWsgiDavServer, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    https_server: HttpsWsgiDavServer, pki: Pki, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(hoso_config.PASSWORD_ENV, https_server.password)
     raw = _raw_config(tmp_path, https_server.url, ca_file=str(pki.ca_cert), retries=0)
     config = hoso_config.from_dict(raw, tmp_path / "agent.toml")
     assert config.remote.ca_file == str(pki.ca_cert)
     assert config.remote.verify_tls is True
 
-    remote = Remote.from_config(config)
+    remote = Remote.from_config(config, Secret(https_server.password))
     try:
         assert remote.probe().nextcloud is False
     finally:

@@ -222,6 +222,7 @@ def mirror_to_share(config: Config, repository: Path) -> int:
     missing, then remove what the repository no longer has. The share only ever sees the
     encrypted files. Returns how many files were sent."""
     from ..remote import Remote
+    from ..vault import webdav_password
 
     base = config.backup.remote_dir.strip("/")
     local: dict[str, Path] = {}
@@ -229,7 +230,7 @@ def mirror_to_share(config: Config, repository: Path) -> int:
         rel = file.relative_to(repository).as_posix()
         if file.is_file() and not file.name.startswith(".tmp-") and not rel.startswith("locks/"):
             local[rel] = file
-    remote = Remote.from_config(config)
+    remote = Remote.from_config(config, webdav_password(config))
     try:
         there = _remote_files(remote, base)
         sent = 0
