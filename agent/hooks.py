@@ -21,6 +21,7 @@ import importlib
 import importlib.metadata
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,6 +49,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 _T = TypeVar("_T")
+MAX_FAILURES_KEPT = 100
 
 
 # --- what hooks receive and return ------------------------------------------------------------
@@ -208,7 +210,9 @@ class PluginHost:
     failure_log: FailureLog | None = None
     timeout: float = 30.0
     suspended: set[str] = field(default_factory=set)
-    failures: list[str] = field(default_factory=list)  # this process's, for the CLI
+    # This process's most recent failures, for the CLI (bounded: a plugin failing on every
+    # record of a long-running agent must not grow it forever; the journal keeps counts).
+    failures: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES_KEPT))
     _failing: set[tuple[str, str]] = field(default_factory=set)
     # The agent's loop and its validation thread call hooks at the same time.
     _lock: threading.Lock = field(default_factory=threading.Lock)
