@@ -149,12 +149,15 @@ def list_(obj: Any, as_json: bool) -> None:
         )
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)
+def _size(n: float) -> str:
+    """1234567 → "1.2 MB" (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB"):
+        n /= 1000
+        if n < 999.95:  # what rounds to 1000.0 is shown in the next unit
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} GB"
 
 
 def _find(repo: Any, ref: str) -> tuple[str, dict[str, Any]]:
