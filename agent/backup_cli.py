@@ -108,8 +108,8 @@ def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
         )
     else:
         click.echo(
-            _("Snapshot {id}: {files} files, {added} new bytes stored.").format(
-                id=result.snapshot[:8], files=result.files, added=result.bytes_added
+            _("Snapshot {id}: {files} files; new data stored: {added}.").format(
+                id=result.snapshot[:8], files=result.files, added=_size(result.bytes_added)
             )
         )
     for path, reason in result.skipped:
