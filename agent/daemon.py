@@ -36,6 +36,9 @@ FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 SETTLE_MARGIN = 0.25  # seconds
 AUTH_RETRY = 600.0  # seconds between attempts while the share refuses the login
 POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
+# ... but never longer than this: the CPU measure is the process's, and the validation and
+# backup threads working during a pass would otherwise push the next poll far away.
+MAX_POLL_SPACING = 300.0  # seconds
 
 
 @dataclass
@@ -219,7 +222,8 @@ class Daemon:
             return max(self.config.sync.settle_seconds, 1.0)
         # Where the share does not tell cheaply what changed, a poll lists every folder:
         # space polls so that polling costs at most ~1% of one core.
-        return max(poll, POLL_CPU_FACTOR * (time.process_time() - cpu_before))
+        spacing = POLL_CPU_FACTOR * (time.process_time() - cpu_before)
+        return max(poll, min(spacing, MAX_POLL_SPACING))
 
 
 class _ValidationWorker:
