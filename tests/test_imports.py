@@ -125,6 +125,8 @@ PUBLIC_API = {
     "agent.i18n",
     "agent.errors",
     "agent.safexml",
+    "agent.vault",  # the handover moves the school account between vaults
+    "agent.backup.service",  # and takes a backup first
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

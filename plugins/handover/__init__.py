@@ -1,0 +1,65 @@
+"""Handover: the school mailbox account passes from one keeper to the next, safely and on record.
+
+A built-in hoso plugin. It adds ``hoso handover keygen / prepare / accept / confirm / status /
+history``: the account travels sealed for the receiver's key and signed by the giver, the
+minutes ("biên bản bàn giao") are written for signing, and every step goes into a hash-chained
+log in the records folder that the share carries to both keepers. Its scheduled job removes
+the giver's copy once the receiver's password change reaches the giver's computer, and reminds
+the receiver, once a day, until that change is confirmed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from agent.config import Config
+from agent.hooks import Job, JobContext, Notification, hookimpl
+from agent.i18n import _
+
+JOB_EVERY = 600.0  # seconds: the log arrives with a sync pass; no need to look more often
+
+
+@hookimpl
+def hoso_register_commands(cli: Any) -> None:
+    from .commands import register
+
+    register(cli)
+
+
+@hookimpl
+def hoso_scheduled_jobs(config: Config) -> list[Job]:
+    return [Job("handover", JOB_EVERY, run_job)]
+
+
+def run_job(context: JobContext) -> None:
+    """Remove a handed-over copy whose password change is logged; remind a receiver who has
+    not confirmed the password change (the notification key changes daily: once a day)."""
+    from . import commands, keys, ledger
+
+    config = context.config
+    vault = commands.open_vault_quietly(config, prompt=None)
+    if vault is None or not config.root.is_dir():
+        return
+    released = commands.release_given_copy(config, vault)
+    if released is not None:
+        context.notify(
+            Notification(
+                key=f"handover:removed:{released.bundle}",
+                title=_("School mailbox handed over"),
+                body=commands.removed_message(released),
+            )
+        )
+    mine = keys.load(vault)
+    if mine is None:
+        return
+    day = date.fromtimestamp(context.now).isoformat()
+    for handover in commands.waiting_for_confirmation(ledger.verify(config.root).entries, mine):
+        context.notify(
+            Notification(
+                key=f"handover:reminder:{handover.bundle}:{day}",
+                title=_("Change the school mailbox password"),
+                body=commands.reminder_message(handover),
+                urgent=True,
+            )
+        )

@@ -1,0 +1,573 @@
+"""`hoso handover …`: hand the school mailbox account to the next keeper.
+
+The service functions (prepare, accept, confirm, release_given_copy, …) come first and print
+nothing; the click commands at the end parse, call one of them and print text or JSON.
+
+Invariants:
+- The password goes from the giver's vault into the sealed bundle and from the bundle into the
+  receiver's vault, nowhere else: not into argv, the minutes, the log, messages or JSON.
+- Bad input (a malformed key, a bundle for someone else, altered, truncated or replayed, no
+  account in the vault) is a UsageError (exit 2) raised before anything is imported, written
+  or removed.
+- The giver's copy is removed only when a log that verifies shows the password change signed
+  by the receiver's key named when this very copy was handed over.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent.config import Config
+from agent.errors import UsageError
+from agent.i18n import _
+from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing
+
+from . import keys as keymod
+from . import ledger
+from .bundle import (
+    ACCOUNT_FIELDS,
+    Account,
+    OpenedBundle,
+    Party,
+    file_name,
+    new_id,
+    open_bundle,
+    seal_bundle,
+)
+from .keys import PublicKey
+
+MAILBOX = "school-mailbox"
+BACKUP_TAG = "before-handover"
+# Marks on the vault entry: which handover gave this copy away / brought it here.
+HANDED_OVER = "handover_bundle"
+RECEIVED = "received_bundle"
+INTERNAL_FIELDS = (HANDED_OVER, RECEIVED)
+SEEN_FILE = "handover-log-seen.json"
+
+Prompt = Callable[[str], str]
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _seen(config: Config) -> Path:
+    return config.state_dir / SEEN_FILE
+
+
+def _records_root(config: Config) -> Path:
+    # The log lives in the records folder; a missing folder is never created here (sync would
+    # take an empty folder for one whose files were all deleted).
+    if not config.root.is_dir():
+        raise UsageError(
+            _("The records folder {root} does not exist; nothing was done.").format(
+                root=config.root
+            )
+        )
+    return config.root
+
+
+def _my_keys(vault: Vault) -> keymod.HandoverKeys:
+    found = keymod.load(vault)
+    if found is None:
+        raise UsageError(
+            _(
+                "This computer has no handover key: run `hoso handover keygen` first. "
+                "Nothing was done."
+            )
+        )
+    return found
+
+
+# --- keygen ------------------------------------------------------------------------------------
+
+
+def make_keys(config: Config, *, new: bool, prompt: Prompt | None) -> tuple[PublicKey, bool]:
+    """This computer's public key (made now when absent, or with ``new``); and whether new."""
+    vault = Vault.open(config, create=True, prompt=prompt)
+    keys, created = keymod.load_or_create(vault, new=new)
+    return keys.public(), created
+
+
+# --- prepare -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    bundle_id: str
+    bundle: Path
+    minutes: list[Path]
+    snapshot: str | None  # the `before-handover` backup, None when there is no repository
+
+
+def prepare(
+    config: Config,
+    *,
+    to: str,
+    giver: Party,
+    receiver: Party,
+    witness: Party | None,
+    out: Path,
+    prompt: Prompt | None,
+) -> Prepared:
+    """Back up, seal the account for ``to``, write bundle and minutes into ``out``, log it."""
+    recipient = PublicKey.parse(to)
+    root = _records_root(config)
+    vault = open_vault_quietly(config, prompt, locked_too=False)
+    entry = vault.get(MAILBOX) if vault is not None else None
+    if vault is None or entry is None:
+        raise UsageError(
+            _(
+                "The vault has no `{name}` entry to hand over. Store it first: `hoso vault set "
+                "{name} --field address=… --field provider=… --field login_url=… --field "
+                "recovery=…` (the password at the prompt). Nothing was prepared."
+            ).format(name=MAILBOX)
+        )
+    keys, _created = keymod.load_or_create(vault)
+    if recipient == keys.public():
+        raise UsageError(
+            _("That public key is this computer's own; give the receiver's. Nothing was prepared.")
+        )
+    _make_folder(out)
+    snapshot = _backup_before(config, prompt)
+    bundle_id, created = new_id(), _now()
+    account = _account(entry)
+    data = seal_bundle(
+        bundle_id=bundle_id,
+        created=created,
+        account=account,
+        notes=_notes(entry),
+        giver=giver,
+        giver_keys=keys,
+        receiver=recipient,
+    )
+    bundle_path = out / file_name(bundle_id)
+    _write_new(bundle_path, data)
+    number = 1 + sum(e.kind == ledger.PREPARED for e in ledger.verify(root).entries)
+    minutes = _write_minutes(config, out, bundle_id, number, giver, receiver, witness, account)
+    ledger.append(
+        root,
+        keys,
+        ledger.PREPARED,
+        time=created,
+        bundle=bundle_id,
+        data={
+            "giver": giver.to_json(),
+            "receiver": receiver.to_json(),
+            "witness": witness.to_json() if witness else None,
+            "receiver_fingerprint": recipient.fingerprint(),
+        },
+    )
+    vault.set(MAILBOX, entry.secret.reveal(), {**entry.fields, HANDED_OVER: bundle_id})
+    return Prepared(bundle_id, bundle_path, minutes, snapshot)
+
+
+def giver_of(config: Config, given: str | None) -> Party:
+    """The giver: ``--giver``, else the config's mailbox keeper."""
+    if given:
+        return Party.parse(given, "--giver")
+    keeper = config.roles.school.mailbox_keeper
+    if keeper is None or not keeper.position:
+        raise UsageError(
+            _(
+                "Who hands over? Set name and position in [school.mailbox_keeper] of the config, "
+                'or give --giver "NAME, POSITION". Nothing was prepared.'
+            )
+        )
+    return Party(keeper.name, keeper.position)
+
+
+def _account(entry: VaultEntry) -> Account:
+    fields = entry.fields
+    return Account(*(fields.get(name, "") for name in ACCOUNT_FIELDS), password=entry.secret)
+
+
+def _notes(entry: VaultEntry) -> dict[str, str]:
+    skip = (*ACCOUNT_FIELDS, *INTERNAL_FIELDS)
+    return {k: v for k, v in entry.fields.items() if k not in skip}
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot create {path}: {detail}. Nothing was prepared.").format(
+                path=out, detail=exc.strerror
+            )
+        ) from None
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    # Readable by its owner only: sealed, but it still names the people and the school.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _backup_before(config: Config, prompt: Prompt | None) -> str | None:
+    """A snapshot tagged `before-handover`; None when this computer has no repository."""
+    if not (config.backup.repository_path() / "config").exists():
+        return None
+    # The backup machinery loads only on a computer that has a repository.
+    from agent.backup.service import backup, open_repository, passphrase
+
+    repo = open_repository(config, passphrase(config, prompt=prompt))
+    return backup(config, repo, tags=(BACKUP_TAG,)).snapshot
+
+
+def _write_minutes(
+    config: Config,
+    out: Path,
+    bundle_id: str,
+    number: int,
+    giver: Party,
+    receiver: Party,
+    witness: Party | None,
+    account: Account,
+) -> list[Path]:
+    # python-docx loads only for a handover, not whenever `hoso` starts.
+    from .minutes import MinutesFacts, Person, write_minutes
+
+    school = config.roles.school
+    decision = school.decision
+    # The minutes are an official Vietnamese document: their words are not translated.
+    facts = MinutesFacts(
+        school=school.name,
+        governing_body=school.governing_body,
+        number=f"{number:02d}/BB-BGTK",
+        place=str(config.plugins.settings("handover").get("place", "")),
+        when=datetime.now().astimezone(),
+        decision=f"Quyết định số {decision.number} ngày {decision.date:%d/%m/%Y} của Hiệu trưởng"
+        if decision
+        else "",
+        giver=Person(giver.name, giver.position),
+        receiver=Person(receiver.name, receiver.position),
+        witness=Person(witness.name, witness.position) if witness else None,
+        address=account.address,
+        provider=account.provider,
+        login_url=account.login_url,
+        recovery_moved=account.recovery,
+        password_changed_note="",  # filled in by hand once the receiver has changed it
+    )
+    return write_minutes(out / f"bien-ban-ban-giao-{bundle_id[:8]}.docx", facts)
+
+
+# --- accept ------------------------------------------------------------------------------------
+
+
+def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBundle:
+    """Verify the bundle, import the account into this vault as `school-mailbox`, log it."""
+    root = _records_root(config)
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot read {path}: {detail}. Nothing was imported.").format(
+                path=bundle, detail=exc.strerror
+            )
+        ) from None
+    vault = Vault.open(config, create=True, prompt=prompt)
+    keys = _my_keys(vault)
+    opened = open_bundle(data, keys)
+    existing = vault.get(MAILBOX)
+    log = ledger.verify(root)
+    replayed = any(e.kind == ledger.ACCEPTED and e.bundle == opened.id for e in log.entries)
+    if replayed or (existing is not None and existing.fields.get(RECEIVED) == opened.id):
+        raise UsageError(
+            _(
+                "This handover bundle ({id}) was already accepted; an old bundle cannot be used "
+                "again. Nothing was imported."
+            ).format(id=opened.id)
+        )
+    account = opened.account
+    fields = {
+        **opened.notes,
+        **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
+        RECEIVED: opened.id,
+    }
+    vault.set(MAILBOX, account.password.reveal(), fields)
+    ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id)
+    return opened
+
+
+# --- confirm -----------------------------------------------------------------------------------
+
+
+def confirm_password_changed(config: Config, *, prompt: Prompt | None) -> ledger.Handover:
+    """Log that this receiver changed the password of the handover it accepted last."""
+    root = _records_root(config)
+    keys = _my_keys(Vault.open(config, prompt=prompt))
+    waiting = waiting_for_confirmation(ledger.verify(root).entries, keys)
+    if not waiting:
+        raise UsageError(
+            _("There is no accepted handover waiting for a password change on this computer.")
+        )
+    handover = waiting[-1]
+    ledger.append(root, keys, ledger.PASSWORD_CHANGED, time=_now(), bundle=handover.bundle)
+    return handover
+
+
+def waiting_for_confirmation(
+    entries: list[ledger.Entry], keys: keymod.HandoverKeys
+) -> list[ledger.Handover]:
+    """Handovers this computer accepted whose password change is not logged yet."""
+    mine = keys.public().fingerprint()
+    return [
+        h
+        for h in ledger.handovers(entries)
+        if h.receiver_fingerprint == mine and h.accepted_at and not h.password_changed_at
+    ]
+
+
+# --- the giver's copy, reminders, history ------------------------------------------------------
+
+
+def open_vault_quietly(
+    config: Config, prompt: Prompt | None, *, locked_too: bool = True
+) -> Vault | None:
+    """The vault, or None when there is none (or, with ``locked_too``, when it cannot be
+    unlocked now: the agent's job then tries again later)."""
+    quiet = (VaultMissing, VaultLocked) if locked_too else (VaultMissing,)
+    try:
+        return Vault.open(config, prompt=prompt)
+    except quiet:
+        return None
+
+
+def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
+    """Remove the `school-mailbox` copy this computer handed over, once the receiver's
+    password change is in a log that verifies; the handover, or None when nothing was removed."""
+    entry = vault.get(MAILBOX)
+    keys = keymod.load(vault)
+    if entry is None or keys is None or HANDED_OVER not in entry.fields or not config.root.is_dir():
+        return None
+    log = ledger.verify(config.root, _seen(config))
+    if not log.verified:
+        return None  # a damaged log proves nothing: keep the copy
+    mine = keys.public().fingerprint()
+    for handover in ledger.handovers(log.entries):
+        done = handover.password_changed_at and handover.giver_fingerprint == mine
+        if done and handover.bundle == entry.fields[HANDED_OVER]:
+            vault.remove(MAILBOX)
+            return handover
+    return None
+
+
+def history(config: Config) -> tuple[ledger.Verification, list[ledger.Handover]]:
+    log = ledger.verify(_records_root(config), _seen(config))
+    ledger.remember(_seen(config), log)
+    return log, ledger.handovers(log.entries)
+
+
+def removed_message(handover: ledger.Handover) -> str:
+    return _(
+        "{receiver} changed the school mailbox password at {time}: this computer's copy of the "
+        "account was removed from its vault."
+    ).format(receiver=handover.receiver.label(), time=handover.password_changed_at)
+
+
+def reminder_message(handover: ledger.Handover) -> str:
+    return _(
+        "You accepted the school mailbox from {giver}. Change its password and move the "
+        "recovery phone/email to yours now, then run `hoso handover confirm --password-changed`."
+    ).format(giver=handover.giver.label())
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+
+def register(cli: Any) -> None:
+    cli.add_command(handover)
+
+
+def _prompt() -> Prompt | None:
+    """A hidden terminal prompt (the vault's or the backup's passphrase), None without one."""
+    return getpass.getpass if sys.stdin.isatty() else None
+
+
+def _release_and_say(config: Config) -> None:
+    vault = open_vault_quietly(config, _prompt())
+    released = release_given_copy(config, vault) if vault is not None else None
+    if released is not None:
+        click.echo(removed_message(released), err=True)
+
+
+@click.group()
+def handover() -> None:
+    """Hand the school mailbox account to the next keeper, with signed-off minutes."""
+
+
+@handover.command()
+@click.option("--new", is_flag=True, help="Make a new key pair even if one exists.")
+@click.pass_obj
+def keygen(obj: Any, new: bool) -> None:
+    """Show this computer's public key (made on first use), for the giver."""
+    public, created = make_keys(obj.load(), new=new, prompt=_prompt())
+    if created:
+        click.echo(_("A new handover key was made and stored in the vault."), err=True)
+    click.echo(f"public key: {public.text()}")
+    click.echo(f"fingerprint: {public.fingerprint()}")
+
+
+@handover.command("prepare")
+@click.option("--to", "to", required=True, help="The receiver's public key (hoso1:…).")
+@click.option("--receiver", required=True, help='"NAME, POSITION" of the new keeper.')
+@click.option("--witness", default=None, help='"NAME, POSITION" of the witness.')
+@click.option("--giver", default=None, help='"NAME, POSITION" (default: the config\'s keeper).')
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Folder for the bundle and the minutes (default: the current folder).",
+)
+@click.pass_obj
+def prepare_command(
+    obj: Any, to: str, receiver: str, witness: str | None, giver: str | None, out: Path
+) -> None:
+    """Seal the school mailbox account for the receiver and write the minutes."""
+    config = obj.load()
+    done = prepare(
+        config,
+        to=to,
+        giver=giver_of(config, giver),
+        receiver=Party.parse(receiver, "--receiver"),
+        witness=Party.parse(witness, "--witness") if witness else None,
+        out=out,
+        prompt=_prompt(),
+    )
+    if done.snapshot is None:
+        click.echo(
+            _("Warning: no backup repository on this computer, so no backup was taken first."),
+            err=True,
+        )
+    else:
+        click.echo(_("Backup taken first: snapshot {id}.").format(id=done.snapshot))
+    click.echo(_("Sealed bundle: {path}").format(path=done.bundle))
+    for path in done.minutes:
+        click.echo(_("Minutes: {path}").format(path=path))
+    click.echo(
+        _(
+            "Give the bundle to the receiver (USB stick or the share). Print the minutes for "
+            "everyone to sign."
+        )
+    )
+
+
+@handover.command("accept")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def accept_command(obj: Any, bundle: Path) -> None:
+    """Import the school mailbox account from a sealed bundle."""
+    opened = accept(obj.load(), bundle, prompt=_prompt())
+    click.echo(
+        _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
+            giver=opened.giver.label(), fingerprint=opened.giver_key.fingerprint()
+        )
+    )
+    click.echo(
+        _(
+            "Compare this fingerprint with the one `hoso handover keygen` shows on the giver's "
+            "computer."
+        )
+    )
+    click.echo(
+        _("The account {address} is now in your vault as `{name}`.").format(
+            address=opened.account.address, name=MAILBOX
+        )
+    )
+    click.echo(
+        _(
+            "Now change the mailbox password and move the recovery phone/email to yours, then "
+            "run `hoso handover confirm --password-changed`."
+        )
+    )
+
+
+@handover.command("confirm")
+@click.option("--password-changed", is_flag=True, help="You changed the mailbox password.")
+@click.pass_obj
+def confirm_command(obj: Any, password_changed: bool) -> None:
+    """Record that you changed the mailbox password (the giver's copy is then removed)."""
+    if not password_changed:
+        raise UsageError(_("Say what to confirm: `hoso handover confirm --password-changed`."))
+    done = confirm_password_changed(obj.load(), prompt=_prompt())
+    click.echo(
+        _("Recorded: the password of the mailbox from {giver} was changed.").format(
+            giver=done.giver.label()
+        )
+    )
+
+
+@handover.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status_command(obj: Any, as_json: bool) -> None:
+    """What the handover waits for on this computer (and remove a handed-over copy)."""
+    config = obj.load()
+    _release_and_say(config)
+    vault = open_vault_quietly(config, _prompt())
+    keys = keymod.load(vault) if vault is not None else None
+    waiting = (
+        waiting_for_confirmation(ledger.verify(_records_root(config)).entries, keys)
+        if keys is not None
+        else []
+    )
+    if as_json:
+        click.echo(json.dumps({"waiting": [h.to_json() for h in waiting]}, ensure_ascii=False))
+        return
+    for handover_ in waiting:
+        click.echo(reminder_message(handover_))
+    if not waiting:
+        click.echo(_("No handover is waiting for you."))
+
+
+@handover.command("history")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def history_command(obj: Any, as_json: bool) -> None:
+    """The handover log: who handed the mailbox to whom, when; and whether it verifies."""
+    config = obj.load()
+    _release_and_say(config)
+    log, handovers = history(config)
+    if as_json:
+        document = {
+            "verified": log.verified,
+            "entries": [h.to_json() for h in handovers],
+            "problems": log.problems,
+        }
+        click.echo(json.dumps(document, ensure_ascii=False))
+        return
+    for h in handovers:
+        click.echo(_history_line(h))
+    for problem in log.problems:
+        click.echo(_("Problem: {problem}").format(problem=problem))
+    click.echo(
+        _("The handover log verifies.") if log.verified else _("The handover log does NOT verify.")
+    )
+
+
+def _history_line(h: ledger.Handover) -> str:
+    changed = h.password_changed_at or _("not yet")
+    witness = h.witness.label() if h.witness else "—"
+    return _(
+        "{time}: {giver} → {receiver} (witness: {witness}); password changed: {changed}"
+    ).format(
+        time=h.time,
+        giver=h.giver.label(),
+        receiver=h.receiver.label(),
+        witness=witness,
+        changed=changed,
+    )
