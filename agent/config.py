@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -369,19 +370,32 @@ def read_secret_file(path: Path) -> Secret:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file readable only by its owner, atomically (temp file, fsync, rename)."""
+    """Write a text file readable only by its owner, atomically and durably."""
+    write_durably(path, text.encode("utf-8"))
+
+
+def write_durably(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` whole or not at all: a temp file in the same folder
+    (created 0600; a ``*.tmp`` name, which sync never carries), fsync, rename, then an fsync
+    of the folder so that the rename itself survives a power cut."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if mode != 0o600:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def render(

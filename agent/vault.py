@@ -26,7 +26,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .backup.crypto import KdfParams
-from .config import PASSWORD_ENV, Config, Secret, read_secret_file
+from .config import PASSWORD_ENV, Config, Secret, read_secret_file, write_durably
 from .errors import ConfigError, ExitCode, HosoError, Scope, UsageError
 from .i18n import _
 from .log import get_logger, register_secret
@@ -254,7 +253,7 @@ class Vault:
         # Every writer holds the lock, so a temp file seen now was left by a killed writer.
         for stale in self._path.parent.glob(f".{self._path.name}.*.tmp"):
             stale.unlink(missing_ok=True)
-        _write_durably(self._path, json.dumps(document).encode())
+        write_durably(self._path, json.dumps(document).encode())
 
 
 @contextlib.contextmanager
@@ -273,27 +272,6 @@ def _locked(vault: Path) -> Iterator[None]:
 
 def _entry_json(entry: VaultEntry) -> dict[str, Any]:
     return {"secret": entry.secret.reveal(), "fields": dict(entry.fields), "updated": entry.updated}
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: temp file (0600) in the same folder, fsync, rename, then
-    fsync the folder so that the rename itself survives a power cut."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -438,7 +416,7 @@ class _KeySource:
             return _Key(value, SOURCE_KEYRING, None)
         value = os.urandom(KEY_SIZE)
         document = {"format": KEY_FORMAT, "version": KEY_VERSION, "key": _b64(value)}
-        _write_durably(self.key_file, json.dumps(document).encode())
+        write_durably(self.key_file, json.dumps(document).encode())
         return _Key(value, SOURCE_FILE, None)
 
     def load(self, source: str) -> _Key:
@@ -567,7 +545,7 @@ def protect(
         "nonce": _b64(nonce),
         "wrapped": _b64(wrapped),
     }
-    _write_durably(key_file_path(config), json.dumps(document).encode())
+    write_durably(key_file_path(config), json.dumps(document).encode())
     # Rewrite the vault so that its header records the wrapping (informational, authenticated).
     vault._key = _Key(vault._key.value, SOURCE_FILE, kdf)
     vault._change(lambda entries: None)

@@ -31,12 +31,12 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from agent.config import write_durably
 from agent.i18n import _
 
 from . import keys as keymod
@@ -51,8 +51,6 @@ PREPARED = "prepared"
 ACCEPTED = "accepted"
 PASSWORD_CHANGED = "password_changed"
 KINDS = (PREPARED, ACCEPTED, PASSWORD_CHANGED)
-# The sync core ignores its own temp-file prefix, so a half-written log never travels.
-TEMP_PREFIX = ".~hoso-"
 
 
 def log_path(root: Path) -> Path:
@@ -132,27 +130,9 @@ def append(
         }
         signature = base64.b64encode(keymod.sign(keys, canonical(body))).decode("ascii")
         line = canonical({**body, "signature": signature})
-        _write_durably(path, b"".join(item + b"\n" for item in [*lines, line]))
+        # 0644: the log is shared and holds no secret.
+        write_durably(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
     return Entry(len(lines) + 1, kind, time, bundle, body["data"], keys.public())
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # the log is shared; it holds no secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 @contextlib.contextmanager
