@@ -159,6 +159,9 @@ def test_bad_input_gets_one_message_and_changes_nothing(tmp_path: Path) -> None:
     assert "passphrase" in wrong.stderr.lower() and "Traceback" not in wrong.stderr
     assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == files_before
 
+    # init kept the passphrase in the vault, so the agent (and this) need nobody to type it
+    assert hoso(agent, "list", passphrase=None).returncode == 0
+    assert agent.cli("vault", "remove", "backup").returncode == 0
     none = hoso(agent, "list", passphrase=None)
     assert none.returncode == ExitCode.USAGE and "HOSO_BACKUP_PASSPHRASE" in none.stderr
 

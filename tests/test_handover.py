@@ -195,7 +195,9 @@ def assert_password_nowhere(keepers: list[Keeper], *tops: Path) -> None:
 
 
 def history(keeper: Keeper) -> dict[str, object]:
-    document: dict[str, object] = json.loads(keeper.ok("handover", "history", "--json"))
+    done = keeper.hoso("handover", "history", "--json")
+    document: dict[str, object] = json.loads(done.stdout)
+    assert done.returncode == (0 if document["verified"] else 1), done.stderr  # for scripts
     return document
 
 

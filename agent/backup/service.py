@@ -22,6 +22,7 @@ from ..i18n import _
 from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
 from ..model import RelPath
+from ..vault import Vault, vault_path
 from . import history
 from .crypto import KdfParams, recovery_passphrase
 from .maintenance import PruneResult, forget_plan, prune
@@ -31,17 +32,23 @@ from .snapshots import CreateResult, create
 log = get_logger(__name__)
 
 PASSPHRASE_ENV = "HOSO_BACKUP_PASSPHRASE"
+VAULT_ENTRY = "backup"  # the repository's passphrase in the credential vault
 
 
 # --- the passphrase ------------------------------------------------------------------------------
 
 
 def passphrase(config: Config, *, prompt: Callable[[str], str] | None = None) -> Secret:
-    """HOSO_BACKUP_PASSPHRASE, else the key file named in the config (0600 enforced), else the
-    prompt; ConfigError when none is available."""
+    """HOSO_BACKUP_PASSPHRASE, else the vault's ``backup`` entry (what `hoso backup init`
+    stored, so the agent can back up unattended), else the key file named in the config
+    (0600 enforced), else the prompt; ConfigError when none is available."""
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return Secret(from_env)
+    if vault_path(config).exists():
+        entry = Vault.open(config).get(VAULT_ENTRY)
+        if entry is not None:
+            return entry.secret
     if config.backup.key_file:
         key_file = Path(config.backup.key_file).expanduser()
         if not key_file.is_file():
@@ -87,6 +94,9 @@ def init_repository(
     repo = Repository.init(path, secret.reveal(), label="passphrase", kdf=kdf)
     recovery = recovery_passphrase()
     repo.add_key(recovery, "recovery", kdf)
+    # The running agent backs up without anyone to type the passphrase: it keeps it in the
+    # vault, like every secret hoso uses. The recovery key is never stored.
+    Vault.open(config, create=True).set(VAULT_ENTRY, secret.reveal(), {"repository": str(path)})
     return Created(repo, recovery, same_disk(config.root, path))
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from agent.config import Config
-from agent.errors import UsageError
+from agent.errors import ExitCode, UsageError
 from agent.i18n import _
 from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing
 
@@ -538,7 +538,8 @@ def status_command(obj: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def history_command(obj: Any, as_json: bool) -> None:
-    """The handover log: who handed the mailbox to whom, when; and whether it verifies."""
+    """The handover log: who handed the mailbox to whom, when; and whether it verifies
+    (exit code 1 when it does not)."""
     config = obj.load()
     _release_and_say(config)
     log, handovers = history(config)
@@ -549,14 +550,18 @@ def history_command(obj: Any, as_json: bool) -> None:
             "problems": log.problems,
         }
         click.echo(json.dumps(document, ensure_ascii=False))
-        return
-    for h in handovers:
-        click.echo(_history_line(h))
-    for problem in log.problems:
-        click.echo(_("Problem: {problem}").format(problem=problem))
-    click.echo(
-        _("The handover log verifies.") if log.verified else _("The handover log does NOT verify.")
-    )
+    else:
+        for h in handovers:
+            click.echo(_history_line(h))
+        for problem in log.problems:
+            click.echo(_("Problem: {problem}").format(problem=problem))
+        click.echo(
+            _("The handover log verifies.")
+            if log.verified
+            else _("The handover log does NOT verify.")
+        )
+    if not log.verified:
+        sys.exit(ExitCode.PARTIAL)
 
 
 def _history_line(h: ledger.Handover) -> str:
