@@ -28,15 +28,14 @@ from typing import cast
 from docx import Document as new_document
 from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Cm, Pt
 from docx.styles.style import ParagraphStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-FONT = "Times New Roman"
+from plugins.docx_layout import a4_page, use_font, vietnamese_defaults
+
 BODY_SIZE = Pt(13)
 TITLE_SIZE = Pt(14)
 BLANK = "……………………"  # a fact to fill in by hand
@@ -205,7 +204,7 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 def _build(facts: MinutesFacts) -> Document:
     document = new_document()
-    _page_setup(document)
+    a4_page(document)
     _restyle(document)
     _properties(document, facts)
     _header(document, facts)
@@ -218,36 +217,13 @@ def _build(facts: MinutesFacts) -> Document:
     return document
 
 
-def _page_setup(document: Document) -> None:
-    section = document.sections[0]
-    section.page_width, section.page_height = Cm(21), Cm(29.7)
-    section.top_margin = section.bottom_margin = section.right_margin = Cm(2)
-    section.left_margin = Cm(3)  # the binding side
-
-
 def _restyle(document: Document) -> None:
-    defaults = document.styles.element.find(qn("w:docDefaults"))
-    run_defaults = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
-    _name_font(run_defaults.find(qn("w:rFonts")))
-    for size in ("w:sz", "w:szCs"):
-        run_defaults.find(qn(size)).set(qn("w:val"), str(int(BODY_SIZE.pt * 2)))  # half-points
-    run_defaults.find(qn("w:lang")).set(qn("w:val"), "vi-VN")  # Word's spell check
+    vietnamese_defaults(document, BODY_SIZE)
     normal = cast(ParagraphStyle, document.styles["Normal"])
-    normal.font.name = FONT
-    normal.font.size = BODY_SIZE
-    _name_font(normal.element.get_or_add_rPr().get_or_add_rFonts())
+    use_font(normal, BODY_SIZE, bold=False)
     normal.paragraph_format.space_before = Pt(0)
     normal.paragraph_format.space_after = Pt(3)
     normal.paragraph_format.line_spacing = 1.15
-
-
-def _name_font(fonts: BaseOxmlElement) -> None:
-    # Word prefers theme fonts (Calibri) over named ones: drop them, and name the font for
-    # every script so Vietnamese letters never fall back to another face.
-    for attribute in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
-        fonts.attrib.pop(qn(attribute), None)
-    for attribute in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attribute), FONT)
 
 
 def _properties(document: Document, facts: MinutesFacts) -> None:

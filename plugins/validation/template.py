@@ -18,13 +18,12 @@ from typing import cast
 from docx import Document as new_document
 from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Cm, Pt, RGBColor
 from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph
 
-FONT = "Times New Roman"
+from plugins.docx_layout import a4_page, use_font, vietnamese_defaults
+
 FONT_SIZE = Pt(14)
 DOTS = "…" * 15  # a blank to fill in on a header line
 DOTTED_LINE = "…" * 30  # one line across the 16 cm text width at 14 pt
@@ -48,7 +47,6 @@ ACTIVITY_STEPS = (
     "3. Luyện tập, thực hành",
     "4. Vận dụng, trải nghiệm",
 )
-_THEME_FONTS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
 
 
 def write_template(out: Path) -> None:
@@ -72,7 +70,7 @@ def write_template(out: Path) -> None:
 
 def _build() -> Document:
     document = new_document()
-    _page_setup(document)
+    a4_page(document)
     _restyle(document)
     title = document.add_paragraph(TITLE, style="Heading 1")
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -88,49 +86,14 @@ def _build() -> Document:
     return document
 
 
-def _page_setup(document: Document) -> None:
-    section = document.sections[0]
-    section.page_width, section.page_height = Cm(21), Cm(29.7)
-    section.top_margin = section.bottom_margin = section.right_margin = Cm(2)
-    section.left_margin = Cm(3)  # the binding side
-
-
 def _restyle(document: Document) -> None:
-    _document_defaults(document)
-    _use_font(cast(ParagraphStyle, document.styles["Normal"]), bold=False)
+    vietnamese_defaults(document, FONT_SIZE)
+    use_font(cast(ParagraphStyle, document.styles["Normal"]), FONT_SIZE, bold=False)
     for name in ("Heading 1", "Heading 2"):
         style = cast(ParagraphStyle, document.styles[name])
-        _use_font(style, bold=True)
+        use_font(style, FONT_SIZE, bold=True)
         style.font.italic = False
         style.font.color.rgb = RGBColor(0, 0, 0)
-
-
-def _document_defaults(document: Document) -> None:
-    """The font and language every style and table inherits (python-docx's default template
-    says Calibri, English)."""
-    defaults = document.styles.element.find(qn("w:docDefaults"))
-    run_defaults = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
-    _name_font(run_defaults.find(qn("w:rFonts")))
-    for size in ("w:sz", "w:szCs"):
-        run_defaults.find(qn(size)).set(qn("w:val"), str(int(FONT_SIZE.pt * 2)))  # half-points
-    language = run_defaults.find(qn("w:lang"))
-    language.set(qn("w:val"), "vi-VN")  # Word's spelling and hyphenation in Vietnamese
-
-
-def _use_font(style: ParagraphStyle, *, bold: bool) -> None:
-    style.font.name = FONT
-    style.font.size = FONT_SIZE
-    style.font.bold = bold
-    _name_font(style.element.get_or_add_rPr().get_or_add_rFonts())
-
-
-def _name_font(fonts: BaseOxmlElement) -> None:
-    # Word prefers theme fonts (Calibri) over named ones: drop them, and name the font for
-    # every script so Vietnamese letters never fall back to another face.
-    for attribute in _THEME_FONTS:
-        fonts.attrib.pop(qn(attribute), None)
-    for attribute in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attribute), FONT)
 
 
 def _dotted_lines(document: Document, count: int) -> None:
