@@ -278,6 +278,7 @@ def run(ctx: Ctx, verbose: bool) -> None:
 def status(ctx: Ctx, as_json: bool) -> None:
     """Last pass, pending changes, conflicts and errors."""
     from . import status as statusmod
+    from .hooks import load_plugins
     from .journal import Journal
 
     cfg = ctx.load()
@@ -286,6 +287,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
         st = statusmod.gather(cfg, journal)
     finally:
         journal.close()
+    st.plugin_notes = [
+        {"plugin": name, "text": line} for name, line in load_plugins(cfg).status_notes()
+    ]
     if as_json:
         click.echo(json.dumps(st.to_json(), ensure_ascii=False))
         return
@@ -318,6 +322,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
         )
         for path in files[:20]:
             click.echo(f"  {path}")
+    for note in st.plugin_notes:
+        click.echo(f"{note['plugin']}: {note['text']}")
     for failure in st.plugin_failures:
         click.echo(
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),

@@ -163,6 +163,13 @@ class HookSpecs:
         ``@click.pass_obj``; ``obj.load()`` returns the :class:`agent.config.Config`."""
 
     @hookspec
+    def hoso_status_notes(self, config: Config) -> list[str]:  # type: ignore[empty-body]
+        """Short lines for `hoso status`: something the teacher should do or know now (e.g.
+        "confirm the password change of the mailbox handover"), in their language.
+
+        Called by `hoso status` only; it must be quick (no network) and never prompt."""
+
+    @hookspec
     def hoso_notify(self, config: Config, notification: Notification) -> bool | None:
         """A notification channel: show ``notification`` to the teacher (desktop popup,
         chat message, …). Return True when it was delivered. When no channel delivers it,
@@ -255,6 +262,11 @@ class PluginHost:
     def scheduled_jobs(self) -> list[tuple[str, Job]]:
         results = self._call("hoso_scheduled_jobs", _list_of(Job), config=self.config)
         return [(name, job) for name, jobs in results for job in jobs]
+
+    def status_notes(self) -> list[tuple[str, str]]:
+        """(plugin, line) for `hoso status`."""
+        results = self._call("hoso_status_notes", _list_of(str), config=self.config)
+        return [(name, line) for name, lines in results for line in lines]
 
     def register_commands(self, cli: Any) -> None:
         self._call("hoso_register_commands", _nothing, cli=cli)

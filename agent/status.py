@@ -28,6 +28,7 @@ class Status:
     backup: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
     plugin_failures: list[dict[str, Any]] = field(default_factory=list)
+    plugin_notes: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class Status:
             "backup": self.backup,
             "findings": self.findings,
             "plugin_failures": self.plugin_failures,
+            "plugin_notes": self.plugin_notes,
         }
 
 

@@ -234,9 +234,13 @@ def test_a_full_handover_moves_the_account_and_removes_the_givers_copy(scene: Sc
     assert waiting["receiver"] == RECEIVER and waiting["password_changed_at"] is None
     assert reminder.key.startswith("handover:reminder:") and reminder.urgent
     assert history(giver)["entries"][0]["password_changed_at"] is None  # type: ignore[index]
+    notes = json.loads(receiver.ok("status", "--json"))["plugin_notes"]
+    assert [n["plugin"] for n in notes] == ["handover"]  # `hoso status` says it too
+    assert "confirm --password-changed" in notes[0]["text"]
 
     receiver.ok("handover", "confirm", "--password-changed")
     assert receiver.run_job() == []  # no more reminders
+    assert json.loads(receiver.ok("status", "--json"))["plugin_notes"] == []
     [removed] = giver.run_job()
     assert removed.key.startswith("handover:removed:")
     assert "school-mailbox" not in giver.vault_names()

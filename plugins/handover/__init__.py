@@ -63,3 +63,16 @@ def run_job(context: JobContext) -> None:
                 urgent=True,
             )
         )
+
+
+@hookimpl
+def hoso_status_notes(config: Config) -> list[str]:
+    """The handover this computer accepted and whose password change is not confirmed yet."""
+    from . import commands, keys, ledger
+
+    vault = commands.open_vault_quietly(config, prompt=None)
+    mine = keys.load(vault) if vault is not None else None
+    if mine is None or not config.root.is_dir():
+        return []
+    waiting = commands.waiting_for_confirmation(ledger.verify(config.root).entries, mine)
+    return [commands.reminder_message(handover) for handover in waiting]
