@@ -426,3 +426,19 @@ def test_a_confirmation_signed_by_another_key_does_not_count(scene: Scene) -> No
     assert "no accepted handover" in message
     assert scene.giver.run_job() == []
     assert "school-mailbox" in scene.giver.vault_names()
+
+
+def test_accepting_keeps_an_account_the_receiver_already_had(scene: Scene) -> None:
+    scene.giver.store_account()
+    key = scene.receiver.keygen()
+    scene.receiver.ok(
+        "vault", "set", "school-mailbox", "--field", "address=cu@hcm.edu.vn", stdin="cũ-2025\n"
+    )
+    bundle = prepare(scene, key)
+    scene.receiver.ok("handover", "accept", str(bundle))
+    names = scene.receiver.vault_names()
+    [kept] = [n for n in names if n.startswith("school-mailbox.before-")]
+    assert scene.receiver.vault_entry(kept)["fields"]["address"] == "cu@hcm.edu.vn"  # type: ignore[index]
+    revealed = scene.receiver.ok("vault", "show", kept, "--reveal")
+    assert "cũ-2025" in revealed
+    assert scene.receiver.vault_entry("school-mailbox")["fields"]["address"] == ACCOUNT["address"]  # type: ignore[index]

@@ -298,6 +298,10 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
         **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
         RECEIVED: opened.id,
     }
+    if existing is not None:
+        # Nothing lost: an account this vault already held (last year's, another school's)
+        # is kept under a name of its own before the new one takes `school-mailbox`.
+        vault.set(f"{MAILBOX}.before-{opened.id[:8]}", existing.secret.reveal(), existing.fields)
     vault.set(MAILBOX, account.password.reveal(), fields)
     ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id)
     return opened
