@@ -21,7 +21,6 @@ from conftest import Share
 from servers import wait_until
 
 from agent.backup import history
-from agent.backup.crypto import KdfParams
 from agent.backup.repository import Repository
 from agent.backup.scheduler import due
 from agent.backup.snapshots import create
@@ -178,10 +177,8 @@ def test_keys_recovery_key_and_the_last_key_kept(tmp_path: Path) -> None:
     assert len(recovery.split("-")) == 8
     assert hoso(agent, "list", passphrase=recovery).returncode == 0  # the principal's key opens it
 
-    added = agent.cli(
-        "backup", "key", "add", "--label", "thầy Minh",
-        env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE, "HOSO_BACKUP_NEW_PASSPHRASE": "khoá của thầy Minh"},
-    )
+    env = {"HOSO_BACKUP_PASSPHRASE": PASSPHRASE, "HOSO_BACKUP_NEW_PASSPHRASE": "khoá của thầy Minh"}
+    added = agent.cli("backup", "key", "add", "--label", "thầy Minh", env=env)
     assert added.returncode == 0, added.stderr
     slots = json.loads(hoso(agent, "key", "list", "--json").stdout)
     assert {s["label"] for s in slots} == {"passphrase", "recovery", "thầy Minh"}
@@ -310,3 +307,16 @@ def test_a_restored_records_folder_syncs_on_as_before(tmp_path: Path, share: Sha
     report = json.loads(after.stdout)
     assert not report["deleted_remote"] and not report["uploaded"] and not report["conflicts"]
     assert remote_tree(share) == on_share and agent.tree() == names
+
+
+def test_a_locked_vault_falls_back_to_the_typed_passphrase(tmp_path: Path) -> None:
+    agent = offline_agent(tmp_path)
+    records(agent)
+    init(agent, tmp_path)
+    # Wrap the vault's key with a passphrase nobody gives now: the vault is locked.
+    protect = agent.cli("vault", "protect", env={"HOSO_VAULT_NEW_PASSPHRASE": "khóa kho 2026"})
+    assert protect.returncode == 0, protect.stderr
+    locked = hoso(agent, "list", passphrase=None)
+    # Not stopped at the vault: the usual sources were tried, and none had it.
+    assert locked.returncode == ExitCode.USAGE and "HOSO_BACKUP_PASSPHRASE" in locked.stderr
+    assert hoso(agent, "list").returncode == 0  # HOSO_BACKUP_PASSPHRASE still works

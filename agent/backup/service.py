@@ -22,7 +22,7 @@ from ..i18n import _
 from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
 from ..model import RelPath
-from ..vault import Vault, vault_path
+from ..vault import Vault, VaultLocked, vault_path
 from . import history
 from .crypto import KdfParams, recovery_passphrase
 from .maintenance import PruneResult, forget_plan, prune
@@ -46,7 +46,11 @@ def passphrase(config: Config, *, prompt: Callable[[str], str] | None = None) ->
     if from_env:
         return Secret(from_env)
     if vault_path(config).exists():
-        entry = Vault.open(config).get(VAULT_ENTRY)
+        try:
+            entry = Vault.open(config).get(VAULT_ENTRY)
+        except VaultLocked as exc:  # e.g. no desktop keyring here: the key file or a prompt
+            log.info("backup passphrase not taken from the vault: %s", exc)
+            entry = None
         if entry is not None:
             return entry.secret
     if config.backup.key_file:
