@@ -63,6 +63,7 @@ class Scenario:
     expected: dict[str, dict] = field(default_factory=dict)
     restored: set[str] = field(default_factory=set)  # snapshot ids already restored exactly
     kills: int = 0
+    rounds: int = 0
 
     @property
     def root(self) -> Path:
@@ -84,8 +85,12 @@ class Scenario:
         return tag
 
     def run_killed(self, args: list[str], expected_seconds: float) -> None:
-        """Run the child and kill it at a random instant up to a little past
-        ``expected_seconds``, so that some runs finish and die on their way out."""
+        """Run the child and kill it at a random instant: every other round early in the
+        work (so that kills surely land, however fast the machine is today), the others up
+        to a little past ``expected_seconds`` (so that some runs finish, or die on their way
+        out)."""
+        self.rounds += 1
+        reach = 0.3 if self.rounds % 2 else 1.2
         env = {**os.environ, "HOSO_TEST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(PROJECT)}
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, args[0], str(self.repo_path), *args[1:]],
@@ -99,7 +104,7 @@ class Scenario:
             child.wait()
             pytest.fail(f"the child failed before working: {child.stderr.read()}")
         try:
-            child.wait(timeout=self.rng.uniform(0, 1.2 * expected_seconds))
+            child.wait(timeout=self.rng.uniform(0, reach * expected_seconds))
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGKILL)
             child.wait()
