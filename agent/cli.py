@@ -419,19 +419,13 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
 
     PATHS are files or folders inside the records folder. Exit code 1 when any record has
     an error (warnings alone exit 0)."""
-    from .hooks import load_plugins
-    from .journal import Journal
-    from .validation import Validator
+    from .validation import open_validator
 
     cfg = ctx.load()
     relative = [_record_path(cfg, p) for p in paths]
-    journal = Journal.open(cfg.state_dir / "journal.sqlite3")
-    try:
-        host = load_plugins(cfg, failure_log=journal)
-        host.check_config()
-        result = Validator(cfg, journal, host).check(relative or None, force=again)
-    finally:
-        journal.close()
+    with open_validator(cfg) as validator:
+        result = validator.check(relative or None, force=again)
+        failures = validator.host.failures
     findings = sorted(result.findings, key=lambda f: (f.path, f.rule))
     if as_json:
         click.echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
@@ -442,7 +436,7 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
                 "Records checked now: {checked}; unchanged since the last check: {unchanged}."
             ).format(checked=result.checked, unchanged=result.unchanged)
         )
-    for failure in host.failures:
+    for failure in failures:
         click.echo(failure, err=True)
     if result.has_errors:
         sys.exit(ExitCode.PARTIAL)
@@ -609,6 +603,9 @@ def demo(seconds: float, workdir: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Libraries' warnings (pypdf on a damaged PDF…) are not messages for the teacher: without
+    # a handler, Python would print them on stderr. `hoso run` logs them to its own file.
+    logging.getLogger().addHandler(logging.NullHandler())
     try:
         _add_plugin_commands(argv)
         cli.main(args=argv, prog_name="hoso", standalone_mode=False)

@@ -130,6 +130,12 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     roles: Roles = field(default_factory=Roles)
+    # The tables of _OPEN_TABLES as written ([smtp], [inspection]…): their plugin checks them.
+    open_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        """An open table (``[smtp]``, ``[inspection]``…), empty when the file has none."""
+        return self.open_tables.get(name, {})
 
     @property
     def password_file(self) -> Path:
@@ -190,6 +196,7 @@ def load(path: Path | None = None) -> Config:
 
 def from_dict(raw: dict[str, Any], path: Path) -> Config:
     tables: dict[str, Any] = {}
+    open_tables: dict[str, Mapping[str, Any]] = {}
     top: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _TABLES:
@@ -201,7 +208,9 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         elif key in ("school", "teacher"):
             continue  # parsed together below: reviewers may name the teacher's group
         elif key in _OPEN_TABLES:
-            continue
+            if not isinstance(value, dict):
+                raise _bad(path, key, _("must be a table ([{key}])").format(key=key))
+            open_tables[key] = value
         elif key in _TOP_KEYS:
             top[key] = _check_type(path, key, value, _TOP_KEYS[key])
         else:
@@ -235,6 +244,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         roles=roles.parse(
             raw.get("school"), raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
         ),
+        open_tables=open_tables,
     )
 
 

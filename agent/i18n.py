@@ -8,8 +8,10 @@ moment a message is shown, not at import time, so that the choice applies.
 
 from __future__ import annotations
 
+import contextlib
 import gettext
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 DOMAIN = "hoso"
@@ -43,6 +45,18 @@ def setup(configured: str = "auto") -> str:
 def current_language() -> str:
     """The language messages are shown in now: "vi" or "en"."""
     return _language
+
+
+@contextlib.contextmanager
+def language(code: str) -> Iterator[None]:
+    """Messages in ``code`` ("vi" or "en") for a while: text written for others (an
+    inspection email to the school) is in their language, not the teacher's."""
+    before = _language
+    setup(code)
+    try:
+        yield
+    finally:
+        setup(before)
 
 
 def _(message: str) -> str:

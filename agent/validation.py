@@ -11,16 +11,17 @@ Validation never blocks sync, except for the rules the config lists in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from . import local
 from .config import Config
-from .hooks import Notification, PluginHost
+from .hooks import Notification, PluginHost, load_plugins
 from .i18n import _, current_language
 from .journal import Journal, ValidationStamp
 from .model import Kind, RelPath, Report, is_within, nfc
@@ -72,7 +73,7 @@ class Validator:
         needed and return their findings, old and new."""
         today = today or date.today()
         stamp = self.stamp(today)
-        files = self._files(paths)
+        files = self.files(paths)
         known = self.journal.validated()
         result = CheckResult()
         for path, file in sorted(files.items()):
@@ -96,7 +97,7 @@ class Validator:
         result.findings = [s.finding for s in self.journal.findings() if s.finding.path in wanted]
         return result
 
-    def _files(self, paths: Iterable[RelPath] | None) -> dict[RelPath, Path]:
+    def files(self, paths: Iterable[RelPath] | None) -> dict[RelPath, Path]:
         """The files to check: the named files (the cheap, common case after a pass), or
         every file of the records folder below the named folders."""
         root = self.config.root
@@ -151,3 +152,16 @@ class Validator:
         if told:
             self.journal.mark_notified(told, now=time.time())
         return len(told)
+
+
+@contextlib.contextmanager
+def open_validator(config: Config) -> Iterator[Validator]:
+    """A validator on the config's journal and plugins, as `hoso check` uses one; plugin
+    commands (an inspection plan) check records through it too."""
+    journal = Journal.open(config.state_dir / "journal.sqlite3")
+    try:
+        host = load_plugins(config, failure_log=journal)
+        host.check_config()
+        yield Validator(config, journal, host)
+    finally:
+        journal.close()

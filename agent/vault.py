@@ -22,10 +22,12 @@ import base64
 import binascii
 import contextlib
 import fcntl
+import getpass
 import json
 import os
 import re
 import stat
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -96,6 +98,12 @@ class VaultEntry:
     secret: Secret
     fields: Mapping[str, str]
     updated: str
+
+
+def terminal_prompt() -> Prompt | None:
+    """A hidden prompt for the vault's passphrase when a person is at a terminal, else None
+    (a service, a script: HOSO_VAULT_PASSPHRASE or a keyring must unlock it)."""
+    return getpass.getpass if sys.stdin.isatty() else None
 
 
 def vault_path(config: Config) -> Path:

@@ -178,9 +178,9 @@ def build_report(
         today=today,
         weeks=tuple(weeks),
         teachers=tuple(
-            _teacher(t, by_teacher[t], weeks, failing) for t in sorted(teachers, key=_natural)
+            _teacher(t, by_teacher[t], weeks, failing) for t in sorted(teachers, key=natural_key)
         ),
-        unassigned=tuple(sorted((p.path for p in plans if p.teacher is None), key=_natural)),
+        unassigned=tuple(sorted((p.path for p in plans if p.teacher is None), key=natural_key)),
     )
 
 
@@ -231,7 +231,7 @@ def _is_conflict_copy(path: RelPath) -> bool:
     return _CONFLICT.search(fold(path.rpartition("/")[2])) is not None
 
 
-def _natural(text: str) -> tuple[tuple[int, str], ...]:
+def natural_key(text: str) -> tuple[tuple[int, str], ...]:
     """Sort key: folded, numbers by value ("Tuần 2" before "Tuần 10", "Bài 9" before "Bài 10")."""
     pieces = re.split(r"(\d+)", fold(text))  # odd indexes hold the numbers
     numbered = tuple((int(p), "") if i % 2 else (-1, p) for i, p in enumerate(pieces))
@@ -241,7 +241,7 @@ def _natural(text: str) -> tuple[tuple[int, str], ...]:
 def _cell(
     week: int | None, plans: Iterable[_Plan], failing: dict[RelPath, tuple[Finding, ...]]
 ) -> Cell:
-    paths = sorted((p.path for p in plans if p.week == week), key=_natural)
+    paths = sorted((p.path for p in plans if p.week == week), key=natural_key)
     return Cell(
         week=week,
         files=tuple(paths),
