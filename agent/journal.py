@@ -86,6 +86,36 @@ class PluginFailure:
 
 
 @dataclass(frozen=True)
+class SentMessage:
+    """One inspection email in the ledger (its plugin decides; the journal only stores)."""
+
+    message_id: str
+    package: str  # the submission it belongs to (a digest of sender, recipients and files)
+    part: int
+    parts: int
+    label: str  # the period, as in the subject
+    date: str  # the Date header
+    subject: str
+    sender: str
+    recipients: tuple[str, ...]  # every intended recipient
+    accepted: Mapping[str, str]  # recipient -> when the server took it (ISO 8601)
+    refused: Mapping[str, str]  # recipient -> the server's last refusal
+    reply: str  # the server's reply to the end of DATA
+    files: tuple[Mapping[str, Any], ...]  # {"name", "path", "size", "sha256"}
+    eml: str  # the evidence copy, relative to the records root ("" before it is written)
+    outbox: str  # the exact bytes to send, in the state folder
+    sent_copy: bool  # appended to the sender's Sent folder over IMAP
+    created: float
+
+    @property
+    def complete(self) -> bool:
+        return all(r in self.accepted for r in self.recipients)
+
+
+_SENT_JSON = ("recipients", "accepted", "refused", "files")
+
+
+@dataclass(frozen=True)
 class PassRecord:
     started: float
     finished: float
@@ -178,8 +208,35 @@ def _v2(db: Database) -> None:
     )
 
 
+def _v3(db: Database) -> None:
+    """The ledger of inspection emails: every message, who accepted it, what it carried."""
+    db.table("sent_messages").create(
+        {
+            "message_id": str,
+            "package": str,
+            "part": int,
+            "parts": int,
+            "label": str,
+            "date": str,
+            "subject": str,
+            "sender": str,
+            "recipients": str,  # JSON lists and objects, see SentMessage
+            "accepted": str,
+            "refused": str,
+            "reply": str,
+            "files": str,
+            "eml": str,
+            "outbox": str,
+            "sent_copy": int,
+            "created": float,
+        },
+        pk="message_id",
+    )
+    db.table("sent_messages").create_index(["package"])
+
+
 # MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -617,6 +674,40 @@ class Journal:
             " ORDER BY last_seen DESC"
         )
         return [PluginFailure(*row) for row in rows]
+
+    # --- inspection ledger ------------------------------------------------------------------
+
+    @_guarded
+    def put_sent_messages(self, messages: Iterable[SentMessage]) -> None:
+        """Store (or replace) messages of the ledger, all in one transaction."""
+        rows = []
+        for message in messages:
+            row = {f.name: getattr(message, f.name) for f in fields(SentMessage)}
+            for key in _SENT_JSON:
+                row[key] = json.dumps(row[key], ensure_ascii=False)
+            row["sent_copy"] = int(message.sent_copy)
+            rows.append(row)
+        with self._write() as db:
+            db.table("sent_messages").insert_all(rows, replace=True)
+
+    @_guarded
+    def sent_messages(self, package: str | None = None) -> list[SentMessage]:
+        """The ledger, oldest first (one package's messages when ``package`` is given)."""
+        where, args = ("WHERE package = ?", (package,)) if package else ("", ())
+        names = [f.name for f in fields(SentMessage)]
+        rows = self._db.execute(
+            f"SELECT {', '.join(names)} FROM sent_messages {where} ORDER BY created, part", args
+        )
+        found = []
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            for key in _SENT_JSON:
+                values[key] = json.loads(values[key])
+            values["recipients"] = tuple(values["recipients"])
+            values["files"] = tuple(values["files"])
+            values["sent_copy"] = bool(values["sent_copy"])
+            found.append(SentMessage(**values))
+        return found
 
     @_guarded
     def close(self) -> None:
