@@ -25,7 +25,7 @@ from agent.hooks import JobContext, Notification
 from plugins.handover import run_job
 from plugins.handover.bundle import file_name
 from plugins.handover.keys import PublicKey
-from plugins.handover.ledger import log_path
+from plugins.handover.ledger import FOLDER
 
 PASSWORD = "Mật-khẩu#Trường2026!zq"
 ACCOUNT = {
@@ -305,7 +305,7 @@ def test_a_mistyped_key_is_refused_before_anything_is_written(scene: Scene) -> N
         "--out", str(scene.out),
     )  # fmt: skip
     assert "checksum" in message
-    assert not scene.out.exists() and not log_path(scene.share).exists()
+    assert not scene.out.exists() and not list((scene.share / FOLDER).glob("*.jsonl"))
 
 
 def test_a_missing_account_entry_is_refused(scene: Scene) -> None:
@@ -315,7 +315,7 @@ def test_a_missing_account_entry_is_refused(scene: Scene) -> None:
         "--out", str(scene.out),
     )  # fmt: skip
     assert "school-mailbox" in message and "Nothing was prepared" in message
-    assert not scene.out.exists() and not log_path(scene.share).exists()
+    assert not scene.out.exists() and not list((scene.share / FOLDER).glob("*.jsonl"))
     assert not scene.giver.config_path.with_name("agent.vault").exists()
 
 
@@ -347,7 +347,7 @@ def test_a_tampered_bundle_imports_nothing(scene: Scene, field: str) -> None:
     message = refused(scene.receiver, "handover", "accept", str(bundle))
     assert "Nothing was imported" in message
     assert "school-mailbox" not in scene.receiver.vault_names()
-    assert "accepted" not in log_path(scene.share).read_text(encoding="utf-8")
+    assert not any('"accepted"' in p.read_text() for p in (scene.share / FOLDER).glob("*.jsonl"))
 
 
 def test_a_truncated_bundle_imports_nothing(scene: Scene) -> None:
@@ -380,18 +380,33 @@ def test_the_same_bundle_name_is_never_reused(scene: Scene) -> None:
 # --- the log -------------------------------------------------------------------------------------
 
 
-def _confirmed_handover(scene: Scene) -> list[str]:
+def _confirmed_handover(scene: Scene) -> None:
     scene.giver.store_account()
     scene.receiver.ok("handover", "accept", str(prepare(scene, scene.receiver.keygen())))
     history(scene.giver)  # the giver's computer has now seen the log (and remembers it)
     scene.receiver.ok("handover", "confirm", "--password-changed")
-    return log_path(scene.share).read_text(encoding="utf-8").splitlines()
+
+
+def _log_with(scene: Scene, kind: str) -> Path:
+    """The log file holding the entry of ``kind`` (each key writes a file of its own)."""
+    [found] = [
+        p for p in (scene.share / FOLDER).glob("*.jsonl") if f'"kind":"{kind}"' in p.read_text()
+    ]
+    return found
+
+
+def test_each_key_writes_its_own_log_file(scene: Scene) -> None:
+    _confirmed_handover(scene)
+    files = sorted(p.name for p in (scene.share / FOLDER).glob("*.jsonl"))
+    assert len(files) == 2  # the giver's and the receiver's: never a shared file to conflict on
+    assert _log_with(scene, "accepted") == _log_with(scene, "password_changed")
+    assert _log_with(scene, "prepared") != _log_with(scene, "accepted")
 
 
 def test_an_edited_log_entry_is_reported_and_removes_nothing(scene: Scene) -> None:
-    lines = _confirmed_handover(scene)
-    lines[0] = lines[0].replace("Trần Thị Bình", "Trần Thị Bính")
-    log_path(scene.share).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _confirmed_handover(scene)
+    path = _log_with(scene, "prepared")
+    path.write_text(path.read_text().replace("Trần Thị Bình", "Trần Thị Bính"), encoding="utf-8")
     assert scene.giver.run_job() == []
     assert "school-mailbox" in scene.giver.vault_names()
     log = history(scene.giver)
@@ -400,21 +415,60 @@ def test_an_edited_log_entry_is_reported_and_removes_nothing(scene: Scene) -> No
 
 
 def test_a_removed_log_entry_is_reported(scene: Scene) -> None:
-    lines = _confirmed_handover(scene)
-    del lines[1]  # the "accepted" entry
-    log_path(scene.share).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _confirmed_handover(scene)
+    path = _log_with(scene, "accepted")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    del lines[0]  # the "accepted" entry
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     log = history(scene.giver)
     assert log["verified"] is False
     assert any("does not follow" in p for p in log["problems"])  # type: ignore[attr-defined]
 
 
 def test_a_log_cut_short_is_reported_by_a_computer_that_saw_it_longer(scene: Scene) -> None:
-    lines = _confirmed_handover(scene)
-    assert history(scene.giver)["verified"] is True  # seen: three entries
-    log_path(scene.share).write_text("\n".join(lines[:1]) + "\n", encoding="utf-8")
+    _confirmed_handover(scene)
+    assert history(scene.giver)["verified"] is True  # seen: both files, whole
+    path = _log_with(scene, "accepted")
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     log = history(scene.giver)
     assert log["verified"] is False
     assert any("were removed" in p for p in log["problems"])  # type: ignore[attr-defined]
+    path.unlink()  # a whole file gone
+    log = history(scene.giver)
+    assert log["verified"] is False
+    assert any("were removed" in p for p in log["problems"])  # type: ignore[attr-defined]
+
+
+def test_the_log_may_travel_in_any_order(tmp_path: Path, plugin_path: str) -> None:
+    """The receiver accepts and confirms before the giver's entry reached its computer; each
+    side's entries reach the other later (each computer has its own copy of the share)."""
+    giver_share, receiver_share = tmp_path / "share-giver", tmp_path / "share-receiver"
+    giver_share.mkdir()
+    receiver_share.mkdir()
+    giver = Keeper(tmp_path / "giver", giver_share, plugin_path, keeper="Nguyễn Văn An, Giáo viên")
+    receiver = Keeper(tmp_path / "receiver", receiver_share, plugin_path)
+    scene = Scene(giver, receiver, receiver, giver_share, tmp_path / "out")
+    giver.store_account()
+    receiver.ok("handover", "accept", str(prepare(scene, receiver.keygen())))
+    receiver.ok("handover", "confirm", "--password-changed")
+    assert receiver.run_job() == []  # confirmed: no reminder
+    assert giver.run_job() == [] and "school-mailbox" in giver.vault_names()
+
+    def carry(source: Path, target: Path) -> None:  # what the sync does for each file
+        for path in (source / FOLDER).glob("*.jsonl"):
+            (target / FOLDER).mkdir(exist_ok=True)
+            (target / FOLDER / path.name).write_bytes(path.read_bytes())
+
+    carry(receiver_share, giver_share)
+    carry(giver_share, receiver_share)
+    [removed] = giver.run_job()
+    assert "school-mailbox" not in giver.vault_names()
+    assert "Trần Thị Bình" in removed.body or removed.title
+    for keeper in (giver, receiver):
+        log = history(keeper)
+        assert log["verified"] is True
+        [entry] = log["entries"]  # type: ignore[misc]
+        assert entry["password_changed_at"] and entry["giver"] == "Nguyễn Văn An, Giáo viên"
 
 
 def test_a_confirmation_signed_by_another_key_does_not_count(scene: Scene) -> None:

@@ -68,7 +68,7 @@ class Party:
         return cls(name.strip(), position.strip())
 
     def label(self) -> str:
-        return f"{self.name}, {self.position}"
+        return f"{self.name}, {self.position}" if self.position else self.name
 
     def to_json(self) -> dict[str, str]:
         return {"name": self.name, "position": self.position}

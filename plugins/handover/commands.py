@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ import click
 from agent.config import Config
 from agent.errors import ExitCode, UsageError
 from agent.i18n import _
-from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing
+from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing, terminal_prompt
 
 from . import keys as keymod
 from . import ledger
@@ -303,7 +302,16 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
         # is kept under a name of its own before the new one takes `school-mailbox`.
         vault.set(f"{MAILBOX}.before-{opened.id[:8]}", existing.secret.reveal(), existing.fields)
     vault.set(MAILBOX, account.password.reveal(), fields)
-    ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id)
+    # The handover's parties ride along: the giver's "prepared" entry may reach this computer
+    # after the receiver confirms the password change (ledger.handovers, provisional).
+    receiver = Party(config.roles.teacher.name or config.host_name, "")
+    details = {
+        "prepared_at": opened.created,
+        "giver": opened.giver.to_json(),
+        "giver_fingerprint": opened.giver_key.fingerprint(),
+        "receiver": receiver.to_json(),
+    }
+    ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
     return opened
 
 
@@ -363,7 +371,11 @@ def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
         return None  # a damaged log proves nothing: keep the copy
     mine = keys.public().fingerprint()
     for handover in ledger.handovers(log.entries):
-        done = handover.password_changed_at and handover.giver_fingerprint == mine
+        done = (
+            handover.password_changed_at
+            and handover.giver_fingerprint == mine
+            and not handover.provisional
+        )
         if done and handover.bundle == entry.fields[HANDED_OVER]:
             vault.remove(MAILBOX)
             return handover
@@ -397,13 +409,8 @@ def register(cli: Any) -> None:
     cli.add_command(handover)
 
 
-def _prompt() -> Prompt | None:
-    """A hidden terminal prompt (the vault's or the backup's passphrase), None without one."""
-    return getpass.getpass if sys.stdin.isatty() else None
-
-
 def _release_and_say(config: Config) -> None:
-    vault = open_vault_quietly(config, _prompt())
+    vault = open_vault_quietly(config, terminal_prompt())
     released = release_given_copy(config, vault) if vault is not None else None
     if released is not None:
         click.echo(removed_message(released), err=True)
@@ -419,7 +426,7 @@ def handover() -> None:
 @click.pass_obj
 def keygen(obj: Any, new: bool) -> None:
     """Show this computer's public key (made on first use), for the giver."""
-    public, created = make_keys(obj.load(), new=new, prompt=_prompt())
+    public, created = make_keys(obj.load(), new=new, prompt=terminal_prompt())
     if created:
         click.echo(_("A new handover key was made and stored in the vault."), err=True)
     click.echo(f"public key: {public.text()}")
@@ -450,7 +457,7 @@ def prepare_command(
         receiver=Party.parse(receiver, "--receiver"),
         witness=Party.parse(witness, "--witness") if witness else None,
         out=out,
-        prompt=_prompt(),
+        prompt=terminal_prompt(),
     )
     if done.snapshot is None:
         click.echo(
@@ -475,7 +482,7 @@ def prepare_command(
 @click.pass_obj
 def accept_command(obj: Any, bundle: Path) -> None:
     """Import the school mailbox account from a sealed bundle."""
-    opened = accept(obj.load(), bundle, prompt=_prompt())
+    opened = accept(obj.load(), bundle, prompt=terminal_prompt())
     click.echo(
         _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
             giver=opened.giver.label(), fingerprint=opened.giver_key.fingerprint()
@@ -507,7 +514,7 @@ def confirm_command(obj: Any, password_changed: bool) -> None:
     """Record that you changed the mailbox password (the giver's copy is then removed)."""
     if not password_changed:
         raise UsageError(_("Say what to confirm: `hoso handover confirm --password-changed`."))
-    done = confirm_password_changed(obj.load(), prompt=_prompt())
+    done = confirm_password_changed(obj.load(), prompt=terminal_prompt())
     click.echo(
         _("Recorded: the password of the mailbox from {giver} was changed.").format(
             giver=done.giver.label()
@@ -522,7 +529,7 @@ def status_command(obj: Any, as_json: bool) -> None:
     """What the handover waits for on this computer (and remove a handed-over copy)."""
     config = obj.load()
     _release_and_say(config)
-    vault = open_vault_quietly(config, _prompt())
+    vault = open_vault_quietly(config, terminal_prompt())
     keys = keymod.load(vault) if vault is not None else None
     waiting = (
         waiting_for_confirmation(ledger.verify(_records_root(config)).entries, keys)

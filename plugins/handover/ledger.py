@@ -1,8 +1,12 @@
 """The handover log: an append-only, hash-chained, signed record of every mailbox handover.
 
-It lives in the records folder (``Bàn giao tài khoản/nhat-ky-ban-giao.jsonl``, a visible name
-so that every sync carries it) so the share brings each keeper's entries to the others: that
-is how the giver's machine learns that the receiver changed the password.
+It lives in the records folder (``Bàn giao tài khoản/``, a visible name so that every sync
+carries it) so the share brings each keeper's entries to the others: that is how the giver's
+machine learns that the receiver changed the password. Each key writes a file of its own
+(``nhat-ky-ban-giao-<key>.jsonl``): two computers never write the same file, so the share can
+never make a conflict copy that nothing reads, whatever order the entries travel in. The log
+is all those files together (and ``nhat-ky-ban-giao.jsonl`` of hoso versions that kept one
+file), ordered by time.
 
 One JSON line per entry (canonical JSON)::
 
@@ -13,10 +17,11 @@ One JSON line per entry (canonical JSON)::
 fingerprint; ``accepted`` and ``password_changed`` count only when signed by that receiver key.
 
 Invariants:
-- Each line names the SHA-256 of the line before it (the first names 64 zeros) and is signed by
-  its author's Ed25519 key: an edited line fails its signature, an edited or removed line
-  breaks the next line's link. Removing the last lines breaks no link, so each computer also
-  remembers the length and last hash it saw (``remember``) and reports a log that shrank.
+- Each line names the SHA-256 of the line before it in its file (the first names 64 zeros) and
+  is signed by its author's Ed25519 key: an edited line fails its signature, an edited or
+  removed line breaks the next line's link. Removing the last lines (or a whole file) breaks
+  no link, so each computer also remembers each file's length and last hash it saw
+  (``remember``) and reports a file that shrank or vanished.
 - An append rewrites the whole file atomically (temp file, fsync, rename, fsync of the
   folder) under an flock of the folder: a reader never sees half a line.
 - No password ever enters the log: entries carry names, times, ids and fingerprints only.
@@ -33,6 +38,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,8 @@ from .bundle import Party, canonical
 from .keys import BadPublicKey, HandoverKeys, PublicKey
 
 FOLDER = "Bàn giao tài khoản"
-FILE = "nhat-ky-ban-giao.jsonl"
+STEM = "nhat-ky-ban-giao"
+FILE = f"{STEM}.jsonl"  # the single shared file of earlier versions: read, never written
 GENESIS = "0" * 64
 VERSION = 1
 PREPARED = "prepared"
@@ -53,13 +60,21 @@ PASSWORD_CHANGED = "password_changed"
 KINDS = (PREPARED, ACCEPTED, PASSWORD_CHANGED)
 
 
-def log_path(root: Path) -> Path:
-    return root / FOLDER / FILE
+def log_path(root: Path, author: PublicKey | None = None) -> Path:
+    """The file ``author`` appends to (without an author: the older single-file log)."""
+    if author is None:
+        return root / FOLDER / FILE
+    return root / FOLDER / f"{STEM}-{author.fingerprint().replace('-', '').lower()}.jsonl"
+
+
+def _log_files(root: Path) -> list[Path]:
+    return sorted((root / FOLDER).glob(f"{STEM}*.jsonl"))
 
 
 @dataclass(frozen=True)
 class Entry:
-    line: int  # 1-based
+    file: str  # the log file's name
+    line: int  # 1-based, in its file
     kind: str
     time: str
     bundle: str
@@ -80,6 +95,9 @@ class Handover:
     receiver_fingerprint: str
     accepted_at: str | None = None
     password_changed_at: str | None = None
+    # Known only from the receiver's "accepted" entry: the giver's "prepared" entry has not
+    # reached this computer yet. Never grounds for removing anything.
+    provisional: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,8 +116,8 @@ class Verification:
     verified: bool
     entries: list[Entry] = field(default_factory=list)  # only those whose signature holds
     problems: list[str] = field(default_factory=list)
-    lines: int = 0
-    head: str = GENESIS  # SHA-256 of the last line
+    # file name -> (number of lines, SHA-256 of its last line)
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -114,8 +132,9 @@ def append(
     bundle: str,
     data: Mapping[str, Any] | None = None,
 ) -> Entry:
-    """Add one signed entry after the last line; durable when this returns."""
-    path = log_path(root)
+    """Add one signed entry after the last line of the author's file; durable when this
+    returns."""
+    path = log_path(root, keys.public())
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         lines = _lines(path)
@@ -132,7 +151,7 @@ def append(
         line = canonical({**body, "signature": signature})
         # 0644: the log is shared and holds no secret.
         write_durably(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
-    return Entry(len(lines) + 1, kind, time, bundle, body["data"], keys.public())
+    return Entry(path.name, len(lines) + 1, kind, time, bundle, body["data"], keys.public())
 
 
 @contextlib.contextmanager
@@ -150,63 +169,84 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def verify(root: Path, seen: Path | None = None) -> Verification:
-    """Read the whole log and check every link and signature; with ``seen`` (this computer's
-    memory, see :func:`remember`), also that no entry it saw has been removed or changed."""
-    lines = _lines(log_path(root))
+    """Read every log file and check every link and signature; with ``seen`` (this
+    computer's memory, see :func:`remember`), also that no entry it saw has been removed or
+    changed. Entries come ordered by time."""
     entries: list[Entry] = []
     problems: list[str] = []
-    prev = GENESIS
-    for number, line in enumerate(lines, start=1):
-        entry, problem = _entry(number, line, prev)
-        if entry is not None:
-            entries.append(entry)
-        if problem:
-            problems.append(problem)
-        prev = _hash(line)
+    files: dict[str, tuple[int, str]] = {}
+    contents: dict[str, list[bytes]] = {}
+    for path in _log_files(root):
+        lines = contents[path.name] = _lines(path)
+        prev = GENESIS
+        for number, line in enumerate(lines, start=1):
+            entry, problem = _entry(path.name, number, line, prev)
+            if entry is not None:
+                entries.append(entry)
+            if problem:
+                problems.append(f"{path.name}: {problem}")
+            prev = _hash(line)
+        files[path.name] = (len(lines), prev)
     if seen is not None:
-        problems.extend(_compare_with_memory(seen, lines))
-    return Verification(not problems, entries, problems, len(lines), prev)
+        problems.extend(_compare_with_memory(seen, contents))
+    entries.sort(key=lambda e: (_instant(e.time), e.file, e.line))
+    return Verification(not problems, entries, problems, files)
+
+
+def _instant(time: str) -> float:
+    try:
+        return datetime.fromisoformat(time).timestamp()
+    except ValueError:  # signed, but not a time: keep it, last
+        return float("inf")
 
 
 def remember(seen: Path, verification: Verification) -> None:
-    """Record the length and head of a log that verified, so a later shrink is noticed."""
+    """Record the length and head of each file of a log that verified, so that a later
+    shrink is noticed."""
     if not verification.verified:
         return
     seen.parent.mkdir(parents=True, exist_ok=True)
+    memory = {name: {"lines": n, "head": head} for name, (n, head) in verification.files.items()}
     tmp = seen.with_name(seen.name + ".tmp")
-    tmp.write_text(json.dumps({"lines": verification.lines, "head": verification.head}))
+    tmp.write_text(json.dumps({"files": memory}))
     os.replace(tmp, seen)
 
 
-def _compare_with_memory(seen: Path, lines: list[bytes]) -> list[str]:
+def _compare_with_memory(seen: Path, contents: Mapping[str, list[bytes]]) -> list[str]:
     try:
         memory = json.loads(seen.read_text())
-        count, head = int(memory["lines"]), str(memory["head"])
+        if "files" not in memory:  # an earlier version's memory of the single file
+            memory = {"files": {FILE: memory}}
+        known = {str(k): (int(v["lines"]), str(v["head"])) for k, v in memory["files"].items()}
     except FileNotFoundError:
         return []
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return [
             _("This computer's memory of the handover log ({path}) is damaged.").format(path=seen)
         ]
-    if count == 0:
-        return []
-    if len(lines) < count:
-        return [
-            _(
-                "The log has {found} entries but this computer saw {count} before: "
-                "entries were removed."
-            ).format(found=len(lines), count=count)
-        ]
-    if _hash(lines[count - 1]) != head:
-        return [
-            _("Entry {line} differs from what this computer saw before: it was changed.").format(
-                line=count
+    problems = []
+    for name, (count, head) in sorted(known.items()):
+        lines = contents.get(name, [])
+        if count == 0:
+            continue
+        if len(lines) < count:
+            problems.append(
+                _(
+                    "{file}: the log has {found} entries but this computer saw {count} before: "
+                    "entries were removed."
+                ).format(file=name, found=len(lines), count=count)
             )
-        ]
-    return []
+        elif _hash(lines[count - 1]) != head:
+            problems.append(
+                _(
+                    "{file}: entry {line} differs from what this computer saw before: it was "
+                    "changed."
+                ).format(file=name, line=count)
+            )
+    return problems
 
 
-def _entry(number: int, line: bytes, prev: str) -> tuple[Entry | None, str]:
+def _entry(file: str, number: int, line: bytes, prev: str) -> tuple[Entry | None, str]:
     """The entry on ``line`` when its signature holds, and the problem with it (or "")."""
     try:
         document = json.loads(line.decode("utf-8"))
@@ -236,7 +276,7 @@ def _entry(number: int, line: bytes, prev: str) -> tuple[Entry | None, str]:
         return None, _("Entry {line} is not a handover log entry (damaged).").format(line=number)
     if not keymod.verify(author.sign, canonical(body), signature):
         return None, _("Entry {line} was changed after it was signed.").format(line=number)
-    entry = Entry(number, *fields, author=author)
+    entry = Entry(file, number, *fields, author=author)
     if document["prev"] != prev:
         return entry, _(
             "Entry {line} does not follow the entry before it: an earlier entry was changed "
@@ -262,22 +302,45 @@ def _hash(line: bytes) -> str:
 
 def handovers(entries: list[Entry]) -> list[Handover]:
     """The handovers in log order. "accepted" and "password_changed" count only when signed
-    by the receiver's key named in "prepared": nobody else can confirm for the receiver."""
+    by the receiver's key named in "prepared": nobody else can confirm for the receiver. An
+    "accepted" entry whose "prepared" has not arrived yet gives a provisional handover (the
+    receiver can confirm its password change meanwhile)."""
     found: dict[str, Handover] = {}
     for entry in entries:
         if entry.kind == PREPARED and entry.bundle not in found:
             prepared = _prepared(entry)
             if prepared is not None:
                 found[entry.bundle] = prepared
-            continue
+    for entry in entries:
         handover = found.get(entry.bundle)
+        if handover is None and entry.kind == ACCEPTED:
+            handover = _provisional(entry)
+            if handover is not None:
+                found[entry.bundle] = handover
         if handover is None or entry.author.fingerprint() != handover.receiver_fingerprint:
             continue
         if entry.kind == ACCEPTED and handover.accepted_at is None:
             found[entry.bundle] = replace(handover, accepted_at=entry.time)
         elif entry.kind == PASSWORD_CHANGED and handover.password_changed_at is None:
             found[entry.bundle] = replace(handover, password_changed_at=entry.time)
-    return list(found.values())
+    return sorted(found.values(), key=lambda h: _instant(h.time))
+
+
+def _provisional(entry: Entry) -> Handover | None:
+    data = entry.data
+    try:
+        return Handover(
+            bundle=entry.bundle,
+            time=str(data["prepared_at"]),
+            giver=Party(**data["giver"]),
+            receiver=Party(**data["receiver"]),
+            witness=None,
+            giver_fingerprint=str(data["giver_fingerprint"]),
+            receiver_fingerprint=entry.author.fingerprint(),
+            provisional=True,
+        )
+    except (KeyError, TypeError):  # an "accepted" entry of an earlier version: no details
+        return None
 
 
 def _prepared(entry: Entry) -> Handover | None:
