@@ -43,7 +43,12 @@ log = get_logger(__name__)
 PROJECT = "hoso"
 ENTRY_POINT_GROUP = "hoso"
 # Built-in plugins, registered like third-party ones; the name is the last module component.
-BUILTIN_PLUGINS = ("plugins.validation", "plugins.desktop", "plugins.handover")
+BUILTIN_PLUGINS = (
+    "plugins.validation",
+    "plugins.desktop",
+    "plugins.handover",
+    "plugins.inspection",
+)
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -127,6 +127,8 @@ PUBLIC_API = {
     "agent.safexml",
     "agent.vault",  # the handover moves the school account between vaults
     "agent.backup.service",  # and takes a backup first
+    "agent.validation",  # an inspection plan checks its records as `hoso check` does
+    "agent.journal",  # and the ledger of what was sent lives in the journal
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -1,0 +1,70 @@
+"""Inspection: a teacher's records for a periodic inspection, emailed as attachments.
+
+A built-in hoso plugin. It adds ``hoso inspect plan / build / send / history / verify``:
+the records of a period (school weeks or a month) go in one message, or in numbered parts
+under the size limit, to the school's official mailbox and the reviewing manager together
+(letter 2174, L5), with a manifest; a ledger in the journal and a copy of each message in the
+records folder prove later what was sent. Its scheduled job reminds the teacher before each
+inspection on the school calendar (``[[inspection.schedule]]``) of what is still missing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from agent.config import Config
+from agent.errors import ConfigError, HosoError
+from agent.hooks import Job, JobContext, Notification, hookimpl
+from agent.i18n import _
+
+JOB_EVERY = 3600.0  # seconds; the reminder's key changes daily, so it shows once a day
+
+
+@hookimpl
+def hoso_check_config(config: Config) -> list[str]:
+    from .settings import inspection_settings, smtp_settings
+
+    try:
+        smtp_settings(config)
+        inspection_settings(config)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+@hookimpl
+def hoso_register_commands(cli: Any) -> None:
+    from .commands import register
+
+    register(cli)
+
+
+@hookimpl
+def hoso_scheduled_jobs(config: Config) -> list[Job]:
+    return [Job("inspection-reminder", JOB_EVERY, run_job)]
+
+
+def run_job(context: JobContext) -> None:
+    from .reminders import reminders
+
+    today = date.fromtimestamp(context.now)
+    for reminder in reminders(context.config, today):
+        context.notify(
+            Notification(
+                key=f"inspection:{reminder.inspection.day.isoformat()}:{today.isoformat()}",
+                title=_("Inspection on {day}").format(day=f"{reminder.inspection.day:%d/%m/%Y}"),
+                body=reminder.text,
+                urgent=reminder.days_left <= 1,
+            )
+        )
+
+
+@hookimpl
+def hoso_status_notes(config: Config) -> list[str]:
+    from .reminders import reminders
+
+    try:
+        return [r.text for r in reminders(config, date.today())]
+    except HosoError as exc:  # a config mistake is reported by hoso_check_config
+        return [str(exc)]

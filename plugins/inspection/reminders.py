@@ -1,0 +1,85 @@
+"""Reminders before each inspection of the school calendar: what is not sent yet, what is
+missing and what fails the checks, so the teacher can fix it in time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from agent.config import Config
+from agent.errors import UsageError
+from agent.i18n import _
+
+from .commands import history, make_plan
+from .selection import Period, missing_weeks
+from .send import sent_completely
+from .settings import Inspection, inspection_settings
+
+
+@dataclass(frozen=True)
+class Reminder:
+    inspection: Inspection
+    days_left: int
+    text: str
+
+
+def due(config: Config, today: date) -> list[tuple[Inspection, Period]]:
+    """The inspections within ``remind_days`` (today included) whose period is not sent."""
+    settings = inspection_settings(config)
+    near = [i for i in settings.schedule if 0 <= (i.day - today).days <= settings.remind_days]
+    if not near:
+        return []  # the common case: no journal to open
+    sent = {messages[0].label for messages in history(config) if sent_completely(messages)}
+    found = []
+    for inspection in near:
+        period = Period(inspection.weeks, inspection.period, inspection.types or settings.types)
+        if period.label not in sent:
+            found.append((inspection, period))
+    return found
+
+
+def reminders(config: Config, today: date) -> list[Reminder]:
+    found = []
+    for inspection, period in due(config, today):
+        found.append(
+            Reminder(
+                inspection, (inspection.day - today).days, _text(config, inspection, period, today)
+            )
+        )
+    return found
+
+
+def _text(config: Config, inspection: Inspection, period: Period, today: date) -> str:
+    option = (
+        f"--weeks {period.weeks[0]}-{period.weeks[1]}"
+        if period.weeks is not None
+        else f"--period {period.month}"
+    )
+    head = _("Inspection on {day}: {period} is not sent yet.").format(
+        day=f"{inspection.day:%d/%m/%Y}", period=period.label
+    )
+    try:
+        plan = make_plan(config, period, today=today)
+    except UsageError:
+        return " ".join(
+            [
+                head,
+                _("No records of {types} found for it yet.").format(types=", ".join(period.types)),
+                _("To send them, run `hoso inspect send {option}`.").format(option=option),
+            ]
+        )
+    parts = [head, _("{n} records ready.").format(n=len(plan.selection.files))]
+    failing = sorted({f.path for f in plan.selection.errors})
+    if failing:
+        parts.append(
+            _("{n} fail the school's checks: {paths}.").format(
+                n=len(failing), paths=", ".join(failing[:5])
+            )
+        )
+    missing = missing_weeks(plan.selection, period)
+    if missing:
+        parts.append(
+            _("No records for week(s) {weeks}.").format(weeks=", ".join(str(w) for w in missing))
+        )
+    parts.append(_("To send them, run `hoso inspect send {option}`.").format(option=option))
+    return " ".join(parts)

@@ -1,0 +1,209 @@
+"""Which records belong to an inspection period, and in what state they are.
+
+A record belongs to weeks A–B (or to a month) by the folders of the records tree first
+("Tuần 12", "Tháng 11"; a school-year folder "2025-2026" must match too), else by the
+lesson date written in the document, else, as a last resort, by when it was last saved; the
+plan says which. Records are checked with the validation plugins exactly as `hoso check`
+does, so the plan shows the same findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path, PurePosixPath
+
+from agent.config import Config
+from agent.i18n import _
+from agent.model import RelPath, is_within
+from agent.records import Finding, classify, fold
+from agent.validation import Validator
+from plugins.validation.report import natural_key
+from plugins.validation.settings import settings_of
+from plugins.validation.weeks import week_dates, week_of_path
+
+from .model import SelectedBy, SelectedFile, Selection, Skipped
+from .package import blocked_reason
+
+HANDOVER_FOLDER = "Bàn giao tài khoản"  # the handover log and minutes: never inspection records
+_MONTH = re.compile(r"\bthang ?0*(\d{1,2})\b")
+_SCHOOL_YEAR = re.compile(r"\b(20\d\d) ?[-_] ?(20\d\d)\b")
+
+
+@dataclass(frozen=True)
+class Period:
+    """What to select: school weeks A–B or a month, and which record types."""
+
+    weeks: tuple[int, int] | None
+    month: str | None  # "YYYY-MM"
+    types: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        # Vietnamese always: the label names the submission in the email to the school.
+        if self.weeks is not None:
+            first, last = self.weeks
+            return f"Tuần {first}" if first == last else f"Tuần {first}–{last}"
+        year, month = (self.month or "").split("-")
+        return f"Tháng {int(month)}/{year}"
+
+    def first_day(self, year_start: date) -> date:
+        if self.weeks is not None:
+            return week_dates(self.weeks[0], year_start)[0]
+        year, month = (int(p) for p in (self.month or "").split("-"))
+        return date(year, month, 1)
+
+
+def select(
+    config: Config, validator: Validator, period: Period, *, evidence_folder: str, today: date
+) -> Selection:
+    """The records of ``period`` (checked), and the files of the period that are not sent."""
+    settings = settings_of(config)
+    year_start = settings.start_of_year(today)
+    if period.month is not None:
+        year_start = settings.start_of_year(period.first_day(year_start))
+    chosen: list[tuple[RelPath, Path, str, SelectedBy]] = []
+    skipped: list[Skipped] = []
+    for path, file in sorted(validator.files(None).items(), key=lambda item: natural_key(item[0])):
+        if _outside_records(path, evidence_folder):
+            continue
+        record_type = classify(path, validator.types)
+        if record_type is None or record_type.code not in period.types:
+            continue
+        how = belongs(path, file, period, year_start)
+        if how is None:
+            continue
+        refused = blocked_reason(file)
+        if refused is not None:
+            skipped.append(Skipped(path, refused))
+            continue
+        chosen.append((path, file, record_type.code, how))
+    findings = _findings(validator, [path for path, *_rest in chosen], today)
+    files = []
+    for path, file, code, how in chosen:
+        try:
+            size, digest = _hash(file)
+        except OSError as exc:
+            skipped.append(Skipped(path, _("cannot be read: {detail}").format(detail=exc.strerror)))
+            continue
+        files.append(SelectedFile(path, file, size, digest, code, how, findings.get(path, ())))
+    return Selection(
+        label=period.label,
+        weeks=period.weeks,
+        period=period.month,
+        types=period.types,
+        files=tuple(files),
+        skipped=tuple(skipped),
+    )
+
+
+def belongs(path: RelPath, file: Path, period: Period, year_start: date) -> SelectedBy | None:
+    """How the record is known to fall in the period, or None when it does not."""
+    year = _school_year_of_path(path)
+    if year is not None and year != year_start.year:
+        return None  # a folder of another school year ("2025-2026")
+    week = week_of_path(path)
+    if period.weeks is not None:
+        first, last = period.weeks
+        if week is not None:
+            return SelectedBy.FOLDER if first <= week <= last else None
+        when, how = _dated(file, path, year_start)
+        if when is None:
+            return None
+        return how if first <= _school_week(when, year_start) <= last else None
+    wanted_year, wanted_month = (int(p) for p in (period.month or "").split("-"))
+    month = _month_of_path(path)
+    if month is not None:
+        return SelectedBy.FOLDER if month == wanted_month else None
+    if week is not None:
+        monday, _sunday = week_dates(week, year_start)
+        middle = monday + timedelta(days=2)  # a week straddling two months goes by its Wednesday
+        hit = (middle.year, middle.month) == (wanted_year, wanted_month)
+        return SelectedBy.FOLDER if hit else None
+    when, how = _dated(file, path, year_start)
+    if when is None:
+        return None
+    return how if (when.year, when.month) == (wanted_year, wanted_month) else None
+
+
+def _dated(file: Path, path: RelPath, year_start: date) -> tuple[date | None, SelectedBy]:
+    """The lesson date written in the document, else the day it was last saved."""
+    when = _lesson_date(file, path, year_start)
+    if when is not None:
+        return when, SelectedBy.LESSON_DATE
+    try:
+        return datetime.fromtimestamp(file.stat().st_mtime).date(), SelectedBy.MODIFIED_TIME
+    except OSError:
+        return None, SelectedBy.MODIFIED_TIME
+
+
+def _lesson_date(file: Path, path: RelPath, year_start: date) -> date | None:
+    from plugins.validation.document import Unreadable
+    from plugins.validation.documents import read_document
+    from plugins.validation.lessonplan import lesson_date
+
+    try:
+        return lesson_date(read_document(file), path, year_start)
+    except (Unreadable, OSError, IndexError):  # IndexError: a document with no lesson in it
+        return None
+
+
+def _school_week(day: date, year_start: date) -> int:
+    return (day - year_start).days // 7 + 1
+
+
+def _month_of_path(path: RelPath) -> int | None:
+    for name in reversed(PurePosixPath(path).parts[:-1]):
+        match = _MONTH.search(fold(name))
+        if match and 1 <= int(match.group(1)) <= 12:
+            return int(match.group(1))
+    return None
+
+
+def _school_year_of_path(path: RelPath) -> int | None:
+    for name in PurePosixPath(path).parts[:-1]:
+        match = _SCHOOL_YEAR.search(name)
+        if match and int(match.group(2)) == int(match.group(1)) + 1:
+            return int(match.group(1))
+    return None
+
+
+def _outside_records(path: RelPath, evidence_folder: str) -> bool:
+    """The evidence of earlier submissions and the handover log are not records to send."""
+    return is_within(path, evidence_folder) or is_within(path, HANDOVER_FOLDER)
+
+
+def _findings(
+    validator: Validator, paths: list[RelPath], today: date
+) -> dict[RelPath, tuple[Finding, ...]]:
+    if not paths:
+        return {}
+    found: dict[RelPath, list[Finding]] = {}
+    for finding in validator.check(paths, today=today).findings:
+        found.setdefault(finding.path, []).append(finding)
+    return {path: tuple(items) for path, items in found.items()}
+
+
+def _hash(file: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with file.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def missing_weeks(selection: Selection, period: Period) -> list[int]:
+    """Weeks of the period with no record at all (a reminder lists them)."""
+    if period.weeks is None:
+        return []
+    have = {week_of_path(f.path) for f in selection.files}
+    return [w for w in range(period.weeks[0], period.weeks[1] + 1) if w not in have]
+
+
+def types_present(files: Iterable[SelectedFile]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.record_type for f in files))

@@ -1,0 +1,346 @@
+"""Sending a submission: every message to every recipient once, resumable, on the ledger.
+
+Invariants:
+- Each message is built once: its exact bytes go to the outbox (state folder, 0600) and its
+  row to the ledger (the journal) before the first try, so every later try, in this run or a
+  later one, sends the same Message-ID, Date and bytes.
+- A recipient the server accepted a message for is never given that message again: tries go
+  only to the recipients still missing it. (If a connection drops after the end of DATA but
+  before the server's answer, the server may have taken a message hoso cannot know about;
+  the same Message-ID lets mail programs show the two copies as one.)
+- The evidence copy (.eml) is written into the records folder as soon as anyone accepted the
+  message, so it syncs to the school share.
+- A package sent completely is not sent again unless asked (``resend``): then it goes out as
+  a new package, with new Message-IDs, and the ledger keeps both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from agent.config import write_durably
+from agent.i18n import _
+from agent.journal import Journal, SentMessage
+
+from .mail import Credentials, SmtpSession, append_to_sent
+from .model import (
+    BuiltMessage,
+    Envelope,
+    MailLoginRefused,
+    MailRejected,
+    MailTemporary,
+    MailUnreachable,
+    Selection,
+)
+from .package import attachment_names, build_messages
+from .settings import SmtpSettings
+
+OUTBOX = "inspection-outbox"
+BACKOFF = (5.0, 30.0, 120.0)  # seconds before the 1st, 2nd, 3rd… further try
+
+
+@dataclass(frozen=True)
+class Submission:
+    package: str
+    messages: tuple[SentMessage, ...]
+    already_sent: bool = False
+    problems: tuple[str, ...] = ()  # what failed, in the user's language
+    copy_problems: tuple[str, ...] = ()  # Sent-folder copies that failed (the mail went out)
+
+    @property
+    def complete(self) -> bool:
+        return sent_completely(self.messages)
+
+    @property
+    def nothing_accepted(self) -> bool:
+        return not any(m.accepted for m in self.messages)
+
+
+def sent_completely(messages: Sequence[SentMessage]) -> bool:
+    """Every part of a package accepted for every recipient."""
+    return (
+        bool(messages) and len(messages) == messages[0].parts and all(m.complete for m in messages)
+    )
+
+
+def package_base(selection: Selection, envelope: Envelope) -> str:
+    """The same records of the same period from the same teacher to the same people give
+    the same digest: how a second run knows the package was sent."""
+    content = {
+        "sender": envelope.sender.email.lower(),
+        "recipients": sorted(r.email.lower() for r in envelope.recipients),
+        "period": selection.label,
+        "types": sorted(selection.types),
+        "files": sorted((f.path, f.sha256) for f in selection.files),
+    }
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
+
+
+def generation_key(base: str, n: int) -> str:
+    """The key of the n-th sending (n ≥ 2) of a package: as long as ``base``, so that a plan's
+    sizes hold for every sending."""
+    return f"{base[:60]}#{n:03d}"
+
+
+def generations(journal: Journal, base: str) -> dict[str, list[SentMessage]]:
+    """The packages sent (or begun) for ``base``: ``base`` itself, then its resendings."""
+    found: dict[str, list[SentMessage]] = {}
+    for message in journal.sent_messages():
+        if message.package == base or message.package.startswith(base[:60] + "#"):
+            found.setdefault(message.package, []).append(message)
+    return found
+
+
+def submit(
+    *,
+    selection: Selection,
+    envelope: Envelope,
+    smtp: SmtpSettings,
+    credentials: Callable[[], Credentials],
+    journal: Journal,
+    root: Path,
+    state_dir: Path,
+    evidence_folder: str,
+    resend: bool = False,
+    now: datetime | None = None,
+    backoff: Sequence[float] = BACKOFF,
+) -> Submission:
+    """Send the selection's package (or the rest of it). Raises MailLoginRefused, and
+    MailUnreachable when nothing could be sent in this run."""
+    base = package_base(selection, envelope)
+    earlier = generations(journal, base)
+    unfinished = [name for name, rows in earlier.items() if not sent_completely(rows)]
+    if unfinished:
+        package = unfinished[-1]
+    elif earlier and not resend:
+        name = list(earlier)[-1]
+        return Submission(name, tuple(earlier[name]), already_sent=True)
+    else:
+        package = base if not earlier else generation_key(base, len(earlier) + 1)
+    if package not in earlier:
+        _build(
+            selection,
+            envelope,
+            smtp,
+            journal,
+            state_dir,
+            package,
+            now or datetime.now().astimezone(),
+        )
+    return _deliver(package, envelope, smtp, credentials, journal, root, evidence_folder, backoff)
+
+
+def _build(
+    selection: Selection,
+    envelope: Envelope,
+    smtp: SmtpSettings,
+    journal: Journal,
+    state_dir: Path,
+    package: str,
+    now: datetime,
+) -> None:
+    """Every part's bytes into the outbox, then all their rows into the ledger at once: a
+    crash in between leaves no half-built package (only outbox files the next build
+    overwrites)."""
+    folder = state_dir / OUTBOX / package.replace("#", "-")
+    names = dict(
+        zip((f.path for f in selection.files), attachment_names(selection.files), strict=True)
+    )
+    rows = []
+    for built in build_messages(
+        selection, envelope, max_message_bytes=smtp.max_message_bytes, now=now, key=package
+    ):
+        outbox = folder / f"part-{built.part}.eml"
+        write_durably(outbox, built.data)
+        rows.append(_row(built, selection, envelope, package, outbox, names))
+    journal.put_sent_messages(rows)
+
+
+def _row(
+    built: BuiltMessage,
+    selection: Selection,
+    envelope: Envelope,
+    package: str,
+    outbox: Path,
+    names: dict[str, str],
+) -> SentMessage:
+    return SentMessage(
+        message_id=built.message_id,
+        package=package,
+        part=built.part,
+        parts=built.parts,
+        label=selection.label,
+        date=built.date,
+        subject=built.subject,
+        sender=envelope.sender.email,
+        recipients=tuple(r.email for r in envelope.recipients),
+        accepted={},
+        refused={},
+        reply="",
+        files=tuple(
+            {"name": names[f.path], "path": f.path, "size": f.size, "sha256": f.sha256}
+            for f in built.files
+        ),
+        eml="",
+        outbox=str(outbox),
+        sent_copy=False,
+        created=time.time(),
+    )
+
+
+def _deliver(
+    package: str,
+    envelope: Envelope,
+    smtp: SmtpSettings,
+    credentials: Callable[[], Credentials],
+    journal: Journal,
+    root: Path,
+    evidence_folder: str,
+    backoff: Sequence[float],
+) -> Submission:
+    problems: list[str] = []
+    run = _Run()
+    tries = 0
+    login: Credentials | None = None
+    while True:
+        pending = [m for m in journal.sent_messages(package) if run.wanted(m)]
+        if not pending:
+            break
+        login = login or credentials()
+        try:
+            with SmtpSession(smtp, login) as session:
+                for message in pending:
+                    try:
+                        _send_one(session, message, envelope, journal, root, evidence_folder, run)
+                    except MailRejected as exc:
+                        run.given_up.add(message.message_id)
+                        problems.append(_part(message, str(exc)))
+        except (MailTemporary, MailUnreachable) as exc:
+            if tries >= smtp.retries:
+                if not run.accepted:  # nothing went out in this run: the server is unreachable
+                    raise MailUnreachable(str(exc)) from None
+                problems.append(str(exc))
+                break
+            time.sleep(backoff[min(tries, len(backoff) - 1)] if backoff else 0.0)
+            tries += 1
+    messages = journal.sent_messages(package)
+    for message in messages:
+        for recipient, reply in message.refused.items():
+            problems.append(
+                _part(
+                    message,
+                    _("not accepted for {recipient}: {reply}").format(
+                        recipient=recipient, reply=reply
+                    ),
+                )
+            )
+    copies = _sent_copies(messages, smtp, credentials, journal) if login is not None else []
+    return Submission(
+        package,
+        tuple(journal.sent_messages(package)),
+        problems=tuple(dict.fromkeys(problems)),
+        copy_problems=tuple(copies),
+    )
+
+
+class _Run:
+    """What this run learnt: refusals not to try again now, and whether anything went out."""
+
+    def __init__(self) -> None:
+        self.given_up: set[str] = set()  # Message-IDs refused whole (5xx on MAIL or DATA)
+        self.refused: set[tuple[str, str]] = set()  # (Message-ID, recipient) refused with 5xx
+        self.accepted = False
+
+    def missing(self, message: SentMessage) -> list[str]:
+        return [
+            r
+            for r in message.recipients
+            if r not in message.accepted and (message.message_id, r) not in self.refused
+        ]
+
+    def wanted(self, message: SentMessage) -> bool:
+        return message.message_id not in self.given_up and bool(self.missing(message))
+
+
+def _part(message: SentMessage, detail: str) -> str:
+    return _("Part {part}/{parts}: {detail}").format(
+        part=message.part, parts=message.parts, detail=detail
+    )
+
+
+def _send_one(
+    session: SmtpSession,
+    message: SentMessage,
+    envelope: Envelope,
+    journal: Journal,
+    root: Path,
+    evidence_folder: str,
+    run: _Run,
+) -> None:
+    data = Path(message.outbox).read_bytes()
+    delivery = session.send(data, envelope.sender.email, run.missing(message))
+    when = datetime.now().astimezone().isoformat(timespec="seconds")
+    accepted = {**message.accepted, **{r: when for r in delivery.accepted}}
+    refused = {
+        r: reply
+        for r, reply in {**message.refused, **delivery.refused, **delivery.deferred}.items()
+        if r not in accepted
+    }
+    updated = replace(
+        message, accepted=accepted, refused=refused, reply=delivery.reply or message.reply
+    )
+    if accepted and not message.eml:
+        updated = replace(updated, eml=_save_evidence(root, evidence_folder, updated, data))
+    journal.put_sent_messages([updated])
+    run.accepted = run.accepted or bool(delivery.accepted)
+    run.refused.update((message.message_id, r) for r in delivery.refused)
+    if delivery.deferred:
+        raise MailTemporary(
+            _("The mail server asked to try again later for: {recipients}").format(
+                recipients=", ".join(delivery.deferred)
+            )
+        )
+
+
+def evidence_name(message: SentMessage) -> str:
+    """ "2026-11-29 14h05 Tuần 10–13 - Phần 1-3.eml": sorts by date; no ':' (Windows)."""
+    when = datetime.fromisoformat(min(message.accepted.values()))
+    return f"{when:%Y-%m-%d %Hh%M} {message.label} - Phần {message.part}-{message.parts}.eml"
+
+
+def _save_evidence(root: Path, evidence_folder: str, message: SentMessage, data: bytes) -> str:
+    relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
+    write_durably(root / relative, data, mode=0o644)
+    return relative
+
+
+def _sent_copies(
+    messages: Sequence[SentMessage],
+    smtp: SmtpSettings,
+    credentials: Callable[[], Credentials],
+    journal: Journal,
+) -> list[str]:
+    """Put each accepted message in the sender's Sent folder over IMAP, where configured;
+    a failure is reported and tried again on the next run (the mail itself went out)."""
+    if not smtp.imap_host:
+        return []
+    problems = []
+    for message in messages:
+        if message.sent_copy or not message.accepted:
+            continue
+        try:
+            data = Path(message.outbox).read_bytes()
+            append_to_sent(
+                smtp, credentials(), data, datetime.fromisoformat(min(message.accepted.values()))
+            )
+        except (MailUnreachable, MailLoginRefused, OSError) as exc:
+            problems.append(str(exc))
+            continue
+        journal.put_sent_messages([replace(message, sent_copy=True)])
+    return problems

@@ -1,0 +1,274 @@
+"""`hoso inspect …` as a teacher runs it: the real CLI against a real SMTP server over
+STARTTLS or implicit TLS with a school's own CA, the login in the vault."""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from agents import hoso_command, hoso_env, to_toml
+from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, lesson, raw_config
+from mailservers import MAIL_USER, ImapServer, SmtpServer, missing_dovecot
+from pki import Pki, make_pki
+from servers import PASSWORD
+
+from agent import config as configmod
+from agent.hooks import JobContext, Notification
+from plugins.inspection import hoso_status_notes, run_job
+from plugins.inspection.package import read_message
+
+KHBD = "Kế hoạch bài dạy"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+class Teacher:
+    def __init__(self, home: Path, smtp: dict[str, object], **tables: object) -> None:
+        self.home = home
+        self.root = home / "HoSo"
+        self.config_path = home / "config" / "agent.toml"
+        raw = raw_config(self.root, home / "state", smtp=smtp, **tables)
+        reviewers = raw["school"].pop("reviewers")
+        text = to_toml(raw)
+        for reviewer in reviewers:  # to_toml knows no arrays of tables
+            text += "\n[[school.reviewers]]\n" + to_toml(reviewer)
+        configmod.write_private(self.config_path, text)
+        self.config = configmod.load(self.config_path)
+        self.outputs: list[str] = []
+
+    def hoso(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            hoso_command("--config", str(self.config_path), *args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=hoso_env({"XDG_CONFIG_HOME": str(self.home / "xdg")}),
+            timeout=120,
+            cwd=self.home,
+        )
+        self.outputs.append(done.stdout + done.stderr)
+        return done
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        done = self.hoso(*args, stdin=stdin)
+        assert done.returncode == 0, f"hoso {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+
+@pytest.fixture()
+def server(pki: Pki, request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    with SmtpServer(getattr(request, "param", "starttls"), pki=pki) as running:
+        yield running
+
+
+def _teacher(tmp_path: Path, server: SmtpServer, pki: Pki, **extra: object) -> Teacher:
+    security = "tls" if server.security == "tls" else "starttls"
+    smtp = {
+        "host": "localhost",  # the certificate names localhost and 127.0.0.1
+        "port": server.port,
+        "security": security,
+        "username": MAIL_USER,
+        "ca_file": str(pki.ca_cert),
+        "timeout": 5,
+        "retries": 0,
+        **extra,
+    }
+    teacher = Teacher(tmp_path / "lan", smtp)
+    lesson(teacher.root / KHBD / "Tuần 10" / "Toán" / "Bài 56 – Phép chia.docx")
+    lesson(teacher.root / KHBD / "Tuần 11" / "Tiếng Việt" / "Bài 20.docx")
+    blob(teacher.root / KHBD / "Tuần 11" / "Phiếu học tập.pdf", 30_000)
+    teacher.ok("vault", "set", "smtp", stdin=PASSWORD + "\n")
+    return teacher
+
+
+@pytest.mark.parametrize("server", ["starttls", "tls"], indirect=True)
+def test_one_command_sends_everything_and_a_second_run_sends_nothing(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    plan = json.loads(teacher.ok("inspect", "plan", "--weeks", "10-13", "--json"))
+    assert [m["part"] for m in plan["messages"]] == [1]
+    assert plan["to"] == [SCHOOL_MAILBOX, MANAGER]
+    assert {f["selected_by"] for f in plan["files"]} == {"folder"}
+
+    sent = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    (received,) = server.wait_for(1)
+    assert received.rcpt_tos == (SCHOOL_MAILBOX, MANAGER)
+    assert sent["complete"] and not sent["already_sent"]
+    assert plan["messages"][0]["size"] == len(received.content)
+    message = read_message(received.content)
+    assert message.message_id == sent["messages"][0]["message_id"]
+    assert {name for name, _data in message.attachments} == {f["name"] for f in plan["files"]}
+    for name, data in message.attachments:
+        path = next(f["path"] for f in plan["files"] if f["name"] == name)
+        assert data == (teacher.root / path).read_bytes()
+
+    again = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert again.returncode == 0 and "--resend" in again.stdout
+    assert len(server.received) == 1
+
+    history = json.loads(teacher.ok("inspect", "history", "--json"))
+    (submission,) = history["submissions"]
+    assert submission["complete"] and submission["period"] == "Tuần 10–13"
+    files = submission["messages"][0]["files"]
+    assert {f["sha256"] for f in files} == {f["sha256"] for f in plan["files"]}
+
+    eml = teacher.root / sent["messages"][0]["eml"]
+    assert json.loads(teacher.ok("inspect", "verify", str(eml), "--json"))["all_same"]
+    changed = teacher.root / KHBD / "Tuần 11" / "Phiếu học tập.pdf"
+    changed.write_bytes(b"changed after the inspection")
+    disputed = teacher.hoso("inspect", "verify", str(eml.parent), "--json")
+    assert disputed.returncode == 1
+    statuses = {f["path"]: f["status"] for f in json.loads(disputed.stdout)["messages"][0]["files"]}
+    assert statuses[f"{KHBD}/Tuần 11/Phiếu học tập.pdf"] == "changed"
+
+    assert not any(PASSWORD in output for output in teacher.outputs)
+    for path in teacher.home.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_refused_login_exits_3_and_sends_nothing(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    server.faults.refuse_auth = True
+    refused = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert refused.returncode == 3, refused.stderr
+    assert server.received == [] and PASSWORD not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_certificate_authority_is_refused(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, ca_file=str(pki.other_ca_cert))
+    refused = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert refused.returncode == 3
+    assert "ca_file" in refused.stderr
+    assert server.received == []
+
+
+def test_bad_input_is_one_message_and_exit_2(tmp_path: Path, pki: Pki, server: SmtpServer) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    for args in (
+        ("inspect", "plan"),
+        ("inspect", "plan", "--weeks", "abc"),
+        ("inspect", "send", "--period", "2026-13"),
+        ("inspect", "plan", "--weeks", "30-31"),
+        ("inspect", "plan", "--weeks", "10-13", "--type", "NOPE"),
+    ):
+        done = teacher.hoso(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert server.received == []
+
+
+def test_build_writes_the_messages_for_a_mail_program(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    out = tmp_path / "outbox"
+    written = json.loads(
+        teacher.ok("inspect", "build", "--weeks", "10-11", "--out", str(out), "--json")
+    )
+    (path,) = written["files"]
+    message = read_message(Path(path).read_bytes())
+    assert message.recipients == (SCHOOL_MAILBOX, MANAGER)
+    assert len(message.attachments) == 3
+    assert teacher.hoso("inspect", "build", "--weeks", "10-11", "--out", str(out)).returncode == 2
+    assert server.received == []
+
+
+def test_reminders_before_an_inspection_until_it_is_sent(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    today = date.today()
+    day = date.fromordinal(today.toordinal() + 3)
+    raw = configmod.load(teacher.config_path)
+    config = configmod.from_dict(
+        {
+            **raw_config(teacher.root, teacher.home / "state", smtp=dict(raw.table("smtp"))),
+            "inspection": {"schedule": [{"date": day, "weeks": "10-14", "types": ["KHBD"]}]},
+        },
+        teacher.config_path,
+    )
+    told: list[Notification] = []
+    run_job(
+        JobContext(config=config, now=__import__("time").time(), last_run=None, notify=told.append)
+    )
+    (note,) = told
+    assert "Tuần 10–14" in note.body and "14" in note.body.split("Tuần 10–14")[1]
+    assert hoso_status_notes(config) == [note.body]
+
+
+@pytest.mark.skipif(missing_dovecot() is not None, reason=str(missing_dovecot()))
+def test_a_copy_goes_to_the_sent_folder_over_imap(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    with ImapServer(pki) as imap:
+        teacher = _teacher(
+            tmp_path,
+            server,
+            pki,
+            imap_host="localhost",
+            imap_port=imap.port,
+            imap_security="tls",
+            imap_folder="Sent",
+        )
+        sent = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+        (received,) = server.wait_for(1)
+        assert sent["messages"][0]["sent_copy"]
+        with imaplib.IMAP4_SSL("127.0.0.1", imap.port, ssl_context=_trusting(pki)) as client:
+            client.login(MAIL_USER, PASSWORD)
+            client.select("Sent")
+            _status, ids = client.search(None, "ALL")
+            (number,) = ids[0].split()
+            _status, fetched = client.fetch(number, "(RFC822)")
+    assert fetched[0][1].replace(b"\r\n", b"\n") == received.content.replace(b"\r\n", b"\n")
+
+
+def _trusting(pki: Pki):  # type: ignore[no-untyped-def]
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.check_hostname = False
+    return context
+
+
+def test_killed_mid_send_the_next_run_sends_each_part_once_with_the_same_ids(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000, timeout=30)
+    for week in (12, 13):
+        blob(teacher.root / KHBD / f"Tuần {week}" / "Tranh minh hoạ.pdf", 700_000, seed=week)
+    server.faults.hang = True
+    running = subprocess.Popen(
+        hoso_command("--config", str(teacher.config_path), "inspect", "send", "--weeks", "10-13"),
+        env=hoso_env({"XDG_CONFIG_HOME": str(teacher.home / "xdg")}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.hanging.wait(60), "the first part never reached DATA"
+    running.kill()  # SIGKILL while the server holds part 1 (it never answers that DATA)
+    running.wait()
+    server.faults.hang = False
+
+    history = json.loads(teacher.ok("inspect", "history", "--json"))["submissions"]
+    prepared = [m["message_id"] for m in history[0]["messages"]]
+    assert len(prepared) == 3 and not any(m["accepted"] for m in history[0]["messages"])
+
+    sent = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    received = server.wait_for(3)
+    assert sent["complete"]
+    assert [read_message(m.content).message_id for m in received] == prepared
+    assert all(m.rcpt_tos == (SCHOOL_MAILBOX, MANAGER) for m in received)

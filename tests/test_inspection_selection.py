@@ -1,0 +1,128 @@
+"""Which records an inspection takes: by folder, by lesson date, by last save; checked."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from inspection_factory import blob, lesson, make_config, raw_config
+
+from agent import config as configmod
+from agent.errors import ConfigError, UsageError
+from agent.validation import open_validator
+from plugins.inspection.commands import envelope_of, make_plan, period_of, refuse_if_blocked
+from plugins.inspection.model import SelectedBy
+from plugins.inspection.selection import Period, select
+from plugins.inspection.settings import InspectionSettings
+
+TODAY = date(2026, 11, 29)
+KHBD = "Kế hoạch bài dạy"
+
+
+@pytest.fixture()
+def records(tmp_path: Path) -> Path:
+    root = tmp_path / "HoSo"
+    lesson(root / KHBD / "Tuần 10" / "Toán" / "Bài 56.docx")
+    lesson(root / KHBD / "Tuần 12" / "Tiếng Việt" / "Bài 20.docx", reflection="……………")
+    lesson(root / KHBD / "Tuần 14" / "Toán" / "Bài 60.docx")
+    lesson(root / KHBD / "Khác" / "Bài dạy thêm.docx", taught="ngày 11/11/2026")
+    blob(root / KHBD / "Khác" / "Phiếu bài tập.pdf", 2000, mtime=datetime(2026, 11, 12, 9))
+    blob(root / KHBD / "Tuần 11" / "chạy thử.exe", 100)
+    lesson(root / "2024-2025" / KHBD / "Tuần 10" / "Toán" / "Bài 1.docx")
+    blob(root / "Minh chứng nộp hồ sơ" / "Tuần 10–13" / "cũ.docx", 100)
+    blob(root / "Sổ chủ nhiệm" / "Tháng 11" / "Tổng kết.xlsx", 300, mtime=datetime(2026, 10, 2))
+    return root
+
+
+def _select(root: Path, tmp_path: Path, period: Period):  # type: ignore[no-untyped-def]
+    config = make_config(root, tmp_path / "state")
+    with open_validator(config) as validator:
+        return select(
+            config, validator, period, evidence_folder="Minh chứng nộp hồ sơ", today=TODAY
+        )
+
+
+def test_weeks_select_by_folder_then_lesson_date_then_last_save(
+    records: Path, tmp_path: Path
+) -> None:
+    selection = _select(records, tmp_path, Period((10, 13), None, ("KHBD",)))
+    how = {f.path: f.selected_by for f in selection.files}
+    assert how == {
+        f"{KHBD}/Tuần 10/Toán/Bài 56.docx": SelectedBy.FOLDER,
+        f"{KHBD}/Khác/Bài dạy thêm.docx": SelectedBy.LESSON_DATE,
+        f"{KHBD}/Khác/Phiếu bài tập.pdf": SelectedBy.MODIFIED_TIME,
+        f"{KHBD}/Tuần 12/Tiếng Việt/Bài 20.docx": SelectedBy.FOLDER,
+    }
+    assert [s.path for s in selection.skipped] == [f"{KHBD}/Tuần 11/chạy thử.exe"]
+    assert selection.label == "Tuần 10–13"
+    first = next(f for f in selection.files if f.path.endswith("Bài 56.docx"))
+    assert first.size == (records / first.path).stat().st_size
+    assert len(first.sha256) == 64
+
+
+def test_a_month_takes_month_folders_and_the_weeks_whose_wednesday_falls_in_it(
+    records: Path, tmp_path: Path
+) -> None:
+    selection = _select(records, tmp_path, Period(None, "2026-11", ("KHBD", "SCN")))
+    paths = {f.path for f in selection.files}
+    assert "Sổ chủ nhiệm/Tháng 11/Tổng kết.xlsx" in paths  # by its folder, not its date
+    assert f"{KHBD}/Tuần 10/Toán/Bài 56.docx" in paths
+    assert f"{KHBD}/Tuần 12/Tiếng Việt/Bài 20.docx" in paths
+    assert f"{KHBD}/Tuần 14/Toán/Bài 60.docx" not in paths  # 7–13 December
+    assert not any(p.startswith("2024-2025") for p in paths)
+    assert selection.label == "Tháng 11/2026"
+
+
+def test_findings_come_from_the_validation_plugins(records: Path, tmp_path: Path) -> None:
+    selection = _select(records, tmp_path, Period((12, 12), None, ("KHBD",)))
+    (only,) = selection.files
+    assert only.errors, "an empty reflection after the lesson is an error"
+    assert all(f.path == only.path for f in only.findings)
+
+
+def test_errors_block_sending_only_when_the_school_says_so(records: Path, tmp_path: Path) -> None:
+    period = Period((12, 12), None, ("KHBD",))
+    relaxed = make_plan(make_config(records, tmp_path / "s1"), period, today=TODAY)
+    assert relaxed.selection.errors and not relaxed.blocked
+    refuse_if_blocked(relaxed)
+    strict_config = make_config(records, tmp_path / "s2", inspection={"block_on_errors": True})
+    strict = make_plan(strict_config, period, today=TODAY)
+    assert strict.blocked
+    with pytest.raises(UsageError, match="block_on_errors"):
+        refuse_if_blocked(strict)
+
+
+def test_bad_selections_are_refused_with_one_message(records: Path, tmp_path: Path) -> None:
+    config = make_config(records, tmp_path / "state")
+    settings = InspectionSettings()
+    with pytest.raises(UsageError, match="--weeks"):
+        period_of(None, None, (), settings)
+    with pytest.raises(UsageError, match="--weeks"):
+        period_of("10", "2026-11", (), settings)
+    with pytest.raises(UsageError, match="10-13"):
+        period_of("13-10", None, (), settings)
+    with pytest.raises(UsageError, match="2026-11"):
+        period_of(None, "2026-13", (), settings)
+    with pytest.raises(UsageError, match="XYZ"):
+        make_plan(config, Period((10, 13), None, ("XYZ",)), today=TODAY)
+    with pytest.raises(UsageError, match="No records"):
+        make_plan(config, Period((30, 31), None, ("KHBD",)), today=TODAY)
+
+
+def test_both_recipients_come_from_the_roles(tmp_path: Path) -> None:
+    config = make_config(tmp_path, tmp_path / "state")
+    envelope = envelope_of(config, ("Kế hoạch bài dạy",))
+    assert [r.email for r in envelope.recipients] == [
+        "c1binhchanh@truong.test",
+        "cuong.lv@truong.test",
+    ]
+    assert envelope.sender.email == "lan.nt@truong.test"
+    raw = raw_config(tmp_path, tmp_path / "state")
+    raw["school"]["reviewers"] = []
+    lonely = configmod.from_dict(raw, tmp_path / "agent.toml")
+    with pytest.raises(ConfigError, match="reviewers"):
+        envelope_of(lonely, ())
+    del raw["school"]["mailbox"]
+    with pytest.raises(ConfigError, match="mailbox"):
+        envelope_of(configmod.from_dict(raw, tmp_path / "agent.toml"), ())

@@ -1,0 +1,194 @@
+"""Sending a submission to a real SMTP server (aiosmtpd on loopback): every part to both
+recipients in one transaction, once; faults resume without duplicates; the ledger is true."""
+
+from __future__ import annotations
+
+import contextlib
+import email
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+
+import pytest
+from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, make_config
+from mailservers import MAIL_USER, SmtpServer
+from servers import PASSWORD
+
+from agent.config import Config, Secret
+from agent.journal import Journal
+from plugins.inspection.commands import Plan, make_plan
+from plugins.inspection.mail import Credentials
+from plugins.inspection.model import MailLoginRefused, MailUnreachable
+from plugins.inspection.package import attachment_name, read_message
+from plugins.inspection.selection import Period
+from plugins.inspection.send import Submission, submit
+from plugins.inspection.settings import smtp_settings
+
+LIMIT = 1_000_000  # the smallest limit the config allows: three parts from ~2 MB of files
+EVIDENCE = "Minh chứng nộp hồ sơ"
+
+
+@pytest.fixture()
+def records(tmp_path: Path) -> Path:
+    root = tmp_path / "HoSo"
+    for week, size in ((10, 600_000), (11, 600_000), (12, 600_000)):
+        blob(root / "Kế hoạch bài dạy" / f"Tuần {week}" / f"Bài {week}.pdf", size, seed=week)
+    return root
+
+
+@contextlib.contextmanager
+def mail_setup(
+    records: Path, tmp_path: Path, **smtp: object
+) -> Iterator[tuple[SmtpServer, Config, Plan]]:
+    with SmtpServer() as server:
+        config = make_config(
+            records,
+            tmp_path / "state",
+            smtp={
+                "host": server.host,
+                "port": server.port,
+                "security": "none",
+                "username": MAIL_USER,
+                "max_message_bytes": LIMIT,
+                "timeout": 2,
+                "retries": 1,
+                **smtp,
+            },
+        )
+        yield server, config, make_plan(config, Period((10, 13), None, ("KHBD",)))
+
+
+def send(
+    config: Config, plan: Plan, *, resend: bool = False, password: str = PASSWORD
+) -> Submission:
+    with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+        return submit(
+            selection=plan.selection,
+            envelope=plan.envelope,
+            smtp=smtp_settings(config),
+            credentials=lambda: Credentials(MAIL_USER, Secret(password)),
+            journal=journal,
+            root=config.root,
+            state_dir=config.state_dir,
+            evidence_folder=EVIDENCE,
+            resend=resend,
+            backoff=(),
+        )
+
+
+def test_every_part_reaches_both_recipients_once_with_its_files(
+    records: Path, tmp_path: Path
+) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        assert len(plan.parts) == 3
+        submission = send(config, plan)
+        received = server.wait_for(3)
+    assert submission.complete and not submission.problems
+    assert all(m.rcpt_tos == (SCHOOL_MAILBOX, MANAGER) for m in received)  # one transaction
+    parsed = [read_message(m.content) for m in received]
+    assert [p.message_id for p in parsed] == [m.message_id for m in submission.messages]
+    assert len({p.date for p in parsed}) == 1
+    sent_files = {}
+    for message in parsed:
+        for name, data in message.attachments:
+            sent_files[name] = data
+    assert sent_files == {
+        attachment_name(f.path): f.file.read_bytes() for f in plan.selection.files
+    }
+    for m in received:
+        assert len(m.content) <= LIMIT
+    # the evidence copies are the bytes the server got, inside the records folder
+    for message, got in zip(submission.messages, received, strict=True):
+        assert message.eml.startswith(EVIDENCE + "/Tuần 10–13/")
+        evidence = (records / message.eml).read_bytes()
+        assert email.message_from_bytes(evidence, policy=policy.SMTP)["Message-ID"] == (
+            message.message_id
+        )
+        assert set(message.accepted) == {SCHOOL_MAILBOX, MANAGER}
+        assert message.reply.startswith("250")
+        assert got.content.replace(b"\r\n", b"\n") == evidence.replace(b"\r\n", b"\n")
+
+
+def test_a_second_run_does_not_send_again_and_resend_sends_a_new_package(
+    records: Path, tmp_path: Path
+) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        first = send(config, plan)
+        again = send(config, plan)
+        assert again.already_sent and again.package == first.package
+        assert len(server.wait_for(3)) == 3
+        resent = send(config, plan, resend=True)
+        received = server.wait_for(6)
+    assert resent.complete and resent.package != first.package
+    first_ids = {m.message_id for m in first.messages}
+    assert not first_ids & {m.message_id for m in resent.messages}
+    assert len(received) == 6
+
+
+def test_refused_login_sends_nothing(records: Path, tmp_path: Path) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        with pytest.raises(MailLoginRefused) as refused:
+            send(config, plan, password="wrong-" + PASSWORD)
+        assert server.received == []
+    assert PASSWORD not in str(refused.value)
+    assert refused.value.exit_code == 3
+
+
+def test_a_dropped_connection_after_part_one_resumes_with_the_missing_parts_only(
+    records: Path, tmp_path: Path
+) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        server.faults.drop_after = 1
+        cut = send(config, plan)
+        assert not cut.complete and cut.problems
+        assert [bool(m.accepted) for m in cut.messages] == [True, False, False]
+        assert [m.eml != "" for m in cut.messages] == [True, False, False]
+        server.faults.drop_after = None
+        resumed = send(config, plan)
+        received = server.wait_for(3)
+    assert resumed.complete and resumed.package == cut.package
+    assert [read_message(m.content).part for m in received] == [1, 2, 3]  # part 1 once
+    assert [m.message_id for m in resumed.messages] == [m.message_id for m in cut.messages]
+
+
+def test_a_rejected_recipient_gets_it_later_and_the_other_never_twice(
+    records: Path, tmp_path: Path
+) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        server.faults.reject = {MANAGER}
+        partial = send(config, plan)
+        assert not partial.complete
+        assert all(set(m.accepted) == {SCHOOL_MAILBOX} for m in partial.messages)
+        assert all(m.refused[MANAGER].startswith("550") for m in partial.messages)
+        assert any(MANAGER in problem for problem in partial.problems)
+        server.faults.reject = set()
+        done = send(config, plan)
+        received = server.wait_for(6)
+    assert done.complete
+    assert [m.rcpt_tos for m in received] == [(SCHOOL_MAILBOX,)] * 3 + [(MANAGER,)] * 3
+    assert all(not m.refused for m in done.messages)
+
+
+def test_a_server_that_stops_answering_is_unreachable_and_nothing_is_recorded_as_sent(
+    records: Path, tmp_path: Path
+) -> None:
+    with mail_setup(records, tmp_path, timeout=1, retries=0) as (server, config, plan):
+        server.faults.hang = True
+        with pytest.raises(MailUnreachable):
+            send(config, plan)
+        assert server.hanging.is_set()
+        with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+            ledger = journal.sent_messages()
+    assert len(ledger) == 3 and not any(m.accepted for m in ledger)
+    assert not (records / EVIDENCE).exists()
+
+
+def test_changed_records_make_a_new_package(records: Path, tmp_path: Path) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        first = send(config, plan)
+        changed = plan.selection.files[0].file
+        changed.write_bytes(changed.read_bytes() + b"!")
+        second = send(config, make_plan(config, Period((10, 13), None, ("KHBD",))))
+        server.wait_for(6)
+    assert second.package != first.package and second.complete
+    assert not second.already_sent
