@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 
 RelPath = str
 
@@ -23,6 +24,16 @@ CONFLICT_MARK = f"({DEFAULT_CONFLICT_LABEL}"
 def nfc(name: str) -> str:
     """The one spelling of a name that hoso compares and stores."""
     return unicodedata.normalize("NFC", name)
+
+
+def as_date(value: object) -> date | None:
+    """A config date: a TOML date or a "YYYY-MM-DD" string; None for anything else."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, date) else None
 
 
 def parent_of(path: RelPath) -> RelPath:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .i18n import _
+from .model import as_date
 
 Bad = Callable[[str, str], ConfigError]
 
@@ -165,13 +166,8 @@ def _school(raw: Any, bad: Bad) -> School:
         found = _table(table["decision"], "school.decision", bad)
         _only(found, "school.decision", {"number", "date"}, bad)
         number = _text(found, "school.decision", "number", bad)
-        when = found.get("date")
-        if isinstance(when, str):
-            try:
-                when = date.fromisoformat(when)
-            except ValueError:
-                when = None
-        if not number or not isinstance(when, date):
+        when = as_date(found.get("date"))
+        if not number or when is None:
             raise bad(
                 "school.decision",
                 _('must give number and date, e.g. { number = "15/QĐ-TH", date = 2026-09-05 }'),

@@ -17,11 +17,12 @@ from typing import Any
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.i18n import _
+from agent.model import as_date
 
 DEFAULT_MAX_MESSAGE_BYTES = 25_000_000  # Gmail's limit, encoding included (DOMAIN.md)
 SMALLEST_MESSAGE_BYTES = 1_000_000
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-IMAP_PORTS = {"tls": 993, "starttls": 143}
+IMAP_SECURITY = {"tls": 993, "starttls": 143, "none": 143}
 # Records a teacher keeps (Thông tư 28, Điều 21 khoản 2): what a submission holds by default.
 DEFAULT_TYPES = ("KHBD", "SHCM", "SCN", "DOI", "TOCM")
 DEFAULT_EVIDENCE_FOLDER = "Minh chứng nộp hồ sơ"
@@ -99,6 +100,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _security(config: Config, key: str, value: Any, ports: Mapping[str, int], host: str) -> str:
+    security = _str(config, key, value).lower()
+    if security not in ports:
+        raise _bad(config, key, _("must be one of {choices}").format(choices=", ".join(ports)))
+    if security == "none" and host and not is_loopback(host):
+        raise _bad(
+            config, key, _('"none" sends the password in clear: allowed only to a loopback host')
+        )
+    return security
+
+
 def smtp_settings(config: Config) -> SmtpSettings:
     raw = config.table("smtp")
     known = {
@@ -106,31 +118,19 @@ def smtp_settings(config: Config) -> SmtpSettings:
         "retries", "imap_host", "imap_port", "imap_security", "imap_folder",
     }  # fmt: skip
     _only(config, "smtp", raw, known)
-    security = _str(config, "smtp.security", raw.get("security", "starttls")).lower()
-    if security not in SECURITY_PORTS:
-        raise _bad(config, "smtp.security", _('must be "starttls", "tls" or "none"'))
     host = _str(config, "smtp.host", raw.get("host", ""))
-    if security == "none" and host and not is_loopback(host):
-        raise _bad(
-            config,
-            "smtp.security",
-            _('"none" sends the password in clear: allowed only to a loopback host'),
-        )
+    security = _security(
+        config, "smtp.security", raw.get("security", "starttls"), SECURITY_PORTS, host
+    )
     ca_file = raw.get("ca_file")
     if ca_file is not None:
         ca_path = Path(_str(config, "smtp.ca_file", ca_file)).expanduser()
         if not ca_path.is_file():
             raise _bad(config, "smtp.ca_file", _("names no file"))
-    imap_security = _str(config, "smtp.imap_security", raw.get("imap_security", "tls")).lower()
-    if imap_security not in (*IMAP_PORTS, "none"):
-        raise _bad(config, "smtp.imap_security", _('must be "tls", "starttls" or "none"'))
     imap_host = _str(config, "smtp.imap_host", raw.get("imap_host", ""))
-    if imap_security == "none" and imap_host and not is_loopback(imap_host):
-        raise _bad(
-            config,
-            "smtp.imap_security",
-            _('"none" sends the password in clear: allowed only to a loopback host'),
-        )
+    imap_security = _security(
+        config, "smtp.imap_security", raw.get("imap_security", "tls"), IMAP_SECURITY, imap_host
+    )
     timeout = raw.get("timeout", 60)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise _bad(config, "smtp.timeout", _("must be greater than 0"))
@@ -154,7 +154,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
         imap_port=_int(
             config,
             "smtp.imap_port",
-            raw.get("imap_port", IMAP_PORTS.get(imap_security, 143)),
+            raw.get("imap_port", IMAP_SECURITY[imap_security]),
             1,
             65535,
         ),
@@ -221,13 +221,8 @@ def _inspection(config: Config, key: str, raw: Any) -> Inspection:
     if not isinstance(raw, dict):
         raise _bad(config, key, _("must be a table"))
     _only(config, key, raw, {"date", "weeks", "period", "types"})
-    day = raw.get("date")
-    if isinstance(day, str):
-        try:
-            day = date.fromisoformat(day)
-        except ValueError:
-            day = None
-    if not isinstance(day, date):
+    day = as_date(raw.get("date"))
+    if day is None:
         raise _bad(config, f"{key}.date", _("must be a date like 2026-11-30"))
     weeks = period = None
     if "weeks" in raw:
