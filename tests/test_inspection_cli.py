@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from agents import hoso_command, hoso_env, to_toml
 from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, lesson, raw_config
-from mailservers import MAIL_USER, ImapServer, SmtpServer, missing_dovecot
+from mailservers import (
+    ACCESS_TOKEN,
+    MAIL_USER,
+    ImapServer,
+    JsonEndpoint,
+    SmtpServer,
+    missing_dovecot,
+)
 from pki import Pki, make_pki
 from servers import PASSWORD
 
@@ -272,3 +279,40 @@ def test_killed_mid_send_the_next_run_sends_each_part_once_with_the_same_ids(
     assert sent["complete"]
     assert [read_message(m.content).message_id for m in received] == prepared
     assert all(m.rcpt_tos == (SCHOOL_MAILBOX, MANAGER) for m in received)
+
+
+def test_oauth2_refresh_token_from_the_vault_logs_in_with_xoauth2(tmp_path: Path, pki: Pki) -> None:
+    refresh = "1//hoso-refresh-token-5521"
+    client_secret = "hoso-client-secret-0412"
+
+    def token(form: dict[str, str]) -> tuple[int, object]:
+        good = form.get("refresh_token") == refresh and form.get("client_secret") == client_secret
+        return (200, {"access_token": ACCESS_TOKEN}) if good else (400, {"error": "invalid_grant"})
+
+    with (
+        SmtpServer("starttls", pki=pki, auth=("XOAUTH2",)) as server,
+        JsonEndpoint(token) as endpoint,
+    ):
+        teacher = Teacher(
+            tmp_path / "lan",
+            {
+                "host": "localhost",
+                "port": server.port,
+                "username": MAIL_USER,
+                "ca_file": str(pki.ca_cert),
+                "retries": 0,
+            },
+        )
+        lesson(teacher.root / KHBD / "Tuần 10" / "Bài 1.docx")
+        teacher.ok(
+            "vault", "set", "smtp", "--field", "method=xoauth2",
+            "--field", f"refresh_url={endpoint.url}", "--field", "client_id=hoso-client",
+            stdin=refresh + "\n",
+        )  # fmt: skip
+        teacher.ok("vault", "set", "smtp-oauth-client", stdin=client_secret + "\n")
+        teacher.ok("inspect", "send", "--weeks", "10")
+        (received,) = server.wait_for(1)
+    assert server.logins == [("XOAUTH2", MAIL_USER)]
+    assert received.rcpt_tos == (SCHOOL_MAILBOX, MANAGER)
+    for secret in (refresh, client_secret, ACCESS_TOKEN):
+        assert not any(secret in output for output in teacher.outputs)

@@ -23,7 +23,7 @@ from agent.config import Config, write_durably
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.i18n import _, language
 from agent.journal import Journal, SentMessage
-from agent.records import Finding
+from agent.records import Finding, Severity
 from agent.validation import open_validator
 from agent.vault import Vault, terminal_prompt
 
@@ -217,7 +217,7 @@ def _eml_name(label: str, part: int, parts: int) -> str:
 
 def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
     """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
-    access token, or a refresh token plus `token_url` and `client_id` fields."""
+    access token, or a refresh token plus `refresh_url` and `client_id` fields."""
     vault = Vault.open(config, prompt=terminal_prompt())
     entry = vault.get(SMTP_ENTRY)
     if entry is None:
@@ -238,10 +238,10 @@ def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
         )
     username = entry.fields.get("username") or smtp.username
     secret = entry.secret
-    if method == "xoauth2" and entry.fields.get("token_url"):
+    if method == "xoauth2" and entry.fields.get("refresh_url"):
         client = vault.get(OAUTH_CLIENT_ENTRY)
         secret = refresh_access_token(
-            entry.fields["token_url"],
+            entry.fields["refresh_url"],
             entry.fields.get("client_id", ""),
             client.secret if client else None,
             entry.secret,
@@ -412,7 +412,13 @@ def print_plan(plan: Plan) -> None:
         )
     )
     for f in selection.files:
-        state = _("{n} error(s)").format(n=len(f.errors)) if f.errors else "OK"
+        warnings = sum(x.severity is Severity.WARNING for x in f.findings)
+        if f.errors:
+            state = _("{n} error(s)").format(n=len(f.errors))
+        elif warnings:
+            state = _("{n} warning(s)").format(n=warnings)
+        else:
+            state = "OK"
         how = _selected_by_text(f.selected_by.value)
         click.echo(f"  {f.path}  {human_size(f.size)}  {f.record_type}  ({how})  {state}")
     for part in plan.parts:

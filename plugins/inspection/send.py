@@ -123,6 +123,7 @@ def submit(
         return Submission(name, tuple(earlier[name]), already_sent=True)
     else:
         package = base if not earlier else generation_key(base, len(earlier) + 1)
+    credentials()  # a missing or locked login stops here, before anything is written
     if package not in earlier:
         _build(
             selection,
