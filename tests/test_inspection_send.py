@@ -192,3 +192,22 @@ def test_changed_records_make_a_new_package(records: Path, tmp_path: Path) -> No
         server.wait_for(6)
     assert second.package != first.package and second.complete
     assert not second.already_sent
+
+
+def test_an_evidence_copy_that_cannot_be_written_never_causes_a_second_sending(
+    records: Path, tmp_path: Path
+) -> None:
+    blocker = records / EVIDENCE
+    blocker.write_bytes(b"a file where the evidence folder should be")  # writing fails
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        sent = send(config, plan)
+        assert sent.complete and not any(m.eml for m in sent.messages)
+        assert len(sent.problems) == 3 and all(EVIDENCE in p for p in sent.problems)
+        blocker.unlink()
+        again = send(config, plan)
+        received = server.wait_for(3)
+    assert again.already_sent and not again.problems
+    assert len(received) == 3
+    for message, got in zip(again.messages, received, strict=True):
+        assert (records / message.eml).read_bytes() == Path(message.outbox).read_bytes()
+        assert read_message(got.content).message_id == message.message_id

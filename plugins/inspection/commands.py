@@ -591,7 +591,7 @@ def send(
         _print_submission(submission)
     for problem in (*submission.problems, *submission.copy_problems):
         click.echo(problem, err=True)
-    if not submission.complete or submission.copy_problems:
+    if not submission.complete or submission.problems or submission.copy_problems:
         sys.exit(ExitCode.PARTIAL)
 
 

@@ -8,8 +8,9 @@ Invariants:
   only to the recipients still missing it. (If a connection drops after the end of DATA but
   before the server's answer, the server may have taken a message hoso cannot know about;
   the same Message-ID lets mail programs show the two copies as one.)
-- The evidence copy (.eml) is written into the records folder as soon as anyone accepted the
-  message, so it syncs to the school share.
+- The evidence copy (.eml) is written into the records folder, so that it syncs, once the
+  ledger holds the acceptance; a copy that cannot be written (full disk) is written on a
+  later run, without sending anything again.
 - A package sent completely is not sent again unless asked (``resend``): then it goes out as
   a new package, with new Message-IDs, and the ledger keeps both.
 """
@@ -120,7 +121,10 @@ def submit(
         package = unfinished[-1]
     elif earlier and not resend:
         name = list(earlier)[-1]
-        return Submission(name, tuple(earlier[name]), already_sent=True)
+        late = _write_evidence(journal, name, root, evidence_folder)
+        return Submission(
+            name, tuple(journal.sent_messages(name)), already_sent=True, problems=tuple(late)
+        )
     else:
         package = base if not earlier else generation_key(base, len(earlier) + 1)
     credentials()  # a missing or locked login stops here, before anything is written
@@ -218,7 +222,7 @@ def _deliver(
             with SmtpSession(smtp, login) as session:
                 for message in pending:
                     try:
-                        _send_one(session, message, envelope, journal, root, evidence_folder, run)
+                        _send_one(session, message, envelope, journal, run)
                     except MailRejected as exc:
                         run.given_up.add(message.message_id)
                         problems.append(_part(message, str(exc)))
@@ -230,6 +234,7 @@ def _deliver(
                 break
             time.sleep(backoff[min(tries, len(backoff) - 1)] if backoff else 0.0)
             tries += 1
+    problems += _write_evidence(journal, package, root, evidence_folder)
     messages = journal.sent_messages(package)
     for message in messages:
         for recipient, reply in message.refused.items():
@@ -280,8 +285,6 @@ def _send_one(
     message: SentMessage,
     envelope: Envelope,
     journal: Journal,
-    root: Path,
-    evidence_folder: str,
     run: _Run,
 ) -> None:
     data = Path(message.outbox).read_bytes()
@@ -296,9 +299,7 @@ def _send_one(
     updated = replace(
         message, accepted=accepted, refused=refused, reply=delivery.reply or message.reply
     )
-    if accepted and not message.eml:
-        updated = replace(updated, eml=_save_evidence(root, evidence_folder, updated, data))
-    journal.put_sent_messages([updated])
+    journal.put_sent_messages([updated])  # before anything else can fail: never sent twice
     run.accepted = run.accepted or bool(delivery.accepted)
     run.refused.update((message.message_id, r) for r in delivery.refused)
     if delivery.deferred:
@@ -315,10 +316,29 @@ def evidence_name(message: SentMessage) -> str:
     return f"{when:%Y-%m-%d %Hh%M} {message.label} - Phần {message.part}-{message.parts}.eml"
 
 
-def _save_evidence(root: Path, evidence_folder: str, message: SentMessage, data: bytes) -> str:
-    relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
-    write_durably(root / relative, data, mode=0o644)
-    return relative
+def _write_evidence(journal: Journal, package: str, root: Path, evidence_folder: str) -> list[str]:
+    """Copy each accepted message that has no evidence copy yet into the records folder; what
+    could not be written (a full disk) is said and tried again on the next run."""
+    problems = []
+    for message in journal.sent_messages(package):
+        if message.eml or not message.accepted:
+            continue
+        relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
+        try:
+            write_durably(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
+        except OSError as exc:
+            problems.append(
+                _part(
+                    message,
+                    _(
+                        "sent, but its copy could not be written to {path} ({detail}); "
+                        "run the command again to write it."
+                    ).format(path=relative, detail=exc.strerror or exc),
+                )
+            )
+            continue
+        journal.put_sent_messages([replace(message, eml=relative)])
+    return problems
 
 
 def _sent_copies(
