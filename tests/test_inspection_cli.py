@@ -22,7 +22,7 @@ from mailservers import (
     missing_dovecot,
 )
 from pki import Pki, make_pki
-from servers import PASSWORD
+from servers import PASSWORD, free_port
 
 from agent import config as configmod
 from agent.hooks import JobContext, Notification
@@ -316,3 +316,30 @@ def test_oauth2_refresh_token_from_the_vault_logs_in_with_xoauth2(tmp_path: Path
     assert received.rcpt_tos == (SCHOOL_MAILBOX, MANAGER)
     for secret in (refresh, client_secret, ACCESS_TOKEN):
         assert not any(secret in output for output in teacher.outputs)
+
+
+@pytest.mark.skipif(missing_dovecot() is not None, reason=str(missing_dovecot()))
+def test_a_sent_folder_copy_that_failed_is_made_by_the_next_run_without_resending(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    with ImapServer(pki) as imap:
+        teacher = _teacher(
+            tmp_path, server, pki, imap_host="localhost", imap_port=free_port(), imap_folder="Sent"
+        )
+        first = teacher.hoso("inspect", "send", "--weeks", "10-13", "--json")
+        assert first.returncode == 1, first.stderr  # sent, but the Sent copy failed
+        assert json.loads(first.stdout)["complete"]
+        assert not json.loads(first.stdout)["messages"][0]["sent_copy"]
+        text = teacher.config_path.read_text(encoding="utf-8")
+        port = teacher.config.table("smtp")["imap_port"]
+        teacher.config_path.write_text(
+            text.replace(f"imap_port = {port}", f"imap_port = {imap.port}"), encoding="utf-8"
+        )
+        again = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+        assert again["already_sent"] and again["messages"][0]["sent_copy"]
+        assert len(server.received) == 1
+        with imaplib.IMAP4_SSL("127.0.0.1", imap.port, ssl_context=_trusting(pki)) as client:
+            client.login(MAIL_USER, PASSWORD)
+            client.select("Sent")
+            _status, ids = client.search(None, "ALL")
+    assert len(ids[0].split()) == 1

@@ -2,8 +2,8 @@
 sent as attachments to the school mailbox and the reviewing manager in one message.
 
 The service functions come first and print nothing; the click commands at the end parse,
-call one of them and print text or JSON. Email text is always Vietnamese (it is written for
-the school); what the teacher reads follows their language.
+call one of them and print text or JSON. Email text is always Vietnamese (package.py: it is
+written for the school); what the teacher reads follows their language.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import click
 
 from agent.config import Config, write_durably
 from agent.errors import ConfigError, ExitCode, UsageError
-from agent.i18n import _, language
+from agent.i18n import _
 from agent.journal import Journal, SentMessage
 from agent.records import Finding, Severity
 from agent.validation import open_validator
@@ -51,7 +51,6 @@ from .settings import (
 
 SMTP_ENTRY = "smtp"
 OAUTH_CLIENT_ENTRY = "smtp-oauth-client"
-EMAIL_LANGUAGE = "vi"
 
 
 # --- services -------------------------------------------------------------------------------
@@ -155,13 +154,12 @@ def make_plan(config: Config, period: Period, *, today: date | None = None) -> P
         )
     present = tuple(dict.fromkeys(f.record_type for f in selection.files))
     envelope = envelope_of(config, tuple(known[code].name_vi for code in present))
-    with language(EMAIL_LANGUAGE):
-        parts = plan_parts(
-            selection,
-            envelope,
-            max_message_bytes=smtp.max_message_bytes,
-            key=package_base(selection, envelope),
-        )
+    parts = plan_parts(
+        selection,
+        envelope,
+        max_message_bytes=smtp.max_message_bytes,
+        key=package_base(selection, envelope),
+    )
     return Plan(
         selection=selection,
         parts=parts,
@@ -194,20 +192,19 @@ def build_offline(plan: Plan, out: Path, *, now: datetime | None = None) -> list
         )
     written = []
     key = package_base(plan.selection, plan.envelope)
-    with language(EMAIL_LANGUAGE):
-        for built, name in zip(
-            build_messages(
-                plan.selection,
-                plan.envelope,
-                max_message_bytes=plan.max_message_bytes,
-                now=now or datetime.now().astimezone(),
-                key=key,
-            ),
-            names,
-            strict=True,
-        ):
-            write_durably(out / name, built.data, mode=0o644)
-            written.append(out / name)
+    for built, name in zip(
+        build_messages(
+            plan.selection,
+            plan.envelope,
+            max_message_bytes=plan.max_message_bytes,
+            now=now or datetime.now().astimezone(),
+            key=key,
+        ),
+        names,
+        strict=True,
+    ):
+        write_durably(out / name, built.data, mode=0o644)
+        written.append(out / name)
     return written
 
 
@@ -262,7 +259,7 @@ def send_plan(config: Config, plan: Plan, *, resend: bool) -> Submission:
             ).format(path=config.path)
         )
     settings = inspection_settings(config)
-    with _journal(config) as journal, language(EMAIL_LANGUAGE):
+    with _journal(config) as journal:
         return submit(
             selection=plan.selection,
             envelope=plan.envelope,

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agent.errors import UsageError
-from agent.i18n import _, current_language
+from agent.i18n import _, current_language, language
 from agent.model import RelPath
 
 from .model import (
@@ -51,6 +51,7 @@ from .model import (
 )
 
 FORMAT = "hoso-inspection/1"
+EMAIL_LANGUAGE = "vi"  # the email is written for the school, whatever the teacher reads
 MANIFEST = "manifest.json"
 POLICY = policy.SMTP  # CRLF line endings, 78-character lines
 _LINE_BYTES = 57  # bytes per base64 line under POLICY: 76 characters, then CRLF
@@ -497,6 +498,14 @@ class _Sizer:
         return len(_flatten(message)) + sum(_base64_len(files[i].size) for i in indices)
 
 
+class _Oversized(Exception):
+    """A file that fits in no message (turned into FileTooLarge in the teacher's language)."""
+
+    def __init__(self, file: SelectedFile) -> None:
+        super().__init__(file.path)
+        self.file = file
+
+
 def _too_large(file: SelectedFile, limit: int) -> FileTooLarge:
     return FileTooLarge(
         _(
@@ -524,11 +533,11 @@ def _pack(sizer: _Sizer, parts: int, limit: int) -> list[_Group]:
         part = len(groups) + 1
         chosen = sizer.fill(start, part, parts, limit)
         if not chosen:
-            raise _too_large(files[start], limit)
+            raise _Oversized(files[start])
         size = sizer.built_size(chosen, part, parts)
         while size > limit:  # the build disagrees with fill: the last file moves on
             if len(chosen) == 1:
-                raise _too_large(files[start], limit)
+                raise _Oversized(files[start])
             chosen.pop()
             size = sizer.built_size(chosen, part, parts)
         groups.append(_Group(tuple(chosen), size))
@@ -551,6 +560,15 @@ def _plan(package: _Package, limit: int, stamp: _Stamp) -> list[_Group]:
     return groups
 
 
+def _email_plan(package: _Package, limit: int) -> list[_Group]:
+    """The plan, sized with the email's text in the email's language."""
+    try:
+        with language(EMAIL_LANGUAGE):
+            return _plan(package, limit, _SIZING_STAMP)
+    except _Oversized as oversized:
+        raise _too_large(oversized.file, limit) from None
+
+
 def plan_parts(
     selection: Selection,
     envelope: Envelope,
@@ -566,7 +584,7 @@ def plan_parts(
     Raises FileTooLarge when a file does not fit in a message even alone.
     """
     package = _Package.of(selection, envelope, key)
-    groups = _plan(package, max_message_bytes, _SIZING_STAMP)
+    groups = _email_plan(package, max_message_bytes)
     return [
         PartPlan(
             part=part,
@@ -613,18 +631,20 @@ def build_messages(
     holds the file is built: earlier messages may already have been yielded).
     """
     package = _Package.of(selection, envelope, key)
-    groups = _plan(package, max_message_bytes, _SIZING_STAMP)
+    groups = _email_plan(package, max_message_bytes)
     date = format_datetime(now)
     for part, group in enumerate(groups, 1):
         stamp = _Stamp.fresh(date)
         contents = [_read(selection.files[i]) for i in group.indices]
-        message = _compose(package, part, len(groups), group.indices, contents, stamp)
+        with language(EMAIL_LANGUAGE):
+            message = _compose(package, part, len(groups), group.indices, contents, stamp)
+            subject = _subject(package, part, len(groups))
         yield BuiltMessage(
             part=part,
             parts=len(groups),
             message_id=_message_id(package, part, stamp),
             date=date,
-            subject=_subject(package, part, len(groups)),
+            subject=subject,
             files=tuple(selection.files[i] for i in group.indices),
             data=_flatten(message),
         )

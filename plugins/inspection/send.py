@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -121,9 +121,13 @@ def submit(
         package = unfinished[-1]
     elif earlier and not resend:
         name = list(earlier)[-1]
-        late = _write_evidence(journal, name, root, evidence_folder)
+        late, copies = _catch_up(journal, name, root, evidence_folder, smtp, credentials)
         return Submission(
-            name, tuple(journal.sent_messages(name)), already_sent=True, problems=tuple(late)
+            name,
+            tuple(journal.sent_messages(name)),
+            already_sent=True,
+            problems=tuple(late),
+            copy_problems=tuple(copies),
         )
     else:
         package = base if not earlier else generation_key(base, len(earlier) + 1)
@@ -234,9 +238,9 @@ def _deliver(
                 break
             time.sleep(backoff[min(tries, len(backoff) - 1)] if backoff else 0.0)
             tries += 1
-    problems += _write_evidence(journal, package, root, evidence_folder)
-    messages = journal.sent_messages(package)
-    for message in messages:
+    late, copies = _catch_up(journal, package, root, evidence_folder, smtp, credentials)
+    problems += late
+    for message in journal.sent_messages(package):
         for recipient, reply in message.refused.items():
             problems.append(
                 _part(
@@ -246,7 +250,6 @@ def _deliver(
                     ),
                 )
             )
-    copies = _sent_copies(messages, smtp, credentials, journal) if login is not None else []
     return Submission(
         package,
         tuple(journal.sent_messages(package)),
@@ -255,13 +258,13 @@ def _deliver(
     )
 
 
+@dataclass
 class _Run:
     """What this run learnt: refusals not to try again now, and whether anything went out."""
 
-    def __init__(self) -> None:
-        self.given_up: set[str] = set()  # Message-IDs refused whole (5xx on MAIL or DATA)
-        self.refused: set[tuple[str, str]] = set()  # (Message-ID, recipient) refused with 5xx
-        self.accepted = False
+    given_up: set[str] = field(default_factory=set)  # Message-IDs refused whole (5xx)
+    refused: set[tuple[str, str]] = field(default_factory=set)  # (Message-ID, recipient), 5xx
+    accepted: bool = False
 
     def missing(self, message: SentMessage) -> list[str]:
         return [
@@ -314,6 +317,19 @@ def evidence_name(message: SentMessage) -> str:
     """ "2026-11-29 14h05 Tuần 10–13 - Phần 1-3.eml": sorts by date; no ':' (Windows)."""
     when = datetime.fromisoformat(min(message.accepted.values()))
     return f"{when:%Y-%m-%d %Hh%M} {message.label} - Phần {message.part}-{message.parts}.eml"
+
+
+def _catch_up(
+    journal: Journal,
+    package: str,
+    root: Path,
+    evidence_folder: str,
+    smtp: SmtpSettings,
+    credentials: Callable[[], Credentials],
+) -> tuple[list[str], list[str]]:
+    """What sent messages still owe, done now: evidence copies, then Sent-folder copies."""
+    late = _write_evidence(journal, package, root, evidence_folder)
+    return late, _sent_copies(journal.sent_messages(package), smtp, credentials, journal)
 
 
 def _write_evidence(journal: Journal, package: str, root: Path, evidence_folder: str) -> list[str]:
