@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import json
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -15,8 +16,9 @@ from mailservers import MAIL_USER, SmtpServer
 from servers import PASSWORD
 
 from agent.config import Config, Secret
+from agent.errors import UsageError
 from agent.journal import Journal
-from plugins.inspection.commands import Plan, make_plan
+from plugins.inspection.commands import Plan, make_plan, verify
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
 from plugins.inspection.package import attachment_name, read_message
@@ -211,3 +213,40 @@ def test_an_evidence_copy_that_cannot_be_written_never_causes_a_second_sending(
     for message, got in zip(again.messages, received, strict=True):
         assert (records / message.eml).read_bytes() == Path(message.outbox).read_bytes()
         assert read_message(got.content).message_id == message.message_id
+
+
+def test_verify_tells_an_edited_email_from_changed_records(records: Path, tmp_path: Path) -> None:
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        sent = send(config, plan)
+        server.wait_for(3)
+    first = records / sent.messages[0].eml
+    assert all(c.same for c in verify(records, first.parent))
+    original = first.read_bytes()
+    message = email.message_from_bytes(original, policy=policy.SMTP)
+    attachment = next(p for p in message.iter_attachments() if p.get_filename() != "manifest.json")
+    attachment.set_content(b"forged", maintype="application", subtype="pdf")
+    first.write_bytes(message.as_bytes(policy=policy.SMTP))
+    (checked,) = verify(records, first)
+    assert [f["status"] for f in checked.files] == ["attachment_altered"]
+
+    message = email.message_from_bytes(original, policy=policy.SMTP)
+    manifest_part = next(
+        p for p in message.iter_attachments() if p.get_filename() == "manifest.json"
+    )
+    manifest = json.loads(manifest_part.get_content())
+    manifest["files"][0]["path"] = "../../etc/passwd"  # an .eml may come from anywhere
+    manifest_part.set_content(
+        json.dumps(manifest).encode(), maintype="application", subtype="json",
+        disposition="attachment", filename="manifest.json",
+    )  # fmt: skip
+    first.write_bytes(message.as_bytes(policy=policy.SMTP))
+    (checked,) = verify(records, first)
+    assert [f["status"] for f in checked.files][0] == "missing"
+
+    not_hoso = tmp_path / "thư thường.eml"
+    not_hoso.write_bytes(
+        b"From: a@b.vn\r\nMessage-ID: <x@b.vn>\r\n"
+        b"Date: Sun, 29 Nov 2026 08:00:00 +0700\r\n\r\nxin chao\r\n"
+    )
+    with pytest.raises(UsageError, match="manifest"):
+        verify(records, not_hoso)

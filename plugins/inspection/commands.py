@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import click
@@ -38,7 +39,7 @@ from .package import (
     plan_parts,
     read_message,
 )
-from .selection import Period, select
+from .selection import Period, file_digest, select
 from .send import Submission, package_base, sent_completely, submit
 from .settings import (
     InspectionSettings,
@@ -298,11 +299,26 @@ class Checked:
         return all(f["status"] == "same" for f in self.files)
 
 
+def _status(root: Path, path: str, digest: str, attached: str | None) -> str:
+    """What became of one file an .eml carried: same, changed, missing, unreadable, or
+    attachment_altered (the .eml itself was edited)."""
+    if attached != digest:
+        return "attachment_altered"
+    parts = PurePosixPath(path).parts
+    if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
+        return "missing"  # not a path inside the records folder: nothing of ours to compare
+    try:
+        _size, now = file_digest(root / path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError:
+        return "unreadable"
+    return "same" if now == digest else "changed"
+
+
 def verify(root: Path, target: Path) -> list[Checked]:
     """Compare what each .eml carried (its manifest, and its attachments' bytes) with the
     records folder now."""
-    import hashlib
-
     emls = sorted(target.rglob("*.eml")) if target.is_dir() else [target]
     if not emls:
         raise UsageError(_("No .eml file in {path}. Nothing was checked.").format(path=target))
@@ -322,27 +338,24 @@ def verify(root: Path, target: Path) -> list[Checked]:
                 ).format(path=eml)
             )
         attached = {name: hashlib.sha256(data).hexdigest() for name, data in message.attachments}
-        files = []
-        for item in message.manifest["files"]:
-            status = "same"
-            if attached.get(item["name"]) != item["sha256"]:
-                status = "attachment_altered"  # the .eml itself was edited
-            else:
-                local = root / item["path"]
-                try:
-                    now = hashlib.sha256(local.read_bytes()).hexdigest()
-                except FileNotFoundError:
-                    status = "missing"
-                else:
-                    status = "same" if now == item["sha256"] else "changed"
-            files.append(
-                {
-                    "path": item["path"],
-                    "name": item["name"],
-                    "sha256": item["sha256"],
-                    "status": status,
-                }
-            )
+        try:
+            items = [
+                (str(i["path"]), str(i["name"]), str(i["sha256"]))
+                for i in message.manifest["files"]
+            ]
+        except (KeyError, TypeError):
+            raise UsageError(
+                _("The manifest.json of {path} is damaged. Nothing was checked.").format(path=eml)
+            ) from None
+        files = [
+            {
+                "path": path,
+                "name": name,
+                "sha256": digest,
+                "status": _status(root, path, digest, attached.get(name)),
+            }
+            for path, name, digest in items
+        ]
         checked.append(Checked(eml, message.message_id, message.date, files))
     return checked
 
@@ -689,4 +702,5 @@ def _status_text(status: str) -> str:
         "changed": _("CHANGED since it was sent"),
         "missing": _("MISSING from the records folder"),
         "attachment_altered": _("the .eml's attachment does not match its manifest"),
+        "unreadable": _("cannot be read now"),
     }[status]

@@ -85,7 +85,7 @@ def select(
     files = []
     for path, file, code, how in chosen:
         try:
-            size, digest = _hash(file)
+            size, digest = file_digest(file)
         except OSError as exc:
             skipped.append(Skipped(path, _("cannot be read: {detail}").format(detail=exc.strerror)))
             continue
@@ -187,7 +187,8 @@ def _findings(
     return {path: tuple(items) for path, items in found.items()}
 
 
-def _hash(file: Path) -> tuple[int, str]:
+def file_digest(file: Path) -> tuple[int, str]:
+    """Size and SHA-256 (hex) of a file, read in blocks."""
     digest = hashlib.sha256()
     size = 0
     with file.open("rb") as stream:
