@@ -29,6 +29,7 @@ def records(tmp_path: Path) -> Path:
     lesson(root / KHBD / "Khác" / "Bài dạy thêm.docx", taught="ngày 11/11/2026")
     blob(root / KHBD / "Khác" / "Phiếu bài tập.pdf", 2000, mtime=datetime(2026, 11, 12, 9))
     blob(root / KHBD / "Tuần 11" / "chạy thử.exe", 100)
+    lesson(root / KHBD / "Tuần 11" / "Bài 9 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx")
     lesson(root / "2024-2025" / KHBD / "Tuần 10" / "Toán" / "Bài 1.docx")
     blob(root / "Minh chứng nộp hồ sơ" / "Tuần 10–13" / "cũ.docx", 100)
     blob(root / "Sổ chủ nhiệm" / "Tháng 11" / "Tổng kết.xlsx", 300, mtime=datetime(2026, 10, 2))
@@ -54,7 +55,10 @@ def test_weeks_select_by_folder_then_lesson_date_then_last_save(
         f"{KHBD}/Khác/Phiếu bài tập.pdf": SelectedBy.MODIFIED_TIME,
         f"{KHBD}/Tuần 12/Tiếng Việt/Bài 20.docx": SelectedBy.FOLDER,
     }
-    assert [s.path for s in selection.skipped] == [f"{KHBD}/Tuần 11/chạy thử.exe"]
+    assert [s.path for s in selection.skipped] == [
+        f"{KHBD}/Tuần 11/Bài 9 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx",
+        f"{KHBD}/Tuần 11/chạy thử.exe",
+    ]
     assert selection.label == "Tuần 10–13"
     first = next(f for f in selection.files if f.path.endswith("Bài 56.docx"))
     assert first.size == (records / first.path).stat().st_size

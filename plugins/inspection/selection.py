@@ -21,7 +21,7 @@ from agent.i18n import _
 from agent.model import RelPath, is_within
 from agent.records import Finding, classify, fold
 from agent.validation import Validator
-from plugins.validation.report import natural_key
+from plugins.validation.report import is_conflict_copy, natural_key
 from plugins.validation.settings import settings_of
 from plugins.validation.weeks import week_dates, week_of_path
 
@@ -77,6 +77,8 @@ def select(
         if how is None:
             continue
         refused = blocked_reason(file)
+        if is_conflict_copy(path):  # two versions of one record: the teacher picks one first
+            refused = _("a conflict copy: keep the right version, delete the other, then send")
         if refused is not None:
             skipped.append(Skipped(path, refused))
             continue

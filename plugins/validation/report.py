@@ -227,7 +227,7 @@ def _errors(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(f for f in findings if f.severity is Severity.ERROR)
 
 
-def _is_conflict_copy(path: RelPath) -> bool:
+def is_conflict_copy(path: RelPath) -> bool:
     return _CONFLICT.search(fold(path.rpartition("/")[2])) is not None
 
 
@@ -246,7 +246,7 @@ def _cell(
         week=week,
         files=tuple(paths),
         failing=tuple(FailingFile(p, failing[p]) for p in paths if failing[p]),
-        conflicts=tuple(p for p in paths if _is_conflict_copy(p)),
+        conflicts=tuple(p for p in paths if is_conflict_copy(p)),
     )
 
 
