@@ -345,6 +345,14 @@ userdb {{
 }}
 first_valid_uid = {uid}
 mail_location = maildir:~/Maildir
+# A Sent folder named as a Vietnamese Gmail names it, marked \\Sent (RFC 6154 SPECIAL-USE).
+namespace inbox {{
+  inbox = yes
+  mailbox "Thư đã gửi" {{
+    special_use = \\Sent
+    auto = create
+  }}
+}}
 service imap-login {{
   chroot =
   inet_listener imap {{

@@ -27,6 +27,7 @@ from servers import PASSWORD, free_port
 from agent import config as configmod
 from agent.hooks import JobContext, Notification
 from plugins.inspection import hoso_status_notes, run_job
+from plugins.inspection.mail import imap_folder_name
 from plugins.inspection.package import read_message
 
 KHBD = "Kế hoạch bài dạy"
@@ -230,14 +231,13 @@ def test_a_copy_goes_to_the_sent_folder_over_imap(
             imap_host="localhost",
             imap_port=imap.port,
             imap_security="tls",
-            imap_folder="Sent",
-        )
+        )  # no imap_folder: the folder the server marks \Sent
         sent = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
         (received,) = server.wait_for(1)
         assert sent["messages"][0]["sent_copy"]
         with imaplib.IMAP4_SSL("127.0.0.1", imap.port, ssl_context=_trusting(pki)) as client:
             client.login(MAIL_USER, PASSWORD)
-            client.select("Sent")
+            client.select(f'"{imap_folder_name("Thư đã gửi")}"')
             _status, ids = client.search(None, "ALL")
             (number,) = ids[0].split()
             _status, fetched = client.fetch(number, "(RFC822)")

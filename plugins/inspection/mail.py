@@ -18,6 +18,7 @@ import contextlib
 import imaplib
 import json
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -43,6 +44,11 @@ log = logging.getLogger(__name__)
 AUTH_METHODS = ("password", "xoauth2")
 LOGIN_REFUSED = (530, 534, 535)  # authentication required / too weak / credentials invalid
 MAX_TOKEN_ANSWER = 64 * 1024
+DEFAULT_SENT = "Sent"  # when the server marks no folder \\Sent
+# A LIST answer: (flags) "delimiter" name — the name quoted or an atom.
+_LIST_LINE = re.compile(
+    r'\((?P<flags>[^)]*)\) +(?:"(?:[^"\\]|\\.)*"|NIL) +(?P<name>"(?:[^"\\]|\\.)*"|\S+)$'
+)
 # OpenSSL's verification results, in the words a school's IT person needs.
 EXPIRED = {10}
 NOT_YET_VALID = {9}
@@ -640,11 +646,13 @@ def _imap_append(
     data: bytes,
     when: datetime,
 ) -> None:
-    folder = _imap_quote(imap_folder_name(settings.imap_folder))
     try:
+        named = imap_folder_name(settings.imap_folder) if settings.imap_folder else None
+        shown = named or _marked_sent(imap) or DEFAULT_SENT
+        folder = _imap_quote(shown)
         status, answer = imap.append(folder, r"(\Seen)", when, data)
         if status == "NO" and b"[TRYCREATE]" in b" ".join(_imap_bytes(a) for a in answer):
-            log.info("creating the IMAP folder %s", settings.imap_folder)
+            log.info("creating the IMAP folder %s", shown)
             imap.create(folder)
             status, answer = imap.append(folder, r"(\Seen)", when, data)
     except (OSError, imaplib.IMAP4.error) as exc:
@@ -655,10 +663,26 @@ def _imap_append(
                 "The IMAP server {host} did not store the copy in the folder {folder} ({reply})."
             ).format(
                 host=settings.imap_host,
-                folder=settings.imap_folder,
+                folder=shown,
                 reply=_scrub(_imap_text(answer[-1] if answer else b""), credentials),
             )
         )
+
+
+def _marked_sent(imap: imaplib.IMAP4) -> str | None:
+    """The folder the server marks \\Sent (RFC 6154), as IMAP spells it: Gmail names it in the
+    account's language ("[Gmail]/Thư đã gửi"), Outlook "Sent Items". None when none is."""
+    status, lines = imap.list()
+    if status != "OK":
+        return None
+    for line in lines:
+        found = _LIST_LINE.match(_imap_text(line))
+        if found and "\\sent" in found.group("flags").lower().split():
+            name = found.group("name")
+            if name.startswith('"'):
+                return name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            return name
+    return None
 
 
 def _imap_unreachable(settings: SmtpSettings, exc: BaseException) -> MailUnreachable:

@@ -41,7 +41,7 @@ class SmtpSettings:
     imap_host: str = ""  # where a copy goes to the Sent folder ("" = the provider keeps one)
     imap_port: int = 993
     imap_security: str = "tls"  # "tls" | "starttls" ("none" only to a loopback host)
-    imap_folder: str = "Sent"
+    imap_folder: str = ""  # "": the folder the server marks \Sent, else "Sent"
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def smtp_settings(config: Config) -> SmtpSettings:
             65535,
         ),
         imap_security=imap_security,
-        imap_folder=_str(config, "smtp.imap_folder", raw.get("imap_folder", "Sent")) or "Sent",
+        imap_folder=_str(config, "smtp.imap_folder", raw.get("imap_folder", "")),
     )
 
 
