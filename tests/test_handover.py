@@ -22,9 +22,9 @@ from agents import REPO, hoso_command, hoso_env, to_toml
 from agent import config as configmod
 from agent import hooks
 from agent.hooks import JobContext, Notification
-from plugins.handover import run_job
+from plugins.handover import ledger, run_job
 from plugins.handover.bundle import file_name
-from plugins.handover.keys import PublicKey
+from plugins.handover.keys import HandoverKeys, PublicKey
 from plugins.handover.ledger import FOLDER
 
 PASSWORD = "Mật-khẩu#Trường2026!zq"
@@ -496,3 +496,27 @@ def test_accepting_keeps_an_account_the_receiver_already_had(scene: Scene) -> No
     revealed = scene.receiver.ok("vault", "show", kept, "--reveal")
     assert "cũ-2025" in revealed
     assert scene.receiver.vault_entry("school-mailbox")["fields"]["address"] == ACCOUNT["address"]  # type: ignore[index]
+
+
+def test_a_backdated_prepared_entry_by_someone_else_takes_nothing_over(scene: Scene) -> None:
+    """Anyone with access to the share may sign entries; a "prepared" entry for the same
+    bundle, signed by another key and dated earlier, must neither release the giver's copy
+    nor hide the real handover."""
+    scene.giver.store_account()
+    bundle = prepare(scene, scene.receiver.keygen())
+    bundle_id = bundle.name[len("ban-giao-") : -len(".hoso-handover")]
+    mallory = HandoverKeys.generate()
+    party = {"name": "Kẻ Mạo Danh", "position": "Giáo viên"}
+    early = "2000-01-01T00:00:00+00:00"
+    data = {"giver": party, "receiver": party, "witness": None,
+            "receiver_fingerprint": mallory.public().fingerprint()}  # fmt: skip
+    ledger.append(scene.share, mallory, ledger.PREPARED, time=early, bundle=bundle_id, data=data)
+    ledger.append(scene.share, mallory, ledger.ACCEPTED, time=early, bundle=bundle_id)
+    ledger.append(scene.share, mallory, ledger.PASSWORD_CHANGED, time=early, bundle=bundle_id)
+    assert scene.giver.run_job() == []
+    assert "school-mailbox" in scene.giver.vault_names()
+
+    scene.receiver.ok("handover", "accept", str(bundle))
+    scene.receiver.ok("handover", "confirm", "--password-changed")
+    assert [n.title for n in scene.giver.run_job()]
+    assert "school-mailbox" not in scene.giver.vault_names()

@@ -283,7 +283,11 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
     opened = open_bundle(data, keys)
     existing = vault.get(MAILBOX)
     log = ledger.verify(root)
-    replayed = any(e.kind == ledger.ACCEPTED and e.bundle == opened.id for e in log.entries)
+    mine = keys.public().fingerprint()
+    replayed = any(
+        e.kind == ledger.ACCEPTED and e.bundle == opened.id and e.author.fingerprint() == mine
+        for e in log.entries
+    )  # only this receiver's own entries: anyone could sign an "accepted" for this bundle
     if replayed or (existing is not None and existing.fields.get(RECEIVED) == opened.id):
         raise UsageError(
             _(

@@ -301,28 +301,34 @@ def _hash(line: bytes) -> str:
 
 
 def handovers(entries: list[Entry]) -> list[Handover]:
-    """The handovers in log order. "accepted" and "password_changed" count only when signed
-    by the receiver's key named in "prepared": nobody else can confirm for the receiver. An
+    """The handovers in time order. "accepted" and "password_changed" count only when signed
+    by the receiver's key named in "prepared": nobody else can confirm for the receiver. A
+    handover is known by its bundle and its giver's key, so a "prepared" entry someone else
+    signed for the same bundle (backdated, say) is another handover, never this one. An
     "accepted" entry whose "prepared" has not arrived yet gives a provisional handover (the
     receiver can confirm its password change meanwhile)."""
-    found: dict[str, Handover] = {}
+    found: dict[tuple[str, str], Handover] = {}
     for entry in entries:
-        if entry.kind == PREPARED and entry.bundle not in found:
+        key = (entry.bundle, entry.author.fingerprint())
+        if entry.kind == PREPARED and key not in found:
             prepared = _prepared(entry)
             if prepared is not None:
-                found[entry.bundle] = prepared
+                found[key] = prepared
     for entry in entries:
-        handover = found.get(entry.bundle)
-        if handover is None and entry.kind == ACCEPTED:
-            handover = _provisional(entry)
-            if handover is not None:
-                found[entry.bundle] = handover
-        if handover is None or entry.author.fingerprint() != handover.receiver_fingerprint:
+        if entry.kind == PREPARED:
             continue
-        if entry.kind == ACCEPTED and handover.accepted_at is None:
-            found[entry.bundle] = replace(handover, accepted_at=entry.time)
-        elif entry.kind == PASSWORD_CHANGED and handover.password_changed_at is None:
-            found[entry.bundle] = replace(handover, password_changed_at=entry.time)
+        if entry.kind == ACCEPTED:
+            provisional = _provisional(entry)
+            if provisional is not None:
+                found.setdefault((entry.bundle, provisional.giver_fingerprint), provisional)
+        author = entry.author.fingerprint()
+        for key, handover in found.items():
+            if key[0] != entry.bundle or handover.receiver_fingerprint != author:
+                continue
+            if entry.kind == ACCEPTED and handover.accepted_at is None:
+                found[key] = replace(handover, accepted_at=entry.time)
+            elif entry.kind == PASSWORD_CHANGED and handover.password_changed_at is None:
+                found[key] = replace(handover, password_changed_at=entry.time)
     return sorted(found.values(), key=lambda h: _instant(h.time))
 
 
