@@ -239,7 +239,7 @@ def _write_blobs(repo: Repository, item: _Item, temp: Path) -> tuple[int, str]:
 def _blobs(repo: Repository, item: _Item) -> Iterator[bytes]:
     for blob_id in item.entry["content"]:
         try:
-            yield repo.load_blob(blob_id)
+            yield repo.load_blob(blob_id, rehash=False)  # the whole file's SHA-256 follows
         except BackupDamaged as exc:
             raise BackupDamaged(
                 _(
