@@ -3,11 +3,13 @@ STARTTLS or implicit TLS with a school's own CA, the login in the vault."""
 
 from __future__ import annotations
 
+import email
 import imaplib
 import json
 import subprocess
 from collections.abc import Iterator
 from datetime import date
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,11 @@ def test_one_command_sends_everything_and_a_second_run_sends_nothing(
     assert plan["messages"][0]["size"] == len(received.content)
     message = read_message(received.content)
     assert message.message_id == sent["messages"][0]["message_id"]
+    # The teacher reads English here; the email is written for the school, in Vietnamese.
+    assert message.subject.endswith("Tuần 10–13 – Phần 1/1")
+    parsed = email.message_from_bytes(received.content, policy=policy.default)
+    body = parsed.get_body(("plain",))
+    assert body is not None and body.get_content().startswith("Kính gửi")
     assert {name for name, _data in message.attachments} == {f["name"] for f in plan["files"]}
     for name, data in message.attachments:
         path = next(f["path"] for f in plan["files"] if f["name"] == name)
