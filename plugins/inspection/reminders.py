@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from agent.config import Config
 from agent.errors import UsageError
 from agent.i18n import _
 
-from .commands import history, make_plan
-from .selection import Period, missing_weeks
-from .send import sent_completely
 from .settings import Inspection, inspection_settings
+
+if TYPE_CHECKING:
+    from .selection import Period
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,11 @@ def due(config: Config, today: date) -> list[tuple[Inspection, Period]]:
     settings = inspection_settings(config)
     near = [i for i in settings.schedule if 0 <= (i.day - today).days <= settings.remind_days]
     if not near:
-        return []  # the common case: no journal to open
+        return []  # the common case (`hoso status` asks): nothing more to import or open
+    from .commands import history
+    from .selection import Period
+    from .send import sent_completely
+
     sent = {messages[0].label for messages in history(config) if sent_completely(messages)}
     found = []
     for inspection in near:
@@ -50,6 +55,9 @@ def reminders(config: Config, today: date) -> list[Reminder]:
 
 
 def _text(config: Config, inspection: Inspection, period: Period, today: date) -> str:
+    from .commands import make_plan
+    from .selection import missing_weeks
+
     option = (
         f"--weeks {period.weeks[0]}-{period.weeks[1]}"
         if period.weeks is not None
