@@ -76,8 +76,11 @@ class Daemon:
         stop: threading.Event,
         *,
         on_pass: Callable[[DaemonState], None] = lambda state: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        # Seconds from an arbitrary origin (boot, for time.monotonic): only differences count.
+        self.clock = clock
         self.stop = stop
         self.on_pass = on_pass
         self.state = DaemonState()
@@ -103,7 +106,7 @@ class Daemon:
         self.wake.set()
 
     def _on_change(self, path: RelPath) -> None:
-        self.debouncer.touch(time.monotonic())
+        self.debouncer.touch(self.clock())
         self.wake.set()
 
     def run(self) -> None:
@@ -122,18 +125,23 @@ class Daemon:
             ignore=syncer.ignore.is_ignored_for_watcher,
             own_writes=self.own_writes,
         )
-        next_poll = time.monotonic()  # a full pass at start
-        last_rescan = 0.0
+        next_poll = self.clock()  # a full pass at start
+        # None: the start-up check (a full pass, then the whole folder validated and stored
+        # findings announced) is due whatever the clock's origin; monotonic time counts from
+        # boot, so a number here would skip it on a PC started less than an interval ago.
+        last_rescan: float | None = None
         sdnotify.ready()
         heartbeat = _Heartbeat(threading.current_thread(), self.stop)
         heartbeat.start()
         try:
             while not self.stop.is_set():
                 self._keep_watching(watcher)
-                now = time.monotonic()
+                now = self.clock()
                 poll_due = now >= next_poll or self._poll_requested.is_set()
                 self._poll_requested.clear()
-                rescan_due = now - last_rescan >= self.config.sync.rescan_interval
+                rescan_due = (
+                    last_rescan is None or now - last_rescan >= self.config.sync.rescan_interval
+                )
                 local_hint = self.debouncer.take(now)
                 if local_hint or poll_due or rescan_due:
                     # Without a live watcher nothing tells us about local changes: scan.
@@ -167,7 +175,7 @@ class Daemon:
         deadlines = [next_poll]
         if (debounce := self.debouncer.next_deadline()) is not None:
             deadlines.append(debounce)
-        timeout = max(0.0, min(deadlines) - time.monotonic())
+        timeout = max(0.0, min(deadlines) - self.clock())
         self.wake.wait(timeout)
         self.wake.clear()
 
