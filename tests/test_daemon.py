@@ -61,6 +61,7 @@ def _unannounced(agent: Agent) -> list[str]:
 @WSGIDAV_ONLY
 def test_the_start_up_check_runs_on_a_pc_started_a_minute_ago(tmp_path: Path, share: Share) -> None:
     agent = Agent(tmp_path, share)
+    assert agent.root is not None
     plan = agent.root / "Kế hoạch bài dạy" / "Tuần 3" / "Tiếng Việt - Bài 6.docx"
     plan.parent.mkdir(parents=True)
     make_docx(plan, lesson_plan()[:-2])  # no reflection section: an error to announce
