@@ -129,6 +129,7 @@ PUBLIC_API = {
     "agent.backup.service",  # and takes a backup first
     "agent.validation",  # an inspection plan checks its records as `hoso check` does
     "agent.journal",  # and the ledger of what was sent lives in the journal
+    "agent.local",  # and reads the records folder under the sync's ignore rules
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

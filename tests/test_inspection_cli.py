@@ -6,7 +6,9 @@ from __future__ import annotations
 import email
 import imaplib
 import json
+import os
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from email import policy
@@ -151,6 +153,70 @@ def test_one_command_sends_everything_and_a_second_run_sends_nothing(
             assert PASSWORD.encode() not in path.read_bytes(), path
 
 
+def _nfd(*names: str) -> str:
+    """A relative path as a Mac writes it: every name decomposed (NFD)."""
+    return os.path.join(*(unicodedata.normalize("NFD", n) for n in names))
+
+
+def test_a_folder_copied_from_a_mac_is_sent_and_what_is_left_out_stops_the_plan(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)  # "Kế hoạch bài dạy" composed (NFC)
+    mac = teacher.root / _nfd(KHBD)  # and its copy from a Mac, decomposed, beside it
+    lesson(mac / _nfd("Tuần 12", "Bài 30 – Ôn tập.docx"))
+    lesson(mac / _nfd("Tuần 10", "Toán", "Bài 57.docx"))
+    assert len(os.listdir(teacher.root)) == 2, "the file system keeps both spellings apart"
+    from_mac = {
+        f"{KHBD}/Tuần 12/Bài 30 – Ôn tập.docx": mac / _nfd("Tuần 12", "Bài 30 – Ôn tập.docx"),
+        f"{KHBD}/Tuần 10/Toán/Bài 57.docx": mac / _nfd("Tuần 10", "Toán", "Bài 57.docx"),
+    }
+
+    plan = json.loads(teacher.ok("inspect", "plan", "--weeks", "10-13", "--json"))
+    paths = [f["path"] for f in plan["files"]]
+    assert sorted(paths) == sorted(
+        [
+            f"{KHBD}/Tuần 10/Toán/Bài 56 – Phép chia.docx",
+            f"{KHBD}/Tuần 10/Toán/Bài 57.docx",
+            f"{KHBD}/Tuần 11/Tiếng Việt/Bài 20.docx",
+            f"{KHBD}/Tuần 11/Phiếu học tập.pdf",
+            f"{KHBD}/Tuần 12/Bài 30 – Ôn tập.docx",
+        ]
+    )
+    assert plan["skipped"] == []
+
+    # The same sheet in both spellings: two real files, one name. Neither is sent.
+    twin = f"{KHBD}/Tuần 11/Phiếu học tập.pdf"
+    blob(mac / _nfd("Tuần 11", "Phiếu học tập.pdf"), 20_000, seed=7)
+    refused = teacher.hoso("inspect", "plan", "--weeks", "10-13", "--json")
+    assert refused.returncode == 1, refused.stderr
+    partial = json.loads(refused.stdout)
+    assert twin not in [f["path"] for f in partial["files"]]
+    ((skipped),) = partial["skipped"]
+    assert skipped["path"] == twin
+    assert "(NFC, 30000 bytes)" in skipped["reason"] and "(NFD, 20000 bytes)" in skipped["reason"]
+    assert "keep one" in skipped["reason"]
+    assert f"Not sent: {twin}" in refused.stderr and "--allow-left-out" in refused.stderr
+    text = teacher.hoso("inspect", "plan", "--weeks", "10-13")
+    assert text.returncode == 1 and f"Not sent: {twin}" in text.stderr
+
+    unsent = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert unsent.returncode == 1 and "Nothing was sent" in unsent.stderr
+    assert server.received == []
+    assert not (teacher.root / "Minh chứng nộp hồ sơ").exists()
+
+    sent = json.loads(
+        teacher.ok("inspect", "send", "--weeks", "10-13", "--allow-left-out", "--json")
+    )
+    (received,) = server.wait_for(1)
+    message = read_message(received.content)
+    carried = {f["path"]: f["name"] for f in message.manifest["files"]}  # type: ignore[index]
+    assert sorted(carried) == sorted(p for p in paths if p != twin)
+    attachments = dict(message.attachments)
+    for path, real in from_mac.items():  # the files of the Mac's folder, byte for byte
+        assert attachments[carried[path]] == real.read_bytes()
+    assert sent["complete"]
+
+
 def test_refused_login_exits_3_and_sends_nothing(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
@@ -207,6 +273,8 @@ def test_reminders_before_an_inspection_until_it_is_sent(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
     teacher = _teacher(tmp_path, server, pki)
+    conflict = f"{KHBD}/Tuần 11/Bài 20 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"
+    lesson(teacher.root / conflict)
     today = date.today()
     day = date.fromordinal(today.toordinal() + 3)
     raw = configmod.load(teacher.config_path)
@@ -223,6 +291,9 @@ def test_reminders_before_an_inspection_until_it_is_sent(
     )
     (note,) = told
     assert "Tuần 10–14" in note.body and "14" in note.body.split("Tuần 10–14")[1]
+    assert f"1 file(s) cannot be sent as they are (see `hoso inspect plan`): {conflict}." in (
+        note.body
+    )
     assert hoso_status_notes(config) == [note.body]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 
@@ -9,9 +11,15 @@ import pytest
 from inspection_factory import blob, lesson, make_config, raw_config
 
 from agent import config as configmod
-from agent.errors import ConfigError, UsageError
+from agent.errors import ConfigError, ExitCode, UsageError
 from agent.validation import open_validator
-from plugins.inspection.commands import envelope_of, make_plan, period_of, refuse_if_blocked
+from plugins.inspection.commands import (
+    envelope_of,
+    left_out_problem,
+    make_plan,
+    period_of,
+    refuse_if_blocked,
+)
 from plugins.inspection.model import SelectedBy
 from plugins.inspection.selection import Period, select
 from plugins.inspection.settings import InspectionSettings
@@ -130,3 +138,61 @@ def test_both_recipients_come_from_the_roles(tmp_path: Path) -> None:
     del raw["school"]["mailbox"]
     with pytest.raises(ConfigError, match="mailbox"):
         envelope_of(configmod.from_dict(raw, tmp_path / "agent.toml"), ())
+
+
+def _nfd(*names: str) -> str:
+    """A relative path as a Mac writes it: every name decomposed (NFD)."""
+    return os.path.join(*(unicodedata.normalize("NFD", n) for n in names))
+
+
+def test_a_folder_in_both_unicode_spellings_is_read_as_one(tmp_path: Path) -> None:
+    """A records folder copied from a Mac beside the teacher's own: "2026-2027/Kế hoạch bài
+    dạy" exists composed (NFC) and decomposed (NFD). Every record below both is taken once,
+    by its NFC path, from the real file; two real files of one NFC path are not sent."""
+    root = tmp_path / "HoSo"
+    year = root / "2026-2027"
+    own = year / KHBD
+    mac = year / _nfd(KHBD)
+    lesson(own / "Tuần 10" / "Toán" / "Bài 56.docx")
+    lesson(year / _nfd(KHBD, "Tuần 10", "Toán", "Bài 57.docx"))  # "Tuần 10" twice, too
+    lesson(year / _nfd(KHBD, "Tuần 11", "Tiếng Việt", "Bài 20.docx"), reflection="……………")
+    lesson(own / "Tuần 12" / "Bài 30.docx")
+    lesson(year / _nfd(KHBD, "Tuần 12", "Bài 30.docx"), reflection="Một bản khác.")
+    lesson(mac / _nfd("Tuần 14", "Bài 60.docx"))  # another week: neither sent nor reported
+    (mac / _nfd("Tuần 11", "Tiếng Việt", "Bài 21.docx")).symlink_to(tmp_path / "elsewhere.docx")
+    assert len(os.listdir(year)) == 2, "the file system keeps both spellings apart"
+
+    selection = _select(root, tmp_path, Period((10, 13), None, ("KHBD",)))
+
+    paths = [f.path for f in selection.files]
+    assert paths == [
+        f"2026-2027/{KHBD}/Tuần 10/Toán/Bài 56.docx",
+        f"2026-2027/{KHBD}/Tuần 10/Toán/Bài 57.docx",
+        f"2026-2027/{KHBD}/Tuần 11/Tiếng Việt/Bài 20.docx",
+    ]
+    assert all(unicodedata.is_normalized("NFC", p) for p in paths)
+    for file in selection.files:  # read from the real file, whichever spelling holds it
+        assert file.file.is_file() and file.size == file.file.stat().st_size
+        assert file.selected_by is SelectedBy.FOLDER
+    from_mac = selection.files[2]
+    assert from_mac.file == year / _nfd(KHBD, "Tuần 11", "Tiếng Việt", "Bài 20.docx")
+    assert from_mac.errors, "checked where it is: an empty reflection after the lesson"
+
+    link, twin = selection.skipped
+    assert twin.path == f"2026-2027/{KHBD}/Tuần 12/Bài 30.docx"
+    assert "(NFC," in twin.reason and "(NFD," in twin.reason and "keep one" in twin.reason
+    assert link.path == f"2026-2027/{KHBD}/Tuần 11/Tiếng Việt/Bài 21.docx"
+    assert "symbolic link" in link.reason
+    assert not (tmp_path / "elsewhere.docx").exists()  # the link was never written through
+    assert sorted(os.listdir(year)) == sorted([KHBD, unicodedata.normalize("NFD", KHBD)])
+
+
+def test_a_plan_that_leaves_files_out_says_so(records: Path, tmp_path: Path) -> None:
+    config = make_config(records, tmp_path / "state")
+    partial = make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
+    problem = left_out_problem(partial)
+    assert problem is not None and problem.exit_code == ExitCode.PARTIAL
+    assert "2 file(s) of Tuần 10–13" in str(problem) and "--allow-left-out" in str(problem)
+    # Records of a type not asked for are not "left out": the teacher chose the types.
+    whole = make_plan(config, Period((12, 12), None, ("KHBD",)), today=TODAY)
+    assert left_out_problem(whole) is None

@@ -29,7 +29,7 @@ from agent.validation import open_validator
 from agent.vault import Vault, terminal_prompt
 
 from .mail import Credentials, refresh_access_token
-from .model import Address, Envelope, PartPlan, Selection
+from .model import Address, Envelope, LeftOut, PartPlan, Selection
 from .package import (
     attachment_names,
     build_messages,
@@ -179,6 +179,21 @@ def refuse_if_blocked(plan: Plan) -> None:
                 "fix them (see `hoso inspect plan`) and send again. Nothing was sent."
             ).format(n=len({f.path for f in plan.selection.errors}))
         )
+
+
+def left_out_problem(plan: Plan) -> LeftOut | None:
+    """What to say when the plan leaves files of the period out, or None when it leaves
+    nothing out."""
+    skipped = plan.selection.skipped
+    if not skipped:
+        return None
+    return LeftOut(
+        _(
+            "{n} file(s) of {period} would not be sent (listed above with the reason). Fix "
+            "them and run the command again, or confirm that the submission goes without them "
+            "with --allow-left-out. Nothing was sent."
+        ).format(n=len(skipped), period=plan.selection.label)
+    )
 
 
 def build_offline(plan: Plan, out: Path, *, now: datetime | None = None) -> list[Path]:
@@ -441,8 +456,6 @@ def print_plan(plan: Plan) -> None:
                 limit=byte_count(plan.max_message_bytes),
             )
         )
-    for skipped in selection.skipped:
-        click.echo(_("Not sent: {path}: {reason}").format(path=skipped.path, reason=skipped.reason))
     for warning in plan.warnings:
         click.echo(_("Warning: {warning}").format(warning=warning))
     for finding in selection.errors:
@@ -508,6 +521,11 @@ def _selection_options(command: Any) -> Any:
                 help="Record type code (KHBD, SHCM…); repeat for several. "
                 "Default: [inspection] types.",
             ),
+            click.option(
+                "--allow-left-out",
+                is_flag=True,
+                help="Go on although files of the period are not sent (each is listed).",
+            ),
             click.option("--json", "as_json", is_flag=True, help="Print JSON."),
         ]
     ):
@@ -523,18 +541,50 @@ def _plan_from(
     return config, make_plan(config, period)
 
 
+def _list_left_out(plan: Plan) -> None:
+    for skipped in plan.selection.skipped:
+        click.echo(
+            _("Not sent: {path}: {reason}").format(path=skipped.path, reason=skipped.reason),
+            err=True,
+        )
+
+
+def _confirm_left_out(plan: Plan, *, allowed: bool, interactive: bool) -> None:
+    """Go on with a submission that leaves files out only when the teacher says so: with
+    --allow-left-out, or by answering yes at a terminal. Raises LeftOut (exit 1) else."""
+    _list_left_out(plan)
+    problem = left_out_problem(plan)
+    if problem is None or allowed:
+        return
+    if (
+        interactive
+        and sys.stdin.isatty()
+        and sys.stderr.isatty()
+        and click.confirm(_("Send without them?"), default=False, err=True)
+    ):
+        return
+    raise problem
+
+
 @inspect.command()
 @_selection_options
 @click.pass_obj
 def plan(
-    obj: Any, weeks: str | None, month: str | None, types: tuple[str, ...], as_json: bool
+    obj: Any,
+    weeks: str | None,
+    month: str | None,
+    types: tuple[str, ...],
+    allow_left_out: bool,
+    as_json: bool,
 ) -> None:
-    """What would be sent: the records of the period, their checks, and the messages."""
+    """What would be sent: the records of the period, their checks, and the messages.
+    Exit 1 when files of the period would not be sent, unless --allow-left-out."""
     _config, found = _plan_from(obj, weeks, month, types)
     if as_json:
         click.echo(json.dumps(plan_json(found), ensure_ascii=False))
     else:
         print_plan(found)
+    _confirm_left_out(found, allowed=allow_left_out, interactive=False)
 
 
 @inspect.command()
@@ -547,11 +597,18 @@ def plan(
 )
 @click.pass_obj
 def build(
-    obj: Any, weeks: str | None, month: str | None, types: tuple[str, ...], as_json: bool, out: Path
+    obj: Any,
+    weeks: str | None,
+    month: str | None,
+    types: tuple[str, ...],
+    allow_left_out: bool,
+    as_json: bool,
+    out: Path,
 ) -> None:
     """Write the messages as .eml files, to send from your own mail program."""
     _config, found = _plan_from(obj, weeks, month, types)
     refuse_if_blocked(found)
+    _confirm_left_out(found, allowed=allow_left_out, interactive=not as_json)
     written = build_offline(found, out)
     if as_json:
         click.echo(json.dumps({"files": [str(p) for p in written]}, ensure_ascii=False))
@@ -578,11 +635,15 @@ def send(
     weeks: str | None,
     month: str | None,
     types: tuple[str, ...],
+    allow_left_out: bool,
     as_json: bool,
     resend: bool,
 ) -> None:
-    """Send the records of the period to the school mailbox and the reviewing manager."""
+    """Send the records of the period to the school mailbox and the reviewing manager.
+    Files of the period that cannot be sent stop it (exit 1) unless the teacher confirms."""
     config, found = _plan_from(obj, weeks, month, types)
+    refuse_if_blocked(found)
+    _confirm_left_out(found, allowed=allow_left_out, interactive=not as_json)
     for warning in found.warnings:
         click.echo(_("Warning: {warning}").format(warning=warning), err=True)
     submission = send_plan(config, found, resend=resend)

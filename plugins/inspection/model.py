@@ -109,6 +109,11 @@ class FileTooLarge(UsageError):
     """One file alone does not fit in a message under the limit: never replaced by a link."""
 
 
+class LeftOut(HosoError):
+    """Files of the period would not be sent and the teacher has not confirmed sending
+    without them (exit 1; each is named on stderr)."""
+
+
 class FileChanged(UsageError):
     """A file changed between selection and packaging; run again."""
 

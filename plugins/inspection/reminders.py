@@ -84,6 +84,13 @@ def _text(config: Config, inspection: Inspection, period: Period, today: date) -
                 n=len(failing), paths=", ".join(failing[:5])
             )
         )
+    left_out = [s.path for s in plan.selection.skipped]
+    if left_out:
+        parts.append(
+            _("{n} file(s) cannot be sent as they are (see `hoso inspect plan`): {paths}.").format(
+                n=len(left_out), paths=", ".join(left_out[:5])
+            )
+        )
     missing = missing_weeks(plan.selection, period)
     if missing:
         parts.append(

@@ -5,21 +5,31 @@ A record belongs to weeks A–B (or to a month) by the folders of the records tr
 lesson date written in the document, else, as a last resort, by when it was last saved; the
 plan says which. Records are checked with the validation plugins exactly as `hoso check`
 does, so the plan shows the same findings.
+
+Nothing of the period is dropped without a word: each file is listed once by its NFC path,
+also below folders whose name exists in two Unicode spellings (tree.py), and what is not
+sent (twin files, conflict copies, types mail providers refuse, links, unreadable files) is
+in ``Selection.skipped`` with its reason.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
+import agent.local as local
 from agent.config import Config
+from agent.errors import UsageError
 from agent.i18n import _
 from agent.model import RelPath, is_within
-from agent.records import Finding, classify, fold
+from agent.records import Finding, Record, classify, fold
 from agent.validation import Validator
 from plugins.validation.report import is_conflict_copy, natural_key
 from plugins.validation.settings import settings_of
@@ -27,6 +37,7 @@ from plugins.validation.weeks import week_dates, week_of_path
 
 from .model import SelectedBy, SelectedFile, Selection, Skipped
 from .package import blocked_reason
+from .tree import RecordsTree, walk
 
 HANDOVER_FOLDER = "Bàn giao tài khoản"  # the handover log and minutes: never inspection records
 _MONTH = re.compile(r"\bthang ?0*(\d{1,2})\b")
@@ -60,18 +71,25 @@ class Period:
 def select(
     config: Config, validator: Validator, period: Period, *, evidence_folder: str, today: date
 ) -> Selection:
-    """The records of ``period`` (checked), and the files of the period that are not sent."""
+    """The records of ``period`` (checked), and the files of the period that are not sent,
+    each with its reason: nothing of the period is left out without being listed."""
     settings = settings_of(config)
     year_start = settings.start_of_year(today)
     if period.month is not None:
         year_start = settings.start_of_year(period.first_day(year_start))
+    tree = walk(config.root, local.ignore_rules(config).is_ignored)
+    top = tree.unreadable_above("")
+    if top is not None:
+        raise UsageError(
+            _("The records folder {root} cannot be read ({detail}). Nothing was done.").format(
+                root=config.root, detail=top[1]
+            )
+        )
     chosen: list[tuple[RelPath, Path, str, SelectedBy]] = []
     skipped: list[Skipped] = []
-    for path, file in sorted(validator.files(None).items(), key=lambda item: natural_key(item[0])):
-        if _outside_records(path, evidence_folder):
-            continue
-        record_type = classify(path, validator.types)
-        if record_type is None or record_type.code not in period.types:
+    for path, file in sorted(tree.files.items(), key=lambda item: natural_key(item[0])):
+        code = _wanted_type(path, validator, period)
+        if code is None or _outside_records(path, evidence_folder):
             continue
         how = belongs(path, file, period, year_start)
         if how is None:
@@ -82,8 +100,10 @@ def select(
         if refused is not None:
             skipped.append(Skipped(path, refused))
             continue
-        chosen.append((path, file, record_type.code, how))
-    findings = _findings(validator, [path for path, *_rest in chosen], today)
+        chosen.append((path, file, code, how))
+    skipped += _twins(config.root, tree, period, year_start, validator, evidence_folder)
+    skipped += _unseen(tree, period, year_start, validator, evidence_folder)
+    findings = _findings(validator, config.root, chosen, today)
     files = []
     for path, file, code, how in chosen:
         try:
@@ -98,8 +118,78 @@ def select(
         period=period.month,
         types=period.types,
         files=tuple(files),
-        skipped=tuple(skipped),
+        skipped=tuple(sorted(skipped, key=lambda s: natural_key(s.path))),
     )
+
+
+def _wanted_type(path: RelPath, validator: Validator, period: Period) -> str | None:
+    """The record type code of ``path`` when the period asks for that type, else None."""
+    record_type = classify(path, validator.types)
+    return record_type.code if record_type and record_type.code in period.types else None
+
+
+def _twins(
+    root: Path,
+    tree: RecordsTree,
+    period: Period,
+    year_start: date,
+    validator: Validator,
+    evidence_folder: str,
+) -> list[Skipped]:
+    """The files of the period held twice under one NFC path: which one is the record is
+    the teacher's choice, so neither is sent."""
+    found = []
+    for twin in tree.twins:
+        file = root / next(fs for fs in twin.spellings if fs not in twin.folders)
+        if (
+            _wanted_type(twin.path, validator, period) is not None
+            and not _outside_records(twin.path, evidence_folder)
+            and belongs(twin.path, file, period, year_start) is not None
+        ):
+            found.append(Skipped(twin.path, twin.reason(root)))
+    return found
+
+
+def _unseen(
+    tree: RecordsTree,
+    period: Period,
+    year_start: date,
+    validator: Validator,
+    evidence_folder: str,
+) -> list[Skipped]:
+    """Symbolic links and what cannot be read, where records of the period may be: hoso
+    cannot tell what they hold, so the teacher is told rather than left to guess."""
+    found = [
+        (link, _("a symbolic link: hoso never follows links; copy the file itself here"))
+        for link in tree.symlinks
+    ]
+    found += [
+        (path, _("cannot be read: {detail}").format(detail=why)) for path, why in tree.unreadable
+    ]
+    return [
+        Skipped(path, reason)
+        for path, reason in dict.fromkeys(found)  # both spellings of a folder: said once
+        if not _outside_records(path, evidence_folder)
+        and _may_hold(path, period, year_start, validator)
+    ]
+
+
+def _may_hold(path: RelPath, period: Period, year_start: date, validator: Validator) -> bool:
+    """Whether ``path``, a file or a folder hoso cannot look into, may hold records of the
+    period: not when its folders name another school year, week or month, or when it is
+    of a record type that was not asked for, whichever it is."""
+    inside = f"{path}/…"  # as a folder: its own name counts as a folder name
+    year = _school_year_of_path(inside)
+    if year is not None and year != year_start.year:
+        return False
+    week = week_of_path(inside)
+    if period.weeks is not None and week is not None and not _in(week, period.weeks):
+        return False
+    month = _month_of_path(inside)
+    if period.month is not None and month is not None and month != int(period.month[5:]):
+        return False
+    kinds = {classify(p, validator.types) for p in (path, inside)}
+    return any(kind is None or kind.code in period.types for kind in kinds)
 
 
 def belongs(path: RelPath, file: Path, period: Period, year_start: date) -> SelectedBy | None:
@@ -153,6 +243,10 @@ def _lesson_date(file: Path, path: RelPath, year_start: date) -> date | None:
         return None
 
 
+def _in(week: int, weeks: tuple[int, int]) -> bool:
+    return weeks[0] <= week <= weeks[1]
+
+
 def _school_week(day: date, year_start: date) -> int:
     return (day - year_start).days // 7 + 1
 
@@ -179,21 +273,40 @@ def _outside_records(path: RelPath, evidence_folder: str) -> bool:
 
 
 def _findings(
-    validator: Validator, paths: list[RelPath], today: date
+    validator: Validator,
+    root: Path,
+    chosen: list[tuple[RelPath, Path, str, SelectedBy]],
+    today: date,
 ) -> dict[RelPath, tuple[Finding, ...]]:
-    if not paths:
-        return {}
+    """The findings of each chosen record, as `hoso check` gives them. A record whose NFC
+    path is not its real path (below a folder spelled the other way) is checked where it is:
+    `hoso check` knows only the paths the sync knows."""
     found: dict[RelPath, list[Finding]] = {}
-    for finding in validator.check(paths, today=today).findings:
-        found.setdefault(finding.path, []).append(finding)
+    direct = [path for path, file, *_rest in chosen if file == root / path]
+    if direct:
+        for finding in validator.check(direct, today=today).findings:
+            found.setdefault(finding.path, []).append(finding)
+    for path, file, _code, _how in chosen:
+        if file == root / path:
+            continue
+        try:
+            info = file.stat(follow_symlinks=False)
+        except OSError:
+            continue  # reported as unreadable when its digest is taken
+        record = Record(path, file, classify(path, validator.types), info.st_size, info.st_mtime)
+        found[path] = validator.host.validate_record(record, today)
     return {path: tuple(items) for path, items in found.items()}
 
 
 def file_digest(file: Path) -> tuple[int, str]:
-    """Size and SHA-256 (hex) of a file, read in blocks."""
+    """Size and SHA-256 (hex) of a regular file, read in blocks; a symbolic link is refused
+    (OSError ELOOP), never followed."""
     digest = hashlib.sha256()
     size = 0
-    with file.open("rb") as stream:
+    fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise OSError(errno.EINVAL, _("not a regular file"), str(file))
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
             size += len(block)
