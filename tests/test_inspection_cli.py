@@ -7,6 +7,7 @@ import email
 import imaplib
 import json
 import os
+import shutil
 import subprocess
 import unicodedata
 from collections.abc import Iterator
@@ -214,7 +215,40 @@ def test_a_folder_copied_from_a_mac_is_sent_and_what_is_left_out_stops_the_plan(
     attachments = dict(message.attachments)
     for path, real in from_mac.items():  # the files of the Mac's folder, byte for byte
         assert attachments[carried[path]] == real.read_bytes()
-    assert sent["complete"]
+    eml = teacher.root / sent["messages"][0]["eml"]
+    checked = json.loads(teacher.ok("inspect", "verify", str(eml), "--json"))
+    assert checked["all_same"]
+
+
+def test_verify_never_follows_a_symbolic_link(tmp_path: Path, pki: Pki, server: SmtpServer) -> None:
+    """A record replaced by a link to a copy outside the records folder, or a week folder
+    replaced by a link, is reported, never read as the record, even when the bytes match."""
+    teacher = _teacher(tmp_path, server, pki)
+    out = tmp_path / "outbox"
+    (eml,) = json.loads(
+        teacher.ok("inspect", "build", "--weeks", "10-11", "--out", str(out), "--json")
+    )["files"]
+    week_10 = teacher.root / KHBD / "Tuần 10"
+    week_11 = teacher.root / KHBD / "Tuần 11"
+    outside = tmp_path / "outside"
+    shutil.copytree(week_11, outside / "Tuần 11")  # the very same bytes, outside the root
+    shutil.rmtree(week_11)
+    week_11.symlink_to(outside / "Tuần 11", target_is_directory=True)
+    plan = week_10 / "Toán" / "Bài 56 – Phép chia.docx"
+    plan.rename(outside / "Bài 56.docx")
+    plan.symlink_to(outside / "Bài 56.docx")
+
+    done = teacher.hoso("inspect", "verify", eml, "--json")
+    assert done.returncode == 1, done.stderr
+    (checked,) = json.loads(done.stdout)["messages"]
+    assert {f["path"]: f["status"] for f in checked["files"]} == {
+        f"{KHBD}/Tuần 10/Toán/Bài 56 – Phép chia.docx": "symlink",
+        f"{KHBD}/Tuần 11/Tiếng Việt/Bài 20.docx": "symlink",
+        f"{KHBD}/Tuần 11/Phiếu học tập.pdf": "symlink",
+    }
+    text = teacher.hoso("inspect", "verify", eml)
+    assert text.returncode == 1 and "symbolic link" in text.stdout
+    assert plan.is_symlink() and week_11.is_symlink()  # reported, nothing changed
 
 
 def test_refused_login_exits_3_and_sends_nothing(

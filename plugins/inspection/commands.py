@@ -9,13 +9,14 @@ written for the school); what the teacher reads follows their language.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,7 @@ from agent.config import Config, write_durably
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.i18n import _
 from agent.journal import Journal, SentMessage
+from agent.model import nfc
 from agent.records import Finding, Severity
 from agent.validation import open_validator
 from agent.vault import Vault, terminal_prompt
@@ -49,6 +51,7 @@ from .settings import (
     parse_weeks,
     smtp_settings,
 )
+from .tree import RecordsTree, walk
 
 SMTP_ENTRY = "smtp"
 OAUTH_CLIENT_ENTRY = "smtp-oauth-client"
@@ -314,20 +317,26 @@ class Checked:
         return all(f["status"] == "same" for f in self.files)
 
 
-def _status(root: Path, path: str, digest: str, attached: str | None) -> str:
-    """What became of one file an .eml carried: same, changed, missing, unreadable, or
-    attachment_altered (the .eml itself was edited)."""
+def _status(tree: RecordsTree, path: str, digest: str, attached: str | None) -> str:
+    """What became of one file an .eml carried: same, changed, missing, unreadable, twin
+    (two files hold its name in different spellings), symlink (it is, or lies below, a
+    symbolic link, never followed), or attachment_altered (the .eml itself was edited)."""
     if attached != digest:
         return "attachment_altered"
-    parts = PurePosixPath(path).parts
-    if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
-        return "missing"  # not a path inside the records folder: nothing of ours to compare
+    path = nfc(path)
+    file = tree.files.get(path)
+    if file is None:
+        if any(twin.path == path for twin in tree.twins):
+            return "twin"
+        if tree.link_above(path) is not None:
+            return "symlink"
+        return "unreadable" if tree.unreadable_above(path) is not None else "missing"
     try:
-        _size, now = file_digest(root / path)
-    except (FileNotFoundError, NotADirectoryError):
+        _size, now = file_digest(file)
+    except FileNotFoundError:
         return "missing"
-    except OSError:
-        return "unreadable"
+    except OSError as exc:
+        return "symlink" if exc.errno == errno.ELOOP else "unreadable"
     return "same" if now == digest else "changed"
 
 
@@ -337,6 +346,7 @@ def verify(root: Path, target: Path) -> list[Checked]:
     emls = sorted(target.rglob("*.eml")) if target.is_dir() else [target]
     if not emls:
         raise UsageError(_("No .eml file in {path}. Nothing was checked.").format(path=target))
+    tree = walk(root)  # every spelling, nothing ignored: a sent file may not hide
     checked = []
     for eml in emls:
         try:
@@ -367,7 +377,7 @@ def verify(root: Path, target: Path) -> list[Checked]:
                 "path": path,
                 "name": name,
                 "sha256": digest,
-                "status": _status(root, path, digest, attached.get(name)),
+                "status": _status(tree, path, digest, attached.get(name)),
             }
             for path, name, digest in items
         ]
@@ -764,4 +774,6 @@ def _status_text(status: str) -> str:
         "missing": _("MISSING from the records folder"),
         "attachment_altered": _("the .eml's attachment does not match its manifest"),
         "unreadable": _("cannot be read now"),
+        "twin": _("two files have this name in different Unicode spellings: keep one"),
+        "symlink": _("a symbolic link now: not followed, not compared"),
     }[status]
