@@ -7,8 +7,11 @@ import email
 import imaplib
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
+import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import date
@@ -218,6 +221,57 @@ def test_a_folder_copied_from_a_mac_is_sent_and_what_is_left_out_stops_the_plan(
     eml = teacher.root / sent["messages"][0]["eml"]
     checked = json.loads(teacher.ok("inspect", "verify", str(eml), "--json"))
     assert checked["all_same"]
+
+
+def _at_a_terminal(teacher: Teacher, answer: str, *args: str) -> tuple[int, str]:
+    """Run hoso on a pseudo-terminal, answer its question, return the exit code and what
+    the terminal showed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        hoso_command("--config", str(teacher.config_path), *args),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=hoso_env({"XDG_CONFIG_HOME": str(teacher.home / "xdg")}),
+        cwd=teacher.home,
+    )
+    os.close(slave)
+    shown = b""
+    answered = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _w, _x = select.select([master], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the program ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if not answered and b"Send without them?" in shown:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    os.close(master)
+    return proc.wait(timeout=60), shown.decode(errors="replace")
+
+
+def test_at_a_terminal_the_teacher_is_asked_before_anything_is_left_out(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    conflict = f"{KHBD}/Tuần 10/Toán/Bài 56 – Phép chia (bản xung đột, máy lan-pc, 2026-11-20).docx"
+    lesson(teacher.root / conflict)
+    code, shown = _at_a_terminal(teacher, "n", "inspect", "send", "--weeks", "10-13")
+    assert code == 1, shown
+    assert f"Not sent: {conflict}" in shown and "Nothing was sent" in shown
+    assert server.received == []
+    code, shown = _at_a_terminal(teacher, "y", "inspect", "send", "--weeks", "10-13")
+    assert code == 0, shown
+    (received,) = server.wait_for(1)
+    names = {f["path"] for f in read_message(received.content).manifest["files"]}  # type: ignore[index]
+    assert conflict not in names and len(names) == 3
 
 
 def test_verify_never_follows_a_symbolic_link(tmp_path: Path, pki: Pki, server: SmtpServer) -> None:
