@@ -160,6 +160,10 @@ def test_a_folder_in_both_unicode_spellings_is_read_as_one(tmp_path: Path) -> No
     lesson(year / _nfd(KHBD, "Tuần 12", "Bài 30.docx"), reflection="Một bản khác.")
     lesson(mac / _nfd("Tuần 14", "Bài 60.docx"))  # another week: neither sent nor reported
     (mac / _nfd("Tuần 11", "Tiếng Việt", "Bài 21.docx")).symlink_to(tmp_path / "elsewhere.docx")
+    # Links where no record of the period can be (another week, another type): not reported.
+    (mac / _nfd("Tuần 14", "Bài 61.docx")).symlink_to(tmp_path / "elsewhere.docx")
+    (root / "Sổ chủ nhiệm").mkdir()
+    (root / "Sổ chủ nhiệm" / "Tuần 10").symlink_to(tmp_path, target_is_directory=True)
     assert len(os.listdir(year)) == 2, "the file system keeps both spellings apart"
 
     selection = _select(root, tmp_path, Period((10, 13), None, ("KHBD",)))
