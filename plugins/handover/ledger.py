@@ -201,10 +201,8 @@ def _instant(time: str) -> float:
 
 
 def remember(seen: Path, verification: Verification) -> None:
-    """Record the length and head of each file of a log that verified, so that a later
-    shrink is noticed."""
-    if not verification.verified:
-        return
+    """Record the length and head of each file of an intact log (the caller checks that), so
+    that a later shrink is noticed."""
     seen.parent.mkdir(parents=True, exist_ok=True)
     memory = {name: {"lines": n, "head": head} for name, (n, head) in verification.files.items()}
     tmp = seen.with_name(seen.name + ".tmp")
