@@ -240,6 +240,8 @@ def test_a_full_handover_moves_the_account_and_removes_the_givers_copy(scene: Sc
     )
     for fact in ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", ACCOUNT["address"]):
         assert fact in text
+    # On paper too: the fingerprint the receiver compares before accepting.
+    assert giver.keygen().fingerprint() in text and key.fingerprint() in text
 
     accepted = accept(receiver, bundle, giver)
     giver_fingerprint = giver.keygen().fingerprint()

@@ -94,15 +94,20 @@ def _my_keys(vault: Vault) -> keymod.HandoverKeys:
 
 
 def read_log(
-    config: Config, keys: keymod.HandoverKeys | None, *, seen: bool = False
+    config: Config,
+    keys: keymod.HandoverKeys | None,
+    *,
+    seen: bool = False,
+    first_use: bool = True,
 ) -> trust.Screened:
     """The log with only the entries of known keys (see trust.py); ``seen`` also checks it
     against what this computer saw before. A computer's first reading of a log with entries,
-    with no key pinned in the config, trusts the log's first keeper key (and remembers it)."""
+    with no key pinned in the config, trusts the log's first keeper key (and remembers it),
+    unless ``first_use`` is False (a reading that must leave no trace)."""
     log = ledger.verify(_records_root(config), _seen(config) if seen else None)
     own = keys.public().fingerprint() if keys is not None else None
     known = trust.load(config, own)
-    if not (known.first_use_open and log.entries):
+    if not (first_use and known.first_use_open and log.entries):
         return trust.screen(log, known)
     first = trust.first_use_root(log.entries)
     trust.remember(config, first, trust.FIRST_USE)
@@ -175,7 +180,10 @@ def prepare(
     bundle_path = out / file_name(bundle_id)
     _write_new(bundle_path, data)
     number = 1 + sum(e.kind == ledger.PREPARED for e in read_log(config, keys).log.entries)
-    minutes = _write_minutes(config, out, bundle_id, number, giver, receiver, witness, account)
+    fingerprints = (keys.public().fingerprint(), recipient.fingerprint())
+    minutes = _write_minutes(
+        config, out, bundle_id, number, (giver, receiver, witness), account, fingerprints
+    )
     ledger.append(
         root,
         keys,
@@ -254,14 +262,14 @@ def _write_minutes(
     out: Path,
     bundle_id: str,
     number: int,
-    giver: Party,
-    receiver: Party,
-    witness: Party | None,
+    parties: tuple[Party, Party, Party | None],
     account: Account,
+    fingerprints: tuple[str, str],
 ) -> list[Path]:
     # python-docx loads only for a handover, not whenever `hoso` starts.
     from .minutes import MinutesFacts, Person, write_minutes
 
+    giver, receiver, witness = parties
     school = config.roles.school
     decision = school.decision
     # The minutes are an official Vietnamese document: their words are not translated.
@@ -282,6 +290,8 @@ def _write_minutes(
         login_url=account.login_url,
         recovery_moved=account.recovery,
         password_changed_note="",  # filled in by hand once the receiver has changed it
+        giver_key=fingerprints[0],
+        receiver_key=fingerprints[1],
     )
     return write_minutes(out / f"bien-ban-ban-giao-{bundle_id[:8]}.docx", facts)
 
@@ -298,7 +308,6 @@ class Arrived:
     giver_fingerprint: str
     known_as: str | None  # how this computer knows the giver's key (trust.PINNED, …), or None
     keeper_name: str | None  # the name the config pins the key under
-    trusted_now: str | None  # a key trusted on first use while reading the log for this
 
 
 # Gives the fingerprint the receiver compares (read out by the giver, or printed on the
@@ -324,7 +333,7 @@ def accept(
     keys = _my_keys(vault)
     opened = open_bundle(data, keys)
     existing = vault.get(MAILBOX)
-    log = read_log(config, keys)
+    log = read_log(config, keys, first_use=False)  # nothing remembered before the confirmation
     mine = keys.public().fingerprint()
     replayed = any(
         e.kind == ledger.ACCEPTED and e.bundle == opened.id and e.author.fingerprint() == mine
@@ -343,7 +352,6 @@ def accept(
         giver_fingerprint,
         log.known.get(giver_fingerprint),
         log.names.get(giver_fingerprint),
-        log.trusted_now,
     )
     _check_fingerprint(confirm(arrived), giver_fingerprint)
     account = opened.account
@@ -600,7 +608,6 @@ def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
                 giver=arrived.opened.giver.label(), fingerprint=arrived.giver_fingerprint
             )
         )
-        _warn_first_use_of(arrived.trusted_now)
         click.echo(_known_line(arrived))
         if fingerprint is not None:
             return fingerprint
