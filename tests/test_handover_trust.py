@@ -98,6 +98,8 @@ def test_a_forged_backdated_chain_signed_with_fresh_keys_does_not_verify(scene: 
     assert text.returncode == 1
     assert "not a known keeper key" in text.stdout and "does NOT verify" in text.stdout
     assert "Kẻ Mạo Danh" not in text.stdout and "verifies." not in text.stdout
+    [note] = json.loads(scene.receiver.ok("status", "--json"))["plugin_notes"]  # keepers hear it
+    assert "does not verify (3 problems)" in note["text"] and "history" in note["text"]
     # The forgery confirms nothing, and hides nothing: the real handover still completes.
     [removed] = scene.giver.run_job()
     assert "school-mailbox" not in scene.giver.vault_names()
@@ -299,3 +301,38 @@ def test_trust_passes_on_only_through_prepared_entries_of_known_keys(handed_back
         looped = [*entries[:3], entry(c, ledger.PREPARED, a.public())]
         assert trust.first_use_root(looped) == min(fp["a"], fp["b"], fp["c"])
     assert trust.first_use_root([entries[0], entry(m, ledger.PREPARED, c.public())]) is None
+
+
+def test_a_log_of_an_earlier_version_still_verifies_from_its_pinned_keeper(
+    tmp_path: Path, scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Earlier versions kept one shared file (``nhat-ky-ban-giao.jsonl``), chained across
+    keepers, and their "accepted" entries carried no details."""
+    giver, receiver = HandoverKeys.generate(), HandoverKeys.generate()
+    monkeypatch.setattr(ledger, "log_path", lambda root, author=None: root / FOLDER / ledger.FILE)
+    data = {"giver": {"name": GIVER_NAME, "position": "Văn thư"}, "witness": None,
+            "receiver": {"name": "Trần Thị Bình", "position": "Giáo viên"},
+            "receiver_fingerprint": receiver.public().fingerprint()}  # fmt: skip
+    when = "2025-09-08T10:00:00+07:00"
+    ledger.append(scene.share, giver, ledger.PREPARED, time=when, bundle="a" * 32, data=data)
+    ledger.append(scene.share, receiver, ledger.ACCEPTED, time=when, bundle="a" * 32)
+    ledger.append(scene.share, receiver, ledger.PASSWORD_CHANGED, time=when, bundle="a" * 32)
+    assert [p.name for p in (scene.share / FOLDER).iterdir()] == [ledger.FILE]
+    principal = scene.stranger
+    principal.pin(GIVER_NAME, giver.public().fingerprint())
+    log = history(principal)
+    assert log["verified"] is True
+    [entry] = log["entries"]  # type: ignore[misc]
+    assert entry["receiver"] == "Trần Thị Bình, Giáo viên" and entry["password_changed_at"] == when
+
+
+def test_a_damaged_memory_of_trusted_keys_trusts_nothing_more(scene: Scene) -> None:
+    principal = scene.stranger
+    handed_over(scene)
+    memory = principal.state_dir / trust.FILE
+    memory.parent.mkdir(parents=True)
+    memory.write_text('{"keys": {"not a fingerprint": "accepted"}, "first_read": false}')
+    log = history(principal)
+    assert log["verified"] is False and log["entries"] == []
+    assert any("is damaged" in p for p in log["problems"])  # type: ignore[attr-defined]
+    assert memory.read_text().startswith('{"keys": {"not')  # left as found, for a person to see

@@ -69,12 +69,24 @@ def run_job(context: JobContext) -> None:
 
 @hookimpl
 def hoso_status_notes(config: Config) -> list[str]:
-    """The handover this computer accepted and whose password change is not confirmed yet."""
+    """On a keeper's computer: the handover it accepted whose password change is not confirmed
+    yet, and a log that does not verify (a forged or damaged entry)."""
     from . import commands, keys
 
     vault = commands.open_vault_quietly(config, prompt=None)
     mine = keys.load(vault) if vault is not None else None
     if mine is None or not config.root.is_dir():
         return []
-    waiting = commands.waiting_for_confirmation(commands.read_log(config, mine).log.entries, mine)
-    return [commands.reminder_message(handover) for handover in waiting]
+    log = commands.read_log(config, mine).log
+    notes = [
+        commands.reminder_message(handover)
+        for handover in commands.waiting_for_confirmation(log.entries, mine)
+    ]
+    if not log.verified:
+        notes.append(
+            _(
+                "The school mailbox handover log does not verify ({count} problems): see "
+                "`hoso handover history`."
+            ).format(count=len(log.problems))
+        )
+    return notes

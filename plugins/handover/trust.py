@@ -125,7 +125,8 @@ def screen(log: ledger.Verification, known: KnownKeys) -> Screened:
         problems.append(
             _(
                 "{file}: entry {line} ({kind}, {time}) is signed by the key {fingerprint}, "
-                "which is not a known keeper key: it is left out of the log."
+                "which is not a known keeper key: it is left out of the log. If the key is the "
+                "school's, pin it in the config ([[school.keepers]], see docs/handover.md)."
             ).format(
                 file=_shown(entry.file),
                 line=entry.line,
@@ -140,13 +141,6 @@ def screen(log: ledger.Verification, known: KnownKeys) -> Screened:
                 "This computer's memory of the handover keys it trusts ({path}) is damaged: "
                 "only the keys pinned in the config and this computer's own are known."
             ).format(path=known.damaged)
-        )
-    if len(entries) < len(log.entries):
-        problems.append(
-            _(
-                "If that key is the school's, pin it in the config: a [[school.keepers]] table "
-                'with name = "…" and key = "XXXX-XXXX-XXXX-XXXX" (see docs/handover.md).'
-            )
         )
     checked = replace(log, verified=not problems, entries=entries, problems=problems)
     return Screened(checked, trusted, known.names, intact=log.verified)
