@@ -233,7 +233,7 @@ def _keeper(raw: Any, key: str, bad: Bad) -> Keeper:
             f"{key}.key",
             _(
                 "must be the key's fingerprint as `hoso handover keygen` prints it on the "
-                "keeper's computer, e.g. \"ABCD-EFGH-IJKL-MNOP\""
+                'keeper\'s computer, e.g. "ABCD-EFGH-IJKL-MNOP"'
             ),
         )
     return Keeper(name, fingerprint)

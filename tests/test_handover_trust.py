@@ -16,22 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
+import test_handover as stage
 from agents import REPO, hoso_command, hoso_env
-from test_handover import (  # noqa: F401 (plugin_path and scene are fixtures)
-    PASSWORD,
-    RECEIVER,
-    Keeper,
-    Scene,
-    accept,
-    history,
-    plugin_path,
-    prepare,
-    scene,
-)
+from test_handover import PASSWORD, RECEIVER, Keeper, Scene, accept, history, prepare
 
 from plugins.handover import ledger, trust
 from plugins.handover.keys import HandoverKeys, PublicKey
 from plugins.handover.ledger import FOLDER
+
+plugin_path = stage.plugin_path  # the stage's fixtures
+scene = stage.scene
 
 GIVER_NAME = "Nguyễn Văn An"
 THIRD = "Phạm Văn Dũng, Giáo viên"
@@ -150,7 +144,9 @@ def test_a_legitimate_chain_from_a_pinned_key_through_two_handovers_verifies(
         "--giver", RECEIVER, "--out", str(tmp_path / "out2"),
     )  # fmt: skip
     [bundle] = [Path(line.split(": ", 1)[1]) for line in printed.splitlines() if "bundle:" in line]
-    accepted = third.ok("handover", "accept", str(bundle), "--fingerprint", second_key.fingerprint())
+    accepted = third.ok(
+        "handover", "accept", str(bundle), "--fingerprint", second_key.fingerprint()
+    )
     assert "already knows this key" in accepted  # handed on by the pinned keeper
     third.ok("handover", "confirm", "--password-changed")
     [removed] = second.run_job()

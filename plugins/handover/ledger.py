@@ -15,6 +15,7 @@ One JSON line per entry (canonical JSON)::
 
 ``prepared`` carries giver, receiver, witness (``{name, position}``) and the receiver's key
 fingerprint; ``accepted`` and ``password_changed`` count only when signed by that receiver key.
+This module checks links and signatures only; which keys may speak at all is trust.py's job.
 
 Invariants:
 - Each line names the SHA-256 of the line before it in its file (the first names 64 zeros) and

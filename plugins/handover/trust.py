@@ -18,19 +18,18 @@ its key's fingerprint) and the log does not verify.
 
 Invariants:
 - The rule reads no time stamp: entries are easily backdated, and travel in any order.
-- The memory file only grows by a key trusted on first use or confirmed at ``accept``; it is
-  written atomically and never read as an instruction beyond that list.
+- The memory file (``handover-keys-known.json`` in the state folder, 0600) only grows by a key
+  trusted on first use or confirmed at ``accept``, and is replaced whole (temp file, rename).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agent.config import Config
+from agent.config import Config, write_durably
 from agent.i18n import _
 from agent.roles import key_fingerprint
 
@@ -108,9 +107,7 @@ def remember(config: Config, fingerprint: str | None, how: str) -> None:
     keys = {**memory.keys, **({fingerprint: how} if fingerprint else {})}
     document = {"keys": keys, "first_read": memory.first_read or how == FIRST_USE}
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_durably(path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def screen(log: ledger.Verification, known: KnownKeys) -> Screened:
