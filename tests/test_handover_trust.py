@@ -61,7 +61,9 @@ def handed_over(scene: Scene, *keepers: Keeper) -> PublicKey:
     key = scene.giver.keygen()
     for keeper in keepers:
         keeper.pin(GIVER_NAME, key.fingerprint())
-    accept(scene.receiver, prepare(scene, scene.receiver.keygen()), scene.giver)
+    accepted = accept(scene.receiver, prepare(scene, scene.receiver.keygen()), scene.giver)
+    pinned = f"pinned in the config as {GIVER_NAME}'s keeper key"
+    assert (pinned in accepted) == (scene.receiver in keepers)
     scene.receiver.ok("handover", "confirm", "--password-changed")
     return key
 
