@@ -21,6 +21,16 @@ from .model import as_date
 Bad = Callable[[str, str], ConfigError]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_FINGERPRINT = re.compile(r"[A-Z2-7]{16}")
+
+
+def key_fingerprint(text: str) -> str | None:
+    """``text`` as a handover key fingerprint ``XXXX-XXXX-XXXX-XXXX`` (spaces, dashes and case
+    as people retype them), or None when it is not one."""
+    body = "".join(text.split()).replace("-", "").upper()
+    if not _FINGERPRINT.fullmatch(body):
+        return None
+    return "-".join(body[i : i + 4] for i in range(0, 16, 4))
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,18 @@ class Reviewer(Person):
 
 
 @dataclass(frozen=True)
+class Keeper:
+    """A key the school trusts to sign its mailbox handover log: a keeper's name and the
+    fingerprint of their handover key (``hoso handover keygen``), pinned by the admin."""
+
+    name: str
+    key: str  # the fingerprint, XXXX-XXXX-XXXX-XXXX
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "key": self.key}
+
+
+@dataclass(frozen=True)
 class School:
     name: str = ""
     governing_body: str = ""  # "Phòng GD&ĐT huyện …", the first line of official minutes
@@ -67,6 +89,7 @@ class School:
     decision: Decision | None = None
     mailbox_keeper: Person | None = None
     reviewers: tuple[Reviewer, ...] = ()
+    keepers: tuple[Keeper, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,7 @@ class Roles:
                 if school.mailbox_keeper
                 else None,
                 "reviewers": [r.to_json() for r in school.reviewers],
+                "keepers": [k.to_json() for k in school.keepers],
             },
             "teacher": {
                 "name": self.teacher.name,
@@ -160,7 +184,7 @@ def _person(raw: Any, key: str, bad: Bad, extra: frozenset[str] = frozenset()) -
 def _school(raw: Any, bad: Bad) -> School:
     table = _table(raw, "school", bad)
     known = {"name", "governing_body", "mailbox", "principal", "decision", "mailbox_keeper"}
-    _only(table, "school", known | {"reviewers"}, bad)
+    _only(table, "school", known | {"reviewers", "keepers"}, bad)
     decision = None
     if "decision" in table:
         found = _table(table["decision"], "school.decision", bad)
@@ -176,6 +200,9 @@ def _school(raw: Any, bad: Bad) -> School:
     reviewers = table.get("reviewers", [])
     if not isinstance(reviewers, list):
         raise bad("school.reviewers", _("must be a list of tables ([[school.reviewers]])"))
+    keepers = table.get("keepers", [])
+    if not isinstance(keepers, list):
+        raise bad("school.keepers", _("must be a list of tables ([[school.keepers]])"))
     return School(
         name=_text(table, "school", "name", bad),
         governing_body=_text(table, "school", "governing_body", bad),
@@ -190,7 +217,26 @@ def _school(raw: Any, bad: Bad) -> School:
         reviewers=tuple(
             _reviewer(r, f"school.reviewers[{i}]", bad) for i, r in enumerate(reviewers)
         ),
+        keepers=tuple(_keeper(k, f"school.keepers[{i}]", bad) for i, k in enumerate(keepers)),
     )
+
+
+def _keeper(raw: Any, key: str, bad: Bad) -> Keeper:
+    table = _table(raw, key, bad)
+    _only(table, key, {"name", "key"}, bad)
+    name = _text(table, key, "name", bad)
+    if not name:
+        raise bad(f"{key}.name", _("is missing: give the keeper's full name"))
+    fingerprint = key_fingerprint(_text(table, key, "key", bad))
+    if fingerprint is None:
+        raise bad(
+            f"{key}.key",
+            _(
+                "must be the key's fingerprint as `hoso handover keygen` prints it on the "
+                'keeper\'s computer, e.g. "ABCD-EFGH-IJKL-MNOP"'
+            ),
+        )
+    return Keeper(name, fingerprint)
 
 
 def _reviewer(raw: Any, key: str, bad: Bad) -> Reviewer:

@@ -66,26 +66,42 @@ class Keeper:
     outputs: list[str] = field(default_factory=list)  # what `ok` commands printed
     env: dict[str, str] = field(default_factory=dict)
 
+    pinned: list[tuple[str, str]] = field(default_factory=list)  # [[school.keepers]]
+
     def __post_init__(self) -> None:
         self.config_path = self.home / "config" / "hoso" / "agent.toml"
         self.state_dir = self.home / "state" / "hoso"
+        self.write_config()
+
+    def write_config(self) -> None:
+        school: dict[str, object] = {
+            "name": "Trường Tiểu học Bình Chánh",
+            "governing_body": "Phòng GD&ĐT huyện Bình Chánh",
+            "mailbox": ACCOUNT["address"],
+            "decision": {"number": "15/QĐ-TH", "date": "2026-09-05"},
+        }
+        if self.keeper:
+            name, position = self.keeper.split(", ")
+            school["mailbox_keeper"] = {"name": name, "position": position}
         raw: dict[str, object] = {
             "root": str(self.root),
             "state_dir": str(self.state_dir),
             "host_name": self.home.name,
             "language": "en",
             "remote": {"url": "http://127.0.0.1:9/"},
-            "school": {
-                "name": "Trường Tiểu học Bình Chánh",
-                "governing_body": "Phòng GD&ĐT huyện Bình Chánh",
-                "mailbox": ACCOUNT["address"],
-                "decision": {"number": "15/QĐ-TH", "date": "2026-09-05"},
-            },
+            "school": school,
         }
-        if self.keeper:
-            name, position = self.keeper.split(", ")
-            raw["school"]["mailbox_keeper"] = {"name": name, "position": position}  # type: ignore[index]
-        configmod.write_private(self.config_path, to_toml(raw))
+        keepers = "".join(
+            f"\n[[school.keepers]]\nname = {json.dumps(name, ensure_ascii=False)}\n"
+            f"key = {json.dumps(key)}\n"
+            for name, key in self.pinned
+        )
+        configmod.write_private(self.config_path, to_toml(raw) + keepers)
+
+    def pin(self, name: str, fingerprint: str) -> None:
+        """Pin a keeper key in this computer's config, as the admin does."""
+        self.pinned.append((name, fingerprint))
+        self.write_config()
 
     def hoso(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {
@@ -173,6 +189,12 @@ def prepare(scene: Scene, key: PublicKey) -> Path:
     return bundle
 
 
+def accept(receiver: Keeper, bundle: Path, giver: Keeper) -> str:
+    """The receiver accepts ``bundle``, confirming the fingerprint the giver reads out."""
+    fingerprint = giver.keygen().fingerprint()
+    return receiver.ok("handover", "accept", str(bundle), "--fingerprint", fingerprint)
+
+
 def all_files(*tops: Path) -> list[Path]:
     return [p for top in tops for p in top.rglob("*") if p.is_file()]
 
@@ -218,8 +240,10 @@ def test_a_full_handover_moves_the_account_and_removes_the_givers_copy(scene: Sc
     )
     for fact in ("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", ACCOUNT["address"]):
         assert fact in text
+    # On paper too: the fingerprint the receiver compares before accepting.
+    assert giver.keygen().fingerprint() in text and key.fingerprint() in text
 
-    accepted = receiver.ok("handover", "accept", str(bundle))
+    accepted = accept(receiver, bundle, giver)
     giver_fingerprint = giver.keygen().fingerprint()
     assert giver_fingerprint in accepted
     revealed = receiver.hoso("vault", "show", "school-mailbox", "--reveal")  # asked for: shown
@@ -257,7 +281,7 @@ def test_a_full_handover_moves_the_account_and_removes_the_givers_copy(scene: Sc
 
 def test_history_removes_the_givers_copy_too(scene: Scene) -> None:
     scene.giver.store_account()
-    scene.receiver.ok("handover", "accept", str(prepare(scene, scene.receiver.keygen())))
+    accept(scene.receiver, prepare(scene, scene.receiver.keygen()), scene.giver)
     scene.receiver.ok("handover", "confirm", "--password-changed")
     done = scene.giver.hoso("handover", "history")
     assert done.returncode == 0 and "was removed" in done.stderr
@@ -362,7 +386,7 @@ def test_a_truncated_bundle_imports_nothing(scene: Scene) -> None:
 def test_a_replayed_bundle_is_refused(scene: Scene) -> None:
     scene.giver.store_account()
     bundle = prepare(scene, scene.receiver.keygen())
-    scene.receiver.ok("handover", "accept", str(bundle))
+    accept(scene.receiver, bundle, scene.giver)
     before = scene.receiver.vault_entry("school-mailbox")
     message = refused(scene.receiver, "handover", "accept", str(bundle))
     assert "already accepted" in message
@@ -382,7 +406,7 @@ def test_the_same_bundle_name_is_never_reused(scene: Scene) -> None:
 
 def _confirmed_handover(scene: Scene) -> None:
     scene.giver.store_account()
-    scene.receiver.ok("handover", "accept", str(prepare(scene, scene.receiver.keygen())))
+    accept(scene.receiver, prepare(scene, scene.receiver.keygen()), scene.giver)
     history(scene.giver)  # the giver's computer has now seen the log (and remembers it)
     scene.receiver.ok("handover", "confirm", "--password-changed")
 
@@ -449,7 +473,7 @@ def test_the_log_may_travel_in_any_order(tmp_path: Path, plugin_path: str) -> No
     receiver = Keeper(tmp_path / "receiver", receiver_share, plugin_path)
     scene = Scene(giver, receiver, receiver, giver_share, tmp_path / "out")
     giver.store_account()
-    receiver.ok("handover", "accept", str(prepare(scene, receiver.keygen())))
+    accept(receiver, prepare(scene, receiver.keygen()), giver)
     receiver.ok("handover", "confirm", "--password-changed")
     assert receiver.run_job() == []  # confirmed: no reminder
     assert giver.run_job() == [] and "school-mailbox" in giver.vault_names()
@@ -473,7 +497,7 @@ def test_the_log_may_travel_in_any_order(tmp_path: Path, plugin_path: str) -> No
 
 def test_a_confirmation_signed_by_another_key_does_not_count(scene: Scene) -> None:
     scene.giver.store_account()
-    scene.receiver.ok("handover", "accept", str(prepare(scene, scene.receiver.keygen())))
+    accept(scene.receiver, prepare(scene, scene.receiver.keygen()), scene.giver)
     # The stranger cannot confirm for the receiver: it has no accepted handover of its own.
     scene.stranger.keygen()
     message = refused(scene.stranger, "handover", "confirm", "--password-changed")
@@ -489,7 +513,7 @@ def test_accepting_keeps_an_account_the_receiver_already_had(scene: Scene) -> No
         "vault", "set", "school-mailbox", "--field", "address=cu@hcm.edu.vn", stdin="cũ-2025\n"
     )
     bundle = prepare(scene, key)
-    scene.receiver.ok("handover", "accept", str(bundle))
+    accept(scene.receiver, bundle, scene.giver)
     names = scene.receiver.vault_names()
     [kept] = [n for n in names if n.startswith("school-mailbox.before-")]
     assert scene.receiver.vault_entry(kept)["fields"]["address"] == "cu@hcm.edu.vn"  # type: ignore[index]
@@ -516,7 +540,7 @@ def test_a_backdated_prepared_entry_by_someone_else_takes_nothing_over(scene: Sc
     assert scene.giver.run_job() == []
     assert "school-mailbox" in scene.giver.vault_names()
 
-    scene.receiver.ok("handover", "accept", str(bundle))
+    accept(scene.receiver, bundle, scene.giver)
     scene.receiver.ok("handover", "confirm", "--password-changed")
     assert [n.title for n in scene.giver.run_job()]
     assert "school-mailbox" not in scene.giver.vault_names()

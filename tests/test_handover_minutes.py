@@ -53,6 +53,8 @@ FACTS = MinutesFacts(
     recovery_moved="Số điện thoại khôi phục 0909 123 456, email khôi phục và xác minh 2 bước "
     "đã chuyển sang Bên nhận",
     password_changed_note="Người nhận đổi mật khẩu lúc 15 giờ 05 phút ngày 29/11/2026",
+    giver_key="FEZS-GJCZ-MRPZ-L7U3",
+    receiver_key="ABCD-EFGH-IJKL-MNOP",
 )
 NO_LIBREOFFICE = shutil.which("soffice") is None and shutil.which("libreoffice") is None
 SLEEP = shutil.which("sleep")
@@ -153,7 +155,10 @@ def test_the_handed_over_table_names_the_account_and_the_mailbox_checks(minutes:
     assert rows["Mật khẩu ứng dụng, ứng dụng được cấp quyền"] == f"Đã kiểm tra, thu hồi: {BLANK}"
     assert rows["Các dịch vụ đăng ký bằng địa chỉ hộp thư"] == BLANK
     assert rows["Bản sao xuất toàn bộ hộp thư"] == f"Tệp: {BLANK}\nSHA-256: {BLANK}"
-    assert [row.cells[0].text for row in table.rows][1:] == [str(n) for n in range(1, 12)]
+    assert rows["Mã nhận dạng khóa bàn giao (hoso)"] == (
+        "Bên giao: FEZS-GJCZ-MRPZ-L7U3\nBên nhận: ABCD-EFGH-IJKL-MNOP"
+    )
+    assert [row.cells[0].text for row in table.rows][1:] == [str(n) for n in range(1, 13)]
 
 
 def test_the_password_line_says_it_is_not_written(minutes: Path) -> None:

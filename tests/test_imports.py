@@ -126,6 +126,7 @@ PUBLIC_API = {
     "agent.errors",
     "agent.safexml",
     "agent.vault",  # the handover moves the school account between vaults
+    "agent.roles",  # the school's roles, and the keeper keys the config pins (their format)
     "agent.backup.service",  # and takes a backup first
     "agent.validation",  # an inspection plan checks its records as `hoso check` does
     "agent.journal",  # and the ledger of what was sent lives in the journal

@@ -3,9 +3,10 @@
 A built-in hoso plugin. It adds ``hoso handover keygen / prepare / accept / confirm / status /
 history``: the account travels sealed for the receiver's key and signed by the giver, the
 minutes ("biên bản bàn giao") are written for signing, and every step goes into a hash-chained
-log in the records folder that the share carries to both keepers. Its scheduled job removes
-the giver's copy once the receiver's password change reaches the giver's computer, and reminds
-the receiver, once a day, until that change is confirmed.
+log in the records folder that the share carries to both keepers (only entries signed by the
+school's known keeper keys count: see trust.py). Its scheduled job removes the giver's copy
+once the receiver's password change reaches the giver's computer, and reminds the receiver,
+once a day, until that change is confirmed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def hoso_scheduled_jobs(config: Config) -> list[Job]:
 def run_job(context: JobContext) -> None:
     """Remove a handed-over copy whose password change is logged; remind a receiver who has
     not confirmed the password change (the notification key changes daily: once a day)."""
-    from . import commands, keys, ledger
+    from . import commands, keys
 
     config = context.config
     vault = commands.open_vault_quietly(config, prompt=None)
@@ -54,7 +55,8 @@ def run_job(context: JobContext) -> None:
     if mine is None:
         return
     day = date.fromtimestamp(context.now).isoformat()
-    for handover in commands.waiting_for_confirmation(ledger.verify(config.root).entries, mine):
+    entries = commands.read_log(config, mine).log.entries
+    for handover in commands.waiting_for_confirmation(entries, mine):
         context.notify(
             Notification(
                 key=f"handover:reminder:{handover.bundle}:{day}",
@@ -67,12 +69,24 @@ def run_job(context: JobContext) -> None:
 
 @hookimpl
 def hoso_status_notes(config: Config) -> list[str]:
-    """The handover this computer accepted and whose password change is not confirmed yet."""
-    from . import commands, keys, ledger
+    """On a keeper's computer: the handover it accepted whose password change is not confirmed
+    yet, and a log that does not verify (a forged or damaged entry)."""
+    from . import commands, keys
 
     vault = commands.open_vault_quietly(config, prompt=None)
     mine = keys.load(vault) if vault is not None else None
     if mine is None or not config.root.is_dir():
         return []
-    waiting = commands.waiting_for_confirmation(ledger.verify(config.root).entries, mine)
-    return [commands.reminder_message(handover) for handover in waiting]
+    log = commands.read_log(config, mine).log
+    notes = [
+        commands.reminder_message(handover)
+        for handover in commands.waiting_for_confirmation(log.entries, mine)
+    ]
+    if not log.verified:
+        notes.append(
+            _(
+                "The school mailbox handover log does not verify ({count} problems): see "
+                "`hoso handover history`."
+            ).format(count=len(log.problems))
+        )
+    return notes

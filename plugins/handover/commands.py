@@ -9,8 +9,12 @@ Invariants:
 - Bad input (a malformed key, a bundle for someone else, altered, truncated or replayed, no
   account in the vault) is a UsageError (exit 2) raised before anything is imported, written
   or removed.
-- The giver's copy is removed only when a log that verifies shows the password change signed
-  by the receiver's key named when this very copy was handed over.
+- The giver's copy is removed only when an intact log shows the password change signed by the
+  receiver's key named when this very copy was handed over.
+- Every reading of the log goes through :func:`read_log`: only entries of known keys
+  (trust.py) count, for reminders, numbering, removal and history alike.
+- ``accept`` imports nothing until the receiver has given the giver's fingerprint and it
+  matches the bundle's key.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,13 @@ from typing import Any
 import click
 
 from agent.config import Config
-from agent.errors import ExitCode, UsageError
+from agent.errors import ExitCode, SafetyStop, UsageError
 from agent.i18n import _
+from agent.roles import key_fingerprint
 from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing, terminal_prompt
 
 from . import keys as keymod
-from . import ledger
+from . import ledger, trust
 from .bundle import (
     ACCOUNT_FIELDS,
     Account,
@@ -86,6 +91,28 @@ def _my_keys(vault: Vault) -> keymod.HandoverKeys:
             )
         )
     return found
+
+
+def read_log(
+    config: Config,
+    keys: keymod.HandoverKeys | None,
+    *,
+    seen: bool = False,
+    first_use: bool = True,
+) -> trust.Screened:
+    """The log with only the entries of known keys (see trust.py); ``seen`` also checks it
+    against what this computer saw before. A computer's first reading of a log with entries,
+    with no key pinned in the config, trusts the log's first keeper key (and remembers it),
+    unless ``first_use`` is False (a reading that must leave no trace)."""
+    log = ledger.verify(_records_root(config), _seen(config) if seen else None)
+    own = keys.public().fingerprint() if keys is not None else None
+    known = trust.load(config, own)
+    if not (first_use and known.first_use_open and log.entries):
+        return trust.screen(log, known)
+    first = trust.first_use_root(log.entries)
+    trust.remember(config, first, trust.FIRST_USE)
+    screened = trust.screen(log, trust.load(config, own))
+    return replace(screened, trusted_now=first) if first not in (None, own) else screened
 
 
 # --- keygen ------------------------------------------------------------------------------------
@@ -152,8 +179,11 @@ def prepare(
     )
     bundle_path = out / file_name(bundle_id)
     _write_new(bundle_path, data)
-    number = 1 + sum(e.kind == ledger.PREPARED for e in ledger.verify(root).entries)
-    minutes = _write_minutes(config, out, bundle_id, number, giver, receiver, witness, account)
+    number = 1 + sum(e.kind == ledger.PREPARED for e in read_log(config, keys).log.entries)
+    fingerprints = (keys.public().fingerprint(), recipient.fingerprint())
+    minutes = _write_minutes(
+        config, out, bundle_id, number, (giver, receiver, witness), account, fingerprints
+    )
     ledger.append(
         root,
         keys,
@@ -232,14 +262,14 @@ def _write_minutes(
     out: Path,
     bundle_id: str,
     number: int,
-    giver: Party,
-    receiver: Party,
-    witness: Party | None,
+    parties: tuple[Party, Party, Party | None],
     account: Account,
+    fingerprints: tuple[str, str],
 ) -> list[Path]:
     # python-docx loads only for a handover, not whenever `hoso` starts.
     from .minutes import MinutesFacts, Person, write_minutes
 
+    giver, receiver, witness = parties
     school = config.roles.school
     decision = school.decision
     # The minutes are an official Vietnamese document: their words are not translated.
@@ -260,6 +290,8 @@ def _write_minutes(
         login_url=account.login_url,
         recovery_moved=account.recovery,
         password_changed_note="",  # filled in by hand once the receiver has changed it
+        giver_key=fingerprints[0],
+        receiver_key=fingerprints[1],
     )
     return write_minutes(out / f"bien-ban-ban-giao-{bundle_id[:8]}.docx", facts)
 
@@ -267,8 +299,27 @@ def _write_minutes(
 # --- accept ------------------------------------------------------------------------------------
 
 
-def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBundle:
-    """Verify the bundle, import the account into this vault as `school-mailbox`, log it."""
+@dataclass(frozen=True)
+class Arrived:
+    """A bundle that opened and checks, not imported: it waits for the receiver to confirm
+    the giver's key fingerprint."""
+
+    opened: OpenedBundle
+    giver_fingerprint: str
+    known_as: str | None  # how this computer knows the giver's key (trust.PINNED, …), or None
+    keeper_name: str | None  # the name the config pins the key under
+
+
+# Gives the fingerprint the receiver compares (read out by the giver, or printed on the
+# minutes) for a bundle that arrived; raises UsageError when nobody can answer.
+Confirm = Callable[[Arrived], str]
+
+
+def accept(
+    config: Config, bundle: Path, *, prompt: Prompt | None, confirm: Confirm
+) -> tuple[Arrived, OpenedBundle]:
+    """Verify the bundle, have the receiver confirm the giver's fingerprint, then import the
+    account into this vault as `school-mailbox`, remember the giver's key, and log it."""
     root = _records_root(config)
     try:
         data = bundle.read_bytes()
@@ -282,11 +333,11 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
     keys = _my_keys(vault)
     opened = open_bundle(data, keys)
     existing = vault.get(MAILBOX)
-    log = ledger.verify(root)
+    log = read_log(config, keys, first_use=False)  # nothing remembered before the confirmation
     mine = keys.public().fingerprint()
     replayed = any(
         e.kind == ledger.ACCEPTED and e.bundle == opened.id and e.author.fingerprint() == mine
-        for e in log.entries
+        for e in log.log.entries
     )  # only this receiver's own entries: anyone could sign an "accepted" for this bundle
     if replayed or (existing is not None and existing.fields.get(RECEIVED) == opened.id):
         raise UsageError(
@@ -295,6 +346,14 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
                 "again. Nothing was imported."
             ).format(id=opened.id)
         )
+    giver_fingerprint = opened.giver_key.fingerprint()
+    arrived = Arrived(
+        opened,
+        giver_fingerprint,
+        log.known.get(giver_fingerprint),
+        log.names.get(giver_fingerprint),
+    )
+    _check_fingerprint(confirm(arrived), giver_fingerprint)
     account = opened.account
     fields = {
         **opened.notes,
@@ -306,17 +365,44 @@ def accept(config: Config, bundle: Path, *, prompt: Prompt | None) -> OpenedBund
         # is kept under a name of its own before the new one takes `school-mailbox`.
         vault.set(f"{MAILBOX}.before-{opened.id[:8]}", existing.secret.reveal(), existing.fields)
     vault.set(MAILBOX, account.password.reveal(), fields)
+    # Compared in person: this computer now knows the giver's key, even before the giver's
+    # "prepared" entry reaches it.
+    trust.remember(config, giver_fingerprint, trust.ACCEPTED)
     # The handover's parties ride along: the giver's "prepared" entry may reach this computer
     # after the receiver confirms the password change (ledger.handovers, provisional).
     receiver = Party(config.roles.teacher.name or config.host_name, "")
     details = {
         "prepared_at": opened.created,
         "giver": opened.giver.to_json(),
-        "giver_fingerprint": opened.giver_key.fingerprint(),
+        "giver_fingerprint": giver_fingerprint,
         "receiver": receiver.to_json(),
     }
     ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
-    return opened
+    return arrived, opened
+
+
+class FingerprintMismatch(SafetyStop):
+    """The fingerprint the receiver gave is not the bundle's: it may come from an impostor."""
+
+
+def _check_fingerprint(given: str, expected: str) -> None:
+    found = key_fingerprint(given)
+    if found is None:
+        raise UsageError(
+            _(
+                "`{given}` is not a key fingerprint (four groups of four letters and digits, "
+                "e.g. ABCD-EFGH-IJKL-MNOP). Nothing was imported."
+            ).format(given=given.strip()[:40])
+        )
+    if found != expected:
+        raise FingerprintMismatch(
+            _(
+                "The fingerprint you gave ({given}) is not the key that signed this bundle "
+                "({expected}). The bundle may not come from the giver: do not accept it; ask "
+                "the giver to read out `hoso handover keygen` on their computer and prepare it "
+                "again. Nothing was imported."
+            ).format(given=found, expected=expected)
+        )
 
 
 # --- confirm -----------------------------------------------------------------------------------
@@ -326,7 +412,7 @@ def confirm_password_changed(config: Config, *, prompt: Prompt | None) -> ledger
     """Log that this receiver changed the password of the handover it accepted last."""
     root = _records_root(config)
     keys = _my_keys(Vault.open(config, prompt=prompt))
-    waiting = waiting_for_confirmation(ledger.verify(root).entries, keys)
+    waiting = waiting_for_confirmation(read_log(config, keys).log.entries, keys)
     if not waiting:
         raise UsageError(
             _("There is no accepted handover waiting for a password change on this computer.")
@@ -370,9 +456,11 @@ def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
     keys = keymod.load(vault)
     if entry is None or keys is None or HANDED_OVER not in entry.fields or not config.root.is_dir():
         return None
-    log = ledger.verify(config.root, _seen(config))
-    if not log.verified:
+    screened = read_log(config, keys, seen=True)
+    if not screened.intact:
         return None  # a damaged log proves nothing: keep the copy
+    # Entries of unknown keys are left out: whatever they say, they cannot confirm this one.
+    log = screened.log
     mine = keys.public().fingerprint()
     for handover in ledger.handovers(log.entries):
         done = (
@@ -386,10 +474,13 @@ def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
     return None
 
 
-def history(config: Config) -> tuple[ledger.Verification, list[ledger.Handover]]:
-    log = ledger.verify(_records_root(config), _seen(config))
-    ledger.remember(_seen(config), log)
-    return log, ledger.handovers(log.entries)
+def history(
+    config: Config, keys: keymod.HandoverKeys | None
+) -> tuple[trust.Screened, list[ledger.Handover]]:
+    screened = read_log(config, keys, seen=True)
+    if screened.intact:
+        ledger.remember(_seen(config), screened.log)
+    return screened, ledger.handovers(screened.log.entries)
 
 
 def removed_message(handover: ledger.Handover) -> str:
@@ -413,11 +504,29 @@ def register(cli: Any) -> None:
     cli.add_command(handover)
 
 
-def _release_and_say(config: Config) -> None:
+def _release_and_say(config: Config) -> keymod.HandoverKeys | None:
+    """Remove a handed-over copy whose password change is logged (and say so); this
+    computer's handover keys, or None when it has none (or its vault is locked)."""
     vault = open_vault_quietly(config, terminal_prompt())
-    released = release_given_copy(config, vault) if vault is not None else None
+    if vault is None:
+        return None
+    released = release_given_copy(config, vault)
     if released is not None:
         click.echo(removed_message(released), err=True)
+    return keymod.load(vault)
+
+
+def _warn_first_use_of(fingerprint: str | None) -> None:
+    if fingerprint is not None:
+        click.echo(
+            _(
+                "Warning: no keeper key is pinned in the config, so this computer now trusts "
+                "the handover log's first keeper key {fingerprint} (trust on first use). Check "
+                "it with that keeper and pin it in the config: [[school.keepers]] with "
+                'name = "…" and key = "{fingerprint}".'
+            ).format(fingerprint=fingerprint),
+            err=True,
+        )
 
 
 @click.group()
@@ -483,21 +592,43 @@ def prepare_command(
 
 @handover.command("accept")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--fingerprint",
+    default=None,
+    help="The giver's key fingerprint, as the giver reads it out (or as the minutes print it).",
+)
 @click.pass_obj
-def accept_command(obj: Any, bundle: Path) -> None:
-    """Import the school mailbox account from a sealed bundle."""
-    opened = accept(obj.load(), bundle, prompt=terminal_prompt())
-    click.echo(
-        _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
-            giver=opened.giver.label(), fingerprint=opened.giver_key.fingerprint()
+def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
+    """Import the school mailbox account from a sealed bundle, once you have confirmed the
+    giver's key fingerprint."""
+
+    def confirm(arrived: Arrived) -> str:
+        click.echo(
+            _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
+                giver=arrived.opened.giver.label(), fingerprint=arrived.giver_fingerprint
+            )
         )
-    )
-    click.echo(
-        _(
-            "Compare this fingerprint with the one `hoso handover keygen` shows on the giver's "
-            "computer."
+        click.echo(_known_line(arrived))
+        if fingerprint is not None:
+            return fingerprint
+        if not sys.stdin.isatty():
+            raise UsageError(
+                _(
+                    "Confirm the giver's key fingerprint before anything is imported: run this "
+                    "at a terminal, or give --fingerprint XXXX-XXXX-XXXX-XXXX as the giver reads "
+                    "it out from `hoso handover keygen`. Nothing was imported."
+                )
+            )
+        answer: str = click.prompt(
+            _(
+                "Ask the giver to read out the fingerprint `hoso handover keygen` shows on their "
+                "computer, and type it here"
+            )
         )
-    )
+        return answer
+
+    _arrived, opened = accept(obj.load(), bundle, prompt=terminal_prompt(), confirm=confirm)
+    click.echo(_("The fingerprint matches."))
     click.echo(
         _("The account {address} is now in your vault as `{name}`.").format(
             address=opened.account.address, name=MAILBOX
@@ -508,6 +639,19 @@ def accept_command(obj: Any, bundle: Path) -> None:
             "Now change the mailbox password and move the recovery phone/email to yours, then "
             "run `hoso handover confirm --password-changed`."
         )
+    )
+
+
+def _known_line(arrived: Arrived) -> str:
+    if arrived.known_as == trust.PINNED:
+        return _("This key is pinned in the config as {name}'s keeper key.").format(
+            name=arrived.keeper_name
+        )
+    if arrived.known_as is not None:
+        return _("The handover log already knows this key as a keeper's.")
+    return _(
+        "This computer does not know this key yet: compare the fingerprint with the giver in "
+        "person, not by chat."
     )
 
 
@@ -532,14 +676,10 @@ def confirm_command(obj: Any, password_changed: bool) -> None:
 def status_command(obj: Any, as_json: bool) -> None:
     """What the handover waits for on this computer (and remove a handed-over copy)."""
     config = obj.load()
-    _release_and_say(config)
-    vault = open_vault_quietly(config, terminal_prompt())
-    keys = keymod.load(vault) if vault is not None else None
-    waiting = (
-        waiting_for_confirmation(ledger.verify(_records_root(config)).entries, keys)
-        if keys is not None
-        else []
-    )
+    keys = _release_and_say(config)
+    log = read_log(config, keys)
+    _warn_first_use_of(log.trusted_now)
+    waiting = waiting_for_confirmation(log.log.entries, keys) if keys is not None else []
     if as_json:
         click.echo(json.dumps({"waiting": [h.to_json() for h in waiting]}, ensure_ascii=False))
         return
@@ -556,13 +696,15 @@ def history_command(obj: Any, as_json: bool) -> None:
     """The handover log: who handed the mailbox to whom, when; and whether it verifies
     (exit code 1 when it does not)."""
     config = obj.load()
-    _release_and_say(config)
-    log, handovers = history(config)
+    screened, handovers = history(config, _release_and_say(config))
+    log = screened.log
+    _warn_first_use_of(screened.trusted_now)
     if as_json:
         document = {
             "verified": log.verified,
             "entries": [h.to_json() for h in handovers],
             "problems": log.problems,
+            "keys": screened.to_json(),
         }
         click.echo(json.dumps(document, ensure_ascii=False))
     else:
@@ -570,6 +712,15 @@ def history_command(obj: Any, as_json: bool) -> None:
             click.echo(_history_line(h))
         for problem in log.problems:
             click.echo(_("Problem: {problem}").format(problem=problem))
+        for fingerprint, how in sorted(screened.known.items()):
+            if how == trust.FIRST_USE:
+                click.echo(
+                    _(
+                        "Note: no keeper key is pinned in the config; this computer trusts "
+                        "{fingerprint} because it was the log's first keeper key when this "
+                        "computer first read it. Pin it: [[school.keepers]] in the config."
+                    ).format(fingerprint=fingerprint)
+                )
         click.echo(
             _("The handover log verifies.")
             if log.verified

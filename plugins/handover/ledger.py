@@ -15,6 +15,7 @@ One JSON line per entry (canonical JSON)::
 
 ``prepared`` carries giver, receiver, witness (``{name, position}``) and the receiver's key
 fingerprint; ``accepted`` and ``password_changed`` count only when signed by that receiver key.
+This module checks links and signatures only; which keys may speak at all is trust.py's job.
 
 Invariants:
 - Each line names the SHA-256 of the line before it in its file (the first names 64 zeros) and
@@ -201,10 +202,8 @@ def _instant(time: str) -> float:
 
 
 def remember(seen: Path, verification: Verification) -> None:
-    """Record the length and head of each file of a log that verified, so that a later
-    shrink is noticed."""
-    if not verification.verified:
-        return
+    """Record the length and head of each file of an intact log (the caller checks that), so
+    that a later shrink is noticed."""
     seen.parent.mkdir(parents=True, exist_ok=True)
     memory = {name: {"lines": n, "head": head} for name, (n, head) in verification.files.items()}
     tmp = seen.with_name(seen.name + ".tmp")

@@ -91,6 +91,10 @@ class MinutesFacts:
     login_url: str
     recovery_moved: str  # what recovery phone/email/2-step moved to the new keeper
     password_changed_note: str  # e.g. "Người nhận đổi mật khẩu lúc … (ghi sau khi xác nhận)"
+    # The fingerprints of both keepers' handover keys: on paper, the receiver compares the
+    # giver's with what `hoso handover accept` shows before anything is imported.
+    giver_key: str = ""
+    receiver_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,10 @@ def _handed_over(document: Document, facts: MinutesFacts) -> None:
         ("Mật khẩu ứng dụng, ứng dụng được cấp quyền", f"Đã kiểm tra, thu hồi: {BLANK}"),
         ("Các dịch vụ đăng ký bằng địa chỉ hộp thư", BLANK),
         ("Bản sao xuất toàn bộ hộp thư", f"Tệp: {BLANK}\nSHA-256: {BLANK}"),
+        (
+            "Mã nhận dạng khóa bàn giao (hoso)",
+            f"Bên giao: {_or_blank(facts.giver_key)}\nBên nhận: {_or_blank(facts.receiver_key)}",
+        ),
     )
     table = _table(document, rows=1 + len(rows), widths=(1.2, 6.8, 8.0))
     table.style = document.styles["Table Grid"]
