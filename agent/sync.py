@@ -12,6 +12,7 @@ destroying data live here, before anything is planned:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import threading
@@ -46,6 +47,7 @@ from .model import (
     nfc,
 )
 from .propagate import Context, Propagator
+from .safepath import SafeRoot, UnsafePath
 from .records import Record, classify
 from .remote import Capabilities, Remote, RemoteTree
 from .validation import CheckResult, Validator
@@ -69,6 +71,7 @@ class PreparedPass:
     remote: Mapping[RelPath, RemoteEntry]
     twins: list[RelPath]
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
+    symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
 
 
 @dataclass
@@ -175,7 +178,9 @@ class Syncer:
         if prepared is None:
             return PassResult(Report(), Plan(), "ok")
         if dry_run:
-            return PassResult(_describe(prepared.plan), prepared.plan, "dry_run")
+            report = _describe(prepared.plan)
+            report.skipped += _left_alone(prepared)
+            return PassResult(report, prepared.plan, "dry_run")
         return self.execute(prepared)
 
     def prepare(
@@ -224,9 +229,11 @@ class Syncer:
         if not dry_run:
             self._remove_leftovers(scan.leftovers, listing.own_temp_files)
         # Paths the agent cannot see clearly (two spellings of one name, folders it cannot
-        # read) are left alone on both sides: neither side's absence means "deleted".
+        # read, symlinks it never follows) are left alone on both sides with all below them:
+        # neither side's absence means "deleted", and nothing is written through a link.
         unclear = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         unclear += [path for path, _reason in scan.unreadable]
+        unclear += scan.symlinks
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -251,13 +258,18 @@ class Syncer:
         )
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins, mass_delete)
+        return PreparedPass(plan, caps, entries, remote, twins, mass_delete, scan.symlinks)
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
         transfer of ours is in flight, so each one is garbage (never the only copy)."""
+        safe = SafeRoot(self.config.root)
         for fs_path in partial:
-            (self.config.root / fs_path).unlink(missing_ok=True)
+            with (
+                contextlib.suppress(FileNotFoundError, UnsafePath),
+                safe.parent(fs_path) as (folder, name),
+            ):
+                folder.unlink(name, missing_ok=True)
         if temp:
             try:
                 self.remote.cleanup_temp_files(temp)
@@ -288,8 +300,7 @@ class Syncer:
         )
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
-        for path in prepared.twins:
-            report.skipped.append({"path": path, "reason": "normalization_twin"})
+        report.skipped += _left_alone(prepared)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -432,6 +443,15 @@ def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelP
     if not folders:
         return dict(entries)
     return {p: e for p, e in entries.items() if not any(is_within(p, f) for f in folders)}
+
+
+def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
+    """The `skipped` entries of paths left out of the plan: twins and symlinks. They ask for
+    no early pass (a person has to act), so they are not part of ``plan.skipped``."""
+    return [
+        *({"path": p, "reason": SkipReason.NORMALIZATION_TWIN.value} for p in prepared.twins),
+        *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
+    ]
 
 
 def _kind_of(action: Action) -> Kind:
