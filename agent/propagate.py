@@ -624,6 +624,7 @@ class Propagator:
         # split() refuses ".." and the like: the slot stays inside the trash.
         slot = self.ctx.local_trash / f"{self.ctx.stamp}-{secrets.token_hex(3)}"
         slot = slot.joinpath(*split(path))
+        private_dir(self.ctx.local_trash)  # also when an older agent made it 0755
         private_dir(slot.parent)
         return slot
 

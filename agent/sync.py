@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from . import local, reconcile, trash
@@ -72,6 +75,7 @@ class PreparedPass:
     twins: list[RelPath]
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
     symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
+    clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
 
 
 @dataclass
@@ -257,8 +261,12 @@ class Syncer:
             merge_only=merge_only,
         )
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
+        clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins, mass_delete, scan.symlinks)
+        twins = [p for p in twins if p not in clashes]
+        return PreparedPass(
+            plan, caps, entries, remote, twins, mass_delete, scan.symlinks, tuple(clashes)
+        )
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
@@ -313,7 +321,10 @@ class Syncer:
             report,
             plan,
             "partial" if report.failed else "ok",
-            retry_soon=outcome.retry_soon or bool(plan.skipped),
+            # Only a file still being written is worth a pass right away; the other skips
+            # wait for a person (the watcher says when they act), or the daemon would loop.
+            retry_soon=outcome.retry_soon
+            or any(s.reason is SkipReason.UNSETTLED for s in plan.skipped),
         )
 
     def _before_changes(self, prepared: PreparedPass) -> Plan:
@@ -450,8 +461,28 @@ def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
     no early pass (a person has to act), so they are not part of ``plan.skipped``."""
     return [
         *({"path": p, "reason": SkipReason.NORMALIZATION_TWIN.value} for p in prepared.twins),
+        *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
     ]
+
+
+def _type_clashes(
+    root: Path,
+    local_twins: tuple[tuple[RelPath, ...], ...],
+    remote_twins: tuple[tuple[RelPath, ...], ...],
+) -> list[RelPath]:
+    """Twin groups that are a file and a folder of one name rather than two spellings: the
+    share listing one name twice (as a file and as a folder), or on disk an NFC file beside an
+    NFD folder. Left alone like twins, but named for what they are."""
+    clashes = [nfc(group[0]) for group in remote_twins if len(set(group)) == 1]
+    for group in local_twins:
+        kinds: set[bool] = set()
+        for fs_path in group:
+            with contextlib.suppress(OSError):
+                kinds.add(stat.S_ISDIR(os.lstat(root / fs_path).st_mode))
+        if len(kinds) > 1:
+            clashes.append(nfc(group[0]))
+    return clashes
 
 
 def _kind_of(action: Action) -> Kind:

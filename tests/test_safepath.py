@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from agents import Agent, remote_put
+from conftest import Share
 
 from agent.errors import ExitCode, LocalError, Scope
 from agent.safepath import SafeRoot, UnsafePath, private_dir, rename_no_replace, split
@@ -228,3 +230,28 @@ def test_private_folders_are_0700_at_every_level_made(tmp_path: Path) -> None:
     loose.mkdir(mode=0o755)
     private_dir(loose)
     assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+
+
+# --- the agent's own folders, end to end ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_state_trash_and_log_folders_are_private(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    agent.write("Tuần 1/Bài 1.docx", b"bai 1")
+    old = os.umask(0o022)
+    try:
+        assert agent.cli("sync").returncode == 0
+        remote_put(share, "Tuần 1/Bài 1.docx", b"the share's newer version")
+        done = agent.cli("sync")
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    trash = agent.local_trash()
+    kept = [p for p in trash.rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in kept] == [b"bai 1"]  # the replaced version, kept
+    private = [agent.state_dir, agent.state_dir / "logs", trash, *(p for p in trash.rglob("*") if p.is_dir())]
+    for folder in private:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for data in (agent.state_dir / "journal.sqlite3", agent.state_dir / "logs" / "hoso.log"):
+        assert stat.S_IMODE(data.stat().st_mode) == 0o600, data
