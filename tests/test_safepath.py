@@ -13,6 +13,7 @@ from agents import Agent, remote_put
 from conftest import Share
 
 from agent.errors import ExitCode, LocalError, Scope
+from agent.local import MARKER_NAME, read_marker, write_marker
 from agent.safepath import SafeRoot, UnsafePath, private_dir, rename_no_replace, split
 
 
@@ -255,3 +256,15 @@ def test_state_trash_and_log_folders_are_private(tmp_path: Path, share: Share) -
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for data in (agent.state_dir / "journal.sqlite3", agent.state_dir / "logs" / "hoso.log"):
         assert stat.S_IMODE(data.stat().st_mode) == 0o600, data
+
+
+def test_a_link_planted_as_the_marker_is_replaced_never_written_through(
+    root: Path, outside: Path
+) -> None:
+    (root / MARKER_NAME).symlink_to(outside / "authorized_keys")
+    with pytest.raises(LocalError):
+        read_marker(root)  # a link is no marker
+    write_marker(root, "b1946ac92492d234")
+    assert not (root / MARKER_NAME).is_symlink()
+    assert read_marker(root) == "b1946ac92492d234"
+    assert listing(outside) == {"authorized_keys": b"the teacher's own key\n"}

@@ -202,3 +202,27 @@ def test_the_daemon_does_not_loop_on_a_link(agent: Agent, share: Share, ssh: Pat
     assert daemon.state.passes == 2 and daemon.state.last_error is None
     assert contents(ssh) == {"known_hosts": OWN_KEY}
     assert remote_tree(share)["link/authorized_keys"] == ATTACKER_KEY
+
+
+def test_a_restore_into_a_folder_now_a_link_is_refused(
+    agent: Agent, share: Share, ssh: Path, tmp_path: Path
+) -> None:
+    agent.write("Tuần 4/authorized_keys", b"a record\n")
+    agent.write("Tuần 4/Bài 4.docx", b"bai 4")
+    agent.sync()
+    remote_delete(share, "Tuần 4/authorized_keys")
+    assert agent.sync().deleted_local == ["Tuần 4/authorized_keys"]
+    os.rename(agent.root / "Tuần 4", tmp_path / "moved away")
+    (agent.root / "Tuần 4").symlink_to(ssh, target_is_directory=True)
+    item = json.loads(agent.cli("trash", "list", "--json").stdout)[0]
+
+    done = agent.cli("trash", "restore", str(item["id"]))
+
+    assert done.returncode == 1 and "symbolic link" in done.stderr
+    assert contents(ssh) == {"known_hosts": OWN_KEY}
+    assert [i["id"] for i in json.loads(agent.cli("trash", "list", "--json").stdout)] == [item["id"]]
+    # Once the link is gone, the same item comes back where it was.
+    (agent.root / "Tuần 4").unlink()
+    done = agent.cli("trash", "restore", str(item["id"]))
+    assert done.returncode == 0, done.stderr
+    assert agent.read("Tuần 4/authorized_keys") == b"a record\n"
