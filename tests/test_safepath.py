@@ -5,7 +5,10 @@ followed), and a folder swapped for a symlink after it was opened never redirect
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -267,4 +270,33 @@ def test_a_link_planted_as_the_marker_is_replaced_never_written_through(
     write_marker(root, "b1946ac92492d234")
     assert not (root / MARKER_NAME).is_symlink()
     assert read_marker(root) == "b1946ac92492d234"
+    assert listing(outside) == {"authorized_keys": b"the teacher's own key\n"}
+
+
+@pytest.fixture
+def other_device(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another file system (tmpfs), where renames and hard links fail (EXDEV)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    folder = Path(tempfile.mkdtemp(prefix="hoso-test-", dir=shm))
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_moving_out_across_file_systems_copies_then_removes_without_following(
+    root: Path, outside: Path, other_device: Path
+) -> None:
+    week = root / "Tuần 1" / "Toán"
+    (week / "Bài 1.docx").write_bytes(b"bai 1")
+    (week / "keys").symlink_to(outside, target_is_directory=True)
+    (root / "Sổ.xlsx").write_bytes(b"so")
+    with SafeRoot(root).folder("Tuần 1") as folder:
+        folder.move_out("Toán", other_device / "Toán")
+    with SafeRoot(root).folder("") as folder:
+        folder.link_out("Sổ.xlsx", other_device / "Sổ.xlsx")
+    assert not week.exists()
+    assert (other_device / "Toán" / "Bài 1.docx").read_bytes() == b"bai 1"
+    assert os.readlink(other_device / "Toán" / "keys") == str(outside)
+    assert (other_device / "Sổ.xlsx").read_bytes() == b"so" and (root / "Sổ.xlsx").exists()
     assert listing(outside) == {"authorized_keys": b"the teacher's own key\n"}
