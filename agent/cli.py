@@ -182,9 +182,7 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
     from .backup_cli import prompt_for_passphrase
 
     if not (cfg.backup.repository_path() / "config").is_file():
-        echo(
-            _("No backup repository: the deleted files are kept in the trash only."), err=True
-        )
+        echo(_("No backup repository: the deleted files are kept in the trash only."), err=True)
         return
     repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
     result = service.backup(cfg, repo, tags=["before-mass-delete"])
@@ -316,9 +314,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
         echo(f"  {path}")
     if st.symlinks:
         echo(
-            _(
-                "Symbolic links left alone (never followed or synced, on either side): {n}"
-            ).format(n=len(st.symlinks))
+            _("Symbolic links left alone (never followed or synced, on either side): {n}").format(
+                n=len(st.symlinks)
+            )
         )
         for path in st.symlinks[:20]:
             echo(f"  {path}")
@@ -334,9 +332,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
     _print_backup_status(st.backup)
     if st.findings:
         files = sorted({f["path"] for f in st.findings})
-        echo(
-            _("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files))
-        )
+        echo(_("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files)))
         for path in files[:20]:
             echo(f"  {path}")
     for note in st.plugin_notes:
@@ -418,9 +414,7 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
             restored = trashmod.restore(cfg, journal, item_id)
         finally:
             journal.close()
-    echo(
-        _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
-    )
+    echo(_("Restored as {path}. The next sync carries it to the other side.").format(path=restored))
 
 
 # --- check and plugins --------------------------------------------------------------------
@@ -559,9 +553,7 @@ def roles(ctx: Ctx, as_json: bool) -> None:
     echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
     for reviewer in school.reviewers:
         scope = ", ".join((*reviewer.groups, *reviewer.teachers))
-        echo(
-            _("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope)
-        )
+        echo(_("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope))
     mine = ", ".join(r.name for r in found.my_reviewers()) or unset
     echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
 

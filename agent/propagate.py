@@ -31,7 +31,6 @@ from pathlib import Path
 
 from . import local
 from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
-from .safepath import Folder, SafeRoot, UnsafePath, private_dir, rename_no_replace, split
 from .i18n import _
 from .journal import Journal
 from .log import get_logger
@@ -53,6 +52,7 @@ from .model import (
     parent_of,
 )
 from .remote import Remote
+from .safepath import Folder, SafeRoot, UnsafePath, private_dir, rename_no_replace, split
 
 log = get_logger(__name__)
 
@@ -340,9 +340,8 @@ class Propagator:
             finally:
                 folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)
-        self._record(
-            _journal_entry(action.path, _local_from_stat(action.path, placed), remote_sha, new_remote)
-        )
+        now_local = _local_from_stat(action.path, placed)
+        self._record(_journal_entry(action.path, now_local, remote_sha, new_remote))
         with self._lock:
             self.report.conflicts.append({"path": action.path, "copy": action.conflict_copy})
         log.warning("conflict on %s: local version kept as %s", action.path, action.conflict_copy)
@@ -541,7 +540,7 @@ class Propagator:
         for dirpath, dirnames, filenames, dir_fd in os.fwalk(name, dir_fd=folder.fd):
             for child in dirnames + filenames:
                 st = os.stat(child, dir_fd=dir_fd, follow_symlinks=False)
-                rel = f"{top}{dirpath[len(name):]}/{child}"
+                rel = f"{top}{dirpath[len(name) :]}/{child}"
                 if stat.S_ISLNK(st.st_mode):
                     # Removing the folder would take the link with it: leave it to the user.
                     raise UnsafePath(
@@ -555,13 +554,12 @@ class Propagator:
                     if not self.ctx.ignore.is_ignored(nfc(rel), stat.S_ISDIR(st.st_mode)):
                         raise Changed()
                     continue
-                if entry.kind is Kind.FILE:
-                    if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-                        entry.local_size,
-                        entry.local_mtime_ns,
-                        entry.local_inode,
-                    ):
-                        raise Changed()
+                if entry.kind is Kind.FILE and (st.st_size, st.st_mtime_ns, st.st_ino) != (
+                    entry.local_size,
+                    entry.local_mtime_ns,
+                    entry.local_inode,
+                ):
+                    raise Changed()
 
     def _fetch(
         self, path: RelPath, remote: RemoteEntry, folder: Folder

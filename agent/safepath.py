@@ -166,8 +166,9 @@ class Folder:
         replaces: FileExistsError when ``name`` is taken."""
         if source.is_symlink():
             raise UnsafePath(
-                _("{path} is a symbolic link; hoso does not put links into the records folder.")
-                .format(path=source)
+                _(
+                    "{path} is a symbolic link; hoso does not put links into the records folder."
+                ).format(path=source)
             )
         if self.lstat(name) is not None:
             raise FileExistsError(self.path_of(name))

@@ -50,9 +50,9 @@ from .model import (
     nfc,
 )
 from .propagate import Context, Propagator
-from .safepath import SafeRoot, UnsafePath
 from .records import Record, classify
 from .remote import Capabilities, Remote, RemoteTree
+from .safepath import SafeRoot, UnsafePath
 from .validation import CheckResult, Validator
 from .vault import webdav_password
 

@@ -62,7 +62,9 @@ def test_an_nfc_file_beside_an_nfd_folder_is_a_type_clash(tmp_path: Path, share:
 
 @WSGIDAV_ONLY
 def test_a_share_listing_one_name_as_file_and_folder_is_a_type_clash(
-    tmp_path: Path, share: Share, proxy: FaultProxy  # noqa: F811
+    tmp_path: Path,
+    share: Share,
+    proxy: FaultProxy,  # noqa: F811
 ) -> None:
     agent = proxied_agent(tmp_path, share, proxy)
     remote_put(share, "Tuan1/x", b"a file")

@@ -54,7 +54,20 @@ def write_new(safe: SafeRoot, rel: str, data: bytes, *, create: bool = True) -> 
 
 @pytest.mark.parametrize(
     "rel",
-    ["..", "../x", "a/../../x", "a/..", ".", "./a", "a/./b", "", "a//b", "a/", "/etc/passwd", "a\0b"],
+    [
+        "..",
+        "../x",
+        "a/../../x",
+        "a/..",
+        ".",
+        "./a",
+        "a/./b",
+        "",
+        "a//b",
+        "a/",
+        "/etc/passwd",
+        "a\0b",
+    ],
 )
 def test_every_bad_path_form_is_refused_before_anything_is_opened(root: Path, rel: str) -> None:
     before = sorted(p.relative_to(root.parent) for p in root.parent.rglob("*"))
@@ -190,7 +203,9 @@ def test_rename_no_replace_never_replaces_anything(root: Path, outside: Path) ->
     assert (root / "dangling").is_symlink() and not (root / "nowhere").exists()
 
 
-def test_moving_a_folder_out_copies_links_as_links(root: Path, outside: Path, tmp_path: Path) -> None:
+def test_moving_a_folder_out_copies_links_as_links(
+    root: Path, outside: Path, tmp_path: Path
+) -> None:
     (root / "Tuần 1" / "Toán" / "Bài 1.docx").write_bytes(b"bai 1")
     (root / "Tuần 1" / "Toán" / "keys").symlink_to(outside / "authorized_keys")
     trash = private_dir(tmp_path / "state" / "trash" / "slot")
@@ -254,7 +269,12 @@ def test_state_trash_and_log_folders_are_private(tmp_path: Path, share: Share) -
     trash = agent.local_trash()
     kept = [p for p in trash.rglob("*") if p.is_file()]
     assert [p.read_bytes() for p in kept] == [b"bai 1"]  # the replaced version, kept
-    private = [agent.state_dir, agent.state_dir / "logs", trash, *(p for p in trash.rglob("*") if p.is_dir())]
+    private = [
+        agent.state_dir,
+        agent.state_dir / "logs",
+        trash,
+        *(p for p in trash.rglob("*") if p.is_dir()),
+    ]
     for folder in private:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for data in (agent.state_dir / "journal.sqlite3", agent.state_dir / "logs" / "hoso.log"):

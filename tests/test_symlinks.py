@@ -103,7 +103,9 @@ def test_a_synced_folder_replaced_by_a_link_is_not_deleted_on_the_share(
 
     assert not report.deleted_remote and not report.downloaded and not report.failed
     assert symlink_skips(report) == ["link"]
-    assert remote_tree(share)["link/authorized_keys"] == b"a record that happens to have this name\n"
+    assert (
+        remote_tree(share)["link/authorized_keys"] == b"a record that happens to have this name\n"
+    )
     assert share_trash(share) == []
     assert contents(ssh) == {"known_hosts": OWN_KEY}
 
@@ -220,7 +222,9 @@ def test_a_restore_into_a_folder_now_a_link_is_refused(
 
     assert done.returncode == 1 and "symbolic link" in done.stderr
     assert contents(ssh) == {"known_hosts": OWN_KEY}
-    assert [i["id"] for i in json.loads(agent.cli("trash", "list", "--json").stdout)] == [item["id"]]
+    assert [i["id"] for i in json.loads(agent.cli("trash", "list", "--json").stdout)] == [
+        item["id"]
+    ]
     # Once the link is gone, the same item comes back where it was.
     (agent.root / "Tuần 4").unlink()
     done = agent.cli("trash", "restore", str(item["id"]))
