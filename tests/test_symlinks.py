@@ -61,6 +61,7 @@ def test_a_link_to_ssh_is_never_written_through(agent: Agent, share: Share, ssh:
     assert contents(ssh) == {"known_hosts": OWN_KEY}
     assert remote_tree(share)["link/authorized_keys"] == ATTACKER_KEY  # still on the share
     assert share_trash(share) == []  # and not trashed there
+    assert "link/known_hosts" not in remote_tree(share)  # nor anything read through the link
     assert symlink_skips(result.report) == ["link"]
     assert not result.report.changed_anything and not result.report.failed
     assert not result.retry_soon  # nothing a pass right away could change
