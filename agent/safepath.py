@@ -332,6 +332,8 @@ def private_dir(path: Path) -> Path:
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=0o700)
         os.chmod(folder, 0o700)
-    # An older agent made it 0755: the trash and journal in it are the teacher's records.
-    os.chmod(path, 0o700)
+    # An older agent made it 0755: the trash and journal in it are the teacher's records. A
+    # folder an admin prepared for us (owned by someone else) is theirs to set.
+    with contextlib.suppress(PermissionError):
+        os.chmod(path, 0o700)
     return path
