@@ -21,6 +21,7 @@ import click
 from . import __version__, i18n
 from . import config as configmod
 from .backup_cli import backup as backup_commands
+from .display import printable
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 from .vault_cli import vault as vault_commands
@@ -29,6 +30,13 @@ SETTLE_ROUNDS = 3
 # Skips that another pass right away may resolve: a file still being saved, or a file that
 # changed on either side between planning and acting.
 RETRY_NOW = {"unsettled", "changed_meanwhile"}
+
+
+def echo(message: object = "", *, err: bool = False) -> None:
+    """click.echo for text output: names from the share or a document may hold control
+    characters, shown escaped so that the terminal never obeys them (JSON output is printed
+    with click.echo as it is: json escapes them itself)."""
+    click.echo(printable(str(message)), err=err)
 
 
 class Ctx:
@@ -107,9 +115,9 @@ def init(
         check=not no_check,
         state_dir=state_dir,
     )
-    click.echo(_("Config written to {path}.").format(path=ctx.config_path))
-    click.echo(_("Records folder: {root}").format(root=result.config.root))
-    click.echo(_("Next: `hoso sync` once, or `hoso run` to keep syncing."))
+    echo(_("Config written to {path}.").format(path=ctx.config_path))
+    echo(_("Records folder: {root}").format(root=result.config.root))
+    echo(_("Next: `hoso sync` once, or `hoso run` to keep syncing."))
 
 
 # --- sync ----------------------------------------------------------------------------------
@@ -155,13 +163,13 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
     else:
         _print_report(report, dry_run=dry_run)
         if checked is not None and checked.findings:
-            click.echo(
+            echo(
                 _("Records with problems to fix: {n}. Run `hoso check` to see them.").format(
                     n=len({f.path for f in checked.findings})
                 )
             )
     for failure in report.failed:
-        click.echo(f"{failure['path']}: {failure['error']}", err=True)
+        echo(f"{failure['path']}: {failure['error']}", err=True)
     if report.failed:
         sys.exit(ExitCode.PARTIAL)
 
@@ -174,13 +182,11 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
     from .backup_cli import prompt_for_passphrase
 
     if not (cfg.backup.repository_path() / "config").is_file():
-        click.echo(
-            _("No backup repository: the deleted files are kept in the trash only."), err=True
-        )
+        echo(_("No backup repository: the deleted files are kept in the trash only."), err=True)
         return
     repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
     result = service.backup(cfg, repo, tags=["before-mass-delete"])
-    click.echo(
+    echo(
         _("Backed up first: snapshot {id} ({files} files).").format(
             id=result.snapshot[:8], files=result.files
         ),
@@ -218,7 +224,7 @@ def _no_progress(done: int, total: int, action: Any) -> None:
 def _terminal_progress(done: int, total: int, action: Any) -> None:
     arrow = _ARROWS.get(action.kind.value)
     if arrow:
-        click.echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
+        echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
 
 
 def _print_report(report: Any, *, dry_run: bool) -> None:
@@ -229,14 +235,14 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         (_("deleted on the share (kept in trash)"), report.deleted_remote),
     ]
     if dry_run:
-        click.echo(_("Dry run: nothing was changed."))
+        echo(_("Dry run: nothing was changed."))
     for label, paths in lines:
         for path in paths:
-            click.echo(f"{label}: {path}")
+            echo(f"{label}: {path}")
     for source, dest in report.moved:
-        click.echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
+        echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
     for conflict in report.conflicts:
-        click.echo(
+        echo(
             _("conflict: {path} — your version was kept as {copy}").format(
                 path=conflict["path"], copy=conflict["copy"]
             )
@@ -247,12 +253,13 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         "open_in_editor": _("waiting, open in Word or LibreOffice"),
         "normalization_twin": _("not synced: two names differ only in how accents are encoded"),
         "type_clash": _("not synced: a file on one side and a folder on the other"),
+        "symlink": _("not synced: a symbolic link (hoso never follows or syncs links)"),
         "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
     }
     for skip in report.skipped:
-        click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
+        echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
     if not report.changed_anything and not report.failed and not report.skipped:
-        click.echo(_("Everything is in sync."))
+        echo(_("Everything is in sync."))
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -294,38 +301,44 @@ def status(ctx: Ctx, as_json: bool) -> None:
         click.echo(json.dumps(st.to_json(), ensure_ascii=False))
         return
     if st.last_pass is None:
-        click.echo(_("No sync pass yet."))
+        echo(_("No sync pass yet."))
     else:
-        click.echo(
+        echo(
             _("Last pass: {when} ({outcome}).").format(
                 when=st.last_pass["finished"].replace("T", " "),
                 outcome=_outcome_text(st.last_pass["outcome"]),
             )
         )
-    click.echo(_("Changes waiting: {n}").format(n=len(st.pending)))
+    echo(_("Changes waiting: {n}").format(n=len(st.pending)))
     for path in st.pending[:20]:
-        click.echo(f"  {path}")
+        echo(f"  {path}")
+    if st.symlinks:
+        echo(
+            _("Symbolic links left alone (never followed or synced, on either side): {n}").format(
+                n=len(st.symlinks)
+            )
+        )
+        for path in st.symlinks[:20]:
+            echo(f"  {path}")
     if st.conflicts:
-        click.echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
+        echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
         for path in st.conflicts:
-            click.echo(f"  {path}")
+            echo(f"  {path}")
     if st.errors:
-        click.echo(_("Files that could not be synced: {n}").format(n=len(st.errors)))
+        echo(_("Files that could not be synced: {n}").format(n=len(st.errors)))
         for err in st.errors:
-            click.echo(f"  {err['path']}: {err['error']}")
-    click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
+            echo(f"  {err['path']}: {err['error']}")
+    echo(_("Items in the trash: {n}").format(n=st.trash_items))
     _print_backup_status(st.backup)
     if st.findings:
         files = sorted({f["path"] for f in st.findings})
-        click.echo(
-            _("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files))
-        )
+        echo(_("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files)))
         for path in files[:20]:
-            click.echo(f"  {path}")
+            echo(f"  {path}")
     for note in st.plugin_notes:
-        click.echo(f"{note['plugin']}: {note['text']}")
+        echo(f"{note['plugin']}: {note['text']}")
     for failure in st.plugin_failures:
-        click.echo(
+        echo(
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
             err=False,
         )
@@ -333,15 +346,15 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
 def _print_backup_status(backup: dict[str, Any] | None) -> None:
     if backup is None:
-        click.echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
+        echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
         return
-    click.echo(
+    echo(
         _("Last good backup: {when} ({hours} hours ago), {files} files.").format(
             when=backup["last"].replace("T", " "), hours=backup["age_hours"], files=backup["files"]
         )
     )
     if backup["stale"]:
-        click.echo(
+        echo(
             _(
                 "Warning: the last backup is older than allowed ([backup] max_age). Is the backup "
                 "drive connected? Run `hoso backup create`."
@@ -376,10 +389,10 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
-        click.echo(_("The trash is empty."))
+        echo(_("The trash is empty."))
     side_names = {"local": _("this computer"), "remote": _("the share")}
     for row in rows:
-        click.echo(
+        echo(
             f"{row['id']:>5}  {row['deleted_at']}  {side_names[str(row['side'])]:<14} "
             f"{row['path']}  ({row['reason_text']})"
         )
@@ -401,9 +414,7 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
             restored = trashmod.restore(cfg, journal, item_id)
         finally:
             journal.close()
-    click.echo(
-        _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
-    )
+    echo(_("Restored as {path}. The next sync carries it to the other side.").format(path=restored))
 
 
 # --- check and plugins --------------------------------------------------------------------
@@ -431,13 +442,13 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
         click.echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
     else:
         _print_findings(findings)
-        click.echo(
+        echo(
             _(
                 "Records checked now: {checked}; unchanged since the last check: {unchanged}."
             ).format(checked=result.checked, unchanged=result.unchanged)
         )
     for failure in failures:
-        click.echo(failure, err=True)
+        echo(failure, err=True)
     if result.has_errors:
         sys.exit(ExitCode.PARTIAL)
 
@@ -465,17 +476,17 @@ def _print_findings(findings: list[Any]) -> None:
     for finding in findings:
         if finding.path != current:
             current = finding.path
-            click.echo(finding.path)
+            echo(finding.path)
         severity = finding.severity.value
-        click.echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
+        echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
         if finding.fix:
-            click.echo(f"    → {finding.fix}")
+            echo(f"    → {finding.fix}")
     errors = sum(1 for f in findings if f.severity.value == "error")
     warnings = sum(1 for f in findings if f.severity.value == "warning")
     if not findings:
-        click.echo(_("No problems found."))
+        echo(_("No problems found."))
     else:
-        click.echo(
+        echo(
             _("Errors: {errors}; warnings: {warnings}; records concerned: {files}.").format(
                 errors=errors, warnings=warnings, files=len({f.path for f in findings})
             )
@@ -493,7 +504,7 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
     host = load_plugins(cfg)
     installed = {p.name for p in host.plugins}
     for name in sorted(set(cfg.plugins.tables) - installed):
-        click.echo(
+        echo(
             _("[plugins.{name}] is in the config file but no such plugin is installed.").format(
                 name=name
             ),
@@ -504,11 +515,11 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
         return
     for info in host.plugins:
         state = _("enabled") if info.enabled else _("disabled")
-        click.echo(f"{info.name} {info.version} ({info.source}) — {state}")
+        echo(f"{info.name} {info.version} ({info.source}) — {state}")
         if info.hooks:
-            click.echo("  " + ", ".join(info.hooks))
+            echo("  " + ", ".join(info.hooks))
         if info.error:
-            click.echo("  " + info.error)
+            echo("  " + info.error)
 
 
 @cli.command()
@@ -528,25 +539,23 @@ def roles(ctx: Ctx, as_json: bool) -> None:
             return unset
         return ", ".join(part for part in (who.name, who.position, who.email) if part)
 
-    click.echo(_("School: {name}").format(name=school.name or unset))
-    click.echo(_("School mailbox: {address}").format(address=school.mailbox or unset))
-    click.echo(_("Principal: {who}").format(who=person(school.principal)))
+    echo(_("School: {name}").format(name=school.name or unset))
+    echo(_("School mailbox: {address}").format(address=school.mailbox or unset))
+    echo(_("Principal: {who}").format(who=person(school.principal)))
     if school.decision:
-        click.echo(
+        echo(
             _("Assignment decision: No. {number} of {date}").format(
                 number=school.decision.number, date=school.decision.date.strftime("%d/%m/%Y")
             )
         )
     else:
-        click.echo(_("Assignment decision: {value}").format(value=unset))
-    click.echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
+        echo(_("Assignment decision: {value}").format(value=unset))
+    echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
     for reviewer in school.reviewers:
         scope = ", ".join((*reviewer.groups, *reviewer.teachers))
-        click.echo(
-            _("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope)
-        )
+        echo(_("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope))
     mine = ", ".join(r.name for r in found.my_reviewers()) or unset
-    click.echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
+    echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
 
 
 def _config_or_default(ctx: Ctx) -> configmod.Config:
@@ -610,10 +619,10 @@ def main(argv: list[str] | None = None) -> None:
         _add_plugin_commands(argv)
         cli.main(args=argv, prog_name="hoso", standalone_mode=False)
     except HosoError as exc:
-        click.echo(_("Error: {message}").format(message=exc), err=True)
+        echo(_("Error: {message}").format(message=exc), err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
-        click.echo(_("Aborted."), err=True)
+        echo(_("Aborted."), err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
         exc.show()
@@ -628,7 +637,7 @@ def main(argv: list[str] | None = None) -> None:
         logger = logging.getLogger("hoso")
         if logger.handlers:  # only into our redacting log file, never Python's stderr fallback
             logger.exception("unexpected error")
-        click.echo(
+        echo(
             _("Unexpected error (a bug in hoso). Run again with HOSO_DEBUG=1 to see details."),
             err=True,
         )

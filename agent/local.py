@@ -20,7 +20,6 @@ import errno
 import functools
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +32,9 @@ from .config import Config
 from .errors import ConfigError, LocalError, SafetyStop
 from .i18n import _
 from .model import JournalEntry, Kind, LocalEntry, RelPath, nfc
+from .safepath import PARTIAL_SUFFIX, TEMP_PREFIX, SafeRoot
 
 MARKER_NAME = ".hoso-root"
-TEMP_PREFIX = ".~hoso-"
-PARTIAL_SUFFIX = ".part"
 TRASH_DIR_NAME = ".hoso-trash"
 
 # Office and OS litter: lock/owner files, temp saves, thumbnails. Users may re-include these.
@@ -366,7 +364,9 @@ def absolute(root: Path, entry: LocalEntry) -> Path:
 def read_marker(root: Path) -> str | None:
     """The identity written in the root marker, or None when there is no marker."""
     try:
-        return (root / MARKER_NAME).read_text(encoding="utf-8").strip()
+        # Not followed: a link planted under the marker's name is no marker.
+        with open(root / MARKER_NAME, encoding="utf-8", opener=_open_no_follow) as fh:
+            return fh.read().strip()
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -378,33 +378,23 @@ def read_marker(root: Path) -> str | None:
 
 
 def write_marker(root: Path, ident: str) -> None:
-    """Write the marker atomically: a temp file (ignored by scans), fsync, rename."""
-    tmp = root / f"{TEMP_PREFIX}{secrets.token_hex(8)}.part"
+    """Write the marker atomically: a temp file (ignored by scans), fsync, rename; a link
+    planted under the marker's name is replaced, never written through."""
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(ident + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, root / MARKER_NAME)
-        _fsync_dir(root)
+        with SafeRoot(root).folder("") as folder:
+            tmp, fd = folder.create_temp()
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(ident + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                folder.replace(tmp, MARKER_NAME)
+                folder.fsync()
+            finally:
+                folder.unlink(tmp, missing_ok=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise LocalError(
             _("Cannot write the marker file {path}: {detail}").format(
                 path=root / MARKER_NAME, detail=exc.strerror or exc
             )
         ) from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform (Windows), so best effort.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

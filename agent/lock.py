@@ -22,6 +22,7 @@ from types import TracebackType
 
 from .errors import AlreadyRunning, LocalError
 from .i18n import _
+from .safepath import private_dir
 
 LOCK_NAME = "agent.lock"
 
@@ -83,7 +84,7 @@ class InstanceLock:
 
     def _open(self) -> int:
         try:
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.state_dir)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise self._io_error(exc) from None

@@ -25,6 +25,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from urllib.parse import quote
 
+from .display import printable
+
 ROOT_LOGGER = "hoso"
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 5
@@ -91,7 +93,8 @@ def _mask_header(match: re.Match[str]) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Renders a record's text once, scrubbed, so no handler can format the raw parts."""
+    """Renders a record's text once, scrubbed (secrets masked, control characters escaped),
+    so no handler can format the raw parts."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -99,7 +102,8 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):
             # Bad %-arguments: logging would print msg and args raw in its error report.
             message = f"{record.msg} {record.args!r}"
-        record.msg = redact(message)
+        # Names from the share may hold terminal control characters: shown escaped.
+        record.msg = printable(redact(message))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -198,6 +198,7 @@ class SkipReason(enum.Enum):
     NORMALIZATION_TWIN = "normalization_twin"  # NFC and NFD spellings of one name both exist
     TYPE_CLASH = "type_clash"  # a file on one side, a folder on the other, both new
     VALIDATION_BLOCKED = "validation_blocked"  # a finding of a rule in [plugins] block_sync
+    SYMLINK = "symlink"  # a symbolic link in the records folder: never followed nor synced
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ Invariants:
   removed goes to the local trash first (a hard link or rename, so it costs no copy); a remote
   file that is replaced or removed is copied or moved into the share's trash folder first
   (Nextcloud keeps its own versions and trash, so there we rely on the server).
+- Every local write, rename and delete goes through safepath: the target is reached from the
+  records root without following a symlink at any level, or refused as a per-file failure.
 - Before touching a local file, its current stat is compared with the one the plan was made
   from; if the file changed meanwhile the action is dropped and the next pass plans again.
 - The journal is written only after an action has fully succeeded (in small batches, never one
@@ -19,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -50,6 +52,7 @@ from .model import (
     parent_of,
 )
 from .remote import Remote
+from .safepath import Folder, SafeRoot, UnsafePath, private_dir, rename_no_replace, split
 
 log = get_logger(__name__)
 
@@ -112,6 +115,7 @@ class Propagator:
         # batch, which the next pass recognises by comparing bytes.
         self._unwritten: list[JournalEntry] = []
         self._had_errors = {e.path for e in ctx.journal.errors()}
+        self.safe = SafeRoot(ctx.root)
 
     # --- driving -------------------------------------------------------------------------
 
@@ -243,14 +247,17 @@ class Propagator:
 
     # --- path spelling -------------------------------------------------------------------
 
-    def local_path(self, path: RelPath) -> Path:
-        """Where `path` lives on disk, following the on-disk spelling of its folders."""
+    def fs_path(self, path: RelPath) -> RelPath:
+        """How `path` is spelled on disk, following the on-disk spelling of its folders."""
         spelled = self.ctx.local_names.get(path)
-        if spelled is None:
-            parent = parent_of(path)
-            base = self.local_path(parent) if parent else self.ctx.root
-            return base / name_of(path)
-        return self.ctx.root / spelled
+        if spelled is not None:
+            return spelled
+        parent = parent_of(path)
+        return f"{self.fs_path(parent)}/{name_of(path)}" if parent else path
+
+    def local_path(self, path: RelPath) -> Path:
+        """Where `path` lives on disk (for reading; writes go through ``self.safe``)."""
+        return self.ctx.root / self.fs_path(path)
 
     def remote_path(self, path: RelPath) -> RelPath:
         """How the share spells `path` (an existing file's own spelling, or its folder's)."""
@@ -291,22 +298,22 @@ class Propagator:
 
     def download(self, action: Action) -> None:
         assert action.remote is not None
-        target = self.local_path(action.path)
-        temp, new_remote, sha = self._fetch(action.path, action.remote, target.parent)
-        try:
-            self._check_local_unchanged(action, target)
-            same_bytes = action.journal is not None and action.journal.sha256 == sha
-            if action.local is not None and same_bytes:
-                # The local file (unchanged since the journal) already holds these bytes, e.g.
-                # our own upload whose new ETag we never learnt: just remember the share's state.
-                self._record(_journal_entry(action.path, action.local, sha, new_remote))
-                return
-            self._replace_local(action.path, target, temp, new_remote)
-        finally:
-            temp.unlink(missing_ok=True)
-        stat = target.stat()
+        with self.safe.parent(self.fs_path(action.path), create=True) as (folder, name):
+            temp, new_remote, sha = self._fetch(action.path, action.remote, folder)
+            try:
+                self._check_local_unchanged(action, folder, name)
+                same_bytes = action.journal is not None and action.journal.sha256 == sha
+                if action.local is not None and same_bytes:
+                    # The local file (unchanged since the journal) already holds these bytes,
+                    # e.g. our own upload whose new ETag we never learnt: remember the share's.
+                    self._record(_journal_entry(action.path, action.local, sha, new_remote))
+                    return
+                self._replace_local(action.path, folder, name, temp, new_remote)
+            finally:
+                folder.unlink(temp, missing_ok=True)
+            placed = _stat_of(folder, name)
         self._record(
-            _journal_entry(action.path, _local_from_stat(action.path, stat), sha, new_remote)
+            _journal_entry(action.path, _local_from_stat(action.path, placed), sha, new_remote)
         )
         with self._lock:
             self.report.downloaded.append(action.path)
@@ -314,31 +321,31 @@ class Propagator:
     def conflict(self, action: Action) -> None:
         """Both sides changed. Identical bytes are just recorded; otherwise both are kept."""
         assert action.remote is not None and action.conflict_copy is not None
-        target = self.local_path(action.path)
         entry = self._current_local(action)
-        temp, new_remote, remote_sha = self._fetch(action.path, action.remote, target.parent)
-        try:
-            local_sha = entry.sha256 or local.hash_file(target)
-            if local_sha == remote_sha:
-                self._record(_journal_entry(action.path, entry, local_sha, new_remote))
-                return
-            copy_path = self.local_path(action.conflict_copy)
-            # Preserving step first: the local version moves aside under the conflict name
-            # (no-replace), then the server's version takes the real name.
-            _rename_no_replace(target, copy_path)
-            self.ctx.on_local_write(action.conflict_copy)
-            self._replace_local(action.path, target, temp, new_remote)
-        finally:
-            temp.unlink(missing_ok=True)
-        self._record(
-            _journal_entry(
-                action.path, _local_from_stat(action.path, target.stat()), remote_sha, new_remote
-            )
-        )
+        with self.safe.parent(self.fs_path(action.path)) as (folder, name):
+            temp, new_remote, remote_sha = self._fetch(action.path, action.remote, folder)
+            try:
+                local_sha = entry.sha256 or _hash_in(folder, name)
+                if local_sha == remote_sha:
+                    self._record(_journal_entry(action.path, entry, local_sha, new_remote))
+                    return
+                # Preserving step first: the local version moves aside under the conflict
+                # name (no-replace), then the server's version takes the real name.
+                copy_fs = self.fs_path(action.conflict_copy)
+                with self.safe.parent(copy_fs, create=True) as (copy_folder, copy_name):
+                    _rename_no_replace(folder, name, copy_folder, copy_name)
+                    copy_stat = _stat_of(copy_folder, copy_name)
+                self.ctx.on_local_write(action.conflict_copy)
+                self._replace_local(action.path, folder, name, temp, new_remote)
+            finally:
+                folder.unlink(temp, missing_ok=True)
+            placed = _stat_of(folder, name)
+        now_local = _local_from_stat(action.path, placed)
+        self._record(_journal_entry(action.path, now_local, remote_sha, new_remote))
         with self._lock:
             self.report.conflicts.append({"path": action.path, "copy": action.conflict_copy})
         log.warning("conflict on %s: local version kept as %s", action.path, action.conflict_copy)
-        copy_entry = _local_from_stat(action.conflict_copy, copy_path.stat())
+        copy_entry = _local_from_stat(action.conflict_copy, copy_stat)
         self.upload(
             Action(ActionKind.UPLOAD, action.conflict_copy, action.reason, local=copy_entry)
         )
@@ -360,25 +367,34 @@ class Propagator:
 
     def mkdir_local(self, action: Action) -> None:
         assert action.remote is not None
-        target = self.local_path(action.path)
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
-            raise Changed()
-        target.mkdir(parents=True, exist_ok=True)
+        fs_path = self.fs_path(action.path)
+        there = self.safe.lstat(fs_path)
+        if there is not None and not stat.S_ISDIR(there.st_mode):
+            raise Changed()  # a file (or link) appeared meanwhile: the next pass sees it
         self.ctx.on_local_write(action.path)
-        self.ctx.local_names[action.path] = _rel(self.ctx.root, target)
-        entry = _local_from_stat(action.path, target.stat(), kind=Kind.DIR)
+        made = self.safe.makedirs(fs_path)
+        self.ctx.local_names[action.path] = fs_path
+        entry = _local_from_stat(action.path, made, kind=Kind.DIR)
         self._record(_journal_entry(action.path, entry, None, action.remote))
 
     def delete_local(self, action: Action) -> None:
-        target = self.local_path(action.path)
-        if action.local is None or not target.exists():
-            self._forget(action)
+        try:
+            with self.safe.parent(self.fs_path(action.path)) as (folder, name):
+                there = folder.lstat(name)
+                if action.local is None or there is None:
+                    raise FileNotFoundError(action.path)
+                if action.local.kind is Kind.FILE:
+                    self._check_local_unchanged(action, folder, name)
+                elif not stat.S_ISDIR(there.st_mode):
+                    raise Changed()
+                else:
+                    self._check_folder_unchanged(action, folder, name)
+                self._to_local_trash(
+                    action.path, folder, name, action.local, reason=TrashReason.DELETED_ON_SHARE
+                )
+        except FileNotFoundError:
+            self._forget(action)  # already gone
             return
-        if action.local.kind is Kind.FILE:
-            self._check_local_unchanged(action, target)
-        else:
-            self._check_folder_unchanged(action, target)
-        self._to_local_trash(action.path, target, action.local, reason=TrashReason.DELETED_ON_SHARE)
         self.ctx.on_local_write(action.path)
         self._forget(action)
         with self._lock:
@@ -418,14 +434,17 @@ class Propagator:
 
     def move_local(self, action: Action) -> None:
         assert action.source is not None
-        source = self.local_path(action.source)
-        target = self.local_path(action.path)
-        if action.local is not None and action.local.kind is Kind.FILE:
-            self._check_local_unchanged(
-                Action(action.kind, action.source, action.reason, local=action.local), source
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _rename_no_replace(source, target)
+        with (
+            self.safe.parent(self.fs_path(action.source)) as (source, source_name),
+            self.safe.parent(self.fs_path(action.path), create=True) as (target, target_name),
+        ):
+            if action.local is not None and action.local.kind is Kind.FILE:
+                self._check_local_unchanged(
+                    Action(action.kind, action.source, action.reason, local=action.local),
+                    source,
+                    source_name,
+                )
+            _rename_no_replace(source, source_name, target, target_name)
         self.ctx.on_local_write(action.source)
         self.ctx.on_local_write(action.path)
         self._moved(action, self.ctx.local_names)
@@ -486,85 +505,92 @@ class Propagator:
     def _current_local(self, action: Action) -> LocalEntry:
         """The local file as it is now, provided it is still what the plan saw."""
         assert action.local is not None
-        path = self.local_path(action.path)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise Changed() from None
-        now = _local_from_stat(action.path, stat)
+        # Not followed: a file swapped for a link since the scan is "changed".
+        there = self.safe.lstat(self.fs_path(action.path))
+        if there is None:
+            raise Changed()
+        now = _local_from_stat(action.path, there)
         seen = action.local
         if (now.size, now.mtime_ns, now.inode) != (seen.size, seen.mtime_ns, seen.inode):
             raise Changed()
         return seen
 
-    def _check_local_unchanged(self, action: Action, target: Path) -> None:
+    def _check_local_unchanged(self, action: Action, folder: Folder, name: str) -> None:
         """Refuse to overwrite or remove a local file that differs from what the plan saw."""
-        try:
-            stat = target.stat()
-        except FileNotFoundError:
+        there = folder.lstat(name)
+        if there is None:
             if action.local is None:
                 return
-            raise Changed() from None
+            raise Changed()
         if action.local is None:
             raise Changed()  # a new local file appeared where we meant to create one
         seen = action.local
-        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != (seen.size, seen.mtime_ns, seen.inode):
+        if (there.st_size, there.st_mtime_ns, there.st_ino) != (
+            seen.size,
+            seen.mtime_ns,
+            seen.inode,
+        ):
             raise Changed()
 
-    def _check_folder_unchanged(self, action: Action, target: Path) -> None:
-        """A folder is removed only if everything in it is what the journal knows."""
+    def _check_folder_unchanged(self, action: Action, folder: Folder, name: str) -> None:
+        """A folder is removed only if everything in it is what the journal knows (read
+        through descriptors: a link inside is seen as a link, never followed)."""
         known = {p: e for p in (action.path, *action.covers) if (e := self.ctx.journal.get(p))}
-        for dirpath, dirnames, filenames in os.walk(target):
-            for name in dirnames + filenames:
-                full = Path(dirpath) / name
-                rel = _rel(self.ctx.root, full)
+        top = folder.path_of(name)
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(name, dir_fd=folder.fd):
+            for child in dirnames + filenames:
+                st = os.stat(child, dir_fd=dir_fd, follow_symlinks=False)
+                rel = f"{top}{dirpath[len(name) :]}/{child}"
+                if stat.S_ISLNK(st.st_mode):
+                    # Removing the folder would take the link with it: leave it to the user.
+                    raise UnsafePath(
+                        _(
+                            "{path} was deleted on the share, but it holds the symbolic link "
+                            "{link}, which hoso leaves alone: it was not removed here."
+                        ).format(path=action.path, link=rel)
+                    )
                 entry = known.get(nfc(rel))
                 if entry is None:
-                    if not self.ctx.ignore.is_ignored(nfc(rel), full.is_dir()):
+                    if not self.ctx.ignore.is_ignored(nfc(rel), stat.S_ISDIR(st.st_mode)):
                         raise Changed()
                     continue
-                if entry.kind is Kind.FILE:
-                    st = full.stat()
-                    if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-                        entry.local_size,
-                        entry.local_mtime_ns,
-                        entry.local_inode,
-                    ):
-                        raise Changed()
+                if entry.kind is Kind.FILE and (st.st_size, st.st_mtime_ns, st.st_ino) != (
+                    entry.local_size,
+                    entry.local_mtime_ns,
+                    entry.local_inode,
+                ):
+                    raise Changed()
 
     def _fetch(
-        self, path: RelPath, remote: RemoteEntry, folder: Path
-    ) -> tuple[Path, RemoteEntry, str]:
+        self, path: RelPath, remote: RemoteEntry, folder: Folder
+    ) -> tuple[str, RemoteEntry, str]:
         """Download into a hidden temp file in the target's folder; returns (temp, state, sha)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f"{local.TEMP_PREFIX}{secrets.token_hex(6)}{local.PARTIAL_SUFFIX}"
-        hasher = _HashingWriter(temp)
+        temp, fd = folder.create_temp()
+        hasher = _HashingWriter(fd)
         try:
             with hasher:
                 new_remote = self.ctx.remote.download(self.remote_path(path), hasher)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            folder.unlink(temp, missing_ok=True)
             raise
         return temp, new_remote, hasher.hexdigest()
 
-    def _replace_local(self, path: RelPath, target: Path, temp: Path, remote: RemoteEntry) -> None:
+    def _replace_local(
+        self, path: RelPath, folder: Folder, name: str, temp: str, remote: RemoteEntry
+    ) -> None:
         """Put a downloaded temp file in place; the old local version goes to the trash."""
-        mtime = remote.mtime or int(time.time())
-        os.utime(temp, (mtime, mtime))
-        if target.exists():
-            self._link_into_trash(path, target, reason=TrashReason.REPLACED_BY_SHARE)
+        folder.set_mtime(temp, remote.mtime or int(time.time()))
+        if folder.regular_file(name) is not None:
+            self._link_into_trash(path, folder, name, reason=TrashReason.REPLACED_BY_SHARE)
         self.ctx.on_local_write(path)
-        os.replace(temp, target)
-        _fsync_dir(target.parent)
-        self.ctx.local_names.setdefault(path, _rel(self.ctx.root, target))
+        folder.replace(temp, name)
+        folder.fsync()
+        self.ctx.local_names.setdefault(path, folder.path_of(name))
 
-    def _link_into_trash(self, path: RelPath, target: Path, *, reason: str) -> None:
+    def _link_into_trash(self, path: RelPath, folder: Folder, name: str, *, reason: str) -> None:
         stored = self._local_trash_slot(path)
-        try:
-            os.link(target, stored)
-        except OSError:
-            shutil.copy2(target, stored)
-        st = stored.stat()
+        folder.link_out(name, stored)
+        st = stored.lstat()
         self.ctx.journal.add_trash(
             side=Side.LOCAL,
             path=path,
@@ -577,20 +603,10 @@ class Propagator:
         )
 
     def _to_local_trash(
-        self, path: RelPath, target: Path, entry: LocalEntry, *, reason: str
+        self, path: RelPath, folder: Folder, name: str, entry: LocalEntry, *, reason: str
     ) -> None:
         stored = self._local_trash_slot(path)
-        try:
-            os.rename(target, stored)
-        except OSError:
-            # Another file system (state dir elsewhere): copy, make it durable, then remove.
-            if target.is_dir():
-                shutil.copytree(target, stored, symlinks=True)
-                shutil.rmtree(target)
-            else:
-                shutil.copy2(target, stored)
-                _fsync_file(stored)
-                target.unlink()
+        folder.move_out(name, stored)
         self.ctx.journal.add_trash(
             side=Side.LOCAL,
             path=path,
@@ -603,8 +619,11 @@ class Propagator:
         )
 
     def _local_trash_slot(self, path: RelPath) -> Path:
-        slot = self.ctx.local_trash / f"{self.ctx.stamp}-{secrets.token_hex(3)}" / path
-        slot.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # split() refuses ".." and the like: the slot stays inside the trash.
+        slot = self.ctx.local_trash / f"{self.ctx.stamp}-{secrets.token_hex(3)}"
+        slot = slot.joinpath(*split(path))
+        private_dir(self.ctx.local_trash)  # also when an older agent made it 0755
+        private_dir(slot.parent)
         return slot
 
     def _trash_path(self, path: RelPath) -> RelPath:
@@ -669,8 +688,8 @@ _HANDLERS: dict[ActionKind, Callable[[Propagator, Action], None]] = {
 class _HashingWriter:
     """A binary file being written that hashes what passes through and is fsync'd on close."""
 
-    def __init__(self, path: Path) -> None:
-        self._fh = open(path, "xb")  # noqa: SIM115 - closed in __exit__
+    def __init__(self, fd: int) -> None:
+        self._fh = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
@@ -709,13 +728,13 @@ def _journal_entry(
     )
 
 
-def _local_from_stat(path: RelPath, stat: os.stat_result, kind: Kind = Kind.FILE) -> LocalEntry:
+def _local_from_stat(path: RelPath, st: os.stat_result, kind: Kind = Kind.FILE) -> LocalEntry:
     return LocalEntry(
         path=path,
         kind=kind,
-        size=stat.st_size if kind is Kind.FILE else 0,
-        mtime_ns=stat.st_mtime_ns,
-        inode=stat.st_ino,
+        size=st.st_size if kind is Kind.FILE else 0,
+        mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
     )
 
 
@@ -725,38 +744,24 @@ def _forget_names(names: dict[RelPath, RelPath], moved: RelPath) -> None:
         del names[key]
 
 
-def _rename_no_replace(source: Path, target: Path) -> None:
-    """Rename without ever replacing an existing target (link + unlink for files)."""
-    if not source.is_dir():
-        try:
-            os.link(source, target)
-        except FileExistsError:
-            raise Changed() from None
-        except OSError:
-            pass  # no hard links here (FAT, some network drives): fall back to a checked rename
-        else:
-            os.unlink(source)
-            return
-    if target.exists() or target.is_symlink():
-        raise Changed()
-    os.rename(source, target)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _rename_no_replace(source: Folder, source_name: str, target: Folder, target_name: str) -> None:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        rename_no_replace(source, source_name, target, target_name)
+    except FileExistsError:
+        raise Changed() from None
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+def _stat_of(folder: Folder, name: str) -> os.stat_result:
+    """The file just placed; gone or swapped already means the next pass must look again."""
+    there = folder.regular_file(name)
+    if there is None:
+        raise Changed()
+    return there
 
 
-def _rel(root: Path, path: Path) -> RelPath:
-    return path.relative_to(root).as_posix()
+def _hash_in(folder: Folder, name: str) -> str:
+    with os.fdopen(folder.open_file(name), "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _local_message(exc: OSError) -> str:

@@ -15,7 +15,7 @@ from . import local
 from .backup import history
 from .config import Config
 from .journal import Journal
-from .model import CONFLICT_MARK
+from .model import CONFLICT_MARK, is_within
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Status:
     findings: list[dict[str, Any]] = field(default_factory=list)
     plugin_failures: list[dict[str, Any]] = field(default_factory=list)
     plugin_notes: list[dict[str, str]] = field(default_factory=list)
+    symlinks: list[str] = field(default_factory=list)  # left alone, never synced
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Status:
             "findings": self.findings,
             "plugin_failures": self.plugin_failures,
             "plugin_notes": self.plugin_notes,
+            "symlinks": self.symlinks,
         }
 
 
@@ -57,6 +59,7 @@ def gather(config: Config, journal: Journal) -> Status:
         }
     pending: list[str] = []
     conflicts: list[str] = []
+    symlinks: list[str] = []
     if config.root.is_dir():
         scan = local.scan(
             config.root,
@@ -71,7 +74,13 @@ def gather(config: Config, journal: Journal) -> Status:
                 pending.append(path)
             if CONFLICT_MARK in path:
                 conflicts.append(path)
-        pending += [p for p in known if p not in scan.entries]
+        # What lies at or below a symlink is left alone by every pass: not pending.
+        symlinks = sorted(scan.symlinks)
+        pending += [
+            p
+            for p in known
+            if p not in scan.entries and not any(is_within(p, link) for link in symlinks)
+        ]
     errors = [
         {"path": e.path, "error": e.message, "attempts": e.attempts, "last_seen": _iso(e.last_seen)}
         for e in journal.errors()
@@ -79,6 +88,7 @@ def gather(config: Config, journal: Journal) -> Status:
     return Status(
         last_pass=last_json,
         pending=sorted(pending),
+        symlinks=symlinks,
         conflicts=sorted(conflicts),
         errors=errors,
         trash_items=len(journal.trash_items()),

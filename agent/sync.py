@@ -12,14 +12,18 @@ destroying data live here, before anything is planned:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from . import local, reconcile, trash
@@ -48,6 +52,7 @@ from .model import (
 from .propagate import Context, Propagator
 from .records import Record, classify
 from .remote import Capabilities, Remote, RemoteTree
+from .safepath import SafeRoot, UnsafePath
 from .validation import CheckResult, Validator
 from .vault import webdav_password
 
@@ -69,6 +74,8 @@ class PreparedPass:
     remote: Mapping[RelPath, RemoteEntry]
     twins: list[RelPath]
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
+    symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
+    clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
 
 
 @dataclass
@@ -175,7 +182,9 @@ class Syncer:
         if prepared is None:
             return PassResult(Report(), Plan(), "ok")
         if dry_run:
-            return PassResult(_describe(prepared.plan), prepared.plan, "dry_run")
+            report = _describe(prepared.plan)
+            report.skipped += _left_alone(prepared)
+            return PassResult(report, prepared.plan, "dry_run")
         return self.execute(prepared)
 
     def prepare(
@@ -224,9 +233,11 @@ class Syncer:
         if not dry_run:
             self._remove_leftovers(scan.leftovers, listing.own_temp_files)
         # Paths the agent cannot see clearly (two spellings of one name, folders it cannot
-        # read) are left alone on both sides: neither side's absence means "deleted".
+        # read, symlinks it never follows) are left alone on both sides with all below them:
+        # neither side's absence means "deleted", and nothing is written through a link.
         unclear = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         unclear += [path for path, _reason in scan.unreadable]
+        unclear += scan.symlinks
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -250,14 +261,23 @@ class Syncer:
             merge_only=merge_only,
         )
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
+        clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins, mass_delete)
+        twins = [p for p in twins if p not in clashes]
+        return PreparedPass(
+            plan, caps, entries, remote, twins, mass_delete, scan.symlinks, tuple(clashes)
+        )
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
         transfer of ours is in flight, so each one is garbage (never the only copy)."""
+        safe = SafeRoot(self.config.root)
         for fs_path in partial:
-            (self.config.root / fs_path).unlink(missing_ok=True)
+            with (
+                contextlib.suppress(FileNotFoundError, UnsafePath),
+                safe.parent(fs_path) as (folder, name),
+            ):
+                folder.unlink(name, missing_ok=True)
         if temp:
             try:
                 self.remote.cleanup_temp_files(temp)
@@ -288,8 +308,7 @@ class Syncer:
         )
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
-        for path in prepared.twins:
-            report.skipped.append({"path": path, "reason": "normalization_twin"})
+        report.skipped += _left_alone(prepared)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -302,7 +321,10 @@ class Syncer:
             report,
             plan,
             "partial" if report.failed else "ok",
-            retry_soon=outcome.retry_soon or bool(plan.skipped),
+            # Only a file still being written is worth a pass right away; the other skips
+            # wait for a person (the watcher says when they act), or the daemon would loop.
+            retry_soon=outcome.retry_soon
+            or any(s.reason is SkipReason.UNSETTLED for s in plan.skipped),
         )
 
     def _before_changes(self, prepared: PreparedPass) -> Plan:
@@ -432,6 +454,35 @@ def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelP
     if not folders:
         return dict(entries)
     return {p: e for p, e in entries.items() if not any(is_within(p, f) for f in folders)}
+
+
+def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
+    """The `skipped` entries of paths left out of the plan: twins and symlinks. They ask for
+    no early pass (a person has to act), so they are not part of ``plan.skipped``."""
+    return [
+        *({"path": p, "reason": SkipReason.NORMALIZATION_TWIN.value} for p in prepared.twins),
+        *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
+        *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
+    ]
+
+
+def _type_clashes(
+    root: Path,
+    local_twins: tuple[tuple[RelPath, ...], ...],
+    remote_twins: tuple[tuple[RelPath, ...], ...],
+) -> list[RelPath]:
+    """Twin groups that are a file and a folder of one name rather than two spellings: the
+    share listing one name twice (as a file and as a folder), or on disk an NFC file beside an
+    NFD folder. Left alone like twins, but named for what they are."""
+    clashes = [nfc(group[0]) for group in remote_twins if len(set(group)) == 1]
+    for group in local_twins:
+        kinds: set[bool] = set()
+        for fs_path in group:
+            with contextlib.suppress(OSError):
+                kinds.add(stat.S_ISDIR(os.lstat(root / fs_path).st_mode))
+        if len(kinds) > 1:
+            clashes.append(nfc(group[0]))
+    return clashes
 
 
 def _kind_of(action: Action) -> Kind:

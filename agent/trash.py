@@ -7,7 +7,6 @@ next pass syncs to the other side.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from .i18n import _
 from .journal import Journal
 from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
 from .remote import Remote
+from .safepath import SafeRoot
 from .vault import webdav_password
 
 
@@ -71,16 +71,17 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
                 path=item.path, stored=stored
             )
         )
-    target = free_name(item.path, lambda p: (root / p).exists() or (root / p).is_symlink())
-    destination = root / target
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Through the path gate: a folder on the way that is now a symlink is refused, never
+    # followed, and a name taken meanwhile is never replaced.
+    safe = SafeRoot(root)
+    target = free_name(item.path, lambda p: safe.lstat(p) is not None)
     try:
-        os.link(stored, destination) if stored.is_file() else os.rename(stored, destination)
-    except OSError:
-        if stored.is_dir():
-            shutil.copytree(stored, destination)
-        else:
-            shutil.copy2(stored, destination)
+        with safe.parent(target, create=True) as (folder, name):
+            folder.bring_in(stored, name)
+    except FileExistsError:
+        raise UsageError(
+            _("{path} appeared while restoring; run the restore again.").format(path=target)
+        ) from None
     return target
 
 

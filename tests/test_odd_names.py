@@ -1,0 +1,134 @@
+"""Names that are not what they seem: a file and a folder of one name (type_clash, on either
+side, never mistaken for a normalization twin) and names holding terminal control characters
+(shown escaped in text, kept as they are in JSON). Real shares; the share that lists one name
+twice is a real wsgidav behind a fault proxy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from pathlib import Path
+
+import pytest
+from agents import Agent, remote_put, remote_tree
+from conftest import Share
+from servers import Answer
+from test_faults import FaultProxy, proxied_agent, proxy  # noqa: F401 - `proxy` is a fixture
+
+from agent.display import printable
+from agent.log import RedactingFilter
+
+WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+ESCAPED = "Bài \x1b]0;pwned\x07\x1b[2J\x9b31m\x7f.docx"
+
+
+def clashes(report: object) -> list[str]:
+    return sorted(s["path"] for s in report.skipped if s["reason"] == "type_clash")  # type: ignore[attr-defined]
+
+
+def twins(report: object) -> list[str]:
+    return sorted(s["path"] for s in report.skipped if s["reason"] == "normalization_twin")  # type: ignore[attr-defined]
+
+
+# --- a file and a folder of one name ----------------------------------------------------------
+
+
+def test_a_file_here_and_a_folder_there_is_a_type_clash_that_waits(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share)
+    agent.write("Tuần 5", b"a file named like the week's folder")
+    remote_put(share, "Tuần 5/Bài 1.docx", b"bai 1")
+
+    result = agent.run()
+
+    assert clashes(result.report) == ["Tuần 5"] and twins(result.report) == []
+    assert not result.retry_soon  # a person must rename one: the daemon does not loop on it
+    assert agent.tree() == {"Tuần 5": b"a file named like the week's folder"}
+    assert remote_tree(share) == {"Tuần 5/Bài 1.docx": b"bai 1"}
+
+
+def test_an_nfc_file_beside_an_nfd_folder_is_a_type_clash(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    agent.write("Tuần 6", b"file")
+    agent.write(unicodedata.normalize("NFD", "Tuần 6") + "/Bài 1.docx", b"bai 1")
+
+    report = agent.sync()
+
+    assert clashes(report) == ["Tuần 6"] and twins(report) == []
+    assert not report.uploaded and remote_tree(share) == {}
+
+
+@WSGIDAV_ONLY
+def test_a_share_listing_one_name_as_file_and_folder_is_a_type_clash(
+    tmp_path: Path,
+    share: Share,
+    proxy: FaultProxy,  # noqa: F811
+) -> None:
+    agent = proxied_agent(tmp_path, share, proxy)
+    remote_put(share, "Tuan1/x", b"a file")
+    agent.sync()
+    assert agent.tree() == {"Tuan1/x": b"a file"}
+    folder = f"/{share.remote_dir}/Tuan1"
+
+    def entry(href: str, collection: bool) -> str:
+        kind = "<d:collection/>" if collection else ""
+        size = "" if collection else "<d:getcontentlength>6</d:getcontentlength>"
+        return (
+            f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
+            f'<d:resourcetype>{kind}</d:resourcetype><d:getetag>"e{len(href)}{collection}"'
+            f"</d:getetag>{size}<d:getlastmodified>Sun, 29 Nov 2026 02:59:06 GMT"
+            "</d:getlastmodified></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+            "</d:response>"
+        )
+
+    body = (
+        '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:">'
+        + entry(f"{folder}/", True)
+        + entry(f"{folder}/x", False)
+        + entry(f"{folder}/x/", True)
+        + "</d:multistatus>"
+    ).encode()
+    proxy.script("PROPFIND", r"/Tuan1/?$", Answer(207, {"Content-Type": "application/xml"}, body))
+
+    report = agent.sync()
+
+    assert clashes(report) == ["Tuan1/x"] and twins(report) == []
+    assert not report.deleted_local and not report.deleted_remote and not report.failed
+    assert agent.tree() == {"Tuan1/x": b"a file"}
+    assert remote_tree(share) == {"Tuan1/x": b"a file"}
+
+
+# --- control characters ----------------------------------------------------------------------
+
+
+def test_printable_escapes_every_control_character_and_keeps_the_rest() -> None:
+    assert printable(ESCAPED) == "Bài \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\x7f.docx"
+    for code in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]:
+        assert printable(chr(code)) == f"\\x{code:02x}"
+    kept = "Tuần 1/Kế hoạch bài dạy\n\tđã ký ✓ «» \u00a0"
+    assert printable(kept) == kept
+
+
+def test_status_shows_control_characters_escaped_and_json_keeps_the_name(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share)
+    agent.write(ESCAPED, b"a name from somewhere hostile")
+
+    text = agent.cli("status")
+    as_json = agent.cli("status", "--json")
+
+    assert text.returncode == 0, text.stderr
+    assert "\\x1b]0;pwned\\x07" in text.stdout
+    for raw in ("\x1b", "\x07", "\x9b", "\x7f"):
+        assert raw not in text.stdout + text.stderr
+    assert json.loads(as_json.stdout)["pending"] == [ESCAPED]
+
+
+def test_log_lines_show_control_characters_escaped() -> None:
+    record = logging.LogRecord("hoso", logging.WARNING, __file__, 1, "%s: failed", (ESCAPED,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == printable(ESCAPED) + ": failed"
+    assert "\x1b" not in record.getMessage()
