@@ -329,7 +329,8 @@ def check(obj: Any, read_data: bool, remote: bool) -> None:
 
 def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:
     """Read the share's copy back; print what is damaged there and what was sent again."""
-    result = offsite.check(cfg, repo)
+    with repo.lock():  # a prune meanwhile would remove what is being sent again
+        result = offsite.check(cfg, repo)
     for item in result.damage:
         click.echo(
             _("on the share: {file}: {problem}").format(file=item.file, problem=item.problem)

@@ -114,7 +114,7 @@ def clock_lines(backup: dict[str, Any]) -> list[str]:
             lines.append(
                 _(
                     "Warning: the computer's clock is off: backup {id} is dated {time}, in the "
-                    "future. Set the clock right; until then backups are made as if none were."
+                    "future. Set the clock right."
                 ).format(id=snapshot, time=when)
             )
         else:
