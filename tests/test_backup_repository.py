@@ -30,6 +30,7 @@ from fastcdc import fastcdc
 from agent.backup import crypto, locks
 from agent.backup.crypto import KdfParams
 from agent.backup.files import local_error, write_atomic
+from agent.backup.maintenance import check
 from agent.backup.repository import PACK_TARGET, Repository
 from agent.errors import (
     BackupDamaged,
@@ -97,6 +98,24 @@ def test_a_committed_repository_still_opens_and_reads(
     assert hashlib.sha256(scan).hexdigest() == expected["scan"]["sha256"]
 
 
+def test_a_committed_format_2_repository_opens_and_both_readers_agree(tmp_path: Path) -> None:
+    path = tmp_path / "vector-v2"
+    shutil.copytree(VECTORS / "repository-v2", path)
+    expected = json.loads((VECTORS / "repository-v2.json").read_text(encoding="utf-8"))
+    repo = Repository.open(path, expected["passphrase"])
+    assert repo.version == 2
+    assert repo.snapshots() == [(expected["snapshot"], expected["snapshot_json"])]
+    manifest = repo.read_manifest()
+    assert manifest is not None and manifest.json() == expected["manifest"]
+    for blob_id, text in expected["blobs"].items():
+        assert repo.load_blob(blob_id).decode("utf-8") == text
+    read = reference.read_repository(path, expected["passphrase"])
+    assert read["manifest"] == expected["manifest"]
+    assert read["snapshots"] == {expected["snapshot"]: expected["snapshot_json"]}
+    with repo.lock():
+        assert check(repo, read_data=True) == []
+
+
 def test_the_reference_reader_reads_what_hoso_writes(repo: Repository, tmp_path: Path) -> None:
     lesson = ("Tuần 12 – Rút kinh nghiệm\n" * 5000).encode()
     with repo.lock():
@@ -108,6 +127,8 @@ def test_the_reference_reader_reads_what_hoso_writes(repo: Repository, tmp_path:
     assert read["config"]["chunker"] == {"min": 262144, "avg": 1048576, "max": 4194304}
     numbered = {"version": 2, "tree": tree_id, "time": "2026-11-29", "seq": 1}  # the first made
     assert read["snapshots"] == {snapshot_id: numbered}
+    assert read["manifest"]["snapshots"] == {snapshot_id: 1}
+    assert read["manifest"]["keys"] == {slot["id"]: "Cô Lan" for slot in repo.key_slots()}
     assert read["blobs"] == {ids[0]: lesson, ids[1]: noise(300_000), tree_id: tree}
 
 
