@@ -301,20 +301,26 @@ def _new_folder(snapshot_id: str) -> Path:
     is_flag=True,
     help="Also read back the copy on the share, and send again what is damaged there.",
 )
+@click.option(
+    "--accept-missing",
+    is_flag=True,
+    help="Record the snapshots, key slots and manifest found missing as gone, so that the "
+    "next check passes (copy them back first if a copy exists).",
+)
 @click.pass_obj
-def check(obj: Any, read_data: bool, remote: bool) -> None:
+def check(obj: Any, read_data: bool, remote: bool, accept_missing: bool) -> None:
     """Verify the repository; exit 1 and name the damage when something is wrong."""
     from .backup import offsite, service
 
     cfg = _config(obj)
     repo = _open(cfg)
     damage = service.check_repository(cfg, repo, read_data=read_data)
-    for item in damage:
-        click.echo(f"{item.file}: {item.problem}")
-        for snapshot_id in item.snapshots:
-            click.echo("  " + _("affects snapshot {id}").format(id=snapshot_id[:8]))
-        for path in item.paths[:20]:
-            click.echo(f"    {path}")
+    if accept_missing and damage:
+        _print_damage(damage)
+        service.accept_missing(cfg, repo)
+        click.echo(_("What was missing is now recorded as gone. Checking again:"))
+        damage = service.check_repository(cfg, repo, read_data=read_data)
+    _print_damage(damage)
     if not damage:
         click.echo(
             _("The repository is sound ({what}).").format(
@@ -325,6 +331,15 @@ def check(obj: Any, read_data: bool, remote: bool) -> None:
         sys.exit(ExitCode.PARTIAL)
     if damage:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _print_damage(damage: list[Any]) -> None:
+    for item in damage:
+        click.echo(f"{item.file}: {item.problem}")
+        for snapshot_id in item.snapshots:
+            click.echo("  " + _("affects snapshot {id}").format(id=snapshot_id[:8]))
+        for path in item.paths[:20]:
+            click.echo(f"    {path}")
 
 
 def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:

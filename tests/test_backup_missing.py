@@ -131,3 +131,26 @@ def test_status_says_the_repository_is_damaged(tmp_path: Path) -> None:
     assert "is damaged: its file `config` is missing" in status.stderr
     backup = json.loads(agent.cli("status", "--json").stdout)["backup"]
     assert "config" in backup["damaged"]
+
+
+def test_what_cannot_be_copied_back_can_be_accepted_as_gone(tmp_path: Path) -> None:
+    agent, usb, (second, first) = made(tmp_path)  # the newest is lost, with the manifest
+    (usb / "snapshots" / first).unlink()
+    (usb / "manifest").unlink()
+    before = files_of(usb)
+    accepted = agent.cli("backup", "check", "--accept-missing", env=ENV)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert f"snapshots/{first}: the snapshot file is missing" in accepted.stdout
+    assert "is sound" in accepted.stdout
+    after = files_of(usb)
+    assert set(after) == set(before) | {"manifest"}  # only the manifest was written
+    assert all(after[rel] == digest for rel, digest in before.items())
+    assert agent.cli("backup", "check", env=ENV).returncode == 0
+    listed = json.loads(agent.cli("backup", "list", "--json", env=ENV).stdout)
+    assert [row["id"] for row in listed] == [second]
+    # Numbers go on from the highest given (this computer remembers it): the lost
+    # snapshot's number 2 is not reused.
+    agent.write("Tuần 13/Toán - Bài 24.docx", b"bai 24")
+    assert agent.cli("backup", "create", env=ENV).returncode == 0
+    rows = json.loads(agent.cli("backup", "list", "--json", env=ENV).stdout)
+    assert [row["seq"] for row in rows] == [1, 3]

@@ -408,6 +408,20 @@ class Repository:
         if self.version < FORMAT_VERSION:
             self._write_config({**self._config, "version": FORMAT_VERSION})
 
+    def rebuild_manifest(self, after_generation: int = 0, seq_given: int = 0) -> Manifest:
+        """A manifest of what is on disk now, newer than the current one and than
+        ``after_generation``, numbering on above ``seq_given``: what it no longer lists is
+        accepted as gone (the caller holds the lock, and has reported what is missing)."""
+        found = self._manifest_from_disk()
+        old = self.manifest_or_none() or Manifest()
+        generation = max(old.generation, after_generation) + 1
+        seq = max(found.seq, old.seq, seq_given)
+        rebuilt = Manifest(generation, seq, found.snapshots, found.keys)
+        self._write_manifest(rebuilt)
+        if self.version < FORMAT_VERSION:
+            self._write_config({**self._config, "version": FORMAT_VERSION})
+        return rebuilt
+
     def _manifest_from_disk(self) -> Manifest:
         """What a format 1 repository holds, for its first manifest."""
         snapshots: dict[str, int | None] = {}

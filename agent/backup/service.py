@@ -229,6 +229,23 @@ def remove_key(config: Config, repo: Repository, slot_id: str) -> None:
         ledger.record(config, repo.id, generation=repo.generation, removed_keys=[slot_id])
 
 
+def accept_missing(config: Config, repo: Repository) -> None:
+    """Record what is missing as gone: the manifest lists what is there now, and this
+    computer forgets the snapshots and key slots it made that are gone. The next check no
+    longer reports them; nothing on disk is removed."""
+    with repo.lock():
+        written = ledger.load(config, repo.id)
+        numbers = [seq for seq in written.snapshots.values() if isinstance(seq, int)]
+        rebuilt = repo.rebuild_manifest(written.generation, max(numbers, default=0))
+        ledger.record(
+            config,
+            repo.id,
+            generation=rebuilt.generation,
+            forgotten=set(written.snapshots) - set(rebuilt.snapshots),
+            removed_keys=set(written.keys) - set(rebuilt.keys),
+        )
+
+
 def check_repository(config: Config, repo: Repository, *, read_data: bool) -> list[Damage]:
     """`check` under the lock (a prune meanwhile would look like damage), with what this
     computer remembers having written."""
