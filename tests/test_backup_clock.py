@@ -309,3 +309,28 @@ def test_list_restore_forget_and_status_with_a_backup_from_the_future(tmp_path: 
     assert newest in {
         r["id"] for r in json.loads(agent.cli("backup", "list", "--json", env=env).stdout)
     }
+
+
+def test_status_says_the_clock_is_off_for_a_backup_dated_in_the_future(tmp_path: Path) -> None:
+    from agents import Agent
+    from conftest import Share
+
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "p", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)
+    env = {"HOSO_BACKUP_PASSPHRASE": PASS}
+    assert (
+        agent.cli("backup", "init", "--repository", str(tmp_path / "USB"), env=env).returncode == 0
+    )
+    agent.write(LESSON, b"bai 23")
+    assert agent.cli("backup", "create", env=env).returncode == 0
+    record_file = agent.state_dir / history.LAST_FILE
+    record = json.loads(record_file.read_text())
+    record["time"] += 365 * 86400  # made while the clock was a year ahead, since fixed
+    record_file.write_text(json.dumps(record))
+    status = agent.cli("status")
+    assert "in the future: the clock is off" in status.stdout
+    assert "hours ago" not in status.stdout
+    assert "the computer's clock is off" in status.stderr
+    backup = json.loads(agent.cli("status", "--json").stdout)["backup"]
+    assert backup["age_hours"] is None and backup["stale"] is True
+    assert [p["kind"] for p in backup["clock"]] == ["future"]
