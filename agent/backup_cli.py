@@ -118,14 +118,18 @@ def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
         sys.exit(ExitCode.PARTIAL)
 
 
-def _snapshot_json(snapshot_id: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+def _snapshot_json(
+    snapshot_id: str, snapshot: dict[str, Any], clock: str | None = None
+) -> dict[str, Any]:
     return {
         "id": snapshot_id,
+        "seq": snapshot.get("seq"),
         "time": snapshot["time"],
         "tags": snapshot.get("tags", []),
         "files": snapshot.get("files", 0),
         "bytes": snapshot.get("bytes", 0),
         "host": snapshot.get("host", ""),
+        "clock": clock,
     }
 
 
@@ -133,20 +137,31 @@ def _snapshot_json(snapshot_id: str, snapshot: dict[str, Any]) -> dict[str, Any]
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def list_(obj: Any, as_json: bool) -> None:
-    """The snapshots, oldest first."""
+    """The snapshots, oldest first in the order they were made. A snapshot dated in the
+    future, or before the one made ahead of it, is marked (`clock`) and explained."""
+    from .backup.clock import assess
+
     repo = _open(_config(obj))
-    rows = [_snapshot_json(i, s) for i, s in repo.snapshots()]
+    snapshots = repo.snapshots()
+    now = datetime.now().astimezone()
+    problems = assess(snapshots, now)
+    marks: dict[str, str] = {}
+    for problem in problems:
+        marks.setdefault(problem.snapshot, problem.kind)
+    rows = [_snapshot_json(i, s, marks.get(i)) for i, s in snapshots]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
-        return
-    if not rows:
+    elif not rows:
         click.echo(_("No snapshots yet: `hoso backup create` makes one."))
-    for row in rows:
+    for row in [] if as_json else rows:
         tags = ", ".join(row["tags"])
+        mark = "  !" if row["clock"] else ""
         click.echo(
             f"{row['id'][:8]}  {row['time'][:19].replace('T', ' ')}  "
-            f"{row['files']:>6}  {_size(row['bytes']):>9}  {tags}"
+            f"{row['files']:>6}  {_size(row['bytes']):>9}  {tags}{mark}"
         )
+    for problem in problems:
+        click.echo(_("Warning: {problem}.").format(problem=problem.describe(now)), err=True)
 
 
 def _size(n: float) -> str:
@@ -234,7 +249,7 @@ def restore(
     """Bring back files as they were in SNAPSHOT (an id, `latest`, or a date such as
     2026-11-24 for the last backup of that day). PATHS narrow it to files or folders."""
     from .backup.restore import restore as restore_files
-    from .backup.snapshots import create
+    from .backup.service import snapshot_folder
 
     cfg = _config(obj)
     repo = _open(cfg)
@@ -242,8 +257,7 @@ def restore(
     target = (target or _new_folder(snapshot_id)).expanduser().absolute()
 
     def keep_what_is_replaced(files: list[Path]) -> None:
-        with repo.lock():
-            saved = create(repo, target, host=cfg.host_name, tags=["before-restore"])
+        saved = snapshot_folder(cfg, repo, target, tags=["before-restore"])
         click.echo(
             _("{n} files about to be replaced were backed up first (snapshot {id}).").format(
                 n=len(files), id=saved.snapshot[:8]
@@ -282,28 +296,71 @@ def _new_folder(snapshot_id: str) -> Path:
 
 @backup.command("check")
 @click.option("--read-data", is_flag=True, help="Also read and verify every stored byte.")
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Also read back the copy on the share, and send again what is damaged there.",
+)
+@click.option(
+    "--accept-missing",
+    is_flag=True,
+    help="Record the snapshots, key slots and manifest found missing as gone, so that the "
+    "next check passes (copy them back first if a copy exists).",
+)
 @click.pass_obj
-def check(obj: Any, read_data: bool) -> None:
+def check(obj: Any, read_data: bool, remote: bool, accept_missing: bool) -> None:
     """Verify the repository; exit 1 and name the damage when something is wrong."""
-    from .backup.maintenance import check as verify
+    from .backup import offsite, service
 
-    repo = _open(_config(obj))
-    with repo.lock():  # a prune running meanwhile would look like damage
-        damage = verify(repo, read_data=read_data)
+    cfg = _config(obj)
+    repo = _open(cfg)
+    damage = service.check_repository(cfg, repo, read_data=read_data)
+    if accept_missing and damage:
+        _print_damage(damage)
+        service.accept_missing(cfg, repo)
+        click.echo(_("What was missing is now recorded as gone. Checking again:"))
+        damage = service.check_repository(cfg, repo, read_data=read_data)
+    _print_damage(damage)
     if not damage:
         click.echo(
             _("The repository is sound ({what}).").format(
                 what=_("every byte read") if read_data else _("structure checked")
             )
         )
-        return
+    if remote and not _check_remote(cfg, repo, offsite):
+        sys.exit(ExitCode.PARTIAL)
+    if damage:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _print_damage(damage: list[Any]) -> None:
     for item in damage:
         click.echo(f"{item.file}: {item.problem}")
         for snapshot_id in item.snapshots:
             click.echo("  " + _("affects snapshot {id}").format(id=snapshot_id[:8]))
         for path in item.paths[:20]:
             click.echo(f"    {path}")
-    sys.exit(ExitCode.PARTIAL)
+
+
+def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:
+    """Read the share's copy back; print what is damaged there and what was sent again."""
+    with repo.lock():  # a prune meanwhile would remove what is being sent again
+        result = offsite.check(cfg, repo)
+    for item in result.damage:
+        click.echo(
+            _("on the share: {file}: {problem}").format(file=item.file, problem=item.problem)
+        )
+    for file in result.resent:
+        click.echo("  " + _("sent again from this computer: {file}").format(file=file))
+    for file in result.not_resent:
+        click.echo(
+            "  " + _("not sent again (the copy here is damaged too): {file}").format(file=file)
+        )
+    if not result.damage:
+        click.echo(
+            _("The copy on the share is sound ({n} files read back).").format(n=result.checked)
+        )
+    return not result.damage
 
 
 @backup.command("forget")
@@ -313,6 +370,11 @@ def check(obj: Any, read_data: bool) -> None:
 @click.option("--keep-monthly", type=click.IntRange(0), default=None)
 @click.option("--prune", "and_prune", is_flag=True, help="Free the space right away.")
 @click.option("--dry-run", is_flag=True, help="Only say which snapshots would go.")
+@click.option(
+    "--allow-clock-jump",
+    is_flag=True,
+    help="Apply the day, week and month rules although snapshot dates show a wrong clock.",
+)
 @click.pass_obj
 def forget(
     obj: Any,
@@ -322,8 +384,11 @@ def forget(
     keep_monthly: int | None,
     and_prune: bool,
     dry_run: bool,
+    allow_clock_jump: bool,
 ) -> None:
-    """Forget the snapshots the policy does not keep (default: the config's keep_* keys)."""
+    """Forget the snapshots the policy does not keep (default: the config's keep_* keys).
+    "Last" is the order snapshots were made; the day, week and month rules go by their
+    dates, and stop (exit 4) when those show a clock in the future or gone backwards."""
     from .backup import service
 
     cfg = _config(obj)
@@ -337,6 +402,8 @@ def forget(
         keep_monthly=keep_monthly,
         prune_after=and_prune,
         dry_run=dry_run,
+        now=datetime.now().astimezone(),
+        allow_clock_jump=allow_clock_jump,
     )
     verb = _("would forget") if dry_run else _("forgot")
     for snapshot_id in trimmed.forgotten:
@@ -373,9 +440,11 @@ def key_add(obj: Any, label: str, recovery: bool) -> None:
     """Add a passphrase (asked for twice, or HOSO_BACKUP_NEW_PASSPHRASE)."""
     import os
 
+    from .backup import service
     from .backup.crypto import recovery_passphrase
 
-    repo = _open(_config(obj))
+    cfg = _config(obj)
+    repo = _open(cfg)
     if recovery:
         new = recovery_passphrase()
     else:
@@ -387,7 +456,7 @@ def key_add(obj: Any, label: str, recovery: bool) -> None:
             new = ask(_("New passphrase: "))
         if len(new) < 8:
             raise UsageError(_("The backup passphrase must have at least 8 characters."))
-    slot = repo.add_key(new, "recovery" if recovery else label)
+    slot = service.add_key(cfg, repo, new, "recovery" if recovery else label)
     click.echo(_("Key {id} added.").format(id=slot[:8]))
     if recovery:
         click.echo(
@@ -418,9 +487,12 @@ def key_list(obj: Any, as_json: bool) -> None:
 @click.pass_obj
 def key_remove(obj: Any, slot_id: str) -> None:
     """Remove a key slot (never the last one)."""
-    repo = _open(_config(obj))
+    from .backup import service
+
+    cfg = _config(obj)
+    repo = _open(cfg)
     matches = [s["id"] for s in repo.key_slots() if s["id"].startswith(slot_id)]
     if len(matches) != 1:
         raise UsageError(_("No single key slot starts with {id}.").format(id=slot_id))
-    repo.remove_key(matches[0])
+    service.remove_key(cfg, repo, matches[0])
     click.echo(_("Key {id} removed.").format(id=matches[0][:8]))

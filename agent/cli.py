@@ -179,10 +179,14 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
     cannot be made the pass stops (the files also go to the trash, but a backup is the
     promise). Without a repository the trash alone keeps the files."""
     from .backup import service
+    from .backup.repository import repository_state
     from .backup_cli import prompt_for_passphrase
 
-    if not (cfg.backup.repository_path() / "config").is_file():
-        echo(_("No backup repository: the deleted files are kept in the trash only."), err=True)
+    # A damaged repository is not "no repository": opening it below stops with what to do.
+    if repository_state(cfg.backup.repository_path()) == "absent":
+        echo(
+            _("No backup repository: the deleted files are kept in the trash only."), err=True
+        )
         return
     repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
     result = service.backup(cfg, repo, tags=["before-mass-delete"])
@@ -345,15 +349,32 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
 
 def _print_backup_status(backup: dict[str, Any] | None) -> None:
+    from .backup.history import clock_lines
+
     if backup is None:
         echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
         return
-    echo(
-        _("Last good backup: {when} ({hours} hours ago), {files} files.").format(
-            when=backup["last"].replace("T", " "), hours=backup["age_hours"], files=backup["files"]
+    if backup["damaged"]:
+        echo(_("Warning: {problem}").format(problem=backup["damaged"]), err=True)
+    if backup["last"] is None:
+        return
+    if backup["age_hours"] is None:
+        echo(
+            _(
+                "Last good backup: dated {when}, in the future: the clock is off; {files} files."
+            ).format(when=backup["last"].replace("T", " "), files=backup["files"])
         )
-    )
-    if backup["stale"]:
+    else:
+        echo(
+            _("Last good backup: {when} ({hours} hours ago), {files} files.").format(
+                when=backup["last"].replace("T", " "),
+                hours=backup["age_hours"],
+                files=backup["files"],
+            )
+        )
+    for line in clock_lines(backup):
+        echo(line, err=True)
+    if backup["stale"] and backup["age_hours"] is not None:
         echo(
             _(
                 "Warning: the last backup is older than allowed ([backup] max_age). Is the backup "

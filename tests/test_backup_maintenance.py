@@ -215,16 +215,25 @@ def test_a_sound_repository_checks_clean(sample: Sample, tmp_path: Path) -> None
 @pytest.mark.parametrize("action", ACTIONS)
 def test_a_damaged_config_is_reported_as_damage(sample: Sample, action: str) -> None:
     tamper(sample.path / "config", action)
-    expected = UsageError if action == "delete" else BackupDamaged
-    with pytest.raises(expected, match="no backup repository" if action == "delete" else "config"):
+    # A deleted config too: the key slots and data are there, so it is a damaged repository
+    # (never "no repository, run hoso backup init").
+    with pytest.raises(BackupDamaged, match="config") as caught:
         sample.open()
+    assert caught.value.exit_code == 1
+    if action == "delete":
+        assert "is missing" in str(caught.value) and "do not run `hoso backup init`" in str(
+            caught.value
+        )
+        with pytest.raises(BackupDamaged, match="is missing"):
+            Repository.init(sample.path, PASSPHRASE, kdf=CHEAP)
+        assert not (sample.path / "config").exists()
 
 
 @pytest.mark.parametrize("action", ACTIONS)
 def test_a_damaged_key_slot_is_named(sample: Sample, action: str, tmp_path: Path) -> None:
     slots = {slot["label"]: slot["id"] for slot in sample.open().key_slots()}
     tamper(sample.path / "keys" / slots["passphrase"], action)
-    if action == "delete":  # indistinguishable from `hoso backup key remove`
+    if action == "delete":  # only the manifest, which needs a key, can tell it was lost
         with pytest.raises(WrongPassphrase):
             sample.open()
     else:
@@ -233,12 +242,13 @@ def test_a_damaged_key_slot_is_named(sample: Sample, action: str, tmp_path: Path
     repo = sample.open(sample.recovery)
     with repo.lock():
         damages = check(repo, read_data=True)
+    assert [(d.file, d.snapshots, d.paths) for d in damages] == [
+        (f"keys/{slots['passphrase']}", (), ())
+    ]
     if action == "delete":
-        assert damages == []
-    else:
-        assert [(d.file, d.snapshots, d.paths) for d in damages] == [
-            (f"keys/{slots['passphrase']}", (), ())
-        ]
+        assert damages[0].problem == (
+            'the key slot "passphrase" is missing: its passphrase no longer opens the repository'
+        )
     assert all(restores_truthfully(repo, sample, tmp_path).values())
 
 
@@ -272,12 +282,12 @@ def test_a_damaged_snapshot_is_named(sample: Sample, action: str, tmp_path: Path
     repo = sample.open()
     with repo.lock():
         damages = check(repo, read_data=True)
-    if action == "delete":  # indistinguishable from `hoso backup forget`
-        assert damages == []
+    assert [d.file for d in damages] == [f"snapshots/{sample.first}"]
+    if action == "delete":  # the manifest lists it: lost, not forgotten
+        assert "missing (snapshot number 1; the repository lists it)" in damages[0].problem
         with pytest.raises(UsageError, match="No snapshot id starts with"):
             find_snapshot(repo, sample.first)
     else:
-        assert [d.file for d in damages] == [f"snapshots/{sample.first}"]
         with pytest.raises(BackupDamaged, match=f"snapshots/{sample.first}"):
             find_snapshot(repo, sample.first)
     assert restores_truthfully(repo, sample, tmp_path) == {

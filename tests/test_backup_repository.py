@@ -30,6 +30,7 @@ from fastcdc import fastcdc
 from agent.backup import crypto, locks
 from agent.backup.crypto import KdfParams
 from agent.backup.files import local_error, write_atomic
+from agent.backup.maintenance import check
 from agent.backup.repository import PACK_TARGET, Repository
 from agent.errors import (
     BackupDamaged,
@@ -97,16 +98,37 @@ def test_a_committed_repository_still_opens_and_reads(
     assert hashlib.sha256(scan).hexdigest() == expected["scan"]["sha256"]
 
 
+def test_a_committed_format_2_repository_opens_and_both_readers_agree(tmp_path: Path) -> None:
+    path = tmp_path / "vector-v2"
+    shutil.copytree(VECTORS / "repository-v2", path)
+    expected = json.loads((VECTORS / "repository-v2.json").read_text(encoding="utf-8"))
+    repo = Repository.open(path, expected["passphrase"])
+    assert repo.version == 2
+    assert repo.snapshots() == [(expected["snapshot"], expected["snapshot_json"])]
+    manifest = repo.read_manifest()
+    assert manifest is not None and manifest.json() == expected["manifest"]
+    for blob_id, text in expected["blobs"].items():
+        assert repo.load_blob(blob_id).decode("utf-8") == text
+    read = reference.read_repository(path, expected["passphrase"])
+    assert read["manifest"] == expected["manifest"]
+    assert read["snapshots"] == {expected["snapshot"]: expected["snapshot_json"]}
+    with repo.lock():
+        assert check(repo, read_data=True) == []
+
+
 def test_the_reference_reader_reads_what_hoso_writes(repo: Repository, tmp_path: Path) -> None:
     lesson = ("Tuần 12 – Rút kinh nghiệm\n" * 5000).encode()
     with repo.lock():
         ids = [repo.add_blob("data", lesson)[0], repo.add_blob("data", noise(300_000))[0]]
         tree = json.dumps({"entries": ids}).encode()
         tree_id = repo.add_blob("tree", tree)[0]
-        snapshot_id = repo.save_snapshot({"version": 1, "tree": tree_id, "time": "2026-11-29"})
+        snapshot_id = repo.save_snapshot({"version": 2, "tree": tree_id, "time": "2026-11-29"})
     read = reference.read_repository(repo.path, PASS)
     assert read["config"]["chunker"] == {"min": 262144, "avg": 1048576, "max": 4194304}
-    assert read["snapshots"] == {snapshot_id: {"version": 1, "tree": tree_id, "time": "2026-11-29"}}
+    numbered = {"version": 2, "tree": tree_id, "time": "2026-11-29", "seq": 1}  # the first made
+    assert read["snapshots"] == {snapshot_id: numbered}
+    assert read["manifest"]["snapshots"] == {snapshot_id: 1}
+    assert read["manifest"]["keys"] == {slot["id"]: "Cô Lan" for slot in repo.key_slots()}
     assert read["blobs"] == {ids[0]: lesson, ids[1]: noise(300_000), tree_id: tree}
 
 
@@ -205,7 +227,7 @@ def test_a_repository_of_a_newer_format_is_refused(repo: Repository) -> None:
     config.write_bytes(original[:4] + b"\x02" + original[5:])
     with pytest.raises(RepositoryNewer, match="newer version of hoso"):
         reopen(repo)
-    newer = {"version": 2, "id": repo.id, "chunker": {"min": 64, "avg": 256, "max": 1024}}
+    newer = {"version": 3, "id": repo.id, "chunker": {"min": 64, "avg": 256, "max": 1024}}
     sealed = crypto.seal_config(repo.keys, bytes.fromhex(repo.id), json.dumps(newer).encode())
     config.write_bytes(sealed)
     with pytest.raises(RepositoryNewer, match="newer version of hoso"):
@@ -450,16 +472,18 @@ def _snapshot(time: str) -> dict[str, Any]:
     return {"version": 1, "time": time, "host": "GV-LAN", "tags": [], "tree": "00"}
 
 
-def test_snapshots_are_listed_oldest_first_and_skip_damaged_ones(repo: Repository) -> None:
+def test_snapshots_are_listed_in_the_order_made_and_skip_damaged_ones(repo: Repository) -> None:
+    # Dates from PCs whose clocks disagree: the order made in the repository wins.
     with repo.lock():
         late = repo.save_snapshot(_snapshot("2026-11-29T09:30:00+07:00"))
         early = repo.save_snapshot(_snapshot("2026-11-28T23:00:00+00:00"))  # 29th, 06:00 +07
         naive = repo.save_snapshot(_snapshot("2020-01-01T00:00:00"))  # local time
         middle = repo.save_snapshot(_snapshot("2026-11-29T08:00:00+07:00"))
-    assert [i for i, _ in repo.snapshots()] == [naive, early, middle, late]
+    assert [i for i, _ in repo.snapshots()] == [late, early, naive, middle]
+    assert [s["seq"] for _, s in repo.snapshots()] == [1, 2, 3, 4]
     flip(repo.path / "snapshots" / middle, 40)
     repo.remove_snapshot(naive)
-    assert [i for i, _ in reopen(repo).snapshots()] == [early, late]
+    assert [i for i, _ in reopen(repo).snapshots()] == [late, early]
     with pytest.raises(BackupDamaged, match=f"snapshots/{middle}"):
         repo.read_snapshot(middle)
     repo.remove_snapshot(early)

@@ -51,6 +51,7 @@ KIND_SNAPSHOT = b"s"
 KIND_LOCK = b"l"
 KIND_BLOB = b"b"
 KIND_PACK_HEADER = b"h"
+KIND_MANIFEST = b"m"
 
 STORED = 0
 ZLIB = 1

@@ -10,7 +10,9 @@ Invariants:
   cannot be read or a used blob is in no index: the data it would judge unused is unknown.
 - check reports every problem as a Damage naming the repository file and, where blobs are
   concerned, the snapshots and paths that use them. Packs no index names are leftovers of an
-  interrupted backup, not damage.
+  interrupted backup, not damage. A snapshot or key slot is missing when the manifest lists
+  it, or when this computer made it (ledger.Written) and no manifest at least as new as this
+  computer's last write says it was forgotten.
 - The caller holds the repository lock for prune (and for check, to avoid reading a
   repository while a prune rewrites it).
 """
@@ -26,6 +28,9 @@ from typing import Any
 from ..errors import BackupDamaged
 from ..i18n import _
 from . import crypto
+from .clock import in_order, snapshot_time
+from .ledger import Written
+from .manifest import Manifest
 from .repository import BlobEntry, Repository
 from .snapshots import DIR, load_tree
 
@@ -42,10 +47,12 @@ def forget_plan(
 ) -> tuple[list[str], list[str]]:
     """(ids to keep, ids to forget), both in the order given.
 
-    restic's semantics, per (host, root) group: keep_last keeps the newest N; keep_daily keeps
-    the newest snapshot of each of the newest N days that have snapshots (weekly: ISO weeks,
-    monthly: months), days taken in each snapshot's own recorded time zone. A snapshot any
-    rule keeps is kept. A policy of all zeros keeps everything.
+    restic's semantics, per (host, root) group, "newest" meaning the last made in the
+    repository (clock.in_order), never the latest dated: keep_last keeps the newest N;
+    keep_daily keeps the newest snapshot of each of the newest N days that have snapshots
+    (weekly: ISO weeks, monthly: months), days taken in each snapshot's own recorded time
+    zone. A snapshot any rule keeps is kept. A policy of all zeros keeps everything. Whether
+    the dates can be trusted for the day rules is the caller's question (clock.assess).
     """
     if not any((keep_last, keep_daily, keep_weekly, keep_monthly)):
         return [snapshot_id for snapshot_id, _snap in snapshots], []
@@ -56,17 +63,13 @@ def forget_plan(
     ]
     keep: set[str] = set()
     for group in _groups(snapshots).values():
-        newest_first = sorted(group, key=lambda pair: _time(pair[1]), reverse=True)
+        newest_first = in_order(group)[::-1]
         keep.update(snapshot_id for snapshot_id, _snap in newest_first[:keep_last])
         for count, bucket in rules:
             keep |= _keep_by_bucket(newest_first, count, bucket)
     kept = [snapshot_id for snapshot_id, _snap in snapshots if snapshot_id in keep]
     forgotten = [snapshot_id for snapshot_id, _snap in snapshots if snapshot_id not in keep]
     return kept, forgotten
-
-
-def _time(snapshot: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(snapshot["time"])
 
 
 def _groups(
@@ -88,7 +91,7 @@ def _keep_by_bucket(
     for snapshot_id, snapshot in newest_first:
         if len(kept) == count:
             break
-        key = bucket(_time(snapshot))
+        key = bucket(snapshot_time(snapshot))
         if key != last:
             kept.add(snapshot_id)
             last = key
@@ -247,10 +250,12 @@ def pack_file(pack_id: str) -> str:
     return f"data/{pack_id[:2]}/{pack_id}"
 
 
-def check(repo: Repository, *, read_data: bool) -> list[Damage]:
+def check(repo: Repository, *, read_data: bool, written: Written | None = None) -> list[Damage]:
     """Every problem found, [] for a sound repository. Structure always; with ``read_data``
-    also every byte of every indexed pack. The caller holds the lock."""
+    also every byte of every indexed pack; ``written``: what this computer wrote into it.
+    The caller holds the lock."""
     found = _Findings()
+    _check_listed(repo, written or Written(), found)
     _check_key_slots(repo, found)
     _check_index_files(repo, found)
     snapshots = _readable_snapshots(repo, found)
@@ -274,6 +279,65 @@ def check(repo: Repository, *, read_data: bool) -> list[Damage]:
 
 def _blob_problem() -> str:
     return _("data in it cannot be decrypted or does not match its id")
+
+
+def _check_listed(repo: Repository, written: Written, found: _Findings) -> None:
+    """Snapshots and key slots that the manifest, or this computer's record, says exist."""
+    manifest = _manifest(repo, found)
+    if manifest is not None and manifest.generation < written.generation:
+        found.add(
+            "manifest",
+            _(
+                "it is older than what this computer last wrote into the repository: an old "
+                "copy was put back, or the repository was rolled back"
+            ),
+        )
+    # A manifest at least as new as our last write knows what was forgotten since.
+    current = manifest is not None and manifest.generation >= written.generation
+    listed = manifest or Manifest()
+    snapshots = set(repo.snapshot_ids())
+    for snapshot_id, seq in sorted({**written.snapshots, **listed.snapshots}.items()):
+        if snapshot_id in snapshots or (current and snapshot_id not in listed.snapshots):
+            continue
+        where = (
+            _("the repository lists it")
+            if snapshot_id in listed.snapshots
+            else _("this computer made it")
+        )
+        found.add(
+            f"snapshots/{snapshot_id}",
+            _("the snapshot file is missing (snapshot number {seq}; {where})").format(
+                seq=seq if seq is not None else "?", where=where
+            ),
+        )
+    slots = {slot["id"] for slot in repo.key_slots()}
+    for slot_id, label in sorted({**written.keys, **listed.keys}.items()):
+        if slot_id in slots or (current and slot_id not in listed.keys):
+            continue
+        found.add(f"keys/{slot_id}", _missing_slot(label))
+
+
+def _manifest(repo: Repository, found: _Findings) -> Manifest | None:
+    try:
+        manifest = repo.read_manifest()
+    except BackupDamaged as exc:
+        found.add("manifest", str(exc))
+        return None
+    if manifest is None and repo.version >= 2:
+        found.add("manifest", _("the file is missing"))
+    return manifest
+
+
+def _missing_slot(label: str) -> str:
+    if label == "recovery":
+        return _(
+            "the recovery key's slot is missing: the printed recovery key no longer opens the "
+            "repository. Copy the file back from another copy of the repository, or make a "
+            "new recovery key (`hoso backup key add --recovery`) for the safe"
+        )
+    return _(
+        'the key slot "{label}" is missing: its passphrase no longer opens the repository'
+    ).format(label=label)
 
 
 def _check_key_slots(repo: Repository, found: _Findings) -> None:

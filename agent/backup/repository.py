@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -33,10 +33,15 @@ from ..errors import BackupDamaged, LocalError, RepositoryNewer, UsageError, Wro
 from ..i18n import _
 from ..log import get_logger
 from . import chunker, crypto, files, locks
+from .clock import in_order, snapshot_seq
 from .crypto import KdfParams, Keys
 from .files import TEMP_PREFIX
+from .manifest import Manifest, parse
 
-FORMAT_VERSION = 1
+# 2: the manifest and numbered snapshots; a hoso that knows only 1 must not write, since it
+# would not keep the manifest (docs/backup-format.md, "Format versions").
+FORMAT_VERSION = 2
+MANIFEST = "manifest"
 FOLDERS = ("keys", "data", "index", "snapshots", "locks")
 PACK_TARGET = 16 * 1024 * 1024
 # min, avg, max: ~1 MiB chunks keep the index small while sharing most of a large file
@@ -72,13 +77,15 @@ class BlobEntry:
 class Repository:
     """An open repository: ``Repository.init`` creates one, ``Repository.open`` opens one."""
 
-    def __init__(
-        self, path: Path, repo_id: bytes, master: bytes, chunker: tuple[int, int, int]
-    ) -> None:
+    def __init__(self, path: Path, repo_id: bytes, master: bytes, config: dict[str, Any]) -> None:
         self.path = path
         self.id = repo_id.hex()
         self.keys = Keys.from_master(master)
-        self.chunker = chunker
+        self.chunker = _chunker(config)
+        self.version: int = config["version"]
+        # The manifest generation this object last wrote (what this computer remembers).
+        self.generation: int | None = None
+        self._config = config
         self._repo_id = repo_id
         self._master = master
         self._index: dict[str, list[BlobEntry]] | None = None
@@ -105,6 +112,8 @@ class Repository:
         now: datetime | None = None,
     ) -> Repository:
         """Create a repository in ``path`` (absent or empty) with one key slot."""
+        if repository_state(path) == "damaged":
+            raise config_missing(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UsageError(
                 _("{path} is not an empty folder; choose an empty folder for the backups.").format(
@@ -112,23 +121,25 @@ class Repository:
                 )
             )
         now = now or datetime.now().astimezone()
-        repo = cls(path, crypto.new_repository_id(), crypto.new_master(), DEFAULT_CHUNKER)
+        config = {
+            "version": FORMAT_VERSION,
+            "id": "",
+            "created": now.isoformat(timespec="seconds"),
+            "chunker": dict(zip(("min", "avg", "max"), DEFAULT_CHUNKER, strict=True)),
+        }
+        repo = cls(path, crypto.new_repository_id(), crypto.new_master(), config)
+        config["id"] = repo.id
         try:
             path.mkdir(parents=True, exist_ok=True)
             for folder in FOLDERS:
                 (path / folder).mkdir(exist_ok=True)
         except OSError as exc:
             raise files.local_error(path, exc) from None
-        repo._write_slot(crypto.make_slot(repo._master, repo.id, passphrase, label, kdf, now))
-        config = {
-            "version": FORMAT_VERSION,
-            "id": repo.id,
-            "created": now.isoformat(timespec="seconds"),
-            "chunker": dict(zip(("min", "avg", "max"), repo.chunker, strict=True)),
-        }
+        slot = crypto.make_slot(repo._master, repo.id, passphrase, label, kdf, now)
+        repo._write_slot(slot)
+        repo._write_manifest(Manifest(generation=1, keys={slot["id"]: label}))
         # The config comes last: its presence is what makes the folder a repository.
-        sealed = crypto.seal_config(repo.keys, repo._repo_id, _json(config))
-        files.write_atomic(path, sealed, "config")
+        repo._write_config(config)
         return repo
 
     @classmethod
@@ -137,6 +148,8 @@ class Repository:
         try:
             data = (path / "config").read_bytes()
         except FileNotFoundError:
+            if repository_state(path) == "damaged":
+                raise config_missing(path) from None
             raise UsageError(
                 _("There is no backup repository at {path}; run `hoso backup init`.").format(
                     path=path
@@ -148,14 +161,17 @@ class Repository:
         master = _unlock(path, repo_id.hex(), passphrase)
         keys = Keys.from_master(master)
         config = _parse_json(crypto.open_config(keys, data), "config")
-        if isinstance(config.get("version"), int) and config["version"] > FORMAT_VERSION:
+        version = config.get("version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
             raise RepositoryNewer(
                 _(
                     "The backup repository at {path} was written by a newer version of hoso. "
                     "Update hoso to use it."
                 ).format(path=path)
             )
-        return cls(path, repo_id, master, _chunker(config))
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _malformed("config")
+        return cls(path, repo_id, master, config)
 
     # --- the lock ----------------------------------------------------------------------------
 
@@ -242,12 +258,33 @@ class Repository:
     # --- snapshots ---------------------------------------------------------------------------
 
     def save_snapshot(self, snapshot: dict[str, Any]) -> str:
-        """Make everything durable, then write the snapshot; returns its id."""
+        """Make everything durable, then write the snapshot (numbered ``next_seq()`` unless it
+        has a ``seq``), then list it in the manifest; returns its id. The caller holds the
+        lock."""
         self.flush()
+        if snapshot_seq(snapshot) is None:
+            snapshot = {**snapshot, "seq": self.next_seq()}
         sealed = crypto.seal(
             self.keys, self._repo_id, crypto.KIND_SNAPSHOT, "snapshots", _json(snapshot)
         )
-        return files.write_atomic(self.path / "snapshots", sealed)
+        snapshot_id = files.write_atomic(self.path / "snapshots", sealed)
+        self._change_manifest(lambda m: m.with_snapshot(snapshot_id, snapshot_seq(snapshot)))
+        return snapshot_id
+
+    def next_seq(self) -> int:
+        """The number of the next snapshot: above every number given, even to a snapshot
+        since forgotten, or written by a backup that died before updating the manifest."""
+        manifest = self.manifest_or_none()
+        listed = manifest.snapshots if manifest is not None else {}
+        highest = manifest.seq if manifest is not None else 0
+        for snapshot_id in self.snapshot_ids():
+            if snapshot_id in listed:
+                continue
+            try:
+                highest = max(highest, snapshot_seq(self.read_snapshot(snapshot_id)) or 0)
+            except BackupDamaged:
+                continue  # check reports it
+        return highest + 1
 
     def snapshot_ids(self) -> list[str]:
         return self._names("snapshots")
@@ -262,20 +299,24 @@ class Repository:
         return _parse_json(plain, what)
 
     def snapshots(self) -> list[tuple[str, dict[str, Any]]]:
-        """(id, snapshot) oldest first; damaged snapshot files are skipped with a warning."""
+        """(id, snapshot) oldest first in the order they were made (clock.in_order); damaged
+        snapshot files are skipped with a warning."""
         found: list[tuple[str, dict[str, Any]]] = []
         for snapshot_id in self.snapshot_ids():
             try:
                 found.append((snapshot_id, self.read_snapshot(snapshot_id)))
             except BackupDamaged as exc:
                 logger.warning("%s", exc)
-        return sorted(found, key=lambda item: (_snapshot_time(item[1]), item[0]))
+        return in_order(found)
 
     def remove_snapshot(self, snapshot_id: str) -> None:
+        """Forget a snapshot: out of the manifest first, then off the disk (the caller holds
+        the lock)."""
         if snapshot_id not in self.snapshot_ids():
             raise UsageError(
                 _("There is no snapshot {id} in the backup repository.").format(id=snapshot_id)
             )
+        self._change_manifest(lambda m: m.without_snapshots({snapshot_id}))
         self._unlink(self.path / "snapshots" / snapshot_id)
 
     # --- key slots ---------------------------------------------------------------------------
@@ -301,10 +342,12 @@ class Repository:
         return listed
 
     def add_key(self, passphrase: str, label: str, kdf: KdfParams = PRODUCTION_KDF) -> str:
-        """A new key slot opening this repository with ``passphrase``; returns its id."""
+        """A new key slot opening this repository with ``passphrase``, listed in the
+        manifest; returns its id. The caller holds the lock."""
         now = datetime.now().astimezone()
         slot = crypto.make_slot(self._master, self.id, passphrase, label, kdf, now)
         self._write_slot(slot)
+        self._change_manifest(lambda m: m.with_key(slot["id"], label))
         return str(slot["id"])
 
     def remove_key(self, slot_id: str) -> None:
@@ -318,7 +361,90 @@ class Repository:
                     "The key {id} is the last one that opens the repository; add another first."
                 ).format(id=slot_id)
             )
+        self._change_manifest(lambda m: m.without_key(slot_id))
         self._unlink(self.path / "keys" / slot_id)
+
+    # --- the manifest --------------------------------------------------------------------------
+
+    def read_manifest(self) -> Manifest | None:
+        """The manifest; None when there is none (format 1); BackupDamaged when damaged."""
+        try:
+            data = (self.path / MANIFEST).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise files.local_error(self.path / MANIFEST, exc) from None
+        plain = crypto.open_envelope(self.keys, self._repo_id, crypto.KIND_MANIFEST, MANIFEST, data)
+        try:
+            return parse(_parse_json(plain, MANIFEST))
+        except ValueError:
+            raise _malformed(MANIFEST) from None
+
+    def manifest_or_none(self) -> Manifest | None:
+        """The manifest, or None when it is missing or damaged (`check` says which)."""
+        try:
+            return self.read_manifest()
+        except BackupDamaged:
+            return None
+
+    def _change_manifest(self, change: Callable[[Manifest], Manifest]) -> None:
+        """Write ``change(manifest)``; a format 1 repository gets its first manifest (from
+        what is on disk) and then its config says format 2. A missing or damaged manifest of
+        format 2 is left as it is, for `check` to report: it is evidence, and the write that
+        called us (a backup) matters more than the list."""
+        try:
+            current = self.read_manifest()
+        except BackupDamaged as exc:
+            logger.warning("%s; run `hoso backup check`", exc)
+            return
+        if current is None:
+            if self.version >= 2:
+                logger.warning(
+                    "the backup repository's manifest is missing; run `hoso backup check`"
+                )
+                return
+            current = self._manifest_from_disk()
+        self._write_manifest(change(current))
+        if self.version < FORMAT_VERSION:
+            self._write_config({**self._config, "version": FORMAT_VERSION})
+
+    def rebuild_manifest(self, after_generation: int = 0, seq_given: int = 0) -> Manifest:
+        """A manifest of what is on disk now, newer than the current one and than
+        ``after_generation``, numbering on above ``seq_given``: what it no longer lists is
+        accepted as gone (the caller holds the lock, and has reported what is missing)."""
+        found = self._manifest_from_disk()
+        old = self.manifest_or_none() or Manifest()
+        generation = max(old.generation, after_generation) + 1
+        seq = max(found.seq, old.seq, seq_given)
+        rebuilt = Manifest(generation, seq, found.snapshots, found.keys)
+        self._write_manifest(rebuilt)
+        if self.version < FORMAT_VERSION:
+            self._write_config({**self._config, "version": FORMAT_VERSION})
+        return rebuilt
+
+    def _manifest_from_disk(self) -> Manifest:
+        """What a format 1 repository holds, for its first manifest."""
+        snapshots: dict[str, int | None] = {}
+        for snapshot_id in self.snapshot_ids():
+            try:
+                snapshots[snapshot_id] = snapshot_seq(self.read_snapshot(snapshot_id))
+            except BackupDamaged:
+                snapshots[snapshot_id] = None
+        keys = {slot["id"]: slot.get("label", "") for slot in self.key_slots()}
+        seq = max((n for n in snapshots.values() if n is not None), default=0)
+        return Manifest(generation=0, seq=seq, snapshots=snapshots, keys=keys)
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        sealed = crypto.seal(
+            self.keys, self._repo_id, crypto.KIND_MANIFEST, MANIFEST, _json(manifest.json())
+        )
+        files.write_atomic(self.path, sealed, MANIFEST)
+        self.generation = manifest.generation
+
+    def _write_config(self, config: dict[str, Any]) -> None:
+        sealed = crypto.seal_config(self.keys, self._repo_id, _json(config))
+        files.write_atomic(self.path, sealed, "config")
+        self._config, self.version = config, config["version"]
 
     # --- maintenance -------------------------------------------------------------------------
 
@@ -675,6 +801,35 @@ class _LockFiles:
         self.repo._unlink(self.folder / name)
 
 
+# --- what a folder is ------------------------------------------------------------------------
+
+
+def repository_state(path: Path) -> Literal["absent", "repository", "damaged"]:
+    """Whether ``path`` holds a repository, none, or one whose config is missing: key slots,
+    data or snapshots without a config are a damaged repository, never "no repository"."""
+    if (path / "config").is_file():
+        return "repository"
+    for folder in ("keys", "snapshots", "index", "data"):
+        try:
+            with os.scandir(path / folder) as entries:
+                if any(not entry.name.startswith(TEMP_PREFIX) for entry in entries):
+                    return "damaged"
+        except OSError:
+            continue
+    return "absent"
+
+
+def config_missing(path: Path) -> BackupDamaged:
+    return BackupDamaged(
+        _(
+            "The backup repository at {path} is damaged: its file `config` is missing, though "
+            "its key slots and data are there. Copy `config` back from another copy of the "
+            "repository (the share's `.hoso-backup/config`, or a USB copy) into {path}; do not "
+            "run `hoso backup init` there."
+        ).format(path=path)
+    )
+
+
 # --- opening: key slots ----------------------------------------------------------------------
 
 
@@ -801,14 +956,6 @@ def _entry(blob: dict[str, Any], pack_id: str) -> BlobEntry:
 
 def _with_pack(entry: BlobEntry, pack_id: str) -> BlobEntry:
     return BlobEntry(entry.id, entry.type, pack_id, entry.offset, entry.length, entry.raw_length)
-
-
-def _snapshot_time(snapshot: dict[str, Any]) -> datetime:
-    try:
-        time = datetime.fromisoformat(snapshot["time"])
-    except (KeyError, TypeError, ValueError):
-        time = datetime(1970, 1, 1)
-    return time if time.tzinfo else time.astimezone()  # naive: local time
 
 
 def _is_hex(name: str, length: int) -> bool:

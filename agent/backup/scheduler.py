@@ -3,18 +3,25 @@
 `due()` is the decision, pure. `BackupWorker` runs due backups (and the retention policy) on
 a thread of its own, so a backup never holds up a sync pass. Without a repository or a
 passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE or `[backup] key_file`), it says so
-once in the log and stays idle.
+once in the log and stays idle; a damaged repository (its config missing) is said so too.
+
+The last backup is the last one made here (history), whatever its date: one dated in the
+future of ``now`` means the clock was ahead when it was made, and a backup is due now
+rather than when the clock catches up.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from ..config import BACKUP_SCHEDULES, Config
-from ..errors import HosoError
+from ..errors import HosoError, SafetyStop
 from ..log import get_logger
 from . import history
+from .clock import TOLERANCE
+from .repository import config_missing, repository_state
 
 log = get_logger(__name__)
 
@@ -27,7 +34,8 @@ def due(
 ) -> str | None:
     """Why a backup is due now ("schedule", "changes"), or None."""
     interval = BACKUP_SCHEDULES[config.backup.schedule]
-    if interval and (last_backup is None or now - last_backup >= interval):
+    in_future = last_backup is not None and last_backup > now + TOLERANCE.total_seconds()
+    if interval and (last_backup is None or in_future or now - last_backup >= interval):
         return "schedule"
     quiet = config.backup.after_changes_minutes * 60
     if (
@@ -54,7 +62,7 @@ class BackupWorker:
 
     def _configured(self) -> bool:
         """A repository exists (`hoso backup init` may run while the agent does)."""
-        return (self.config.backup.repository_path() / "config").is_file()
+        return repository_state(self.config.backup.repository_path()) == "repository"
 
     def changed(self) -> None:
         """A pass changed the records folder or brought changes into it."""
@@ -74,7 +82,7 @@ class BackupWorker:
             reason = None
             if not self._configured():
                 if not told:
-                    log.info("backups: no repository yet (`hoso backup init`)")
+                    self._say_why_idle()
                     told = True
             elif now >= self._not_before:
                 reason = due(
@@ -86,6 +94,13 @@ class BackupWorker:
             if reason is not None:
                 repo = self._backup(repo, reason)
             self.wake.wait(TICK)
+
+    def _say_why_idle(self) -> None:
+        path = self.config.backup.repository_path()
+        if repository_state(path) == "damaged":
+            log.error("backups stopped: %s", config_missing(path))
+        else:
+            log.info("backups: no repository yet (`hoso backup init`)")
 
     def _backup(self, repo, reason: str):  # type: ignore[no-untyped-def]
         from . import service
@@ -102,8 +117,17 @@ class BackupWorker:
                 reason,
             )
             if reason == "schedule":
-                service.apply_retention(self.config, repo)
+                self._trim(repo)
         except HosoError as exc:
             log.warning("backup not made (%s): %s; trying again later", reason, exc)
             self._not_before = time.time() + RETRY_AFTER_FAILURE
         return repo
+
+    def _trim(self, repo) -> None:  # type: ignore[no-untyped-def]
+        """The retention policy; dates from a wrong clock stop it until a person confirms."""
+        from . import service
+
+        try:
+            service.apply_retention(self.config, repo, now=datetime.now().astimezone())
+        except SafetyStop as exc:
+            log.warning("old backups not forgotten: %s", exc)

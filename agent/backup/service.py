@@ -8,24 +8,22 @@ the config, and mirroring the encrypted repository to the school share.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ..config import Config, Secret, read_secret_file, write_private
-from ..errors import ConfigError, HosoError, UsageError
+from ..errors import ConfigError, SafetyStop, UsageError
 from ..i18n import _
 from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
-from ..model import RelPath
 from ..vault import Vault, VaultLocked, vault_path
-from . import history
+from . import clock, history, ledger, offsite
 from .crypto import KdfParams, recovery_passphrase
-from .maintenance import PruneResult, forget_plan, prune
+from .maintenance import Damage, PruneResult, check, forget_plan, prune
 from .repository import Repository
 from .snapshots import CreateResult, create
 
@@ -96,8 +94,10 @@ def init_repository(
         raise UsageError(_("The backup passphrase must have at least 8 characters."))
     kdf = kdf or KdfParams()
     repo = Repository.init(path, secret.reveal(), label="passphrase", kdf=kdf)
+    first = {slot["id"]: slot["label"] for slot in repo.key_slots()}
+    ledger.record(config, repo.id, generation=repo.generation, keys=first)
     recovery = recovery_passphrase()
-    repo.add_key(recovery, "recovery", kdf)
+    add_key(config, repo, recovery, "recovery", kdf)
     # The running agent backs up without anyone to type the passphrase: it keeps it in the
     # vault, like every secret hoso uses. The recovery key is never stored.
     Vault.open(config, create=True).set(VAULT_ENTRY, secret.reveal(), {"repository": str(path)})
@@ -147,9 +147,12 @@ def backup(
     *,
     tags: Sequence[str] = (),
     on_progress: Callable[[str], None] = lambda path: None,
+    now: datetime | None = None,
 ) -> CreateResult:
     """One snapshot of the records folder, under the repository lock; then the last good
-    backup is remembered and, when configured, the share's copy brought up to date."""
+    backup is remembered (with what the repository's dates say about the clock) and, when
+    configured, the share's copy brought up to date."""
+    now = now or datetime.now().astimezone()
     if not config.root.is_dir():
         raise UsageError(
             _("The records folder {root} does not exist; nothing to back up.").format(
@@ -163,25 +166,91 @@ def backup(
         # would not recognise the folder it synced and would refuse to sync it.
         return path != MARKER_NAME and rules.is_ignored(path, is_dir)
 
-    with repo.lock():
-        result = create(
-            repo,
-            config.root,
-            host=config.host_name,
-            tags=tags,
-            ignore=ignored,
-            on_progress=on_progress,
-        )
+    result = snapshot_folder(
+        config, repo, config.root, tags=tags, ignore=ignored, on_progress=on_progress, now=now
+    )
     history.remember(
         config,
         snapshot=result.snapshot,
+        seq=result.seq,
         files=result.files,
         size=result.bytes,
         skipped=len(result.skipped),
+        clock=[problem.json() for problem in clock.assess(repo.snapshots(), now)],
+        now=now.timestamp(),
     )
     if config.backup.remote_copy:
-        mirror_to_share(config, repo.path)
+        offsite.mirror(config, repo)
     return result
+
+
+def snapshot_folder(
+    config: Config,
+    repo: Repository,
+    folder: Path,
+    *,
+    tags: Sequence[str] = (),
+    ignore: Callable[[str, bool], bool] = lambda path, is_dir: False,
+    on_progress: Callable[[str], None] = lambda path: None,
+    now: datetime | None = None,
+) -> CreateResult:
+    """A snapshot of ``folder`` under the lock, remembered as made by this computer."""
+    with repo.lock():
+        result = create(
+            repo,
+            folder,
+            host=config.host_name,
+            tags=tags,
+            ignore=ignore,
+            on_progress=on_progress,
+            now=now,
+        )
+        ledger.record(
+            config, repo.id, generation=repo.generation, snapshots={result.snapshot: result.seq}
+        )
+    return result
+
+
+# --- keys and checks ----------------------------------------------------------------------------
+
+
+def add_key(
+    config: Config, repo: Repository, passphrase: str, label: str, kdf: KdfParams | None = None
+) -> str:
+    with repo.lock():
+        slot_id = repo.add_key(passphrase, label, kdf or KdfParams())
+        ledger.record(config, repo.id, generation=repo.generation, keys={slot_id: label})
+    return slot_id
+
+
+def remove_key(config: Config, repo: Repository, slot_id: str) -> None:
+    with repo.lock():
+        repo.remove_key(slot_id)
+        ledger.record(config, repo.id, generation=repo.generation, removed_keys=[slot_id])
+
+
+def accept_missing(config: Config, repo: Repository) -> None:
+    """Record what is missing as gone: the manifest lists what is there now, and this
+    computer forgets the snapshots and key slots it made that are gone. The next check no
+    longer reports them; nothing on disk is removed."""
+    with repo.lock():
+        written = ledger.load(config, repo.id)
+        numbers = [seq for seq in written.snapshots.values() if isinstance(seq, int)]
+        rebuilt = repo.rebuild_manifest(written.generation, max(numbers, default=0))
+        ledger.record(
+            config,
+            repo.id,
+            generation=rebuilt.generation,
+            forgotten=set(written.snapshots) - set(rebuilt.snapshots),
+            removed_keys=set(written.keys) - set(rebuilt.keys),
+        )
+
+
+def check_repository(config: Config, repo: Repository, *, read_data: bool) -> list[Damage]:
+    """`check` under the lock (a prune meanwhile would look like damage), with what this
+    computer remembers having written."""
+    with repo.lock():
+        return check(repo, read_data=read_data, written=ledger.load(config, repo.id))
 
 
 # --- retention ----------------------------------------------------------------------------------
@@ -204,98 +273,52 @@ def apply_retention(
     keep_monthly: int | None = None,
     prune_after: bool = True,
     dry_run: bool = False,
+    now: datetime | None = None,
+    allow_clock_jump: bool = False,
 ) -> Trimmed:
-    """Forget the snapshots the policy (arguments, else the config) does not keep, then
-    prune what no snapshot uses any more."""
-    policy = config.backup
-    rules = {
-        "keep_last": policy.keep_last if keep_last is None else keep_last,
-        "keep_daily": policy.keep_daily if keep_daily is None else keep_daily,
-        "keep_weekly": policy.keep_weekly if keep_weekly is None else keep_weekly,
-        "keep_monthly": policy.keep_monthly if keep_monthly is None else keep_monthly,
+    """Forget the snapshots the policy does not keep, then prune what no snapshot uses any
+    more. The policy is the ``keep_*`` arguments given (those not given keep nothing), or
+    the config's when none is given. Rules by day, week or month go by the snapshots'
+    dates: SafetyStop (nothing forgotten) when those dates cannot be trusted at ``now``,
+    unless ``allow_clock_jump``."""
+    now = now or datetime.now().astimezone()
+    given = {
+        "keep_last": keep_last,
+        "keep_daily": keep_daily,
+        "keep_weekly": keep_weekly,
+        "keep_monthly": keep_monthly,
     }
+    if any(value is not None for value in given.values()):
+        rules = {key: value or 0 for key, value in given.items()}
+    else:
+        rules = {key: getattr(config.backup, key) for key in given}
     if not any(rules.values()):
         raise UsageError(_("A retention policy that keeps nothing is refused."))
     with repo.lock():
-        kept, forgotten = forget_plan(repo.snapshots(), **rules)
+        snapshots = repo.snapshots()
+        by_date = any(rules[key] for key in ("keep_daily", "keep_weekly", "keep_monthly"))
+        if by_date and not allow_clock_jump:
+            _refuse_untrusted_dates(snapshots, now)
+        kept, forgotten = forget_plan(snapshots, **rules)
         if dry_run:
             return Trimmed(forgotten, kept, None)
         for snapshot_id in forgotten:
             repo.remove_snapshot(snapshot_id)
+            ledger.record(config, repo.id, generation=repo.generation, forgotten=[snapshot_id])
         pruned = prune(repo) if prune_after and forgotten else None
     if config.backup.remote_copy and forgotten:
-        mirror_to_share(config, repo.path)
+        offsite.mirror(config, repo)
     return Trimmed(forgotten, kept, pruned)
 
 
-# --- the copy on the share --------------------------------------------------------------------
-
-
-def mirror_to_share(config: Config, repository: Path) -> int:
-    """Bring ``[backup] remote_dir`` on the share to the repository's files: upload what is
-    missing, then remove what the repository no longer has. The share only ever sees the
-    encrypted files. Returns how many files were sent."""
-    from ..remote import Remote
-    from ..vault import webdav_password
-
-    base = config.backup.remote_dir.strip("/")
-    local: dict[str, Path] = {}
-    for file in repository.rglob("*"):
-        rel = file.relative_to(repository).as_posix()
-        if file.is_file() and not file.name.startswith(".tmp-") and not rel.startswith("locks/"):
-            local[rel] = file
-    remote = Remote.from_config(config, webdav_password(config))
-    try:
-        there = _remote_files(remote, base)
-        sent = 0
-        for rel in sorted(local, key=_upload_order):
-            file = local[rel]
-            size = file.stat().st_size
-            if there.get(rel) == size:
-                continue  # names are content hashes: same name and size, same file
-            target = f"{base}/{rel}"
-            if rel in there:  # a copy an interrupted upload left short
-                remote.delete(target)
-            remote.makedirs(target.rpartition("/")[0])
-            remote.upload(
-                file,
-                target,
-                expected_etag=None,
-                sha256=hashlib.sha256(file.read_bytes()).hexdigest(),
-                mtime_ns=file.stat().st_mtime_ns,
-                size=size,
-                learn_state=False,
-            )
-            sent += 1
-        for rel in sorted(set(there) - set(local)):
-            remote.delete(f"{base}/{rel}")
-    except HosoError as exc:
-        log.warning("the share's copy of the backups is not up to date: %s", exc)
-        raise
-    finally:
-        remote.close()
-    return sent
-
-
-def _upload_order(rel: str) -> tuple[int, str]:
-    """Packs first, then indexes, then snapshots and keys: a copy interrupted midway never
-    names data it does not hold."""
-    order = {"data": 0, "index": 1, "keys": 2, "config": 2, "snapshots": 3}
-    return order.get(rel.split("/")[0], 4), rel
-
-
-def _remote_files(remote: Any, base: RelPath) -> dict[str, int]:
-    from ..model import Kind
-
-    found: dict[str, int] = {}
-    if remote.stat(base) is None:
-        return found
-    folders = [base]
-    while folders:
-        folder = folders.pop()
-        for entry in remote.list_folder(folder):
-            if entry.kind is Kind.DIR:
-                folders.append(entry.path)
-            else:
-                found[entry.path[len(base) + 1 :]] = entry.size
-    return found
+def _refuse_untrusted_dates(snapshots: list[tuple[str, dict]], now: datetime) -> None:
+    problems = clock.assess(snapshots, now)
+    if problems:
+        raise SafetyStop(
+            _(
+                "Retention stopped, nothing forgotten: the snapshots' dates cannot be trusted "
+                "({problems}). Rules by day, week or month would keep the wrong snapshots. "
+                "Set the computer's clock right; then confirm with --allow-clock-jump, or "
+                "use only --keep-last, which goes by the order the snapshots were made."
+            ).format(problems="; ".join(problem.describe(now) for problem in problems))
+        )

@@ -27,17 +27,19 @@ from ..errors import BackupDamaged, UsageError
 from ..i18n import _
 from ..local import TEMP_PREFIX
 from ..model import nfc
+from .clock import in_order, snapshot_time
 from .repository import Repository
 
 FILE = "file"
 DIR = "dir"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: numbered in the repository ("seq")
 _MIN_PREFIX = 4
 
 
 @dataclass(frozen=True)
 class CreateResult:
     snapshot: str
+    seq: int
     files: int
     bytes: int
     bytes_added: int
@@ -122,8 +124,10 @@ def create(
     backup = _Backup(repo, ignore, on_progress)
     tree_id = _backup_dir(backup, str(root), "", previous)
     when = (now or datetime.now()).astimezone()
+    seq = repo.next_seq()
     snapshot = {
         "version": SNAPSHOT_VERSION,
+        "seq": seq,
         "time": when.isoformat(),
         "host": host,
         "tags": list(tags),
@@ -135,7 +139,12 @@ def create(
     }
     snapshot_id = repo.save_snapshot(snapshot)
     return CreateResult(
-        snapshot_id, backup.files, backup.total_bytes, backup.bytes_added, list(backup.skipped)
+        snapshot_id,
+        seq,
+        backup.files,
+        backup.total_bytes,
+        backup.bytes_added,
+        list(backup.skipped),
     )
 
 
@@ -154,7 +163,7 @@ def _checked_root(root: Path) -> Path:
 
 def _previous_tree(repo: Repository, root: str, host: str) -> str | None:
     same = [snap for _id, snap in repo.snapshots() if snap["root"] == root and snap["host"] == host]
-    return _newest(same)["tree"] if same else None
+    return same[-1]["tree"] if same else None  # the last one made
 
 
 def _old_entries(repo: Repository, tree_id: str | None) -> dict[str, dict[str, Any]]:
@@ -318,36 +327,29 @@ def _reason(exc: OSError) -> str:
 # --- finding, listing, comparing -------------------------------------------------------
 
 
-def _time(snapshot: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(snapshot["time"])
-
-
-def _newest(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
-    return max(snapshots, key=_time)
-
-
 def find_snapshot(
     repo: Repository, ref: str | None, *, at: datetime | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """A snapshot by full id, unique id prefix (≥ 4 hex digits) or "latest" (also None).
+    """A snapshot by full id, unique id prefix (≥ 4 hex digits) or "latest" (also None):
+    the last one made in the repository, whatever the clocks said.
 
-    With ``at`` (a naive datetime is local time), the newest snapshot taken at or before
-    that instant ("as it was then"); a snapshot named by id must not be newer than ``at``.
-    BackupDamaged when the snapshot named cannot be read.
+    With ``at`` (a naive datetime is local time), the last one made among those dated at or
+    before that instant ("as it was then"); a snapshot named by id must not be dated after
+    ``at``. BackupDamaged when the snapshot named cannot be read.
     """
     limit = at.astimezone() if at is not None else None
     if ref is not None and ref != "latest":
         snapshot_id = _by_prefix(repo.snapshot_ids(), ref.lower())
         snapshot = repo.read_snapshot(snapshot_id)
-        if limit is not None and _time(snapshot) > limit:
+        if limit is not None and snapshot_time(snapshot) > limit:
             raise UsageError(_no_snapshot_message(at))
         return snapshot_id, snapshot
     candidates = repo.snapshots()
     if limit is not None:
-        candidates = [pair for pair in candidates if _time(pair[1]) <= limit]
+        candidates = [pair for pair in candidates if snapshot_time(pair[1]) <= limit]
     if not candidates:
         raise UsageError(_no_snapshot_message(at))
-    return max(candidates, key=lambda pair: _time(pair[1]))
+    return in_order(candidates)[-1]
 
 
 def _no_snapshot_message(at: datetime | None) -> str:

@@ -3,10 +3,12 @@
     .venv/bin/python tests/backup_vectors/generate.py
 
 ``vectors.json`` comes from the independent reference implementation with fixed keys, salts
-and nonces, so regenerating it gives the same bytes. ``repository/`` is a small repository
-written by hoso itself (random nonces: regenerating changes its bytes, and
-``repository.json`` with them). Regenerate only for a new format version, keeping the old
-vectors: a hoso must go on reading every repository it ever wrote.
+and nonces, so regenerating it gives the same bytes. ``repository-v2/`` is a small repository
+of format 2 written by hoso itself (random nonces: regenerating changes its bytes, and
+``repository-v2.json`` with them). ``repository/`` (format 1, ``repository.json``) was written
+the same way by the hoso of format 1 and is kept as it is: this script no longer writes it.
+Add a folder for each new format version, keeping the old ones: a hoso must go on reading
+every repository it ever wrote.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def repository(target: Path) -> dict[str, object]:
         }
         tree_id, _ = repo.add_blob("tree", json.dumps(tree, ensure_ascii=False).encode())
         snapshot = {
-            "version": 1,
+            "version": 2,
+            "seq": 1,
             "time": now.isoformat(),
             "host": "GV-LAN",
             "tags": [],
@@ -110,6 +113,7 @@ def repository(target: Path) -> dict[str, object]:
         "snapshot_json": snapshot,
         "blobs": {lesson_id: lesson.decode(), tree_id: json.dumps(tree, ensure_ascii=False)},
         "scan": {"id": scan_id, "sha256": hashlib.sha256(scan).hexdigest()},
+        "manifest": repo.read_manifest().json(),  # type: ignore[union-attr]
     }
 
 
@@ -120,7 +124,7 @@ def write(name: str, data: dict[str, object]) -> None:
 
 def main() -> None:
     write("vectors.json", vectors())
-    write("repository.json", repository(HERE / "repository"))
+    write("repository-v2.json", repository(HERE / "repository-v2"))
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ def unwrap(slot: dict[str, Any], passphrase: str) -> bytes:
 
 
 def read_repository(root: Path, passphrase: str) -> dict[str, Any]:
-    """Everything in a repository: config, snapshots by id, and every blob's plaintext."""
+    """Everything in a repository: config, snapshots by id, every blob's plaintext, and the
+    manifest (format 2; None in format 1)."""
     config_file = (root / "config").read_bytes()
     repo_id = config_file[6:22]
     master = None
@@ -143,7 +144,11 @@ def read_repository(root: Path, passphrase: str) -> dict[str, Any]:
         data = snap_file.read_bytes()
         assert hashlib.sha256(data).hexdigest() == snap_file.name
         snapshots[snap_file.name] = json.loads(unseal(key, repo_id, b"s", "snapshots", data))
-    return {"config": config, "snapshots": snapshots, "blobs": blobs}
+    manifest_file = root / "manifest"
+    manifest = None
+    if manifest_file.exists():
+        manifest = json.loads(unseal(key, repo_id, b"m", "manifest", manifest_file.read_bytes()))
+    return {"config": config, "snapshots": snapshots, "blobs": blobs, "manifest": manifest}
 
 
 def _read_pack(
