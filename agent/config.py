@@ -77,6 +77,7 @@ class SyncConfig:
     transfers: int = 4
     ignore: tuple[str, ...] = ()
     trash_days: float = 30.0  # 0 keeps everything forever
+    max_listing_bytes: int = 64 * 2**20  # a longer PROPFIND answer is refused, not read
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,9 @@ def _validate_sync(path: Path, sync: SyncConfig) -> None:
         raise _bad(path, "sync.max_delete_percent", _("must be more than 0 and at most 100"))
     if not 1 <= sync.transfers <= 32:
         raise _bad(path, "sync.transfers", _("must be between 1 and 32"))
+    if not 2**20 <= sync.max_listing_bytes <= 2**31:
+        limits = _("must be between 1048576 (1 MiB) and 2147483648 (2 GiB)")
+        raise _bad(path, "sync.max_listing_bytes", limits)
 
 
 BACKUP_SCHEDULES = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "off": 0.0}

@@ -541,7 +541,9 @@ class Propagator:
         hasher = _HashingWriter(temp)
         try:
             with hasher:
-                new_remote = self.ctx.remote.download(self.remote_path(path), hasher)
+                new_remote = self.ctx.remote.download(
+                    self.remote_path(path), hasher, size=remote.size
+                )
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

@@ -47,7 +47,7 @@ from .model import (
 )
 from .propagate import Context, Propagator
 from .records import Record, classify
-from .remote import Capabilities, Remote, RemoteTree
+from .remote import Capabilities, Refused, Remote, RemoteTree
 from .validation import CheckResult, Validator
 from .vault import webdav_password
 
@@ -69,6 +69,7 @@ class PreparedPass:
     remote: Mapping[RelPath, RemoteEntry]
     twins: list[RelPath]
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
+    refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
 
 
 @dataclass
@@ -227,6 +228,9 @@ class Syncer:
         # read) are left alone on both sides: neither side's absence means "deleted".
         unclear = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         unclear += [path for path, _reason in scan.unreadable]
+        # Names the share's listing may not use (.., a slash, a control character...): never
+        # downloaded, and the local file of that name (if any) never looks deleted.
+        unclear += [nfc(item.path) for item in listing.refused]
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -251,7 +255,9 @@ class Syncer:
         )
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins, mass_delete)
+        return PreparedPass(
+            plan, caps, entries, remote, twins, mass_delete, tuple(listing.refused)
+        )
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
@@ -290,6 +296,8 @@ class Syncer:
         report = outcome.report
         for path in prepared.twins:
             report.skipped.append({"path": path, "reason": "normalization_twin"})
+        for item in prepared.refused:
+            report.failed.append({"path": item.path, "error": _refused_message(item)})
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -422,9 +430,16 @@ class Syncer:
 
 def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:
     """True when the share holds exactly what the journal says it held after our last pass."""
-    if listing.twins or len(listing) != len(known):
+    if listing.twins or listing.refused or len(listing) != len(known):
         return False
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
+
+
+def _refused_message(item: Refused) -> str:
+    return _(
+        "The share lists an entry hoso will not use: {reason}. It was neither downloaded "
+        "nor deleted anywhere; rename or remove it on the share."
+    ).format(reason=item.reason)
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:

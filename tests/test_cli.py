@@ -147,10 +147,14 @@ def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url:
             "sync.settle_second",
         ),
         (lambda text: text.replace("transfers = 2", 'transfers = "many"'), "sync.transfers"),
+        (
+            lambda text: text.replace("[sync]\n", "[sync]\nmax_listing_bytes = 1000\n"),
+            "sync.max_listing_bytes",
+        ),
         (lambda text: "colour = true\n" + text, "colour"),
         (lambda text: text.replace("[remote]", "[remote"), None),  # not TOML at all
     ],
-    ids=["unknown-key", "wrong-type", "unknown-top-key", "not-toml"],
+    ids=["unknown-key", "wrong-type", "listing-cap", "unknown-top-key", "not-toml"],
 )
 @WSGIDAV_ONLY
 def test_bad_config_is_a_usage_error_naming_file_and_key(
