@@ -12,6 +12,7 @@ Secrets live in the credential vault (agent.vault), never in this file; they tra
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import stat
@@ -66,6 +67,15 @@ class RemoteConfig:
     retries: int = 4
     atomic_uploads: str = "auto"  # auto | always | never
     trash_dir: str = ".hoso-trash"
+    # http:// to a host other than this computer sends the password in clear on every request;
+    # `hoso init` writes it only with --allow-insecure-http; `hoso status` warns while it is set.
+    allow_insecure_http: bool = False
+
+    def insecure_http(self) -> bool:
+        """True when the share's login travels in clear over the network (http:// to a host
+        that is not this computer)."""
+        parts = urlsplit(self.url)
+        return parts.scheme == "http" and not is_loopback(parts.hostname or "")
 
 
 @dataclass(frozen=True)
@@ -413,7 +423,14 @@ def write_durably(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def render(
-    root: Path, url: str, remote_dir: str, user: str, state_dir: str = "", language: str = ""
+    root: Path,
+    url: str,
+    remote_dir: str,
+    user: str,
+    state_dir: str = "",
+    language: str = "",
+    *,
+    allow_insecure_http: bool = False,
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -433,4 +450,16 @@ def render(
     lines += ["", "[remote]", f"url = {q(url)}", f"remote_dir = {q(remote_dir)}"]
     if user:
         lines.append(f"user = {q(user)}")
+    if allow_insecure_http:
+        lines.append("allow_insecure_http = true")
     return "\n".join(lines) + "\n"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address of this computer (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -29,6 +29,7 @@ class Status:
     findings: list[dict[str, Any]] = field(default_factory=list)
     plugin_failures: list[dict[str, Any]] = field(default_factory=list)
     plugin_notes: list[dict[str, str]] = field(default_factory=list)
+    insecure_http: bool = False  # the share's login travels in clear (http:// to another host)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Status:
             "findings": self.findings,
             "plugin_failures": self.plugin_failures,
             "plugin_notes": self.plugin_notes,
+            "insecure_http": self.insecure_http,
         }
 
 
@@ -94,6 +96,7 @@ def gather(config: Config, journal: Journal) -> Status:
             }
             for f in journal.plugin_failures()
         ],
+        insecure_http=config.remote.insecure_http(),
     )
 
 
