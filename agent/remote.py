@@ -219,8 +219,8 @@ class Remote:
         self._caps_lock = threading.Lock()
         # NFC path → the server's spelling, learnt from listings; used to address requests.
         self._spelling: dict[RelPath, RelPath] = {}
-        # NFC paths known to be folders (listed, created, or redirected to their slash):
-        # addressed with a trailing slash, which Apache's mod_dir and nginx insist on.
+        # NFC paths known to be folders (listed, created, moved or copied here): addressed
+        # with a trailing slash, which Apache's mod_dir and nginx insist on.
         self._folders: set[RelPath] = set()
         self._client = Client(
             {
@@ -518,7 +518,11 @@ class Remote:
 
         When the server's answer carries no ETag (Apache), the new state is asked for with
         one more request — unless ``learn_state`` is False: then the returned entry has an
-        empty etag and the caller learns it later, e.g. one ``list_folder`` per folder."""
+        empty etag and the caller learns it later, e.g. one ``list_folder`` per folder.
+
+        So the returned etag is never made up: it is the one the PUT answer carried (``ETag``
+        or ``OC-ETag``; via a temp name, the temp upload's, which these servers keep across
+        the rename), or the listed one, or empty when the share has confirmed nothing yet."""
         self._check_size(source, size)
         caps = self._capabilities()
         if caps.atomic_put:
@@ -674,9 +678,9 @@ class Remote:
             "GET", self._url(path), path, headers={"Accept-Encoding": "identity"}, stream=True
         )
         with response:
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared != str(size):
-                raise self._wrong_size(path, size, declared)
+            declared = response.headers.get("Content-Length", "").strip()
+            if declared and (not declared.isdigit() or int(declared) != size):
+                raise self._wrong_size(path, size, declared[:20])
             received = self._copy_body(response, dest, path, size)
             if received != size:
                 raise self._wrong_size(path, size, str(received))
