@@ -317,6 +317,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
                 outcome=_outcome_text(st.last_pass["outcome"]),
             )
         )
+        stopped_by = (st.last_pass["report"] or {}).get("error")
+        if stopped_by:  # the message says what to do; the class name alone does not
+            click.echo(f"  {stopped_by}")
     click.echo(_("Changes waiting: {n}").format(n=len(st.pending)))
     for path in st.pending[:20]:
         click.echo(f"  {path}")

@@ -551,3 +551,27 @@ def test_a_download_of_the_wrong_size_fails_that_file_only(
     assert "listed short.txt with 3 bytes" in failed["short.txt"]
     # Nothing under the real names, no partial download left behind.
     assert sorted(p.name for p in agent.root.iterdir()) == [".hoso-root", "sound.txt"]
+
+
+def test_a_redirect_elsewhere_stops_the_pass_and_status_says_why(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    other = FaultServer().start()
+    try:
+        moved = Answer(301, {"Location": f"{other.url}{ROOT}/"})
+        fault_server.script("PROPFIND", ROOT, moved)
+        agent = hostile_agent(tmp_path, fault_server)
+        agent.write("Bài 1.docx", b"lesson")
+
+        result = agent.cli("sync")
+
+        assert result.returncode == ExitCode.PARTIAL, result.stderr
+        assert f"redirected PROPFIND / to {other.url}{ROOT}/" in result.stderr
+        status = agent.cli("status")
+        assert status.returncode == 0, status.stderr
+        assert "redirected PROPFIND" in status.stdout  # the reason, not just the class name
+        assert other.received == []  # the login never went there
+        assert [r.method for r in fault_server.received] == ["PROPFIND"]
+        assert agent.tree() == {"Bài 1.docx": b"lesson"}
+    finally:
+        other.stop()
