@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -693,6 +694,19 @@ def huge_multistatus(total: int) -> Callable[[], Iterator[bytes]]:
     return generate
 
 
+def gzipped(body: Callable[[], Iterator[bytes]]) -> Callable[[], Iterator[bytes]]:
+    """``body`` gzip-compressed on the fly."""
+
+    def generate() -> Iterator[bytes]:
+        packer = zlib.compressobj(wbits=31)
+        for chunk in body():
+            if packed := packer.compress(chunk):
+                yield packed
+        yield packer.flush()
+
+    return generate
+
+
 RSS_PROBE = """
 import resource, sys
 from agent.config import Secret
@@ -722,6 +736,19 @@ def test_a_huge_listing_is_refused_without_reading_it(fault_server: FaultServer)
     assert huge.sent[0] < 100 * 2**20  # the rest was never read
     assert int(rss_mb) < 200, f"peak RSS {rss_mb} MB"  # was 2.5 GB for such an answer
     assert time.monotonic() - started < 60
+
+    # The same answer gzip-compressed (about 1 MB on the wire): the cap counts what it
+    # inflates to, and inflating is bounded per chunk.
+    fault_server.received.clear()
+    bomb = Answer(207, {"Content-Encoding": "gzip"}, stream=gzipped(huge_multistatus(300 * 2**20)))
+    fault_server.script("PROPFIND", ROOT, ROOT_OK, bomb)
+    probe = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, fault_server.url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    message, rss_mb = probe.stdout.strip().rsplit("\n", 1)
+    assert "max_listing_bytes" in message, probe.stdout + probe.stderr
+    assert int(rss_mb) < 200, f"peak RSS {rss_mb} MB"
 
     # An announced length past the cap is refused before a byte of the body is read.
     fault_server.received.clear()
