@@ -176,7 +176,9 @@ class Syncer:
         if prepared is None:
             return PassResult(Report(), Plan(), "ok")
         if dry_run:
-            return PassResult(_describe(prepared.plan), prepared.plan, "dry_run")
+            report = _describe(prepared.plan)
+            report.failed += _refused_failures(prepared.refused)
+            return PassResult(report, prepared.plan, "dry_run")
         return self.execute(prepared)
 
     def prepare(
@@ -296,8 +298,7 @@ class Syncer:
         report = outcome.report
         for path in prepared.twins:
             report.skipped.append({"path": path, "reason": "normalization_twin"})
-        for item in prepared.refused:
-            report.failed.append({"path": item.path, "error": _refused_message(item)})
+        report.failed += _refused_failures(prepared.refused)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -435,11 +436,13 @@ def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry])
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
 
 
-def _refused_message(item: Refused) -> str:
-    return _(
+def _refused_failures(refused: tuple[Refused, ...]) -> list[dict[str, str]]:
+    """The `failed` items for the share's entries the path gate refused."""
+    message = _(
         "The share lists an entry hoso will not use: {reason}. It was neither downloaded "
         "nor deleted anywhere; rename or remove it on the share."
-    ).format(reason=item.reason)
+    )
+    return [{"path": item.path, "error": message.format(reason=item.reason)} for item in refused]
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:

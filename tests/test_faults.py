@@ -497,6 +497,9 @@ def test_a_hostile_listing_writes_nothing_outside_the_records_folder(
             local_inode=st.st_ino, remote_etag="e", remote_size=3,
         ))
     outside_before = outside_the_agents_folders(agent)
+    hostile = set(HOSTILE_ROOT_HREFS.values()) | HOSTILE_DEEPER
+    dry = agent.sync(dry_run=True)  # a dry run names them too
+    assert {item["path"] for item in dry.failed} == hostile
 
     result = agent.cli("sync", "--json")
 
@@ -504,7 +507,7 @@ def test_a_hostile_listing_writes_nothing_outside_the_records_folder(
     report = json.loads(result.stdout)
     assert report["downloaded"] == ["%2E%2E/x.txt", "Tuần 1/ok.txt"]
     refused = {item["path"]: item["error"] for item in report["failed"]}
-    assert set(refused) == set(HOSTILE_ROOT_HREFS.values()) | HOSTILE_DEEPER
+    assert set(refused) == hostile
     assert all("neither downloaded nor deleted" in error for error in refused.values())
     assert "empty, . or .." in refused[".."] and "control character" in refused["bel\x07.txt"]
     assert report["deleted_local"] == report["deleted_remote"] == report["uploaded"] == []
