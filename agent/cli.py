@@ -81,6 +81,11 @@ def cli(click_ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--state-dir", default="", help="Where the journal, logs and trash live.")
 @click.option("--force", is_flag=True, help="Replace an existing config.")
 @click.option("--no-check", is_flag=True, help="Do not test the login before writing.")
+@click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    help="Accept an http:// share on another computer (the password travels in clear).",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -91,6 +96,7 @@ def init(
     state_dir: str,
     force: bool,
     no_check: bool,
+    allow_insecure_http: bool,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
     from .onboarding import initialise
@@ -114,6 +120,7 @@ def init(
         force=force,
         check=not no_check,
         state_dir=state_dir,
+        allow_insecure_http=allow_insecure_http,
     )
     echo(_("Config written to {path}.").format(path=ctx.config_path))
     echo(_("Records folder: {root}").format(root=result.config.root))
@@ -304,6 +311,14 @@ def status(ctx: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(st.to_json(), ensure_ascii=False))
         return
+    if st.insecure_http:
+        echo(
+            _(
+                "Warning: the share is reached over plain http:// ({url}); its password crosses "
+                "the network in clear. Ask for the share's https:// address and run `hoso init` "
+                "again with it."
+            ).format(url=cfg.remote.url)
+        )
     if st.last_pass is None:
         echo(_("No sync pass yet."))
     else:
@@ -313,6 +328,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
                 outcome=_outcome_text(st.last_pass["outcome"]),
             )
         )
+        stopped_by = (st.last_pass["report"] or {}).get("error")
+        if stopped_by:  # the message says what to do; the class name alone does not
+            echo(f"  {stopped_by}")
     echo(_("Changes waiting: {n}").format(n=len(st.pending)))
     for path in st.pending[:20]:
         echo(f"  {path}")

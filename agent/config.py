@@ -12,6 +12,7 @@ Secrets live in the credential vault (agent.vault), never in this file; they tra
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import stat
@@ -66,6 +67,15 @@ class RemoteConfig:
     retries: int = 4
     atomic_uploads: str = "auto"  # auto | always | never
     trash_dir: str = ".hoso-trash"
+    # http:// to a host other than this computer sends the password in clear on every request;
+    # `hoso init` writes it only with --allow-insecure-http; `hoso status` warns while it is set.
+    allow_insecure_http: bool = False
+
+    def insecure_http(self) -> bool:
+        """True when the share's login travels in clear over the network (http:// to a host
+        that is not this computer)."""
+        parts = urlsplit(self.url)
+        return parts.scheme == "http" and not is_loopback(parts.hostname or "")
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class SyncConfig:
     transfers: int = 4
     ignore: tuple[str, ...] = ()
     trash_days: float = 30.0  # 0 keeps everything forever
+    max_listing_bytes: int = 64 * 2**20  # a longer PROPFIND answer is refused, not read
 
 
 @dataclass(frozen=True)
@@ -333,6 +344,9 @@ def _validate_sync(path: Path, sync: SyncConfig) -> None:
         raise _bad(path, "sync.max_delete_percent", _("must be more than 0 and at most 100"))
     if not 1 <= sync.transfers <= 32:
         raise _bad(path, "sync.transfers", _("must be between 1 and 32"))
+    if not 2**20 <= sync.max_listing_bytes <= 2**31:
+        limits = _("must be between 1048576 (1 MiB) and 2147483648 (2 GiB)")
+        raise _bad(path, "sync.max_listing_bytes", limits)
 
 
 BACKUP_SCHEDULES = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "off": 0.0}
@@ -409,7 +423,14 @@ def write_durably(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def render(
-    root: Path, url: str, remote_dir: str, user: str, state_dir: str = "", language: str = ""
+    root: Path,
+    url: str,
+    remote_dir: str,
+    user: str,
+    state_dir: str = "",
+    language: str = "",
+    *,
+    allow_insecure_http: bool = False,
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -429,4 +450,16 @@ def render(
     lines += ["", "[remote]", f"url = {q(url)}", f"remote_dir = {q(remote_dir)}"]
     if user:
         lines.append(f"user = {q(user)}")
+    if allow_insecure_http:
+        lines.append("allow_insecure_http = true")
     return "\n".join(lines) + "\n"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address of this computer (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -9,10 +9,19 @@ Invariants:
 
 * No DTD, entity or external reference is ever resolved: the XML is parsed by lxml with entity
   substitution, DTD loading and network access off, and a document with a DOCTYPE is refused.
+* An answer is fed to the parser as it arrives and refused once it passes ``max_bytes``; the
+  rest is never read.
 * Anything malformed raises :class:`~agent.errors.ProtocolError` with a translated message,
   never an empty list: XML that does not parse, a root other than ``DAV:multistatus``, a
   response without href or without any property answered 200, a size that is not a number,
-  an href outside the remote root, or no (or several) responses for the folder asked for.
+  or no (or several) responses for the folder asked for.
+* The path gate: every entry below the folder asked for is checked here, once. Each href
+  segment is percent-decoded exactly once (RFC 3986; ``%252E`` is the three characters
+  ``%2E``, a harmless name) and must be UTF-8; a decoded name that is empty, ``.`` or ``..``,
+  or holds ``/``, ``\\``, NUL or another control character (C0, DEL, C1) — as spelt or after
+  NFC — is refused, and so is an href that is not directly in that folder. A refused entry is
+  not an error of the whole answer: it comes back in :attr:`Listing.refused` with the reason,
+  and its name is never a path anyone writes to.
 * Hrefs come back as the server spells them (percent-decoded, possibly NFD), relative to the
   remote root; the root is matched after NFC, so an NFD spelling of the root is accepted.
 """
@@ -21,14 +30,15 @@ from __future__ import annotations
 
 import email.utils
 import functools
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import safexml
 from .errors import ProtocolError
 from .i18n import _
-from .model import RelPath, nfc
-from .safexml import Element, UnsafeXml
+from .model import RelPath, nfc, parent_of
+from .safexml import Element, TooLarge, UnsafeXml
 
 DAV_NS = "DAV:"
 OC_NS = "http://owncloud.org/ns"
@@ -56,6 +66,37 @@ class Props:
     data_fingerprint: str | None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A listed entry the path gate refused: what it claims to be, and why it is refused.
+
+    ``path`` is the claimed path relative to the remote root, NFC, each decoded segment as
+    spelt except that a ``/`` inside one is shown as ``%2F`` (so the path keeps its depth);
+    an href outside the root keeps its whole decoded URL path, with its leading ``/``.
+    """
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One PROPFIND answer: the folder asked for, its entries that passed the gate, the rest."""
+
+    own: Props
+    children: list[Props] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+
+class _Refusal(Exception):
+    """An href that fails the path gate (internal: becomes a :class:`Refused`)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
 def protocol_error(host: str, detail: str) -> ProtocolError:
     """The error for an answer from ``host`` that cannot be trusted; ``detail`` says why."""
     return ProtocolError(
@@ -72,30 +113,69 @@ class MultistatusParser:
 
     host: str  # named in error messages
     root_path: tuple[str, ...]  # percent-decoded, NFC path segments of the remote root URL
+    max_bytes: int  # an answer longer than this is refused (the config's sync.max_listing_bytes)
 
     @classmethod
-    def for_root(cls, root_url: str, host: str) -> MultistatusParser:
-        return cls(host=host, root_path=tuple(nfc(s) for s in _url_path_segments(root_url)))
+    def for_root(cls, root_url: str, host: str, max_bytes: int) -> MultistatusParser:
+        root = tuple(nfc(_decoded(s) or s) for s in _raw_segments(root_url))
+        return cls(host=host, root_path=root, max_bytes=max_bytes)
 
-    def parse(self, content: bytes, folder: RelPath) -> list[Props]:
-        """Responses of a multistatus, the one for ``folder`` itself first."""
-        root = self._xml(content)
+    def parse(self, body: Iterable[bytes], folder: RelPath) -> Listing:
+        """A multistatus for ``folder`` (read from ``body``'s chunks), through the path gate.
+
+        The response for ``folder`` itself is ``own``; every other response must name an entry
+        directly in it with a name that passes the gate, else it goes to ``refused``."""
+        folder = nfc(folder)
+        own: list[Props] = []
+        children: list[Props] = []
+        refused: list[Refused] = []
+
+        def take(response: Element) -> None:
+            # Each response is read as soon as it is complete, then dropped from the tree.
+            try:
+                props = self._response(response)
+            except _Refusal as refusal:
+                refused.append(Refused(refusal.path, refusal.reason))
+                return
+            if nfc(props.href_path) == folder:
+                own.append(props)
+            elif nfc(parent_of(props.href_path)) == folder:
+                children.append(props)
+            else:
+                reason = _("it is not in the folder that was listed")
+                refused.append(Refused(nfc(props.href_path), reason))
+
+        root = self._xml(body, each=f"{{{DAV_NS}}}response", take=take)
         if root.tag != f"{{{DAV_NS}}}multistatus":
             raise self._error(_("its answer is not a WebDAV multistatus"))
-        items = [self._response(r) for r in root.findall(f"{{{DAV_NS}}}response")]
-        own = [p for p in items if nfc(p.href_path) == nfc(folder)]
         if len(own) != 1:
             raise self._error(_("its answer does not describe the folder asked for"))
-        return own + [p for p in items if p is not own[0]]
+        return Listing(own[0], children, refused)
 
-    def is_collection(self, content: bytes) -> bool:
+    def is_collection(self, body: Iterable[bytes]) -> bool:
         """Whether a Depth: 0 multistatus says its resource is a collection (folder)."""
-        answer = self._xml(content)
+        answer = self._xml(body)
         return answer.find(f".//{{{DAV_NS}}}resourcetype/{{{DAV_NS}}}collection") is not None
 
-    def _xml(self, content: bytes) -> Element:
+    def too_large(self) -> ProtocolError:
+        """The error for an answer longer than ``max_bytes``."""
+        return self._error(
+            _(
+                "its answer is longer than {size} MiB (max_listing_bytes in the [sync] "
+                "section of the config; raise it only for a folder that really is that large)"
+            ).format(size=round(self.max_bytes / 2**20, 1))
+        )
+
+    def _xml(
+        self,
+        body: Iterable[bytes],
+        each: str = "",
+        take: Callable[[Element], None] = lambda element: None,
+    ) -> Element:
         try:
-            return safexml.parse(content)
+            return safexml.parse_stream(body, self.max_bytes, each=each, take=take)
+        except TooLarge:
+            raise self.too_large() from None
         except UnsafeXml as exc:
             raise self._error(
                 _("its answer is not valid XML ({detail})").format(detail=exc.reason)
@@ -105,6 +185,7 @@ class MultistatusParser:
         href = element.findtext(f"{{{DAV_NS}}}href")
         if not href:
             raise self._error(_("an entry of its answer has no address"))
+        href_path = self._relative(href)  # the gate, before anything else is read
         props: dict[str, Element] = {}
         for propstat in element.findall(f"{{{DAV_NS}}}propstat"):
             status = propstat.findtext(f"{{{DAV_NS}}}status") or ""
@@ -124,7 +205,7 @@ class MultistatusParser:
         )
         size = text(DAV_NS, "getcontentlength") or text(OC_NS, "size") or "0"
         return Props(
-            href_path=self._relative(href),
+            href_path=href_path,
             is_dir=is_dir,
             etag=normalize_etag(text(DAV_NS, "getetag") or ""),
             size=self._integer(size),
@@ -135,12 +216,21 @@ class MultistatusParser:
         )
 
     def _relative(self, href: str) -> RelPath:
-        """An href made relative to the remote root, keeping the server's spelling."""
-        segments = _url_path_segments(href)
+        """An href made relative to the remote root, keeping the server's spelling; every
+        segment below the root passes the path gate, else _Refusal."""
+        raw = _raw_segments(href)
         depth = len(self.root_path)
-        if tuple(nfc(s) for s in segments[:depth]) != self.root_path:
-            raise self._error(_("it lists {href} outside the records folder").format(href=href))
-        return "/".join(segments[depth:])
+        names = [_decoded(segment) or segment for segment in raw]  # undecodable: as sent
+        claimed = "/".join(nfc(n).replace("/", "%2F") for n in names[depth:])
+        if tuple(nfc(n) for n in names[:depth]) != self.root_path:
+            raise _Refusal(
+                "/" + "/".join(nfc(n) for n in names), _("it is outside the records folder")
+            )
+        for segment, name in zip(raw[depth:], names[depth:], strict=True):
+            reason = _refusal_reason(segment, name)
+            if reason:
+                raise _Refusal(claimed, reason)
+        return "/".join(names[depth:])
 
     def _integer(self, value: str) -> int:
         try:
@@ -173,16 +263,46 @@ def http_date(value: str | None) -> int:
         return 0
 
 
-def _url_path_segments(href: str) -> list[str]:
-    """The percent-decoded, non-empty segments of the path of an href or URL."""
+def _raw_segments(href: str) -> list[str]:
+    """The still-encoded segments of the path of an href or URL, without the empty ones that
+    its leading and trailing slash make (an empty one in the middle is kept: refused later)."""
     path = href if href.startswith("/") else urlsplit(href).path
-    return [_decoded(s) for s in path.split("/") if s]
+    segments = path.split("/")
+    if segments and segments[0] == "":
+        segments = segments[1:]
+    if segments and segments[-1] == "":
+        segments = segments[:-1]
+    return segments
 
 
 @functools.lru_cache(maxsize=4096)
-def _decoded(segment: str) -> str:
-    # Folder names recur in every href below them: decode each spelling once.
-    return unquote(segment)
+def _decoded(segment: str) -> str | None:
+    """One segment percent-decoded exactly once, as UTF-8; None when it is not UTF-8.
+    Cached: folder names recur in every href below them."""
+    try:
+        return unquote_to_bytes(segment).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _refusal_reason(segment: str, name: str) -> str | None:
+    """Why a decoded name cannot be a name in the records folder, or None when it can."""
+    if _decoded(segment) is None:
+        return _("its name is not UTF-8 text")
+    for spelling in (name, nfc(name)):
+        if spelling in ("", ".", ".."):
+            return _("its name is empty, . or ..")
+        if "/" in spelling or "\\" in spelling:
+            return _("its name holds a / or \\ (a path, not a name)")
+        if any(_is_control(c) for c in spelling):
+            return _("its name holds a control character")
+    return None
+
+
+def _is_control(char: str) -> bool:
+    # C0 (NUL included), DEL and C1: nothing a person types into a file name.
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F
 
 
 def _status_code(status_line: str) -> int:

@@ -84,6 +84,13 @@ class ProtocolError(RemoteError):
     retryable = True
 
 
+class BadDownload(ProtocolError):
+    """A download's body was cut short or is not the size the listing gave: that file fails,
+    nothing is saved under its name, and the pass goes on."""
+
+    scope = Scope.FILE
+
+
 class PreconditionFailed(RemoteError):
     """412: the remote file changed since we looked; the path is planned again."""
 

@@ -1,7 +1,8 @@
 """`hoso init`: write a new agent's config and password file, after checking the login.
 
 Nothing is written when anything is wrong: an existing config (without force), a bad URL,
-a refused login or an unreachable share all stop before the first file is touched.
+an http:// address to another computer without ``allow_insecure_http``, a refused login or an
+unreachable share all stop before the first file is touched.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def initialise(
     force: bool,
     check: bool,
     state_dir: str = "",
+    allow_insecure_http: bool = False,
 ) -> InitResult:
     if path.exists() and not force:
         raise ConfigError(
@@ -44,8 +46,25 @@ def initialise(
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise ConfigError(_("{root} exists and is not a folder.").format(root=root))
-    text = configmod.render(root, url, remote_dir, user, state_dir, i18n.detect_language())
+    text = configmod.render(
+        root,
+        url,
+        remote_dir,
+        user,
+        state_dir,
+        i18n.detect_language(),
+        allow_insecure_http=allow_insecure_http,
+    )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
+    if cfg.remote.insecure_http() and not allow_insecure_http:
+        raise ConfigError(
+            _(
+                "{url} is a plain http:// address of another computer: the share's password "
+                "would cross the network in clear on every request. Use the share's https:// "
+                "address; if the school's share has none, pass --allow-insecure-http to accept "
+                "the risk (hoso status will keep warning about it)."
+            ).format(url=url)
+        )
     if check:
         remote = Remote(
             cfg.remote.url,

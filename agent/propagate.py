@@ -569,7 +569,9 @@ class Propagator:
         hasher = _HashingWriter(fd)
         try:
             with hasher:
-                new_remote = self.ctx.remote.download(self.remote_path(path), hasher)
+                new_remote = self.ctx.remote.download(
+                    self.remote_path(path), hasher, size=remote.size
+                )
         except BaseException:
             folder.unlink(temp, missing_ok=True)
             raise

@@ -11,7 +11,15 @@ Invariants:
   percent-quoted, in every later request, so an NFD name is never duplicated as NFC.
 * A PROPFIND answer is trusted only if it parses strictly (no DTD, no entities) as a
   ``DAV:multistatus`` naming the folder asked for; anything else raises ProtocolError, never an
-  empty listing.
+  empty listing. It is streamed into the parser and refused past ``max_listing_bytes``. An
+  entry whose name fails the path gate (:mod:`agent.davxml`) is left out and reported in
+  :attr:`RemoteTree.refused`.
+* A folder is always addressed with its trailing slash (as it was listed, or as created). A
+  redirect is followed only when it stays on the same scheme, host and port and only adds
+  that slash to the same path; any other redirect is an error, so the login is never sent
+  anywhere else.
+* A download is exactly as long as the listing said: a longer or shorter body fails that
+  file (and what was received is never put under the real name by the caller's temp file).
 * Uploads never overwrite what they did not expect: creates are conditional on "nothing there",
   updates on the expected ETag. On servers whose PUT is not atomic the body goes to a hidden
   temp name first and is renamed into place, so an interrupted upload never truncates a file.
@@ -28,12 +36,12 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -43,13 +51,16 @@ from . import davstatus
 from .config import Config, Secret
 from .davxml import (
     PROPFIND_BODY,
+    Listing,
     MultistatusParser,
     Props,
+    Refused,
     http_date,
     normalize_etag,
     protocol_error,
 )
 from .errors import (
+    BadDownload,
     LocalError,
     NotFound,
     PreconditionFailed,
@@ -65,10 +76,16 @@ log = get_logger(__name__)
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"
 CHUNK = 256 * 1024
+LISTING_CHUNK = 64 * 1024  # small: a compressed answer is inflated one chunk at a time
 WEAK_ETAG_SECONDS = 2.5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 # A body shorter than announced, or undecodable: the answer cannot be used, maybe a network cut.
 _CUT_SHORT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+
+
+class _CutShort(Exception):
+    """The connection broke while an answer's body was being read (internal)."""
 
 
 class Sink(Protocol):
@@ -98,6 +115,11 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
     as the local scan's twins. The mapping keeps the first spelling's entry so that nothing
     looks deleted; callers must leave twin paths alone (SkipReason.NORMALIZATION_TWIN) until a
     person renames one.
+
+    ``refused`` holds the entries the path gate refused (``..``, a name with a slash or a
+    control character, an href outside the folder listed...), each with its reason. They are
+    not in the mapping; callers must treat those paths as unclear: never deleted on the other
+    side because they are missing here, never downloaded.
     """
 
     def __init__(self) -> None:
@@ -105,6 +127,7 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         self._spellings: dict[RelPath, set[RelPath]] = {}
         # Server spellings of temp uploads this agent left behind (a crash mid-upload).
         self.own_temp_files: list[RelPath] = []
+        self.refused: list[Refused] = []
 
     @property
     def twins(self) -> tuple[tuple[RelPath, ...], ...]:
@@ -176,13 +199,14 @@ class Remote:
         temp_tag: str = "",
         trash_dir: str = ".hoso-trash",
         backoff: float = 0.5,
+        max_listing_bytes: int = 64 * 2**20,
     ) -> None:
         self._base_url = url.rstrip("/") + "/"
         root = remote_dir.strip("/")
         self._root_segments = [s for s in root.split("/") if s]
         self._root_url = self._base_url + (quote(root) + "/" if root else "")
         self._host = urlsplit(self._base_url).hostname or self._base_url
-        self._xml = MultistatusParser.for_root(self._root_url, self._host)
+        self._xml = MultistatusParser.for_root(self._root_url, self._host, max_listing_bytes)
         self._user = user
         self._timeout = (min(timeout, 10.0), timeout)
         self._retries = retries
@@ -195,6 +219,9 @@ class Remote:
         self._caps_lock = threading.Lock()
         # NFC path → the server's spelling, learnt from listings; used to address requests.
         self._spelling: dict[RelPath, RelPath] = {}
+        # NFC paths known to be folders (listed, created, moved or copied here): addressed
+        # with a trailing slash, which Apache's mod_dir and nginx insist on.
+        self._folders: set[RelPath] = set()
         self._client = Client(
             {
                 "webdav_hostname": self._base_url,
@@ -239,6 +266,7 @@ class Remote:
             pool_size=max(8, config.sync.transfers * 2),
             temp_tag=config.host_name,
             trash_dir=remote.trash_dir,
+            max_listing_bytes=config.sync.max_listing_bytes,
         )
 
     def __repr__(self) -> str:
@@ -252,7 +280,7 @@ class Remote:
     def probe(self, *, create: bool = False) -> Capabilities:
         """Check the login and the root folder; learn what the server can do."""
         try:
-            response = self._propfind(self._root_url, "", depth=0)
+            listing, server = self._propfind(self._root_url, "", depth=0)
         except NotFound:
             if not create:
                 raise NotFound(
@@ -262,11 +290,11 @@ class Remote:
                     ).format(url=self._root_url)
                 ) from None
             self._create_root()
-            response = self._propfind(self._root_url, "", depth=0)
-        root = self._xml.parse(response.content, "")[0]
+            listing, server = self._propfind(self._root_url, "", depth=0)
+        root = listing.own
         nextcloud = root.fileid is not None
         if self._atomic_uploads == "auto":
-            atomic = nextcloud or response.headers.get("Server", "").startswith("Apache")
+            atomic = nextcloud or server.startswith("Apache")
         else:
             atomic = self._atomic_uploads == "always"
         caps = Capabilities(
@@ -313,7 +341,7 @@ class Remote:
         done: queue.SimpleQueue[Future[list[RemoteEntry]]] = queue.SimpleQueue()
 
         def submit(path: RelPath, href: RelPath) -> None:
-            pool.submit(self._list_folder, path, href).add_done_callback(done.put)
+            pool.submit(self._list_folder, path, href, tree.refused).add_done_callback(done.put)
 
         try:
             submit("", "")
@@ -376,34 +404,42 @@ class Remote:
                 tree.add(entry)
 
     def list_folder(self, path: RelPath) -> list[RemoteEntry]:
-        """The files and folders directly in ``path`` (one Depth: 1 PROPFIND)."""
-        return self._list_folder(nfc(path), self._href(path))
-
-    def _list_folder(self, path: RelPath, href: RelPath) -> list[RemoteEntry]:
-        response = self._propfind(self._root_url + quote(href), path, depth=1)
-        props = self._xml.parse(response.content, path)
-        entries = []
-        for item in props[1:]:
-            entry = self._entry(item)
-            if parent_of(entry.path) != path:
-                raise self._protocol_error(
-                    _("it lists {name} outside the folder").format(name=entry.path)
-                )
-            entries.append(entry)
+        """The files and folders directly in ``path`` (one Depth: 1 PROPFIND); entries the
+        path gate refuses are left out (and logged)."""
+        refused: list[Refused] = []
+        entries = self._list_folder(nfc(path), self._href(path), refused)
+        for item in refused:
+            log.warning("entry %r of the share refused: %s", item.path, item.reason)
         return entries
 
-    def stat(self, path: RelPath) -> RemoteEntry | None:
-        """The current state of one path, or None when nothing is there."""
+    def _list_folder(
+        self, path: RelPath, href: RelPath, refused: list[Refused]
+    ) -> list[RemoteEntry]:
+        """The entries of one folder; the gate's refusals are appended to ``refused``
+        (list.extend is atomic, and the listing threads share one list)."""
+        url = self._root_url + (quote(href) + "/" if href else "")
+        listing, _server = self._propfind(url, path, depth=1)
+        refused.extend(listing.refused)
+        return [self._entry(item) for item in listing.children]
+
+    def stat(self, path: RelPath, *, folder: bool | None = None) -> RemoteEntry | None:
+        """The current state of one path, or None when nothing is there. ``folder`` says how
+        to address it when the caller knows (default: as last seen)."""
         try:
-            response = self._propfind(self._url(path), path, depth=0)
+            listing, _server = self._propfind(self._url(path, folder=folder), path, depth=0)
         except NotFound:
             self._spelling.pop(nfc(path), None)
+            self._folders.discard(nfc(path))
             return None
-        return self._entry(self._xml.parse(response.content, path)[0])
+        return self._entry(listing.own)
 
     def _entry(self, props: Props) -> RemoteEntry:
         path = nfc(props.href_path)
         self._spelling[path] = props.href_path
+        if props.is_dir:
+            self._folders.add(path)
+        else:
+            self._folders.discard(path)
         return RemoteEntry(
             path=path,
             kind=Kind.DIR if props.is_dir else Kind.FILE,
@@ -415,19 +451,51 @@ class Remote:
             fileid=props.fileid,
         )
 
-    def _propfind(self, url: str, path: RelPath, *, depth: int) -> requests.Response:
-        response = self._request(
+    def _propfind(self, url: str, path: RelPath, *, depth: int) -> tuple[Listing, str]:
+        """The parsed answer for ``path`` and the server's ``Server`` header."""
+        for attempt in range(self._retries + 1):
+            response = self._propfind_request(url, path, depth)
+            with response:
+                if response.status_code != 207:
+                    raise self._protocol_error(
+                        _("it answered {status} instead of a list").format(
+                            status=response.status_code
+                        )
+                    )
+                try:
+                    listing = self._xml.parse(self._listing_chunks(response), path)
+                except _CutShort:
+                    if attempt >= self._retries:
+                        raise self._protocol_error(_("its answer was cut short")) from None
+                    self._sleep(attempt, None)
+                    continue
+            return listing, response.headers.get("Server", "")
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _propfind_request(
+        self, url: str, path: RelPath, depth: int, accept: frozenset[int] = frozenset()
+    ) -> requests.Response:
+        """A PROPFIND whose body is left unread (streamed into the parser by the caller)."""
+        return self._request(
             "PROPFIND",
             url,
             path,
             headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
             body=lambda: PROPFIND_BODY,
+            stream=True,
+            accept=accept,
         )
-        if response.status_code != 207:
-            raise self._protocol_error(
-                _("it answered {status} instead of a list").format(status=response.status_code)
-            )
-        return response
+
+    def _listing_chunks(self, response: requests.Response) -> Iterator[bytes]:
+        """The answer's body piece by piece; an announced length past the limit is refused
+        before anything is read. A cut connection raises _CutShort."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._xml.max_bytes:
+            raise self._xml.too_large()
+        try:
+            yield from response.iter_content(LISTING_CHUNK)
+        except requests.RequestException:
+            raise _CutShort() from None
 
     def _protocol_error(self, detail: str) -> ProtocolError:
         return protocol_error(self._host, detail)
@@ -450,7 +518,11 @@ class Remote:
 
         When the server's answer carries no ETag (Apache), the new state is asked for with
         one more request — unless ``learn_state`` is False: then the returned entry has an
-        empty etag and the caller learns it later, e.g. one ``list_folder`` per folder."""
+        empty etag and the caller learns it later, e.g. one ``list_folder`` per folder.
+
+        So the returned etag is never made up: it is the one the PUT answer carried (``ETag``
+        or ``OC-ETag``; via a temp name, the temp upload's, which these servers keep across
+        the rename), or the listed one, or empty when the share has confirmed nothing yet."""
         self._check_size(source, size)
         caps = self._capabilities()
         if caps.atomic_put:
@@ -596,16 +668,22 @@ class Remote:
                 )
             )
 
-    def download(self, path: RelPath, dest: Sink) -> RemoteEntry:
-        """Write the file's bytes into ``dest``; returns the state of what was read."""
+    def download(self, path: RelPath, dest: Sink, *, size: int) -> RemoteEntry:
+        """Write the file's bytes into ``dest``; returns the state of what was read.
+
+        ``size`` is the size the listing gave: a body that is longer (reading stops at once)
+        or shorter, or a Content-Length that says otherwise, is a BadDownload of this file.
+        ``dest`` then holds a part of the body; the caller's temp file is discarded."""
         response = self._request(
             "GET", self._url(path), path, headers={"Accept-Encoding": "identity"}, stream=True
         )
         with response:
-            received = self._copy_body(response, dest, path)
-            expected = response.headers.get("Content-Length")
-            if expected is not None and int(expected) != received:
-                raise self._short_read(path)
+            declared = response.headers.get("Content-Length", "").strip()
+            if declared and (not declared.isdigit() or int(declared) != size):
+                raise self._wrong_size(path, size, declared[:20])
+            received = self._copy_body(response, dest, path, size)
+            if received != size:
+                raise self._wrong_size(path, size, str(received))
             etag = response.headers.get("ETag")
             if not etag:
                 entry = self.stat(path)
@@ -624,29 +702,41 @@ class Remote:
                 fileid=response.headers.get("OC-FileId"),
             )
 
-    def _copy_body(self, response: requests.Response, dest: Sink, path: RelPath) -> int:
+    def _copy_body(
+        self, response: requests.Response, dest: Sink, path: RelPath, size: int
+    ) -> int:
         received = 0
         try:
             for chunk in response.iter_content(CHUNK):
+                if received + len(chunk) > size:
+                    raise self._wrong_size(path, size, _("more"))
                 dest.write(chunk)
                 received += len(chunk)
         except requests.RequestException:
             raise self._short_read(path) from None
         return received
 
-    def _short_read(self, path: RelPath) -> ProtocolError:
-        return ProtocolError(
+    def _short_read(self, path: RelPath) -> BadDownload:
+        return BadDownload(
             _("The download of {path} from {host} was cut short; it will be fetched again.").format(
                 path=path, host=self._host
             )
+        )
+
+    def _wrong_size(self, path: RelPath, listed: int, got: str) -> BadDownload:
+        return BadDownload(
+            _(
+                "The share at {host} listed {path} with {listed} bytes but sent {got}; the file "
+                "was not saved. It will be fetched again after the next listing."
+            ).format(host=self._host, path=path, listed=listed, got=got)
         )
 
     # --- folders and names ----------------------------------------------------------------
 
     def mkdir(self, path: RelPath) -> RemoteEntry:
         """Create one folder; one that already exists is fine, a file in its place is not."""
-        status = self._mkcol(self._url(path), path)
-        entry = self.stat(path)
+        status = self._mkcol(self._url(path, folder=True), path)
+        entry = self.stat(path, folder=True)
         if entry is None or entry.kind is not Kind.DIR:
             raise self._mkcol_refused(path, status)
         return entry
@@ -656,7 +746,7 @@ class Remote:
         parts = path.split("/")
         for depth in range(1, len(parts)):
             level = "/".join(parts[:depth])
-            self._ensure_folder(self._url(level), level)
+            self._ensure_folder(self._url(level, folder=True), level)
         self.mkdir(path)
 
     def _ensure_folder(self, url: str, path: RelPath) -> None:
@@ -678,27 +768,35 @@ class Remote:
         )
 
     def _is_collection(self, url: str, path: RelPath) -> bool:
-        response = self._request(
-            "PROPFIND",
-            url,
-            path,
-            headers={"Depth": "0"},
-            body=lambda: PROPFIND_BODY,
-            accept=frozenset({404}),
-        )
-        if response.status_code != 207:
-            return False
-        return self._xml.is_collection(response.content)
+        with self._propfind_request(url, path, 0, frozenset({404})) as response:
+            if response.status_code != 207:
+                return False
+            try:
+                return self._xml.is_collection(self._listing_chunks(response))
+            except _CutShort:
+                raise self._protocol_error(_("its answer was cut short")) from None
 
     def move(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
         """Rename ``src`` to ``dst``; existing ``dst`` → PreconditionFailed unless ``overwrite``."""
-        self._move_url(self._url(src), self._url(dst), src, overwrite=overwrite)
+        folder = nfc(src) in self._folders
+        self._move_url(self._url(src), self._url(dst, folder=folder), src, overwrite=overwrite)
+        self._copy_folders(src, dst)
         self._forget(src)
 
     def copy(self, src: RelPath, dst: RelPath, *, overwrite: bool = False) -> None:
         """Server-side COPY; an existing ``dst`` → PreconditionFailed unless ``overwrite``."""
-        headers = {"Destination": self._url(dst), "Overwrite": "T" if overwrite else "F"}
+        folder = nfc(src) in self._folders
+        headers = {
+            "Destination": self._url(dst, folder=folder),
+            "Overwrite": "T" if overwrite else "F",
+        }
         self._request("COPY", self._url(src), src, headers=headers)
+        self._copy_folders(src, dst)
+
+    def _copy_folders(self, src: RelPath, dst: RelPath) -> None:
+        """Folders known below ``src`` are folders below ``dst`` now too."""
+        src, dst = nfc(src), nfc(dst)
+        self._folders |= {dst + p[len(src) :] for p in self._folders if is_within(p, src)}
 
     def _move_url(self, src_url: str, dst_url: str, path: RelPath, *, overwrite: bool) -> None:
         headers = {"Destination": dst_url, "Overwrite": "T" if overwrite else "F"}
@@ -711,6 +809,7 @@ class Remote:
     def _forget(self, path: RelPath) -> None:
         for known in [p for p in self._spelling if is_within(p, nfc(path))]:
             del self._spelling[known]
+        self._folders -= {p for p in self._folders if is_within(p, nfc(path))}
 
     def cleanup_temp_files(self, names: Iterable[RelPath]) -> None:
         """Remove stale temp uploads (e.g. left by a crash); ones already gone are fine."""
@@ -726,8 +825,14 @@ class Remote:
         except RemoteError as exc:
             log.info("temp upload for %s not removed: %s", path, exc)
 
-    def _url(self, path: RelPath) -> str:
-        return self._root_url + quote(self._href(path))
+    def _url(self, path: RelPath, *, folder: bool | None = None) -> str:
+        """The URL of ``path``; a folder's (``folder``, else as last seen) ends with "/"."""
+        if folder is None:
+            folder = nfc(path) in self._folders
+        href = self._href(path)
+        if not href:
+            return self._root_url
+        return self._root_url + quote(href) + ("/" if folder else "")
 
     def _href(self, path: RelPath) -> RelPath:
         """The server's spelling of ``path``.
@@ -756,8 +861,10 @@ class Remote:
         stream: bool = False,
         accept: frozenset[int] = frozenset(),
     ) -> requests.Response:
-        """One request with retries; returns a 2xx (or ``accept``ed) response, else raises."""
+        """One request with retries; returns a 2xx (or ``accept``ed) response, else raises.
+        A redirect that only adds a folder's trailing slash is followed, once."""
         attempt = 0
+        redirected = False
         while True:
             log.debug("%s %s", method, url)
             # Opened outside the try: a local file that vanished is the caller's OSError.
@@ -794,6 +901,13 @@ class Remote:
             if response.status_code < 300 or response.status_code in accept:
                 return response
             response.close()
+            if response.status_code in REDIRECTS:
+                location = response.headers.get("Location", "")
+                target = None if redirected else _slash_added(url, location)
+                if target is None:
+                    raise self._redirect_refused(method, path, location)
+                url, redirected = target, True
+                continue
             if response.status_code in davstatus.RETRY_STATUSES and attempt < self._retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
@@ -805,3 +919,45 @@ class Remote:
 
     def _status_error(self, method: str, path: RelPath, status: int) -> RemoteError:
         return davstatus.status_error(self._host, self._user, method, path, status)
+
+    def _redirect_refused(self, method: str, path: RelPath, location: str) -> RemoteError:
+        return RemoteError(
+            _(
+                "The share at {host} redirected {method} {path} to {location}. hoso follows a "
+                "redirect only when it adds a folder's trailing slash on the same server, so "
+                "that the login is never sent anywhere else. Check the url in the config (for "
+                "example https:// instead of http://, or the share's exact address)."
+            ).format(
+                host=self._host,
+                method=method,
+                path=path or "/",
+                location=location[:200].encode("ascii", "backslashreplace").decode() or "-",
+            )
+        )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _slash_added(url: str, location: str) -> str | None:
+    """``url`` with a trailing slash when ``location`` points exactly there (same scheme,
+    host and port, same path plus "/", no query), else None: the only redirect followed."""
+    if not location:
+        return None
+    asked, target = urlsplit(url), urlsplit(urljoin(url, location))
+    try:
+        same_origin = (
+            asked.scheme == target.scheme
+            and asked.hostname == target.hostname
+            and (asked.port or _DEFAULT_PORTS.get(asked.scheme))
+            == (target.port or _DEFAULT_PORTS.get(target.scheme))
+            and target.username is None
+            and target.password is None
+        )
+    except ValueError:  # a port that is not a number
+        return None
+    if not same_origin or target.query or asked.path.endswith("/"):
+        return None
+    if unquote(target.path) != unquote(asked.path) + "/":
+        return None
+    return url + "/"

@@ -30,6 +30,7 @@ class Status:
     plugin_failures: list[dict[str, Any]] = field(default_factory=list)
     plugin_notes: list[dict[str, str]] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)  # left alone, never synced
+    insecure_http: bool = False  # the share's login travels in clear (http:// to another host)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class Status:
             "plugin_failures": self.plugin_failures,
             "plugin_notes": self.plugin_notes,
             "symlinks": self.symlinks,
+            "insecure_http": self.insecure_http,
         }
 
 
@@ -104,6 +106,7 @@ def gather(config: Config, journal: Journal) -> Status:
             }
             for f in journal.plugin_failures()
         ],
+        insecure_http=config.remote.insecure_http(),
     )
 
 

@@ -51,7 +51,7 @@ from .model import (
 )
 from .propagate import Context, Propagator
 from .records import Record, classify
-from .remote import Capabilities, Remote, RemoteTree
+from .remote import Capabilities, Refused, Remote, RemoteTree
 from .safepath import SafeRoot, UnsafePath
 from .validation import CheckResult, Validator
 from .vault import webdav_password
@@ -76,6 +76,7 @@ class PreparedPass:
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
     symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
     clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
+    refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
 
 
 @dataclass
@@ -184,6 +185,7 @@ class Syncer:
         if dry_run:
             report = _describe(prepared.plan)
             report.skipped += _left_alone(prepared)
+            report.failed += _refused_failures(prepared.refused)
             return PassResult(report, prepared.plan, "dry_run")
         return self.execute(prepared)
 
@@ -238,6 +240,9 @@ class Syncer:
         unclear = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         unclear += [path for path, _reason in scan.unreadable]
         unclear += scan.symlinks
+        # Names the share's listing may not use (.., a slash, a control character...): never
+        # downloaded, and the local file of that name (if any) never looks deleted.
+        unclear += [nfc(item.path) for item in listing.refused]
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -265,7 +270,15 @@ class Syncer:
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         twins = [p for p in twins if p not in clashes]
         return PreparedPass(
-            plan, caps, entries, remote, twins, mass_delete, scan.symlinks, tuple(clashes)
+            plan,
+            caps,
+            entries,
+            remote,
+            twins,
+            mass_delete,
+            scan.symlinks,
+            tuple(clashes),
+            tuple(listing.refused),
         )
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
@@ -309,6 +322,7 @@ class Syncer:
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
         report.skipped += _left_alone(prepared)
+        report.failed += _refused_failures(prepared.refused)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -444,9 +458,18 @@ class Syncer:
 
 def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:
     """True when the share holds exactly what the journal says it held after our last pass."""
-    if listing.twins or len(listing) != len(known):
+    if listing.twins or listing.refused or len(listing) != len(known):
         return False
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
+
+
+def _refused_failures(refused: tuple[Refused, ...]) -> list[dict[str, str]]:
+    """The `failed` items for the share's entries the path gate refused."""
+    message = _(
+        "The share lists an entry hoso will not use: {reason}. It was neither downloaded "
+        "nor deleted anywhere; rename or remove it on the share."
+    )
+    return [{"path": item.path, "error": message.format(reason=item.reason)} for item in refused]
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:

@@ -289,7 +289,10 @@ def conflict_copies(tree: Tree) -> list[str]:
 
 
 def _remote(share: Share, rel: str) -> str:
-    return f"{share.remote_dir}/{rel}" if rel else share.remote_dir
+    """The path of ``rel`` on the server; a folder's with its trailing slash, as WebDAV
+    clients send it (Apache's mod_dir answers 301 without it, nginx refuses)."""
+    path = f"{share.remote_dir}/{rel}" if rel else share.remote_dir
+    return path + "/" if (share.path / rel).is_dir() else path
 
 
 def remote_mkdir(share: Share, rel: str) -> None:
@@ -299,7 +302,7 @@ def remote_mkdir(share: Share, rel: str) -> None:
         level = "/".join(parts[:depth])
         if (share.path / level).is_dir():
             continue
-        status, body = share.server.request("MKCOL", _remote(share, level))
+        status, body = share.server.request("MKCOL", _remote(share, level) + "/")
         assert status == 201, f"MKCOL {level}: HTTP {status} {body[:200]!r}"
 
 
@@ -318,7 +321,8 @@ def remote_delete(share: Share, rel: str) -> None:
 def remote_move(share: Share, src: str, dst: str) -> None:
     if "/" in dst:
         remote_mkdir(share, dst.rpartition("/")[0])
-    destination = share.url + quote(_remote(share, dst))
+    folder = (share.path / src).is_dir()
+    destination = share.url + quote(_remote(share, dst)) + ("/" if folder else "")
     status, body = share.server.request(
         "MOVE", _remote(share, src), headers={"Destination": destination, "Overwrite": "F"}
     )

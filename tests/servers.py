@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -212,11 +212,17 @@ class WsgiDavServer(DavServer):
 
 
 class ApacheServer(DavServer):
+    """Apache as Debian ships it: the modules of a stock install (mods-enabled: mod_dir with
+    ``DirectorySlash On``, which answers a folder asked without its slash with 301, deflate,
+    negotiation, autoindex...) plus mod_dav/mod_dav_fs, as a school's administrator enables them."""
+
     kind = "apache"
     _request_line = re.compile(r'^\S+ \S+ \S+ \[[^]]+\] "[A-Z]+ ', re.MULTILINE)
+    _debian_modules = Path("/etc/apache2/mods-enabled")
+    # What a share needs, loaded unless the stock set has it already (dir: the 301 case).
     _modules = (
         "mpm_event", "authz_core", "authn_core", "authn_file", "auth_basic", "authz_user",
-        "dav", "dav_fs",
+        "dir", "dav", "dav_fs",
     )
 
     def _prepare(self) -> None:
@@ -225,7 +231,20 @@ class ApacheServer(DavServer):
             ["htpasswd", "-bc", str(base / "htpasswd"), self.user, self.password],
             check=True, capture_output=True,
         )
-        lines = [f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so" for m in self._modules]
+        lines = []
+        if self._debian_modules.is_dir():
+            lines += [
+                f"IncludeOptional {self._debian_modules}/*.load",
+                f"IncludeOptional {self._debian_modules}/*.conf",
+            ]
+        for module in self._modules:
+            if module.startswith("mpm_") and lines:
+                continue  # the stock set brings its own MPM; a second one is an error
+            lines += [
+                f"<IfModule !{module}_module>",
+                f"  LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so",
+                "</IfModule>",
+            ]
         lines += [
             "ServerName 127.0.0.1",
             f"Listen 127.0.0.1:{self.port}",
@@ -321,12 +340,18 @@ class Share:
 
 @dataclass(frozen=True)
 class Answer:
-    """One scripted reply. ``declared_length`` > len(body) sends a truncated body, then closes."""
+    """One scripted reply. ``declared_length`` > len(body) sends a truncated body, then closes.
+
+    ``stream`` makes the body: its chunks are sent as they are made (never held whole), with
+    ``declared_length`` as Content-Length if given, else none (the end is the connection's
+    close); ``sent`` then counts the bytes that went out before the client hung up."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     declared_length: int | None = None
+    stream: Callable[[], Iterator[bytes]] | None = None
+    sent: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -342,8 +367,9 @@ class FaultServer:
     """A tiny HTTP server that answers what the test scripted, per method and path.
 
     ``script(method, path, *answers)`` sets the answers for that request: each request takes
-    the next one, and the last repeats. Unscripted requests get ``default`` (404). ``received``
-    lists every request in order.
+    the next one, and the last repeats. A ``path`` ending in "/" is answered only to requests
+    that end in "/" (a folder asked with its slash); other paths match with or without one.
+    Unscripted requests get ``default`` (404). ``received`` lists every request in order.
     """
 
     def __init__(self) -> None:
@@ -369,7 +395,7 @@ class FaultServer:
 
     def script(self, method: str, path: str, *answers: Answer) -> None:
         with self._lock:
-            self._answers[(method, "/" + path.strip("/"))] = deque(answers)
+            self._answers[(method, _key(path))] = deque(answers)
 
     def requests_for(self, method: str) -> list[Received]:
         with self._lock:
@@ -377,7 +403,8 @@ class FaultServer:
 
     def _next_answer(self, method: str, path: str) -> Answer:
         with self._lock:
-            queue = self._answers.get((method, "/" + path.strip("/")))
+            queue = self._answers.get((method, _key(path))) if path.endswith("/") else None
+            queue = queue or self._answers.get((method, "/" + path.strip("/")))
             if not queue:
                 return self.default
             return queue.popleft() if len(queue) > 1 else queue[0]
@@ -388,6 +415,13 @@ class FaultServer:
         with self._lock:
             self.received.append(Received(method, path, headers, body, time.monotonic()))
         return self._next_answer(method, path)
+
+
+def _key(path: str) -> str:
+    """A script key: the path with one leading slash; a trailing slash is kept only when the
+    path is a folder's with its slash (``path`` ends in "/" and is not the server root)."""
+    stripped = "/" + path.strip("/")
+    return stripped + "/" if path.endswith("/") and stripped != "/" else stripped
 
 
 Responder = Callable[[str, str, str, dict[str, str], bytes], Answer]
@@ -412,6 +446,9 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = unquote(urlsplit(self.path).path)
         answer = type(self).respond(self.command, path, self.path, dict(self.headers), body)
+        if answer.stream is not None:
+            self._send_stream(answer)
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
@@ -423,9 +460,108 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         if declared is not None and declared > len(answer.body):
             self.close_connection = True
 
+    def _send_stream(self, answer: Answer) -> None:
+        self.close_connection = True
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        if answer.declared_length is not None:
+            self.send_header("Content-Length", str(answer.declared_length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        try:
+            for chunk in answer.stream():
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # the client hung up: what we want to see
+        answer.sent.append(sent)
+
 
 def handler_for(respond: Responder) -> type[ScriptedHandler]:
     return type("Handler", (ScriptedHandler,), {"respond": staticmethod(respond)})
+
+
+# --- crafted WebDAV answers -------------------------------------------------------------------
+
+ROOT = "dav"  # the remote folder a FaultServer's scripted answers describe
+
+
+def multistatus(*responses: str, fileid: bool = False) -> bytes:
+    """A ``DAV:multistatus`` document of the given ``dav_response`` parts."""
+    return (
+        '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+        + "".join(responses)
+        + "</d:multistatus>"
+    ).encode()
+
+
+def dav_response(href: str, etag: str = "e", *, folder: bool = False, extra: str = "") -> str:
+    """One ``DAV:response``: a folder, or a file of 3 bytes; ``extra`` adds properties."""
+    kind = "<d:collection/>" if folder else ""
+    length = "" if folder else "<d:getcontentlength>3</d:getcontentlength>"
+    return (
+        f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
+        f"<d:resourcetype>{kind}</d:resourcetype><d:getetag>\"{etag}\"</d:getetag>{length}"
+        f"<d:getlastmodified>Sun, 29 Nov 2026 02:59:06 GMT</d:getlastmodified>{extra}"
+        "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+        "<d:propstat><d:prop><oc:fileid/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status>"
+        "</d:propstat></d:response>"
+    )
+
+
+# Every spelling of a name that must never become a path in the records folder, as a server
+# might list it in the root folder: encoded or not, upper or lower case hex, NFD, Windows
+# separators, control characters (C0, DEL, C1), bytes that are not UTF-8, hrefs elsewhere.
+HOSTILE_ROOT_HREFS = {
+    f"/{ROOT}/%2E%2E/": "..",
+    f"/{ROOT}/%2e%2e/": "..",
+    f"/{ROOT}/../": "..",
+    f"/{ROOT}/%2E/": ".",
+    f"/{ROOT}/./": ".",
+    f"/{ROOT}//evil.txt": "/evil.txt",
+    f"/{ROOT}/..%2F..%2Fevil.txt": "..%2F..%2Fevil.txt",
+    f"/{ROOT}/a%2Fb.txt": "a%2Fb.txt",
+    f"/{ROOT}/..%5C..%5Cevil.txt": "..\\..\\evil.txt",
+    f"/{ROOT}/..\\..\\evil2.txt": "..\\..\\evil2.txt",
+    f"/{ROOT}/nul%00.txt": "nul\x00.txt",
+    f"/{ROOT}/esc%1B%5B2J.txt": "esc\x1b[2J.txt",
+    f"/{ROOT}/bel%07.txt": "bel\x07.txt",
+    f"/{ROOT}/del%7F.txt": "del\x7f.txt",
+    f"/{ROOT}/csi%C2%9B31m.txt": "csi\x9b31m.txt",
+    f"/{ROOT}/Tua%CC%82%CC%80n%0A.txt": "Tuần\n.txt",  # NFD with a newline
+    f"/{ROOT}/latin1%FF.txt": "latin1%FF.txt",
+    f"/{ROOT}/Tu%E1%BA%A7n%201/deep.txt": "Tuần 1/deep.txt",  # not directly in the root
+    "/other/evil.txt": "/other/evil.txt",  # outside the records folder
+}
+
+
+HOSTILE_DEEPER = {"Tuần 1/../../evil.pth", "Tuần 1/..%2Fevil.pth", "Tuần 1/a\\b.txt"}
+
+
+def hostile_listing(fault: FaultServer) -> None:
+    """A root folder listing every hostile href beside a sound folder, a sound file in it, and
+    a double-encoded "%252E%252E" folder, which decodes once to the harmless name "%2E%2E"."""
+    files = [dav_response(href, folder=href.endswith("/")) for href in HOSTILE_ROOT_HREFS]
+    fault.script("PROPFIND", ROOT, Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r", folder=True),
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/", "t", folder=True),
+        dav_response(f"/{ROOT}/%252E%252E/", "d", folder=True),
+        *files,
+    )))
+    fault.script("PROPFIND", f"{ROOT}/Tuần 1", Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/", "t", folder=True),
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/ok.txt", "ok"),
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/%2E%2E/%2E%2E/evil.pth"),
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/..%2Fevil.pth"),
+        # A name an older hoso accepted (a local file may have it): refused, never deleted.
+        dav_response(f"/{ROOT}/Tu%E1%BA%A7n%201/a%5Cb.txt"),
+    )))
+    fault.script("PROPFIND", f"{ROOT}/%2E%2E", Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/%252E%252E/", "d", folder=True),
+        dav_response(f"/{ROOT}/%252E%252E/x.txt", "x"),
+    )))
 
 
 class CutProxy:

@@ -136,6 +136,28 @@ def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url:
     assert not config.exists() and not config.with_name("agent.secret").exists()
 
 
+def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None:
+    config, root = tmp_path / "cfg" / "agent.toml", tmp_path / "HoSo"
+    # A documentation address (RFC 5737): refused before any connection is tried.
+    args = ["--config", str(config), "init", "--root", str(root), "--url", "http://192.0.2.7/dav"]
+    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD}
+
+    refused = run_hoso(*args, env=env)
+    assert refused.returncode == ExitCode.USAGE, refused.stderr
+    assert "--allow-insecure-http" in refused.stderr and "https://" in refused.stderr
+    assert not config.parent.exists() and not root.exists()  # nothing written
+
+    accepted = run_hoso(*args, "--allow-insecure-http", "--no-check", env=env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert tomllib.loads(config.read_text())["remote"]["allow_insecure_http"] is True
+    # The agent keeps working with it, and says so while it lasts.
+    status = run_hoso("--config", str(config), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["insecure_http"] is True
+    text = run_hoso("--config", str(config), "status")
+    assert "http://192.0.2.7/dav" in text.stdout and "in clear" in text.stdout
+
+
 # --- bad config files ------------------------------------------------------------------------
 
 
@@ -147,10 +169,14 @@ def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url:
             "sync.settle_second",
         ),
         (lambda text: text.replace("transfers = 2", 'transfers = "many"'), "sync.transfers"),
+        (
+            lambda text: text.replace("[sync]\n", "[sync]\nmax_listing_bytes = 1000\n"),
+            "sync.max_listing_bytes",
+        ),
         (lambda text: "colour = true\n" + text, "colour"),
         (lambda text: text.replace("[remote]", "[remote"), None),  # not TOML at all
     ],
-    ids=["unknown-key", "wrong-type", "unknown-top-key", "not-toml"],
+    ids=["unknown-key", "wrong-type", "listing-cap", "unknown-top-key", "not-toml"],
 )
 @WSGIDAV_ONLY
 def test_bad_config_is_a_usage_error_naming_file_and_key(
@@ -230,6 +256,7 @@ def test_status_json(tmp_path: Path, share: Share) -> None:
     assert status["last_pass"]["report"]["uploaded"] == ["Bài 1.docx"]
     assert status["pending"] == ["Bài 2.docx"]
     assert status["errors"] == [] and status["conflicts"] == []
+    assert status["insecure_http"] is False  # 127.0.0.1: the password stays on this computer
 
 
 @WSGIDAV_ONLY

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import http.client
+import json
 import os
 import re
 import signal
@@ -33,10 +34,25 @@ from agents import (
     versions,
 )
 from conftest import Share
-from servers import Answer, DavServer, handler_for, wait_until
+from servers import (
+    HOSTILE_DEEPER,
+    HOSTILE_ROOT_HREFS,
+    PASSWORD,
+    ROOT,
+    USER,
+    Answer,
+    DavServer,
+    FaultServer,
+    dav_response,
+    handler_for,
+    hostile_listing,
+    multistatus,
+    wait_until,
+)
 
 from agent.errors import AuthError, ExitCode, ProtocolError, UnreachableError
 from agent.journal import Journal
+from agent.model import JournalEntry, Kind
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 
@@ -442,3 +458,123 @@ def test_download_into_a_full_disk_keeps_the_old_file(
     assert agent.read("Sổ.docx") == b"old local version"
     assert temp_files(agent.root) == []
     assert agent.tree() == files
+
+
+# --- a hostile share of the test's own ---------------------------------------------------------
+
+
+def hostile_agent(tmp_path: Path, fault: FaultServer, **sync: object) -> Agent:
+    share = Share(fault, fault.url, ROOT, USER, PASSWORD, tmp_path / "no-disk")  # type: ignore[arg-type]
+    return Agent(tmp_path, share, sync_overrides=dict(sync))
+
+
+def files_below(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def outside_the_agents_folders(agent: Agent) -> set[Path]:
+    """Files below the test's folder but not in the records, state or config folder."""
+    own = (agent.root, agent.state_dir, agent.config_path.parent)
+    return {p for p in files_below(agent.base) if not any(p.is_relative_to(f) for f in own)}
+
+
+def test_a_hostile_listing_writes_nothing_outside_the_records_folder(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    hostile_listing(fault_server)
+    fault_server.script("GET", f"{ROOT}/Tuần 1/ok.txt", Answer(200, {"ETag": '"ok"'}, b"abc"))
+    fault_server.script("GET", f"{ROOT}/%2E%2E/x.txt", Answer(200, {"ETag": '"x"'}, b"xyz"))
+    # Nothing may ever be deleted because of a refused entry: the journal knows a file whose
+    # name the share now spells with a backslash (an older hoso accepted such names), and
+    # the mass-delete guard is off, so only the gate stands between it and the trash.
+    agent = hostile_agent(tmp_path, fault_server, max_delete_percent=100.0)
+    kept = agent.write("Tuần 1/a\\b.txt", b"kept")
+    st = kept.stat()
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        journal.put(JournalEntry("Tuần 1", Kind.DIR))
+        journal.put(JournalEntry(
+            "Tuần 1/a\\b.txt", Kind.FILE, local_size=4, local_mtime_ns=st.st_mtime_ns,
+            local_inode=st.st_ino, remote_etag="e", remote_size=3,
+        ))
+    outside_before = outside_the_agents_folders(agent)
+    hostile = set(HOSTILE_ROOT_HREFS.values()) | HOSTILE_DEEPER
+    dry = agent.sync(dry_run=True)  # a dry run names them too
+    assert {item["path"] for item in dry.failed} == hostile
+
+    result = agent.cli("sync", "--json")
+
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    assert report["downloaded"] == ["%2E%2E/x.txt", "Tuần 1/ok.txt"]
+    refused = {item["path"]: item["error"] for item in report["failed"]}
+    assert set(refused) == hostile
+    assert all("neither downloaded nor deleted" in error for error in refused.values())
+    assert "empty, . or .." in refused[".."] and "control character" in refused["bel\x07.txt"]
+    assert report["deleted_local"] == report["deleted_remote"] == report["uploaded"] == []
+    # On disk: the two sound files and the kept one; nothing anywhere else, nothing trashed.
+    assert agent.tree() == {
+        "Tuần 1/ok.txt": b"abc", "%2E%2E/x.txt": b"xyz", "Tuần 1/a\\b.txt": b"kept"
+    }
+    assert outside_the_agents_folders(agent) == outside_before == set()
+    assert not [p for p in files_below(tmp_path) if "evil" in p.name]
+    assert files_below(agent.local_trash()) == set()
+    # On the share: only the two sound files were read; nothing was changed there.
+    assert sorted(r.path for r in fault_server.requests_for("GET")) == [
+        f"/{ROOT}/%2E%2E/x.txt", f"/{ROOT}/Tuần 1/ok.txt"
+    ]
+    changing = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL", "PROPPATCH"}
+    assert [r for r in fault_server.received if r.method in changing] == []
+
+    again = agent.sync()  # the next pass says the same and still changes nothing
+    assert {item["path"] for item in again.failed} == set(refused)
+    assert not (again.downloaded or again.deleted_local or again.uploaded)
+    assert agent.read("Tuần 1/a\\b.txt") == b"kept"
+
+
+def test_a_download_of_the_wrong_size_fails_that_file_only(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    fault_server.script("PROPFIND", ROOT, Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r", folder=True),
+        dav_response(f"/{ROOT}/long.txt", "l"),  # listed with 3 bytes, as every file here
+        dav_response(f"/{ROOT}/short.txt", "s"),
+        dav_response(f"/{ROOT}/sound.txt", "o"),
+    )))
+    fault_server.script("GET", f"{ROOT}/long.txt", Answer(200, {"ETag": '"l"'}, b"x" * 5000))
+    fault_server.script("GET", f"{ROOT}/short.txt", Answer(200, {"ETag": '"s"'}, b"x"))
+    fault_server.script("GET", f"{ROOT}/sound.txt", Answer(200, {"ETag": '"o"'}, b"abc"))
+    agent = hostile_agent(tmp_path, fault_server)
+
+    report = agent.sync()
+
+    assert report.downloaded == ["sound.txt"]
+    failed = {item["path"]: item["error"] for item in report.failed}
+    assert set(failed) == {"long.txt", "short.txt"}
+    assert "listed long.txt with 3 bytes" in failed["long.txt"]
+    assert "listed short.txt with 3 bytes" in failed["short.txt"]
+    # Nothing under the real names, no partial download left behind.
+    assert sorted(p.name for p in agent.root.iterdir()) == [".hoso-root", "sound.txt"]
+
+
+def test_a_redirect_elsewhere_stops_the_pass_and_status_says_why(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    other = FaultServer().start()
+    try:
+        moved = Answer(301, {"Location": f"{other.url}{ROOT}/"})
+        fault_server.script("PROPFIND", ROOT, moved)
+        agent = hostile_agent(tmp_path, fault_server)
+        agent.write("Bài 1.docx", b"lesson")
+
+        result = agent.cli("sync")
+
+        assert result.returncode == ExitCode.PARTIAL, result.stderr
+        assert f"redirected PROPFIND / to {other.url}{ROOT}/" in result.stderr
+        status = agent.cli("status")
+        assert status.returncode == 0, status.stderr
+        assert "redirected PROPFIND" in status.stdout  # the reason, not just the class name
+        assert other.received == []  # the login never went there
+        assert [r.method for r in fault_server.received] == ["PROPFIND"]
+        assert agent.tree() == {"Bài 1.docx": b"lesson"}
+    finally:
+        other.stop()

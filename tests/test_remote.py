@@ -7,27 +7,37 @@ import hashlib
 import io
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from servers import (
+    HOSTILE_DEEPER,
+    HOSTILE_ROOT_HREFS,
     PASSWORD,
+    ROOT,
     Answer,
     CutProxy,
     DavServer,
     FaultServer,
     Share,
+    dav_response,
     free_port,
+    hostile_listing,
+    multistatus,
     wait_until,
 )
 
 from agent.config import Secret
 from agent.errors import (
     AuthError,
+    BadDownload,
     ExitCode,
     LocalError,
     NotFound,
@@ -36,6 +46,7 @@ from agent.errors import (
     QuotaExceeded,
     RemoteError,
     RemoteLocked,
+    Scope,
     UnreachableError,
 )
 from agent.model import JournalEntry, Kind
@@ -132,7 +143,7 @@ def test_list_tree_of_a_nested_vietnamese_tree(share: Share, remote: Remote, tmp
     # the caller names it by its NFC key or by that spelling; results are keyed NFC.
     for name in ("Tuần 2/Tiếng Việt.docx", nfd_name):
         out = io.BytesIO()
-        assert remote.download(name, out).path == "Tuần 2/Tiếng Việt.docx"
+        assert remote.download(name, out, size=len(b"nfd")).path == "Tuần 2/Tiếng Việt.docx"
         assert out.getvalue() == b"nfd"
         assert remote.stat(name).href_path == nfd_name
     assert (share.path / nfd_name).is_file() and not (share.path / "Tuần 2/Tiếng Việt.docx").exists()
@@ -242,11 +253,11 @@ def test_download_is_byte_exact(remote: Remote, tmp_path: Path) -> None:
     data = os.urandom(700_000)
     created = upload(remote, write(tmp_path, "big", data), "Ảnh lớp học.bin")
     out = io.BytesIO()
-    entry = remote.download("Ảnh lớp học.bin", out)
+    entry = remote.download("Ảnh lớp học.bin", out, size=len(data))
     assert out.getvalue() == data
     assert (entry.size, entry.etag) == (len(data), created.etag)
     with pytest.raises(NotFound):
-        remote.download("không có.txt", io.BytesIO())
+        remote.download("không có.txt", io.BytesIO(), size=0)
 
 
 def test_mkdir_race_and_existing_folders(share: Share, remote: Remote, tmp_path: Path) -> None:
@@ -359,28 +370,6 @@ def test_cut_off_put_leaves_no_file_under_the_real_name(
 
 # --- against the fault server --------------------------------------------------------------
 
-ROOT = "dav"
-
-
-def multistatus(*responses: str, fileid: bool = False) -> bytes:
-    return (
-        '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
-        + "".join(responses)
-        + "</d:multistatus>"
-    ).encode()
-
-
-def dav_response(href: str, etag: str = "e", *, folder: bool = False, extra: str = "") -> str:
-    kind = "<d:collection/>" if folder else ""
-    length = "" if folder else "<d:getcontentlength>3</d:getcontentlength>"
-    return (
-        f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
-        f"<d:resourcetype>{kind}</d:resourcetype><d:getetag>\"{etag}\"</d:getetag>{length}"
-        f"<d:getlastmodified>Sun, 29 Nov 2026 02:59:06 GMT</d:getlastmodified>{extra}"
-        "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
-        "<d:propstat><d:prop><oc:fileid/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status>"
-        "</d:propstat></d:response>"
-    )
 
 
 ROOT_OK = Answer(207, {"Content-Type": "application/xml"}, multistatus(dav_response(f"/{ROOT}/", "r", folder=True)))
@@ -496,14 +485,14 @@ def test_download_without_etag_asks_for_the_state(fault_server: FaultServer) -> 
     fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(207, body=multistatus(
         dav_response(f"/{ROOT}/a.txt", "from-propfind"))))
     out = io.BytesIO()
-    entry = fault_remote(fault_server).download("a.txt", out)
+    entry = fault_remote(fault_server).download("a.txt", out, size=3)
     assert (out.getvalue(), entry.etag, entry.size) == (b"abc", "from-propfind", 3)
 
 
 def test_short_download_is_a_protocol_error(fault_server: FaultServer) -> None:
     fault_server.script("GET", f"{ROOT}/a.txt", Answer(200, {"ETag": '"e"'}, b"abc", declared_length=10))
     with pytest.raises(ProtocolError):
-        fault_remote(fault_server).download("a.txt", io.BytesIO())
+        fault_remote(fault_server).download("a.txt", io.BytesIO(), size=10)
 
 
 def test_nextcloud_upload_and_unchanged_folders(fault_server: FaultServer, tmp_path: Path) -> None:
@@ -532,3 +521,258 @@ def test_nextcloud_upload_and_unchanged_folders(fault_server: FaultServer, tmp_p
     tree = client.list_tree(unchanged_dirs={"A": "a1"}, known=known)
     assert set(tree) == {"A", "A/x.txt"} and tree["A/x.txt"].etag == "x2"
     assert not [r for r in fault_server.requests_for("PROPFIND") if r.path.rstrip("/") == f"/{ROOT}/A"]
+
+
+# --- folders are asked for with their slash; only that redirect is followed ---------------------
+
+
+def test_folders_are_addressed_with_their_slash(
+    share: Share, remote: Remote, tmp_path: Path
+) -> None:
+    remote.makedirs("Tuần 12/Kế hoạch")
+    upload(remote, write(tmp_path, "a", b"KHBD"), "Tuần 12/Kế hoạch/Toán.docx")
+    assert set(remote.list_tree()) == {"Tuần 12", "Tuần 12/Kế hoạch", "Tuần 12/Kế hoạch/Toán.docx"}
+    remote.copy("Tuần 12", "Tuần 13")
+    remote.move("Tuần 13/Kế hoạch", "Tuần 13/Đã xong")
+    remote.delete("Tuần 12/Kế hoạch")
+    assert files_on_disk(share.path) == {
+        "Tuần 12", "Tuần 13", "Tuần 13/Đã xong", "Tuần 13/Đã xong/Toán.docx"
+    }
+    if share.server.kind == "apache":
+        # Debian's mod_dir answers 301 to a folder asked without its slash: none was needed.
+        assert [line for line, status in share_log(share) if status == "301"] == []
+
+
+def test_a_folder_asked_without_its_slash_follows_apaches_301(
+    share: Share, remote: Remote, tmp_path: Path
+) -> None:
+    if share.server.kind != "apache":
+        pytest.skip("the 301 comes from Apache's mod_dir (Debian's default modules)")
+    assert share.server.request("MKCOL", f"{share.remote_dir}/Tuần 12/")[0] == 201
+    entry = remote.stat("Tuần 12")  # never listed: its kind is unknown, so no slash is sent
+    assert entry is not None and entry.kind is Kind.DIR
+    folder = "/" + share.remote_dir + "/Tu%E1%BA%A7n%2012"
+    assert share_log(share)[-2:] == [
+        (f"PROPFIND {folder} HTTP/1.1", "301"),
+        (f"PROPFIND {folder}/ HTTP/1.1", "207"),
+    ]
+    # From then on the folder is known and asked for with its slash at once.
+    remote.delete("Tuần 12")
+    assert not (share.path / "Tuần 12").exists()
+    assert share_log(share)[-1] == (f"DELETE {folder}/ HTTP/1.1", "204")
+    assert [status for _line, status in share_log(share)].count("301") == 1
+
+
+def share_log(share: Share) -> list[tuple[str, str]]:
+    """(request line, status) of the server's access log lines for this test's folder."""
+    lines = share.server._access_log().read_text().splitlines()
+    return [
+        (line.split('"')[1], line.split('"')[2].split()[0])
+        for line in lines
+        if f" /{share.remote_dir}/" in line
+    ]
+
+
+def test_only_a_same_origin_slash_redirect_is_followed(fault_server: FaultServer) -> None:
+    other = FaultServer().start()
+    try:
+        here = fault_server.url.rstrip("/")
+        moved = lambda to: Answer(301, {"Location": to})  # noqa: E731
+        fault_server.script("PROPFIND", f"{ROOT}/A", moved(f"{here}/{ROOT}/A/"))
+        fault_server.script("PROPFIND", f"{ROOT}/A/", Answer(207, body=multistatus(
+            dav_response(f"/{ROOT}/A/", "a", folder=True))))
+        fault_server.script("PROPFIND", f"{ROOT}/B", moved(f"/{ROOT}/B/"))  # relative: fine
+        fault_server.script("PROPFIND", f"{ROOT}/B/", Answer(207, body=multistatus(
+            dav_response(f"/{ROOT}/B/", "b", folder=True))))
+        client = fault_remote(fault_server)
+        assert client.stat("A").kind is Kind.DIR and client.stat("B").kind is Kind.DIR
+        asked = [r.path for r in fault_server.requests_for("PROPFIND")]
+        assert asked == [f"/{ROOT}/A", f"/{ROOT}/A/", f"/{ROOT}/B", f"/{ROOT}/B/"]
+        assert all(r.headers["Authorization"].startswith("Basic ") for r in fault_server.received)
+        client.stat("A")  # now known as a folder: asked with its slash straight away
+        assert fault_server.requests_for("PROPFIND")[-1].path == f"/{ROOT}/A/"
+
+        refused = {
+            "another server": f"{other.url}{ROOT}/C/",
+            "https": f"https://127.0.0.1:{fault_server.port}/{ROOT}/C/",
+            "another name": f"http://localhost:{fault_server.port}/{ROOT}/C/",
+            "another path": f"/{ROOT}/elsewhere/",
+            "a query": f"/{ROOT}/C/?login=1",
+            "credentials": f"http://u:p@127.0.0.1:{fault_server.port}/{ROOT}/C/",
+            "no location": "",
+        }
+        for label, location in refused.items():
+            fault_server.received.clear()
+            headers = {"Location": location} if location else {}
+            fault_server.script("PROPFIND", f"{ROOT}/C", Answer(302, headers))
+            with pytest.raises(RemoteError, match="redirect") as caught:
+                client.stat("C")
+            assert PASSWORD not in str(caught.value), label
+            assert len(fault_server.received) == 1, label  # not followed, not retried
+        # A slash redirect answered by another redirect is not followed again.
+        fault_server.received.clear()
+        fault_server.script("PROPFIND", f"{ROOT}/D", moved(f"/{ROOT}/D/"))
+        fault_server.script("PROPFIND", f"{ROOT}/D/", moved(f"/{ROOT}/D//"))
+        with pytest.raises(RemoteError, match="redirect"):
+            client.stat("D")
+        assert len(fault_server.received) == 2
+        assert other.received == []  # the login never went to the other server
+    finally:
+        other.stop()
+
+
+# --- the path gate -------------------------------------------------------------------------
+
+def test_the_path_gate_refuses_every_bad_name_form(fault_server: FaultServer) -> None:
+    hostile_listing(fault_server)
+    tree = fault_remote(fault_server).list_tree()
+
+    assert set(tree) == {"Tuần 1", "Tuần 1/ok.txt", "%2E%2E", "%2E%2E/x.txt"}
+    refused = {item.path: item.reason for item in tree.refused}
+    assert set(refused) == set(HOSTILE_ROOT_HREFS.values()) | HOSTILE_DEEPER
+    assert "empty, . or .." in refused[".."] and "empty, . or .." in refused["/evil.txt"]
+    assert "/ or \\" in refused["a%2Fb.txt"] and "/ or \\" in refused["..\\..\\evil.txt"]
+    assert "control character" in refused["esc\x1b[2J.txt"]
+    assert "control character" in refused["csi\x9b31m.txt"]
+    assert "UTF-8" in refused["latin1%FF.txt"]
+    assert "not in the folder" in refused["Tuần 1/deep.txt"]
+    assert "outside the records folder" in refused["/other/evil.txt"]
+    # Refused folders are never listed; the double-encoded one is just a name.
+    asked = {r.path.rstrip("/") for r in fault_server.requests_for("PROPFIND")}
+    assert asked == {f"/{ROOT}", f"/{ROOT}/Tuần 1", f"/{ROOT}/%2E%2E"}
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def endless(chunk: bytes, total: int) -> Callable[[], Iterator[bytes]]:
+    """A body of ``total`` bytes made on the fly, never held in memory."""
+
+    def generate() -> Iterator[bytes]:
+        for _ in range(total // len(chunk)):
+            yield chunk
+
+    return generate
+
+
+def test_a_download_stops_at_the_listed_size(fault_server: FaultServer) -> None:
+    client = fault_remote(fault_server)
+    fault_server.script("GET", f"{ROOT}/exact.txt", Answer(200, {"ETag": '"e"'}, b"abc"))
+    out = io.BytesIO()
+    assert client.download("exact.txt", out, size=3).size == 3 and out.getvalue() == b"abc"
+
+    # The announced length disagrees with the listing: nothing is read.
+    fault_server.script("GET", f"{ROOT}/long.txt", Answer(200, {"ETag": '"e"'}, b"x" * 10))
+    fault_server.script("GET", f"{ROOT}/short.txt", Answer(200, {"ETag": '"e"'}, b"ab"))
+    for name in ("long.txt", "short.txt"):
+        out = io.BytesIO()
+        with pytest.raises(BadDownload) as caught:
+            client.download(name, out, size=3)
+        assert caught.value.scope is Scope.FILE and out.getvalue() == b""
+        assert "listed" in str(caught.value)
+
+    # No length announced, 200 MB sent: reading stops at the listed size.
+    flood = Answer(200, {"ETag": '"e"'}, stream=endless(b"A" * 65536, 200 * 2**20))
+    fault_server.script("GET", f"{ROOT}/flood.txt", flood)
+    out = io.BytesIO()
+    with pytest.raises(BadDownload):
+        client.download("flood.txt", out, size=3)
+    assert out.getvalue() == b""
+    wait_until(lambda: flood.sent, 10, "the server to notice the hang-up")
+    assert flood.sent[0] < 32 * 2**20
+
+
+def huge_multistatus(total: int) -> Callable[[], Iterator[bytes]]:
+    head = multistatus(dav_response(f"/{ROOT}/", "r", folder=True))[: -len(b"</d:multistatus>")]
+    entries = "".join(dav_response(f"/{ROOT}/f{n:04d}.txt", f"e{n}") for n in range(200)).encode()
+
+    def generate() -> Iterator[bytes]:
+        yield head
+        for _ in range(total // len(entries)):
+            yield entries
+
+    return generate
+
+
+def gzipped(body: Callable[[], Iterator[bytes]]) -> Callable[[], Iterator[bytes]]:
+    """``body`` gzip-compressed on the fly."""
+
+    def generate() -> Iterator[bytes]:
+        packer = zlib.compressobj(wbits=31)
+        for chunk in body():
+            if packed := packer.compress(chunk):
+                yield packed
+        yield packer.flush()
+
+    return generate
+
+
+RSS_PROBE = """
+import resource, sys
+from agent.config import Secret
+from agent.errors import ProtocolError
+from agent.remote import Remote
+client = Remote(sys.argv[1], "dav", "giaovien", Secret("pw"), retries=0)
+try:
+    client.list_tree()
+except ProtocolError as exc:
+    print(str(exc))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_huge_listing_is_refused_without_reading_it(fault_server: FaultServer) -> None:
+    # 300 MB of listing, made while it is sent: refused at the default cap (64 MiB).
+    huge = Answer(207, stream=huge_multistatus(300 * 2**20))
+    fault_server.script("PROPFIND", ROOT, ROOT_OK, huge)
+    started = time.monotonic()
+    probe = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, fault_server.url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    message, rss_mb = probe.stdout.strip().rsplit("\n", 1)
+    assert "max_listing_bytes" in message, probe.stdout + probe.stderr
+    wait_until(lambda: huge.sent, 10, "the server to notice the hang-up")
+    assert huge.sent[0] < 100 * 2**20  # the rest was never read
+    assert int(rss_mb) < 200, f"peak RSS {rss_mb} MB"  # was 2.5 GB for such an answer
+    assert time.monotonic() - started < 60
+
+    # The same answer gzip-compressed (about 1 MB on the wire): the cap counts what it
+    # inflates to, and inflating is bounded per chunk.
+    fault_server.received.clear()
+    bomb = Answer(207, {"Content-Encoding": "gzip"}, stream=gzipped(huge_multistatus(300 * 2**20)))
+    fault_server.script("PROPFIND", ROOT, ROOT_OK, bomb)
+    probe = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, fault_server.url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    message, rss_mb = probe.stdout.strip().rsplit("\n", 1)
+    assert "max_listing_bytes" in message, probe.stdout + probe.stderr
+    assert int(rss_mb) < 200, f"peak RSS {rss_mb} MB"
+
+    # An announced length past the cap is refused before a byte of the body is read.
+    fault_server.received.clear()
+    announced = Answer(207, declared_length=300 * 2**20, stream=huge_multistatus(300 * 2**20))
+    fault_server.script("PROPFIND", ROOT, announced)
+    with pytest.raises(ProtocolError, match="max_listing_bytes"):
+        fault_remote(fault_server, retries=0, max_listing_bytes=2**20).probe()
+    wait_until(lambda: announced.sent, 10, "the server to notice the hang-up")
+    assert announced.sent[0] < 32 * 2**20
+
+
+# --- what the share confirmed ------------------------------------------------------------------
+
+
+def test_an_upload_returns_only_the_etag_the_server_gave(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    fault_server.script("PROPFIND", ROOT, ROOT_OK)
+    fault_server.script("PUT", f"{ROOT}/a.txt", Answer(201))  # no ETag in the answer
+    fault_server.script("PUT", f"{ROOT}/b.txt", Answer(201, {"ETag": 'W/"b1"'}))
+    client = fault_remote(fault_server, atomic_uploads="always")
+    source = write(tmp_path, "a", b"abc")
+    data = {"sha256": "00" * 32, "mtime_ns": source.stat().st_mtime_ns, "size": 3}
+    unconfirmed = client.upload(source, "a.txt", expected_etag=None, learn_state=False, **data)
+    assert unconfirmed.etag == ""  # nothing invented: the caller must see it listed
+    confirmed = client.upload(source, "b.txt", expected_etag=None, learn_state=False, **data)
+    assert confirmed.etag == "b1"
