@@ -88,6 +88,7 @@ class Capabilities:
     data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
     root_fileid: str | None
     root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
+    server_time: int = 0  # the server's clock when it answered the probe (HTTP Date); 0: unsaid
 
 
 class RemoteTree(dict[RelPath, RemoteEntry]):
@@ -275,6 +276,7 @@ class Remote:
             data_fingerprint=root.data_fingerprint,
             root_fileid=root.fileid,
             root_etag=root.etag,
+            server_time=http_date(response.headers.get("Date")),
         )
         self._caps = caps
         return caps

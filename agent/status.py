@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local
+from . import local, trash
 from .backup import history
 from .config import Config
 from .journal import Journal
@@ -29,6 +29,7 @@ class Status:
     findings: list[dict[str, Any]] = field(default_factory=list)
     plugin_failures: list[dict[str, Any]] = field(default_factory=list)
     plugin_notes: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a guard holding something back
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class Status:
             "findings": self.findings,
             "plugin_failures": self.plugin_failures,
             "plugin_notes": self.plugin_notes,
+            "warnings": self.warnings,
         }
 
 
@@ -94,6 +96,7 @@ def gather(config: Config, journal: Journal) -> Status:
             }
             for f in journal.plugin_failures()
         ],
+        warnings=[w for w in (trash.held_expiry(journal),) if w],
     )
 
 
