@@ -12,7 +12,8 @@ Invariants:
   (propagate compares bytes, keeps both when they differ); ``merge_only`` never deletes.
 - Seen before trusted: a journal entry the share never confirmed (``remote_confirmed`` is
   False) that is missing from the listing is uploaded again (NOT_SEEN_ON_SHARE), never
-  deleted locally; once a listing shows it, it is recorded as confirmed (SEEN_ON_SHARE).
+  deleted locally; listed as another version it is a CONFLICT, never a download over the
+  local file; once a listing shows it, it is recorded as confirmed (SEEN_ON_SHARE).
 - A rename is a MOVE, never a delete plus an upload; a folder delete or move is one action
   whose ``covers`` lists the journaled paths below it.
 - Plan order: MOVE_* and what they need first, in the order decided (parents before
@@ -617,6 +618,9 @@ def _file_rule(
             return ActionKind.UPLOAD, Reason.NOT_SEEN_ON_SHARE
         if states[1] is _U:
             return ActionKind.RECORD, Reason.SEEN_ON_SHARE
+        # Another file than the one sent (a cut upload, or someone's edit): compare bytes,
+        # keep both if they differ, rather than replace the local file by the share's.
+        return ActionKind.CONFLICT, Reason.NOT_SEEN_ON_SHARE
     if states == (_U, _U):
         # A touch that kept the bytes: refresh the journal's stat so it is not hashed again.
         touched = local is not None and journal is not None and not journal.matches_local(local)

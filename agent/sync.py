@@ -501,7 +501,9 @@ def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
             "again. If this repeats, ask the school's IT admin to check the share."
         ).format(path=action.path)
         for action in plan.actions
-        if action.reason is Reason.NOT_SEEN_ON_SHARE and action.path in report.uploaded
+        if action.kind is ActionKind.UPLOAD
+        and action.reason is Reason.NOT_SEEN_ON_SHARE
+        and action.path in report.uploaded
     ]
 
 

@@ -244,9 +244,11 @@ def test_an_unconfirmed_upload_listed_with_its_size_is_recorded_as_seen() -> Non
     (None, None, K.FORGET, R.GONE_BOTH),
     (lf("f", 2), None, K.UPLOAD, R.EDIT_BEATS_DELETE),
     (None, replace(rf("f", 1), etag=""), K.DELETE_REMOTE, R.DELETED_LOCAL),
-    (lf("f", 1), rf("f", 3), K.DOWNLOAD, R.CHANGED_REMOTE),  # compared by bytes in propagate
+    # Listed as another version (a cut upload, someone's edit): compare bytes, keep both.
+    (lf("f", 1), rf("f", 3), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
+    (lf("f", 1), replace(rf("f", 1), etag="e9"), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
 ])
-def test_other_cells_of_an_unconfirmed_upload_are_unchanged(local, remote, kind, reason) -> None:
+def test_other_cells_of_an_unconfirmed_upload(local, remote, kind, reason) -> None:
     plan = run([local] if local else [], [remote] if remote else [], [unconfirmed("f")])
     assert summary(plan) == [(kind, "f", reason)]
 

@@ -213,6 +213,30 @@ def test_an_upload_the_share_never_lists_is_sent_again_not_deleted(
     assert not quiet.changed_anything and not quiet.warnings
 
 
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_an_unconfirmed_upload_listed_as_other_bytes_keeps_both(
+    tmp_path: Path, share: Share, swallowing_proxy: FaultProxy
+) -> None:
+    proxy = swallowing_proxy
+    agent = Agent(tmp_path, dataclasses.replace(share, url=proxy.url),
+                  remote_overrides={"atomic_uploads": "always"})
+    ours = "Tuần 1/Sổ điểm.xlsx"
+    agent.write(ours, "điểm cả lớp, bản đầy đủ\n".encode())
+    proxy.script("PUT", r"/Sổ điểm\.xlsx$", Answer(201))
+    assert agent.sync().uploaded == [ours]
+    # What the share ends up holding is not what was sent (a cut body, or someone's file).
+    remote_put(share, ours, b"cut")
+
+    report = agent.sync()
+
+    assert not report.downloaded and not report.deleted_local
+    assert [c["path"] for c in report.conflicts] == [ours]
+    copy = report.conflicts[0]["copy"]
+    assert agent.tree() == remote_tree(share) == {
+        ours: b"cut", copy: "điểm cả lớp, bản đầy đủ\n".encode()}
+    assert trash_items(agent, Side.LOCAL) == [] and files_below(agent.local_trash()) == []
+
+
 # --- the trash and the clock -------------------------------------------------------------------
 
 
