@@ -332,6 +332,8 @@ class Syncer:
         )
         if not clock.trusted:
             report.warnings.append(trash.clock_warning(clock))
+        for warning in report.warnings:
+            log.warning("%s", warning)  # `hoso run` has no report on screen: its log has them
         return PassResult(
             report,
             plan,
