@@ -629,12 +629,15 @@ def _file_rule(
         return _MERGE_ONLY_RULES[states], Reason.MERGE_ONLY
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
-    if w.merge_only and states == (_U, _C):
-        # The share's copy changed but this one did not. An older share copy (a restore) is
-        # replaced by the newer one from here; anything else is compared and both kept.
+    if w.merge_only and states in ((_U, _C), (_C, _C)):
+        # An older share copy (a restore) is no edit: the newer one from here replaces it.
+        # Any other change of the share's copy is compared and both kept, even where this
+        # side did not change.
         assert remote is not None and journal is not None
-        older = went_back_in_time(remote, journal)
-        return (ActionKind.UPLOAD if older else ActionKind.CONFLICT), Reason.MERGE_ONLY
+        if went_back_in_time(remote, journal):
+            return ActionKind.UPLOAD, Reason.MERGE_ONLY
+        if states[0] is _U:
+            return ActionKind.CONFLICT, Reason.MERGE_ONLY
     return _FILE_RULES[states]
 
 
@@ -687,9 +690,9 @@ def reconcile(
     """Decide one pass. ``now`` and ``host`` only name conflict copies.
 
     ``merge_only`` (first pass after the journal was lost, or a restored server) turns every
-    deletion into a copy back, so nothing is deleted on either side, and a share copy that
-    changed while the local one did not is never downloaded over it: an older share copy is
-    replaced by the local one, any other is a CONFLICT (both kept when the bytes differ).
+    deletion into a copy back, so nothing is deleted on either side, and a changed share copy
+    is never downloaded over the local file: one older than the journal's is replaced by the
+    local file, any other is a CONFLICT (both kept when the bytes differ).
     """
     w = _Pass(dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label)
     w.names.update(local, remote, journal)

@@ -211,6 +211,10 @@ def test_merge_only_never_downloads_an_older_share_copy_over_an_unchanged_file()
     ]
     assert plan.of_kind(K.UPLOAD)[0].remote == older  # If-Match the older copy's ETag
     assert plan.deletions == []
+    # Edited here too: the edit replaces an older copy, and is a conflict check otherwise.
+    edited = run([lf("older", 2), lf("newer", 2)], [older, newer], [synced("older"), synced("newer")],
+                 merge_only=True)
+    assert summary(edited) == [(K.CONFLICT, "newer", R.CHANGED_BOTH), (K.UPLOAD, "older", R.MERGE_ONLY)]
     # Without merge_only the same older copy is an ordinary change from the share.
     assert summary(run([lf("older", 1)], [older], [synced("older")])) == [
         (K.DOWNLOAD, "older", R.CHANGED_REMOTE)]

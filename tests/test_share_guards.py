@@ -102,6 +102,10 @@ def test_a_share_restored_from_an_older_copy_stops_then_merges(
     put_back(share, older_copy)
     restored = remote_tree(share)
     assert restored == LESSONS
+    # The teacher goes on working meanwhile: a third version of a file the share lost.
+    edits["Tuần 1/Toán/Bài 1.docx"] = "bài 1, bản thứ ba, viết sau khi khôi phục\n".encode()
+    agent.write("Tuần 1/Toán/Bài 1.docx", edits["Tuần 1/Toán/Bài 1.docx"])
+    newest = {**LESSONS, **edits}
     before = versions(share, agent)
     kept_before = trash_items(agent)  # the versions the edits replaced on the share
 
