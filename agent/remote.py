@@ -88,7 +88,6 @@ class Capabilities:
     data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
     root_fileid: str | None
     root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
-    server_time: int = 0  # the server's clock when it answered the probe (HTTP Date); 0: unsaid
 
 
 class RemoteTree(dict[RelPath, RemoteEntry]):
@@ -276,7 +275,6 @@ class Remote:
             data_fingerprint=root.data_fingerprint,
             root_fileid=root.fileid,
             root_etag=root.etag,
-            server_time=http_date(response.headers.get("Date")),
         )
         self._caps = caps
         return caps
@@ -290,6 +288,13 @@ class Remote:
         for segment in self._root_segments:
             url += quote(segment) + "/"
             self._ensure_folder(url, segment)
+
+    def server_time(self) -> int:
+        """The share's clock: the HTTP ``Date`` of one OPTIONS answer (Unix seconds; 0 when
+        it sends none). Any status will do: even a refusal is dated by the server."""
+        response = self._request("OPTIONS", self._root_url, "", accept=frozenset(range(300, 600)))
+        response.close()
+        return http_date(response.headers.get("Date"))
 
     # --- listing --------------------------------------------------------------------------
 

@@ -72,7 +72,6 @@ class PreparedPass:
     remote: Mapping[RelPath, RemoteEntry]
     twins: list[RelPath]
     mass_delete: bool = False  # a deletion past the guard, confirmed by the user
-    clock_skew: float | None = None  # this computer's clock minus the share's; None: unsaid
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
 
 
@@ -207,8 +206,6 @@ class Syncer:
         known = self.journal.entries()
         self._check_root(known, allow_mass_delete=allow_mass_delete, dry_run=dry_run)
         caps = self._probe(known, dry_run=dry_run)
-        # The share's clock, read once per pass: the trash expires only on a clock it agrees with.
-        clock_skew = self.clock() - caps.server_time if caps.server_time else None
         server_restored = self._server_identity_changed(caps, known)
 
         def list_share() -> RemoteTree:
@@ -273,7 +270,7 @@ class Syncer:
         )
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
-        return PreparedPass(plan, caps, entries, remote, twins, mass_delete, clock_skew)
+        return PreparedPass(plan, caps, entries, remote, twins, mass_delete)
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
@@ -320,14 +317,12 @@ class Syncer:
             )
         self.journal.meta_set(SERVER_META, _identity(caps))
         report.warnings += _not_seen_warnings(plan, report)
-        now = self.clock()
-        skew = prepared.clock_skew
         clock = trash.purge_expired(
             cfg,
             self.journal,
             self.remote,
-            now=now,
-            server_now=None if skew is None else now - skew,
+            now=self.clock(),
+            server_now=self._share_clock,
             allow_clock_jump=prepared.allow_clock_jump,
         )
         if not clock.trusted:
@@ -427,6 +422,14 @@ class Syncer:
                     ).format(folder=self.config.remote.remote_dir, n=len(known))
                 ) from None
             raise
+
+    def _share_clock(self) -> float | None:
+        """The share's time, asked only when trash items are due; None when unknown."""
+        try:
+            return float(self.remote.server_time()) or None
+        except HosoError as exc:
+            log.info("the share's clock could not be read: %s", exc)
+            return None
 
     def _server_identity_changed(self, caps, known: dict) -> bool:
         before = self.journal.meta_get(SERVER_META)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,27 +122,30 @@ def purge_expired(
     remote: Remote,
     *,
     now: float,
-    server_now: float | None,
+    server_now: Callable[[], float | None],
     allow_clock_jump: bool = False,
 ) -> guards.ClockCheck:
     """Drop trash items older than `sync.trash_days` (at most once a day).
 
-    Only on a clock that agrees with the share's (``server_now``, its HTTP Date) and did not
-    go back since the last pass, unless ``allow_clock_jump``: a clock a month ahead would
-    make the whole trash look expired. Returns the clock's verdict (trusted when nothing is
-    due); a refusal is remembered for `hoso status` until it no longer holds. Items whose
-    kept copy cannot be removed right now stay listed and are tried again.
+    Only on a clock that agrees with the share's (``server_now()``, asked only when items
+    are due) and did not go back since the last pass, unless ``allow_clock_jump``: a clock
+    a month ahead would make the whole trash look expired. Returns the clock's verdict
+    (trusted when nothing is due); a refusal is remembered for `hoso status` until it no
+    longer holds. Items whose kept copy cannot be removed right now stay listed and are
+    tried again.
     """
     days = config.sync.trash_days
     last = float(journal.meta_get(PURGE_META) or 0)
     if days <= 0 or 0 <= now - last < DAY:
         return guards.ClockCheck()
     due = [item for item in journal.trash_items() if now - item.deleted_at >= days * DAY]
-    last_pass = journal.last_pass()
-    clock = guards.check_clock(
-        now, server_now=server_now, last_pass=last_pass.started if last_pass else None
-    )
-    if due and clock.problem is not None and not allow_clock_jump:
+    clock = guards.ClockCheck()
+    if due and not allow_clock_jump:
+        last_pass = journal.last_pass()
+        clock = guards.check_clock(
+            now, server_now=server_now(), last_pass=last_pass.started if last_pass else None
+        )
+    if clock.problem is not None:
         held = {"problem": clock.problem.value, "days": clock.days}
         journal.meta_set(CLOCK_META, json.dumps(held))
         return clock

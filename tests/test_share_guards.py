@@ -37,7 +37,7 @@ from agent.sync import Syncer
 
 HOUR = 3600
 LESSONS = {f"Tuần 1/Toán/Bài {n}.docx": f"bài {n}, bản đầu\n".encode() for n in range(1, 7)}
-RESTORE_SERVERS = pytest.mark.parametrize("dav_server", ["wsgidav", "apache"], indirect=True)
+WSGIDAV_AND_APACHE = pytest.mark.parametrize("dav_server", ["wsgidav", "apache"], indirect=True)
 
 
 def journal_of(agent: Agent) -> Journal:
@@ -77,7 +77,7 @@ def put_back(share: Share, copy: Path) -> None:
 # --- a share restored from an older copy ----------------------------------------------------
 
 
-@RESTORE_SERVERS
+@WSGIDAV_AND_APACHE
 def test_a_share_restored_from_an_older_copy_stops_then_merges(
     tmp_path: Path, share: Share
 ) -> None:
@@ -139,7 +139,7 @@ def test_a_share_restored_from_an_older_copy_stops_then_merges(
     assert json.loads(again.stdout)["uploaded"] == []
 
 
-@RESTORE_SERVERS
+@WSGIDAV_AND_APACHE
 def test_one_file_put_back_to_an_older_copy_by_a_colleague_is_an_ordinary_change(
     tmp_path: Path, share: Share
 ) -> None:
@@ -261,7 +261,7 @@ def _trash_on_both_sides(agent: Agent, share: Share) -> tuple[Path, Path]:
     return share.path / remote_item.stored_as, Path(local_item.stored_as)
 
 
-@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+@WSGIDAV_AND_APACHE
 def test_a_clock_a_month_ahead_empties_neither_trash(tmp_path: Path, share: Share) -> None:
     agent = Agent(tmp_path, share)
     in_share_trash, in_local_trash = _trash_on_both_sides(agent, share)
@@ -302,12 +302,15 @@ def test_the_trash_expires_on_a_clock_the_share_agrees_with(tmp_path: Path, shar
     syncer = Syncer(agent.config)
     try:
         # Literal times that agree within a day (the share's clock is a month on too).
+        def no_clock() -> float | None:
+            raise AssertionError("the share's clock is asked only when something is due")
+
         early = trash.purge_expired(
-            agent.config, syncer.journal, syncer.remote, now=later - 2 * DAY, server_now=None
+            agent.config, syncer.journal, syncer.remote, now=later - 2 * DAY, server_now=no_clock
         )
         assert early.trusted and len(syncer.journal.trash_items()) == 2  # nothing due yet
         clock = trash.purge_expired(
-            agent.config, syncer.journal, syncer.remote, now=later, server_now=later - 120
+            agent.config, syncer.journal, syncer.remote, now=later, server_now=lambda: later - 120
         )
         assert clock.trusted and syncer.journal.trash_items() == []
     finally:
