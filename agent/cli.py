@@ -133,9 +133,26 @@ def init(
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion.")
+@click.option(
+    "--allow-restored-share",
+    is_flag=True,
+    help="Confirm that the share was restored from an older copy: merge, delete nothing.",
+)
+@click.option(
+    "--allow-clock-jump",
+    is_flag=True,
+    help="Confirm this computer's clock: expire old trash items though the share's clock differs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
+def sync(
+    ctx: Ctx,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    allow_restored_share: bool,
+    allow_clock_jump: bool,
+    as_json: bool,
+) -> None:
     """One full two-way pass."""
     from .lock import InstanceLock
     from .log import setup_logging
@@ -151,8 +168,13 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
             plugins=True,
             before_mass_delete=lambda: _backup_before_mass_delete(cfg),
         )
+        confirmed = {
+            "allow_mass_delete": allow_mass_delete,
+            "allow_restored_share": allow_restored_share,
+            "allow_clock_jump": allow_clock_jump,
+        }
         try:
-            first = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+            first = syncer.run_pass(dry_run=dry_run, **confirmed)
             report, checked = first.report, first.validation
             # Someone asking for a sync now means the file they just saved, too: wait for
             # files still being written to settle, a few times at most.
@@ -160,7 +182,7 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
                 if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
                     break
                 time.sleep(max(cfg.sync.settle_seconds, 0.5))
-                again = syncer.run_pass(allow_mass_delete=allow_mass_delete)
+                again = syncer.run_pass(**confirmed)
                 report.merge(again.report)
                 checked = again.validation or checked
         finally:
@@ -177,6 +199,8 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
             )
     for failure in report.failed:
         echo(f"{failure['path']}: {failure['error']}", err=True)
+    for warning in report.warnings:
+        echo(_("Warning: {text}").format(text=warning), err=True)
     if report.failed:
         sys.exit(ExitCode.PARTIAL)
 
@@ -351,6 +375,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
         for err in st.errors:
             echo(f"  {err['path']}: {err['error']}")
     echo(_("Items in the trash: {n}").format(n=st.trash_items))
+    for warning in st.warnings:
+        echo(_("Warning: {text}").format(text=warning))
     _print_backup_status(st.backup)
     if st.findings:
         files = sorted({f["path"] for f in st.findings})

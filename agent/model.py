@@ -101,7 +101,12 @@ class RemoteEntry:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """The last state of one path that both sides were known to agree on."""
+    """The last state of one path that both sides were known to agree on.
+
+    ``remote_confirmed`` is False for an upload the share has not confirmed yet: its PUT
+    answer carried no ETag and no listing has shown the file with the size sent. Such an
+    entry missing from a listing is uploaded again, never read as deleted on the share.
+    """
 
     path: RelPath
     kind: Kind
@@ -114,6 +119,7 @@ class JournalEntry:
     remote_mtime: int = 0
     remote_checksum: str | None = None
     remote_fileid: str | None = None
+    remote_confirmed: bool = True
 
     def matches_local(self, entry: LocalEntry) -> bool:
         """Stat-level identity: same kind, size, mtime and inode as when last synced."""
@@ -166,6 +172,8 @@ class Reason(enum.Enum):
     RENAMED_REMOTE = "renamed_remote"
     TYPE_CHANGED = "type_changed"
     MERGE_ONLY = "merge_only"  # first pass or restored server: nothing is deleted
+    NOT_SEEN_ON_SHARE = "not_seen_on_share"  # an upload the share never confirmed: sent again
+    SEEN_ON_SHARE = "seen_on_share"  # a listing confirmed an upload: recorded as such
     GONE_BOTH = "gone_both"
 
 
@@ -234,6 +242,7 @@ class Report:
     conflicts: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the user should know (a guard)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -245,6 +254,7 @@ class Report:
             "conflicts": self.conflicts,
             "failed": self.failed,
             "skipped": self.skipped,
+            "warnings": self.warnings,
         }
 
     def merge(self, later: Report) -> None:
@@ -257,6 +267,7 @@ class Report:
         self.conflicts += later.conflicts
         self.failed += later.failed
         self.skipped = list(later.skipped)
+        self.warnings += [w for w in later.warnings if w not in self.warnings]
 
     @property
     def changed_anything(self) -> bool:

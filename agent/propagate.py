@@ -289,7 +289,11 @@ class Propagator:
             learn_state=False,
         )
         self._remember_remote(action.path, new_remote)
-        recorded = _journal_entry(action.path, entry, sha, new_remote)
+        # Seen before trusted: without an ETag in the answer, only a listing confirms it.
+        recorded = replace(
+            _journal_entry(action.path, entry, sha, new_remote),
+            remote_confirmed=bool(new_remote.etag),
+        )
         self._record(recorded)
         with self._lock:
             self.report.uploaded.append(action.path)
@@ -466,8 +470,9 @@ class Propagator:
     def _learn_etags(self) -> None:
         """One listing per folder for the uploads whose new ETag is unknown.
 
-        An entry is completed only when the listed size is what we sent; otherwise the ETag
-        stays unknown and the next pass compares the bytes before deciding anything."""
+        An entry is completed (and confirmed) only when the listing shows it with the size we
+        sent; otherwise it stays unconfirmed, and the next pass compares the bytes before
+        deciding anything, or uploads it again if the share still does not list it."""
         folders = self._unknown_etags
         self._unknown_etags = {}
 
@@ -475,7 +480,7 @@ class Propagator:
             listed = {e.path: e for e in self.ctx.remote.list_folder(self.remote_path(folder))}
             for path, recorded in folders[folder].items():
                 remote = listed.get(path)
-                if remote is not None and remote.etag and remote.size == recorded.local_size:
+                if remote is not None and remote.size == recorded.local_size:
                     self._record(
                         replace(
                             recorded,
@@ -483,6 +488,7 @@ class Propagator:
                             remote_size=remote.size,
                             remote_mtime=remote.mtime,
                             remote_fileid=remote.fileid,
+                            remote_confirmed=True,
                         )
                     )
 

@@ -317,6 +317,13 @@ class Remote:
             url += quote(segment) + "/"
             self._ensure_folder(url, segment)
 
+    def server_time(self) -> int:
+        """The share's clock: the HTTP ``Date`` of one OPTIONS answer (Unix seconds; 0 when
+        it sends none). Any status will do: even a refusal is dated by the server."""
+        response = self._request("OPTIONS", self._root_url, "", accept=frozenset(range(300, 600)))
+        response.close()
+        return http_date(response.headers.get("Date"))
+
     # --- listing --------------------------------------------------------------------------
 
     def list_tree(
