@@ -45,6 +45,8 @@ _BOOT = (
     "from plugins.validation.worker import main; main(sys.argv[2:])"
 )
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# All a worker needs of the agent's environment (not, say, a password given to `hoso init`).
+_ENVIRONMENT = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
 _REUSE_SECONDS = 100.0  # an idle worker quits after 120 s: never hand it a file near then
 
 
@@ -70,6 +72,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
+            env={k: v for k, v in os.environ.items() if k in _ENVIRONMENT},
         )
         self.last_used = time.monotonic()
         self.killed = False
@@ -99,9 +102,11 @@ class _Worker:
         (TooComplex TIME) or when the line grows past :data:`MAX_ANSWER_BYTES`."""
         chunks: list[bytes] = []
         size = 0
+        poller = select.poll()  # not select(): the agent may hold more than 1024 descriptors
+        poller.register(fd, select.POLLIN)
         while True:
             remaining = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            ready = poller.poll(remaining * 1000) if remaining > 0 else []
             if not ready:
                 self.kill()
                 raise TooComplex(Limit.TIME, "no answer in time; the reader was stopped")

@@ -37,7 +37,7 @@ _NEAR_LIMIT = 0.9  # a failure with the address space this full is put down to m
 def main(argv: list[str]) -> None:
     memory_bytes = int(argv[0])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))  # Linux enforces it
     stdin, stdout = sys.stdin, sys.stdout
     while _wait_for_request(stdin):
         line = stdin.readline()
