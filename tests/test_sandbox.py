@@ -145,6 +145,18 @@ def test_errors_of_the_document_come_back_as_they_are(
         sandbox.read(tmp_path / "gone.docx")
 
 
+def test_names_and_text_survive_any_locale(
+    sandbox: DocumentSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LC_ALL", "C")
+    monkeypatch.setenv("LANG", "C")
+    # A Vietnamese folder, and a byte that is not UTF-8 (a name from an old zip tool).
+    folder = tmp_path / "Tuần 3" / os.fsdecode(b"Gi\xe1o \xff")
+    folder.mkdir(parents=True)
+    plan = make_docx(folder / "Tiếng Việt - Bài 5.docx", lesson_plan())
+    assert sandbox.read(plan) == read_document(plan)
+
+
 def test_the_worker_never_imports_from_the_current_folder(
     sandbox: DocumentSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -184,8 +184,8 @@ class DocumentSandbox:
         return _Worker(self.limits.memory_bytes)
 
     def _give_back(self, worker: _Worker, answer: dict[str, Any]) -> None:
-        if answer.get("too_complex") == Limit.MEMORY.value:
-            worker.close()  # it quits after running out of memory
+        if answer.get("last"):  # it quits after this answer
+            worker.close()
             return
         with self._lock:
             if len(self._idle) < IDLE_WORKERS:

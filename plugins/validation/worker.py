@@ -9,9 +9,9 @@ it has used so far; the kernel ends it with SIGXCPU past that.
 Protocol, one JSON object per line: the sandbox writes ``{"path": P, "cpu": SECONDS}`` on
 stdin; the worker answers on stdout with exactly one of ``{"document": …}``,
 ``{"unreadable": REASON, "detail": …}``, ``{"too_complex": LIMIT, "detail": …}`` or
-``{"os_error": ERRNO, "detail": …}``. It exits when stdin closes, after
-:data:`IDLE_SECONDS` without a request, and after running out of memory (its heap is then
-not worth keeping).
+``{"os_error": ERRNO, "detail": …}``, with ``"last": true`` when it quits after that answer
+(it ran out of memory, or used more than half of it). It also quits when stdin closes, and
+after :data:`IDLE_SECONDS` without a request.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import resource
 import select
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -38,26 +38,36 @@ def main(argv: list[str]) -> None:
     memory_bytes = int(argv[0])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))  # Linux enforces it
-    stdin, stdout = sys.stdin, sys.stdout
+    # Bytes both ways, UTF-8 and ASCII-escaped JSON: whatever the locale, whatever the names.
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while _wait_for_request(stdin):
         line = stdin.readline()
         if not line:
             return
         answer = _answer(json.loads(line), memory_bytes)
-        try:
-            text = json.dumps(answer, ensure_ascii=False)
-        except MemoryError:
-            answer = _too_complex(Limit.MEMORY, "out of memory")
-            text = json.dumps(answer)
-        if len(text) > MAX_ANSWER_BYTES:
-            text = json.dumps(_too_complex(Limit.SIZE, f"{len(text)} bytes of text"))
-        stdout.write(text + "\n")
+        # A worker that ran out of memory, or came near, leaves for a fresh one: its heap is
+        # not worth keeping, and _out_of_memory reads the peak of the worker's whole life.
+        out_of_memory = answer.get("too_complex") == Limit.MEMORY.value
+        if out_of_memory or _peak_address_space() > memory_bytes // 2:
+            answer["last"] = True
+        stdout.write(_dumps(answer) + b"\n")
         stdout.flush()
-        if answer.get("too_complex") == Limit.MEMORY.value:
+        if answer.get("last"):
             return
 
 
-def _wait_for_request(stdin: TextIO) -> bool:
+def _dumps(answer: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(answer)
+    except MemoryError:
+        text = json.dumps({**_too_complex(Limit.MEMORY, "out of memory"), "last": True})
+    if len(text) > MAX_ANSWER_BYTES:
+        limited = _too_complex(Limit.SIZE, f"{len(text)} bytes of text")
+        text = json.dumps({**limited, "last": answer.get("last", False)})
+    return text.encode("ascii")
+
+
+def _wait_for_request(stdin: BinaryIO) -> bool:
     ready, _, _ = select.select([stdin], [], [], IDLE_SECONDS)
     return bool(ready)
 
