@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -31,7 +33,7 @@ from plugins.validation.checks import check_record
 from plugins.validation.document import Limit, TooComplex, Unreadable, UnreadableReason
 from plugins.validation.documents import read_document
 from plugins.validation.remembered import FILE_NAME
-from plugins.validation.sandbox import MIB, DocumentSandbox, Limits, shared
+from plugins.validation.sandbox import MIB, DocumentSandbox, Limits, ReaderUnavailable, shared
 from plugins.validation.settings import Settings, settings_of
 
 TODAY = date(2026, 12, 7)
@@ -154,6 +156,17 @@ def test_errors_of_the_document_come_back_as_they_are(
     assert raised.value.reason is UnreadableReason.CORRUPT
     with pytest.raises(FileNotFoundError):
         sandbox.read(tmp_path / "gone.docx")
+
+
+def test_a_worker_that_cannot_run_is_a_failure_of_ours_not_a_verdict_on_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # exits at once, code 1
+    box = DocumentSandbox(Limits())
+    plan = make_docx(tmp_path / "plan.docx", lesson_plan())
+    with pytest.raises(ReaderUnavailable) as raised:
+        box.read(plan)
+    assert "exit code 1" in str(raised.value) or "quit before" in str(raised.value)
 
 
 def test_names_and_text_survive_any_locale(

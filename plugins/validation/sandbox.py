@@ -13,8 +13,9 @@ are busy, so that one slow file never makes another wait. A worker that hit a li
 the next file gets a fresh one.
 
 Invariants: this process never opens the document's content; :meth:`DocumentSandbox.read`
-raises only what :func:`~plugins.validation.documents.read_document` raises (Unreadable,
-TooComplex, OSError), and returns or raises within the wall-clock limit (plus the time to
+raises what :func:`~plugins.validation.documents.read_document` raises (Unreadable,
+TooComplex, OSError) for the file, and :class:`ReaderUnavailable` only for a worker that
+cannot work at all; it returns or raises within the wall-clock limit (plus the time to
 start a worker).
 """
 
@@ -33,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.errors import HosoError, Scope
+from agent.i18n import _
+
 from .document import Block, Document, Legacy, Limit, TooComplex, Unreadable, UnreadableReason
 
 MIB = 1024 * 1024
@@ -48,6 +52,21 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 # All a worker needs of the agent's environment (not, say, a password given to `hoso init`).
 _ENVIRONMENT = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
 _REUSE_SECONDS = 100.0  # an idle worker quits after 120 s: never hand it a file near then
+
+
+class ReaderUnavailable(HosoError):
+    """No worker process could be started, or one quit on its own: a problem of this
+    computer, not of the file (which gets no finding)."""
+
+    scope = Scope.AGENT
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            _(
+                "The process that reads documents for the checks could not run ({detail}); "
+                "records are not checked for their content until it can."
+            ).format(detail=detail)
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,8 @@ class _Worker:
 
     def ask(self, path: Path, limits: Limits) -> dict[str, Any]:
         """The worker's answer about ``path``; BrokenPipeError when it was gone before it got
-        the question; TooComplex when it hit a limit and ended; Unreadable when it died."""
+        the question; TooComplex when it hit a limit and ended; Unreadable when the file
+        crashed it; ReaderUnavailable when it quit on its own."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         request = json.dumps({"path": str(path), "cpu": limits.cpu_seconds}) + "\n"
@@ -122,13 +142,17 @@ class _Worker:
                 raise TooComplex(Limit.SIZE, "the reader's answer is too long")
 
     def _ended(self, limits: Limits) -> Exception:
-        """Why the worker ended without answering."""
+        """Why the worker ended without answering: a signal comes from the file (a limit, or
+        a parser that crashed on it); an exit code from the worker itself (it answers every
+        error a file can cause)."""
         code = self.process.wait()
         if code == -signal.SIGXCPU:
             return TooComplex(Limit.CPU, f"more than {limits.cpu_seconds} s of processor time")
         if code == -signal.SIGKILL:  # not ours: the kernel's out-of-memory killer
             return TooComplex(Limit.MEMORY, "the reader was killed by the system")
-        return Unreadable(UnreadableReason.CORRUPT, f"the reader ended with code {code}")
+        if code < 0:
+            return Unreadable(UnreadableReason.CORRUPT, f"the reader crashed (signal {-code})")
+        return ReaderUnavailable(f"exit code {code}")
 
     def kill(self) -> None:
         self.killed = True
@@ -154,7 +178,8 @@ class DocumentSandbox:
 
     def read(self, path: Path) -> Document:
         """The document at ``path``, read by a worker. Raises Unreadable, TooComplex (the
-        limit that was hit) and OSError (the file vanished or is locked)."""
+        limit that was hit) and OSError (the file vanished or is locked); ReaderUnavailable
+        when no worker can read anything."""
         with self._lock:
             self.reads += 1
         for attempt in range(2):
@@ -164,7 +189,7 @@ class DocumentSandbox:
             except BrokenPipeError:  # it had quit (idle, or killed by someone): never read it
                 worker.close()
                 if attempt:
-                    raise Unreadable(UnreadableReason.CORRUPT, "no reader could start") from None
+                    raise ReaderUnavailable("it quit before reading anything") from None
                 continue
             except BaseException:
                 if not worker.killed:
