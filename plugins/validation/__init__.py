@@ -2,9 +2,8 @@
 
 A built-in hoso plugin. It contributes the record types of config/record-types.toml (and the
 school's own), checks each changed record (file names for all; lesson-plan structure, legacy
-font encodings for the types that ask; documents are read in a worker process with limits),
-and adds the commands ``hoso template``,
-``hoso report`` and ``hoso convert``.
+font encodings for the types that ask, read in a worker process with limits), and adds the
+commands ``hoso template``, ``hoso report`` and ``hoso convert``.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ def hoso_record_types(config: Config) -> list[RecordType]:
 
 @hookimpl
 def hoso_validate_record(config: Config, record: Record, today: date) -> list[Finding]:
-    from .checks import check_record
+    from .checks import check_record  # the checks load only when needed
     from .remembered import of_state_dir, remembering
     from .sandbox import shared
 

@@ -16,15 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.i18n import _
 from agent.records import RecordType, merge_types, record_type_from_dict
 
-from .sandbox import MIB, Limits
 from .weeks import default_year_start
+
+if TYPE_CHECKING:
+    from .sandbox import Limits
 
 NAME = "validation"
 SHIPPED_TYPES_NAME = "record-types.toml"
@@ -48,6 +50,8 @@ class Settings:
         """What reading one document may cost: ``document_seconds`` of processor time, and
         half as long again on the clock, but at most four fifths of the plugin timeout
         (``[plugins] timeout``), so that a slow document never times the plugin out."""
+        from .sandbox import MIB, Limits  # subprocess and co. load when a record is read
+
         wall = self.document_seconds * 1.5
         if hook_timeout is not None:
             wall = min(wall, hook_timeout * 0.8)
