@@ -509,3 +509,21 @@ def test_a_sent_folder_copy_that_failed_is_made_by_the_next_run_without_resendin
             client.select("Sent")
             _status, ids = client.search(None, "ALL")
     assert len(ids[0].split()) == 1
+
+
+def test_a_plugins_text_output_shows_control_characters_escaped(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    """The terminal guard is in front of every command, not only the agent's own."""
+    teacher = _teacher(tmp_path, server, pki)
+    hostile = "Bài \x1b]0;pwned\x07\x1b[2J\x9b31m.pdf"
+    blob(teacher.root / KHBD / "Tuần 12" / hostile, 1_000)
+
+    text = teacher.ok("inspect", "plan", "--weeks", "10-13")
+    as_json = json.loads(teacher.ok("inspect", "plan", "--weeks", "10-13", "--json"))
+
+    # (click itself drops the CSI sequence "ESC [2J" when stdout is not a terminal)
+    assert "Bài \\x1b]0;pwned\\x07" in text and "\\u009b31m.pdf" in text
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in text
+    assert f"{KHBD}/Tuần 12/{hostile}" in {f["path"] for f in as_json["files"]}
