@@ -1,9 +1,9 @@
 """Fixtures that start real servers and give each test a fresh folder on them.
 
 One server per kind per session (started on first use); ``dav_server`` runs a test against
-wsgidav, Apache mod_dav and rclone; ``share`` is a new empty folder on that server.
-Apache and rclone are marked ``interop`` and skipped, with the reason, only when their
-program is not installed.
+wsgidav, Apache mod_dav, rclone and nginx (with and without Basic auth); ``share`` is a new
+empty folder on that server. Apache, rclone and nginx are marked ``interop`` and skipped, with
+the reason, only when their program is not installed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ DAV_KINDS = [
     pytest.param("wsgidav", id="wsgidav"),
     pytest.param("apache", id="apache", marks=pytest.mark.interop),
     pytest.param("rclone", id="rclone", marks=pytest.mark.interop),
+    pytest.param("nginx", id="nginx", marks=pytest.mark.interop),
+    pytest.param("nginx-anon", id="nginx-anon", marks=pytest.mark.interop),
 ]
 _folder_numbers = itertools.count(1)
 
@@ -30,7 +32,7 @@ _folder_numbers = itertools.count(1)
 def _server(kind: str) -> Iterator[DavServer]:
     missing = missing_binary(kind)
     if missing:
-        pytest.skip(f"{kind} WebDAV tests need the `{missing}` program, which is not installed")
+        pytest.skip(f"{kind} WebDAV tests need `{missing}`, which is not installed")
     server = SERVERS[kind]()
     server.start()
     yield server
@@ -52,9 +54,21 @@ def rclone_server() -> Iterator[DavServer]:
     yield from _server("rclone")
 
 
+@pytest.fixture(scope="session")
+def nginx_server() -> Iterator[DavServer]:
+    yield from _server("nginx")
+
+
+@pytest.fixture(scope="session")
+def nginx_anon_server() -> Iterator[DavServer]:
+    yield from _server("nginx-anon")
+
+
 @pytest.fixture(params=DAV_KINDS)
 def dav_server(request: pytest.FixtureRequest) -> DavServer:
-    server: DavServer = request.getfixturevalue(f"{request.param}_server")
+    server: DavServer = request.getfixturevalue(
+        f"{request.param.replace('-', '_')}_server"
+    )
     if not server.running:  # a test may have stopped it to simulate an outage
         server.start()
     return server
@@ -63,7 +77,7 @@ def dav_server(request: pytest.FixtureRequest) -> DavServer:
 @pytest.fixture
 def share(dav_server: DavServer, request: pytest.FixtureRequest) -> Share:
     name = f"t{next(_folder_numbers):04d}-{request.node.originalname}"[:60]
-    status, _ = dav_server.request("MKCOL", name)
+    status, _ = dav_server.request("MKCOL", name + "/")  # nginx refuses a folder without "/"
     assert status == 201, f"could not create the test folder {name}: HTTP {status}"
     return Share(
         server=dav_server,

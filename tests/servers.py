@@ -1,9 +1,9 @@
-"""Real HTTP servers for the test suite: three WebDAV servers and two fault injectors.
+"""Real HTTP servers for the test suite: four WebDAV servers and two fault injectors.
 
 Every server listens on 127.0.0.1 on a free port, is ready when ``start()`` returns (it is
 polled until it answers, with a deadline), and serves a folder of its own on disk. The WebDAV
 servers share one interface (:class:`DavServer`) so that a scenario written once runs against
-wsgidav, Apache mod_dav and ``rclone serve webdav``. :class:`FaultServer` answers whatever a
+wsgidav, Apache mod_dav, ``rclone serve webdav`` and nginx's dav + dav-ext modules. :class:`FaultServer` answers whatever a
 test scripts (401, 423 then 201, broken XML...) and records what it received;
 :class:`CutProxy` forwards TCP to a real server but drops each connection after a number of
 request bytes, like a network failure in the middle of an upload.
@@ -129,7 +129,7 @@ class DavServer:
         markers are not counted.
         """
         marker = f".count-marker-{secrets.token_hex(6)}"
-        self.request("MKCOL", marker)
+        self.request("MKCOL", marker + "/")  # nginx wants a folder's slash
         self._markers += 1
         wait_until(lambda: marker in self._access_log().read_text(errors="replace"), 10,
                    f"{self.kind}'s access log to catch up")
@@ -309,18 +309,98 @@ class RcloneServer(DavServer):
         return self.base_dir / "rclone.log"
 
 
+class NginxServer(DavServer):
+    """nginx as Debian ships it (``nginx`` + ``libnginx-mod-http-dav-ext``), configured the way
+    a school's NAS or admin does: ``dav_methods`` + ``dav_ext_methods``, Basic auth from an
+    htpasswd file. One process (``master_process off``), every path in ``base_dir``.
+
+    nginx hides dot-names from listings, lists no ETags and ignores If-Match on writes; see
+    /docs/sync.md for what hoso does about each."""
+
+    kind = "nginx"
+    _request_line = re.compile(r'^\S+ \S+ \S+ \[[^]]+\] "[A-Z]+ ', re.MULTILINE)
+    _module = Path("/usr/lib/nginx/modules/ngx_http_dav_ext_module.so")
+    auth = True
+
+    def _prepare(self) -> None:
+        base = self.base_dir
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (base / sub).mkdir(exist_ok=True)
+        # nginx reads "{PLAIN}" entries of an htpasswd file as they are: no htpasswd needed.
+        (base / "htpasswd").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
+        auth = (
+            ['auth_basic "hoso";', f"auth_basic_user_file {base}/htpasswd;"] if self.auth else []
+        )
+        lines = [
+            f"load_module {self._module};",
+            "daemon off;",
+            "master_process off;",
+            "worker_processes 1;",
+            f"pid {base}/nginx.pid;",
+            f"error_log {base}/error.log info;",
+            "events { worker_connections 256; }",
+            "http {",
+            f"  access_log {base}/access.log;",
+            f"  client_body_temp_path {base}/body;",
+            f"  proxy_temp_path {base}/proxy;",
+            f"  fastcgi_temp_path {base}/fastcgi;",
+            f"  uwsgi_temp_path {base}/uwsgi;",
+            f"  scgi_temp_path {base}/scgi;",
+            "  client_max_body_size 0;",
+            "  server {",
+            f"    listen 127.0.0.1:{self.port};",
+            f"    root {self.data_dir};",
+            "    location / {",
+            "      dav_methods PUT DELETE MKCOL COPY MOVE;",
+            "      dav_ext_methods PROPFIND OPTIONS;",
+            "      create_full_put_path on;",
+            "      dav_access user:rw group:r all:r;",
+            *(f"      {line}" for line in auth),
+            "    }",
+            "  }",
+            "}",
+        ]
+        (base / "nginx.conf").write_text("\n".join(lines) + "\n")
+
+    def _command(self) -> list[str]:
+        # -e: nginx opens its compiled-in error log before reading the config.
+        return ["nginx", "-c", str(self.base_dir / "nginx.conf"), "-p", str(self.base_dir),
+                "-e", str(self.base_dir / "error.log")]
+
+    def _access_log(self) -> Path:
+        return self.base_dir / "access.log"
+
+
+class AnonymousNginxServer(NginxServer):
+    """The same nginx without any login: a share opened to the school's network. The client
+    still sends its credentials (nginx ignores them), as an agent configured with a login does."""
+
+    kind = "nginx-anon"
+    auth = False
+
+
 SERVERS: dict[str, type[DavServer]] = {
     "wsgidav": WsgiDavServer,
     "apache": ApacheServer,
     "rclone": RcloneServer,
+    "nginx": NginxServer,
+    "nginx-anon": AnonymousNginxServer,
 }
-BINARIES = {"wsgidav": None, "apache": "apache2", "rclone": "rclone"}
+BINARIES = {
+    "wsgidav": None, "apache": "apache2", "rclone": "rclone", "nginx": "nginx",
+    "nginx-anon": "nginx",
+}
 
 
 def missing_binary(kind: str) -> str | None:
-    """The name of the program a server kind needs when it is not installed, else None."""
+    """The name of the program (or module) a server kind needs when it is not installed,
+    else None."""
     binary = BINARIES[kind]
-    return binary if binary and shutil.which(binary) is None else None
+    if binary and shutil.which(binary) is None:
+        return binary
+    if binary == "nginx" and not NginxServer._module.is_file():
+        return "libnginx-mod-http-dav-ext"
+    return None
 
 
 # --- fault injection -----------------------------------------------------------------------
