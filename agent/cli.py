@@ -368,6 +368,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         for err in st.errors:
             click.echo(f"  {err['path']}: {err['error']}")
     click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
+    _print_server(st.server, st.unlisted)
     for warning in st.warnings:
         click.echo(_("Warning: {text}").format(text=warning))
     _print_backup_status(st.backup)
@@ -385,6 +386,33 @@ def status(ctx: Ctx, as_json: bool) -> None:
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
             err=False,
         )
+
+
+def _print_server(server: dict[str, Any] | None, unlisted: list[str]) -> None:
+    """What the last probe saw the share do, and what hoso does about what it lacks."""
+    if server is None:
+        return
+    yes, no = _("yes"), _("no")
+    click.echo(
+        _(
+            "Share's server: ETags in listings {etags}, conditional writes {conditional}, "
+            "atomic uploads {atomic}, lists dot-names {dots}, Depth: infinity {infinity}."
+        ).format(
+            etags=yes if server["etags_in_listings"] else no,
+            conditional=yes if server["conditional_writes"] else no,
+            atomic=yes if server["atomic_put"] else no,
+            dots=yes if server["lists_dot_names"] else no,
+            infinity=yes if server["depth_infinity"] else no,
+        )
+    )
+    if unlisted:
+        click.echo(
+            _(
+                "Files left alone because the share never lists names starting with \".\": {n}"
+            ).format(n=len(unlisted))
+        )
+        for path in unlisted[:20]:
+            click.echo(f"  {path}")
 
 
 def _print_backup_status(backup: dict[str, Any] | None) -> None:

@@ -31,6 +31,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import secrets
@@ -98,6 +99,48 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
+PROBE_PREFIX = ".hoso-probe-"
+# Servers whose PUT writes a temp file of their own and renames it into place, so an
+# interrupted upload leaves nothing under the real name. A probe cannot safely watch a PUT
+# being cut, so this is the one thing taken from the ``Server`` header; anything else gets
+# the agent's own temp name + MOVE.
+ATOMIC_PUT_SERVERS = ("Apache", "nginx")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a server was seen to do when probed: never taken from its name or Allow header.
+
+    ``CAUTIOUS`` is taken when a probe fails: it never leads to a wrong deletion or an
+    unguarded write, only to more requests and to dot-names being left alone."""
+
+    etags_in_listings: bool  # PROPFIND lists a getetag for files
+    conditional_writes: bool  # a PUT with a wrong If-Match gets 412
+    lists_dot_names: bool  # names starting with "." appear in Depth: 1 listings
+    depth_infinity: bool  # PROPFIND Depth: infinity is answered with a listing
+
+    def to_json(self) -> dict[str, bool]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Behaviour | None:
+        """The behaviour stored by :meth:`to_json`, or None when ``data`` is not one."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or any(not isinstance(data.get(n), bool) for n in names):
+            return None
+        return cls(**{n: data[n] for n in names})
+
+
+CAUTIOUS = Behaviour(
+    etags_in_listings=False, conditional_writes=False, lists_dot_names=False, depth_infinity=False
+)
+# What a Remote that was never asked to learn assumes: a server that follows RFC 4918 and 7232
+# (a pass always learns first, and falls back to CAUTIOUS when the share refuses the probe).
+ASSUMED = Behaviour(
+    etags_in_listings=True, conditional_writes=True, lists_dot_names=True, depth_infinity=False
+)
+
+
 @dataclass(frozen=True)
 class Capabilities:
     nextcloud: bool  # oc:fileid answered on the root PROPFIND → Nextcloud/ownCloud
@@ -105,6 +148,20 @@ class Capabilities:
     data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
     root_fileid: str | None
     root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
+    etags_in_listings: bool
+    conditional_writes: bool
+    lists_dot_names: bool
+    depth_infinity: bool
+    probed: bool  # the four above were observed by this probe (the caller remembers them)
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return Behaviour(
+            etags_in_listings=self.etags_in_listings,
+            conditional_writes=self.conditional_writes,
+            lists_dot_names=self.lists_dot_names,
+            depth_infinity=self.depth_infinity,
+        )
 
 
 class RemoteTree(dict[RelPath, RemoteEntry]):
@@ -216,6 +273,7 @@ class Remote:
         self._temp_tag = temp_tag
         self._trash_dir = nfc(trash_dir.strip("/"))
         self._caps: Capabilities | None = None
+        self._behaviour: Behaviour | None = None  # learnt or observed; kept across probes
         self._caps_lock = threading.Lock()
         # NFC path → the server's spelling, learnt from listings; used to address requests.
         self._spelling: dict[RelPath, RelPath] = {}
@@ -277,8 +335,20 @@ class Remote:
 
     # --- capabilities ---------------------------------------------------------------------
 
-    def probe(self, *, create: bool = False) -> Capabilities:
-        """Check the login and the root folder; learn what the server can do."""
+    @property
+    def identity(self) -> str:
+        """The records folder's URL: what a remembered :class:`Behaviour` belongs to."""
+        return self._root_url
+
+    def probe(
+        self, *, create: bool = False, learnt: Behaviour | None = None, learn: bool = False
+    ) -> Capabilities:
+        """Check the login and the root folder; learn what the server can do.
+
+        The server's behaviour is ``learnt`` (remembered from an earlier probe) when given;
+        else, with ``learn``, observed by a few requests in a folder of our own (see
+        :meth:`_observe`) — :data:`CAUTIOUS` when the share refuses that; else what an earlier
+        call knew, else :data:`ASSUMED`."""
         try:
             listing, server = self._propfind(self._root_url, "", depth=0)
         except NotFound:
@@ -294,22 +364,70 @@ class Remote:
         root = listing.own
         nextcloud = root.fileid is not None
         if self._atomic_uploads == "auto":
-            atomic = nextcloud or server.startswith("Apache")
+            atomic = nextcloud or server.startswith(ATOMIC_PUT_SERVERS)
         else:
             atomic = self._atomic_uploads == "always"
+        observed = None if learnt else (self._observe() if learn else None)
+        if learn and not learnt and observed is None:
+            self._behaviour = CAUTIOUS  # the share refused the experiment: assume the worst
+        else:
+            self._behaviour = learnt or observed or self._behaviour
         caps = Capabilities(
             nextcloud=nextcloud,
             atomic_put=atomic,
             data_fingerprint=root.data_fingerprint,
             root_fileid=root.fileid,
             root_etag=root.etag,
+            **(self._behaviour or ASSUMED).to_json(),
+            probed=observed is not None,
         )
         self._caps = caps
         return caps
 
+    def _observe(self) -> Behaviour | None:
+        """Watch the server in a folder of our own at the root, removed afterwards: does a
+        listing carry ETags and dot-names, does a wrong If-Match stop a PUT, is Depth:
+        infinity answered. None (and a log line) when the share refuses the experiment."""
+        name = f"{PROBE_PREFIX}{self._temp_tag}-{secrets.token_hex(4)}"
+        folder = self._root_url + quote(name) + "/"
+        try:
+            self._ensure_folder(folder, name)
+            try:
+                return self._experiment(folder, name)
+            finally:
+                self._discard(folder, name)
+        except RemoteError as exc:
+            log.info("the share's behaviour could not be probed: %s", exc)
+            return None
+
+    def _experiment(self, folder: str, name: RelPath) -> Behaviour:
+        file_url, dot_url = folder + "f.txt", folder + ".d.txt"
+        for url in (file_url, dot_url):
+            self._request("PUT", url, name, headers={"Content-Length": "1"}, body=lambda: b"1")
+        listing, _server = self._propfind(folder, name, depth=1)
+        listed = {name_of(item.href_path): item for item in listing.children}
+        wrong = self._request(
+            "PUT", file_url, name, headers={"If-Match": '"hoso-probe-no-such-etag"'},
+            body=lambda: b"2", accept=frozenset({412}),
+        )
+        wrong.close()
+        with self._propfind_request(folder, name, -1, frozenset(range(400, 600))) as infinite:
+            depth_infinity = infinite.status_code == 207
+        return Behaviour(
+            etags_in_listings=bool("f.txt" in listed and listed["f.txt"].etag),
+            conditional_writes=wrong.status_code == 412,
+            lists_dot_names=".d.txt" in listed,
+            depth_infinity=depth_infinity,
+        )
+
     def _capabilities(self) -> Capabilities:
         with self._caps_lock:
+            # Without writing anything: the pass (sync.py) asks for the probe that learns.
             return self._caps or self.probe()
+
+    def _known_behaviour(self) -> Behaviour:
+        """What the server is known to do, without asking it anything."""
+        return self._behaviour or ASSUMED
 
     def _create_root(self) -> None:
         url = self._base_url
@@ -384,6 +502,8 @@ class Remote:
             return True
         if entry.kind is Kind.FILE and is_temp_name(name_of(entry.path)):
             return True
+        if entry.kind is Kind.DIR and name_of(entry.path).startswith(PROBE_PREFIX):
+            return True  # another agent's probe, gone in a moment
         return exclude(entry.path, entry.kind is Kind.DIR)
 
     def _reuse_subtree(
@@ -482,12 +602,16 @@ class Remote:
     def _propfind_request(
         self, url: str, path: RelPath, depth: int, accept: frozenset[int] = frozenset()
     ) -> requests.Response:
-        """A PROPFIND whose body is left unread (streamed into the parser by the caller)."""
+        """A PROPFIND whose body is left unread (streamed into the parser by the caller);
+        ``depth`` -1 is Depth: infinity."""
         return self._request(
             "PROPFIND",
             url,
             path,
-            headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
+            headers={
+                "Depth": "infinity" if depth < 0 else str(depth),
+                "Content-Type": "application/xml; charset=utf-8",
+            },
             body=lambda: PROPFIND_BODY,
             stream=True,
             accept=accept,
@@ -552,6 +676,11 @@ class Remote:
         caps: Capabilities,
     ) -> requests.Response:
         headers = {"Content-Length": str(size)}
+        if expected_etag is None and not caps.conditional_writes:
+            # The server would overwrite despite If-None-Match (nginx): look first. What is
+            # left open (a file created between this look and the PUT) is in docs/sync.md.
+            if self.stat(path) is not None:
+                raise davstatus.precondition(path)
         if expected_etag is None:
             headers["If-None-Match"] = "*"
         else:
@@ -640,7 +769,7 @@ class Remote:
         checksum: str | None,
         learn_state: bool,
     ) -> RemoteEntry:
-        etag = response.headers.get("OC-ETag") or response.headers.get("ETag")
+        etag = self._comparable_etag(response)
         if not etag and learn_state:
             entry = self.stat(path)
             if entry is None:
@@ -660,6 +789,14 @@ class Remote:
             checksum=checksum,
             fileid=response.headers.get("OC-FileId"),
         )
+
+    def _comparable_etag(self, response: requests.Response) -> str:
+        """The ETag of a PUT or GET answer, only when the server's listings carry ETags too:
+        nginx gives one on GET but lists none, and a journal holding it would see every
+        downloaded file as changed at the next listing. Else "" (the listing's state counts)."""
+        if not self._known_behaviour().etags_in_listings:
+            return ""
+        return response.headers.get("OC-ETag") or response.headers.get("ETag") or ""
 
     def _check_size(self, source: Path, size: int) -> None:
         try:
@@ -691,8 +828,8 @@ class Remote:
             received = self._copy_body(response, dest, path, size)
             if received != size:
                 raise self._wrong_size(path, size, str(received))
-            etag = response.headers.get("ETag")
-            if not etag:
+            etag = self._comparable_etag(response)
+            if not etag and self._known_behaviour().etags_in_listings:
                 entry = self.stat(path)
                 if entry is None:
                     raise NotFound(
@@ -754,6 +891,7 @@ class Remote:
         for depth in range(1, len(parts)):
             level = "/".join(parts[:depth])
             self._ensure_folder(self._url(level, folder=True), level)
+            self._folders.add(nfc(level))  # addressed with its slash from now on (nginx)
         self.mkdir(path)
 
     def _ensure_folder(self, url: str, path: RelPath) -> None:

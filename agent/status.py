@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local, trash
+from . import local, serverinfo, trash
 from .backup import history
 from .config import Config
 from .journal import Journal
@@ -32,6 +32,8 @@ class Status:
     symlinks: list[str] = field(default_factory=list)  # left alone, never synced
     insecure_http: bool = False  # the share's login travels in clear (http:// to another host)
     warnings: list[str] = field(default_factory=list)  # a guard holding something back
+    server: dict[str, Any] | None = None  # what the last probe saw the share's server do
+    unlisted: list[str] = field(default_factory=list)  # names the server never lists: left alone
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,8 @@ class Status:
             "symlinks": self.symlinks,
             "insecure_http": self.insecure_http,
             "warnings": self.warnings,
+            "server": self.server,
+            "unlisted": self.unlisted,
         }
 
 
@@ -61,9 +65,11 @@ def gather(config: Config, journal: Journal) -> Status:
             "outcome": last.outcome,
             "report": last.report,
         }
+    server = serverinfo.shown(journal)
     pending: list[str] = []
     conflicts: list[str] = []
     symlinks: list[str] = []
+    unlisted: list[str] = []
     if config.root.is_dir():
         scan = local.scan(
             config.root,
@@ -73,6 +79,10 @@ def gather(config: Config, journal: Journal) -> Status:
             settle_seconds=0,
         )
         for path, entry in scan.entries.items():
+            if server is not None and not server["lists_dot_names"]:
+                if serverinfo.is_dot_path(path):
+                    unlisted.append(path)  # never synced with this server: not pending
+                    continue
             before = known.get(path)
             if before is None or not before.matches_local(entry):
                 pending.append(path)
@@ -110,6 +120,8 @@ def gather(config: Config, journal: Journal) -> Status:
         ],
         insecure_http=config.remote.insecure_http(),
         warnings=[w for w in (trash.held_expiry(journal),) if w],
+        server=server,
+        unlisted=sorted(unlisted),
     )
 
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import guards, local, reconcile, trash
+from . import guards, local, reconcile, serverinfo, trash
 from .config import Config
 from .errors import ConfigError, HosoError, NotFound, SafetyStop
 from .hooks import Deletion, PluginHost, load_plugins
@@ -81,6 +81,8 @@ class PreparedPass:
     clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
     refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
+    unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
+    unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
 
 
 @dataclass
@@ -198,6 +200,7 @@ class Syncer:
         if dry_run:
             report = _describe(prepared.plan)
             report.skipped += _left_alone(prepared)
+            report.warnings += _unlisted_warnings(prepared, self.remote.identity)
             report.failed += _refused_failures(prepared.refused)
             return PassResult(report, prepared.plan, "dry_run")
         return self.execute(dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump))
@@ -246,8 +249,13 @@ class Syncer:
                 return None
             scan = scan_folder()
 
+        if serverinfo.contradicted(caps, listing):
+            serverinfo.forget(self.journal)  # the server changed behind its URL: probe again
         if not dry_run:
             self._remove_leftovers(scan.leftovers, listing.own_temp_files)
+        # Names the server never lists (nginx hides dot-names): missing from a listing proves
+        # nothing about them, so they are neither uploaded, downloaded nor deleted anywhere.
+        unlisted = serverinfo.unlisted_names([*scan.entries, *known], caps)
         # Paths the agent cannot see clearly (two spellings of one name, folders it cannot
         # read, symlinks it never follows) are left alone on both sides with all below them:
         # neither side's absence means "deleted", and nothing is written through a link.
@@ -257,6 +265,7 @@ class Syncer:
         # Names the share's listing may not use (.., a slash, a control character...): never
         # downloaded, and the local file of that name (if any) never looks deleted.
         unclear += [nfc(item.path) for item in listing.refused]
+        unclear += unlisted
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -284,6 +293,7 @@ class Syncer:
             host=cfg.host_name,
             merge_only=merge_only,
         )
+        plan, unconfirmed = self._confirm_remote_deletions(plan)
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
@@ -298,7 +308,25 @@ class Syncer:
             scan.symlinks,
             tuple(clashes),
             tuple(listing.refused),
+            unlisted=tuple(unlisted),
+            unconfirmed=tuple(unconfirmed),
         )
+
+    def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
+        """Before a local file is trashed because the share's listing lacks it, ask the share
+        for that path itself: a listing can leave out what is there (a server hiding a kind
+        of name, a listing cut by a proxy). Paths still there are left alone this pass."""
+        there = [
+            action.path
+            for action in plan.of_kind(ActionKind.DELETE_LOCAL)
+            if self.remote.stat(action.path, folder=_kind_of(action) is Kind.DIR) is not None
+        ]
+        if not there:
+            return plan, []
+        kept = tuple(
+            a for a in plan.actions if not (a.kind is ActionKind.DELETE_LOCAL and a.path in there)
+        )
+        return dataclasses.replace(plan, actions=kept), there
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no
@@ -350,6 +378,7 @@ class Syncer:
             )
         self.journal.meta_set(SERVER_META, _identity(caps))
         report.warnings += _not_seen_warnings(plan, report)
+        report.warnings += _unlisted_warnings(prepared, self.remote.identity)
         clock = trash.purge_expired(
             cfg,
             self.journal,
@@ -445,9 +474,14 @@ class Syncer:
                 local.write_marker(root, ident)
             self.journal.meta_set(MARKER_META, ident)
 
-    def _probe(self, known: dict, *, dry_run: bool):
+    def _probe(self, known: dict, *, dry_run: bool) -> Capabilities:
+        """The root's state and the server's behaviour: remembered, else observed (a few
+        writes in a probe folder, so never on a dry run, which assumes the cautious one)."""
+        learnt = serverinfo.remembered(self.journal, self.remote.identity, now=self.clock())
         try:
-            return self.remote.probe(create=not known and not dry_run)
+            caps = self.remote.probe(
+                create=not known and not dry_run, learnt=learnt, learn=not dry_run
+            )
         except NotFound:
             if known:
                 raise SafetyStop(
@@ -458,6 +492,8 @@ class Syncer:
                     ).format(folder=self.config.remote.remote_dir, n=len(known))
                 ) from None
             raise
+        serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
+        return caps
 
     def _share_clock(self) -> float | None:
         """The share's time, asked only when trash items are due; None when unknown."""
@@ -546,6 +582,32 @@ def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
         and action.reason is Reason.NOT_SEEN_ON_SHARE
         and action.path in report.uploaded
     ]
+
+
+def _unlisted_warnings(prepared: PreparedPass, server: str) -> list[str]:
+    """One line for all the names the server never lists, one per path missing from the
+    listing yet found on the share."""
+    warnings = []
+    if prepared.unlisted:
+        warnings.append(
+            ngettext(
+                "The share at {server} never lists names that start with \".\"; {n} such file "
+                "({first}) is left alone here and on the share. Rename it without the leading "
+                "dot to have it synced.",
+                "The share at {server} never lists names that start with \".\"; {n} such files "
+                "(the first: {first}) are left alone here and on the share. Rename them without "
+                "the leading dot to have them synced.",
+                len(prepared.unlisted),
+            ).format(server=server, n=len(prepared.unlisted), first=prepared.unlisted[0])
+        )
+    warnings += [
+        _(
+            "{path}: the share's listing leaves it out, but the share still has it; it was not "
+            "deleted here. If this repeats, ask the school's IT admin to check the share."
+        ).format(path=path)
+        for path in prepared.unconfirmed
+    ]
+    return warnings
 
 
 def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:

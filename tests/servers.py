@@ -57,6 +57,7 @@ class DavServer:
     """A WebDAV server in a subprocess, serving ``data_dir`` with Basic auth for one user."""
 
     kind = ""
+    auth = True  # False: the server takes any login, or none
 
     def __init__(self) -> None:
         self.user = USER
