@@ -274,6 +274,10 @@ class Remote:
         self._trash_dir = nfc(trash_dir.strip("/"))
         self._caps: Capabilities | None = None
         self._behaviour: Behaviour | None = None  # learnt or observed; kept across probes
+        # Told (server spelling, True) before a temp upload starts and (…, False) once it is
+        # renamed or removed, so that a crash's leftover is deleted by name at the next pass:
+        # a listing may never show it (nginx hides dot-names).
+        self.on_temp_upload: Callable[[RelPath, bool], None] = lambda href, started: None
         self._caps_lock = threading.Lock()
         # NFC path → the server's spelling, learnt from listings; used to address requests.
         self._spelling: dict[RelPath, RelPath] = {}
@@ -388,7 +392,9 @@ class Remote:
         """Watch the server in a folder of our own at the root, removed afterwards: does a
         listing carry ETags and dot-names, does a wrong If-Match stop a PUT, is Depth:
         infinity answered. None (and a log line) when the share refuses the experiment."""
-        name = f"{PROBE_PREFIX}{self._temp_tag}-{secrets.token_hex(4)}"
+        # One name per machine: a probe cut short (a crash, a server stop) leaves its folder
+        # behind until the next probe reuses and removes it.
+        name = f"{PROBE_PREFIX}{self._temp_tag or 'hoso'}"
         folder = self._root_url + quote(name) + "/"
         try:
             self._ensure_folder(folder, name)
@@ -697,6 +703,7 @@ class Remote:
         temp_name = f"{TEMP_PREFIX}{self._temp_tag}-{secrets.token_hex(6)}{TEMP_SUFFIX}"
         temp_href = f"{temp_href}/{temp_name}" if temp_href else temp_name
         temp_url = self._root_url + quote(temp_href)
+        self.on_temp_upload(temp_href, True)
         try:
             response = self._put(
                 source, temp_url, path, {"Content-Length": str(size)}, size, mtime_ns
@@ -707,8 +714,10 @@ class Remote:
                     raise davstatus.precondition(path)
             self._move_url(temp_url, self._url(path), path, overwrite=expected_etag is not None)
         except BaseException:
-            self._discard(temp_url, path)
+            if self._discard(temp_url, path):
+                self.on_temp_upload(temp_href, False)
             raise
+        self.on_temp_upload(temp_href, False)
         # The temp name's ETag carries over the rename on these servers.
         return response
 
@@ -964,11 +973,16 @@ class Remote:
             with contextlib.suppress(NotFound):
                 self.delete(name)
 
-    def _discard(self, url: str, path: RelPath) -> None:
+    def _discard(self, url: str, path: RelPath) -> bool:
+        """Delete something of our own; False (logged) when it may still be there."""
         try:
             self._request("DELETE", url, path)
+        except NotFound:
+            return True
         except RemoteError as exc:
             log.info("temp upload for %s not removed: %s", path, exc)
+            return False
+        return True
 
     def _url(self, path: RelPath, *, folder: bool | None = None) -> str:
         """The URL of ``path``; a folder's (``folder``, else as last seen) ends with "/"."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import secrets
 import stat
@@ -50,11 +51,12 @@ from .model import (
     Skip,
     SkipReason,
     is_within,
+    name_of,
     nfc,
 )
 from .propagate import Context, Propagator
 from .records import Record, classify
-from .remote import Capabilities, Refused, Remote, RemoteTree
+from .remote import Capabilities, Refused, Remote, RemoteTree, is_temp_name
 from .safepath import SafeRoot, UnsafePath
 from .validation import CheckResult, Validator
 from .vault import webdav_password
@@ -65,6 +67,7 @@ _E = TypeVar("_E")
 
 MARKER_META = "root_marker"
 SERVER_META = "server_identity"
+TEMP_UPLOADS_META = "temp_uploads"  # JSON list: temp uploads started and not yet finished
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,32 @@ class Syncer:
         self.stop = stop or threading.Event()
         self.clock = clock
         self._remote: Remote | None = None
+        self._temp_lock = threading.Lock()
         self._clean = False  # the last pass finished with nothing failed, skipped or pending
 
     @property
     def remote(self) -> Remote:
         if self._remote is None:
             self._remote = Remote.from_config(self.config, webdav_password(self.config))
+            self._remote.on_temp_upload = self._record_temp_upload
         return self._remote
+
+    def _record_temp_upload(self, href: RelPath, started: bool) -> None:
+        """Keep the names of temp uploads in flight in the journal, written before the
+        upload starts: a crash's leftovers are then removed by name (never from a listing)."""
+        with self._temp_lock:
+            names = set(self._recorded_temp_uploads())
+            names = names | {href} if started else names - {href}
+            self.journal.meta_set(TEMP_UPLOADS_META, json.dumps(sorted(names)) if names else None)
+
+    def _recorded_temp_uploads(self) -> list[RelPath]:
+        try:
+            names = json.loads(self.journal.meta_get(TEMP_UPLOADS_META) or "[]")
+        except ValueError:
+            return []
+        if not isinstance(names, list):
+            return []
+        return [n for n in names if isinstance(n, str) and is_temp_name(name_of(n))]
 
     def close(self) -> None:
         if self._remote is not None:
@@ -252,7 +274,9 @@ class Syncer:
         if serverinfo.contradicted(caps, listing):
             serverinfo.forget(self.journal)  # the server changed behind its URL: probe again
         if not dry_run:
-            self._remove_leftovers(scan.leftovers, listing.own_temp_files)
+            self._remove_leftovers(
+                scan.leftovers, [*listing.own_temp_files, *self._recorded_temp_uploads()]
+            )
         # Names the server never lists (nginx hides dot-names): missing from a listing proves
         # nothing about them, so they are neither uploaded, downloaded nor deleted anywhere.
         unlisted = serverinfo.unlisted_names([*scan.entries, *known], caps)
@@ -340,9 +364,12 @@ class Syncer:
                 folder.unlink(name, missing_ok=True)
         if temp:
             try:
-                self.remote.cleanup_temp_files(temp)
+                self.remote.cleanup_temp_files(sorted(set(temp)))
             except HosoError as exc:
                 log.info("stale temp uploads not removed yet: %s", exc)
+                return
+            with self._temp_lock:
+                self.journal.meta_set(TEMP_UPLOADS_META, None)
 
     def execute(self, prepared: PreparedPass) -> PassResult:
         """Carry out a prepared plan and record what the share looks like afterwards."""

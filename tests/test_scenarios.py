@@ -630,3 +630,34 @@ def test_poll_without_local_hint_stops_at_the_share_when_nothing_moved(
         # Once something moved, the pass is a full one and the local file goes too.
         assert moved.report.uploaded == ["Tuần 1/Toán/Chưa báo.docx"]
     assert_in_sync(agent)
+
+
+# --- names a server never lists ------------------------------------------------------------------
+
+
+def test_a_dot_file_is_never_lost_where_the_share_hides_dot_names(
+    agent: Agent, share: Share
+) -> None:
+    """nginx leaves names starting with "." out of every listing: such a file is left alone on
+    both sides there (with one warning), and synced like any other file where it is listed."""
+    synced(agent, COMPANIONS)
+    agent.write(".ghi chú riêng.txt", b"my own notes")
+
+    first, second = agent.sync(), agent.sync()
+
+    assert agent.read(".ghi chú riêng.txt") == b"my own notes"
+    assert not first.deleted_local and not second.deleted_local
+    assert not first.failed and not second.failed
+    assert not any(agent.local_trash().rglob("*")), "nothing may go to the local trash"
+    status = agent.cli("status", "--json")
+    assert status.returncode == 0, status.stderr
+    server = json.loads(status.stdout)["server"]
+    if server["lists_dot_names"]:
+        assert remote_tree(share)[".ghi chú riêng.txt"] == b"my own notes"
+        assert not second.changed_anything
+    else:
+        assert ".ghi chú riêng.txt" not in remote_tree(share)  # left alone there too
+        assert len([w for w in second.warnings if ".ghi chú riêng.txt" in w]) == 1
+        assert json.loads(status.stdout)["unlisted"] == [".ghi chú riêng.txt"]
+        assert ".ghi chú riêng.txt" not in json.loads(status.stdout)["pending"]
+    assert {p: d for p, d in remote_tree(share).items() if p in COMPANIONS} == COMPANIONS
