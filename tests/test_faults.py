@@ -645,3 +645,40 @@ def test_a_redirect_elsewhere_stops_the_pass_and_status_says_why(
         assert agent.tree() == {"Bài 1.docx": b"lesson"}
     finally:
         other.stop()
+
+
+def test_a_file_missing_from_the_listing_is_trashed_only_once_the_share_confirms(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    """A listing that leaves out a file the share still has (as nginx does with dot-names)
+    is not a deletion: the path itself is asked for before the local file is trashed."""
+    fault_server.script("PROPFIND", ROOT, Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r", folder=True),
+        dav_response(f"/{ROOT}/b.txt", "b"),
+    )))
+    fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/a.txt", "a"),
+    )))
+    agent = hostile_agent(tmp_path, fault_server, max_delete_percent=100.0)
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        for name, etag in (("a.txt", "a"), ("b.txt", "b")):
+            st = agent.write(name, b"abc").stat()
+            journal.put(JournalEntry(
+                name, Kind.FILE, local_size=3, local_mtime_ns=st.st_mtime_ns,
+                local_inode=st.st_ino, remote_etag=etag, remote_size=3,
+            ))
+
+    kept = agent.sync()
+
+    assert kept.deleted_local == [] and agent.read("a.txt") == b"abc"
+    assert [w for w in kept.warnings if w.startswith("a.txt:")], kept.warnings
+    assert not any(agent.local_trash().rglob("*"))
+    asked = [r.path for r in fault_server.requests_for("PROPFIND")]
+    assert f"/{ROOT}/a.txt" in asked
+
+    fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(404))
+    gone = agent.sync()
+
+    assert gone.deleted_local == ["a.txt"]
+    assert not (agent.root / "a.txt").exists()
+    assert [p.read_bytes() for p in agent.local_trash().rglob("*") if p.is_file()] == [b"abc"]
