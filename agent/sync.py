@@ -56,7 +56,7 @@ from .model import (
 )
 from .propagate import Context, Propagator
 from .records import Record, classify
-from .remote import Capabilities, Refused, Remote, RemoteTree, is_temp_name
+from .remote import CAUTIOUS, Capabilities, Refused, Remote, RemoteTree, is_temp_name
 from .safepath import SafeRoot, UnsafePath
 from .validation import CheckResult, Validator
 from .vault import webdav_password
@@ -505,6 +505,8 @@ class Syncer:
         """The root's state and the server's behaviour: remembered, else observed (a few
         writes in a probe folder, so never on a dry run, which assumes the cautious one)."""
         learnt = serverinfo.remembered(self.journal, self.remote.identity, now=self.clock())
+        if learnt is None and dry_run:
+            learnt = CAUTIOUS  # a dry run writes nothing, so it cannot probe: assume the worst
         try:
             caps = self.remote.probe(
                 create=not known and not dry_run, learnt=learnt, learn=not dry_run

@@ -48,7 +48,7 @@ operations = st.one_of(
 
 def fresh_share(server: DavServer) -> Share:
     folder = f"prop-{next(_folders):04d}"
-    status, _body = server.request("MKCOL", folder)
+    status, _body = server.request("MKCOL", folder + "/")  # nginx wants a folder's slash
     assert status == 201
     return Share(server, server.url, folder, server.user, server.password, server.data_dir / folder)
 

@@ -387,13 +387,17 @@ def test_unchanged_dirs_are_ignored_without_nextcloud(share: Share, remote: Remo
 # --- interrupted uploads on servers whose PUT is not atomic --------------------------------
 
 
-@pytest.mark.parametrize("kind", ["wsgidav", pytest.param("rclone", marks=pytest.mark.interop)])
+@pytest.mark.parametrize("kind", [
+    "wsgidav",
+    pytest.param("rclone", marks=pytest.mark.interop),
+    pytest.param("nginx", marks=pytest.mark.interop),  # a direct PUT: nginx's own is atomic
+])
 def test_cut_off_put_leaves_no_file_under_the_real_name(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server: DavServer = request.getfixturevalue(f"{kind}_server")
     folder = f"cut-{kind}-{time.monotonic_ns()}"
-    assert server.request("MKCOL", folder)[0] == 201
+    assert server.request("MKCOL", folder + "/")[0] == 201
     proxy = CutProxy(server.port, cut_after=200_000)
     client = Remote(proxy.url, folder, server.user, Secret(server.password), retries=1, backoff=0.01)
     data = os.urandom(2_000_000)
@@ -405,6 +409,8 @@ def test_cut_off_put_leaves_no_file_under_the_real_name(
         proxy.stop()
     assert proxy.cuts >= 1
     assert not (server.data_dir / folder / "Hồ sơ lớn.pdf").exists()
+    if kind == "nginx":  # nothing at all: no temp name was used
+        assert list((server.data_dir / folder).iterdir()) == []
     direct = Remote(server.url, folder, server.user, Secret(server.password))
     assert direct.list_tree() == {}  # temp leftovers, if any, are never listed as records
     direct.close()
