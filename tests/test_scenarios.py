@@ -38,7 +38,9 @@ from agents import (
 from conftest import Share
 from servers import wait_until
 
+from agent import serverinfo
 from agent.errors import ExitCode, SafetyStop
+from agent.journal import Journal
 
 BASE = b"base version\n"
 LOCAL_EDIT = b"edited on the teacher's PC, longer\n"
@@ -661,3 +663,23 @@ def test_a_dot_file_is_never_lost_where_the_share_hides_dot_names(
         assert json.loads(status.stdout)["unlisted"] == [".ghi chú riêng.txt"]
         assert ".ghi chú riêng.txt" not in json.loads(status.stdout)["pending"]
     assert {p: d for p, d in remote_tree(share).items() if p in COMPANIONS} == COMPANIONS
+
+
+def test_a_remembered_probe_that_a_listing_contradicts_is_probed_again(
+    agent: Agent, share: Share
+) -> None:
+    """The behaviour is probed once and remembered; a listing showing what the memory says the
+    server never does (an ETag, a dot-name) makes the next pass probe again."""
+    synced(agent, COMPANIONS)
+    observed = json.loads(agent.cli("status", "--json").stdout)["server"]
+    assert observed["url"].endswith(f"/{share.remote_dir}/")
+    wrong = {**observed, "etags_in_listings": False, "lists_dot_names": False}
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        journal.meta_set(serverinfo.BEHAVIOUR_META, json.dumps(wrong))
+
+    agent.sync()  # sees the contradiction (where the server does list ETags) and forgets
+    agent.sync()  # probes again
+
+    now = json.loads(agent.cli("status", "--json").stdout)["server"]
+    assert {**now, "probed_at": None} == {**observed, "probed_at": None}
+    assert remote_tree(share) == COMPANIONS  # the probe's folder is gone
