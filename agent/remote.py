@@ -682,11 +682,10 @@ class Remote:
         caps: Capabilities,
     ) -> requests.Response:
         headers = {"Content-Length": str(size)}
-        if expected_etag is None and not caps.conditional_writes:
-            # The server would overwrite despite If-None-Match (nginx): look first. What is
-            # left open (a file created between this look and the PUT) is in docs/sync.md.
-            if self.stat(path) is not None:
-                raise davstatus.precondition(path)
+        # A server that ignores If-None-Match (nginx) would overwrite: look first. What is
+        # left open (a file created between this look and the PUT) is in docs/sync.md.
+        if expected_etag is None and not caps.conditional_writes and self.stat(path) is not None:
+            raise davstatus.precondition(path)
         if expected_etag is None:
             headers["If-None-Match"] = "*"
         else:

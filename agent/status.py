@@ -78,11 +78,11 @@ def gather(config: Config, journal: Journal) -> Status:
             now_ns=time.time_ns(),
             settle_seconds=0,
         )
+        hides_dots = server is not None and not server["lists_dot_names"]
         for path, entry in scan.entries.items():
-            if server is not None and not server["lists_dot_names"]:
-                if serverinfo.is_dot_path(path):
-                    unlisted.append(path)  # never synced with this server: not pending
-                    continue
+            if hides_dots and serverinfo.is_dot_path(path):
+                unlisted.append(path)  # never synced with this server: not pending
+                continue
             before = known.get(path)
             if before is None or not before.matches_local(entry):
                 pending.append(path)

@@ -3,8 +3,9 @@
 Every server listens on 127.0.0.1 on a free port, is ready when ``start()`` returns (it is
 polled until it answers, with a deadline), and serves a folder of its own on disk. The WebDAV
 servers share one interface (:class:`DavServer`) so that a scenario written once runs against
-wsgidav, Apache mod_dav, ``rclone serve webdav`` and nginx's dav + dav-ext modules. :class:`FaultServer` answers whatever a
-test scripts (401, 423 then 201, broken XML...) and records what it received;
+wsgidav, Apache mod_dav, ``rclone serve webdav`` and nginx's dav + dav-ext modules (with and
+without a login). :class:`FaultServer` answers whatever a test scripts (401, 423 then 201,
+broken XML...) and records what it received;
 :class:`CutProxy` forwards TCP to a real server but drops each connection after a number of
 request bytes, like a network failure in the middle of an upload.
 """

@@ -662,6 +662,8 @@ def test_a_dot_file_is_never_lost_where_the_share_hides_dot_names(
         assert len([w for w in second.warnings if ".ghi chú riêng.txt" in w]) == 1
         assert json.loads(status.stdout)["unlisted"] == [".ghi chú riêng.txt"]
         assert ".ghi chú riêng.txt" not in json.loads(status.stdout)["pending"]
+        text = agent.cli("status").stdout
+        assert "lists dot-names no" in text and "  .ghi chú riêng.txt" in text
     assert {p: d for p, d in remote_tree(share).items() if p in COMPANIONS} == COMPANIONS
 
 

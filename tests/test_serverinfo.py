@@ -64,7 +64,8 @@ def file(path: str, etag: str = "") -> RemoteEntry:
 
 
 def test_a_listing_contradicts_what_the_server_was_seen_not_to_do() -> None:
-    quiet = {"a.txt": file("a.txt"), "Tuần 1": RemoteEntry("Tuần 1", Kind.DIR, href_path="Tuần 1")}
+    folder = RemoteEntry("Tuần 1", Kind.DIR, href_path="Tuần 1")
+    quiet = {"a.txt": file("a.txt"), "Tuần 1": folder}
     assert not serverinfo.contradicted(caps(), quiet)
     assert serverinfo.contradicted(caps(), {"a.txt": file("a.txt", etag="e1")})
     assert serverinfo.contradicted(caps(), {"Tuần 1/.ghi chú.txt": file("Tuần 1/.ghi chú.txt")})
@@ -74,6 +75,7 @@ def test_a_listing_contradicts_what_the_server_was_seen_not_to_do() -> None:
 
 def test_dot_names_are_unlisted_only_where_the_server_hides_them() -> None:
     paths = ["Tuần 1/.ghi chú.txt", ".riêng/a.txt", "Tuần 1/Toán.docx", "a.b.txt"]
-    assert serverinfo.unlisted_names(paths, caps()) == [".riêng/a.txt", "Tuần 1/.ghi chú.txt"]
+    hidden = [".riêng/a.txt", "Tuần 1/.ghi chú.txt"]
+    assert serverinfo.unlisted_names(paths, caps()) == hidden
     shown = dataclasses.replace(NGINX, lists_dot_names=True)
     assert serverinfo.unlisted_names(paths, caps(shown)) == []
