@@ -396,15 +396,18 @@ class Remote:
         # behind until the next probe reuses and removes it.
         name = f"{PROBE_PREFIX}{self._temp_tag or 'hoso'}"
         folder = self._root_url + quote(name) + "/"
+        removed = False
         try:
             self._ensure_folder(folder, name)
             try:
-                return self._experiment(folder, name)
+                seen = self._experiment(folder, name)
             finally:
-                self._discard(folder, name)
+                removed = self._discard(folder, name)
         except RemoteError as exc:
             log.info("the share's behaviour could not be probed: %s", exc)
             return None
+        # A folder left behind: not remembered, so the next pass probes again and removes it.
+        return seen if removed else None
 
     def _experiment(self, folder: str, name: RelPath) -> Behaviour:
         file_url, dot_url = folder + "f.txt", folder + ".d.txt"

@@ -273,7 +273,15 @@ def test_wrong_password_changes_nothing(tmp_path: Path, share: Share) -> None:
     assert remote_tree(share) == {"Bài 2.docx": b"on the share"}
 
 
-def test_share_changed_between_planning_and_executing(tmp_path: Path, share: Share) -> None:
+def test_share_changed_between_planning_and_executing(
+    tmp_path: Path, share: Share, request: pytest.FixtureRequest
+) -> None:
+    # nginx ignores If-Match: the update needs the pass's re-check right before the write,
+    # which comes with the change-detection work of issue 18 (branch i18-nginx-detect).
+    request.applymarker(pytest.mark.xfail(
+        share.server.kind.startswith("nginx"), strict=False,
+        reason="issue 18: the re-check before an unconditional write is not merged yet",
+    ))
     agent = Agent(tmp_path, share)
     for n in range(4):
         agent.write(f"other {n}.txt", b"unchanged")
