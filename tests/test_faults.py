@@ -197,6 +197,8 @@ def test_sigkill_between_a_temp_upload_and_its_rename_on_nginx(
     assert agent.tree() == remote_tree(share) == files
     assert_journal_consistent(agent)
     assert temp_files(share.path) == [], "temp uploads of the killed pass are left on the share"
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        assert journal.meta_get("temp_uploads") is None  # none in flight, none left to remove
 
 
 @NGINX_ONLY
