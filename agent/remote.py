@@ -148,11 +148,12 @@ class Capabilities:
     data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
     root_fileid: str | None
     root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
-    etags_in_listings: bool
-    conditional_writes: bool
-    lists_dot_names: bool
-    depth_infinity: bool
-    probed: bool  # the four above were observed by this probe (the caller remembers them)
+    # What the server was seen to do (see Behaviour); the defaults are ASSUMED's.
+    etags_in_listings: bool = True  # PROPFIND answers carry getetag for files
+    conditional_writes: bool = True  # If-Match / If-None-Match honoured on PUT
+    lists_dot_names: bool = True  # names starting with "." appear in listings
+    depth_infinity: bool = False  # PROPFIND Depth: infinity answered
+    probed: bool = False  # the four above were observed by this probe (the caller remembers them)
 
     @property
     def behaviour(self) -> Behaviour:
@@ -685,10 +686,6 @@ class Remote:
         caps: Capabilities,
     ) -> requests.Response:
         headers = {"Content-Length": str(size)}
-        # A server that ignores If-None-Match (nginx) would overwrite: look first. What is
-        # left open (a file created between this look and the PUT) is in docs/sync.md.
-        if expected_etag is None and not caps.conditional_writes and self.stat(path) is not None:
-            raise davstatus.precondition(path)
         if expected_etag is None:
             headers["If-None-Match"] = "*"
         else:
