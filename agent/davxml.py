@@ -37,7 +37,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from . import safexml
 from .errors import ProtocolError
 from .i18n import _
-from .model import RelPath, nfc, parent_of
+from .model import RelPath, has_control, nfc, parent_of
 from .safexml import Element, TooLarge, UnsafeXml
 
 DAV_NS = "DAV:"
@@ -294,15 +294,9 @@ def _refusal_reason(segment: str, name: str) -> str | None:
             return _("its name is empty, . or ..")
         if "/" in spelling or "\\" in spelling:
             return _("its name holds a / or \\ (a path, not a name)")
-        if any(_is_control(c) for c in spelling):
+        if has_control(spelling):
             return _("its name holds a control character")
     return None
-
-
-def _is_control(char: str) -> bool:
-    # C0 (NUL included), DEL and C1: nothing a person types into a file name.
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code <= 0x9F
 
 
 def _status_code(status_line: str) -> int:

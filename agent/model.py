@@ -26,6 +26,12 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0 with NUL, DEL, C1): nothing a person
+    types into a name, and what a terminal obeys (ESC, BEL, CSI)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
 def as_date(value: object) -> date | None:
     """A config date: a TOML date or a "YYYY-MM-DD" string; None for anything else."""
     if isinstance(value, str):
