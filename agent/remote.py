@@ -894,6 +894,11 @@ class Remote:
                 continue
             except requests.RequestException:
                 raise davstatus.unreachable(self._host, timed_out=False) from None
+            except UnicodeDecodeError:
+                # requests decodes a redirect's Location even when it follows none.
+                raise self._protocol_error(
+                    _("it redirected to an address that is not UTF-8 text")
+                ) from None
             except OSError:
                 # requests raises a bare OSError when the configured CA file is unreadable
                 # (the only local file it opens; the request body was opened above).

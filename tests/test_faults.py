@@ -578,3 +578,33 @@ def test_a_redirect_elsewhere_stops_the_pass_and_status_says_why(
         assert agent.tree() == {"Bài 1.docx": b"lesson"}
     finally:
         other.stop()
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        # As UTF-8 bytes (the header goes out as Latin-1): C1 CSI, ESC ]0; retitle, ESC [2J.
+        "http://evil.example/\x1b]0;pwned\x07\x1b[2J\xc2\x9b31m",
+        # A byte that is not UTF-8 at all: requests fails to decode it, even following nothing.
+        "http://evil.example/\x9b31m",
+    ],
+    ids=["controls", "not-utf8"],
+)
+def test_a_redirect_to_a_crafted_address_is_one_clear_message(
+    tmp_path: Path, fault_server: FaultServer, location: str
+) -> None:
+    fault_server.script("PROPFIND", ROOT, Answer(301, {"Location": location}))
+    agent = hostile_agent(tmp_path, fault_server)
+    agent.write("Bài 1.docx", b"lesson")
+
+    result = agent.cli("sync")
+    status = agent.cli("status")
+
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    assert "a bug in hoso" not in result.stderr
+    assert status.returncode == 0, status.stderr
+    for shown in (result.stderr, status.stdout):
+        assert "redirected" in shown, shown
+        assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert [r.method for r in fault_server.received] == ["PROPFIND"]
+    assert agent.tree() == {"Bài 1.docx": b"lesson"}
