@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config, write_private
-from ..errors import HosoError
+from ..errors import BadDownload, HosoError
 from ..i18n import _
 from ..log import get_logger
 from ..model import Kind
@@ -72,7 +72,7 @@ def check(config: Config, repo: Repository) -> RemoteCheck:
             expected = _expected_hash(rel, sent, local)
             if expected is None:
                 continue  # not a file of this repository (e.g. left by an older one)
-            if _remote_hash(remote, f"{base}/{rel}") != expected:
+            if _remote_hash(remote, f"{base}/{rel}", there[rel]) != expected:
                 damage.append(RemoteDamage(rel, _("the copy on the share is not what was sent")))
         damage += [
             RemoteDamage(rel, _("the copy on the share is missing"))
@@ -258,7 +258,12 @@ class _Hasher:
         return len(data)
 
 
-def _remote_hash(remote: Any, path: str) -> str:
+def _remote_hash(remote: Any, path: str, size: int) -> str | None:
+    """The SHA-256 of the share's copy; None when it sends other than the ``size`` it lists
+    (a download never reads past the listed size: that copy is damage, not an error)."""
     sink = _Hasher()
-    remote.download(path, sink)
+    try:
+        remote.download(path, sink, size=size)
+    except BadDownload:
+        return None
     return sink.digest.hexdigest()
