@@ -114,7 +114,9 @@ def test_a_file_lost_here_stays_on_the_share_and_repairs_the_repository(
 
 @pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 def test_a_copy_the_share_sends_longer_than_it_lists_is_damage_not_a_crash(
-    tmp_path: Path, share: Share, proxy: FaultProxy
+    tmp_path: Path,
+    share: Share,
+    proxy: FaultProxy,  # noqa: F811
 ) -> None:
     """A hostile share answers the read-back of one pack with more bytes than it lists: the
     download stops at the listed size, and that copy is named and sent again."""
