@@ -11,7 +11,9 @@ Invariants:
   percent-quoted, in every later request, so an NFD name is never duplicated as NFC.
 * A PROPFIND answer is trusted only if it parses strictly (no DTD, no entities) as a
   ``DAV:multistatus`` naming the folder asked for; anything else raises ProtocolError, never an
-  empty listing. It is streamed into the parser and refused past ``max_listing_bytes``. An
+  empty listing. It is streamed into the parser and refused past ``max_listing_bytes``; a
+  walk of the tree stops once it has met more than ``max_entries`` entries (a share that
+  answers every folder with new sub-folders never ends otherwise). An
   entry whose name fails the path gate (:mod:`agent.davxml`) is left out and reported in
   :attr:`RemoteTree.refused`.
 * A folder is always addressed with its trailing slash (as it was listed, or as created). A
@@ -200,6 +202,7 @@ class Remote:
         trash_dir: str = ".hoso-trash",
         backoff: float = 0.5,
         max_listing_bytes: int = 64 * 2**20,
+        max_entries: int = 500_000,
     ) -> None:
         self._base_url = url.rstrip("/") + "/"
         root = remote_dir.strip("/")
@@ -207,6 +210,7 @@ class Remote:
         self._root_url = self._base_url + (quote(root) + "/" if root else "")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._xml = MultistatusParser.for_root(self._root_url, self._host, max_listing_bytes)
+        self._max_entries = max_entries
         self._user = user
         self._timeout = (min(timeout, 10.0), timeout)
         self._retries = retries
@@ -267,6 +271,7 @@ class Remote:
             temp_tag=config.host_name,
             trash_dir=remote.trash_dir,
             max_listing_bytes=config.sync.max_listing_bytes,
+            max_entries=config.sync.max_entries,
         )
 
     def __repr__(self) -> str:
@@ -343,13 +348,24 @@ class Remote:
         def submit(path: RelPath, href: RelPath) -> None:
             pool.submit(self._list_folder, path, href, tree.refused).add_done_callback(done.put)
 
+        met = 0  # entries listed so far, refused ones aside
         try:
             submit("", "")
             outstanding = 1
             while outstanding:
                 future = done.get()
                 outstanding -= 1
-                for entry in future.result():
+                entries = future.result()
+                met += len(entries)
+                if met > self._max_entries:
+                    raise self._protocol_error(
+                        _(
+                            "it lists more than {n} files and folders (max_entries in the [sync] "
+                            "section of the config; raise it only for a share that really is "
+                            "that large)"
+                        ).format(n=self._max_entries)
+                    )
+                for entry in entries:
                     if self._is_own_temp(entry):
                         tree.own_temp_files.append(entry.href_path)
                     if self._skip(entry, exclude):

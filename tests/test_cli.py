@@ -173,10 +173,14 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
             lambda text: text.replace("[sync]\n", "[sync]\nmax_listing_bytes = 1000\n"),
             "sync.max_listing_bytes",
         ),
+        (
+            lambda text: text.replace("[sync]\n", "[sync]\nmax_entries = 10\n"),
+            "sync.max_entries",
+        ),
         (lambda text: "colour = true\n" + text, "colour"),
         (lambda text: text.replace("[remote]", "[remote"), None),  # not TOML at all
     ],
-    ids=["unknown-key", "wrong-type", "listing-cap", "unknown-top-key", "not-toml"],
+    ids=["unknown-key", "wrong-type", "listing-cap", "entries-cap", "unknown-top-key", "not-toml"],
 )
 @WSGIDAV_ONLY
 def test_bad_config_is_a_usage_error_naming_file_and_key(

@@ -608,3 +608,41 @@ def test_a_redirect_to_a_crafted_address_is_one_clear_message(
         assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
     assert [r.method for r in fault_server.received] == ["PROPFIND"]
     assert agent.tree() == {"Bài 1.docx": b"lesson"}
+
+
+def test_a_share_whose_folders_never_end_stops_the_pass_at_max_entries(tmp_path: Path) -> None:
+    """Every folder this share lists holds two new sub-folders, at any depth: a walk without
+    a bound never ends (10,000 PROPFINDs a minute, the pass never finishes). It stops once
+    more than max_entries entries were met, with one message, and nothing is changed."""
+    asked: list[str] = []
+
+    def respond(method: str, path: str, raw: str, headers: dict[str, str], body: bytes) -> Answer:
+        asked.append(method)
+        if method != "PROPFIND":
+            return Answer(404)
+        href = raw if raw.endswith("/") else raw + "/"
+        return Answer(207, body=multistatus(
+            dav_response(href, "f", folder=True),
+            dav_response(f"{href}a/", "a", folder=True),
+            dav_response(f"{href}b/", "b", folder=True),
+        ))
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(respond))
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        share = Share(None, url, ROOT, USER, PASSWORD, tmp_path / "no-disk")  # type: ignore[arg-type]
+        agent = Agent(tmp_path, share, sync_overrides={"max_entries": 1000})
+        agent.write("Bài 1.docx", b"lesson")
+
+        result = agent.cli("sync", timeout=60)
+
+        assert result.returncode == ExitCode.PARTIAL, result.stderr
+        assert "more than 1000 files and folders (max_entries" in result.stderr
+        assert set(asked) == {"PROPFIND"} and len(asked) < 1000
+        assert agent.tree() == {"Bài 1.docx": b"lesson"}
+        assert [p for p in agent.root.rglob("*") if p.is_dir()] == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
