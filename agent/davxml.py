@@ -286,9 +286,15 @@ def _decoded(segment: str) -> str | None:
 
 
 def _refusal_reason(segment: str, name: str) -> str | None:
-    """Why a decoded name cannot be a name in the records folder, or None when it can."""
+    """Why a listed segment cannot be a name in the records folder, or None when it can."""
     if _decoded(segment) is None:
         return _("its name is not UTF-8 text")
+    return name_refusal(name)
+
+
+def name_refusal(name: str) -> str | None:
+    """Why a (decoded) name cannot be a name in the records folder, or None when it can: the
+    path gate's rule, also applied to local names before they are sent to the share."""
     for spelling in (name, nfc(name)):
         if spelling in ("", ".", ".."):
             return _("its name is empty, . or ..")

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import local, reconcile, trash
+from . import davxml, local, reconcile, trash
 from .config import Config
 from .errors import ConfigError, HosoError, NotFound, SafetyStop
 from .hooks import Deletion, PluginHost, load_plugins
@@ -77,6 +77,7 @@ class PreparedPass:
     symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
     clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
     refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
+    misnamed: tuple[Refused, ...] = ()  # local names the gate would refuse: never sent
 
 
 @dataclass
@@ -185,7 +186,7 @@ class Syncer:
         if dry_run:
             report = _describe(prepared.plan)
             report.skipped += _left_alone(prepared)
-            report.failed += _refused_failures(prepared.refused)
+            report.failed += _refused_failures(prepared.refused, prepared.misnamed)
             return PassResult(report, prepared.plan, "dry_run")
         return self.execute(prepared)
 
@@ -243,6 +244,10 @@ class Syncer:
         # Names the share's listing may not use (.., a slash, a control character...): never
         # downloaded, and the local file of that name (if any) never looks deleted.
         unclear += [nfc(item.path) for item in listing.refused]
+        # Local names the share's gate would refuse (a \ or a control character): never sent,
+        # since no listing could show them back; left alone until the teacher renames them.
+        misnamed = _misnamed(scan.entries, unclear)
+        unclear += [item.path for item in misnamed]
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
@@ -279,6 +284,7 @@ class Syncer:
             scan.symlinks,
             tuple(clashes),
             tuple(listing.refused),
+            tuple(misnamed),
         )
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
@@ -322,7 +328,7 @@ class Syncer:
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
         report.skipped += _left_alone(prepared)
-        report.failed += _refused_failures(prepared.refused)
+        report.failed += _refused_failures(prepared.refused, prepared.misnamed)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -463,13 +469,37 @@ def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry])
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
 
 
-def _refused_failures(refused: tuple[Refused, ...]) -> list[dict[str, str]]:
-    """The `failed` items for the share's entries the path gate refused."""
-    message = _(
+def _refused_failures(
+    refused: tuple[Refused, ...], misnamed: tuple[Refused, ...]
+) -> list[dict[str, str]]:
+    """The `failed` items for the share's entries the path gate refused, and for the local
+    names it would refuse."""
+    listed = _(
         "The share lists an entry hoso will not use: {reason}. It was neither downloaded "
         "nor deleted anywhere; rename or remove it on the share."
     )
-    return [{"path": item.path, "error": message.format(reason=item.reason)} for item in refused]
+    here = _(
+        "This name cannot go to the share: {reason}. It was neither uploaded nor deleted "
+        "anywhere; rename it in the records folder."
+    )
+    return [
+        *({"path": item.path, "error": listed.format(reason=item.reason)} for item in refused),
+        *({"path": item.path, "error": here.format(reason=item.reason)} for item in misnamed),
+    ]
+
+
+def _misnamed(entries: Mapping[RelPath, LocalEntry], unclear: list[RelPath]) -> list[Refused]:
+    """Local paths with a name the share's path gate would refuse, the topmost of each
+    subtree only (what is below goes with it); paths already left alone are not repeated."""
+    found: list[Refused] = []
+    for path in sorted(entries):
+        reason = next(filter(None, map(davxml.name_refusal, path.split("/"))), None)
+        if reason is None:
+            continue
+        left = (*unclear, *(item.path for item in found))
+        if not any(is_within(path, other) for other in left):
+            found.append(Refused(path, reason))
+    return found
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:
