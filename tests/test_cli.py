@@ -140,7 +140,8 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
     config, root = tmp_path / "cfg" / "agent.toml", tmp_path / "HoSo"
     # A documentation address (RFC 5737): refused before any connection is tried.
     args = ["--config", str(config), "init", "--root", str(root), "--url", "http://192.0.2.7/dav"]
-    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD}
+    # The default state folder, but in this test's own home: never the machine user's.
+    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD, "HOME": str(tmp_path / "home")}
 
     refused = run_hoso(*args, env=env)
     assert refused.returncode == ExitCode.USAGE, refused.stderr
@@ -151,10 +152,10 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
     assert accepted.returncode == 0, accepted.stderr
     assert tomllib.loads(config.read_text())["remote"]["allow_insecure_http"] is True
     # The agent keeps working with it, and says so while it lasts.
-    status = run_hoso("--config", str(config), "status", "--json")
+    status = run_hoso("--config", str(config), "status", "--json", env=env)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["insecure_http"] is True
-    text = run_hoso("--config", str(config), "status")
+    text = run_hoso("--config", str(config), "status", env=env)
     assert "http://192.0.2.7/dav" in text.stdout and "in clear" in text.stdout
 
 
