@@ -646,3 +646,36 @@ def test_a_share_whose_folders_never_end_stops_the_pass_at_max_entries(tmp_path:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_an_etag_with_a_line_break_is_refused_not_sent_back(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    """An ETag goes back to the share in If-Match. One listed as "a&#13;&#10;X-Evil: 1" (legal
+    XML) made requests refuse the header, and every pass that touched the file stopped as
+    "Cannot reach the share" (exit 3). The entry is refused by the gate instead."""
+    def listing(etag: str) -> Answer:
+        return Answer(207, body=multistatus(
+            dav_response(f"/{ROOT}/", "r", folder=True),
+            dav_response(f"/{ROOT}/a.txt", etag),
+            dav_response(f"/{ROOT}/b.txt", "b"),
+        ))
+
+    fault_server.script("PROPFIND", ROOT, listing("a"))
+    fault_server.script("GET", f"{ROOT}/a.txt", Answer(200, {"ETag": '"a"'}, b"abc"))
+    fault_server.script("GET", f"{ROOT}/b.txt", Answer(200, {"ETag": '"b"'}, b"abc"))
+    agent = hostile_agent(tmp_path, fault_server)
+    assert sorted(agent.sync().downloaded) == ["a.txt", "b.txt"]
+    fault_server.script("PROPFIND", ROOT, listing("a&#13;&#10;X-Evil: 1"))
+    agent.write("a.txt", b"edited here")
+
+    result = agent.cli("sync", "--json")
+
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    (failed,) = report["failed"]
+    assert failed["path"] == "a.txt" and "ETag holds a control character" in failed["error"]
+    assert report["uploaded"] == report["downloaded"] == report["deleted_local"] == []
+    assert agent.tree() == {"a.txt": b"edited here", "b.txt": b"abc"}
+    changing = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL"}
+    assert [r for r in fault_server.received if r.method in changing] == []
