@@ -242,8 +242,9 @@ class Syncer:
         unclear += [path for path, _reason in scan.unreadable]
         unclear += scan.symlinks
         # Names the share's listing may not use (.., a slash, a control character...): never
-        # downloaded, and the local file of that name (if any) never looks deleted.
-        unclear += [nfc(item.path) for item in listing.refused]
+        # downloaded, and the local file of that name (if any) never looks deleted. An empty
+        # claimed path ("/dav//") names no entry: as "" it would hold back the whole tree.
+        unclear += [nfc(item.path) for item in listing.refused if item.path]
         # Local names the share's gate would refuse (a \ or a control character): never sent,
         # since no listing could show them back; left alone until the teacher renames them.
         misnamed = _misnamed(scan.entries, unclear)

@@ -679,3 +679,27 @@ def test_an_etag_with_a_line_break_is_refused_not_sent_back(
     assert agent.tree() == {"a.txt": b"edited here", "b.txt": b"abc"}
     changing = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL"}
     assert [r for r in fault_server.received if r.method in changing] == []
+
+
+def test_an_entry_spelt_as_the_folder_with_a_double_slash_holds_back_nothing(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    """"/dav//" claims the empty path. Taken as a path to leave alone, "" held back the whole
+    tree: one such entry and nothing was uploaded or downloaded, pass after pass."""
+    fault_server.script("PROPFIND", ROOT, Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r", folder=True, extra="<oc:fileid>1</oc:fileid>"),
+        dav_response(f"/{ROOT}//", "x", folder=True),
+        dav_response(f"/{ROOT}/ok.txt", "o"),
+    )))
+    fault_server.script("GET", f"{ROOT}/ok.txt", Answer(200, {"ETag": '"o"'}, b"abc"))
+    fault_server.script("PUT", f"{ROOT}/new.txt", Answer(201, {"ETag": '"n"'}))
+    agent = hostile_agent(tmp_path, fault_server)
+    agent.write("new.txt", b"new")
+
+    report = agent.sync()
+
+    assert report.downloaded == ["ok.txt"] and report.uploaded == ["new.txt"]
+    assert [item["path"] for item in report.failed] == [""]
+    assert "empty, . or .." in report.failed[0]["error"]
+    assert agent.tree() == {"new.txt": b"new", "ok.txt": b"abc"}
+    assert [r.body for r in fault_server.requests_for("PUT")] == [b"new"]
