@@ -330,6 +330,8 @@ class Syncer:
             local_trash=cfg.state_dir / "trash",
             remote_trash=cfg.remote.trash_dir,
             server_keeps_versions=caps.nextcloud,
+            listed_etags=_listed_etags(caps, prepared.remote),
+            conditional_writes=caps.conditional_writes,
             transfers=cfg.sync.transfers,
             stop=self.stop,
             on_local_write=self.on_local_write,
@@ -553,6 +555,12 @@ def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry])
     if listing.twins or listing.refused or len(listing) != len(known):
         return False
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
+
+
+def _listed_etags(caps: Capabilities, listing: Mapping[RelPath, RemoteEntry]) -> bool:
+    """Do this share's listings carry ETags, so that a PUT answer's ETag can be compared with
+    them? The probe must say so and no file of this listing contradict it."""
+    return caps.etags_in_listings and all(e.etag for e in listing.values() if e.kind is Kind.FILE)
 
 
 def _refused_failures(refused: tuple[Refused, ...]) -> list[dict[str, str]]:
