@@ -10,11 +10,14 @@ depends on when the test runs or on the server's time resolution.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import http.client
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from agents import (
@@ -44,13 +47,24 @@ TRANSFERS = {"GET", "PUT", "MOVE", "COPY", "DELETE"}
 class EtaglessProxy(FaultProxy):
     """A share whose listings carry no ETag (nginx's): ``getetag`` is cut out of every
     PROPFIND answer on its way through. With ``put_etags`` False the PUT answers lose their
-    ``ETag`` too, as on nginx; with True they keep wsgidav's, which a listing never shows."""
+    ``ETag`` too, as on nginx; with True they keep wsgidav's, which a listing never shows.
+    With ``ignore_conditions`` it drops If-Match and If-None-Match from every request it
+    forwards, as nginx ignores them on PUT, DELETE and MOVE."""
 
     _GETETAG = re.compile(rb"<([\w.-]+:)?getetag\b[^>]*?(/>|>.*?</\1getetag\s*>)", re.DOTALL)
 
-    def __init__(self, target: DavServer, *, put_etags: bool = False) -> None:
+    def __init__(
+        self, target: DavServer, *, put_etags: bool = False, ignore_conditions: bool = False
+    ) -> None:
         super().__init__(target)
         self.put_etags = put_etags
+        self.ignore_conditions = ignore_conditions
+
+    def _forward(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
+        if self.ignore_conditions:
+            conditions = ("if-match", "if-none-match")
+            headers = {k: v for k, v in headers.items() if k.lower() not in conditions}
+        return super()._forward(method, raw_path, headers, body)
 
     def _respond(
         self, method: str, path: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -319,3 +333,56 @@ def test_an_older_journal_without_times_compares_bytes_before_deciding(
     gets = etagless.count("GET", r".")
     assert not agent.sync().changed_anything  # the times are known now
     assert etagless.count("GET", r".") == gets
+
+
+@WSGIDAV_ONLY
+def test_where_the_server_ignores_conditions_a_new_name_is_looked_at_before_the_put(
+    tmp_path: Path, share: Share
+) -> None:
+    """If-None-Match: * cannot protect a colleague's file that appeared after the listing."""
+    proxy = EtaglessProxy(share.server, ignore_conditions=True)
+    try:
+        via_proxy = dataclasses.replace(share, url=proxy.url)
+        agent = Agent(tmp_path, via_proxy, remote_overrides={"atomic_uploads": "always"})
+        downloaded(agent, share, COMPANIONS)
+        plan = "Tuần 4/Kế hoạch bài dạy.docx"
+        agent.write(plan, b"the teacher's plan\n")
+        with agent.syncer() as syncer:
+            prepared = syncer.prepare()
+            share_edit(share, plan, b"the colleague's plan, same name\n", T + 60)
+            before = versions(share, agent)
+            caps = dataclasses.replace(prepared.caps, conditional_writes=False)
+            result = syncer.execute(dataclasses.replace(prepared, caps=caps))
+
+        assert result.retry_soon is True and plan not in result.report.uploaded
+        assert remote_tree(share)[plan] == b"the colleague's plan, same name\n"
+        # The proxy does ignore the condition: the same PUT would have gone through.
+        status, _body = raw_put(proxy, f"{share.remote_dir}/{plan}", headers={"If-None-Match": "*"})
+        assert status == 204
+
+        report = agent.sync()
+
+        assert [c["path"] for c in report.conflicts] == [plan]
+        assert agent.tree() == remote_tree(share)
+        assert_nothing_lost(before, share, agent)
+    finally:
+        proxy.stop()
+
+
+def raw_put(proxy: EtaglessProxy, path: str, *, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One PUT through the proxy, with the share's login, of the bytes already there."""
+    server = proxy.target
+    current = (server.data_dir / path).read_bytes()
+    token = base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+    try:
+        conn.request(
+            "PUT",
+            "/" + quote(path),
+            body=current,
+            headers={"Authorization": f"Basic {token}", **headers},
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
