@@ -215,6 +215,14 @@ def test_without_etags_a_pass_with_nothing_to_do_downloads_nothing(
     assert not TRANSFERS & set(methods), methods
     # Only the pass that brought the colleague's files down read anything from the share.
     assert etagless.count("GET", r".") - gets_before == len(COMPANIONS) + 1
+    # What the journal holds for the share is what its listing shows: no ETag (not even the
+    # PUT answer's), the file's own time, confirmed.
+    with journal_of(agent) as journal:
+        files = {p: e for p, e in journal.entries().items() if e.kind.value == "file"}
+    assert sorted(files) == sorted(remote_tree(share))
+    for rel, entry in files.items():
+        assert entry.remote_etag == "" and entry.remote_confirmed, rel
+        assert entry.remote_mtime == int((share.path / rel).stat().st_mtime), rel
 
 
 # --- a change between the listing and the write -----------------------------------------------
