@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from .config import Config
-from .display import printable
 from .errors import ExitCode, UsageError
 from .i18n import _
 
@@ -115,7 +114,7 @@ def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
         )
     for path, reason in result.skipped:
         shown = _("not backed up: {path} ({reason})").format(path=path, reason=reason)
-        click.echo(printable(shown), err=True)
+        click.echo(shown, err=True)
     if result.skipped:
         sys.exit(ExitCode.PARTIAL)
 
@@ -214,7 +213,7 @@ def ls(obj: Any, snapshot: str, path: str) -> None:
     snapshot_id, _snap = _find(repo, snapshot)
     for entry in list_entries(repo, snapshot_id, path.strip("/")):
         mark = "/" if entry.get("type") == "dir" else ""
-        click.echo(printable(f"{entry.get('path', entry.get('name'))}{mark}"))
+        click.echo(f"{entry.get('path', entry.get('name'))}{mark}")
 
 
 @backup.command("diff")
@@ -229,7 +228,7 @@ def diff(obj: Any, first: str, second: str) -> None:
     changes = compare(repo, _find(repo, first)[0], _find(repo, second)[0])
     for sign, key in (("+", "added"), ("-", "removed"), ("M", "changed")):
         for path in changes.get(key, []):
-            click.echo(printable(f"{sign} {path}"))
+            click.echo(f"{sign} {path}")
 
 
 @backup.command("restore")
@@ -341,7 +340,7 @@ def _print_damage(damage: list[Any]) -> None:
         for snapshot_id in item.snapshots:
             click.echo("  " + _("affects snapshot {id}").format(id=snapshot_id[:8]))
         for path in item.paths[:20]:
-            click.echo(printable(f"    {path}"))
+            click.echo(f"    {path}")
 
 
 def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:

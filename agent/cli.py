@@ -21,7 +21,7 @@ import click
 from . import __version__, i18n
 from . import config as configmod
 from .backup_cli import backup as backup_commands
-from .display import printable
+from .display import guard_terminal
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 from .vault_cli import vault as vault_commands
@@ -30,13 +30,6 @@ SETTLE_ROUNDS = 3
 # Skips that another pass right away may resolve: a file still being saved, or a file that
 # changed on either side between planning and acting.
 RETRY_NOW = {"unsettled", "changed_meanwhile"}
-
-
-def echo(message: object = "", *, err: bool = False) -> None:
-    """click.echo for text output: names from the share or a document may hold control
-    characters, shown escaped so that the terminal never obeys them (JSON output is printed
-    with click.echo as it is: json escapes them itself)."""
-    click.echo(printable(str(message)), err=err)
 
 
 class Ctx:
@@ -122,9 +115,9 @@ def init(
         state_dir=state_dir,
         allow_insecure_http=allow_insecure_http,
     )
-    echo(_("Config written to {path}.").format(path=ctx.config_path))
-    echo(_("Records folder: {root}").format(root=result.config.root))
-    echo(_("Next: `hoso sync` once, or `hoso run` to keep syncing."))
+    click.echo(_("Config written to {path}.").format(path=ctx.config_path))
+    click.echo(_("Records folder: {root}").format(root=result.config.root))
+    click.echo(_("Next: `hoso sync` once, or `hoso run` to keep syncing."))
 
 
 # --- sync ----------------------------------------------------------------------------------
@@ -133,9 +126,26 @@ def init(
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion.")
+@click.option(
+    "--allow-restored-share",
+    is_flag=True,
+    help="Confirm that the share was restored from an older copy: merge, delete nothing.",
+)
+@click.option(
+    "--allow-clock-jump",
+    is_flag=True,
+    help="Confirm this computer's clock: expire old trash items though the share's clock differs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> None:
+def sync(
+    ctx: Ctx,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    allow_restored_share: bool,
+    allow_clock_jump: bool,
+    as_json: bool,
+) -> None:
     """One full two-way pass."""
     from .lock import InstanceLock
     from .log import setup_logging
@@ -151,8 +161,13 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
             plugins=True,
             before_mass_delete=lambda: _backup_before_mass_delete(cfg),
         )
+        confirmed = {
+            "allow_mass_delete": allow_mass_delete,
+            "allow_restored_share": allow_restored_share,
+            "allow_clock_jump": allow_clock_jump,
+        }
         try:
-            first = syncer.run_pass(dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+            first = syncer.run_pass(dry_run=dry_run, **confirmed)
             report, checked = first.report, first.validation
             # Someone asking for a sync now means the file they just saved, too: wait for
             # files still being written to settle, a few times at most.
@@ -160,7 +175,7 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
                 if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
                     break
                 time.sleep(max(cfg.sync.settle_seconds, 0.5))
-                again = syncer.run_pass(allow_mass_delete=allow_mass_delete)
+                again = syncer.run_pass(**confirmed)
                 report.merge(again.report)
                 checked = again.validation or checked
         finally:
@@ -170,13 +185,15 @@ def sync(ctx: Ctx, dry_run: bool, allow_mass_delete: bool, as_json: bool) -> Non
     else:
         _print_report(report, dry_run=dry_run)
         if checked is not None and checked.findings:
-            echo(
+            click.echo(
                 _("Records with problems to fix: {n}. Run `hoso check` to see them.").format(
                     n=len({f.path for f in checked.findings})
                 )
             )
     for failure in report.failed:
-        echo(f"{failure['path']}: {failure['error']}", err=True)
+        click.echo(f"{failure['path']}: {failure['error']}", err=True)
+    for warning in report.warnings:
+        click.echo(_("Warning: {text}").format(text=warning), err=True)
     if report.failed:
         sys.exit(ExitCode.PARTIAL)
 
@@ -191,13 +208,13 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
 
     # A damaged repository is not "no repository": opening it below stops with what to do.
     if repository_state(cfg.backup.repository_path()) == "absent":
-        echo(
+        click.echo(
             _("No backup repository: the deleted files are kept in the trash only."), err=True
         )
         return
     repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
     result = service.backup(cfg, repo, tags=["before-mass-delete"])
-    echo(
+    click.echo(
         _("Backed up first: snapshot {id} ({files} files).").format(
             id=result.snapshot[:8], files=result.files
         ),
@@ -235,7 +252,7 @@ def _no_progress(done: int, total: int, action: Any) -> None:
 def _terminal_progress(done: int, total: int, action: Any) -> None:
     arrow = _ARROWS.get(action.kind.value)
     if arrow:
-        echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
+        click.echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
 
 
 def _print_report(report: Any, *, dry_run: bool) -> None:
@@ -246,14 +263,14 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         (_("deleted on the share (kept in trash)"), report.deleted_remote),
     ]
     if dry_run:
-        echo(_("Dry run: nothing was changed."))
+        click.echo(_("Dry run: nothing was changed."))
     for label, paths in lines:
         for path in paths:
-            echo(f"{label}: {path}")
+            click.echo(f"{label}: {path}")
     for source, dest in report.moved:
-        echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
+        click.echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
     for conflict in report.conflicts:
-        echo(
+        click.echo(
             _("conflict: {path} — your version was kept as {copy}").format(
                 path=conflict["path"], copy=conflict["copy"]
             )
@@ -268,9 +285,9 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
     }
     for skip in report.skipped:
-        echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
+        click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
     if not report.changed_anything and not report.failed and not report.skipped:
-        echo(_("Everything is in sync."))
+        click.echo(_("Everything is in sync."))
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -312,7 +329,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         click.echo(json.dumps(st.to_json(), ensure_ascii=False))
         return
     if st.insecure_http:
-        echo(
+        click.echo(
             _(
                 "Warning: the share is reached over plain http:// ({url}); its password crosses "
                 "the network in clear. Ask for the share's https:// address and run `hoso init` "
@@ -320,9 +337,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
             ).format(url=cfg.remote.url)
         )
     if st.last_pass is None:
-        echo(_("No sync pass yet."))
+        click.echo(_("No sync pass yet."))
     else:
-        echo(
+        click.echo(
             _("Last pass: {when} ({outcome}).").format(
                 when=st.last_pass["finished"].replace("T", " "),
                 outcome=_outcome_text(st.last_pass["outcome"]),
@@ -330,37 +347,41 @@ def status(ctx: Ctx, as_json: bool) -> None:
         )
         stopped_by = (st.last_pass["report"] or {}).get("error")
         if stopped_by:  # the message says what to do; the class name alone does not
-            echo(f"  {stopped_by}")
-    echo(_("Changes waiting: {n}").format(n=len(st.pending)))
+            click.echo(f"  {stopped_by}")
+    click.echo(_("Changes waiting: {n}").format(n=len(st.pending)))
     for path in st.pending[:20]:
-        echo(f"  {path}")
+        click.echo(f"  {path}")
     if st.symlinks:
-        echo(
+        click.echo(
             _("Symbolic links left alone (never followed or synced, on either side): {n}").format(
                 n=len(st.symlinks)
             )
         )
         for path in st.symlinks[:20]:
-            echo(f"  {path}")
+            click.echo(f"  {path}")
     if st.conflicts:
-        echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
+        click.echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
         for path in st.conflicts:
-            echo(f"  {path}")
+            click.echo(f"  {path}")
     if st.errors:
-        echo(_("Files that could not be synced: {n}").format(n=len(st.errors)))
+        click.echo(_("Files that could not be synced: {n}").format(n=len(st.errors)))
         for err in st.errors:
-            echo(f"  {err['path']}: {err['error']}")
-    echo(_("Items in the trash: {n}").format(n=st.trash_items))
+            click.echo(f"  {err['path']}: {err['error']}")
+    click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
+    for warning in st.warnings:
+        click.echo(_("Warning: {text}").format(text=warning))
     _print_backup_status(st.backup)
     if st.findings:
         files = sorted({f["path"] for f in st.findings})
-        echo(_("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files)))
+        click.echo(
+            _("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files))
+        )
         for path in files[:20]:
-            echo(f"  {path}")
+            click.echo(f"  {path}")
     for note in st.plugin_notes:
-        echo(f"{note['plugin']}: {note['text']}")
+        click.echo(f"{note['plugin']}: {note['text']}")
     for failure in st.plugin_failures:
-        echo(
+        click.echo(
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
             err=False,
         )
@@ -370,20 +391,20 @@ def _print_backup_status(backup: dict[str, Any] | None) -> None:
     from .backup.history import clock_lines
 
     if backup is None:
-        echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
+        click.echo(_("Backups: none yet (`hoso backup init`, then `hoso backup create`)."))
         return
     if backup["damaged"]:
-        echo(_("Warning: {problem}").format(problem=backup["damaged"]), err=True)
+        click.echo(_("Warning: {problem}").format(problem=backup["damaged"]), err=True)
     if backup["last"] is None:
         return
     if backup["age_hours"] is None:
-        echo(
+        click.echo(
             _(
                 "Last good backup: dated {when}, in the future: the clock is off; {files} files."
             ).format(when=backup["last"].replace("T", " "), files=backup["files"])
         )
     else:
-        echo(
+        click.echo(
             _("Last good backup: {when} ({hours} hours ago), {files} files.").format(
                 when=backup["last"].replace("T", " "),
                 hours=backup["age_hours"],
@@ -391,9 +412,9 @@ def _print_backup_status(backup: dict[str, Any] | None) -> None:
             )
         )
     for line in clock_lines(backup):
-        echo(line, err=True)
+        click.echo(line, err=True)
     if backup["stale"] and backup["age_hours"] is not None:
-        echo(
+        click.echo(
             _(
                 "Warning: the last backup is older than allowed ([backup] max_age). Is the backup "
                 "drive connected? Run `hoso backup create`."
@@ -428,10 +449,10 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
-        echo(_("The trash is empty."))
+        click.echo(_("The trash is empty."))
     side_names = {"local": _("this computer"), "remote": _("the share")}
     for row in rows:
-        echo(
+        click.echo(
             f"{row['id']:>5}  {row['deleted_at']}  {side_names[str(row['side'])]:<14} "
             f"{row['path']}  ({row['reason_text']})"
         )
@@ -453,7 +474,9 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
             restored = trashmod.restore(cfg, journal, item_id)
         finally:
             journal.close()
-    echo(_("Restored as {path}. The next sync carries it to the other side.").format(path=restored))
+    click.echo(
+        _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
+    )
 
 
 # --- check and plugins --------------------------------------------------------------------
@@ -481,13 +504,13 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
         click.echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
     else:
         _print_findings(findings)
-        echo(
+        click.echo(
             _(
                 "Records checked now: {checked}; unchanged since the last check: {unchanged}."
             ).format(checked=result.checked, unchanged=result.unchanged)
         )
     for failure in failures:
-        echo(failure, err=True)
+        click.echo(failure, err=True)
     if result.has_errors:
         sys.exit(ExitCode.PARTIAL)
 
@@ -515,17 +538,17 @@ def _print_findings(findings: list[Any]) -> None:
     for finding in findings:
         if finding.path != current:
             current = finding.path
-            echo(finding.path)
+            click.echo(finding.path)
         severity = finding.severity.value
-        echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
+        click.echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
         if finding.fix:
-            echo(f"    → {finding.fix}")
+            click.echo(f"    → {finding.fix}")
     errors = sum(1 for f in findings if f.severity.value == "error")
     warnings = sum(1 for f in findings if f.severity.value == "warning")
     if not findings:
-        echo(_("No problems found."))
+        click.echo(_("No problems found."))
     else:
-        echo(
+        click.echo(
             _("Errors: {errors}; warnings: {warnings}; records concerned: {files}.").format(
                 errors=errors, warnings=warnings, files=len({f.path for f in findings})
             )
@@ -543,7 +566,7 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
     host = load_plugins(cfg)
     installed = {p.name for p in host.plugins}
     for name in sorted(set(cfg.plugins.tables) - installed):
-        echo(
+        click.echo(
             _("[plugins.{name}] is in the config file but no such plugin is installed.").format(
                 name=name
             ),
@@ -554,11 +577,11 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
         return
     for info in host.plugins:
         state = _("enabled") if info.enabled else _("disabled")
-        echo(f"{info.name} {info.version} ({info.source}) — {state}")
+        click.echo(f"{info.name} {info.version} ({info.source}) — {state}")
         if info.hooks:
-            echo("  " + ", ".join(info.hooks))
+            click.echo("  " + ", ".join(info.hooks))
         if info.error:
-            echo("  " + info.error)
+            click.echo("  " + info.error)
 
 
 @cli.command()
@@ -578,23 +601,25 @@ def roles(ctx: Ctx, as_json: bool) -> None:
             return unset
         return ", ".join(part for part in (who.name, who.position, who.email) if part)
 
-    echo(_("School: {name}").format(name=school.name or unset))
-    echo(_("School mailbox: {address}").format(address=school.mailbox or unset))
-    echo(_("Principal: {who}").format(who=person(school.principal)))
+    click.echo(_("School: {name}").format(name=school.name or unset))
+    click.echo(_("School mailbox: {address}").format(address=school.mailbox or unset))
+    click.echo(_("Principal: {who}").format(who=person(school.principal)))
     if school.decision:
-        echo(
+        click.echo(
             _("Assignment decision: No. {number} of {date}").format(
                 number=school.decision.number, date=school.decision.date.strftime("%d/%m/%Y")
             )
         )
     else:
-        echo(_("Assignment decision: {value}").format(value=unset))
-    echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
+        click.echo(_("Assignment decision: {value}").format(value=unset))
+    click.echo(_("Mailbox keeper: {who}").format(who=person(school.mailbox_keeper)))
     for reviewer in school.reviewers:
         scope = ", ".join((*reviewer.groups, *reviewer.teachers))
-        echo(_("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope))
+        click.echo(
+            _("Reviews lesson plans: {who} ({scope})").format(who=person(reviewer), scope=scope)
+        )
     mine = ", ".join(r.name for r in found.my_reviewers()) or unset
-    echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
+    click.echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
 
 
 def _config_or_default(ctx: Ctx) -> configmod.Config:
@@ -654,14 +679,17 @@ def main(argv: list[str] | None = None) -> None:
     # Libraries' warnings (pypdf on a damaged PDF…) are not messages for the teacher: without
     # a handler, Python would print them on stderr. `hoso run` logs them to its own file.
     logging.getLogger().addHandler(logging.NullHandler())
+    # Names from the share, a document or an email reach the terminal only escaped, whatever
+    # command (ours or a plugin's) prints them.
+    sys.stdout, sys.stderr = guard_terminal(sys.stdout, sys.stderr)
     try:
         _add_plugin_commands(argv)
         cli.main(args=argv, prog_name="hoso", standalone_mode=False)
     except HosoError as exc:
-        echo(_("Error: {message}").format(message=exc), err=True)
+        click.echo(_("Error: {message}").format(message=exc), err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
-        echo(_("Aborted."), err=True)
+        click.echo(_("Aborted."), err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
         exc.show()
@@ -676,7 +704,7 @@ def main(argv: list[str] | None = None) -> None:
         logger = logging.getLogger("hoso")
         if logger.handlers:  # only into our redacting log file, never Python's stderr fallback
             logger.exception("unexpected error")
-        echo(
+        click.echo(
             _("Unexpected error (a bug in hoso). Run again with HOSO_DEBUG=1 to see details."),
             err=True,
         )

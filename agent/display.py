@@ -1,17 +1,70 @@
-"""Text shown on a terminal, made safe: names from the share or a document may hold control
-characters (ESC, BEL, …) that a terminal would obey — move the cursor, retitle the window,
-hide the rest of a line. Text output shows them escaped; JSON keeps the real name (``json``
-escapes C0 itself, and a JSON reader never hands bytes to a terminal unescaped).
+"""Text shown on a terminal, made safe: names from the share, a document or an email may hold
+control characters (ESC, BEL, …) that a terminal would obey — move the cursor, retitle the
+window, hide the rest of a line. Everything hoso and its plugins print goes through
+`PrintableStream`, so no command can forget it; the log file gets the same through the log
+filter. JSON output keeps the real name (see `printable`).
 """
 
 from __future__ import annotations
 
+import io
 import re
+from typing import TextIO
 
-# C0 except newline and tab (which the messages themselves use), DEL, and C1.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 except newline and tab (which the messages themselves use). json.dumps escapes these
+# itself, so they only ever reach a terminal raw in text output.
+_C0 = re.compile("[\x00-\x08\x0b-\x1f]")
+# DEL and C1, which json.dumps leaves raw.
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character shown as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with every control character escaped: C0 as ``\\xNN``, DEL and C1 as
+    ``\\u00NN``. The latter is also JSON's own escape, so a JSON document passed through stays
+    valid and decodes to the same names."""
+    text = _C0.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class PrintableStream(io.TextIOBase):
+    """A text stream (stdout, stderr) that writes `printable` text to the one it wraps."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+    @property
+    def buffer(self) -> object:
+        """The raw bytes underneath, for binary output (a document written to stdout)."""
+        return self._stream.buffer
+
+
+def guard_terminal(stdout: TextIO, stderr: TextIO) -> tuple[TextIO, TextIO]:
+    """``stdout`` and ``stderr`` wrapped once in `PrintableStream`."""
+    return _wrapped(stdout), _wrapped(stderr)
+
+
+def _wrapped(stream: TextIO) -> TextIO:
+    if isinstance(stream, PrintableStream):
+        return stream  # type: ignore[unreachable]
+    return PrintableStream(stream)  # type: ignore[return-value]

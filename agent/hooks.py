@@ -9,7 +9,9 @@ Invariants:
 - A plugin never takes the agent down. Every hook implementation runs on its own thread with
   a deadline (``[plugins] timeout``); one that raises, hangs or returns something of the
   wrong shape is skipped, logged and recorded with its name (``hoso status`` shows it), and
-  the other plugins and the sync go on. One that hung is not called again by this process.
+  the other plugins and the sync go on. One that hung is suspended: not called again by this
+  process until that call has returned (it may still be working; a second call beside it
+  would pile up), then resumed.
 - Hooks are called with keyword arguments only, in pluggy's order (``tryfirst``/``trylast``,
   then last registered first).
 - The host is built by :func:`load_plugins`, never at import time.
@@ -226,6 +228,7 @@ class PluginHost:
     # record of a long-running agent must not grow it forever; the journal keeps counts).
     failures: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES_KEPT))
     _failing: set[tuple[str, str]] = field(default_factory=set)
+    _hung: dict[str, threading.Thread] = field(default_factory=dict)  # why each is suspended
     # The agent's loop and its validation thread call hooks at the same time.
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -301,7 +304,7 @@ class PluginHost:
         results: list[tuple[str, _T]] = []
         for impl in reversed(caller.get_hookimpls()):  # pluggy's call order
             name = impl.plugin_name
-            if name in self.suspended:
+            if name in self.suspended and not self._resume(name):
                 continue
             args = tuple(kwargs[arg] for arg in impl.argnames)
             ok, value = self._run_isolated(name, hook, impl.function, args, check)
@@ -332,6 +335,7 @@ class PluginHost:
         if worker.is_alive():
             with self._lock:
                 self.suspended.add(plugin)
+                self._hung[plugin] = worker
             self._failed(plugin, hook, f"did not return within {self.timeout:g} s; suspended")
             return False, None
         if "error" in outcome:
@@ -349,6 +353,17 @@ class PluginHost:
         if recovered and self.failure_log is not None:
             self.failure_log.clear_plugin_failure(plugin, hook)
         return True, value
+
+    def _resume(self, plugin: str) -> bool:
+        """Lift a suspension once the call that hung has returned; True when lifted."""
+        with self._lock:
+            stuck = self._hung.get(plugin)
+            if stuck is None or stuck.is_alive():
+                return False
+            del self._hung[plugin]
+            self.suspended.discard(plugin)
+        log.warning("plugin %s: the call that hung has returned; resumed", plugin)
+        return True
 
     def _failed(self, plugin: str, hook: str, detail: str) -> None:
         log.error("plugin %s, %s: %s", plugin, hook, detail)

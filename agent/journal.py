@@ -235,8 +235,19 @@ def _v3(db: Database) -> None:
     db.table("sent_messages").create_index(["package"])
 
 
+def _v4(db: Database) -> None:
+    """Whether the share confirmed each entry (JournalEntry.remote_confirmed). An entry with
+    an ETag was confirmed by a PUT answer or a listing; a file without one may be an upload
+    the share swallowed, so it counts as unconfirmed until a listing shows it."""
+    db.table("entries").add_column("remote_confirmed", int, not_null_default=1)
+    db.execute(
+        "UPDATE entries SET remote_confirmed = 0"
+        " WHERE kind = 'file' AND (remote_etag IS NULL OR remote_etag = '')"
+    )
+
+
 # MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -720,7 +731,10 @@ _TRASH_SELECT = (
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
-    return JournalEntry(row[0], _KINDS[row[1]], *row[2:])
+    values = dict(zip(_ENTRY_COLUMNS, row, strict=True))
+    values["kind"] = _KINDS[values["kind"]]
+    values["remote_confirmed"] = bool(values["remote_confirmed"])
+    return JournalEntry(**values)
 
 
 _UPSERT_ENTRY = (
@@ -732,6 +746,7 @@ _UPSERT_ENTRY = (
 def _row(entry: JournalEntry) -> dict[str, object]:
     values = {column: getattr(entry, column) for column in _ENTRY_COLUMNS}
     values["kind"] = entry.kind.value
+    values["remote_confirmed"] = int(entry.remote_confirmed)
     return values
 
 

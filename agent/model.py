@@ -92,7 +92,8 @@ class RemoteEntry:
     ``href_path`` is the path relative to the remote root as the server spells it
     (possibly NFD), unquoted. ``checksum`` is the server's content checksum when it keeps
     one (Nextcloud ``oc:checksums``), as ``"SHA256:<hex>"``-style text, else None.
-    ``mtime`` is whole seconds since the epoch (``getlastmodified``).
+    ``mtime`` is whole seconds since the epoch (``getlastmodified``). ``etag`` is empty when
+    the server lists none (nginx): then size and ``mtime`` are all a listing says about a file.
     """
 
     path: RelPath
@@ -107,7 +108,12 @@ class RemoteEntry:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """The last state of one path that both sides were known to agree on."""
+    """The last state of one path that both sides were known to agree on.
+
+    ``remote_confirmed`` is False for an upload the share has not confirmed yet: its PUT
+    answer carried no ETag and no listing has shown the file with the size sent. Such an
+    entry missing from a listing is uploaded again, never read as deleted on the share.
+    """
 
     path: RelPath
     kind: Kind
@@ -120,6 +126,7 @@ class JournalEntry:
     remote_mtime: int = 0
     remote_checksum: str | None = None
     remote_fileid: str | None = None
+    remote_confirmed: bool = True
 
     def matches_local(self, entry: LocalEntry) -> bool:
         """Stat-level identity: same kind, size, mtime and inode as when last synced."""
@@ -134,11 +141,35 @@ class JournalEntry:
         )
 
     def matches_remote(self, entry: RemoteEntry) -> bool:
+        """The listed entry is the version the journal recorded (see :func:`same_version`)."""
         if entry.kind is not self.kind:
             return False
         if entry.kind is Kind.DIR:
             return True
-        return entry.etag == self.remote_etag and entry.size == self.remote_size
+        return same_version(
+            (self.remote_etag, self.remote_size, self.remote_mtime),
+            (entry.etag, entry.size, entry.mtime),
+        )
+
+
+def same_version(recorded: tuple[str, int, int], listed: tuple[str, int, int]) -> bool:
+    """Two (etag, size, mtime) states of one file on the share: the same version?
+
+    By ETag when the listing carries one. When it carries none (nginx lists no ``getetag``),
+    by size and ``getlastmodified``, at the server's resolution: HTTP dates are whole seconds,
+    so equal seconds and equal size are "unchanged" (an edit of the same size within the same
+    second cannot be seen). A recorded ETag the listing does not carry (an older hoso kept a
+    download's) is then not compared. A recorded time of 0 (never learnt from a listing)
+    proves nothing: "not the same", so that the bytes are compared before anything is decided.
+    """
+    (recorded_etag, recorded_size, recorded_mtime), (etag, size, mtime) = recorded, listed
+    if size != recorded_size:
+        return False
+    if etag:
+        return etag == recorded_etag
+    if not mtime:
+        return True  # a share that tells neither ETag nor time: its size is all there is
+    return recorded_mtime != 0 and mtime == recorded_mtime
 
 
 class ActionKind(enum.Enum):
@@ -172,6 +203,8 @@ class Reason(enum.Enum):
     RENAMED_REMOTE = "renamed_remote"
     TYPE_CHANGED = "type_changed"
     MERGE_ONLY = "merge_only"  # first pass or restored server: nothing is deleted
+    NOT_SEEN_ON_SHARE = "not_seen_on_share"  # an upload the share never confirmed: sent again
+    SEEN_ON_SHARE = "seen_on_share"  # a listing confirmed an upload: recorded as such
     GONE_BOTH = "gone_both"
 
 
@@ -240,6 +273,7 @@ class Report:
     conflicts: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the user should know (a guard)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -251,6 +285,7 @@ class Report:
             "conflicts": self.conflicts,
             "failed": self.failed,
             "skipped": self.skipped,
+            "warnings": self.warnings,
         }
 
     def merge(self, later: Report) -> None:
@@ -263,6 +298,7 @@ class Report:
         self.conflicts += later.conflicts
         self.failed += later.failed
         self.skipped = list(later.skipped)
+        self.warnings += [w for w in later.warnings if w not in self.warnings]
 
     @property
     def changed_anything(self) -> bool:

@@ -10,6 +10,10 @@ Invariants:
 - Nothing is lost: a side is deleted only where the other side deleted it and this side is
   unchanged since the journal; an edit beats a delete; edits on both sides become CONFLICT
   (propagate compares bytes, keeps both when they differ); ``merge_only`` never deletes.
+- Seen before trusted: a journal entry the share never confirmed (``remote_confirmed`` is
+  False) that is missing from the listing is uploaded again (NOT_SEEN_ON_SHARE), never
+  deleted locally; listed as another version it is a CONFLICT, never a download over the
+  local file; once a listing shows it, it is recorded as confirmed (SEEN_ON_SHARE).
 - A rename is a MOVE, never a delete plus an upload; a folder delete or move is one action
   whose ``covers`` lists the journaled paths below it.
 - Plan order: MOVE_* and what they need first, in the order decided (parents before
@@ -27,7 +31,8 @@ never occurs for a path that is in one of the maps. ``REACHABLE`` lists the rest
 
 Actions carry the states they were decided on (``local``, ``remote``, ``journal``). An
 UPLOAD whose ``remote`` is None is a create (the name must still be free on the share);
-otherwise the share must still hold ``remote.etag``. A DOWNLOAD whose ``local`` is None
+otherwise the share must still hold ``remote`` (its ETag, or where the listing carries none,
+its size and time). A DOWNLOAD whose ``local`` is None
 creates the local file. For CONFLICT the local version gets ``conflict_copy`` and the
 server's version keeps the real name; propagate uploads the copy in the same action.
 """
@@ -93,7 +98,8 @@ def local_state(entry: LocalEntry | None, journal: JournalEntry | None) -> State
 
 
 def remote_state(entry: RemoteEntry | None, journal: JournalEntry | None) -> State:
-    """The remote side of one path: ETag and size (folders: existence) against the journal."""
+    """The remote side of one path against the journal: ETag and size, or size and time where
+    the listing carries no ETag (``model.same_version``); folders: existence."""
     if journal is None:
         return State.ABSENT if entry is None else State.NEW
     if entry is None:
@@ -262,6 +268,8 @@ def _deletable(w: _Pass, side: Side, folder: RelPath, *, ignore_busy: bool = Fal
     everything below it on ``side`` is journaled, unchanged and (locally) not in use."""
     if _below(w.side(_other(side)), folder):
         return False
+    if side is Side.LOCAL and any(not j.remote_confirmed for j in _below(w.journal, folder)):
+        return False  # an upload the share never confirmed: not "deleted on the share"
     for entry in _below(w.side(side), folder):
         if not _unchanged(w, entry):
             return False
@@ -606,6 +614,15 @@ def _file_rule(
     w: _Pass, local: LocalEntry | None, remote: RemoteEntry | None, journal: JournalEntry | None
 ) -> tuple[ActionKind, Reason] | None:
     states = local_state(local, journal), remote_state(remote, journal)
+    if journal is not None and not journal.remote_confirmed and states[0] is _U:
+        # Seen before trusted: an upload the share never confirmed is not a share deletion.
+        if states[1] is _D:
+            return ActionKind.UPLOAD, Reason.NOT_SEEN_ON_SHARE
+        if states[1] is _U:
+            return ActionKind.RECORD, Reason.SEEN_ON_SHARE
+        # Another file than the one sent (a cut upload, or someone's edit): compare bytes,
+        # keep both if they differ, rather than replace the local file by the share's.
+        return ActionKind.CONFLICT, Reason.NOT_SEEN_ON_SHARE
     if states == (_U, _U):
         # A touch that kept the bytes: refresh the journal's stat so it is not hashed again.
         touched = local is not None and journal is not None and not journal.matches_local(local)
@@ -614,6 +631,15 @@ def _file_rule(
         return _MERGE_ONLY_RULES[states], Reason.MERGE_ONLY
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
+    if w.merge_only and states in ((_U, _C), (_C, _C)):
+        # An older share copy (a restore) is no edit: the newer one from here replaces it.
+        # Any other change of the share's copy is compared and both kept, even where this
+        # side did not change.
+        assert remote is not None and journal is not None
+        if went_back_in_time(remote, journal):
+            return ActionKind.UPLOAD, Reason.MERGE_ONLY
+        if states[0] is _U:
+            return ActionKind.CONFLICT, Reason.MERGE_ONLY
     return _FILE_RULES[states]
 
 
@@ -666,7 +692,9 @@ def reconcile(
     """Decide one pass. ``now`` and ``host`` only name conflict copies.
 
     ``merge_only`` (first pass after the journal was lost, or a restored server) turns every
-    deletion into a copy back, so nothing is deleted on either side.
+    deletion into a copy back, so nothing is deleted on either side, and a changed share copy
+    is never downloaded over the local file: one older than the journal's is replaced by the
+    local file, any other is a CONFLICT (both kept when the bytes differ).
     """
     w = _Pass(dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label)
     w.names.update(local, remote, journal)
@@ -772,31 +800,18 @@ def _copy_path(folder: RelPath, stem: str, tag: str, suffix: str, number: int) -
     return f"{folder}/{name}" if folder else name
 
 
-# --- the mass-delete guard -------------------------------------------------------------------
+# --- a share copy that went back in time -------------------------------------------------
 
-_FEW = 4  # below this many tracked entries a percentage means little
-
-
-@dataclass(frozen=True)
-class DeleteCheck:
-    """How much of what is tracked a plan would delete, and whether that needs a human."""
-
-    deletions: int
-    tracked: int
-    percent: float
-    exceeds: bool
+# A share copy counts as older only when its modification time is this much before the one
+# recorded: the journal may hold the PUT answer's Date, a second or so after the file's own.
+MTIME_SLACK_SECONDS = 60
 
 
-def check_mass_delete(plan: Plan, tracked: int, max_percent: float) -> DeleteCheck:
-    """Count a plan's deletions against ``tracked`` (the number of journal entries).
-
-    A folder delete counts itself plus its ``covers``. The rule: with ``tracked`` ≥ 4 the
-    plan exceeds when it deletes more than ``max_percent`` percent, or everything; with 2 or
-    3 tracked entries only deleting all of them exceeds; with 0 or 1 nothing does (one lone
-    file deleted is an ordinary edit, not an accident).
-    """
-    deletions = sum(1 + len(action.covers) for action in plan.deletions)
-    percent = 100.0 * deletions / tracked if tracked > 0 else (100.0 if deletions else 0.0)
-    everything = tracked >= 2 and deletions >= tracked
-    exceeds = deletions > 0 and (everything or (tracked >= _FEW and percent > max_percent))
-    return DeleteCheck(deletions=deletions, tracked=tracked, percent=percent, exceeds=exceeds)
+def went_back_in_time(remote: RemoteEntry, journal: JournalEntry) -> bool:
+    """The share holds another version than the journal's, older than the journal's."""
+    return (
+        remote.kind is Kind.FILE
+        and not journal.matches_remote(remote)
+        and remote.mtime > 0
+        and remote.mtime < journal.remote_mtime - MTIME_SLACK_SECONDS
+    )

@@ -107,6 +107,8 @@ class Capabilities:
     data_fingerprint: str | None  # Nextcloud oc:data-fingerprint of the root (changes on restore)
     root_fileid: str | None
     root_etag: str  # etag of the remote root folder (quotes and W/ stripped)
+    etags_in_listings: bool = True  # PROPFIND answers carry getetag for files
+    conditional_writes: bool = True  # If-Match / If-None-Match honoured on PUT
 
 
 class RemoteTree(dict[RelPath, RemoteEntry]):
@@ -322,6 +324,13 @@ class Remote:
             url += quote(segment) + "/"
             self._ensure_folder(url, segment)
 
+    def server_time(self) -> int:
+        """The share's clock: the HTTP ``Date`` of one OPTIONS answer (Unix seconds; 0 when
+        it sends none). Any status will do: even a refusal is dated by the server."""
+        response = self._request("OPTIONS", self._root_url, "", accept=frozenset(range(300, 600)))
+        response.close()
+        return http_date(response.headers.get("Date"))
+
     # --- listing --------------------------------------------------------------------------
 
     def list_tree(
@@ -530,7 +539,9 @@ class Remote:
         learn_state: bool = True,
     ) -> RemoteEntry:
         """Send ``source`` to ``path``: a create when ``expected_etag`` is None, else an update
-        that happens only if the share still has that ETag. Parent folders must exist.
+        that happens only if the share still has that ETag. Parent folders must exist. An
+        empty ``expected_etag`` (the listing carries none) sends the update unconditionally:
+        the caller has just looked at the share's entry.
 
         When the server's answer carries no ETag (Apache), the new state is asked for with
         one more request — unless ``learn_state`` is False: then the returned entry has an
@@ -563,7 +574,7 @@ class Remote:
         headers = {"Content-Length": str(size)}
         if expected_etag is None:
             headers["If-None-Match"] = "*"
-        else:
+        elif expected_etag:  # "": the listing gave no ETag; the caller looked just before
             headers["If-Match"] = f'"{expected_etag}"'
         if caps.nextcloud:
             headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)

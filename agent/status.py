@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local
+from . import local, trash
 from .backup import history
 from .config import Config
 from .journal import Journal
@@ -31,6 +31,7 @@ class Status:
     plugin_notes: list[dict[str, str]] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)  # left alone, never synced
     insecure_http: bool = False  # the share's login travels in clear (http:// to another host)
+    warnings: list[str] = field(default_factory=list)  # a guard holding something back
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class Status:
             "plugin_notes": self.plugin_notes,
             "symlinks": self.symlinks,
             "insecure_http": self.insecure_http,
+            "warnings": self.warnings,
         }
 
 
@@ -107,6 +109,7 @@ def gather(config: Config, journal: Journal) -> Status:
             for f in journal.plugin_failures()
         ],
         insecure_http=config.remote.insecure_http(),
+        warnings=[w for w in (trash.held_expiry(journal),) if w],
     )
 
 

@@ -5,9 +5,11 @@ destroying data live here, before anything is planned:
 - the records folder must exist and carry the marker the agent left in it, whenever the
   journal knows files (a missing, unmounted or replaced folder is not "everything deleted");
 - the remote folder must exist whenever the journal knows files;
-- a server whose identity changed (Nextcloud data-fingerprint, root file id) is merged
-  without deleting anything, like the very first pass;
-- a plan that deletes more than `max_delete_percent` of the tracked files stops the pass.
+- a share restored from an older copy stops the pass until confirmed, then is merged without
+  deleting or downgrading anything: a server that says so (Nextcloud data-fingerprint, root
+  file id), or any share where files synced from here went back in time (guards.py);
+- a plan that deletes more than `max_delete_percent` of the tracked files stops the pass;
+- the trash expires only on a clock that agrees with the share's (trash.purge_expired).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, local, reconcile, trash
+from . import davxml, guards, local, reconcile, trash
 from .config import Config
 from .errors import ConfigError, HosoError, NotFound, SafetyStop
 from .hooks import Deletion, PluginHost, load_plugins
@@ -40,6 +42,7 @@ from .model import (
     Kind,
     LocalEntry,
     Plan,
+    Reason,
     RelPath,
     RemoteEntry,
     Report,
@@ -78,6 +81,7 @@ class PreparedPass:
     clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
     refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
     misnamed: tuple[Refused, ...] = ()  # local names the gate would refuse: never sent
+    allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
 
 
 @dataclass
@@ -102,10 +106,12 @@ class Syncer:
         stop: threading.Event | None = None,
         plugins: bool = False,
         before_mass_delete: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``plugins=True`` loads the plugins: their hooks run around each pass and the
         records a pass changed are validated after it. ``before_mass_delete`` runs before a
-        confirmed deletion past the guard starts (the CLI takes a backup there)."""
+        confirmed deletion past the guard starts (the CLI takes a backup there). ``clock``
+        is the wall clock passes are recorded and the trash expires by."""
         self.config = config
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.plugins: PluginHost | None = None
@@ -123,6 +129,7 @@ class Syncer:
         self.on_progress = on_progress
         self.before_mass_delete = before_mass_delete
         self.stop = stop or threading.Event()
+        self.clock = clock
         self._remote: Remote | None = None
         self._clean = False  # the last pass finished with nothing failed, skipped or pending
 
@@ -144,6 +151,8 @@ class Syncer:
         *,
         dry_run: bool = False,
         allow_mass_delete: bool = False,
+        allow_restored_share: bool = False,
+        allow_clock_jump: bool = False,
         local_changed: bool = True,
         validate: bool = True,
     ) -> PassResult:
@@ -151,23 +160,26 @@ class Syncer:
         nothing) first compares the share with the journal and stops there when nothing
         moved since the last clean pass, without scanning the records folder.
         ``validate=False`` leaves the validation of what changed to the caller (the daemon
-        does it off its sync loop)."""
-        started = time.time()
+        does it off its sync loop). The ``allow_*`` flags are the user's confirmations past
+        the guards (see the module docstring)."""
+        started = self.clock()
         try:
             result = self._pass(
-                dry_run=dry_run, allow_mass_delete=allow_mass_delete, local_changed=local_changed
+                dry_run=dry_run,
+                local_changed=local_changed,
+                confirmed=_Confirmed(allow_mass_delete, allow_restored_share, allow_clock_jump),
             )
             self._clean = result.outcome == "ok" and not result.retry_soon
         except Exception as exc:
             self._clean = False
             self.journal.record_pass(
-                PassRecord(started, time.time(), type(exc).__name__, {"error": str(exc)})
+                PassRecord(started, self.clock(), type(exc).__name__, {"error": str(exc)})
             )
             raise
-        result.duration = time.time() - started
+        result.duration = self.clock() - started
         if not dry_run:
             self.journal.record_pass(
-                PassRecord(started, time.time(), result.outcome, result.report.to_json())
+                PassRecord(started, self.clock(), result.outcome, result.report.to_json())
             )
             if self.plugins is not None:
                 self.plugins.after_pass(result.report)
@@ -175,10 +187,11 @@ class Syncer:
                 result.validation = self.validator.check_changes(result.report)
         return result
 
-    def _pass(self, *, dry_run: bool, allow_mass_delete: bool, local_changed: bool) -> PassResult:
+    def _pass(self, *, dry_run: bool, local_changed: bool, confirmed: _Confirmed) -> PassResult:
         prepared = self.prepare(
             dry_run=dry_run,
-            allow_mass_delete=allow_mass_delete,
+            allow_mass_delete=confirmed.mass_delete,
+            allow_restored_share=confirmed.restored_share,
             local_changed=local_changed or not self._clean,
         )
         if prepared is None:
@@ -188,13 +201,14 @@ class Syncer:
             report.skipped += _left_alone(prepared)
             report.failed += _refused_failures(prepared.refused, prepared.misnamed)
             return PassResult(report, prepared.plan, "dry_run")
-        return self.execute(prepared)
+        return self.execute(dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump))
 
     def prepare(
         self,
         *,
         dry_run: bool = False,
         allow_mass_delete: bool = False,
+        allow_restored_share: bool = False,
         local_changed: bool = True,
     ) -> PreparedPass | None:
         """Guards, scan + list, hashing and the plan: everything up to the first change.
@@ -204,7 +218,7 @@ class Syncer:
         known = self.journal.entries()
         self._check_root(known, allow_mass_delete=allow_mass_delete, dry_run=dry_run)
         caps = self._probe(known, dry_run=dry_run)
-        merge_only = self._server_identity_changed(caps, known)
+        server_restored = self._server_identity_changed(caps, known)
 
         def list_share() -> RemoteTree:
             return self.remote.list_tree(
@@ -263,6 +277,11 @@ class Syncer:
                 else:
                     del entries[path]  # vanished while hashing; the next pass sees it
 
+        merge_only = self._check_restored(
+            server_restored,
+            guards.check_restored_share(entries, remote, known),
+            allow=allow_restored_share,
+        )
         plan = reconcile.reconcile(
             entries,
             remote,
@@ -318,6 +337,8 @@ class Syncer:
             local_trash=cfg.state_dir / "trash",
             remote_trash=cfg.remote.trash_dir,
             server_keeps_versions=caps.nextcloud,
+            listed_etags=_listed_etags(caps, prepared.remote),
+            conditional_writes=caps.conditional_writes,
             transfers=cfg.sync.transfers,
             stop=self.stop,
             on_local_write=self.on_local_write,
@@ -337,7 +358,19 @@ class Syncer:
                 {p: e.etag for p, e in prepared.remote.items() if e.kind is Kind.DIR}
             )
         self.journal.meta_set(SERVER_META, _identity(caps))
-        trash.purge_expired(cfg, self.journal, self.remote, now=time.time())
+        report.warnings += _not_seen_warnings(plan, report)
+        clock = trash.purge_expired(
+            cfg,
+            self.journal,
+            self.remote,
+            now=self.clock(),
+            server_now=self._share_clock,
+            allow_clock_jump=prepared.allow_clock_jump,
+        )
+        if not clock.trusted:
+            report.warnings.append(trash.clock_warning(clock))
+        for warning in report.warnings:
+            log.warning("%s", warning)  # `hoso run` has no report on screen: its log has them
         return PassResult(
             report,
             plan,
@@ -435,19 +468,57 @@ class Syncer:
                 ) from None
             raise
 
+    def _share_clock(self) -> float | None:
+        """The share's time, asked only when trash items are due; None when unknown."""
+        try:
+            return float(self.remote.server_time()) or None
+        except HosoError as exc:
+            log.info("the share's clock could not be read: %s", exc)
+            return None
+
     def _server_identity_changed(self, caps, known: dict) -> bool:
         before = self.journal.meta_get(SERVER_META)
         now = _identity(caps)
-        if known and before and now and before != now:
-            log.warning("the share was restored or replaced: merging without deleting anything")
-            return True
-        return False
+        return bool(known and before and now and before != now)
+
+    def _check_restored(
+        self, server_says: bool, check: guards.RestoreCheck, *, allow: bool
+    ) -> bool:
+        """SafetyStop for a share that went back in time, unless allowed; True to merge."""
+        if not server_says and not check.restored:
+            return False
+        if server_says:
+            why = _(
+                "the server says its data was restored or replaced (its data fingerprint or "
+                "folder id changed)"
+            )
+        else:
+            evidence = (*check.older, *check.missing)
+            why = ngettext(
+                "{n} file synced from this computer and unchanged here is older on the share "
+                "or gone from it ({examples})",
+                "{n} files synced from this computer and unchanged here are older on the share "
+                "or gone from it ({examples})",
+                len(evidence),
+            ).format(n=len(evidence), examples=", ".join(evidence[:3]))
+        if not allow:
+            raise SafetyStop(
+                _(
+                    "The share looks restored from an older copy: {why}. Nothing was changed. "
+                    "Ask the school's IT admin whether the share was restored. To merge it with "
+                    "this computer (what is newer here is uploaded again, files changed on both "
+                    "sides are kept both, nothing is deleted), run "
+                    "`hoso sync --allow-restored-share`."
+                ).format(why=why)
+            )
+        log.warning("the share was restored from an older copy (%s): merging only", why)
+        return True
 
     def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> bool:
         """SafetyStop past the guard unless allowed; True when allowed past it."""
         # check_mass_delete counts a folder delete as the folder plus everything it covers.
         tracked = len(known)
-        check = reconcile.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
+        check = guards.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
         if check.exceeds and not allow:
             raise SafetyStop(
                 ngettext(
@@ -463,11 +534,40 @@ class Syncer:
         return check.exceeds
 
 
+@dataclass(frozen=True)
+class _Confirmed:
+    """What the user confirmed for this pass (the CLI's --allow-* flags)."""
+
+    mass_delete: bool = False
+    restored_share: bool = False
+    clock_jump: bool = False
+
+
+def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
+    """One line per upload sent again because the share never showed the earlier one."""
+    return [
+        _(
+            "{path}: the share accepted this file earlier but never listed it; it was sent "
+            "again. If this repeats, ask the school's IT admin to check the share."
+        ).format(path=action.path)
+        for action in plan.actions
+        if action.kind is ActionKind.UPLOAD
+        and action.reason is Reason.NOT_SEEN_ON_SHARE
+        and action.path in report.uploaded
+    ]
+
+
 def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry]) -> bool:
     """True when the share holds exactly what the journal says it held after our last pass."""
     if listing.twins or listing.refused or len(listing) != len(known):
         return False
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
+
+
+def _listed_etags(caps: Capabilities, listing: Mapping[RelPath, RemoteEntry]) -> bool:
+    """Do this share's listings carry ETags, so that a PUT answer's ETag can be compared with
+    them? The probe must say so and no file of this listing contradict it."""
+    return caps.etags_in_listings and all(e.etag for e in listing.values() if e.kind is Kind.FILE)
 
 
 def _refused_failures(

@@ -7,18 +7,25 @@ next pass syncs to the other side.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import guards
 from .config import Config
 from .errors import HosoError, NotFound, UsageError
-from .i18n import _
+from .guards import DAY
+from .i18n import _, ngettext
 from .journal import Journal
 from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
-from .remote import Remote
 from .safepath import SafeRoot
-from .vault import webdav_password
+
+if TYPE_CHECKING:  # `hoso status` reads the trash without loading the network stack
+    from .remote import Remote
 
 
 def items(journal: Journal) -> list[TrashItem]:
@@ -93,6 +100,9 @@ def _restore_remote(config: Config, item: TrashItem) -> RelPath:
                 "in a browser, go to “Deleted files” and restore it there."
             ).format(path=item.path)
         )
+    from .remote import Remote
+    from .vault import webdav_password
+
     remote = Remote.from_config(config, webdav_password(config))
     try:
         target = free_name(item.path, lambda p: remote.stat(p) is not None)
@@ -105,22 +115,47 @@ def _restore_remote(config: Config, item: TrashItem) -> RelPath:
 
 
 PURGE_META = "last_trash_purge"
-DAY = 86400.0
+CLOCK_META = "trash_clock_held"  # why the last due expiry was refused (JSON), for `hoso status`
 
 
-def purge_expired(config: Config, journal: Journal, remote: Remote, *, now: float) -> int:
-    """Drop trash items older than `sync.trash_days` (at most once a day); returns how many.
+def purge_expired(
+    config: Config,
+    journal: Journal,
+    remote: Remote,
+    *,
+    now: float,
+    server_now: Callable[[], float | None],
+    allow_clock_jump: bool = False,
+) -> guards.ClockCheck:
+    """Drop trash items older than `sync.trash_days` (at most once a day).
 
-    Items whose kept copy cannot be removed right now stay listed and are tried again.
+    Only on a clock that agrees with the share's (``server_now()``, asked only when items
+    are due) and did not go back since the last pass, unless ``allow_clock_jump``: a clock
+    a month ahead would make the whole trash look expired. Returns the clock's verdict
+    (trusted when nothing is due); a refusal is remembered for `hoso status` until it no
+    longer holds. Items whose kept copy cannot be removed right now stay listed and are
+    tried again.
     """
     days = config.sync.trash_days
     last = float(journal.meta_get(PURGE_META) or 0)
-    if days <= 0 or now - last < DAY:
-        return 0
-    removed = 0
-    for item in journal.trash_items():
-        if now - item.deleted_at < days * DAY:
-            continue
+    if days <= 0 or 0 <= now - last < DAY:
+        return guards.ClockCheck()
+    due = [item for item in journal.trash_items() if now - item.deleted_at >= days * DAY]
+    clock = guards.ClockCheck()
+    if due and not allow_clock_jump:
+        last_pass = journal.last_pass()
+        clock = guards.check_clock(
+            now, server_now=server_now(), last_pass=last_pass.started if last_pass else None
+        )
+    if clock.problem is not None:
+        held = {"problem": clock.problem.value, "days": clock.days}
+        journal.meta_set(CLOCK_META, json.dumps(held))
+        return clock
+    if journal.meta_get(CLOCK_META) is not None:
+        journal.meta_set(CLOCK_META, None)
+    if not due:
+        return guards.ClockCheck()  # nothing at stake: the once-a-day mark waits for a purge
+    for item in due:
         try:
             if item.side is Side.LOCAL:
                 _remove_local(Path(item.stored_as), config.state_dir / "trash")
@@ -131,9 +166,54 @@ def purge_expired(config: Config, journal: Journal, remote: Remote, *, now: floa
         except (OSError, HosoError):
             continue
         journal.remove_trash(item.id)
-        removed += 1
     journal.meta_set(PURGE_META, str(now))
-    return removed
+    return guards.ClockCheck()
+
+
+def held_expiry(journal: Journal) -> str | None:
+    """The warning of the last refused expiry, or None when the trash expires normally."""
+    held = journal.meta_get(CLOCK_META)
+    if held is None:
+        return None
+    data = json.loads(held)
+    return clock_warning(guards.ClockCheck(guards.ClockProblem(data["problem"]), data["days"]))
+
+
+def clock_warning(clock: guards.ClockCheck) -> str:
+    """Why nothing expired from the trash, and what to do about it."""
+    days = round(clock.days)
+    match clock.problem:
+        case guards.ClockProblem.AHEAD:
+            why = ngettext(
+                "This computer's clock is {n} day ahead of the share's.",
+                "This computer's clock is {n} days ahead of the share's.",
+                days,
+            ).format(n=days)
+        case guards.ClockProblem.BEHIND:
+            why = ngettext(
+                "This computer's clock is {n} day behind the share's.",
+                "This computer's clock is {n} days behind the share's.",
+                days,
+            ).format(n=days)
+        case guards.ClockProblem.WENT_BACK:
+            why = ngettext(
+                "This computer's clock went back {n} day since the last sync.",
+                "This computer's clock went back {n} days since the last sync.",
+                days,
+            ).format(n=days)
+        case _:
+            why = _(
+                "The share did not say what time it is, so this computer's clock cannot be checked."
+            )
+    return (
+        why
+        + " "
+        + _(
+            "Nothing was removed from the trash for good. Set the date and time right; if they "
+            "are right, run `hoso sync --allow-clock-jump` to remove old trash items by this "
+            "computer's clock."
+        )
+    )
 
 
 def _remove_local(stored: Path, trash_root: Path) -> None:

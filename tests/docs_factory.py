@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,4 +348,67 @@ def make_xlsx(path: Path, rows: Sequence[Sequence[object]], *, title: str = "She
             else:
                 cell.value = value
     workbook.save(path)
+    return path
+
+
+# --- Booby-trapped documents ------------------------------------------------------------------
+
+
+def bloated_docx(path: Path, unpacked: int, paragraph: str = "Rút kinh nghiệm. " * 8) -> Path:
+    """A valid .docx whose document.xml is ``unpacked`` bytes of one paragraph repeated: it
+    compresses about 1000 times (a 190 MB part makes a file of a few hundred KB). Written a
+    megabyte at a time through zipfile's streaming writer, never whole in memory."""
+    one = f"<w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p>".encode()
+    head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{_W}"><w:body>'.encode()
+    tail = b"</w:body></w:document>"
+    chunk = one * max(1, (1024 * 1024) // len(one))
+    make_raw_docx(path, "<w:p/>")
+    with zipfile.ZipFile(path) as original:
+        parts = {i.filename: original.read(i) for i in original.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
+        for name, data in parts.items():
+            if name != "word/document.xml":
+                package.writestr(name, data)
+        with package.open("word/document.xml", "w", force_zip64=True) as entry:
+            entry.write(head)
+            written = len(head) + len(tail)
+            while written + len(chunk) <= unpacked:
+                entry.write(chunk)
+                written += len(chunk)
+            entry.write(one * ((unpacked - written) // len(one)))
+            entry.write(tail)
+    return path
+
+
+def shared_stream_pdf(path: Path, pages: int, lines: int = 20_000) -> Path:
+    """A small PDF whose ``pages`` pages all draw one content stream of ``lines`` text lines
+    (compressed): every page's text extraction parses the whole stream again."""
+    content = zlib.compress(b"BT /F1 12 Tf 72 720 Td (Rut kinh nghiem) Tj ET\n" * lines, 9)
+    kids = " ".join(f"{5 + i} 0 R" for i in range(pages))
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]"
+        b" /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
+        + content
+        + b"\nendstream",
+        *[page] * pages,
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(bytes(out))
     return path

@@ -39,8 +39,10 @@ SYNC_JSON_KEYS = {
     "moved",
     "conflicts",
     "failed",
-    # Our documented extension of the contract: what waited (being saved, open in Word...).
+    # Our documented extensions of the contract: what waited (being saved, open in Word...),
+    # and what a guard held back or noticed.
     "skipped",
+    "warnings",
 }
 
 

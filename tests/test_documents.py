@@ -15,6 +15,7 @@ from docs_factory import (
     Para,
     Run,
     Table,
+    bloated_docx,
     encrypt_docx,
     lesson_plan,
     make_docx,
@@ -29,9 +30,23 @@ from docs_factory import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.validation.document import Block, Document, Legacy, Unreadable, UnreadableReason
+from plugins.validation.document import (
+    Block,
+    Document,
+    Legacy,
+    Limit,
+    TooComplex,
+    Unreadable,
+    UnreadableReason,
+)
 from plugins.validation.documents import read_document
-from plugins.validation.legacy import MAX_UNPACKED_BYTES, encode
+from plugins.validation.legacy import (
+    MAX_PART_BYTES,
+    MAX_PART_RATIO,
+    MAX_UNPACKED_BYTES,
+    RATIO_FROM_BYTES,
+    encode,
+)
 
 
 def texts(document: Document) -> list[str]:
@@ -405,6 +420,12 @@ def test_other_formats_are_unsupported(tmp_path: Path, name: str) -> None:
     assert unreadable(path) is UnreadableReason.UNSUPPORTED
 
 
+def too_complex(path: Path) -> Limit:
+    with pytest.raises(TooComplex) as raised:
+        read_document(path)
+    return raised.value.limit
+
+
 def test_zip_bomb_is_refused_before_parsing(tmp_path: Path, plan_docx: Path) -> None:
     bomb = tmp_path / "bomb.docx"
     shutil.copy(plan_docx, bomb)
@@ -416,7 +437,34 @@ def test_zip_bomb_is_refused_before_parsing(tmp_path: Path, plan_docx: Path) -> 
         for _ in range(MAX_UNPACKED_BYTES // len(chunk) + 1):
             entry.write(chunk)
     assert bomb.stat().st_size < 2 * 1024 * 1024
-    assert unreadable(bomb) is UnreadableReason.CORRUPT
+    assert too_complex(bomb) is Limit.SIZE
+
+
+def test_a_part_past_the_size_cap_is_refused_unopened(tmp_path: Path) -> None:
+    bomb = bloated_docx(tmp_path / "bomb.docx", MAX_PART_BYTES + 1024 * 1024)
+    assert bomb.stat().st_size < MAX_PART_BYTES // 100
+    assert too_complex(bomb) is Limit.SIZE
+
+
+def test_a_large_part_compressed_past_the_ratio_cap_is_refused(tmp_path: Path) -> None:
+    dense = bloated_docx(tmp_path / "dense.docx", RATIO_FROM_BYTES + 1024 * 1024)
+    with zipfile.ZipFile(dense) as package:
+        info = package.getinfo("word/document.xml")
+    assert info.file_size < MAX_PART_BYTES and info.file_size > MAX_PART_RATIO * info.compress_size
+    assert too_complex(dense) is Limit.SIZE
+
+
+def test_a_main_part_under_another_name_is_capped_too(tmp_path: Path) -> None:
+    # _rels/.rels may name any part as the document: the cap applies to what is read.
+    bomb = bloated_docx(tmp_path / "renamed.docx", MAX_PART_BYTES + 1024 * 1024)
+    with zipfile.ZipFile(bomb) as package:
+        parts = {i.filename: package.read(i) for i in package.infolist()}
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, data in parts.items():
+            if name == "_rels/.rels":
+                data = data.replace(b"word/document.xml", b"word/document.bin")
+            package.writestr("word/document.bin" if name == "word/document.xml" else name, data)
+    assert too_complex(bomb) is Limit.SIZE
 
 
 @pytest.mark.parametrize(
@@ -485,6 +533,8 @@ def test_damaged_files_raise_only_unreadable(
         document = read_document(path)
     except Unreadable as exc:
         assert exc.reason in (UnreadableReason.CORRUPT, UnreadableReason.NO_TEXT)
+    except TooComplex as exc:  # a flipped size in the zip directory
+        assert exc.limit is Limit.SIZE
     else:
         assert all(unicodedata.is_normalized("NFC", b.text) for b in document.blocks)
 

@@ -254,9 +254,24 @@ def test_a_hung_plugin_is_timed_out_and_suspended(tmp_path: Path) -> None:
         assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
         assert "stuck" in host.suspended and "did not return" in host.failures[0]
         host.validate_record(record(), date.today())
-        assert hangs.calls == 1  # not called again by this process
+        assert hangs.calls == 1  # not called again while that call is still running
     finally:
         hangs.release.set()
+
+
+def test_a_suspended_plugin_is_resumed_once_its_stuck_call_returns(tmp_path: Path) -> None:
+    hangs = Hangs()
+    host = load_plugins(
+        make_config(tmp_path, {"timeout": 0.3}), builtins=(), extra=[("slow", hangs)]
+    )
+    host.validate_record(record(), date.today())
+    assert "slow" in host.suspended
+    stuck = next(t for t in threading.enumerate() if t.name == "hoso-plugin-slow")
+    hangs.release.set()
+    stuck.join(10)
+    assert not stuck.is_alive()
+    assert host.validate_record(record(), date.today()) == []
+    assert hangs.calls == 2 and "slow" not in host.suspended
 
 
 # --- hooks around a real sync pass ------------------------------------------------------------

@@ -50,7 +50,7 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "propagate", "trash", "hooks"},
+    {"reconcile", "guards", "propagate", "trash", "hooks"},
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},
@@ -162,12 +162,15 @@ def test_plugins_use_only_the_agents_public_api(module: str) -> None:
             assert imported in PUBLIC_API, f"plugins/{module} reaches into {imported}"
 
 
-def test_reconcile_is_pure() -> None:
-    allowed_agent = {"agent.model"}
-    for imported in MODULES["reconcile"]:
+@pytest.mark.parametrize(
+    ("module", "allowed_agent"),
+    [("reconcile", {"agent.model"}), ("guards", {"agent.model", "agent.reconcile"})],
+)
+def test_decisions_are_pure(module: str, allowed_agent: set[str]) -> None:
+    for imported in MODULES[module]:
         top = imported.split(".")[0]
         if top == "agent":
             assert imported in allowed_agent, imported
         else:
-            assert top in sys.stdlib_module_names, f"reconcile imports {imported}"
+            assert top in sys.stdlib_module_names, f"{module} imports {imported}"
         assert top not in {"os", "pathlib", "time", "socket", "sqlite3", "io", "shutil"}, imported

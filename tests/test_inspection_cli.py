@@ -540,6 +540,24 @@ def test_verify_shows_control_characters_of_a_crafted_email_escaped(
     assert text.returncode == 1, text.stderr
     shown = text.stdout + text.stderr
     assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
-    assert "\\x1b]0;pwned\\x07\\x1b[8m\\x9b2J.docx" in text.stdout
+    assert "\\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in text.stdout
     as_json = json.loads(teacher.hoso("inspect", "verify", str(crafted), "--json").stdout)
     assert as_json["messages"][0]["files"][0]["path"].endswith(f"{hidden}.docx")
+
+
+def test_a_plugins_text_output_shows_control_characters_escaped(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    """The terminal guard is in front of every command, not only the agent's own."""
+    teacher = _teacher(tmp_path, server, pki)
+    hostile = "Bài \x1b]0;pwned\x07\x1b[2J\x9b31m.pdf"
+    blob(teacher.root / KHBD / "Tuần 12" / hostile, 1_000)
+
+    text = teacher.ok("inspect", "plan", "--weeks", "10-13")
+    as_json = json.loads(teacher.ok("inspect", "plan", "--weeks", "10-13", "--json"))
+
+    # (click itself drops the CSI sequence "ESC [2J" when stdout is not a terminal)
+    assert "Bài \\x1b]0;pwned\\x07" in text and "\\u009b31m.pdf" in text
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in text
+    assert f"{KHBD}/Tuần 12/{hostile}" in {f["path"] for f in as_json["files"]}

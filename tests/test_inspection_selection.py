@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from inspection_factory import blob, lesson, make_config, raw_config
+from inspection_factory import YEAR_START, blob, lesson, make_config, raw_config
 
 from agent import config as configmod
 from agent.errors import ConfigError, ExitCode, UsageError
@@ -200,3 +200,33 @@ def test_a_plan_that_leaves_files_out_says_so(records: Path, tmp_path: Path) -> 
     # Records of a type not asked for are not "left out": the teacher chose the types.
     whole = make_plan(config, Period((12, 12), None, ("KHBD",)), today=TODAY)
     assert left_out_problem(whole) is None
+
+
+def test_a_lesson_date_is_read_in_the_sandbox_and_a_hostile_document_falls_back_to_its_save_time(
+    tmp_path: Path,
+) -> None:
+    from docs_factory import shared_stream_pdf
+
+    from plugins.validation.sandbox import shared
+    from plugins.validation.settings import settings_of
+
+    root = tmp_path / "HoSo"
+    lesson(root / KHBD / "Khác" / "Bài dạy thêm.docx", taught="ngày 11/11/2026")
+    pdf = shared_stream_pdf(root / KHBD / "Khác" / "Bài khó.pdf", 300)
+    saved = datetime(2026, 11, 12, 9).timestamp()
+    os.utime(pdf, (saved, saved))
+    plugins = {"validation": {"year_start": YEAR_START, "document_seconds": 1}}
+    plugins["desktop"] = {"enabled": False}
+    config = make_config(root, tmp_path / "state", plugins=plugins)
+    sandbox = shared(settings_of(config).limits())
+    before = sandbox.reads
+    with open_validator(config) as validator:
+        selection = select(
+            config, validator, Period((10, 13), None, ("KHBD",)), evidence_folder="x", today=TODAY
+        )
+    how = {f.path: f.selected_by for f in selection.files}
+    assert how == {
+        f"{KHBD}/Khác/Bài dạy thêm.docx": SelectedBy.LESSON_DATE,
+        f"{KHBD}/Khác/Bài khó.pdf": SelectedBy.MODIFIED_TIME,
+    }
+    assert sandbox.reads - before >= 2  # both dates were looked for by a worker, not by us

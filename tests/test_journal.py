@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,45 @@ def test_empty_file_is_migrated_and_reopening_keeps_data(tmp_path: Path) -> None
         j.put(file_entry("Tuần 1/a.docx"))
     with Journal.open(path) as j:
         assert j.entries() == {"Tuần 1/a.docx": file_entry("Tuần 1/a.docx")}
+
+
+def test_a_version_3_journal_learns_which_entries_the_share_confirmed(tmp_path: Path) -> None:
+    """Schema 4 adds remote_confirmed: entries with an ETag were confirmed by a PUT answer
+    or a listing; files without one may be uploads the share swallowed."""
+    path = tmp_path / "journal.db"
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+        # The schema-3 entries table, as hoso 0.x wrote it.
+        raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        raw.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        raw.execute(
+            "CREATE TABLE entries (path TEXT PRIMARY KEY, kind TEXT NOT NULL, local_size INTEGER,"
+            " local_mtime_ns INTEGER, local_inode INTEGER, sha256 TEXT, remote_etag TEXT,"
+            " remote_size INTEGER, remote_mtime INTEGER, remote_checksum TEXT,"
+            " remote_fileid TEXT)"
+        )
+        raw.executemany(
+            "INSERT INTO entries VALUES (?, ?, 5, 6, 7, NULL, ?, 5, 9, NULL, NULL)",
+            [
+                ("Tuần 1", "dir", ""),
+                ("Tuần 1/listed.docx", "file", "abc-1"),
+                ("Tuần 1/no-etag.docx", "file", ""),
+                ("Tuần 1/null-etag.docx", "file", None),
+            ],
+        )
+
+    with Journal.open(path) as j:
+        assert j.meta_get("schema_version") == str(SCHEMA_VERSION) == "4"
+        confirmed = {p: e.remote_confirmed for p, e in j.entries().items()}
+        assert confirmed == {
+            "Tuần 1": True,
+            "Tuần 1/listed.docx": True,
+            "Tuần 1/no-etag.docx": False,
+            "Tuần 1/null-etag.docx": False,
+        }
+        seen = replace(j.entries()["Tuần 1/no-etag.docx"], remote_confirmed=True)
+        j.put(seen)
+    with Journal.open(path) as j:
+        assert j.get("Tuần 1/no-etag.docx") == seen
 
 
 def test_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:

@@ -104,9 +104,12 @@ def test_a_share_listing_one_name_as_file_and_folder_is_a_type_clash(
 
 
 def test_printable_escapes_every_control_character_and_keeps_the_rest() -> None:
-    assert printable(ESCAPED) == "Bài \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\x7f.docx"
-    for code in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]:
+    assert printable(ESCAPED) == "Bài \\x1b]0;pwned\\x07\\x1b[2J\\u009b31m\\u007f.docx"
+    for code in [*range(0x00, 0x09), *range(0x0B, 0x20)]:
         assert printable(chr(code)) == f"\\x{code:02x}"
+    for code in range(0x7F, 0xA0):  # JSON's own escape: a JSON document stays valid
+        assert printable(chr(code)) == f"\\u{code:04x}"
+        assert json.loads(printable(json.dumps(chr(code), ensure_ascii=False))) == chr(code)
     kept = "Tuần 1/Kế hoạch bài dạy\n\tđã ký ✓ «» \u00a0"
     assert printable(kept) == kept
 

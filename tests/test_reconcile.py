@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import unicodedata
 import zlib
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
+from agent.guards import DeleteCheck, check_mass_delete
 from agent.model import (
     Action,
-    ActionKind as K,
     JournalEntry,
     Kind,
     LocalEntry,
     Plan,
-    Reason as R,
     RemoteEntry,
     Skip,
     SkipReason,
 )
+from agent.model import (
+    ActionKind as K,
+)
+from agent.model import (
+    Reason as R,
+)
 from agent.reconcile import (
-    DeleteCheck,
     State,
-    check_mass_delete,
     conflict_copy_name,
     local_state,
     paths_needing_hash,
@@ -178,6 +182,159 @@ def test_merge_only_type_change_keeps_both() -> None:
     plan = run([ld("x"), lf("x/new", 5)], [rf("x", 1)], [jf("x", 1)], merge_only=True)
     assert plan.deletions == []
     assert summary(plan)[0] == (K.MOVE_REMOTE, f"x ({TAG})", R.TYPE_CHANGED, "x")
+
+
+# A journal entry synced at 10:00:00 (remote_mtime), and share copies of other versions.
+SYNCED_AT = 1_795_000_000
+
+
+def synced(path: str, v: int = 1, **kw: object) -> JournalEntry:
+    return replace(jf(path, v), remote_mtime=SYNCED_AT, **kw)  # type: ignore[arg-type]
+
+
+def on_share(path: str, v: int, mtime: int) -> RemoteEntry:
+    return replace(rf(path, v), mtime=mtime)
+
+
+def test_merge_only_never_downloads_an_older_share_copy_over_an_unchanged_file() -> None:
+    older = on_share("older", 3, SYNCED_AT - 3600)  # the share went back an hour
+    newer = on_share("newer", 3, SYNCED_AT + 3600)  # someone edited it since
+    close = on_share("close", 3, SYNCED_AT - 30)  # within the slack: not provably older
+    same = replace(on_share("same", 3, SYNCED_AT - 3600), checksum=f"SHA256:{sha(1)}")
+    plan = run([lf(p, 1) for p in ("older", "newer", "close", "same")], [older, newer, close, same],
+               [synced(p) for p in ("older", "newer", "close", "same")], merge_only=True)
+    assert summary(plan) == [
+        (K.CONFLICT, "close", R.MERGE_ONLY),
+        (K.CONFLICT, "newer", R.MERGE_ONLY),
+        (K.UPLOAD, "older", R.MERGE_ONLY),
+        (K.RECORD, "same", R.SAME_CONTENT),
+    ]
+    assert plan.of_kind(K.UPLOAD)[0].remote == older  # If-Match the older copy's ETag
+    assert plan.deletions == []
+    # Edited here too: the edit replaces an older copy, and is a conflict check otherwise.
+    edited = run([lf("older", 2), lf("newer", 2)], [older, newer], [synced("older"), synced("newer")],
+                 merge_only=True)
+    assert summary(edited) == [(K.CONFLICT, "newer", R.CHANGED_BOTH), (K.UPLOAD, "older", R.MERGE_ONLY)]
+    # Without merge_only the same older copy is an ordinary change from the share.
+    assert summary(run([lf("older", 1)], [older], [synced("older")])) == [
+        (K.DOWNLOAD, "older", R.CHANGED_REMOTE)]
+
+
+# --- seen before trusted --------------------------------------------------------------------------
+
+
+def unconfirmed(path: str, v: int = 1) -> JournalEntry:
+    """An upload whose PUT answer had no ETag and that no listing has shown yet."""
+    return replace(jf(path, v), remote_etag="", remote_confirmed=False)
+
+
+def test_an_unconfirmed_upload_missing_from_the_share_is_uploaded_again() -> None:
+    plan = run([lf("f", 1)], [], [unconfirmed("f")])
+    assert summary(plan) == [(K.UPLOAD, "f", R.NOT_SEEN_ON_SHARE)]
+    assert plan.actions[0].remote is None  # a create: If-None-Match
+    # A confirmed one is a deletion on the share, as ever.
+    confirmed = replace(unconfirmed("f"), remote_confirmed=True)
+    assert summary(run([lf("f", 1)], [], [confirmed])) == [(K.DELETE_LOCAL, "f", R.DELETED_REMOTE)]
+
+
+def test_an_unconfirmed_upload_listed_with_its_size_is_recorded_as_seen() -> None:
+    listed = replace(rf("f", 1), etag="", mtime=1_790_000_000)  # nginx: no ETag in listings
+    journal = replace(unconfirmed("f"), remote_mtime=1_790_000_000)
+    plan = run([lf("f", 1)], [listed], [journal])
+    assert summary(plan) == [(K.RECORD, "f", R.SEEN_ON_SHARE)]
+    assert plan.actions[0].remote == listed
+    # No time learnt from a listing: its size alone proves nothing, the bytes are compared.
+    assert summary(run([lf("f", 1)], [listed], [unconfirmed("f")])) == [
+        (K.CONFLICT, "f", R.NOT_SEEN_ON_SHARE)]
+
+
+@pytest.mark.parametrize(("local", "remote", "kind", "reason"), [
+    (None, None, K.FORGET, R.GONE_BOTH),
+    (lf("f", 2), None, K.UPLOAD, R.EDIT_BEATS_DELETE),
+    (None, replace(rf("f", 1), etag=""), K.DELETE_REMOTE, R.DELETED_LOCAL),
+    # Listed with a time but none learnt for it: maybe someone's edit, so it comes back.
+    (None, replace(rf("f", 1), etag="", mtime=1_790_000_000), K.DOWNLOAD, R.EDIT_BEATS_DELETE),
+    # Listed as another version (a cut upload, someone's edit): compare bytes, keep both.
+    (lf("f", 1), rf("f", 3), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
+    (lf("f", 1), replace(rf("f", 1), etag="e9"), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
+])
+def test_other_cells_of_an_unconfirmed_upload(local, remote, kind, reason) -> None:
+    plan = run([local] if local else [], [remote] if remote else [], [unconfirmed("f")])
+    assert summary(plan) == [(kind, "f", reason)]
+
+
+def test_a_folder_missing_from_the_share_with_unconfirmed_uploads_is_sent_again() -> None:
+    plan = run([ld("d"), lf("d/a", 1), lf("d/b", 1)], [],
+               [jd("d"), unconfirmed("d/a"), replace(jf("d/b"), remote_confirmed=True)])
+    # The folder is not deleted whole; only the confirmed file it held goes (to the trash).
+    assert summary(plan) == [
+        (K.MKDIR_REMOTE, "d", R.EDIT_BEATS_DELETE),
+        (K.UPLOAD, "d/a", R.NOT_SEEN_ON_SHARE),
+        (K.DELETE_LOCAL, "d/b", R.DELETED_REMOTE),
+    ]
+
+
+# --- shares whose listings carry no ETag (nginx) ----------------------------------------------------
+
+T = 1_790_000_000  # a getlastmodified, whole seconds
+
+
+def rn(path: str, v: int = 1, *, mtime: int = T) -> RemoteEntry:
+    """A listed file without an ETag: size and getlastmodified are all the share says."""
+    return RemoteEntry(path, Kind.FILE, size=100 + v, mtime=mtime, href_path=path)
+
+
+def jn(path: str, v: int = 1, *, mtime: int = T, etag: str = "") -> JournalEntry:
+    return replace(jf(path, v), remote_etag=etag, remote_mtime=mtime)
+
+
+@pytest.mark.parametrize(("listed", "state"), [
+    (rn(P), State.UNCHANGED),
+    (rn(P, mtime=T + 1), State.CHANGED),  # a same-size edit: only the time tells
+    (rn(P, 2), State.CHANGED),  # another size
+    (rn(P, 2, mtime=T), State.CHANGED),  # another size within the same second
+    (rn(P, mtime=0), State.UNCHANGED),  # a share that tells no time either: size is all
+])
+def test_without_etags_size_and_time_tell_a_change(listed: RemoteEntry, state: State) -> None:
+    assert remote_state(listed, jn(P)) is state
+
+
+def test_a_same_size_edit_on_the_share_comes_down() -> None:
+    plan = run([lf(P)], [rn(P, mtime=T + 60)], [jn(P)])
+    assert summary(plan) == [(K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+
+
+def test_without_etags_an_unchanged_share_file_lets_local_edits_and_deletes_through() -> None:
+    assert summary(run([lf(P, 2)], [rn(P)], [jn(P)])) == [(K.UPLOAD, P, R.CHANGED_LOCAL)]
+    assert summary(run([], [rn(P)], [jn(P)])) == [(K.DELETE_REMOTE, P, R.DELETED_LOCAL)]
+    assert run([lf(P)], [rn(P)], [jn(P)]) == Plan()
+
+
+def test_a_download_etag_kept_by_an_older_hoso_is_not_compared_with_an_etagless_listing() -> None:
+    """Journals written before: the GET's ETag ("<hex mtime>-<hex size>" on nginx) beside the
+    GET's Last-Modified, which is the listing's getlastmodified. Size and time decide."""
+    old = jn(P, etag="6b167014-65")
+    assert run([lf(P)], [rn(P)], [old]) == Plan()
+    assert summary(run([lf(P, 2)], [rn(P)], [old])) == [(K.UPLOAD, P, R.CHANGED_LOCAL)]
+    assert summary(run([], [rn(P)], [old])) == [(K.DELETE_REMOTE, P, R.DELETED_LOCAL)]
+    assert summary(run([lf(P)], [rn(P, mtime=T + 1)], [old])) == [
+        (K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+
+
+def test_without_a_recorded_time_the_bytes_decide() -> None:
+    """No time was ever learnt: not "unchanged" on size alone. Unchanged here, the download
+    compares the bytes with the journal's (and replaces nothing when they are the same); edited
+    here, the conflict check compares them (and uploads when the share still has the journal's)."""
+    blind = jn(P, mtime=0)
+    assert summary(run([lf(P)], [rn(P)], [blind])) == [(K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+    assert summary(run([lf(P, 2)], [rn(P)], [blind])) == [(K.CONFLICT, P, R.CHANGED_BOTH)]
+
+
+def test_a_listed_etag_is_compared_even_when_the_time_agrees() -> None:
+    listed = replace(rn(P), etag="e2")
+    assert remote_state(listed, jn(P, etag="e1")) is State.CHANGED
+    assert remote_state(listed, jn(P, etag="e2", mtime=T - 5)) is State.UNCHANGED
+    assert remote_state(listed, jn(P)) is State.CHANGED  # none recorded: bytes decide
 
 
 # --- unsettled and open documents -----------------------------------------------------------------

@@ -707,8 +707,9 @@ def gzipped(body: Callable[[], Iterator[bytes]]) -> Callable[[], Iterator[bytes]
     return generate
 
 
+# VmHWM, not ru_maxrss: the latter carries over the high-water mark of the forked pytest process.
 RSS_PROBE = """
-import resource, sys
+import re, sys
 from agent.config import Secret
 from agent.errors import ProtocolError
 from agent.remote import Remote
@@ -717,7 +718,8 @@ try:
     client.list_tree()
 except ProtocolError as exc:
     print(str(exc))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+status = open("/proc/self/status").read()
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
 """
 
 
@@ -725,7 +727,6 @@ def test_a_huge_listing_is_refused_without_reading_it(fault_server: FaultServer)
     # 300 MB of listing, made while it is sent: refused at the default cap (64 MiB).
     huge = Answer(207, stream=huge_multistatus(300 * 2**20))
     fault_server.script("PROPFIND", ROOT, ROOT_OK, huge)
-    started = time.monotonic()
     probe = subprocess.run(
         [sys.executable, "-c", RSS_PROBE, fault_server.url],
         capture_output=True, text=True, timeout=120, check=True,
@@ -735,7 +736,6 @@ def test_a_huge_listing_is_refused_without_reading_it(fault_server: FaultServer)
     wait_until(lambda: huge.sent, 10, "the server to notice the hang-up")
     assert huge.sent[0] < 100 * 2**20  # the rest was never read
     assert int(rss_mb) < 200, f"peak RSS {rss_mb} MB"  # was 2.5 GB for such an answer
-    assert time.monotonic() - started < 60
 
     # The same answer gzip-compressed (about 1 MB on the wire): the cap counts what it
     # inflates to, and inflating is bounded per chunk.

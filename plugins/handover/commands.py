@@ -718,7 +718,7 @@ def history_command(obj: Any, as_json: bool) -> None:
         click.echo(json.dumps(document, ensure_ascii=False))
     else:
         for h in handovers:
-            click.echo(printable(_history_line(h)))
+            click.echo(_history_line(h))
         for problem in log.problems:
             click.echo(_("Problem: {problem}").format(problem=problem))
         for fingerprint, how in sorted(screened.known.items()):

@@ -22,7 +22,6 @@ from typing import Any
 import click
 
 from agent.config import Config, write_durably
-from agent.display import printable
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.i18n import _
 from agent.journal import Journal, SentMessage
@@ -762,9 +761,9 @@ def verify_command(obj: Any, target: Path, as_json: bool) -> None:
     else:
         # An .eml is anyone's file: its headers and manifest may carry terminal controls.
         for c in checked:
-            click.echo(printable(f"{c.eml}  {c.message_id}  {c.date}"))
+            click.echo(f"{c.eml}  {c.message_id}  {c.date}")
             for item in c.files:
-                click.echo(printable(f"  {_status_text(item['status'])}  {item['path']}"))
+                click.echo(f"  {_status_text(item['status'])}  {item['path']}")
     if not all(c.same for c in checked):
         sys.exit(ExitCode.PARTIAL)
 

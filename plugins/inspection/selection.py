@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -31,6 +31,7 @@ from agent.i18n import _
 from agent.model import RelPath, is_within
 from agent.records import Finding, Record, classify, fold
 from agent.validation import Validator
+from plugins.validation.document import Document
 from plugins.validation.report import is_conflict_copy, natural_key
 from plugins.validation.settings import settings_of
 from plugins.validation.weeks import week_dates, week_of_path
@@ -38,6 +39,8 @@ from plugins.validation.weeks import week_dates, week_of_path
 from .model import SelectedBy, SelectedFile, Selection, Skipped
 from .package import blocked_reason
 from .tree import RecordsTree, walk
+
+Reader = Callable[[Path], Document]  # reads a document (in the validation sandbox)
 
 HANDOVER_FOLDER = "Bàn giao tài khoản"  # the handover log and minutes: never inspection records
 _MONTH = re.compile(r"\bthang ?0*(\d{1,2})\b")
@@ -78,6 +81,11 @@ def select(
     if period.month is not None:
         year_start = settings.start_of_year(period.first_day(year_start))
     tree = walk(config.root, local.ignore_rules(config).is_ignored)
+    # A lesson's date is read from the document itself, so it is read like any record: in a
+    # worker process with the validation plugin's limits, never in this one.
+    from plugins.validation.sandbox import shared
+
+    read = shared(settings.limits()).read
     top = tree.unreadable_above("")
     if top is not None:
         raise UsageError(
@@ -91,7 +99,7 @@ def select(
         code = _wanted_type(path, validator, period)
         if code is None or _outside_records(path, evidence_folder):
             continue
-        how = belongs(path, file, period, year_start)
+        how = belongs(path, file, period, year_start, read)
         if how is None:
             continue
         refused = blocked_reason(file)
@@ -101,7 +109,7 @@ def select(
             skipped.append(Skipped(path, refused))
             continue
         chosen.append((path, file, code, how))
-    skipped += _twins(config.root, tree, period, year_start, validator, evidence_folder)
+    skipped += _twins(config.root, tree, period, year_start, validator, evidence_folder, read)
     skipped += _unseen(tree, period, year_start, validator, evidence_folder)
     findings = _findings(validator, config.root, chosen, today)
     files = []
@@ -135,6 +143,7 @@ def _twins(
     year_start: date,
     validator: Validator,
     evidence_folder: str,
+    read: Reader,
 ) -> list[Skipped]:
     """The files of the period held twice under one NFC path: which one is the record is
     the teacher's choice, so neither is sent."""
@@ -144,7 +153,7 @@ def _twins(
         if (
             _wanted_type(twin.path, validator, period) is not None
             and not _outside_records(twin.path, evidence_folder)
-            and belongs(twin.path, file, period, year_start) is not None
+            and belongs(twin.path, file, period, year_start, read) is not None
         ):
             found.append(Skipped(twin.path, twin.reason(root)))
     return found
@@ -192,7 +201,9 @@ def _may_hold(path: RelPath, period: Period, year_start: date, validator: Valida
     return any(kind is None or kind.code in period.types for kind in kinds)
 
 
-def belongs(path: RelPath, file: Path, period: Period, year_start: date) -> SelectedBy | None:
+def belongs(
+    path: RelPath, file: Path, period: Period, year_start: date, read: Reader
+) -> SelectedBy | None:
     """How the record is known to fall in the period, or None when it does not."""
     year = _school_year_of_path(path)
     if year is not None and year != year_start.year:
@@ -202,7 +213,7 @@ def belongs(path: RelPath, file: Path, period: Period, year_start: date) -> Sele
         first, last = period.weeks
         if week is not None:
             return SelectedBy.FOLDER if first <= week <= last else None
-        when, how = _dated(file, path, year_start)
+        when, how = _dated(file, path, year_start, read)
         if when is None:
             return None
         return how if first <= _school_week(when, year_start) <= last else None
@@ -215,15 +226,17 @@ def belongs(path: RelPath, file: Path, period: Period, year_start: date) -> Sele
         middle = monday + timedelta(days=2)  # a week straddling two months goes by its Wednesday
         hit = (middle.year, middle.month) == (wanted_year, wanted_month)
         return SelectedBy.FOLDER if hit else None
-    when, how = _dated(file, path, year_start)
+    when, how = _dated(file, path, year_start, read)
     if when is None:
         return None
     return how if (when.year, when.month) == (wanted_year, wanted_month) else None
 
 
-def _dated(file: Path, path: RelPath, year_start: date) -> tuple[date | None, SelectedBy]:
+def _dated(
+    file: Path, path: RelPath, year_start: date, read: Reader
+) -> tuple[date | None, SelectedBy]:
     """The lesson date written in the document, else the day it was last saved."""
-    when = _lesson_date(file, path, year_start)
+    when = _lesson_date(file, path, year_start, read)
     if when is not None:
         return when, SelectedBy.LESSON_DATE
     try:
@@ -232,14 +245,14 @@ def _dated(file: Path, path: RelPath, year_start: date) -> tuple[date | None, Se
         return None, SelectedBy.MODIFIED_TIME
 
 
-def _lesson_date(file: Path, path: RelPath, year_start: date) -> date | None:
-    from plugins.validation.document import Unreadable
-    from plugins.validation.documents import read_document
+def _lesson_date(file: Path, path: RelPath, year_start: date, read: Reader) -> date | None:
+    from plugins.validation.document import TooComplex, Unreadable
     from plugins.validation.lessonplan import lesson_date
 
     try:
-        return lesson_date(read_document(file), path, year_start)
-    except (Unreadable, OSError, IndexError):  # IndexError: a document with no lesson in it
+        return lesson_date(read(file), path, year_start)
+    # IndexError: a document with no lesson in it; TooComplex: it hit a limit (its own finding)
+    except (Unreadable, TooComplex, OSError, IndexError):
         return None
 
 

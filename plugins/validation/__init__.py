@@ -2,8 +2,8 @@
 
 A built-in hoso plugin. It contributes the record types of config/record-types.toml (and the
 school's own), checks each changed record (file names for all; lesson-plan structure, legacy
-font encodings for the types that ask), and adds the commands ``hoso template``,
-``hoso report`` and ``hoso convert``.
+font encodings for the types that ask, read in a worker process with limits), and adds the
+commands ``hoso template``, ``hoso report`` and ``hoso convert``.
 """
 
 from __future__ import annotations
@@ -36,9 +36,15 @@ def hoso_record_types(config: Config) -> list[RecordType]:
 
 @hookimpl
 def hoso_validate_record(config: Config, record: Record, today: date) -> list[Finding]:
-    from .checks import check_record  # the document readers load only when needed
+    from .checks import check_record  # the checks load only when needed
+    from .remembered import of_state_dir, remembering
+    from .sandbox import shared
 
     settings = settings_of(config)
+    # Read in a worker process, stopped well within the plugin timeout; a file that hit a
+    # limit is not read again until it changes.
+    limits = settings.limits(config.plugins.timeout)
+    read = remembering(shared(limits).read, of_state_dir(config.state_dir), limits)
     return check_record(
         record.file,
         record.path,
@@ -47,6 +53,8 @@ def hoso_validate_record(config: Config, record: Record, today: date) -> list[Fi
         today=today,
         year_start=settings.start_of_year(today),
         disabled=settings.disabled_rules,
+        limits=limits,
+        read=read,
     )
 
 

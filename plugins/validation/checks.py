@@ -2,12 +2,14 @@
 
 File-name checks apply to every file; content checks to the record types that ask for them
 (``checks`` in the record-type table). A file that cannot be opened (legacy .doc, password,
-damaged) becomes a finding, never an exception.
+damaged) becomes a finding, never an exception; so does one that hit a limit of the sandbox
+its content is read in (``file.too-complex``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -16,8 +18,8 @@ from agent.model import RelPath, nfc
 from agent.records import Finding, RecordType, Severity
 
 from . import filechecks, lessonplan
-from .document import Legacy, Unreadable, UnreadableReason
-from .documents import read_document
+from .document import Document, Legacy, Limit, TooComplex, Unreadable, UnreadableReason
+from .sandbox import DEFAULT_LIMITS, MIB, Limits, shared
 
 CONTENT_FORMATS = {".docx", ".docm", ".dotx", ".odt", ".pdf", ".xlsx", ".xlsm"}
 LEGACY_BINARY = {".doc", ".xls", ".ppt"}  # filechecks already says "save as .docx"
@@ -32,13 +34,20 @@ def check_record(
     today: date,
     year_start: date,
     disabled: frozenset[str] = frozenset(),
+    limits: Limits = DEFAULT_LIMITS,
+    read: Callable[[Path], Document] | None = None,
 ) -> list[Finding]:
+    """The findings of one record. Its content is read by ``read`` (default: a worker
+    process under ``limits``, :mod:`plugins.validation.sandbox`)."""
     findings = filechecks.check_path(path, size=size, record_type=record_type)
     findings += filechecks.twin_findings(_twins_of(file, path))
     suffix = file.suffix.lower()
     wanted = set(record_type.checks) if record_type and not record_type.preserve else set()
     if wanted and size > 0 and suffix in CONTENT_FORMATS:
-        findings += _content(file, path, wanted, today=today, year_start=year_start)
+        reader = read or shared(limits).read
+        findings += _content(
+            file, path, wanted, today=today, year_start=year_start, read=reader, limits=limits
+        )
     return [f for f in findings if f.rule not in disabled]
 
 
@@ -53,12 +62,21 @@ def _twins_of(file: Path, path: RelPath) -> list[tuple[str, str]]:
 
 
 def _content(
-    file: Path, path: RelPath, wanted: set[str], *, today: date, year_start: date
+    file: Path,
+    path: RelPath,
+    wanted: set[str],
+    *,
+    today: date,
+    year_start: date,
+    read: Callable[[Path], Document],
+    limits: Limits,
 ) -> list[Finding]:
     try:
-        document = read_document(file)
+        document = read(file)
     except Unreadable as exc:
         return [_unreadable(path, exc.reason)]
+    except TooComplex as exc:
+        return [_too_complex(path, exc.limit, limits)]
     except OSError:  # vanished or locked meanwhile: the next change or daily check sees it
         return []
     findings: list[Finding] = []
@@ -101,6 +119,35 @@ def _unreadable(path: RelPath, reason: UnreadableReason) -> Finding:
     message, fix = messages[reason]
     return Finding(
         path, f"file.unreadable-{reason.value.replace('_', '-')}", Severity.WARNING, message, fix
+    )
+
+
+def _too_complex(path: RelPath, limit: Limit, limits: Limits) -> Finding:
+    if limit is Limit.SIZE:
+        message = _(
+            "The file unpacks to far more data than any record holds (it may be damaged or "
+            "made to do harm), so it was not opened or checked."
+        )
+    elif limit is Limit.MEMORY:
+        message = _(
+            "Reading the file needed more than {mb} MB of memory, so hoso stopped and did "
+            "not check it."
+        ).format(mb=limits.memory_bytes // MIB)
+    else:
+        seconds = limits.cpu_seconds if limit is Limit.CPU else round(limits.wall_seconds)
+        message = _(
+            "Reading the file took more than {seconds} seconds, so hoso stopped and did not "
+            "check it."
+        ).format(seconds=seconds)
+    return Finding(
+        path,
+        "file.too-complex",
+        Severity.WARNING,
+        message,
+        _(
+            "Open it in Word or LibreOffice and save it again (that usually makes it smaller "
+            "and simpler), or split it into smaller files. It is checked again once it changes."
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from agent.i18n import _
 from agent.model import RelPath
 from agent.records import Finding, RecordType
 
+from .sandbox import Limits
 from .settings import Settings, load_types_file, record_types, settings_of, shipped_types_file
 from .weeks import school_week
 
@@ -102,7 +103,11 @@ def report(
     year_start = settings.start_of_year(today)
     weeks = [week] if week else list(range(1, school_week(today, year_start) + 1))
     check = functools.partial(
-        _check, today=today, year_start=year_start, disabled=settings.disabled_rules
+        _check,
+        today=today,
+        year_start=year_start,
+        disabled=settings.disabled_rules,
+        limits=settings.limits(),
     )
     try:
         built = reportmod.build_report(
@@ -136,6 +141,7 @@ def _check(
     today: date,
     year_start: date,
     disabled: frozenset[str],
+    limits: Limits,
 ) -> list[Finding]:
     from .checks import check_record
 
@@ -144,7 +150,14 @@ def _check(
     except OSError:  # removed while the report was being built (the share is syncing)
         return []
     return check_record(
-        file, path, record_type, size=size, today=today, year_start=year_start, disabled=disabled
+        file,
+        path,
+        record_type,
+        size=size,
+        today=today,
+        year_start=year_start,
+        disabled=disabled,
+        limits=limits,
     )
 
 
@@ -162,7 +175,7 @@ def convert(obj: Any, file: Path, out: Path | None) -> None:
 
     FILE is a path, or a record's path relative to the records folder. The original is never
     changed."""
-    from .document import Unreadable
+    from .document import TooComplex, Unreadable
     from .legacy import convert_docx
 
     source = _locate(obj, file)
@@ -181,10 +194,11 @@ def convert(obj: Any, file: Path, out: Path | None) -> None:
         )
     try:
         runs = convert_docx(source, target)
-    except Unreadable:
+    except (Unreadable, TooComplex):
         raise UsageError(
             _(
-                "{path} cannot be read (protected by a password or damaged); nothing was written."
+                "{path} cannot be read (protected by a password, damaged or far too large); "
+                "nothing was written."
             ).format(path=file)
         ) from None
     click.echo(

@@ -50,6 +50,24 @@ class UnreadableReason(enum.StrEnum):
     UNSUPPORTED = "unsupported"  # a format the readers do not know
 
 
+class Limit(enum.StrEnum):
+    """Which limit a document hit while it was being read (:mod:`plugins.validation.sandbox`)."""
+
+    SIZE = "size"  # a part declares more bytes unpacked than a record ever holds (zip bomb)
+    MEMORY = "memory"  # the reader needed more memory than allowed
+    CPU = "cpu"  # the reader used more processor time than allowed
+    TIME = "time"  # the reader did not finish in time, and was stopped
+
+
+class TooComplex(Exception):
+    """Reading the file was refused or stopped at a limit; ``detail`` is for the log only."""
+
+    def __init__(self, limit: Limit, detail: str = "") -> None:
+        super().__init__(f"{limit.value}: {detail}" if detail else limit.value)
+        self.limit = limit
+        self.detail = detail
+
+
 class Unreadable(Exception):
     """The file cannot be checked; ``reason`` says why, ``detail`` is for the log only."""
 

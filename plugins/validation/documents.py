@@ -7,10 +7,14 @@ a legacy TCVN3 or VNI font is converted and the block marked (by the font of eac
 guessed from the paragraph's content: :mod:`plugins.validation.legacy`).
 
 Invariants: the file is only read. Whatever the file holds, the only exceptions are
-:class:`Unreadable` (with its reason) and ``OSError`` when the file itself cannot be opened
-(vanished, locked): that one is the caller's to retry. Packages declaring more than
-:data:`~plugins.validation.legacy.MAX_UNPACKED_BYTES` unpacked are refused before parsing.
-Only the parts a reader needs are unpacked (never a .docx's pictures).
+:class:`Unreadable` (with its reason), :class:`TooComplex` (a zip bomb, or memory ran out) and
+``OSError`` when the file itself cannot be opened (vanished, locked): that one is the caller's
+to retry. Packages declaring more than :data:`~plugins.validation.legacy.MAX_UNPACKED_BYTES`
+unpacked, or an XML part past :func:`~plugins.validation.legacy.check_part`'s caps, are refused
+before parsing. Only the parts a reader needs are unpacked (never a .docx's pictures).
+
+These readers give no bound on time or memory for what they do parse: the agent runs them in
+a worker process with limits (:mod:`plugins.validation.sandbox`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .document import Block, Document, Unreadable, UnreadableReason
+from .document import Block, Document, Limit, TooComplex, Unreadable, UnreadableReason
 from .legacy import (
     PackageError,
     WordStyles,
@@ -45,7 +49,8 @@ OOXML_SUFFIXES = frozenset({".docx", ".docm", ".dotx", ".xlsx", ".xlsm"})
 def read_document(path: Path) -> Document:
     """The blocks of text of a record file. Raises :class:`Unreadable`: LEGACY_FORMAT for
     .doc/.xls/.ppt, ENCRYPTED for a password, CORRUPT for a damaged or disguised file,
-    NO_TEXT for a PDF without a text layer, UNSUPPORTED for any other extension."""
+    NO_TEXT for a PDF without a text layer, UNSUPPORTED for any other extension; and
+    :class:`TooComplex` for a zip bomb (SIZE) or when memory ran out (MEMORY)."""
     suffix = path.suffix.lower()
     if suffix in LEGACY_SUFFIXES:
         raise Unreadable(UnreadableReason.LEGACY_FORMAT, suffix)
@@ -61,8 +66,10 @@ def read_document(path: Path) -> Document:
         raise Unreadable(reason, "OLE container")
     try:
         return reader(path)
-    except Unreadable:
+    except (Unreadable, TooComplex):
         raise
+    except MemoryError:
+        raise TooComplex(Limit.MEMORY, "out of memory") from None
     except (PackageError, zipfile.BadZipFile) as exc:
         raise Unreadable(UnreadableReason.CORRUPT, str(exc)) from exc
     except Exception as exc:

@@ -39,7 +39,7 @@ from lxml import etree
 from agent.safexml import UnsafeXml
 from agent.safexml import parse as parse_untrusted
 
-from .document import Legacy, Unreadable, UnreadableReason
+from .document import Legacy, Limit, TooComplex, Unreadable, UnreadableReason
 
 # Vietnamese tones as combining marks, in the order of the table rows below:
 # huyền (grave), sắc (acute), hỏi (hook), ngã (tilde), nặng (dot below).
@@ -310,7 +310,12 @@ def decode_pieces(pieces: Sequence[str], plans: Sequence[Plan]) -> list[str]:
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # more than any real record: a zip bomb
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # all parts together: more than any real record
+# One XML part: a 300-page book's document.xml is a few MB; a part past this is a zip bomb.
+MAX_PART_BYTES = 64 * 1024 * 1024
+# Unpacked / packed bytes of a large XML part: real ones compress 5–20 times, bombs 1000 times.
+MAX_PART_RATIO = 100
+RATIO_FROM_BYTES = 8 * 1024 * 1024
 UNICODE_FONT = "Times New Roman"
 
 
@@ -328,15 +333,34 @@ _ON = frozenset({"1", "true", "on"})
 
 class PackageError(ValueError):
     """A zip package (.docx, .odt, .xlsx) that is not what it claims: a missing or damaged
-    part, XML that does not parse or has a DOCTYPE, or a declared size past the limit."""
+    part, or XML that does not parse or has a DOCTYPE."""
 
 
 def check_unpacked_size(package: zipfile.ZipFile) -> None:
-    """Refuse a package that would unpack past :data:`MAX_UNPACKED_BYTES` (zip bomb), before
-    anything is decompressed."""
-    total = sum(info.file_size for info in package.infolist())
+    """Refuse a package (TooComplex SIZE) that would unpack past :data:`MAX_UNPACKED_BYTES`,
+    or any of whose XML parts is too large or too compressed (:func:`check_part`), before
+    anything is decompressed. The declared sizes bound the work: zipfile never unpacks an
+    entry past its declared size (the CRC check fails instead)."""
+    total = 0
+    for info in package.infolist():
+        total += info.file_size
+        if info.filename.lower().endswith((".xml", ".rels")):
+            check_part(info)
     if total > MAX_UNPACKED_BYTES:
-        raise PackageError(f"declares {total} bytes unpacked")
+        raise TooComplex(Limit.SIZE, f"declares {total} bytes unpacked")
+
+
+def check_part(info: zipfile.ZipInfo) -> None:
+    """Refuse (TooComplex SIZE) one part that declares more than :data:`MAX_PART_BYTES`
+    unpacked, or a large part that unpacks to more than :data:`MAX_PART_RATIO` times its
+    packed size, without unpacking it."""
+    unpacked, packed = info.file_size, max(info.compress_size, 1)
+    if unpacked > MAX_PART_BYTES:
+        raise TooComplex(Limit.SIZE, f"part {info.filename} declares {unpacked} bytes unpacked")
+    if unpacked > RATIO_FROM_BYTES and unpacked > MAX_PART_RATIO * packed:
+        raise TooComplex(
+            Limit.SIZE, f"part {info.filename} unpacks {unpacked // packed} times its size"
+        )
 
 
 def parse_xml(data: bytes) -> etree._Element:
@@ -348,8 +372,10 @@ def parse_xml(data: bytes) -> etree._Element:
 
 
 def read_bytes(package: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes:
-    """One entry of a package, unpacked; PackageError if it is missing or damaged."""
+    """One entry of a package, unpacked; PackageError if it is missing or damaged,
+    TooComplex if it is too large (:func:`check_part`)."""
     try:
+        check_part(name if isinstance(name, zipfile.ZipInfo) else package.getinfo(name))
         return package.read(name)
     except KeyError as exc:
         raise PackageError(f"no part {name}") from exc
@@ -621,8 +647,8 @@ def convert_docx(src: Path, dst: Path) -> int:
     paragraph as :mod:`documents` reads it) in the body, tables, headers, footers and notes
     gets its text converted and the font "Times New Roman". Other parts are copied byte for
     byte; the copy is written through a temporary file and ``os.replace``. Returns the number
-    of runs converted. Raises Unreadable (ENCRYPTED, CORRUPT) for a file it cannot read and
-    ValueError when ``dst`` is ``src``."""
+    of runs converted. Raises Unreadable (ENCRYPTED, CORRUPT) for a file it cannot read,
+    TooComplex for a zip bomb and ValueError when ``dst`` is ``src``."""
     if dst.resolve() == src.resolve():
         raise ValueError("the Unicode copy must not replace the original")
     with src.open("rb") as head:

@@ -3,7 +3,9 @@
 Keys: ``types_file`` (a school's own record types, same shape as config/record-types.toml;
 its types come before the shipped ones, so a school can redefine KHBD), ``disabled_rules``
 (rule ids never reported), ``year_start`` (the Monday of week 1, "YYYY-MM-DD"; default: the
-week of 5 September). A wrong value raises ConfigError naming the key.
+week of 5 September), ``document_memory_mb`` and ``document_seconds`` (what reading one
+document may cost: :mod:`plugins.validation.sandbox`). A wrong value raises ConfigError
+naming the key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.errors import ConfigError
@@ -23,8 +25,14 @@ from agent.records import RecordType, merge_types, record_type_from_dict
 
 from .weeks import default_year_start
 
+if TYPE_CHECKING:
+    from .sandbox import Limits
+
 NAME = "validation"
 SHIPPED_TYPES_NAME = "record-types.toml"
+
+
+MIN_MEMORY_MB = 128  # a worker with the readers loaded takes about 40 MB
 
 
 @dataclass(frozen=True)
@@ -32,14 +40,27 @@ class Settings:
     types_file: Path | None = None
     disabled_rules: frozenset[str] = frozenset()
     year_start: date | None = None
+    document_memory_mb: int = 512
+    document_seconds: int = 20
 
     def start_of_year(self, today: date) -> date:
         return self.year_start or default_year_start(today)
 
+    def limits(self, hook_timeout: float | None = None) -> Limits:
+        """What reading one document may cost: ``document_seconds`` of processor time, and
+        half as long again on the clock, but at most four fifths of the plugin timeout
+        (``[plugins] timeout``), so that a slow document never times the plugin out."""
+        from .sandbox import MIB, Limits  # subprocess and co. load when a record is read
+
+        wall = self.document_seconds * 1.5
+        if hook_timeout is not None:
+            wall = min(wall, hook_timeout * 0.8)
+        return Limits(self.document_memory_mb * MIB, self.document_seconds, wall)
+
 
 def settings_of(config: Config) -> Settings:
     raw: Mapping[str, Any] = config.plugins.settings(NAME)
-    known = {"types_file", "disabled_rules", "year_start"}
+    known = {"types_file", "disabled_rules", "year_start", "document_memory_mb", "document_seconds"}
     for key in raw:
         if key not in known:
             raise _bad(config, key, _("is not a known setting"))
@@ -55,11 +76,26 @@ def settings_of(config: Config) -> Settings:
             year_start = date.fromisoformat(str(year_start))
         except ValueError:
             raise _bad(config, "year_start", _("must be a date like 2026-09-07")) from None
+    memory = _whole_number(config, raw, "document_memory_mb", Settings.document_memory_mb)
+    if memory < MIN_MEMORY_MB:
+        raise _bad(config, "document_memory_mb", _("must be at least {n}").format(n=MIN_MEMORY_MB))
+    seconds = _whole_number(config, raw, "document_seconds", Settings.document_seconds)
+    if seconds < 1:
+        raise _bad(config, "document_seconds", _("must be at least {n}").format(n=1))
     return Settings(
         types_file=Path(types_file).expanduser() if types_file else None,
         disabled_rules=frozenset(disabled),
         year_start=year_start,
+        document_memory_mb=memory,
+        document_seconds=seconds,
     )
+
+
+def _whole_number(config: Config, raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(config, key, _("must be a whole number"))
+    return value
 
 
 def shipped_types_file() -> Path:
