@@ -77,6 +77,8 @@ log = get_logger(__name__)
 
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"
+# Characters that end a URL's path for some servers even when percent-encoded.
+URL_DELIMITERS = frozenset(";?#")
 CHUNK = 256 * 1024
 LISTING_CHUNK = 64 * 1024  # small: a compressed answer is inflated one chunk at a time
 WEAK_ETAG_SECONDS = 2.5
@@ -549,7 +551,8 @@ class Remote:
 
         So the returned etag is never made up: it is the one the PUT answer carried (``ETag``
         or ``OC-ETag``; via a temp name, the temp upload's, which these servers keep across
-        the rename), or the listed one, or empty when the share has confirmed nothing yet."""
+        the rename, unless the name holds a URL delimiter), or the listed one, or empty when
+        the share has confirmed nothing yet."""
         self._check_size(source, size)
         caps = self._capabilities()
         if caps.atomic_put:
@@ -600,7 +603,12 @@ class Remote:
         except BaseException:
             self._discard(temp_url, path)
             raise
-        # The temp name's ETag carries over the rename on these servers.
+        # The temp name's ETag carries over the rename on these servers, but a name holding a
+        # URL delimiter may land elsewhere (wsgidav 4.4 drops what follows ';' or '?' in a
+        # Destination): such a name counts as confirmed only once a listing shows it.
+        if any(c in path for c in URL_DELIMITERS):
+            for header in ("ETag", "OC-ETag"):
+                response.headers.pop(header, None)
         return response
 
     def _put_conditional(

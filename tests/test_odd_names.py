@@ -166,3 +166,21 @@ def test_a_local_name_the_share_would_refuse_is_never_sent_and_never_trashed(
     assert list(agent.local_trash().rglob("*")) == []
     shown = agent.cli("sync")
     assert shown.returncode == 1 and "\\x1b]0;pwned" in shown.stderr and "\x1b" not in shown.stderr
+
+
+@pytest.mark.parametrize("name", ["a;b.txt", "x?y.txt", "tôi & bạn.txt"])
+def test_a_name_a_server_mangles_on_rename_is_never_trashed(
+    tmp_path: Path, share: Share, name: str
+) -> None:
+    """wsgidav 4.4's MOVE drops what follows ';' or '?' in the Destination, so an upload via a
+    temp name lands under another name. The temp upload's ETag vouches for nothing at the
+    real name: until a listing shows the file there, it is not taken for deleted on the share."""
+    agent = Agent(tmp_path, share)
+    agent.write(name, b"ghi chu")
+
+    for _ in range(3):
+        report = agent.run().report
+        assert not report.deleted_local, report
+
+    assert agent.tree()[name] == b"ghi chu"
+    assert list(agent.local_trash().rglob("*")) == []
