@@ -343,8 +343,8 @@ def test_names_with_terminal_controls_are_shown_escaped(tmp_path: Path) -> None:
     for done in (made, listed, changed):
         shown = done.stdout + done.stderr
         assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
-    assert "Bài \\x1b]0;pwned\\x07\\x1b[8m\\x9b2J.docx" in listed.stdout
-    assert "+ Bài \\x1b]0;pwned\\x07\\x1b[8m\\x9b2J.docx" in changed.stdout
+    assert "Bài \\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in listed.stdout
+    assert "+ Bài \\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in changed.stdout
     assert "pipe \\x1b[2J" in made.stderr
     fifo.unlink()  # the helper below reads every file; a FIFO would block it
     assert agent.tree() == {"Ghi chú.txt": b"ghi chu", hidden: b"bai"}

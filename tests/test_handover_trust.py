@@ -364,7 +364,7 @@ def test_a_crafted_bundles_giver_name_is_shown_escaped(scene: Scene) -> None:
     assert done.returncode == 2, done.stderr
     shown = done.stdout + done.stderr
     assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
-    assert "An\\x1b[8m\\x1b]0;pwned\\x07\\x9b2J AAAA-BBBB-CCCC-DDDD, Giáo viên" in done.stdout
+    assert "An\\x1b[8m\\x1b]0;pwned\\x07\\u009b2J AAAA-BBBB-CCCC-DDDD, Giáo viên" in done.stdout
     assert forger.public().fingerprint() in done.stdout
     assert vault_bytes(scene.receiver) == before
 
