@@ -113,7 +113,8 @@ def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
             )
         )
     for path, reason in result.skipped:
-        click.echo(_("not backed up: {path} ({reason})").format(path=path, reason=reason), err=True)
+        shown = _("not backed up: {path} ({reason})").format(path=path, reason=reason)
+        click.echo(shown, err=True)
     if result.skipped:
         sys.exit(ExitCode.PARTIAL)
 

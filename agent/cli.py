@@ -50,7 +50,12 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
-@click.group(help="hoso: keeps your records folder in sync with the school share.")
+# color=True: click would strip ANSI sequences from names when stdout is not a terminal, showing
+# a name other than the real one; the terminal guard (main) escapes them all instead.
+@click.group(
+    help="hoso: keeps your records folder in sync with the school share.",
+    context_settings={"color": True},
+)
 @click.option(
     "--config",
     "config_path",
@@ -714,7 +719,7 @@ def main(argv: list[str] | None = None) -> None:
         _add_plugin_commands(argv)
         cli.main(args=argv, prog_name="hoso", standalone_mode=False)
     except HosoError as exc:
-        click.echo(_("Error: {message}").format(message=exc), err=True)
+        click.echo(_("Error: {message}").format(message=exc), err=True, color=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
         click.echo(_("Aborted."), err=True)

@@ -88,6 +88,7 @@ class SyncConfig:
     ignore: tuple[str, ...] = ()
     trash_days: float = 30.0  # 0 keeps everything forever
     max_listing_bytes: int = 64 * 2**20  # a longer PROPFIND answer is refused, not read
+    max_entries: int = 500_000  # a share listing more files and folders is refused
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,8 @@ def _validate_sync(path: Path, sync: SyncConfig) -> None:
     if not 2**20 <= sync.max_listing_bytes <= 2**31:
         limits = _("must be between 1048576 (1 MiB) and 2147483648 (2 GiB)")
         raise _bad(path, "sync.max_listing_bytes", limits)
+    if not 1000 <= sync.max_entries <= 10_000_000:
+        raise _bad(path, "sync.max_entries", _("must be between 1000 and 10000000"))
 
 
 BACKUP_SCHEDULES = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0, "off": 0.0}

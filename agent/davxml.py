@@ -19,7 +19,8 @@ Invariants:
   segment is percent-decoded exactly once (RFC 3986; ``%252E`` is the three characters
   ``%2E``, a harmless name) and must be UTF-8; a decoded name that is empty, ``.`` or ``..``,
   or holds ``/``, ``\\``, NUL or another control character (C0, DEL, C1) — as spelt or after
-  NFC — is refused, and so is an href that is not directly in that folder. A refused entry is
+  NFC — is refused, and so is an href that is not directly in that folder, or an entry whose
+  ETag holds a control character (it is sent back in If-Match). A refused entry is
   not an error of the whole answer: it comes back in :attr:`Listing.refused` with the reason,
   and its name is never a path anyone writes to.
 * Hrefs come back as the server spells them (percent-decoded, possibly NFD), relative to the
@@ -37,7 +38,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from . import safexml
 from .errors import ProtocolError
 from .i18n import _
-from .model import RelPath, nfc, parent_of
+from .model import RelPath, has_control, nfc, parent_of
 from .safexml import Element, TooLarge, UnsafeXml
 
 DAV_NS = "DAV:"
@@ -204,10 +205,15 @@ class MultistatusParser:
             resourcetype is not None and resourcetype.find(f"{{{DAV_NS}}}collection") is not None
         )
         size = text(DAV_NS, "getcontentlength") or text(OC_NS, "size") or "0"
+        etag = normalize_etag(text(DAV_NS, "getetag") or "")
+        if has_control(etag):
+            # It goes back in If-Match: a CR/LF (&#13;&#10; in the XML) would make every
+            # upload of that file fail as if the share were unreachable.
+            raise _Refusal(nfc(href_path), _("its ETag holds a control character"))
         return Props(
             href_path=href_path,
             is_dir=is_dir,
-            etag=normalize_etag(text(DAV_NS, "getetag") or ""),
+            etag=etag,
             size=self._integer(size),
             mtime=http_date(text(DAV_NS, "getlastmodified")),
             checksum=_sha256_first(props.get(f"{{{OC_NS}}}checksums")),
@@ -286,23 +292,23 @@ def _decoded(segment: str) -> str | None:
 
 
 def _refusal_reason(segment: str, name: str) -> str | None:
-    """Why a decoded name cannot be a name in the records folder, or None when it can."""
+    """Why a listed segment cannot be a name in the records folder, or None when it can."""
     if _decoded(segment) is None:
         return _("its name is not UTF-8 text")
+    return name_refusal(name)
+
+
+def name_refusal(name: str) -> str | None:
+    """Why a (decoded) name cannot be a name in the records folder, or None when it can: the
+    path gate's rule, also applied to local names before they are sent to the share."""
     for spelling in (name, nfc(name)):
         if spelling in ("", ".", ".."):
             return _("its name is empty, . or ..")
         if "/" in spelling or "\\" in spelling:
             return _("its name holds a / or \\ (a path, not a name)")
-        if any(_is_control(c) for c in spelling):
+        if has_control(spelling):
             return _("its name holds a control character")
     return None
-
-
-def _is_control(char: str) -> bool:
-    # C0 (NUL included), DEL and C1: nothing a person types into a file name.
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code <= 0x9F
 
 
 def _status_code(status_line: str) -> int:

@@ -26,6 +26,12 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0 with NUL, DEL, C1): nothing a person
+    types into a name, and what a terminal obeys (ESC, BEL, CSI)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
 def as_date(value: object) -> date | None:
     """A config date: a TOML date or a "YYYY-MM-DD" string; None for anything else."""
     if isinstance(value, str):
@@ -86,7 +92,8 @@ class RemoteEntry:
     ``href_path`` is the path relative to the remote root as the server spells it
     (possibly NFD), unquoted. ``checksum`` is the server's content checksum when it keeps
     one (Nextcloud ``oc:checksums``), as ``"SHA256:<hex>"``-style text, else None.
-    ``mtime`` is whole seconds since the epoch (``getlastmodified``).
+    ``mtime`` is whole seconds since the epoch (``getlastmodified``). ``etag`` is empty when
+    the server lists none (nginx): then size and ``mtime`` are all a listing says about a file.
     """
 
     path: RelPath
@@ -134,11 +141,35 @@ class JournalEntry:
         )
 
     def matches_remote(self, entry: RemoteEntry) -> bool:
+        """The listed entry is the version the journal recorded (see :func:`same_version`)."""
         if entry.kind is not self.kind:
             return False
         if entry.kind is Kind.DIR:
             return True
-        return entry.etag == self.remote_etag and entry.size == self.remote_size
+        return same_version(
+            (self.remote_etag, self.remote_size, self.remote_mtime),
+            (entry.etag, entry.size, entry.mtime),
+        )
+
+
+def same_version(recorded: tuple[str, int, int], listed: tuple[str, int, int]) -> bool:
+    """Two (etag, size, mtime) states of one file on the share: the same version?
+
+    By ETag when the listing carries one. When it carries none (nginx lists no ``getetag``),
+    by size and ``getlastmodified``, at the server's resolution: HTTP dates are whole seconds,
+    so equal seconds and equal size are "unchanged" (an edit of the same size within the same
+    second cannot be seen). A recorded ETag the listing does not carry (an older hoso kept a
+    download's) is then not compared. A recorded time of 0 (never learnt from a listing)
+    proves nothing: "not the same", so that the bytes are compared before anything is decided.
+    """
+    (recorded_etag, recorded_size, recorded_mtime), (etag, size, mtime) = recorded, listed
+    if size != recorded_size:
+        return False
+    if etag:
+        return etag == recorded_etag
+    if not mtime:
+        return True  # a share that tells neither ETag nor time: its size is all there is
+    return recorded_mtime != 0 and mtime == recorded_mtime
 
 
 class ActionKind(enum.Enum):

@@ -12,6 +12,14 @@ Invariants:
 - The journal is written only after an action has fully succeeded (in small batches, never one
   transaction around the pass). A crash at any instant leaves a state the next pass recognises:
   an action done but not yet recorded is found again by comparing bytes.
+- The journal's share side holds only what a listing would show (its ETag, size and
+  getlastmodified), never an ETag or date from another method's answer: a GET's ETag is not the
+  listing's on nginx. After a download it is the listed state the plan was based on; after an
+  upload, the PUT answer's ETag only where listings carry ETags (else one listing learns it).
+- A write the server cannot make conditional (no ETag known, or If-Match/If-None-Match
+  ignored) is preceded by a Depth: 0 look at the share's entry; a change since the listing is
+  planned again, as after a 412. Moves into the share's trash carry no condition on any server,
+  so a file is always looked at before it is deleted.
 - Per-file failures are reported and stored for retry; they never stop the pass. Pass-level
   failures (share unreachable, login refused) stop scheduling new actions.
 """
@@ -29,7 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import local
+from . import davstatus, local
 from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
 from .i18n import _
 from .journal import Journal
@@ -50,6 +58,7 @@ from .model import (
     name_of,
     nfc,
     parent_of,
+    same_version,
 )
 from .remote import Remote
 from .safepath import Folder, SafeRoot, UnsafePath, private_dir, rename_no_replace, split
@@ -76,6 +85,10 @@ class Context:
     local_trash: Path  # <state_dir>/trash
     remote_trash: RelPath  # e.g. ".hoso-trash", relative to the remote root
     server_keeps_versions: bool  # Nextcloud: versions and trash are the server's job
+    # The share's listings carry ETags, so a PUT answer's ETag can be compared with them.
+    listed_etags: bool = True
+    # The server honours If-Match / If-None-Match on PUT (nginx ignores them).
+    conditional_writes: bool = True
     transfers: int = 4
     stop: threading.Event = field(default_factory=threading.Event)
     on_local_write: Callable[[RelPath], None] = lambda path: None
@@ -277,6 +290,8 @@ class Propagator:
         entry = self._current_local(action)
         source = self.local_path(action.path)
         sha = entry.sha256 or local.hash_file(source)
+        if not self._write_is_conditional(action.remote):
+            self._recheck_remote(action.path, action.remote)
         if action.remote is not None:
             self._preserve_remote(action.path, action.remote, reason=TrashReason.REPLACED_BY_LOCAL)
         new_remote = self.ctx.remote.upload(
@@ -289,9 +304,14 @@ class Propagator:
             learn_state=False,
         )
         self._remember_remote(action.path, new_remote)
+        if not self.ctx.listed_etags:
+            # Not comparable with a listing: the listed size and time are learnt instead.
+            new_remote = replace(new_remote, etag="")
         # Seen before trusted: without an ETag in the answer, only a listing confirms it.
+        # Until then no time is known either (the answer's Date is not getlastmodified).
         recorded = replace(
             _journal_entry(action.path, entry, sha, new_remote),
+            remote_mtime=new_remote.mtime if new_remote.etag else 0,
             remote_confirmed=bool(new_remote.etag),
         )
         self._record(recorded)
@@ -310,20 +330,23 @@ class Propagator:
                 if action.local is not None and same_bytes:
                     # The local file (unchanged since the journal) already holds these bytes,
                     # e.g. our own upload whose new ETag we never learnt: remember the share's.
-                    self._record(_journal_entry(action.path, action.local, sha, new_remote))
+                    self._record(_journal_entry(action.path, action.local, sha, action.remote))
                     return
                 self._replace_local(action.path, folder, name, temp, new_remote)
             finally:
                 folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)
+        # The listed state the plan saw, not the GET's: if the file changed in between, the
+        # next listing differs and the bytes are compared again, never a change missed.
         self._record(
-            _journal_entry(action.path, _local_from_stat(action.path, placed), sha, new_remote)
+            _journal_entry(action.path, _local_from_stat(action.path, placed), sha, action.remote)
         )
         with self._lock:
             self.report.downloaded.append(action.path)
 
     def conflict(self, action: Action) -> None:
-        """Both sides changed. Identical bytes are just recorded; otherwise both are kept."""
+        """Both sides changed. Identical bytes are just recorded; a share copy that still holds
+        the synced bytes is replaced by the edit made here; otherwise both are kept."""
         assert action.remote is not None and action.conflict_copy is not None
         entry = self._current_local(action)
         with self.safe.parent(self.fs_path(action.path)) as (folder, name):
@@ -331,21 +354,22 @@ class Propagator:
             try:
                 local_sha = entry.sha256 or _hash_in(folder, name)
                 if local_sha == remote_sha:
-                    self._record(_journal_entry(action.path, entry, local_sha, new_remote))
+                    self._record(_journal_entry(action.path, entry, local_sha, action.remote))
                     return
-                # Preserving step first: the local version moves aside under the conflict
-                # name (no-replace), then the server's version takes the real name.
-                copy_fs = self.fs_path(action.conflict_copy)
-                with self.safe.parent(copy_fs, create=True) as (copy_folder, copy_name):
-                    _rename_no_replace(folder, name, copy_folder, copy_name)
-                    copy_stat = _stat_of(copy_folder, copy_name)
-                self.ctx.on_local_write(action.conflict_copy)
-                self._replace_local(action.path, folder, name, temp, new_remote)
+                # Only what the listing says moved (no time learnt yet, an ETag an older hoso
+                # kept from a download): the share's bytes are still the synced ones.
+                share_unchanged = action.journal is not None and action.journal.sha256 == remote_sha
+                if not share_unchanged:
+                    copy_stat = self._keep_both(action, folder, name, temp, new_remote)
             finally:
                 folder.unlink(temp, missing_ok=True)
-            placed = _stat_of(folder, name)
+            if not share_unchanged:
+                placed = _stat_of(folder, name)
+        if share_unchanged:
+            self.upload(replace(action, kind=ActionKind.UPLOAD, local=entry, conflict_copy=None))
+            return
         now_local = _local_from_stat(action.path, placed)
-        self._record(_journal_entry(action.path, now_local, remote_sha, new_remote))
+        self._record(_journal_entry(action.path, now_local, remote_sha, action.remote))
         with self._lock:
             self.report.conflicts.append({"path": action.path, "copy": action.conflict_copy})
         log.warning("conflict on %s: local version kept as %s", action.path, action.conflict_copy)
@@ -353,6 +377,20 @@ class Propagator:
         self.upload(
             Action(ActionKind.UPLOAD, action.conflict_copy, action.reason, local=copy_entry)
         )
+
+    def _keep_both(
+        self, action: Action, folder: Folder, name: str, temp: str, remote: RemoteEntry
+    ) -> os.stat_result:
+        """The local version moves aside under the conflict name (the preserving step, no
+        replace), then the share's version takes the real name; returns the copy's stat."""
+        assert action.conflict_copy is not None
+        copy_fs = self.fs_path(action.conflict_copy)
+        with self.safe.parent(copy_fs, create=True) as (copy_folder, copy_name):
+            _rename_no_replace(folder, name, copy_folder, copy_name)
+            copy_stat = _stat_of(copy_folder, copy_name)
+        self.ctx.on_local_write(action.conflict_copy)
+        self._replace_local(action.path, folder, name, temp, remote)
+        return copy_stat
 
     def record(self, action: Action) -> None:
         assert action.local is not None and action.remote is not None
@@ -408,6 +446,9 @@ class Propagator:
         if action.remote is None:
             self._forget(action)
             return
+        if action.remote.kind is Kind.FILE:
+            # Neither DELETE nor the MOVE into the trash is sent with If-Match.
+            self._recheck_remote(action.path, action.remote)
         server_path = self.remote_path(action.path)
         if self.ctx.server_keeps_versions:
             self.ctx.remote.delete(server_path)
@@ -503,6 +544,32 @@ class Propagator:
                     future.result()
                 except HosoError as exc:
                     log.info("could not learn new ETags (%s); the next pass checks the bytes", exc)
+
+    def _write_is_conditional(self, expected: RemoteEntry | None) -> bool:
+        """Can the PUT itself carry "only if the share still has ``expected``"?"""
+        if not self.ctx.conditional_writes:
+            return False
+        return expected is None or bool(expected.etag)  # If-None-Match: * / If-Match
+
+    def _recheck_remote(self, path: RelPath, expected: RemoteEntry | None) -> None:
+        """Right before a write that cannot carry its own condition: the share must still
+        hold the version the plan saw (``expected``; None: nothing at all), else the path is
+        planned again, as after a 412. A change landing between this look and the write is
+        not seen (docs/sync.md)."""
+        current = self.ctx.remote.stat(self.remote_path(path))
+        if expected is None:
+            if current is None:
+                return
+        elif (
+            current is not None
+            and current.kind is expected.kind
+            and same_version(
+                (expected.etag, expected.size, expected.mtime),
+                (current.etag, current.size, current.mtime),
+            )
+        ):
+            return
+        raise davstatus.precondition(path)
 
     def _forget(self, action: Action) -> None:
         self._flush()

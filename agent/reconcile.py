@@ -31,7 +31,8 @@ never occurs for a path that is in one of the maps. ``REACHABLE`` lists the rest
 
 Actions carry the states they were decided on (``local``, ``remote``, ``journal``). An
 UPLOAD whose ``remote`` is None is a create (the name must still be free on the share);
-otherwise the share must still hold ``remote.etag``. A DOWNLOAD whose ``local`` is None
+otherwise the share must still hold ``remote`` (its ETag, or where the listing carries none,
+its size and time). A DOWNLOAD whose ``local`` is None
 creates the local file. For CONFLICT the local version gets ``conflict_copy`` and the
 server's version keeps the real name; propagate uploads the copy in the same action.
 """
@@ -97,7 +98,8 @@ def local_state(entry: LocalEntry | None, journal: JournalEntry | None) -> State
 
 
 def remote_state(entry: RemoteEntry | None, journal: JournalEntry | None) -> State:
-    """The remote side of one path: ETag and size (folders: existence) against the journal."""
+    """The remote side of one path against the journal: ETag and size, or size and time where
+    the listing carries no ETag (``model.same_version``); folders: existence."""
     if journal is None:
         return State.ABSENT if entry is None else State.NEW
     if entry is None:

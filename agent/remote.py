@@ -11,7 +11,9 @@ Invariants:
   percent-quoted, in every later request, so an NFD name is never duplicated as NFC.
 * A PROPFIND answer is trusted only if it parses strictly (no DTD, no entities) as a
   ``DAV:multistatus`` naming the folder asked for; anything else raises ProtocolError, never an
-  empty listing. It is streamed into the parser and refused past ``max_listing_bytes``. An
+  empty listing. It is streamed into the parser and refused past ``max_listing_bytes``; a
+  walk of the tree stops once it has met more than ``max_entries`` entries (a share that
+  answers every folder with new sub-folders never ends otherwise). An
   entry whose name fails the path gate (:mod:`agent.davxml`) is left out and reported in
   :attr:`RemoteTree.refused`.
 * A folder is always addressed with its trailing slash (as it was listed, or as created). A
@@ -76,6 +78,8 @@ log = get_logger(__name__)
 
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".part"
+# Characters that end a URL's path for some servers even when percent-encoded.
+URL_DELIMITERS = frozenset(";?#")
 CHUNK = 256 * 1024
 LISTING_CHUNK = 64 * 1024  # small: a compressed answer is inflated one chunk at a time
 WEAK_ETAG_SECONDS = 2.5
@@ -258,6 +262,7 @@ class Remote:
         trash_dir: str = ".hoso-trash",
         backoff: float = 0.5,
         max_listing_bytes: int = 64 * 2**20,
+        max_entries: int = 500_000,
     ) -> None:
         self._base_url = url.rstrip("/") + "/"
         root = remote_dir.strip("/")
@@ -265,6 +270,7 @@ class Remote:
         self._root_url = self._base_url + (quote(root) + "/" if root else "")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._xml = MultistatusParser.for_root(self._root_url, self._host, max_listing_bytes)
+        self._max_entries = max_entries
         self._user = user
         self._timeout = (min(timeout, 10.0), timeout)
         self._retries = retries
@@ -330,6 +336,7 @@ class Remote:
             temp_tag=config.host_name,
             trash_dir=remote.trash_dir,
             max_listing_bytes=config.sync.max_listing_bytes,
+            max_entries=config.sync.max_entries,
         )
 
     def __repr__(self) -> str:
@@ -478,13 +485,24 @@ class Remote:
         def submit(path: RelPath, href: RelPath) -> None:
             pool.submit(self._list_folder, path, href, tree.refused).add_done_callback(done.put)
 
+        met = 0  # entries listed so far, refused ones aside
         try:
             submit("", "")
             outstanding = 1
             while outstanding:
                 future = done.get()
                 outstanding -= 1
-                for entry in future.result():
+                entries = future.result()
+                met += len(entries)
+                if met > self._max_entries:
+                    raise self._protocol_error(
+                        _(
+                            "it lists more than {n} files and folders (max_entries in the [sync] "
+                            "section of the config; raise it only for a share that really is "
+                            "that large)"
+                        ).format(n=self._max_entries)
+                    )
+                for entry in entries:
                     if self._is_own_temp(entry):
                         tree.own_temp_files.append(entry.href_path)
                     if self._skip(entry, exclude):
@@ -655,7 +673,9 @@ class Remote:
         learn_state: bool = True,
     ) -> RemoteEntry:
         """Send ``source`` to ``path``: a create when ``expected_etag`` is None, else an update
-        that happens only if the share still has that ETag. Parent folders must exist.
+        that happens only if the share still has that ETag. Parent folders must exist. An
+        empty ``expected_etag`` (the listing carries none) sends the update unconditionally:
+        the caller has just looked at the share's entry.
 
         When the server's answer carries no ETag (Apache), the new state is asked for with
         one more request — unless ``learn_state`` is False: then the returned entry has an
@@ -663,7 +683,8 @@ class Remote:
 
         So the returned etag is never made up: it is the one the PUT answer carried (``ETag``
         or ``OC-ETag``; via a temp name, the temp upload's, which these servers keep across
-        the rename), or the listed one, or empty when the share has confirmed nothing yet."""
+        the rename, unless the name holds a URL delimiter), or the listed one, or empty when
+        the share has confirmed nothing yet."""
         self._check_size(source, size)
         caps = self._capabilities()
         if caps.atomic_put:
@@ -688,7 +709,7 @@ class Remote:
         headers = {"Content-Length": str(size)}
         if expected_etag is None:
             headers["If-None-Match"] = "*"
-        else:
+        elif expected_etag:  # "": the listing gave no ETag; the caller looked just before
             headers["If-Match"] = f'"{expected_etag}"'
         if caps.nextcloud:
             headers["X-OC-Mtime"] = str(mtime_ns // 1_000_000_000)
@@ -717,7 +738,12 @@ class Remote:
                 self.on_temp_upload(temp_href, False)
             raise
         self.on_temp_upload(temp_href, False)
-        # The temp name's ETag carries over the rename on these servers.
+        # The temp name's ETag carries over the rename on these servers, but a name holding a
+        # URL delimiter may land elsewhere (wsgidav 4.4 drops what follows ';' or '?' in a
+        # Destination): such a name counts as confirmed only once a listing shows it.
+        if any(c in path for c in URL_DELIMITERS):
+            for header in ("ETag", "OC-ETag"):
+                response.headers.pop(header, None)
         return response
 
     def _put_conditional(
@@ -1052,6 +1078,11 @@ class Remote:
                 continue
             except requests.RequestException:
                 raise davstatus.unreachable(self._host, timed_out=False) from None
+            except UnicodeDecodeError:
+                # requests decodes a redirect's Location even when it follows none.
+                raise self._protocol_error(
+                    _("it redirected to an address that is not UTF-8 text")
+                ) from None
             except OSError:
                 # requests raises a bare OSError when the configured CA file is unreadable
                 # (the only local file it opens; the request body was opened above).

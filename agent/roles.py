@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .i18n import _
-from .model import as_date
+from .model import as_date, has_control
 
 Bad = Callable[[str, str], ConfigError]
 
@@ -157,6 +157,11 @@ def _text(raw: dict[str, Any], key: str, name: str, bad: Bad, *, email: bool = F
     if not isinstance(value, str):
         raise bad(f"{key}.{name}", _("must be text"))
     value = value.strip()
+    if has_control(value):
+        raise bad(
+            f"{key}.{name}",
+            _("holds a control character (such as ESC or a line break): type it again"),
+        )
     if email and value and not _EMAIL.fullmatch(value):
         raise bad(f"{key}.{name}", _("must be an email address such as ten@truong.edu.vn"))
     return value

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import guards, local, reconcile, serverinfo, trash
+from . import davxml, guards, local, reconcile, serverinfo, trash
 from .config import Config
 from .errors import ConfigError, HosoError, NotFound, SafetyStop
 from .hooks import Deletion, PluginHost, load_plugins
@@ -83,6 +83,7 @@ class PreparedPass:
     symlinks: tuple[RelPath, ...] = ()  # links in the records folder, left alone on both sides
     clashes: tuple[RelPath, ...] = ()  # one name that is a file and a folder on one side
     refused: tuple[Refused, ...] = ()  # share entries the path gate refused: reported as failed
+    misnamed: tuple[Refused, ...] = ()  # local names the gate would refuse: never sent
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
@@ -223,7 +224,7 @@ class Syncer:
             report = _describe(prepared.plan)
             report.skipped += _left_alone(prepared)
             report.warnings += _unlisted_warnings(prepared, self.remote.identity)
-            report.failed += _refused_failures(prepared.refused)
+            report.failed += _refused_failures(prepared.refused, prepared.misnamed)
             return PassResult(report, prepared.plan, "dry_run")
         return self.execute(dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump))
 
@@ -287,8 +288,13 @@ class Syncer:
         unclear += [path for path, _reason in scan.unreadable]
         unclear += scan.symlinks
         # Names the share's listing may not use (.., a slash, a control character...): never
-        # downloaded, and the local file of that name (if any) never looks deleted.
-        unclear += [nfc(item.path) for item in listing.refused]
+        # downloaded, and the local file of that name (if any) never looks deleted. An empty
+        # claimed path ("/dav//") names no entry: as "" it would hold back the whole tree.
+        unclear += [nfc(item.path) for item in listing.refused if item.path]
+        # Local names the share's gate would refuse (a \ or a control character): never sent,
+        # since no listing could show them back; left alone until the teacher renames them.
+        misnamed = _misnamed(scan.entries, unclear)
+        unclear += [item.path for item in misnamed]
         unclear += unlisted
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
@@ -332,6 +338,7 @@ class Syncer:
             scan.symlinks,
             tuple(clashes),
             tuple(listing.refused),
+            tuple(misnamed),
             unlisted=tuple(unlisted),
             unconfirmed=tuple(unconfirmed),
         )
@@ -385,6 +392,8 @@ class Syncer:
             local_trash=cfg.state_dir / "trash",
             remote_trash=cfg.remote.trash_dir,
             server_keeps_versions=caps.nextcloud,
+            listed_etags=_listed_etags(caps, prepared.remote),
+            conditional_writes=caps.conditional_writes,
             transfers=cfg.sync.transfers,
             stop=self.stop,
             on_local_write=self.on_local_write,
@@ -396,7 +405,7 @@ class Syncer:
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
         report.skipped += _left_alone(prepared)
-        report.failed += _refused_failures(prepared.refused)
+        report.failed += _refused_failures(prepared.refused, prepared.misnamed)
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -646,13 +655,43 @@ def _matches_journal(listing: RemoteTree, known: Mapping[RelPath, JournalEntry])
     return all((j := known.get(p)) is not None and j.matches_remote(e) for p, e in listing.items())
 
 
-def _refused_failures(refused: tuple[Refused, ...]) -> list[dict[str, str]]:
-    """The `failed` items for the share's entries the path gate refused."""
-    message = _(
+def _listed_etags(caps: Capabilities, listing: Mapping[RelPath, RemoteEntry]) -> bool:
+    """Do this share's listings carry ETags, so that a PUT answer's ETag can be compared with
+    them? The probe must say so and no file of this listing contradict it."""
+    return caps.etags_in_listings and all(e.etag for e in listing.values() if e.kind is Kind.FILE)
+
+
+def _refused_failures(
+    refused: tuple[Refused, ...], misnamed: tuple[Refused, ...]
+) -> list[dict[str, str]]:
+    """The `failed` items for the share's entries the path gate refused, and for the local
+    names it would refuse."""
+    listed = _(
         "The share lists an entry hoso will not use: {reason}. It was neither downloaded "
         "nor deleted anywhere; rename or remove it on the share."
     )
-    return [{"path": item.path, "error": message.format(reason=item.reason)} for item in refused]
+    here = _(
+        "This name cannot go to the share: {reason}. It was neither uploaded nor deleted "
+        "anywhere; rename it in the records folder."
+    )
+    return [
+        *({"path": item.path, "error": listed.format(reason=item.reason)} for item in refused),
+        *({"path": item.path, "error": here.format(reason=item.reason)} for item in misnamed),
+    ]
+
+
+def _misnamed(entries: Mapping[RelPath, LocalEntry], unclear: list[RelPath]) -> list[Refused]:
+    """Local paths with a name the share's path gate would refuse, the topmost of each
+    subtree only (what is below goes with it); paths already left alone are not repeated."""
+    found: list[Refused] = []
+    for path in sorted(entries):
+        reason = next(filter(None, map(davxml.name_refusal, path.split("/"))), None)
+        if reason is None:
+            continue
+        left = (*unclear, *(item.path for item in found))
+        if not any(is_within(path, other) for other in left):
+            found.append(Refused(path, reason))
+    return found
 
 
 def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelPath, _E]:

@@ -320,3 +320,31 @@ def test_a_locked_vault_falls_back_to_the_typed_passphrase(tmp_path: Path) -> No
     # Not stopped at the vault: the usual sources were tried, and none had it.
     assert locked.returncode == ExitCode.USAGE and "HOSO_BACKUP_PASSPHRASE" in locked.stderr
     assert hoso(agent, "list").returncode == 0  # HOSO_BACKUP_PASSPHRASE still works
+
+
+def test_names_with_terminal_controls_are_shown_escaped(tmp_path: Path) -> None:
+    """A file name may hold ESC or BEL (a name from a zip or a USB stick): ls, diff and the
+    skipped list show it escaped, never as a sequence the terminal obeys."""
+    agent = offline_agent(tmp_path)
+    hidden = "Bài \x1b]0;pwned\x07\x1b[8m\x9b2J.docx"
+    agent.write("Ghi chú.txt", b"ghi chu")
+    init(agent, tmp_path)
+    assert hoso(agent, "create").returncode == 0
+    agent.write(hidden, b"bai")
+    fifo = agent.root / f"pipe \x1b[2J"  # type: ignore[operator]
+    os.mkfifo(fifo)  # a special file: skipped and named
+
+    made = hoso(agent, "create")
+    listed = hoso(agent, "ls", "latest")
+    [first, second] = [row["id"] for row in json.loads(hoso(agent, "list", "--json").stdout)]
+    changed = hoso(agent, "diff", first, second)
+
+    assert made.returncode == ExitCode.PARTIAL, made.stderr
+    for done in (made, listed, changed):
+        shown = done.stdout + done.stderr
+        assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert "Bài \\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in listed.stdout
+    assert "+ Bài \\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in changed.stdout
+    assert "pipe \\x1b[2J" in made.stderr
+    fifo.unlink()  # the helper below reads every file; a FIFO would block it
+    assert agent.tree() == {"Ghi chú.txt": b"ghi chu", hidden: b"bai"}

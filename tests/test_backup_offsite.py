@@ -9,14 +9,18 @@ A file the local repository lost is never removed from the share, whose copy can
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
+import pytest
 from agents import Agent, remote_put, to_toml
 from conftest import Share
+from servers import Answer
+from test_faults import FaultProxy, proxy  # noqa: F401 - `proxy` is a fixture
 
 from agent import config as configmod
 from agent.backup.offsite import SENT_FILE
@@ -106,3 +110,24 @@ def test_a_file_lost_here_stays_on_the_share_and_repairs_the_repository(
     assert (usb / "config").read_bytes() == config
     checked = agent.cli("backup", "check", "--read-data", env=ENV)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_a_copy_the_share_sends_longer_than_it_lists_is_damage_not_a_crash(
+    tmp_path: Path,
+    share: Share,
+    proxy: FaultProxy,  # noqa: F811
+) -> None:
+    """A hostile share answers the read-back of one pack with more bytes than it lists: the
+    download stops at the listed size, and that copy is named and sent again."""
+    agent, usb = agent_with_copy(tmp_path, dataclasses.replace(share, url=proxy.url))
+    pack = next(p for p in repository_files(usb) if p.startswith("data/"))
+    size = (usb / pack).stat().st_size
+    proxy.script("GET", rf"/{COPY}/{pack}$", Answer(200, {"ETag": '"x"'}, os.urandom(size + 10)))
+
+    checked = agent.cli("backup", "check", "--remote", env=ENV)
+
+    assert checked.returncode == ExitCode.PARTIAL, checked.stdout + checked.stderr
+    assert f"on the share: {pack}: the copy on the share is not what was sent" in checked.stdout
+    assert f"sent again from this computer: {pack}" in checked.stdout
+    assert repository_files(share.path / COPY) == repository_files(usb)

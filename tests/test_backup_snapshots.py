@@ -26,6 +26,7 @@ from agent.backup.repository import Repository
 from agent.backup.restore import restore
 from agent.backup.snapshots import CreateResult, create, diff, find_snapshot, ls
 from agent.errors import UsageError
+from agent.safepath import UnsafePath
 
 PASSPHRASE = "mật khẩu của cô Lan"
 CHEAP = KdfParams(n=2**10)
@@ -538,3 +539,33 @@ def test_a_folder_where_the_backup_has_a_file_stops_the_restore(tmp_path: Path) 
     (tmp_path / "out" / "Bài 1.docx").mkdir(parents=True)
     with pytest.raises(UsageError, match="is a folder where the backup has a file"):
         restore(repo, snapshot, [], tmp_path / "out", overwrite=True)
+
+
+@pytest.mark.parametrize(
+    "paths", [["Tuần 12/Toán/authorized_keys"], ["Tuần 12/Toán"], []], ids=["file", "folder", "all"]
+)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_restore_never_writes_through_a_link_planted_in_the_target(
+    tmp_path: Path, paths: list[str], overwrite: bool
+) -> None:
+    root = tmp_path / "HoSo"
+    write(root / "Tuần 12" / "Toán" / "authorized_keys", b"ssh-ed25519 AAAA attacker")
+    repo = new_repo(tmp_path / "repo")
+    snapshot = backup(repo, root).snapshot
+    ssh = tmp_path / "ssh"
+    write(ssh / "Toán" / "known_hosts", b"mine")
+    for path in sorted((root / "Tuần 12").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "Tuần 12").rmdir()
+    (root / "Tuần 12").symlink_to(ssh)  # planted: the folder the backup has is now a link
+
+    with pytest.raises(UnsafePath, match="Tuần 12 in the records folder is a symbolic link"):
+        restore(repo, snapshot, paths, root, overwrite=overwrite)
+
+    # Nothing went through the link, the link itself is still there, nothing else was made.
+    assert sorted(p.relative_to(ssh).as_posix() for p in ssh.rglob("*")) == [
+        "Toán", "Toán/known_hosts"
+    ]
+    assert (ssh / "Toán" / "known_hosts").read_bytes() == b"mine"
+    assert (root / "Tuần 12").is_symlink()
+    assert sorted(p.name for p in root.iterdir()) == ["Tuần 12"]

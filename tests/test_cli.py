@@ -142,7 +142,8 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
     config, root = tmp_path / "cfg" / "agent.toml", tmp_path / "HoSo"
     # A documentation address (RFC 5737): refused before any connection is tried.
     args = ["--config", str(config), "init", "--root", str(root), "--url", "http://192.0.2.7/dav"]
-    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD}
+    # The default state folder, but in this test's own home: never the machine user's.
+    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD, "HOME": str(tmp_path / "home")}
 
     refused = run_hoso(*args, env=env)
     assert refused.returncode == ExitCode.USAGE, refused.stderr
@@ -153,10 +154,10 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
     assert accepted.returncode == 0, accepted.stderr
     assert tomllib.loads(config.read_text())["remote"]["allow_insecure_http"] is True
     # The agent keeps working with it, and says so while it lasts.
-    status = run_hoso("--config", str(config), "status", "--json")
+    status = run_hoso("--config", str(config), "status", "--json", env=env)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["insecure_http"] is True
-    text = run_hoso("--config", str(config), "status")
+    text = run_hoso("--config", str(config), "status", env=env)
     assert "http://192.0.2.7/dav" in text.stdout and "in clear" in text.stdout
 
 
@@ -175,10 +176,14 @@ def test_init_refuses_cleartext_http_to_another_computer(tmp_path: Path) -> None
             lambda text: text.replace("[sync]\n", "[sync]\nmax_listing_bytes = 1000\n"),
             "sync.max_listing_bytes",
         ),
+        (
+            lambda text: text.replace("[sync]\n", "[sync]\nmax_entries = 10\n"),
+            "sync.max_entries",
+        ),
         (lambda text: "colour = true\n" + text, "colour"),
         (lambda text: text.replace("[remote]", "[remote"), None),  # not TOML at all
     ],
-    ids=["unknown-key", "wrong-type", "listing-cap", "unknown-top-key", "not-toml"],
+    ids=["unknown-key", "wrong-type", "listing-cap", "entries-cap", "unknown-top-key", "not-toml"],
 )
 @WSGIDAV_ONLY
 def test_bad_config_is_a_usage_error_naming_file_and_key(

@@ -692,3 +692,133 @@ def test_a_file_missing_from_the_listing_is_trashed_only_once_the_share_confirms
     assert gone.deleted_local == ["a.txt"]
     assert not (agent.root / "a.txt").exists()
     assert [p.read_bytes() for p in agent.local_trash().rglob("*") if p.is_file()] == [b"abc"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        # As UTF-8 bytes (the header goes out as Latin-1): C1 CSI, ESC ]0; retitle, ESC [2J.
+        "http://evil.example/\x1b]0;pwned\x07\x1b[2J\xc2\x9b31m",
+        # A byte that is not UTF-8 at all: requests fails to decode it, even following nothing.
+        "http://evil.example/\x9b31m",
+    ],
+    ids=["controls", "not-utf8"],
+)
+def test_a_redirect_to_a_crafted_address_is_one_clear_message(
+    tmp_path: Path, fault_server: FaultServer, location: str
+) -> None:
+    fault_server.script("PROPFIND", ROOT, Answer(301, {"Location": location}))
+    agent = hostile_agent(tmp_path, fault_server)
+    agent.write("Bài 1.docx", b"lesson")
+
+    result = agent.cli("sync")
+    status = agent.cli("status")
+
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    assert "a bug in hoso" not in result.stderr
+    assert status.returncode == 0, status.stderr
+    for shown in (result.stderr, status.stdout):
+        assert "redirected" in shown, shown
+        assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert [r.method for r in fault_server.received] == ["PROPFIND"]
+    assert agent.tree() == {"Bài 1.docx": b"lesson"}
+
+
+def test_a_share_whose_folders_never_end_stops_the_pass_at_max_entries(tmp_path: Path) -> None:
+    """Every folder this share lists holds two new sub-folders, at any depth: a walk without
+    a bound never ends (10,000 PROPFINDs a minute, the pass never finishes). It stops once
+    more than max_entries entries were met, with one message, and nothing is changed."""
+    asked: list[str] = []
+
+    def respond(method: str, path: str, raw: str, headers: dict[str, str], body: bytes) -> Answer:
+        asked.append(method)
+        if method != "PROPFIND":
+            return Answer(404)
+        href = raw if raw.endswith("/") else raw + "/"
+        return Answer(207, body=multistatus(
+            dav_response(href, "f", folder=True),
+            dav_response(f"{href}a/", "a", folder=True),
+            dav_response(f"{href}b/", "b", folder=True),
+        ))
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(respond))
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        share = Share(None, url, ROOT, USER, PASSWORD, tmp_path / "no-disk")  # type: ignore[arg-type]
+        agent = Agent(tmp_path, share, sync_overrides={"max_entries": 1000})
+        agent.write("Bài 1.docx", b"lesson")
+
+        result = agent.cli("sync", timeout=60)
+
+        assert result.returncode == ExitCode.PARTIAL, result.stderr
+        assert "more than 1000 files and folders (max_entries" in result.stderr
+        assert set(asked) == {"PROPFIND"} and len(asked) < 1000
+        assert agent.tree() == {"Bài 1.docx": b"lesson"}
+        assert [p for p in agent.root.rglob("*") if p.is_dir()] == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_etag_with_a_line_break_is_refused_not_sent_back(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    """An ETag goes back to the share in If-Match. One listed as "a&#13;&#10;X-Evil: 1" (legal
+    XML) made requests refuse the header, and every pass that touched the file stopped as
+    "Cannot reach the share" (exit 3). The entry is refused by the gate instead."""
+    def listing(etag: str) -> Answer:
+        return Answer(207, body=multistatus(
+            dav_response(f"/{ROOT}/", "r", folder=True),
+            dav_response(f"/{ROOT}/a.txt", etag),
+            dav_response(f"/{ROOT}/b.txt", "b"),
+        ))
+
+    fault_server.script("PROPFIND", ROOT, listing("a"))
+    fault_server.script("GET", f"{ROOT}/a.txt", Answer(200, {"ETag": '"a"'}, b"abc"))
+    fault_server.script("GET", f"{ROOT}/b.txt", Answer(200, {"ETag": '"b"'}, b"abc"))
+    agent = hostile_agent(tmp_path, fault_server)
+    assert sorted(agent.sync().downloaded) == ["a.txt", "b.txt"]
+    fault_server.script("PROPFIND", ROOT, listing("a&#13;&#10;X-Evil: 1"))
+    agent.write("a.txt", b"edited here")
+
+    result = agent.cli("sync", "--json")
+
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    report = json.loads(result.stdout)
+    (failed,) = report["failed"]
+    assert failed["path"] == "a.txt" and "ETag holds a control character" in failed["error"]
+    assert report["uploaded"] == report["downloaded"] == report["deleted_local"] == []
+    assert agent.tree() == {"a.txt": b"edited here", "b.txt": b"abc"}
+    changing = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL"}
+    assert [r for r in fault_server.received if r.method in changing] == []
+
+
+def test_an_entry_spelt_as_the_folder_with_a_double_slash_holds_back_nothing(
+    tmp_path: Path, fault_server: FaultServer
+) -> None:
+    """"/dav//", or the root listed inside a sub-folder, claims the empty path. Taken as a path
+    to leave alone, "" held back the whole tree: one such entry and nothing was uploaded or
+    downloaded, pass after pass."""
+    fault_server.script("PROPFIND", ROOT, Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/", "r", folder=True, extra="<oc:fileid>1</oc:fileid>"),
+        dav_response(f"/{ROOT}//", "x", folder=True),
+        dav_response(f"/{ROOT}/ok.txt", "o"),
+        dav_response(f"/{ROOT}/sub/", "s", folder=True),
+    )))
+    fault_server.script("PROPFIND", f"{ROOT}/sub", Answer(207, body=multistatus(
+        dav_response(f"/{ROOT}/sub/", "s", folder=True),
+        dav_response(f"/{ROOT}/", "r", folder=True),  # its parent, listed as if inside it
+    )))
+    fault_server.script("GET", f"{ROOT}/ok.txt", Answer(200, {"ETag": '"o"'}, b"abc"))
+    fault_server.script("PUT", f"{ROOT}/new.txt", Answer(201, {"ETag": '"n"'}))
+    agent = hostile_agent(tmp_path, fault_server)
+    agent.write("new.txt", b"new")
+
+    report = agent.sync()
+
+    assert report.downloaded == ["ok.txt"] and report.uploaded == ["new.txt"]
+    assert [item["path"] for item in report.failed] == ["", ""]
+    assert agent.tree() == {"new.txt": b"new", "ok.txt": b"abc"} and agent.dirs() == {"sub"}
+    assert [r.body for r in fault_server.requests_for("PUT")] == [b"new"]

@@ -20,7 +20,9 @@ import test_handover as stage
 from agents import REPO, hoso_command, hoso_env
 from test_handover import PASSWORD, RECEIVER, Keeper, Scene, accept, history, prepare
 
+from agent.config import Secret
 from plugins.handover import ledger, trust
+from plugins.handover.bundle import Account, Party, new_id, seal_bundle
 from plugins.handover.keys import HandoverKeys, PublicKey
 from plugins.handover.ledger import FOLDER
 
@@ -334,3 +336,62 @@ def test_a_damaged_memory_of_trusted_keys_trusts_nothing_more(scene: Scene) -> N
     assert log["verified"] is False and log["entries"] == []
     assert any("is damaged" in p for p in log["problems"])  # type: ignore[attr-defined]
     assert memory.read_text().startswith('{"keys": {"not')  # left as found, for a person to see
+
+
+
+CONTROLS = "An\x1b[8m\x1b]0;pwned\x07\x9b2J"  # hide what follows, retitle, clear
+
+
+def test_a_crafted_bundles_giver_name_is_shown_escaped(scene: Scene) -> None:
+    """A bundle is read before its giver is known: anyone who has the receiver's public key
+    can seal one, naming the giver as they like. ESC [8m in the name would hide the real
+    fingerprint printed after it; the terminal sees it escaped, and the check still holds."""
+    forger = HandoverKeys.generate()
+    receiver = scene.receiver.keygen()
+    account = Account(**stage.ACCOUNT, password=Secret("pw-of-the-forger"))
+    data = seal_bundle(
+        bundle_id=new_id(), created="2026-11-20T08:00:00+07:00", account=account, notes={},
+        giver=Party(f"{CONTROLS} AAAA-BBBB-CCCC-DDDD", "Giáo viên"), giver_keys=forger,
+        receiver=receiver,
+    )  # fmt: skip
+    bundle = scene.out / "crafted.hoso-handover"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_bytes(data)
+    before = vault_bytes(scene.receiver)
+
+    done = scene.receiver.hoso("handover", "accept", str(bundle))  # no terminal: shown, refused
+
+    assert done.returncode == 2, done.stderr
+    shown = done.stdout + done.stderr
+    assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert "An\\x1b[8m\\x1b]0;pwned\\x07\\u009b2J AAAA-BBBB-CCCC-DDDD, Giáo viên" in done.stdout
+    assert forger.public().fingerprint() in done.stdout
+    assert vault_bytes(scene.receiver) == before
+
+
+def test_names_with_control_characters_are_refused_before_anything_is_sealed(
+    scene: Scene,
+) -> None:
+    scene.giver.store_account()
+    key = scene.receiver.keygen()
+    typed = scene.giver.hoso(
+        "handover", "prepare", "--to", key.text(), "--receiver", f"{CONTROLS}, Giáo viên",
+        "--out", str(scene.out),
+    )  # fmt: skip
+    assert typed.returncode == 2, typed.stderr
+    assert "--receiver holds a control character" in typed.stderr
+    # The same name in the config (as TOML escapes): a config error, not a crash.
+    scene.giver.keeper = f"{CONTROLS}, Giáo viên"
+    scene.giver.write_config()
+    config = scene.giver.config_path.read_text(encoding="utf-8")
+    escaped = "".join(f"\\u{ord(c):04x}" if c in "\x1b\x07\x9b" else c for c in config)
+    scene.giver.config_path.write_text(escaped, encoding="utf-8")
+    configured = scene.giver.hoso(
+        "handover", "prepare", "--to", key.text(), "--receiver", stage.RECEIVER,
+        "--out", str(scene.out),
+    )  # fmt: skip
+    assert configured.returncode == 2, configured.stderr
+    assert "school.mailbox_keeper.name" in configured.stderr
+    assert "control character" in configured.stderr
+    assert not scene.out.exists() or list(scene.out.iterdir()) == []
+    assert '"prepared"' not in log_entries(scene.share)

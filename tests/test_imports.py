@@ -138,6 +138,7 @@ PUBLIC_API = {
     "agent.validation",  # an inspection plan checks its records as `hoso check` does
     "agent.journal",  # and the ledger of what was sent lives in the journal
     "agent.local",  # and reads the records folder under the sync's ignore rules
+    "agent.display",  # names from a file or the share shown on a terminal, escaped
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

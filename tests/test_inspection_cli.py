@@ -511,6 +511,40 @@ def test_a_sent_folder_copy_that_failed_is_made_by_the_next_run_without_resendin
     assert len(ids[0].split()) == 1
 
 
+def test_verify_shows_control_characters_of_a_crafted_email_escaped(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    """An .eml is anyone's file: its Message-ID, Date and manifest paths may carry terminal
+    control sequences (retitle the window, hide the lines after). Text output escapes them."""
+    teacher = _teacher(tmp_path, server, pki)
+    out = tmp_path / "outbox"
+    (eml,) = json.loads(
+        teacher.ok("inspect", "build", "--weeks", "10-11", "--out", str(out), "--json")
+    )["files"]
+    message = email.message_from_bytes(Path(eml).read_bytes(), policy=policy.default)
+    hidden = "\x1b]0;pwned\x07\x1b[8m\x9b2J"
+    for part in message.iter_attachments():
+        if part.get_filename() == "manifest.json":
+            manifest = json.loads(part.get_content())
+            manifest["files"][0]["path"] = f"{KHBD}/Tuần 10/{hidden}.docx"
+            part.set_content(json.dumps(manifest).encode(), "application", "json",
+                             filename="manifest.json")
+    del message["Message-ID"], message["Date"]
+    message["Message-ID"] = f"<id{hidden}@lan>"
+    message["Date"] = f"Fri, 20 Nov 2026 08:00:00 +0700 {hidden}"
+    crafted = tmp_path / "crafted.eml"
+    crafted.write_bytes(message.as_bytes())
+
+    text = teacher.hoso("inspect", "verify", str(crafted))
+
+    assert text.returncode == 1, text.stderr
+    shown = text.stdout + text.stderr
+    assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown)
+    assert "\\x1b]0;pwned\\x07\\x1b[8m\\u009b2J.docx" in text.stdout
+    as_json = json.loads(teacher.hoso("inspect", "verify", str(crafted), "--json").stdout)
+    assert as_json["messages"][0]["files"][0]["path"].endswith(f"{hidden}.docx")
+
+
 def test_a_plugins_text_output_shows_control_characters_escaped(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
@@ -522,8 +556,7 @@ def test_a_plugins_text_output_shows_control_characters_escaped(
     text = teacher.ok("inspect", "plan", "--weeks", "10-13")
     as_json = json.loads(teacher.ok("inspect", "plan", "--weeks", "10-13", "--json"))
 
-    # (click itself drops the CSI sequence "ESC [2J" when stdout is not a terminal)
-    assert "Bài \\x1b]0;pwned\\x07" in text and "\\u009b31m.pdf" in text
+    assert "Bài \\x1b]0;pwned\\x07\\x1b[2J\\u009b31m.pdf" in text
     for raw in ("\x1b", "\x07", "\x9b"):
         assert raw not in text
     assert f"{KHBD}/Tuần 12/{hostile}" in {f["path"] for f in as_json["files"]}

@@ -135,3 +135,52 @@ def test_log_lines_show_control_characters_escaped() -> None:
     RedactingFilter().filter(record)
     assert record.getMessage() == printable(ESCAPED) + ": failed"
     assert "\x1b" not in record.getMessage()
+
+
+def test_a_local_name_the_share_would_refuse_is_never_sent_and_never_trashed(
+    tmp_path: Path, share: Share
+) -> None:
+    """A backslash or a control character is a legal Linux name, but the share's path gate
+    refuses it in every listing: sent, it would fail every pass after ("the share lists an
+    entry hoso will not use"), and a server that mangles it (wsgidav drops a newline) made
+    the next pass move the teacher's file to the trash. It stays here, reported, untouched."""
+    agent = Agent(tmp_path, share)
+    names = ["a\\b.txt", "dòng\n.txt", ESCAPED, "Tuần 1\\2/Bài 1.docx"]
+    for i, name in enumerate(names):
+        agent.write(name, f"bản {i}".encode())
+    agent.write("Bài 2.docx", b"bai 2")
+
+    for _ in range(2):
+        result = agent.run()
+        report = result.report
+        assert report.uploaded in (["Bài 2.docx"], [])
+        failed = {item["path"]: item["error"] for item in report.failed}
+        assert set(failed) == {"a\\b.txt", "dòng\n.txt", ESCAPED, "Tuần 1\\2"}
+        assert all("This name cannot go to the share" in e for e in failed.values())
+        assert "rename it in the records folder" in failed["a\\b.txt"]
+        assert not report.deleted_local and not report.downloaded and not result.retry_soon
+
+    assert agent.tree() == {**{n: f"bản {i}".encode() for i, n in enumerate(names)},
+                            "Bài 2.docx": b"bai 2"}  # fmt: skip
+    assert remote_tree(share) == {"Bài 2.docx": b"bai 2"}
+    assert list(agent.local_trash().rglob("*")) == []
+    shown = agent.cli("sync")
+    assert shown.returncode == 1 and "\\x1b]0;pwned" in shown.stderr and "\x1b" not in shown.stderr
+
+
+@pytest.mark.parametrize("name", ["a;b.txt", "x?y.txt", "tôi & bạn.txt"])
+def test_a_name_a_server_mangles_on_rename_is_never_trashed(
+    tmp_path: Path, share: Share, name: str
+) -> None:
+    """wsgidav 4.4's MOVE drops what follows ';' or '?' in the Destination, so an upload via a
+    temp name lands under another name. The temp upload's ETag vouches for nothing at the
+    real name: until a listing shows the file there, it is not taken for deleted on the share."""
+    agent = Agent(tmp_path, share)
+    agent.write(name, b"ghi chu")
+
+    for _ in range(3):
+        report = agent.run().report
+        assert not report.deleted_local, report
+
+    assert agent.tree()[name] == b"ghi chu"
+    assert list(agent.local_trash().rglob("*")) == []

@@ -238,16 +238,22 @@ def test_an_unconfirmed_upload_missing_from_the_share_is_uploaded_again() -> Non
 
 
 def test_an_unconfirmed_upload_listed_with_its_size_is_recorded_as_seen() -> None:
-    listed = replace(rf("f", 1), etag="")  # a server whose listings carry no ETag (nginx)
-    plan = run([lf("f", 1)], [listed], [unconfirmed("f")])
+    listed = replace(rf("f", 1), etag="", mtime=1_790_000_000)  # nginx: no ETag in listings
+    journal = replace(unconfirmed("f"), remote_mtime=1_790_000_000)
+    plan = run([lf("f", 1)], [listed], [journal])
     assert summary(plan) == [(K.RECORD, "f", R.SEEN_ON_SHARE)]
     assert plan.actions[0].remote == listed
+    # No time learnt from a listing: its size alone proves nothing, the bytes are compared.
+    assert summary(run([lf("f", 1)], [listed], [unconfirmed("f")])) == [
+        (K.CONFLICT, "f", R.NOT_SEEN_ON_SHARE)]
 
 
 @pytest.mark.parametrize(("local", "remote", "kind", "reason"), [
     (None, None, K.FORGET, R.GONE_BOTH),
     (lf("f", 2), None, K.UPLOAD, R.EDIT_BEATS_DELETE),
     (None, replace(rf("f", 1), etag=""), K.DELETE_REMOTE, R.DELETED_LOCAL),
+    # Listed with a time but none learnt for it: maybe someone's edit, so it comes back.
+    (None, replace(rf("f", 1), etag="", mtime=1_790_000_000), K.DOWNLOAD, R.EDIT_BEATS_DELETE),
     # Listed as another version (a cut upload, someone's edit): compare bytes, keep both.
     (lf("f", 1), rf("f", 3), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
     (lf("f", 1), replace(rf("f", 1), etag="e9"), K.CONFLICT, R.NOT_SEEN_ON_SHARE),
@@ -266,6 +272,69 @@ def test_a_folder_missing_from_the_share_with_unconfirmed_uploads_is_sent_again(
         (K.UPLOAD, "d/a", R.NOT_SEEN_ON_SHARE),
         (K.DELETE_LOCAL, "d/b", R.DELETED_REMOTE),
     ]
+
+
+# --- shares whose listings carry no ETag (nginx) ----------------------------------------------------
+
+T = 1_790_000_000  # a getlastmodified, whole seconds
+
+
+def rn(path: str, v: int = 1, *, mtime: int = T) -> RemoteEntry:
+    """A listed file without an ETag: size and getlastmodified are all the share says."""
+    return RemoteEntry(path, Kind.FILE, size=100 + v, mtime=mtime, href_path=path)
+
+
+def jn(path: str, v: int = 1, *, mtime: int = T, etag: str = "") -> JournalEntry:
+    return replace(jf(path, v), remote_etag=etag, remote_mtime=mtime)
+
+
+@pytest.mark.parametrize(("listed", "state"), [
+    (rn(P), State.UNCHANGED),
+    (rn(P, mtime=T + 1), State.CHANGED),  # a same-size edit: only the time tells
+    (rn(P, 2), State.CHANGED),  # another size
+    (rn(P, 2, mtime=T), State.CHANGED),  # another size within the same second
+    (rn(P, mtime=0), State.UNCHANGED),  # a share that tells no time either: size is all
+])
+def test_without_etags_size_and_time_tell_a_change(listed: RemoteEntry, state: State) -> None:
+    assert remote_state(listed, jn(P)) is state
+
+
+def test_a_same_size_edit_on_the_share_comes_down() -> None:
+    plan = run([lf(P)], [rn(P, mtime=T + 60)], [jn(P)])
+    assert summary(plan) == [(K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+
+
+def test_without_etags_an_unchanged_share_file_lets_local_edits_and_deletes_through() -> None:
+    assert summary(run([lf(P, 2)], [rn(P)], [jn(P)])) == [(K.UPLOAD, P, R.CHANGED_LOCAL)]
+    assert summary(run([], [rn(P)], [jn(P)])) == [(K.DELETE_REMOTE, P, R.DELETED_LOCAL)]
+    assert run([lf(P)], [rn(P)], [jn(P)]) == Plan()
+
+
+def test_a_download_etag_kept_by_an_older_hoso_is_not_compared_with_an_etagless_listing() -> None:
+    """Journals written before: the GET's ETag ("<hex mtime>-<hex size>" on nginx) beside the
+    GET's Last-Modified, which is the listing's getlastmodified. Size and time decide."""
+    old = jn(P, etag="6b167014-65")
+    assert run([lf(P)], [rn(P)], [old]) == Plan()
+    assert summary(run([lf(P, 2)], [rn(P)], [old])) == [(K.UPLOAD, P, R.CHANGED_LOCAL)]
+    assert summary(run([], [rn(P)], [old])) == [(K.DELETE_REMOTE, P, R.DELETED_LOCAL)]
+    assert summary(run([lf(P)], [rn(P, mtime=T + 1)], [old])) == [
+        (K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+
+
+def test_without_a_recorded_time_the_bytes_decide() -> None:
+    """No time was ever learnt: not "unchanged" on size alone. Unchanged here, the download
+    compares the bytes with the journal's (and replaces nothing when they are the same); edited
+    here, the conflict check compares them (and uploads when the share still has the journal's)."""
+    blind = jn(P, mtime=0)
+    assert summary(run([lf(P)], [rn(P)], [blind])) == [(K.DOWNLOAD, P, R.CHANGED_REMOTE)]
+    assert summary(run([lf(P, 2)], [rn(P)], [blind])) == [(K.CONFLICT, P, R.CHANGED_BOTH)]
+
+
+def test_a_listed_etag_is_compared_even_when_the_time_agrees() -> None:
+    listed = replace(rn(P), etag="e2")
+    assert remote_state(listed, jn(P, etag="e1")) is State.CHANGED
+    assert remote_state(listed, jn(P, etag="e2", mtime=T - 5)) is State.UNCHANGED
+    assert remote_state(listed, jn(P)) is State.CHANGED  # none recorded: bytes decide
 
 
 # --- unsettled and open documents -----------------------------------------------------------------

@@ -259,7 +259,8 @@ class _Hasher:
 
 
 def _remote_hash(remote: Any, path: str, size: int) -> str | None:
-    """The SHA-256 of the share's copy, or None when its body is not the listed size."""
+    """The SHA-256 of the share's copy; None when it sends other than the ``size`` it lists
+    (a download never reads past the listed size: that copy is damage, not an error)."""
     sink = _Hasher()
     try:
         remote.download(path, sink, size=size)

@@ -11,6 +11,10 @@ Invariants:
   to the snapshot's are left alone.
 - A damaged blob stops the restore with BackupDamaged naming the file; files restored before
   it stay in place.
+- Nothing is written through a symbolic link below ``target`` (the target itself is the
+  teacher's choice): every folder is opened through :class:`~agent.safepath.SafeRoot`, so a
+  link planted in the records folder (``Tuần 12 -> ~/.ssh``) stops the restore before anything
+  is written, with UnsafePath naming it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _
 from ..local import TEMP_PREFIX
 from ..model import nfc
+from ..safepath import Folder, SafeRoot
 from .files import fsync_folder
 from .repository import Repository
 from .snapshots import DIR, find_entry, find_snapshot, walk_tree
@@ -107,11 +112,11 @@ def _survey(items: list[_Item], target: Path) -> tuple[list[Path], set[str]]:
     """(existing paths that would be replaced, paths of files already equal to the backup)."""
     conflicts: list[Path] = []
     identical: set[str] = set()
+    safe = SafeRoot(target)
     for item in items:
         dest = target / item.path
-        try:
-            info = dest.lstat()
-        except FileNotFoundError:
+        info = safe.lstat(item.path)  # UnsafePath when a folder above it is a link
+        if info is None:
             continue
         if item.entry["type"] == DIR:
             if not stat.S_ISDIR(info.st_mode):
@@ -122,18 +127,18 @@ def _survey(items: list[_Item], target: Path) -> tuple[list[Path], set[str]]:
                     path=dest
                 )
             )
-        elif _same_content(dest, info, item.entry):
+        elif _same_content(safe, item.path, info, item.entry):
             identical.add(item.path)
         else:
             conflicts.append(dest)
     return conflicts, identical
 
 
-def _same_content(dest: Path, info: os.stat_result, entry: dict[str, Any]) -> bool:
+def _same_content(safe: SafeRoot, path: str, info: os.stat_result, entry: dict[str, Any]) -> bool:
     if not stat.S_ISREG(info.st_mode) or info.st_size != entry["size"]:
         return False
     digest = hashlib.sha256()
-    with dest.open("rb") as source:
+    with safe.parent(path) as (folder, name), os.fdopen(folder.open_file(name), "rb") as source:
         while block := source.read(_READ):
             digest.update(block)
     return digest.hexdigest() == entry["sha256"]
@@ -142,36 +147,40 @@ def _same_content(dest: Path, info: os.stat_result, entry: dict[str, Any]) -> bo
 def _write_all(
     repo: Repository, items: list[_Item], target: Path, identical: set[str]
 ) -> RestoreResult:
+    safe = SafeRoot(target)
     folders = [item for item in items if item.entry["type"] == DIR]
     files = [item for item in items if item.entry["type"] != DIR and item.path not in identical]
-    for dest in (target, *(target / item.path for item in folders)):
-        with _local_errors(dest):
-            _make_folder(dest)
-    for parent in sorted({(target / item.path).parent for item in files}):  # chosen files
-        with _local_errors(parent):
-            parent.mkdir(parents=True, exist_ok=True)
-    written = _restore_files(repo, files, target)
+    with _local_errors(target):
+        target.mkdir(parents=True, exist_ok=True)
+    for item in folders:
+        with _local_errors(target / item.path):
+            _make_folder(safe, item.path)
+    for parent in sorted({_parent(item.path) for item in files}):  # chosen files' folders
+        if parent:
+            with _local_errors(target / parent):
+                safe.makedirs(parent)
+    written = _restore_files(repo, files, safe)
     # Folder metadata last, deepest first: writing inside a folder changes its mtime, and a
     # read-only folder must still accept its files.
     for item in reversed(folders):
-        with _local_errors(target / item.path):
-            _set_metadata(target / item.path, item.entry)
-    for folder in {target, *((target / item.path).parent for item in items)}:
-        fsync_folder(folder)
+        with _local_errors(target / item.path), safe.parent(item.path) as (folder, name):
+            _set_metadata(folder, name, item.entry)
+    for changed in {target, *((target / item.path).parent for item in items)}:
+        fsync_folder(changed)
     skipped = [(path, _("already as in the backup")) for path in sorted(identical)]
     return RestoreResult(len(files), written, skipped)
 
 
-def _restore_files(repo: Repository, files: list[_Item], target: Path) -> int:
+def _restore_files(repo: Repository, files: list[_Item], safe: SafeRoot) -> int:
     """Restore files a few at a time, in two steps: every file is written and verified under
     a temp name, one sync makes them all durable at once (a sync per file made restores
     three times slower), then each takes its name. The first error stops the writing; the
     files verified before it still take their names, none is ever half-written under one."""
     repo.index()  # loaded once here, before the threads read it
-    ready: list[tuple[Path, Path, int]] = []  # (temp, destination, size)
+    ready: list[tuple[str, str, int]] = []  # (temp path, destination path, size), relative
     error: BaseException | None = None
     with ThreadPoolExecutor(_WORKERS) as pool:
-        futures = [pool.submit(_restore_one, repo, item, target / item.path) for item in files]
+        futures = [pool.submit(_restore_one, repo, item, safe) for item in files]
         for future in futures:
             try:
                 ready.append(future.result())
@@ -182,52 +191,60 @@ def _restore_files(repo: Repository, files: list[_Item], target: Path) -> int:
     try:
         os.sync()
         for temp, dest, _size in ready:
-            with _local_errors(dest):
-                os.replace(temp, dest)
+            with _local_errors(safe.root / dest), safe.parent(dest) as (folder, name):
+                folder.replace(_name(temp), name)
     finally:
         for temp, _dest, _size in ready:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            with contextlib.suppress(OSError), safe.parent(temp) as (folder, name):
+                folder.unlink(name, missing_ok=True)
     if error is not None:
         raise error
     return sum(size for _temp, _dest, size in ready)
 
 
-def _restore_one(repo: Repository, item: _Item, dest: Path) -> tuple[Path, Path, int]:
-    with _local_errors(dest):
-        return _restore_file(repo, item, dest)
+def _restore_one(repo: Repository, item: _Item, safe: SafeRoot) -> tuple[str, str, int]:
+    with _local_errors(safe.root / item.path):
+        return _restore_file(repo, item, safe)
 
 
-def _make_folder(dest: Path) -> None:
-    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        dest.unlink()  # the caller saw it in before_overwrite
-    dest.mkdir(parents=True, exist_ok=True)
+def _make_folder(safe: SafeRoot, path: str) -> None:
+    """The folder ``path``; a link or file in its place is removed first (the caller saw it
+    in before_overwrite), never followed."""
+    with safe.parent(path, create=True) as (folder, name):
+        info = folder.lstat(name)
+        if info is not None and not stat.S_ISDIR(info.st_mode):
+            folder.unlink(name)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, dir_fd=folder.fd)
 
 
-def _restore_file(repo: Repository, item: _Item, dest: Path) -> tuple[Path, Path, int]:
-    """The file written and verified under a temp name beside ``dest``: (temp, dest, size)."""
-    temp = dest.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
-    try:
-        size, sha256 = _write_blobs(repo, item, temp)
-        if (size, sha256) != (item.entry["size"], item.entry["sha256"]):
-            raise BackupDamaged(
-                _(
-                    "{path}: the restored bytes differ from the backup; the file was not "
-                    "written. Run hoso backup check."
-                ).format(path=item.path)
-            )
-        _set_metadata(temp, item.entry)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-    return temp, dest, size
+def _restore_file(repo: Repository, item: _Item, safe: SafeRoot) -> tuple[str, str, int]:
+    """The file written and verified under a temp name beside it: (temp, path, size)."""
+    parent = _parent(item.path)
+    temp_name = f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    temp = f"{parent}/{temp_name}" if parent else temp_name
+    with safe.folder(parent) as folder:
+        try:
+            size, sha256 = _write_blobs(repo, item, folder, temp_name)
+            if (size, sha256) != (item.entry["size"], item.entry["sha256"]):
+                raise BackupDamaged(
+                    _(
+                        "{path}: the restored bytes differ from the backup; the file was not "
+                        "written. Run hoso backup check."
+                    ).format(path=item.path)
+                )
+            _set_metadata(folder, temp_name, item.entry)
+        except BaseException:
+            folder.unlink(temp_name, missing_ok=True)
+            raise
+    return temp, item.path, size
 
 
-def _write_blobs(repo: Repository, item: _Item, temp: Path) -> tuple[int, str]:
+def _write_blobs(repo: Repository, item: _Item, folder: Folder, name: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, 0o600, dir_fd=folder.fd)
     with os.fdopen(fd, "wb") as out:
         for data in _blobs(repo, item):
             out.write(data)
@@ -250,9 +267,18 @@ def _blobs(repo: Repository, item: _Item) -> Iterator[bytes]:
             ) from None
 
 
-def _set_metadata(path: Path, entry: dict[str, Any]) -> None:
-    os.chmod(path, entry["mode"], follow_symlinks=False)
-    os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]), follow_symlinks=False)
+def _set_metadata(folder: Folder, name: str, entry: dict[str, Any]) -> None:
+    os.chmod(name, entry["mode"], dir_fd=folder.fd, follow_symlinks=False)
+    ns = (entry["mtime_ns"], entry["mtime_ns"])
+    os.utime(name, ns=ns, dir_fd=folder.fd, follow_symlinks=False)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def _name(path: str) -> str:
+    return path.rpartition("/")[2]
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from typing import Any
 from agent.config import Secret
 from agent.errors import UsageError
 from agent.i18n import _
+from agent.model import has_control
 
 from . import keys as keymod
 from .keys import HandoverKeys, PublicKey, SealBroken
@@ -59,6 +60,13 @@ class Party:
     def parse(cls, text: str, option: str) -> Party:
         """``"NAME, POSITION"`` (the position may itself contain commas)."""
         name, _sep, position = text.partition(",")
+        if has_control(text):
+            raise UsageError(
+                _(
+                    "{option} holds a control character (such as ESC or a line break); type "
+                    "the name and position again."
+                ).format(option=option)
+            )
         if not name.strip() or not position.strip():
             raise UsageError(
                 _('{option} must be "NAME, POSITION", e.g. "Trần Thị Bình, Giáo viên".').format(

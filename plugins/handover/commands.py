@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from agent.config import Config
+from agent.display import printable
 from agent.errors import ExitCode, SafetyStop, UsageError
 from agent.i18n import _
 from agent.roles import key_fingerprint
@@ -483,18 +484,25 @@ def history(
     return screened, ledger.handovers(screened.log.entries)
 
 
+# Names and times below come from the log or a bundle (anyone's file until checked, and a
+# keeper may type anything): shown through printable(), never with raw terminal controls.
+
+
 def removed_message(handover: ledger.Handover) -> str:
     return _(
         "{receiver} changed the school mailbox password at {time}: this computer's copy of the "
         "account was removed from its vault."
-    ).format(receiver=handover.receiver.label(), time=handover.password_changed_at)
+    ).format(
+        receiver=printable(handover.receiver.label()),
+        time=printable(handover.password_changed_at or ""),
+    )
 
 
 def reminder_message(handover: ledger.Handover) -> str:
     return _(
         "You accepted the school mailbox from {giver}. Change its password and move the "
         "recovery phone/email to yours now, then run `hoso handover confirm --password-changed`."
-    ).format(giver=handover.giver.label())
+    ).format(giver=printable(handover.giver.label()))
 
 
 # --- the commands ------------------------------------------------------------------------------
@@ -605,7 +613,8 @@ def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
     def confirm(arrived: Arrived) -> str:
         click.echo(
             _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
-                giver=arrived.opened.giver.label(), fingerprint=arrived.giver_fingerprint
+                giver=printable(arrived.opened.giver.label()),
+                fingerprint=arrived.giver_fingerprint,
             )
         )
         click.echo(_known_line(arrived))
@@ -631,7 +640,7 @@ def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
     click.echo(_("The fingerprint matches."))
     click.echo(
         _("The account {address} is now in your vault as `{name}`.").format(
-            address=opened.account.address, name=MAILBOX
+            address=printable(opened.account.address), name=MAILBOX
         )
     )
     click.echo(
@@ -645,7 +654,7 @@ def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
 def _known_line(arrived: Arrived) -> str:
     if arrived.known_as == trust.PINNED:
         return _("This key is pinned in the config as {name}'s keeper key.").format(
-            name=arrived.keeper_name
+            name=printable(arrived.keeper_name or "")
         )
     if arrived.known_as is not None:
         return _("The handover log already knows this key as a keeper's.")
@@ -665,7 +674,7 @@ def confirm_command(obj: Any, password_changed: bool) -> None:
     done = confirm_password_changed(obj.load(), prompt=terminal_prompt())
     click.echo(
         _("Recorded: the password of the mailbox from {giver} was changed.").format(
-            giver=done.giver.label()
+            giver=printable(done.giver.label())
         )
     )
 

@@ -759,6 +759,7 @@ def verify_command(obj: Any, target: Path, as_json: bool) -> None:
             )
         )
     else:
+        # An .eml is anyone's file: its headers and manifest may carry terminal controls.
         for c in checked:
             click.echo(f"{c.eml}  {c.message_id}  {c.date}")
             for item in c.files:
