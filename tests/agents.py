@@ -367,19 +367,7 @@ _METHOD = re.compile(
 )
 
 
-def _line_end(text: str, at: int) -> int:
-    end = text.find("\n", at)
-    return len(text) if end < 0 else end
-
-
 def logged_methods(share: Share, since: int) -> list[str]:
     """Methods of the requests the server logged after its ``since``-th logged request."""
-    server = share.server
-    text = server._access_log().read_text(errors="replace")
-    # ``since`` counts no marker of settled_request_count: neither may the lines.
-    lines = [
-        text[text.rfind("\n", 0, m.start()) + 1 : _line_end(text, m.end())]  # its whole line
-        for m in server._request_line.finditer(text)
-    ]
-    lines = [line for line in lines if ".count-marker-" not in line][since:]
+    lines = share.server.logged_requests()[since:]
     return [found.group(1) for line in lines if (found := _METHOD.search(line))]

@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote, urlsplit
 READY_SECONDS = 20.0
 USER = "giaovien"
 PASSWORD = "Sup3r-s3cret-pw-0921"  # distinctive, so leak tests can search for it
+COUNT_MARKER = ".count-marker-"  # settled_request_count's requests, never counted
 
 
 def free_port() -> int:
@@ -71,7 +72,6 @@ class DavServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self._proc: subprocess.Popen[bytes] | None = None
-        self._markers = 0
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -116,13 +116,21 @@ class DavServer:
 
     # --- helpers for tests ----------------------------------------------------------------
 
-    def request_count(self) -> int:
-        """HTTP requests the server has logged since it was first started."""
+    def logged_requests(self) -> list[str]:
+        """The access-log lines of the HTTP requests the server answered since it was first
+        started, without the markers of `settled_request_count`."""
         try:
             text = self._access_log().read_text(errors="replace")
         except FileNotFoundError:
-            return 0
-        return len(self._request_line.findall(text))
+            return []
+        lines = (
+            text[text.rfind("\n", 0, m.start()) + 1 : _line_end(text, m.end())]
+            for m in self._request_line.finditer(text)
+        )
+        return [line for line in lines if COUNT_MARKER not in line]
+
+    def request_count(self) -> int:
+        return len(self.logged_requests())
 
     def settled_request_count(self) -> int:
         """``request_count()`` once every request sent before this call has been logged.
@@ -130,12 +138,11 @@ class DavServer:
         Servers log a request after answering it, so a marker request is sent and awaited;
         markers are not counted.
         """
-        marker = f".count-marker-{secrets.token_hex(6)}"
+        marker = f"{COUNT_MARKER}{secrets.token_hex(6)}"
         self.request("MKCOL", marker + "/")  # nginx wants a folder's slash
-        self._markers += 1
         wait_until(lambda: marker in self._access_log().read_text(errors="replace"), 10,
                    f"{self.kind}'s access log to catch up")
-        return self.request_count() - self._markers
+        return self.request_count()
 
     def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
@@ -692,3 +699,8 @@ class CutProxy:
             except OSError:
                 pass
             sock.close()
+
+
+def _line_end(text: str, at: int) -> int:
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end
