@@ -32,12 +32,12 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from urllib.parse import urlencode, urlsplit
 
-from agent.config import Secret
+from agent.config import Secret, is_loopback
 from agent.errors import ConfigError
 from agent.i18n import _
 
 from .model import MailLoginRefused, MailRejected, MailTemporary, MailUnreachable
-from .settings import SmtpSettings, is_loopback
+from .settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ Parsing only; every key is checked and a mistake raises ConfigError naming the k
 
 from __future__ import annotations
 
-import ipaddress
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from agent.config import Config
+from agent.config import Config, is_loopback
 from agent.errors import ConfigError
 from agent.i18n import _
 from agent.model import as_date
@@ -89,15 +88,6 @@ def _int(config: Config, key: str, value: Any, low: int, high: int) -> int:
             config, key, _("must be a whole number from {low} to {high}").format(low=low, high=high)
         )
     return value
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _security(config: Config, key: str, value: Any, ports: Mapping[str, int], host: str) -> str:
