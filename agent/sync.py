@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from . import davxml, guards, local, reconcile, serverinfo, trash
 from .config import Config
-from .errors import ConfigError, HosoError, NotFound, SafetyStop
+from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
 from .hooks import Deletion, PluginHost, load_plugins
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
@@ -350,7 +350,7 @@ class Syncer:
         there = [
             action.path
             for action in plan.of_kind(ActionKind.DELETE_LOCAL)
-            if self.remote.stat(action.path, folder=_kind_of(action) is Kind.DIR) is not None
+            if self._still_on_share(action)
         ]
         if not there:
             return plan, []
@@ -358,6 +358,14 @@ class Syncer:
             a for a in plan.actions if not (a.kind is ActionKind.DELETE_LOCAL and a.path in there)
         )
         return dataclasses.replace(plan, actions=kept), there
+
+    def _still_on_share(self, action: Action) -> bool:
+        try:
+            return self.remote.stat(action.path, folder=_kind_of(action) is Kind.DIR) is not None
+        except RemoteError as exc:
+            if exc.scope is not Scope.FILE:
+                raise  # the share as a whole is unreachable or refuses us: the pass stops
+            return True  # an answer about this one path that is not "gone": keep the file
 
     def _remove_leftovers(self, partial: tuple[RelPath, ...], temp: list[RelPath]) -> None:
         """Temp files of transfers a crash interrupted. The instance lock guarantees no

@@ -678,6 +678,14 @@ def test_a_file_missing_from_the_listing_is_trashed_only_once_the_share_confirms
     asked = [r.path for r in fault_server.requests_for("PROPFIND")]
     assert f"/{ROOT}/a.txt" in asked
 
+    # An answer about that one path that is neither "there" nor "gone" keeps the file too,
+    # and the rest of the pass goes on.
+    fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(405))
+    unsure = agent.sync()
+
+    assert unsure.deleted_local == [] and agent.read("a.txt") == b"abc"
+    assert not any(agent.local_trash().rglob("*"))
+
     fault_server.script("PROPFIND", f"{ROOT}/a.txt", Answer(404))
     gone = agent.sync()
 
