@@ -310,11 +310,15 @@ class Syncer:
                 else:
                     del entries[path]  # vanished while hashing; the next pass sees it
 
-        merge_only = self._check_restored(
-            server_restored,
-            guards.check_restored_share(entries, remote, known),
-            allow=allow_restored_share,
+        # Nextcloud says itself when it was restored (data-fingerprint), and it lists the
+        # modification time each client sent, so a colleague's upload of an older file would
+        # look like the share going back in time: the listing's evidence is for other servers.
+        went_back = (
+            guards.RestoreCheck()
+            if caps.nextcloud
+            else guards.check_restored_share(entries, remote, known)
         )
+        merge_only = self._check_restored(server_restored, went_back, allow=allow_restored_share)
         plan = reconcile.reconcile(
             entries,
             remote,
