@@ -424,18 +424,24 @@ class Propagator:
             with self.safe.parent(self.fs_path(action.path)) as (folder, name):
                 there = folder.lstat(name)
                 if action.local is None or there is None:
-                    raise FileNotFoundError(action.path)
-                if action.local.kind is Kind.FILE:
-                    self._check_local_unchanged(action, folder, name)
-                elif not stat.S_ISDIR(there.st_mode):
-                    raise Changed()
-                else:
-                    self._check_folder_unchanged(action, folder, name)
-                self._to_local_trash(
-                    action.path, folder, name, action.local, reason=TrashReason.DELETED_ON_SHARE
-                )
+                    self._forget(action)  # already gone
+                    return
+                try:
+                    if action.local.kind is Kind.FILE:
+                        self._check_local_unchanged(action, folder, name)
+                    elif not stat.S_ISDIR(there.st_mode):
+                        raise Changed()
+                    else:
+                        self._check_folder_unchanged(action, folder, name)
+                    self._to_local_trash(
+                        action.path, folder, name, action.local, reason=TrashReason.DELETED_ON_SHARE
+                    )
+                except FileNotFoundError:
+                    # Something inside vanished while it was checked or moved: the folder is
+                    # still here, so forgetting it would upload it again next pass.
+                    raise Changed() from None
         except FileNotFoundError:
-            self._forget(action)  # already gone
+            self._forget(action)  # its parent folder is gone, and it with it
             return
         self.ctx.on_local_write(action.path)
         self._forget(action)

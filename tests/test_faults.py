@@ -22,15 +22,19 @@ import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agents import (
     Agent,
     assert_nothing_lost,
     conflict_copies,
+    remote_delete,
+    remote_dirs,
     remote_put,
     remote_tree,
     temp_files,
+    trash_contents,
     versions,
 )
 from conftest import Share
@@ -305,6 +309,40 @@ def test_share_changed_between_planning_and_executing(tmp_path: Path, share: Sha
         b"v2 saved by the manager, longer",
     }
     assert_nothing_lost(before, share, agent)
+
+
+def test_file_vanishing_while_a_folder_deleted_on_the_share_is_checked(
+    tmp_path: Path, share: Share, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teacher deletes a file while the agent walks its folder to remove it (deleted
+    on the share): the folder is planned again, not forgotten and uploaded back."""
+    agent = Agent(tmp_path, share)
+    for n in range(4):
+        agent.write(f"other {n}.txt", b"unchanged")
+    agent.write("Tuần 4/a.docx", b"a")
+    agent.write("Tuần 4/b.docx", b"b")
+    agent.sync()
+    remote_delete(share, "Tuần 4")
+    real_fwalk = os.fwalk
+
+    def racing_fwalk(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for step in real_fwalk(*args, **kwargs):
+            (agent.root / "Tuần 4/a.docx").unlink(missing_ok=True)
+            yield step
+
+    with agent.syncer() as syncer:
+        prepared = syncer.prepare()
+        monkeypatch.setattr(os, "fwalk", racing_fwalk)
+        result = syncer.execute(prepared)
+        monkeypatch.undo()
+
+    assert result.report.deleted_local == []
+    assert result.retry_soon is True
+    agent.sync()
+
+    assert "Tuần 4" not in remote_dirs(share)
+    assert not (agent.root / "Tuần 4").exists()
+    assert b"b" in trash_contents(agent, share)
 
 
 # --- a fault-injecting reverse proxy in front of wsgidav ---------------------------------------
