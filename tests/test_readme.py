@@ -88,12 +88,13 @@ def simple_commands(code: str) -> Iterator[list[str]]:
             yield command
 
 
-def hoso_invocations() -> list[list[str]]:
-    """Arguments of every hoso program run in the README's shell blocks (`hoso …`,
-    `.venv/bin/hoso …`, `sudo -u lan /opt/hoso/venv/bin/hoso …`)."""
+def hoso_invocations(*pages: Path) -> list[list[str]]:
+    """Arguments of every hoso program run in the shell blocks of ``pages`` (default: the
+    README): `hoso …`, `.venv/bin/hoso …`, `sudo -u lan /opt/hoso/venv/bin/hoso …`."""
     found = []
-    for block in blocks(README.read_text(encoding="utf-8")):
-        if block.language != "sh":
+    page_blocks = [b for page in pages or (README,) for b in blocks(page.read_text("utf-8"))]
+    for block in page_blocks:
+        if block.language not in ("sh", "bash"):
             continue
         for command in simple_commands(block.code):
             words = _program_and_args(command)
@@ -143,8 +144,8 @@ def plugin_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _add_plugin_commands(["readme-test"])
 
 
-def test_every_hoso_line_of_the_readme_parses(plugin_commands: None) -> None:
-    invocations = hoso_invocations()
+def test_every_hoso_line_of_the_readme_and_docs_parses(plugin_commands: None) -> None:
+    invocations = hoso_invocations(README, *sorted((ROOT / "docs").glob("*.md")))
     # The blocks this test is about are really read (the service and handover sections).
     assert ["demo"] in invocations
     assert any(args[:2] == ["handover", "prepare"] for args in invocations)
