@@ -12,6 +12,7 @@ Secrets live in the credential vault (agent.vault), never in this file; they tra
 
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import os
 import socket
@@ -34,6 +35,7 @@ from .roles import Roles
 APP = "hoso"
 CONFIG_ENV = "HOSO_CONFIG"
 PASSWORD_ENV = "HOSO_WEBDAV_PASSWORD"
+EXAMPLE_NAME = "agent.example.toml"
 
 
 class Secret:
@@ -442,8 +444,11 @@ def render(
     def q(value: str) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
+    example = shipped_file(EXAMPLE_NAME)
+    # The path goes into a TOML comment: a newline in it would end the comment.
+    where = str(example) if example and str(example).isprintable() else f"config/{EXAMPLE_NAME}"
     lines = [
-        "# hoso agent config. Every key and its default: config/agent.example.toml",
+        f"# hoso agent config. Every key, its default and what it is for: {where}",
         f"root = {q(str(root))}",
     ]
     if state_dir:
@@ -456,6 +461,24 @@ def render(
     if allow_insecure_http:
         lines.append("allow_insecure_http = true")
     return "\n".join(lines) + "\n"
+
+
+def shipped_file(name: str) -> Path | None:
+    """A file of hoso's config/ folder: the source checkout's copy, else the one pip installed
+    (pyproject's data-files put it in <prefix>/share/hoso/); None when neither exists."""
+    beside_source = Path(__file__).resolve().parent.parent / "config" / name
+    if beside_source.is_file():
+        return beside_source
+    try:
+        installed = importlib.metadata.files(APP) or []
+    except importlib.metadata.PackageNotFoundError:
+        installed = []
+    for entry in installed:
+        if entry.name == name and entry.parent.name == APP:
+            found = Path(str(entry.locate())).resolve()
+            if found.is_file():
+                return found
+    return None
 
 
 def is_loopback(host: str) -> bool:

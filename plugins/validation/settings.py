@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Config
+from agent.config import Config, shipped_file
 from agent.errors import ConfigError
 from agent.i18n import _
 from agent.records import RecordType, merge_types, record_type_from_dict
@@ -100,10 +100,9 @@ def _whole_number(config: Config, raw: Mapping[str, Any], key: str, default: int
 
 def shipped_types_file() -> Path:
     """config/record-types.toml of a source checkout, else the copy installed with hoso."""
-    beside_source = Path(__file__).resolve().parents[2] / "config" / SHIPPED_TYPES_NAME
-    if beside_source.is_file():
-        return beside_source
-    return Path(sys.prefix) / "share" / "hoso" / SHIPPED_TYPES_NAME
+    # The expected place is named even when missing, so the error says where it should be.
+    expected = Path(sys.prefix) / "share" / "hoso" / SHIPPED_TYPES_NAME
+    return shipped_file(SHIPPED_TYPES_NAME) or expected
 
 
 def load_types_file(path: Path) -> list[RecordType]:
