@@ -71,6 +71,7 @@ def test_user_unit_as_documented() -> None:
     assert "-%h/HoSo" in writable
     assert "%h/.local/state/hoso" in writable  # created by ExecStartPre, so never skipped
     assert "-%E/hoso" in writable
+    assert {"-/media", "-/run/media"} <= set(writable)  # USB backup drives, also plugged in later
     assert _one(d, "Install.WantedBy") == "default.target"
     assert "Service.User" not in d  # a user manager cannot switch users
     # Hardened as far as a user manager allows with PrivateUsers=yes (issue 17, item 14).
@@ -96,6 +97,8 @@ def test_system_template_as_documented() -> None:
         "-/home/%i/.config/hoso",
         "-/home/%i/.cache/hoso",
         "-/home/%i/.local/share/hoso",  # the default backup repository
+        "-/media/%i",  # where the desktop mounts this teacher's USB backup drive
+        "-/run/media/%i",
     ]
     for key in (
         "ProtectKernelTunables",
