@@ -184,6 +184,15 @@ def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
         cfg, path, _passphrase(cfg, passphrase_stdin, repository=path), replacement=replacement
     )
     click.echo(_("Backup repository at {path} connected.").format(path=path))
+    before = Path(cfg.backup.repository).expanduser() if cfg.backup.repository else None
+    if before is not None and before.absolute() != path:
+        click.echo(
+            _(
+                "It replaces {before}, which the agent no longer backs up into; its passphrase "
+                "is no longer kept in the vault."
+            ).format(before=before),
+            err=True,
+        )
     if connected.snapshots:
         last_id, last = connected.snapshots[-1]
         click.echo(

@@ -389,6 +389,11 @@ def test_repository_option_does_not_use_the_configured_repositorys_passphrase(
     refused = agent.cli("backup", "list", "--repository", str(drive), env={})
     assert refused.returncode == ExitCode.USAGE and "No backup passphrase" in refused.stderr
     assert agent.cli("backup", "list", env={}).returncode == 0  # its own: from the vault
+    moved = agent.cli("backup", "connect", str(drive), env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+    assert moved.returncode == 0, moved.stderr
+    assert f"It replaces {own}" in moved.stderr  # said, since the vault forgets its passphrase
+    listed = json.loads(agent.cli("backup", "list", "--json", env={}).stdout)
+    assert [row["host"] for row in listed] == ["gv-lan-cu"]  # the drive's, from the vault
 
 
 @WSGIDAV_ONLY
@@ -429,3 +434,21 @@ def test_the_running_agent_backs_up_into_a_repository_made_after_it_started(
     assert not loop.is_alive()
     [snapshot] = made_here()
     assert snapshot["files"] >= 1 and snapshot["tags"] == ["schedule"]
+
+
+def test_the_backup_thread_follows_the_config_file_and_survives_a_broken_edit(
+    tmp_path: Path,
+) -> None:
+    agent = offline(tmp_path, "gv-lan")
+    worker = scheduler.BackupWorker(agent.config, threading.Event())
+    assert worker._reread_config() is False  # unchanged
+    good = agent.config_path.read_text()
+    agent.config_path.write_text(good + "\n[backup\nrepository = \n")  # a typo while editing
+    assert worker._reread_config() is False
+    assert worker.config.backup.repository == ""  # the settings read before stay in force
+    drive = tmp_path / "USB" / "hoso-backup"
+    agent.config_path.write_text(good + f'\n[backup]\nrepository = "{drive}"\n')
+    assert worker._reread_config() is True
+    assert worker.config.backup.repository_path() == drive
+    os.utime(agent.config_path, ns=(1, 1))  # rewritten, same settings: nothing to redo
+    assert worker._reread_config() is False and worker.config.backup.repository_path() == drive
