@@ -93,8 +93,9 @@ def _open_for_reading(
         return cfg, _open(cfg, from_stdin)
     cfg = obj.load_if_present()
     path = repository.expanduser().absolute()
-    service.existing_repository(path)  # a wrong folder is said before the passphrase is asked
-    return cfg, service.open_existing(path, _passphrase(cfg, from_stdin, repository=path))
+    return cfg, service.open_existing(
+        path, lambda: _passphrase(cfg, from_stdin, repository=path)
+    )
 
 
 def _new_passphrase() -> str:
@@ -168,7 +169,6 @@ def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
             ).format(config=obj.config_path, path=path)
         )
     cfg = _config(obj)
-    service.existing_repository(path)  # a wrong folder is said before the passphrase is asked
 
     def replacement() -> Secret:
         click.echo(
@@ -181,7 +181,10 @@ def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
         return Secret(_new_passphrase())
 
     connected = service.connect_repository(
-        cfg, path, _passphrase(cfg, passphrase_stdin, repository=path), replacement=replacement
+        cfg,
+        path,
+        lambda: _passphrase(cfg, passphrase_stdin, repository=path),
+        replacement=replacement,
     )
     click.echo(_("Backup repository at {path} connected.").format(path=path))
     before = Path(cfg.backup.repository).expanduser() if cfg.backup.repository else None

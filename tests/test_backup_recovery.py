@@ -269,6 +269,9 @@ def test_connect_refuses_what_is_not_the_repository_and_writes_nothing(tmp_path:
         done = agent.cli("backup", "connect", folder, env=env)
         assert done.returncode == ExitCode.USAGE, done.stderr
         assert message in done.stderr
+    # The folder is checked before anyone is asked for a passphrase.
+    unasked = with_input(agent, "backup", "connect", str(empty), "--passphrase-stdin", secret="")
+    assert unasked.returncode == ExitCode.USAGE and "is empty" in unasked.stderr
     wrong = agent.cli("backup", "connect", str(drive), env={"HOSO_BACKUP_PASSPHRASE": "sai roi!!"})
     assert wrong.returncode == ExitCode.USAGE
     assert "Wrong passphrase" in wrong.stderr

@@ -108,11 +108,12 @@ def open_repository(config: Config, secret: Secret) -> Repository:
     return Repository.open(config.backup.repository_path(), secret.reveal())
 
 
-def open_existing(path: Path, secret: Secret) -> Repository:
+def open_existing(path: Path, secret: Callable[[], Secret]) -> Repository:
     """The repository in a folder a person named (`connect DIR`, `--repository DIR`), with
-    a message about the folder, not about `init`, when it holds no repository."""
+    a message about the folder, not about `init`, when it holds no repository; ``secret`` is
+    asked only then, so nobody types a passphrase for the wrong folder."""
     existing_repository(path)
-    return Repository.open(path, secret.reveal())
+    return Repository.open(path, secret().reveal())
 
 
 def existing_repository(path: Path) -> None:
@@ -167,15 +168,21 @@ class Connected:
 
 
 def connect_repository(
-    config: Config, path: Path, secret: Secret, *, replacement: Callable[[], Secret]
+    config: Config,
+    path: Path,
+    secret: Callable[[], Secret],
+    *,
+    replacement: Callable[[], Secret],
 ) -> Connected:
     """Make the existing repository at ``path`` this agent's: open it (nothing is written
     when it does not), keep the passphrase in the vault for the unattended backups and
     record ``[backup] repository``. The recovery key is never stored: opened with it, a new
     passphrase (``replacement()``) is added to the repository and kept instead."""
-    repo = open_existing(path, secret)
-    kept, new_key = secret, None
-    if canonical_recovery(secret.reveal()) is not None:
+    existing_repository(path)
+    given = secret()
+    repo = Repository.open(path, given.reveal())
+    kept, new_key = given, None
+    if canonical_recovery(given.reveal()) is not None:
         kept = replacement()
         if len(kept.reveal()) < 8:
             raise UsageError(_("The backup passphrase must have at least 8 characters."))
