@@ -269,6 +269,11 @@ def test_connect_refuses_what_is_not_the_repository_and_writes_nothing(tmp_path:
         done = agent.cli("backup", "connect", folder, env=env)
         assert done.returncode == ExitCode.USAGE, done.stderr
         assert message in done.stderr
+    # `init` on the drive (what the teacher tried first) points to `connect`.
+    again = agent.cli("backup", "init", "--repository", str(drive), env=env)
+    assert again.returncode == ExitCode.USAGE
+    assert "already holds a backup repository" in again.stderr
+    assert f"hoso backup connect {drive}" in again.stderr
     # The folder is checked before anyone is asked for a passphrase.
     unasked = with_input(agent, "backup", "connect", str(empty), "--passphrase-stdin", secret="")
     assert unasked.returncode == ExitCode.USAGE and "is empty" in unasked.stderr
