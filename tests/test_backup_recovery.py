@@ -111,6 +111,22 @@ def puts(share: Share, since: int) -> list[str]:
     return found
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the script's process group (bash and the agent it runs), then await both:
+    bash is reaped, and the agent has finished its clean stop when the group is gone."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(60)
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, 60, "the agent to stop")
+
+
 def status(env: dict[str, str]) -> dict:
     done = subprocess.run(
         ["hoso", "status", "--json"], env=env, capture_output=True, text=True, timeout=60
@@ -182,10 +198,10 @@ def test_your_pc_died_runs_verbatim_and_nothing_is_sent_twice(
     try:
         wait_until(synced_and_backed_up, 120, "the restored folder synced and backed up")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(60)
+        stop_group(proc)
     output = (tmp_path / "readme.out").read_text()
     assert "Restored" in output and "connected" in output, output
+    assert "agent stopped" in output  # a clean stop, after the transfers in flight
 
     local = {
         p.relative_to(records).as_posix(): p.read_bytes()
