@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .config import Config
+from .config import Config, Secret
 from .errors import ExitCode, UsageError
 from .i18n import _
 
@@ -40,10 +40,77 @@ def prompt_for_passphrase(confirm: bool = False) -> Any:
     return ask
 
 
-def _open(cfg: Config) -> Any:
+def _passphrase(
+    cfg: Config | None, from_stdin: bool, *, repository: Path | None = None
+) -> Secret:
+    """The first line of stdin with --passphrase-stdin, else what service.passphrase finds."""
     from .backup import service
 
-    return service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
+    if from_stdin:
+        line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not line:
+            raise UsageError(
+                _("--passphrase-stdin: the input is empty; pipe the passphrase into the command.")
+            )
+        return Secret(line)
+    return service.passphrase(cfg, prompt=prompt_for_passphrase(), repository=repository)
+
+
+def _open(cfg: Config, from_stdin: bool = False) -> Any:
+    from .backup import service
+
+    return service.open_repository(cfg, _passphrase(cfg, from_stdin))
+
+
+passphrase_stdin_option = click.option(
+    "--passphrase-stdin",
+    is_flag=True,
+    help="Read the passphrase (or the recovery key) from the first line of standard input.",
+)
+
+
+def repository_options(command: Any) -> Any:
+    """``--repository DIR`` and ``--passphrase-stdin`` for the commands that only read a
+    repository: with ``--repository`` they need no `[backup]` table, nor any config at all
+    (a new PC where hoso is not set up yet: only the USB drive and the passphrase)."""
+    command = passphrase_stdin_option(command)
+    return click.option(
+        "--repository",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The repository folder to read (default: [backup] repository of the config).",
+    )(command)
+
+
+def _open_for_reading(
+    obj: Any, repository: Path | None, from_stdin: bool
+) -> tuple[Config | None, Any]:
+    """(the config or None, the open repository) for a command of `repository_options`."""
+    from .backup import service
+
+    if repository is None:
+        cfg = _config(obj)
+        return cfg, _open(cfg, from_stdin)
+    cfg = obj.load_if_present()
+    path = repository.expanduser().absolute()
+    return cfg, service.open_existing(
+        path, lambda: _passphrase(cfg, from_stdin, repository=path)
+    )
+
+
+def _new_passphrase() -> str:
+    """A new passphrase: HOSO_BACKUP_NEW_PASSPHRASE, else typed twice at a terminal."""
+    import os
+
+    new = os.environ.get("HOSO_BACKUP_NEW_PASSPHRASE") or ""
+    if not new:
+        ask = prompt_for_passphrase(confirm=True)
+        if ask is None:
+            raise UsageError(_("Set HOSO_BACKUP_NEW_PASSPHRASE or run in a terminal."))
+        new = ask(_("New passphrase: "))
+    if len(new) < 8:
+        raise UsageError(_("The backup passphrase must have at least 8 characters."))
+    return new
 
 
 @click.group()
@@ -80,6 +147,72 @@ def init(obj: Any, repository: Path | None) -> None:
         )
     click.echo(_("Recovery key (print it and keep it in the principal's safe; it is shown once):"))
     click.echo(f"    {created.recovery_key}")
+
+
+@backup.command("connect")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@passphrase_stdin_option
+@click.pass_obj
+def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
+    """Use an existing repository (the USB drive of a PC that died): open it with its
+    passphrase or the recovery key, and record it in the config. Nothing is written when
+    it does not open."""
+    from .backup import service
+
+    path = directory.expanduser().absolute()
+    if not obj.config_path.exists():
+        raise UsageError(
+            _(
+                "hoso is not set up on this computer yet (no config at {config}). Get the records "
+                "back first: `hoso backup restore latest --repository {path} --target ~/HoSo`, "
+                "then `hoso init`, then connect the repository."
+            ).format(config=obj.config_path, path=path)
+        )
+    cfg = _config(obj)
+
+    def replacement() -> Secret:
+        click.echo(
+            _(
+                "Opened with the recovery key, which hoso never stores: choose a new "
+                "passphrase for this computer's backups."
+            ),
+            err=True,
+        )
+        return Secret(_new_passphrase())
+
+    connected = service.connect_repository(
+        cfg,
+        path,
+        lambda: _passphrase(cfg, passphrase_stdin, repository=path),
+        replacement=replacement,
+    )
+    click.echo(_("Backup repository at {path} connected.").format(path=path))
+    before = Path(cfg.backup.repository).expanduser() if cfg.backup.repository else None
+    if before is not None and before.absolute() != path:
+        click.echo(
+            _(
+                "It replaces {before}, which the agent no longer backs up into; its passphrase "
+                "is no longer kept in the vault."
+            ).format(before=before),
+            err=True,
+        )
+    if connected.snapshots:
+        last_id, last = connected.snapshots[-1]
+        click.echo(
+            _("{n} snapshots; the last one, {id}, made {time} on {host}.").format(
+                n=len(connected.snapshots),
+                id=last_id[:8],
+                time=last["time"][:19].replace("T", " "),
+                host=last.get("host", "?"),
+            )
+        )
+    if connected.new_key is not None:
+        click.echo(
+            _("Your new passphrase was added (key {id}); the recovery key still opens it.").format(
+                id=connected.new_key[:8]
+            )
+        )
+    click.echo(_("The agent backs up into it from now on, a running agent too."))
 
 
 @backup.command("create")
@@ -136,13 +269,14 @@ def _snapshot_json(
 
 @backup.command("list")
 @click.option("--json", "as_json", is_flag=True)
+@repository_options
 @click.pass_obj
-def list_(obj: Any, as_json: bool) -> None:
+def list_(obj: Any, as_json: bool, repository: Path | None, passphrase_stdin: bool) -> None:
     """The snapshots, oldest first in the order they were made. A snapshot dated in the
     future, or before the one made ahead of it, is marked (`clock`) and explained."""
     from .backup.clock import assess
 
-    repo = _open(_config(obj))
+    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
     snapshots = repo.snapshots()
     now = datetime.now().astimezone()
     problems = assess(snapshots, now)
@@ -204,12 +338,15 @@ def _as_date(ref: str) -> datetime | None:
 @backup.command("ls")
 @click.argument("snapshot")
 @click.argument("path", default="")
+@repository_options
 @click.pass_obj
-def ls(obj: Any, snapshot: str, path: str) -> None:
+def ls(
+    obj: Any, snapshot: str, path: str, repository: Path | None, passphrase_stdin: bool
+) -> None:
     """What a snapshot holds below PATH. SNAPSHOT: an id, `latest` or a date."""
     from .backup.snapshots import ls as list_entries
 
-    repo = _open(_config(obj))
+    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
     snapshot_id, _snap = _find(repo, snapshot)
     for entry in list_entries(repo, snapshot_id, path.strip("/")):
         mark = "/" if entry.get("type") == "dir" else ""
@@ -219,12 +356,15 @@ def ls(obj: Any, snapshot: str, path: str) -> None:
 @backup.command("diff")
 @click.argument("first")
 @click.argument("second")
+@repository_options
 @click.pass_obj
-def diff(obj: Any, first: str, second: str) -> None:
+def diff(
+    obj: Any, first: str, second: str, repository: Path | None, passphrase_stdin: bool
+) -> None:
     """What changed between two snapshots."""
     from .backup.snapshots import diff as compare
 
-    repo = _open(_config(obj))
+    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
     changes = compare(repo, _find(repo, first)[0], _find(repo, second)[0])
     for sign, key in (("+", "added"), ("-", "removed"), ("M", "changed")):
         for path in changes.get(key, []):
@@ -243,21 +383,35 @@ def diff(obj: Any, first: str, second: str) -> None:
 @click.option(
     "--overwrite", is_flag=True, help="Replace existing files (they are backed up first)."
 )
+@repository_options
 @click.pass_obj
 def restore(
-    obj: Any, snapshot: str, paths: tuple[str, ...], target: Path | None, overwrite: bool
+    obj: Any,
+    snapshot: str,
+    paths: tuple[str, ...],
+    target: Path | None,
+    overwrite: bool,
+    repository: Path | None,
+    passphrase_stdin: bool,
 ) -> None:
     """Bring back files as they were in SNAPSHOT (an id, `latest`, or a date such as
     2026-11-24 for the last backup of that day). PATHS narrow it to files or folders."""
     from .backup.restore import restore as restore_files
     from .backup.service import snapshot_folder
 
-    cfg = _config(obj)
-    repo = _open(cfg)
+    cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
     snapshot_id, snap = _find(repo, snapshot)
     target = (target or _new_folder(snapshot_id)).expanduser().absolute()
 
     def keep_what_is_replaced(files: list[Path]) -> None:
+        if cfg is None:
+            raise UsageError(
+                _(
+                    "Without hoso set up on this computer (no config), the {n} files it would "
+                    "replace cannot be backed up first; nothing was restored. Restore into an "
+                    "empty or new folder."
+                ).format(n=len(files))
+            )
         saved = snapshot_folder(cfg, repo, target, tags=["before-restore"])
         click.echo(
             _("{n} files about to be replaced were backed up first (snapshot {id}).").format(
@@ -282,7 +436,7 @@ def restore(
             target=target,
         )
     )
-    if target == cfg.root.absolute():
+    if cfg is not None and target == cfg.root.absolute():
         click.echo(_("The next sync carries the restored files to the share."))
 
 
@@ -308,15 +462,27 @@ def _new_folder(snapshot_id: str) -> Path:
     help="Record the snapshots, key slots and manifest found missing as gone, so that the "
     "next check passes (copy them back first if a copy exists).",
 )
+@repository_options
 @click.pass_obj
-def check(obj: Any, read_data: bool, remote: bool, accept_missing: bool) -> None:
+def check(
+    obj: Any,
+    read_data: bool,
+    remote: bool,
+    accept_missing: bool,
+    repository: Path | None,
+    passphrase_stdin: bool,
+) -> None:
     """Verify the repository; exit 1 and name the damage when something is wrong."""
     from .backup import offsite, service
 
-    cfg = _config(obj)
-    repo = _open(cfg)
+    cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
+    if cfg is None and (remote or accept_missing):
+        raise UsageError(
+            _("--remote and --accept-missing need hoso set up on this computer (`hoso init`).")
+        )
     damage = service.check_repository(cfg, repo, read_data=read_data)
     if accept_missing and damage:
+        assert cfg is not None
         _print_damage(damage)
         service.accept_missing(cfg, repo)
         click.echo(_("What was missing is now recorded as gone. Checking again:"))
@@ -328,7 +494,7 @@ def check(obj: Any, read_data: bool, remote: bool, accept_missing: bool) -> None
                 what=_("every byte read") if read_data else _("structure checked")
             )
         )
-    if remote and not _check_remote(cfg, repo, offsite):
+    if remote and cfg is not None and not _check_remote(cfg, repo, offsite):
         sys.exit(ExitCode.PARTIAL)
     if damage:
         sys.exit(ExitCode.PARTIAL)
@@ -439,24 +605,12 @@ def key() -> None:
 @click.pass_obj
 def key_add(obj: Any, label: str, recovery: bool) -> None:
     """Add a passphrase (asked for twice, or HOSO_BACKUP_NEW_PASSPHRASE)."""
-    import os
-
     from .backup import service
     from .backup.crypto import recovery_passphrase
 
     cfg = _config(obj)
     repo = _open(cfg)
-    if recovery:
-        new = recovery_passphrase()
-    else:
-        new = os.environ.get("HOSO_BACKUP_NEW_PASSPHRASE") or ""
-        if not new:
-            ask = prompt_for_passphrase(confirm=True)
-            if ask is None:
-                raise UsageError(_("Set HOSO_BACKUP_NEW_PASSPHRASE or run in a terminal."))
-            new = ask(_("New passphrase: "))
-        if len(new) < 8:
-            raise UsageError(_("The backup passphrase must have at least 8 characters."))
+    new = recovery_passphrase() if recovery else _new_passphrase()
     slot = service.add_key(cfg, repo, new, "recovery" if recovery else label)
     click.echo(_("Key {id} added.").format(id=slot[:8]))
     if recovery:

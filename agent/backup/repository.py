@@ -112,8 +112,16 @@ class Repository:
         now: datetime | None = None,
     ) -> Repository:
         """Create a repository in ``path`` (absent or empty) with one key slot."""
-        if repository_state(path) == "damaged":
+        state = repository_state(path)
+        if state == "damaged":
             raise config_missing(path)
+        if state == "repository":  # the drive of a PC that died: use it, never start anew
+            raise UsageError(
+                _(
+                    "{path} already holds a backup repository; nothing was changed. To use it "
+                    "(its passphrase or the recovery key opens it): `hoso backup connect {path}`."
+                ).format(path=path)
+            )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UsageError(
                 _("{path} is not an empty folder; choose an empty folder for the backups.").format(

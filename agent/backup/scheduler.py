@@ -2,8 +2,11 @@
 
 `due()` is the decision, pure. `BackupWorker` runs due backups (and the retention policy) on
 a thread of its own, so a backup never holds up a sync pass. Without a repository or a
-passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE or `[backup] key_file`), it says so
-once in the log and stays idle; a damaged repository (its config missing) is said so too.
+passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE, the vault or `[backup] key_file`), it
+says so once in the log and stays idle; a damaged repository (its config missing) is said so
+too. At each look it re-reads the config file when the file changed, so that a repository
+created or connected while the agent runs (`hoso backup init`, `hoso backup connect`) is used
+from then on.
 
 The last backup is the last one made here (history), whatever its date: one dated in the
 future of ``now`` means the clock was ahead when it was made, and a backup is due now
@@ -15,9 +18,11 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
+from .. import config as configmod
 from ..config import BACKUP_SCHEDULES, Config
-from ..errors import HosoError, SafetyStop
+from ..errors import ConfigError, HosoError, SafetyStop
 from ..log import get_logger
 from . import history
 from .clock import TOLERANCE
@@ -48,9 +53,19 @@ def due(
     return None
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells cheaply that the config file was rewritten (write_private replaces it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class BackupWorker:
     def __init__(self, config: Config, stop: threading.Event) -> None:
         self.config = config
+        self._config_stamp = _stamp(config.path)
         self.stop = stop
         self.wake = threading.Event()
         self.last_change: float | None = None
@@ -74,10 +89,31 @@ class BackupWorker:
         if self.thread.is_alive():
             self.thread.join()
 
+    def _reread_config(self) -> bool:
+        """The config as it is on disk now, when the file changed; True when its backup
+        settings differ from those used so far. A config broken meanwhile is said once and
+        the settings read before stay in force (the agent's sync goes on with them too)."""
+        stamp = _stamp(self.config.path)
+        if stamp == self._config_stamp or stamp is None:
+            return False
+        self._config_stamp = stamp
+        try:
+            fresh = configmod.load(self.config.path)
+        except ConfigError as exc:
+            log.warning("backups go on with the settings read at start: %s", exc)
+            return False
+        changed = fresh.backup != self.config.backup
+        self.config = fresh
+        if changed:
+            log.info("backup settings changed: repository %s", fresh.backup.repository_path())
+        return changed
+
     def _run(self) -> None:
         repo = None
         told = False
         while not self.stop.is_set():
+            if self._reread_config():  # another repository, or another passphrase for it
+                repo, told, self._not_before = None, False, 0.0
             now = time.time()
             reason = None
             if not self._configured():

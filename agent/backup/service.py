@@ -21,10 +21,10 @@ from ..i18n import _
 from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
 from ..vault import Vault, VaultLocked, vault_path
-from . import clock, history, ledger, offsite
-from .crypto import KdfParams, recovery_passphrase
+from . import clock, files, history, ledger, offsite
+from .crypto import KdfParams, canonical_recovery, recovery_passphrase
 from .maintenance import Damage, PruneResult, check, forget_plan, prune
-from .repository import Repository
+from .repository import Repository, config_missing, repository_state
 from .snapshots import CreateResult, create
 
 log = get_logger(__name__)
@@ -36,13 +36,42 @@ VAULT_ENTRY = "backup"  # the repository's passphrase in the credential vault
 # --- the passphrase ------------------------------------------------------------------------------
 
 
-def passphrase(config: Config, *, prompt: Callable[[str], str] | None = None) -> Secret:
+def passphrase(
+    config: Config | None,
+    *,
+    prompt: Callable[[str], str] | None = None,
+    repository: Path | None = None,
+) -> Secret:
     """HOSO_BACKUP_PASSPHRASE, else the vault's ``backup`` entry (what `hoso backup init`
     stored, so the agent can back up unattended), else the key file named in the config
-    (0600 enforced), else the prompt; ConfigError when none is available."""
+    (0600 enforced), else the prompt; ConfigError when none is available.
+
+    ``repository``: a folder named on the command line rather than the config's. The vault
+    and the key file hold the passphrase of the config's repository: they are used for it
+    only when it is the same folder. Without a config (a new PC: only the USB drive and the
+    passphrase) only the variable and the prompt remain."""
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return Secret(from_env)
+    configured = config is not None and (
+        repository is None or _same_folder(repository, config.backup.repository_path())
+    )
+    if configured and config is not None:
+        stored = _stored_passphrase(config)
+        if stored:
+            return stored
+    if prompt is not None:
+        return Secret(prompt(_("Backup passphrase: ")))
+    raise ConfigError(
+        _(
+            "No backup passphrase: set {var}, pipe it with --passphrase-stdin, name a key "
+            "file in [backup] key_file, or run the command in a terminal."
+        ).format(var=PASSPHRASE_ENV)
+    )
+
+
+def _stored_passphrase(config: Config) -> Secret | None:
+    """The vault's ``backup`` entry, else the config's key file."""
     if vault_path(config).exists():
         try:
             entry = Vault.open(config).get(VAULT_ENTRY)
@@ -62,14 +91,14 @@ def passphrase(config: Config, *, prompt: Callable[[str], str] | None = None) ->
         secret = read_secret_file(key_file)
         if secret:
             return secret
-    if prompt is not None:
-        return Secret(prompt(_("Backup passphrase: ")))
-    raise ConfigError(
-        _(
-            "No backup passphrase: set {var}, name a key file in [backup] key_file, or run "
-            "the command in a terminal."
-        ).format(var=PASSPHRASE_ENV)
-    )
+    return None
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except OSError:
+        return False
 
 
 # --- opening and creating --------------------------------------------------------------------
@@ -77,6 +106,90 @@ def passphrase(config: Config, *, prompt: Callable[[str], str] | None = None) ->
 
 def open_repository(config: Config, secret: Secret) -> Repository:
     return Repository.open(config.backup.repository_path(), secret.reveal())
+
+
+def open_existing(path: Path, secret: Callable[[], Secret]) -> Repository:
+    """The repository in a folder a person named (`connect DIR`, `--repository DIR`), with
+    a message about the folder, not about `init`, when it holds no repository; ``secret`` is
+    asked only then, so nobody types a passphrase for the wrong folder."""
+    existing_repository(path)
+    return Repository.open(path, secret().reveal())
+
+
+def existing_repository(path: Path) -> None:
+    """UsageError naming what is wrong when ``path`` holds no repository: missing (a drive
+    not plugged in), empty, or another folder (with the repository below it named, when it
+    is one level down: the drive's root given instead of its backup folder). A repository
+    whose config is missing is BackupDamaged, as everywhere."""
+    if not path.is_dir():
+        raise UsageError(
+            _(
+                "There is no folder {path}. Plug in the drive that holds the backups (or check "
+                "the path), then try again."
+            ).format(path=path)
+        )
+    state = repository_state(path)
+    if state == "damaged":
+        raise config_missing(path)
+    if state == "repository":
+        return
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise files.local_error(path, exc) from None
+    if not entries:
+        raise UsageError(
+            _(
+                "{path} is empty: there are no backups in it. Check that this is the drive and "
+                "folder that hold them; to start new backups there, use `hoso backup init "
+                "--repository {path}`."
+            ).format(path=path)
+        )
+    inner = [e for e in entries if e.is_dir() and repository_state(e) == "repository"]
+    if len(inner) == 1:
+        raise UsageError(
+            _(
+                "{path} is not a backup repository, but {inner} is: name that folder instead."
+            ).format(path=path, inner=inner[0])
+        )
+    raise UsageError(
+        _(
+            "{path} is not a hoso backup repository (it has no file `config`). A repository "
+            "folder holds `config`, `keys`, `data`, `index` and `snapshots`."
+        ).format(path=path)
+    )
+
+
+@dataclass(frozen=True)
+class Connected:
+    repository: Repository
+    snapshots: list[tuple[str, dict]]
+    new_key: str | None  # the slot added when the recovery key opened it
+
+
+def connect_repository(
+    config: Config,
+    path: Path,
+    secret: Callable[[], Secret],
+    *,
+    replacement: Callable[[], Secret],
+) -> Connected:
+    """Make the existing repository at ``path`` this agent's: open it (nothing is written
+    when it does not), keep the passphrase in the vault for the unattended backups and
+    record ``[backup] repository``. The recovery key is never stored: opened with it, a new
+    passphrase (``replacement()``) is added to the repository and kept instead."""
+    existing_repository(path)
+    given = secret()
+    repo = Repository.open(path, given.reveal())
+    kept, new_key = given, None
+    if canonical_recovery(given.reveal()) is not None:
+        kept = replacement()
+        if len(kept.reveal()) < 8:
+            raise UsageError(_("The backup passphrase must have at least 8 characters."))
+        new_key = add_key(config, repo, kept.reveal(), config.host_name)
+    Vault.open(config, create=True).set(VAULT_ENTRY, kept.reveal(), {"repository": str(path)})
+    record_repository(config, path)
+    return Connected(repo, repo.snapshots(), new_key)
 
 
 @dataclass(frozen=True)
@@ -246,11 +359,14 @@ def accept_missing(config: Config, repo: Repository) -> None:
         )
 
 
-def check_repository(config: Config, repo: Repository, *, read_data: bool) -> list[Damage]:
+def check_repository(
+    config: Config | None, repo: Repository, *, read_data: bool
+) -> list[Damage]:
     """`check` under the lock (a prune meanwhile would look like damage), with what this
-    computer remembers having written."""
+    computer remembers having written (nothing, without a config: a new PC)."""
+    written = ledger.load(config, repo.id) if config is not None else ledger.Written()
     with repo.lock():
-        return check(repo, read_data=read_data, written=ledger.load(config, repo.id))
+        return check(repo, read_data=read_data, written=written)
 
 
 # --- retention ----------------------------------------------------------------------------------
