@@ -185,10 +185,20 @@ def grouped(held: Iterable[Held]) -> list[tuple[str, list[Held]]]:
     return sorted(groups.items(), key=lambda group: (rank.get(group[0], len(ORDER)), group[0]))
 
 
+LOGGED_PER_REASON = 5  # paths named per reason in the log line; the rest are counted
+
+
+def _listed(paths: Iterable[RelPath]) -> str:
+    names = list(paths)
+    shown = ", ".join(names[:LOGGED_PER_REASON])
+    more = len(names) - LOGGED_PER_REASON
+    return shown if more <= 0 else _("{paths} and {n} more").format(paths=shown, n=more)
+
+
 def log_line(held: Iterable[Held]) -> str:
     """One line for the log: every held path that waits for a person, with its reason."""
     parts = [
-        f"{', '.join(h.path for h in items)} ({why(reason)})"
+        f"{_listed(h.path for h in items)} ({why(reason)})"
         for reason, items in grouped(h for h in held if needs_a_person(h))
     ]
     if not parts:

@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from . import davxml, guards, heldback, local, reconcile, serverinfo, trash
 from .config import Config
+from .display import printable
 from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
 from .heldback import Held
 from .hooks import Deletion, Notification, PluginHost, load_plugins
@@ -234,7 +235,9 @@ class Syncer:
                 self.plugins.notify(
                     Notification(
                         key=f"held:{item.reason}:{item.path}",
-                        title=_("Not synced: {path}").format(path=item.path),
+                        # A name from the share may hold control characters: a popup
+                        # shows them escaped, as the terminal and the log do.
+                        title=_("Not synced: {path}").format(path=printable(item.path)),
                         body=heldback.explain(item.reason),
                         path=item.path,
                     ),

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 from agents import Agent, nfd, remote_delete, remote_put, remote_tree
 from conftest import Share
+from servers import wait_until
 from test_validation_e2e import fake_notify_send
 
 from agent.errors import ExitCode
+from agent.journal import Journal
 
 SHARES = pytest.mark.parametrize(
     "dav_server", ["wsgidav", pytest.param("apache", marks=pytest.mark.interop)], indirect=True
@@ -109,9 +112,7 @@ def test_a_week_folder_in_two_spellings_is_told_everywhere_once(
 
 
 @SHARES
-def test_a_document_open_in_word_is_said_to_wait_until_closed(
-    tmp_path: Path, share: Share
-) -> None:
+def test_a_document_open_in_word_is_said_to_wait_until_closed(tmp_path: Path, share: Share) -> None:
     agent = Agent(tmp_path, share, language="auto")
     env, shown = desktop(tmp_path, "en")
     plan = "Tuần 3/Kế hoạch bài dạy.docx"
@@ -143,3 +144,35 @@ def test_a_document_open_in_word_is_said_to_wait_until_closed(
     assert agent.read(plan) == b"the colleague's newer version"
     after = agent.cli("status", env=env).stdout
     assert "everything synced" in after and "Not synced" not in after
+
+
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_the_running_agent_tells_a_twin_week_once_over_many_passes(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share, language="en", sync_overrides={"poll_interval": 0.5})
+    env, shown = desktop(tmp_path, "en")
+    agent.write(f"{WEEK}/Bài 1.txt", b"bai 1")
+    assert agent.cli("sync", env=env).returncode == 0
+    remote_put(share, f"{nfd(WEEK)}/Bài từ máy Mac.txt", b"from the Mac")
+
+    def pass_started() -> float:
+        with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+            last = journal.last_pass()
+            return last.started if last else 0.0
+
+    proc = agent.popen("run", env=env)
+    try:
+        wait_until(lambda: f"Not synced: {WEEK}" in shown_text(shown), 30, "the popup")
+        seen: set[float] = set()
+
+        def passes_seen() -> int:
+            seen.add(pass_started())
+            return len(seen)
+
+        wait_until(lambda: passes_seen() >= 4, 60, "three more passes over the same twin")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert shown_text(shown).count(f"Not synced: {WEEK}") == 1
+    assert log_text(agent).count("Held back, not synced until someone acts") == 1
