@@ -25,6 +25,7 @@ from .records import Finding, Severity
 
 HELD_META = "held_back"
 REFUSED_NAME = "refused_name"  # a name the share refuses, or one it lists that hoso will not use
+UNREADABLE = "unreadable"  # a local folder or file that could not be read (detail: why)
 UNLISTED = "unlisted"  # a name starting with "." on a share that never lists such names
 # Skips that end by themselves within a pass or two: shown, never logged nor notified.
 TRANSIENT = frozenset({SkipReason.UNSETTLED.value, CHANGED_MEANWHILE})
@@ -36,6 +37,7 @@ ORDER = (
     SkipReason.NORMALIZATION_TWIN.value,
     SkipReason.TYPE_CLASH.value,
     REFUSED_NAME,
+    UNREADABLE,
     SkipReason.OPEN_IN_EDITOR.value,
     SkipReason.VALIDATION_BLOCKED.value,
     SkipReason.SYMLINK.value,
@@ -126,6 +128,10 @@ def why(reason: str) -> str:
         ),
         SkipReason.TYPE_CLASH.value: _("one name is a file on one side and a folder on the other"),
         REFUSED_NAME: _("a name the share refuses, or that hoso will not use"),
+        UNREADABLE: _(
+            "hoso cannot read it in the records folder, so nothing in it is synced and its "
+            "copy on the share is left alone"
+        ),
         SkipReason.OPEN_IN_EDITOR.value: _(
             "open in Word or LibreOffice: the share has a newer version, which is synced "
             "once the file is closed"
@@ -153,7 +159,13 @@ def fix(reason: str) -> str:
             "from a Mac). The next pass syncs it again."
         ),
         SkipReason.TYPE_CLASH.value: _("Rename the file or the folder."),
-        REFUSED_NAME: _("Rename it as the line says."),
+        REFUSED_NAME: _(
+            "Rename it: in the records folder, or on the share if only the share has it."
+        ),
+        UNREADABLE: _(
+            "Give your user account the right to read it, or move it out of the records "
+            "folder if it is not a document."
+        ),
         SkipReason.OPEN_IN_EDITOR.value: _(
             "Close the file in Word or LibreOffice; if you changed it too, both versions are kept."
         ),

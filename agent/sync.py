@@ -91,6 +91,7 @@ class PreparedPass:
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
     twin_sides: tuple[tuple[RelPath, str], ...] = ()  # each twin and where: heldback.HERE…
+    unreadable: tuple[tuple[RelPath, str], ...] = ()  # local paths that could not be read, why
 
 
 @dataclass
@@ -379,6 +380,7 @@ class Syncer:
             unlisted=tuple(unlisted),
             unconfirmed=tuple(unconfirmed),
             twin_sides=_twin_sides(twins, scan.twins, listing.twins),
+            unreadable=scan.unreadable,
         )
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
@@ -761,13 +763,14 @@ def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
 
 
 def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
-    """Everything this pass left alone, with why: its skips, the names the share's gate
-    refused either way, and the names this share never lists."""
+    """Everything this pass left alone, with why: its skips, what could not be read here,
+    the names the share's gate refused either way, and the names this share never lists."""
     refused = (*prepared.refused, *prepared.misnamed)
     twin = SkipReason.NORMALIZATION_TWIN.value
     return (
         *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] != twin),
         *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
+        *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
         *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),
         *(Held(path, heldback.UNLISTED) for path in prepared.unlisted),
     )

@@ -176,3 +176,19 @@ def test_the_running_agent_tells_a_twin_week_once_over_many_passes(
         proc.communicate(timeout=30)
     assert shown_text(shown).count(f"Not synced: {WEEK}") == 1
     assert log_text(agent).count("Held back, not synced until someone acts") == 1
+
+
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_what_cannot_be_read_here_is_shown_with_why(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    agent.write("Tuần 1/Bài 1.txt", b"bai 1")
+    os.mkfifo(agent.root / "Tuần 1" / "ống")  # a special file: no record, never read
+    done = agent.cli("sync")
+    assert done.returncode == 0, done.stderr
+    assert "Tuần 1/ống" not in remote_tree(share)
+
+    text = agent.cli("status").stdout
+    assert "everything synced" not in text
+    assert "Not synced — hoso cannot read it in the records folder" in text
+    assert "  Tuần 1/ống: not a regular file or folder\n" in text
+    assert "→ Give your user account the right to read it" in text
