@@ -1,14 +1,14 @@
 """What the sync holds back, why, and what the teacher can do about it.
 
 A pass leaves some paths alone: two spellings of one name, a file open in Word while the
-share has a newer version, a symbolic link, a name the share would refuse, a record a
-blocking finding keeps back. Each pass's set is remembered in the journal (one JSON value in
+share has a newer version, a symbolic link, a folder it cannot read, a name the share would
+refuse or never lists, a record a blocking finding keeps back. Each pass's set is remembered in the journal (one JSON value in
 its meta table), so that `hoso status` can show it whatever later passes skipped, the log gets
 one line when the set changes (not one per pass), and the teacher is told once when something
 new waits for them.
 
-Invariants: the texts here are the only words for these reasons (status, log, notification);
-nothing here speaks SQL or reads the clock.
+Invariants: status, the log and the notification use the words here for these reasons; the
+set is written only when it changed; nothing here speaks SQL or reads the clock.
 """
 
 from __future__ import annotations
@@ -104,13 +104,22 @@ def remembered(journal: Journal) -> list[Held]:
 
 
 def remember(journal: Journal, held: Iterable[Held]) -> Change:
-    """Store this pass's held set; return what appeared and what cleared since the last."""
+    """Store this pass's held set; return what appeared and what cleared since the last.
+    A path held for the same reason is the same item, whatever its detail says now (a
+    refusal's words follow the language of the command that saw it)."""
     now = sorted(set(held))
-    before = set(remembered(journal))
-    change = Change(tuple(h for h in now if h not in before), tuple(sorted(before - set(now))))
-    if change:
+    before = remembered(journal)
+    if now != before:
         journal.meta_set(HELD_META, json.dumps([h.to_json() for h in now], ensure_ascii=False))
-    return change
+    old, new = {_key(h) for h in before}, {_key(h) for h in now}
+    return Change(
+        tuple(h for h in now if _key(h) not in old),
+        tuple(h for h in before if _key(h) not in new),
+    )
+
+
+def _key(held: Held) -> tuple[RelPath, str]:
+    return held.path, held.reason
 
 
 def needs_a_person(held: Held) -> bool:

@@ -30,6 +30,11 @@ def test_a_change_is_told_once_when_the_set_changes(journal: Journal) -> None:
     assert not heldback.remember(journal, [OPEN, TWIN])  # the same set: nothing to tell
     assert heldback.remembered(journal) == [TWIN, OPEN]
 
+    # The same twin, now on both sides: the same item, kept with what is known now.
+    both = Held(TWIN.path, TWIN.reason, where=heldback.BOTH)
+    assert not heldback.remember(journal, [OPEN, both])
+    assert heldback.remembered(journal) == [both, OPEN]
+
     closed = heldback.remember(journal, [TWIN])
     assert closed.appeared == () and closed.cleared == (OPEN,)
     assert heldback.remembered(journal) == [TWIN]
