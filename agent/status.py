@@ -39,7 +39,8 @@ class Status:
     warnings: list[str] = field(default_factory=list)  # a guard holding something back
     server: dict[str, Any] | None = None  # what the last probe saw the share's server do
     unlisted: list[str] = field(default_factory=list)  # names the server never lists: left alone
-    # What the passes hold back: {"path", "reason", "detail", "files"} (files below a folder).
+    # What the passes hold back: {"path", "reason", "detail", "where", "files"} (heldback.Held,
+    # and the number of files below a folder).
     held: list[dict[str, Any]] = field(default_factory=list)
 
     @property
