@@ -2,10 +2,10 @@
 
 A pass leaves some paths alone: two spellings of one name, a file open in Word while the
 share has a newer version, a symbolic link, a folder it cannot read, a name the share would
-refuse or never lists, a record a blocking finding keeps back. Each pass's set is remembered in the journal (one JSON value in
-its meta table), so that `hoso status` can show it whatever later passes skipped, the log gets
-one line when the set changes (not one per pass), and the teacher is told once when something
-new waits for them.
+refuse or never lists, a record a blocking finding keeps back. Each pass's set is remembered
+in the journal (one JSON value in its meta table), so that `hoso status` can show it whatever
+later passes skipped, the log gets one line when the set changes (not one per pass), and the
+teacher is told once when something new waits for them.
 
 Invariants: status, the log and the notification use the words here for these reasons; the
 set is written only when it changed; nothing here speaks SQL or reads the clock.
