@@ -227,9 +227,12 @@ def _backup_before_mass_delete(cfg: configmod.Config) -> None:
     )
 
 
-def _outcome_text(outcome: str) -> str:
+def _outcome_text(outcome: str, *, waiting: bool) -> str:
     texts = {
-        "ok": _("everything synced"),
+        # Never "everything synced" beside changes that wait.
+        "ok": _("finished, but not everything is synced: see below")
+        if waiting
+        else _("everything synced"),
         "partial": _("some files failed"),
         "dry_run": _("dry run"),
         "SafetyStop": _("stopped by a safety check, nothing deleted"),
@@ -320,6 +323,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
     from . import status as statusmod
     from .hooks import load_plugins
     from .journal import Journal
+    from .model import is_within
 
     cfg = ctx.load()
     journal = Journal.open(cfg.state_dir / "journal.sqlite3")
@@ -347,23 +351,22 @@ def status(ctx: Ctx, as_json: bool) -> None:
         click.echo(
             _("Last pass: {when} ({outcome}).").format(
                 when=st.last_pass["finished"].replace("T", " "),
-                outcome=_outcome_text(st.last_pass["outcome"]),
+                outcome=_outcome_text(st.last_pass["outcome"], waiting=st.waiting),
             )
         )
         stopped_by = (st.last_pass["report"] or {}).get("error")
         if stopped_by:  # the message says what to do; the class name alone does not
             click.echo(f"  {stopped_by}")
     click.echo(_("Changes waiting: {n}").format(n=len(st.pending)))
-    for path in st.pending[:20]:
+    # Paths inside what is held back are told once, with their folder, below.
+    free = [p for p in st.pending if not any(is_within(p, h["path"]) for h in st.held)]
+    for path in free[: statusmod.MAX_LISTED]:
         click.echo(f"  {path}")
-    if st.symlinks:
-        click.echo(
-            _("Symbolic links left alone (never followed or synced, on either side): {n}").format(
-                n=len(st.symlinks)
-            )
-        )
-        for path in st.symlinks[:20]:
-            click.echo(f"  {path}")
+    if len(free) < len(st.pending):
+        held = len(st.pending) - len(free)
+        click.echo("  " + _("{n} of them held back (see below).").format(n=held))
+    for line in statusmod.held_lines(st.held):
+        click.echo(line)
     if st.conflicts:
         click.echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
         for path in st.conflicts:
@@ -373,7 +376,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         for err in st.errors:
             click.echo(f"  {err['path']}: {err['error']}")
     click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
-    _print_server(st.server, st.unlisted)
+    _print_server(st.server)
     for warning in st.warnings:
         click.echo(_("Warning: {text}").format(text=warning))
     _print_backup_status(st.backup)
@@ -393,7 +396,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         )
 
 
-def _print_server(server: dict[str, Any] | None, unlisted: list[str]) -> None:
+def _print_server(server: dict[str, Any] | None) -> None:
     """What the last probe saw the share do, and what hoso does about what it lacks."""
     if server is None:
         return
@@ -410,14 +413,6 @@ def _print_server(server: dict[str, Any] | None, unlisted: list[str]) -> None:
             infinity=yes if server["depth_infinity"] else no,
         )
     )
-    if unlisted:
-        click.echo(
-            _(
-                "Files left alone because the share never lists names starting with \".\": {n}"
-            ).format(n=len(unlisted))
-        )
-        for path in unlisted[:20]:
-            click.echo(f"  {path}")
 
 
 def _print_backup_status(backup: dict[str, Any] | None) -> None:

@@ -279,14 +279,14 @@ class PluginHost:
     def register_commands(self, cli: Any) -> None:
         self._call("hoso_register_commands", _nothing, cli=cli)
 
-    def notify(self, notification: Notification) -> bool:
-        """Offer the notification to every channel; when none delivers it, log it.
-        True when a channel delivered it."""
+    def notify(self, notification: Notification, *, logged: bool = False) -> bool:
+        """Offer the notification to every channel; when none delivers it, log it (unless
+        the caller ``logged`` it already). True when a channel delivered it."""
         results = self._call(
             "hoso_notify", _optional_bool, config=self.config, notification=notification
         )
         delivered = any(ok for _name, ok in results)
-        if not delivered:
+        if not delivered and not logged:
             log.warning("%s: %s", notification.title, notification.body)
         return delivered
 

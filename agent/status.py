@@ -1,8 +1,9 @@
 """`hoso status`: what the agent knows, without touching the network.
 
 Reads the journal (last pass, per-file errors, trash) and compares a stat-only scan of the
-records folder with it to count changes waiting for the next pass; the validation findings
-and plugin failures the journal holds; the age of the last good backup.
+records folder with it to count changes waiting for the next pass; what the passes hold back
+and why (grouped, each folder once with the files below it); the validation findings and
+plugin failures the journal holds; the age of the last good backup.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import local, serverinfo, trash
+from . import heldback, local, serverinfo, trash
 from .backup import history
 from .config import Config
+from .heldback import Held
+from .i18n import _, ngettext
 from .journal import Journal
-from .model import CONFLICT_MARK, is_within
+from .model import CONFLICT_MARK, Kind, SkipReason, is_within
+
+MAX_LISTED = 20  # paths shown per group; the rest are counted
 
 
 @dataclass
@@ -34,6 +39,14 @@ class Status:
     warnings: list[str] = field(default_factory=list)  # a guard holding something back
     server: dict[str, Any] | None = None  # what the last probe saw the share's server do
     unlisted: list[str] = field(default_factory=list)  # names the server never lists: left alone
+    # What the passes hold back: {"path", "reason", "detail", "where", "files"} (heldback.Held,
+    # and the number of files below a folder).
+    held: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> bool:
+        """Anything not synced yet: never "everything synced" then."""
+        return bool(self.pending or self.held)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +64,7 @@ class Status:
             "warnings": self.warnings,
             "server": self.server,
             "unlisted": self.unlisted,
+            "held": self.held,
         }
 
 
@@ -70,6 +84,7 @@ def gather(config: Config, journal: Journal) -> Status:
     conflicts: list[str] = []
     symlinks: list[str] = []
     unlisted: list[str] = []
+    files: list[str] = []
     if config.root.is_dir():
         scan = local.scan(
             config.root,
@@ -79,6 +94,7 @@ def gather(config: Config, journal: Journal) -> Status:
             settle_seconds=0,
         )
         hides_dots = server is not None and not server["lists_dot_names"]
+        files = [p for p, e in scan.entries.items() if e.kind is Kind.FILE]
         for path, entry in scan.entries.items():
             if hides_dots and serverinfo.is_dot_path(path):
                 unlisted.append(path)  # never synced with this server: not pending
@@ -122,7 +138,46 @@ def gather(config: Config, journal: Journal) -> Status:
         warnings=[w for w in (trash.held_expiry(journal),) if w],
         server=server,
         unlisted=sorted(unlisted),
+        held=_held(heldback.remembered(journal), symlinks, unlisted, files),
     )
+
+
+def _held(
+    remembered: list[Held], symlinks: list[str], unlisted: list[str], files: list[str]
+) -> list[dict[str, Any]]:
+    """The last pass's held set, with the symlinks and unlisted names as they are now (seen
+    here without the share), each with the number of files below it (0 for a file)."""
+    live = {SkipReason.SYMLINK.value, heldback.UNLISTED}
+    held = [h for h in remembered if h.reason not in live]
+    held += [Held(p, SkipReason.SYMLINK.value) for p in symlinks]
+    held += [Held(p, heldback.UNLISTED) for p in unlisted]
+    return [
+        {**h.to_json(), "files": sum(1 for f in files if f != h.path and is_within(f, h.path))}
+        for h in sorted(set(held))
+    ]
+
+
+def held_lines(held: list[dict[str, Any]]) -> list[str]:
+    """`hoso status` text for what is held back: one group per reason with the reason and
+    the fix in plain words, each path once (a folder with the number of its files)."""
+    lines: list[str] = []
+    items = [Held(h["path"], h["reason"], h["detail"], h["where"]) for h in held]
+    below = {h["path"]: h["files"] for h in held}
+    for reason, group in heldback.grouped(items):
+        lines.append(_("Not synced — {why} ({n}):").format(why=heldback.why(reason), n=len(group)))
+        for item in group[:MAX_LISTED]:
+            text = f"  {item.path}"
+            count = below.get(item.path, 0)
+            if count:  # a folder: the files it holds back
+                text += " " + ngettext("({n} file)", "({n} files)", count).format(n=count)
+            if item.detail or item.where:
+                text += f": {item.detail or heldback.place(item.where)}"
+            lines.append(text)
+        if len(group) > MAX_LISTED:
+            lines.append("  " + _("… and {n} more").format(n=len(group) - MAX_LISTED))
+        if fix := heldback.fix(reason):
+            lines.append(f"  → {fix}")
+    return lines
 
 
 def _iso(ts: float) -> str:

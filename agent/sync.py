@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import secrets
 import stat
@@ -29,10 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, local, reconcile, serverinfo, trash
+from . import davxml, guards, heldback, local, reconcile, serverinfo, trash
 from .config import Config
+from .display import printable
 from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
-from .hooks import Deletion, PluginHost, load_plugins
+from .heldback import Held
+from .hooks import Deletion, Notification, PluginHost, load_plugins
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
 from .log import get_logger
@@ -87,6 +90,8 @@ class PreparedPass:
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
+    twin_sides: tuple[tuple[RelPath, str], ...] = ()  # each twin and where: heldback.HERE…
+    unreadable: tuple[tuple[RelPath, str], ...] = ()  # local paths that could not be read, why
 
 
 @dataclass
@@ -97,6 +102,9 @@ class PassResult:
     retry_soon: bool = False
     duration: float = 0.0
     validation: CheckResult | None = None  # what the plugins found in the changed records
+    # What this pass left alone; None when it looked at nothing (the share matched the
+    # journal and the watcher saw no change), so the last pass's set still stands.
+    held: tuple[Held, ...] | None = None
 
 
 class Syncer:
@@ -205,11 +213,37 @@ class Syncer:
             self.journal.record_pass(
                 PassRecord(started, self.clock(), result.outcome, result.report.to_json())
             )
+            if result.held is not None:
+                self._tell_held(result.held)
             if self.plugins is not None:
                 self.plugins.after_pass(result.report)
             if validate and self.validator is not None:
                 result.validation = self.validator.check_changes(result.report)
         return result
+
+    def _tell_held(self, held: tuple[Held, ...]) -> None:
+        """One log line when what the passes hold back changes (not one per pass), and one
+        notification for each held path that newly waits for the teacher."""
+        change = heldback.remember(self.journal, held)
+        if not any(map(heldback.needs_a_person, (*change.appeared, *change.cleared))):
+            return
+        waits = any(map(heldback.needs_a_person, held))
+        log.log(logging.WARNING if waits else logging.INFO, "%s", heldback.log_line(held))
+        if self.plugins is None:
+            return
+        for item in change.appeared:
+            if heldback.needs_a_person(item) and item.reason not in heldback.TOLD_ELSEWHERE:
+                self.plugins.notify(
+                    Notification(
+                        key=f"held:{item.reason}:{item.path}",
+                        # A name from the share may hold control characters: a popup
+                        # shows them escaped, as the terminal and the log do.
+                        title=_("Not synced: {path}").format(path=printable(item.path)),
+                        body=heldback.explain(item.reason),
+                        path=item.path,
+                    ),
+                    logged=True,  # the line above
+                )
 
     def _pass(self, *, dry_run: bool, local_changed: bool, confirmed: _Confirmed) -> PassResult:
         prepared = self.prepare(
@@ -345,6 +379,8 @@ class Syncer:
             tuple(misnamed),
             unlisted=tuple(unlisted),
             unconfirmed=tuple(unconfirmed),
+            twin_sides=_twin_sides(twins, scan.twins, listing.twins),
+            unreadable=scan.unreadable,
         )
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
@@ -426,7 +462,6 @@ class Syncer:
             )
         self.journal.meta_set(SERVER_META, _identity(caps))
         report.warnings += _not_seen_warnings(plan, report)
-        report.warnings += _unlisted_warnings(prepared, self.remote.identity)
         clock = trash.purge_expired(
             cfg,
             self.journal,
@@ -439,6 +474,9 @@ class Syncer:
             report.warnings.append(trash.clock_warning(clock))
         for warning in report.warnings:
             log.warning("%s", warning)  # `hoso run` has no report on screen: its log has them
+        # Names the share never lists stay so pass after pass: the held set's one log line
+        # says so when it changes, not this warning on every pass.
+        report.warnings += _unlisted_warnings(prepared, self.remote.identity)
         return PassResult(
             report,
             plan,
@@ -447,6 +485,7 @@ class Syncer:
             # wait for a person (the watcher says when they act), or the daemon would loop.
             retry_soon=outcome.retry_soon
             or any(s.reason is SkipReason.UNSETTLED for s in plan.skipped),
+            held=_held(report, prepared),
         )
 
     def _before_changes(self, prepared: PreparedPass) -> Plan:
@@ -721,6 +760,31 @@ def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
         *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
     ]
+
+
+def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
+    """Everything this pass left alone, with why: its skips, what could not be read here,
+    the names the share's gate refused either way, and the names this share never lists."""
+    refused = (*prepared.refused, *prepared.misnamed)
+    twin = SkipReason.NORMALIZATION_TWIN.value
+    return (
+        *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] != twin),
+        *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
+        *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
+        *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),
+        *(Held(path, heldback.UNLISTED) for path in prepared.unlisted),
+    )
+
+
+def _twin_sides(
+    twins: list[RelPath],
+    local_twins: tuple[tuple[RelPath, ...], ...],
+    remote_twins: tuple[tuple[RelPath, ...], ...],
+) -> tuple[tuple[RelPath, str], ...]:
+    """Each twin (NFC path) once, with where its two spellings are."""
+    here = {nfc(group[0]) for group in local_twins}
+    there = {nfc(group[0]) for group in remote_twins}
+    return tuple((p, heldback.where(p in here, p in there)) for p in sorted(set(twins)))
 
 
 def _type_clashes(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from . import local
+from . import heldback, local
 from .config import Config
 from .hooks import Notification, PluginHost, load_plugins
 from .i18n import _, current_language
@@ -73,7 +73,8 @@ class Validator:
         needed and return their findings, old and new."""
         today = today or date.today()
         stamp = self.stamp(today)
-        files = self.files(paths)
+        wanted_paths = None if paths is None else [nfc(p) for p in paths]
+        files = self.files(wanted_paths)
         known = self.journal.validated()
         result = CheckResult()
         for path, file in sorted(files.items()):
@@ -89,12 +90,20 @@ class Validator:
             findings = self.host.validate_record(record, today)
             self.journal.store_validation(path, now_stamp, findings, now=time.time())
             result.checked += 1
-        if paths is None:
+        if wanted_paths is None:
             gone = [p for p in known if p not in files]
             if gone:
                 self.journal.forget_validation(gone)
         wanted = set(files)
         result.findings = [s.finding for s in self.journal.findings() if s.finding.path in wanted]
+        # What the sync holds back as two spellings of one name: a folder, or a name whose
+        # other spelling is on the share, is no file the plugins are asked about.
+        known_twins = {(f.path, f.rule) for f in result.findings}
+        result.findings += [
+            f
+            for f in heldback.twin_findings(heldback.remembered(self.journal), wanted_paths)
+            if (f.path, f.rule) not in known_twins
+        ]
         return result
 
     def files(self, paths: Iterable[RelPath] | None) -> dict[RelPath, Path]:

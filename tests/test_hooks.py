@@ -403,6 +403,10 @@ def test_a_blocking_rule_holds_the_record_back_until_fixed(
         report = syncer.run_pass().report
         assert report.skipped == [{"path": "Bài TODO.docx", "reason": "validation_blocked"}]
         assert remote_tree(share) == {"Bài 3.docx": b"finished"}
+        text = agent.cli("status").stdout
+        assert "everything synced" not in text
+        assert "Not synced — not uploaded: a problem the school's settings say" in text
+        assert "  Bài TODO.docx\n  → Fix what `hoso check` reports" in text
         agent.rename("Bài TODO.docx", "Bài 4.docx")
         syncer.run_pass()
     assert remote_tree(share) == {"Bài 3.docx": b"finished", "Bài 4.docx": b"unfinished"}

@@ -50,7 +50,7 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo"},
+    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo", "heldback"},
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},

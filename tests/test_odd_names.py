@@ -166,6 +166,9 @@ def test_a_local_name_the_share_would_refuse_is_never_sent_and_never_trashed(
     assert list(agent.local_trash().rglob("*")) == []
     shown = agent.cli("sync")
     assert shown.returncode == 1 and "\\x1b]0;pwned" in shown.stderr and "\x1b" not in shown.stderr
+    status = agent.cli("status").stdout  # what waits, and why, where the teacher looks
+    assert "Not synced — a name the share refuses, or that hoso will not use (4):" in status
+    assert "  a\\b.txt: " in status and "\\x1b]0;pwned" in status and "\x1b" not in status
 
 
 @pytest.mark.parametrize("name", ["a;b.txt", "x?y.txt", "tôi & bạn.txt"])

@@ -87,7 +87,8 @@ def test_the_command_line_reports_the_link(agent: Agent, share: Share, ssh: Path
     assert json.loads(status.stdout)["symlinks"] == ["link"]
     assert json.loads(status.stdout)["pending"] == []
     text = agent.cli("status")
-    assert "Symbolic links left alone" in text.stdout and "  link\n" in text.stdout
+    assert "a symbolic link: hoso never follows or syncs links" in text.stdout
+    assert "  link\n" in text.stdout
     assert contents(ssh) == {"known_hosts": OWN_KEY}
     assert remote_tree(share)["link/authorized_keys"] == ATTACKER_KEY
 
