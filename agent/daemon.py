@@ -248,7 +248,9 @@ class _ValidationWorker:
             self.thread.start()
 
     def submit(self, report: Report | None) -> None:
-        if self.validator is not None and (report is None or report.changed_anything):
+        # Even a pass that changed nothing: a file deleted before it was ever synced takes
+        # its findings with it (check_changes forgets the files that are gone).
+        if self.validator is not None:
             self.queue.put(report)
 
     def finish(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ class Validator:
         self.journal = journal
         self.host = host
         self.types: list[RecordType] = host.record_types()
+        # Files hoso's plugins write into the records folder (a log, mail evidence): synced,
+        # never checked as records.
+        self.own = local.IgnoreRules(extra=host.own_files())
 
     def stamp(self, today: date) -> str:
         """Changes when the rules may give another answer: other plugins or plugin
@@ -104,24 +108,40 @@ class Validator:
         ignore = local.ignore_rules(self.config)
         wanted = None if paths is None else [nfc(p) for p in paths]
         if wanted is not None and all((root / p).is_file() for p in wanted):
-            return {p: root / p for p in wanted if not ignore.is_ignored(p, False)}
+            return {p: root / p for p in wanted if not self._skipped(ignore, p)}
         scan = local.scan(root, {}, ignore, now_ns=time.time_ns(), settle_seconds=0)
-        files = {p: root / e.fs_path for p, e in scan.entries.items() if e.kind is Kind.FILE}
+        files = {
+            p: root / e.fs_path
+            for p, e in scan.entries.items()
+            if e.kind is Kind.FILE and not self.own.is_ignored(p, False)
+        }
         if wanted is None:
             return files
         return {p: f for p, f in files.items() if any(is_within(p, w) for w in wanted)}
 
+    def _skipped(self, ignore: local.IgnoreRules, path: RelPath) -> bool:
+        return ignore.is_ignored(path, False) or self.own.is_ignored(path, False)
+
     def check_changes(self, report: Report) -> CheckResult:
-        """Validate what a pass brought or sent; forget what it deleted."""
+        """Validate what a pass brought or sent; forget what it deleted or moved away, and
+        the findings of any file that is gone however it went (deleted before it was ever
+        synced, a folder moved), so that no finding outlives its file."""
         changed = [*report.uploaded, *report.downloaded, *(dst for _src, dst in report.moved)]
         changed += [c["copy"] for c in report.conflicts if c.get("copy")]
         removed = [*report.deleted_local, *report.deleted_remote]
         removed += [src for src, _dst in report.moved]
+        removed += self.gone()
         if removed:
             self.journal.forget_validation(removed)
         if not changed:
             return CheckResult()
         return self.check(changed)
+
+    def gone(self) -> list[RelPath]:
+        """Paths with findings whose file is no longer in the records folder (findings are
+        few: one stat each)."""
+        paths = {stored.finding.path for stored in self.journal.findings()}
+        return sorted(p for p in paths if not _is_file(self.config.root, p))
 
     def blocked(self, paths: Sequence[RelPath]) -> set[RelPath]:
         """The paths that must not be uploaded: they have a finding whose rule the config
@@ -152,6 +172,23 @@ class Validator:
         if told:
             self.journal.mark_notified(told, now=time.time())
         return len(told)
+
+
+def _is_file(root: Path, path: RelPath) -> bool:
+    """Whether ``path`` (NFC) names a file below ``root`` in any Unicode spelling (a name
+    typed on macOS is NFD on disk)."""
+    here = root
+    for name in path.split("/"):
+        if not (here / name).exists():
+            try:
+                spelt = [n for n in os.listdir(here) if nfc(n) == name]
+            except OSError:
+                return False
+            if not spelt:
+                return False
+            name = spelt[0]
+        here = here / name
+    return here.is_file()
 
 
 @contextlib.contextmanager

@@ -89,6 +89,9 @@ _SIGN_OFF = re.compile(
     r"|to truong|(?:kt\.? ?)?(?:pho )?hieu truong|ban giam hieu|bgh)\b"
     r"|[^,]{0,40}, ngay\b.{0,12}\bthang\b"
 )
+# A reviewer's note ("Ý kiến tổ trưởng: cần bổ sung…") among the closing lines: what is
+# written after its colon is written in the section, unlike a signature block's names.
+_NOTE = re.compile(r"(?:y kien|gop y|nhan xet)\b[^:]{0,40}:")
 _PLACEHOLDER = re.compile(r"\(?\s*neu co\s*\)?")
 _EMPTY_LABEL = re.compile(r"[^:]{0,30}:[\W_]*")  # "Ưu điểm: ……" is a form still to fill
 
@@ -478,7 +481,7 @@ def _reflection_written(lesson: _Lesson, heading: _Line) -> bool:
         if not heading.index < line.index < end:
             continue
         if _SIGN_OFF.match(line.plain):
-            return False
+            return bool(_NOTE.match(line.plain)) and _has_content(line.after_colon)
         body = line.after_colon if line.section is Section.REFLECTION else line.text
         if _has_content(body):
             return True
