@@ -15,7 +15,8 @@ from . import local, serverinfo, trash
 from .backup import history
 from .config import Config
 from .journal import Journal
-from .model import CONFLICT_MARK, is_within
+from .model import is_within
+from .records import is_conflict_copy
 
 
 @dataclass
@@ -86,7 +87,7 @@ def gather(config: Config, journal: Journal) -> Status:
             before = known.get(path)
             if before is None or not before.matches_local(entry):
                 pending.append(path)
-            if CONFLICT_MARK in path:
+            if is_conflict_copy(path):
                 conflicts.append(path)
         # What lies at or below a symlink is left alone by every pass: not pending.
         symlinks = sorted(scan.symlinks)

@@ -92,7 +92,13 @@ _SIGN_OFF = re.compile(
 # A reviewer's note ("Ý kiến tổ trưởng: cần bổ sung…") among the closing lines: what is
 # written after its colon is written in the section, unlike a signature block's names.
 _NOTE = re.compile(r"(?:y kien|gop y|nhan xet)\b[^:]{0,40}:")
-_PLACEHOLDER = re.compile(r"\(?\s*neu co\s*\)?")
+# "(nếu có)", and a date left to fill ("ngày …… tháng …… năm ……").
+_PLACEHOLDER = re.compile(r"\(?\s*neu co\s*\)?|\bngay[\W_]*thang[\W_]*nam\b")
+# The fixed labels of section III's two-column table (CV 2345): a template's own words.
+_TABLE_LABEL = re.compile(
+    r"(?:(?:hoat dong cua (?:giao vien|hoc sinh)|mo dau|khoi dong|hinh thanh kien thuc moi"
+    r"|kham pha|luyen tap|thuc hanh|van dung|trai nghiem)\s*)+"
+)
 _EMPTY_LABEL = re.compile(r"[^:]{0,30}:[\W_]*")  # "Ưu điểm: ……" is a form still to fill
 
 _SUBJECT_FIELD = re.compile(
@@ -630,10 +636,36 @@ def _looks_like_lesson_plan(lines: Sequence[_Line], lessons: Sequence[_Lesson]) 
     )
 
 
+def _written(line: _Line) -> bool:
+    """Whether the teacher wrote something on this line: not a title, a heading, a label
+    still to fill, the activity table's fixed labels, dots or a placeholder."""
+    if line.title:
+        return False
+    if line.section is not None:
+        return _has_content(line.after_colon)
+    numbering = _NUMBERING.match(line.text)
+    rest = line.text[numbering.end() :] if numbering else line.text
+    return not _TABLE_LABEL.fullmatch(_words(rest)) and _has_content(line.text)
+
+
+def _blank(path: RelPath) -> Finding:
+    return Finding(
+        path,
+        "khbd.blank",
+        Severity.INFO,
+        _(
+            "The lesson plan is still blank: it holds only the template's headings, labels "
+            "and dotted lines, so it does not count as handed in yet."
+        ),
+        _("Fill it in before the lesson, or delete it if it is not needed."),
+    )
+
+
 def check_lesson_plan(
     doc: Document, path: RelPath, *, today: date, year_start: date | None
 ) -> list[Finding]:
-    """What is wrong with a lesson plan's structure (rules ``khbd.*``)."""
+    """What is wrong with a lesson plan's structure (rules ``khbd.*``); a blank one (an
+    untouched template) also gets ``khbd.blank``, which the managers' report reads."""
     lines, lessons = _read(doc)
     if not _looks_like_lesson_plan(lines, lessons):
         return [
@@ -659,4 +691,6 @@ def check_lesson_plan(
             name = _lesson_name(lesson)
             found = [_in_lesson(f, number, name) for f in found]
         findings += found
+    if not any(_written(line) for line in lines):
+        findings.append(_blank(path))
     return findings
