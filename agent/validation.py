@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -152,9 +152,10 @@ class Validator:
         result = self.check(paths)
         return {f.path for f in result.findings if f.rule in rules}
 
-    def notify_new(self) -> int:
+    def notify_new(self, echo: Callable[[Notification], None] | None = None) -> int:
         """Tell the teacher about each error or warning not told yet, once; returns how
-        many were told (a finding no channel delivers goes to the log)."""
+        many were told (a finding no channel delivers goes to the log). ``echo`` is given
+        each one too (`hoso demo` prints them)."""
         told: list[tuple[RelPath, str]] = []
         for stored in self.journal.findings():
             finding = stored.finding
@@ -168,6 +169,8 @@ class Validator:
                 urgent=finding.severity is Severity.ERROR,
             )
             self.host.notify(note)
+            if echo is not None:
+                echo(note)
             told.append((finding.path, finding.rule))
         if told:
             self.journal.mark_notified(told, now=time.time())
