@@ -8,12 +8,14 @@ WebDAV share.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_delete
+from agents import Agent, remote_delete, remote_tree
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
+from servers import wait_until
 
 from plugins.handover.bundle import SUFFIX
 from plugins.handover.ledger import FOLDER, STEM
@@ -106,3 +108,28 @@ def test_a_file_deleted_before_it_was_ever_synced_takes_its_findings(
     done = agent.cli("sync")  # a pass with nothing to do
     assert done.returncode == 0, done.stderr
     assert status_paths(agent) == set()
+
+
+@WSGIDAV_ONLY
+def test_the_running_agent_drops_the_findings_of_a_file_that_never_synced(
+    tmp_path: Path, share: Share
+) -> None:
+    # Held back by [plugins] block_sync, the plan never reaches the share; when the teacher
+    # deletes it, no pass has anything to report, and its findings must still go.
+    agent = Agent(tmp_path, share, plugins={"block_sync": ["khbd.reflection-missing"]})
+    proc = agent.popen("run", env={"DBUS_SESSION_BUS_ADDRESS": ""})
+    try:
+        wait_until(lambda: (agent.state_dir / "logs" / "hoso.log").exists(), 30, "the agent")
+        (agent.root / "Tuần 3").mkdir()
+        make_docx(agent.root / "Tuần 3" / "Toán - Bài 12.docx", NO_REFLECTION)
+        wait_until(lambda: status_paths(agent) == {"Tuần 3/Toán - Bài 12.docx"}, 60, "the finding")
+        assert remote_tree(share) == {}
+        agent.delete("Tuần 3/Toán - Bài 12.docx")
+        wait_until(lambda: status_paths(agent) == set(), 60, "the finding to go")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
