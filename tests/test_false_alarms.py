@@ -53,6 +53,8 @@ def test_hosos_own_files_in_the_records_folder_are_never_flagged(tmp_path: Path)
         f"{FOLDER}/{STEM}.jsonl",  # the single log of older versions
         f"{FOLDER}/{STEM}-3f9a0c1d2e4b5a6c (bản xung đột, máy GV-LAN, 2026-11-29 09h30).jsonl",
         f"{FOLDER}/ban-giao-0123456789abcdef{SUFFIX}",  # a bundle saved beside the log
+        f"ban-giao-fedcba9876543210{SUFFIX}",  # or anywhere else
+        ".hoso-root",  # the records folder's marker
         f"{DEFAULT_EVIDENCE_FOLDER}/Tuần 1-4/2026-10-02 Phần 1-2.eml",  # sent-mail evidence
     ]
     for path in own:

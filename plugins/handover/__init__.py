@@ -35,14 +35,14 @@ def hoso_scheduled_jobs(config: Config) -> list[Job]:
 
 @hookimpl
 def hoso_own_files(config: Config) -> list[str]:
-    """The handover log (and a bundle saved beside it) syncs, but is no record to check."""
+    """The handover log, and a sealed bundle saved anywhere in the records folder, sync but
+    are no records to check (the minutes are one: they are checked)."""
     from agent.local import literal_pattern
 
     from .bundle import SUFFIX
     from .ledger import FOLDER, STEM
 
-    folder = literal_pattern(FOLDER)
-    return [f"{folder}/{STEM}*.jsonl", f"{folder}/*{SUFFIX}"]
+    return [f"{literal_pattern(FOLDER)}/{STEM}*.jsonl", f"*{SUFFIX}"]
 
 
 def run_job(context: JobContext) -> None:
