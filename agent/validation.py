@@ -139,7 +139,10 @@ class Validator:
 
     def gone(self) -> list[RelPath]:
         """Paths with findings whose file is no longer in the records folder (findings are
-        few: one stat each)."""
+        few: one stat each). A records folder without its marker (a drive unplugged since
+        the pass) says nothing about its files: then none."""
+        if not (self.config.root / local.MARKER_NAME).is_file():
+            return []
         paths = {stored.finding.path for stored in self.journal.findings()}
         return sorted(p for p in paths if not _is_file(self.config.root, p))
 

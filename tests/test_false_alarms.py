@@ -17,6 +17,7 @@ from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
 
+from agent.model import Report
 from plugins.handover.bundle import SUFFIX
 from plugins.handover.ledger import FOLDER, STEM
 from plugins.inspection.settings import DEFAULT_EVIDENCE_FOLDER
@@ -135,3 +136,18 @@ def test_the_running_agent_drops_the_findings_of_a_file_that_never_synced(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
+
+
+@WSGIDAV_ONLY
+def test_an_unplugged_records_folder_keeps_its_findings(tmp_path: Path, share: Share) -> None:
+    agent = Agent(tmp_path, share)
+    (agent.root / "Tuần 3").mkdir()
+    make_docx(agent.root / "Tuần 3" / "Toán - Bài 12.docx", NO_REFLECTION)
+    assert agent.cli("sync").returncode == 0
+    assert agent.root is not None
+    unplugged = agent.root.rename(agent.root.with_name("HoSo-unplugged"))
+    with agent.syncer(plugins=True) as syncer:
+        assert syncer.validator is not None
+        syncer.validator.check_changes(Report())  # what the agent does after any pass
+    unplugged.rename(agent.root)
+    assert status_paths(agent) == {"Tuần 3/Toán - Bài 12.docx"}
