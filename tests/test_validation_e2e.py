@@ -264,6 +264,8 @@ def test_the_managers_report_names_teachers_and_speaks_the_managers_language(
     school = tmp_path / "Trường"
     write_plans(school / "lan")
     (school / "minh" / "Tuần 3").mkdir(parents=True)
+    blank = school / "minh" / "Tuần 3" / "Toán - Bài 9.docx"
+    assert manager.cli("template", "khbd", "--out", str(blank)).returncode == 0  # untouched
     done = manager.cli("report", "--folder", str(school), "--week", "3", "--format", "csv")
     assert done.returncode == 0, done.stderr
     rows = list(csv.reader(io.StringIO(done.stdout.lstrip("\ufeff"))))
@@ -276,6 +278,10 @@ def test_the_managers_report_names_teachers_and_speaks_the_managers_language(
         ("Nguyễn Thị Lan", "lan"),
         ("minh", "minh"),
     ]
+    [minh_week] = data["teachers"][1]["weeks"]
+    assert (minh_week["present"], minh_week["missing"]) == (0, True)  # a blank plan is no plan
+    assert minh_week["blank"] == ["minh/Tuần 3/Toán - Bài 9.docx"]
+    assert rows[2][1:3] == ["3", "0"] and rows[2][-1] == "1"
     page = manager.cli("report", "--folder", str(school), "--week", "3").stdout
     assert "Nguyễn Thị Lan" in page and "Giáo viên" in page
 

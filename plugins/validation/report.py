@@ -411,7 +411,9 @@ def to_csv(report: CompletenessReport) -> str:
     files and the lesson-plan count leave out. A name that a spreadsheet would run as a
     formula (starting with = + - @, a tab or CR) gets a leading quote '."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Lines end in LF (Excel reads it): a CR would reach standard output escaped as "\x0d"
+    # by hoso's terminal guard (agent.display), on every line.
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_columns())
     for teacher in report.teachers:
         cells = [*teacher.weeks, *([teacher.no_week] if teacher.no_week.files else [])]
