@@ -144,7 +144,7 @@ class Validator:
         if not (self.config.root / local.MARKER_NAME).is_file():
             return []
         paths = {stored.finding.path for stored in self.journal.findings()}
-        return sorted(p for p in paths if not _is_file(self.config.root, p))
+        return sorted(p for p in paths if not _exists(self.config.root, p))
 
     def blocked(self, paths: Sequence[RelPath]) -> set[RelPath]:
         """The paths that must not be uploaded: they have a finding whose rule the config
@@ -180,9 +180,9 @@ class Validator:
         return len(told)
 
 
-def _is_file(root: Path, path: RelPath) -> bool:
-    """Whether ``path`` (NFC) names a file below ``root`` in any Unicode spelling (a name
-    typed on macOS is NFD on disk)."""
+def _exists(root: Path, path: RelPath) -> bool:
+    """Whether ``path`` (NFC) names a file or folder (a folder can have findings too) below
+    ``root`` in any Unicode spelling (a name typed on macOS is NFD on disk)."""
     here = root
     for name in path.split("/"):
         if not (here / name).exists():
@@ -194,7 +194,7 @@ def _is_file(root: Path, path: RelPath) -> bool:
                 return False
             name = spelt[0]
         here = here / name
-    return here.is_file()
+    return True
 
 
 @contextlib.contextmanager
