@@ -695,9 +695,11 @@ cli.add_command(vault_commands)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def demo(seconds: float, workdir: Path | None) -> None:
     """A live demo: an embedded WebDAV share, sample records and the agent."""
+    from datetime import date
+
     from .demo import run_demo
 
-    run_demo(seconds=seconds, workdir=workdir, echo=click.echo)
+    run_demo(seconds=seconds, workdir=workdir, echo=click.echo, today=date.today())
 
 
 # --- entry point ---------------------------------------------------------------------------

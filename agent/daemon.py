@@ -21,7 +21,7 @@ from . import sdnotify
 from .backup.scheduler import BackupWorker
 from .config import Config
 from .errors import AuthError, HosoError, UnreachableError
-from .hooks import Job, JobContext
+from .hooks import Job, JobContext, Notification
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
@@ -76,6 +76,7 @@ class Daemon:
         stop: threading.Event,
         *,
         on_pass: Callable[[DaemonState], None] = lambda state: None,
+        on_notice: Callable[[Notification], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -83,6 +84,7 @@ class Daemon:
         self.clock = clock
         self.stop = stop
         self.on_pass = on_pass
+        self.on_notice = on_notice  # also told each new finding's notification (the demo)
         self.state = DaemonState()
         self.own_writes = OwnWrites()
         # A file written continuously is still synced at least every minute.
@@ -114,7 +116,7 @@ class Daemon:
             self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
         )
         jobs = _Jobs(self.config, syncer)
-        checks = _ValidationWorker(syncer.validator, self.stop)
+        checks = _ValidationWorker(syncer.validator, self.stop, self.on_notice)
         self._checks = checks
         backups = BackupWorker(self.config, self.stop)
         self._backups = backups
@@ -239,16 +241,24 @@ class _ValidationWorker:
     for the checks, and tells the teacher about new findings. ``None`` asks for the whole
     records folder (unchanged records cost one stat each)."""
 
-    def __init__(self, validator: Validator | None, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        validator: Validator | None,
+        stop: threading.Event,
+        on_notice: Callable[[Notification], None] | None = None,
+    ) -> None:
         self.validator = validator
         self.stop = stop
+        self.on_notice = on_notice
         self.queue: queue.SimpleQueue[Report | None | _Finish] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="hoso-validate", daemon=True)
         if validator is not None:
             self.thread.start()
 
     def submit(self, report: Report | None) -> None:
-        if self.validator is not None and (report is None or report.changed_anything):
+        # Even a pass that changed nothing: a file deleted before it was ever synced takes
+        # its findings with it (check_changes forgets the files that are gone).
+        if self.validator is not None:
             self.queue.put(report)
 
     def finish(self) -> None:
@@ -267,7 +277,7 @@ class _ValidationWorker:
                     self.validator.check()
                 else:
                     self.validator.check_changes(item)
-                self.validator.notify_new()
+                self.validator.notify_new(self.on_notice)
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
 

@@ -13,10 +13,12 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from . import config as configmod
 from .daemon import Daemon, DaemonState
+from .hooks import Notification
 from .i18n import _
 
 DEMO_USER = "giaovien"
@@ -29,7 +31,9 @@ LESSONS = [
 ]
 
 
-def run_demo(*, seconds: float, workdir: Path | None, echo: Callable[[str], None]) -> None:
+def run_demo(
+    *, seconds: float, workdir: Path | None, echo: Callable[[str], None], today: date
+) -> None:
     own_folder = workdir is None
     base = Path(tempfile.mkdtemp(prefix="hoso-demo-")) if workdir is None else workdir
     base.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,7 @@ def run_demo(*, seconds: float, workdir: Path | None, echo: Callable[[str], None
     server, url = _start_share(share_dir, password)
     try:
         cfg = _write_config(base, records, state, url, password)
-        write_sample_records(records)
+        write_sample_records(records, today)
         echo(
             _("Demo share (WebDAV): {url}  user: {user}  password: {password}").format(
                 url=url, user=DEMO_USER, password=password
@@ -88,25 +92,29 @@ def _write_config(base: Path, records: Path, state: Path, url: str, password: st
     return cfg
 
 
-def write_sample_records(records: Path) -> list[Path]:
+def write_sample_records(records: Path, today: date) -> list[Path]:
     """A few real lesson plans (.docx) with Vietnamese names, as teachers keep them. The
-    last one's "Rút kinh nghiệm" is still blank, so the demo shows validation at work."""
+    last one's "Rút kinh nghiệm" is still blank although it was taught a few days before
+    ``today``, so the demo shows validation at work whatever the date."""
     from docx import Document
 
     written = []
     for number, (folder, subject, title, grade) in enumerate(LESSONS, start=1):
+        last = number == len(LESSONS)
         reflection = (
             "........................................"
-            if number == len(LESSONS)
+            if last
             else "Học sinh làm tốt phần luyện tập; cần thêm thời gian cho bài có lời văn."
         )
+        taught = today - timedelta(days=3)
+        when = f"ngày {taught:%d/%m/%Y}" if last else "tuần " + folder.split("/")[0].split()[-1]
         target = records / folder / f"{title.split(':')[0]} - {subject}.docx"
         target.parent.mkdir(parents=True, exist_ok=True)
         doc = Document()
         doc.add_heading("KẾ HOẠCH BÀI DẠY", level=1)
         doc.add_paragraph(f"Môn học: {subject}    Lớp: {grade}")
         doc.add_paragraph(f"Tên bài học: {title}    Số tiết: 1")
-        doc.add_paragraph("Thời gian thực hiện: tuần " + folder.split("/")[0].split()[-1])
+        doc.add_paragraph(f"Thời gian thực hiện: {when}")
         for heading, body in (
             ("I. Yêu cầu cần đạt", "Học sinh thực hiện được phép tính; vận dụng vào bài toán."),
             ("II. Đồ dùng dạy học", "Bộ đồ dùng học Toán, phiếu bài tập."),
@@ -138,6 +146,8 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
             echo(_("↓ downloaded from the share: {path}").format(path=path))
         for path in report.deleted_local + report.deleted_remote:
             echo(_("✗ deleted (kept in the trash): {path}").format(path=path))
+        for source, target in report.moved:
+            echo(_("→ renamed or moved: {source} → {target}").format(source=source, target=target))
         for conflict in report.conflicts:
             echo(_("! conflict: your version kept as {copy}").format(copy=conflict["copy"]))
         if report.uploaded and not manager_done.is_set():
@@ -146,7 +156,11 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
             echo(_("(A manager just put comments on the share; watch them come down.)"))
             daemon.poll_now()
 
-    daemon = Daemon(cfg, stop, on_pass=on_pass)
+    def on_notice(note: Notification) -> None:
+        # What the teacher would see in a desktop notification, or in the agent's log.
+        echo(_("! {title} — {body}").format(title=note.title, body=note.body))
+
+    daemon = Daemon(cfg, stop, on_pass=on_pass, on_notice=on_notice)
 
     def halt(*_args: object) -> None:
         stop.set()

@@ -127,6 +127,15 @@ class HookSpecs:
         defines in its own config come first of all."""
 
     @hookspec
+    def hoso_own_files(self, config: Config) -> list[str]:  # type: ignore[empty-body]
+        """Name the files the plugin itself writes into the records folder (a log, copies
+        of sent mail): they sync like any file but are never checked as records.
+
+        Return gitignore-style patterns relative to the records root (``/Folder/`` for a
+        whole folder, ``/Folder/log-*.jsonl``); build a literal name into a pattern with
+        :func:`agent.local.literal_pattern`."""
+
+    @hookspec
     def hoso_record_settled(self, config: Config, record: Record) -> None:
         """A record in the records folder was saved and has settled, and is about to be
         uploaded to the share. Called once per new content, before the upload.
@@ -244,6 +253,11 @@ class PluginHost:
     def record_types(self) -> list[RecordType]:
         results = self._call("hoso_record_types", _list_of(RecordType), config=self.config)
         return [t for _name, types in results for t in types]
+
+    def own_files(self) -> list[str]:
+        """The patterns of every plugin's own files in the records folder."""
+        results = self._call("hoso_own_files", _list_of(str), config=self.config)
+        return [pattern for _name, patterns in results for pattern in patterns]
 
     def record_settled(self, record: Record) -> None:
         self._call("hoso_record_settled", _nothing, config=self.config, record=record)

@@ -637,11 +637,13 @@ class Journal:
 
     @_guarded
     def forget_validation(self, paths: Iterable[RelPath]) -> None:
-        """Drop what is known about records that no longer exist."""
-        rows = [(p,) for p in paths]
+        """Drop what is known about records that no longer exist: each path, and all below
+        it when it was a folder."""
+        rows = [(p, p + "/") for p in paths]
+        below = "path = ?1 OR substr(path, 1, length(?2)) = ?2"
         with self._write() as db:
-            db.conn.executemany("DELETE FROM findings WHERE path = ?", rows)
-            db.conn.executemany("DELETE FROM validated WHERE path = ?", rows)
+            db.conn.executemany(f"DELETE FROM findings WHERE {below}", rows)
+            db.conn.executemany(f"DELETE FROM validated WHERE {below}", rows)
 
     @_guarded
     def findings(self) -> list[StoredFinding]:

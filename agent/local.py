@@ -20,6 +20,7 @@ import errno
 import functools
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +81,13 @@ class IgnoreRules:
     def _match_uncached(self, key: RelPath, is_dir: bool) -> bool:
         # A trailing slash is how gitignore tells folder patterns ("build/") what is a folder.
         return self._spec.match_file(key + "/" if is_dir else key)
+
+
+def literal_pattern(path: RelPath, *, folder: bool = False) -> str:
+    """A gitignore pattern that matches exactly ``path`` (relative to the records root):
+    anchored, its wildcard and escape characters escaped; with ``folder``, all below it."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", nfc(path).strip("/"))
+    return f"/{escaped}/" if folder else f"/{escaped}"
 
 
 def ignore_rules(config: Config) -> IgnoreRules:

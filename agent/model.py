@@ -16,9 +16,9 @@ from datetime import date
 
 RelPath = str
 
-# Conflict copies carry this label in their name: "… (bản xung đột, máy …).docx".
+# Conflict copies carry this label in their name: "… (bản xung đột, máy …).docx"
+# (agent.records.copy_kind recognises them).
 DEFAULT_CONFLICT_LABEL = "bản xung đột"
-CONFLICT_MARK = f"({DEFAULT_CONFLICT_LABEL}"
 
 
 def nfc(name: str) -> str:

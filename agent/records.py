@@ -147,6 +147,38 @@ def _any_folder(path: RelPath, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(f, fold_pattern(p)) for f in folders for p in patterns)
 
 
+class CopyKind(enum.StrEnum):
+    """A second file of one record that a program made beside it: not a record of its own."""
+
+    CONFLICT = "conflict"  # both versions of a file changed on two sides
+    RESTORED = "restored"  # brought back from the trash beside a file of the same name
+
+
+# On the folded file name. Conflict copies made by hoso ("… (bản xung đột, máy …)",
+# agent.reconcile.conflict_copy_name), by the Nextcloud and Dropbox clients ("… (conflicted
+# copy 2024-10-01 101500)") and by older Nextcloud clients ("…_conflict-20241001-101500").
+_CONFLICT_COPY = re.compile(r"\(ban xung dot|conflicted copy|\bconflict \d{8} \d{6}\b")
+# agent.trash.free_name: "{stem} (restored N)" in English, "(khôi phục N)" in Vietnamese;
+# the extension follows (folded: after a space).
+_RESTORED_COPY = re.compile(r"\((?:restored|khoi phuc) \d+\)(?: [^ ]+)?$")
+
+
+def copy_kind(path: RelPath) -> CopyKind | None:
+    """Whether the file at ``path`` is a conflict copy or a restored copy of another file,
+    from its name alone, whatever the language of the computer that named it. The one
+    place that tells (status, the managers' report, inspection)."""
+    name = fold(path.rpartition("/")[2])
+    if _CONFLICT_COPY.search(name):
+        return CopyKind.CONFLICT
+    if _RESTORED_COPY.search(name):
+        return CopyKind.RESTORED
+    return None
+
+
+def is_conflict_copy(path: RelPath) -> bool:
+    return copy_kind(path) is CopyKind.CONFLICT
+
+
 def classify(path: RelPath, types: Sequence[RecordType]) -> RecordType | None:
     """The record type of a path: the first type (in the order given) whose folder
     patterns match, else the first whose file patterns match, else the first whose

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .i18n import _
-from .model import as_date, has_control
+from .model import as_date, has_control, nfc
 
 Bad = Callable[[str, str], ConfigError]
 
@@ -90,6 +90,15 @@ class School:
     mailbox_keeper: Person | None = None
     reviewers: tuple[Reviewer, ...] = ()
     keepers: tuple[Keeper, ...] = ()
+    # Each teacher's login (their folder's name on the share) and full name, for managers'
+    # reports: a manager's computer knows no other teacher's [teacher] name.
+    teachers: tuple[tuple[str, str], ...] = ()
+
+    def teacher_name(self, login: str) -> str:
+        """The full name of the teacher whose login (or share folder) is ``login``, or
+        ``login`` itself when the config does not say."""
+        wanted = nfc(login).casefold()
+        return next((name for key, name in self.teachers if key.casefold() == wanted), login)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ class Roles:
                 else None,
                 "reviewers": [r.to_json() for r in school.reviewers],
                 "keepers": [k.to_json() for k in school.keepers],
+                "teachers": dict(school.teachers),
             },
             "teacher": {
                 "name": self.teacher.name,
@@ -189,7 +199,7 @@ def _person(raw: Any, key: str, bad: Bad, extra: frozenset[str] = frozenset()) -
 def _school(raw: Any, bad: Bad) -> School:
     table = _table(raw, "school", bad)
     known = {"name", "governing_body", "mailbox", "principal", "decision", "mailbox_keeper"}
-    _only(table, "school", known | {"reviewers", "keepers"}, bad)
+    _only(table, "school", known | {"reviewers", "keepers", "teachers"}, bad)
     decision = None
     if "decision" in table:
         found = _table(table["decision"], "school.decision", bad)
@@ -223,7 +233,20 @@ def _school(raw: Any, bad: Bad) -> School:
             _reviewer(r, f"school.reviewers[{i}]", bad) for i, r in enumerate(reviewers)
         ),
         keepers=tuple(_keeper(k, f"school.keepers[{i}]", bad) for i, k in enumerate(keepers)),
+        teachers=_names(table, bad),
     )
+
+
+def _names(table: dict[str, Any], bad: Bad) -> tuple[tuple[str, str], ...]:
+    """``[school.teachers]``: login = "Full Name", one line per teacher."""
+    found = _table(table.get("teachers"), "school.teachers", bad)
+    names = []
+    for login in found:
+        name = _text(found, "school.teachers", login, bad)
+        if not name:
+            raise bad(f"school.teachers.{login}", _("is missing: give the person's full name"))
+        names.append((nfc(login.strip()), name))
+    return tuple(names)
 
 
 def _keeper(raw: Any, key: str, bad: Bad) -> Keeper:

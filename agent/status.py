@@ -18,7 +18,8 @@ from .config import Config
 from .heldback import Held
 from .i18n import _, ngettext
 from .journal import Journal
-from .model import CONFLICT_MARK, Kind, SkipReason, is_within
+from .model import Kind, SkipReason, is_within
+from .records import is_conflict_copy
 
 MAX_LISTED = 20  # paths shown per group; the rest are counted
 
@@ -102,7 +103,7 @@ def gather(config: Config, journal: Journal) -> Status:
             before = known.get(path)
             if before is None or not before.matches_local(entry):
                 pending.append(path)
-            if CONFLICT_MARK in path:
+            if is_conflict_copy(path):
                 conflicts.append(path)
         # What lies at or below a symlink is left alone by every pass: not pending.
         symlinks = sorted(scan.symlinks)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -47,6 +48,9 @@ class Validator:
         self.journal = journal
         self.host = host
         self.types: list[RecordType] = host.record_types()
+        # Files hoso's plugins write into the records folder (a log, mail evidence): synced,
+        # never checked as records.
+        self.own = local.IgnoreRules(extra=host.own_files())
 
     def stamp(self, today: date) -> str:
         """Changes when the rules may give another answer: other plugins or plugin
@@ -113,24 +117,43 @@ class Validator:
         ignore = local.ignore_rules(self.config)
         wanted = None if paths is None else [nfc(p) for p in paths]
         if wanted is not None and all((root / p).is_file() for p in wanted):
-            return {p: root / p for p in wanted if not ignore.is_ignored(p, False)}
+            return {p: root / p for p in wanted if not self._skipped(ignore, p)}
         scan = local.scan(root, {}, ignore, now_ns=time.time_ns(), settle_seconds=0)
-        files = {p: root / e.fs_path for p, e in scan.entries.items() if e.kind is Kind.FILE}
+        files = {
+            p: root / e.fs_path
+            for p, e in scan.entries.items()
+            if e.kind is Kind.FILE and not self.own.is_ignored(p, False)
+        }
         if wanted is None:
             return files
         return {p: f for p, f in files.items() if any(is_within(p, w) for w in wanted)}
 
+    def _skipped(self, ignore: local.IgnoreRules, path: RelPath) -> bool:
+        return ignore.is_ignored(path, False) or self.own.is_ignored(path, False)
+
     def check_changes(self, report: Report) -> CheckResult:
-        """Validate what a pass brought or sent; forget what it deleted."""
+        """Validate what a pass brought or sent; forget what it deleted or moved away, and
+        the findings of any file that is gone however it went (deleted before it was ever
+        synced, a folder moved), so that no finding outlives its file."""
         changed = [*report.uploaded, *report.downloaded, *(dst for _src, dst in report.moved)]
         changed += [c["copy"] for c in report.conflicts if c.get("copy")]
         removed = [*report.deleted_local, *report.deleted_remote]
         removed += [src for src, _dst in report.moved]
+        removed += self.gone()
         if removed:
             self.journal.forget_validation(removed)
         if not changed:
             return CheckResult()
         return self.check(changed)
+
+    def gone(self) -> list[RelPath]:
+        """Paths with findings whose file is no longer in the records folder (findings are
+        few: one stat each). A records folder without its marker (a drive unplugged since
+        the pass) says nothing about its files: then none."""
+        if not (self.config.root / local.MARKER_NAME).is_file():
+            return []
+        paths = {stored.finding.path for stored in self.journal.findings()}
+        return sorted(p for p in paths if not _exists(self.config.root, p))
 
     def blocked(self, paths: Sequence[RelPath]) -> set[RelPath]:
         """The paths that must not be uploaded: they have a finding whose rule the config
@@ -141,9 +164,10 @@ class Validator:
         result = self.check(paths)
         return {f.path for f in result.findings if f.rule in rules}
 
-    def notify_new(self) -> int:
+    def notify_new(self, echo: Callable[[Notification], None] | None = None) -> int:
         """Tell the teacher about each error or warning not told yet, once; returns how
-        many were told (a finding no channel delivers goes to the log)."""
+        many were told (a finding no channel delivers goes to the log). ``echo`` is given
+        each one too (`hoso demo` prints them)."""
         told: list[tuple[RelPath, str]] = []
         for stored in self.journal.findings():
             finding = stored.finding
@@ -157,10 +181,29 @@ class Validator:
                 urgent=finding.severity is Severity.ERROR,
             )
             self.host.notify(note)
+            if echo is not None:
+                echo(note)
             told.append((finding.path, finding.rule))
         if told:
             self.journal.mark_notified(told, now=time.time())
         return len(told)
+
+
+def _exists(root: Path, path: RelPath) -> bool:
+    """Whether ``path`` (NFC) names a file or folder (a folder can have findings too) below
+    ``root`` in any Unicode spelling (a name typed on macOS is NFD on disk)."""
+    here = root
+    for name in path.split("/"):
+        if not (here / name).exists():
+            try:
+                spelt = [n for n in os.listdir(here) if nfc(n) == name]
+            except OSError:
+                return False
+            if not spelt:
+                return False
+            name = spelt[0]
+        here = here / name
+    return True
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from conftest import Share
 
 from agent import config as configmod
 from agent.config import Config
-from agent.model import CONFLICT_MARK, Report
+from agent.model import Report
+from agent.records import is_conflict_copy
 from agent.sync import PassResult, Syncer
 
 MARKER = ".hoso-root"
@@ -282,7 +283,7 @@ def temp_files(top: Path) -> list[str]:
 
 
 def conflict_copies(tree: Tree) -> list[str]:
-    return sorted(p for p in tree if CONFLICT_MARK in p)
+    return sorted(p for p in tree if is_conflict_copy(p))
 
 
 # --- changing the share the way a manager's client does ------------------------------------

@@ -9,11 +9,16 @@ never shows in any output or log file.
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import stat
 import subprocess
+import threading
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from agents import (
@@ -379,3 +384,70 @@ def test_demo_runs_and_uploads_the_sample_records(tmp_path: Path) -> None:
         assert (share_dir / rel).read_bytes() == (records_dir / rel).read_bytes()
     # The demo's manager comment came down from the share while the agent ran.
     assert (records_dir / "Tuần 12" / "Nhận xét của tổ trưởng - Tuần 12.txt").is_file()
+
+
+class Lines:
+    """A running program's stdout, line by line, awaited with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        threading.Thread(target=self._read, args=(stdout,), daemon=True).start()
+
+    def _read(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, wanted: Callable[[str], bool], seconds: float, what: str) -> str:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if wanted(line):
+                return line
+        raise AssertionError(f"no line with {what} within {seconds} s; seen: {self.seen}")
+
+
+def test_demo_says_what_to_fix_and_what_it_moved_as_it_runs(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        hoso_command("demo", "--workdir", str(workdir)),  # until Ctrl-C, as the README runs it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=hoso_env({"LANGUAGE": "vi"}),
+        stdin=subprocess.DEVNULL,
+    )
+    lines = Lines(proc)
+    try:
+        # The sample whose "Rút kinh nghiệm" is still blank, in the teacher's language.
+        blank = lines.wait_for(lambda t: "Bài 24 - Toán.docx" in t, 60, "the blank reflection")
+        assert "Tuần 13/Toán/Bài 24 - Toán.docx" in blank
+        assert "IV. Điều chỉnh sau bài dạy" in blank and "vẫn còn trống" in blank
+        lines.wait_for(lambda t: t.startswith("↑"), 30, "the uploads")
+        records = workdir / "HoSo" / "Tuần 12" / "Đạo đức"
+        (records / "Bài 6 - Đạo đức.docx").rename(records / "Bài 6 - Em yêu quê hương.docx")
+        moved = lines.wait_for(lambda t: t.startswith("→"), 30, "the rename")
+        assert (
+            "Tuần 12/Đạo đức/Bài 6 - Đạo đức.docx → Tuần 12/Đạo đức/Bài 6 - Em yêu quê hương.docx"
+            in moved
+        )
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert (workdir / "share/GV-Lan/Tuần 12/Đạo đức/Bài 6 - Em yêu quê hương.docx").is_file()
+    assert not (workdir / "share/GV-Lan/Tuần 12/Đạo đức/Bài 6 - Đạo đức.docx").exists()
+    told = [t for t in lines.seen if t.startswith("!") and "Bài 24 - Toán.docx" in t]
+    assert told == [blank]  # told once

@@ -163,8 +163,16 @@ def test_format_not_allowed_for_the_record_type() -> None:
     assert "file.format-not-allowed" not in rules("Tuần 5/Bài 1.txt", record_type=None)
 
 
-def test_a_file_without_extension_is_not_allowed_when_formats_are_set() -> None:
-    assert "file.format-not-allowed" in rules("Tuần 5/Bài 1", record_type=KHBD)
+@pytest.mark.parametrize("name", ["Bài 1", "Bài 1.", "Bài 1. ", "Bài 1.  ", "Bài 1.…"])
+def test_a_name_without_a_file_type_says_so_in_words(name: str) -> None:
+    found = check_path(f"Tuần 5/{name}", size=9, record_type=KHBD)
+    [finding] = [f for f in found if f.rule == "file.format-not-allowed"]
+    # Not ".  is not a format allowed": the name, and what it lacks, in plain words.
+    assert finding.message == (
+        f"“{name}” does not end with a file type (such as .docx), so it does not open as a "
+        "Kế hoạch bài dạy."
+    )
+    assert finding.fix.endswith("save it again as one of: .docx .odt .pdf.")
 
 
 @pytest.mark.parametrize("suffix", [".doc", ".xls", ".PPT"])

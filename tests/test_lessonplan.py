@@ -618,6 +618,23 @@ def test_a_real_docx_with_a_dotted_reflection_is_empty_after_the_lesson(tmp_path
     assert file_rules(path) == ["khbd.reflection-empty"]
 
 
+@pytest.mark.parametrize(
+    ("reflection", "expected"),
+    [
+        pytest.param("Ý kiến tổ trưởng: cần bổ sung phần vận dụng.", [], id="manager-note"),
+        pytest.param("Nhận xét: học sinh làm tốt.", [], id="labelled-note"),
+        pytest.param("Ý kiến tổ trưởng: ……………………", ["khbd.reflection-empty"], id="note-to-fill"),
+        pytest.param("Nhận xét: ______________", ["khbd.reflection-empty"], id="label-to-fill"),
+    ],
+)
+def test_a_real_docx_reflection_is_blank_only_with_labels_and_dots(
+    tmp_path: Path, reflection: str, expected: list[str]
+) -> None:
+    # A reviewer's note written in the section is something written in it, like any other.
+    path = make_docx(tmp_path / "plan.docx", lesson_plan(reflection=reflection))
+    assert file_rules(path) == expected
+
+
 def test_a_real_docx_with_two_lessons(tmp_path: Path) -> None:
     second = [
         item.replace("Bài 5: Ngày hội rừng xanh", "Bài 6: Cuộc chạy đua trong rừng")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import html
 import io
 import re
@@ -20,8 +21,12 @@ from docx import Document as DocxDocument
 from PIL import Image
 from pypdf import PdfReader
 
+from agent.i18n import language
 from agent.model import RelPath
-from agent.records import Finding, RecordType, Severity, fold
+from agent.records import CopyKind, Finding, RecordType, Severity, copy_kind, fold
+from agent.trash import free_name
+from plugins.validation.checks import check_record
+from plugins.validation.documents import read_document
 from plugins.validation.report import (
     CompletenessReport,
     build_report,
@@ -30,6 +35,7 @@ from plugins.validation.report import (
     to_json,
 )
 from plugins.validation.settings import load_types_file, shipped_types_file
+from plugins.validation.template import write_template
 
 CHROMIUM = Path("/usr/bin/chromium")
 TODAY = date(2024, 9, 30)
@@ -131,6 +137,25 @@ def school(tmp_path: Path) -> Path:
     return root
 
 
+CSV_KEYS = (
+    "teacher",
+    "week",
+    "present",
+    "failing",
+    "missing",
+    "files",
+    "conflicts",
+    "restored",
+    "blank",
+)
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    """The CSV's rows by column, whatever the language of its header row."""
+    rows = list(csv.reader(io.StringIO(text)))
+    return [dict(zip(CSV_KEYS, row, strict=True)) for row in rows[1:]]
+
+
 def build(
     folder: Path,
     check: Recorder | None = None,
@@ -159,12 +184,14 @@ def test_json_counts_weeks_failures_and_missing_weeks(school: Path) -> None:
 
     week1, week2, week3 = an["weeks"]
     assert week1["files"] == [
-        f"{AN}/Tuần 1/Bài 1 - Toán (bản xung đột, máy PC-AN, 2024-09-10 08h00).docx",
         f"{AN}/Tuần 1/Bài 1 - Toán.docx",
         f"{AN}/Tuần 1/Bài 2 - Tiếng Việt.docx",
     ]
-    assert (week1["present"], week1["failing"], week1["missing"]) == (3, 0, False)
-    assert week1["conflicts"] == [week1["files"][0]]
+    # The conflict copy is listed apart, not counted as a lesson plan handed in.
+    assert (week1["present"], week1["failing"], week1["missing"]) == (2, 0, False)
+    assert week1["conflicts"] == [
+        f"{AN}/Tuần 1/Bài 1 - Toán (bản xung đột, máy PC-AN, 2024-09-10 08h00).docx"
+    ]
     # An unclassified document in a week is a lesson plan, an old .doc too; a photo is not.
     assert week2["files"] == [
         f"{AN}/Tuan_02/Bài 3 - lỗi.docx",
@@ -180,12 +207,14 @@ def test_json_counts_weeks_failures_and_missing_weeks(school: Path) -> None:
     assert an["no_week"]["files"] == [f"{AN}/Kế hoạch bài dạy/Bài 40 ôn tập.docx"]
     assert an["no_week"]["missing"] is False
     assert an["summary"] == {
-        "lesson_plans": 6,
+        "lesson_plans": 5,
         "weeks_present": 2,
         "weeks_missing": 1,
         "failing": 1,
         "no_week": 1,
         "conflicts": 1,
+        "restored": 0,
+        "blank": 0,
     }
 
     assert [w["present"] for w in binh["weeks"]] == [1, 0, 2]
@@ -213,7 +242,7 @@ def test_teacher_depth_one_makes_the_group_folders_teachers(school: Path) -> Non
     assert [(t["teacher"], t["group"]) for t in data["teachers"]] == [("Tổ 1", ""), ("Tổ 2", "")]
     tổ1 = data["teachers"][0]
     # Teacher folders are part of the path below the "teacher" now, and still hold no week.
-    assert [w["present"] for w in tổ1["weeks"]] == [4, 2, 2]
+    assert [w["present"] for w in tổ1["weeks"]] == [3, 2, 2]
     assert f"{AN}/Kế hoạch bài dạy/Bài 40 ôn tập.docx" in tổ1["no_week"]["files"]
     assert "Tổ 1/KHBD mẫu.docx" in tổ1["no_week"]["files"]
     assert data["unassigned"] == []
@@ -234,23 +263,26 @@ def test_the_shipped_record_types_count_week_documents_as_lesson_plans(tmp_path:
 def test_weeks_are_reported_in_the_order_asked_and_others_ignored(school: Path) -> None:
     data = to_json(build(school, weeks=(9, 1)))
     an = data["teachers"][0]
-    assert [(w["week"], w["present"]) for w in an["weeks"]] == [(9, 1), (1, 3)]
+    assert [(w["week"], w["present"]) for w in an["weeks"]] == [(9, 1), (1, 2)]
 
 
 def test_csv_has_one_row_per_teacher_and_week_plus_undated_rows(school: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(to_csv(build(school)))))
     assert list(rows[0]) == [
-        "teacher",
-        "week",
-        "present",
-        "failing",
-        "missing",
-        "files",
-        "conflicts",
+        "Teacher",
+        "Week",
+        "Lesson plans",
+        "With errors",
+        "Missing",
+        "Files",
+        "Conflict copies",
+        "Restored copies",
+        "Blank lesson plans",
     ]
+    rows = [dict(zip(CSV_KEYS, r.values(), strict=True)) for r in rows]
     table = [(r["teacher"], r["week"], r["present"], r["failing"], r["missing"]) for r in rows]
     assert table == [
-        (AN, "1", "3", "0", "0"),
+        (AN, "1", "2", "0", "0"),
         (AN, "2", "2", "1", "0"),
         (AN, "3", "0", "0", "1"),
         (AN, "", "1", "0", "0"),
@@ -280,7 +312,7 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
     for teacher, file in names.items():
         write_lesson_plan(root / teacher / "Tuần 1" / file, file)
     report = build(root, weeks=(1,), teacher_depth=1)
-    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    rows = csv_rows(to_csv(report))
     read = {r["teacher"]: r["files"] for r in rows}
     assert read == {
         "'" + hyperlink: "Tuần 1/Bài 1.docx",
@@ -295,7 +327,7 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
     again = build_report(
         root, types=(any_lesson,), check=Recorder(), weeks=(1,), teacher_depth=1, today=TODAY
     )
-    rows = list(csv.DictReader(io.StringIO(to_csv(again))))
+    rows = csv_rows(to_csv(again))
     undated = next(r for r in rows if r["teacher"] == "Cô Hà" and r["week"] == "")
     assert undated["files"] == "'@Bài 3.docx"
     assert not any(
@@ -321,7 +353,7 @@ def test_conflict_copies_of_hoso_nextcloud_and_dropbox_are_flagged(tmp_path: Pat
         write_lesson_plan(week / name, name)
     data = to_json(build(tmp_path / "share", weeks=(1,), teacher_depth=1))
     cell = data["teachers"][0]["weeks"][0]
-    assert cell["present"] == 7
+    assert cell["present"] == 3
     assert [p.rpartition("/")[2] for p in cell["conflicts"]] == names[:4]
     assert data["teachers"][0]["summary"]["conflicts"] == 4
 
@@ -347,7 +379,10 @@ def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
 def test_an_empty_share_gives_an_empty_report(tmp_path: Path) -> None:
     report = build(tmp_path)
     assert to_json(report)["teachers"] == []
-    assert to_csv(report).splitlines() == ["teacher,week,present,failing,missing,files,conflicts"]
+    assert to_csv(report).splitlines() == [
+        "Teacher,Week,Lesson plans,With errors,Missing,Files,Conflict copies,Restored copies,"
+        "Blank lesson plans"
+    ]
     assert "<table" in to_html(report)
 
 
@@ -451,3 +486,63 @@ def test_html_prints_on_a4_with_the_names_in_the_text(html_file: Path, tmp_path:
     text = unicodedata.normalize("NFC", "\n".join(p.extract_text() for p in reader.pages))
     assert "Nguyễn Văn An" in text
     assert "Lê Văn Cường" in text
+
+
+# --- what counts as handed in, and who (issue 17) --------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["en", "vi"])
+def test_a_copy_restored_from_the_trash_is_recognised_in_either_language(code: str) -> None:
+    # The name `hoso trash restore` gives beside a taken name, in the restoring PC's language;
+    # a manager reads the share in theirs.
+    with language(code):
+        restored = free_name("Tuần 1/Bài 1.docx", lambda p: p == "Tuần 1/Bài 1.docx")
+    assert restored != "Tuần 1/Bài 1.docx"
+    assert copy_kind(restored) is CopyKind.RESTORED
+    assert copy_kind("Tuần 1/Bài 1.docx") is None
+    assert copy_kind("Tuần 1/Bài 1 (bản xung đột, máy PC, 2026-11-29 09h30).docx") is (
+        CopyKind.CONFLICT
+    )
+
+
+def test_restored_copies_and_blank_plans_are_listed_apart_and_not_counted(
+    tmp_path: Path,
+) -> None:
+    week = tmp_path / "share/lan/Tuần 1"
+    write_lesson_plan(week / "Bài 1.docx", "Bài 1")
+    write_lesson_plan(week / "Bài 1 (khôi phục 1).docx", "Bài 1")
+    write_lesson_plan(week / "Bài 1 (restored 2).docx", "Bài 1")
+    write_lesson_plan(week / "Bài 1 (bản xung đột, máy PC-LAN, 2026-11-29 09h30).docx", "Bài 1")
+    blank = tmp_path / "share/lan/Tuần 2/Bài 2.docx"
+    blank.parent.mkdir(parents=True)
+    write_template(blank)  # `hoso template khbd`, untouched
+    report = build_report(
+        tmp_path / "share",
+        types=load_types_file(shipped_types_file()),
+        check=functools.partial(  # the real checks, reading in this process
+            check_record, today=TODAY, year_start=date(2024, 9, 2), size=1, read=read_document
+        ),
+        weeks=(1, 2),
+        today=TODAY,
+        names={"lan": "Nguyễn Thị Lan"}.get,
+    )
+    [teacher] = to_json(report)["teachers"]
+    week1, week2 = teacher["weeks"]
+    assert teacher["teacher"] == "Nguyễn Thị Lan" and teacher["folder"] == "lan"
+    assert (week1["present"], week1["files"]) == (1, ["lan/Tuần 1/Bài 1.docx"])
+    assert [p.rpartition("/")[2] for p in week1["restored"]] == [
+        "Bài 1 (khôi phục 1).docx",
+        "Bài 1 (restored 2).docx",
+    ]
+    assert len(week1["conflicts"]) == 1
+    assert (week2["present"], week2["missing"], week2["blank"]) == (
+        0,
+        True,
+        ["lan/Tuần 2/Bài 2.docx"],
+    )
+    assert teacher["summary"]["lesson_plans"] == 1
+    assert (teacher["summary"]["restored"], teacher["summary"]["blank"]) == (2, 1)
+    page = to_html(report)
+    assert "Bài 2.docx" in page.split("Blank lesson plans (not counted)")[1]
+    assert "Bài 1 (khôi phục 1).docx" in page.split("Copies restored beside the original")[1]
+    assert '<td class="teacher">Nguyễn Thị Lan</td>' in page

@@ -74,6 +74,9 @@ group = "Tổ 1"
         ('[school]\nreviewers = "Cường"\n', "school.reviewers"),
         ('[[school.reviewers]]\nname = "Cường"\ngroups = "Tổ 1"\n', "school.reviewers[0].groups"),
         ('[teacher]\nnam = "Lan"\n', "teacher.nam"),
+        ("[school.teachers]\nlan = 3\n", "school.teachers.lan"),
+        ('[school.teachers]\nlan = ""\n', "school.teachers.lan"),
+        ('[school]\nteachers = ["lan"]\n', "school.teachers"),
     ],
 )
 def test_a_wrong_role_setting_names_the_key_and_exits_2(
@@ -82,3 +85,17 @@ def test_a_wrong_role_setting_names_the_key_and_exits_2(
     done = run_hoso("--config", str(write_config(tmp_path, tables)), "roles")
     assert done.returncode == ExitCode.USAGE
     assert f"`{key}`" in done.stderr and done.stdout == ""
+
+
+def test_teachers_are_named_by_their_login_for_the_managers_report(tmp_path: Path) -> None:
+    tables = '[school.teachers]\nlan = "Nguyễn Thị Lan"\n"Cô Hà" = "Phạm Thu Hà"\n'
+    school = configmod.load(write_config(tmp_path, tables)).roles.school
+    assert school.teacher_name("lan") == "Nguyễn Thị Lan"
+    assert school.teacher_name("LAN") == "Nguyễn Thị Lan"  # logins ignore case
+    assert school.teacher_name("Cô Hà") == "Phạm Thu Hà"
+    assert school.teacher_name("minh") == "minh"  # not named: the login itself
+    done = run_hoso("--config", str(write_config(tmp_path, tables)), "roles", "--json")
+    assert json.loads(done.stdout)["school"]["teachers"] == {
+        "lan": "Nguyễn Thị Lan",
+        "Cô Hà": "Phạm Thu Hà",
+    }

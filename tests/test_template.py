@@ -150,21 +150,45 @@ def rules(path: Path, relative: str, today: date) -> list[str]:
     return sorted(f.rule for f in found)
 
 
-def test_the_blank_template_only_lacks_its_header(template: Path) -> None:
+def test_the_blank_template_only_lacks_its_header_and_is_said_to_be_blank(
+    template: Path,
+) -> None:
     found = check_lesson_plan(
         read_document(template), "KHBD/mẫu.docx", today=date(2027, 5, 1), year_start=YEAR_START
     )
-    assert [f.rule for f in found] == ["khbd.header-incomplete"]
+    assert [f.rule for f in found] == ["khbd.header-incomplete", "khbd.blank"]
     assert found[0].message.endswith("subject, grade (1–5), lesson, week (1–35).")
+    # Information only (exit 0, no notification); the managers' report does not count it.
+    assert found[1].severity == "info" and "does not count as handed in" in found[1].message
 
 
 def test_the_blank_template_in_a_week_folder_is_due_after_that_week(template: Path) -> None:
     relative = "KHBD/Tuần 4/mẫu.docx"
-    assert rules(template, relative, date(2026, 10, 2)) == ["khbd.header-incomplete"]
+    assert rules(template, relative, date(2026, 10, 2)) == ["khbd.blank", "khbd.header-incomplete"]
     assert rules(template, relative, date(2026, 10, 3)) == [
+        "khbd.blank",
         "khbd.header-incomplete",
         "khbd.reflection-empty",
     ]
+
+
+@pytest.mark.parametrize(
+    ("label", "line"),
+    [
+        pytest.param("Tên bài học", "Tên bài học: Bài 8: Mẹ vắng nhà", id="header"),
+        pytest.param(SECTIONS[0], "Đọc trơn bài; hiểu nội dung.", id="a-section"),
+    ],
+)
+def test_one_line_written_makes_the_template_no_longer_blank(
+    template: Path, label: str, line: str
+) -> None:
+    document = docx.Document(str(template))
+    paragraphs = document.paragraphs
+    at = next(i for i, p in enumerate(paragraphs) if p.text.startswith(label))
+    target = paragraphs[at] if label != SECTIONS[0] else paragraphs[at + 1]
+    target.text = line
+    document.save(str(template))
+    assert "khbd.blank" not in rules(template, "KHBD/mẫu.docx", date(2026, 9, 1))
 
 
 def test_a_filled_template_has_no_findings(template: Path) -> None:

@@ -201,7 +201,7 @@ def test_the_template_passes_the_checks_once_filled(tmp_path: Path) -> None:
     assert again.returncode == ExitCode.USAGE and "already exists" in again.stderr
 
     blank = findings_by_path(agent.cli("check", "--json").stdout)
-    assert blank.get(rel(agent, target), set()) <= {"khbd.header-incomplete"}
+    assert blank.get(rel(agent, target), set()) <= {"khbd.header-incomplete", "khbd.blank"}
 
     document = Document(str(target))
     fill = {
@@ -253,6 +253,37 @@ def test_a_manager_gets_the_weeks_report_in_one_command(tmp_path: Path) -> None:
         else:
             assert done.stdout.lstrip().startswith("<!DOCTYPE html>")
             assert "Nguyễn Thị Lan" in done.stdout
+
+
+def test_the_managers_report_names_teachers_and_speaks_the_managers_language(
+    tmp_path: Path,
+) -> None:
+    manager = offline_agent(tmp_path, language="vi")
+    with manager.config_path.open("a", encoding="utf-8") as config:
+        config.write('\n[school.teachers]\nlan = "Nguyễn Thị Lan"\n')
+    school = tmp_path / "Trường"
+    write_plans(school / "lan")
+    (school / "minh" / "Tuần 3").mkdir(parents=True)
+    blank = school / "minh" / "Tuần 3" / "Toán - Bài 9.docx"
+    assert manager.cli("template", "khbd", "--out", str(blank)).returncode == 0  # untouched
+    done = manager.cli("report", "--folder", str(school), "--week", "3", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout.lstrip("\ufeff"))))
+    assert rows[0][:3] == ["Giáo viên", "Tuần", "Số kế hoạch bài dạy"]
+    assert [r[0] for r in rows[1:]] == ["Nguyễn Thị Lan", "minh"]  # no name given: the login
+    data = json.loads(
+        manager.cli("report", "--folder", str(school), "--week", "3", "--format", "json").stdout
+    )
+    assert [(t["teacher"], t["folder"]) for t in data["teachers"]] == [
+        ("Nguyễn Thị Lan", "lan"),
+        ("minh", "minh"),
+    ]
+    [minh_week] = data["teachers"][1]["weeks"]
+    assert (minh_week["present"], minh_week["missing"]) == (0, True)  # a blank plan is no plan
+    assert minh_week["blank"] == ["minh/Tuần 3/Toán - Bài 9.docx"]
+    assert rows[2][1:3] == ["3", "0"] and rows[2][-1] == "1"
+    page = manager.cli("report", "--folder", str(school), "--week", "3").stdout
+    assert "Nguyễn Thị Lan" in page and "Giáo viên" in page
 
 
 def test_a_vntime_document_is_converted_to_a_unicode_copy(tmp_path: Path) -> None:

@@ -33,6 +33,18 @@ def hoso_scheduled_jobs(config: Config) -> list[Job]:
     return [Job("handover", JOB_EVERY, run_job)]
 
 
+@hookimpl
+def hoso_own_files(config: Config) -> list[str]:
+    """The handover log, and a sealed bundle saved anywhere in the records folder, sync but
+    are no records to check (the minutes are one: they are checked)."""
+    from agent.local import literal_pattern
+
+    from .bundle import SUFFIX
+    from .ledger import FOLDER, STEM
+
+    return [f"{literal_pattern(FOLDER)}/{STEM}*.jsonl", f"*{SUFFIX}"]
+
+
 def run_job(context: JobContext) -> None:
     """Remove a handed-over copy whose password change is logged; remind a receiver who has
     not confirmed the password change (the notification key changes daily: once a day)."""

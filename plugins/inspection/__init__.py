@@ -41,6 +41,20 @@ def hoso_register_commands(cli: Any) -> None:
 
 
 @hookimpl
+def hoso_own_files(config: Config) -> list[str]:
+    """The evidence copies of sent submissions sync, but are no records to check."""
+    from agent.local import literal_pattern
+
+    from .settings import DEFAULT_EVIDENCE_FOLDER, inspection_settings
+
+    try:
+        folder = inspection_settings(config).evidence_folder
+    except ConfigError:  # reported by hoso_check_config; the default folder is still ours
+        folder = DEFAULT_EVIDENCE_FOLDER
+    return [literal_pattern(folder, folder=True)]
+
+
+@hookimpl
 def hoso_scheduled_jobs(config: Config) -> list[Job]:
     return [Job("inspection-reminder", JOB_EVERY, run_job)]
 

@@ -29,10 +29,10 @@ from agent.config import Config
 from agent.errors import UsageError
 from agent.i18n import _
 from agent.model import RelPath, is_within
-from agent.records import Finding, Record, classify, fold
+from agent.records import Finding, Record, classify, fold, is_conflict_copy
 from agent.validation import Validator
 from plugins.validation.document import Document
-from plugins.validation.report import is_conflict_copy, natural_key
+from plugins.validation.report import natural_key
 from plugins.validation.settings import settings_of
 from plugins.validation.weeks import week_dates, week_of_path
 

@@ -111,7 +111,13 @@ def report(
     )
     try:
         built = reportmod.build_report(
-            folder, types=types, check=check, weeks=weeks, teacher_depth=teacher_depth, today=today
+            folder,
+            types=types,
+            check=check,
+            weeks=weeks,
+            teacher_depth=teacher_depth,
+            today=today,
+            names=config.roles.school.teacher_name if config else None,
         )
     except OSError as exc:
         raise UsageError(

@@ -34,6 +34,8 @@ MAX_PATH_CHARS = 250  # Windows Explorer and zip tools break beyond about this l
 _MACRO_SUFFIXES = frozenset({".docm", ".dotm", ".xlsm", ".xltm", ".pptm", ".potm", ".ppsm"})
 # Binary Office 97-2003 files: readable by nobody's checks here, so asked to be re-saved.
 _LEGACY_SUFFIXES = frozenset({".doc", ".xls", ".ppt"})
+# A name's file type as a person reads it: a dot and a few letters or digits at the very end.
+_FILE_TYPE = re.compile(r"\.[^\W_]{1,10}$")
 
 
 def check_path(path: RelPath, *, size: int, record_type: RecordType | None) -> list[Finding]:
@@ -172,12 +174,21 @@ def _format(path: RelPath, record_type: RecordType | None) -> list[Finding]:
         return [_warning(path, "file.legacy-format", message, fix)]
     if record_type is None or record_type.allows_format(path):
         return []
-    message = _("{suffix} is not a format allowed for {record}: {allowed}.").format(
-        suffix=suffix or _("(no extension)"),
-        record=record_type.name_vi,
-        allowed=" ".join(record_type.formats),
-    )
-    fix = _("Save it in one of the allowed formats.")
+    allowed = " ".join(record_type.formats)
+    name = path.rpartition("/")[2]
+    if _FILE_TYPE.search(name):
+        message = _("{suffix} is not a format allowed for {record}: {allowed}.").format(
+            suffix=suffix, record=record_type.name_vi, allowed=allowed
+        )
+        fix = _("Save it in one of the allowed formats.")
+    else:  # "Bài 5", "Bài 5." or "Bài 5. ": a name Word did not finish with its type
+        message = _(
+            "“{name}” does not end with a file type (such as .docx), so it does not open as "
+            "a {record}."
+        ).format(name=name, record=record_type.name_vi)
+        fix = _(
+            "Open it in Word, Excel or LibreOffice and save it again as one of: {allowed}."
+        ).format(allowed=allowed)
     return [_warning(path, "file.format-not-allowed", message, fix)]
 
 

@@ -89,7 +89,16 @@ _SIGN_OFF = re.compile(
     r"|to truong|(?:kt\.? ?)?(?:pho )?hieu truong|ban giam hieu|bgh)\b"
     r"|[^,]{0,40}, ngay\b.{0,12}\bthang\b"
 )
-_PLACEHOLDER = re.compile(r"\(?\s*neu co\s*\)?")
+# A reviewer's note ("Ý kiến tổ trưởng: cần bổ sung…") among the closing lines: what is
+# written after its colon is written in the section, unlike a signature block's names.
+_NOTE = re.compile(r"(?:y kien|gop y|nhan xet)\b[^:]{0,40}:")
+# "(nếu có)", and a date left to fill ("ngày …… tháng …… năm ……").
+_PLACEHOLDER = re.compile(r"\(?\s*neu co\s*\)?|\bngay[\W_]*thang[\W_]*nam\b")
+# The fixed labels of section III's two-column table (CV 2345): a template's own words.
+_TABLE_LABEL = re.compile(
+    r"(?:(?:hoat dong cua (?:giao vien|hoc sinh)|mo dau|khoi dong|hinh thanh kien thuc moi"
+    r"|kham pha|luyen tap|thuc hanh|van dung|trai nghiem)\s*)+"
+)
 _EMPTY_LABEL = re.compile(r"[^:]{0,30}:[\W_]*")  # "Ưu điểm: ……" is a form still to fill
 
 _SUBJECT_FIELD = re.compile(
@@ -478,7 +487,7 @@ def _reflection_written(lesson: _Lesson, heading: _Line) -> bool:
         if not heading.index < line.index < end:
             continue
         if _SIGN_OFF.match(line.plain):
-            return False
+            return bool(_NOTE.match(line.plain)) and _has_content(line.after_colon)
         body = line.after_colon if line.section is Section.REFLECTION else line.text
         if _has_content(body):
             return True
@@ -627,10 +636,36 @@ def _looks_like_lesson_plan(lines: Sequence[_Line], lessons: Sequence[_Lesson]) 
     )
 
 
+def _written(line: _Line) -> bool:
+    """Whether the teacher wrote something on this line: not a title, a heading, a label
+    still to fill, the activity table's fixed labels, dots or a placeholder."""
+    if line.title:
+        return False
+    if line.section is not None:
+        return _has_content(line.after_colon)
+    numbering = _NUMBERING.match(line.text)
+    rest = line.text[numbering.end() :] if numbering else line.text
+    return not _TABLE_LABEL.fullmatch(_words(rest)) and _has_content(line.text)
+
+
+def _blank(path: RelPath) -> Finding:
+    return Finding(
+        path,
+        "khbd.blank",
+        Severity.INFO,
+        _(
+            "The lesson plan is still blank: it holds only the template's headings, labels "
+            "and dotted lines, so it does not count as handed in yet."
+        ),
+        _("Fill it in before the lesson, or delete it if it is not needed."),
+    )
+
+
 def check_lesson_plan(
     doc: Document, path: RelPath, *, today: date, year_start: date | None
 ) -> list[Finding]:
-    """What is wrong with a lesson plan's structure (rules ``khbd.*``)."""
+    """What is wrong with a lesson plan's structure (rules ``khbd.*``); a blank one (an
+    untouched template) also gets ``khbd.blank``, which the managers' report reads."""
     lines, lessons = _read(doc)
     if not _looks_like_lesson_plan(lines, lessons):
         return [
@@ -656,4 +691,6 @@ def check_lesson_plan(
             name = _lesson_name(lesson)
             found = [_in_lesson(f, number, name) for f in found]
         findings += found
+    if not any(_written(line) for line in lines):
+        findings.append(_blank(path))
     return findings

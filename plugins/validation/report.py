@@ -8,9 +8,12 @@ the renderers turn the result into JSON, CSV or one printable, self-contained HT
 
 Paths in the report are relative to the report folder, NFC, '/'-separated. The walk skips
 hidden entries (and with them hoso's ".hoso-*" state and LibreOffice lock files), Office
-lock files ("~$…") and Windows thumbnail/folder settings files; conflict copies are counted
-like any file and listed so the manager can ask for them to be resolved. Which files are
-lesson plans is the record types' decision (config/record-types.toml).
+lock files ("~$…") and Windows thumbnail/folder settings files. Conflict copies, copies
+restored from the trash beside a file of the same name (:func:`agent.records.copy_kind`) and
+blank lesson plans (an untouched template: rule ``khbd.blank``) are not counted as handed in;
+they are listed so the manager can ask for them to be resolved. Which files are lesson plans
+is the record types' decision (config/record-types.toml). Teachers are shown by the full
+name ``[school.teachers]`` gives their folder, else by the folder's name.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from agent.i18n import _
 from agent.model import RelPath, nfc
-from agent.records import Finding, RecordType, Severity, classify, fold
+from agent.records import CopyKind, Finding, RecordType, Severity, classify, copy_kind, fold
 
 from .weeks import week_of_path
 
@@ -38,11 +41,6 @@ LESSON_PLAN = "KHBD"
 JSON_VERSION = 1
 WEEKS_PER_TABLE = 12  # beyond this a week column gets too narrow on A4 portrait
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})  # Windows writes these into folders
-# Conflict copies made by hoso ("… (bản xung đột, máy …)", agent.model.CONFLICT_MARK), by
-# the Nextcloud and Dropbox clients ("… (conflicted copy
-# 2024-10-01 101500)") and by older Nextcloud clients ("…_conflict-20241001-101500"), all
-# compared folded.
-_CONFLICT = re.compile(r"\(ban xung dot|conflicted copy|\bconflict \d{8} \d{6}\b")
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -58,12 +56,16 @@ class FailingFile:
 
 @dataclass(frozen=True)
 class Cell:
-    """The lesson plans of one teacher in one week (``week`` None: those with no week)."""
+    """The lesson plans of one teacher in one week (``week`` None: those with no week):
+    ``files`` are those handed in; conflict copies, restored copies and blank plans are
+    listed apart and not counted."""
 
     week: int | None
     files: tuple[RelPath, ...] = ()
     failing: tuple[FailingFile, ...] = ()
     conflicts: tuple[RelPath, ...] = ()
+    restored: tuple[RelPath, ...] = ()
+    blank: tuple[RelPath, ...] = ()
 
     @property
     def present(self) -> int:
@@ -76,13 +78,19 @@ class Cell:
 
 @dataclass(frozen=True)
 class TeacherReport:
-    folder: RelPath  # "Tổ 1/Nguyễn Văn A"
+    folder: RelPath  # "Tổ 1/lan" or "Tổ 1/Nguyễn Văn A"
     weeks: tuple[Cell, ...]  # one per requested week, in the order requested
     no_week: Cell
+    full_name: str = ""  # from [school.teachers]; empty: the folder's name says it
 
     @property
     def name(self) -> str:
-        return self.folder.rpartition("/")[2]
+        return self.full_name or self.folder.rpartition("/")[2]
+
+    @property
+    def label(self) -> str:
+        """ "Tổ 1/Nguyễn Văn A": the group, then the teacher's name."""
+        return f"{self.group}/{self.name}" if self.group else self.name
 
     @property
     def group(self) -> str:
@@ -111,6 +119,14 @@ class TeacherReport:
     @property
     def conflicts(self) -> tuple[RelPath, ...]:
         return tuple(p for c in self.cells for p in c.conflicts)
+
+    @property
+    def restored(self) -> tuple[RelPath, ...]:
+        return tuple(p for c in self.cells for p in c.restored)
+
+    @property
+    def blank(self) -> tuple[RelPath, ...]:
+        return tuple(p for c in self.cells for p in c.blank)
 
     def inner(self, path: RelPath) -> RelPath:
         """``path`` relative to the teacher's folder, for display next to the name."""
@@ -148,6 +164,7 @@ def build_report(
     weeks: Sequence[int],
     teacher_depth: int = 1,
     today: date,
+    names: Callable[[str], str] | None = None,
 ) -> CompletenessReport:
     """Walk ``folder`` and build the report for ``weeks``.
 
@@ -155,7 +172,8 @@ def build_report(
     below ``folder``); every folder at that depth is a teacher, even an empty one. Only
     lesson plans count: record type code KHBD per :func:`agent.records.classify` (which
     takes the documents of a "Tuần N" folder for lesson plans). ``check`` runs only on those
-    the report shows: in a requested week, or with no week.
+    the report shows: in a requested week, or with no week (not on conflict or restored
+    copies). ``names`` gives a teacher folder's full name (default: the folder's name).
     An unreadable folder raises ``OSError`` (a silently partial report would accuse
     teachers of missing weeks)."""
     if teacher_depth < 1:
@@ -168,17 +186,14 @@ def build_report(
     for plan in plans:
         if plan.teacher is not None and (plan.week is None or plan.week in wanted):
             by_teacher[plan.teacher].append(plan)
-    failing = {
-        p.path: _errors(check(p.file, p.path, p.record_type))
-        for shown in by_teacher.values()
-        for p in shown
-    }
+    verdicts = {p.path: _verdict(p, check) for shown in by_teacher.values() for p in shown}
     return CompletenessReport(
         folder=folder,
         today=today,
         weeks=tuple(weeks),
         teachers=tuple(
-            _teacher(t, by_teacher[t], weeks, failing) for t in sorted(teachers, key=natural_key)
+            _teacher(t, by_teacher[t], weeks, verdicts, names)
+            for t in sorted(teachers, key=natural_key)
         ),
         unassigned=tuple(sorted((p.path for p in plans if p.teacher is None), key=natural_key)),
     )
@@ -227,8 +242,23 @@ def _errors(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(f for f in findings if f.severity is Severity.ERROR)
 
 
-def is_conflict_copy(path: RelPath) -> bool:
-    return _CONFLICT.search(fold(path.rpartition("/")[2])) is not None
+BLANK = "blank"  # a _Verdict kind beside CopyKind's: an untouched template
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    kind: str | None  # None: handed in; else CopyKind or BLANK
+    errors: tuple[Finding, ...] = ()
+
+
+def _verdict(plan: _Plan, check: Check) -> _Verdict:
+    copy = copy_kind(plan.path)
+    if copy is not None:  # the original beside it is the one that counts
+        return _Verdict(copy)
+    findings = check(plan.file, plan.path, plan.record_type)
+    if any(f.rule == "khbd.blank" for f in findings):
+        return _Verdict(BLANK)
+    return _Verdict(None, _errors(findings))
 
 
 def natural_key(text: str) -> tuple[tuple[int, str], ...]:
@@ -238,15 +268,19 @@ def natural_key(text: str) -> tuple[tuple[int, str], ...]:
     return (*numbered, (0, text))
 
 
-def _cell(
-    week: int | None, plans: Iterable[_Plan], failing: dict[RelPath, tuple[Finding, ...]]
-) -> Cell:
+def _cell(week: int | None, plans: Iterable[_Plan], verdicts: dict[RelPath, _Verdict]) -> Cell:
     paths = sorted((p.path for p in plans if p.week == week), key=natural_key)
+
+    def of(kind: str | None) -> tuple[RelPath, ...]:
+        return tuple(p for p in paths if verdicts[p].kind == kind)
+
     return Cell(
         week=week,
-        files=tuple(paths),
-        failing=tuple(FailingFile(p, failing[p]) for p in paths if failing[p]),
-        conflicts=tuple(p for p in paths if is_conflict_copy(p)),
+        files=of(None),
+        failing=tuple(FailingFile(p, verdicts[p].errors) for p in of(None) if verdicts[p].errors),
+        conflicts=of(CopyKind.CONFLICT),
+        restored=of(CopyKind.RESTORED),
+        blank=of(BLANK),
     )
 
 
@@ -254,12 +288,16 @@ def _teacher(
     folder: RelPath,
     plans: list[_Plan],
     weeks: Sequence[int],
-    failing: dict[RelPath, tuple[Finding, ...]],
+    verdicts: dict[RelPath, _Verdict],
+    names: Callable[[str], str] | None,
 ) -> TeacherReport:
+    login = folder.rpartition("/")[2]
+    full_name = names(login) if names else login
     return TeacherReport(
         folder=folder,
-        weeks=tuple(_cell(week, plans, failing) for week in weeks),
-        no_week=_cell(None, plans, failing),
+        weeks=tuple(_cell(week, plans, verdicts) for week in weeks),
+        no_week=_cell(None, plans, verdicts),
+        full_name="" if full_name == login else full_name,
     )
 
 
@@ -270,19 +308,22 @@ def to_json(report: CompletenessReport) -> dict[str, Any]:
     """The report as JSON-ready data. Shape (version 1; keys are stable)::
 
         {"version": 1, "folder": str, "date": "YYYY-MM-DD", "weeks": [int],
-         "teachers": [{"teacher": name, "group": "Tổ 1" or "", "folder": "Tổ 1/name",
+         "teachers": [{"teacher": name, "group": "Tổ 1" or "", "folder": "Tổ 1/lan",
                        "summary": {"lesson_plans", "weeks_present", "weeks_missing",
-                                   "failing", "no_week", "conflicts"},  (all int)
+                                   "failing", "no_week", "conflicts", "restored",
+                                   "blank"},  (all int)
                        "weeks": [CELL, one per requested week], "no_week": CELL}],
          "unassigned": [path]}
 
         CELL = {"week": int or null, "present": int, "failing": int, "missing": bool,
-                "files": [path], "conflicts": [path],
+                "files": [path], "conflicts": [path], "restored": [path], "blank": [path],
                 "failing_files": [{"path": path, "findings": [Finding.to_json()]}]}
 
     Paths are relative to the report folder; the summary counts the requested weeks and
     the lesson plans with no week together; "unassigned" lists lesson plans outside any
-    teacher folder."""
+    teacher folder. "teacher" is the full name ([school.teachers]) or the folder's name;
+    "files" (and "present") are the lesson plans handed in: conflict copies, restored
+    copies and blank plans are listed apart and never counted."""
     return {
         "version": JSON_VERSION,
         "folder": str(report.folder),
@@ -305,6 +346,8 @@ def _teacher_json(teacher: TeacherReport) -> dict[str, Any]:
             "failing": len(teacher.failing),
             "no_week": teacher.no_week.present,
             "conflicts": len(teacher.conflicts),
+            "restored": len(teacher.restored),
+            "blank": len(teacher.blank),
         },
         "weeks": [_cell_json(c) for c in teacher.weeks],
         "no_week": _cell_json(teacher.no_week),
@@ -319,6 +362,8 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
         "missing": cell.missing,
         "files": list(cell.files),
         "conflicts": list(cell.conflicts),
+        "restored": list(cell.restored),
+        "blank": list(cell.blank),
         "failing_files": [
             {"path": f.path, "findings": [finding.to_json() for finding in f.findings]}
             for f in cell.failing
@@ -328,7 +373,23 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
 
 # --- CSV -------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("teacher", "week", "present", "failing", "missing", "files", "conflicts")
+
+def csv_columns() -> tuple[str, ...]:
+    """The CSV's header row, in the reader's language (`--format json` is the format for
+    programs: its keys never change)."""
+    return (
+        _("Teacher"),
+        _("Week"),
+        _("Lesson plans"),
+        _("With errors"),
+        _("Missing"),
+        _("Files"),
+        _("Conflict copies"),
+        _("Restored copies"),
+        _("Blank lesson plans"),
+    )
+
+
 # "|" separates the files of a cell: Windows forbids it in names, so it cannot be part of one.
 _FILE_SEPARATOR = " | "
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection):
@@ -343,25 +404,31 @@ def _text(value: str) -> str:
 
 def to_csv(report: CompletenessReport) -> str:
     """One row per teacher × requested week, plus one row with an empty week for a
-    teacher's lesson plans that have no week. ``teacher`` is the teacher's folder
-    ("Tổ 1/Nguyễn Văn A"), ``files`` are relative to it, ``missing`` is 0 or 1 and
-    ``conflicts`` counts the conflict copies among the files. A name that a spreadsheet would
-    run as a formula (starting with = + - @, a tab or CR) gets a leading quote '."""
+    teacher's lesson plans that have no week; the header row is in the reader's language
+    (:func:`csv_columns`). The teacher column is the group and the teacher's name
+    ("Tổ 1/Nguyễn Văn A"), files are relative to the teacher's folder, "missing" is 0 or 1;
+    the last three count the conflict copies, restored copies and blank plans, which the
+    files and the lesson-plan count leave out. A name that a spreadsheet would run as a
+    formula (starting with = + - @, a tab or CR) gets a leading quote '."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    # Lines end in LF (Excel reads it): a CR would reach standard output escaped as "\x0d"
+    # by hoso's terminal guard (agent.display), on every line.
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(csv_columns())
     for teacher in report.teachers:
         cells = [*teacher.weeks, *([teacher.no_week] if teacher.no_week.files else [])]
         for cell in cells:
             writer.writerow(
                 (
-                    _text(teacher.folder),
+                    _text(teacher.label),
                     "" if cell.week is None else cell.week,
                     cell.present,
                     len(cell.failing),
                     int(cell.missing),
                     _text(_FILE_SEPARATOR.join(teacher.inner(p) for p in cell.files)),
                     len(cell.conflicts),
+                    len(cell.restored),
+                    len(cell.blank),
                 )
             )
     return out.getvalue()
@@ -408,6 +475,10 @@ def to_html(report: CompletenessReport) -> str:
         *_failing_section(report),
         *_path_section(report, _("Lesson plans without a week"), lambda t: t.no_week.files),
         *_path_section(report, _("Conflict copies to resolve"), lambda t: t.conflicts),
+        *_path_section(
+            report, _("Copies restored beside the original (not counted)"), lambda t: t.restored
+        ),
+        *_path_section(report, _("Blank lesson plans (not counted)"), lambda t: t.blank),
         *_unassigned_section(report),
     ]
     return (
@@ -520,7 +591,7 @@ def _failing_section(report: CompletenessReport) -> Iterator[str]:
         return
     yield _tag("h2", _("Lesson plans with errors"))
     for teacher in teachers:
-        yield f"<h3>{_e(teacher.folder)}</h3><ul>"
+        yield f"<h3>{_e(teacher.label)}</h3><ul>"
         for cell in teacher.cells:
             for failing in cell.failing:
                 problems = "".join(
@@ -543,7 +614,7 @@ def _path_section(
     yield _tag("h2", title)
     for teacher in teachers:
         items = "".join(f"<li>{_e(teacher.inner(p))}</li>" for p in paths(teacher))
-        yield f"<h3>{_e(teacher.folder)}</h3><ul>{items}</ul>"
+        yield f"<h3>{_e(teacher.label)}</h3><ul>{items}</ul>"
 
 
 def _unassigned_section(report: CompletenessReport) -> Iterator[str]:
