@@ -177,11 +177,11 @@ def test_round_trip_through_pythons_parser(tmp_path: Path) -> None:
     shutil.which("munpack") is None, reason="munpack is not installed (Debian package mpack)"
 )
 def test_munpack_extracts_the_attachments(tmp_path: Path) -> None:
-    """munpack (Debian mpack) predates RFC 2231: it reads only ``filename=``/``name=``,
-    names the attachments it cannot read "partN" and writes an X for each space or non-ASCII
-    byte of the others. What it must get right is every attachment's bytes, and plain names
-    such as the manifest's. Names with spaces or Vietnamese letters are checked with Python's
-    parser (the round trip test), as Gmail, Outlook and Thunderbird read RFC 2231."""
+    """munpack (Debian mpack) predates RFC 2231 and RFC 2047: it reads only ``filename=``
+    and ``name=`` as they are, writing an X for each space or odd character. What it must get
+    right is every attachment's bytes (no name may make it write elsewhere: the "Q" words of
+    ``name=`` hold no "/"), and plain names such as the manifest's. Vietnamese names are
+    checked with Python's parser and Perl's Encode (test_inspection_send.py)."""
     files = records(tmp_path, [30_000, 20_000, 7])
     [message] = build(files, 1_000_000)
     eml = tmp_path / "message.eml"
@@ -194,6 +194,7 @@ def test_munpack_extracts_the_attachments(tmp_path: Path) -> None:
         timeout=30,
         capture_output=True,
     )
+    assert all(p.is_file() for p in out.iterdir())
     unpacked = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".desc"}
     manifest = _manifest_bytes(message)
     assert sorted(unpacked.values()) == sorted([*(f.file.read_bytes() for f in files), manifest])

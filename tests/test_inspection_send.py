@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import email
 import json
+import subprocess
+import unicodedata
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -250,3 +252,56 @@ def test_verify_tells_an_edited_email_from_changed_records(records: Path, tmp_pa
     )
     with pytest.raises(UsageError, match="manifest"):
         verify(records, not_hoso)
+
+
+# Another reader than Python's: Perl's Encode decodes the RFC 2047 words of Content-Type's
+# name=, and the RFC 2231 filename*= (sections joined, %XX undone) is read here by hand.
+PERL_NAMES = r"""
+use strict; use warnings; use Encode qw(decode encode);
+local $/; my $mail = <STDIN>; $mail =~ s/\r\n/\n/g;
+for my $block (split /^--\S+\n/m, $mail) {
+    my ($head) = split /\n\n/, $block, 2;
+    $head =~ s/\n[ \t]+/ /g;
+    my ($type) = $head =~ /^Content-Type:(.*)$/mi or next;
+    my ($name) = $type =~ /\bname="([^"]*)"/ or next;
+    my ($disposition) = $head =~ /^Content-Disposition:(.*)$/mi or next;
+    my %sections;
+    while ($disposition =~ /\bfilename\*(\d*)\*?=([^;\s]+)/g) { $sections{$1 || 0} = $2 }
+    my $file = join "", map { $sections{$_} } sort { $a <=> $b } keys %sections;
+    $file =~ s/^utf-8''//i; $file =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+    print encode("UTF-8", decode("MIME-Header", $name)), "\t", $file, "\n";
+}
+"""
+
+
+def test_attachment_names_come_back_from_both_headers_to_two_readers(
+    records: Path, tmp_path: Path
+) -> None:
+    """Content-Type's name= (RFC 2047, for readers older than RFC 2231) and
+    Content-Disposition's filename*= (RFC 2231) both give the NFC name, in the bytes the
+    server received, to Python's parser and to Perl's."""
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        submission = send(config, plan)
+        received = server.wait_for(3)
+    assert submission.complete
+    expected = sorted(attachment_name(f.path) for f in plan.selection.files)
+    assert all(unicodedata.is_normalized("NFC", name) and not name.isascii() for name in expected)
+
+    from_python = []
+    for mail in received:
+        message = email.message_from_bytes(mail.content, policy=policy.default)
+        for part in message.iter_attachments():
+            if part.get_content_type() != "application/json":
+                from_python.append((part["Content-Type"].params["name"], part.get_filename()))
+                raw = email.message_from_bytes(part.as_bytes(), policy=policy.compat32)
+                assert str(raw.get_param("name")).startswith("=?utf-8?q?")  # the fallback
+                assert raw.get_param("filename") is None  # only filename*= (see package.py)
+    assert sorted(from_python) == [(name, name) for name in expected]
+
+    from_perl = []
+    for mail in received:
+        done = subprocess.run(
+            ["perl", "-e", PERL_NAMES], input=mail.content, capture_output=True, check=True
+        )
+        from_perl += [tuple(line.split("\t")) for line in done.stdout.decode().splitlines()]
+    assert sorted(from_perl) == [(name, name) for name in expected]

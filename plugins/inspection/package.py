@@ -53,13 +53,16 @@ from .model import (
 FORMAT = "hoso-inspection/1"
 EMAIL_LANGUAGE = "vi"  # the email is written for the school, whatever the teacher reads
 MANIFEST = "manifest.json"
-POLICY = policy.SMTP  # CRLF line endings, 78-character lines
+# CRLF line endings, 78-character lines. Headers set raw are written as folded here: refolding
+# would turn the name= fallback into RFC 2231, which the readers it is for cannot read.
+POLICY = policy.SMTP.clone(refold_source="none")
 _LINE_BYTES = 57  # bytes per base64 line under POLICY: 76 characters, then CRLF
 _BOUNDARY_PREFIX = "=_hoso_"  # "=_" never occurs in base64 or in our headers' words
 _SIZING_KEY = "0" * 64  # a SHA-256 hex: plans are exact for keys of this length
 _SIZING_DATE = format_datetime(datetime(2000, 1, 1, tzinfo=UTC))  # any Date: same length
 # UTF-8 bytes per RFC 2047 encoded word: 68 characters, so "Subject: " and a word fit in 78.
 _WORD_BYTES = 42
+_Q_TEXT = 56  # encoded characters per "Q" word: ' name="' and a word fit in 78
 
 # Gmail refuses these, also inside archives (support.google.com/mail/answer/6590), and so do
 # most school providers; .reg and .sh are scripts all the same.
@@ -345,14 +348,53 @@ def _body_part(lines: Sequence[str]) -> MIMEPart:
     return body
 
 
+def _q_words(text: str) -> list[str]:
+    """RFC 2047 "Q" words, whole characters each. Only letters, digits and "!*+-" stay as
+    they are (RFC 2047 5(3)); a space is "_". Unlike base64, a reader that does not decode
+    them still shows most of the name, and never a "/" (munpack makes it a folder)."""
+    words, current = [], ""
+    for char in text:
+        if char == " ":
+            piece = "_"
+        elif char.isascii() and (char.isalnum() or char in "!*+-"):
+            piece = char
+        else:
+            piece = "".join(f"={byte:02X}" for byte in char.encode())
+        if current and len(current) + len(piece) > _Q_TEXT:
+            words.append(current)
+            current = ""
+        current += piece
+    return [f"=?utf-8?q?{word}?=" for word in (*words, current)]
+
+
+def _name_parameter(name: str) -> str:
+    """``name="…"`` for Content-Type, one token a line: quoted as it is when it is short
+    printable ASCII, else RFC 2047 words."""
+    plain = name.isascii() and name.isprintable() and not {'"', "\\"} & set(name)
+    if plain and "=?" not in name and len(name) <= _Q_TEXT:
+        return f'name="{name}"'
+    return 'name="' + "\n ".join(_q_words(name)) + '"'
+
+
 def _attachment(name: str, content: bytes) -> MIMEPart:
     guessed, encoding = mimetypes.guess_type(name)
     # A compressed file's guessed type is that of its content: send it as plain bytes.
-    maintype, _slash, subtype = (
-        guessed if guessed and not encoding else "application/octet-stream"
-    ).partition("/")
+    content_type = guessed if guessed and not encoding else "application/octet-stream"
+    maintype, _slash, subtype = content_type.partition("/")
     attachment = MIMEPart(policy=POLICY)
+    # Content-Disposition gets filename*= (RFC 2231), what current readers take. Readers
+    # that predate RFC 2231 (older Outlook, many webmail and phone apps) fall back to the
+    # Content-Type's name=, which therefore carries the name RFC 2047-encoded, as Outlook
+    # and Thunderbird write it. No RFC 2047 filename= beside filename*=: a reader given both
+    # may take either (Python's compat32 parser returns the encoded words), which would show
+    # "=?utf-8?b?…" to people whose reader handles RFC 2231 perfectly well.
     attachment.set_content(content, maintype, subtype, filename=name)
+    others = [(key, value) for key, value in attachment.raw_items() if key != "Content-Type"]
+    for key in ("Content-Type", *(key for key, _value in others)):
+        del attachment[key]
+    attachment.set_raw("Content-Type", f"{content_type};\n {_name_parameter(name)}")
+    for key, value in others:  # in their order, after the Content-Type, as set_content had them
+        attachment.set_raw(key, value)
     return attachment
 
 
