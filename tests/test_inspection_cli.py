@@ -313,7 +313,9 @@ def test_refused_login_exits_3_and_sends_nothing(
     refused = teacher.hoso("inspect", "send", "--weeks", "10-13")
     assert refused.returncode == 3, refused.stderr
     assert server.received == [] and PASSWORD not in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    progress, error = refused.stderr.strip().splitlines()  # what it did, then one message
+    assert progress.startswith("Connecting to the mail server localhost")
+    assert error.startswith("Error: The mail server localhost refused the login")
 
 
 def test_an_unknown_certificate_authority_is_refused(
@@ -341,6 +343,86 @@ def test_bad_input_is_one_message_and_exit_2(tmp_path: Path, pki: Pki, server: S
     assert server.received == []
 
 
+def test_a_file_too_large_for_any_message_is_named_and_the_rest_is_sent(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
+    big_path = f"{KHBD}/Tuần 12/Video tiết dạy mẫu.mp4"
+    big = blob(teacher.root / big_path, 800_000, seed=12)  # 1.08 MB once in base64
+
+    shown = teacher.hoso("inspect", "plan", "--weeks", "10-13")
+    assert shown.returncode == 1, shown.stderr
+    assert f"Not attached, too large for any message: {big_path}  800.0 KB" in shown.stdout
+    assert f"Not attached: {big_path} is 0.8 MB" in shown.stderr
+    assert "USB stick" in shown.stderr and "max_message_bytes" in shown.stderr
+    planned = teacher.hoso("inspect", "plan", "--weeks", "10-13", "--json")
+    assert planned.returncode == 1
+    plan = json.loads(planned.stdout)
+    ((entry),) = plan["not_attached"]
+    assert (entry["path"], entry["size"], entry["reason"]) == (big_path, 800_000, "too_large")
+    assert "USB stick" in entry["message"]
+    assert big_path in [f["path"] for f in plan["files"]]
+    (part,) = plan["messages"]
+    assert big_path not in part["files"] and len(part["files"]) == 3
+
+    sent = teacher.hoso("inspect", "send", "--weeks", "10-13", "--json")
+    assert sent.returncode == 1, sent.stderr
+    result = json.loads(sent.stdout)
+    assert result["complete"] and result["not_attached"] == [big_path]
+    assert f"Not attached: {big_path}" in sent.stderr
+    (received,) = server.wait_for(1)
+    assert len(received.content) == part["size"]  # the plan's size, exactly
+    message = read_message(received.content)
+    attached = dict(message.attachments)
+    assert len(attached) == 3
+    for path in part["files"]:
+        name = next(f["name"] for f in plan["files"] if f["path"] == path)
+        assert attached[name] == (teacher.root / path).read_bytes()
+    assert message.manifest is not None
+    ((named),) = message.manifest["not_attached"]
+    assert (named["path"], named["sha256"]) == (big_path, entry["sha256"])
+    body = email.message_from_bytes(received.content, policy=policy.default).get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Không đính kèm (1)" in text and entry["name"] in text and entry["sha256"] in text
+
+    again = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert again.returncode == 1 and "--resend" in again.stdout
+    assert f"Not attached: {big_path}" in again.stderr
+    assert len(server.received) == 1
+
+    blob(big, 300_000, seed=12)  # made smaller: the whole period goes again, complete
+    whole = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    assert whole["complete"] and whole["not_attached"] == []
+    (_first, second) = server.wait_for(2)
+    assert len(read_message(second.content).attachments) == 4
+
+
+def test_build_writes_what_fits_and_names_what_does_not(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
+    big_path = f"{KHBD}/Tuần 11/Video tiết dạy mẫu.mp4"
+    blob(teacher.root / big_path, 800_000)
+    out = tmp_path / "outbox"
+    built = teacher.hoso("inspect", "build", "--weeks", "10-11", "--out", str(out))
+    assert built.returncode == 1 and f"Not attached: {big_path}" in built.stderr
+    (eml,) = out.iterdir()
+    message = read_message(eml.read_bytes())
+    assert len(message.attachments) == 3 and message.manifest is not None
+    assert [f["path"] for f in message.manifest["not_attached"]] == [big_path]
+
+    blob(teacher.root / big_path, 800_000, seed=1)
+    for path in teacher.root.rglob("*.docx"):
+        blob(path, 800_000, seed=2)  # now nothing fits: nothing to write, nothing sent
+    for path in teacher.root.rglob("Phiếu*.pdf"):
+        blob(path, 800_000, seed=3)
+    refused = teacher.hoso("inspect", "send", "--weeks", "10-11")
+    assert refused.returncode == 2, refused.stderr
+    assert "No file of Tuần 10–11 fits in an email. Nothing was sent." in refused.stderr
+    assert server.received == []
+
+
 def test_build_writes_the_messages_for_a_mail_program(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
@@ -360,9 +442,11 @@ def test_build_writes_the_messages_for_a_mail_program(
 def test_reminders_before_an_inspection_until_it_is_sent(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
-    teacher = _teacher(tmp_path, server, pki)
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
     conflict = f"{KHBD}/Tuần 11/Bài 20 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"
     lesson(teacher.root / conflict)
+    big = f"{KHBD}/Tuần 12/Video tiết dạy mẫu.mp4"  # too large for any message
+    blob(teacher.root / big, 800_000)
     today = date.today()
     day = date.fromordinal(today.toordinal() + 3)
     raw = configmod.load(teacher.config_path)
@@ -379,9 +463,10 @@ def test_reminders_before_an_inspection_until_it_is_sent(
     )
     (note,) = told
     assert "Tuần 10–14" in note.body and "14" in note.body.split("Tuần 10–14")[1]
-    assert f"1 file(s) cannot be sent as they are (see `hoso inspect plan`): {conflict}." in (
-        note.body
-    )
+    assert "3 records ready" in note.body  # not "no records": the big one hides nothing
+    assert (
+        f"2 file(s) cannot be sent as they are (see `hoso inspect plan`): {conflict}, {big}."
+    ) in note.body
     assert hoso_status_notes(config) == [note.body]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import email
+import gettext
 import json
 import subprocess
+import time
 import unicodedata
 from collections.abc import Iterator
 from email import policy
@@ -14,18 +16,18 @@ from pathlib import Path
 
 import pytest
 from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, make_config
-from mailservers import MAIL_USER, SmtpServer
+from mailservers import MAIL_USER, SmtpServer, StallingSmtpServer
 from servers import PASSWORD
 
 from agent.config import Config, Secret
 from agent.errors import UsageError
-from agent.journal import Journal
+from agent.journal import Journal, SentMessage
 from plugins.inspection.commands import Plan, make_plan, verify
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
 from plugins.inspection.package import attachment_name, read_message
 from plugins.inspection.selection import Period
-from plugins.inspection.send import Submission, submit
+from plugins.inspection.send import Progress, Submission, ignore, submit
 from plugins.inspection.settings import smtp_settings
 
 LIMIT = 1_000_000  # the smallest limit the config allows: three parts from ~2 MB of files
@@ -63,7 +65,13 @@ def mail_setup(
 
 
 def send(
-    config: Config, plan: Plan, *, resend: bool = False, password: str = PASSWORD
+    config: Config,
+    plan: Plan,
+    *,
+    resend: bool = False,
+    password: str = PASSWORD,
+    backoff: tuple[float, ...] = (),
+    progress: Progress = ignore,
 ) -> Submission:
     with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
         return submit(
@@ -76,7 +84,8 @@ def send(
             state_dir=config.state_dir,
             evidence_folder=EVIDENCE,
             resend=resend,
-            backoff=(),
+            backoff=backoff,
+            progress=progress,
         )
 
 
@@ -305,3 +314,158 @@ def test_attachment_names_come_back_from_both_headers_to_two_readers(
         )
         from_perl += [tuple(line.split("\t")) for line in done.stdout.decode().splitlines()]
     assert sorted(from_perl) == [(name, name) for name in expected]
+
+
+STEP_WORDS = {  # what the message says the server did not answer
+    "greeting": "connecting (the server's greeting)",
+    "EHLO": "saying hello (EHLO)",
+    "AUTH": "logging in (AUTH)",
+    "MAIL": "giving the sender (MAIL FROM)",
+    "RCPT": "giving the recipients (RCPT TO)",
+    "DATA": "starting the message (DATA)",
+    "message": "taking the message",
+    "end of DATA": "confirming it took the message",
+}
+
+
+def _ledger(config: Config) -> list[SentMessage]:
+    with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+        return journal.sent_messages()
+
+
+@pytest.fixture()
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.i18n._translations", gettext.NullTranslations())
+
+
+@pytest.mark.parametrize("step", [s for s in StallingSmtpServer.STEPS if s != "message"])
+def test_a_server_that_stops_answering_fails_fast_and_the_next_run_resumes(
+    records: Path, tmp_path: Path, step: str, english: None
+) -> None:
+    told: list[str] = []
+    with StallingSmtpServer(step) as stalling:
+        config = make_config(
+            records,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        with pytest.raises(MailUnreachable) as caught:
+            # Were a timeout retried, the 30-second pause alone would fail the time check.
+            send(config, plan, backoff=(30.0,), progress=told.append)
+        waited = time.monotonic() - started
+        assert stalling.stalled.is_set() and stalling.received == []
+    assert waited < 1 + 1 + 5  # the timeout, the second a megabyte at the end of DATA, slack
+    ledger = _ledger(config)  # built once, nothing recorded as accepted: ready to resume
+    assert len(ledger) == 3 and not any(m.accepted for m in ledger)
+    assert all(Path(m.outbox).is_file() for m in ledger)
+    seconds = 1.0  # at the end of DATA: the timeout and a second a megabyte
+    if step == "end of DATA":
+        seconds = round(1 + Path(ledger[0].outbox).stat().st_size / 1_000_000, 1)
+    text = str(caught.value)
+    assert f"did not answer within {seconds:g} seconds ({STEP_WORDS[step]})" in text
+    assert "Run the same command again to go on" in text and "`[smtp] timeout`" in text
+    assert caught.value.exit_code == 3
+    assert told[0] == f"Connecting to the mail server 127.0.0.1 (port {stalling.port})…"
+    if step in ("MAIL", "RCPT", "DATA", "end of DATA"):
+        assert told[1].startswith("Sending part 1/3 (") and told[1].endswith(
+            f"KB) to {SCHOOL_MAILBOX}, {MANAGER}…"
+        )
+    assert not any("Trying again" in line for line in told)
+
+    with mail_setup(records, tmp_path) as (server, good_config, good_plan):
+        resumed = send(good_config, good_plan)
+        received = server.wait_for(3)
+    assert resumed.complete and resumed.package == ledger[0].package
+    assert [read_message(m.content).message_id for m in received] == [m.message_id for m in ledger]
+    assert [m.content for m in received] == [Path(m.outbox).read_bytes() for m in ledger]
+
+
+def test_a_server_that_stops_answering_after_part_one_keeps_part_one(
+    records: Path, tmp_path: Path, english: None
+) -> None:
+    told: list[str] = []
+    with StallingSmtpServer("MAIL", after=1) as stalling:
+        config = make_config(
+            records,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        cut = send(config, plan, backoff=(30.0,), progress=told.append)
+        assert len(stalling.received) == 1
+    assert [bool(m.accepted) for m in cut.messages] == [True, False, False]
+    (problem,) = cut.problems
+    assert "(giving the sender (MAIL FROM))" in problem and "Run the same command" in problem
+    assert [line.split(" (")[0] for line in told] == [
+        "Connecting to the mail server 127.0.0.1", "Sending part 1/3", "Sending part 2/3"
+    ]  # fmt: skip
+    with mail_setup(records, tmp_path) as (server, good_config, good_plan):
+        resumed = send(good_config, good_plan)
+        received = server.wait_for(2)
+    assert resumed.complete
+    assert [read_message(m.content).part for m in received] == [2, 3]
+
+
+def test_a_server_that_stops_reading_the_message_fails_within_the_timeout(
+    tmp_path: Path, english: None
+) -> None:
+    """8 MB of message: more than the client's socket buffers hold, so the sending itself
+    blocks when the server stops reading; each 64 KB piece has the timeout, not the whole."""
+    root = tmp_path / "HoSo"
+    blob(root / "Kế hoạch bài dạy" / "Tuần 10" / "Video.mp4", 6_000_000)
+    with StallingSmtpServer("message") as stalling:
+        config = make_config(
+            root,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": 10_000_000, "timeout": 1,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        with pytest.raises(MailUnreachable) as caught:
+            send(config, plan, backoff=(30.0,))
+        waited = time.monotonic() - started
+        assert stalling.stalled.is_set()
+    assert waited < 6
+    size = plan.parts[0].size
+    assert f"did not answer within 1 seconds (taking the message ({size} bytes))" in str(
+        caught.value
+    )
+
+
+def test_a_slow_line_that_keeps_moving_is_not_cut_by_the_timeout(
+    tmp_path: Path, english: None
+) -> None:
+    """About 7 MB through a server that pauses 20 ms before each read: the part beyond what the
+    socket buffers hold takes several times the 1-second timeout, yet no piece waits long."""
+    root = tmp_path / "HoSo"
+    blob(root / "Kế hoạch bài dạy" / "Tuần 10" / "Video.mp4", 5_000_000)
+    with StallingSmtpServer(None, read_pause=0.02) as slow:
+        config = make_config(
+            root,
+            tmp_path / "state",
+            smtp={
+                "host": slow.host, "port": slow.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": 10_000_000, "timeout": 1,
+                "retries": 0,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        sent = send(config, plan)
+        waited = time.monotonic() - started
+        (content,) = slow.received
+    assert sent.complete and waited > 2  # the line was slow for longer than the timeout
+    assert content.replace(b"\r\n", b"\n") == (
+        Path(sent.messages[0].outbox).read_bytes().replace(b"\r\n", b"\n")
+    )
