@@ -27,6 +27,7 @@ from mailservers import (
     ImapServer,
     JsonEndpoint,
     SmtpServer,
+    StallingSmtpServer,
     missing_dovecot,
 )
 from pki import Pki, make_pki
@@ -58,6 +59,7 @@ class Teacher:
             text += "\n[[school.reviewers]]\n" + to_toml(reviewer)
         configmod.write_private(self.config_path, text)
         self.config = configmod.load(self.config_path)
+        self.smtp = smtp
         self.outputs: list[str] = []
 
     def hoso(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -530,6 +532,44 @@ def test_killed_mid_send_the_next_run_sends_each_part_once_with_the_same_ids(
     assert sent["complete"]
     assert [read_message(m.content).message_id for m in received] == prepared
     assert all(m.rcpt_tos == (SCHOOL_MAILBOX, MANAGER) for m in received)
+
+
+def test_a_server_that_stops_answering_is_said_within_seconds_and_the_next_run_resumes(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    good = teacher.smtp
+    with StallingSmtpServer("RCPT") as stalling:
+        Teacher(  # the same teacher, their mail going to a server that hangs
+            teacher.home,
+            {"host": "127.0.0.1", "port": stalling.port, "security": "none",
+             "username": MAIL_USER, "timeout": 1, "retries": 3},
+        )  # fmt: skip
+        started = time.monotonic()
+        hung = teacher.hoso("inspect", "send", "--weeks", "10-13")
+        waited = time.monotonic() - started
+    assert hung.returncode == 3, hung.stderr
+    assert waited < 20  # the program's start-up, checks and the 1-second timeout
+    lines = hung.stderr.strip().splitlines()
+    assert lines[0] == f"Connecting to the mail server 127.0.0.1 (port {stalling.port})…"
+    assert lines[1].startswith("Sending part 1/1 (") and lines[1].endswith(
+        f") to {SCHOOL_MAILBOX}, {MANAGER}…"
+    )
+    assert lines[2].startswith(
+        "Error: The mail server 127.0.0.1 did not answer within 1 seconds "
+        "(giving the recipients (RCPT TO))."
+    )
+    assert "Run the same command again to go on" in lines[2] and len(lines) == 3
+    (prepared,) = json.loads(teacher.ok("inspect", "history", "--json"))["submissions"]
+    assert not prepared["messages"][0]["accepted"]
+
+    Teacher(teacher.home, good)  # the server answers again
+    resumed = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    (received,) = server.wait_for(1)
+    assert resumed["complete"]
+    message_id = prepared["messages"][0]["message_id"]
+    assert read_message(received.content).message_id == message_id
+    assert resumed["messages"][0]["message_id"] == message_id
 
 
 def test_oauth2_refresh_token_from_the_vault_logs_in_with_xoauth2(tmp_path: Path, pki: Pki) -> None:
