@@ -234,16 +234,25 @@ def test_a_message_exactly_at_the_limit_is_one_message(tmp_path: Path) -> None:
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    sizes=st.lists(st.integers(min_value=0, max_value=60_000), min_size=1, max_size=6),
+    sizes=st.lists(
+        st.integers(min_value=0, max_value=60_000) | st.sampled_from([140_000, 250_000]),
+        min_size=1,
+        max_size=6,
+    ),
     limit=st.sampled_from([100_000, 150_000, 200_000]),
 )
 def test_planned_sizes_are_the_built_sizes(tmp_path: Path, sizes: list[int], limit: int) -> None:
+    """Exact sizes, also when files too large for any message are named instead."""
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         files = records(Path(folder), sizes)
+        packing = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=limit, key=KEY)
         built = build(files, limit)
-        assert [m.size for m in built] == plan_sizes(files, limit)
+        assert [m.size for m in built] == [p.size for p in packing.parts]
         assert all(m.size <= limit for m in built)
-        assert [f for m in built for f in m.files] == list(files)
+        assert [f for m in built for f in m.files] == [
+            f for f in files if f not in packing.not_attached
+        ]
+        assert all(f.size > limit * 3 // 4 for f in packing.not_attached)  # base64 is 4/3
         assert [(m.part, m.parts) for m in built] == [
             (i, len(built)) for i in range(1, len(built) + 1)
         ]
