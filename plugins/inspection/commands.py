@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -44,7 +43,7 @@ from .package import (
     too_large_reason,
 )
 from .selection import Period, file_digest, select
-from .send import Submission, ignore, package_base, sent_completely, submit
+from .send import Progress, Submission, ignore, package_base, sent_completely, submit
 from .settings import (
     InspectionSettings,
     SmtpSettings,
@@ -290,7 +289,7 @@ def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
 
 
 def send_plan(
-    config: Config, plan: Plan, *, resend: bool, progress: Callable[[str], None] = ignore
+    config: Config, plan: Plan, *, resend: bool, progress: Progress = ignore
 ) -> Submission:
     refuse_if_blocked(plan)
     refuse_if_nothing_fits(plan)
@@ -421,6 +420,7 @@ def _finding_json(finding: Finding) -> dict[str, str]:
 def plan_json(plan: Plan) -> dict[str, Any]:
     selection = plan.selection
     names = attachment_names(selection.files)
+    name_of = dict(zip((f.path for f in selection.files), names, strict=True))
     return {
         "period": selection.label,
         "weeks": list(selection.weeks) if selection.weeks else None,
@@ -445,7 +445,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "not_attached": [
             {
                 "path": f.path,
-                "name": names[selection.files.index(f)],
+                "name": name_of[f.path],
                 "size": f.size,
                 "sha256": f.sha256,
                 "record_type": f.record_type,

@@ -354,10 +354,9 @@ class SmtpSession:
         someone accepted, so all refused gives ``accepted=()``. Raises MailRejected (5xx to
         MAIL FROM or DATA, or the message is above the server's SIZE: nothing sent) and
         MailTemporary (4xx to MAIL FROM or DATA, connection lost; MailTimedOut: no answer
-        in time, at any step). After
-        MailTemporary the message counts as not accepted; but when the connection is lost
-        while waiting for the answer to the end of DATA, the server may have taken it all the
-        same (RFC 1047): a retry can then deliver it twice.
+        in time, at any step). After MailTemporary the message counts as not accepted; but
+        when the connection is lost while waiting for the answer to the end of DATA, the
+        server may have taken it all the same (RFC 1047): a retry can then deliver it twice.
         """
         smtp = self._smtp
         if smtp is None:
@@ -460,13 +459,16 @@ class SmtpSession:
         smtp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         stuffed = _DOT_LINE.sub(b"..", data)
         stuffed += b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
-        with memoryview(stuffed) as view:
-            for start in range(0, len(view), DATA_CHUNK):
-                smtp.send(view[start : start + DATA_CHUNK])  # type: ignore[arg-type]
+        for start in range(0, len(stuffed), DATA_CHUNK):
+            smtp.send(stuffed[start : start + DATA_CHUNK])
         wait = self._settings.timeout + len(data) / 1_000_000
         self._at(_("confirming it took the message"), wait)
         smtp.sock.settimeout(wait)
-        return smtp.getreply()
+        try:
+            return smtp.getreply()
+        finally:
+            if smtp.sock is not None:  # getreply() closes it on a failure
+                smtp.sock.settimeout(self._settings.timeout)
 
     def _at(self, step: str, wait: float | None = None) -> None:
         self._step = step

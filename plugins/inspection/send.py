@@ -153,15 +153,8 @@ def submit(
             package,
             now or datetime.now().astimezone(),
         )
-    return _deliver(
-        package,
-        envelope,
-        smtp,
-        credentials,
-        journal,
-        _Output(root, evidence_folder),
-        _Pace(backoff, progress),
-    )
+    pace = _Pace(backoff, progress)
+    return _deliver(package, envelope, smtp, credentials, journal, root, evidence_folder, pace)
 
 
 def _build(
@@ -223,14 +216,6 @@ def _row(
 
 
 @dataclass(frozen=True)
-class _Output:
-    """Where the evidence copies go: ``evidence_folder`` of the records folder ``root``."""
-
-    root: Path
-    evidence_folder: str
-
-
-@dataclass(frozen=True)
 class _Pace:
     """The pauses before each further try, and who is told."""
 
@@ -267,7 +252,8 @@ def _deliver(
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
     journal: Journal,
-    output: _Output,
+    root: Path,
+    evidence_folder: str,
     pace: _Pace,
 ) -> Submission:
     problems: list[str] = []
@@ -306,9 +292,7 @@ def _deliver(
                 break
             pace.pause(tries, smtp.retries, str(exc))
             tries += 1
-    late, copies = _catch_up(
-        journal, package, output.root, output.evidence_folder, smtp, credentials
-    )
+    late, copies = _catch_up(journal, package, root, evidence_folder, smtp, credentials)
     problems += late
     for message in journal.sent_messages(package):
         for recipient, reply in message.refused.items():
