@@ -639,8 +639,8 @@ def plan(
         click.echo(json.dumps(plan_json(found), ensure_ascii=False))
     else:
         print_plan(found)
-    _confirm_left_out(found, allowed=allow_left_out, interactive=False)
     _list_not_attached(found)
+    _confirm_left_out(found, allowed=allow_left_out, interactive=False)
     if found.not_attached:
         sys.exit(ExitCode.PARTIAL)
 
