@@ -21,11 +21,12 @@ from servers import PASSWORD
 
 from agent.config import Config, Secret
 from agent.errors import UsageError
+from agent.i18n import language
 from agent.journal import Journal, SentMessage
 from plugins.inspection.commands import Plan, make_plan, verify
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
-from plugins.inspection.package import attachment_name, read_message
+from plugins.inspection.package import attachment_name, human_size, read_message
 from plugins.inspection.selection import Period
 from plugins.inspection.send import Progress, Submission, ignore, submit
 from plugins.inspection.settings import smtp_settings
@@ -469,3 +470,20 @@ def test_a_slow_line_that_keeps_moving_is_not_cut_by_the_timeout(
     assert content.replace(b"\r\n", b"\n") == (
         Path(sent.messages[0].outbox).read_bytes().replace(b"\r\n", b"\n")
     )
+
+
+def test_progress_in_vietnamese_names_each_part_and_its_size(records: Path, tmp_path: Path) -> None:
+    told: list[str] = []
+    with mail_setup(records, tmp_path) as (server, config, plan), language("vi"):
+        sent = send(config, plan, progress=told.append)
+        server.wait_for(3)
+        sizes = [human_size(Path(m.outbox).stat().st_size) for m in sent.messages]
+    assert sent.complete
+    assert told == [
+        f"Đang kết nối tới máy chủ thư 127.0.0.1 (cổng {smtp_settings(config).port})…",
+        *(
+            f"Đang gửi phần {i}/3 ({size}) tới {SCHOOL_MAILBOX}, {MANAGER}…"
+            for i, size in enumerate(sizes, 1)
+        ),
+    ]
+    assert all("," in size and size.endswith(" KB") for size in sizes)  # "816,4 KB"
