@@ -7,8 +7,9 @@ aiosmtpd in a thread: plain, STARTTLS (required) or implicit TLS with a certific
 tests/pki.py's CA, AUTH PLAIN/LOGIN and XOAUTH2, and :class:`SmtpFaults` a test flips to get
 a refused login, an answer to MAIL FROM, a 550 or 451 recipient, a dropped connection, an
 answer to DATA, a server that hangs on DATA or a small SIZE. What it accepted is in
-``received``, which tests wait on through a condition. :class:`ImapServer` runs Debian's
-dovecot with a config of its own.
+``received``, which tests wait on through a condition. :class:`StallingSmtpServer` (our own
+sockets) stops answering at a chosen step, from the greeting to the end of DATA.
+:class:`ImapServer` runs Debian's dovecot with a config of its own.
 """
 
 from __future__ import annotations
@@ -246,6 +247,146 @@ class _Handler:
             details = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
             await server.challenge_auth(json.dumps(details))
         return result
+
+
+class StallingSmtpServer:
+    """An SMTP server in clear of the tests' own that stops answering at one step: it keeps
+    the connection open, reads what comes, and says nothing more (a provider's server that
+    hangs). ``stall_at`` is one of STEPS; the stall comes once ``after`` messages were
+    accepted (it speaks plain SMTP until then: AUTH PLAIN/LOGIN takes any login). What it
+    accepted is in ``received``; ``stalled`` is set when it stops answering."""
+
+    # "message": it stops reading the message after its 354, with a small receive buffer, so
+    # that a message larger than the client's send buffer (4 MB at most on Linux) blocks.
+    STEPS = ("greeting", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "message", "end of DATA")
+
+    def __init__(
+        self, stall_at: str | None, *, after: int = 0, read_pause: float | None = None
+    ) -> None:
+        """``stall_at=None`` never stalls; ``read_pause`` makes it a slow line instead: the
+        message is read through a 256 KB buffer with this pause before each read."""
+        assert stall_at is None or stall_at in self.STEPS
+        self.stall_at = stall_at
+        self.after = after
+        self.read_pause = read_pause
+        self.host = "127.0.0.1"
+        self._listener = socket.create_server((self.host, 0))
+        # Accepted sockets take the listener's buffer size: small, so that what the server
+        # does not read holds the client back.
+        if stall_at == "message" or read_pause:
+            buffer = 4096 if stall_at == "message" else 262144
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+        self._listener.settimeout(0.05)  # how often the loop looks at _stop
+        self.port = int(self._listener.getsockname()[1])
+        self.received: list[bytes] = []
+        self.stalled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> StallingSmtpServer:
+        self._thread.start()  # the socket already listens: ready
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _address = self._listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(0.05)
+                self._session(_Lines(connection, self._stop))
+
+    def _stalls(self, step: str) -> bool:
+        if step == self.stall_at and len(self.received) >= self.after:
+            self.stalled.set()
+            return True
+        return False
+
+    def _session(self, lines: _Lines) -> None:
+        if self._stalls("greeting"):
+            return lines.drain()
+        lines.send(b"220 stall.test ESMTP\r\n")
+        replies = {
+            b"EHLO": b"250-stall.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+            b"HELO": b"250 stall.test\r\n",
+            b"AUTH": b"235 2.7.0 Authentication successful\r\n",
+            b"MAIL": b"250 2.1.0 OK\r\n",
+            b"RCPT": b"250 2.1.5 OK\r\n",
+            b"RSET": b"250 2.0.0 OK\r\n",
+        }
+        while (line := lines.readline()) is not None:
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if self._stalls({b"HELO": "EHLO"}.get(verb, verb.decode(errors="replace"))):
+                return lines.drain()
+            if verb == b"QUIT":
+                return lines.send(b"221 2.0.0 Bye\r\n")
+            if verb != b"DATA":
+                lines.send(replies.get(verb, b"502 5.5.2 Not implemented\r\n"))
+                continue
+            lines.send(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            if self._stalls("message"):
+                self._stop.wait()  # reads nothing more: the client's sending blocks
+                return None
+            if self.read_pause:
+                lines.pause_reads(self.read_pause)
+            content: list[bytes] = []
+            while (data_line := lines.readline()) not in (None, b".\r\n"):
+                content.append(data_line)
+            if data_line is None or self._stalls("end of DATA"):
+                return lines.drain()
+            self.received.append(b"".join(content))
+            lines.send(f"250 2.0.0 Ok: queued as STALL{len(self.received)}\r\n".encode())
+        return None
+
+
+class _Lines:
+    """CRLF lines from a socket with a short timeout, given up when ``stop`` is set."""
+
+    def __init__(self, connection: socket.socket, stop: threading.Event) -> None:
+        self._connection = connection
+        self._stop = stop
+        self._buffer = b""
+        self._pause = 0.0
+
+    def send(self, data: bytes) -> None:
+        self._connection.sendall(data)
+
+    def readline(self) -> bytes | None:
+        """The next line with its CRLF; None once the client closed or the server stops."""
+        while b"\r\n" not in self._buffer:
+            chunk = self._chunk()
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _crlf, self._buffer = self._buffer.partition(b"\r\n")
+        return line + b"\r\n"
+
+    def pause_reads(self, seconds: float) -> None:
+        """From now on, wait this long before each read: a slow line."""
+        self._pause = seconds
+
+    def drain(self) -> None:
+        """Say nothing more: read (and drop) what comes until the client leaves."""
+        while self._chunk():
+            pass
+
+    def _chunk(self) -> bytes:
+        while not self._stop.is_set():
+            if self._pause:
+                self._stop.wait(self._pause)
+            try:
+                return self._connection.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return b""
+        return b""
 
 
 # --- a JSON endpoint over HTTP(S) ----------------------------------------------------------

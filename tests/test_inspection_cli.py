@@ -27,6 +27,7 @@ from mailservers import (
     ImapServer,
     JsonEndpoint,
     SmtpServer,
+    StallingSmtpServer,
     missing_dovecot,
 )
 from pki import Pki, make_pki
@@ -58,6 +59,7 @@ class Teacher:
             text += "\n[[school.reviewers]]\n" + to_toml(reviewer)
         configmod.write_private(self.config_path, text)
         self.config = configmod.load(self.config_path)
+        self.smtp = smtp
         self.outputs: list[str] = []
 
     def hoso(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -313,7 +315,9 @@ def test_refused_login_exits_3_and_sends_nothing(
     refused = teacher.hoso("inspect", "send", "--weeks", "10-13")
     assert refused.returncode == 3, refused.stderr
     assert server.received == [] and PASSWORD not in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    progress, error = refused.stderr.strip().splitlines()  # what it did, then one message
+    assert progress.startswith("Connecting to the mail server localhost")
+    assert error.startswith("Error: The mail server localhost refused the login")
 
 
 def test_an_unknown_certificate_authority_is_refused(
@@ -341,6 +345,86 @@ def test_bad_input_is_one_message_and_exit_2(tmp_path: Path, pki: Pki, server: S
     assert server.received == []
 
 
+def test_a_file_too_large_for_any_message_is_named_and_the_rest_is_sent(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
+    big_path = f"{KHBD}/Tuần 12/Video tiết dạy mẫu.mp4"
+    big = blob(teacher.root / big_path, 800_000, seed=12)  # 1.08 MB once in base64
+
+    shown = teacher.hoso("inspect", "plan", "--weeks", "10-13")
+    assert shown.returncode == 1, shown.stderr
+    assert f"Not attached, too large for any message: {big_path}  800.0 KB" in shown.stdout
+    assert f"Not attached: {big_path} is 0.8 MB" in shown.stderr
+    assert "USB stick" in shown.stderr and "max_message_bytes" in shown.stderr
+    planned = teacher.hoso("inspect", "plan", "--weeks", "10-13", "--json")
+    assert planned.returncode == 1
+    plan = json.loads(planned.stdout)
+    ((entry),) = plan["not_attached"]
+    assert (entry["path"], entry["size"], entry["reason"]) == (big_path, 800_000, "too_large")
+    assert "USB stick" in entry["message"]
+    assert big_path in [f["path"] for f in plan["files"]]
+    (part,) = plan["messages"]
+    assert big_path not in part["files"] and len(part["files"]) == 3
+
+    sent = teacher.hoso("inspect", "send", "--weeks", "10-13", "--json")
+    assert sent.returncode == 1, sent.stderr
+    result = json.loads(sent.stdout)
+    assert result["complete"] and result["not_attached"] == [big_path]
+    assert f"Not attached: {big_path}" in sent.stderr
+    (received,) = server.wait_for(1)
+    assert len(received.content) == part["size"]  # the plan's size, exactly
+    message = read_message(received.content)
+    attached = dict(message.attachments)
+    assert len(attached) == 3
+    for path in part["files"]:
+        name = next(f["name"] for f in plan["files"] if f["path"] == path)
+        assert attached[name] == (teacher.root / path).read_bytes()
+    assert message.manifest is not None
+    ((named),) = message.manifest["not_attached"]
+    assert (named["path"], named["sha256"]) == (big_path, entry["sha256"])
+    body = email.message_from_bytes(received.content, policy=policy.default).get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Không đính kèm (1)" in text and entry["name"] in text and entry["sha256"] in text
+
+    again = teacher.hoso("inspect", "send", "--weeks", "10-13")
+    assert again.returncode == 1 and "--resend" in again.stdout
+    assert f"Not attached: {big_path}" in again.stderr
+    assert len(server.received) == 1
+
+    blob(big, 300_000, seed=12)  # made smaller: the whole period goes again, complete
+    whole = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    assert whole["complete"] and whole["not_attached"] == []
+    (_first, second) = server.wait_for(2)
+    assert len(read_message(second.content).attachments) == 4
+
+
+def test_build_writes_what_fits_and_names_what_does_not(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
+    big_path = f"{KHBD}/Tuần 11/Video tiết dạy mẫu.mp4"
+    blob(teacher.root / big_path, 800_000)
+    out = tmp_path / "outbox"
+    built = teacher.hoso("inspect", "build", "--weeks", "10-11", "--out", str(out))
+    assert built.returncode == 1 and f"Not attached: {big_path}" in built.stderr
+    (eml,) = out.iterdir()
+    message = read_message(eml.read_bytes())
+    assert len(message.attachments) == 3 and message.manifest is not None
+    assert [f["path"] for f in message.manifest["not_attached"]] == [big_path]
+
+    blob(teacher.root / big_path, 800_000, seed=1)
+    for path in teacher.root.rglob("*.docx"):
+        blob(path, 800_000, seed=2)  # now nothing fits: nothing to write, nothing sent
+    for path in teacher.root.rglob("Phiếu*.pdf"):
+        blob(path, 800_000, seed=3)
+    refused = teacher.hoso("inspect", "send", "--weeks", "10-11")
+    assert refused.returncode == 2, refused.stderr
+    assert "No file of Tuần 10–11 fits in an email. Nothing was sent." in refused.stderr
+    assert server.received == []
+
+
 def test_build_writes_the_messages_for_a_mail_program(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
@@ -360,9 +444,11 @@ def test_build_writes_the_messages_for_a_mail_program(
 def test_reminders_before_an_inspection_until_it_is_sent(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
-    teacher = _teacher(tmp_path, server, pki)
+    teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
     conflict = f"{KHBD}/Tuần 11/Bài 20 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"
     lesson(teacher.root / conflict)
+    big = f"{KHBD}/Tuần 12/Video tiết dạy mẫu.mp4"  # too large for any message
+    blob(teacher.root / big, 800_000)
     today = date.today()
     day = date.fromordinal(today.toordinal() + 3)
     raw = configmod.load(teacher.config_path)
@@ -379,9 +465,10 @@ def test_reminders_before_an_inspection_until_it_is_sent(
     )
     (note,) = told
     assert "Tuần 10–14" in note.body and "14" in note.body.split("Tuần 10–14")[1]
-    assert f"1 file(s) cannot be sent as they are (see `hoso inspect plan`): {conflict}." in (
-        note.body
-    )
+    assert "3 records ready" in note.body  # not "no records": the big one hides nothing
+    assert (
+        f"2 file(s) cannot be sent as they are (see `hoso inspect plan`): {conflict}, {big}."
+    ) in note.body
     assert hoso_status_notes(config) == [note.body]
 
 
@@ -445,6 +532,44 @@ def test_killed_mid_send_the_next_run_sends_each_part_once_with_the_same_ids(
     assert sent["complete"]
     assert [read_message(m.content).message_id for m in received] == prepared
     assert all(m.rcpt_tos == (SCHOOL_MAILBOX, MANAGER) for m in received)
+
+
+def test_a_server_that_stops_answering_is_said_within_seconds_and_the_next_run_resumes(
+    tmp_path: Path, pki: Pki, server: SmtpServer
+) -> None:
+    teacher = _teacher(tmp_path, server, pki)
+    good = teacher.smtp
+    with StallingSmtpServer("RCPT") as stalling:
+        Teacher(  # the same teacher, their mail going to a server that hangs
+            teacher.home,
+            {"host": "127.0.0.1", "port": stalling.port, "security": "none",
+             "username": MAIL_USER, "timeout": 1, "retries": 3},
+        )  # fmt: skip
+        started = time.monotonic()
+        hung = teacher.hoso("inspect", "send", "--weeks", "10-13")
+        waited = time.monotonic() - started
+    assert hung.returncode == 3, hung.stderr
+    assert waited < 20  # the program's start-up, checks and the 1-second timeout
+    lines = hung.stderr.strip().splitlines()
+    assert lines[0] == f"Connecting to the mail server 127.0.0.1 (port {stalling.port})…"
+    assert lines[1].startswith("Sending part 1/1 (") and lines[1].endswith(
+        f") to {SCHOOL_MAILBOX}, {MANAGER}…"
+    )
+    assert lines[2].startswith(
+        "Error: The mail server 127.0.0.1 did not answer within 1 seconds "
+        "(giving the recipients (RCPT TO))."
+    )
+    assert "Run the same command again to go on" in lines[2] and len(lines) == 3
+    (prepared,) = json.loads(teacher.ok("inspect", "history", "--json"))["submissions"]
+    assert not prepared["messages"][0]["accepted"]
+
+    Teacher(teacher.home, good)  # the server answers again
+    resumed = json.loads(teacher.ok("inspect", "send", "--weeks", "10-13", "--json"))
+    (received,) = server.wait_for(1)
+    assert resumed["complete"]
+    message_id = prepared["messages"][0]["message_id"]
+    assert read_message(received.content).message_id == message_id
+    assert resumed["messages"][0]["message_id"] == message_id
 
 
 def test_oauth2_refresh_token_from_the_vault_logs_in_with_xoauth2(tmp_path: Path, pki: Pki) -> None:

@@ -27,7 +27,7 @@ from plugins.inspection.model import (
     BuiltMessage,
     Envelope,
     FileChanged,
-    FileTooLarge,
+    Packing,
     SelectedBy,
     SelectedFile,
     Selection,
@@ -44,6 +44,7 @@ from plugins.inspection.package import (
     package_warnings,
     plan_parts,
     read_message,
+    too_large_reason,
 )
 
 KEY = "5e" * 32
@@ -83,7 +84,7 @@ def build(files: Sequence[SelectedFile], limit: int) -> list[BuiltMessage]:
 
 def plan_sizes(files: Sequence[SelectedFile], limit: int) -> list[int]:
     plan = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=limit, key=KEY)
-    return [part.size for part in plan]
+    return [part.size for part in plan.parts]
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -177,11 +178,11 @@ def test_round_trip_through_pythons_parser(tmp_path: Path) -> None:
     shutil.which("munpack") is None, reason="munpack is not installed (Debian package mpack)"
 )
 def test_munpack_extracts_the_attachments(tmp_path: Path) -> None:
-    """munpack (Debian mpack) predates RFC 2231: it reads only ``filename=``/``name=``,
-    names the attachments it cannot read "partN" and writes an X for each space or non-ASCII
-    byte of the others. What it must get right is every attachment's bytes, and plain names
-    such as the manifest's. Names with spaces or Vietnamese letters are checked with Python's
-    parser (the round trip test), as Gmail, Outlook and Thunderbird read RFC 2231."""
+    """munpack (Debian mpack) predates RFC 2231 and RFC 2047: it reads only ``filename=``
+    and ``name=`` as they are, writing an X for each space or odd character. What it must get
+    right is every attachment's bytes (no name may make it write elsewhere: the "Q" words of
+    ``name=`` hold no "/"), and plain names such as the manifest's. Vietnamese names are
+    checked with Python's parser and Perl's Encode (test_inspection_send.py)."""
     files = records(tmp_path, [30_000, 20_000, 7])
     [message] = build(files, 1_000_000)
     eml = tmp_path / "message.eml"
@@ -194,6 +195,7 @@ def test_munpack_extracts_the_attachments(tmp_path: Path) -> None:
         timeout=30,
         capture_output=True,
     )
+    assert all(p.is_file() for p in out.iterdir())
     unpacked = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix != ".desc"}
     manifest = _manifest_bytes(message)
     assert sorted(unpacked.values()) == sorted([*(f.file.read_bytes() for f in files), manifest])
@@ -232,16 +234,25 @@ def test_a_message_exactly_at_the_limit_is_one_message(tmp_path: Path) -> None:
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    sizes=st.lists(st.integers(min_value=0, max_value=60_000), min_size=1, max_size=6),
+    sizes=st.lists(
+        st.integers(min_value=0, max_value=60_000) | st.sampled_from([140_000, 250_000]),
+        min_size=1,
+        max_size=6,
+    ),
     limit=st.sampled_from([100_000, 150_000, 200_000]),
 )
 def test_planned_sizes_are_the_built_sizes(tmp_path: Path, sizes: list[int], limit: int) -> None:
+    """Exact sizes, also when files too large for any message are named instead."""
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
         files = records(Path(folder), sizes)
+        packing = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=limit, key=KEY)
         built = build(files, limit)
-        assert [m.size for m in built] == plan_sizes(files, limit)
+        assert [m.size for m in built] == [p.size for p in packing.parts]
         assert all(m.size <= limit for m in built)
-        assert [f for m in built for f in m.files] == list(files)
+        assert [f for m in built for f in m.files] == [
+            f for f in files if f not in packing.not_attached
+        ]
+        assert all(f.size > limit * 3 // 4 for f in packing.not_attached)  # base64 is 4/3
         assert [(m.part, m.parts) for m in built] == [
             (i, len(built)) for i in range(1, len(built) + 1)
         ]
@@ -264,7 +275,7 @@ def test_plan_reads_no_file_and_scales(tmp_path: Path) -> None:
         )
         for i in range(300)
     )  # fmt: skip
-    plan = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=25_000_000)
+    plan = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=25_000_000).parts
     assert [f for part in plan for f in part.files] == list(files)
     assert all(part.size <= 25_000_000 for part in plan)
     assert len(plan) == 12  # 25 files of 0.7 MB (×1.37 in base64) per message
@@ -278,23 +289,54 @@ def test_three_hundred_files_build(tmp_path: Path) -> None:
 
 
 def test_empty_selection_has_no_message() -> None:
-    assert plan_parts(selection_of(()), ENVELOPE, max_message_bytes=1_000_000) == []
+    assert plan_parts(selection_of(()), ENVELOPE, max_message_bytes=1_000_000) == Packing(())
     assert build((), 1_000_000) == []
 
 
 # --- refusals -------------------------------------------------------------------------------
 
 
-def test_a_file_too_large_alone_is_refused_without_a_link(tmp_path: Path) -> None:
-    files = records(tmp_path, [10_000, 300_000])
-    with pytest.raises(FileTooLarge) as raised, language("en"):
-        plan_sizes(files, 200_000)
-    text = str(raised.value)
-    assert files[1].path in text and "0.3 MB" in text and "0.2 MB" in text
-    assert "never replaces an attachment by a download link" in text
-    assert "max_message_bytes" in text and "PDF" in text
-    with pytest.raises(FileTooLarge):
-        build(files, 200_000)
+def test_a_file_too_large_alone_is_named_in_every_message_and_the_rest_is_sent(
+    tmp_path: Path,
+) -> None:
+    files = records(tmp_path, [60_000, 300_000, 70_000, 80_000])
+    big = files[1]
+    packing = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=200_000, key=KEY)
+    assert packing.not_attached == (big,)
+    built = build(files, 200_000)
+    assert len(built) == 2 and [m.size for m in built] == [p.size for p in packing.parts]
+    assert all(m.size <= 200_000 for m in built)
+    assert [f for m in built for f in m.files] == [files[0], files[2], files[3]]
+    big_name = attachment_name(big.path)
+    for message in built:
+        back = read_message(message.data)
+        assert big_name not in dict(back.attachments)
+        assert back.manifest is not None
+        assert back.manifest["not_attached"] == [
+            {
+                "name": big_name, "path": big.path, "size": big.size, "sha256": big.sha256,
+                "record_type": "KHBD", "selected_by": "folder", "reason": "too_large",
+            }
+        ]  # fmt: skip
+        body = parsed(message.data).get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert "Không đính kèm (1)" in text and "USB" in text
+        assert f"1. {big_name} — 300,0 KB — SHA-256: {big.sha256}" in text
+        assert_no_links(message.data)
+
+    with language("en"):
+        reason = too_large_reason(big, 200_000)
+    assert big.path in reason and "0.3 MB" in reason and "0.2 MB" in reason
+    assert "never replaces an attachment by a download link" in reason
+    assert "max_message_bytes" in reason and "PDF" in reason and "USB stick" in reason
+
+
+def test_when_no_file_fits_there_is_no_message(tmp_path: Path) -> None:
+    files = records(tmp_path, [300_000, 400_000])
+    packing = plan_parts(selection_of(files), ENVELOPE, max_message_bytes=200_000, key=KEY)
+    assert packing == Packing((), files)
+    assert build(files, 200_000) == []
 
 
 @pytest.mark.parametrize("change", ["same size", "longer", "deleted"])

@@ -5,25 +5,30 @@ from __future__ import annotations
 
 import contextlib
 import email
+import gettext
 import json
+import subprocess
+import time
+import unicodedata
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
 import pytest
 from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, make_config
-from mailservers import MAIL_USER, SmtpServer
+from mailservers import MAIL_USER, SmtpServer, StallingSmtpServer
 from servers import PASSWORD
 
 from agent.config import Config, Secret
 from agent.errors import UsageError
-from agent.journal import Journal
+from agent.i18n import language
+from agent.journal import Journal, SentMessage
 from plugins.inspection.commands import Plan, make_plan, verify
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
-from plugins.inspection.package import attachment_name, read_message
+from plugins.inspection.package import attachment_name, human_size, read_message
 from plugins.inspection.selection import Period
-from plugins.inspection.send import Submission, submit
+from plugins.inspection.send import Progress, Submission, ignore, submit
 from plugins.inspection.settings import smtp_settings
 
 LIMIT = 1_000_000  # the smallest limit the config allows: three parts from ~2 MB of files
@@ -61,7 +66,13 @@ def mail_setup(
 
 
 def send(
-    config: Config, plan: Plan, *, resend: bool = False, password: str = PASSWORD
+    config: Config,
+    plan: Plan,
+    *,
+    resend: bool = False,
+    password: str = PASSWORD,
+    backoff: tuple[float, ...] = (),
+    progress: Progress = ignore,
 ) -> Submission:
     with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
         return submit(
@@ -74,7 +85,8 @@ def send(
             state_dir=config.state_dir,
             evidence_folder=EVIDENCE,
             resend=resend,
-            backoff=(),
+            backoff=backoff,
+            progress=progress,
         )
 
 
@@ -250,3 +262,228 @@ def test_verify_tells_an_edited_email_from_changed_records(records: Path, tmp_pa
     )
     with pytest.raises(UsageError, match="manifest"):
         verify(records, not_hoso)
+
+
+# Another reader than Python's: Perl's Encode decodes the RFC 2047 words of Content-Type's
+# name=, and the RFC 2231 filename*= (sections joined, %XX undone) is read here by hand.
+PERL_NAMES = r"""
+use strict; use warnings; use Encode qw(decode encode);
+local $/; my $mail = <STDIN>; $mail =~ s/\r\n/\n/g;
+for my $block (split /^--\S+\n/m, $mail) {
+    my ($head) = split /\n\n/, $block, 2;
+    $head =~ s/\n[ \t]+/ /g;
+    my ($type) = $head =~ /^Content-Type:(.*)$/mi or next;
+    my ($name) = $type =~ /\bname="([^"]*)"/ or next;
+    my ($disposition) = $head =~ /^Content-Disposition:(.*)$/mi or next;
+    my %sections;
+    while ($disposition =~ /\bfilename\*(\d*)\*?=([^;\s]+)/g) { $sections{$1 || 0} = $2 }
+    my $file = join "", map { $sections{$_} } sort { $a <=> $b } keys %sections;
+    $file =~ s/^utf-8''//i; $file =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+    print encode("UTF-8", decode("MIME-Header", $name)), "\t", $file, "\n";
+}
+"""
+
+
+def test_attachment_names_come_back_from_both_headers_to_two_readers(
+    records: Path, tmp_path: Path
+) -> None:
+    """Content-Type's name= (RFC 2047, for readers older than RFC 2231) and
+    Content-Disposition's filename*= (RFC 2231) both give the NFC name, in the bytes the
+    server received, to Python's parser and to Perl's."""
+    with mail_setup(records, tmp_path) as (server, config, plan):
+        submission = send(config, plan)
+        received = server.wait_for(3)
+    assert submission.complete
+    expected = sorted(attachment_name(f.path) for f in plan.selection.files)
+    assert all(unicodedata.is_normalized("NFC", name) and not name.isascii() for name in expected)
+
+    from_python = []
+    for mail in received:
+        message = email.message_from_bytes(mail.content, policy=policy.default)
+        for part in message.iter_attachments():
+            if part.get_content_type() != "application/json":
+                from_python.append((part["Content-Type"].params["name"], part.get_filename()))
+                raw = email.message_from_bytes(part.as_bytes(), policy=policy.compat32)
+                assert str(raw.get_param("name")).startswith("=?utf-8?q?")  # the fallback
+                assert raw.get_param("filename") is None  # only filename*= (see package.py)
+    assert sorted(from_python) == [(name, name) for name in expected]
+
+    from_perl = []
+    for mail in received:
+        done = subprocess.run(
+            ["perl", "-e", PERL_NAMES], input=mail.content, capture_output=True, check=True
+        )
+        from_perl += [tuple(line.split("\t")) for line in done.stdout.decode().splitlines()]
+    assert sorted(from_perl) == [(name, name) for name in expected]
+
+
+STEP_WORDS = {  # what the message says the server did not answer
+    "greeting": "connecting (the server's greeting)",
+    "EHLO": "saying hello (EHLO)",
+    "AUTH": "logging in (AUTH)",
+    "MAIL": "giving the sender (MAIL FROM)",
+    "RCPT": "giving the recipients (RCPT TO)",
+    "DATA": "starting the message (DATA)",
+    "message": "taking the message",
+    "end of DATA": "confirming it took the message",
+}
+
+
+def _ledger(config: Config) -> list[SentMessage]:
+    with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+        return journal.sent_messages()
+
+
+@pytest.fixture()
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.i18n._translations", gettext.NullTranslations())
+
+
+@pytest.mark.parametrize("step", [s for s in StallingSmtpServer.STEPS if s != "message"])
+def test_a_server_that_stops_answering_fails_fast_and_the_next_run_resumes(
+    records: Path, tmp_path: Path, step: str, english: None
+) -> None:
+    told: list[str] = []
+    with StallingSmtpServer(step) as stalling:
+        config = make_config(
+            records,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        with pytest.raises(MailUnreachable) as caught:
+            # Were a timeout retried, the 30-second pause alone would fail the time check.
+            send(config, plan, backoff=(30.0,), progress=told.append)
+        waited = time.monotonic() - started
+        assert stalling.stalled.is_set() and stalling.received == []
+    assert waited < 1 + 1 + 5  # the timeout, the second a megabyte at the end of DATA, slack
+    ledger = _ledger(config)  # built once, nothing recorded as accepted: ready to resume
+    assert len(ledger) == 3 and not any(m.accepted for m in ledger)
+    assert all(Path(m.outbox).is_file() for m in ledger)
+    seconds = 1.0  # at the end of DATA: the timeout and a second a megabyte
+    if step == "end of DATA":
+        seconds = round(1 + Path(ledger[0].outbox).stat().st_size / 1_000_000, 1)
+    text = str(caught.value)
+    assert f"did not answer within {seconds:g} seconds ({STEP_WORDS[step]})" in text
+    assert "Run the same command again to go on" in text and "`[smtp] timeout`" in text
+    assert caught.value.exit_code == 3
+    assert told[0] == f"Connecting to the mail server 127.0.0.1 (port {stalling.port})…"
+    if step in ("MAIL", "RCPT", "DATA", "end of DATA"):
+        assert told[1].startswith("Sending part 1/3 (") and told[1].endswith(
+            f"KB) to {SCHOOL_MAILBOX}, {MANAGER}…"
+        )
+    assert not any("Trying again" in line for line in told)
+
+    with mail_setup(records, tmp_path) as (server, good_config, good_plan):
+        resumed = send(good_config, good_plan)
+        received = server.wait_for(3)
+    assert resumed.complete and resumed.package == ledger[0].package
+    assert [read_message(m.content).message_id for m in received] == [m.message_id for m in ledger]
+    assert [m.content for m in received] == [Path(m.outbox).read_bytes() for m in ledger]
+
+
+def test_a_server_that_stops_answering_after_part_one_keeps_part_one(
+    records: Path, tmp_path: Path, english: None
+) -> None:
+    told: list[str] = []
+    with StallingSmtpServer("MAIL", after=1) as stalling:
+        config = make_config(
+            records,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        cut = send(config, plan, backoff=(30.0,), progress=told.append)
+        assert len(stalling.received) == 1
+    assert [bool(m.accepted) for m in cut.messages] == [True, False, False]
+    (problem,) = cut.problems
+    assert "(giving the sender (MAIL FROM))" in problem and "Run the same command" in problem
+    assert [line.split(" (")[0] for line in told] == [
+        "Connecting to the mail server 127.0.0.1", "Sending part 1/3", "Sending part 2/3"
+    ]  # fmt: skip
+    with mail_setup(records, tmp_path) as (server, good_config, good_plan):
+        resumed = send(good_config, good_plan)
+        received = server.wait_for(2)
+    assert resumed.complete
+    assert [read_message(m.content).part for m in received] == [2, 3]
+
+
+def test_a_server_that_stops_reading_the_message_fails_within_the_timeout(
+    tmp_path: Path, english: None
+) -> None:
+    """8 MB of message: more than the client's socket buffers hold, so the sending itself
+    blocks when the server stops reading; each 64 KB piece has the timeout, not the whole."""
+    root = tmp_path / "HoSo"
+    blob(root / "Kế hoạch bài dạy" / "Tuần 10" / "Video.mp4", 6_000_000)
+    with StallingSmtpServer("message") as stalling:
+        config = make_config(
+            root,
+            tmp_path / "state",
+            smtp={
+                "host": stalling.host, "port": stalling.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": 10_000_000, "timeout": 1,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        with pytest.raises(MailUnreachable) as caught:
+            send(config, plan, backoff=(30.0,))
+        waited = time.monotonic() - started
+        assert stalling.stalled.is_set()
+    assert waited < 6
+    size = plan.parts[0].size
+    assert f"did not answer within 1 seconds (taking the message ({size} bytes))" in str(
+        caught.value
+    )
+
+
+def test_a_slow_line_that_keeps_moving_is_not_cut_by_the_timeout(
+    tmp_path: Path, english: None
+) -> None:
+    """About 7 MB through a server that pauses 20 ms before each read: the part beyond what the
+    socket buffers hold takes several times the 1-second timeout, yet no piece waits long."""
+    root = tmp_path / "HoSo"
+    blob(root / "Kế hoạch bài dạy" / "Tuần 10" / "Video.mp4", 5_000_000)
+    with StallingSmtpServer(None, read_pause=0.02) as slow:
+        config = make_config(
+            root,
+            tmp_path / "state",
+            smtp={
+                "host": slow.host, "port": slow.port, "security": "none",
+                "username": MAIL_USER, "max_message_bytes": 10_000_000, "timeout": 1,
+                "retries": 0,
+            },
+        )  # fmt: skip
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        started = time.monotonic()
+        sent = send(config, plan)
+        waited = time.monotonic() - started
+        (content,) = slow.received
+    assert sent.complete and waited > 2  # the line was slow for longer than the timeout
+    assert content.replace(b"\r\n", b"\n") == (
+        Path(sent.messages[0].outbox).read_bytes().replace(b"\r\n", b"\n")
+    )
+
+
+def test_progress_in_vietnamese_names_each_part_and_its_size(records: Path, tmp_path: Path) -> None:
+    told: list[str] = []
+    with mail_setup(records, tmp_path) as (server, config, plan), language("vi"):
+        sent = send(config, plan, progress=told.append)
+        server.wait_for(3)
+        sizes = [human_size(Path(m.outbox).stat().st_size) for m in sent.messages]
+    assert sent.complete
+    assert told == [
+        f"Đang kết nối tới máy chủ thư 127.0.0.1 (cổng {smtp_settings(config).port})…",
+        *(
+            f"Đang gửi phần {i}/3 ({size}) tới {SCHOOL_MAILBOX}, {MANAGER}…"
+            for i, size in enumerate(sizes, 1)
+        ),
+    ]
+    assert all("," in size and size.endswith(" KB") for size in sizes)  # "816,4 KB"

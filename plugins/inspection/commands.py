@@ -31,7 +31,7 @@ from agent.validation import open_validator
 from agent.vault import Vault, terminal_prompt
 
 from .mail import Credentials, refresh_access_token
-from .model import Address, Envelope, LeftOut, PartPlan, Selection
+from .model import Address, Envelope, FileTooLarge, LeftOut, PartPlan, SelectedFile, Selection
 from .package import (
     attachment_names,
     build_messages,
@@ -40,9 +40,10 @@ from .package import (
     package_warnings,
     plan_parts,
     read_message,
+    too_large_reason,
 )
 from .selection import Period, file_digest, select
-from .send import Submission, package_base, sent_completely, submit
+from .send import Progress, Submission, ignore, package_base, sent_completely, submit
 from .settings import (
     InspectionSettings,
     SmtpSettings,
@@ -68,6 +69,10 @@ class Plan:
     warnings: list[str]
     blocked: bool  # validation errors stop sending ([inspection] block_on_errors)
     max_message_bytes: int
+    not_attached: tuple[SelectedFile, ...] = ()  # too large for any message: named in each
+
+    def not_attached_reasons(self) -> list[str]:
+        return [too_large_reason(f, self.max_message_bytes) for f in self.not_attached]
 
 
 def period_of(
@@ -158,7 +163,7 @@ def make_plan(config: Config, period: Period, *, today: date | None = None) -> P
         )
     present = tuple(dict.fromkeys(f.record_type for f in selection.files))
     envelope = envelope_of(config, tuple(known[code].name_vi for code in present))
-    parts = plan_parts(
+    packing = plan_parts(
         selection,
         envelope,
         max_message_bytes=smtp.max_message_bytes,
@@ -166,12 +171,28 @@ def make_plan(config: Config, period: Period, *, today: date | None = None) -> P
     )
     return Plan(
         selection=selection,
-        parts=parts,
+        parts=list(packing.parts),
         envelope=envelope,
         warnings=package_warnings(selection),
         blocked=settings.block_on_errors and bool(selection.errors),
         max_message_bytes=smtp.max_message_bytes,
+        not_attached=packing.not_attached,
     )
+
+
+def refuse_if_nothing_fits(plan: Plan) -> None:
+    """No file fits in a message: there is no email to send or write."""
+    if not plan.parts:
+        raise FileTooLarge(
+            " ".join(
+                [
+                    *plan.not_attached_reasons(),
+                    _("No file of {period} fits in an email. Nothing was sent.").format(
+                        period=plan.selection.label
+                    ),
+                ]
+            )
+        )
 
 
 def refuse_if_blocked(plan: Plan) -> None:
@@ -267,8 +288,11 @@ def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
     return Credentials(username, secret, method)
 
 
-def send_plan(config: Config, plan: Plan, *, resend: bool) -> Submission:
+def send_plan(
+    config: Config, plan: Plan, *, resend: bool, progress: Progress = ignore
+) -> Submission:
     refuse_if_blocked(plan)
+    refuse_if_nothing_fits(plan)
     smtp = smtp_settings(config)
     if not smtp.host:
         raise ConfigError(
@@ -289,6 +313,7 @@ def send_plan(config: Config, plan: Plan, *, resend: bool) -> Submission:
             state_dir=config.state_dir,
             evidence_folder=settings.evidence_folder,
             resend=resend,
+            progress=progress,
         )
 
 
@@ -395,6 +420,7 @@ def _finding_json(finding: Finding) -> dict[str, str]:
 def plan_json(plan: Plan) -> dict[str, Any]:
     selection = plan.selection
     names = attachment_names(selection.files)
+    name_of = dict(zip((f.path for f in selection.files), names, strict=True))
     return {
         "period": selection.label,
         "weeks": list(selection.weeks) if selection.weeks else None,
@@ -416,6 +442,18 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for f, name in zip(selection.files, names, strict=True)
         ],
         "skipped": [{"path": s.path, "reason": s.reason} for s in selection.skipped],
+        "not_attached": [
+            {
+                "path": f.path,
+                "name": name_of[f.path],
+                "size": f.size,
+                "sha256": f.sha256,
+                "record_type": f.record_type,
+                "reason": "too_large",
+                "message": reason,
+            }
+            for f, reason in zip(plan.not_attached, plan.not_attached_reasons(), strict=True)
+        ],
         "messages": [
             {"part": p.part, "parts": p.parts, "size": p.size, "files": [f.path for f in p.files]}
             for p in plan.parts
@@ -464,6 +502,12 @@ def print_plan(plan: Plan) -> None:
                 n=len(part.files),
                 size=byte_count(part.size),
                 limit=byte_count(plan.max_message_bytes),
+            )
+        )
+    for f in plan.not_attached:
+        click.echo(
+            _("Not attached, too large for any message: {path}  {size}").format(
+                path=f.path, size=human_size(f.size)
             )
         )
     for warning in plan.warnings:
@@ -588,13 +632,25 @@ def plan(
     as_json: bool,
 ) -> None:
     """What would be sent: the records of the period, their checks, and the messages.
-    Exit 1 when files of the period would not be sent, unless --allow-left-out."""
+    Exit 1 when files of the period would not be sent, unless --allow-left-out, and when a
+    file is too large for any message."""
     _config, found = _plan_from(obj, weeks, month, types)
     if as_json:
         click.echo(json.dumps(plan_json(found), ensure_ascii=False))
     else:
         print_plan(found)
+    _list_not_attached(found)
     _confirm_left_out(found, allowed=allow_left_out, interactive=False)
+    if found.not_attached:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _list_not_attached(plan: Plan) -> None:
+    """Each file too large for any message, with what to do. The rest goes without asking
+    (every message names these files, so the school knows), but the command exits 1: the
+    submission is not whole until the teacher acts."""
+    for reason in plan.not_attached_reasons():
+        click.echo(_("Not attached: {reason}").format(reason=reason), err=True)
 
 
 @inspect.command()
@@ -618,20 +674,24 @@ def build(
     """Write the messages as .eml files, to send from your own mail program."""
     _config, found = _plan_from(obj, weeks, month, types)
     refuse_if_blocked(found)
+    refuse_if_nothing_fits(found)
     _confirm_left_out(found, allowed=allow_left_out, interactive=not as_json)
     written = build_offline(found, out)
     if as_json:
         click.echo(json.dumps({"files": [str(p) for p in written]}, ensure_ascii=False))
-        return
-    for path in written:
-        click.echo(str(path))
-    click.echo(
-        _(
-            "Send each file to {to} together, with all its attachments; keep them as attachments, "
-            "never links."
-        ).format(to=", ".join(r.email for r in found.envelope.recipients)),
-        err=True,
-    )
+    else:
+        for path in written:
+            click.echo(str(path))
+        click.echo(
+            _(
+                "Send each file to {to} together, with all its attachments; keep them as "
+                "attachments, never links."
+            ).format(to=", ".join(r.email for r in found.envelope.recipients)),
+            err=True,
+        )
+    _list_not_attached(found)
+    if found.not_attached:
+        sys.exit(ExitCode.PARTIAL)
 
 
 @inspect.command()
@@ -653,10 +713,11 @@ def send(
     Files of the period that cannot be sent stop it (exit 1) unless the teacher confirms."""
     config, found = _plan_from(obj, weeks, month, types)
     refuse_if_blocked(found)
+    refuse_if_nothing_fits(found)
     _confirm_left_out(found, allowed=allow_left_out, interactive=not as_json)
     for warning in found.warnings:
         click.echo(_("Warning: {warning}").format(warning=warning), err=True)
-    submission = send_plan(config, found, resend=resend)
+    submission = send_plan(config, found, resend=resend, progress=_progress)
     if as_json:
         click.echo(
             json.dumps(
@@ -664,6 +725,7 @@ def send(
                     **submission_json(submission.messages),
                     "already_sent": submission.already_sent,
                     "problems": list(submission.problems),
+                    "not_attached": [f.path for f in found.not_attached],
                 },
                 ensure_ascii=False,
             )
@@ -672,8 +734,15 @@ def send(
         _print_submission(submission)
     for problem in (*submission.problems, *submission.copy_problems):
         click.echo(problem, err=True)
-    if not submission.complete or submission.problems or submission.copy_problems:
+    _list_not_attached(found)
+    failed = submission.problems or submission.copy_problems or found.not_attached
+    if failed or not submission.complete:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _progress(text: str) -> None:
+    """What the sending is doing now, on stderr (stdout stays the result, --json too)."""
+    click.echo(text, err=True)
 
 
 def _print_submission(submission: Submission) -> None:

@@ -36,7 +36,7 @@ from agent.config import Secret, is_loopback
 from agent.errors import ConfigError
 from agent.i18n import _
 
-from .model import MailLoginRefused, MailRejected, MailTemporary, MailUnreachable
+from .model import MailLoginRefused, MailRejected, MailTemporary, MailTimedOut, MailUnreachable
 from .settings import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,15 @@ log = logging.getLogger(__name__)
 AUTH_METHODS = ("password", "xoauth2")
 LOGIN_REFUSED = (530, 534, 535)  # authentication required / too weak / credentials invalid
 MAX_TOKEN_ANSWER = 64 * 1024
+# The message goes out in pieces, each given ``[smtp] timeout`` on its own: a slow line that
+# moves goes on, a server that stops reading is found out within the timeout (one sendall
+# of 25 MB would be given the timeout for all of it).
+DATA_CHUNK = 64 * 1024
+# The socket's send buffer, capped: the system would grow it to megabytes, which a slow line
+# takes minutes to carry after the last piece was handed over, while hoso waits for the
+# server's answer with no way to tell a moving line from a dead server.
+SEND_BUFFER = 256 * 1024
+_DOT_LINE = re.compile(rb"(?m)^\.")  # dot-stuffing (RFC 5321 4.5.2)
 DEFAULT_SENT = "Sent"  # when the server marks no folder \\Sent
 # A LIST answer: (flags) "delimiter" name — the name quoted or an atom.
 _LIST_LINE = re.compile(
@@ -201,17 +210,20 @@ class SmtpSession:
 
     ``with SmtpSession(settings, credentials) as session: session.send(…)``. Entering connects
     (implicit TLS or required STARTTLS per ``settings.security``), says EHLO and logs in; it
-    raises MailUnreachable (network, TLS, no STARTTLS) or MailLoginRefused. After a
-    MailTemporary from :meth:`send` the session is dead (the connection is closed) and every
-    further :meth:`send` raises MailTemporary: open a new session to retry. After a
-    MailRejected the session is still usable for other messages. Leaving says QUIT and never
-    raises.
+    raises MailUnreachable (network, TLS, no STARTTLS), MailTimedOut (no answer within
+    ``settings.timeout`` at a step, which the message names) or MailLoginRefused. After a
+    MailTemporary (MailTimedOut included) from :meth:`send` the session is dead (the
+    connection is closed) and every further :meth:`send` raises MailTemporary: open a new
+    session to retry. After a MailRejected the session is still usable for other messages.
+    Leaving says QUIT and never raises.
     """
 
     def __init__(self, settings: SmtpSettings, credentials: Credentials) -> None:
         self._settings = settings
         self._credentials = credentials
         self._smtp: smtplib.SMTP | None = None
+        self._step = ""  # what the session waits for now, for the message if it times out
+        self._waited = settings.timeout  # how long it waits at this step
 
     def __enter__(self) -> SmtpSession:
         if not self._settings.host:
@@ -247,16 +259,18 @@ class SmtpSession:
         host, port, timeout = settings.host, settings.port, settings.timeout
         context = _tls_context(settings.ca_file)
         try:
+            self._at(_("connecting (the server's greeting)"))
             if settings.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
             else:
                 smtp = smtplib.SMTP(host, port, timeout=timeout)
             self._smtp = smtp  # closed by __enter__ if what follows fails
+            self._at(_("saying hello (EHLO)"))
             smtp.ehlo_or_helo_if_needed()
             if settings.security == "starttls":
                 self._start_tls(smtp, context)
         except (OSError, smtplib.SMTPException) as exc:
-            raise _unreachable(host, port, exc, timeout) from None
+            raise self._failed(exc) from None
         log.debug("connected to %s:%d (%s)", host, port, settings.security)
         return smtp
 
@@ -269,7 +283,9 @@ class SmtpSession:
                     '"tls"` (usually port 465) or the port your provider names for STARTTLS.'
                 ).format(host=self._settings.host, port=self._settings.port)
             )
+        self._at(_("starting encryption (STARTTLS)"))
         smtp.starttls(context=context)  # verifies the certificate and the host name
+        self._at(_("saying hello (EHLO)"))
         smtp.ehlo()  # the features offered inside TLS are the ones that count
 
     def _login(self, smtp: smtplib.SMTP) -> None:
@@ -284,9 +300,10 @@ class SmtpSession:
             )
         offered = set(smtp.esmtp_features["auth"].upper().split())
         try:
+            self._at(_("logging in (AUTH)"))
             code, reply = self._authenticate(smtp, offered)
         except (OSError, smtplib.SMTPException) as exc:
-            raise _unreachable(host, self._settings.port, exc, self._settings.timeout) from None
+            raise self._failed(exc) from None
         if code == 235:
             log.debug("logged in to %s as %s", host, self._credentials.username)
             return
@@ -336,10 +353,10 @@ class SmtpSession:
         Returns who accepted, refused (5xx) and deferred (4xx) it; DATA is only sent when
         someone accepted, so all refused gives ``accepted=()``. Raises MailRejected (5xx to
         MAIL FROM or DATA, or the message is above the server's SIZE: nothing sent) and
-        MailTemporary (4xx to MAIL FROM or DATA, connection lost, timeout). After
-        MailTemporary the message counts as not accepted; but when the connection is lost
-        while waiting for the answer to the end of DATA, the server may have taken it all the
-        same (RFC 1047): a retry can then deliver it twice.
+        MailTemporary (4xx to MAIL FROM or DATA, connection lost; MailTimedOut: no answer
+        in time, at any step). After MailTemporary the message counts as not accepted; but
+        when the connection is lost while waiting for the answer to the end of DATA, the
+        server may have taken it all the same (RFC 1047): a retry can then deliver it twice.
         """
         smtp = self._smtp
         if smtp is None:
@@ -350,13 +367,15 @@ class SmtpSession:
             )
         options = self._mail_options(smtp, data, sender, recipients)
         try:
+            self._at(_("giving the sender (MAIL FROM)"))
             code, reply = smtp.mail(sender, options)
             self._check(code, reply)
+            self._at(_("giving the recipients (RCPT TO)"))
             accepted, refused, deferred = self._recipients(smtp, recipients)
             if not accepted:
                 smtp.rset()
                 return Delivery((), refused, deferred, "")
-            code, answer = _data(smtp, data)
+            code, answer = self._data(smtp, data)
             self._check(code, answer)
         except (OSError, smtplib.SMTPException) as exc:
             raise self._lost(exc) from None
@@ -427,17 +446,54 @@ class SmtpSession:
             )
         )
 
+    def _data(self, smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
+        """DATA and the message: the answer to its end, or the refusal of DATA itself.
+        Each piece of the message gets the timeout; the answer to its end gets the timeout
+        plus a second a megabyte, for a server that scans the attachments first."""
+        self._at(_("starting the message (DATA)"))
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            return code, reply
+        self._at(_("taking the message ({size} bytes)").format(size=len(data)))
+        assert smtp.sock is not None  # docmd() raised if the connection was gone
+        smtp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        stuffed = _DOT_LINE.sub(b"..", data)
+        stuffed += b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+        for start in range(0, len(stuffed), DATA_CHUNK):
+            smtp.send(stuffed[start : start + DATA_CHUNK])
+        wait = self._settings.timeout + len(data) / 1_000_000
+        self._at(_("confirming it took the message"), wait)
+        smtp.sock.settimeout(wait)
+        try:
+            return smtp.getreply()
+        finally:
+            if smtp.sock is not None:  # getreply() closes it on a failure
+                smtp.sock.settimeout(self._settings.timeout)
+
+    def _at(self, step: str, wait: float | None = None) -> None:
+        self._step = step
+        self._waited = self._settings.timeout if wait is None else wait
+
+    def _failed(self, exc: BaseException) -> MailUnreachable | MailTimedOut:
+        """Why connecting or logging in failed."""
+        if _timed_out(exc):
+            return self._no_answer()
+        return _unreachable(self._settings.host, self._settings.port, exc, self._settings.timeout)
+
+    def _no_answer(self) -> MailTimedOut:
+        return MailTimedOut(
+            _("The mail server {host} did not answer within {seconds:g} seconds ({step}).").format(
+                host=self._settings.host, seconds=round(self._waited, 1), step=self._step
+            )
+        )
+
     def _lost(self, exc: BaseException) -> MailTemporary:
         self._abandon()
         if _timed_out(exc):
-            problem = _("it did not answer within {seconds:g} seconds").format(
-                seconds=self._settings.timeout
-            )
-        else:
-            problem = _("the connection was lost")
+            return self._no_answer()
         return MailTemporary(
-            _("Sending through the mail server {host} failed: {problem}.").format(
-                host=self._settings.host, problem=problem
+            _("Sending through the mail server {host} failed: the connection was lost.").format(
+                host=self._settings.host
             )
         )
 
@@ -455,14 +511,6 @@ class SmtpSession:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
-
-
-def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes | str]:
-    """DATA and the message: the answer to its end, or the refusal of DATA itself."""
-    try:
-        return smtp.data(data)
-    except smtplib.SMTPDataError as exc:  # no 354: DATA itself was refused
-        return exc.smtp_code, exc.smtp_error
 
 
 def _b64(data: bytes) -> str:

@@ -102,11 +102,21 @@ class PartPlan:
     size: int
 
 
+@dataclass(frozen=True)
+class Packing:
+    """A selection packed into messages: the parts, and the files no message can carry
+    (too large even alone), which every part names instead of attaching."""
+
+    parts: tuple[PartPlan, ...]
+    not_attached: tuple[SelectedFile, ...] = ()
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
 class FileTooLarge(UsageError):
-    """One file alone does not fit in a message under the limit: never replaced by a link."""
+    """No file of the selection fits in a message under the limit, so there is nothing to
+    send (a file is never replaced by a link)."""
 
 
 class LeftOut(HosoError):
@@ -132,6 +142,12 @@ class MailTemporary(HosoError):
     """A temporary failure (4xx, connection dropped, timeout) after connecting: retry later."""
 
     retryable = True
+
+
+class MailTimedOut(MailTemporary):
+    """The server stopped answering for ``[smtp] timeout`` seconds at one step. Not tried
+    again in the same run: a server that hangs seldom recovers within seconds, and the
+    teacher would wait minutes without a word; the next run resumes."""
 
 
 class MailRejected(HosoError):

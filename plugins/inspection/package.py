@@ -12,6 +12,8 @@ Invariants:
   length.
 - An attachment is the bytes the selection saw: each file is read once and refused
   (:class:`FileChanged`) unless its size and SHA-256 match. Nothing is ever replaced by a link.
+- A file too large for any message, even alone, is not attached, and every message names it
+  (in the body, and in the manifest's ``not_attached``): the school knows what is missing.
 - The subject always carries "Phần i/n", even for a single part: every message says where it
   stands in the submission, which keeps the evidence uniform.
 """
@@ -27,7 +29,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, MIMEPart
@@ -44,7 +46,7 @@ from .model import (
     BuiltMessage,
     Envelope,
     FileChanged,
-    FileTooLarge,
+    Packing,
     PartPlan,
     SelectedFile,
     Selection,
@@ -53,13 +55,16 @@ from .model import (
 FORMAT = "hoso-inspection/1"
 EMAIL_LANGUAGE = "vi"  # the email is written for the school, whatever the teacher reads
 MANIFEST = "manifest.json"
-POLICY = policy.SMTP  # CRLF line endings, 78-character lines
+# CRLF line endings, 78-character lines. Headers set raw are written as folded here: refolding
+# would turn the name= fallback into RFC 2231, which the readers it is for cannot read.
+POLICY = policy.SMTP.clone(refold_source="none")
 _LINE_BYTES = 57  # bytes per base64 line under POLICY: 76 characters, then CRLF
 _BOUNDARY_PREFIX = "=_hoso_"  # "=_" never occurs in base64 or in our headers' words
 _SIZING_KEY = "0" * 64  # a SHA-256 hex: plans are exact for keys of this length
 _SIZING_DATE = format_datetime(datetime(2000, 1, 1, tzinfo=UTC))  # any Date: same length
 # UTF-8 bytes per RFC 2047 encoded word: 68 characters, so "Subject: " and a word fit in 78.
 _WORD_BYTES = 42
+_Q_TEXT = 56  # encoded characters per "Q" word: ' name="' and a word fit in 78
 
 # Gmail refuses these, also inside archives (support.google.com/mail/answer/6590), and so do
 # most school providers; .reg and .sh are scripts all the same.
@@ -188,10 +193,18 @@ class _Package:
     envelope: Envelope
     key: str
     names: tuple[str, ...]  # the attachment name of each of selection.files
+    left: tuple[int, ...] = ()  # files too large for any message: named in each, not attached
 
     @classmethod
     def of(cls, selection: Selection, envelope: Envelope, key: str) -> _Package:
         return cls(selection, envelope, key, attachment_names(selection.files))
+
+    @property
+    def attached(self) -> tuple[int, ...]:
+        return tuple(i for i in range(len(self.selection.files)) if i not in self.left)
+
+    def without(self, index: int) -> _Package:
+        return replace(self, left=tuple(sorted((*self.left, index))))
 
 
 @dataclass(frozen=True)
@@ -316,8 +329,25 @@ def _file_text(package: _Package, index: int) -> str:
     )
 
 
+def _left_lines(package: _Package) -> list[str]:
+    """The files of the submission no message carries, so the school knows what is missing,
+    why, and how to check the copy handed over."""
+    if not package.left:
+        return []
+    return [
+        "",
+        _(
+            "Not attached ({count}): too large to send by email, even alone in a message. "
+            "The teacher hands them over another way (for example on a USB stick); their "
+            "SHA-256 fingerprints below let the school check each copy:"
+        ).format(count=len(package.left)),
+        *(f"{number}. {_file_text(package, i)}" for number, i in enumerate(package.left, 1)),
+    ]
+
+
 def _closing_lines(package: _Package) -> list[str]:
     return [
+        *_left_lines(package),
         "",
         _(
             "The files are attached to this email itself; none of them is a download link. "
@@ -345,14 +375,53 @@ def _body_part(lines: Sequence[str]) -> MIMEPart:
     return body
 
 
+def _q_words(text: str) -> list[str]:
+    """RFC 2047 "Q" words, whole characters each. Only letters, digits and "!*+-" stay as
+    they are (RFC 2047 5(3)); a space is "_". Unlike base64, a reader that does not decode
+    them still shows most of the name, and never a "/" (munpack makes it a folder)."""
+    words, current = [], ""
+    for char in text:
+        if char == " ":
+            piece = "_"
+        elif char.isascii() and (char.isalnum() or char in "!*+-"):
+            piece = char
+        else:
+            piece = "".join(f"={byte:02X}" for byte in char.encode())
+        if current and len(current) + len(piece) > _Q_TEXT:
+            words.append(current)
+            current = ""
+        current += piece
+    return [f"=?utf-8?q?{word}?=" for word in (*words, current)]
+
+
+def _name_parameter(name: str) -> str:
+    """``name="…"`` for Content-Type, one token a line: quoted as it is when it is short
+    printable ASCII, else RFC 2047 words."""
+    plain = name.isascii() and name.isprintable() and not {'"', "\\"} & set(name)
+    if plain and "=?" not in name and len(name) <= _Q_TEXT:
+        return f'name="{name}"'
+    return 'name="' + "\n ".join(_q_words(name)) + '"'
+
+
 def _attachment(name: str, content: bytes) -> MIMEPart:
     guessed, encoding = mimetypes.guess_type(name)
     # A compressed file's guessed type is that of its content: send it as plain bytes.
-    maintype, _slash, subtype = (
-        guessed if guessed and not encoding else "application/octet-stream"
-    ).partition("/")
+    content_type = guessed if guessed and not encoding else "application/octet-stream"
+    maintype, _slash, subtype = content_type.partition("/")
     attachment = MIMEPart(policy=POLICY)
+    # Content-Disposition gets filename*= (RFC 2231), what current readers take. Readers
+    # that predate RFC 2231 (older Outlook, many webmail and phone apps) fall back to the
+    # Content-Type's name=, which therefore carries the name RFC 2047-encoded, as Outlook
+    # and Thunderbird write it. No RFC 2047 filename= beside filename*=: a reader given both
+    # may take either (Python's compat32 parser returns the encoded words), which would show
+    # "=?utf-8?b?…" to people whose reader handles RFC 2231 perfectly well.
     attachment.set_content(content, maintype, subtype, filename=name)
+    others = [(key, value) for key, value in attachment.raw_items() if key != "Content-Type"]
+    for key in ("Content-Type", *(key for key, _value in others)):
+        del attachment[key]
+    attachment.set_raw("Content-Type", f"{content_type};\n {_name_parameter(name)}")
+    for key, value in others:  # in their order, after the Content-Type, as set_content had them
+        attachment.set_raw(key, value)
     return attachment
 
 
@@ -386,6 +455,7 @@ def _manifest(
         "month": selection.period,
         "types": list(selection.types),
         "files": [_entry(package, i) for i in indices],
+        "not_attached": [{**_entry(package, i), "reason": "too_large"} for i in package.left],
     }
 
 
@@ -461,8 +531,8 @@ class _Sizer:
         text = _json(entry)
         return len(text.encode()) + 4 * text.count("\n")
 
-    def fill(self, start: int, part: int, parts: int, limit: int) -> list[int]:
-        """The most files from ``start`` on, in order, that fit in message ``part``."""
+    def fill(self, candidates: Sequence[int], part: int, parts: int, limit: int) -> list[int]:
+        """The most of ``candidates``, in order, that fit in message ``part``."""
         package, files = self.package, self.package.selection.files
         data = _flatten(_headers(package, part, parts, self.stamp))
         fixed = data.index(b"\r\n\r\n") + 4 + self.frame + self.body_head + self.manifest_head
@@ -470,7 +540,7 @@ class _Sizer:
         manifest_base = len((_json(empty) + "\n").encode())
         chosen: list[int] = []
         attachments = lines = entries = total = 0
-        for index in range(start, len(files)):
+        for index in candidates:
             count = len(chosen) + 1
             attachments += self.attachment[index]
             lines += len(str(count)) + 2 + self.line[index] + 2  # "12. " … CRLF
@@ -499,57 +569,59 @@ class _Sizer:
 
 
 class _Oversized(Exception):
-    """A file that fits in no message (turned into FileTooLarge in the teacher's language)."""
+    """The file at ``index`` fits in no message, even alone."""
 
-    def __init__(self, file: SelectedFile) -> None:
-        super().__init__(file.path)
-        self.file = file
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
-def _too_large(file: SelectedFile, limit: int) -> FileTooLarge:
-    return FileTooLarge(
-        _(
-            "{path} is {size} MB: too large to send by email, even alone in a message (the "
-            "limit is {limit} MB per message with the attachment encoding, about {raw} MB of "
-            "files). hoso never replaces an attachment by a download link. Make the file "
-            "smaller: compress the pictures in the document, save it as PDF, or split it into "
-            "several documents. If the school's mail provider accepts larger messages, the "
-            "school can raise `[smtp] max_message_bytes` in the config."
-        ).format(
-            path=file.path,
-            size=_decimal(file.size / 1e6),
-            limit=_decimal(limit / 1e6),
-            raw=_decimal(limit * _LINE_BYTES / (_LINE_BYTES * 4 // 3 + 2) / 1e6),
-        )
+def too_large_reason(file: SelectedFile, limit: int) -> str:
+    """Why a file is not attached, and what the teacher can do, in the teacher's language."""
+    return _(
+        "{path} is {size} MB: too large to send by email, even alone in a message (the "
+        "limit is {limit} MB per message with the attachment encoding, about {raw} MB of "
+        "files). It is not attached; every message of the submission names it with its size "
+        "and SHA-256, and the rest is sent. hoso never replaces an attachment by a download "
+        "link. Make the file smaller (compress the pictures in the document, save it as PDF, "
+        "or split it into several documents) and send again, or hand it over on a USB stick "
+        "with the messages' manifest.json, whose SHA-256 lets the school check the copy. If "
+        "the school's mail provider accepts larger messages, the school can raise `[smtp] "
+        "max_message_bytes` in the config."
+    ).format(
+        path=file.path,
+        size=_decimal(file.size / 1e6),
+        limit=_decimal(limit / 1e6),
+        raw=_decimal(limit * _LINE_BYTES / (_LINE_BYTES * 4 // 3 + 2) / 1e6),
     )
 
 
 def _pack(sizer: _Sizer, parts: int, limit: int) -> list[_Group]:
     """Greedy first fit in order, each message numbered out of ``parts``."""
-    files = sizer.package.selection.files
+    order = sizer.package.attached
     groups: list[_Group] = []
     start = 0
-    while start < len(files):
+    while start < len(order):
         part = len(groups) + 1
-        chosen = sizer.fill(start, part, parts, limit)
+        chosen = sizer.fill(order[start:], part, parts, limit)
         if not chosen:
-            raise _Oversized(files[start])
+            raise _Oversized(order[start])
         size = sizer.built_size(chosen, part, parts)
         while size > limit:  # the build disagrees with fill: the last file moves on
             if len(chosen) == 1:
-                raise _Oversized(files[start])
+                raise _Oversized(order[start])
             chosen.pop()
             size = sizer.built_size(chosen, part, parts)
         groups.append(_Group(tuple(chosen), size))
-        start = chosen[-1] + 1
+        start += len(chosen)
     return groups
 
 
-def _plan(package: _Package, limit: int, stamp: _Stamp) -> list[_Group]:
+def _numbered(package: _Package, limit: int, stamp: _Stamp) -> list[_Group]:
     """Numbering "i/n" changes sizes a little, so pack again until the number of messages is
     the n they were numbered with. A larger n never makes a message smaller, so the count
     only grows and this ends."""
-    if not package.selection.files:
+    if not package.attached:
         return []
     sizer = _Sizer(package, stamp)
     parts = 1
@@ -560,13 +632,17 @@ def _plan(package: _Package, limit: int, stamp: _Stamp) -> list[_Group]:
     return groups
 
 
-def _email_plan(package: _Package, limit: int) -> list[_Group]:
-    """The plan, sized with the email's text in the email's language."""
-    try:
-        with language(EMAIL_LANGUAGE):
-            return _plan(package, limit, _SIZING_STAMP)
-    except _Oversized as oversized:
-        raise _too_large(oversized.file, limit) from None
+def _email_plan(package: _Package, limit: int) -> tuple[_Package, list[_Group]]:
+    """The plan, sized with the email's text in the email's language, and the package it
+    is for: a file that fits in no message is left out of the attachments and named in
+    every message, which makes each a little longer, so this packs again until no file is
+    found too large (each round leaves one more file out, so it ends)."""
+    with language(EMAIL_LANGUAGE):
+        while True:
+            try:
+                return package, _numbered(package, limit, _SIZING_STAMP)
+            except _Oversized as oversized:
+                package = package.without(oversized.index)
 
 
 def plan_parts(
@@ -575,25 +651,25 @@ def plan_parts(
     *,
     max_message_bytes: int,
     key: str = _SIZING_KEY,
-) -> list[PartPlan]:
-    """How the selection is split into messages, with each message's exact encoded size;
-    nothing is read from disk. The sizes are those of :func:`build_messages` with a ``key``
-    of the same length (the key is in three headers and the manifest): pass the real one,
-    or rely on the default, a SHA-256 hex. An empty selection gives [].
-
-    Raises FileTooLarge when a file does not fit in a message even alone.
-    """
-    package = _Package.of(selection, envelope, key)
-    groups = _email_plan(package, max_message_bytes)
-    return [
-        PartPlan(
-            part=part,
-            parts=len(groups),
-            files=tuple(selection.files[i] for i in group.indices),
-            size=group.size,
-        )
-        for part, group in enumerate(groups, 1)
-    ]
+) -> Packing:
+    """How the selection is split into messages, with each message's exact encoded size,
+    and the files too large for any message; nothing is read from disk. The sizes are those
+    of :func:`build_messages` with a ``key`` of the same length (the key is in three headers
+    and the manifest): pass the real one, or rely on the default, a SHA-256 hex. An empty
+    selection gives no part."""
+    package, groups = _email_plan(_Package.of(selection, envelope, key), max_message_bytes)
+    return Packing(
+        parts=tuple(
+            PartPlan(
+                part=part,
+                parts=len(groups),
+                files=tuple(selection.files[i] for i in group.indices),
+                size=group.size,
+            )
+            for part, group in enumerate(groups, 1)
+        ),
+        not_attached=tuple(selection.files[i] for i in package.left),
+    )
 
 
 # --- building -------------------------------------------------------------------------------
@@ -627,11 +703,11 @@ def build_messages(
     """The messages of the submission, one at a time (only one is in memory), each exactly
     the size :func:`plan_parts` gives, all with the same Date.
 
-    Raises FileTooLarge (before anything is yielded) and FileChanged (when the message that
-    holds the file is built: earlier messages may already have been yielded).
+    A file too large for any message is not attached (:func:`plan_parts` names it).
+    Raises FileChanged (when the message that holds the file is built: earlier messages may
+    already have been yielded).
     """
-    package = _Package.of(selection, envelope, key)
-    groups = _email_plan(package, max_message_bytes)
+    package, groups = _email_plan(_Package.of(selection, envelope, key), max_message_bytes)
     date = format_datetime(now)
     for part, group in enumerate(groups, 1):
         stamp = _Stamp.fresh(date)

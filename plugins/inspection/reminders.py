@@ -76,7 +76,8 @@ def _text(config: Config, inspection: Inspection, period: Period, today: date) -
                 _("To send them, run `hoso inspect send {option}`.").format(option=option),
             ]
         )
-    parts = [head, _("{n} records ready.").format(n=len(plan.selection.files))]
+    ready = len(plan.selection.files) - len(plan.not_attached)
+    parts = [head, _("{n} records ready.").format(n=ready)]
     failing = sorted({f.path for f in plan.selection.errors})
     if failing:
         parts.append(
@@ -84,7 +85,7 @@ def _text(config: Config, inspection: Inspection, period: Period, today: date) -
                 n=len(failing), paths=", ".join(failing[:5])
             )
         )
-    left_out = [s.path for s in plan.selection.skipped]
+    left_out = [s.path for s in plan.selection.skipped] + [f.path for f in plan.not_attached]
     if left_out:
         parts.append(
             _("{n} file(s) cannot be sent as they are (see `hoso inspect plan`): {paths}.").format(

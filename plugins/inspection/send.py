@@ -13,6 +13,9 @@ Invariants:
   later run, without sending anything again.
 - A package sent completely is not sent again unless asked (``resend``): then it goes out as
   a new package, with new Message-IDs, and the ledger keeps both.
+- The person waiting is told what happens (``progress``): connecting, each part as it goes,
+  each pause before a new try. A server that stops answering ends the run at once
+  (MailTimedOut is not retried), saying that the same command resumes.
 """
 
 from __future__ import annotations
@@ -36,14 +39,21 @@ from .model import (
     MailLoginRefused,
     MailRejected,
     MailTemporary,
+    MailTimedOut,
     MailUnreachable,
     Selection,
 )
-from .package import attachment_names, build_messages
+from .package import attachment_names, build_messages, human_size
 from .settings import SmtpSettings
 
 OUTBOX = "inspection-outbox"
 BACKOFF = (5.0, 30.0, 120.0)  # seconds before the 1st, 2nd, 3rd… further try
+
+Progress = Callable[[str], None]  # told each step of the sending, in the user's language
+
+
+def ignore(text: str) -> None:
+    """Progress nobody watches."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ def submit(
     resend: bool = False,
     now: datetime | None = None,
     backoff: Sequence[float] = BACKOFF,
+    progress: Progress = ignore,
 ) -> Submission:
     """Send the selection's package (or the rest of it). Raises MailLoginRefused, and
     MailUnreachable when nothing could be sent in this run."""
@@ -142,7 +153,8 @@ def submit(
             package,
             now or datetime.now().astimezone(),
         )
-    return _deliver(package, envelope, smtp, credentials, journal, root, evidence_folder, backoff)
+    pace = _Pace(backoff, progress)
+    return _deliver(package, envelope, smtp, credentials, journal, root, evidence_folder, pace)
 
 
 def _build(
@@ -203,6 +215,37 @@ def _row(
     )
 
 
+@dataclass(frozen=True)
+class _Pace:
+    """The pauses before each further try, and who is told."""
+
+    backoff: Sequence[float]
+    progress: Progress
+
+    def pause(self, tries: int, retries: int, problem: str) -> None:
+        seconds = self.backoff[min(tries, len(self.backoff) - 1)] if self.backoff else 0.0
+        self.progress(
+            _("{problem} Trying again in {seconds:g} seconds (try {n} of {total})…").format(
+                problem=problem, seconds=seconds, n=tries + 2, total=retries + 1
+            )
+        )
+        time.sleep(seconds)
+
+
+def _resume_advice(exc: MailTimedOut, smtp: SmtpSettings) -> str:
+    return " ".join(
+        [
+            str(exc),
+            _(
+                "Nothing more is sent in this run. Run the same command again to go on: what "
+                "the server already accepted is not sent again. If it happens again, check the "
+                "network connection; on a slow connection raise `[smtp] timeout` (now "
+                "{seconds:g} seconds)."
+            ).format(seconds=smtp.timeout),
+        ]
+    )
+
+
 def _deliver(
     package: str,
     envelope: Envelope,
@@ -211,7 +254,7 @@ def _deliver(
     journal: Journal,
     root: Path,
     evidence_folder: str,
-    backoff: Sequence[float],
+    pace: _Pace,
 ) -> Submission:
     problems: list[str] = []
     run = _Run()
@@ -222,21 +265,32 @@ def _deliver(
         if not pending:
             break
         login = login or credentials()
+        pace.progress(
+            _("Connecting to the mail server {host} (port {port})…").format(
+                host=smtp.host, port=smtp.port
+            )
+        )
         try:
             with SmtpSession(smtp, login) as session:
                 for message in pending:
                     try:
-                        _send_one(session, message, envelope, journal, run)
+                        _send_one(session, message, envelope, journal, run, pace.progress)
                     except MailRejected as exc:
                         run.given_up.add(message.message_id)
                         problems.append(_part(message, str(exc)))
+        except MailTimedOut as exc:
+            stop = _resume_advice(exc, smtp)
+            if not run.accepted:
+                raise MailUnreachable(stop) from None
+            problems.append(stop)
+            break
         except (MailTemporary, MailUnreachable) as exc:
             if tries >= smtp.retries:
                 if not run.accepted:  # nothing went out in this run: the server is unreachable
                     raise MailUnreachable(str(exc)) from None
                 problems.append(str(exc))
                 break
-            time.sleep(backoff[min(tries, len(backoff) - 1)] if backoff else 0.0)
+            pace.pause(tries, smtp.retries, str(exc))
             tries += 1
     late, copies = _catch_up(journal, package, root, evidence_folder, smtp, credentials)
     problems += late
@@ -289,9 +343,19 @@ def _send_one(
     envelope: Envelope,
     journal: Journal,
     run: _Run,
+    progress: Progress,
 ) -> None:
     data = Path(message.outbox).read_bytes()
-    delivery = session.send(data, envelope.sender.email, run.missing(message))
+    recipients = run.missing(message)
+    progress(
+        _("Sending part {part}/{parts} ({size}) to {recipients}…").format(
+            part=message.part,
+            parts=message.parts,
+            size=human_size(len(data)),
+            recipients=", ".join(recipients),
+        )
+    )
+    delivery = session.send(data, envelope.sender.email, recipients)
     when = datetime.now().astimezone().isoformat(timespec="seconds")
     accepted = {**message.accepted, **{r: when for r in delivery.accepted}}
     refused = {
