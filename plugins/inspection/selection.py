@@ -29,7 +29,7 @@ from agent.config import Config
 from agent.errors import UsageError
 from agent.i18n import _
 from agent.model import RelPath, is_within
-from agent.records import Finding, Record, classify, fold, is_conflict_copy
+from agent.records import CopyKind, Finding, Record, classify, copy_kind, fold
 from agent.validation import Validator
 from plugins.validation.document import Document
 from plugins.validation.report import natural_key
@@ -103,8 +103,14 @@ def select(
         if how is None:
             continue
         refused = blocked_reason(file)
-        if is_conflict_copy(path):  # two versions of one record: the teacher picks one first
+        kind = copy_kind(path)  # two versions of one record: the teacher picks one first
+        if kind is CopyKind.CONFLICT:
             refused = _("a conflict copy: keep the right version, delete the other, then send")
+        elif kind is CopyKind.RESTORED:
+            refused = _(
+                "a copy restored from the trash beside the record of the same name: keep the "
+                "right version, delete the other, then send"
+            )
         if refused is not None:
             skipped.append(Skipped(path, refused))
             continue
