@@ -53,7 +53,7 @@ class InstanceLock:
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
-            raise AlreadyRunning(self._busy_message(pid)) from None
+            raise AlreadyRunning(self._busy_message(pid), pid) from None
         except OSError as exc:
             os.close(fd)
             raise self._io_error(exc) from None
