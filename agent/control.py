@@ -49,11 +49,13 @@ STARTING_GRACE = 10.0  # seconds to wait for an agent that holds the lock but do
 
 @dataclass(frozen=True)
 class Answer:
-    """What a handler returns: the JSON result for the asker, and the pass it ran, if any
-    (the agent counts it, validates and backs up after it like any pass of its own)."""
+    """What a handler returns: the JSON result for the asker; the pass it ran, if any (the
+    agent counts it, validates and backs up after it like any pass of its own); whether it
+    changed either side outside a pass (the agent then syncs right away)."""
 
     result: dict[str, Any]
     passed: PassResult | None = None
+    changed: bool = False
 
 
 class Services:
@@ -178,7 +180,8 @@ def trash_restore(services: Services, args: Mapping[str, Any]) -> Answer:
     item = args.get("item")
     if set(args) - {"item"} or not isinstance(item, int) or isinstance(item, bool):
         raise UsageError(_("trash.restore takes the number of one trash item."))
-    return Answer({"path": trash.restore(services.config, services.syncer.journal, item)})
+    restored = trash.restore(services.config, services.syncer.journal, item)
+    return Answer({"path": restored}, changed=True)
 
 
 Handler = Callable[[Services, Mapping[str, Any]], Answer]

@@ -98,6 +98,7 @@ class Daemon:
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
+        self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
         self._backups = BackupWorker(config, stop)  # started by run()
@@ -176,15 +177,17 @@ class Daemon:
                 if self._serve_calls(syncer):
                     continue
                 now = self.clock()
-                poll_due = now >= next_poll or self._poll_requested.is_set()
+                scan_asked = self._scan_requested.is_set()
+                poll_due = now >= next_poll or self._poll_requested.is_set() or scan_asked
                 self._poll_requested.clear()
+                self._scan_requested.clear()
                 rescan_due = (
                     last_rescan is None or now - last_rescan >= self.config.sync.rescan_interval
                 )
                 local_hint = self.debouncer.take(now)
                 if local_hint or poll_due or rescan_due:
                     # Without a live watcher nothing tells us about local changes: scan.
-                    local_changed = local_hint or rescan_due or not watcher.alive
+                    local_changed = local_hint or rescan_due or scan_asked or not watcher.alive
                     next_poll = now + self._run_pass(syncer, local_changed=local_changed)
                     if rescan_due:
                         last_rescan = now
@@ -254,8 +257,10 @@ class Daemon:
             return
         if answer.passed is not None:
             self._passed(answer.passed)
-        else:
-            self.poll_now()  # a restored item reaches the other side right away
+        elif answer.changed:
+            # A restored item reaches the other side right away. Scan too: the watcher may
+            # drop its event as our own write (the agent trashed that very path moments ago).
+            self._scan_requested.set()
         log.info("request %s carried out", call.name)
         call.answer(answer.result)
 
