@@ -151,8 +151,9 @@ def _read_answer(
         if left <= 0:
             raise ControlError(
                 _(
-                    "The running agent has not finished within the time allowed; it goes on by "
-                    "itself. See `hoso status` later."
+                    "The running agent did not answer in time (a very long sync pass?). If it had "
+                    "started on this request, it finishes it by itself; if not, the request is "
+                    "dropped. See `hoso status`, then run the command again if needed."
                 )
             )
         sock.settimeout(min(SILENCE_LIMIT, left))
