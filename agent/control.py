@@ -214,6 +214,7 @@ def carry_out(
 ) -> dict[str, Any]:
     """Run request ``name`` here when no agent runs, else have the running agent run it."""
     start = clock()
+    unanswered_since: float | None = None  # the lock holder first did not take the request
     while True:
         lock = InstanceLock(config.state_dir)
         try:
@@ -234,7 +235,8 @@ def carry_out(
                 return answered
             if answered is not None and answered.code != "stopping":
                 raise _failure(answered, busy.pid) from None
-            if clock() - start >= STARTING_GRACE:
+            unanswered_since = clock() if unanswered_since is None else unanswered_since
+            if clock() - unanswered_since >= STARTING_GRACE:
                 raise AlreadyRunning(_busy_message(config, busy.pid), busy.pid) from None
             sleep(0.5)
             continue

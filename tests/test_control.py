@@ -13,11 +13,11 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agents import Agent, remote_delete, remote_put, remote_tree, to_toml
@@ -27,7 +27,7 @@ from servers import wait_until
 
 from agent import channel, control
 from agent import config as configmod
-from agent.errors import AgentGone, ExitCode, UsageError
+from agent.errors import AgentGone, AlreadyRunning, ExitCode, UsageError
 from agent.journal import Journal
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
@@ -51,7 +51,7 @@ def _passed_since(agent: Agent, since: float) -> bool:
 def running(agent: Agent, env: dict[str, str] | None = None) -> Iterator[list[str]]:
     """`hoso run` until the block ends; yields a list that then holds its log lines."""
     started = time.time()
-    proc = agent.popen("run", "-v", env=env)
+    proc = agent.popen("run", env=env)
     log: list[str] = []
     try:
         sock = agent.state_dir / channel.SOCKET_NAME
@@ -204,7 +204,12 @@ def test_backup_restore_into_the_records_folder_while_the_agent_runs(
         wait_until(lambda: "Tuần 1/Bài 1.docx" not in remote_tree(share), 30, "the deletion")
 
         done = agent.cli(
-            "backup", "restore", "latest", "Tuần 1/Bài 1.docx", "--target", str(agent.root),
+            "backup",
+            "restore",
+            "latest",
+            "Tuần 1/Bài 1.docx",
+            "--target",
+            str(agent.root),
             env=env,
         )
 
@@ -341,3 +346,179 @@ def test_a_long_state_folder_path_still_gets_its_socket(tmp_path: Path) -> None:
     finally:
         listener.close()
     assert answered == {"echo": {"n": 1}} and seen == ["ping"]
+
+
+# --- a request while a pass is running -------------------------------------------------------
+
+
+class Gate:
+    """A TCP proxy in front of the share that holds every byte the agent sends while shut:
+    a pass in progress that lasts as long as the test wants."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.opened = threading.Event()
+        self.opened.set()
+        self.held = 0  # chunks that waited at the shut gate
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _addr = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, gated: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if gated and not self.opened.is_set():
+                    self.held += 1
+                    self.opened.wait()
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.opened.set()
+        self._listener.close()
+
+
+class Lines:
+    """A subprocess's stderr lines, collected on a thread as they come."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stderr is not None
+        stream = proc.stderr
+        threading.Thread(
+            target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True
+        ).start()
+
+
+def _held_pass(tmp_path: Path, share: Share) -> tuple[Agent, Gate]:
+    port = int(share.url.rstrip("/").rsplit(":", 1)[1])
+    gate = Gate(port)
+    agent = Agent(tmp_path, share, sync_overrides=QUIET, remote_overrides={"url": gate.url})
+    return agent, gate
+
+
+@WSGIDAV_ONLY
+def test_a_request_waits_for_the_pass_in_progress_and_says_so(tmp_path: Path, share: Share) -> None:
+    agent, gate = _held_pass(tmp_path, share)
+    try:
+        with running(agent) as log:
+            gate.opened.clear()
+            agent.write("Lưu trong lúc chờ.docx", b"saved")  # the agent's own pass starts
+            wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
+            asking = agent.popen("sync")
+            stderr = Lines(asking)
+            wait_until(
+                lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
+                30,
+                "the command to say it waits",
+            )
+            assert asking.poll() is None  # still waiting: nothing ran beside the pass
+            gate.opened.set()
+            out, _err = asking.communicate(timeout=60)
+            assert asking.returncode == 0, stderr.lines
+            assert out.strip() == "Everything is in sync."  # the agent's pass had uploaded it
+            assert remote_tree(share)["Lưu trong lúc chờ.docx"] == b"saved"
+        assert carried_out_by_agent(log, "sync") == 1
+    finally:
+        gate.close()
+
+
+@WSGIDAV_ONLY
+def test_a_request_waiting_when_the_agent_stops_is_done_by_the_command(
+    tmp_path: Path, share: Share
+) -> None:
+    agent, gate = _held_pass(tmp_path, share)
+    started = time.time()
+    proc = agent.popen("run")
+    try:
+        sock = agent.state_dir / channel.SOCKET_NAME
+        wait_until(lambda: sock.exists() and _passed_since(agent, started), 30, "the first pass")
+        gate.opened.clear()
+        agent.write("Bài 1.docx", b"one")
+        wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
+        remote_put(share, "Từ tổ trưởng.txt", b"comment")
+        asking = agent.popen("sync")
+        stderr = Lines(asking)
+        wait_until(
+            lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
+            30,
+            "the command to say it waits",
+        )
+        proc.send_signal(signal.SIGTERM)  # the service is stopped meanwhile
+        gate.opened.set()
+        assert proc.wait(timeout=60) == 0
+        out, _err = asking.communicate(timeout=60)
+    finally:
+        gate.close()
+        if proc.poll() is None:
+            proc.kill()
+        _out, agent_log = proc.communicate(timeout=30)
+    assert "request sync carried out" not in agent_log
+    assert asking.returncode == 0, stderr.lines
+    # The command's own pass, once the lock was free (the agent's held pass may have listed
+    # the comment already, as its listing was answered after the gate opened).
+    assert out.strip() in ("downloaded: Từ tổ trưởng.txt", "Everything is in sync.")
+    assert agent.read("Từ tổ trưởng.txt") == b"comment"
+    assert remote_tree(share)["Bài 1.docx"] == b"one"
+
+
+def test_a_lock_holder_that_takes_no_requests_gets_the_busy_message(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    holder = subprocess.Popen(  # what a `hoso sync` at work, or an older agent, looks like
+        [sys.executable, "-c", LOCK_HOLDER, str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    config = configmod.from_dict(
+        {
+            "root": str(tmp_path / "HoSo"),
+            "state_dir": str(state),
+            "remote": {"url": "http://127.0.0.1:9/"},
+        },
+        tmp_path / "agent.toml",
+    )
+    now = [0.0]
+    try:
+        with pytest.raises(AlreadyRunning) as info:
+            control.carry_out(
+                config,
+                "trash.restore",
+                {"item": 1},
+                emit=print,
+                clock=lambda: now[0],
+                sleep=lambda seconds: now.__setitem__(0, now[0] + seconds),
+            )
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert info.value.exit_code is ExitCode.USAGE
+    message = str(info.value)
+    assert str(holder.pid) in message and "takes no requests" in message
+    assert now[0] >= control.STARTING_GRACE  # it waited for an agent still starting
+
+
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from agent.lock import InstanceLock
+InstanceLock(Path(sys.argv[1])).acquire()
+print("locked", flush=True)
+sys.stdin.readline()
+"""
