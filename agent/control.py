@@ -26,6 +26,7 @@ from .errors import (
     AgentAnswered,
     AgentGone,
     AlreadyRunning,
+    ConfigError,
     ExitCode,
     HosoError,
     UnknownRequest,
@@ -70,8 +71,10 @@ class Services:
         syncer: Syncer | None = None,
         prompt: Prompt | None = None,
         wait: Callable[[float], bool] | None = None,
+        by_agent: bool = False,
     ) -> None:
         self.config = config
+        self.by_agent = by_agent  # run by the agent for a command, not by the command itself
         self.emit = emit
         self.prompt = prompt  # a passphrase prompt; None in the agent (nobody to type)
         # Sleep so many seconds; True when the agent is stopping (its stop event's wait).
@@ -168,7 +171,19 @@ def _backup_first(services: Services) -> None:
     if repository_state(cfg.backup.repository_path()) == "absent":
         services.emit({"event": "backup", "snapshot": None})
         return
-    secret: Secret = service.passphrase(cfg, prompt=services.prompt)
+    try:
+        secret: Secret = service.passphrase(cfg, prompt=services.prompt)
+    except ConfigError:
+        if not services.by_agent:
+            raise
+        # In the agent nobody can type it, and it must never travel over the channel.
+        raise ConfigError(
+            _(
+                "The running agent cannot back up before this mass delete: it has no backup "
+                "passphrase (the vault's `backup` entry, or [backup] key_file). Store it with "
+                "`hoso vault set backup`, then run the command again. Nothing was deleted."
+            )
+        ) from None
     made = service.backup(cfg, service.open_repository(cfg, secret), tags=["before-mass-delete"])
     services.emit({"event": "backup", "snapshot": made.snapshot, "files": made.files})
 

@@ -240,7 +240,9 @@ class Daemon:
         return served
 
     def _serve(self, call: channel.Call, syncer: Syncer) -> None:
-        services = control.Services(self.config, emit=call.emit, syncer=syncer, wait=self.stop.wait)
+        services = control.Services(
+            self.config, emit=call.emit, syncer=syncer, wait=self.stop.wait, by_agent=True
+        )
         try:
             answer = control.execute(services, call.name, call.args)
         except UnknownRequest as exc:

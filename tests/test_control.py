@@ -223,6 +223,54 @@ def test_backup_restore_into_the_records_folder_while_the_agent_runs(
         )
 
 
+def _emptied_share(tmp_path: Path, share: Share) -> tuple[Agent, list[str]]:
+    """An agent with a backup repository (its passphrase in the vault, as `hoso backup init`
+    leaves it) whose files were all deleted on the share."""
+    agent = Agent(tmp_path, share, sync_overrides=QUIET)
+    _add_backup(agent, tmp_path)
+    names = [f"Tuần 1/Bài {n}.docx" for n in range(1, 7)]
+    for name in names:
+        agent.write(name, name.encode())
+    assert agent.cli("sync").returncode == 0
+    init = agent.cli("backup", "init", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+    assert init.returncode == 0, init.stderr
+    for name in names:
+        remote_delete(share, name)
+    return agent, names
+
+
+@WSGIDAV_ONLY
+def test_a_confirmed_mass_delete_is_backed_up_first_by_the_agent(
+    tmp_path: Path, share: Share
+) -> None:
+    agent, names = _emptied_share(tmp_path, share)
+    with running(agent):  # no passphrase in its environment: the vault's
+        wait_until(
+            lambda: (agent.state_dir / "backup-last.json").exists(), 60, "its scheduled backup"
+        )
+        confirmed = agent.cli("sync", "--allow-mass-delete")
+        assert confirmed.returncode == 0, confirmed.stderr
+        assert "Backed up first: snapshot" in confirmed.stderr
+        assert not any((agent.root / name).exists() for name in names)
+    listed = agent.cli("backup", "list", "--json", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+    assert any("before-mass-delete" in row["tags"] for row in json.loads(listed.stdout))
+
+
+@WSGIDAV_ONLY
+def test_an_agent_without_the_passphrase_deletes_nothing_and_says_why(
+    tmp_path: Path, share: Share
+) -> None:
+    agent, names = _emptied_share(tmp_path, share)
+    assert agent.cli("vault", "remove", "backup").returncode == 0
+    with running(agent):
+        refused = agent.cli("sync", "--allow-mass-delete")
+        assert refused.returncode == ExitCode.USAGE, refused.stderr
+        assert "cannot back up before this mass delete" in refused.stderr
+        assert "hoso vault set backup" in refused.stderr
+        assert PASSPHRASE not in refused.stderr + refused.stdout
+        assert all(agent.read(name) == name.encode() for name in names)
+
+
 # --- the channel itself ----------------------------------------------------------------------
 
 
@@ -522,3 +570,40 @@ InstanceLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 sys.stdin.readline()
 """
+
+
+@WSGIDAV_ONLY
+def test_a_request_whose_command_gave_up_is_not_carried_out(tmp_path: Path, share: Share) -> None:
+    agent, gate = _held_pass(tmp_path, share)
+    agent.write("Quan trọng.docx", b"keep")
+    agent.write("Khác.docx", b"other")
+    assert agent.cli("sync").returncode == 0
+    remote_delete(share, "Quan trọng.docx")
+    try:
+        with running(agent):  # its first pass moves the local copy to the trash
+            items = json.loads(agent.cli("trash", "list", "--json").stdout)
+            assert [i["path"] for i in items] == ["Quan trọng.docx"]
+            gate.opened.clear()
+            agent.write("Bài mới.docx", b"new")
+            wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
+            asking = agent.popen("trash", "restore", str(items[0]["id"]))
+            stderr = Lines(asking)
+            wait_until(
+                lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
+                30,
+                "the command to say it waits",
+            )
+            asking.send_signal(signal.SIGINT)  # the teacher gives up (Ctrl-C)
+            asking.communicate(timeout=30)
+            gate.opened.set()
+            log = agent.state_dir / "logs" / "hoso.log"
+            wait_until(
+                lambda: "request trash.restore dropped" in log.read_text(errors="replace"),
+                30,
+                "the agent to drop the request",
+            )
+            assert not (agent.root / "Quan trọng.docx").exists()
+            kept = json.loads(agent.cli("trash", "list", "--json").stdout)
+            assert [i["path"] for i in kept] == ["Quan trọng.docx"]
+    finally:
+        gate.close()
