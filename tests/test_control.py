@@ -134,7 +134,19 @@ def test_sync_asks_the_agent_for_a_pass_now_and_prints_its_result(
 
         again = agent.cli("sync")
         assert again.returncode == 0 and again.stdout.strip() == "Everything is in sync."
-    assert carried_out_by_agent(log, "sync") == 3
+
+        remote_put(share, "Tuần 4/Bài.docx", b"four")
+        events: list[dict[str, object]] = []  # what a terminal shows as progress lines
+        result = control.carry_out(agent.config, "sync", {"progress": True}, emit=events.append)
+        assert result["report"]["downloaded"] == ["Tuần 4/Bài.docx"]
+        assert {
+            "event": "progress",
+            "done": 2,
+            "total": 2,
+            "kind": "download",
+            "path": "Tuần 4/Bài.docx",
+        } in events  # after the folder was made
+    assert carried_out_by_agent(log, "sync") == 4
 
 
 @WSGIDAV_ONLY
