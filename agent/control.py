@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .i18n import _
+from .journal import Journal
 from .lock import InstanceLock
 from .model import Action, Report
 from .sync import PassResult, Syncer
@@ -81,6 +82,7 @@ class Services:
         self.wait = wait or _sleep
         self._syncer = syncer
         self._own: Syncer | None = None
+        self._own_journal: Journal | None = None
 
     @property
     def syncer(self) -> Syncer:
@@ -88,9 +90,20 @@ class Services:
             self._own = self._syncer = Syncer(self.config, plugins=True)
         return self._syncer
 
+    @property
+    def journal(self) -> Journal:
+        """The journal alone: a command that needs no pass loads no plugins and no share."""
+        if self._syncer is not None:
+            return self._syncer.journal
+        if self._own_journal is None:
+            self._own_journal = Journal.open(self.config.state_dir / "journal.sqlite3")
+        return self._own_journal
+
     def close(self) -> None:
         if self._own is not None:
             self._own.close()
+        if self._own_journal is not None:
+            self._own_journal.close()
 
 
 def _sleep(seconds: float) -> bool:
@@ -195,7 +208,7 @@ def trash_restore(services: Services, args: Mapping[str, Any]) -> Answer:
     item = args.get("item")
     if set(args) - {"item"} or not isinstance(item, int) or isinstance(item, bool):
         raise UsageError(_("trash.restore takes the number of one trash item."))
-    restored = trash.restore(services.config, services.syncer.journal, item)
+    restored = trash.restore(services.config, services.journal, item)
     return Answer({"path": restored}, changed=True)
 
 
