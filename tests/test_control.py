@@ -27,7 +27,7 @@ from servers import wait_until
 
 from agent import channel, control
 from agent import config as configmod
-from agent.errors import AgentGone, AlreadyRunning, ExitCode, UsageError
+from agent.errors import AgentGone, AlreadyRunning, ControlError, ExitCode, UsageError
 from agent.journal import Journal
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
@@ -619,3 +619,26 @@ def test_a_request_whose_command_gave_up_is_not_carried_out(tmp_path: Path, shar
             assert [i["path"] for i in kept] == ["Quan trọng.docx"]
     finally:
         gate.close()
+
+
+def test_an_agent_that_never_answers_is_given_up_on_with_a_message(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    taken: list[channel.Call] = []
+    listener = channel.Listener(state, taken.append)  # takes the request, never answers
+    listener.start()
+    try:
+        with pytest.raises(ControlError) as info:
+            channel.ask(
+                state,
+                "trash.restore",
+                {"item": 1},
+                on_event=print,
+                deadline=time.monotonic() + 1.0,
+                clock=time.monotonic,
+            )
+    finally:
+        listener.close(wait=0)
+    assert [call.name for call in taken] == ["trash.restore"]
+    assert "did not answer in time" in str(info.value)
+    assert info.value.exit_code is ExitCode.PARTIAL
+    wait_until(lambda: not taken[0].asker_waiting(), 10, "the agent to see the asker gone")
