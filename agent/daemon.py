@@ -236,7 +236,11 @@ class Daemon:
                 log.info("request %s dropped: the command asking for it has gone", call.name)
                 continue
             served = True
-            self._serve(call, syncer)
+            self._busy = True  # a request coming meanwhile waits for this one
+            try:
+                self._serve(call, syncer)
+            finally:
+                self._busy = False
         return served
 
     def _serve(self, call: channel.Call, syncer: Syncer) -> None:
