@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,6 @@ from .display import guard_terminal
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 from .vault_cli import vault as vault_commands
-
-SETTLE_ROUNDS = 3
-# Skips that another pass right away may resolve: a file still being saved, or a file that
-# changed on either side between planning and acting.
-RETRY_NOW = {"unsettled", "changed_meanwhile"}
 
 
 class Ctx:
@@ -151,48 +145,30 @@ def sync(
     allow_clock_jump: bool,
     as_json: bool,
 ) -> None:
-    """One full two-way pass."""
-    from .lock import InstanceLock
+    """One full two-way pass (by the running agent when one runs)."""
+    from .backup_cli import prompt_for_passphrase
+    from .control import carry_out, report_of
     from .log import setup_logging
-    from .sync import Syncer
 
     cfg = ctx.load()
     setup_logging(cfg.state_dir, verbose=False, to_stderr=False)
-    progress = _terminal_progress if sys.stderr.isatty() and not as_json else _no_progress
-    with InstanceLock(cfg.state_dir):
-        syncer = Syncer(
-            cfg,
-            on_progress=progress,
-            plugins=True,
-            before_mass_delete=lambda: _backup_before_mass_delete(cfg),
-        )
-        confirmed = {
-            "allow_mass_delete": allow_mass_delete,
-            "allow_restored_share": allow_restored_share,
-            "allow_clock_jump": allow_clock_jump,
-        }
-        try:
-            first = syncer.run_pass(dry_run=dry_run, **confirmed)
-            report, checked = first.report, first.validation
-            # Someone asking for a sync now means the file they just saved, too: wait for
-            # files still being written to settle, a few times at most.
-            for _round in range(SETTLE_ROUNDS):
-                if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
-                    break
-                time.sleep(max(cfg.sync.settle_seconds, 0.5))
-                again = syncer.run_pass(**confirmed)
-                report.merge(again.report)
-                checked = again.validation or checked
-        finally:
-            syncer.close()
+    args = {
+        "dry_run": dry_run,
+        "allow_mass_delete": allow_mass_delete,
+        "allow_restored_share": allow_restored_share,
+        "allow_clock_jump": allow_clock_jump,
+        "progress": sys.stderr.isatty() and not as_json,
+    }
+    result = carry_out(cfg, "sync", args, emit=_show_event, prompt=prompt_for_passphrase())
+    report = report_of(result)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
         _print_report(report, dry_run=dry_run)
-        if checked is not None and checked.findings:
+        if result["records_to_fix"]:
             click.echo(
                 _("Records with problems to fix: {n}. Run `hoso check` to see them.").format(
-                    n=len({f.path for f in checked.findings})
+                    n=result["records_to_fix"]
                 )
             )
     for failure in report.failed:
@@ -203,28 +179,26 @@ def sync(
         sys.exit(ExitCode.PARTIAL)
 
 
-def _backup_before_mass_delete(cfg: configmod.Config) -> None:
-    """A confirmed mass delete is preceded by a backup when a repository exists; when it
-    cannot be made the pass stops (the files also go to the trash, but a backup is the
-    promise). Without a repository the trash alone keeps the files."""
-    from .backup import service
-    from .backup.repository import repository_state
-    from .backup_cli import prompt_for_passphrase
-
-    # A damaged repository is not "no repository": opening it below stops with what to do.
-    if repository_state(cfg.backup.repository_path()) == "absent":
+def _show_event(event: dict[str, Any]) -> None:
+    """What a request reports while it runs (here or in the running agent), on stderr."""
+    kind = event.get("event")
+    if kind == "waiting":
+        click.echo(_("Waiting for the agent's sync pass in progress to finish…"), err=True)
+    elif kind == "progress":
+        arrow = _ARROWS.get(str(event.get("kind")))
+        if arrow:
+            click.echo(f"[{event['done']}/{event['total']}] {arrow} {event['path']}", err=True)
+    elif kind == "backup" and event.get("snapshot") is None:
         click.echo(
             _("No backup repository: the deleted files are kept in the trash only."), err=True
         )
-        return
-    repo = service.open_repository(cfg, service.passphrase(cfg, prompt=prompt_for_passphrase()))
-    result = service.backup(cfg, repo, tags=["before-mass-delete"])
-    click.echo(
-        _("Backed up first: snapshot {id} ({files} files).").format(
-            id=result.snapshot[:8], files=result.files
-        ),
-        err=True,
-    )
+    elif kind == "backup":
+        click.echo(
+            _("Backed up first: snapshot {id} ({files} files).").format(
+                id=str(event["snapshot"])[:8], files=event.get("files", 0)
+            ),
+            err=True,
+        )
 
 
 def _outcome_text(outcome: str, *, waiting: bool) -> str:
@@ -251,16 +225,6 @@ _ARROWS = {
     "move_remote": "→",
     "conflict": "!",
 }
-
-
-def _no_progress(done: int, total: int, action: Any) -> None:
-    """Quiet when stderr is not a terminal (service logs, scripts)."""
-
-
-def _terminal_progress(done: int, total: int, action: Any) -> None:
-    arrow = _ARROWS.get(action.kind.value)
-    if arrow:
-        click.echo(f"[{done}/{total}] {arrow} {action.path}", err=True)
 
 
 def _print_report(report: Any, *, dry_run: bool) -> None:
@@ -490,18 +454,12 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
 @click.argument("item_id", type=int)
 @pass_ctx
 def trash_restore(ctx: Ctx, item_id: int) -> None:
-    """Put item ITEM_ID back where it was (beside it when that name is taken)."""
-    from . import trash as trashmod
-    from .journal import Journal
-    from .lock import InstanceLock
+    """Put item ITEM_ID back where it was (beside it when that name is taken); done by the
+    running agent when one runs."""
+    from .control import carry_out
 
     cfg = ctx.load()
-    with InstanceLock(cfg.state_dir):
-        journal = Journal.open(cfg.state_dir / "journal.sqlite3")
-        try:
-            restored = trashmod.restore(cfg, journal, item_id)
-        finally:
-            journal.close()
+    restored = carry_out(cfg, "trash.restore", {"item": item_id}, emit=_show_event)["path"]
     click.echo(
         _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
     )

@@ -6,6 +6,9 @@ ends the agent: an unreachable share is retried with growing delays up to the po
 interval (work continues offline and catches up), a refused login or a safety stop is
 logged and retried at the poll interval without deleting anything. SIGTERM/SIGINT let
 the transfers in flight finish, then the journal is closed and the process exits 0.
+
+Commands of the same user hand it requests over the control channel (agent/control.py):
+the loop thread carries them out between passes, never during one.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import sdnotify
+from . import channel, control, sdnotify
 from .backup.scheduler import BackupWorker
 from .config import Config
-from .errors import AuthError, HosoError, UnreachableError
+from .errors import AuthError, HosoError, UnknownRequest, UnreachableError
 from .hooks import Job, JobContext, Notification
+from .i18n import _
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
@@ -78,7 +82,10 @@ class Daemon:
         on_pass: Callable[[DaemonState], None] = lambda state: None,
         on_notice: Callable[[Notification], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        serve_requests: bool = False,
     ) -> None:
+        """``serve_requests``: listen on the control channel (only under the instance lock,
+        which makes the socket file ours)."""
         self.config = config
         # Seconds from an arbitrary origin (boot, for time.monotonic): only differences count.
         self.clock = clock
@@ -93,9 +100,13 @@ class Daemon:
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
+        self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
         self._backups = BackupWorker(config, stop)  # started by run()
+        self.serve_requests = serve_requests
+        self._calls: queue.SimpleQueue[channel.Call] = queue.SimpleQueue()
+        self._busy = False  # a pass or a job is running: a request waits for it
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -111,7 +122,33 @@ class Daemon:
         self.debouncer.touch(self.clock())
         self.wake.set()
 
+    def _on_call(self, call: channel.Call) -> None:
+        """A request came in (on its connection's thread): queue it for the loop."""
+        self._calls.put(call)
+        if self._busy:
+            call.emit({"event": "waiting"})
+        self.wake.set()
+
+    def _listen(self) -> channel.Listener | None:
+        if not self.serve_requests:
+            return None
+        listener = channel.Listener(self.config.state_dir, self._on_call)
+        try:
+            listener.start()
+        except OSError as exc:
+            log.warning("commands cannot hand requests to this agent: %s", exc)
+            return None
+        return listener
+
     def run(self) -> None:
+        listener = self._listen()  # first: a command asking meanwhile waits in the queue
+        try:
+            self._run()
+        finally:
+            if listener is not None:
+                listener.close()  # requests still waiting are answered "stopping"
+
+    def _run(self) -> None:
         syncer = Syncer(
             self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
         )
@@ -138,23 +175,31 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 self._keep_watching(watcher)
+                if self._serve_calls(syncer):
+                    continue
                 now = self.clock()
-                poll_due = now >= next_poll or self._poll_requested.is_set()
+                scan_asked = self._scan_requested.is_set()
+                poll_due = now >= next_poll or self._poll_requested.is_set() or scan_asked
                 self._poll_requested.clear()
+                self._scan_requested.clear()
                 rescan_due = (
                     last_rescan is None or now - last_rescan >= self.config.sync.rescan_interval
                 )
                 local_hint = self.debouncer.take(now)
                 if local_hint or poll_due or rescan_due:
                     # Without a live watcher nothing tells us about local changes: scan.
-                    local_changed = local_hint or rescan_due or not watcher.alive
+                    local_changed = local_hint or rescan_due or scan_asked or not watcher.alive
                     next_poll = now + self._run_pass(syncer, local_changed=local_changed)
                     if rescan_due:
                         last_rescan = now
                         checks.submit(None)
                     continue
-                if jobs.run_due(time.time(), self.stop):
-                    continue
+                self._busy = True
+                try:
+                    if jobs.run_due(time.time(), self.stop):
+                        continue
+                finally:
+                    self._busy = False
                 self._sleep_until(min(next_poll, now + jobs.seconds_to_next(time.time())))
         finally:
             sdnotify.stopping()
@@ -181,10 +226,56 @@ class Daemon:
         self.wake.wait(timeout)
         self.wake.clear()
 
+    def _serve_calls(self, syncer: Syncer) -> bool:
+        """Carry out the requests waiting, one after the other; True when any was."""
+        served = False
+        while not self.stop.is_set():
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            if not call.asker_waiting():
+                log.info("request %s dropped: the command asking for it has gone", call.name)
+                continue
+            served = True
+            self._busy = True  # a request coming meanwhile waits for this one
+            try:
+                self._serve(call, syncer)
+            finally:
+                self._busy = False
+        return served
+
+    def _serve(self, call: channel.Call, syncer: Syncer) -> None:
+        services = control.Services(
+            self.config, emit=call.emit, syncer=syncer, wait=self.stop.wait, by_agent=True
+        )
+        try:
+            answer = control.execute(services, call.name, call.args)
+        except UnknownRequest as exc:
+            call.fail(str(exc), int(exc.exit_code), "unknown_request")
+            return
+        except HosoError as exc:
+            log.info("request %s: %s", call.name, exc)
+            call.fail(str(exc), int(exc.exit_code))
+            return
+        except Exception:  # a bug in one request must not stop the agent
+            log.exception("request %s failed", call.name)
+            call.fail(_("Unexpected error in the agent (a bug in hoso); see its log."), 1)
+            return
+        if answer.passed is not None:
+            self._passed(answer.passed)
+        elif answer.changed:
+            # A restored item reaches the other side right away. Scan too: the watcher may
+            # drop its event as our own write (the agent trashed that very path moments ago).
+            self._scan_requested.set()
+        log.info("request %s carried out", call.name)
+        call.answer(answer.result)
+
     def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> float:
         """One pass; returns the delay until the next poll."""
         poll = self.config.sync.poll_interval
         cpu_before = time.process_time()
+        self._busy = True
         try:
             result = syncer.run_pass(local_changed=local_changed, validate=False)
         except UnreachableError as exc:
@@ -205,6 +296,18 @@ class Daemon:
             # A refused login retried every poll would trip the server's brute-force guard
             # (Nextcloud throttles, then blocks): wait until someone can fix the account.
             return max(poll, AUTH_RETRY) if isinstance(exc, AuthError) else poll
+        finally:
+            self._busy = False
+        self._passed(result)
+        if result.retry_soon:
+            return max(self.config.sync.settle_seconds, 1.0)
+        # Where the share does not tell cheaply what changed, a poll lists every folder:
+        # space polls so that polling costs at most ~1% of one core.
+        spacing = POLL_CPU_FACTOR * (time.process_time() - cpu_before)
+        return max(poll, min(spacing, MAX_POLL_SPACING))
+
+    def _passed(self, result: PassResult) -> None:
+        """What follows every pass that ran to its end, the agent's own or one asked for."""
         self._retry_delay = FIRST_RETRY
         if self.state.offline:
             log.info("the share is reachable again; catching up")
@@ -228,12 +331,6 @@ class Daemon:
         if result.report.changed_anything:
             self._backups.changed()
         self.on_pass(self.state)
-        if result.retry_soon:
-            return max(self.config.sync.settle_seconds, 1.0)
-        # Where the share does not tell cheaply what changed, a poll lists every folder:
-        # space polls so that polling costs at most ~1% of one core.
-        spacing = POLL_CPU_FACTOR * (time.process_time() - cpu_before)
-        return max(poll, min(spacing, MAX_POLL_SPACING))
 
 
 class _ValidationWorker:
@@ -354,5 +451,5 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
     signal.signal(signal.SIGINT, _stop)
     with InstanceLock(config.state_dir):
         log.info("agent started for %s", config.root)
-        daemon = Daemon(config, stop)
+        daemon = Daemon(config, stop, serve_requests=True)
         daemon.run()

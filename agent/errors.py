@@ -136,6 +136,34 @@ class SafetyStop(HosoError):
 class AlreadyRunning(UsageError):
     """Another agent holds the lock of this config's state folder."""
 
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid  # the holder, when its lock file names it
+
+
+class ControlError(HosoError):
+    """The running agent could not be asked, or stopped answering (the control channel)."""
+
+    exit_code = ExitCode.PARTIAL
+    scope = Scope.AGENT
+
+
+class AgentGone(ControlError):
+    """Nobody listens on the control channel (no agent, or one that takes no requests)."""
+
+
+class UnknownRequest(UsageError):
+    """A request (or an argument of one) the agent does not know: an agent of an older hoso."""
+
+
+class AgentAnswered(HosoError):
+    """An error the running agent answered a request with: its message and exit code, as the
+    same command run here would have given them."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
 
 class BackupDamaged(HosoError):
     """A backup repository file is missing, truncated or altered (named in the message)."""

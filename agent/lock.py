@@ -1,7 +1,9 @@
 """One agent per config: an exclusive lock on ``<state_dir>/agent.lock``.
 
-Both `hoso sync` and `hoso run` hold :class:`InstanceLock` for their whole run, so a manual
-sync never runs beside the service on the same journal.
+`hoso run` holds :class:`InstanceLock` for its whole run. A state-changing command (`hoso
+sync`, `hoso trash restore`) takes it to do its work itself when no agent runs, and hands the
+work to the agent holding it otherwise (agent/control.py), so a manual sync never runs beside
+the service on the same journal. The "stop it first" message is for a second `hoso run`.
 
 Invariants:
 - The lock is a ``flock`` on an open descriptor, so the kernel drops it when the holder dies,
@@ -53,7 +55,7 @@ class InstanceLock:
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
-            raise AlreadyRunning(self._busy_message(pid)) from None
+            raise AlreadyRunning(self._busy_message(pid), pid) from None
         except OSError as exc:
             os.close(fd)
             raise self._io_error(exc) from None

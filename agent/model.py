@@ -13,6 +13,7 @@ import enum
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 RelPath = str
 
@@ -287,6 +288,21 @@ class Report:
             "skipped": self.skipped,
             "warnings": self.warnings,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        """The report :meth:`to_json` wrote (the running agent sends it to a command)."""
+        return cls(
+            uploaded=list(data.get("uploaded", [])),
+            downloaded=list(data.get("downloaded", [])),
+            deleted_local=list(data.get("deleted_local", [])),
+            deleted_remote=list(data.get("deleted_remote", [])),
+            moved=[(src, dst) for src, dst in data.get("moved", [])],
+            conflicts=list(data.get("conflicts", [])),
+            failed=list(data.get("failed", [])),
+            skipped=list(data.get("skipped", [])),
+            warnings=list(data.get("warnings", [])),
+        )
 
     def merge(self, later: Report) -> None:
         """Add what a later pass did; skips are replaced by the later pass's own."""

@@ -40,7 +40,18 @@ OWNERS = {
 LAYERS = [
     {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"},
     {"config"},
-    {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
+    {
+        "local",
+        "davxml",
+        "davstatus",
+        "remote",
+        "journal",
+        "lock",
+        "log",
+        "sdnotify",
+        "watcher",
+        "channel",
+    },
     {
         "backup.crypto",
         "backup.files",
@@ -54,7 +65,7 @@ LAYERS = [
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},
-    {"daemon"},
+    {"daemon", "control"},
     {"demo"},
     {"cli", "__main__", "backup_cli", "vault_cli"},
 ]
