@@ -119,6 +119,7 @@ def init(
         check=not no_check,
         state_dir=state_dir,
         allow_insecure_http=allow_insecure_http,
+        password_from_env=configmod.PASSWORD_ENV in os.environ,
     )
     click.echo(_("Config written to {path}.").format(path=ctx.config_path))
     click.echo(_("Records folder: {root}").format(root=result.config.root))

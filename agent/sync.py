@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shlex
 import stat
 import threading
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import davxml, guards, local, reconcile, serverinfo, trash
-from .config import Config
+from .config import Config, default_state_dir
 from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
 from .hooks import Deletion, PluginHost, load_plugins
 from .i18n import _, ngettext
@@ -535,15 +536,36 @@ class Syncer:
         except NotFound:
             if known:
                 raise SafetyStop(
-                    _(
-                        "The folder {folder} no longer exists on the share, but {n} files were "
-                        "synced to it. Nothing was deleted. Ask the school's IT admin whether it was "
-                        "moved or restored."
-                    ).format(folder=self.config.remote.remote_dir, n=len(known))
+                    ngettext(
+                        "The records folder on the share, {url}, is gone or was moved: the "
+                        "share says it is not there, yet {n} file or folder was synced with it. "
+                        "Nothing was deleted, here or on the share. Ask the school's IT admin "
+                        "where the folder went. If it has a new address, run `hoso init --force "
+                        "--root {root} --url NEW_ADDRESS --user {user}{state}`, then `hoso sync`.",
+                        "The records folder on the share, {url}, is gone or was moved: the "
+                        "share says it is not there, yet {n} files and folders were synced with "
+                        "it. Nothing was deleted, here or on the share. Ask the school's IT admin "
+                        "where the folder went. If it has a new address, run `hoso init --force "
+                        "--root {root} --url NEW_ADDRESS --user {user}{state}`, then `hoso sync`.",
+                        len(known),
+                    ).format(
+                        url=self.remote.identity.rstrip("/"),
+                        n=len(known),
+                        root=shlex.quote(str(self.config.root)),
+                        user=shlex.quote(self.config.remote.user or "YOUR_LOGIN"),
+                        state=self._state_dir_option(),
+                    )
                 ) from None
             raise
         serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
         return caps
+
+    def _state_dir_option(self) -> str:
+        """The `--state-dir` a new `hoso init` needs to keep this journal ("" by default)."""
+        state_dir = self.config.state_dir
+        if state_dir == default_state_dir():
+            return ""
+        return f" --state-dir {shlex.quote(str(state_dir))}"
 
     def _share_clock(self) -> float | None:
         """The share's time, asked only when trash items are due; None when unknown."""
