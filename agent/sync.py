@@ -32,7 +32,16 @@ from typing import TypeVar
 
 from . import davxml, guards, local, reconcile, serverinfo, trash
 from .config import Config, default_state_dir
-from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
+from .errors import (
+    AuthError,
+    ConfigError,
+    HosoError,
+    NotFound,
+    RemoteError,
+    SafetyStop,
+    Scope,
+    UnreachableError,
+)
 from .hooks import Deletion, PluginHost, load_plugins
 from .i18n import _, ngettext
 from .journal import Journal, PassRecord
@@ -198,7 +207,7 @@ class Syncer:
         except Exception as exc:
             self._clean = False
             self.journal.record_pass(
-                PassRecord(started, self.clock(), type(exc).__name__, {"error": str(exc)})
+                PassRecord(started, self.clock(), _outcome_of(exc), {"error": str(exc)})
             )
             raise
         result.duration = self.clock() - started
@@ -797,3 +806,13 @@ def _describe(plan: Plan) -> Report:
     for skip in plan.skipped:
         report.skipped.append({"path": skip.path, "reason": skip.reason.value})
     return report
+
+
+# The outcomes `hoso status` words for a teacher; a finer class (NotHttps…) counts as its kind.
+_OUTCOME_KINDS = (SafetyStop, AuthError, UnreachableError)
+
+
+def _outcome_of(exc: BaseException) -> str:
+    """The recorded outcome of a pass that raised ``exc``: the name of its kind."""
+    kind = next((k for k in _OUTCOME_KINDS if isinstance(exc, k)), type(exc))
+    return kind.__name__

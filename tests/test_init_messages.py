@@ -541,3 +541,23 @@ def test_a_records_folder_moved_on_the_share_stops_and_says_how_to_follow_it(
     for rel, data in lessons.items():
         assert (pc.root / rel).read_bytes() == data
         assert (share.path.with_name(moved) / rel).read_bytes() == data
+
+
+@WSGIDAV_ONLY
+def test_https_to_plain_http_after_init_is_an_unreachable_share_with_its_reason(
+    pc: Pc, share: Share
+) -> None:
+    assert pc.init(folder_url(share)).returncode == 0
+    # Someone "secures" the address in the config; the server still speaks plain http.
+    https = folder_url(share).replace("http://", "https://")
+    pc.config.write_text(pc.config.read_text().replace(folder_url(share), https))
+
+    result = pc.cli("sync")
+    assert result.returncode == ExitCode.UNREACHABLE, result.stderr
+    text = " ".join(result.stderr.split())
+    assert f"The server at {https} answers in plain http, not https://" in text, text
+    assert f"(it may be {folder_url(share)})" in text and "certificate" not in text
+
+    status = pc.cli("status")
+    assert "the share could not be reached" in status.stdout, status.stdout
+    assert "answers in plain http" in status.stdout
