@@ -25,6 +25,7 @@ from .errors import (
     RemoteLocked,
     UnexpectedAnswer,
     UnreachableError,
+    Untrusted,
 )
 from .i18n import _
 from .model import RelPath
@@ -113,12 +114,12 @@ def precondition(path: RelPath) -> PreconditionFailed:
     )
 
 
-def untrusted(host: str) -> UnreachableError:
+def untrusted(host: str) -> Untrusted:
     problem = _(
         "The share at {host} sent a certificate that hoso cannot verify, or the certificate "
         "file named by ca_file cannot be read."
     ).format(host=host)
-    return UnreachableError(
+    return Untrusted(
         problem
         + " "
         + _(

@@ -73,6 +73,10 @@ class UnreachableError(RemoteError):
         self.problem = problem or message  # what happened, without what to do about it
 
 
+class Untrusted(UnreachableError):
+    """The share's certificate cannot be verified (or the configured CA file cannot be read)."""
+
+
 class NotHttps(UnreachableError):
     """An https:// address whose server answers in plain http (TLS "wrong version number")."""
 

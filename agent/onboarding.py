@@ -30,6 +30,7 @@ from .errors import (
     NotWebDav,
     Redirected,
     UnreachableError,
+    Untrusted,
 )
 from .i18n import _
 from .remote import Remote
@@ -59,8 +60,13 @@ def initialise(
     state_dir: str = "",
     allow_insecure_http: bool = False,
     password_from_env: bool = False,
+    ca_file: Path | None = None,
 ) -> InitResult:
     check_address(url)
+    if ca_file is not None:
+        ca_file = ca_file.expanduser().absolute()
+        if not ca_file.is_file():
+            raise ConfigError(_("--ca-file {path}: there is no such file.").format(path=ca_file))
     if path.exists() and not force:
         raise ConfigError(
             _("A config already exists at {path}. Use --force to replace it.").format(path=path)
@@ -76,6 +82,7 @@ def initialise(
         state_dir,
         i18n.detect_language(),
         allow_insecure_http=allow_insecure_http,
+        ca_file=str(ca_file or ""),
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if cfg.remote.insecure_http() and not allow_insecure_http:
@@ -102,7 +109,7 @@ def initialise(
         try:
             remote.probe(create=True)
         except (AuthError, NotFound, NotWebDav, Redirected, UnreachableError) as exc:
-            raise _in_init_terms(exc, url, cfg.remote.user, password_from_env) from None
+            raise _in_init_terms(exc, url, cfg.remote.user, password_from_env, ca_file) from None
         finally:
             remote.close()
     root.mkdir(parents=True, exist_ok=True)
@@ -163,7 +170,9 @@ def _port_is_number(parts: SplitResult) -> bool:
         return False
 
 
-def _in_init_terms(exc: Exception, url: str, user: str, from_env: bool) -> Exception:
+def _in_init_terms(
+    exc: Exception, url: str, user: str, from_env: bool, ca_file: Path | None
+) -> Exception:
     """``exc`` from checking the share, said as what is wrong with what was just typed."""
     host = urlsplit(url).hostname or url
     if isinstance(exc, AuthError):
@@ -182,12 +191,31 @@ def _in_init_terms(exc: Exception, url: str, user: str, from_env: bool) -> Excep
         return ConfigError(_not_https(url, host))
     if isinstance(exc, NotWebDav | Redirected):
         return ConfigError(_not_the_share(exc, url))
+    if isinstance(exc, Untrusted):
+        return _untrusted(host, ca_file)
     assert isinstance(exc, UnreachableError)
     return UnreachableError(
         _("{problem} Nothing was written; run `hoso init` again once it is solved.").format(
             problem=exc.problem
         )
     )
+
+
+def _untrusted(host: str, ca_file: Path | None) -> Untrusted:
+    if ca_file is not None:
+        text = _(
+            "The share at {host} sent a certificate that the authority in {path} did not "
+            "sign (or that file is not a readable PEM certificate). Nothing was written. Ask "
+            "the school's IT admin for the right certificate file."
+        )
+    else:
+        text = _(
+            "The share at {host} sent a certificate that hoso cannot verify. Nothing was "
+            "written. If the school's share uses its own certificate authority, ask the "
+            "school's IT admin for its certificate file and run `hoso init` again with "
+            "--ca-file FILE."
+        )
+    return Untrusted(text.format(host=host, path=ca_file))
 
 
 def _refused(status: int, host: str, url: str, user: str, from_env: bool) -> AuthError:
