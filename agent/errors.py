@@ -116,6 +116,10 @@ class ProtocolError(RemoteError):
     scope = Scope.PASS
     retryable = True
 
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail  # what was wrong with the answer, without what happens next
+
 
 class NotWebDav(ProtocolError):
     """The address answers, but not as a WebDAV folder (a web page, a plain web server)."""

@@ -28,6 +28,7 @@ from .errors import (
     NotFound,
     NotHttps,
     NotWebDav,
+    ProtocolError,
     Redirected,
     UnreachableError,
     Untrusted,
@@ -108,7 +109,7 @@ def initialise(
         )
         try:
             remote.probe(create=True)
-        except (AuthError, NotFound, NotWebDav, Redirected, UnreachableError) as exc:
+        except (AuthError, NotFound, ProtocolError, Redirected, UnreachableError) as exc:
             raise _in_init_terms(exc, url, cfg.remote.user, password_from_env, ca_file) from None
         finally:
             remote.close()
@@ -191,6 +192,14 @@ def _in_init_terms(
         return ConfigError(_not_https(url, host))
     if isinstance(exc, NotWebDav | Redirected):
         return ConfigError(_not_the_share(exc, url))
+    if isinstance(exc, ProtocolError):
+        return ConfigError(
+            _(
+                "The server at {url} answered in a way hoso cannot trust: {detail}. Nothing was "
+                "written. Check that this is the share's WebDAV address; if it is, show this "
+                "message to the school's IT admin."
+            ).format(url=url, detail=exc.detail or exc)
+        )
     if isinstance(exc, Untrusted):
         return _untrusted(host, ca_file)
     assert isinstance(exc, UnreachableError)

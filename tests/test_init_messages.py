@@ -410,6 +410,20 @@ def test_a_web_page_answering_propfind_is_not_a_share(
     pc.assert_nothing_written(result)
 
 
+def test_an_answer_that_cannot_be_trusted_says_what_was_wrong(
+    pc: Pc, fault_server: FaultServer
+) -> None:
+    broken = b"<d:multistatus xmlns:d='DAV:'><d:response>"  # cut off: not XML
+    fault_server.script("PROPFIND", "/dav/", Answer(207, body=broken))
+    result = pc.init(fault_server.url + "dav/")
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    text = error_line(result)
+    assert f"The server at {fault_server.url}dav/ answered in a way hoso cannot trust: " in text
+    assert "Nothing was written. Check that this is the share's WebDAV address" in text, text
+    assert "next pass" not in text  # init makes no passes
+    pc.assert_nothing_written(result)
+
+
 @LANGUAGES
 def test_a_redirect_to_a_login_page_is_not_followed(
     pc: Pc, fault_server: FaultServer, lang: str
