@@ -35,6 +35,9 @@ RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
 # What OpenSSL says when the server's first bytes are not TLS: plain http on an https:// port.
 PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is treated as asking for this
+# How long the agent waits after a refused login before trying again: retrying every poll
+# would trip the server's brute-force guard (Nextcloud throttles, then blocks).
+AUTH_RETRY_MINUTES = 10
 
 
 def retry_delay(attempt: int, retry_after: str | None, backoff: float) -> float:
@@ -101,9 +104,10 @@ def refused_login(host: str, user: str) -> str:
     return _(
         "The share at {host} refused the login of {user} (HTTP 401): the password hoso keeps "
         "for it is wrong or was changed. Store the current password with "
-        "`hoso vault set webdav`; if it is right, ask the school's share administrator "
-        "whether the account {user} still works."
-    ).format(host=host, user=user)
+        "`hoso vault set webdav` (a running agent tries it within {minutes} minutes); if it "
+        "is right, ask the school's share administrator whether the account {user} still "
+        "works."
+    ).format(host=host, user=user, minutes=AUTH_RETRY_MINUTES)
 
 
 def precondition(path: RelPath) -> PreconditionFailed:

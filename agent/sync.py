@@ -174,9 +174,13 @@ class Syncer:
         return [n for n in names if isinstance(n, str) and is_temp_name(name_of(n))]
 
     def close(self) -> None:
+        self._forget_remote()
+        self.journal.close()
+
+    def _forget_remote(self) -> None:
         if self._remote is not None:
             self._remote.close()
-        self.journal.close()
+            self._remote = None
 
     # --- one pass --------------------------------------------------------------------------
 
@@ -206,6 +210,10 @@ class Syncer:
             self._clean = result.outcome == "ok" and not result.retry_soon
         except Exception as exc:
             self._clean = False
+            if isinstance(exc, AuthError):
+                # The fix is a new password in the vault (`hoso vault set webdav`): the agent's
+                # next pass reads it again instead of sending the refused one.
+                self._forget_remote()
             self.journal.record_pass(
                 PassRecord(started, self.clock(), _outcome_of(exc), {"error": str(exc)})
             )

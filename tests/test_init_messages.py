@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from agents import hoso_command, hoso_env, run_hoso
+from agents import Agent, hoso_command, hoso_env, run_hoso
 from conftest import Share
 from servers import PASSWORD, USER, Answer, FaultServer, free_port
 
-from agent.errors import ExitCode
+from agent.errors import AuthError, ExitCode
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 WSGIDAV_AND_APACHE = pytest.mark.parametrize(
@@ -575,3 +575,31 @@ def test_https_to_plain_http_after_init_is_an_unreachable_share_with_its_reason(
     status = pc.cli("status")
     assert "the share could not be reached" in status.stdout, status.stdout
     assert "answers in plain http" in status.stdout
+
+
+@WSGIDAV_ONLY
+def test_a_running_agent_uses_the_password_stored_after_a_refusal(
+    tmp_path: Path, share: Share
+) -> None:
+    """`hoso run` keeps one Syncer: after a refused login its next pass must read the vault
+    again, or the advice (`hoso vault set webdav`) would only work after a restart."""
+    agent = Agent(tmp_path, share, password="an-old-password")
+    agent.write("Tuần 1/KHBD.docx", b"lesson")
+    with agent.syncer() as syncer:
+        with pytest.raises(AuthError) as refused:
+            syncer.run_pass()
+        assert "hoso vault set webdav" in str(refused.value)
+
+        stored = subprocess.run(
+            hoso_command("--config", str(agent.config_path), "vault", "set", "webdav"),
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            env=hoso_env(),
+            timeout=60,
+        )
+        assert stored.returncode == 0, stored.stderr
+
+        result = syncer.run_pass()
+    assert result.outcome == "ok", result.report.to_json()
+    assert (share.path / "Tuần 1/KHBD.docx").read_bytes() == b"lesson"
