@@ -78,6 +78,11 @@ def cli(click_ctx: click.Context, config_path: Path | None) -> None:
     is_flag=True,
     help="Accept an http:// share on another computer (the password travels in clear).",
 )
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate (PEM) of the school's own certificate authority, if its share uses one.",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -89,6 +94,7 @@ def init(
     force: bool,
     no_check: bool,
     allow_insecure_http: bool,
+    ca_file: Path | None,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
     from .onboarding import initialise
@@ -113,6 +119,8 @@ def init(
         check=not no_check,
         state_dir=state_dir,
         allow_insecure_http=allow_insecure_http,
+        password_from_env=configmod.PASSWORD_ENV in os.environ,
+        ca_file=ca_file,
     )
     click.echo(_("Config written to {path}.").format(path=ctx.config_path))
     click.echo(_("Records folder: {root}").format(root=result.config.root))

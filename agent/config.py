@@ -436,6 +436,7 @@ def render(
     language: str = "",
     *,
     allow_insecure_http: bool = False,
+    ca_file: str = "",
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -460,6 +461,8 @@ def render(
         lines.append(f"user = {q(user)}")
     if allow_insecure_http:
         lines.append("allow_insecure_http = true")
+    if ca_file:
+        lines.append(f"ca_file = {q(ca_file)}")
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import channel, control, sdnotify
+from . import channel, control, davstatus, sdnotify
 from .backup.scheduler import BackupWorker
 from .config import Config
 from .errors import AuthError, HosoError, UnknownRequest, UnreachableError
@@ -38,7 +38,7 @@ log = get_logger(__name__)
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 SETTLE_MARGIN = 0.25  # seconds
-AUTH_RETRY = 600.0  # seconds between attempts while the share refuses the login
+AUTH_RETRY = davstatus.AUTH_RETRY_MINUTES * 60.0  # while the share refuses the login
 POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
 # ... but never longer than this: the CPU measure is the process's, and the validation and
 # backup threads working during a pass would otherwise push the next poll far away.

@@ -104,7 +104,8 @@ def protocol_error(host: str, detail: str) -> ProtocolError:
         _(
             "The share at {host} gave an answer hoso cannot trust: {detail}. Nothing was changed; "
             "the next pass will try again."
-        ).format(host=host, detail=detail)
+        ).format(host=host, detail=detail),
+        detail=detail,
     )
 
 

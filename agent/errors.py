@@ -68,12 +68,45 @@ class UnreachableError(RemoteError):
     scope = Scope.PASS
     retryable = True
 
+    def __init__(self, message: str, *, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message  # what happened, without what to do about it
+
+
+class Untrusted(UnreachableError):
+    """The share's certificate cannot be verified (or the configured CA file cannot be read)."""
+
+
+class NotHttps(UnreachableError):
+    """An https:// address whose server answers in plain http (TLS "wrong version number")."""
+
 
 class AuthError(RemoteError):
     """The server refused our login (401/403 on the records root)."""
 
     exit_code = ExitCode.UNREACHABLE
     scope = Scope.AGENT
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status  # 401: user or password wrong; 403: that user may not go there
+
+
+class UnexpectedAnswer(RemoteError):
+    """An HTTP status with no meaning of its own for hoso (named in the message)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Redirected(RemoteError):
+    """The share sent a request elsewhere (a login page, https, another server): not followed,
+    so that the login is never sent anywhere but the share's own address."""
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class ProtocolError(RemoteError):
@@ -82,6 +115,14 @@ class ProtocolError(RemoteError):
     exit_code = ExitCode.PARTIAL
     scope = Scope.PASS
     retryable = True
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail  # what was wrong with the answer, without what happens next
+
+
+class NotWebDav(ProtocolError):
+    """The address answers, but not as a WebDAV folder (a web page, a plain web server)."""
 
 
 class BadDownload(ProtocolError):
@@ -117,6 +158,13 @@ class NotFound(RemoteError):
 
     scope = Scope.FILE
     retryable = True
+
+
+class NotAFolder(NotFound):
+    """The records folder's address names a file: for the agent, its folder is not there."""
+
+    scope = Scope.PASS
+    retryable = False
 
 
 class LocalError(HosoError):

@@ -3,21 +3,43 @@
 Nothing is written when anything is wrong: an existing config (without force), a bad URL,
 an http:// address to another computer without ``allow_insecure_http``, a refused login or an
 unreachable share all stop before the first file is touched.
+
+What goes wrong here is said in the terms of what the person just typed (the address, the
+user, the password: there is no config file yet), with the exit codes of the CLI contract:
+2 for an address that is wrong (not found, a file, not WebDAV, https:// to a plain-http
+server, a redirect elsewhere), 3 for a share that cannot be reached or refuses the login.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from . import config as configmod
-from . import i18n
-from .config import Config, Secret
-from .errors import ConfigError
+from . import davstatus, i18n
+from .config import Config, Secret, is_loopback
+from .errors import (
+    AuthError,
+    ConfigError,
+    NotAFolder,
+    NotFound,
+    NotHttps,
+    NotWebDav,
+    ProtocolError,
+    Redirected,
+    UnreachableError,
+    Untrusted,
+)
 from .i18n import _
 from .remote import Remote
 from .vault import WEBDAV, Vault
+
+EXAMPLE_URL = "https://cloud.truong.edu.vn/remote.php/dav/files/lan/"
+# Nextcloud's per-user WebDAV folder: …/dav/files/LOGIN/
+_DAV_FILES = re.compile(r"(/dav/files/)([^/]+)")
 
 
 @dataclass(frozen=True)
@@ -38,7 +60,14 @@ def initialise(
     check: bool,
     state_dir: str = "",
     allow_insecure_http: bool = False,
+    password_from_env: bool = False,
+    ca_file: Path | None = None,
 ) -> InitResult:
+    check_address(url)
+    if ca_file is not None:
+        ca_file = ca_file.expanduser().absolute()
+        if not ca_file.is_file():
+            raise ConfigError(_("--ca-file {path}: there is no such file.").format(path=ca_file))
     if path.exists() and not force:
         raise ConfigError(
             _("A config already exists at {path}. Use --force to replace it.").format(path=path)
@@ -54,6 +83,7 @@ def initialise(
         state_dir,
         i18n.detect_language(),
         allow_insecure_http=allow_insecure_http,
+        ca_file=str(ca_file or ""),
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if cfg.remote.insecure_http() and not allow_insecure_http:
@@ -79,6 +109,8 @@ def initialise(
         )
         try:
             remote.probe(create=True)
+        except (AuthError, NotFound, ProtocolError, Redirected, UnreachableError) as exc:
+            raise _in_init_terms(exc, url, cfg.remote.user, password_from_env, ca_file) from None
         finally:
             remote.close()
     root.mkdir(parents=True, exist_ok=True)
@@ -87,3 +119,191 @@ def initialise(
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def check_address(url: str) -> None:
+    """ConfigError unless ``url`` is an http(s) address without credentials in it; the
+    message names the option, since no config file exists yet."""
+    full = url if "://" in url else "https://" + url.lstrip("/")
+    try:
+        parts = urlsplit(full)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        raise _not_a_web_address(url) from None
+    if parts.username is not None or parts.password is not None:  # never echoed: a password
+        raise ConfigError(
+            _(
+                "The address given with --url holds a user name or password. Give the address "
+                "alone, the user name with --user; hoso asks for the password (or reads "
+                "{var})."
+            ).format(var=configmod.PASSWORD_ENV)
+        )
+    if not parts.hostname or not _port_is_number(parts) or any(c.isspace() for c in url):
+        raise _not_a_web_address(url)
+    if "://" not in url:
+        raise ConfigError(
+            _(
+                "The share's address must begin with https:// (or http://): {url} does not. "
+                "Run `hoso init` again with --url {suggested}"
+            ).format(url=url, suggested=full)
+        )
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            _(
+                "{url} is not the address of a share: it must begin with https:// (or "
+                "http://), for example {example}"
+            ).format(url=url, example=EXAMPLE_URL)
+        )
+
+
+def _not_a_web_address(url: str) -> ConfigError:
+    return ConfigError(
+        _(
+            "{url} is not a web address: the share's address begins with https://, for "
+            "example {example}"
+        ).format(url=url, example=EXAMPLE_URL)
+    )
+
+
+def _port_is_number(parts: SplitResult) -> bool:
+    try:
+        return parts.port is None or parts.port >= 0
+    except ValueError:  # "host:abc", or a port past 65535
+        return False
+
+
+def _in_init_terms(
+    exc: Exception, url: str, user: str, from_env: bool, ca_file: Path | None
+) -> Exception:
+    """``exc`` from checking the share, said as what is wrong with what was just typed."""
+    host = urlsplit(url).hostname or url
+    if isinstance(exc, AuthError):
+        return _refused(exc.status, host, url, user, from_env)
+    if isinstance(exc, NotAFolder):
+        return ConfigError(
+            _(
+                "{url} is a file on the share, not a folder. Nothing was written. Give the "
+                "address of the folder that holds your records (on Nextcloud it ends in "
+                "/dav/files/YOUR_LOGIN/)."
+            ).format(url=url)
+        )
+    if isinstance(exc, NotFound):
+        return ConfigError(_not_found(url, host, user))
+    if isinstance(exc, NotHttps):
+        return ConfigError(_not_https(url, host))
+    if isinstance(exc, NotWebDav | Redirected):
+        return ConfigError(_not_the_share(exc, url))
+    if isinstance(exc, ProtocolError):
+        return ConfigError(
+            _(
+                "The server at {url} answered in a way hoso cannot trust: {detail}. Nothing was "
+                "written. Check that this is the share's WebDAV address; if it is, show this "
+                "message to the school's IT admin."
+            ).format(url=url, detail=exc.detail or exc)
+        )
+    if isinstance(exc, Untrusted):
+        return _untrusted(host, ca_file)
+    assert isinstance(exc, UnreachableError)
+    return UnreachableError(
+        _("{problem} Nothing was written; run `hoso init` again once it is solved.").format(
+            problem=exc.problem
+        )
+    )
+
+
+def _untrusted(host: str, ca_file: Path | None) -> Untrusted:
+    if ca_file is not None:
+        text = _(
+            "The share at {host} sent a certificate that the authority in {path} did not "
+            "sign (or that file is not a readable PEM certificate). Nothing was written. Ask "
+            "the school's IT admin for the right certificate file."
+        )
+    else:
+        text = _(
+            "The share at {host} sent a certificate that hoso cannot verify. Nothing was "
+            "written. If the school's share uses its own certificate authority, ask the "
+            "school's IT admin for its certificate file and run `hoso init` again with "
+            "--ca-file FILE."
+        )
+    return Untrusted(text.format(host=host, path=ca_file))
+
+
+def _refused(status: int, host: str, url: str, user: str, from_env: bool) -> AuthError:
+    if not user:
+        text = _(
+            "The share at {host} asks for a login, and no user name was given. Nothing was "
+            "written. Run `hoso init` again with --user YOUR_LOGIN (on Nextcloud, the part "
+            "after /dav/files/ in the address)."
+        )
+    elif status == 403:
+        text = _(
+            "The share at {host} refused user {user} access to {url} (HTTP 403). Nothing was "
+            "written. Check the address (the part after /dav/files/ is usually your login), "
+            "or ask the school's share administrator to give this account access."
+        )
+    elif from_env:
+        text = _(
+            "The share at {host} refused user {user} with the password in {var} (HTTP 401). "
+            "Nothing was written. Correct that variable, or unset it and run `hoso init` "
+            "again to type the password; if it is right, ask the school's share administrator "
+            "to check the account {user}."
+        )
+    else:
+        text = _(
+            "The share at {host} refused user {user} with this password (HTTP 401). Nothing "
+            "was written. Run `hoso init` again and retype the password (check Caps Lock, and "
+            "switch Vietnamese typing off while you type it); if it is right, ask the "
+            "school's share administrator to check the account {user}."
+        )
+    return AuthError(
+        text.format(host=host, user=user, url=url, var=configmod.PASSWORD_ENV), status=status
+    )
+
+
+def _not_found(url: str, host: str, user: str) -> str:
+    text = _(
+        "The address {url} was not found on the server {host}. Nothing was written. Check the "
+        "address: the part after /dav/files/ is usually your login, spelled exactly."
+    ).format(url=url, host=host)
+    match = _DAV_FILES.search(url)
+    if user and match and match.group(2) != user:
+        suggested = url[: match.start(2)] + user + url[match.end(2) :]
+        text += " " + _("For user {user} it is probably {suggested}").format(
+            user=user, suggested=suggested
+        )
+    return text
+
+
+def _not_https(url: str, host: str) -> str:
+    http_url = davstatus.http_variant(url)
+    text = _(
+        "The server {host} does not speak https:// at {url}: it answers in plain http. "
+        "Nothing was written."
+    ).format(host=host, url=url)
+    if is_loopback(host):
+        return text + " " + _("Its address is probably {http_url}").format(http_url=http_url)
+    return (
+        text
+        + " "
+        + _(
+            "Ask the school's IT admin for the share's https:// address. If the share has "
+            "none, its address is probably {http_url}, where the password would cross the "
+            "network in clear: hoso accepts that only with --allow-insecure-http."
+        ).format(http_url=http_url)
+    )
+
+
+def _not_the_share(exc: NotWebDav | Redirected, url: str) -> str:
+    if isinstance(exc, Redirected):
+        location = urljoin(url, exc.location)
+        if location.rstrip("/") == "https://" + url.removeprefix("http://").rstrip("/"):
+            return _(
+                "The server sends {url} on to its https:// address. Nothing was written. Run "
+                "`hoso init` again with --url {location}"
+            ).format(url=url, location=location)
+        return _(
+            "{url} is not the share's address: the server sends it on to {location} (a login "
+            "page or another address), and hoso never sends the password there. Nothing was "
+            "written. Ask the school's IT admin for the share's WebDAV address (on Nextcloud: "
+            "https://SERVER/remote.php/dav/files/YOUR_LOGIN/)."
+        ).format(url=url, location=location)
+    return _("{problem} Nothing was written.").format(problem=exc)

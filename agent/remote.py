@@ -65,10 +65,13 @@ from .davxml import (
 from .errors import (
     BadDownload,
     LocalError,
+    NotAFolder,
     NotFound,
     PreconditionFailed,
     ProtocolError,
+    Redirected,
     RemoteError,
+    UnexpectedAnswer,
 )
 from .i18n import _
 from .log import get_logger
@@ -84,6 +87,8 @@ CHUNK = 256 * 1024
 LISTING_CHUNK = 64 * 1024  # small: a compressed answer is inflated one chunk at a time
 WEAK_ETAG_SECONDS = 2.5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Answers to PROPFIND from a server that does not know the method there: no WebDAV at that address.
+NO_DAV_STATUSES = frozenset({405, 501})
 
 # A body shorter than announced, or undecodable: the answer cannot be used, maybe a network cut.
 _CUT_SHORT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
@@ -269,6 +274,7 @@ class Remote:
         self._root_segments = [s for s in root.split("/") if s]
         self._root_url = self._base_url + (quote(root) + "/" if root else "")
         self._host = urlsplit(self._base_url).hostname or self._base_url
+        self._port = _port_of(self._base_url)
         self._xml = MultistatusParser.for_root(self._root_url, self._host, max_listing_bytes)
         self._max_entries = max_entries
         self._user = user
@@ -362,18 +368,20 @@ class Remote:
         :meth:`_observe`) — :data:`CAUTIOUS` when the share refuses that; else what an earlier
         call knew, else :data:`ASSUMED`."""
         try:
-            listing, server = self._propfind(self._root_url, "", depth=0)
+            listing, server = self._root_listing()
+        except NotAFolder:
+            raise
         except NotFound:
-            if not create:
-                raise NotFound(
-                    _(
-                        "The folder {url} does not exist on the share. "
-                        "Check remote_dir in the config."
-                    ).format(url=self._root_url)
-                ) from None
-            self._create_root()
-            listing, server = self._propfind(self._root_url, "", depth=0)
+            if not create or not self._root_segments:
+                raise self._missing(self._root_url) from None
+            try:
+                self._create_root()
+            except NotFound:  # 409: the folder that would hold it is not there either
+                raise self._missing(self._base_url) from None
+            listing, server = self._root_listing()
         root = listing.own
+        if not root.is_dir:
+            raise self._not_a_folder()
         nextcloud = root.fileid is not None
         if self._atomic_uploads == "auto":
             atomic = nextcloud or server.startswith(ATOMIC_PUT_SERVERS)
@@ -395,6 +403,44 @@ class Remote:
         )
         self._caps = caps
         return caps
+
+    def _root_listing(self) -> tuple[Listing, str]:
+        """The records folder's own entry; an address that is no WebDAV folder is said so."""
+        try:
+            return self._propfind(self._root_url, "", depth=0)
+        except UnexpectedAnswer as exc:
+            if exc.status in NO_DAV_STATUSES:
+                raise davstatus.not_webdav(self._root_url, exc.status) from None
+            # Apache answers 400 to a file asked for as a folder ("Bài 1.docx/").
+            if exc.status == 400 and self._names_a_file(self._root_url.rstrip("/")):
+                raise self._not_a_folder() from None
+            raise
+
+    def _names_a_file(self, url: str) -> bool:
+        with self._propfind_request(url, "", 0, frozenset(range(300, 600))) as response:
+            if response.status_code != 207:
+                return False
+            try:
+                return not self._xml.is_collection(self._listing_chunks(response))
+            except _CutShort:
+                raise self._protocol_error(_("its answer was cut short")) from None
+
+    def _missing(self, url: str) -> NotFound:
+        return NotFound(
+            _(
+                "The folder {url} is not on the share: the server answers that it does not "
+                "exist. Check `url` and `remote_dir` in the [remote] section of the config, or "
+                "ask the school's IT admin whether the folder was moved."
+            ).format(url=url)
+        )
+
+    def _not_a_folder(self) -> NotAFolder:
+        return NotAFolder(
+            _(
+                "{url} is a file on the share, not a folder. The address must name the folder "
+                "that holds the records."
+            ).format(url=self._root_url.rstrip("/"))
+        )
 
     def _observe(self) -> Behaviour | None:
         """Watch the server in a folder of our own at the root, removed afterwards: does a
@@ -612,11 +658,9 @@ class Remote:
             response = self._propfind_request(url, path, depth)
             with response:
                 if response.status_code != 207:
-                    raise self._protocol_error(
-                        _("it answered {status} instead of a list").format(
-                            status=response.status_code
-                        )
-                    )
+                    # A 2xx other than a multistatus: the server ignored the method (a web
+                    # page answering every request), or is no WebDAV server at all.
+                    raise davstatus.not_webdav(url, response.status_code)
                 try:
                     listing = self._xml.parse(self._listing_chunks(response), path)
                 except _CutShort:
@@ -1063,21 +1107,23 @@ class Remote:
                     stream=stream,
                     allow_redirects=False,
                 )
-            except requests.exceptions.SSLError:
-                # Retrying cannot make a certificate trustworthy.
+            except requests.exceptions.SSLError as exc:
+                # Retrying cannot make a certificate trustworthy, nor plain http speak TLS.
+                if davstatus.answers_plain_http(exc):
+                    raise davstatus.not_https(self._base_url) from None
                 raise davstatus.untrusted(self._host) from None
             except (requests.ConnectionError, requests.Timeout, *_CUT_SHORT) as exc:
                 if attempt >= self._retries:
                     if isinstance(exc, _CUT_SHORT):
                         raise self._protocol_error(_("its answer was cut short")) from None
                     raise davstatus.unreachable(
-                        self._host, timed_out=isinstance(exc, requests.Timeout)
+                        self._host, self._port, exc, timed_out=isinstance(exc, requests.Timeout)
                     ) from None
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
-            except requests.RequestException:
-                raise davstatus.unreachable(self._host, timed_out=False) from None
+            except requests.RequestException as exc:
+                raise davstatus.unreachable(self._host, self._port, exc, timed_out=False) from None
             except UnicodeDecodeError:
                 # requests decodes a redirect's Location even when it follows none.
                 raise self._protocol_error(
@@ -1109,8 +1155,8 @@ class Remote:
     def _status_error(self, method: str, path: RelPath, status: int) -> RemoteError:
         return davstatus.status_error(self._host, self._user, method, path, status)
 
-    def _redirect_refused(self, method: str, path: RelPath, location: str) -> RemoteError:
-        return RemoteError(
+    def _redirect_refused(self, method: str, path: RelPath, location: str) -> Redirected:
+        return Redirected(
             _(
                 "The share at {host} redirected {method} {path} to {location}. hoso follows a "
                 "redirect only when it adds a folder's trailing slash on the same server, so "
@@ -1120,12 +1166,18 @@ class Remote:
                 host=self._host,
                 method=method,
                 path=path or "/",
-                location=location[:200].encode("ascii", "backslashreplace").decode() or "-",
-            )
+                location=_shown_location(location),
+            ),
+            location=_shown_location(location),
         )
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _shown_location(location: str) -> str:
+    """A redirect's target as it may be shown: ASCII, at most 200 characters, never empty."""
+    return location[:200].encode("ascii", "backslashreplace").decode() or "-"
 
 
 def _slash_added(url: str, location: str) -> str | None:
@@ -1150,3 +1202,11 @@ def _slash_added(url: str, location: str) -> str | None:
     if unquote(target.path) != unquote(asked.path) + "/":
         return None
     return url + "/"
+
+
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    try:
+        return parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:  # not a number: the request itself fails and says so
+        return 0

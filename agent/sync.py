@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import stat
 import threading
 import time
@@ -31,9 +32,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import davxml, guards, heldback, local, reconcile, serverinfo, trash
-from .config import Config
+from .config import Config, default_state_dir
 from .display import printable
-from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
+from .errors import (
+    AuthError,
+    ConfigError,
+    HosoError,
+    NotFound,
+    RemoteError,
+    SafetyStop,
+    Scope,
+    UnreachableError,
+)
 from .heldback import Held
 from .hooks import Deletion, Notification, PluginHost, load_plugins
 from .i18n import _, ngettext
@@ -172,9 +182,13 @@ class Syncer:
         return [n for n in names if isinstance(n, str) and is_temp_name(name_of(n))]
 
     def close(self) -> None:
+        self._forget_remote()
+        self.journal.close()
+
+    def _forget_remote(self) -> None:
         if self._remote is not None:
             self._remote.close()
-        self.journal.close()
+            self._remote = None
 
     # --- one pass --------------------------------------------------------------------------
 
@@ -204,8 +218,12 @@ class Syncer:
             self._clean = result.outcome == "ok" and not result.retry_soon
         except Exception as exc:
             self._clean = False
+            if isinstance(exc, AuthError):
+                # The fix is a new password in the vault (`hoso vault set webdav`): the agent's
+                # next pass reads it again instead of sending the refused one.
+                self._forget_remote()
             self.journal.record_pass(
-                PassRecord(started, self.clock(), type(exc).__name__, {"error": str(exc)})
+                PassRecord(started, self.clock(), _outcome_of(exc), {"error": str(exc)})
             )
             raise
         result.duration = self.clock() - started
@@ -574,15 +592,36 @@ class Syncer:
         except NotFound:
             if known:
                 raise SafetyStop(
-                    _(
-                        "The folder {folder} no longer exists on the share, but {n} files were "
-                        "synced to it. Nothing was deleted. Ask the school's IT admin whether it was "
-                        "moved or restored."
-                    ).format(folder=self.config.remote.remote_dir, n=len(known))
+                    ngettext(
+                        "The records folder on the share, {url}, is gone or was moved: the "
+                        "share says it is not there, yet {n} file or folder was synced with it. "
+                        "Nothing was deleted, here or on the share. Ask the school's IT admin "
+                        "where the folder went. If it has a new address, run `hoso init --force "
+                        "--root {root} --url NEW_ADDRESS --user {user}{state}`, then `hoso sync`.",
+                        "The records folder on the share, {url}, is gone or was moved: the "
+                        "share says it is not there, yet {n} files and folders were synced with "
+                        "it. Nothing was deleted, here or on the share. Ask the school's IT admin "
+                        "where the folder went. If it has a new address, run `hoso init --force "
+                        "--root {root} --url NEW_ADDRESS --user {user}{state}`, then `hoso sync`.",
+                        len(known),
+                    ).format(
+                        url=self.remote.identity.rstrip("/"),
+                        n=len(known),
+                        root=shlex.quote(str(self.config.root)),
+                        user=shlex.quote(self.config.remote.user or "YOUR_LOGIN"),
+                        state=self._state_dir_option(),
+                    )
                 ) from None
             raise
         serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
         return caps
+
+    def _state_dir_option(self) -> str:
+        """The `--state-dir` a new `hoso init` needs to keep this journal ("" by default)."""
+        state_dir = self.config.state_dir
+        if state_dir == default_state_dir():
+            return ""
+        return f" --state-dir {shlex.quote(str(state_dir))}"
 
     def _share_clock(self) -> float | None:
         """The share's time, asked only when trash items are due; None when unknown."""
@@ -839,3 +878,13 @@ def _describe(plan: Plan) -> Report:
     for skip in plan.skipped:
         report.skipped.append({"path": skip.path, "reason": skip.reason.value})
     return report
+
+
+# The outcomes `hoso status` words for a teacher; a finer class (NotHttps…) counts as its kind.
+_OUTCOME_KINDS = (SafetyStop, AuthError, UnreachableError)
+
+
+def _outcome_of(exc: BaseException) -> str:
+    """The recorded outcome of a pass that raised ``exc``: the name of its kind."""
+    kind = next((k for k in _OUTCOME_KINDS if isinstance(exc, k)), type(exc))
+    return kind.__name__

@@ -139,7 +139,10 @@ def test_init_with_a_bad_url_is_a_usage_error(tmp_path: Path, share: Share, url:
         env={"HOSO_WEBDAV_PASSWORD": share.password},
     )
     assert result.returncode == ExitCode.USAGE, result.stderr
-    assert "remote.url" in result.stderr
+    # Said in terms of what was typed: there is no config file yet to name.
+    assert "https://" in result.stderr or "--url" in result.stderr
+    assert "agent.toml" not in result.stderr and "remote.url" not in result.stderr
+    assert "pw@" not in result.stderr  # an address holding a password is never echoed
     assert not config.exists() and not config.with_name("agent.secret").exists()
 
 

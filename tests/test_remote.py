@@ -439,7 +439,8 @@ def test_login_refused_is_an_auth_error_without_the_password(
     assert PASSWORD not in caplog.text
     error = caught.value
     assert error.exit_code is ExitCode.UNREACHABLE
-    assert "config" in str(error)
+    # Where the password really is: the vault (never the config file).
+    assert "hoso vault set webdav" in str(error) and "config file" not in str(error)
     for text in (str(error), repr(error), repr(error.args), repr(client), str(error.__cause__)):
         assert PASSWORD not in text
     assert len(fault_server.requests_for("PROPFIND")) == 1  # a refused login is not retried

@@ -14,17 +14,20 @@ import hashlib
 import http.client
 import json
 import ssl
+import tomllib
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from agents import run_hoso
 from pki import Pki, make_pki
 from servers import PASSWORD, USER, WsgiDavServer
 
 from agent import config as hoso_config
 from agent.config import Secret
-from agent.errors import ConfigError, HosoError, UnreachableError
+from agent.errors import ConfigError, ExitCode, HosoError, UnreachableError
 from agent.remote import Remote
 
 RECORDS = "Hồ sơ GV"  # the records folder on the share (remote_dir)
@@ -246,3 +249,47 @@ def test_config_ca_file_reaches_the_connection(
         assert remote.probe().nextcloud is False
     finally:
         remote.close()
+
+
+# --- hoso init ----------------------------------------------------------------------------------
+
+
+def test_init_names_the_ca_file_option_and_then_works_with_it(
+    https_server: HttpsWsgiDavServer, pki: Pki, tmp_path: Path
+) -> None:
+    """No config exists at init: an untrusted certificate points to --ca-file, never to a
+    setting of a config file; with --ca-file the config keeps it and the agent syncs."""
+    config, root = tmp_path / "cfg" / "agent.toml", tmp_path / "HoSo"
+    url = f"{https_server.url}{quote(RECORDS)}/"
+    args = ["--config", str(config), "init", "--root", str(root), "--url", url, "--user", USER]
+    env = {"HOSO_WEBDAV_PASSWORD": PASSWORD, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    refused = run_hoso(*args, env=env)
+    assert refused.returncode == ExitCode.UNREACHABLE, refused.stderr
+    text = " ".join(refused.stderr.split())
+    assert "sent a certificate that hoso cannot verify. Nothing was written." in text, text
+    assert "run `hoso init` again with --ca-file FILE" in text
+    assert "[remote]" not in text and "config" not in text
+    assert not config.parent.exists() and not root.exists()
+
+    (tmp_path / "other-ca").mkdir()
+    other = make_pki(tmp_path / "other-ca")
+    wrong = run_hoso(*args, "--ca-file", str(other.ca_cert), env=env)
+    assert wrong.returncode == ExitCode.UNREACHABLE, wrong.stderr
+    assert f"the authority in {other.ca_cert} did not sign" in " ".join(wrong.stderr.split())
+    assert not config.parent.exists()
+
+    missing = run_hoso(*args, "--ca-file", str(tmp_path / "nope.pem"), env=env)
+    assert missing.returncode == ExitCode.USAGE, missing.stderr
+    assert "--ca-file" in missing.stderr and not config.parent.exists()
+
+    accepted = run_hoso(*args, "--ca-file", str(pki.ca_cert), env=env)
+    assert accepted.returncode == 0, accepted.stderr
+    written = tomllib.loads(config.read_text())
+    assert written["remote"]["ca_file"] == str(pki.ca_cert)
+    (root / "Bài 1.txt").write_text("bài một")
+    synced = run_hoso(
+        "--config", str(config), "sync", env={"XDG_STATE_HOME": env["XDG_STATE_HOME"]}
+    )
+    assert synced.returncode == 0, synced.stderr
+    assert (https_server.data_dir / RECORDS / "Bài 1.txt").read_text() == "bài một"
