@@ -134,7 +134,10 @@ def ask(
                 )
             )
         line = json.dumps({"v": PROTOCOL, "request": name, "args": args}, ensure_ascii=False)
-        sock.sendall(line.encode("utf-8") + b"\n")
+        try:
+            sock.sendall(line.encode("utf-8") + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered without reading the request (a refusal): the answer is read below
         return _read_answer(sock, on_event, deadline=deadline, clock=clock)
     finally:
         sock.close()
