@@ -357,7 +357,9 @@ def test_a_peer_of_another_user_is_refused_over_the_socket(tmp_path: Path) -> No
         answered = channel.ask(
             state,
             "sync",
-            {},
+            # Larger than the socket's buffer: the refusal comes before the request is read,
+            # so sending it fails (EPIPE) every time, not only when the timing says so.
+            {"padding": "x" * 1_000_000},
             on_event=lambda event: None,
             deadline=time.monotonic() + 30,
             clock=time.monotonic,
