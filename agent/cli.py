@@ -97,8 +97,9 @@ def init(
     ca_file: Path | None,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
-    from .onboarding import initialise
+    from .onboarding import initialise, preflight
 
+    preflight(ctx.config_path, url, force=force)
     password = os.environ.get(configmod.PASSWORD_ENV)
     if password is None:
         if not sys.stdin.isatty():

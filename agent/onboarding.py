@@ -63,15 +63,11 @@ def initialise(
     password_from_env: bool = False,
     ca_file: Path | None = None,
 ) -> InitResult:
-    check_address(url)
+    preflight(path, url, force=force)
     if ca_file is not None:
         ca_file = ca_file.expanduser().absolute()
         if not ca_file.is_file():
             raise ConfigError(_("--ca-file {path}: there is no such file.").format(path=ca_file))
-    if path.exists() and not force:
-        raise ConfigError(
-            _("A config already exists at {path}. Use --force to replace it.").format(path=path)
-        )
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise ConfigError(_("{root} exists and is not a folder.").format(root=root))
@@ -119,6 +115,16 @@ def initialise(
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def preflight(path: Path, url: str, *, force: bool) -> None:
+    """What `hoso init` can refuse before it asks for the password: nobody should type a
+    password only to learn that the address is mistyped or a config exists already."""
+    check_address(url)
+    if path.exists() and not force:
+        raise ConfigError(
+            _("A config already exists at {path}. Use --force to replace it.").format(path=path)
+        )
 
 
 def check_address(url: str) -> None:

@@ -295,6 +295,26 @@ def test_an_address_without_http_suggests_the_right_one(pc: Pc, lang: str) -> No
     pc.assert_nothing_written(result)
 
 
+def test_a_wrong_address_or_an_existing_config_is_said_before_the_password_is_asked(
+    pc: Pc,
+) -> None:
+    """Nobody types a password only to learn that the address is mistyped (here: no
+    password anywhere and no terminal, which would be refused for the password)."""
+    typed = "cloud.truong.edu.vn/remote.php/dav/files/lan/"
+    args = ("init", "--root", str(pc.root), "--url", typed, "--user", USER)
+    result = pc.cli(*args)
+    assert result.returncode == ExitCode.USAGE
+    assert "must begin with https://" in error_line(result)
+    pc.assert_nothing_written(result)
+
+    pc.config.parent.mkdir()
+    pc.config.write_text("# a teacher's config\n")
+    result = pc.cli("init", "--root", str(pc.root), "--url", f"https://{typed}", "--user", USER)
+    assert result.returncode == ExitCode.USAGE
+    assert "A config already exists" in error_line(result)
+    assert pc.config.read_text() == "# a teacher's config\n"
+
+
 @WSGIDAV_ONLY
 @LANGUAGES
 def test_https_to_a_plain_http_server_says_so_not_certificates(
