@@ -206,6 +206,9 @@ class Reason(enum.Enum):
     NOT_SEEN_ON_SHARE = "not_seen_on_share"  # an upload the share never confirmed: sent again
     SEEN_ON_SHARE = "seen_on_share"  # a listing confirmed an upload: recorded as such
     GONE_BOTH = "gone_both"
+    # A file as `hoso backup restore` wrote it, never synced, and another version on the
+    # share: the share's is the newer one, the backup's goes to the local trash.
+    RESTORED_OLDER = "restored_older"
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,7 @@ class TrashReason(enum.StrEnum):
     DELETED_LOCALLY = "deleted_locally"  # share copy removed because the local one went
     REPLACED_BY_SHARE = "replaced_by_share"  # local version replaced by a newer download
     REPLACED_BY_LOCAL = "replaced_by_local"  # share version replaced by a newer upload
+    OLDER_FROM_BACKUP = "older_from_backup"  # a restored file the share had a newer version of
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from .model import (
     Kind,
     LocalEntry,
     Plan,
+    Reason,
     RelPath,
     RemoteEntry,
     Report,
@@ -326,13 +327,18 @@ class Propagator:
             temp, new_remote, sha = self._fetch(action.path, action.remote, folder)
             try:
                 self._check_local_unchanged(action, folder, name)
-                same_bytes = action.journal is not None and action.journal.sha256 == sha
-                if action.local is not None and same_bytes:
-                    # The local file (unchanged since the journal) already holds these bytes,
-                    # e.g. our own upload whose new ETag we never learnt: remember the share's.
+                known = action.journal or action.local
+                if action.local is not None and known is not None and known.sha256 == sha:
+                    # The local file (unchanged since the journal, or as restored) already
+                    # holds these bytes, e.g. our own upload whose new ETag we never learnt:
+                    # remember the share's.
                     self._record(_journal_entry(action.path, action.local, sha, action.remote))
                     return
-                self._replace_local(action.path, folder, name, temp, new_remote)
+                older = TrashReason.OLDER_FROM_BACKUP
+                self._replace_local(
+                    action.path, folder, name, temp, new_remote,
+                    reason=older if action.reason is Reason.RESTORED_OLDER else None,
+                )
             finally:
                 folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)
@@ -657,12 +663,20 @@ class Propagator:
         return temp, new_remote, hasher.hexdigest()
 
     def _replace_local(
-        self, path: RelPath, folder: Folder, name: str, temp: str, remote: RemoteEntry
+        self,
+        path: RelPath,
+        folder: Folder,
+        name: str,
+        temp: str,
+        remote: RemoteEntry,
+        *,
+        reason: TrashReason | None = None,
     ) -> None:
         """Put a downloaded temp file in place; the old local version goes to the trash."""
         folder.set_mtime(temp, remote.mtime or int(time.time()))
         if folder.regular_file(name) is not None:
-            self._link_into_trash(path, folder, name, reason=TrashReason.REPLACED_BY_SHARE)
+            kept_as = reason or TrashReason.REPLACED_BY_SHARE
+            self._link_into_trash(path, folder, name, reason=kept_as)
         self.ctx.on_local_write(path)
         folder.replace(temp, name)
         folder.fsync()

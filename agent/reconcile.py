@@ -158,6 +158,7 @@ class _Pass:
     host: str
     merge_only: bool
     label: str
+    restored: Mapping[RelPath, str] = field(default_factory=dict)  # see ``reconcile``
     first: list[Action] = field(default_factory=list)  # moves and what they need, in order
     actions: list[Action] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -631,6 +632,10 @@ def _file_rule(
         return _MERGE_ONLY_RULES[states], Reason.MERGE_ONLY
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
+    if states == (State.NEW, State.NEW) and _as_restored(w, local):
+        # The share's version is the newer truth: propagate compares the bytes, records
+        # identical ones, else downloads over the restored file (kept in the local trash).
+        return ActionKind.DOWNLOAD, Reason.RESTORED_OLDER
     if w.merge_only and states in ((_U, _C), (_C, _C)):
         # An older share copy (a restore) is no edit: the newer one from here replaces it.
         # Any other change of the share's copy is compared and both kept, even where this
@@ -641,6 +646,16 @@ def _file_rule(
         if states[0] is _U:
             return ActionKind.CONFLICT, Reason.MERGE_ONLY
     return _FILE_RULES[states]
+
+
+def _as_restored(w: _Pass, local: LocalEntry | None) -> bool:
+    """The local file still holds the bytes `hoso backup restore` wrote there."""
+    return (
+        local is not None
+        and local.kind is Kind.FILE
+        and local.sha256 is not None
+        and w.restored.get(local.path) == local.sha256
+    )
 
 
 def _decide_file(
@@ -688,15 +703,24 @@ def reconcile(
     host: str,
     merge_only: bool = False,
     conflict_label: str = DEFAULT_CONFLICT_LABEL,
+    restored: Mapping[RelPath, str] | None = None,
 ) -> Plan:
     """Decide one pass. ``now`` and ``host`` only name conflict copies.
+
+    ``restored`` (the restore marker: path → SHA-256 as `hoso backup restore` wrote it) turns
+    a file new on both sides whose local bytes are still the restored ones into a DOWNLOAD
+    (RESTORED_OLDER) instead of a CONFLICT: the share's version is newer than the backup's.
+    A file edited since the restore, or with a journal entry, follows the ordinary rules.
 
     ``merge_only`` (first pass after the journal was lost, or a restored server) turns every
     deletion into a copy back, so nothing is deleted on either side, and a changed share copy
     is never downloaded over the local file: one older than the journal's is replaced by the
     local file, any other is a CONFLICT (both kept when the bytes differ).
     """
-    w = _Pass(dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label)
+    w = _Pass(
+        dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label,
+        restored or {},
+    )
     w.names.update(local, remote, journal)
     _plan_renames(w)
     _plan_type_changes(w)

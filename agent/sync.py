@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, local, reconcile, serverinfo, trash
+from . import davxml, guards, local, reconcile, restored, serverinfo, trash
 from .config import Config
 from .errors import ConfigError, HosoError, NotFound, RemoteError, SafetyStop, Scope
 from .hooks import Deletion, PluginHost, load_plugins
@@ -87,6 +87,8 @@ class PreparedPass:
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
+    # The restore marker's files (path → SHA-256 as restored): a hint for this pass.
+    restored: Mapping[RelPath, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -319,6 +321,7 @@ class Syncer:
             else guards.check_restored_share(entries, remote, known)
         )
         merge_only = self._check_restored(server_restored, went_back, allow=allow_restored_share)
+        from_backup = restored.read(cfg.root)
         plan = reconcile.reconcile(
             entries,
             remote,
@@ -326,6 +329,7 @@ class Syncer:
             now=datetime.now(),
             host=cfg.host_name,
             merge_only=merge_only,
+            restored=from_backup,
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
         mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
@@ -345,6 +349,7 @@ class Syncer:
             tuple(misnamed),
             unlisted=tuple(unlisted),
             unconfirmed=tuple(unconfirmed),
+            restored=from_backup,
         )
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
@@ -418,6 +423,14 @@ class Syncer:
         report = outcome.report
         report.skipped += _left_alone(prepared)
         report.failed += _refused_failures(prepared.refused, prepared.misnamed)
+        if prepared.restored:
+            # A restored file is only a hint until the journal knows the path: then the
+            # ordinary rules hold. One that is gone needs no hint either.
+            journaled = self.journal.entries()
+            restored.prune(
+                cfg.root,
+                keep={p for p in prepared.restored if p in prepared.local and p not in journaled},
+            )
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:

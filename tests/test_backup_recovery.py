@@ -209,24 +209,38 @@ def test_your_pc_died_runs_verbatim_and_nothing_is_sent_twice(
         if p.is_file() and p.name != ".hoso-root"
     }
     shared = remote_tree(share)
-    [copy] = conflict_copies(local)  # only the file that changed on the share since the backup
-    assert copy.startswith(COMMENTED.removesuffix(".docx"))
-    assert local[copy] == b"bai 25, ban cua co Lan"  # the backup's version, kept
-    assert local[COMMENTED] == on_share[COMMENTED]  # the share's newer version wins the name
+    assert conflict_copies(local) == [] and conflict_copies(shared) == []
+    assert local[COMMENTED] == on_share[COMMENTED]  # the share's newer version keeps the name
     assert local[ADDED] == b"bai 27"
     for path, data in UNCHANGED.items():
         assert local[path] == data == shared[path]
     assert local[DELETED] == b"nhap"  # deleted after the backup: back, on both sides
     assert shared == local
-    # Identical files were compared, never sent again: two uploads, the conflict copy and the
-    # file the backup brought back (both in Tuần 13; uploads may go to a temp name first).
+    assert not (records / ".hoso-restored").exists()  # every restored path is synced now
+    # The backup's older version is in the trash, said so, and comes back on request.
+    [kept] = json.loads(run_hoso("trash", "list", "--json", env=pc).stdout)
+    assert (kept["path"], kept["side"], kept["reason"]) == (COMMENTED, "local", "older_from_backup")
+    assert "older copy from the backup" in run_hoso("trash", "list", env=pc).stdout
+    assert Path(kept_file(pc, kept)).read_bytes() == b"bai 25, ban cua co Lan"
+    # Identical files were compared, never sent again: one upload, the file the backup
+    # brought back (uploads may go to a temp name first, so folders are compared).
     def folder(path: str) -> str:
         return path.rpartition("/")[0]
 
-    assert sorted(map(folder, puts(share, before))) == sorted(map(folder, [copy, DELETED]))
+    assert list(map(folder, puts(share, before))) == [folder(DELETED)]
     # The agent backs up into the connected drive again.
     repo = Repository.open(drive, PASSPHRASE)
     assert len(repo.snapshots()) == 2
+
+
+def kept_file(env: dict[str, str], item: dict) -> Path:
+    """Where the local trash keeps ``item`` (what `hoso trash restore` would bring back)."""
+    from agent.journal import Journal
+
+    [state] = Path(env["HOME"]).rglob("journal.sqlite3")
+    with Journal.open(state) as journal:
+        [found] = [t for t in journal.trash_items() if t.id == item["id"]]
+    return Path(found.stored_as)
 
 
 def offline(base: Path, name: str) -> Agent:

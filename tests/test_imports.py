@@ -40,7 +40,7 @@ OWNERS = {
 LAYERS = [
     {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"},
     {"config"},
-    {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher"},
+    {"local", "davxml", "davstatus", "remote", "journal", "lock", "log", "sdnotify", "watcher", "restored"},
     {
         "backup.crypto",
         "backup.files",

@@ -161,6 +161,40 @@ def test_an_unhashed_touch_is_uploaded_as_a_change() -> None:
 # --- merge_only ---------------------------------------------------------------------------------
 
 
+# --- files a backup restore wrote (the restore marker) ------------------------------------------
+
+
+def test_a_restored_file_unchanged_since_the_restore_gives_way_to_the_share() -> None:
+    """New on both sides, the local bytes still the restored ones: the share's version is the
+    newer one and comes down (propagate keeps the restored one in the trash); no copy."""
+    local, remote = lf(P, 2), rf(P, 3)
+    plan = run([local], [remote], restored={P: sha(2)})
+    assert plan == Plan(actions=(Action(K.DOWNLOAD, P, R.RESTORED_OLDER, local=local, remote=remote),))
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "journal", "expected"),
+    [
+        # Edited after the restore: the marker's hash no longer matches, both are kept.
+        (lf(P, 4), rf(P, 3), None, [(K.CONFLICT, P, R.NEW_BOTH)]),
+        # Not hashed: nothing proves it is still the restored file.
+        (lf(P, 2, hashed=False), rf(P, 3), None, [(K.CONFLICT, P, R.NEW_BOTH)]),
+        # Provably the same bytes on the share: recorded, as always.
+        (lf(P, 2), rf(P, 3, checksum=f"SHA256:{sha(2)}"), None, [(K.RECORD, P, R.SAME_CONTENT)]),
+        # Only on this side: sent, as any new file.
+        (lf(P, 2), None, None, [(K.UPLOAD, P, R.NEW_LOCAL)]),
+        # Journaled: the ordinary rules (an older version restored over a synced file is an edit).
+        (lf(P, 2), rf(P, 1), jf(P, 1), [(K.UPLOAD, P, R.CHANGED_LOCAL)]),
+        (lf(P, 2), rf(P, 3), jf(P, 1), [(K.CONFLICT, P, R.CHANGED_BOTH)]),
+    ],
+)
+def test_the_restore_marker_changes_nothing_else(local, remote, journal, expected) -> None:
+    with_marker = run([local], [remote] if remote else [], [journal] if journal else [],
+                      restored={P: sha(2)})
+    without = run([local], [remote] if remote else [], [journal] if journal else [])
+    assert summary(with_marker) == summary(without) == expected
+
+
 def test_merge_only_turns_deletions_into_copies_back() -> None:
     plan = run([lf("kept_here", 1), ld("dir_here")],
                [rf("gone_here", 1), rd("dir_there"), rf("dir_there/x", 1)],

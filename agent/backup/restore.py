@@ -11,6 +11,10 @@ Invariants:
   to the snapshot's are left alone.
 - A damaged blob stops the restore with BackupDamaged naming the file; files restored before
   it stay in place.
+- A finished restore leaves the restore marker (``agent.restored``) at the target's root,
+  naming every file of the snapshot now in place with its SHA-256, merged with an earlier one:
+  the first sync lets the share's different version of such a file take its name, the
+  restored one going to the local trash, instead of making a conflict copy of it.
 - Nothing is written through a symbolic link below ``target`` (the target itself is the
   teacher's choice): every folder is opened through :class:`~agent.safepath.SafeRoot`, so a
   link planted in the records folder (``Tuần 12 -> ~/.ssh``) stops the restore before anything
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import restored as restored_marker
 from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _
 from ..local import TEMP_PREFIX
@@ -69,8 +74,8 @@ def restore(
 ) -> RestoreResult:
     """Restore ``paths`` (files or folders of the snapshot; none = everything) below
     ``target``, keeping their relative paths."""
-    tree = find_snapshot(repo, snapshot_id)[1]["tree"]
-    items = _plan(repo, tree, paths)
+    found_id, snapshot = find_snapshot(repo, snapshot_id)
+    items = _plan(repo, snapshot["tree"], paths)
     if target.exists() and not target.is_dir():
         raise UsageError(_("{target} is not a folder; nothing was restored.").format(target=target))
     with _local_errors(target):
@@ -85,7 +90,12 @@ def restore(
         )
     if conflicts:
         before_overwrite(conflicts)
-    return _write_all(repo, items, target, identical)
+    result = _write_all(repo, items, target, identical)
+    # Every file now as in the snapshot, for the first sync: the share's other version of
+    # one of them is newer (the teacher's own later edit, a manager's comment).
+    as_restored = {item.path: item.entry["sha256"] for item in items if item.entry["type"] != DIR}
+    restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
+    return result
 
 
 def _plan(repo: Repository, tree: str, paths: Sequence[str]) -> list[_Item]:
