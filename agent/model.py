@@ -209,6 +209,8 @@ class Reason(enum.Enum):
     # A file as `hoso backup restore` wrote it, never synced, and another version on the
     # share: the share's is the newer one, the backup's goes to the local trash.
     RESTORED_OLDER = "restored_older"
+    # Such a file the backup saw on the share, gone from it now: deleted there since.
+    RESTORED_GONE_FROM_SHARE = "restored_gone_from_share"
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,17 @@ class TrashReason(enum.StrEnum):
     REPLACED_BY_SHARE = "replaced_by_share"  # local version replaced by a newer download
     REPLACED_BY_LOCAL = "replaced_by_local"  # share version replaced by a newer upload
     OLDER_FROM_BACKUP = "older_from_backup"  # a restored file the share had a newer version of
+    GONE_SINCE_BACKUP = "gone_since_backup"  # a restored file deleted on the share since
+
+
+@dataclass(frozen=True)
+class RestoredFile:
+    """A file as `hoso backup restore` wrote it (the restore marker): its SHA-256 then, and
+    whether the snapshot says the share held those very bytes when it was taken (False also
+    when the snapshot does not say: one made by an older hoso)."""
+
+    sha256: str
+    on_share: bool = False
 
 
 @dataclass(frozen=True)

@@ -439,9 +439,10 @@ class Propagator:
                         raise Changed()
                     else:
                         self._check_folder_unchanged(action, folder, name)
-                    self._to_local_trash(
-                        action.path, folder, name, action.local, reason=TrashReason.DELETED_ON_SHARE
-                    )
+                    reason = TrashReason.DELETED_ON_SHARE
+                    if action.reason is Reason.RESTORED_GONE_FROM_SHARE:
+                        reason = TrashReason.GONE_SINCE_BACKUP
+                    self._to_local_trash(action.path, folder, name, action.local, reason=reason)
                 except FileNotFoundError:
                     # Something inside vanished while it was checked or moved: the folder is
                     # still here, so forgetting it would upload it again next pass.

@@ -59,6 +59,7 @@ from agent.model import (
     Reason,
     RelPath,
     RemoteEntry,
+    RestoredFile,
     Side,
     Skip,
     SkipReason,
@@ -158,7 +159,7 @@ class _Pass:
     host: str
     merge_only: bool
     label: str
-    restored: Mapping[RelPath, str] = field(default_factory=dict)  # see ``reconcile``
+    restored: Mapping[RelPath, RestoredFile] = field(default_factory=dict)  # see ``reconcile``
     first: list[Action] = field(default_factory=list)  # moves and what they need, in order
     actions: list[Action] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -636,6 +637,11 @@ def _file_rule(
         # The share's version is the newer truth: propagate compares the bytes, records
         # identical ones, else downloads over the restored file (kept in the local trash).
         return ActionKind.DOWNLOAD, Reason.RESTORED_OLDER
+    if states == (State.NEW, State.ABSENT) and _as_restored(w, local, on_share=True):
+        # The backup saw these bytes on the share; gone now, so deleted there since. Not
+        # after a share restore (merge_only): there a missing file is the share's loss.
+        if not w.merge_only:
+            return ActionKind.DELETE_LOCAL, Reason.RESTORED_GONE_FROM_SHARE
     if w.merge_only and states in ((_U, _C), (_C, _C)):
         # An older share copy (a restore) is no edit: the newer one from here replaces it.
         # Any other change of the share's copy is compared and both kept, even where this
@@ -648,13 +654,16 @@ def _file_rule(
     return _FILE_RULES[states]
 
 
-def _as_restored(w: _Pass, local: LocalEntry | None) -> bool:
-    """The local file still holds the bytes `hoso backup restore` wrote there."""
+def _as_restored(w: _Pass, local: LocalEntry | None, *, on_share: bool = False) -> bool:
+    """The local file still holds the bytes `hoso backup restore` wrote there (and, with
+    ``on_share``, the snapshot saw those bytes on the share)."""
+    if local is None or local.kind is not Kind.FILE or local.sha256 is None:
+        return False
+    restored = w.restored.get(local.path)
     return (
-        local is not None
-        and local.kind is Kind.FILE
-        and local.sha256 is not None
-        and w.restored.get(local.path) == local.sha256
+        restored is not None
+        and restored.sha256 == local.sha256
+        and (restored.on_share or not on_share)
     )
 
 
@@ -703,13 +712,15 @@ def reconcile(
     host: str,
     merge_only: bool = False,
     conflict_label: str = DEFAULT_CONFLICT_LABEL,
-    restored: Mapping[RelPath, str] | None = None,
+    restored: Mapping[RelPath, RestoredFile] | None = None,
 ) -> Plan:
     """Decide one pass. ``now`` and ``host`` only name conflict copies.
 
-    ``restored`` (the restore marker: path → SHA-256 as `hoso backup restore` wrote it) turns
-    a file new on both sides whose local bytes are still the restored ones into a DOWNLOAD
-    (RESTORED_OLDER) instead of a CONFLICT: the share's version is newer than the backup's.
+    ``restored`` (the restore marker: what `hoso backup restore` wrote) turns a file new on
+    both sides whose local bytes are still the restored ones into a DOWNLOAD (RESTORED_OLDER)
+    instead of a CONFLICT: the share's version is newer than the backup's. Such a file only
+    here, whose snapshot saw those bytes on the share, is a DELETE_LOCAL
+    (RESTORED_GONE_FROM_SHARE) instead of an UPLOAD: deleted on the share since the backup.
     A file edited since the restore, or with a journal entry, follows the ordinary rules.
 
     ``merge_only`` (first pass after the journal was lost, or a restored server) turns every
@@ -733,6 +744,7 @@ def paths_needing_hash(
     local: Mapping[RelPath, LocalEntry],
     remote: Mapping[RelPath, RemoteEntry],
     journal: Mapping[RelPath, JournalEntry],
+    restored: Container[RelPath] = (),
 ) -> set[RelPath]:
     """Settled local files, not yet hashed, whose sha256 could change the decision.
 
@@ -740,7 +752,8 @@ def paths_needing_hash(
     check), CHANGED files of their journaled size (a touch, a copy, a restore from a backup
     keeps the bytes: no upload then; an upload would hash them anyway), and NEW files of the
     size of a journaled file deleted locally that no stat identity (inode, size, mtime)
-    already matched (hash-based rename detection).
+    already matched (hash-based rename detection), and NEW files named in ``restored`` (is
+    it still as restored?).
     """
     gone = [j for path, j in journal.items() if j.kind is Kind.FILE and path not in local]
     gone_sizes = {j.local_size for j in gone}
@@ -756,7 +769,7 @@ def paths_needing_hash(
         other_moved = other is not None and remote_state(other, base) in (State.NEW, State.CHANGED)
         both_changed = other_moved and other.kind is Kind.FILE  # type: ignore[union-attr]
         kept_size = state is State.CHANGED and base is not None and entry.size == base.local_size
-        if both_changed or kept_size:
+        if both_changed or kept_size or (state is State.NEW and path in restored):
             wanted.add(path)
         elif state is State.NEW and entry.size in gone_sizes:
             if (entry.inode, entry.size, entry.mtime_ns) not in gone_stats:

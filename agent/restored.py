@@ -3,8 +3,9 @@
 One job: read, merge, prune and write the marker at the root of a records folder. It is a hint
 for the first sync after a restore (reconcile's ``restored``): a restored file still holding
 the backup's bytes is older than a different version on the share, which is the newer truth
-(the PC synced until it died; backups are periodic). The backup's version is never lost: it
-stays in the repository, and the sync keeps it in the local trash.
+(the PC synced until it died; backups are periodic), and one the snapshot saw on the share
+(``on_share``) that is gone from it was deleted there since. The backup's version is never
+lost: it stays in the repository, and the sync keeps it in the local trash.
 
 Invariants:
 - hoso's own file: ignored on both sides like ``.hoso-root`` (``local.BUILTIN_IGNORES``), so it
@@ -29,7 +30,7 @@ from pathlib import Path
 from .errors import LocalError
 from .i18n import _
 from .log import get_logger
-from .model import RelPath, nfc
+from .model import RelPath, RestoredFile, nfc
 from .safepath import SafeRoot, UnsafePath, split
 
 log = get_logger(__name__)
@@ -39,12 +40,12 @@ _MAX_BYTES = 64 * 1024 * 1024  # about 400,000 files; a bigger one is no marker 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def read(root: Path) -> dict[RelPath, str]:
-    """Restored path → the SHA-256 it had when restored; empty when there is no usable marker."""
+def read(root: Path) -> dict[RelPath, RestoredFile]:
+    """Restored path → what it was when restored; empty when there is no usable marker."""
     return _load(root)[1]
 
 
-def _load(root: Path) -> tuple[dict[str, object], dict[RelPath, str]]:
+def _load(root: Path) -> tuple[dict[str, object], dict[RelPath, RestoredFile]]:
     """(the snapshot it came from, the files) of the marker; empty when it is unusable."""
     try:
         with SafeRoot(root).folder("") as folder:
@@ -69,22 +70,21 @@ def _load(root: Path) -> tuple[dict[str, object], dict[RelPath, str]]:
         log.warning("restore marker %s ignored: %s", root / RESTORED_NAME, exc)
         return {}, {}
     about = {key: body.get(key) for key in ("snapshot", "time") if isinstance(body.get(key), str)}
-    clean = {
-        path: sha
-        for path, sha in files.items()
-        if isinstance(path, str)
-        and _clean(path)
-        and isinstance(sha, str)
-        and _SHA256.fullmatch(sha)
-    }
+    clean = {}
+    for path, item in files.items():
+        sha = item.get("sha256") if isinstance(item, dict) else None
+        usable = isinstance(sha, str) and _SHA256.fullmatch(sha) is not None
+        if usable and isinstance(path, str) and _clean(path):
+            assert isinstance(item, dict) and isinstance(sha, str)
+            clean[path] = RestoredFile(sha, on_share=item.get("on_share") is True)
     return about, clean
 
 
-def add(root: Path, files: Mapping[RelPath, str], *, snapshot: str, time: str) -> None:
-    """Remember ``files`` (path → SHA-256 as restored) as restored from ``snapshot``, merged
+def add(root: Path, files: Mapping[RelPath, RestoredFile], *, snapshot: str, time: str) -> None:
+    """Remember ``files`` (path → what it is as restored) as restored from ``snapshot``, merged
     with what the marker already holds (a later restore of a path wins). Never raises: the
     files are in place whatever happens to the hint."""
-    merged = {**read(root), **{nfc(p): sha for p, sha in files.items() if _clean(nfc(p))}}
+    merged = {**read(root), **{nfc(p): f for p, f in files.items() if _clean(nfc(p))}}
     try:
         _write(root, {"snapshot": snapshot, "time": time}, merged)
     except LocalError as exc:
@@ -96,7 +96,7 @@ def prune(root: Path, keep: Container[RelPath]) -> None:
     """Drop the entries not in ``keep`` (a path now in the journal, or gone); the marker goes
     when nothing is left. Only a hint: a failure is logged, never raised."""
     about, files = _load(root)
-    left = {path: sha for path, sha in files.items() if path in keep}
+    left = {path: item for path, item in files.items() if path in keep}
     if len(left) == len(files):
         return
     try:
@@ -119,8 +119,14 @@ def _clean(path: str) -> bool:
     return path == nfc(path)
 
 
-def _write(root: Path, about: Mapping[str, object], files: Mapping[RelPath, str]) -> None:
-    body = {**about, "files": dict(sorted(files.items()))}
+def _write(root: Path, about: Mapping[str, object], files: Mapping[RelPath, RestoredFile]) -> None:
+    body = {
+        **about,
+        "files": {
+            path: {"sha256": item.sha256, "on_share": item.on_share}
+            for path, item in sorted(files.items())
+        },
+    }
     try:
         with SafeRoot(root).folder("") as folder:
             tmp, fd = folder.create_temp()

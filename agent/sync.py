@@ -47,6 +47,7 @@ from .model import (
     RelPath,
     RemoteEntry,
     Report,
+    RestoredFile,
     Side,
     Skip,
     SkipReason,
@@ -88,7 +89,7 @@ class PreparedPass:
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
     # The restore marker's files (path → SHA-256 as restored): a hint for this pass.
-    restored: Mapping[RelPath, str] = dataclasses.field(default_factory=dict)
+    restored: Mapping[RelPath, RestoredFile] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -301,7 +302,8 @@ class Syncer:
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
-        need = reconcile.paths_needing_hash(entries, remote, known)
+        from_backup = restored.read(cfg.root)
+        need = reconcile.paths_needing_hash(entries, remote, known, from_backup)
         if need:
             hashed = local.hash_entries(
                 cfg.root, (entries[p] for p in need), workers=cfg.sync.transfers
@@ -321,7 +323,6 @@ class Syncer:
             else guards.check_restored_share(entries, remote, known)
         )
         merge_only = self._check_restored(server_restored, went_back, allow=allow_restored_share)
-        from_backup = restored.read(cfg.root)
         plan = reconcile.reconcile(
             entries,
             remote,
@@ -332,7 +333,11 @@ class Syncer:
             restored=from_backup,
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
-        mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
+        # Restored files the backup saw on the share count as synced ones: a share that
+        # lacks them all (a wrong folder, an emptied share) stops here instead of emptying
+        # the restored folder into the trash.
+        seen = sum(1 for path, item in from_backup.items() if item.on_share and path not in known)
+        mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         twins = [p for p in twins if p not in clashes]
@@ -427,9 +432,14 @@ class Syncer:
             # A restored file is only a hint until the journal knows the path: then the
             # ordinary rules hold. One that is gone needs no hint either.
             journaled = self.journal.entries()
+            gone = set(report.deleted_local)
             restored.prune(
                 cfg.root,
-                keep={p for p in prepared.restored if p in prepared.local and p not in journaled},
+                keep={
+                    p
+                    for p in prepared.restored
+                    if p in prepared.local and p not in journaled and p not in gone
+                },
             )
         if outcome.fatal is not None:
             raise outcome.fatal
@@ -604,10 +614,10 @@ class Syncer:
         log.warning("the share was restored from an older copy (%s): merging only", why)
         return True
 
-    def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> bool:
-        """SafetyStop past the guard unless allowed; True when allowed past it."""
+    def _check_mass_delete(self, plan: Plan, tracked: int, allow: bool) -> bool:
+        """SafetyStop past the guard unless allowed; True when allowed past it. ``tracked``:
+        the synced files and folders."""
         # check_mass_delete counts a folder delete as the folder plus everything it covers.
-        tracked = len(known)
         check = guards.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
         if check.exceeds and not allow:
             raise SafetyStop(

@@ -21,6 +21,7 @@ from conftest import Share
 
 from agent import restored
 from agent.journal import Journal
+from agent.model import RestoredFile
 
 PASSPHRASE = "mật khẩu sao lưu"
 ENV = {"HOSO_BACKUP_PASSPHRASE": PASSPHRASE}
@@ -97,9 +98,13 @@ def test_restore_writes_a_private_marker_merged_and_never_backed_up(
     marker = new.root / restored.RESTORED_NAME
     assert stat.S_IMODE(marker.stat().st_mode) == 0o600
     body = json.loads(marker.read_text(encoding="utf-8"))
-    assert body["files"] == {SAME: sha(b"bai 23")} and len(body["snapshot"]) == 64
+    # Chosen by name: wanted back, so never "deleted on the share since" (on_share false).
+    assert body["files"] == {SAME: {"sha256": sha(b"bai 23"), "on_share": False}}
+    assert len(body["snapshot"]) == 64
     _restore(new, drive, COMMENTED)  # a second restore adds to it
-    assert restored.read(new.root) == {SAME: sha(b"bai 23"), COMMENTED: sha(b"bai 25")}
+    assert restored.read(new.root) == {
+        SAME: RestoredFile(sha(b"bai 23")), COMMENTED: RestoredFile(sha(b"bai 25"))
+    }
     # Not a record: no backup keeps it, and it is no change waiting to be synced.
     assert new.cli("backup", "connect", str(drive), env=ENV).returncode == 0
     made = new.cli("backup", "create", env=ENV)
@@ -118,7 +123,10 @@ def test_a_restore_marker_on_the_share_is_never_downloaded_nor_trusted(
     agent.write(COMMENTED, b"ban cua co Lan")
     remote_put(share, COMMENTED, b"ban tren o chung")
     # A marker someone put on the share, naming the local file's bytes and paths outside.
-    hostile = {"files": {COMMENTED: sha(b"ban cua co Lan"), "../../.bashrc": sha(b"x")}}
+    hostile = {"files": {
+        COMMENTED: {"sha256": sha(b"ban cua co Lan"), "on_share": True},
+        "../../.bashrc": {"sha256": sha(b"x"), "on_share": True},
+    }}
     planted = json.dumps(hostile).encode()
     remote_put(share, restored.RESTORED_NAME, planted)
     remote_put(share, f"Tuần 13/{restored.RESTORED_NAME}", planted)
@@ -142,12 +150,13 @@ def test_a_local_marker_is_never_uploaded_and_is_pruned_once_synced(
     os.utime(agent.root / SAME, (old, old))  # settled long ago; COMMENTED is still being written
     agent.write(COMMENTED, b"bai 25")
     gone = "Tuần 11/Đã xoá.docx"
-    hints = {SAME: sha(b"bai 23"), COMMENTED: sha(b"bai 25"), gone: sha(b"x")}
+    hints = {p: RestoredFile(sha(d)) for p, d in ((SAME, b"bai 23"), (COMMENTED, b"bai 25"),
+                                                 (gone, b"x"))}
     restored.add(agent.root, hints, snapshot="s", time="t")
     report = agent.sync()
     assert report.uploaded == [SAME] and [s["path"] for s in report.skipped] == [COMMENTED]
     assert restored.RESTORED_NAME not in remote_tree(share)
-    assert restored.read(agent.root) == {COMMENTED: sha(b"bai 25")}  # only what is not synced
+    assert restored.read(agent.root) == {COMMENTED: hints[COMMENTED]}  # only what is not synced
     os.utime(agent.root / COMMENTED, (old, old))
     assert agent.sync().uploaded == [COMMENTED]
     assert not (agent.root / restored.RESTORED_NAME).exists()
@@ -156,12 +165,17 @@ def test_a_local_marker_is_never_uploaded_and_is_pruned_once_synced(
 
 def test_a_damaged_marker_or_unsafe_entries_are_ignored(tmp_path: Path) -> None:
     marker = tmp_path / restored.RESTORED_NAME
-    good = sha(b"x")
+    good = {"sha256": sha(b"x"), "on_share": True}
     marker.write_text(json.dumps({"files": {
-        "a/b.docx": good, "../x": good, "/etc/passwd": good, "a//b": good, "c.docx": "abc",
+        "a/b.docx": good, "../x": good, "/etc/passwd": good, "a//b": good,
+        "c.docx": {"sha256": "abc"}, "f.docx": sha(b"x"), "g.docx": {"sha256": sha(b"x"), "on_share": 1},
         "Tuần 1/d.docx": good, "Tua\u0300n 1/e.docx": good,
     }}), encoding="utf-8")
-    assert restored.read(tmp_path) == {"a/b.docx": good, "Tuần 1/d.docx": good}
+    assert restored.read(tmp_path) == {
+        "a/b.docx": RestoredFile(sha(b"x"), on_share=True),
+        "g.docx": RestoredFile(sha(b"x"), on_share=False),  # only a real true says "seen"
+        "Tuần 1/d.docx": RestoredFile(sha(b"x"), on_share=True),
+    }
     for damaged in (b"{", b"[]", b'{"files": 3}', b"\xff\xfe"):
         marker.write_bytes(damaged)
         assert restored.read(tmp_path) == {}
@@ -169,3 +183,64 @@ def test_a_damaged_marker_or_unsafe_entries_are_ignored(tmp_path: Path) -> None:
     marker.symlink_to(tmp_path / "elsewhere.json")  # a planted link is not followed
     (tmp_path / "elsewhere.json").write_text(json.dumps({"files": {"a": good}}))
     assert restored.read(tmp_path) == {}
+
+
+@WSGIDAV_ONLY
+def test_a_snapshot_that_did_not_see_the_file_on_the_share_sends_it_back(
+    tmp_path: Path, share: Share
+) -> None:
+    """A backup made before the file was synced (or by an older hoso) does not say the share
+    had it: missing from the share, it is sent back, as any new file, never trashed."""
+    old = Agent(tmp_path / "old", share, name="gv-lan")
+    old.write(SAME, b"bai 23")
+    drive = tmp_path / "USB" / "hoso-backup"
+    assert old.cli("backup", "init", "--repository", str(drive), env=ENV).returncode == 0
+    assert old.cli("backup", "create", env=ENV).returncode == 0  # before any sync
+    assert old.sync().uploaded == [SAME]
+    share_file = share.path / SAME
+    share_file.unlink()  # deleted on the share later
+    new = Agent(tmp_path / "new", share, name="gv-lan-moi")
+    _restore(new, drive)
+    assert restored.read(new.root) == {SAME: RestoredFile(sha(b"bai 23"), on_share=False)}
+    report = new.sync()
+    assert report.uploaded == [SAME] and not report.deleted_local
+    assert remote_tree(share)[SAME] == b"bai 23" and _trash(new) == []
+
+
+@WSGIDAV_ONLY
+@pytest.mark.parametrize("how", ["by name", "whole, into the synced folder"])
+def test_a_file_asked_back_into_the_synced_folder_goes_back_to_the_share(
+    tmp_path: Path, share: Share, how: str
+) -> None:
+    agent = Agent(tmp_path, share, name="gv-lan")
+    agent.write(SAME, b"bai 23")
+    agent.write(COMMENTED, b"bai 25")
+    assert not agent.sync().failed
+    drive = tmp_path / "USB" / "hoso-backup"
+    assert agent.cli("backup", "init", "--repository", str(drive), env=ENV).returncode == 0
+    assert agent.cli("backup", "create", env=ENV).returncode == 0
+    agent.delete(COMMENTED)
+    assert agent.sync().deleted_remote == [COMMENTED]  # deleted, on both sides
+    _restore(agent, drive, *([COMMENTED] if how == "by name" else []))
+    assert restored.read(agent.root)[COMMENTED].on_share is False  # asked back: no "deleted since"
+    report = agent.sync()
+    assert report.uploaded == [COMMENTED] and not report.deleted_local
+    assert remote_tree(share)[COMMENTED] == agent.read(COMMENTED) == b"bai 25"
+
+
+@WSGIDAV_ONLY
+def test_a_share_lacking_the_restored_files_stops_the_pass_and_trashes_nothing(
+    tmp_path: Path, share: Share
+) -> None:
+    """A wrong share folder, or an emptied share, is no instruction to empty the restored
+    folder: the mass-delete guard counts what the backup saw on the share."""
+    drive = _backed_up(tmp_path, share)
+    for path in (SAME, COMMENTED, EDITED):
+        (share.path / path).unlink()
+    new = Agent(tmp_path / "new", share, name="gv-lan-moi")
+    _restore(new, drive)
+    stopped = new.cli("sync")
+    assert stopped.returncode == 4, stopped.stderr
+    assert "would delete 3 of 3" in stopped.stderr and "--allow-mass-delete" in stopped.stderr
+    assert set(new.tree()) == {SAME, COMMENTED, EDITED} and _trash(new) == []
+    assert remote_tree(share) == {}

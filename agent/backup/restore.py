@@ -11,10 +11,12 @@ Invariants:
   to the snapshot's are left alone.
 - A damaged blob stops the restore with BackupDamaged naming the file; files restored before
   it stay in place.
-- A finished restore leaves the restore marker (``agent.restored``) at the target's root,
-  naming every file of the snapshot now in place with its SHA-256, merged with an earlier one:
-  the first sync lets the share's different version of such a file take its name, the
-  restored one going to the local trash, instead of making a conflict copy of it.
+- A finished restore made with ``mark`` leaves the restore marker (``agent.restored``) at the target's root,
+  naming every file of the snapshot now in place with its SHA-256 and whether the snapshot saw
+  it on the share, merged with an earlier one: the first sync lets the share's different
+  version of such a file take its name, the restored one going to the local trash, instead of
+  making a conflict copy of it; one the snapshot saw on the share and gone from it now goes to
+  the trash instead of back to the share.
 - Nothing is written through a symbolic link below ``target`` (the target itself is the
   teacher's choice): every folder is opened through :class:`~agent.safepath.SafeRoot`, so a
   link planted in the records folder (``Tuần 12 -> ~/.ssh``) stops the restore before anything
@@ -39,7 +41,7 @@ from .. import restored as restored_marker
 from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _
 from ..local import TEMP_PREFIX
-from ..model import nfc
+from ..model import RestoredFile, nfc
 from ..safepath import Folder, SafeRoot
 from .files import fsync_folder
 from .repository import Repository
@@ -71,9 +73,14 @@ def restore(
     *,
     overwrite: bool = False,
     before_overwrite: Callable[[list[Path]], None] = lambda files: None,
+    mark: bool = False,
+    gone_means_deleted: bool = False,
 ) -> RestoreResult:
     """Restore ``paths`` (files or folders of the snapshot; none = everything) below
-    ``target``, keeping their relative paths."""
+    ``target``, keeping their relative paths. ``mark``: leave the restore marker for the
+    sync (`hoso backup restore` does). ``gone_means_deleted``: a file the snapshot saw on the
+    share and missing from it at the first sync was deleted there since (a whole records
+    folder brought back onto a new PC), rather than asked back (the marker's ``on_share``)."""
     found_id, snapshot = find_snapshot(repo, snapshot_id)
     items = _plan(repo, snapshot["tree"], paths)
     if target.exists() and not target.is_dir():
@@ -91,9 +98,18 @@ def restore(
     if conflicts:
         before_overwrite(conflicts)
     result = _write_all(repo, items, target, identical)
+    if not mark:
+        return result
     # Every file now as in the snapshot, for the first sync: the share's other version of
     # one of them is newer (the teacher's own later edit, a manager's comment).
-    as_restored = {item.path: item.entry["sha256"] for item in items if item.entry["type"] != DIR}
+    as_restored = {
+        item.path: RestoredFile(
+            item.entry["sha256"],
+            on_share=gone_means_deleted and item.entry.get("on_share") is True,
+        )
+        for item in items
+        if item.entry["type"] != DIR
+    }
     restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
     return result
 
