@@ -113,6 +113,9 @@ def test_restore_writes_a_private_marker_merged_and_never_backed_up(
     assert restored.RESTORED_NAME not in listed.stdout and SAME in listed.stdout
     report = new.sync(dry_run=True)
     assert restored.RESTORED_NAME not in json.dumps(report.to_json(), ensure_ascii=False)
+    checked = new.cli("check", "--json")  # and it is no record to validate
+    assert checked.returncode in (0, 1) and restored.RESTORED_NAME not in checked.stdout
+    assert json.loads(checked.stdout)["findings"] is not None
 
 
 @WSGIDAV_ONLY
