@@ -10,6 +10,9 @@ Invariants:
 - Nothing is lost: a side is deleted only where the other side deleted it and this side is
   unchanged since the journal; an edit beats a delete; edits on both sides become CONFLICT
   (propagate compares bytes, keeps both when they differ); ``merge_only`` never deletes.
+  The one exception without a journal entry is the restore marker's (``restored``): a file
+  still exactly as a backup restore wrote it gives way to the share's version, or to the
+  share's deletion when the snapshot saw it there; propagate keeps it in the local trash.
 - Seen before trusted: a journal entry the share never confirmed (``remote_confirmed`` is
   False) that is missing from the listing is uploaded again (NOT_SEEN_ON_SHARE), never
   deleted locally; listed as another version it is a CONFLICT, never a download over the
