@@ -334,11 +334,9 @@ class Propagator:
                     # remember the share's.
                     self._record(_journal_entry(action.path, action.local, sha, action.remote))
                     return
-                older = TrashReason.OLDER_FROM_BACKUP
-                self._replace_local(
-                    action.path, folder, name, temp, new_remote,
-                    reason=older if action.reason is Reason.RESTORED_OLDER else None,
-                )
+                restored = action.reason is Reason.RESTORED_OLDER
+                kept_as = TrashReason.OLDER_FROM_BACKUP if restored else None
+                self._replace_local(action.path, folder, name, temp, new_remote, reason=kept_as)
             finally:
                 folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)

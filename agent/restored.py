@@ -70,12 +70,12 @@ def _load(root: Path) -> tuple[dict[str, object], dict[RelPath, RestoredFile]]:
         log.warning("restore marker %s ignored: %s", root / RESTORED_NAME, exc)
         return {}, {}
     about = {key: body.get(key) for key in ("snapshot", "time") if isinstance(body.get(key), str)}
-    clean = {}
+    clean: dict[RelPath, RestoredFile] = {}
     for path, item in files.items():
-        sha = item.get("sha256") if isinstance(item, dict) else None
-        usable = isinstance(sha, str) and _SHA256.fullmatch(sha) is not None
-        if usable and isinstance(path, str) and _clean(path):
-            assert isinstance(item, dict) and isinstance(sha, str)
+        if not (isinstance(path, str) and _clean(path) and isinstance(item, dict)):
+            continue
+        sha = item.get("sha256")
+        if isinstance(sha, str) and _SHA256.fullmatch(sha):
             clean[path] = RestoredFile(sha, on_share=item.get("on_share") is True)
     return about, clean
 

@@ -88,7 +88,7 @@ class PreparedPass:
     allow_clock_jump: bool = False  # the user confirmed the clock: expire the trash anyway
     unlisted: tuple[RelPath, ...] = ()  # names this server never lists: left alone both sides
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
-    # The restore marker's files (path → SHA-256 as restored): a hint for this pass.
+    # The restore marker's files (what `hoso backup restore` wrote): a hint for this pass.
     restored: Mapping[RelPath, RestoredFile] = dataclasses.field(default_factory=dict)
 
 
@@ -334,8 +334,8 @@ class Syncer:
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
         # Restored files the backup saw on the share count as synced ones: a share that
-        # lacks them all (a wrong folder, an emptied share) stops here instead of emptying
-        # the restored folder into the trash.
+        # lacks most of them (a wrong folder, an emptied share) stops here instead of
+        # emptying the restored folder into the trash.
         seen = sum(1 for path, item in from_backup.items() if item.on_share and path not in known)
         mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)

@@ -11,12 +11,12 @@ Invariants:
   to the snapshot's are left alone.
 - A damaged blob stops the restore with BackupDamaged naming the file; files restored before
   it stay in place.
-- A finished restore made with ``mark`` leaves the restore marker (``agent.restored``) at the target's root,
-  naming every file of the snapshot now in place with its SHA-256 and whether the snapshot saw
-  it on the share, merged with an earlier one: the first sync lets the share's different
-  version of such a file take its name, the restored one going to the local trash, instead of
-  making a conflict copy of it; one the snapshot saw on the share and gone from it now goes to
-  the trash instead of back to the share.
+- A finished restore made with ``mark`` leaves the restore marker (``agent.restored``) at the
+  target's root, naming every file of the snapshot now in place with its SHA-256 and whether
+  the snapshot saw it on the share, merged with an earlier one: the first sync lets the
+  share's different version of such a file take its name, the restored one going to the local
+  trash, instead of making a conflict copy of it; one the snapshot saw on the share and gone
+  from it now goes to the trash instead of back to the share.
 - Nothing is written through a symbolic link below ``target`` (the target itself is the
   teacher's choice): every folder is opened through :class:`~agent.safepath.SafeRoot`, so a
   link planted in the records folder (``Tuần 12 -> ~/.ssh``) stops the restore before anything
