@@ -428,7 +428,7 @@ def restore(
         overwrite=overwrite,
         before_overwrite=keep_what_is_replaced,
         mark=True,
-        gone_means_deleted=brings_back_a_folder(cfg, target, paths),
+        wanted=not brings_back_a_folder(cfg, target, paths),
     )
     click.echo(
         _("Restored {files} files from snapshot {id} ({time}) into {target}.").format(

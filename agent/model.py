@@ -335,12 +335,15 @@ class TrashReason(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RestoredFile:
-    """A file as `hoso backup restore` wrote it (the restore marker): its SHA-256 then, and
-    whether the snapshot says the share held those very bytes when it was taken (False also
-    when the snapshot does not say: one made by an older hoso)."""
+    """A file as `hoso backup restore` wrote it (the restore marker): its SHA-256 then;
+    whether the snapshot says the share held those very bytes when it was taken (None: it does
+    not say, e.g. one made by an older hoso or before anything was synced); and ``wanted``: it
+    was asked back (by name, or into a folder already synced), so a share without it is no
+    sign of a deletion there."""
 
     sha256: str
-    on_share: bool = False
+    on_share: bool | None = None
+    wanted: bool = False
 
 
 @dataclass(frozen=True)

@@ -636,14 +636,18 @@ def _file_rule(
         return _MERGE_ONLY_RULES[states], Reason.MERGE_ONLY
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
-    if states == (State.NEW, State.NEW) and _as_restored(w, local):
-        # The share's version is the newer truth: propagate compares the bytes, records
-        # identical ones, else downloads over the restored file (kept in the local trash).
+    restored = _as_restored(w, local)
+    if states == (State.NEW, State.NEW) and restored and restored.on_share is not False:
+        # The share's version is the newer truth (the PC synced until it died): propagate
+        # compares the bytes, records identical ones, else downloads over the restored file
+        # (kept in the local trash). Not when the snapshot says the share never had these
+        # bytes: an edit the dead PC never sent, kept beside the share's as a conflict copy.
         return ActionKind.DOWNLOAD, Reason.RESTORED_OLDER
-    if states == (State.NEW, State.ABSENT) and _as_restored(w, local, on_share=True):
+    if states == (State.NEW, State.ABSENT) and restored and restored.on_share:
         # The backup saw these bytes on the share; gone now, so deleted there since. Not
-        # after a share restore (merge_only): there a missing file is the share's loss.
-        if not w.merge_only:
+        # for a file asked back, nor after a share restore (merge_only): there a missing
+        # file is the share's loss.
+        if not restored.wanted and not w.merge_only:
             return ActionKind.DELETE_LOCAL, Reason.RESTORED_GONE_FROM_SHARE
     if w.merge_only and states in ((_U, _C), (_C, _C)):
         # An older share copy (a restore) is no edit: the newer one from here replaces it.
@@ -657,17 +661,13 @@ def _file_rule(
     return _FILE_RULES[states]
 
 
-def _as_restored(w: _Pass, local: LocalEntry | None, *, on_share: bool = False) -> bool:
-    """The local file still holds the bytes `hoso backup restore` wrote there (and, with
-    ``on_share``, the snapshot saw those bytes on the share)."""
+def _as_restored(w: _Pass, local: LocalEntry | None) -> RestoredFile | None:
+    """The marker's entry when the local file still holds the bytes `hoso backup restore`
+    wrote there."""
     if local is None or local.kind is not Kind.FILE or local.sha256 is None:
-        return False
+        return None
     restored = w.restored.get(local.path)
-    return (
-        restored is not None
-        and restored.sha256 == local.sha256
-        and (restored.on_share or not on_share)
-    )
+    return restored if restored is not None and restored.sha256 == local.sha256 else None
 
 
 def _decide_file(
@@ -721,8 +721,9 @@ def reconcile(
 
     ``restored`` (the restore marker: what `hoso backup restore` wrote) turns a file new on
     both sides whose local bytes are still the restored ones into a DOWNLOAD (RESTORED_OLDER)
-    instead of a CONFLICT: the share's version is newer than the backup's. Such a file only
-    here, whose snapshot saw those bytes on the share, is a DELETE_LOCAL
+    instead of a CONFLICT: the share's version is newer than the backup's (unless the snapshot
+    says the share never had those bytes). Such a file only here, whose snapshot saw those
+    bytes on the share and that was not asked back, is a DELETE_LOCAL
     (RESTORED_GONE_FROM_SHARE) instead of an UPLOAD: deleted on the share since the backup.
     A file edited since the restore, or with a journal entry, follows the ordinary rules.
 

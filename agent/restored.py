@@ -76,7 +76,12 @@ def _load(root: Path) -> tuple[dict[str, object], dict[RelPath, RestoredFile]]:
             continue
         sha = item.get("sha256")
         if isinstance(sha, str) and _SHA256.fullmatch(sha):
-            clean[path] = RestoredFile(sha, on_share=item.get("on_share") is True)
+            on_share = item.get("on_share")
+            clean[path] = RestoredFile(
+                sha,
+                on_share=on_share if isinstance(on_share, bool) else None,
+                wanted=item.get("wanted") is True,
+            )
     return about, clean
 
 
@@ -123,7 +128,7 @@ def _write(root: Path, about: Mapping[str, object], files: Mapping[RelPath, Rest
     body = {
         **about,
         "files": {
-            path: {"sha256": item.sha256, "on_share": item.on_share}
+            path: {"sha256": item.sha256, "on_share": item.on_share, "wanted": item.wanted}
             for path, item in sorted(files.items())
         },
     }

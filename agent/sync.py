@@ -336,7 +336,11 @@ class Syncer:
         # Restored files the backup saw on the share count as synced ones: a share that
         # lacks most of them (a wrong folder, an emptied share) stops here instead of
         # emptying the restored folder into the trash.
-        seen = sum(1 for path, item in from_backup.items() if item.on_share and path not in known)
+        seen = sum(
+            1
+            for path, item in from_backup.items()
+            if item.on_share and not item.wanted and path not in known
+        )
         mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]

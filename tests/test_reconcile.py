@@ -208,6 +208,18 @@ def test_a_restored_file_the_backup_saw_on_the_share_and_gone_from_it_goes_to_th
     assert run([busy], [], restored=seen).skipped == (Skip(P, SkipReason.OPEN_IN_EDITOR),)
 
 
+def test_a_restored_file_never_sent_to_the_share_or_asked_back_follows_the_ordinary_rules() -> None:
+    """The snapshot says the share never had these bytes (an edit the dead PC never sent):
+    both are kept. Asked back (by name, into a synced folder): sent again, not trashed."""
+    unsent = {P: RestoredFile(sha(2), on_share=False)}
+    assert summary(run([lf(P, 2)], [rf(P, 3)], restored=unsent)) == [(K.CONFLICT, P, R.NEW_BOTH)]
+    wanted = {P: RestoredFile(sha(2), on_share=True, wanted=True)}
+    assert summary(run([lf(P, 2)], [], restored=wanted)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+    assert summary(run([lf(P, 2)], [rf(P, 3)], restored=wanted)) == [(K.DOWNLOAD, P, R.RESTORED_OLDER)]
+    unknown = {P: RestoredFile(sha(2))}  # an older snapshot says nothing: sent again
+    assert summary(run([lf(P, 2)], [], restored=unknown)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+
+
 def test_a_restored_file_only_here_is_hashed_to_tell_whether_it_is_still_as_restored() -> None:
     local = {P: lf(P, 2, hashed=False)}
     assert paths_needing_hash(local, {}, {}) == set()

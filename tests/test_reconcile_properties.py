@@ -418,7 +418,8 @@ def restored_scenarios(draw: st.DrawFn) -> tuple[Scenario, dict[str, RestoredFil
     restored = {
         path: RestoredFile(
             sha(s.local[path].content) if draw(st.booleans()) else sha("edited since"),
-            on_share=draw(st.booleans()),
+            on_share=draw(st.sampled_from([None, False, True])),
+            wanted=draw(st.booleans()),
         )
         for path in chosen
     }

@@ -98,12 +98,13 @@ def test_restore_writes_a_private_marker_merged_and_never_backed_up(
     marker = new.root / restored.RESTORED_NAME
     assert stat.S_IMODE(marker.stat().st_mode) == 0o600
     body = json.loads(marker.read_text(encoding="utf-8"))
-    # Chosen by name: wanted back, so never "deleted on the share since" (on_share false).
-    assert body["files"] == {SAME: {"sha256": sha(b"bai 23"), "on_share": False}}
+    # Synced when backed up (on_share); chosen by name: wanted back, never "deleted since".
+    assert body["files"] == {SAME: {"sha256": sha(b"bai 23"), "on_share": True, "wanted": True}}
     assert len(body["snapshot"]) == 64
     _restore(new, drive, COMMENTED)  # a second restore adds to it
     assert restored.read(new.root) == {
-        SAME: RestoredFile(sha(b"bai 23")), COMMENTED: RestoredFile(sha(b"bai 25"))
+        SAME: RestoredFile(sha(b"bai 23"), on_share=True, wanted=True),
+        COMMENTED: RestoredFile(sha(b"bai 25"), on_share=True, wanted=True),
     }
     # Not a record: no backup keeps it, and it is no change waiting to be synced.
     assert new.cli("backup", "connect", str(drive), env=ENV).returncode == 0
@@ -176,7 +177,7 @@ def test_a_damaged_marker_or_unsafe_entries_are_ignored(tmp_path: Path) -> None:
     }}), encoding="utf-8")
     assert restored.read(tmp_path) == {
         "a/b.docx": RestoredFile(sha(b"x"), on_share=True),
-        "g.docx": RestoredFile(sha(b"x"), on_share=False),  # only a real true says "seen"
+        "g.docx": RestoredFile(sha(b"x"), on_share=None),  # only a real boolean says anything
         "Tuần 1/d.docx": RestoredFile(sha(b"x"), on_share=True),
     }
     for damaged in (b"{", b"[]", b'{"files": 3}', b"\xff\xfe"):
@@ -204,7 +205,7 @@ def test_a_snapshot_that_did_not_see_the_file_on_the_share_sends_it_back(
     share_file.unlink()  # deleted on the share later
     new = Agent(tmp_path / "new", share, name="gv-lan-moi")
     _restore(new, drive)
-    assert restored.read(new.root) == {SAME: RestoredFile(sha(b"bai 23"), on_share=False)}
+    assert restored.read(new.root) == {SAME: RestoredFile(sha(b"bai 23"), on_share=None)}
     report = new.sync()
     assert report.uploaded == [SAME] and not report.deleted_local
     assert remote_tree(share)[SAME] == b"bai 23" and _trash(new) == []
@@ -225,7 +226,7 @@ def test_a_file_asked_back_into_the_synced_folder_goes_back_to_the_share(
     agent.delete(COMMENTED)
     assert agent.sync().deleted_remote == [COMMENTED]  # deleted, on both sides
     _restore(agent, drive, *([COMMENTED] if how == "by name" else []))
-    assert restored.read(agent.root)[COMMENTED].on_share is False  # asked back: no "deleted since"
+    assert restored.read(agent.root)[COMMENTED].wanted  # asked back: no "deleted since"
     report = agent.sync()
     assert report.uploaded == [COMMENTED] and not report.deleted_local
     assert remote_tree(share)[COMMENTED] == agent.read(COMMENTED) == b"bai 25"
@@ -247,3 +248,28 @@ def test_a_share_lacking_the_restored_files_stops_the_pass_and_trashes_nothing(
     assert "would delete 3 of 3" in stopped.stderr and "--allow-mass-delete" in stopped.stderr
     assert set(new.tree()) == {SAME, COMMENTED, EDITED} and _trash(new) == []
     assert remote_tree(share) == {}
+
+
+@WSGIDAV_ONLY
+def test_an_edit_the_dead_pc_never_sent_is_kept_as_a_conflict_copy(
+    tmp_path: Path, share: Share
+) -> None:
+    """The backup holds an edit the share never got (the PC was offline, then died): the
+    snapshot says so (on_share false), so it is no older copy: both versions are kept."""
+    old = Agent(tmp_path / "old", share, name="gv-lan")
+    old.write(EDITED, b"bai 50")
+    assert not old.sync().failed
+    old.write(EDITED, b"bai 50, sua luc mat mang")  # never synced
+    drive = tmp_path / "USB" / "hoso-backup"
+    assert old.cli("backup", "init", "--repository", str(drive), env=ENV).returncode == 0
+    assert old.cli("backup", "create", env=ENV).returncode == 0
+    remote_put(share, EDITED, b"bai 50 + y kien to truong")
+    new = Agent(tmp_path / "new", share, name="gv-lan-moi")
+    _restore(new, drive)
+    assert restored.read(new.root)[EDITED].on_share is False
+    report = new.sync()
+    local = new.tree()
+    [copy] = conflict_copies(local)
+    assert local[copy] == b"bai 50, sua luc mat mang" and local[EDITED] == b"bai 50 + y kien to truong"
+    assert report.conflicts == [{"path": EDITED, "copy": copy}] and _trash(new) == []
+    assert remote_tree(share) == local

@@ -74,13 +74,13 @@ def restore(
     overwrite: bool = False,
     before_overwrite: Callable[[list[Path]], None] = lambda files: None,
     mark: bool = False,
-    gone_means_deleted: bool = False,
+    wanted: bool = True,
 ) -> RestoreResult:
     """Restore ``paths`` (files or folders of the snapshot; none = everything) below
     ``target``, keeping their relative paths. ``mark``: leave the restore marker for the
-    sync (`hoso backup restore` does). ``gone_means_deleted``: a file the snapshot saw on the
-    share and missing from it at the first sync was deleted there since (a whole records
-    folder brought back onto a new PC), rather than asked back (the marker's ``on_share``)."""
+    sync (`hoso backup restore` does). ``wanted``: the files are asked back, so one the
+    snapshot saw on the share and missing from it at the first sync goes back there; False
+    for a whole records folder brought back onto a new PC, where it was deleted there since."""
     found_id, snapshot = find_snapshot(repo, snapshot_id)
     items = _plan(repo, snapshot["tree"], paths)
     if target.exists() and not target.is_dir():
@@ -103,15 +103,18 @@ def restore(
     # Every file now as in the snapshot, for the first sync: the share's other version of
     # one of them is newer (the teacher's own later edit, a manager's comment).
     as_restored = {
-        item.path: RestoredFile(
-            item.entry["sha256"],
-            on_share=gone_means_deleted and item.entry.get("on_share") is True,
-        )
+        item.path: RestoredFile(item.entry["sha256"], _on_share(item.entry), wanted=wanted)
         for item in items
         if item.entry["type"] != DIR
     }
     restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
     return result
+
+
+def _on_share(entry: dict[str, Any]) -> bool | None:
+    """What the snapshot says of the share's copy (None: nothing, an older snapshot)."""
+    said = entry.get("on_share")
+    return said if isinstance(said, bool) else None
 
 
 def _plan(repo: Repository, tree: str, paths: Sequence[str]) -> list[_Item]:

@@ -282,6 +282,10 @@ def backup(
         return path != MARKER_NAME and rules.is_ignored(path, is_dir)
 
     synced = _synced_files(config)
+
+    def on_share(path: str, sha256: str) -> bool | None:
+        return None if synced is None else synced.get(path) == sha256
+
     result = snapshot_folder(
         config,
         repo,
@@ -290,7 +294,7 @@ def backup(
         ignore=ignored,
         on_progress=on_progress,
         now=now,
-        on_share=lambda path, sha256: synced.get(path) == sha256,
+        on_share=on_share,
     )
     history.remember(
         config,
@@ -307,18 +311,21 @@ def backup(
     return result
 
 
-def _synced_files(config: Config) -> dict[RelPath, str]:
+def _synced_files(config: Config) -> dict[RelPath, str] | None:
     """Path → SHA-256 of the files the journal has as synced and seen on the share: what a
-    snapshot marks ``on_share``. Empty when there is no journal (nothing synced yet)."""
+    snapshot marks ``on_share``. None when that is not known (no journal, or an empty one:
+    nothing synced yet)."""
     path = config.state_dir / "journal.sqlite3"
     if not path.exists():
-        return {}
+        return None
     try:
         with Journal.open(path) as journal:
             entries = journal.entries()
     except LocalError as exc:  # the journal cannot be read
         log.warning("backup without the share's state: %s", exc)  # only a restore's hint
-        return {}
+        return None
+    if not entries:
+        return None
     return {
         p: e.sha256
         for p, e in entries.items()
@@ -353,7 +360,7 @@ def snapshot_folder(
     ignore: Callable[[str, bool], bool] = lambda path, is_dir: False,
     on_progress: Callable[[str], None] = lambda path: None,
     now: datetime | None = None,
-    on_share: Callable[[str, str], bool] = lambda path, sha256: False,
+    on_share: Callable[[str, str], bool | None] = lambda path, sha256: None,
 ) -> CreateResult:
     """A snapshot of ``folder`` under the lock, remembered as made by this computer."""
     with repo.lock():
