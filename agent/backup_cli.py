@@ -397,7 +397,7 @@ def restore(
     """Bring back files as they were in SNAPSHOT (an id, `latest`, or a date such as
     2026-11-24 for the last backup of that day). PATHS narrow it to files or folders."""
     from .backup.restore import restore as restore_files
-    from .backup.service import snapshot_folder
+    from .backup.service import brings_back_a_folder, snapshot_folder
 
     cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
     snapshot_id, snap = _find(repo, snapshot)
@@ -427,6 +427,8 @@ def restore(
         target,
         overwrite=overwrite,
         before_overwrite=keep_what_is_replaced,
+        mark=True,
+        wanted=not brings_back_a_folder(cfg, target, paths),
     )
     click.echo(
         _("Restored {files} files from snapshot {id} ({time}) into {target}.").format(

@@ -33,6 +33,7 @@ from .config import Config
 from .errors import ConfigError, LocalError, SafetyStop
 from .i18n import _
 from .model import JournalEntry, Kind, LocalEntry, RelPath, nfc
+from .restored import RESTORED_NAME
 from .safepath import PARTIAL_SUFFIX, TEMP_PREFIX, SafeRoot
 
 MARKER_NAME = ".hoso-root"
@@ -50,7 +51,7 @@ _LITTER: tuple[str, ...] = (
     ".davfs.tmp*",  # Apache mod_dav_fs leaves these behind when a server dies mid-PUT
 )
 # The agent's own files. Applied after the user's patterns so that no "!" pattern undoes them.
-_OWN: tuple[str, ...] = (f"{TEMP_PREFIX}*", MARKER_NAME, f"{TRASH_DIR_NAME}/")
+_OWN: tuple[str, ...] = (f"{TEMP_PREFIX}*", MARKER_NAME, RESTORED_NAME, f"{TRASH_DIR_NAME}/")
 BUILTIN_IGNORES: tuple[str, ...] = _LITTER + _OWN
 
 _CHUNK = 1024 * 1024

@@ -207,6 +207,11 @@ class Reason(enum.Enum):
     NOT_SEEN_ON_SHARE = "not_seen_on_share"  # an upload the share never confirmed: sent again
     SEEN_ON_SHARE = "seen_on_share"  # a listing confirmed an upload: recorded as such
     GONE_BOTH = "gone_both"
+    # A file as `hoso backup restore` wrote it, never synced, and another version on the
+    # share: the share's is the newer one, the backup's goes to the local trash.
+    RESTORED_OLDER = "restored_older"
+    # Such a file the backup saw on the share, gone from it now: deleted there since.
+    RESTORED_GONE_FROM_SHARE = "restored_gone_from_share"
 
 
 @dataclass(frozen=True)
@@ -340,6 +345,21 @@ class TrashReason(enum.StrEnum):
     DELETED_LOCALLY = "deleted_locally"  # share copy removed because the local one went
     REPLACED_BY_SHARE = "replaced_by_share"  # local version replaced by a newer download
     REPLACED_BY_LOCAL = "replaced_by_local"  # share version replaced by a newer upload
+    OLDER_FROM_BACKUP = "older_from_backup"  # a restored file the share had a newer version of
+    GONE_SINCE_BACKUP = "gone_since_backup"  # a restored file deleted on the share since
+
+
+@dataclass(frozen=True)
+class RestoredFile:
+    """A file as `hoso backup restore` wrote it (the restore marker): its SHA-256 then;
+    whether the snapshot says the share held those very bytes when it was taken (None: it does
+    not say, e.g. one made by an older hoso or before anything was synced); and ``wanted``: it
+    was asked back (by name, or into a folder already synced), so a share without it is no
+    sign of a deletion there."""
+
+    sha256: str
+    on_share: bool | None = None
+    wanted: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from .model import (
     Kind,
     LocalEntry,
     Plan,
+    Reason,
     RelPath,
     RemoteEntry,
     Report,
@@ -326,13 +327,16 @@ class Propagator:
             temp, new_remote, sha = self._fetch(action.path, action.remote, folder)
             try:
                 self._check_local_unchanged(action, folder, name)
-                same_bytes = action.journal is not None and action.journal.sha256 == sha
-                if action.local is not None and same_bytes:
-                    # The local file (unchanged since the journal) already holds these bytes,
-                    # e.g. our own upload whose new ETag we never learnt: remember the share's.
+                known = action.journal or action.local
+                if action.local is not None and known is not None and known.sha256 == sha:
+                    # The local file (unchanged since the journal, or as restored) already
+                    # holds these bytes, e.g. our own upload whose new ETag we never learnt:
+                    # remember the share's.
                     self._record(_journal_entry(action.path, action.local, sha, action.remote))
                     return
-                self._replace_local(action.path, folder, name, temp, new_remote)
+                restored = action.reason is Reason.RESTORED_OLDER
+                kept_as = TrashReason.OLDER_FROM_BACKUP if restored else None
+                self._replace_local(action.path, folder, name, temp, new_remote, reason=kept_as)
             finally:
                 folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)
@@ -433,9 +437,10 @@ class Propagator:
                         raise Changed()
                     else:
                         self._check_folder_unchanged(action, folder, name)
-                    self._to_local_trash(
-                        action.path, folder, name, action.local, reason=TrashReason.DELETED_ON_SHARE
-                    )
+                    reason = TrashReason.DELETED_ON_SHARE
+                    if action.reason is Reason.RESTORED_GONE_FROM_SHARE:
+                        reason = TrashReason.GONE_SINCE_BACKUP
+                    self._to_local_trash(action.path, folder, name, action.local, reason=reason)
                 except FileNotFoundError:
                     # Something inside vanished while it was checked or moved: the folder is
                     # still here, so forgetting it would upload it again next pass.
@@ -657,12 +662,20 @@ class Propagator:
         return temp, new_remote, hasher.hexdigest()
 
     def _replace_local(
-        self, path: RelPath, folder: Folder, name: str, temp: str, remote: RemoteEntry
+        self,
+        path: RelPath,
+        folder: Folder,
+        name: str,
+        temp: str,
+        remote: RemoteEntry,
+        *,
+        reason: TrashReason | None = None,
     ) -> None:
         """Put a downloaded temp file in place; the old local version goes to the trash."""
         folder.set_mtime(temp, remote.mtime or int(time.time()))
         if folder.regular_file(name) is not None:
-            self._link_into_trash(path, folder, name, reason=TrashReason.REPLACED_BY_SHARE)
+            kept_as = reason or TrashReason.REPLACED_BY_SHARE
+            self._link_into_trash(path, folder, name, reason=kept_as)
         self.ctx.on_local_write(path)
         folder.replace(temp, name)
         folder.fsync()

@@ -10,6 +10,9 @@ Invariants:
 - Nothing is lost: a side is deleted only where the other side deleted it and this side is
   unchanged since the journal; an edit beats a delete; edits on both sides become CONFLICT
   (propagate compares bytes, keeps both when they differ); ``merge_only`` never deletes.
+  The one exception without a journal entry is the restore marker's (``restored``): a file
+  still exactly as a backup restore wrote it gives way to the share's version, or to the
+  share's deletion when the snapshot saw it there; propagate keeps it in the local trash.
 - Seen before trusted: a journal entry the share never confirmed (``remote_confirmed`` is
   False) that is missing from the listing is uploaded again (NOT_SEEN_ON_SHARE), never
   deleted locally; listed as another version it is a CONFLICT, never a download over the
@@ -59,6 +62,7 @@ from agent.model import (
     Reason,
     RelPath,
     RemoteEntry,
+    RestoredFile,
     Side,
     Skip,
     SkipReason,
@@ -158,6 +162,7 @@ class _Pass:
     host: str
     merge_only: bool
     label: str
+    restored: Mapping[RelPath, RestoredFile] = field(default_factory=dict)  # see ``reconcile``
     first: list[Action] = field(default_factory=list)  # moves and what they need, in order
     actions: list[Action] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -631,6 +636,19 @@ def _file_rule(
         return _MERGE_ONLY_RULES[states], Reason.MERGE_ONLY
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
+    restored = _as_restored(w, local)
+    if states == (State.NEW, State.NEW) and restored and restored.on_share is not False:
+        # The share's version is the newer truth (the PC synced until it died): propagate
+        # compares the bytes, records identical ones, else downloads over the restored file
+        # (kept in the local trash). Not when the snapshot says the share never had these
+        # bytes: an edit the dead PC never sent, kept beside the share's as a conflict copy.
+        return ActionKind.DOWNLOAD, Reason.RESTORED_OLDER
+    if states == (State.NEW, State.ABSENT) and restored and restored.on_share:
+        # The backup saw these bytes on the share; gone now, so deleted there since. Not
+        # for a file asked back, nor after a share restore (merge_only): there a missing
+        # file is the share's loss.
+        if not restored.wanted and not w.merge_only:
+            return ActionKind.DELETE_LOCAL, Reason.RESTORED_GONE_FROM_SHARE
     if w.merge_only and states in ((_U, _C), (_C, _C)):
         # An older share copy (a restore) is no edit: the newer one from here replaces it.
         # Any other change of the share's copy is compared and both kept, even where this
@@ -641,6 +659,15 @@ def _file_rule(
         if states[0] is _U:
             return ActionKind.CONFLICT, Reason.MERGE_ONLY
     return _FILE_RULES[states]
+
+
+def _as_restored(w: _Pass, local: LocalEntry | None) -> RestoredFile | None:
+    """The marker's entry when the local file still holds the bytes `hoso backup restore`
+    wrote there."""
+    if local is None or local.kind is not Kind.FILE or local.sha256 is None:
+        return None
+    restored = w.restored.get(local.path)
+    return restored if restored is not None and restored.sha256 == local.sha256 else None
 
 
 def _decide_file(
@@ -688,15 +715,27 @@ def reconcile(
     host: str,
     merge_only: bool = False,
     conflict_label: str = DEFAULT_CONFLICT_LABEL,
+    restored: Mapping[RelPath, RestoredFile] | None = None,
 ) -> Plan:
     """Decide one pass. ``now`` and ``host`` only name conflict copies.
+
+    ``restored`` (the restore marker: what `hoso backup restore` wrote) turns a file new on
+    both sides whose local bytes are still the restored ones into a DOWNLOAD (RESTORED_OLDER)
+    instead of a CONFLICT: the share's version is newer than the backup's (unless the snapshot
+    says the share never had those bytes). Such a file only here, whose snapshot saw those
+    bytes on the share and that was not asked back, is a DELETE_LOCAL
+    (RESTORED_GONE_FROM_SHARE) instead of an UPLOAD: deleted on the share since the backup.
+    A file edited since the restore, or with a journal entry, follows the ordinary rules.
 
     ``merge_only`` (first pass after the journal was lost, or a restored server) turns every
     deletion into a copy back, so nothing is deleted on either side, and a changed share copy
     is never downloaded over the local file: one older than the journal's is replaced by the
     local file, any other is a CONFLICT (both kept when the bytes differ).
     """
-    w = _Pass(dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label)
+    w = _Pass(
+        dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label,
+        restored or {},
+    )
     w.names.update(local, remote, journal)
     _plan_renames(w)
     _plan_type_changes(w)
@@ -709,6 +748,7 @@ def paths_needing_hash(
     local: Mapping[RelPath, LocalEntry],
     remote: Mapping[RelPath, RemoteEntry],
     journal: Mapping[RelPath, JournalEntry],
+    restored: Container[RelPath] = (),
 ) -> set[RelPath]:
     """Settled local files, not yet hashed, whose sha256 could change the decision.
 
@@ -716,7 +756,8 @@ def paths_needing_hash(
     check), CHANGED files of their journaled size (a touch, a copy, a restore from a backup
     keeps the bytes: no upload then; an upload would hash them anyway), and NEW files of the
     size of a journaled file deleted locally that no stat identity (inode, size, mtime)
-    already matched (hash-based rename detection).
+    already matched (hash-based rename detection), and NEW files named in ``restored`` (is
+    it still as restored?).
     """
     gone = [j for path, j in journal.items() if j.kind is Kind.FILE and path not in local]
     gone_sizes = {j.local_size for j in gone}
@@ -732,7 +773,7 @@ def paths_needing_hash(
         other_moved = other is not None and remote_state(other, base) in (State.NEW, State.CHANGED)
         both_changed = other_moved and other.kind is Kind.FILE  # type: ignore[union-attr]
         kept_size = state is State.CHANGED and base is not None and entry.size == base.local_size
-        if both_changed or kept_size:
+        if both_changed or kept_size or (state is State.NEW and path in restored):
             wanted.add(path)
         elif state is State.NEW and entry.size in gone_sizes:
             if (entry.inode, entry.size, entry.mtime_ns) not in gone_stats:

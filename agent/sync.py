@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, heldback, local, reconcile, serverinfo, trash
+from . import davxml, guards, heldback, local, reconcile, restored, serverinfo, trash
 from .config import Config, default_state_dir
 from .display import printable
 from .errors import (
@@ -60,6 +60,7 @@ from .model import (
     RelPath,
     RemoteEntry,
     Report,
+    RestoredFile,
     Side,
     Skip,
     SkipReason,
@@ -102,6 +103,8 @@ class PreparedPass:
     unconfirmed: tuple[RelPath, ...] = ()  # missing from the listing, yet there when asked
     twin_sides: tuple[tuple[RelPath, str], ...] = ()  # each twin and where: heldback.HERE…
     unreadable: tuple[tuple[RelPath, str], ...] = ()  # local paths that could not be read, why
+    # The restore marker's files (what `hoso backup restore` wrote): a hint for this pass.
+    restored: Mapping[RelPath, RestoredFile] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -351,7 +354,8 @@ class Syncer:
         entries = _without(scan.entries, unclear)
         remote = _without(listing, unclear)
         known = _without(known, unclear)
-        need = reconcile.paths_needing_hash(entries, remote, known)
+        from_backup = restored.read(cfg.root)
+        need = reconcile.paths_needing_hash(entries, remote, known, from_backup)
         if need:
             hashed = local.hash_entries(
                 cfg.root, (entries[p] for p in need), workers=cfg.sync.transfers
@@ -378,9 +382,18 @@ class Syncer:
             now=datetime.now(),
             host=cfg.host_name,
             merge_only=merge_only,
+            restored=from_backup,
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
-        mass_delete = self._check_mass_delete(plan, known, allow_mass_delete)
+        # Restored files the backup saw on the share count as synced ones: a share that
+        # lacks most of them (a wrong folder, an emptied share) stops here instead of
+        # emptying the restored folder into the trash.
+        seen = sum(
+            1
+            for path, item in from_backup.items()
+            if item.on_share and not item.wanted and path not in known
+        )
+        mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         twins = [p for p in twins if p not in clashes]
@@ -399,6 +412,7 @@ class Syncer:
             unconfirmed=tuple(unconfirmed),
             twin_sides=_twin_sides(twins, scan.twins, listing.twins),
             unreadable=scan.unreadable,
+            restored=from_backup,
         )
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
@@ -472,6 +486,19 @@ class Syncer:
         report = outcome.report
         report.skipped += _left_alone(prepared)
         report.failed += _refused_failures(prepared.refused, prepared.misnamed)
+        if prepared.restored:
+            # A restored file is only a hint until the journal knows the path: then the
+            # ordinary rules hold. One that is gone needs no hint either.
+            journaled = self.journal.entries()
+            gone = set(report.deleted_local)
+            restored.prune(
+                cfg.root,
+                keep={
+                    p
+                    for p in prepared.restored
+                    if p in prepared.local and p not in journaled and p not in gone
+                },
+            )
         if outcome.fatal is not None:
             raise outcome.fatal
         if caps.nextcloud and not report.failed and not report.skipped:
@@ -669,10 +696,10 @@ class Syncer:
         log.warning("the share was restored from an older copy (%s): merging only", why)
         return True
 
-    def _check_mass_delete(self, plan: Plan, known: dict, allow: bool) -> bool:
-        """SafetyStop past the guard unless allowed; True when allowed past it."""
+    def _check_mass_delete(self, plan: Plan, tracked: int, allow: bool) -> bool:
+        """SafetyStop past the guard unless allowed; True when allowed past it. ``tracked``:
+        the synced files and folders."""
         # check_mass_delete counts a folder delete as the folder plus everything it covers.
-        tracked = len(known)
         check = guards.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
         if check.exceeds and not allow:
             raise SafetyStop(

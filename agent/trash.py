@@ -51,6 +51,8 @@ def reason_text(reason: str) -> str:
         TrashReason.DELETED_LOCALLY: _("deleted on this computer"),
         TrashReason.REPLACED_BY_SHARE: _("older version, replaced by the share's"),
         TrashReason.REPLACED_BY_LOCAL: _("older version, replaced by this computer's"),
+        TrashReason.OLDER_FROM_BACKUP: _("older copy from the backup, the share had a newer one"),
+        TrashReason.GONE_SINCE_BACKUP: _("from the backup, deleted on the share since"),
     }
     return texts.get(reason, reason)
 

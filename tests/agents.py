@@ -37,6 +37,7 @@ from agent.records import is_conflict_copy
 from agent.sync import PassResult, Syncer
 
 MARKER = ".hoso-root"
+RESTORE_MARKER = ".hoso-restored"  # left by `hoso backup restore` until the next sync
 TEMP_PREFIX = ".~hoso-"
 SHARE_TRASH = ".hoso-trash"
 REPO = Path(__file__).resolve().parents[1]
@@ -161,8 +162,8 @@ class Agent:
         os.rename(self.root / src, self.root / dst)
 
     def tree(self) -> Tree:
-        """Files of the records folder by NFC path, without the marker and agent temp files."""
-        return _files(self.root, skip_top=(MARKER,))
+        """Files of the records folder by NFC path, without the markers and agent temp files."""
+        return _files(self.root, skip_top=(MARKER, RESTORE_MARKER))
 
     def dirs(self) -> set[str]:
         return _dirs(self.root, skip_top=())

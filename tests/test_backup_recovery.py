@@ -1,8 +1,9 @@
 """The day a teacher's PC dies and the USB drive with the backups survives (issue 17, 1–2).
 
 README's "Your PC died" runs verbatim on a fresh HOME against a real share: the records come
-back, nothing identical is uploaded again, what changed on the share since the backup comes
-down and the backup's older version is kept. `hoso backup connect` opens an existing
+back, nothing is uploaded, what changed on the share since the backup comes down (no conflict
+copy) and the backup's older version is kept in the trash, as is a file deleted on the share
+since the backup. `hoso backup connect` opens an existing
 repository or refuses with exit 2 writing nothing; the read commands work on a repository named
 with `--repository`, with no config at all. The running agent backs up into a repository
 created or connected after it started.
@@ -209,24 +210,42 @@ def test_your_pc_died_runs_verbatim_and_nothing_is_sent_twice(
         if p.is_file() and p.name != ".hoso-root"
     }
     shared = remote_tree(share)
-    [copy] = conflict_copies(local)  # only the file that changed on the share since the backup
-    assert copy.startswith(COMMENTED.removesuffix(".docx"))
-    assert local[copy] == b"bai 25, ban cua co Lan"  # the backup's version, kept
-    assert local[COMMENTED] == on_share[COMMENTED]  # the share's newer version wins the name
+    assert conflict_copies(local) == [] and conflict_copies(shared) == []
+    assert local[COMMENTED] == on_share[COMMENTED]  # the share's newer version keeps the name
     assert local[ADDED] == b"bai 27"
     for path, data in UNCHANGED.items():
         assert local[path] == data == shared[path]
-    assert local[DELETED] == b"nhap"  # deleted after the backup: back, on both sides
+    assert DELETED not in local and DELETED not in shared  # deleted after the backup: stays so
     assert shared == local
-    # Identical files were compared, never sent again: two uploads, the conflict copy and the
-    # file the backup brought back (both in Tuần 13; uploads may go to a temp name first).
-    def folder(path: str) -> str:
-        return path.rpartition("/")[0]
-
-    assert sorted(map(folder, puts(share, before))) == sorted(map(folder, [copy, DELETED]))
+    assert not (records / ".hoso-restored").exists()  # every restored path is synced now
+    # The backup's older version and the file deleted since are in the trash, said so, and
+    # come back on request.
+    trashed = json.loads(run_hoso("trash", "list", "--json", env=pc).stdout)
+    kept = {row["path"]: row for row in trashed}
+    assert {(row["side"], row["reason"]) for row in trashed} == {
+        ("local", "older_from_backup"), ("local", "gone_since_backup")
+    }
+    assert kept[COMMENTED]["reason"] == "older_from_backup"
+    assert kept[DELETED]["reason"] == "gone_since_backup"
+    listed = run_hoso("trash", "list", env=pc).stdout
+    assert "older copy from the backup" in listed and "deleted on the share since" in listed
+    assert kept_file(pc, kept[COMMENTED]).read_bytes() == b"bai 25, ban cua co Lan"
+    assert kept_file(pc, kept[DELETED]).read_bytes() == b"nhap"
+    # Identical files were compared, never sent again: nothing at all was uploaded.
+    assert puts(share, before) == []
     # The agent backs up into the connected drive again.
     repo = Repository.open(drive, PASSPHRASE)
     assert len(repo.snapshots()) == 2
+
+
+def kept_file(env: dict[str, str], item: dict) -> Path:
+    """Where the local trash keeps ``item`` (what `hoso trash restore` would bring back)."""
+    from agent.journal import Journal
+
+    [state] = Path(env["HOME"]).rglob("journal.sqlite3")
+    with Journal.open(state) as journal:
+        [found] = [t for t in journal.trash_items() if t.id == item["id"]]
+    return Path(found.stored_as)
 
 
 def offline(base: Path, name: str) -> Agent:

@@ -51,6 +51,7 @@ LAYERS = [
         "sdnotify",
         "watcher",
         "channel",
+        "restored",
     },
     {
         "backup.crypto",

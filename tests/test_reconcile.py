@@ -17,6 +17,7 @@ from agent.model import (
     LocalEntry,
     Plan,
     RemoteEntry,
+    RestoredFile,
     Skip,
     SkipReason,
 )
@@ -159,6 +160,70 @@ def test_an_unhashed_touch_is_uploaded_as_a_change() -> None:
 
 
 # --- merge_only ---------------------------------------------------------------------------------
+
+
+# --- files a backup restore wrote (the restore marker) ------------------------------------------
+
+
+def test_a_restored_file_unchanged_since_the_restore_gives_way_to_the_share() -> None:
+    """New on both sides, the local bytes still the restored ones: the share's version is the
+    newer one and comes down (propagate keeps the restored one in the trash); no copy."""
+    local, remote = lf(P, 2), rf(P, 3)
+    plan = run([local], [remote], restored={P: RestoredFile(sha(2))})
+    assert plan == Plan(actions=(Action(K.DOWNLOAD, P, R.RESTORED_OLDER, local=local, remote=remote),))
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "journal", "expected"),
+    [
+        # Edited after the restore: the marker's hash no longer matches, both are kept.
+        (lf(P, 4), rf(P, 3), None, [(K.CONFLICT, P, R.NEW_BOTH)]),
+        # Not hashed: nothing proves it is still the restored file.
+        (lf(P, 2, hashed=False), rf(P, 3), None, [(K.CONFLICT, P, R.NEW_BOTH)]),
+        # Provably the same bytes on the share: recorded, as always.
+        (lf(P, 2), rf(P, 3, checksum=f"SHA256:{sha(2)}"), None, [(K.RECORD, P, R.SAME_CONTENT)]),
+        # Only on this side, and the backup did not see it on the share: sent, as any new file.
+        (lf(P, 2), None, None, [(K.UPLOAD, P, R.NEW_LOCAL)]),
+        # Journaled: the ordinary rules (an older version restored over a synced file is an edit).
+        (lf(P, 2), rf(P, 1), jf(P, 1), [(K.UPLOAD, P, R.CHANGED_LOCAL)]),
+        (lf(P, 2), rf(P, 3), jf(P, 1), [(K.CONFLICT, P, R.CHANGED_BOTH)]),
+    ],
+)
+def test_the_restore_marker_changes_nothing_else(local, remote, journal, expected) -> None:
+    with_marker = run([local], [remote] if remote else [], [journal] if journal else [],
+                      restored={P: RestoredFile(sha(2))})
+    without = run([local], [remote] if remote else [], [journal] if journal else [])
+    assert summary(with_marker) == summary(without) == expected
+
+
+def test_a_restored_file_the_backup_saw_on_the_share_and_gone_from_it_goes_to_the_trash() -> None:
+    local, seen = lf(P, 2), {P: RestoredFile(sha(2), on_share=True)}
+    plan = run([local], [], restored=seen)
+    assert plan == Plan(actions=(Action(K.DELETE_LOCAL, P, R.RESTORED_GONE_FROM_SHARE, local=local),))
+    # Edited since the restore, or the share restored from an older copy (merge only): sent.
+    assert summary(run([lf(P, 4)], [], restored=seen)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+    assert summary(run([local], [], restored=seen, merge_only=True)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+    # Open in Word: it waits.
+    busy = lf(P, 2, open_in_editor=True)
+    assert run([busy], [], restored=seen).skipped == (Skip(P, SkipReason.OPEN_IN_EDITOR),)
+
+
+def test_a_restored_file_never_sent_to_the_share_or_asked_back_follows_the_ordinary_rules() -> None:
+    """The snapshot says the share never had these bytes (an edit the dead PC never sent):
+    both are kept. Asked back (by name, into a synced folder): sent again, not trashed."""
+    unsent = {P: RestoredFile(sha(2), on_share=False)}
+    assert summary(run([lf(P, 2)], [rf(P, 3)], restored=unsent)) == [(K.CONFLICT, P, R.NEW_BOTH)]
+    wanted = {P: RestoredFile(sha(2), on_share=True, wanted=True)}
+    assert summary(run([lf(P, 2)], [], restored=wanted)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+    assert summary(run([lf(P, 2)], [rf(P, 3)], restored=wanted)) == [(K.DOWNLOAD, P, R.RESTORED_OLDER)]
+    unknown = {P: RestoredFile(sha(2))}  # an older snapshot says nothing: sent again
+    assert summary(run([lf(P, 2)], [], restored=unknown)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
+
+
+def test_a_restored_file_only_here_is_hashed_to_tell_whether_it_is_still_as_restored() -> None:
+    local = {P: lf(P, 2, hashed=False)}
+    assert paths_needing_hash(local, {}, {}) == set()
+    assert paths_needing_hash(local, {}, {}, {P: RestoredFile(sha(2), on_share=True)}) == {P}
 
 
 def test_merge_only_turns_deletions_into_copies_back() -> None:

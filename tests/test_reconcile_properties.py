@@ -7,6 +7,8 @@
 3. A pure simulated executor, applying a plan to two dict "file systems", ends with equal
    sides after one pass when nothing was skipped, and no content present before the pass is
    gone afterwards (it is live, in a trash, or was an unedited version an edit replaced).
+   So also with a restore marker, which lets only a file still as restored give way (to the
+   trash), and only where the journal does not know its path.
 
 Scenarios start from a synced tree and apply random edits, touches, deletions, creations,
 renames and rewrites to each side, on a tiny name space so that collisions, type changes
@@ -32,7 +34,9 @@ from agent.model import (
     Kind,
     LocalEntry,
     Plan,
+    Reason,
     RemoteEntry,
+    RestoredFile,
     is_within,
     parent_of,
 )
@@ -185,7 +189,9 @@ def scenarios(draw: st.DrawFn, *, busy: bool = False) -> Scenario:
     return Scenario(local, remote, journal, fileids, checksums, draw(st.booleans()), flags, etags)
 
 
-def scan(s: Scenario) -> tuple[dict[str, LocalEntry], dict[str, RemoteEntry]]:
+def scan(
+    s: Scenario, restored: dict[str, RestoredFile] | None = None
+) -> tuple[dict[str, LocalEntry], dict[str, RemoteEntry]]:
     """The entries the scanner and the lister would give, hashing what reconcile asks for."""
     local = {}
     for path, n in s.local.items():
@@ -205,14 +211,15 @@ def scan(s: Scenario) -> tuple[dict[str, LocalEntry], dict[str, RemoteEntry]]:
         )
         for path, n in s.remote.items()
     }
-    for path in paths_needing_hash(local, remote, s.journal):
+    for path in paths_needing_hash(local, remote, s.journal, restored or {}):
         local[path] = replace(local[path], sha256=sha(s.local[path].content))
     return local, remote
 
 
-def plan_for(s: Scenario) -> Plan:
-    local, remote = scan(s)
-    return reconcile(local, remote, s.journal, now=NOW, host="GV-LAN", merge_only=s.merge_only)
+def plan_for(s: Scenario, restored: dict[str, RestoredFile] | None = None) -> Plan:
+    local, remote = scan(s, restored)
+    return reconcile(local, remote, s.journal, now=NOW, host="GV-LAN", merge_only=s.merge_only,
+                     restored=restored)
 
 
 @dataclass
@@ -253,6 +260,10 @@ class Executor:
         self._put(self.remote, a.path, self.local[a.path].content, create=a.remote is None)
 
     def download(self, a: Action) -> None:
+        if a.reason is Reason.RESTORED_OLDER:  # the restored version goes to the trash
+            self.trash.append(self.local.pop(a.path).content)
+            self._put(self.local, a.path, self.remote[a.path].content, create=True)
+            return
         self._put(self.local, a.path, self.remote[a.path].content, create=a.local is None)
 
     def _put(self, world: World, path: str, content: str, *, create: bool) -> None:
@@ -267,6 +278,9 @@ class Executor:
         world[path] = Node(Kind.FILE, next(self.seq), next(self.seq), content)
 
     def delete_local(self, a: Action) -> None:
+        if a.reason is Reason.RESTORED_GONE_FROM_SHARE:  # as restored, deleted on the share since
+            self.trash.append(self.local.pop(a.path).content)
+            return
         self._delete(self.local, a.path)
 
     def delete_remote(self, a: Action) -> None:
@@ -387,3 +401,54 @@ def test_a_second_pass_after_convergence_plans_nothing(s: Scenario) -> None:
     synced = Scenario(run.local, run.remote, journal, s.fileids, s.checksums, merge_only=False,
                       etags=s.etags)
     assert plan_for(synced) == Plan()
+
+
+# --- 4. a restore marker ------------------------------------------------------------------------
+
+
+@st.composite
+def restored_scenarios(draw: st.DrawFn) -> tuple[Scenario, dict[str, RestoredFile]]:
+    """A scenario plus a marker naming some local files, as restored or edited since."""
+    s = draw(scenarios(busy=True))
+    files = sorted(p for p, n in s.local.items() if n.kind is Kind.FILE)
+    new = [p for p in files if p not in s.journal]  # where the marker may decide
+    known = [p for p in files if p in s.journal]  # where it must change nothing
+    chosen = set(draw(st.lists(st.sampled_from(new), min_size=1))) if new else set()
+    chosen |= draw(st.sets(st.sampled_from(known), max_size=2)) if known else set()
+    restored = {
+        path: RestoredFile(
+            sha(s.local[path].content) if draw(st.booleans()) else sha("edited since"),
+            on_share=draw(st.sampled_from([None, False, True])),
+            wanted=draw(st.booleans()),
+        )
+        for path in chosen
+    }
+    return s, restored
+
+
+@settings(max_examples=300, deadline=None)
+@given(restored_scenarios())
+def test_a_restore_marker_loses_nothing_and_decides_only_unjournaled_restored_files(
+    case: tuple[Scenario, dict[str, RestoredFile]],
+) -> None:
+    s, restored = case
+    plan, plain = plan_for(s, restored), plan_for(s)
+    hinted = {Reason.RESTORED_OLDER, Reason.RESTORED_GONE_FROM_SHARE}
+    for action in plan.actions:
+        if action.reason in hinted:
+            assert action.journal is None and action.local is not None, action
+            assert restored[action.path].sha256 == action.local.sha256, action
+    # Everything else is decided as without the marker (a hashed file may carry its hash).
+    decided = {a.path for a in plan.actions if a.reason in hinted}
+    def brief(actions) -> list[tuple]:
+        return [(a.kind, a.path, a.reason, a.source, a.conflict_copy) for a in actions]
+    assert brief(a for a in plan.actions if a.reason not in hinted) == brief(
+        a for a in plain.actions if a.path not in decided
+    )
+    before = contents(s.local) | contents(s.remote)
+    run = Executor(dict(s.local), dict(s.remote), itertools.count(10_000))
+    run.run(plan)
+    if not plan.skipped:
+        assert tree(run.local) == tree(run.remote)
+    after = contents(run.local) | contents(run.remote) | set(run.trash) | set(run.replaced)
+    assert before <= after, sorted(before - after)

@@ -11,6 +11,12 @@ Invariants:
   to the snapshot's are left alone.
 - A damaged blob stops the restore with BackupDamaged naming the file; files restored before
   it stay in place.
+- A finished restore made with ``mark`` leaves the restore marker (``agent.restored``) at the
+  target's root, naming every file of the snapshot now in place with its SHA-256 and whether
+  the snapshot saw it on the share, merged with an earlier one: the first sync lets the
+  share's different version of such a file take its name, the restored one going to the local
+  trash, instead of making a conflict copy of it; one the snapshot saw on the share and gone
+  from it now goes to the trash instead of back to the share.
 - Nothing is written through a symbolic link below ``target`` (the target itself is the
   teacher's choice): every folder is opened through :class:`~agent.safepath.SafeRoot`, so a
   link planted in the records folder (``Tuần 12 -> ~/.ssh``) stops the restore before anything
@@ -31,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import restored as restored_marker
 from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _
 from ..local import TEMP_PREFIX
-from ..model import nfc
+from ..model import RestoredFile, nfc
 from ..safepath import Folder, SafeRoot
 from .files import fsync_folder
 from .repository import Repository
@@ -66,11 +73,16 @@ def restore(
     *,
     overwrite: bool = False,
     before_overwrite: Callable[[list[Path]], None] = lambda files: None,
+    mark: bool = False,
+    wanted: bool = True,
 ) -> RestoreResult:
     """Restore ``paths`` (files or folders of the snapshot; none = everything) below
-    ``target``, keeping their relative paths."""
-    tree = find_snapshot(repo, snapshot_id)[1]["tree"]
-    items = _plan(repo, tree, paths)
+    ``target``, keeping their relative paths. ``mark``: leave the restore marker for the
+    sync (`hoso backup restore` does). ``wanted``: the files are asked back, so one the
+    snapshot saw on the share and missing from it at the first sync goes back there; False
+    for a whole records folder brought back onto a new PC, where it was deleted there since."""
+    found_id, snapshot = find_snapshot(repo, snapshot_id)
+    items = _plan(repo, snapshot["tree"], paths)
     if target.exists() and not target.is_dir():
         raise UsageError(_("{target} is not a folder; nothing was restored.").format(target=target))
     with _local_errors(target):
@@ -85,7 +97,24 @@ def restore(
         )
     if conflicts:
         before_overwrite(conflicts)
-    return _write_all(repo, items, target, identical)
+    result = _write_all(repo, items, target, identical)
+    if not mark:
+        return result
+    # Every file now as in the snapshot, for the first sync: the share's other version of
+    # one of them is newer (the teacher's own later edit, a manager's comment).
+    as_restored = {
+        item.path: RestoredFile(item.entry["sha256"], _on_share(item.entry), wanted=wanted)
+        for item in items
+        if item.entry["type"] != DIR
+    }
+    restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
+    return result
+
+
+def _on_share(entry: dict[str, Any]) -> bool | None:
+    """What the snapshot says of the share's copy (None: nothing, an older snapshot)."""
+    said = entry.get("on_share")
+    return said if isinstance(said, bool) else None
 
 
 def _plan(repo: Repository, tree: str, paths: Sequence[str]) -> list[_Item]:

@@ -16,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import Config, Secret, read_secret_file, write_private
-from ..errors import ConfigError, SafetyStop, UsageError
+from ..errors import ConfigError, LocalError, SafetyStop, UsageError
 from ..i18n import _
+from ..journal import Journal
 from ..local import MARKER_NAME, ignore_rules
 from ..log import get_logger
+from ..model import Kind, RelPath
 from ..vault import Vault, VaultLocked, vault_path
 from . import clock, files, history, ledger, offsite
 from .crypto import KdfParams, canonical_recovery, recovery_passphrase
@@ -279,8 +281,20 @@ def backup(
         # would not recognise the folder it synced and would refuse to sync it.
         return path != MARKER_NAME and rules.is_ignored(path, is_dir)
 
+    synced = _synced_files(config)
+
+    def on_share(path: str, sha256: str) -> bool | None:
+        return None if synced is None else synced.get(path) == sha256
+
     result = snapshot_folder(
-        config, repo, config.root, tags=tags, ignore=ignored, on_progress=on_progress, now=now
+        config,
+        repo,
+        config.root,
+        tags=tags,
+        ignore=ignored,
+        on_progress=on_progress,
+        now=now,
+        on_share=on_share,
     )
     history.remember(
         config,
@@ -297,6 +311,46 @@ def backup(
     return result
 
 
+def _synced_files(config: Config) -> dict[RelPath, str] | None:
+    """Path → SHA-256 of the files the journal has as synced and seen on the share: what a
+    snapshot marks ``on_share``. None when that is not known (no journal, or an empty one:
+    nothing synced yet)."""
+    path = config.state_dir / "journal.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        with Journal.open(path) as journal:
+            entries = journal.entries()
+    except LocalError as exc:  # the journal cannot be read
+        log.warning("backup without the share's state: %s", exc)  # only a restore's hint
+        return None
+    if not entries:
+        return None
+    return {
+        p: e.sha256
+        for p, e in entries.items()
+        if e.kind is Kind.FILE and e.remote_confirmed and e.sha256
+    }
+
+
+def brings_back_a_folder(config: Config | None, target: Path, paths: Sequence[str]) -> bool:
+    """Is this restore a records folder coming back (the whole snapshot, into a folder the
+    agent does not sync yet), not files asked back into a synced one? Only then may a file
+    the backup saw on the share, and missing there now, count as deleted there since."""
+    if paths:
+        return False  # files chosen by name: wanted back, wherever they go
+    if config is None or not _same_folder(target, config.root):
+        return True
+    path = config.state_dir / "journal.sqlite3"
+    if not path.exists():
+        return True
+    try:
+        with Journal.open(path) as journal:
+            return journal.count() == 0
+    except LocalError:
+        return False  # not known: the files go back to the share, as any new file
+
+
 def snapshot_folder(
     config: Config,
     repo: Repository,
@@ -306,6 +360,7 @@ def snapshot_folder(
     ignore: Callable[[str, bool], bool] = lambda path, is_dir: False,
     on_progress: Callable[[str], None] = lambda path: None,
     now: datetime | None = None,
+    on_share: Callable[[str, str], bool | None] = lambda path, sha256: None,
 ) -> CreateResult:
     """A snapshot of ``folder`` under the lock, remembered as made by this computer."""
     with repo.lock():
@@ -317,6 +372,7 @@ def snapshot_folder(
             ignore=ignore,
             on_progress=on_progress,
             now=now,
+            on_share=on_share,
         )
         ledger.record(
             config, repo.id, generation=repo.generation, snapshots={result.snapshot: result.seq}

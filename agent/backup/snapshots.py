@@ -9,6 +9,10 @@ A snapshot is a tree of folders (docs/backup-format.md, "Trees and snapshots"). 
   since it identifies the records folder.
 - A file whose size, mtime_ns and inode match the previous snapshot of the same root and host
   is not read again; its content list is reused once every blob of it is known to be stored.
+- ``on_share`` on a file says whether the agent's journal had those very bytes as synced and
+  seen on the share when the snapshot was taken; absent when not known (no journal yet, a
+  snapshot of another folder, an older hoso). A restore uses it to tell "deleted on the share
+  since" and "never sent to the share" apart.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ class _Backup:
     repo: Repository
     ignore: Callable[[str, bool], bool]
     on_progress: Callable[[str], None]
+    on_share: Callable[[str, str], bool | None] = lambda path, sha256: None
     files: int = 0
     total_bytes: int = 0
     bytes_added: int = 0
@@ -117,11 +122,14 @@ def create(
     ignore: Callable[[str, bool], bool] = lambda p, d: False,
     now: datetime | None = None,
     on_progress: Callable[[str], None] = lambda p: None,
+    on_share: Callable[[str, str], bool | None] = lambda p, sha256: None,
 ) -> CreateResult:
-    """Back up ``root`` into a new snapshot. The caller holds the repository lock."""
+    """Back up ``root`` into a new snapshot. The caller holds the repository lock.
+    ``on_share(path, sha256)``: whether the share held these bytes of the file (None: not
+    known)."""
     root = _checked_root(root)
     previous = _previous_tree(repo, str(root), host)
-    backup = _Backup(repo, ignore, on_progress)
+    backup = _Backup(repo, ignore, on_progress, on_share)
     tree_id = _backup_dir(backup, str(root), "", previous)
     when = (now or datetime.now()).astimezone()
     seq = repo.next_seq()
@@ -246,6 +254,8 @@ def _file_entry(
         entry: dict[str, Any] | None = _new_file_entry(path, info, old["sha256"], old["content"])
     else:
         entry = _read_file(backup, fs_path, path, info)
+    if entry is not None and (on_share := backup.on_share(path, entry["sha256"])) is not None:
+        entry["on_share"] = on_share
     if entry is not None:
         backup.files += 1
         backup.total_bytes += entry["size"]
@@ -396,7 +406,8 @@ def ls(repo: Repository, snapshot_id: str, path: str = "") -> list[dict[str, Any
 
 
 def _listed(path: str, entry: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: v for k, v in entry.items() if k not in ("name", "content", "subtree", "inode")}
+    hidden = ("name", "content", "subtree", "inode", "on_share")
+    shown = {k: v for k, v in entry.items() if k not in hidden}
     return {"path": path, **shown}
 
 
