@@ -391,16 +391,7 @@ def write_marker(root: Path, ident: str) -> None:
     planted under the marker's name is replaced, never written through."""
     try:
         with SafeRoot(root).folder("") as folder:
-            tmp, fd = folder.create_temp()
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(ident + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                folder.replace(tmp, MARKER_NAME)
-                folder.fsync()
-            finally:
-                folder.unlink(tmp, missing_ok=True)
+            folder.write_atomically(MARKER_NAME, (ident + "\n").encode("utf-8"))
     except OSError as exc:
         raise LocalError(
             _("Cannot write the marker file {path}: {detail}").format(

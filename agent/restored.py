@@ -132,19 +132,10 @@ def _write(root: Path, about: Mapping[str, object], files: Mapping[RelPath, Rest
             for path, item in sorted(files.items())
         },
     }
+    data = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
     try:
         with SafeRoot(root).folder("") as folder:
-            tmp, fd = folder.create_temp()
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(body, fh, ensure_ascii=False, indent=1)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                folder.replace(tmp, RESTORED_NAME)
-                folder.fsync()
-            finally:
-                folder.unlink(tmp, missing_ok=True)
+            folder.write_atomically(RESTORED_NAME, data)
     except OSError as exc:
         raise LocalError(
             _("Cannot write the marker file {path}: {detail}").format(

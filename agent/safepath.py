@@ -96,6 +96,22 @@ class Folder:
             except FileExistsError:
                 continue
 
+    def write_atomically(self, name: str, data: bytes, mode: int = 0o600) -> None:
+        """Put a file of hoso's own at ``name`` whole or not at all: a temp file, fsync,
+        rename, fsync of the folder; a link planted under ``name`` is replaced, never
+        written through."""
+        temp, fd = self.create_temp()
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.replace(temp, name)
+            self.fsync()
+        finally:
+            self.unlink(temp, missing_ok=True)
+
     def open_file(self, name: str) -> int:
         """A descriptor open for reading on the regular file ``name`` (never a link)."""
         return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)

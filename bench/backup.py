@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:  # `bench` is a folder of the checkout, not a pack
 from agent.config import render  # noqa: E402
 from agent.errors import HosoError  # noqa: E402
 from agent.i18n import _  # noqa: E402
+from agent.restored import RESTORED_NAME  # noqa: E402
 from bench import corpus  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -245,9 +246,11 @@ def disk_usage(path: Path) -> int:
 
 
 def tree_differences(source: Path, restored: Path) -> list[str]:
-    """Relative paths that are missing, extra or different in bytes; empty when identical."""
+    """Relative paths that are missing, extra or different in bytes; empty when identical
+    (the marker hoso's restore leaves at the target's root is its own file, no record)."""
     def files(root: Path) -> set[str]:
-        return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+        found = {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+        return found - {RESTORED_NAME}
 
     filecmp.clear_cache()  # its cache trusts (size, mtime), which a restore reproduces
     want, got = files(source), files(restored)
