@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import channel, control, davstatus, sdnotify
-from .backup.scheduler import BackupWorker
+from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
 from .errors import AuthError, HosoError, UnknownRequest, UnreachableError
 from .hooks import Job, JobContext, Notification
@@ -103,7 +103,10 @@ class Daemon:
         self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
-        self._backups = BackupWorker(config, stop)  # started by run()
+        # The backup settings as they are now: a repository may be created or connected while
+        # the agent runs, for its backup thread and for a mass delete it is asked for alike.
+        self.followed = FollowedConfig(config)
+        self._backups = BackupWorker(self.followed, stop)  # started by run()
         self.serve_requests = serve_requests
         self._calls: queue.SimpleQueue[channel.Call] = queue.SimpleQueue()
         self._busy = False  # a pass or a job is running: a request waits for it
@@ -155,7 +158,7 @@ class Daemon:
         jobs = _Jobs(self.config, syncer)
         checks = _ValidationWorker(syncer.validator, self.stop, self.on_notice)
         self._checks = checks
-        backups = BackupWorker(self.config, self.stop)
+        backups = BackupWorker(self.followed, self.stop)
         self._backups = backups
         backups.start()
         watcher = Watcher(
@@ -247,7 +250,12 @@ class Daemon:
 
     def _serve(self, call: channel.Call, syncer: Syncer) -> None:
         services = control.Services(
-            self.config, emit=call.emit, syncer=syncer, wait=self.stop.wait, by_agent=True
+            self.config,
+            emit=call.emit,
+            syncer=syncer,
+            wait=self.stop.wait,
+            by_agent=True,
+            backup_config=self.followed.current,
         )
         try:
             answer = control.execute(services, call.name, call.args)

@@ -283,6 +283,33 @@ def test_an_agent_without_the_passphrase_deletes_nothing_and_says_why(
         assert all(agent.read(name) == name.encode() for name in names)
 
 
+@WSGIDAV_ONLY
+def test_a_mass_delete_is_backed_up_into_a_repository_created_while_the_agent_runs(
+    tmp_path: Path, share: Share
+) -> None:
+    """Issue 17's very scenario: the repository is made while the agent runs. The backup
+    before the mass delete uses the config as it is now, as the agent's backups do."""
+    agent = Agent(tmp_path, share, sync_overrides=QUIET)
+    names = [f"Tuần 1/Bài {n}.docx" for n in range(1, 7)]
+    for name in names:
+        agent.write(name, name.encode())
+    assert agent.cli("sync").returncode == 0
+    with running(agent):
+        _add_backup(agent, tmp_path)  # what `hoso backup init --repository` records
+        init = agent.cli("backup", "init", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+        assert init.returncode == 0, init.stderr
+        for name in names:
+            remote_delete(share, name)
+        confirmed = agent.cli("sync", "--allow-mass-delete")
+        assert confirmed.returncode == 0, confirmed.stderr
+        assert "kept in the trash only" not in confirmed.stderr, confirmed.stderr
+        assert "Backed up first: snapshot" in confirmed.stderr, confirmed.stderr
+        assert not any((agent.root / name).exists() for name in names)
+    listed = agent.cli("backup", "list", "--json", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+    [before] = [row for row in json.loads(listed.stdout) if "before-mass-delete" in row["tags"]]
+    assert before["files"] >= len(names), before  # the six records (and the folder marker)
+
+
 # --- the channel itself ----------------------------------------------------------------------
 
 
