@@ -12,8 +12,9 @@ Invariants:
   reachable with a looser mode, and a socket file left by a killed agent is replaced. A stale
   file is harmless to commands too: they ask only while the instance lock is held, and a
   socket nobody listens on refuses the connection.
-- Every line has a size limit and every read a timeout: a silent or flooding peer costs one
-  thread for a bounded time, never the agent's loop.
+- Every line has a size limit and every read a timeout, and the request line a deadline in
+  all: a silent, flooding or trickling peer costs one thread for a bounded time, never the
+  agent's loop.
 - A path longer than a socket address allows (108 bytes) is reached through the state folder's
   descriptor (/proc/self/fd/N/agent.sock), so the socket always lives in the state folder.
 """
@@ -45,7 +46,7 @@ SOCKET_NAME = "agent.sock"
 PROTOCOL = 1
 MAX_REQUEST = 64 * 1024  # bytes of one request line
 MAX_ANSWER = 64 * 1024 * 1024  # bytes of one answer line (a big pass's report)
-READ_REQUEST_TIMEOUT = 5.0  # seconds for a connected peer to send its request
+READ_REQUEST_TIMEOUT = 5.0  # seconds for a connected peer to send its whole request line
 HEARTBEAT = 10.0  # seconds between "still working" lines while a request waits or runs
 RELAY_TICK = 0.5  # seconds between looks at whether the agent has stopped
 SILENCE_LIMIT = 60.0  # seconds without a line after which the asker gives up
@@ -199,10 +200,17 @@ class _LineReader:
         self.limit = limit
         self.buffer = b""
 
-    def next(self) -> dict[str, Any] | None:
+    def next(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """The next line; with ``deadline`` (time.monotonic), TimeoutError once it passes,
+        however the bytes trickle in (the socket's own timeout is per recv)."""
         while b"\n" not in self.buffer:
             if len(self.buffer) > self.limit:
                 raise ControlError(_("The other end of the control channel sent too much."))
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)
             chunk = self.sock.recv(65536)
             if not chunk:
                 return None
@@ -361,11 +369,13 @@ class Listener:
             log.warning("control request from uid %d (process %d) refused", uid, pid)
             _send_line(conn, _error_line(_("Only the agent's own user may ask it."), 2, "refused"))
             return
-        conn.settimeout(READ_REQUEST_TIMEOUT)
         try:
-            message = _LineReader(conn, MAX_REQUEST).next()
-        except (ControlError, TimeoutError) as exc:
-            _send_line(conn, _error_line(str(exc) or _("No request came in time."), 2))
+            message = _LineReader(conn, MAX_REQUEST).next(time.monotonic() + READ_REQUEST_TIMEOUT)
+        except TimeoutError:
+            _send_line(conn, _error_line(_("No request came in time."), 2))
+            return
+        except ControlError as exc:
+            _send_line(conn, _error_line(str(exc), 2))
             return
         call = _parse_call(message)
         if isinstance(call, str):

@@ -399,6 +399,36 @@ def test_a_peer_of_another_user_is_refused_over_the_socket(tmp_path: Path) -> No
     assert not (state / channel.SOCKET_NAME).exists()
 
 
+def test_a_request_trickling_in_is_cut_off_at_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request line has a deadline in all, not per read: a peer sending one byte now and
+    then (each well within the deadline) does not hold one of the few slots for ever."""
+    monkeypatch.setattr(channel, "READ_REQUEST_TIMEOUT", 1.0)
+    calls: list[channel.Call] = []
+    listener = channel.Listener(tmp_path / "state", calls.append)
+    listener.start()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(tmp_path / "state" / channel.SOCKET_NAME))
+        sock.settimeout(0.3)  # a byte every 0.3 s: each read alone would be in time
+        started = time.monotonic()
+        answer = b""
+        while not answer.endswith(b"\n") and time.monotonic() - started < 10:
+            with contextlib.suppress(OSError):
+                sock.sendall(b" ")
+            with contextlib.suppress(TimeoutError):
+                answer += sock.recv(4096)
+        cut_off = time.monotonic() - started
+    finally:
+        sock.close()
+        listener.close(wait=1)
+    assert cut_off < 3, f"still connected after {cut_off:.1f} s"
+    error = json.loads(answer)["error"]
+    assert error["message"] == "No request came in time." and error["exit_code"] == 2
+    assert calls == []
+
+
 def test_nobody_listening_is_told_apart(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
