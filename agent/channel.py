@@ -113,20 +113,8 @@ def ask(
     gone), :class:`ControlError` when the agent stops answering or ``deadline`` (on
     ``clock``) passes."""
     path = socket_path(state_dir)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(path)
     try:
-        sock.settimeout(READ_REQUEST_TIMEOUT)
-        try:
-            with _address(path) as address:
-                sock.connect(address)
-        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
-            raise AgentGone(_("No hoso agent answers at {path}.").format(path=path)) from None
-        except OSError as exc:
-            raise ControlError(
-                _("Cannot reach the running agent at {path}: {detail}").format(
-                    path=path, detail=exc.strerror or exc
-                )
-            ) from None
         _pid, uid, _gid = peer_credentials(sock)
         if not peer_allowed(uid, os.getuid()):
             raise ControlError(
@@ -142,6 +130,38 @@ def ask(
         return _read_answer(sock, on_event, deadline=deadline, clock=clock)
     finally:
         sock.close()
+
+
+def agent_listening(state_dir: Path) -> bool:
+    """Whether an agent takes requests for ``state_dir``: a command holding the instance lock
+    (`hoso sync` at work) does not listen, nor does an agent of an older hoso."""
+    try:
+        sock = _connect(socket_path(state_dir))
+    except AgentGone:
+        return False
+    with sock:
+        _pid, uid, _gid = peer_credentials(sock)
+        return peer_allowed(uid, os.getuid())
+
+
+def _connect(path: Path) -> socket.socket:
+    """A connection to the agent's socket at ``path``; AgentGone when nobody listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(READ_REQUEST_TIMEOUT)
+        with _address(path) as address:
+            sock.connect(address)
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+        sock.close()
+        raise AgentGone(_("No hoso agent answers at {path}.").format(path=path)) from None
+    except OSError as exc:
+        sock.close()
+        raise ControlError(
+            _("Cannot reach the running agent at {path}: {detail}").format(
+                path=path, detail=exc.strerror or exc
+            )
+        ) from None
+    return sock
 
 
 def _read_answer(
