@@ -97,6 +97,19 @@ def test_the_start_up_check_runs_on_a_pc_started_a_minute_ago(tmp_path: Path, sh
 # --- `hoso run` while a command holds the instance lock ---------------------------------------
 
 
+def _lock_holder(state_dir: Path) -> subprocess.Popen[str]:
+    """Another process holding the instance lock until its stdin is closed (test_lock.py)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(state_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"  # blocks until it has the lock
+    return holder
+
+
 @WSGIDAV_ONLY
 def test_the_agent_started_while_a_command_holds_the_lock_waits_for_it_then_runs(
     tmp_path: Path, share: Share
@@ -108,14 +121,8 @@ def test_the_agent_started_while_a_command_holds_the_lock_waits_for_it_then_runs
     assert "RestartPreventExitStatus=2" in unit
     agent = Agent(tmp_path, share, sync_overrides={"poll_interval": 3600.0})
     agent.write("Bài 1.docx", b"lesson")
-    holder = subprocess.Popen(  # what `hoso sync` at work holds (test_lock.py)
-        [sys.executable, "-c", HOLDER, str(agent.state_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdin is not None and holder.stdout is not None
-    assert holder.stdout.readline().strip() == "locked"
+    holder = _lock_holder(agent.state_dir)  # what `hoso sync` at work holds
+    assert holder.stdin is not None
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:  # systemd's end
         manager.bind(str(tmp_path / "notify"))
         manager.settimeout(30)  # a deadline for recv(), not a sleep
@@ -141,3 +148,27 @@ def test_the_agent_started_while_a_command_holds_the_lock_waits_for_it_then_runs
     said = [line for line in err.splitlines() if "waiting for process" in line]
     assert len(said) == 1 and f"waiting for process {holder.pid} to finish" in said[0], err
     assert "already running" not in err
+
+
+
+@WSGIDAV_ONLY
+def test_the_agent_stopped_while_it_waits_for_the_lock_exits_0(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share)
+    holder = _lock_holder(agent.state_dir)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(tmp_path / "notify"))
+        manager.settimeout(30)
+        proc = agent.popen("run", env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        try:
+            assert "STATUS=waiting for process" in manager.recv(4096).decode()
+            proc.send_signal(signal.SIGTERM)  # `systemctl --user stop hoso-agent` meanwhile
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            holder.kill()
+            holder.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "agent started" not in err and not (agent.state_dir / "journal.sqlite3").exists()
