@@ -12,8 +12,9 @@ Invariants:
   reachable with a looser mode, and a socket file left by a killed agent is replaced. A stale
   file is harmless to commands too: they ask only while the instance lock is held, and a
   socket nobody listens on refuses the connection.
-- Every line has a size limit and every read a timeout: a silent or flooding peer costs one
-  thread for a bounded time, never the agent's loop.
+- Every line has a size limit and every read a timeout, and the request line a deadline in
+  all: a silent, flooding or trickling peer costs one thread for a bounded time, never the
+  agent's loop.
 - A path longer than a socket address allows (108 bytes) is reached through the state folder's
   descriptor (/proc/self/fd/N/agent.sock), so the socket always lives in the state folder.
 """
@@ -45,7 +46,7 @@ SOCKET_NAME = "agent.sock"
 PROTOCOL = 1
 MAX_REQUEST = 64 * 1024  # bytes of one request line
 MAX_ANSWER = 64 * 1024 * 1024  # bytes of one answer line (a big pass's report)
-READ_REQUEST_TIMEOUT = 5.0  # seconds for a connected peer to send its request
+READ_REQUEST_TIMEOUT = 5.0  # seconds for a connected peer to send its whole request line
 HEARTBEAT = 10.0  # seconds between "still working" lines while a request waits or runs
 RELAY_TICK = 0.5  # seconds between looks at whether the agent has stopped
 SILENCE_LIMIT = 60.0  # seconds without a line after which the asker gives up
@@ -112,20 +113,8 @@ def ask(
     gone), :class:`ControlError` when the agent stops answering or ``deadline`` (on
     ``clock``) passes."""
     path = socket_path(state_dir)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(path)
     try:
-        sock.settimeout(READ_REQUEST_TIMEOUT)
-        try:
-            with _address(path) as address:
-                sock.connect(address)
-        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
-            raise AgentGone(_("No hoso agent answers at {path}.").format(path=path)) from None
-        except OSError as exc:
-            raise ControlError(
-                _("Cannot reach the running agent at {path}: {detail}").format(
-                    path=path, detail=exc.strerror or exc
-                )
-            ) from None
         _pid, uid, _gid = peer_credentials(sock)
         if not peer_allowed(uid, os.getuid()):
             raise ControlError(
@@ -141,6 +130,38 @@ def ask(
         return _read_answer(sock, on_event, deadline=deadline, clock=clock)
     finally:
         sock.close()
+
+
+def agent_listening(state_dir: Path) -> bool:
+    """Whether an agent takes requests for ``state_dir``: a command holding the instance lock
+    (`hoso sync` at work) does not listen, nor does an agent of an older hoso."""
+    try:
+        sock = _connect(socket_path(state_dir))
+    except AgentGone:
+        return False
+    with sock:
+        _pid, uid, _gid = peer_credentials(sock)
+        return peer_allowed(uid, os.getuid())
+
+
+def _connect(path: Path) -> socket.socket:
+    """A connection to the agent's socket at ``path``; AgentGone when nobody listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(READ_REQUEST_TIMEOUT)
+        with _address(path) as address:
+            sock.connect(address)
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+        sock.close()
+        raise AgentGone(_("No hoso agent answers at {path}.").format(path=path)) from None
+    except OSError as exc:
+        sock.close()
+        raise ControlError(
+            _("Cannot reach the running agent at {path}: {detail}").format(
+                path=path, detail=exc.strerror or exc
+            )
+        ) from None
+    return sock
 
 
 def _read_answer(
@@ -199,10 +220,17 @@ class _LineReader:
         self.limit = limit
         self.buffer = b""
 
-    def next(self) -> dict[str, Any] | None:
+    def next(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """The next line; with ``deadline`` (time.monotonic), TimeoutError once it passes,
+        however the bytes trickle in (the socket's own timeout is per recv)."""
         while b"\n" not in self.buffer:
             if len(self.buffer) > self.limit:
                 raise ControlError(_("The other end of the control channel sent too much."))
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)
             chunk = self.sock.recv(65536)
             if not chunk:
                 return None
@@ -361,11 +389,13 @@ class Listener:
             log.warning("control request from uid %d (process %d) refused", uid, pid)
             _send_line(conn, _error_line(_("Only the agent's own user may ask it."), 2, "refused"))
             return
-        conn.settimeout(READ_REQUEST_TIMEOUT)
         try:
-            message = _LineReader(conn, MAX_REQUEST).next()
-        except (ControlError, TimeoutError) as exc:
-            _send_line(conn, _error_line(str(exc) or _("No request came in time."), 2))
+            message = _LineReader(conn, MAX_REQUEST).next(time.monotonic() + READ_REQUEST_TIMEOUT)
+        except TimeoutError:
+            _send_line(conn, _error_line(_("No request came in time."), 2))
+            return
+        except ControlError as exc:
+            _send_line(conn, _error_line(str(exc), 2))
             return
         call = _parse_call(message)
         if isinstance(call, str):

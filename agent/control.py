@@ -73,8 +73,12 @@ class Services:
         prompt: Prompt | None = None,
         wait: Callable[[float], bool] | None = None,
         by_agent: bool = False,
+        backup_config: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
+        # The config as it is now, for a backup: the agent's sync goes on with the config
+        # read at its start, but a repository may have been created or connected since.
+        self.backup_config = backup_config or (lambda: config)
         self.by_agent = by_agent  # run by the agent for a command, not by the command itself
         self.emit = emit
         self.prompt = prompt  # a passphrase prompt; None in the agent (nobody to type)
@@ -179,7 +183,7 @@ def _backup_first(services: Services) -> None:
     from .backup import service
     from .backup.repository import repository_state
 
-    cfg = services.config
+    cfg = services.backup_config()
     # A damaged repository is not "no repository": opening it below stops with what to do.
     if repository_state(cfg.backup.repository_path()) == "absent":
         services.emit({"event": "backup", "snapshot": None})

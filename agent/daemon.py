@@ -8,7 +8,8 @@ logged and retried at the poll interval without deleting anything. SIGTERM/SIGIN
 the transfers in flight finish, then the journal is closed and the process exits 0.
 
 Commands of the same user hand it requests over the control channel (agent/control.py):
-the loop thread carries them out between passes, never during one.
+the loop thread carries them out between passes, never during one. A command doing its work
+itself holds the instance lock meanwhile; an agent starting then waits for it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import channel, control, davstatus, sdnotify
-from .backup.scheduler import BackupWorker
+from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
-from .errors import AuthError, HosoError, UnknownRequest, UnreachableError
+from .errors import AlreadyRunning, AuthError, HosoError, UnknownRequest, UnreachableError
 from .hooks import Job, JobContext, Notification
 from .i18n import _
 from .lock import InstanceLock
@@ -103,7 +104,10 @@ class Daemon:
         self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
         self._retry_delay = FIRST_RETRY
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
-        self._backups = BackupWorker(config, stop)  # started by run()
+        # The backup settings as they are now: a repository may be created or connected while
+        # the agent runs, for its backup thread and for a mass delete it is asked for alike.
+        self.followed = FollowedConfig(config)
+        self._backups = BackupWorker(self.followed, stop)  # started by run()
         self.serve_requests = serve_requests
         self._calls: queue.SimpleQueue[channel.Call] = queue.SimpleQueue()
         self._busy = False  # a pass or a job is running: a request waits for it
@@ -155,7 +159,7 @@ class Daemon:
         jobs = _Jobs(self.config, syncer)
         checks = _ValidationWorker(syncer.validator, self.stop, self.on_notice)
         self._checks = checks
-        backups = BackupWorker(self.config, self.stop)
+        backups = BackupWorker(self.followed, self.stop)
         self._backups = backups
         backups.start()
         watcher = Watcher(
@@ -247,7 +251,12 @@ class Daemon:
 
     def _serve(self, call: channel.Call, syncer: Syncer) -> None:
         services = control.Services(
-            self.config, emit=call.emit, syncer=syncer, wait=self.stop.wait, by_agent=True
+            self.config,
+            emit=call.emit,
+            syncer=syncer,
+            wait=self.stop.wait,
+            by_agent=True,
+            backup_config=self.followed.current,
         )
         try:
             answer = control.execute(services, call.name, call.args)
@@ -449,7 +458,41 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with InstanceLock(config.state_dir):
+    lock = _take_lock(config, stop)
+    if lock is None:
+        return  # stopped while waiting
+    with lock:
         log.info("agent started for %s", config.root)
         daemon = Daemon(config, stop, serve_requests=True)
         daemon.run()
+
+
+LOCK_RETRY = 1.0  # seconds between looks at a lock held by a command
+START_EXTENSION = 30.0  # seconds more to start that each look asks systemd for
+
+
+def _take_lock(config: Config, stop: threading.Event) -> InstanceLock | None:
+    """The instance lock, or None when told to stop first. A command doing its work itself
+    (`hoso sync`, `hoso trash restore`) holds the lock for a while: wait for it, telling
+    systemd start-up goes on (exiting would be a failure, and exit 2 one it never restarts
+    from). A second agent is a config mistake: AlreadyRunning (exit 2). An agent still
+    starting (it listens right after taking the lock) is told apart at the next look."""
+    lock = InstanceLock(config.state_dir)
+    waiting_for: int | None = None
+    told = False
+    while True:
+        try:
+            lock.acquire()
+            return lock
+        except AlreadyRunning as busy:
+            if channel.agent_listening(config.state_dir):
+                raise
+            if not told or busy.pid != waiting_for:
+                log.info("waiting for process %s to finish", busy.pid or "?")
+                waiting_for, told = busy.pid, True
+            sdnotify.still_starting(
+                f"waiting for process {busy.pid or '?'} (a hoso command) to finish",
+                START_EXTENSION,
+            )
+        if stop.wait(LOCK_RETRY):
+            return None

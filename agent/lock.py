@@ -3,7 +3,8 @@
 `hoso run` holds :class:`InstanceLock` for its whole run. A state-changing command (`hoso
 sync`, `hoso trash restore`) takes it to do its work itself when no agent runs, and hands the
 work to the agent holding it otherwise (agent/control.py), so a manual sync never runs beside
-the service on the same journal. The "stop it first" message is for a second `hoso run`.
+the service on the same journal. The "stop it first" message is for a second `hoso run`
+while an agent holds the lock; `hoso run` waits for a command holding it (agent/daemon.py).
 
 Invariants:
 - The lock is a ``flock`` on an open descriptor, so the kernel drops it when the holder dies,

@@ -3,7 +3,8 @@
 The service units use ``Type=notify`` and ``WatchdogSec=``: the daemon calls :func:`ready`
 once it watches the folder, :func:`status` with a one-line summary after each pass,
 :func:`watchdog_ping` at least every ``watchdog_interval() / 2`` seconds, and
-:func:`stopping` on SIGTERM.
+:func:`stopping` on SIGTERM. While it waits for a command holding the instance lock before it
+can start, it says so with :func:`still_starting`.
 
 Invariants: every function is a no-op returning False when the agent does not run under
 systemd (no ``$NOTIFY_SOCKET``) or the socket cannot be reached; nothing here ever raises,
@@ -60,6 +61,15 @@ def stopping() -> bool:
 def watchdog_ping() -> bool:
     """Reset the service watchdog timer (``WatchdogSec=``)."""
     return notify("WATCHDOG=1")
+
+
+def still_starting(text: str, seconds: float) -> bool:
+    """Start-up is waiting (for a command that holds the lock): the status, ``seconds`` more
+    before systemd's start timeout (``EXTEND_TIMEOUT_USEC``) and a watchdog ping, in one."""
+    return notify(
+        f"STATUS={' '.join(text.split())}\n"
+        f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}\nWATCHDOG=1"
+    )
 
 
 def watchdog_interval() -> float | None:

@@ -483,7 +483,7 @@ def test_the_backup_thread_follows_the_config_file_and_survives_a_broken_edit(
     tmp_path: Path,
 ) -> None:
     agent = offline(tmp_path, "gv-lan")
-    worker = scheduler.BackupWorker(agent.config, threading.Event())
+    worker = scheduler.BackupWorker(scheduler.FollowedConfig(agent.config), threading.Event())
     assert worker._reread_config() is False  # unchanged
     good = agent.config_path.read_text()
     agent.config_path.write_text(good + "\n[backup\nrepository = \n")  # a typo while editing

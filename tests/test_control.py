@@ -283,6 +283,33 @@ def test_an_agent_without_the_passphrase_deletes_nothing_and_says_why(
         assert all(agent.read(name) == name.encode() for name in names)
 
 
+@WSGIDAV_ONLY
+def test_a_mass_delete_is_backed_up_into_a_repository_created_while_the_agent_runs(
+    tmp_path: Path, share: Share
+) -> None:
+    """Issue 17's very scenario: the repository is made while the agent runs. The backup
+    before the mass delete uses the config as it is now, as the agent's backups do."""
+    agent = Agent(tmp_path, share, sync_overrides=QUIET)
+    names = [f"Tuần 1/Bài {n}.docx" for n in range(1, 7)]
+    for name in names:
+        agent.write(name, name.encode())
+    assert agent.cli("sync").returncode == 0
+    with running(agent):
+        _add_backup(agent, tmp_path)  # what `hoso backup init --repository` records
+        init = agent.cli("backup", "init", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+        assert init.returncode == 0, init.stderr
+        for name in names:
+            remote_delete(share, name)
+        confirmed = agent.cli("sync", "--allow-mass-delete")
+        assert confirmed.returncode == 0, confirmed.stderr
+        assert "kept in the trash only" not in confirmed.stderr, confirmed.stderr
+        assert "Backed up first: snapshot" in confirmed.stderr, confirmed.stderr
+        assert not any((agent.root / name).exists() for name in names)
+    listed = agent.cli("backup", "list", "--json", env={"HOSO_BACKUP_PASSPHRASE": PASSPHRASE})
+    [before] = [row for row in json.loads(listed.stdout) if "before-mass-delete" in row["tags"]]
+    assert before["files"] >= len(names), before  # the six records (and the folder marker)
+
+
 # --- the channel itself ----------------------------------------------------------------------
 
 
@@ -370,6 +397,36 @@ def test_a_peer_of_another_user_is_refused_over_the_socket(tmp_path: Path) -> No
     assert answered.code == "refused" and answered.exit_code == ExitCode.USAGE
     assert calls == []  # never reached the agent
     assert not (state / channel.SOCKET_NAME).exists()
+
+
+def test_a_request_trickling_in_is_cut_off_at_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request line has a deadline in all, not per read: a peer sending one byte now and
+    then (each well within the deadline) does not hold one of the few slots for ever."""
+    monkeypatch.setattr(channel, "READ_REQUEST_TIMEOUT", 1.0)
+    calls: list[channel.Call] = []
+    listener = channel.Listener(tmp_path / "state", calls.append)
+    listener.start()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(tmp_path / "state" / channel.SOCKET_NAME))
+        sock.settimeout(0.3)  # a byte every 0.3 s: each read alone would be in time
+        started = time.monotonic()
+        answer = b""
+        while not answer.endswith(b"\n") and time.monotonic() - started < 10:
+            with contextlib.suppress(OSError):
+                sock.sendall(b" ")
+            with contextlib.suppress(TimeoutError):
+                answer += sock.recv(4096)
+        cut_off = time.monotonic() - started
+    finally:
+        sock.close()
+        listener.close(wait=1)
+    assert cut_off < 3, f"still connected after {cut_off:.1f} s"
+    error = json.loads(answer)["error"]
+    assert error["message"] == "No request came in time." and error["exit_code"] == 2
+    assert calls == []
 
 
 def test_nobody_listening_is_told_apart(tmp_path: Path) -> None:

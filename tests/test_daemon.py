@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,6 +15,7 @@ from agents import Agent, remote_tree
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
+from test_lock import HOLDER
 
 from agent.daemon import AUTH_RETRY, Daemon, DaemonState
 from agent.errors import AuthError
@@ -87,3 +92,83 @@ def test_the_start_up_check_runs_on_a_pc_started_a_minute_ago(tmp_path: Path, sh
     assert remote_tree(share) == {
         "Kế hoạch bài dạy/Tuần 3/Tiếng Việt - Bài 6.docx": plan.read_bytes()
     }
+
+
+# --- `hoso run` while a command holds the instance lock ---------------------------------------
+
+
+def _lock_holder(state_dir: Path) -> subprocess.Popen[str]:
+    """Another process holding the instance lock until its stdin is closed (test_lock.py)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(state_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"  # blocks until it has the lock
+    return holder
+
+
+@WSGIDAV_ONLY
+def test_the_agent_started_while_a_command_holds_the_lock_waits_for_it_then_runs(
+    tmp_path: Path, share: Share
+) -> None:
+    """The service starting (or restarting) while a `hoso sync` does its work itself must not
+    exit 2: systemd/hoso-agent.service never restarts after it (RestartPreventExitStatus=2).
+    It waits for the command, keeping systemd informed, then starts."""
+    unit = (Path(__file__).parent.parent / "systemd" / "hoso-agent.service").read_text()
+    assert "RestartPreventExitStatus=2" in unit
+    agent = Agent(tmp_path, share, sync_overrides={"poll_interval": 3600.0})
+    agent.write("Bài 1.docx", b"lesson")
+    holder = _lock_holder(agent.state_dir)  # what `hoso sync` at work holds
+    assert holder.stdin is not None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:  # systemd's end
+        manager.bind(str(tmp_path / "notify"))
+        manager.settimeout(30)  # a deadline for recv(), not a sleep
+        proc = agent.popen("run", env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        try:
+            waiting = manager.recv(4096).decode()
+            assert f"STATUS=waiting for process {holder.pid} " in waiting, waiting
+            assert "EXTEND_TIMEOUT_USEC=" in waiting and "WATCHDOG=1" in waiting, waiting
+            assert remote_tree(share) == {}  # nothing done beside the command
+            assert proc.poll() is None
+
+            holder.stdin.close()  # the command finishes and lets the lock go
+            assert holder.wait(timeout=10) == 0
+            while "READY=1" not in manager.recv(4096).decode():
+                pass
+            wait_until(lambda: "Bài 1.docx" in remote_tree(share), 30, "the agent's first pass")
+        finally:
+            holder.kill()
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert remote_tree(share) == {"Bài 1.docx": b"lesson"}
+    said = [line for line in err.splitlines() if "waiting for process" in line]
+    assert len(said) == 1 and f"waiting for process {holder.pid} to finish" in said[0], err
+    assert "already running" not in err
+
+
+
+@WSGIDAV_ONLY
+def test_the_agent_stopped_while_it_waits_for_the_lock_exits_0(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share)
+    holder = _lock_holder(agent.state_dir)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(tmp_path / "notify"))
+        manager.settimeout(30)
+        proc = agent.popen("run", env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        try:
+            assert "STATUS=waiting for process" in manager.recv(4096).decode()
+            proc.send_signal(signal.SIGTERM)  # `systemctl --user stop hoso-agent` meanwhile
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            holder.kill()
+            holder.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "agent started" not in err and not (agent.state_dir / "journal.sqlite3").exists()

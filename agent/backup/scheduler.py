@@ -4,9 +4,10 @@
 a thread of its own, so a backup never holds up a sync pass. Without a repository or a
 passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE, the vault or `[backup] key_file`), it
 says so once in the log and stays idle; a damaged repository (its config missing) is said so
-too. At each look it re-reads the config file when the file changed, so that a repository
-created or connected while the agent runs (`hoso backup init`, `hoso backup connect`) is used
-from then on.
+too. At each look it re-reads the config file when the file changed (:class:`FollowedConfig`,
+which the backup made before a mass delete the agent is asked for uses too), so that a
+repository created or connected while the agent runs (`hoso backup init`, `hoso backup
+connect`) is used from then on.
 
 The last backup is the last one made here (history), whatever its date: one dated in the
 future of ``now`` means the clock was ahead when it was made, and a backup is due now
@@ -62,10 +63,34 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+class FollowedConfig:
+    """The config file as it is on disk now, for whatever the running agent backs up with:
+    re-read when the file was rewritten. A config broken meanwhile is said once and the one
+    read before stays in force (the agent's sync goes on with it too). Thread-safe: the backup
+    thread and the loop thread (a request's backup) both ask."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._stamp = _stamp(config.path)
+        self._lock = threading.Lock()
+
+    def current(self) -> Config:
+        with self._lock:
+            stamp = _stamp(self._config.path)
+            if stamp == self._stamp or stamp is None:
+                return self._config
+            self._stamp = stamp
+            try:
+                self._config = configmod.load(self._config.path)
+            except ConfigError as exc:
+                log.warning("backups go on with the settings read before: %s", exc)
+            return self._config
+
+
 class BackupWorker:
-    def __init__(self, config: Config, stop: threading.Event) -> None:
-        self.config = config
-        self._config_stamp = _stamp(config.path)
+    def __init__(self, followed: FollowedConfig, stop: threading.Event) -> None:
+        self.followed = followed
+        self.config = followed.current()
         self.stop = stop
         self.wake = threading.Event()
         self.last_change: float | None = None
@@ -90,18 +115,9 @@ class BackupWorker:
             self.thread.join()
 
     def _reread_config(self) -> bool:
-        """The config as it is on disk now, when the file changed; True when its backup
-        settings differ from those used so far. A config broken meanwhile is said once and
-        the settings read before stay in force (the agent's sync goes on with them too)."""
-        stamp = _stamp(self.config.path)
-        if stamp == self._config_stamp or stamp is None:
-            return False
-        self._config_stamp = stamp
-        try:
-            fresh = configmod.load(self.config.path)
-        except ConfigError as exc:
-            log.warning("backups go on with the settings read at start: %s", exc)
-            return False
+        """Take the config as it is now; True when its backup settings differ from those
+        used so far."""
+        fresh = self.followed.current()
         changed = fresh.backup != self.config.backup
         self.config = fresh
         if changed:
