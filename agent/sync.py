@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from . import davxml, guards, heldback, local, reconcile, restored, serverinfo, trash
 from .config import Config, default_state_dir
-from .display import printable
+from .display import printable_name
 from .errors import (
     AuthError,
     ConfigError,
@@ -259,7 +259,7 @@ class Syncer:
                         key=f"held:{item.reason}:{item.path}",
                         # A name from the share may hold control characters: a popup
                         # shows them escaped, as the terminal and the log do.
-                        title=_("Not synced: {path}").format(path=printable(item.path)),
+                        title=_("Not synced: {path}").format(path=printable_name(item.path)),
                         body=heldback.explain(item.reason),
                         path=item.path,
                     ),
