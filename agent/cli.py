@@ -271,10 +271,12 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         "type_clash": _("not synced: a file on one side and a folder on the other"),
         "symlink": _("not synced: a symbolic link (hoso never follows or syncs links)"),
         "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
+        "unreadable": _("not synced: hoso cannot read it here (see `hoso status`)"),
     }
     for skip in report.skipped:
         click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {printable_name(skip['path'])}")
-    if not report.changed_anything and not report.failed and not report.skipped:
+    # Never "in sync" while anything waits: a skip, a failure or a warning.
+    if not (report.changed_anything or report.failed or report.skipped or report.warnings):
         click.echo(_("Everything is in sync."))
 
 

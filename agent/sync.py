@@ -819,12 +819,14 @@ def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelP
 
 
 def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
-    """The `skipped` entries of paths left out of the plan: twins and symlinks. They ask for
-    no early pass (a person has to act), so they are not part of ``plan.skipped``."""
+    """The `skipped` entries of paths left out of the plan: twins, type clashes, symlinks and
+    what could not be read here. They ask for no early pass (a person has to act), so they
+    are not part of ``plan.skipped``; without them a pass would say "in sync" beside them."""
     return [
         *({"path": p, "reason": SkipReason.NORMALIZATION_TWIN.value} for p in prepared.twins),
         *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
+        *({"path": p, "reason": heldback.UNREADABLE} for p, _why in prepared.unreadable),
     ]
 
 
@@ -833,8 +835,9 @@ def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
     the names the share's gate refused either way, and the names this share never lists."""
     refused = (*prepared.refused, *prepared.misnamed)
     twin = SkipReason.NORMALIZATION_TWIN.value
+    with_detail = (twin, heldback.UNREADABLE)  # held below, with where or why
     return (
-        *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] != twin),
+        *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] not in with_detail),
         *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
         *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
         *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),
