@@ -198,6 +198,13 @@ def test_log_lines_show_control_characters_escaped() -> None:
     assert "\x1b" not in record.getMessage()
 
 
+def test_a_name_logged_as_an_argument_stays_on_its_line() -> None:
+    spoof = "Bài 1.docx\nEverything synced."
+    record = logging.LogRecord("hoso", logging.WARNING, __file__, 1, "%s: failed", (spoof,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "Bài 1.docx\\x0aEverything synced.: failed"
+
+
 def test_a_local_name_the_share_would_refuse_is_never_sent_and_never_trashed(
     tmp_path: Path, share: Share
 ) -> None:
