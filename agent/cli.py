@@ -464,7 +464,7 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['id']:>5}  {row['deleted_at']}  {side_names[str(row['side'])]:<14} "
-            f"{printable_name(row['path'])}  ({row['reason_text']})"
+            f"{printable_name(str(row['path']))}  ({row['reason_text']})"
         )
 
 
