@@ -731,7 +731,7 @@ def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
         _(
             "{path}: the share accepted this file earlier but never listed it; it was sent "
             "again. If this repeats, ask the school's IT admin to check the share."
-        ).format(path=action.path)
+        ).format(path=printable_name(action.path))
         for action in plan.actions
         if action.kind is ActionKind.UPLOAD
         and action.reason is Reason.NOT_SEEN_ON_SHARE
@@ -753,13 +753,15 @@ def _unlisted_warnings(prepared: PreparedPass, server: str) -> list[str]:
                 "(the first: {first}) are left alone here and on the share. Rename them without "
                 "the leading dot to have them synced.",
                 len(prepared.unlisted),
-            ).format(server=server, n=len(prepared.unlisted), first=prepared.unlisted[0])
+            ).format(
+                server=server, n=len(prepared.unlisted), first=printable_name(prepared.unlisted[0])
+            )
         )
     warnings += [
         _(
             "{path}: the share's listing leaves it out, but the share still has it; it was not "
             "deleted here. If this repeats, ask the school's IT admin to check the share."
-        ).format(path=path)
+        ).format(path=printable_name(path))
         for path in prepared.unconfirmed
     ]
     return warnings
