@@ -20,7 +20,7 @@ import click
 from . import __version__, i18n
 from . import config as configmod
 from .backup_cli import backup as backup_commands
-from .display import guard_terminal
+from .display import guard_terminal, printable_name
 from .errors import ConfigError, ExitCode, HosoError
 from .i18n import _
 from .vault_cli import vault as vault_commands
@@ -181,7 +181,7 @@ def sync(
                 )
             )
     for failure in report.failed:
-        click.echo(f"{failure['path']}: {failure['error']}", err=True)
+        click.echo(f"{printable_name(failure['path'])}: {failure['error']}", err=True)
     for warning in report.warnings:
         click.echo(_("Warning: {text}").format(text=warning), err=True)
     if report.failed:
@@ -196,7 +196,10 @@ def _show_event(event: dict[str, Any]) -> None:
     elif kind == "progress":
         arrow = _ARROWS.get(str(event.get("kind")))
         if arrow:
-            click.echo(f"[{event['done']}/{event['total']}] {arrow} {event['path']}", err=True)
+            click.echo(
+                f"[{event['done']}/{event['total']}] {arrow} {printable_name(event['path'])}",
+                err=True,
+            )
     elif kind == "backup" and event.get("snapshot") is None:
         click.echo(
             _("No backup repository: the deleted files are kept in the trash only."), err=True
@@ -247,13 +250,17 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         click.echo(_("Dry run: nothing was changed."))
     for label, paths in lines:
         for path in paths:
-            click.echo(f"{label}: {path}")
+            click.echo(f"{label}: {printable_name(path)}")
     for source, dest in report.moved:
-        click.echo(_("moved: {source} → {dest}").format(source=source, dest=dest))
+        click.echo(
+            _("moved: {source} → {dest}").format(
+                source=printable_name(source), dest=printable_name(dest)
+            )
+        )
     for conflict in report.conflicts:
         click.echo(
             _("conflict: {path} — your version was kept as {copy}").format(
-                path=conflict["path"], copy=conflict["copy"]
+                path=printable_name(conflict["path"]), copy=printable_name(conflict["copy"])
             )
         )
     waiting = {
@@ -264,10 +271,12 @@ def _print_report(report: Any, *, dry_run: bool) -> None:
         "type_clash": _("not synced: a file on one side and a folder on the other"),
         "symlink": _("not synced: a symbolic link (hoso never follows or syncs links)"),
         "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
+        "unreadable": _("not synced: hoso cannot read it here (see `hoso status`)"),
     }
     for skip in report.skipped:
-        click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {skip['path']}")
-    if not report.changed_anything and not report.failed and not report.skipped:
+        click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {printable_name(skip['path'])}")
+    # Never "in sync" while anything waits: a skip, a failure or a warning.
+    if not (report.changed_anything or report.failed or report.skipped or report.warnings):
         click.echo(_("Everything is in sync."))
 
 
@@ -334,7 +343,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
     # Paths inside what is held back are told once, with their folder, below.
     free = [p for p in st.pending if not any(is_within(p, h["path"]) for h in st.held)]
     for path in free[: statusmod.MAX_LISTED]:
-        click.echo(f"  {path}")
+        click.echo(f"  {printable_name(path)}")
     if len(free) < len(st.pending):
         held = len(st.pending) - len(free)
         click.echo("  " + _("{n} of them held back (see below).").format(n=held))
@@ -343,11 +352,11 @@ def status(ctx: Ctx, as_json: bool) -> None:
     if st.conflicts:
         click.echo(_("Conflict copies to look at: {n}").format(n=len(st.conflicts)))
         for path in st.conflicts:
-            click.echo(f"  {path}")
+            click.echo(f"  {printable_name(path)}")
     if st.errors:
         click.echo(_("Files that could not be synced: {n}").format(n=len(st.errors)))
         for err in st.errors:
-            click.echo(f"  {err['path']}: {err['error']}")
+            click.echo(f"  {printable_name(err['path'])}: {err['error']}")
     click.echo(_("Items in the trash: {n}").format(n=st.trash_items))
     _print_server(st.server)
     for warning in st.warnings:
@@ -359,7 +368,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
             _("Records with problems to fix: {n} (details: `hoso check`)").format(n=len(files))
         )
         for path in files[:20]:
-            click.echo(f"  {path}")
+            click.echo(f"  {printable_name(path)}")
     for note in st.plugin_notes:
         click.echo(f"{note['plugin']}: {note['text']}")
     for failure in st.plugin_failures:
@@ -455,7 +464,7 @@ def trash_list(ctx: Ctx, as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['id']:>5}  {row['deleted_at']}  {side_names[str(row['side'])]:<14} "
-            f"{row['path']}  ({row['reason_text']})"
+            f"{printable_name(str(row['path']))}  ({row['reason_text']})"
         )
 
 
@@ -470,7 +479,9 @@ def trash_restore(ctx: Ctx, item_id: int) -> None:
     cfg = ctx.load()
     restored = carry_out(cfg, "trash.restore", {"item": item_id}, emit=_show_event)["path"]
     click.echo(
-        _("Restored as {path}. The next sync carries it to the other side.").format(path=restored)
+        _("Restored as {path}. The next sync carries it to the other side.").format(
+            path=printable_name(restored)
+        )
     )
 
 
@@ -533,7 +544,7 @@ def _print_findings(findings: list[Any]) -> None:
     for finding in findings:
         if finding.path != current:
             current = finding.path
-            click.echo(finding.path)
+            click.echo(printable_name(finding.path))
         severity = finding.severity.value
         click.echo(f"  {marks[severity]} {words[severity]}: {finding.message} [{finding.rule}]")
         if finding.fix:

@@ -1,8 +1,10 @@
 """Text shown on a terminal, made safe: names from the share, a document or an email may hold
 control characters (ESC, BEL, …) that a terminal would obey — move the cursor, retitle the
-window, hide the rest of a line. Everything hoso and its plugins print goes through
-`PrintableStream`, so no command can forget it; the log file gets the same through the log
-filter. JSON output keeps the real name (see `printable`).
+window, hide the rest of a line — or bidi controls that reorder it. Everything hoso and its
+plugins print goes through `PrintableStream`, so no command can forget it; the log file gets
+the same through the log filter. A name put into a message, a log line or a notification goes
+through `printable_name` as well, so that its newlines cannot forge lines of their own. JSON
+output keeps the real name (see `printable`).
 """
 
 from __future__ import annotations
@@ -14,16 +16,31 @@ from typing import TextIO
 # C0 except newline and tab (which the messages themselves use). json.dumps escapes these
 # itself, so they only ever reach a terminal raw in text output.
 _C0 = re.compile("[\x00-\x08\x0b-\x1f]")
-# DEL and C1, which json.dumps leaves raw.
-_C1 = re.compile("[\x7f-\x9f]")
+# Every C0, for a name: a newline in a name from the share would start a line of its own.
+_C0_IN_NAMES = re.compile("[\x00-\x1f]")
+# DEL and C1, which json.dumps leaves raw; and the bidi controls (LRM, RLM, the embeddings
+# and overrides, the isolates), which reorder what follows: "Bài 1\u202excod.exe" shows as
+# "Bài 1exe.docx". hoso's own messages use none of them.
+_WIDE = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character escaped: C0 as ``\\xNN``, DEL and C1 as
-    ``\\u00NN``. The latter is also JSON's own escape, so a JSON document passed through stays
-    valid and decodes to the same names."""
-    text = _C0.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """``text`` with every control character but newline and tab escaped: C0 as ``\\xNN``,
+    DEL, C1 and the bidi controls as ``\\uNNNN``. The latter is also JSON's own escape, so a
+    JSON document passed through stays valid and decodes to the same names."""
+    return _escaped(text, _C0)
+
+
+def printable_name(name: str) -> str:
+    """A name (a path from the share or the records folder) to put into a message, a log
+    line or a notification: `printable`, and newline and tab escaped too, so that a name
+    never writes lines of its own."""
+    return _escaped(name, _C0_IN_NAMES)
+
+
+def _escaped(text: str, c0: re.Pattern[str]) -> str:
+    text = c0.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _WIDE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class PrintableStream(io.TextIOBase):

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .display import printable_name
 from .i18n import _
 from .journal import Journal
 from .model import RelPath, SkipReason, is_within
@@ -210,7 +211,7 @@ LOGGED_PER_REASON = 5  # paths named per reason in the log line; the rest are co
 
 
 def _listed(paths: Iterable[RelPath]) -> str:
-    names = list(paths)
+    names = [printable_name(p) for p in paths]
     shown = ", ".join(names[:LOGGED_PER_REASON])
     more = len(names) - LOGGED_PER_REASON
     return shown if more <= 0 else _("{paths} and {n} more").format(paths=shown, n=more)
@@ -251,7 +252,7 @@ def twin_findings(held: Iterable[Held], within: Iterable[RelPath] | None = None)
                 "Windows types it) and decomposed (NFD, as macOS and Unikey's “Unicode tổ hợp” "
                 "write it). hoso cannot tell them apart, so nothing in it is synced until only "
                 "one remains."
-            ).format(name=item.path, where=place(item.where)),
+            ).format(name=printable_name(item.path), where=place(item.where)),
             fix=fix(item.reason),
         )
         for item in sorted(held)

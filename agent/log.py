@@ -25,7 +25,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from urllib.parse import quote
 
-from .display import printable
+from .display import printable, printable_name
 
 ROOT_LOGGER = "hoso"
 LOG_FILE_BYTES = 1_000_000
@@ -97,6 +97,10 @@ class RedactingFilter(logging.Filter):
     so no handler can format the raw parts."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            # A text argument is most often a name from the share: its newline would start
+            # a log line of the share's own.
+            record.args = tuple(printable_name(a) if isinstance(a, str) else a for a in record.args)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):

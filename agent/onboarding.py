@@ -131,18 +131,16 @@ def check_address(url: str) -> None:
     """ConfigError unless ``url`` is an http(s) address without credentials in it; the
     message names the option, since no config file exists yet."""
     full = url if "://" in url else "https://" + url.lstrip("/")
+    # Looked for before parsing: a password holding "#", "?" or "/" (or an unclosed "[")
+    # makes urlsplit see no user at all, and every later message quotes the address.
+    if _holds_credentials(full):
+        raise _credentials_in_address()
     try:
         parts = urlsplit(full)
     except ValueError:  # an unclosed "[" of an IPv6 address
         raise _not_a_web_address(url) from None
-    if parts.username is not None or parts.password is not None:  # never echoed: a password
-        raise ConfigError(
-            _(
-                "The address given with --url holds a user name or password. Give the address "
-                "alone, the user name with --user; hoso asks for the password (or reads "
-                "{var})."
-            ).format(var=configmod.PASSWORD_ENV)
-        )
+    if parts.username is not None or parts.password is not None:
+        raise _credentials_in_address()
     if not parts.hostname or not _port_is_number(parts) or any(c.isspace() for c in url):
         raise _not_a_web_address(url)
     if "://" not in url:
@@ -159,6 +157,36 @@ def check_address(url: str) -> None:
                 "http://), for example {example}"
             ).format(url=url, example=EXAMPLE_URL)
         )
+
+
+def _holds_credentials(full: str) -> bool:
+    """Whether ``full`` (an address with "://") may hold a user name or password, judged on
+    the raw text. Past this check the address holds none, so messages may quote it.
+
+    An "@" before the first "/" is a login; so is an "@" further on when the part before
+    that "/" has a ":" not followed by a port number ("lan:pa/ss@host": a password with a
+    "/"). An "@" in the path of a plain address ("…/dav/files/lan@school.vn/", a Nextcloud
+    e-mail login) is not one."""
+    rest = full.split("://", 1)[1]
+    if "@" not in rest:
+        return False
+    authority = rest.split("/", 1)[0]
+    if "@" in authority:
+        return True
+    host_port = authority.rpartition("]")[2] if authority.startswith("[") else authority
+    _host, colon, port = host_port.rpartition(":")
+    return bool(colon) and not port.isdigit()
+
+
+def _credentials_in_address() -> ConfigError:
+    # The address itself is never quoted: it holds a password.
+    return ConfigError(
+        _(
+            "The address given with --url holds a user name or password. Give the address "
+            "alone, the user name with --user; hoso asks for the password (or reads "
+            "{var})."
+        ).format(var=configmod.PASSWORD_ENV)
+    )
 
 
 def _not_a_web_address(url: str) -> ConfigError:

@@ -15,6 +15,7 @@ from typing import Any
 from . import heldback, local, serverinfo, trash
 from .backup import history
 from .config import Config
+from .display import printable_name
 from .heldback import Held
 from .i18n import _, ngettext
 from .journal import Journal
@@ -167,12 +168,12 @@ def held_lines(held: list[dict[str, Any]]) -> list[str]:
     for reason, group in heldback.grouped(items):
         lines.append(_("Not synced — {why} ({n}):").format(why=heldback.why(reason), n=len(group)))
         for item in group[:MAX_LISTED]:
-            text = f"  {item.path}"
+            text = f"  {printable_name(item.path)}"
             count = below.get(item.path, 0)
             if count:  # a folder: the files it holds back
                 text += " " + ngettext("({n} file)", "({n} files)", count).format(n=count)
             if item.detail or item.where:
-                text += f": {item.detail or heldback.place(item.where)}"
+                text += f": {printable_name(item.detail) or heldback.place(item.where)}"
             lines.append(text)
         if len(group) > MAX_LISTED:
             lines.append("  " + _("… and {n} more").format(n=len(group) - MAX_LISTED))

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from . import davxml, guards, heldback, local, reconcile, restored, serverinfo, trash
 from .config import Config, default_state_dir
-from .display import printable
+from .display import printable_name
 from .errors import (
     AuthError,
     ConfigError,
@@ -259,7 +259,7 @@ class Syncer:
                         key=f"held:{item.reason}:{item.path}",
                         # A name from the share may hold control characters: a popup
                         # shows them escaped, as the terminal and the log do.
-                        title=_("Not synced: {path}").format(path=printable(item.path)),
+                        title=_("Not synced: {path}").format(path=printable_name(item.path)),
                         body=heldback.explain(item.reason),
                         path=item.path,
                     ),
@@ -731,7 +731,7 @@ def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
         _(
             "{path}: the share accepted this file earlier but never listed it; it was sent "
             "again. If this repeats, ask the school's IT admin to check the share."
-        ).format(path=action.path)
+        ).format(path=printable_name(action.path))
         for action in plan.actions
         if action.kind is ActionKind.UPLOAD
         and action.reason is Reason.NOT_SEEN_ON_SHARE
@@ -753,13 +753,15 @@ def _unlisted_warnings(prepared: PreparedPass, server: str) -> list[str]:
                 "(the first: {first}) are left alone here and on the share. Rename them without "
                 "the leading dot to have them synced.",
                 len(prepared.unlisted),
-            ).format(server=server, n=len(prepared.unlisted), first=prepared.unlisted[0])
+            ).format(
+                server=server, n=len(prepared.unlisted), first=printable_name(prepared.unlisted[0])
+            )
         )
     warnings += [
         _(
             "{path}: the share's listing leaves it out, but the share still has it; it was not "
             "deleted here. If this repeats, ask the school's IT admin to check the share."
-        ).format(path=path)
+        ).format(path=printable_name(path))
         for path in prepared.unconfirmed
     ]
     return warnings
@@ -819,12 +821,14 @@ def _without(entries: Mapping[RelPath, _E], folders: list[RelPath]) -> dict[RelP
 
 
 def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
-    """The `skipped` entries of paths left out of the plan: twins and symlinks. They ask for
-    no early pass (a person has to act), so they are not part of ``plan.skipped``."""
+    """The `skipped` entries of paths left out of the plan: twins, type clashes, symlinks and
+    what could not be read here. They ask for no early pass (a person has to act), so they
+    are not part of ``plan.skipped``; without them a pass would say "in sync" beside them."""
     return [
         *({"path": p, "reason": SkipReason.NORMALIZATION_TWIN.value} for p in prepared.twins),
         *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
+        *({"path": p, "reason": heldback.UNREADABLE} for p, _why in prepared.unreadable),
     ]
 
 
@@ -833,8 +837,9 @@ def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
     the names the share's gate refused either way, and the names this share never lists."""
     refused = (*prepared.refused, *prepared.misnamed)
     twin = SkipReason.NORMALIZATION_TWIN.value
+    with_detail = (twin, heldback.UNREADABLE)  # held below, with where or why
     return (
-        *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] != twin),
+        *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] not in with_detail),
         *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
         *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
         *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),

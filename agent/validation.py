@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import heldback, local
 from .config import Config
+from .display import printable_name
 from .hooks import Notification, PluginHost, load_plugins
 from .i18n import _, current_language
 from .journal import Journal, ValidationStamp
@@ -175,7 +176,7 @@ class Validator:
                 continue
             note = Notification(
                 key=f"finding:{finding.path}:{finding.rule}",
-                title=_("Record to fix: {path}").format(path=finding.path),
+                title=_("Record to fix: {path}").format(path=printable_name(finding.path)),
                 body=f"{finding.message} {finding.fix}".strip(),
                 path=finding.path,
                 urgent=finding.severity is Severity.ERROR,

