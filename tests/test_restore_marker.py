@@ -278,7 +278,8 @@ def test_an_edit_the_dead_pc_never_sent_is_kept_as_a_conflict_copy(
         service.snapshot_folder(cfg, service.open_repository(cfg, Secret(PASSPHRASE)), cfg.root)
     new = Agent(tmp_path / "new", share, name="gv-lan-moi")
     _restore(new, drive)
-    assert restored.read(new.root)[EDITED].on_share is (False if snapshot_by == "this hoso" else None)
+    said = restored.read(new.root)[EDITED].on_share
+    assert said is (False if snapshot_by == "this hoso" else None)
     report = new.sync()
     local = new.tree()
     [copy] = conflict_copies(local)
