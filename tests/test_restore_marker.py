@@ -247,7 +247,8 @@ def test_a_share_lacking_the_restored_files_stops_the_pass_and_trashes_nothing(
     _restore(new, drive)
     stopped = new.cli("sync")
     assert stopped.returncode == 4, stopped.stderr
-    assert "would delete 3 of 3" in stopped.stderr and "--allow-mass-delete" in stopped.stderr
+    assert "The share lacks 3 of the 3 restored files the backup saw on it" in stopped.stderr
+    assert "Check the share address" in stopped.stderr and "synced files" not in stopped.stderr
     assert set(new.tree()) == {SAME, COMMENTED, EDITED} and _trash(new) == []
     assert remote_tree(share) == {}
 
