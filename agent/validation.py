@@ -92,7 +92,10 @@ class Validator:
                 result.unchanged += 1
                 continue
             record = Record(path, file, classify(path, self.types), st.st_size, st.st_mtime)
+            failed = self.host.failed_calls
             findings = self.host.validate_record(record, today)
+            if self.host.failed_calls != failed:
+                continue  # a check could not run (reported as a plugin failure): not validated
             self.journal.store_validation(path, now_stamp, findings, now=time.time())
             result.checked += 1
         if wanted_paths is None:

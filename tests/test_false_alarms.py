@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -28,6 +29,7 @@ from agent.model import Report
 from plugins.handover.bundle import SUFFIX
 from plugins.handover.ledger import FOLDER, STEM
 from plugins.inspection.settings import DEFAULT_EVIDENCE_FOLDER
+from plugins.validation import sandbox
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 NO_REFLECTION = lesson_plan()[:-2]  # a lesson plan without its "IV." section: an error
@@ -231,3 +233,26 @@ def test_the_agents_validation_thread_survives_an_unexpected_error(
         worker.submit(None)  # the whole folder: checked and told
         worker.finish()
     assert [n.path for n in told] == ["Tuần 3/Bài 7.txt"]
+
+
+def test_a_document_reader_that_cannot_start_leaves_the_record_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that reads documents cannot be started (here: its program is no program):
+    a failure of this computer, said as such, never "no problems" stored for the record."""
+    agent = offline_agent(tmp_path)
+    (agent.root / "Tuần 3").mkdir()
+    plan = "Tuần 3/Toán - Bài 12.docx"
+    make_docx(agent.root / plan, NO_REFLECTION)
+    not_a_program = tmp_path / "python3"
+    not_a_program.write_text("#!/bin/sh\n")  # mode 0644: exec refuses it
+    monkeypatch.setattr(sys, "executable", str(not_a_program))
+    monkeypatch.setattr(sandbox, "_shared", {})  # no worker started earlier in this process
+    with agent.syncer(plugins=True) as syncer:
+        assert syncer.validator is not None
+        result = syncer.validator.check()
+        failures = list(syncer.validator.host.failures)
+    assert result.checked == 0 and result.findings == []
+    assert any("reads documents for the checks could not run" in f for f in failures), failures
+    monkeypatch.undo()
+    assert plan in findings(agent)  # checked for real at the next chance
