@@ -386,6 +386,8 @@ class _ValidationWorker:
                 self.validator.notify_new(self.on_notice)
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
+            except Exception:  # a bug must not end the thread: the next pass checks again
+                log.exception("validation failed")
 
 
 class _Finish:

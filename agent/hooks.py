@@ -236,6 +236,7 @@ class PluginHost:
     # This process's most recent failures, for the CLI (bounded: a plugin failing on every
     # record of a long-running agent must not grow it forever; the journal keeps counts).
     failures: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES_KEPT))
+    failed_calls: int = 0  # never capped: whether a call failed is "did it grow"
     _failing: set[tuple[str, str]] = field(default_factory=set)
     _hung: dict[str, threading.Thread] = field(default_factory=dict)  # why each is suspended
     # The agent's loop and its validation thread call hooks at the same time.
@@ -386,6 +387,7 @@ class PluginHost:
         )
         with self._lock:
             self.failures.append(text)
+            self.failed_calls += 1
             self._failing.add((plugin, hook))
         if self.failure_log is not None:
             self.failure_log.record_plugin_failure(plugin, hook, detail, now=time.time())

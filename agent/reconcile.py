@@ -637,11 +637,12 @@ def _file_rule(
     if local is not None and remote is not None and _same_content(local, remote):
         return ActionKind.RECORD, Reason.SAME_CONTENT
     restored = _as_restored(w, local)
-    if states == (State.NEW, State.NEW) and restored and restored.on_share is not False:
-        # The share's version is the newer truth (the PC synced until it died): propagate
-        # compares the bytes, records identical ones, else downloads over the restored file
-        # (kept in the local trash). Not when the snapshot says the share never had these
-        # bytes: an edit the dead PC never sent, kept beside the share's as a conflict copy.
+    if states == (State.NEW, State.NEW) and restored and restored.on_share:
+        # The snapshot saw these bytes on the share, so its different version is the newer
+        # truth (the PC synced until it died): propagate compares the bytes, records identical
+        # ones, else downloads over the restored file (kept in the local trash). Not when the
+        # share never had them, nor when the snapshot does not say (an older hoso's): possibly
+        # an edit the dead PC never sent, kept beside the share's as a conflict copy.
         return ActionKind.DOWNLOAD, Reason.RESTORED_OLDER
     if states == (State.NEW, State.ABSENT) and restored and restored.on_share:
         # The backup saw these bytes on the share; gone now, so deleted there since. Not

@@ -175,6 +175,41 @@ def copy_kind(path: RelPath) -> CopyKind | None:
     return None
 
 
+# Where a copy mark can start in a name as written: a parenthesis, or older Nextcloud's suffix.
+_MARK_START = re.compile(r"\(|_conflict", re.IGNORECASE)
+_OLD_NEXTCLOUD_MARK = re.compile(r"_conflict[-_ ]\d{8}[-_ ]\d{6}", re.IGNORECASE)
+
+
+def original_name(path: RelPath) -> RelPath | None:
+    """The file a conflict or restored copy at ``path`` is a copy of: its name without the
+    copy marks ("Tuần 9/Bài 9 (khôi phục 1).docx" → "Tuần 9/Bài 9.docx"), in the same
+    folder. None for a file that is no copy, or whose marks cannot be taken apart. A copy is
+    a second version only while its original is beside it: kept alone, it is the record."""
+    folder, _, name = path.rpartition("/")
+    if copy_kind(name) is None:
+        return None
+    while copy_kind(name) is not None:
+        shorter = _without_last_mark(name)
+        if shorter is None:
+            return None
+        name = shorter
+    return f"{folder}/{name}" if folder else name
+
+
+def _without_last_mark(name: str) -> str | None:
+    for start in sorted((m.start() for m in _MARK_START.finditer(name)), reverse=True):
+        if name[start] == "(":
+            close = name.find(")", start)
+            end = close + 1 if close >= 0 else -1
+        else:
+            mark = _OLD_NEXTCLOUD_MARK.match(name, start)
+            end = mark.end() if mark else -1
+        stem = name[:start].rstrip()
+        if end > 0 and stem and copy_kind(name[start:end]) is not None:
+            return stem + name[end:]
+    return None
+
+
 def is_conflict_copy(path: RelPath) -> bool:
     return copy_kind(path) is CopyKind.CONFLICT
 

@@ -393,7 +393,7 @@ class Syncer:
             for path, item in from_backup.items()
             if item.on_share and not item.wanted and path not in known
         )
-        mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete)
+        mass_delete = self._check_mass_delete(plan, len(known) + seen, allow_mass_delete, seen)
         clashes = _type_clashes(cfg.root, scan.twins, listing.twins)
         twins = [nfc(t[0]) for t in (*scan.twins, *listing.twins)]
         twins = [p for p in twins if p not in clashes]
@@ -696,11 +696,31 @@ class Syncer:
         log.warning("the share was restored from an older copy (%s): merging only", why)
         return True
 
-    def _check_mass_delete(self, plan: Plan, tracked: int, allow: bool) -> bool:
+    def _check_mass_delete(self, plan: Plan, tracked: int, allow: bool, restored: int) -> bool:
         """SafetyStop past the guard unless allowed; True when allowed past it. ``tracked``:
-        the synced files and folders."""
+        the synced files and folders, ``restored`` of them the restored files the backup saw
+        on the share."""
         # check_mass_delete counts a folder delete as the folder plus everything it covers.
         check = guards.check_mass_delete(plan, tracked, self.config.sync.max_delete_percent)
+        gone = [a.path for a in plan.actions if a.reason is Reason.RESTORED_GONE_FROM_SHARE]
+        if check.exceeds and not allow and gone:
+            # Not "synced files": a restored folder meeting a share that lacks what the backup
+            # saw there, most likely another folder or account than the old PC's.
+            raise SafetyStop(
+                ngettext(
+                    "The share lacks {n} of the {total} restored file the backup saw on it "
+                    "({examples}). Nothing was deleted. Check the share address and user given "
+                    "to `hoso init`: another folder or account looks like this. Only if they "
+                    "were really deleted on the share since the backup, run "
+                    "`hoso sync --allow-mass-delete` (they go to hoso's trash here).",
+                    "The share lacks {n} of the {total} restored files the backup saw on it "
+                    "({examples}). Nothing was deleted. Check the share address and user given "
+                    "to `hoso init`: another folder or account looks like this. Only if they "
+                    "were really deleted on the share since the backup, run "
+                    "`hoso sync --allow-mass-delete` (they go to hoso's trash here).",
+                    restored,
+                ).format(n=len(gone), total=restored, examples=", ".join(map(printable, gone[:3])))
+            )
         if check.exceeds and not allow:
             raise SafetyStop(
                 ngettext(

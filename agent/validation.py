@@ -12,6 +12,7 @@ Validation never blocks sync, except for the rules the config lists in
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import time
@@ -92,7 +93,10 @@ class Validator:
                 result.unchanged += 1
                 continue
             record = Record(path, file, classify(path, self.types), st.st_size, st.st_mtime)
+            failed = self.host.failed_calls
             findings = self.host.validate_record(record, today)
+            if self.host.failed_calls != failed:
+                continue  # a check could not run (reported as a plugin failure): not validated
             self.journal.store_validation(path, now_stamp, findings, now=time.time())
             result.checked += 1
         if wanted_paths is None:
@@ -192,19 +196,28 @@ class Validator:
 
 def _exists(root: Path, path: RelPath) -> bool:
     """Whether ``path`` (NFC) names a file or folder (a folder can have findings too) below
-    ``root`` in any Unicode spelling (a name typed on macOS is NFD on disk)."""
+    ``root`` in any Unicode spelling (a name typed on macOS is NFD on disk). A name that
+    cannot be looked at (a folder without permission) may be there: its findings are kept."""
     here = root
     for name in path.split("/"):
-        if not (here / name).exists():
+        try:
+            (here / name).lstat()
+        except OSError as exc:
+            if not _gone(exc):
+                return True
             try:
                 spelt = [n for n in os.listdir(here) if nfc(n) == name]
-            except OSError:
-                return False
+            except OSError as listing:
+                return not _gone(listing)
             if not spelt:
                 return False
             name = spelt[0]
         here = here / name
     return True
+
+
+def _gone(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOENT, errno.ENOTDIR)
 
 
 @contextlib.contextmanager

@@ -8,19 +8,28 @@ WebDAV share.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_delete, remote_tree
+from agents import Agent, hoso_command, hoso_env, remote_delete, remote_tree
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
 
+from agent.daemon import _ValidationWorker
+from agent.hooks import Notification
 from agent.model import Report
 from plugins.handover.bundle import SUFFIX
 from plugins.handover.ledger import FOLDER, STEM
 from plugins.inspection.settings import DEFAULT_EVIDENCE_FOLDER
+from plugins.validation import sandbox
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 NO_REFLECTION = lesson_plan()[:-2]  # a lesson plan without its "IV." section: an error
@@ -151,3 +160,99 @@ def test_an_unplugged_records_folder_keeps_its_findings(tmp_path: Path, share: S
         syncer.validator.check_changes(Report())  # what the agent does after any pass
     unplugged.rename(agent.root)
     assert status_paths(agent) == {"Tuần 3/Toán - Bài 12.docx"}
+
+
+NOBODY = 65534  # the tests run as root, whom no folder mode stops
+
+
+def _as_nobody(agent: Agent, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         *hoso_command("--config", str(agent.config_path), *args)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=hoso_env({"HOME": str(agent.home)}), cwd=agent.home,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+@WSGIDAV_ONLY
+def test_a_finding_in_a_folder_that_became_unreadable_is_kept_and_crashes_nothing(
+    share: Share,
+) -> None:
+    """Whether a finding's file is gone is asked of the disk; a folder hoso may not look into
+    (copied from a USB stick with odd modes) answers "permission denied", which is no "gone":
+    the finding stays, and `hoso sync` goes on instead of stopping with an unexpected error."""
+    base = Path(tempfile.mkdtemp(prefix="hoso-unreadable-", dir="/tmp"))  # nobody can reach it
+    try:
+        os.chmod(base, 0o755)
+        agent = Agent(base, share)
+        assert agent.root is not None
+        plan = agent.write("Kế hoạch bài dạy/Tuần 3/Bài 7.txt", b"ghi chu")  # a format not allowed
+        for top, dirs, files in os.walk(base):
+            for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+                os.chown(name, NOBODY, NOBODY)
+        assert _as_nobody(agent, "sync").returncode == 0
+        checked = _as_nobody(agent, "check", "--json")
+        found = {(f["path"], f["rule"]) for f in json.loads(checked.stdout)["findings"]}
+        assert ("Kế hoạch bài dạy/Tuần 3/Bài 7.txt", "file.format-not-allowed") in found
+        os.chmod(plan.parent, 0)
+
+        again = _as_nobody(agent, "sync")
+
+        assert again.returncode in (0, 1), again.stderr
+        assert "Unexpected" not in again.stderr and "Error" not in again.stderr, again.stderr
+        status = _as_nobody(agent, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        kept = {f["path"] for f in json.loads(status.stdout)["findings"]}
+        assert kept == {"Kế hoạch bài dạy/Tuần 3/Bài 7.txt"}
+        assert plan.parent.stat().st_mode & 0o777 == 0  # nothing changed the folder
+    finally:
+        for top, dirs, _files in os.walk(base):
+            for d in dirs:
+                os.chmod(os.path.join(top, d), 0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_agents_validation_thread_survives_an_unexpected_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in one check is logged and the thread goes on: the next pass is checked and its
+    findings told, instead of validation ending silently for the agent's lifetime."""
+    agent = offline_agent(tmp_path)
+    agent.write("Tuần 3/Bài 7.txt", b"ghi chu")  # a format not allowed
+    told: list[Notification] = []
+    with agent.syncer(plugins=True) as syncer:
+        assert syncer.validator is not None
+
+        def bug(report: Report) -> None:
+            raise RuntimeError("a bug in a check")
+
+        monkeypatch.setattr(syncer.validator, "check_changes", bug)
+        worker = _ValidationWorker(syncer.validator, threading.Event(), told.append)
+        worker.submit(Report())  # raises on the thread
+        worker.submit(None)  # the whole folder: checked and told
+        worker.finish()
+    assert [n.path for n in told] == ["Tuần 3/Bài 7.txt"]
+
+
+def test_a_document_reader_that_cannot_start_leaves_the_record_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that reads documents cannot be started (here: its program is no program):
+    a failure of this computer, said as such, never "no problems" stored for the record."""
+    agent = offline_agent(tmp_path)
+    (agent.root / "Tuần 3").mkdir()
+    plan = "Tuần 3/Toán - Bài 12.docx"
+    make_docx(agent.root / plan, NO_REFLECTION)
+    not_a_program = tmp_path / "python3"
+    not_a_program.write_text("#!/bin/sh\n")  # mode 0644: exec refuses it
+    monkeypatch.setattr(sys, "executable", str(not_a_program))
+    monkeypatch.setattr(sandbox, "_shared", {})  # no worker started earlier in this process
+    with agent.syncer(plugins=True) as syncer:
+        assert syncer.validator is not None
+        result = syncer.validator.check()
+        failures = list(syncer.validator.host.failures)
+    assert result.checked == 0 and result.findings == []
+    assert any("reads documents for the checks could not run" in f for f in failures), failures
+    monkeypatch.undo()
+    assert plan in findings(agent)  # checked for real at the next chance

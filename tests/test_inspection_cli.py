@@ -445,7 +445,7 @@ def test_reminders_before_an_inspection_until_it_is_sent(
     tmp_path: Path, pki: Pki, server: SmtpServer
 ) -> None:
     teacher = _teacher(tmp_path, server, pki, max_message_bytes=1_000_000)
-    conflict = f"{KHBD}/Tuần 11/Bài 20 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"
+    conflict = f"{KHBD}/Tuần 11/Tiếng Việt/Bài 20 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"
     lesson(teacher.root / conflict)
     big = f"{KHBD}/Tuần 12/Video tiết dạy mẫu.mp4"  # too large for any message
     blob(teacher.root / big, 800_000)

@@ -37,6 +37,7 @@ def records(tmp_path: Path) -> Path:
     lesson(root / KHBD / "Khác" / "Bài dạy thêm.docx", taught="ngày 11/11/2026")
     blob(root / KHBD / "Khác" / "Phiếu bài tập.pdf", 2000, mtime=datetime(2026, 11, 12, 9))
     blob(root / KHBD / "Tuần 11" / "chạy thử.exe", 100)
+    lesson(root / KHBD / "Tuần 11" / "Bài 9.docx")  # and two copies of it beside it
     lesson(root / KHBD / "Tuần 11" / "Bài 9 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx")
     lesson(root / KHBD / "Tuần 11" / "Bài 9 (khôi phục 1).docx")
     lesson(root / "2024-2025" / KHBD / "Tuần 10" / "Toán" / "Bài 1.docx")
@@ -62,6 +63,7 @@ def test_weeks_select_by_folder_then_lesson_date_then_last_save(
         f"{KHBD}/Tuần 10/Toán/Bài 56.docx": SelectedBy.FOLDER,
         f"{KHBD}/Khác/Bài dạy thêm.docx": SelectedBy.LESSON_DATE,
         f"{KHBD}/Khác/Phiếu bài tập.pdf": SelectedBy.MODIFIED_TIME,
+        f"{KHBD}/Tuần 11/Bài 9.docx": SelectedBy.FOLDER,
         f"{KHBD}/Tuần 12/Tiếng Việt/Bài 20.docx": SelectedBy.FOLDER,
     }
     assert [s.path for s in selection.skipped] == [
@@ -73,6 +75,22 @@ def test_weeks_select_by_folder_then_lesson_date_then_last_save(
     first = next(f for f in selection.files if f.path.endswith("Bài 56.docx"))
     assert first.size == (records / first.path).stat().st_size
     assert len(first.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "kept",
+    ["Bài 9 (khôi phục 1).docx", "Bài 9 (bản xung đột, máy lan-pc, 2026-11-20 08h10).docx"],
+)
+def test_a_copy_kept_as_the_only_version_is_the_record_and_is_sent(
+    tmp_path: Path, kept: str
+) -> None:
+    """The teacher followed the advice (keep the right version, delete the other): the copy
+    left alone is the record, not a second version of one."""
+    root = tmp_path / "HoSo"
+    lesson(root / KHBD / "Tuần 11" / kept)
+    selection = _select(root, tmp_path, Period((11, 11), None, ("KHBD",)))
+    assert [f.path for f in selection.files] == [f"{KHBD}/Tuần 11/{kept}"]
+    assert selection.skipped == ()
 
 
 def test_a_month_takes_month_folders_and_the_weeks_whose_wednesday_falls_in_it(

@@ -166,10 +166,11 @@ def test_an_unhashed_touch_is_uploaded_as_a_change() -> None:
 
 
 def test_a_restored_file_unchanged_since_the_restore_gives_way_to_the_share() -> None:
-    """New on both sides, the local bytes still the restored ones: the share's version is the
-    newer one and comes down (propagate keeps the restored one in the trash); no copy."""
+    """New on both sides, the local bytes still the restored ones, which the snapshot saw on the
+    share: the share's version is the newer one and comes down (propagate keeps the restored
+    one in the trash); no copy."""
     local, remote = lf(P, 2), rf(P, 3)
-    plan = run([local], [remote], restored={P: RestoredFile(sha(2))})
+    plan = run([local], [remote], restored={P: RestoredFile(sha(2), on_share=True)})
     assert plan == Plan(actions=(Action(K.DOWNLOAD, P, R.RESTORED_OLDER, local=local, remote=remote),))
 
 
@@ -208,11 +209,18 @@ def test_a_restored_file_the_backup_saw_on_the_share_and_gone_from_it_goes_to_th
     assert run([busy], [], restored=seen).skipped == (Skip(P, SkipReason.OPEN_IN_EDITOR),)
 
 
-def test_a_restored_file_never_sent_to_the_share_or_asked_back_follows_the_ordinary_rules() -> None:
-    """The snapshot says the share never had these bytes (an edit the dead PC never sent):
-    both are kept. Asked back (by name, into a synced folder): sent again, not trashed."""
-    unsent = {P: RestoredFile(sha(2), on_share=False)}
+@pytest.mark.parametrize("on_share", [False, None], ids=["never on the share", "not known"])
+def test_a_restored_file_the_backup_did_not_see_on_the_share_is_kept_beside_the_shares(
+    on_share: bool | None,
+) -> None:
+    """The snapshot says the share never had these bytes, or does not say (made by an older
+    hoso): possibly an edit the dead PC never sent, so both are kept, never replaced."""
+    unsent = {P: RestoredFile(sha(2), on_share=on_share)}
     assert summary(run([lf(P, 2)], [rf(P, 3)], restored=unsent)) == [(K.CONFLICT, P, R.NEW_BOTH)]
+
+
+def test_a_restored_file_asked_back_follows_the_ordinary_rules() -> None:
+    """Asked back (by name, into a synced folder): sent again, not trashed."""
     wanted = {P: RestoredFile(sha(2), on_share=True, wanted=True)}
     assert summary(run([lf(P, 2)], [], restored=wanted)) == [(K.UPLOAD, P, R.NEW_LOCAL)]
     assert summary(run([lf(P, 2)], [rf(P, 3)], restored=wanted)) == [(K.DOWNLOAD, P, R.RESTORED_OLDER)]

@@ -23,7 +23,7 @@ from pypdf import PdfReader
 
 from agent.i18n import language
 from agent.model import RelPath
-from agent.records import CopyKind, Finding, RecordType, Severity, copy_kind, fold
+from agent.records import CopyKind, Finding, RecordType, Severity, copy_kind, fold, original_name
 from agent.trash import free_name
 from plugins.validation.checks import check_record
 from plugins.validation.documents import read_document
@@ -505,6 +505,25 @@ def test_a_copy_restored_from_the_trash_is_recognised_in_either_language(code: s
     )
 
 
+@pytest.mark.parametrize(
+    ("copy", "original"),
+    [
+        ("Tuần 1/Bài 1 (khôi phục 1).docx", "Tuần 1/Bài 1.docx"),
+        ("Bài 1 (restored 12).docx", "Bài 1.docx"),
+        ("a/Bài 1 (bản xung đột, máy gv.lan, 2026-11-29 09h30, 2).docx", "a/Bài 1.docx"),
+        ("Bài 1 (conflicted copy 2024-09-10 101500).docx", "Bài 1.docx"),
+        ("Bài 1 (Hà's conflicted copy 2024-09-10).docx", "Bài 1.docx"),
+        ("Bài (1)_conflict-20240910-101500.docx", "Bài (1).docx"),
+        ("Bài 1 (bản xung đột, máy PC, 2026-11-29 09h30) (restored 1).docx", "Bài 1.docx"),
+        ("Ghi chú (khôi phục 1)", "Ghi chú"),
+        ("Bài 1.docx", None),
+        ("Bài (1).docx", None),
+    ],
+)
+def test_a_copy_names_its_original(copy: str, original: str | None) -> None:
+    assert original_name(copy) == original
+
+
 def test_restored_copies_and_blank_plans_are_listed_apart_and_not_counted(
     tmp_path: Path,
 ) -> None:
@@ -546,3 +565,19 @@ def test_restored_copies_and_blank_plans_are_listed_apart_and_not_counted(
     assert "Bài 2.docx" in page.split("Blank lesson plans (not counted)")[1]
     assert "Bài 1 (khôi phục 1).docx" in page.split("Copies restored beside the original")[1]
     assert '<td class="teacher">Nguyễn Thị Lan</td>' in page
+
+
+def test_a_copy_kept_as_the_only_version_counts_as_handed_in(tmp_path: Path) -> None:
+    """The teacher kept the restored copy (or the conflict copy) and deleted the other: it is
+    the lesson plan of that week, not a second version to resolve."""
+    week = tmp_path / "share/lan/Tuần 1"
+    write_lesson_plan(week / "Bài 1 (khôi phục 1).docx", "Bài 1")
+    write_lesson_plan(week / "Bài 2 (bản xung đột, máy PC-LAN, 2026-11-29 09h30).docx", "Bài 2")
+    data = to_json(build(tmp_path / "share", weeks=(1,), teacher_depth=1))
+    [cell] = data["teachers"][0]["weeks"]
+    assert [p.rpartition("/")[2] for p in cell["files"]] == [
+        "Bài 1 (khôi phục 1).docx",
+        "Bài 2 (bản xung đột, máy PC-LAN, 2026-11-29 09h30).docx",
+    ]
+    assert (cell["present"], cell["restored"], cell["conflicts"]) == (2, [], [])
+    assert data["teachers"][0]["summary"]["lesson_plans"] == 2

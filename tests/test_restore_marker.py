@@ -19,7 +19,9 @@ import pytest
 from agents import Agent, conflict_copies, remote_put, remote_tree
 from conftest import Share
 
-from agent import restored
+from agent import config, restored
+from agent.backup import service
+from agent.config import Secret
 from agent.journal import Journal
 from agent.model import RestoredFile
 
@@ -245,31 +247,43 @@ def test_a_share_lacking_the_restored_files_stops_the_pass_and_trashes_nothing(
     _restore(new, drive)
     stopped = new.cli("sync")
     assert stopped.returncode == 4, stopped.stderr
-    assert "would delete 3 of 3" in stopped.stderr and "--allow-mass-delete" in stopped.stderr
+    assert "The share lacks 3 of the 3 restored files the backup saw on it" in stopped.stderr
+    assert "Check the share address" in stopped.stderr and "synced files" not in stopped.stderr
     assert set(new.tree()) == {SAME, COMMENTED, EDITED} and _trash(new) == []
     assert remote_tree(share) == {}
 
 
 @WSGIDAV_ONLY
+@pytest.mark.parametrize(
+    ("snapshot_by", "on_share_copy"),
+    [("this hoso", b"bai 50 + y kien to truong"), ("an older hoso", b"bai 50")],
+)
 def test_an_edit_the_dead_pc_never_sent_is_kept_as_a_conflict_copy(
-    tmp_path: Path, share: Share
+    tmp_path: Path, share: Share, snapshot_by: str, on_share_copy: bytes
 ) -> None:
     """The backup holds an edit the share never got (the PC was offline, then died): the
-    snapshot says so (on_share false), so it is no older copy: both versions are kept."""
+    snapshot says so (on_share false), so it is no older copy: both versions are kept. A
+    snapshot of an older hoso does not say (on_share unknown): the share's copy may be the
+    older one, so both are kept too, never the restored edit replaced and left to the trash."""
     old = Agent(tmp_path / "old", share, name="gv-lan")
     old.write(EDITED, b"bai 50")
     assert not old.sync().failed
     old.write(EDITED, b"bai 50, sua luc mat mang")  # never synced
     drive = tmp_path / "USB" / "hoso-backup"
     assert old.cli("backup", "init", "--repository", str(drive), env=ENV).returncode == 0
-    assert old.cli("backup", "create", env=ENV).returncode == 0
-    remote_put(share, EDITED, b"bai 50 + y kien to truong")
+    if snapshot_by == "this hoso":
+        assert old.cli("backup", "create", env=ENV).returncode == 0
+        remote_put(share, EDITED, on_share_copy)
+    else:  # a snapshot as hoso made before the marker: no on_share in it
+        cfg = config.load(old.config_path)
+        service.snapshot_folder(cfg, service.open_repository(cfg, Secret(PASSPHRASE)), cfg.root)
     new = Agent(tmp_path / "new", share, name="gv-lan-moi")
     _restore(new, drive)
-    assert restored.read(new.root)[EDITED].on_share is False
+    said = restored.read(new.root)[EDITED].on_share
+    assert said is (False if snapshot_by == "this hoso" else None)
     report = new.sync()
     local = new.tree()
     [copy] = conflict_copies(local)
-    assert local[copy] == b"bai 50, sua luc mat mang" and local[EDITED] == b"bai 50 + y kien to truong"
+    assert local[copy] == b"bai 50, sua luc mat mang" and local[EDITED] == on_share_copy
     assert report.conflicts == [{"path": EDITED, "copy": copy}] and _trash(new) == []
     assert remote_tree(share) == local

@@ -29,7 +29,7 @@ from agent.config import Config
 from agent.errors import UsageError
 from agent.i18n import _
 from agent.model import RelPath, is_within
-from agent.records import CopyKind, Finding, Record, classify, copy_kind, fold
+from agent.records import CopyKind, Finding, Record, classify, copy_kind, fold, original_name
 from agent.validation import Validator
 from plugins.validation.document import Document
 from plugins.validation.report import natural_key
@@ -103,7 +103,10 @@ def select(
         if how is None:
             continue
         refused = blocked_reason(file)
-        kind = copy_kind(path)  # two versions of one record: the teacher picks one first
+        # Two versions of one record: the teacher picks one first. A copy kept alone (the
+        # other deleted, as advised) is the record.
+        original = original_name(path)
+        kind = copy_kind(path) if original is not None and original in tree.files else None
         if kind is CopyKind.CONFLICT:
             refused = _("a conflict copy: keep the right version, delete the other, then send")
         elif kind is CopyKind.RESTORED:

@@ -8,10 +8,11 @@ the renderers turn the result into JSON, CSV or one printable, self-contained HT
 
 Paths in the report are relative to the report folder, NFC, '/'-separated. The walk skips
 hidden entries (and with them hoso's ".hoso-*" state and LibreOffice lock files), Office
-lock files ("~$…") and Windows thumbnail/folder settings files. Conflict copies, copies
-restored from the trash beside a file of the same name (:func:`agent.records.copy_kind`) and
-blank lesson plans (an untouched template: rule ``khbd.blank``) are not counted as handed in;
-they are listed so the manager can ask for them to be resolved. Which files are lesson plans
+lock files ("~$…") and Windows thumbnail/folder settings files. Conflict copies and copies
+restored from the trash while their original is beside them (kept alone, a copy is the lesson
+plan: :func:`agent.records.original_name`), and blank lesson plans (an untouched template: rule
+``khbd.blank``) are not counted as handed in; they are listed so the manager can ask for them
+to be resolved. Which files are lesson plans
 is the record types' decision (config/record-types.toml). Teachers are shown by the full
 name ``[school.teachers]`` gives their folder, else by the folder's name.
 """
@@ -31,7 +32,16 @@ from typing import Any
 
 from agent.i18n import _
 from agent.model import RelPath, nfc
-from agent.records import CopyKind, Finding, RecordType, Severity, classify, copy_kind, fold
+from agent.records import (
+    CopyKind,
+    Finding,
+    RecordType,
+    Severity,
+    classify,
+    copy_kind,
+    fold,
+    original_name,
+)
 
 from .weeks import week_of_path
 
@@ -186,7 +196,8 @@ def build_report(
     for plan in plans:
         if plan.teacher is not None and (plan.week is None or plan.week in wanted):
             by_teacher[plan.teacher].append(plan)
-    verdicts = {p.path: _verdict(p, check) for shown in by_teacher.values() for p in shown}
+    found = {p.path for p in plans}
+    verdicts = {p.path: _verdict(p, check, found) for shown in by_teacher.values() for p in shown}
     return CompletenessReport(
         folder=folder,
         today=today,
@@ -251,10 +262,10 @@ class _Verdict:
     errors: tuple[Finding, ...] = ()
 
 
-def _verdict(plan: _Plan, check: Check) -> _Verdict:
-    copy = copy_kind(plan.path)
-    if copy is not None:  # the original beside it is the one that counts
-        return _Verdict(copy)
+def _verdict(plan: _Plan, check: Check, found: set[RelPath]) -> _Verdict:
+    original = original_name(plan.path)
+    if original is not None and original in found:  # the original beside it is what counts
+        return _Verdict(copy_kind(plan.path))
     findings = check(plan.file, plan.path, plan.record_type)
     if any(f.rule == "khbd.blank" for f in findings):
         return _Verdict(BLANK)

@@ -85,14 +85,17 @@ class _Worker:
     """One worker process and its pipes."""
 
     def __init__(self, memory_bytes: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, str(_PACKAGE_ROOT), str(memory_bytes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            env={k: v for k, v in os.environ.items() if k in _ENVIRONMENT},
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT, str(_PACKAGE_ROOT), str(memory_bytes)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                env={k: v for k, v in os.environ.items() if k in _ENVIRONMENT},
+            )
+        except OSError as exc:  # not the file's fault: never read as "vanished meanwhile"
+            raise ReaderUnavailable(exc.strerror or str(exc)) from None
         self.last_used = time.monotonic()
         self.killed = False
 
