@@ -504,12 +504,13 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
     relative = [_record_path(cfg, p) for p in paths]
     with open_validator(cfg) as validator:
         result = validator.check(relative or None, force=again)
-        failures = validator.host.failures
+        failures = list(validator.host.failures)
+        incomplete = validator.host.failed_calls > 0  # a check that did not run finds nothing
     findings = sorted(result.findings, key=lambda f: (f.path, f.rule))
     if as_json:
         click.echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
     else:
-        _print_findings(findings)
+        _print_findings(findings, incomplete=incomplete)
         click.echo(
             _(
                 "Records checked now: {checked}; unchanged since the last check: {unchanged}."
@@ -517,7 +518,7 @@ def check(ctx: Ctx, paths: tuple[Path, ...], as_json: bool, again: bool) -> None
         )
     for failure in failures:
         click.echo(failure, err=True)
-    if result.has_errors:
+    if result.has_errors or incomplete:
         sys.exit(ExitCode.PARTIAL)
 
 
@@ -537,7 +538,7 @@ def _record_path(cfg: configmod.Config, given: Path) -> str:
     )
 
 
-def _print_findings(findings: list[Any]) -> None:
+def _print_findings(findings: list[Any], *, incomplete: bool = False) -> None:
     marks = {"error": "✗", "warning": "!", "info": "i"}
     words = {"error": _("error"), "warning": _("warning"), "info": _("note")}
     current = None
@@ -551,7 +552,9 @@ def _print_findings(findings: list[Any]) -> None:
             click.echo(f"    → {finding.fix}")
     errors = sum(1 for f in findings if f.severity.value == "error")
     warnings = sum(1 for f in findings if f.severity.value == "warning")
-    if not findings:
+    if not findings and incomplete:
+        click.echo(_("No problems found in what could be checked, but some checks could not run (see below)."))
+    elif not findings:
         click.echo(_("No problems found."))
     else:
         click.echo(

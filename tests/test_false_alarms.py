@@ -18,12 +18,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from agents import Agent, hoso_command, hoso_env, remote_delete, remote_tree
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
 
+from agent.cli import cli
 from agent.daemon import _ValidationWorker
+from agent.errors import ExitCode
 from agent.hooks import Notification
 from agent.model import Report
 from plugins.handover.bundle import SUFFIX
@@ -254,5 +257,10 @@ def test_a_document_reader_that_cannot_start_leaves_the_record_unchecked(
         failures = list(syncer.validator.host.failures)
     assert result.checked == 0 and result.findings == []
     assert any("reads documents for the checks could not run" in f for f in failures), failures
+    # `hoso check` itself (in this process, where the reader cannot start): not an all-clear.
+    said = CliRunner().invoke(cli, ["--config", str(agent.config_path), "check"])
+    assert said.exit_code == ExitCode.PARTIAL, said.output
+    assert "No problems found." not in said.output
+    assert "some checks could not run" in said.output
     monkeypatch.undo()
     assert plan in findings(agent)  # checked for real at the next chance
