@@ -719,7 +719,7 @@ class Syncer:
                     "were really deleted on the share since the backup, run "
                     "`hoso sync --allow-mass-delete` (they go to hoso's trash here).",
                     restored,
-                ).format(n=len(gone), total=restored, examples=", ".join(map(printable, gone[:3])))
+                ).format(n=len(gone), total=restored, examples=", ".join(map(printable_name, gone[:3])))
             )
         if check.exceeds and not allow:
             raise SafetyStop(

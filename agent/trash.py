@@ -8,7 +8,6 @@ next pass syncs to the other side.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable

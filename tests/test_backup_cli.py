@@ -331,7 +331,7 @@ def test_names_with_terminal_controls_are_shown_escaped(tmp_path: Path) -> None:
     init(agent, tmp_path)
     assert hoso(agent, "create").returncode == 0
     agent.write(hidden, b"bai")
-    fifo = agent.root / f"pipe \x1b[2J"  # type: ignore[operator]
+    fifo = agent.root / "pipe \x1b[2J"  # type: ignore[operator]
     os.mkfifo(fifo)  # a special file: skipped and named
 
     made = hoso(agent, "create")
