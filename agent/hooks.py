@@ -12,9 +12,30 @@ Invariants:
   the other plugins and the sync go on. One that hung is suspended: not called again by this
   process until that call has returned (it may still be working; a second call beside it
   would pile up), then resumed.
-- Hooks are called with keyword arguments only, in pluggy's order (``tryfirst``/``trylast``,
-  then last registered first).
-- The host is built by :func:`load_plugins`, never at import time.
+- Hooks are called through pluggy itself, with keyword arguments only: pluggy's order
+  (``tryfirst``/``trylast``, then last registered first), ``firstresult=True`` specs (the
+  first answer that is not None ends the call) and wrappers (``wrapper=True``, and old-style
+  ``hookwrapper=True``) all work as pluggy documents them.
+- The host is built by :func:`load_plugins`, never at import time; hooks are called through
+  :meth:`PluginHost.call` (the typed entry points), never through ``manager.hook`` directly.
+
+How isolation and pluggy fit together: pluggy first registers the plugin as it is, so that it
+alone finds and validates the implementations (a misspelt hook, an unknown argument, a
+wrapper that is not a generator refuse the plugin). Then each implementation is replaced, under
+the same plugin name and with the same options, by a stand-in (:class:`_Isolated`) that runs
+it on a thread with the deadline, checks its answer and records its failures; pluggy's own
+call loop calls the stand-ins, so it alone decides the order, stops a ``firstresult`` call and
+runs the wrappers around the (isolated) implementations. A wrapper's stand-in runs the part
+before its ``yield`` and the part after it on a thread each, with the deadline; a wrapper that
+raises, hangs or makes the result unusable is recorded and as good as absent: the result goes
+on unchanged. A failed implementation simply gives no answer (None), which is also what makes
+a ``firstresult`` call go on to the next plugin. The answers' identities tell which plugin
+gave each (jobs and status notes carry their plugin's name); answers a wrapper adds are its
+plugin's.
+
+No hook here is ``firstresult``: each gathers from every plugin (``hoso_notify`` offers a
+notification to every channel, so a desktop popup and a chat message can both show it). A
+future question with one answer declares ``firstresult=True`` and the host honours it.
 """
 
 from __future__ import annotations
@@ -24,11 +45,13 @@ import importlib.metadata
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from types import ModuleType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import pluggy
 
@@ -224,6 +247,54 @@ class PluginInfo:
 
 
 @dataclass
+class _Call:
+    """One hook call through the host: how each answer is checked, and which plugin gave it
+    (pluggy's result is a bare list; jobs and status notes need their plugin's name)."""
+
+    hook: str
+    check: Callable[[object], object]  # raises TypeError for an unusable answer
+    firstresult: bool
+    # id(answer) → (plugin, answer); holding the answer keeps its id from being reused.
+    owners: dict[int, tuple[str, object]] = field(default_factory=dict)
+
+    def claim(self, plugin: str, answer: object) -> None:
+        self.owners.setdefault(id(answer), (plugin, answer))
+
+    def owner(self, answer: object) -> str:
+        return self.owners[id(answer)][0]
+
+    def check_result(self, result: object) -> object:
+        """Check what a wrapper makes of the whole result (one answer, or the list)."""
+        if self.firstresult:
+            return self.check(result)
+        if not isinstance(result, list):
+            raise TypeError(f"expected the list of answers, got {type(result).__name__}")
+        for answer in result:
+            if answer is None:
+                raise TypeError("expected the list of answers, got None in it")
+            self.check(answer)
+        return result
+
+    def claim_result(self, plugin: str, result: object) -> None:
+        """Answers a wrapper added belong to the wrapper's plugin."""
+        for answer in [result] if self.firstresult else cast(list[object], result):
+            if answer is not None:
+                self.claim(plugin, answer)
+
+
+# The hook call in progress on this thread (the agent's loop and its validation thread call
+# hooks at the same time; plugin code runs on threads of its own, outside it).
+_CURRENT: ContextVar[_Call | None] = ContextVar("hoso_hook_call", default=None)
+
+
+def _current(hook: str) -> _Call:
+    call = _CURRENT.get()
+    if call is None or call.hook != hook:
+        raise RuntimeError(f"{hook} must be called through PluginHost.call")
+    return call
+
+
+@dataclass
 class PluginHost:
     """Calls the enabled plugins' hooks, each isolated from the others and from the agent."""
 
@@ -246,58 +317,58 @@ class PluginHost:
 
     def check_config(self) -> None:
         """ConfigError listing every problem the plugins find in their settings."""
-        results = self._call("hoso_check_config", _list_of(str), config=self.config)
+        results = self.call("hoso_check_config", _list_of(str), config=self.config)
         problems = [problem for _name, found in results for problem in found]
         if problems:
             raise ConfigError("\n".join(problems))
 
     def record_types(self) -> list[RecordType]:
-        results = self._call("hoso_record_types", _list_of(RecordType), config=self.config)
+        results = self.call("hoso_record_types", _list_of(RecordType), config=self.config)
         return [t for _name, types in results for t in types]
 
     def own_files(self) -> list[str]:
         """The patterns of every plugin's own files in the records folder."""
-        results = self._call("hoso_own_files", _list_of(str), config=self.config)
+        results = self.call("hoso_own_files", _list_of(str), config=self.config)
         return [pattern for _name, patterns in results for pattern in patterns]
 
     def record_settled(self, record: Record) -> None:
-        self._call("hoso_record_settled", _nothing, config=self.config, record=record)
+        self.call("hoso_record_settled", _nothing, config=self.config, record=record)
 
     def validate_record(self, record: Record, today: date) -> list[Finding]:
-        def check(value: object) -> list[Finding]:
+        def check(value: object) -> Sequence[Finding] | None:
             findings = _list_of(Finding)(value)
-            if any(f.path != record.path for f in findings):
+            if any(f.path != record.path for f in findings or ()):
                 raise TypeError("a finding names another path than the record checked")
             return findings
 
-        results = self._call(
+        results = self.call(
             "hoso_validate_record", check, config=self.config, record=record, today=today
         )
         return [f for _name, findings in results for f in findings]
 
     def after_pass(self, report: Report) -> None:
-        self._call("hoso_after_pass", _nothing, config=self.config, report=report)
+        self.call("hoso_after_pass", _nothing, config=self.config, report=report)
 
     def before_delete(self, deletions: list[Deletion]) -> None:
         if deletions:
-            self._call("hoso_before_delete", _nothing, config=self.config, deletions=deletions)
+            self.call("hoso_before_delete", _nothing, config=self.config, deletions=deletions)
 
     def scheduled_jobs(self) -> list[tuple[str, Job]]:
-        results = self._call("hoso_scheduled_jobs", _list_of(Job), config=self.config)
+        results = self.call("hoso_scheduled_jobs", _list_of(Job), config=self.config)
         return [(name, job) for name, jobs in results for job in jobs]
 
     def status_notes(self) -> list[tuple[str, str]]:
         """(plugin, line) for `hoso status`."""
-        results = self._call("hoso_status_notes", _list_of(str), config=self.config)
+        results = self.call("hoso_status_notes", _list_of(str), config=self.config)
         return [(name, line) for name, lines in results for line in lines]
 
     def register_commands(self, cli: Any) -> None:
-        self._call("hoso_register_commands", _nothing, cli=cli)
+        self.call("hoso_register_commands", _nothing, cli=cli)
 
     def notify(self, notification: Notification, *, logged: bool = False) -> bool:
         """Offer the notification to every channel; when none delivers it, log it (unless
         the caller ``logged`` it already). True when a channel delivered it."""
-        results = self._call(
+        results = self.call(
             "hoso_notify", _optional_bool, config=self.config, notification=notification
         )
         delivered = any(ok for _name, ok in results)
@@ -307,39 +378,69 @@ class PluginHost:
 
     def run_job(self, plugin: str, job: Job, context: JobContext) -> bool:
         """Run one scheduled job with the plugin timeout; True when it finished."""
-        ok, _value = self._run_isolated(plugin, f"job {job.name}", job.run, (context,), _nothing)
+        ok, _value = self._run_isolated(
+            plugin, f"job {job.name}", partial(job.run, context), _nothing
+        )
         return ok
+
+    # -- calling through pluggy --
+
+    def call(
+        self, hook: str, check: Callable[[object], _T | None], **kwargs: Any
+    ) -> list[tuple[str, _T]]:
+        """Call ``hook`` through pluggy (order, ``firstresult``, wrappers) and return the
+        usable answers with the plugin that gave each, in pluggy's order. ``check`` raises
+        TypeError for an unusable answer (that plugin's answer is then left out)."""
+        caller = getattr(self.manager.hook, hook)
+        firstresult = bool(caller.spec is not None and caller.spec.opts.get("firstresult"))
+        call = _Call(hook, check, firstresult)
+        token = _CURRENT.set(call)
+        try:
+            result = caller(**kwargs)
+        finally:
+            _CURRENT.reset(token)
+        answers = ([] if result is None else [result]) if firstresult else result
+        return [(call.owner(answer), cast(_T, answer)) for answer in answers]
+
+    def register(self, name: str, plugin: object) -> str:
+        """Register one plugin, each of its hook implementations isolated; an implementation
+        of a hook that does not exist (a typo) or with wrong arguments refuses that plugin
+        only. Returns the problem, or ""."""
+        try:
+            self.manager.register(plugin, name=name)
+            self.manager.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
+            return f"refused: {exc}"
+        # pluggy found and validated the implementations; stand-ins take their places.
+        impls = [
+            (caller.name, impl)
+            for caller in self.manager.get_hookcallers(plugin) or ()
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin
+        ]
+        self.manager.unregister(plugin)
+        self.manager.register(_Isolated(self, name, plugin, impls), name=name)
+        return ""
 
     # -- the isolation --
 
-    def _call(
-        self, hook: str, check: Callable[[object], _T], **kwargs: Any
-    ) -> list[tuple[str, _T]]:
-        caller = getattr(self.manager.hook, hook)
-        results: list[tuple[str, _T]] = []
-        for impl in reversed(caller.get_hookimpls()):  # pluggy's call order
-            name = impl.plugin_name
-            if name in self.suspended and not self._resume(name):
-                continue
-            args = tuple(kwargs[arg] for arg in impl.argnames)
-            ok, value = self._run_isolated(name, hook, impl.function, args, check)
-            if ok and value is not None:
-                results.append((name, value))
-        return results
+    def _available(self, plugin: str) -> bool:
+        return plugin not in self.suspended or self._resume(plugin)
 
     def _run_isolated(
         self,
         plugin: str,
         hook: str,
-        function: Callable[..., object],
-        args: tuple[Any, ...],
+        function: Callable[[], object],
         check: Callable[[object], _T],
     ) -> tuple[bool, _T | None]:
         outcome: dict[str, Any] = {}
 
         def target() -> None:
             try:
-                outcome["value"] = function(*args)
+                outcome["value"] = function()
             except BaseException as exc:  # a plugin's bug must not escape its thread
                 outcome["error"] = exc
 
@@ -393,11 +494,128 @@ class PluginHost:
             self.failure_log.record_plugin_failure(plugin, hook, detail, now=time.time())
 
 
+# --- the stand-ins pluggy calls -----------------------------------------------------------------
+
+
+class _Isolated:
+    """What is registered with pluggy for one plugin: a stand-in for each of its hook
+    implementations, under the plugin's name and with the implementation's options."""
+
+    def __init__(
+        self, host: PluginHost, name: str, plugin: object, impls: list[tuple[str, pluggy.HookImpl]]
+    ) -> None:
+        self.plugin = plugin  # the plugin itself
+        self._name = name
+        for index, (hook, impl) in enumerate(impls):
+            wrapper = impl.wrapper or impl.hookwrapper
+            stand_in = (_isolated_wrapper if wrapper else _isolated_impl)(host, name, hook, impl)
+            stand_in.__wrapped__ = impl.function  # type: ignore[attr-defined]  # pluggy reads the arguments there
+            mark = hookimpl(
+                specname=hook,
+                wrapper=wrapper,  # an old-style one too: its stand-in is new-style
+                tryfirst=impl.tryfirst,
+                trylast=impl.trylast,
+                optionalhook=impl.optionalhook,
+            )
+            # pluggy registers attributes in name order: the index keeps the plugin's order.
+            setattr(self, f"_{index:04d}", mark(stand_in))
+
+    def __repr__(self) -> str:
+        return f"<hoso plugin {self._name}: {self.plugin!r}>"
+
+
+def _isolated_impl(
+    host: PluginHost, plugin: str, hook: str, impl: pluggy.HookImpl
+) -> Callable[..., object]:
+    """A plain implementation, run on its own thread with the deadline; None (no answer) when
+    it fails, is suspended or gives an unusable answer."""
+    function = impl.function
+
+    def stand_in(*args: object, **kwargs: object) -> object:
+        call = _current(hook)
+        if not host._available(plugin):
+            return None
+        ok, answer = host._run_isolated(
+            plugin, hook, partial(function, *args, **kwargs), call.check
+        )
+        if ok and answer is not None:
+            call.claim(plugin, answer)
+            return answer
+        return None
+
+    return stand_in
+
+
+def _isolated_wrapper(
+    host: PluginHost, plugin: str, hook: str, impl: pluggy.HookImpl
+) -> Callable[..., Generator[None, object, object]]:
+    """A wrapper (new style, or old style with ``hookwrapper=True``): the part before its
+    ``yield`` and the part after each run on a thread with the deadline. When either fails
+    the wrapper is as good as absent: the result passes through unchanged."""
+    function, old_style = impl.function, impl.hookwrapper
+
+    def stand_in(*args: object, **kwargs: object) -> Generator[None, object, object]:
+        call = _current(hook)
+        if not host._available(plugin):
+            return (yield)
+        start = partial(_start_wrapper, function, args, kwargs)
+        ok, wrapper = host._run_isolated(plugin, hook, start, _as_is)
+        if not ok or wrapper is None:
+            return (yield)
+        try:
+            result = yield
+        except BaseException:  # a fault of hoso's own call, not the plugin's: let it pass
+            host._run_isolated(plugin, hook, wrapper.close, _nothing)
+            raise
+        finish = partial(_finish_old_style if old_style else _finish_wrapper, wrapper, result)
+        ok, changed = host._run_isolated(plugin, hook, finish, call.check_result)
+        if not ok:
+            return result
+        call.claim_result(plugin, changed)
+        return changed
+
+    return stand_in
+
+
+def _start_wrapper(
+    function: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+) -> Generator[object, object, object]:
+    wrapper = cast(Generator[object, object, object], function(*args, **kwargs))
+    try:
+        next(wrapper)
+    except StopIteration:
+        raise RuntimeError("the wrapper returned without yielding") from None
+    return wrapper
+
+
+def _finish_wrapper(wrapper: Generator[object, object, object], result: object) -> object:
+    try:
+        wrapper.send(result)
+    except StopIteration as done:
+        return done.value
+    wrapper.close()
+    raise RuntimeError("the wrapper yielded a second time")
+
+
+def _finish_old_style(wrapper: Generator[object, object, object], result: object) -> object:
+    outcome: pluggy.Result[object] = pluggy.Result(result, None)
+    try:
+        wrapper.send(outcome)
+    except StopIteration:
+        return outcome.get_result()  # what the wrapper forced, or the result unchanged
+    wrapper.close()
+    raise RuntimeError("the wrapper yielded a second time")
+
+
 # --- result checks ------------------------------------------------------------------------------
 
 
 def _nothing(value: object) -> None:
     return None
+
+
+def _as_is(value: _T) -> _T:
+    return value
 
 
 def _optional_bool(value: object) -> bool | None:
@@ -406,16 +624,19 @@ def _optional_bool(value: object) -> bool | None:
     raise TypeError(f"expected True, False or None, got {type(value).__name__}")
 
 
-def _list_of(cls: type[_T]) -> Callable[[object], list[_T]]:
-    def check(value: object) -> list[_T]:
+def _list_of(cls: type[_T]) -> Callable[[object], Sequence[_T] | None]:
+    """A list (or tuple) of ``cls``, or None; the answer itself is kept (its identity names
+    the plugin that gave it)."""
+
+    def check(value: object) -> Sequence[_T] | None:
         if value is None:
-            return []
+            return None
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list of {cls.__name__}, got {type(value).__name__}")
         wrong = [v for v in value if not isinstance(v, cls)]
         if wrong:
             raise TypeError(f"expected {cls.__name__} items, got {type(wrong[0]).__name__}")
-        return list(value)
+        return value
 
     return check
 
@@ -434,7 +655,7 @@ def load_plugins(
     pairs (tests), each registered only when enabled in the config."""
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(HookSpecs)
-    infos: list[PluginInfo] = []
+    host = PluginHost(config, manager, [], failure_log=failure_log, timeout=config.plugins.timeout)
     candidates: list[tuple[str, str, str, Callable[[], object]]] = [
         (module.rpartition(".")[2], __version__, "built-in", _importer(module))
         for module in builtins
@@ -456,18 +677,16 @@ def load_plugins(
             log.error("plugin %s %s", name, detail)
             if failure_log is not None and enabled:
                 failure_log.record_plugin_failure(name, "load", detail, now=time.time())
-            infos.append(PluginInfo(name, version, source, False, (), detail))
+            host.plugins.append(PluginInfo(name, version, source, False, (), detail))
             continue
         hooks = _hooks_of(manager, plugin)
         error = ""
         if enabled:
-            error = _register(manager, name, plugin)
+            error = host.register(name, plugin)
             if error and failure_log is not None:
                 failure_log.record_plugin_failure(name, "load", error, now=time.time())
-        infos.append(PluginInfo(name, version, source, enabled and not error, hooks, error))
-    return PluginHost(
-        config, manager, infos, failure_log=failure_log, timeout=config.plugins.timeout
-    )
+        host.plugins.append(PluginInfo(name, version, source, enabled and not error, hooks, error))
+    return host
 
 
 def _given(plugin: object) -> Callable[[], object]:
@@ -481,16 +700,3 @@ def _importer(module: str) -> Callable[[], ModuleType]:
 def _hooks_of(manager: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     names = (n for n in dir(plugin) if n.startswith("hoso_"))
     return tuple(n for n in names if manager.parse_hookimpl_opts(plugin, n) is not None)
-
-
-def _register(manager: pluggy.PluginManager, name: str, plugin: object) -> str:
-    """Register one plugin; an implementation of a hook that does not exist (a typo) or
-    with wrong arguments refuses that plugin only. Returns the problem, or ""."""
-    try:
-        manager.register(plugin, name=name)
-        manager.check_pending()
-    except (pluggy.PluginValidationError, ValueError) as exc:
-        if manager.is_registered(plugin):
-            manager.unregister(plugin)
-        return f"refused: {exc}"
-    return ""
