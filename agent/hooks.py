@@ -406,6 +406,9 @@ class PluginHost:
         """Register one plugin, each of its hook implementations isolated; an implementation
         of a hook that does not exist (a typo) or with wrong arguments refuses that plugin
         only. Returns the problem, or ""."""
+        for other, registered in self.manager.list_name_plugin():
+            if isinstance(registered, _Isolated) and registered.plugin is plugin:
+                return f"refused: the same plugin is already registered as {other}"
         try:
             self.manager.register(plugin, name=name)
             self.manager.check_pending()
@@ -435,7 +438,12 @@ class PluginHost:
         hook: str,
         function: Callable[[], object],
         check: Callable[[object], _T],
+        *,
+        finished: bool = True,
     ) -> tuple[bool, _T | None]:
+        """Run ``function`` on a thread with the deadline and check its value; (True, value)
+        when usable. ``finished``: success ends the call (not the first half of a wrapper),
+        so a failure recorded earlier is cleared."""
         outcome: dict[str, Any] = {}
 
         def target() -> None:
@@ -463,6 +471,8 @@ class PluginHost:
         except TypeError as exc:
             self._failed(plugin, hook, f"returned an unusable result: {exc}")
             return False, None
+        if not finished:
+            return True, value
         with self._lock:
             recovered = (plugin, hook) in self._failing
             self._failing.discard((plugin, hook))
@@ -559,13 +569,13 @@ def _isolated_wrapper(
         if not host._available(plugin):
             return (yield)
         start = partial(_start_wrapper, function, args, kwargs)
-        ok, wrapper = host._run_isolated(plugin, hook, start, _as_is)
+        ok, wrapper = host._run_isolated(plugin, hook, start, _as_is, finished=False)
         if not ok or wrapper is None:
             return (yield)
         try:
             result = yield
         except BaseException:  # a fault of hoso's own call, not the plugin's: let it pass
-            host._run_isolated(plugin, hook, wrapper.close, _nothing)
+            host._run_isolated(plugin, hook, wrapper.close, _nothing, finished=False)
             raise
         finish = partial(_finish_old_style if old_style else _finish_wrapper, wrapper, result)
         ok, changed = host._run_isolated(plugin, hook, finish, call.check_result)

@@ -11,8 +11,10 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Generator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agents import Agent, remote_tree, run_hoso
@@ -21,9 +23,21 @@ from conftest import Share
 from agent import config as configmod
 from agent.config import Config
 from agent.daemon import _Jobs
-from agent.hooks import HookSpecs, hookimpl, load_plugins
+from agent.errors import ConfigError
+from agent.hooks import (
+    Deletion,
+    HookSpecs,
+    Job,
+    JobContext,
+    Notification,
+    PluginHost,
+    hookimpl,
+    hookspec,
+    load_plugins,
+)
 from agent.journal import Journal
-from agent.records import Finding, Record, Severity
+from agent.model import Kind, Report, Side
+from agent.records import Finding, Record, RecordType, Severity
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 
@@ -155,6 +169,16 @@ def test_a_plugin_with_a_misspelt_hook_is_refused_alone(tmp_path: Path) -> None:
     assert [f.rule for f in host.validate_record(record(), date.today())] == ["ok"]
 
 
+def test_the_same_plugin_under_two_names_is_registered_once(tmp_path: Path) -> None:
+    plugin = finder("twice")
+    host = load_plugins(
+        make_config(tmp_path), builtins=(), extra=[("one", plugin), ("two", plugin)]
+    )
+    two = next(p for p in host.plugins if p.name == "two")
+    assert not two.enabled and "already registered as one" in two.error
+    assert [f.rule for f in host.validate_record(record(), date.today())] == ["twice"]
+
+
 def test_a_plugin_that_cannot_be_imported_is_reported_and_the_rest_load(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path / "journal.sqlite3")
     try:
@@ -274,6 +298,359 @@ def test_a_suspended_plugin_is_resumed_once_its_stuck_call_returns(tmp_path: Pat
     assert not stuck.is_alive()
     assert host.validate_record(record(), date.today()) == []
     assert hangs.calls == 2 and "slow" not in host.suspended
+
+
+# --- pluggy's own machinery: firstresult and wrappers ---------------------------------------
+
+
+class ChooseSpecs:
+    @hookspec(firstresult=True)
+    def hoso_test_choose(self, config: Config) -> str | None:  # type: ignore[empty-body]
+        """A question with one answer (this test's own)."""
+
+
+class Chooser:
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    @hookimpl
+    def hoso_test_choose(self) -> object:
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_a_firstresult_hook_stops_at_the_first_answer(tmp_path: Path) -> None:
+    host = load_plugins(make_config(tmp_path), builtins=())
+    host.manager.add_hookspecs(ChooseSpecs)
+    last, second = Chooser("last answer"), Chooser("second answer")
+    broken, silent = Chooser(RuntimeError("no answer today")), Chooser(None)
+    for name, plugin in [
+        ("last", last),
+        ("second", second),
+        ("broken", broken),
+        ("silent", silent),
+    ]:
+        assert host.register(name, plugin) == ""
+
+    def text(value: object) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        raise TypeError("not text")
+
+    assert host.call("hoso_test_choose", text, config=host.config) == [("second", "second answer")]
+    assert (silent.calls, broken.calls, second.calls, last.calls) == (1, 1, 1, 0)
+    assert "Plugin broken failed in hoso_test_choose" in host.failures[0]
+
+
+class Wrapper:
+    """A new-style wrapper: it sees every answer, drops rule "a" and adds its own finding."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    @hookimpl(wrapper=True)
+    def hoso_validate_record(self, record: Record) -> Generator[None, list, list]:
+        answers = yield
+        self.seen = [[f.rule for f in found] for found in answers]
+        kept = [[f for f in found if f.rule != "a"] for found in answers]
+        return [*kept, [Finding(record.path, "wrapped", Severity.INFO, "added")]]
+
+
+def test_a_wrapper_sees_and_can_change_the_result(tmp_path: Path) -> None:
+    wrapper = Wrapper()
+    host = load_plugins(
+        make_config(tmp_path),
+        builtins=(),
+        extra=[("wrap", wrapper), ("a", finder("a")), ("b", finder("b"))],
+    )
+    rules = [f.rule for f in host.validate_record(record(), date(2026, 11, 29))]
+    assert wrapper.seen == [["b"], ["a"]]  # the implementations' answers, in pluggy's order
+    assert rules == ["b", "wrapped"] and not host.failures
+
+
+class Notes:
+    @hookimpl
+    def hoso_status_notes(self) -> list[str]:
+        return ["from the plugin"]
+
+
+class OldStyleWrapper:
+    @hookimpl(hookwrapper=True)
+    def hoso_status_notes(self) -> Generator[None, Any, None]:
+        outcome = yield
+        outcome.force_result([*outcome.get_result(), ["from the wrapper"]])
+
+
+def test_an_old_style_wrapper_can_change_the_result_and_owns_what_it_adds(
+    tmp_path: Path,
+) -> None:
+    host = load_plugins(
+        make_config(tmp_path),
+        builtins=(),
+        extra=[("old", OldStyleWrapper()), ("notes", Notes())],
+    )
+    assert host.status_notes() == [("notes", "from the plugin"), ("old", "from the wrapper")]
+
+
+class BadWrapper:
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.release = threading.Event()
+
+    @hookimpl(wrapper=True)
+    def hoso_validate_record(self) -> Generator[None, list, object]:
+        if self.how == "raises-before":
+            raise RuntimeError("broken before")
+        answers = yield
+        if self.how == "raises-after":
+            raise RuntimeError("broken after")
+        if self.how == "yields-twice":
+            yield
+        if self.how == "hangs":
+            self.release.wait()
+        return "not a list" if self.how == "garbage" else answers
+
+
+@pytest.mark.parametrize(
+    ("how", "detail"),
+    [
+        ("raises-before", "raised RuntimeError: broken before"),
+        ("raises-after", "raised RuntimeError: broken after"),
+        ("yields-twice", "yielded a second time"),
+        ("garbage", "returned an unusable result: expected the list of answers, got str"),
+        ("hangs", "did not return within 0.3 s; suspended"),
+    ],
+)
+def test_a_wrapper_that_fails_is_recorded_and_the_result_goes_on(
+    tmp_path: Path, how: str, detail: str
+) -> None:
+    wrapper = BadWrapper(how)
+    journal = Journal.open(tmp_path / "journal.sqlite3")
+    try:
+        host = load_plugins(
+            make_config(tmp_path, {"timeout": 0.3}),
+            failure_log=journal,
+            builtins=(),
+            extra=[("wrap", wrapper), ("a", finder("a"))],
+        )
+        for _ in range(2):  # suspended after hanging: the second call goes round it
+            assert [f.rule for f in host.validate_record(record(), date.today())] == ["a"]
+        [failure] = journal.plugin_failures()
+        assert (failure.plugin, failure.hook) == ("wrap", "hoso_validate_record")
+        assert detail in failure.detail
+        assert failure.count == (1 if how == "hangs" else 2)  # counted, never cleared half-way
+        assert ("wrap" in host.suspended) == (how == "hangs")
+    finally:
+        wrapper.release.set()
+        journal.close()
+
+
+def test_a_wrapper_that_is_not_a_generator_is_refused_alone(tmp_path: Path) -> None:
+    class NotAGenerator:
+        @hookimpl(wrapper=True)
+        def hoso_validate_record(self) -> list[Finding]:
+            return []
+
+    host = load_plugins(
+        make_config(tmp_path), builtins=(), extra=[("odd", NotAGenerator()), ("a", finder("a"))]
+    )
+    odd = next(p for p in host.plugins if p.name == "odd")
+    assert not odd.enabled and "not a generator function" in odd.error
+    assert [f.rule for f in host.validate_record(record(), date.today())] == ["a"]
+
+
+# --- every hook, exercised ----------------------------------------------------------------------
+
+SPY_TYPE = RecordType("SPY", "Hồ sơ thử", "Spy record", files=("spy-*.txt",))
+
+
+class Spy:
+    """One plugin implementing every hook the host calls in this process; it keeps what each
+    call was given."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, list[object]] = {}
+
+    def _saw(self, hook: str, value: object) -> None:
+        self.given.setdefault(hook, []).append(value)
+
+    @hookimpl
+    def hoso_check_config(self, config: Config) -> list[str]:
+        self._saw("check_config", config.root)
+        return ["plugins.spy.colour: write red or blue"]
+
+    @hookimpl
+    def hoso_record_types(self) -> list[RecordType]:
+        return [SPY_TYPE]
+
+    @hookimpl
+    def hoso_own_files(self) -> list[str]:
+        return ["/Spy/log-*.jsonl"]
+
+    @hookimpl
+    def hoso_record_settled(self, record: Record) -> None:
+        self._saw("record_settled", record.path)
+
+    @hookimpl
+    def hoso_validate_record(self, record: Record, today: date) -> list[Finding]:
+        return [Finding(record.path, "spy.seen", Severity.INFO, today.isoformat())]
+
+    @hookimpl
+    def hoso_after_pass(self, report: Report) -> None:
+        self._saw("after_pass", report.uploaded)
+
+    @hookimpl
+    def hoso_before_delete(self, deletions: list[Deletion]) -> None:
+        self._saw("before_delete", [d.path for d in deletions])
+
+    @hookimpl
+    def hoso_scheduled_jobs(self) -> list[Job]:
+        return [Job("count", 60, lambda context: self._saw("job", context.last_run))]
+
+    @hookimpl
+    def hoso_notify(self, notification: Notification) -> bool:
+        self._saw("notify", notification.key)
+        return notification.urgent  # delivers urgent ones only
+
+
+def spy_host(tmp_path: Path) -> tuple[Spy, PluginHost]:
+    spy = Spy()
+    return spy, load_plugins(make_config(tmp_path), builtins=(), extra=[("spy", spy)])
+
+
+def test_hook_check_config_problems_stop_with_one_config_error(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    with pytest.raises(ConfigError, match=r"^plugins\.spy\.colour: write red or blue$"):
+        host.check_config()
+    assert spy.given["check_config"] == [tmp_path / "HoSo"]
+
+
+def test_hook_record_types_are_contributed(tmp_path: Path) -> None:
+    _spy, host = spy_host(tmp_path)
+    assert host.record_types() == [SPY_TYPE]
+
+
+def test_hook_own_files_patterns_are_gathered(tmp_path: Path) -> None:
+    _spy, host = spy_host(tmp_path)
+    assert host.own_files() == ["/Spy/log-*.jsonl"]
+
+
+def test_hook_record_settled_gets_the_record(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    host.record_settled(record("spy-1.txt"))
+    assert spy.given["record_settled"] == ["spy-1.txt"]
+
+
+def test_hook_validate_record_gets_the_record_and_today(tmp_path: Path) -> None:
+    _spy, host = spy_host(tmp_path)
+    [finding] = host.validate_record(record("spy-1.txt"), date(2026, 11, 29))
+    assert (finding.path, finding.rule, finding.message) == ("spy-1.txt", "spy.seen", "2026-11-29")
+
+
+def test_hook_after_pass_gets_the_report(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    host.after_pass(Report(uploaded=["spy-1.txt"]))
+    assert spy.given["after_pass"] == [["spy-1.txt"]]
+
+
+def test_hook_before_delete_is_called_only_when_something_is_deleted(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    host.before_delete([])
+    assert "before_delete" not in spy.given
+    host.before_delete([Deletion("spy-1.txt", Side.REMOTE, Kind.FILE)])
+    assert spy.given["before_delete"] == [["spy-1.txt"]]
+
+
+def test_hook_scheduled_jobs_carry_their_plugin_and_run_isolated(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    [(plugin, job)] = host.scheduled_jobs()
+    assert (plugin, job.name, job.every) == ("spy", "count", 60)
+    context = JobContext(host.config, 1_764_000_000.0, None, host.notify)
+    assert host.run_job(plugin, job, context)
+    assert spy.given["job"] == [None]
+
+
+def test_hook_notify_reports_delivery_and_logs_what_no_channel_showed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spy, host = spy_host(tmp_path)
+    assert host.notify(Notification("spy:1", "Urgent", "now", urgent=True))
+    assert not host.notify(Notification("spy:2", "Later", "some day"))
+    assert spy.given["notify"] == ["spy:1", "spy:2"]
+    assert [r.getMessage() for r in caplog.records if r.name == "hoso.hooks"] == ["Later: some day"]
+
+
+EXTRAS = """
+import click
+
+from agent.hooks import hookimpl
+
+
+@hookimpl
+def hoso_register_commands(cli):
+    @cli.command()
+    @click.argument("who")
+    @click.pass_obj
+    def greet(obj, who):
+        \"\"\"Greet someone from the records folder.\"\"\"
+        click.echo(f"Xin chào {who}, from {obj.load().root.name}")
+
+
+@hookimpl
+def hoso_status_notes(config):
+    return [f"Spy note for {config.root.name}"]
+"""
+
+
+@pytest.fixture
+def extras(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An installed plugin adding a command and a status note; its config, its environment."""
+    site = tmp_path / "site"
+    install_plugin(site, "hoso_extras", EXTRAS)
+    cfg = make_config(tmp_path)
+    configmod.write_private(
+        cfg.path,
+        f'root = "{cfg.root}"\nstate_dir = "{tmp_path / "state"}"\n'
+        '[remote]\nurl = "http://127.0.0.1:9/"\n',
+    )
+    return cfg.path, {"PYTHONPATH": str(site)}
+
+
+def test_hook_register_commands_adds_a_working_command(
+    extras: tuple[Path, dict[str, str]],
+) -> None:
+    config, env = extras
+    done = run_hoso("--config", str(config), "greet", "cô Lan", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Xin chào cô Lan, from HoSo\n"
+    listed = run_hoso("--config", str(config), "--help", env=env)
+    assert "greet" in listed.stdout and "Greet someone from the records folder." in listed.stdout
+
+
+def test_hook_status_notes_show_in_status(extras: tuple[Path, dict[str, str]]) -> None:
+    config, env = extras
+    done = run_hoso("--config", str(config), "status", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["plugin_notes"] == [
+        {"plugin": "hoso_extras", "text": "Spy note for HoSo"}
+    ]
+    assert "Spy note for HoSo" in run_hoso("--config", str(config), "status", env=env).stdout
+
+
+def test_every_hook_has_a_test_here() -> None:
+    """datasette's rule: each hook has a ``test_hook_<name>…`` test in this module that
+    registers an implementation, has hoso call it and checks what came of it."""
+    tests = [name for name in globals() if name.startswith("test_hook_")]
+    hooks = [name for name in dir(HookSpecs) if name.startswith("hoso_")]
+    untested = [
+        hook
+        for hook in hooks
+        if not any(test.startswith(f"test_hook_{hook.removeprefix('hoso_')}_") for test in tests)
+    ]
+    assert len(hooks) >= 11 and untested == []
 
 
 # --- hooks around a real sync pass ------------------------------------------------------------
