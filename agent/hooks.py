@@ -538,16 +538,15 @@ def _isolated_impl(
     host: PluginHost, plugin: str, hook: str, impl: pluggy.HookImpl
 ) -> Callable[..., object]:
     """A plain implementation, run on its own thread with the deadline; None (no answer) when
-    it fails, is suspended or gives an unusable answer."""
+    it fails, is suspended or gives an unusable answer. Arguments with a default value are
+    not passed, whatever pluggy's version offers (docs/plugins.md promises so)."""
     function = impl.function
 
-    def stand_in(*args: object, **kwargs: object) -> object:
+    def stand_in(*args: object, **_defaults: object) -> object:
         call = _current(hook)
         if not host._available(plugin):
             return None
-        ok, answer = host._run_isolated(
-            plugin, hook, partial(function, *args, **kwargs), call.check
-        )
+        ok, answer = host._run_isolated(plugin, hook, partial(function, *args), call.check)
         if ok and answer is not None:
             call.claim(plugin, answer)
             return answer
@@ -564,12 +563,12 @@ def _isolated_wrapper(
     the wrapper is as good as absent: the result passes through unchanged."""
     function, old_style = impl.function, impl.hookwrapper
 
-    def stand_in(*args: object, **kwargs: object) -> Generator[None, object, object]:
+    def stand_in(*args: object, **_defaults: object) -> Generator[None, object, object]:
         call = _current(hook)
         if not host._available(plugin):
             return (yield)
-        start = partial(_start_wrapper, function, args, kwargs)
-        ok, wrapper = host._run_isolated(plugin, hook, start, _as_is, finished=False)
+        start = partial(_start_wrapper, function, args)
+        ok, wrapper = host._run_isolated(plugin, hook, start, _started, finished=False)
         if not ok or wrapper is None:
             return (yield)
         try:
@@ -588,9 +587,9 @@ def _isolated_wrapper(
 
 
 def _start_wrapper(
-    function: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+    function: Callable[..., object], args: tuple[object, ...]
 ) -> Generator[object, object, object]:
-    wrapper = cast(Generator[object, object, object], function(*args, **kwargs))
+    wrapper = cast(Generator[object, object, object], function(*args))
     try:
         next(wrapper)
     except StopIteration:
@@ -624,7 +623,9 @@ def _nothing(value: object) -> None:
     return None
 
 
-def _as_is(value: _T) -> _T:
+def _started(value: object) -> Generator[object, object, object]:
+    if not isinstance(value, Generator):
+        raise TypeError(f"expected a started wrapper, got {type(value).__name__}")
     return value
 
 

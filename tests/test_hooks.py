@@ -155,6 +155,17 @@ def test_a_third_party_plugin_is_found_by_its_entry_point(tmp_path: Path) -> Non
     assert listed["validation"]["enabled"]
 
 
+def test_an_argument_with_a_default_is_never_passed(tmp_path: Path) -> None:
+    class Defaults:
+        @hookimpl
+        def hoso_validate_record(self, record: Record, today: date | None = None) -> list[Finding]:
+            return [Finding(record.path, "defaults", Severity.INFO, str(today))]
+
+    host = load_plugins(make_config(tmp_path), builtins=(), extra=[("defaults", Defaults())])
+    [finding] = host.validate_record(record(), date(2026, 11, 29))
+    assert finding.message == "None"  # as docs/plugins.md says: declare it without a default
+
+
 def test_a_plugin_with_a_misspelt_hook_is_refused_alone(tmp_path: Path) -> None:
     class Typo:
         @hookimpl
