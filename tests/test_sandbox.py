@@ -33,7 +33,14 @@ from plugins.validation.checks import check_record
 from plugins.validation.document import Limit, TooComplex, Unreadable, UnreadableReason
 from plugins.validation.documents import read_document
 from plugins.validation.remembered import FILE_NAME
-from plugins.validation.sandbox import MIB, DocumentSandbox, Limits, ReaderUnavailable, shared
+from plugins.validation.sandbox import (
+    MIB,
+    DocumentSandbox,
+    Limits,
+    ReaderUnavailable,
+    _Worker,
+    shared,
+)
 from plugins.validation.settings import Settings, settings_of
 
 TODAY = date(2026, 12, 7)
@@ -355,3 +362,17 @@ def test_the_running_agent_keeps_validating_after_a_hostile_pdf(
     assert "suspended" not in log_file.read_text()
     assert status["plugin_failures"] == []
     assert f"{WEEK}/{trap.name}" in remote_tree(share)  # a hostile file is still synced
+
+
+def test_a_worker_gone_before_the_question_closes_without_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The question stays in stdin's buffer when the worker is gone; closing must not raise
+    # BrokenPipeError again, or the sandbox's own retry path turns into a crash.
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    worker = _Worker(Limits().memory_bytes)
+    assert worker.process.wait() == 1
+    with pytest.raises(BrokenPipeError):
+        worker.ask(tmp_path / "plan.docx", Limits())
+    worker.close()
+    assert worker.process.stdin is not None and worker.process.stdin.closed

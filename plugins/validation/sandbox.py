@@ -22,6 +22,7 @@ start a worker).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -167,7 +168,10 @@ class _Worker:
         """Closing stdin asks the worker to quit; it does when its current file is read."""
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
-                pipe.close()
+                # A worker that is gone leaves the unsent question in stdin's buffer: closing
+                # flushes it (BrokenPipeError) and still closes the descriptor.
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()
 
 
 class DocumentSandbox:
