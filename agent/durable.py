@@ -51,7 +51,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NAME_BYTES = 180  # of the target's name inside a temp name: the whole stays under NAME_MAX
 _RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
 
 # The logger hoso.durable (agent.log names every module's logger "hoso.<module>"; this module
 # sits below it in the layers).
