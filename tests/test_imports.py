@@ -38,7 +38,7 @@ OWNERS = {
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"},
+    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath", "durable"},
     {"config"},
     {
         "local",
