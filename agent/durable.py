@@ -59,12 +59,18 @@ _warned_lock = threading.Lock()
 
 
 def write_atomic(
-    path: Path, data: bytes, *, mode: int = 0o600, temp_prefix: str = TEMP_PREFIX
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    temp_prefix: str = TEMP_PREFIX,
+    parents: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` whole or not at all: temp file in the same folder,
-    write, fsync, rename over ``path``, fsync the folder. Missing folders above are made.
-    A symlink at ``path`` is replaced itself, never written through."""
-    with _parent(path) as fd:
+    write, fsync, rename over ``path``, fsync the folder. Missing folders above are made
+    (``parents=False``: FileNotFoundError instead, e.g. a backup drive not mounted). A
+    symlink at ``path`` is replaced itself, never written through."""
+    with _parent(path, make=parents) as fd:
         write_atomic_at(fd, path.name, data, mode=mode, temp_prefix=temp_prefix)
 
 
@@ -185,9 +191,9 @@ def remove_stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> int:
 
 
 @contextlib.contextmanager
-def _parent(path: Path) -> Iterator[int]:
+def _parent(path: Path, *, make: bool = True) -> Iterator[int]:
     """The folder holding ``path``, open; missing levels are made, each fsync'd into its own."""
-    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    missing = [p for p in (path.parent, *path.parent.parents) if make and not p.exists()]
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):
             folder.mkdir()
