@@ -20,7 +20,6 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.display import printable
+from agent.durable import create_new
 from agent.errors import SafetyStop, UsageError
 from agent.i18n import _
 from agent.roles import key_fingerprint
@@ -175,7 +175,8 @@ def prepare(
         receiver=recipient,
     )
     bundle_path = out / file_name(bundle_id)
-    _write_new(bundle_path, data)
+    # Readable by its owner only: sealed, but it still names the people and the school.
+    create_new(bundle_path, data, mode=0o600)
     number = 1 + sum(e.kind == ledger.PREPARED for e in read_log(config, keys).log.entries)
     fingerprints = (keys.public().fingerprint(), recipient.fingerprint())
     minutes = _write_minutes(
@@ -232,15 +233,6 @@ def _make_folder(out: Path) -> None:
                 path=out, detail=exc.strerror
             )
         ) from None
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    # Readable by its owner only: sealed, but it still names the people and the school.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _backup_before(config: Config, prompt: Prompt | None) -> str | None:
