@@ -38,7 +38,8 @@ OWNERS = {
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath", "durable"},
+    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"}
+    | {"durable", "conflictname", "textfold"},  # issue 12: pure helpers the layers above share
     {"config"},
     {
         "local",
@@ -62,7 +63,8 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo", "heldback"},
+    {"reconcile", "guards", "trash", "hooks", "serverinfo"},
+    {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},
@@ -177,7 +179,12 @@ def test_plugins_use_only_the_agents_public_api(module: str) -> None:
 
 @pytest.mark.parametrize(
     ("module", "allowed_agent"),
-    [("reconcile", {"agent.model"}), ("guards", {"agent.model", "agent.reconcile"})],
+    [
+        ("reconcile", {"agent.model", "agent.conflictname"}),
+        ("guards", {"agent.model", "agent.reconcile"}),
+        ("conflictname", {"agent.model", "agent.textfold"}),
+        ("textfold", set()),
+    ],
 )
 def test_decisions_are_pure(module: str, allowed_agent: set[str]) -> None:
     for imported in MODULES[module]:
