@@ -1,4 +1,5 @@
-"""The page and fonts of the official documents plugins write (Word, python-docx).
+"""The page and fonts of the official documents plugins write (Word, python-docx), and how
+such a document is saved.
 
 Vietnamese administrative documents are A4 with a 3 cm binding margin, in Times New Roman;
 python-docx's default template says Calibri and English, and Word prefers its theme fonts
@@ -8,11 +9,18 @@ over named ones, so every script's font is named explicitly and the language set
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+from pathlib import Path
+
 from docx.document import Document
 from docx.oxml.ns import qn
 from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Cm, Length
 from docx.styles.style import ParagraphStyle
+
+from agent.durable import create_new
 
 FONT = "Times New Roman"
 _THEME_FONTS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
@@ -50,3 +58,29 @@ def name_font(fonts: BaseOxmlElement) -> None:
         fonts.attrib.pop(qn(attribute), None)
     for attribute in _SCRIPT_FONTS:
         fonts.set(qn(attribute), FONT)
+
+
+def save_new(document: Document, path: Path) -> None:
+    """Save ``document`` as the new file ``path``: whole or not at all, never over anything
+    already there (FileExistsError), never into a missing folder (FileNotFoundError), and with
+    the permissions any new file gets here: a document to print and share is no secret."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path.parent))
+    content = io.BytesIO()
+    document.save(content)
+    create_new(path, content.getvalue(), mode=_usual_mode())
+
+
+def _usual_mode() -> int:
+    """0666 through the umask, as open() would create the file (durable applies its mode
+    exactly). Read where Linux shows it: setting the umask to read it races other threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask

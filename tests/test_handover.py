@@ -9,6 +9,7 @@ called directly, as the agent's loop would.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from plugins.handover import ledger, run_job
 from plugins.handover.bundle import file_name
 from plugins.handover.keys import HandoverKeys, PublicKey
 from plugins.handover.ledger import FOLDER
+from plugins.handover.service import SEEN_FILE
 
 PASSWORD = "Mật-khẩu#Trường2026!zq"
 ACCOUNT = {
@@ -308,6 +310,26 @@ def test_prepare_without_a_repository_warns_and_goes_on(scene: Scene) -> None:
     )  # fmt: skip
     assert done.returncode == 0 and "no backup" in done.stderr
     assert len(list(scene.out.glob("*.hoso-handover"))) == 1
+
+
+def test_prepare_writes_whole_files_with_their_modes_and_leaves_no_temp(scene: Scene) -> None:
+    scene.giver.store_account()
+    bundle = prepare(scene, scene.receiver.keygen())
+    [minutes] = scene.out.glob("*.docx")  # no LibreOffice here: the .docx alone
+    assert sorted(p.name for p in scene.out.iterdir()) == sorted([bundle.name, minutes.name])
+    # The sealed bundle still names people and the school: its owner's only. The minutes are
+    # for printing: the permissions any new file gets.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    assert minutes.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert history(scene.giver)["verified"] is True
+    [log] = (scene.share / FOLDER).iterdir()  # the giver's log file, no temp beside it
+    assert log.suffix == ".jsonl" and log.stat().st_mode & 0o777 == 0o644
+    seen = scene.giver.state_dir / SEEN_FILE  # what this computer saw of the log
+    assert json.loads(seen.read_text())["files"][log.name]["lines"] == 1
+    assert seen.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in scene.giver.state_dir.iterdir() if p.name.startswith(".")]
 
 
 # --- bad input: a clear message, nothing imported, nothing removed -------------------------------

@@ -394,3 +394,30 @@ def test_the_pdf_takes_the_docx_name_in_the_same_folder(
     assert write_minutes(out, FACTS) == [out, pdf]
     assert pdf.read_bytes() == b"%PDF-1.4 stand-in"
     assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, pdf.name])
+
+
+def test_a_pdf_that_appears_during_the_conversion_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stand-in converter also puts a file at the PDF's final name, as a teacher saving a
+    # PDF of that name meanwhile would: it is never replaced.
+    out = tmp_path / "out" / "bb.docx"
+    out.parent.mkdir()
+    script = "\n".join(
+        [
+            f"printf 'the teacher' > '{out.with_suffix('.pdf')}'",
+            'while [ "$1" != "--outdir" ]; do shift; done',
+            "printf '%%PDF-1.4 stand-in' > \"$2/bb.pdf\"",
+        ]
+    )
+    converter(tmp_path, monkeypatch, script)
+    with pytest.raises(FileExistsError):
+        write_minutes(out, FACTS)
+    assert out.with_suffix(".pdf").read_bytes() == b"the teacher"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bb.docx", "bb.pdf"]
+
+
+def test_the_docx_gets_the_usual_permissions(minutes: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    assert minutes.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -153,6 +153,7 @@ PUBLIC_API = {
     "agent.journal",  # and the ledger of what was sent lives in the journal
     "agent.local",  # and reads the records folder under the sync's ignore rules
     "agent.display",  # names from a file or the share shown on a terminal, escaped
+    "agent.durable",  # a file written whole or not at all, as the agent writes its own
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -282,6 +282,14 @@ def test_convert_docx_copies_the_other_parts_byte_for_byte(tmp_path: Path) -> No
     assert changed == {"word/document.xml", "word/header1.xml"}
 
 
+def test_convert_docx_writes_the_copy_whole_for_its_owner_only(tmp_path: Path) -> None:
+    source = _legacy_docx(tmp_path / "source.docx")
+    target = tmp_path / "copy.docx"
+    convert_docx(source, target)
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.docx", "source.docx"]
+
+
 def test_convert_docx_overrides_a_legacy_font_inherited_from_the_style(tmp_path: Path) -> None:
     source = make_docx(
         tmp_path / "old.docx",

@@ -48,32 +48,32 @@ def hoso_own_files(config: Config) -> list[str]:
 def run_job(context: JobContext) -> None:
     """Remove a handed-over copy whose password change is logged; remind a receiver who has
     not confirmed the password change (the notification key changes daily: once a day)."""
-    from . import commands, keys
+    from . import keys, service
 
     config = context.config
-    vault = commands.open_vault_quietly(config, prompt=None)
+    vault = service.open_vault_quietly(config, prompt=None)
     if vault is None or not config.root.is_dir():
         return
-    released = commands.release_given_copy(config, vault)
+    released = service.release_given_copy(config, vault)
     if released is not None:
         context.notify(
             Notification(
                 key=f"handover:removed:{released.bundle}",
                 title=_("School mailbox handed over"),
-                body=commands.removed_message(released),
+                body=service.removed_message(released),
             )
         )
     mine = keys.load(vault)
     if mine is None:
         return
     day = date.fromtimestamp(context.now).isoformat()
-    entries = commands.read_log(config, mine).log.entries
-    for handover in commands.waiting_for_confirmation(entries, mine):
+    entries = service.read_log(config, mine).log.entries
+    for handover in service.waiting_for_confirmation(entries, mine):
         context.notify(
             Notification(
                 key=f"handover:reminder:{handover.bundle}:{day}",
                 title=_("Change the school mailbox password"),
-                body=commands.reminder_message(handover),
+                body=service.reminder_message(handover),
                 urgent=True,
             )
         )
@@ -83,16 +83,16 @@ def run_job(context: JobContext) -> None:
 def hoso_status_notes(config: Config) -> list[str]:
     """On a keeper's computer: the handover it accepted whose password change is not confirmed
     yet, and a log that does not verify (a forged or damaged entry)."""
-    from . import commands, keys
+    from . import keys, service
 
-    vault = commands.open_vault_quietly(config, prompt=None)
+    vault = service.open_vault_quietly(config, prompt=None)
     mine = keys.load(vault) if vault is not None else None
     if mine is None or not config.root.is_dir():
         return []
-    log = commands.read_log(config, mine).log
+    log = service.read_log(config, mine).log
     notes = [
-        commands.reminder_message(handover)
-        for handover in commands.waiting_for_confirmation(log.entries, mine)
+        service.reminder_message(handover)
+        for handover in service.waiting_for_confirmation(log.entries, mine)
     ]
     if not log.verified:
         notes.append(

@@ -23,8 +23,8 @@ Invariants:
   removed line breaks the next line's link. Removing the last lines (or a whole file) breaks
   no link, so each computer also remembers each file's length and last hash it saw
   (``remember``) and reports a file that shrank or vanished.
-- An append rewrites the whole file atomically (temp file, fsync, rename, fsync of the
-  folder) under an flock of the folder: a reader never sees half a line.
+- An append rewrites the whole file atomically (agent.durable: temp file, fsync, rename,
+  fsync of the folder) under an flock of the folder: a reader never sees half a line.
 - No password ever enters the log: entries carry names, times, ids and fingerprints only.
 """
 
@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.config import write_durably
+from agent.durable import write_atomic
 from agent.i18n import _
 
 from . import keys as keymod
@@ -151,7 +151,7 @@ def append(
         signature = base64.b64encode(keymod.sign(keys, canonical(body))).decode("ascii")
         line = canonical({**body, "signature": signature})
         # 0644: the log is shared and holds no secret.
-        write_durably(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
+        write_atomic(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
     return Entry(path.name, len(lines) + 1, kind, time, bundle, body["data"], keys.public())
 
 
@@ -204,11 +204,10 @@ def _instant(time: str) -> float:
 def remember(seen: Path, verification: Verification) -> None:
     """Record the length and head of each file of an intact log (the caller checks that), so
     that a later shrink is noticed."""
-    seen.parent.mkdir(parents=True, exist_ok=True)
     memory = {name: {"lines": n, "head": head} for name, (n, head) in verification.files.items()}
-    tmp = seen.with_name(seen.name + ".tmp")
-    tmp.write_text(json.dumps({"files": memory}))
-    os.replace(tmp, seen)
+    # Whole or not at all: a torn memory would report the log as damaged. Owner-only, as the
+    # state folder's other files.
+    write_atomic(seen, json.dumps({"files": memory}).encode("utf-8"), mode=0o600)
 
 
 def _compare_with_memory(seen: Path, contents: Mapping[str, list[bytes]]) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -34,7 +33,8 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from plugins.docx_layout import a4_page, use_font, vietnamese_defaults
+from agent.durable import rename_no_replace
+from plugins.docx_layout import a4_page, save_new, use_font, vietnamese_defaults
 
 BODY_SIZE = Pt(13)
 TITLE_SIZE = Pt(14)
@@ -117,16 +117,7 @@ def write_minutes(out_docx: Path, facts: MinutesFacts) -> list[Path]:
     for target in (out_docx, out_pdf):
         if target.exists():
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
-    document = _build(facts)
-    temp = out_docx.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
-    try:
-        with open(temp, "xb") as fh:
-            document.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _publish(temp, out_docx)
-    finally:
-        temp.unlink(missing_ok=True)
+    save_new(_build(facts), out_docx)
     pdf = convert_to_pdf(out_docx, out_pdf)
     return [out_docx] if pdf is None else [out_docx, pdf]
 
@@ -155,24 +146,9 @@ def convert_to_pdf(docx: Path, pdf: Path) -> Path | None:
         if not _run(command) or not produced.is_file():
             return None
         with open(produced, "rb+") as fh:
-            os.fsync(fh.fileno())
-        _publish(produced, pdf)
+            os.fsync(fh.fileno())  # its bytes on disk before the name that publishes them
+        rename_no_replace(produced, pdf)  # a file that appeared meanwhile is kept
     return pdf
-
-
-def _publish(temp: Path, final: Path) -> None:
-    """Give the finished ``temp`` its ``final`` name, never replacing a file there."""
-    try:
-        # link() refuses an existing name, so a file that appeared meanwhile is kept.
-        os.link(temp, final)
-    except FileExistsError:
-        raise
-    except OSError:
-        # No hard links on this file system (FAT USB sticks, some SMB shares): check, then
-        # rename; only a file created in between these two steps could be replaced.
-        if final.exists():
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final)) from None
-        os.replace(temp, final)
 
 
 def _run(command: Sequence[str]) -> bool:

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agent.config import Config, write_durably
+from agent.config import Config
+from agent.durable import write_atomic
 from agent.i18n import _
 from agent.roles import key_fingerprint
 
@@ -107,7 +108,7 @@ def remember(config: Config, fingerprint: str | None, how: str) -> None:
     keys = {**memory.keys, **({fingerprint: how} if fingerprint else {})}
     document = {"keys": keys, "first_read": memory.first_read or how == FIRST_USE}
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_durably(path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
+    write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def screen(log: ledger.Verification, known: KnownKeys) -> Screened:

@@ -22,10 +22,9 @@ every text :func:`encode` accepts; :func:`convert_docx` never writes to its sour
 from __future__ import annotations
 
 import copy
-import os
+import io
 import posixpath
 import re
-import tempfile
 import threading
 import unicodedata
 import zipfile
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from agent.durable import write_atomic
 from agent.safexml import UnsafeXml
 from agent.safexml import parse as parse_untrusted
 
@@ -646,7 +646,7 @@ def convert_docx(src: Path, dst: Path) -> int:
     """Write a Unicode copy of a .docx: every legacy run (by its font, or guessed per
     paragraph as :mod:`documents` reads it) in the body, tables, headers, footers and notes
     gets its text converted and the font "Times New Roman". Other parts are copied byte for
-    byte; the copy is written through a temporary file and ``os.replace``. Returns the number
+    byte; the copy replaces ``dst`` whole or not at all (agent.durable). Returns the number
     of runs converted. Raises Unreadable (ENCRYPTED, CORRUPT) for a file it cannot read,
     TooComplex for a zip bomb and ValueError when ``dst`` is ``src``."""
     if dst.resolve() == src.resolve():
@@ -726,20 +726,14 @@ def _set_unicode_font(run: etree._Element) -> None:
 
 
 def _write_copy(package: zipfile.ZipFile, dst: Path, replaced: dict[str, bytes]) -> None:
-    """Every entry of ``package`` into ``dst`` (replaced parts swapped in), atomically."""
-    handle, temp_name = tempfile.mkstemp(prefix=".hoso-", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            with zipfile.ZipFile(temp, "w") as out:
-                for info in package.infolist():
-                    data = replaced.get(info.filename)
-                    if data is None:
-                        data = read_bytes(package, info)
-                    # writestr updates the ZipInfo it is given: keep the source's intact
-                    out.writestr(copy.copy(info), data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, dst)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
+    """Every entry of ``package`` into ``dst`` (replaced parts swapped in), atomically.
+    Built in memory: check_unpacked_size has bounded what the package holds."""
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w") as out:
+        for info in package.infolist():
+            data = replaced.get(info.filename)
+            if data is None:
+                data = read_bytes(package, info)
+            # writestr updates the ZipInfo it is given: keep the source's intact
+            out.writestr(copy.copy(info), data)
+    write_atomic(dst, content.getvalue(), mode=0o600)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 from typing import cast
 
@@ -22,7 +21,7 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph
 
-from plugins.docx_layout import a4_page, use_font, vietnamese_defaults
+from plugins.docx_layout import a4_page, save_new, use_font, vietnamese_defaults
 
 FONT_SIZE = Pt(14)
 DOTS = "…" * 15  # a blank to fill in on a header line
@@ -51,21 +50,9 @@ ACTIVITY_STEPS = (
 
 def write_template(out: Path) -> None:
     """Write the blank lesson plan to ``out``; FileExistsError if something is there."""
-    if out.exists():
+    if out.exists():  # before the work of building it; save_new still never replaces
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(out))
-    document = _build()
-    # A temp name the sync agent ignores ("*.tmp"), in the same folder so the rename is atomic;
-    # opened like any new file (not mkstemp's 0600) so the template gets the usual permissions.
-    temp = out.parent / f".~hoso-{secrets.token_hex(8)}.tmp"
-    try:
-        with open(temp, "xb") as fh:
-            document.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # link() refuses an existing name, so a file that appeared meanwhile is never replaced.
-        os.link(temp, out)
-    finally:
-        temp.unlink(missing_ok=True)
+    save_new(_build(), out)
 
 
 def _build() -> Document:

@@ -1,0 +1,494 @@
+"""The handover service: hand the school mailbox account to the next keeper.
+
+What `hoso handover …` (commands.py) and the plugin's job and status notes (__init__.py) call:
+prepare, accept, confirm, release_given_copy, history, … They print nothing and know no click;
+bad input is raised as a HosoError with its message.
+
+Invariants:
+- The password goes from the giver's vault into the sealed bundle and from the bundle into the
+  receiver's vault, nowhere else: not into argv, the minutes, the log, messages or JSON.
+- Bad input (a malformed key, a bundle for someone else, altered, truncated or replayed, no
+  account in the vault) is a UsageError (exit 2) raised before anything is imported, written
+  or removed.
+- The giver's copy is removed only when an intact log shows the password change signed by the
+  receiver's key named when this very copy was handed over.
+- Every reading of the log goes through :func:`read_log`: only entries of known keys
+  (trust.py) count, for reminders, numbering, removal and history alike.
+- ``accept`` imports nothing until the receiver has given the giver's fingerprint and it
+  matches the bundle's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from agent.config import Config
+from agent.display import printable
+from agent.durable import create_new
+from agent.errors import SafetyStop, UsageError
+from agent.i18n import _
+from agent.roles import key_fingerprint
+from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing
+
+from . import keys as keymod
+from . import ledger, trust
+from .bundle import (
+    ACCOUNT_FIELDS,
+    Account,
+    OpenedBundle,
+    Party,
+    file_name,
+    new_id,
+    open_bundle,
+    seal_bundle,
+)
+from .keys import PublicKey
+
+MAILBOX = "school-mailbox"
+BACKUP_TAG = "before-handover"
+# Marks on the vault entry: which handover gave this copy away / brought it here.
+HANDED_OVER = "handover_bundle"
+RECEIVED = "received_bundle"
+INTERNAL_FIELDS = (HANDED_OVER, RECEIVED)
+SEEN_FILE = "handover-log-seen.json"
+
+Prompt = Callable[[str], str]
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _seen(config: Config) -> Path:
+    return config.state_dir / SEEN_FILE
+
+
+def _records_root(config: Config) -> Path:
+    # The log lives in the records folder; a missing folder is never created here (sync would
+    # take an empty folder for one whose files were all deleted).
+    if not config.root.is_dir():
+        raise UsageError(
+            _("The records folder {root} does not exist; nothing was done.").format(
+                root=config.root
+            )
+        )
+    return config.root
+
+
+def _my_keys(vault: Vault) -> keymod.HandoverKeys:
+    found = keymod.load(vault)
+    if found is None:
+        raise UsageError(
+            _(
+                "This computer has no handover key: run `hoso handover keygen` first. "
+                "Nothing was done."
+            )
+        )
+    return found
+
+
+def read_log(
+    config: Config,
+    keys: keymod.HandoverKeys | None,
+    *,
+    seen: bool = False,
+    first_use: bool = True,
+) -> trust.Screened:
+    """The log with only the entries of known keys (see trust.py); ``seen`` also checks it
+    against what this computer saw before. A computer's first reading of a log with entries,
+    with no key pinned in the config, trusts the log's first keeper key (and remembers it),
+    unless ``first_use`` is False (a reading that must leave no trace)."""
+    log = ledger.verify(_records_root(config), _seen(config) if seen else None)
+    own = keys.public().fingerprint() if keys is not None else None
+    known = trust.load(config, own)
+    if not (first_use and known.first_use_open and log.entries):
+        return trust.screen(log, known)
+    first = trust.first_use_root(log.entries)
+    trust.remember(config, first, trust.FIRST_USE)
+    screened = trust.screen(log, trust.load(config, own))
+    return replace(screened, trusted_now=first) if first not in (None, own) else screened
+
+
+# --- keygen ------------------------------------------------------------------------------------
+
+
+def make_keys(config: Config, *, new: bool, prompt: Prompt | None) -> tuple[PublicKey, bool]:
+    """This computer's public key (made now when absent, or with ``new``); and whether new."""
+    vault = Vault.open(config, create=True, prompt=prompt)
+    keys, created = keymod.load_or_create(vault, new=new)
+    return keys.public(), created
+
+
+# --- prepare -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    bundle_id: str
+    bundle: Path
+    minutes: list[Path]
+    snapshot: str | None  # the `before-handover` backup, None when there is no repository
+
+
+def prepare(
+    config: Config,
+    *,
+    to: str,
+    giver: Party,
+    receiver: Party,
+    witness: Party | None,
+    out: Path,
+    prompt: Prompt | None,
+) -> Prepared:
+    """Back up, seal the account for ``to``, write bundle and minutes into ``out``, log it."""
+    recipient = PublicKey.parse(to)
+    root = _records_root(config)
+    vault = open_vault_quietly(config, prompt, locked_too=False)
+    entry = vault.get(MAILBOX) if vault is not None else None
+    if vault is None or entry is None:
+        raise UsageError(
+            _(
+                "The vault has no `{name}` entry to hand over. Store it first: `hoso vault set "
+                "{name} --field address=… --field provider=… --field login_url=… --field "
+                "recovery=…` (the password at the prompt). Nothing was prepared."
+            ).format(name=MAILBOX)
+        )
+    keys, _created = keymod.load_or_create(vault)
+    if recipient == keys.public():
+        raise UsageError(
+            _("That public key is this computer's own; give the receiver's. Nothing was prepared.")
+        )
+    _make_folder(out)
+    snapshot = _backup_before(config, prompt)
+    bundle_id, created = new_id(), _now()
+    account = _account(entry)
+    data = seal_bundle(
+        bundle_id=bundle_id,
+        created=created,
+        account=account,
+        notes=_notes(entry),
+        giver=giver,
+        giver_keys=keys,
+        receiver=recipient,
+    )
+    bundle_path = out / file_name(bundle_id)
+    # Readable by its owner only: sealed, but it still names the people and the school.
+    create_new(bundle_path, data, mode=0o600)
+    number = 1 + sum(e.kind == ledger.PREPARED for e in read_log(config, keys).log.entries)
+    fingerprints = (keys.public().fingerprint(), recipient.fingerprint())
+    minutes = _write_minutes(
+        config, out, bundle_id, number, (giver, receiver, witness), account, fingerprints
+    )
+    ledger.append(
+        root,
+        keys,
+        ledger.PREPARED,
+        time=created,
+        bundle=bundle_id,
+        data={
+            "giver": giver.to_json(),
+            "receiver": receiver.to_json(),
+            "witness": witness.to_json() if witness else None,
+            "receiver_fingerprint": recipient.fingerprint(),
+        },
+    )
+    vault.set(MAILBOX, entry.secret.reveal(), {**entry.fields, HANDED_OVER: bundle_id})
+    return Prepared(bundle_id, bundle_path, minutes, snapshot)
+
+
+def giver_of(config: Config, given: str | None) -> Party:
+    """The giver: ``--giver``, else the config's mailbox keeper."""
+    if given:
+        return Party.parse(given, "--giver")
+    keeper = config.roles.school.mailbox_keeper
+    if keeper is None or not keeper.position:
+        raise UsageError(
+            _(
+                "Who hands over? Set name and position in [school.mailbox_keeper] of the config, "
+                'or give --giver "NAME, POSITION". Nothing was prepared.'
+            )
+        )
+    return Party(keeper.name, keeper.position)
+
+
+def _account(entry: VaultEntry) -> Account:
+    fields = entry.fields
+    return Account(*(fields.get(name, "") for name in ACCOUNT_FIELDS), password=entry.secret)
+
+
+def _notes(entry: VaultEntry) -> dict[str, str]:
+    skip = (*ACCOUNT_FIELDS, *INTERNAL_FIELDS)
+    return {k: v for k, v in entry.fields.items() if k not in skip}
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot create {path}: {detail}. Nothing was prepared.").format(
+                path=out, detail=exc.strerror
+            )
+        ) from None
+
+
+def _backup_before(config: Config, prompt: Prompt | None) -> str | None:
+    """A snapshot tagged `before-handover`; None when this computer has no repository."""
+    if not (config.backup.repository_path() / "config").exists():
+        return None
+    # The backup machinery loads only on a computer that has a repository.
+    from agent.backup.service import backup, open_repository, passphrase
+
+    repo = open_repository(config, passphrase(config, prompt=prompt))
+    return backup(config, repo, tags=(BACKUP_TAG,)).snapshot
+
+
+def _write_minutes(
+    config: Config,
+    out: Path,
+    bundle_id: str,
+    number: int,
+    parties: tuple[Party, Party, Party | None],
+    account: Account,
+    fingerprints: tuple[str, str],
+) -> list[Path]:
+    # python-docx loads only for a handover, not whenever `hoso` starts.
+    from .minutes import MinutesFacts, Person, write_minutes
+
+    giver, receiver, witness = parties
+    school = config.roles.school
+    decision = school.decision
+    # The minutes are an official Vietnamese document: their words are not translated.
+    facts = MinutesFacts(
+        school=school.name,
+        governing_body=school.governing_body,
+        number=f"{number:02d}/BB-BGTK",
+        place=str(config.plugins.settings("handover").get("place", "")),
+        when=datetime.now().astimezone(),
+        decision=f"Quyết định số {decision.number} ngày {decision.date:%d/%m/%Y} của Hiệu trưởng"
+        if decision
+        else "",
+        giver=Person(giver.name, giver.position),
+        receiver=Person(receiver.name, receiver.position),
+        witness=Person(witness.name, witness.position) if witness else None,
+        address=account.address,
+        provider=account.provider,
+        login_url=account.login_url,
+        recovery_moved=account.recovery,
+        password_changed_note="",  # filled in by hand once the receiver has changed it
+        giver_key=fingerprints[0],
+        receiver_key=fingerprints[1],
+    )
+    return write_minutes(out / f"bien-ban-ban-giao-{bundle_id[:8]}.docx", facts)
+
+
+# --- accept ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A bundle that opened and checks, not imported: it waits for the receiver to confirm
+    the giver's key fingerprint."""
+
+    opened: OpenedBundle
+    giver_fingerprint: str
+    known_as: str | None  # how this computer knows the giver's key (trust.PINNED, …), or None
+    keeper_name: str | None  # the name the config pins the key under
+
+
+# Gives the fingerprint the receiver compares (read out by the giver, or printed on the
+# minutes) for a bundle that arrived; raises UsageError when nobody can answer.
+Confirm = Callable[[Arrived], str]
+
+
+def accept(
+    config: Config, bundle: Path, *, prompt: Prompt | None, confirm: Confirm
+) -> tuple[Arrived, OpenedBundle]:
+    """Verify the bundle, have the receiver confirm the giver's fingerprint, then import the
+    account into this vault as `school-mailbox`, remember the giver's key, and log it."""
+    root = _records_root(config)
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot read {path}: {detail}. Nothing was imported.").format(
+                path=bundle, detail=exc.strerror
+            )
+        ) from None
+    vault = Vault.open(config, create=True, prompt=prompt)
+    keys = _my_keys(vault)
+    opened = open_bundle(data, keys)
+    existing = vault.get(MAILBOX)
+    log = read_log(config, keys, first_use=False)  # nothing remembered before the confirmation
+    mine = keys.public().fingerprint()
+    replayed = any(
+        e.kind == ledger.ACCEPTED and e.bundle == opened.id and e.author.fingerprint() == mine
+        for e in log.log.entries
+    )  # only this receiver's own entries: anyone could sign an "accepted" for this bundle
+    if replayed or (existing is not None and existing.fields.get(RECEIVED) == opened.id):
+        raise UsageError(
+            _(
+                "This handover bundle ({id}) was already accepted; an old bundle cannot be used "
+                "again. Nothing was imported."
+            ).format(id=opened.id)
+        )
+    giver_fingerprint = opened.giver_key.fingerprint()
+    arrived = Arrived(
+        opened,
+        giver_fingerprint,
+        log.known.get(giver_fingerprint),
+        log.names.get(giver_fingerprint),
+    )
+    _check_fingerprint(confirm(arrived), giver_fingerprint)
+    account = opened.account
+    fields = {
+        **opened.notes,
+        **{name: getattr(account, name) for name in ACCOUNT_FIELDS},
+        RECEIVED: opened.id,
+    }
+    if existing is not None:
+        # Nothing lost: an account this vault already held (last year's, another school's)
+        # is kept under a name of its own before the new one takes `school-mailbox`.
+        vault.set(f"{MAILBOX}.before-{opened.id[:8]}", existing.secret.reveal(), existing.fields)
+    vault.set(MAILBOX, account.password.reveal(), fields)
+    # Compared in person: this computer now knows the giver's key, even before the giver's
+    # "prepared" entry reaches it.
+    trust.remember(config, giver_fingerprint, trust.ACCEPTED)
+    # The handover's parties ride along: the giver's "prepared" entry may reach this computer
+    # after the receiver confirms the password change (ledger.handovers, provisional).
+    receiver = Party(config.roles.teacher.name or config.host_name, "")
+    details = {
+        "prepared_at": opened.created,
+        "giver": opened.giver.to_json(),
+        "giver_fingerprint": giver_fingerprint,
+        "receiver": receiver.to_json(),
+    }
+    ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
+    return arrived, opened
+
+
+class FingerprintMismatch(SafetyStop):
+    """The fingerprint the receiver gave is not the bundle's: it may come from an impostor."""
+
+
+def _check_fingerprint(given: str, expected: str) -> None:
+    found = key_fingerprint(given)
+    if found is None:
+        raise UsageError(
+            _(
+                "`{given}` is not a key fingerprint (four groups of four letters and digits, "
+                "e.g. ABCD-EFGH-IJKL-MNOP). Nothing was imported."
+            ).format(given=given.strip()[:40])
+        )
+    if found != expected:
+        raise FingerprintMismatch(
+            _(
+                "The fingerprint you gave ({given}) is not the key that signed this bundle "
+                "({expected}). The bundle may not come from the giver: do not accept it; ask "
+                "the giver to read out `hoso handover keygen` on their computer and prepare it "
+                "again. Nothing was imported."
+            ).format(given=found, expected=expected)
+        )
+
+
+# --- confirm -----------------------------------------------------------------------------------
+
+
+def confirm_password_changed(config: Config, *, prompt: Prompt | None) -> ledger.Handover:
+    """Log that this receiver changed the password of the handover it accepted last."""
+    root = _records_root(config)
+    keys = _my_keys(Vault.open(config, prompt=prompt))
+    waiting = waiting_for_confirmation(read_log(config, keys).log.entries, keys)
+    if not waiting:
+        raise UsageError(
+            _("There is no accepted handover waiting for a password change on this computer.")
+        )
+    handover = waiting[-1]
+    ledger.append(root, keys, ledger.PASSWORD_CHANGED, time=_now(), bundle=handover.bundle)
+    return handover
+
+
+def waiting_for_confirmation(
+    entries: list[ledger.Entry], keys: keymod.HandoverKeys
+) -> list[ledger.Handover]:
+    """Handovers this computer accepted whose password change is not logged yet."""
+    mine = keys.public().fingerprint()
+    return [
+        h
+        for h in ledger.handovers(entries)
+        if h.receiver_fingerprint == mine and h.accepted_at and not h.password_changed_at
+    ]
+
+
+# --- the giver's copy, reminders, history ------------------------------------------------------
+
+
+def open_vault_quietly(
+    config: Config, prompt: Prompt | None, *, locked_too: bool = True
+) -> Vault | None:
+    """The vault, or None when there is none (or, with ``locked_too``, when it cannot be
+    unlocked now: the agent's job then tries again later)."""
+    quiet = (VaultMissing, VaultLocked) if locked_too else (VaultMissing,)
+    try:
+        return Vault.open(config, prompt=prompt)
+    except quiet:
+        return None
+
+
+def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
+    """Remove the `school-mailbox` copy this computer handed over, once the receiver's
+    password change is in a log that verifies; the handover, or None when nothing was removed."""
+    entry = vault.get(MAILBOX)
+    keys = keymod.load(vault)
+    if entry is None or keys is None or HANDED_OVER not in entry.fields or not config.root.is_dir():
+        return None
+    screened = read_log(config, keys, seen=True)
+    if not screened.intact:
+        return None  # a damaged log proves nothing: keep the copy
+    # Entries of unknown keys are left out: whatever they say, they cannot confirm this one.
+    log = screened.log
+    mine = keys.public().fingerprint()
+    for handover in ledger.handovers(log.entries):
+        done = (
+            handover.password_changed_at
+            and handover.giver_fingerprint == mine
+            and not handover.provisional
+        )
+        if done and handover.bundle == entry.fields[HANDED_OVER]:
+            vault.remove(MAILBOX)
+            return handover
+    return None
+
+
+def history(
+    config: Config, keys: keymod.HandoverKeys | None
+) -> tuple[trust.Screened, list[ledger.Handover]]:
+    screened = read_log(config, keys, seen=True)
+    if screened.intact:
+        ledger.remember(_seen(config), screened.log)
+    return screened, ledger.handovers(screened.log.entries)
+
+
+# Names and times below come from the log or a bundle (anyone's file until checked). These two
+# messages also go to desktop notifications, which the terminal guard of `hoso` does not cover:
+# escaped here. Everything echoed to the terminal is escaped by that guard.
+
+
+def removed_message(handover: ledger.Handover) -> str:
+    return _(
+        "{receiver} changed the school mailbox password at {time}: this computer's copy of the "
+        "account was removed from its vault."
+    ).format(
+        receiver=printable(handover.receiver.label()),
+        time=printable(handover.password_changed_at or ""),
+    )
+
+
+def reminder_message(handover: ledger.Handover) -> str:
+    return _(
+        "You accepted the school mailbox from {giver}. Change its password and move the "
+        "recovery phone/email to yours now, then run `hoso handover confirm --password-changed`."
+    ).format(giver=printable(handover.giver.label()))

@@ -1,0 +1,174 @@
+"""The validation plugin's services behind `hoso template`, `hoso report` and `hoso convert`:
+each does the work, raises a UsageError (exit 2) with one clear message on bad input, and
+prints nothing; commands.py parses the options and prints the results.
+
+The document libraries load when a service runs, not whenever `hoso` starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from agent.config import Config
+from agent.errors import UsageError
+from agent.i18n import _
+from agent.model import RelPath
+from agent.records import Finding, RecordType
+
+from .sandbox import Limits
+from .settings import Settings, load_types_file, record_types, settings_of, shipped_types_file
+from .weeks import school_week
+
+TEMPLATE_FILE = Path("KHBD - mẫu.docx")  # where `hoso template khbd` writes without --out
+REPORT_FORMATS = ("html", "csv", "json")
+
+
+def write_lesson_plan_template(out: Path) -> None:
+    """The blank lesson plan (KHBD) at ``out``; never over an existing file."""
+    from .template import write_template
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # a new week's folder, say
+        write_template(out)
+    except FileExistsError:
+        raise UsageError(
+            _("{path} already exists; nothing was written. Choose another name with --out.").format(
+                path=out
+            )
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot write {path}: {detail}").format(path=out, detail=exc.strerror)
+        ) from None
+
+
+def report_text(
+    config: Config | None,
+    folder: Path,
+    *,
+    week: int | None,
+    fmt: str,
+    teacher_depth: int,
+    today: date,
+) -> str:
+    """The per-teacher, per-week report of ``folder`` (a copy of the school share) in ``fmt``
+    (one of REPORT_FORMATS): ``week`` only, else every week up to ``today``'s. Without a
+    config, the default settings and the shipped record types."""
+    from . import report as reportmod
+
+    settings = settings_of(config) if config else Settings()
+    types = record_types(config) if config else load_types_file(shipped_types_file())
+    year_start = settings.start_of_year(today)
+    weeks = [week] if week else list(range(1, school_week(today, year_start) + 1))
+    check = functools.partial(
+        _check,
+        today=today,
+        year_start=year_start,
+        disabled=settings.disabled_rules,
+        limits=settings.limits(),
+    )
+    try:
+        built = reportmod.build_report(
+            folder,
+            types=types,
+            check=check,
+            weeks=weeks,
+            teacher_depth=teacher_depth,
+            today=today,
+            names=config.roles.school.teacher_name if config else None,
+        )
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot read {path}: {detail}. Nothing was written.").format(
+                path=exc.filename or folder, detail=exc.strerror or exc
+            )
+        ) from None
+    if fmt == "json":
+        return json.dumps(reportmod.to_json(built), ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        # Excel on Windows reads UTF-8 (Vietnamese names) only after a byte-order mark.
+        return "\ufeff" + reportmod.to_csv(built)
+    return reportmod.to_html(built)
+
+
+def _check(
+    file: Path,
+    path: RelPath,
+    record_type: RecordType | None,
+    *,
+    today: date,
+    year_start: date,
+    disabled: frozenset[str],
+    limits: Limits,
+) -> list[Finding]:
+    from .checks import check_record
+
+    try:
+        size = file.stat().st_size
+    except OSError:  # removed while the report was being built (the share is syncing)
+        return []
+    return check_record(
+        file,
+        path,
+        record_type,
+        size=size,
+        today=today,
+        year_start=year_start,
+        disabled=disabled,
+        limits=limits,
+    )
+
+
+@dataclass(frozen=True)
+class Converted:
+    copy: Path  # the Unicode copy, beside the original unless asked elsewhere
+    runs: int  # pieces of text converted
+
+
+def convert_to_unicode(
+    file: Path, out: Path | None, load_config: Callable[[], Config | None]
+) -> Converted:
+    """A Unicode copy of the .docx ``file`` (a path, or a record's path relative to the
+    records folder) typed in TCVN3 or VNI fonts; the original is never changed and an
+    existing copy never replaced. The config loads only when ``file`` is no path as given."""
+    from .document import TooComplex, Unreadable
+    from .legacy import convert_docx
+
+    source = _locate(file, load_config)
+    if source.suffix.lower() != ".docx":
+        raise UsageError(
+            _("Only .docx files can be converted; open {path} and save it as .docx first.").format(
+                path=file
+            )
+        )
+    target = out or source.with_name(f"{source.stem} (Unicode).docx")
+    if target.exists():
+        raise UsageError(
+            _("{path} already exists; nothing was written. Choose another name with --out.").format(
+                path=target
+            )
+        )
+    try:
+        runs = convert_docx(source, target)
+    except (Unreadable, TooComplex):
+        raise UsageError(
+            _(
+                "{path} cannot be read (protected by a password, damaged or far too large); "
+                "nothing was written."
+            ).format(path=file)
+        ) from None
+    return Converted(target, runs)
+
+
+def _locate(file: Path, load_config: Callable[[], Config | None]) -> Path:
+    if file.is_file():
+        return file
+    config = load_config()
+    if config is not None and (config.root / file).is_file():
+        return config.root / file
+    raise UsageError(_("No file {path}.").format(path=file))
