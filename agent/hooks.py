@@ -191,6 +191,19 @@ class HookSpecs:
         chat message, …). Return True when it was delivered. When no channel delivers it,
         the agent writes it to its log."""
 
+    @hookspec(firstresult=True)
+    def hoso_school_year_start(self, config: Config, today: date) -> date | None:
+        """The Monday of school week 1 of the school year holding ``today``, when this
+        plugin's settings fix it (validation's ``year_start``); None for no opinion. The first
+        answer wins; with none, the agent takes the week of 5 September."""
+
+    @hookspec(firstresult=True)
+    def hoso_record_date(self, config: Config, record: Record, year_start: date) -> date | None:
+        """The day ``record`` is about, read from its content (a lesson plan's teaching day),
+        school week 1 starting on ``year_start``; None when this plugin cannot tell. The first
+        answer wins. Read the file in the document sandbox (``agent.api.document_sandbox``),
+        never in the agent's process."""
+
 
 # --- the host -----------------------------------------------------------------------------------
 
@@ -305,6 +318,22 @@ class PluginHost:
             log.warning("%s: %s", notification.title, notification.body)
         return delivered
 
+    def school_year_start(self, today: date) -> date | None:
+        results = self._call(
+            "hoso_school_year_start", _optional(date), config=self.config, today=today
+        )
+        return results[0][1] if results else None
+
+    def record_date(self, record: Record, year_start: date) -> date | None:
+        results = self._call(
+            "hoso_record_date",
+            _optional(date),
+            config=self.config,
+            record=record,
+            year_start=year_start,
+        )
+        return results[0][1] if results else None
+
     def run_job(self, plugin: str, job: Job, context: JobContext) -> bool:
         """Run one scheduled job with the plugin timeout; True when it finished."""
         ok, _value = self._run_isolated(plugin, f"job {job.name}", job.run, (context,), _nothing)
@@ -404,6 +433,15 @@ def _optional_bool(value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise TypeError(f"expected True, False or None, got {type(value).__name__}")
+
+
+def _optional(cls: type[_T]) -> Callable[[object], _T | None]:
+    def check(value: object) -> _T | None:
+        if value is None or isinstance(value, cls):
+            return value
+        raise TypeError(f"expected {cls.__name__} or None, got {type(value).__name__}")
+
+    return check
 
 
 def _list_of(cls: type[_T]) -> Callable[[object], list[_T]]:

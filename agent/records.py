@@ -75,6 +75,13 @@ def fold_pattern(pattern: str) -> str:
     return "".join(fold_part(part) for part in _BRACKETS.split(pattern))
 
 
+def natural_key(text: str) -> tuple[tuple[int, str], ...]:
+    """Sort key: folded, numbers by value ("Tuần 2" before "Tuần 10", "Bài 9" before "Bài 10")."""
+    pieces = re.split(r"(\d+)", fold(text))  # odd indexes hold the numbers
+    numbered = tuple((int(p), "") if i % 2 else (-1, p) for i, p in enumerate(pieces))
+    return (*numbered, (0, text))
+
+
 class Severity(enum.StrEnum):
     ERROR = "error"  # the record breaks a rule an inspection checks
     WARNING = "warning"  # likely to cause trouble (a name Windows cannot open, a legacy font)

@@ -34,7 +34,11 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from plugins.docx_layout import a4_page, use_font, vietnamese_defaults
+from agent.api import (
+    a4_page,
+    use_font,
+    vietnamese_defaults,
+)
 
 BODY_SIZE = Pt(13)
 TITLE_SIZE = Pt(14)

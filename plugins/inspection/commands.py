@@ -8,7 +8,6 @@ written for the school); what the teacher reads follows their language.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import hashlib
@@ -21,15 +20,22 @@ from typing import Any
 
 import click
 
-from agent.config import Config, write_durably
-from agent.errors import ConfigError, ExitCode, UsageError
-from agent.i18n import _
-from agent.journal import Journal, SentMessage
-from agent.model import nfc
-from agent.records import Finding, Severity
-from agent.validation import open_validator
-from agent.vault import Vault, terminal_prompt
+from agent.api import (
+    Config,
+    ConfigError,
+    ExitCode,
+    Finding,
+    Severity,
+    UsageError,
+    Vault,
+    _,
+    nfc,
+    open_validator,
+    terminal_prompt,
+    write_durably,
+)
 
+from .ledger import Ledger, SentMessage
 from .mail import Credentials, refresh_access_token
 from .model import Address, Envelope, FileTooLarge, LeftOut, PartPlan, SelectedFile, Selection
 from .package import (
@@ -302,13 +308,13 @@ def send_plan(
             ).format(path=config.path)
         )
     settings = inspection_settings(config)
-    with _journal(config) as journal:
+    with Ledger.opened(config) as ledger:
         return submit(
             selection=plan.selection,
             envelope=plan.envelope,
             smtp=smtp,
             credentials=functools.cache(lambda: credentials_of(config, smtp)),
-            journal=journal,
+            ledger=ledger,
             root=config.root,
             state_dir=config.state_dir,
             evidence_folder=settings.evidence_folder,
@@ -317,15 +323,11 @@ def send_plan(
         )
 
 
-def _journal(config: Config) -> contextlib.closing[Journal]:
-    return contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3"))
-
-
 def history(config: Config) -> list[list[SentMessage]]:
     """The submissions, oldest first, each a list of its messages."""
-    with _journal(config) as journal:
+    with Ledger.opened(config) as ledger:
         packages: dict[str, list[SentMessage]] = {}
-        for message in journal.sent_messages():
+        for message in ledger.sent_messages():
             packages.setdefault(message.package, []).append(message)
     return list(packages.values())
 

@@ -1,4 +1,4 @@
-"""The page and fonts of the official documents plugins write (Word, python-docx).
+"""The page and fonts of the official documents hoso writes (Word, python-docx).
 
 Vietnamese administrative documents are A4 with a 3 cm binding margin, in Times New Roman;
 python-docx's default template says Calibri and English, and Word prefers its theme fonts
