@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, Secret, is_loopback, write_durably, write_private
+from .config import Config, Secret, is_loopback, write_private
 from .display import printable, printable_name
 from .documents.model import (
     Block,
@@ -36,6 +36,7 @@ from .documents.model import (
 )
 from .documents.sandbox import DEFAULT_LIMITS, MIB, DocumentSandbox, Limits, ReaderUnavailable
 from .documents.sandbox import shared as document_sandbox
+from .durable import create_new, fsync_dir, rename_no_replace, write_atomic
 from .errors import (
     AuthError,
     ConfigError,
@@ -225,11 +226,13 @@ __all__ = [
     "classify",
     "convert_docx",
     "copy_kind",
+    "create_new",
     "current_language",
     "default_year_start",
     "detect_language",
     "document_sandbox",
     "fold",
+    "fsync_dir",
     "has_control",
     "ignore_rules",
     "is_conflict_copy",
@@ -251,6 +254,7 @@ __all__ = [
     "read_document",
     "record_date",
     "record_type_from_dict",
+    "rename_no_replace",
     "school_week",
     "school_year_start",
     "shipped_types_file",
@@ -263,6 +267,6 @@ __all__ = [
     "week_dates",
     "week_of_path",
     "with_shipped",
-    "write_durably",
+    "write_atomic",
     "write_private",
 ]

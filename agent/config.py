@@ -17,7 +17,6 @@ import ipaddress
 import os
 import socket
 import stat
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from . import roles
+from .durable import write_atomic
 from .errors import ConfigError
 from .i18n import _
 from .roles import Roles
@@ -400,31 +400,11 @@ def read_secret_file(path: Path) -> Secret:
 
 def write_private(path: Path, text: str) -> None:
     """Write a text file readable only by its owner, atomically and durably."""
-    write_durably(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"))
 
 
-def write_durably(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` whole or not at all: a temp file in the same folder
-    (created 0600; a ``*.tmp`` name, which sync never carries), fsync, rename, then an fsync
-    of the folder so that the rename itself survives a power cut."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode != 0o600:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+# The name plugins import for durable.write_atomic, until they use agent.api (issue 12).
+write_durably = write_atomic
 
 
 def render(

@@ -4,7 +4,8 @@ Invariants:
 - Every destructive step is preceded by a preserving one: a local file that is replaced or
   removed goes to the local trash first (a hard link or rename, so it costs no copy); a remote
   file that is replaced or removed is copied or moved into the share's trash folder first
-  (Nextcloud keeps its own versions and trash, so there we rely on the server).
+  (Nextcloud keeps its own versions and trash, so there we rely on the server). How things go
+  into either trash is agent.trash's job; this module only says when.
 - Every local write, rename and delete goes through safepath: the target is reached from the
   records root without following a symlink at any level, or refused as a per-file failure.
 - Before touching a local file, its current stat is compared with the one the plan was made
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import stat
 import threading
 import time
@@ -53,7 +53,6 @@ from .model import (
     RelPath,
     RemoteEntry,
     Report,
-    Side,
     TrashReason,
     is_within,
     name_of,
@@ -62,13 +61,13 @@ from .model import (
     same_version,
 )
 from .remote import Remote
-from .safepath import Folder, SafeRoot, UnsafePath, private_dir, rename_no_replace, split
+from .safepath import Folder, SafeRoot, UnsafePath, rename_no_replace
+from .trash import LocalTrash, ShareTrash
 
 log = get_logger(__name__)
 
 JOURNAL_BATCH = 64
 CHANGED_MEANWHILE = "changed_meanwhile"  # skip reason: a side changed after the plan was made
-TRASH_SEPARATOR = " \u2215 "  # stands for "/" in the flat names of the share's trash
 _MOVES = (ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL)
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
 
@@ -116,9 +115,15 @@ class Propagator:
         self.outcome = Outcome(self.report)
         self._lock = threading.Lock()
         self._uploads_blocked = False
-        self._trash_folder: RelPath | None = None
-        self._trash_names: set[str] = set()
-        self._trash_count = 0
+        self.local_trash = LocalTrash(ctx.local_trash, ctx.journal, ctx.stamp)
+        self.share_trash = ShareTrash(
+            ctx.remote,
+            ctx.journal,
+            ctx.remote_trash,
+            ctx.stamp,
+            ctx.host,
+            ctx.server_keeps_versions,
+        )
         self._done = 0
         self._total = 0
         # Uploads whose new ETag the server did not say, by folder: learnt with one
@@ -294,7 +299,12 @@ class Propagator:
         if not self._write_is_conditional(action.remote):
             self._recheck_remote(action.path, action.remote)
         if action.remote is not None:
-            self._preserve_remote(action.path, action.remote, reason=TrashReason.REPLACED_BY_LOCAL)
+            self.share_trash.keep_copy(
+                action.path,
+                self.remote_path(action.path),
+                action.remote,
+                reason=TrashReason.REPLACED_BY_LOCAL,
+            )
         new_remote = self.ctx.remote.upload(
             source,
             self.remote_path(action.path),
@@ -440,7 +450,7 @@ class Propagator:
                     reason = TrashReason.DELETED_ON_SHARE
                     if action.reason is Reason.RESTORED_GONE_FROM_SHARE:
                         reason = TrashReason.GONE_SINCE_BACKUP
-                    self._to_local_trash(action.path, folder, name, action.local, reason=reason)
+                    self.local_trash.move_in(action.path, folder, name, action.local, reason=reason)
                 except FileNotFoundError:
                     # Something inside vanished while it was checked or moved: the folder is
                     # still here, so forgetting it would upload it again next pass.
@@ -460,22 +470,12 @@ class Propagator:
         if action.remote.kind is Kind.FILE:
             # Neither DELETE nor the MOVE into the trash is sent with If-Match.
             self._recheck_remote(action.path, action.remote)
-        server_path = self.remote_path(action.path)
-        if self.ctx.server_keeps_versions:
-            self.ctx.remote.delete(server_path)
-            stored_as = "nextcloud:trashbin"
-        else:
-            stored_as = self._trash_path(action.path)
-            self.ctx.remote.move(server_path, stored_as, overwrite=False)
-        self.ctx.journal.add_trash(
-            side=Side.REMOTE,
-            path=action.path,
-            stored_as=stored_as,
-            kind=action.remote.kind,
-            size=action.remote.size,
-            sha256=action.journal.sha256 if action.journal else None,
+        self.share_trash.move_in(
+            action.path,
+            self.remote_path(action.path),
+            action.remote,
+            action.journal.sha256 if action.journal else None,
             reason=TrashReason.DELETED_LOCALLY,
-            deleted_at=time.time(),
         )
         self._forget(action)
         with self._lock:
@@ -675,86 +675,11 @@ class Propagator:
         folder.set_mtime(temp, remote.mtime or int(time.time()))
         if folder.regular_file(name) is not None:
             kept_as = reason or TrashReason.REPLACED_BY_SHARE
-            self._link_into_trash(path, folder, name, reason=kept_as)
+            self.local_trash.keep_copy(path, folder, name, reason=kept_as)
         self.ctx.on_local_write(path)
         folder.replace(temp, name)
         folder.fsync()
         self.ctx.local_names.setdefault(path, folder.path_of(name))
-
-    def _link_into_trash(self, path: RelPath, folder: Folder, name: str, *, reason: str) -> None:
-        stored = self._local_trash_slot(path)
-        folder.link_out(name, stored)
-        st = stored.lstat()
-        self.ctx.journal.add_trash(
-            side=Side.LOCAL,
-            path=path,
-            stored_as=str(stored),
-            kind=Kind.FILE,
-            size=st.st_size,
-            sha256=None,
-            reason=reason,
-            deleted_at=time.time(),
-        )
-
-    def _to_local_trash(
-        self, path: RelPath, folder: Folder, name: str, entry: LocalEntry, *, reason: str
-    ) -> None:
-        stored = self._local_trash_slot(path)
-        folder.move_out(name, stored)
-        self.ctx.journal.add_trash(
-            side=Side.LOCAL,
-            path=path,
-            stored_as=str(stored),
-            kind=entry.kind,
-            size=entry.size,
-            sha256=entry.sha256,
-            reason=reason,
-            deleted_at=time.time(),
-        )
-
-    def _local_trash_slot(self, path: RelPath) -> Path:
-        # split() refuses ".." and the like: the slot stays inside the trash.
-        slot = self.ctx.local_trash / f"{self.ctx.stamp}-{secrets.token_hex(3)}"
-        slot = slot.joinpath(*split(path))
-        private_dir(self.ctx.local_trash)  # also when an older agent made it 0755
-        private_dir(slot.parent)
-        return slot
-
-    def _trash_path(self, path: RelPath) -> RelPath:
-        """A fresh name for `path` in this pass's folder of the share's trash.
-
-        Flat, so that one MKCOL per pass serves every item: the original folders are kept
-        in the name ("Tuần 5 ∕ Toán ∕ Bài 3.docx", with a division slash U+2215)."""
-        with self._lock:
-            if self._trash_folder is None:
-                self._trash_folder = (
-                    f"{self.ctx.remote_trash}/{self.ctx.stamp}-{self.ctx.host}"
-                    f"-{secrets.token_hex(3)}"
-                )
-                self.ctx.remote.makedirs(self._trash_folder)
-            self._trash_count += 1
-            flat = path.replace("/", TRASH_SEPARATOR)
-            if flat in self._trash_names:
-                flat = f"{self._trash_count} {flat}"
-            self._trash_names.add(flat)
-            return f"{self._trash_folder}/{flat}"
-
-    def _preserve_remote(self, path: RelPath, remote: RemoteEntry, *, reason: str) -> None:
-        """Keep the server's current version in the share's trash before replacing it."""
-        if self.ctx.server_keeps_versions:
-            return
-        stored_as = self._trash_path(path)
-        self.ctx.remote.copy(self.remote_path(path), stored_as)
-        self.ctx.journal.add_trash(
-            side=Side.REMOTE,
-            path=path,
-            stored_as=stored_as,
-            kind=Kind.FILE,
-            size=remote.size,
-            sha256=None,
-            reason=reason,
-            deleted_at=time.time(),
-        )
 
     def _remember_remote(self, path: RelPath, entry: RemoteEntry) -> None:
         if entry.href_path:
@@ -839,6 +764,7 @@ def _forget_names(names: dict[RelPath, RelPath], moved: RelPath) -> None:
 
 
 def _rename_no_replace(source: Folder, source_name: str, target: Folder, target_name: str) -> None:
+    """A name taken meanwhile means the next pass looks again."""
     try:
         rename_no_replace(source, source_name, target, target_name)
     except FileExistsError:

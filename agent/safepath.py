@@ -15,6 +15,10 @@ A refusal is an :class:`UnsafePath`, a per-file error that names the path and sa
 root itself is the teacher's choice and may be reached through a symlink. Needs the POSIX
 ``dir_fd`` calls (Linux, macOS, BSD).
 
+Writes, no-replace renames and folder fsyncs go through :mod:`agent.durable`'s descriptor
+functions, so they follow its one policy (a folder fsync a file system cannot do is
+tolerated and logged once; EIO and the like are raised).
+
 The agent's private folders outside the records folder (state, trash, logs) are made with
 :func:`private_dir`: mode 0700 at every level the agent creates.
 """
@@ -29,12 +33,14 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import durable
+from .durable import TEMP_PREFIX
+from .durable import TEMP_SUFFIX as PARTIAL_SUFFIX
 from .errors import LocalError
 from .i18n import _
 
-# The agent's temp files: hidden, and ignored by every scan (see local.py).
-TEMP_PREFIX = ".~hoso-"
-PARTIAL_SUFFIX = ".part"
+# The agent's temp files (TEMP_PREFIX…PARTIAL_SUFFIX): hidden, ignored by every scan and
+# swept by it (see local.py).
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CHUNK = 1024 * 1024
 
@@ -100,17 +106,7 @@ class Folder:
         """Put a file of hoso's own at ``name`` whole or not at all: a temp file, fsync,
         rename, fsync of the folder; a link planted under ``name`` is replaced, never
         written through."""
-        temp, fd = self.create_temp()
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self.replace(temp, name)
-            self.fsync()
-        finally:
-            self.unlink(temp, missing_ok=True)
+        durable.write_atomic_at(self.fd, name, data, mode=mode)
 
     def open_file(self, name: str) -> int:
         """A descriptor open for reading on the regular file ``name`` (never a link)."""
@@ -132,9 +128,8 @@ class Folder:
         os.utime(name, (seconds, seconds), dir_fd=self.fd, follow_symlinks=False)
 
     def fsync(self) -> None:
-        # Makes renames in this folder durable; some file systems refuse: best effort.
-        with contextlib.suppress(OSError):
-            os.fsync(self.fd)
+        """Make renames and removals in this folder durable (durable.py's policy)."""
+        durable.fsync_dir_at(self.fd)
 
     def link_out(self, name: str, destination: Path) -> None:
         """Hard-link the file ``name`` to ``destination`` (outside the records folder); a
@@ -218,7 +213,7 @@ class Folder:
                 dst.flush()
                 os.fsync(dst.fileno())
             os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=self.fd)
-            os.link(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+            durable.rename_no_replace_at(self.fd, temp, self.fd, name)
         finally:
             self.unlink(temp, missing_ok=True)
 
@@ -232,33 +227,9 @@ class Folder:
 
 
 def rename_no_replace(source: Folder, source_name: str, target: Folder, target_name: str) -> None:
-    """Rename without ever replacing an existing target (link + unlink for files).
+    """Rename without ever replacing an existing target (durable.rename_no_replace_at):
     FileExistsError when the target name is taken (by anything, a dangling link too)."""
-    st = os.stat(source_name, dir_fd=source.fd, follow_symlinks=False)
-    if not stat.S_ISDIR(st.st_mode) and _link(source, source_name, target, target_name):
-        os.unlink(source_name, dir_fd=source.fd)
-        return
-    if target.lstat(target_name) is not None:
-        raise FileExistsError(target.path_of(target_name))
-    os.rename(source_name, target_name, src_dir_fd=source.fd, dst_dir_fd=target.fd)
-
-
-def _link(source: Folder, source_name: str, target: Folder, target_name: str) -> bool:
-    """A hard link that never replaces; False where the file system has none (FAT, some
-    network drives), FileExistsError when the name is taken."""
-    try:
-        os.link(
-            source_name,
-            target_name,
-            src_dir_fd=source.fd,
-            dst_dir_fd=target.fd,
-            follow_symlinks=False,
-        )
-    except FileExistsError:
-        raise
-    except OSError:
-        return False
-    return True
+    durable.rename_no_replace_at(source.fd, source_name, target.fd, target_name)
 
 
 class SafeRoot:

@@ -1,4 +1,14 @@
-"""`hoso trash`: what the agent removed or replaced, and getting it back.
+"""Both trashes: putting what the agent removes or replaces into them, listing them
+(`hoso trash list`), getting things back (`hoso trash restore`) and expiring them.
+
+- The local trash (``<state_dir>/trash/<pass stamp>-<random>/<path>``): a local file a pass
+  replaces is hard-linked there first (:meth:`LocalTrash.keep_copy`), one it deletes is moved
+  there (:meth:`LocalTrash.move_in`); both through safepath's folder descriptors.
+- The share's trash (``<remote trash_dir>/<pass stamp>-<host>-<random>/``, one flat folder a
+  pass): a share file a pass replaces is copied there first (:meth:`ShareTrash.keep_copy`),
+  one it deletes is moved there (:meth:`ShareTrash.move_in`). On Nextcloud, which keeps its
+  own versions and trash, the server's are used instead.
+- Every item is recorded in the journal's trash table when it is in place.
 
 A restore never overwrites: when the original place is taken, the file comes back beside it
 under a name that says it was restored. The restored file is an ordinary new file that the
@@ -8,9 +18,12 @@ next pass syncs to the other side.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +33,160 @@ from .errors import HosoError, NotFound, UsageError
 from .guards import DAY
 from .i18n import _, ngettext
 from .journal import Journal
-from .model import RelPath, Side, TrashItem, TrashReason, name_of, parent_of
-from .safepath import SafeRoot
+from .model import (
+    Kind,
+    LocalEntry,
+    RelPath,
+    RemoteEntry,
+    Side,
+    TrashItem,
+    TrashReason,
+    name_of,
+    parent_of,
+)
+from .safepath import Folder, SafeRoot, private_dir, split
 
 if TYPE_CHECKING:  # `hoso status` reads the trash without loading the network stack
     from .remote import Remote
+
+
+TRASH_SEPARATOR = " \u2215 "  # stands for "/" in the flat names of the share's trash
+NEXTCLOUD_TRASH = "nextcloud:trashbin"  # stored_as of an item Nextcloud's own trash holds
+
+
+# --- putting things in ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTrash:
+    """This pass's slots in the local trash (``folder`` is ``<state_dir>/trash``)."""
+
+    folder: Path
+    journal: Journal
+    stamp: str  # the pass's start, e.g. 2026-03-02T101500
+
+    def keep_copy(self, path: RelPath, folder: Folder, name: str, *, reason: str) -> None:
+        """Before a local file is replaced: a hard link to it (a copy where links are
+        impossible) in the trash, recorded."""
+        stored = self._slot(path)
+        folder.link_out(name, stored)
+        size = stored.lstat().st_size
+        _record(self.journal, Side.LOCAL, path, str(stored), Kind.FILE, size, None, reason)
+
+    def move_in(
+        self, path: RelPath, folder: Folder, name: str, entry: LocalEntry, *, reason: str
+    ) -> None:
+        """Instead of deleting a local file or folder: move it into the trash, recorded."""
+        stored = self._slot(path)
+        folder.move_out(name, stored)
+        _record(
+            self.journal,
+            Side.LOCAL,
+            path,
+            str(stored),
+            entry.kind,
+            entry.size,
+            entry.sha256,
+            reason,
+        )
+
+    def _slot(self, path: RelPath) -> Path:
+        # split() refuses ".." and the like: the slot stays inside the trash.
+        slot = self.folder / f"{self.stamp}-{secrets.token_hex(3)}"
+        slot = slot.joinpath(*split(path))
+        private_dir(self.folder)  # also when an older agent made it 0755
+        private_dir(slot.parent)
+        return slot
+
+
+@dataclass
+class ShareTrash:
+    """This pass's folder in the share's trash (``folder`` is ``[remote] trash_dir``),
+    made on first use; safe to use from the transfer threads."""
+
+    remote: Remote
+    journal: Journal
+    folder: RelPath  # e.g. ".hoso-trash", relative to the remote root
+    stamp: str
+    host: str
+    server_keeps_versions: bool  # Nextcloud: versions and trash are the server's job
+    _pass_folder: RelPath | None = None
+    _names: set[str] = field(default_factory=set)
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep_copy(
+        self, path: RelPath, server_path: RelPath, remote: RemoteEntry, *, reason: str
+    ) -> None:
+        """Before the share's file ``path`` (spelled ``server_path`` there) is replaced: a
+        copy of it in the share's trash, recorded."""
+        if self.server_keeps_versions:
+            return
+        stored_as = self._fresh_name(path)
+        self.remote.copy(server_path, stored_as)
+        _record(self.journal, Side.REMOTE, path, stored_as, Kind.FILE, remote.size, None, reason)
+
+    def move_in(
+        self,
+        path: RelPath,
+        server_path: RelPath,
+        remote: RemoteEntry,
+        sha256: str | None,
+        *,
+        reason: str,
+    ) -> None:
+        """Instead of deleting the share's ``path``: move it into the share's trash (on
+        Nextcloud, delete it into the server's own), recorded."""
+        if self.server_keeps_versions:
+            self.remote.delete(server_path)
+            stored_as = NEXTCLOUD_TRASH
+        else:
+            stored_as = self._fresh_name(path)
+            self.remote.move(server_path, stored_as, overwrite=False)
+        _record(
+            self.journal, Side.REMOTE, path, stored_as, remote.kind, remote.size, sha256, reason
+        )
+
+    def _fresh_name(self, path: RelPath) -> RelPath:
+        """A fresh name for ``path`` in this pass's folder of the share's trash.
+
+        Flat, so that one MKCOL per pass serves every item: the original folders are kept
+        in the name ("Tuần 5 ∕ Toán ∕ Bài 3.docx", with a division slash U+2215)."""
+        with self._lock:
+            if self._pass_folder is None:
+                self._pass_folder = f"{self.folder}/{self.stamp}-{self.host}-{secrets.token_hex(3)}"
+                self.remote.makedirs(self._pass_folder)
+            self._count += 1
+            flat = path.replace("/", TRASH_SEPARATOR)
+            if flat in self._names:
+                flat = f"{self._count} {flat}"
+            self._names.add(flat)
+            return f"{self._pass_folder}/{flat}"
+
+
+def _record(
+    journal: Journal,
+    side: Side,
+    path: RelPath,
+    stored_as: str,
+    kind: Kind,
+    size: int,
+    sha256: str | None,
+    reason: str,
+) -> None:
+    journal.add_trash(
+        side=side,
+        path=path,
+        stored_as=stored_as,
+        kind=kind,
+        size=size,
+        sha256=sha256,
+        reason=reason,
+        deleted_at=time.time(),
+    )
+
+
+# --- listing, restoring, expiring -------------------------------------------------------------
 
 
 def items(journal: Journal) -> list[TrashItem]:

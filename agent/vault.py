@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .backup.crypto import KdfParams
-from .config import PASSWORD_ENV, Config, Secret, read_secret_file, write_durably
+from .config import PASSWORD_ENV, Config, Secret, read_secret_file
+from .durable import remove_stale_temps, write_atomic
 from .errors import ConfigError, ExitCode, HosoError, Scope, UsageError
 from .i18n import _
 from .log import get_logger, register_secret
@@ -259,9 +260,8 @@ class Vault:
         sealed = AESGCM(self._key.value).encrypt(nonce, plaintext.encode(), _ad(header))
         document = {**header, "nonce": _b64(nonce), "ciphertext": _b64(sealed)}
         # Every writer holds the lock, so a temp file seen now was left by a killed writer.
-        for stale in self._path.parent.glob(f".{self._path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        write_durably(self._path, json.dumps(document).encode())
+        remove_stale_temps(self._path)
+        write_atomic(self._path, json.dumps(document).encode())
 
 
 @contextlib.contextmanager
@@ -424,7 +424,7 @@ class _KeySource:
             return _Key(value, SOURCE_KEYRING, None)
         value = os.urandom(KEY_SIZE)
         document = {"format": KEY_FORMAT, "version": KEY_VERSION, "key": _b64(value)}
-        write_durably(self.key_file, json.dumps(document).encode())
+        write_atomic(self.key_file, json.dumps(document).encode())
         return _Key(value, SOURCE_FILE, None)
 
     def load(self, source: str) -> _Key:
@@ -553,7 +553,7 @@ def protect(
         "nonce": _b64(nonce),
         "wrapped": _b64(wrapped),
     }
-    write_durably(key_file_path(config), json.dumps(document).encode())
+    write_atomic(key_file_path(config), json.dumps(document).encode())
     # Rewrite the vault so that its header records the wrapping (informational, authenticated).
     vault._key = _Key(vault._key.value, SOURCE_FILE, kdf)
     vault._change(lambda entries: None)

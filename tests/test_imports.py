@@ -50,6 +50,7 @@ LAYERS = [
         "roles",
         "display",
         "safepath",
+        "durable",
         "weeks",
         "docx_layout",
         "documents",
@@ -83,7 +84,8 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo", "heldback"},
+    {"reconcile", "guards", "trash", "hooks", "serverinfo"},
+    {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},

@@ -1,78 +1,45 @@
 """Durable files for the backup repository and restores: written whole or not at all.
 
-Temp name in the same folder, fsync, rename, fsync of the folder; an OSError becomes a
-LocalError whose message says what a teacher can do (a full, failing or read-only drive).
+Through agent.durable (its folder-fsync policy), with the repository's own temp names
+(``.tmp-*``, removed by its prune); an OSError becomes a LocalError whose message says what a
+teacher can do (a full, failing or read-only drive). Never makes the repository's top folder:
+a backup drive that is not mounted is an error, not a new repository on the system disk.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import os
-import secrets
-from contextlib import suppress
 from pathlib import Path
 
+from .. import durable
 from ..errors import LocalError
 from ..i18n import _
 
 TEMP_PREFIX = ".tmp-"
-_IOV_MAX = 1024  # buffers per writev on Linux
 
 
 def write_atomic(folder: Path, data: bytes | list[bytes], name: str | None = None) -> str:
     """Write ``data`` (or its parts, in order) durably as ``folder/name``; returns the name.
 
-    The name defaults to the SHA-256 of the bytes.
-
-    Temp file, fsync, rename, fsync of the folder. On any error the temp file is removed and
-    LocalError raised: the final name never holds partial content.
+    The name defaults to the SHA-256 of the bytes. On any error LocalError is raised and the
+    final name never holds partial content.
     """
-    parts = data if isinstance(data, list) else [data]
-    name = name or hashlib.sha256(b"".join(parts)).hexdigest()
-    temp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    whole = b"".join(data) if isinstance(data, list) else data
+    name = name or hashlib.sha256(whole).hexdigest()
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            _write_all(fd, parts)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, folder / name)
+        durable.write_atomic(folder / name, whole, temp_prefix=TEMP_PREFIX, parents=False)
     except OSError as exc:
-        with suppress(OSError):  # e.g. never created; the next prune removes it otherwise
-            temp.unlink()
         raise local_error(folder / name, exc) from None
-    fsync_folder(folder)
     return name
 
 
-def _write_all(fd: int, parts: list[bytes]) -> None:
-    """All of ``parts`` with as few system calls as the kernel allows (writev)."""
-    views = [memoryview(part) for part in parts if part]
-    first = 0
-    while first < len(views):
-        written = os.writev(fd, views[first : first + _IOV_MAX])
-        while first < len(views) and written >= len(views[first]):
-            written -= len(views[first])
-            first += 1
-        if written:
-            views[first] = views[first][written:]
-
-
 def fsync_folder(folder: Path) -> None:
-    """Make a rename or unlink in ``folder`` durable (where the file system supports it)."""
+    """Make a rename or unlink in ``folder`` durable (durable.fsync_dir's policy)."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        durable.fsync_dir(folder)
     except OSError as exc:
         raise local_error(folder, exc) from None
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # some network file systems
-            raise local_error(folder, exc) from None
-    finally:
-        os.close(fd)
 
 
 def ensure_folder(folder: Path) -> None:

@@ -4,8 +4,9 @@ The layout and every byte are specified in docs/backup-format.md; the cryptograp
 :mod:`agent.backup.crypto`, the lock protocol in :mod:`agent.backup.locks`.
 
 Invariants:
-- Every file is written to ``.tmp-<random>`` in its folder, fsync'd, renamed, and the folder
-  fsync'd; a failed write removes its temp file and raises LocalError (ENOSPC: "drive full").
+- Every file is written through agent.durable with a ``.tmp-`` temp name in its folder
+  (fsync'd, renamed, the folder fsync'd); a failed write raises LocalError (ENOSPC: "drive
+  full"), and ``.tmp-*`` files a killed writer left are removed by ``remove_temp_files``.
 - Content files are named by the SHA-256 of their bytes, so anyone can check them without keys.
 - A blob is referenced by an index file only after the pack holding it is durable, and a
   snapshot is written only after the index naming everything it references (``flush``).

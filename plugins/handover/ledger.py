@@ -45,7 +45,7 @@ from typing import Any
 
 from agent.api import (
     _,
-    write_durably,
+    write_atomic,
 )
 
 from . import keys as keymod
@@ -153,7 +153,7 @@ def append(
         signature = base64.b64encode(keymod.sign(keys, canonical(body))).decode("ascii")
         line = canonical({**body, "signature": signature})
         # 0644: the log is shared and holds no secret.
-        write_durably(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
+        write_atomic(path, b"".join(item + b"\n" for item in [*lines, line]), mode=0o644)
     return Entry(path.name, len(lines) + 1, kind, time, bundle, body["data"], keys.public())
 
 

@@ -33,7 +33,7 @@ from agent.api import (
     Config,
     _,
     key_fingerprint,
-    write_durably,
+    write_atomic,
 )
 
 from . import ledger
@@ -110,7 +110,7 @@ def remember(config: Config, fingerprint: str | None, how: str) -> None:
     keys = {**memory.keys, **({fingerprint: how} if fingerprint else {})}
     document = {"keys": keys, "first_read": memory.first_read or how == FIRST_USE}
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_durably(path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
+    write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def screen(log: ledger.Verification, known: KnownKeys) -> Screened:

@@ -32,7 +32,7 @@ from agent.api import (
     nfc,
     open_validator,
     terminal_prompt,
-    write_durably,
+    write_atomic,
 )
 
 from .ledger import Ledger, SentMessage
@@ -249,7 +249,7 @@ def build_offline(plan: Plan, out: Path, *, now: datetime | None = None) -> list
         names,
         strict=True,
     ):
-        write_durably(out / name, built.data, mode=0o644)
+        write_atomic(out / name, built.data, mode=0o644)
         written.append(out / name)
     return written
 

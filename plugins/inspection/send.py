@@ -30,7 +30,7 @@ from pathlib import Path
 
 from agent.api import (
     _,
-    write_durably,
+    write_atomic,
 )
 
 from .ledger import Ledger, SentMessage
@@ -180,7 +180,7 @@ def _build(
         selection, envelope, max_message_bytes=smtp.max_message_bytes, now=now, key=package
     ):
         outbox = folder / f"part-{built.part}.eml"
-        write_durably(outbox, built.data)
+        write_atomic(outbox, built.data)
         rows.append(_row(built, selection, envelope, package, outbox, names))
     ledger.put_sent_messages(rows)
 
@@ -407,7 +407,7 @@ def _write_evidence(ledger: Ledger, package: str, root: Path, evidence_folder: s
             continue
         relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
         try:
-            write_durably(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
+            write_atomic(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
         except OSError as exc:
             problems.append(
                 _part(

@@ -1,0 +1,314 @@
+"""Writing a file safely: the one way hoso puts bytes on disk that must survive a crash.
+
+A file is written whole or not at all: a temp file in the target's own folder, the bytes,
+fsync of the file, a rename onto the target (or a no-replace link/rename for a new file), and
+an fsync of the folder so that the rename itself survives a power cut. A reader sees the old
+file or the new one, never a mix, never a truncated file.
+
+Policy when a folder cannot be fsync'd (the one policy of the agent and its plugins):
+
+- ``EINVAL``, ``ENOTSUP``/``EOPNOTSUPP``: the file system cannot fsync a folder at all (some
+  FUSE, network (SMB/CIFS, some NFS setups), vfat/exFAT mounts, /proc). Tolerated: the file
+  itself was fsync'd and the rename is as durable as that file system allows. Logged once per
+  file system (device) and process, as a warning, so that an admin knows.
+- Any other error (``EIO``, ``EROFS``, ``ENOSPC``, ``EBADF`` …): raised as the OSError. The
+  rename may be lost at a power cut, and a failing drive must not pass for success; callers
+  turn it into their own error (a per-file failure, a ``LocalError`` …).
+
+Leftover temp files: a process killed mid-write leaves at most one temp file per write,
+named ``.~hoso-<target name>.<12 hex>.part`` (``temp_prefix`` instead of ``.~hoso-`` where a
+caller's format names its temps, as the backup repository's ``.tmp-``). It never stands in
+the way of a later write (every temp gets a fresh random name, created with ``O_EXCL``) and
+the target is never touched by it. Who removes it: the records-folder scan sweeps
+``.~hoso-*.part`` (local.py), the backup repository's prune its ``.tmp-*``, and a writer that
+holds a lock over its file (the vault) calls :func:`remove_stale_temps` for that target.
+
+Each function has a ``*_at`` twin that works relative to an open folder descriptor, so that
+safepath's :class:`~agent.safepath.Folder` keeps its symlink safety (nothing is reached by
+path below the records root) under this same policy. Needs the POSIX ``dir_fd`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import re
+import secrets
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".~hoso-"
+TEMP_SUFFIX = ".part"
+_TOLERATED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NAME_BYTES = 180  # of the target's name inside a temp name: the whole stays under NAME_MAX
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+# The logger hoso.durable (agent.log names every module's logger "hoso.<module>"; this module
+# sits below it in the layers).
+log = logging.getLogger("hoso.durable")
+_warned: set[int] = set()
+_warned_lock = threading.Lock()
+
+
+def write_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    temp_prefix: str = TEMP_PREFIX,
+    parents: bool = True,
+) -> None:
+    """Replace ``path`` with ``data`` whole or not at all: temp file in the same folder,
+    write, fsync, rename over ``path``, fsync the folder. Missing folders above are made
+    (``parents=False``: FileNotFoundError instead, e.g. a backup drive not mounted). A
+    symlink at ``path`` is replaced itself, never written through."""
+    with _parent(path, make=parents) as fd:
+        write_atomic_at(fd, path.name, data, mode=mode, temp_prefix=temp_prefix)
+
+
+def create_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Like :func:`write_atomic`, but FileExistsError when ``path`` exists (anything, a
+    dangling link too): never replaces. A crash leaves no file or the whole one."""
+    with _parent(path) as fd:
+        create_new_at(fd, path.name, data, mode=mode)
+
+
+def rename_no_replace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``, FileExistsError when ``dst`` exists; both folders fsync'd.
+
+    renameat2(RENAME_NOREPLACE) where the kernel and file system have it; else, for a file, a
+    hard link and the removal of the old name (a crash in between leaves both names, never
+    none); else (a folder on a file system with neither) a check then a plain rename."""
+    src_fd = os.open(src.parent, _DIR_FLAGS)
+    try:
+        dst_fd = os.open(dst.parent, _DIR_FLAGS)
+        try:
+            rename_no_replace_at(src_fd, src.name, dst_fd, dst.name)
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and removals in the folder ``path`` durable, under the policy above."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        fsync_dir_at(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the same, relative to an open folder ---------------------------------------------------
+
+
+def write_atomic_at(
+    dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, temp_prefix: str = TEMP_PREFIX
+) -> None:
+    """:func:`write_atomic` of ``name`` in the folder open as ``dir_fd``."""
+    temp = _write_temp(dir_fd, name, data, mode, temp_prefix)
+    try:
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        _unlink_quietly(dir_fd, temp)
+        raise
+    fsync_dir_at(dir_fd)
+
+
+def create_new_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600) -> None:
+    """:func:`create_new` of ``name`` in the folder open as ``dir_fd``."""
+    if _lstat(dir_fd, name) is not None:  # spare the write; the rename below still decides
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
+    temp = _write_temp(dir_fd, name, data, mode, TEMP_PREFIX)
+    try:
+        _no_replace(dir_fd, temp, dir_fd, name)
+    finally:
+        _unlink_quietly(dir_fd, temp)  # gone after a rename; the spare name after a link
+    fsync_dir_at(dir_fd)
+
+
+def rename_no_replace_at(src_fd: int, src_name: str, dst_fd: int, dst_name: str) -> None:
+    """:func:`rename_no_replace` between two open folders."""
+    _no_replace(src_fd, src_name, dst_fd, dst_name)
+    _unlink_quietly(src_fd, src_name, only_if_same_as=(dst_fd, dst_name))
+    fsync_dir_at(dst_fd)
+    if not _same_folder(src_fd, dst_fd):
+        fsync_dir_at(src_fd)
+
+
+def fsync_dir_at(dir_fd: int) -> None:
+    """:func:`fsync_dir` of an open folder."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in _TOLERATED:
+            raise
+        device = os.fstat(dir_fd).st_dev
+        with _warned_lock:
+            first = device not in _warned
+            _warned.add(device)
+        if first:
+            log.warning(
+                "this file system cannot make folder changes durable (fsync of a folder: %s); "
+                "a power cut may undo the last renames in it",
+                exc.strerror,
+            )
+
+
+def stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> Iterator[Path]:
+    """The temp files a killed writer of ``path`` left beside it."""
+    pattern = re.compile(
+        re.escape(_temp_stem(path.name, temp_prefix)) + r"[0-9a-f]{12}" + re.escape(TEMP_SUFFIX)
+    )
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return
+    for found in names:
+        if pattern.fullmatch(found):
+            yield path.parent / found
+
+
+def remove_stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> int:
+    """Remove what :func:`stale_temps` finds; returns how many. Only for a caller that holds
+    a lock every writer of ``path`` takes (else a live writer's temp could go)."""
+    removed = 0
+    for temp in stale_temps(path, temp_prefix=temp_prefix):
+        temp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+# --- pieces -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _parent(path: Path, *, make: bool = True) -> Iterator[int]:
+    """The folder holding ``path``, open; missing levels are made, each fsync'd into its own."""
+    missing = [p for p in (path.parent, *path.parent.parents) if make and not p.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        fsync_dir(folder.parent)
+    fd = os.open(path.parent, _DIR_FLAGS)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _temp_stem(name: str, temp_prefix: str) -> str:
+    short = name.encode("utf-8", "surrogateescape")[:_NAME_BYTES].decode("utf-8", "ignore")
+    return f"{temp_prefix}{short}."
+
+
+def _write_temp(dir_fd: int, name: str, data: bytes, mode: int, temp_prefix: str) -> str:
+    """A new temp file beside ``name`` holding ``data``, fsync'd; returns its name."""
+    while True:
+        temp = f"{_temp_stem(name, temp_prefix)}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(temp, _NEW_FILE, 0o600, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            if mode != 0o600:
+                os.fchmod(fd, mode)  # not through the umask: the caller's mode, exactly
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlink_quietly(dir_fd, temp)
+        raise
+    return temp
+
+
+def _no_replace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+    """Put ``src`` at ``dst`` unless ``dst`` exists (FileExistsError). After a hard link the
+    old name still exists; the caller removes it."""
+    if _renameat2(src_fd, src, dst_fd, dst):
+        return
+    st = os.stat(src, dir_fd=src_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        try:
+            os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            pass  # no hard links here (FAT, some network drives)
+    if _lstat(dst_fd, dst) is not None:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
+    os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def _renameat2(src_fd: int, src: str, dst_fd: int, dst: str) -> bool:
+    """renameat2(RENAME_NOREPLACE); False where the kernel, libc or file system lacks it."""
+    if _libc_renameat2 is None:
+        return False
+    result = _libc_renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise (FileExistsError if code == errno.EEXIST else OSError)(code, os.strerror(code), dst)
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux/glibc ≥ 2.28: the link fallback serves
+        return None
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    function.restype = ctypes.c_int
+    return function
+
+
+_libc_renameat2 = _load_renameat2()
+
+
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _unlink_quietly(
+    dir_fd: int, name: str, *, only_if_same_as: tuple[int, str] | None = None
+) -> None:
+    """Remove ``name`` if it is still there (and, with ``only_if_same_as``, only while it is
+    a second name of that file: the old name a hard link left)."""
+    there = _lstat(dir_fd, name)
+    if there is None:
+        return
+    if only_if_same_as is not None:
+        other = _lstat(*only_if_same_as)
+        if other is None or (other.st_dev, other.st_ino) != (there.st_dev, there.st_ino):
+            return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _same_folder(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
