@@ -13,8 +13,9 @@ import pytest
 from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, lesson, make_config
 from mailservers import MAIL_USER, SmtpServer
 from servers import PASSWORD
+from test_hooks import install_plugin
 
-from agent.api import Config, Secret
+from agent.api import Config, HosoError, Secret
 from agent.hooks import BUILTIN_PLUGINS
 from plugins.inspection.commands import make_plan
 from plugins.inspection.ledger import Ledger
@@ -107,3 +108,25 @@ def test_a_send_delivers_with_validation_switched_off(records: Path, tmp_path: P
     with Ledger.opened(config) as ledger:
         assert [m.complete for m in ledger.sent_messages()] == [True] * len(received)
     assert (tmp_path / "state" / "plugins" / "inspection.sqlite3").is_file()
+
+
+def test_a_plugin_that_fails_to_date_a_record_stops_the_plan_rather_than_guess(
+    records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        "hoso_dater",
+        """
+        from agent.hooks import hookimpl
+
+        @hookimpl
+        def hoso_record_date(record):
+            raise RuntimeError("the reader could not start")
+        """,
+    )
+    monkeypatch.syspath_prepend(str(site))
+    config = make_config(records, tmp_path / "state", plugins=WITHOUT_VALIDATION)
+    with pytest.raises(HosoError, match="Bài dạy thêm.docx could not be read"):
+        _plan_paths(config)
+    assert not (tmp_path / "state" / "plugins" / "inspection.sqlite3").exists()  # nothing sent

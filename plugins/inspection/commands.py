@@ -27,10 +27,10 @@ from agent.api import (
     Finding,
     Severity,
     UsageError,
-    Vault,
     _,
     nfc,
     open_validator,
+    open_vault,
     terminal_prompt,
     write_atomic,
 )
@@ -261,7 +261,7 @@ def _eml_name(label: str, part: int, parts: int) -> str:
 def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
     """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
     access token, or a refresh token plus `refresh_url` and `client_id` fields."""
-    vault = Vault.open(config, prompt=terminal_prompt())
+    vault = open_vault(config, prompt=terminal_prompt())
     entry = vault.get(SMTP_ENTRY)
     if entry is None:
         raise UsageError(

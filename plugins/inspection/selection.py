@@ -28,6 +28,7 @@ from agent.api import (
     Config,
     CopyKind,
     Finding,
+    HosoError,
     Record,
     RelPath,
     UsageError,
@@ -100,7 +101,16 @@ def select(
         except OSError:
             return None
         record = Record(path, file, classify(path, validator.types), info.st_size, info.st_mtime)
-        return record_date(validator, record, year_start)
+        failed = validator.host.failed_calls
+        when = record_date(validator, record, year_start)
+        if validator.host.failed_calls != failed:  # no answer is not "no date": say so
+            raise HosoError(
+                _(
+                    "The date of {path} could not be read: a plugin failed (`hoso status` says "
+                    "why). Nothing was done."
+                ).format(path=path)
+            )
+        return when
 
     top = tree.unreadable_above("")
     if top is not None:
