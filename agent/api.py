@@ -24,6 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, Secret, is_loopback, write_private
+from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
 from .display import printable, printable_name
 from .documents.model import (
     Block,
@@ -52,23 +53,17 @@ from .i18n import _, current_language, detect_language, language, ngettext
 from .local import ignore_rules, literal_pattern
 from .model import RelPath, Report, as_date, has_control, is_within, nfc
 from .records import (
-    CopyKind,
     Finding,
     Record,
     RecordType,
     Severity,
     classify,
-    copy_kind,
-    fold,
-    is_conflict_copy,
     merge_types,
-    natural_key,
-    original_name,
     record_type_from_dict,
-    strip_accents,
 )
 from .recordtypes import load_types_file, shipped_types_file, with_shipped
 from .roles import key_fingerprint
+from .textfold import fold, natural_key, strip_accents
 from .weeks import (
     FIRST_WEEK,
     LAST_WEEK,

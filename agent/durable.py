@@ -16,12 +16,14 @@ Policy when a folder cannot be fsync'd (the one policy of the agent and its plug
   turn it into their own error (a per-file failure, a ``LocalError`` …).
 
 Leftover temp files: a process killed mid-write leaves at most one temp file per write,
-named ``.~hoso-<target name>.<12 hex>.part`` (``temp_prefix`` instead of ``.~hoso-`` where a
+named ``.~hoso-<target name>.<12 hex>.tmp`` (``temp_prefix`` instead of ``.~hoso-`` where a
 caller's format names its temps, as the backup repository's ``.tmp-``). It never stands in
 the way of a later write (every temp gets a fresh random name, created with ``O_EXCL``) and
-the target is never touched by it. Who removes it: the records-folder scan sweeps
-``.~hoso-*.part`` (local.py), the backup repository's prune its ``.tmp-*``, and a writer that
-holds a lock over its file (the vault) calls :func:`remove_stale_temps` for that target.
+the target is never touched by it. Who removes it: a writer that holds a lock every writer of
+its file takes (the vault) calls :func:`remove_stale_temps` for that target; the backup
+repository's prune removes its ``.tmp-*``. In the records folder the sync and the backup
+ignore ``.~hoso-*`` names and leave them alone: a plugin may be writing while a pass scans,
+so only the sync's own ``.part`` downloads are swept there.
 
 Each function has a ``*_at`` twin that works relative to an open folder descriptor, so that
 safepath's :class:`~agent.safepath.Folder` keeps its symlink safety (nothing is reached by
@@ -43,13 +45,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".~hoso-"
-TEMP_SUFFIX = ".part"
+TEMP_SUFFIX = ".tmp"
 _TOLERATED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NAME_BYTES = 180  # of the target's name inside a temp name: the whole stays under NAME_MAX
 _RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
 
 # The logger hoso.durable (agent.log names every module's logger "hoso.<module>"; this module
 # sits below it in the layers).

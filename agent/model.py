@@ -17,10 +17,6 @@ from typing import Any
 
 RelPath = str
 
-# Conflict copies carry this label in their name: "… (bản xung đột, máy …).docx"
-# (agent.records.copy_kind recognises them).
-DEFAULT_CONFLICT_LABEL = "bản xung đột"
-
 
 def nfc(name: str) -> str:
     """The one spelling of a name that hoso compares and stores."""

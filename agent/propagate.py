@@ -117,12 +117,12 @@ class Propagator:
         self._uploads_blocked = False
         self.local_trash = LocalTrash(ctx.local_trash, ctx.journal, ctx.stamp)
         self.share_trash = ShareTrash(
-            ctx.remote,
-            ctx.journal,
-            ctx.remote_trash,
-            ctx.stamp,
-            ctx.host,
-            ctx.server_keeps_versions,
+            remote=ctx.remote,
+            journal=ctx.journal,
+            folder=ctx.remote_trash,
+            stamp=ctx.stamp,
+            host=ctx.host,
+            server_keeps_versions=ctx.server_keeps_versions,
         )
         self._done = 0
         self._total = 0

@@ -43,16 +43,14 @@ server's version keeps the real name; propagate uploads the copy in the same act
 from __future__ import annotations
 
 import enum
-import itertools
-import unicodedata
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from agent.conflictname import DEFAULT_CONFLICT_LABEL, conflict_copy_name
 from agent.model import (
-    DEFAULT_CONFLICT_LABEL,
     Action,
     ActionKind,
     JournalEntry,
@@ -67,8 +65,6 @@ from agent.model import (
     Skip,
     SkipReason,
     is_within,
-    name_of,
-    nfc,
     parent_of,
 )
 
@@ -734,7 +730,13 @@ def reconcile(
     local file, any other is a CONFLICT (both kept when the bytes differ).
     """
     w = _Pass(
-        dict(local), dict(remote), dict(journal), now, host, merge_only, conflict_label,
+        dict(local),
+        dict(remote),
+        dict(journal),
+        now,
+        host,
+        merge_only,
+        conflict_label,
         restored or {},
     )
     w.names.update(local, remote, journal)
@@ -780,66 +782,6 @@ def paths_needing_hash(
             if (entry.inode, entry.size, entry.mtime_ns) not in gone_stats:
                 wanted.add(path)
     return wanted
-
-
-# --- conflict copy names ---------------------------------------------------------------------
-
-_MAX_NAME_BYTES = 255
-_MAX_SUFFIX_CHARS = 16  # longer "extensions" are part of the name ("Bài 1. Ôn tập chương")
-_MAX_HOST_BYTES = 40
-_MAX_LABEL_BYTES = 60  # with the host cap, the tail always leaves room for the suffix
-_FORBIDDEN = set('\\/:*?"<>|')  # what Windows refuses in a name
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    """The longest prefix within ``max_bytes`` of UTF-8 that ends on a whole character."""
-    cut = text.encode("utf-8")[: max(max_bytes, 0)].decode("utf-8", errors="ignore")
-    while cut and unicodedata.combining(cut[-1]):
-        cut = cut[:-1]  # a mark without its base letter would change the name's meaning
-    return cut
-
-
-def _clean(text: str, max_bytes: int) -> str:
-    cleaned = "".join("-" if c in _FORBIDDEN or ord(c) < 32 else c for c in nfc(text)).strip(" .")
-    return _cut(cleaned, max_bytes) or "-"
-
-
-def _split_suffix(name: str) -> tuple[str, str]:
-    dot = name.rfind(".")
-    suffix = name[dot:] if dot > 0 else ""
-    if not suffix or len(suffix) > _MAX_SUFFIX_CHARS or any(c.isspace() for c in suffix):
-        return name, ""
-    return name[:dot], suffix
-
-
-def conflict_copy_name(
-    path: RelPath,
-    *,
-    host: str,
-    now: datetime,
-    taken: Container[RelPath],
-    label: str = DEFAULT_CONFLICT_LABEL,
-) -> RelPath:
-    """``"a/Bài 1.docx"`` → ``"a/Bài 1 (bản xung đột, máy HOST, 2026-11-29 09h30).docx"``.
-
-    The first name not in ``taken`` (adding ", 2", ", 3"… inside the parentheses); NFC, at
-    most 255 UTF-8 bytes per name (the stem is shortened, never the extension).
-    """
-    folder, name = parent_of(path), name_of(path)
-    stem, suffix = _split_suffix(name)
-    tag = f"{_clean(label, _MAX_LABEL_BYTES)}, máy {_clean(host, _MAX_HOST_BYTES)}, {now:%Y-%m-%d %Hh%M}"
-    candidates = (_copy_path(folder, stem, tag, suffix, number) for number in itertools.count(1))
-    return next(candidate for candidate in candidates if candidate not in taken)
-
-
-def _copy_path(folder: RelPath, stem: str, tag: str, suffix: str, number: int) -> RelPath:
-    tail = f" ({tag})" if number == 1 else f" ({tag}, {number})"
-    name = nfc(_cut(stem, _MAX_NAME_BYTES - _utf8_len(tail + suffix)) + tail + suffix)
-    return f"{folder}/{name}" if folder else name
 
 
 # --- a share copy that went back in time -------------------------------------------------

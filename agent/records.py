@@ -1,9 +1,10 @@
-"""Records as the school knows them: record types, findings about a record, folded text.
+"""Records as the school knows them: record types and findings about a record.
 
 A :class:`RecordType` ("Kế hoạch bài dạy", "Sổ chủ nhiệm"…) is data: plugins contribute
 types through the ``hoso_record_types`` hook and a school adds its own in its config. A
-record's type comes from its folder and file names, compared folded (:func:`fold`): case,
-accents, spacing and the spelling variants schools mix (lí/lý, Mĩ/Mỹ, kĩ/kỹ) do not matter.
+record's type comes from its folder and file names, compared folded (agent.textfold's
+:func:`fold`): case, accents, spacing and the spelling variants schools mix (lí/lý, Mĩ/Mỹ,
+kĩ/kỹ) do not matter. Conflict and restored copies are told apart by agent.conflictname.
 
 A :class:`Finding` is one thing a check found wrong (or worth knowing) about one record,
 with a message that says what to do, already in the user's language.
@@ -13,73 +14,18 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+# Plugins import these from here (until they use agent.api); agent.conflictname has them.
+from .conflictname import CopyKind as CopyKind
+from .conflictname import copy_kind as copy_kind
+from .conflictname import original_name as original_name
 from .model import RelPath
-
-_SPACING = re.compile(r"[\s_\-–—.]+")
-# Vietnamese writes these syllables with y or i interchangeably (Địa lý / Địa lí, Mỹ / Mĩ).
-_Y_AS_I = re.compile(r"\b([bcdghklmnpqrstvx])y\b")
-
-
-def _accent_table() -> dict[int, str]:
-    """Each precomposed Latin letter with marks → its bare letter (ệ → e, Đ → D)."""
-    table = {ord("đ"): "d", ord("Đ"): "D"}
-    for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
-        decomposed = unicodedata.normalize("NFD", chr(code))
-        bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-        if bare and bare != chr(code):
-            table[code] = bare
-    return table
-
-
-_ACCENTS = _accent_table()
-_COMBINING = re.compile("[\u0300-\u036f]")
-
-
-def strip_accents(text: str) -> str:
-    """The text without accents or tone marks (NFC or NFD alike), đ→d."""
-    # translate() on NFC text is C-fast; lesson-plan checks strip every paragraph.
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return _COMBINING.sub("", text.translate(_ACCENTS))
-
-
-def fold(text: str) -> str:
-    """Text reduced for matching: no accents, đ→d, lower case, one space between words,
-    and a lone consonant + y spelt with i."""
-    bare = _SPACING.sub(" ", strip_accents(text).lower()).strip()
-    return _Y_AS_I.sub(r"\1i", bare)
-
-
-_BRACKETS = re.compile(r"(\[[^\]]*\])")
-
-
-def fold_pattern(pattern: str) -> str:
-    """A glob pattern folded like the names it is matched against, its ``[...]`` sets
-    (``[0-9]``) left as they are."""
-
-    def fold_part(part: str) -> str:
-        if _BRACKETS.fullmatch(part) or not part:
-            return part
-        # fold() trims; a space next to a [set] is part of the pattern ("bai [0-9]").
-        lead = " " if _SPACING.match(part) else ""
-        trail = " " if _SPACING.search(part[-1]) else ""
-        return (lead + fold(part) + trail).replace("  ", " ")
-
-    return "".join(fold_part(part) for part in _BRACKETS.split(pattern))
-
-
-def natural_key(text: str) -> tuple[tuple[int, str], ...]:
-    """Sort key: folded, numbers by value ("Tuần 2" before "Tuần 10", "Bài 9" before "Bài 10")."""
-    pieces = re.split(r"(\d+)", fold(text))  # odd indexes hold the numbers
-    numbered = tuple((int(p), "") if i % 2 else (-1, p) for i, p in enumerate(pieces))
-    return (*numbered, (0, text))
+from .textfold import fold, fold_pattern
+from .textfold import strip_accents as strip_accents  # plugins import it from here
 
 
 class Severity(enum.StrEnum):
@@ -152,73 +98,6 @@ class RecordType:
 def _any_folder(path: RelPath, patterns: Iterable[str]) -> bool:
     folders = [fold(p) for p in PurePosixPath(path).parts[:-1]]
     return any(fnmatch.fnmatchcase(f, fold_pattern(p)) for f in folders for p in patterns)
-
-
-class CopyKind(enum.StrEnum):
-    """A second file of one record that a program made beside it: not a record of its own."""
-
-    CONFLICT = "conflict"  # both versions of a file changed on two sides
-    RESTORED = "restored"  # brought back from the trash beside a file of the same name
-
-
-# On the folded file name. Conflict copies made by hoso ("… (bản xung đột, máy …)",
-# agent.reconcile.conflict_copy_name), by the Nextcloud and Dropbox clients ("… (conflicted
-# copy 2024-10-01 101500)") and by older Nextcloud clients ("…_conflict-20241001-101500").
-_CONFLICT_COPY = re.compile(r"\(ban xung dot|conflicted copy|\bconflict \d{8} \d{6}\b")
-# agent.trash.free_name: "{stem} (restored N)" in English, "(khôi phục N)" in Vietnamese;
-# the extension follows (folded: after a space).
-_RESTORED_COPY = re.compile(r"\((?:restored|khoi phuc) \d+\)(?: [^ ]+)?$")
-
-
-def copy_kind(path: RelPath) -> CopyKind | None:
-    """Whether the file at ``path`` is a conflict copy or a restored copy of another file,
-    from its name alone, whatever the language of the computer that named it. The one
-    place that tells (status, the managers' report, inspection)."""
-    name = fold(path.rpartition("/")[2])
-    if _CONFLICT_COPY.search(name):
-        return CopyKind.CONFLICT
-    if _RESTORED_COPY.search(name):
-        return CopyKind.RESTORED
-    return None
-
-
-# Where a copy mark can start in a name as written: a parenthesis, or older Nextcloud's suffix.
-_MARK_START = re.compile(r"\(|_conflict", re.IGNORECASE)
-_OLD_NEXTCLOUD_MARK = re.compile(r"_conflict[-_ ]\d{8}[-_ ]\d{6}", re.IGNORECASE)
-
-
-def original_name(path: RelPath) -> RelPath | None:
-    """The file a conflict or restored copy at ``path`` is a copy of: its name without the
-    copy marks ("Tuần 9/Bài 9 (khôi phục 1).docx" → "Tuần 9/Bài 9.docx"), in the same
-    folder. None for a file that is no copy, or whose marks cannot be taken apart. A copy is
-    a second version only while its original is beside it: kept alone, it is the record."""
-    folder, _, name = path.rpartition("/")
-    if copy_kind(name) is None:
-        return None
-    while copy_kind(name) is not None:
-        shorter = _without_last_mark(name)
-        if shorter is None:
-            return None
-        name = shorter
-    return f"{folder}/{name}" if folder else name
-
-
-def _without_last_mark(name: str) -> str | None:
-    for start in sorted((m.start() for m in _MARK_START.finditer(name)), reverse=True):
-        if name[start] == "(":
-            close = name.find(")", start)
-            end = close + 1 if close >= 0 else -1
-        else:
-            mark = _OLD_NEXTCLOUD_MARK.match(name, start)
-            end = mark.end() if mark else -1
-        stem = name[:start].rstrip()
-        if end > 0 and stem and copy_kind(name[start:end]) is not None:
-            return stem + name[end:]
-    return None
-
-
-def is_conflict_copy(path: RelPath) -> bool:
-    return copy_kind(path) is CopyKind.CONFLICT
 
 
 def classify(path: RelPath, types: Sequence[RecordType]) -> RecordType | None:

@@ -35,12 +35,12 @@ from pathlib import Path
 
 from . import durable
 from .durable import TEMP_PREFIX
-from .durable import TEMP_SUFFIX as PARTIAL_SUFFIX
 from .errors import LocalError
 from .i18n import _
 
-# The agent's temp files (TEMP_PREFIX…PARTIAL_SUFFIX): hidden, ignored by every scan and
-# swept by it (see local.py).
+# The agent's temp files start with TEMP_PREFIX: hidden, and ignored by every scan; those of
+# downloads end in PARTIAL_SUFFIX and are swept by the next scan (see local.py).
+PARTIAL_SUFFIX = ".part"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CHUNK = 1024 * 1024
 

@@ -20,7 +20,7 @@ from .heldback import Held
 from .i18n import _, ngettext
 from .journal import Journal
 from .model import Kind, SkipReason, is_within
-from .records import is_conflict_copy
+from .conflictname import is_conflict_copy
 
 MAX_LISTED = 20  # paths shown per group; the rest are counted
 

@@ -33,7 +33,7 @@ from conftest import Share
 from agent import config as configmod
 from agent.config import Config
 from agent.model import Report
-from agent.records import is_conflict_copy
+from agent.conflictname import is_conflict_copy
 from agent.sync import PassResult, Syncer
 
 MARKER = ".hoso-root"

@@ -192,7 +192,9 @@ def test_a_failing_drive_is_raised_not_tolerated(
 # --- leftovers --------------------------------------------------------------------------------
 
 
-def test_leftover_temps_are_found_by_target_and_swept_by_the_records_scan(tmp_path: Path) -> None:
+def test_leftover_temps_are_found_by_target_and_ignored_by_the_records_scan(
+    tmp_path: Path,
+) -> None:
     target = tmp_path / "vault.json"
     other = tmp_path / "agent.toml"
     left = tmp_path / f"{durable.TEMP_PREFIX}vault.json.0123456789ab{durable.TEMP_SUFFIX}"
@@ -204,8 +206,10 @@ def test_leftover_temps_are_found_by_target_and_swept_by_the_records_scan(tmp_pa
     assert durable.remove_stale_temps(target) == 1
     assert sorted(os.listdir(tmp_path)) == sorted([target.name, left_other.name])
     assert list(durable.stale_temps(other)) == [left_other]
-    # In the records folder the scan removes them (hoso's own .~hoso-*.part names).
-    assert local.is_partial_download(left_other.name)
+    # In the records folder the sync ignores them and, as a plugin may be writing, leaves
+    # them alone (only its own .part downloads are swept).
+    assert local.IgnoreRules().is_ignored(left_other.name, False)
+    assert not local.is_partial_download(left_other.name)
 
 
 # --- crash at each step -----------------------------------------------------------------------

@@ -51,6 +51,8 @@ LAYERS = [
         "display",
         "safepath",
         "durable",
+        "conflictname",
+        "textfold",
         "weeks",
         "docx_layout",
         "documents",
@@ -225,7 +227,12 @@ def test_the_api_lists_every_name_it_offers() -> None:
 
 @pytest.mark.parametrize(
     ("module", "allowed_agent"),
-    [("reconcile", {"agent.model"}), ("guards", {"agent.model", "agent.reconcile"})],
+    [
+        ("reconcile", {"agent.model", "agent.conflictname"}),
+        ("guards", {"agent.model", "agent.reconcile"}),
+        ("conflictname", {"agent.model", "agent.textfold"}),
+        ("textfold", set()),
+    ],
 )
 def test_decisions_are_pure(module: str, allowed_agent: set[str]) -> None:
     for imported in MODULES[module]:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from agent.conflictname import conflict_copy_name
 from agent.guards import DeleteCheck, check_mass_delete
 from agent.model import (
     Action,
@@ -29,7 +30,6 @@ from agent.model import (
 )
 from agent.reconcile import (
     State,
-    conflict_copy_name,
     local_state,
     paths_needing_hash,
     reconcile,
