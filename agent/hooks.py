@@ -33,9 +33,10 @@ a ``firstresult`` call go on to the next plugin. The answers' identities tell wh
 gave each (jobs and status notes carry their plugin's name); answers a wrapper adds are its
 plugin's.
 
-No hook here is ``firstresult``: each gathers from every plugin (``hoso_notify`` offers a
-notification to every channel, so a desktop popup and a chat message can both show it). A
-future question with one answer declares ``firstresult=True`` and the host honours it.
+Questions with one answer are ``firstresult`` (``hoso_record_date``,
+``hoso_school_year_start``: the first plugin that knows answers). The others gather from every
+plugin (``hoso_notify`` offers a notification to every channel, so a desktop popup and a chat
+message can both show it).
 """
 
 from __future__ import annotations
@@ -214,6 +215,19 @@ class HookSpecs:
         chat message, …). Return True when it was delivered. When no channel delivers it,
         the agent writes it to its log."""
 
+    @hookspec(firstresult=True)
+    def hoso_school_year_start(self, config: Config, today: date) -> date | None:
+        """The Monday of school week 1 of the school year holding ``today``, when this
+        plugin's settings fix it (validation's ``year_start``); None for no opinion. The first
+        answer wins; with none, the agent takes the week of 5 September."""
+
+    @hookspec(firstresult=True)
+    def hoso_record_date(self, config: Config, record: Record, year_start: date) -> date | None:
+        """The day ``record`` is about, read from its content (a lesson plan's teaching day),
+        school week 1 starting on ``year_start``; None when this plugin cannot tell. The first
+        answer wins. Read the file in the document sandbox (``agent.api.document_sandbox``),
+        never in the agent's process."""
+
 
 # --- the host -----------------------------------------------------------------------------------
 
@@ -375,6 +389,22 @@ class PluginHost:
         if not delivered and not logged:
             log.warning("%s: %s", notification.title, notification.body)
         return delivered
+
+    def school_year_start(self, today: date) -> date | None:
+        results = self.call(
+            "hoso_school_year_start", _optional(date), config=self.config, today=today
+        )
+        return results[0][1] if results else None
+
+    def record_date(self, record: Record, year_start: date) -> date | None:
+        results = self.call(
+            "hoso_record_date",
+            _optional(date),
+            config=self.config,
+            record=record,
+            year_start=year_start,
+        )
+        return results[0][1] if results else None
 
     def run_job(self, plugin: str, job: Job, context: JobContext) -> bool:
         """Run one scheduled job with the plugin timeout; True when it finished."""
@@ -633,6 +663,15 @@ def _optional_bool(value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise TypeError(f"expected True, False or None, got {type(value).__name__}")
+
+
+def _optional(cls: type[_T]) -> Callable[[object], _T | None]:
+    def check(value: object) -> _T | None:
+        if value is None or isinstance(value, cls):
+            return value
+        raise TypeError(f"expected {cls.__name__} or None, got {type(value).__name__}")
+
+    return check
 
 
 def _list_of(cls: type[_T]) -> Callable[[object], Sequence[_T] | None]:

@@ -86,36 +86,6 @@ class PluginFailure:
 
 
 @dataclass(frozen=True)
-class SentMessage:
-    """One inspection email in the ledger (its plugin decides; the journal only stores)."""
-
-    message_id: str
-    package: str  # the submission it belongs to (a digest of sender, recipients and files)
-    part: int
-    parts: int
-    label: str  # the period, as in the subject
-    date: str  # the Date header
-    subject: str
-    sender: str
-    recipients: tuple[str, ...]  # every intended recipient
-    accepted: Mapping[str, str]  # recipient -> when the server took it (ISO 8601)
-    refused: Mapping[str, str]  # recipient -> the server's last refusal
-    reply: str  # the server's reply to the end of DATA
-    files: tuple[Mapping[str, Any], ...]  # {"name", "path", "size", "sha256"}
-    eml: str  # the evidence copy, relative to the records root ("" before it is written)
-    outbox: str  # the exact bytes to send, in the state folder
-    sent_copy: bool  # appended to the sender's Sent folder over IMAP
-    created: float
-
-    @property
-    def complete(self) -> bool:
-        return all(r in self.accepted for r in self.recipients)
-
-
-_SENT_JSON = ("recipients", "accepted", "refused", "files")
-
-
-@dataclass(frozen=True)
 class PassRecord:
     started: float
     finished: float
@@ -246,6 +216,11 @@ def _v4(db: Database) -> None:
     )
 
 
+# Tables a migration below created for a plugin; the plugin's own storage (agent/storage.py)
+# takes their rows and drops them. A journal made new still gets them (migrations are never
+# edited): empty, they are dropped on the plugin's next open.
+PLUGIN_TABLES = frozenset({"sent_messages"})
+
 # MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -298,7 +273,7 @@ def _overlap(a: RelPath, b: RelPath) -> bool:
     return a == "" or b == "" or a == b or b.startswith(a + "/") or a.startswith(b + "/")
 
 
-def _prepare_file(path: Path) -> None:
+def prepare_private_file(path: Path) -> None:
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True)
         os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
@@ -321,7 +296,7 @@ class Journal:
     def open(cls, path: Path) -> Journal:
         """Open (creating if needed) and migrate the journal at ``path``."""
         try:
-            _prepare_file(path)
+            prepare_private_file(path)
             conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(
@@ -688,39 +663,27 @@ class Journal:
         )
         return [PluginFailure(*row) for row in rows]
 
-    # --- inspection ledger ------------------------------------------------------------------
+    # --- tables kept for a plugin before plugins had storage of their own -----------------
 
     @_guarded
-    def put_sent_messages(self, messages: Iterable[SentMessage]) -> None:
-        """Store (or replace) messages of the ledger, all in one transaction."""
-        rows = []
-        for message in messages:
-            row = {f.name: getattr(message, f.name) for f in fields(SentMessage)}
-            for key in _SENT_JSON:
-                row[key] = json.dumps(row[key], ensure_ascii=False)
-            row["sent_copy"] = int(message.sent_copy)
-            rows.append(row)
+    def plugin_table(self, table: str) -> tuple[tuple[str, ...], list[tuple[Any, ...]]] | None:
+        """The columns and rows of ``table``, one the journal kept for a plugin
+        (:data:`PLUGIN_TABLES`), or None once it was handed over."""
+        if table not in PLUGIN_TABLES:
+            raise ValueError(f"{table} is no plugin's table")
+        if table not in self._db.table_names():
+            return None
+        cursor = self._db.execute(f"SELECT * FROM [{table}]")
+        rows = cursor.fetchall()
+        return tuple(d[0] for d in cursor.description), rows
+
+    @_guarded
+    def drop_plugin_table(self, table: str) -> None:
+        """Drop ``table`` once its plugin's storage holds its rows."""
+        if table not in PLUGIN_TABLES:
+            raise ValueError(f"{table} is no plugin's table")
         with self._write() as db:
-            db.table("sent_messages").insert_all(rows, replace=True)
-
-    @_guarded
-    def sent_messages(self, package: str | None = None) -> list[SentMessage]:
-        """The ledger, oldest first (one package's messages when ``package`` is given)."""
-        where, args = ("WHERE package = ?", (package,)) if package else ("", ())
-        names = [f.name for f in fields(SentMessage)]
-        rows = self._db.execute(
-            f"SELECT {', '.join(names)} FROM sent_messages {where} ORDER BY created, part", args
-        )
-        found = []
-        for row in rows:
-            values = dict(zip(names, row, strict=True))
-            for key in _SENT_JSON:
-                values[key] = json.loads(values[key])
-            values["recipients"] = tuple(values["recipients"])
-            values["files"] = tuple(values["files"])
-            values["sent_copy"] = bool(values["sent_copy"])
-            found.append(SentMessage(**values))
-        return found
+            db.execute(f"DROP TABLE IF EXISTS [{table}]")
 
     @_guarded
     def close(self) -> None:

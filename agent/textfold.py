@@ -59,3 +59,10 @@ def fold_pattern(pattern: str) -> str:
         return (lead + fold(part) + trail).replace("  ", " ")
 
     return "".join(fold_part(part) for part in _BRACKETS.split(pattern))
+
+
+def natural_key(text: str) -> tuple[tuple[int, str], ...]:
+    """Sort key: folded, numbers by value ("Tuần 2" before "Tuần 10", "Bài 9" before "Bài 10")."""
+    pieces = re.split(r"(\d+)", fold(text))  # odd indexes hold the numbers
+    numbered = tuple((int(p), "") if i % 2 else (-1, p) for i, p in enumerate(pieces))
+    return (*numbered, (0, text))

@@ -29,6 +29,7 @@ from .i18n import _, current_language
 from .journal import Journal, ValidationStamp
 from .model import Kind, RelPath, Report, is_within, nfc
 from .records import Finding, Record, RecordType, Severity, classify
+from .recordtypes import with_shipped
 
 
 @dataclass
@@ -49,7 +50,9 @@ class Validator:
         self.config = config
         self.journal = journal
         self.host = host
-        self.types: list[RecordType] = host.record_types()
+        # The plugins' types first (a school's own KHBD), then hoso's shipped catalogue, so
+        # that records have their types with no plugin contributing any (validation off).
+        self.types: list[RecordType] = with_shipped(host.record_types())
         # Files hoso's plugins write into the records folder (a log, mail evidence): synced,
         # never checked as records.
         self.own = local.IgnoreRules(extra=host.own_files())

@@ -34,8 +34,8 @@ from odf.text import H, P, Span
 from openpyxl.styles import Font
 from PIL import Image
 
-from plugins.validation.document import Legacy
-from plugins.validation.legacy import encode, is_capitals_font
+from agent.documents.model import Legacy
+from agent.documents.legacy import encode, is_capitals_font
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

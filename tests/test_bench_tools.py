@@ -101,7 +101,7 @@ def test_the_validation_corpus_is_real_lesson_plans_with_a_few_problems(tmp_path
     from agent.records import classify
     from bench import lessonplans
     from plugins.validation.checks import check_record
-    from plugins.validation.settings import load_types_file, shipped_types_file
+    from agent.recordtypes import load_types_file, shipped_types_file
 
     paths = lessonplans.generate(tmp_path, 40, seed=3)
     types = load_types_file(shipped_types_file())

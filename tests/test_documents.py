@@ -30,7 +30,7 @@ from docs_factory import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.validation.document import (
+from agent.documents.model import (
     Block,
     Document,
     Legacy,
@@ -39,8 +39,8 @@ from plugins.validation.document import (
     Unreadable,
     UnreadableReason,
 )
-from plugins.validation.documents import read_document
-from plugins.validation.legacy import (
+from agent.documents.readers import read_document
+from agent.documents.legacy import (
     MAX_PART_BYTES,
     MAX_PART_RATIO,
     MAX_UNPACKED_BYTES,

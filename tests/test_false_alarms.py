@@ -32,7 +32,7 @@ from agent.model import Report
 from plugins.handover.bundle import SUFFIX
 from plugins.handover.ledger import FOLDER, STEM
 from plugins.inspection.settings import DEFAULT_EVIDENCE_FOLDER
-from plugins.validation import sandbox
+from agent.documents import sandbox
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 NO_REFLECTION = lesson_plan()[:-2]  # a lesson plan without its "IV." section: an error

@@ -9,7 +9,7 @@ import pytest
 
 from agent.records import RecordType, Severity
 from plugins.validation.filechecks import check_path, find_twins, twin_findings
-from plugins.validation.weeks import default_year_start, school_week, week_dates, week_of_path
+from agent.weeks import default_year_start, school_week, week_dates, week_of_path
 
 KHBD = RecordType(
     code="KHBD",

@@ -526,6 +526,16 @@ class Spy:
         self._saw("notify", notification.key)
         return notification.urgent  # delivers urgent ones only
 
+    @hookimpl
+    def hoso_school_year_start(self, today: date) -> date:
+        self._saw("school_year_start", today)
+        return date(today.year if today.month >= 9 else today.year - 1, 9, 7)
+
+    @hookimpl
+    def hoso_record_date(self, record: Record, year_start: date) -> date | None:
+        self._saw("record_date", (record.path, year_start))
+        return date(2026, 11, 30) if record.path.startswith("spy-") else None
+
 
 def spy_host(tmp_path: Path) -> tuple[Spy, PluginHost]:
     spy = Spy()
@@ -651,6 +661,22 @@ def test_hook_status_notes_show_in_status(extras: tuple[Path, dict[str, str]]) -
     assert "Spy note for HoSo" in run_hoso("--config", str(config), "status", env=env).stdout
 
 
+def test_hook_school_year_start_is_the_first_answer(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    assert host.school_year_start(date(2027, 1, 4)) == date(2026, 9, 7)
+    assert spy.given["school_year_start"] == [date(2027, 1, 4)]
+
+
+def test_hook_record_date_is_the_first_answer_or_none(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    assert host.record_date(record("spy-1.txt"), date(2026, 9, 7)) == date(2026, 11, 30)
+    assert host.record_date(record("other.txt"), date(2026, 9, 7)) is None
+    assert spy.given["record_date"] == [
+        ("spy-1.txt", date(2026, 9, 7)),
+        ("other.txt", date(2026, 9, 7)),
+    ]
+
+
 def test_every_hook_has_a_test_here() -> None:
     """datasette's rule: each hook has a ``test_hook_<name>…`` test in this module that
     registers an implementation, has hoso call it and checks what came of it."""
@@ -661,7 +687,7 @@ def test_every_hook_has_a_test_here() -> None:
         for hook in hooks
         if not any(test.startswith(f"test_hook_{hook.removeprefix('hoso_')}_") for test in tests)
     ]
-    assert len(hooks) >= 11 and untested == []
+    assert len(hooks) >= 13 and untested == []
 
 
 # --- hooks around a real sync pass ------------------------------------------------------------

@@ -19,17 +19,19 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 OWNERS = {
     "click": {"cli", "backup_cli", "vault_cli"},
     "platformdirs": {"config"},
-    "lxml": {"safexml"},
+    "lxml": {"safexml", "documents.legacy", "documents.readers", "documents.worker"},
+    "pypdf": {"documents.readers"},
+    "openpyxl": {"documents.readers"},
     "defusedxml": {"davxml"},
     "xml": {"davxml"},
     "requests": {"remote"},
     "webdav3": {"remote"},
-    "sqlite_utils": {"journal"},
+    "sqlite_utils": {"journal", "storage"},
     "pathspec": {"local"},
     "watchdog": {"watcher"},
     "wsgidav": {"demo"},
     "cheroot": {"demo"},
-    "docx": {"demo"},
+    "docx": {"demo", "docx_layout"},
     "pluggy": {"hooks"},
     "cryptography": {"backup.crypto", "vault"},
     "keyring": {"vault"},
@@ -38,15 +40,36 @@ OWNERS = {
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"}
-    | {"durable", "conflictname", "textfold"},  # issue 12: pure helpers the layers above share
-    {"config"},
+    {
+        "errors",
+        "i18n",
+        "model",
+        "records",
+        "safexml",
+        "backup",
+        "roles",
+        "display",
+        "safepath",
+        "durable",
+        "conflictname",
+        "textfold",
+        "weeks",
+        "docx_layout",
+        "documents",
+        "documents.model",
+        "documents.legacy",
+        "documents.readers",
+        "documents.sandbox",
+        "documents.worker",
+    },
+    {"config", "recordtypes"},
     {
         "local",
         "davxml",
         "davstatus",
         "remote",
         "journal",
+        "storage",
         "lock",
         "log",
         "sdnotify",
@@ -68,6 +91,7 @@ LAYERS = [
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},
+    {"api"},  # the plugins' one way in: may use any service below it
     {"daemon", "control"},
     {"demo"},
     {"cli", "__main__", "backup_cli", "vault_cli"},
@@ -137,44 +161,58 @@ def test_nothing_imports_a_layer_above_it(module: str) -> None:
             assert layer_of(target) <= own, f"agent/{module}.py imports {imported} from above"
 
 
-# What plugins may use of the agent: the hook arguments' types and the public helpers.
-PUBLIC_API = {
-    "agent.records",
-    "agent.hooks",
-    "agent.config",
-    "agent.model",
-    "agent.i18n",
-    "agent.errors",
-    "agent.safexml",
-    "agent.vault",  # the handover moves the school account between vaults
-    "agent.roles",  # the school's roles, and the keeper keys the config pins (their format)
-    "agent.backup.service",  # and takes a backup first
-    "agent.validation",  # an inspection plan checks its records as `hoso check` does
-    "agent.journal",  # and the ledger of what was sent lives in the journal
-    "agent.local",  # and reads the records folder under the sync's ignore rules
-    "agent.display",  # names from a file or the share shown on a terminal, escaped
-    "agent.durable",  # a file written whole or not at all, as the agent writes its own
-}
+# What plugins may import of the agent: its public face and the hooks, nothing else.
+PUBLIC_API = {"agent.api", "agent.hooks"}
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+PLUGIN_MODULES = sorted(str(p.relative_to(PLUGINS)) for p in PLUGINS.rglob("*.py"))
 
 
 def _absolute_imports(module: Path) -> set[str]:
+    """Dotted names imported anywhere in the module (lazy imports included); a relative import
+    that climbs out of its plugin (``from .. import x``) counts as ``plugins`` itself."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             found.add(node.module)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level > len(module.relative_to(PLUGINS).parts) - 1
+        ):
+            found.add("plugins")
     return found
 
 
-@pytest.mark.parametrize(
-    "module", sorted(str(p.relative_to(PLUGINS)) for p in PLUGINS.rglob("*.py"))
-)
+@pytest.mark.parametrize("module", PLUGIN_MODULES)
 def test_plugins_use_only_the_agents_public_api(module: str) -> None:
     for imported in _absolute_imports(PLUGINS / module):
         if imported == "agent" or imported.startswith("agent."):
             assert imported in PUBLIC_API, f"plugins/{module} reaches into {imported}"
+
+
+@pytest.mark.parametrize("module", PLUGIN_MODULES)
+def test_no_plugin_imports_another(module: str) -> None:
+    """A plugin works alone: switched off or not installed, another is not missed. (The
+    inspection plugin once read lesson dates with the validation plugin's own code.)"""
+    parts = module.removesuffix(".py").split("/")
+    own = f"plugins.{parts[0]}"
+    for imported in _absolute_imports(PLUGINS / module):
+        if imported == "plugins" or imported.startswith("plugins."):
+            assert imported == own or imported.startswith(own + "."), (
+                f"plugins/{module} imports {imported}, another plugin"
+            )
+
+
+def test_the_api_lists_every_name_it_offers() -> None:
+    """``agent.api.__all__`` is what docs/plugins.md documents: each name resolves (the lazy
+    ones too) and is documented."""
+    import agent.api as api
+
+    docs = (PLUGINS.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+        assert f"`{name}" in docs, f"agent.api.{name} is missing from docs/plugins.md"
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,7 @@ def test_a_lesson_date_is_read_in_the_sandbox_and_a_hostile_document_falls_back_
 ) -> None:
     from docs_factory import shared_stream_pdf
 
-    from plugins.validation.sandbox import shared
+    from agent.documents.sandbox import shared
     from plugins.validation.settings import settings_of
 
     root = tmp_path / "HoSo"

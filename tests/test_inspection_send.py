@@ -22,8 +22,8 @@ from servers import PASSWORD
 from agent.config import Config, Secret
 from agent.errors import UsageError
 from agent.i18n import language
-from agent.journal import Journal, SentMessage
 from plugins.inspection.commands import Plan, make_plan, verify
+from plugins.inspection.ledger import Ledger, SentMessage
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
 from plugins.inspection.package import attachment_name, human_size, read_message
@@ -74,13 +74,13 @@ def send(
     backoff: tuple[float, ...] = (),
     progress: Progress = ignore,
 ) -> Submission:
-    with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+    with Ledger.opened(config) as journal:
         return submit(
             selection=plan.selection,
             envelope=plan.envelope,
             smtp=smtp_settings(config),
             credentials=lambda: Credentials(MAIL_USER, Secret(password)),
-            journal=journal,
+            ledger=journal,
             root=config.root,
             state_dir=config.state_dir,
             evidence_folder=EVIDENCE,
@@ -191,7 +191,7 @@ def test_a_server_that_stops_answering_is_unreachable_and_nothing_is_recorded_as
         with pytest.raises(MailUnreachable):
             send(config, plan)
         assert server.hanging.is_set()
-        with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+        with Ledger.opened(config) as journal:
             ledger = journal.sent_messages()
     assert len(ledger) == 3 and not any(m.accepted for m in ledger)
     assert not (records / EVIDENCE).exists()
@@ -330,7 +330,7 @@ STEP_WORDS = {  # what the message says the server did not answer
 
 
 def _ledger(config: Config) -> list[SentMessage]:
-    with contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3")) as journal:
+    with Ledger.opened(config) as journal:
         return journal.sent_messages()
 
 

@@ -14,9 +14,9 @@ from docs_factory import Para, Run, Table, encrypt_docx, make_docx, tcvn3, vni
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugins.validation.document import Legacy, Unreadable, UnreadableReason
-from plugins.validation.documents import read_document
-from plugins.validation.legacy import (
+from agent.documents.model import Legacy, Unreadable, UnreadableReason
+from agent.documents.readers import read_document
+from agent.documents.legacy import (
     UNICODE_FONT,
     convert_docx,
     decode,

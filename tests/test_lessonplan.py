@@ -15,8 +15,8 @@ import pytest
 from docs_factory import Para, lesson_plan, make_docx, make_odt, make_pdf, tcvn3, vni
 
 from agent.records import Finding
-from plugins.validation.document import Block, Document, Legacy
-from plugins.validation.documents import read_document
+from agent.documents.model import Block, Document, Legacy
+from agent.documents.readers import read_document
 from plugins.validation.lessonplan import check_lesson_plan, lesson_date
 
 YEAR_START = date(2026, 9, 7)  # the Monday of week 1

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.records import RecordType, classify, fold, fold_pattern, record_type_from_dict
-from plugins.validation.settings import load_types_file, shipped_types_file
+from agent.recordtypes import load_types_file, shipped_types_file
 
 VIETNAMESE = (
     "aăâbcdđeêghiklmnoôơpqrstuưvxyàằầèềìòồờùừỳáắấéếíóốớúứýảẳẩẻểỉỏổởủửỷãẵẫẽễĩõỗỡũữỹạặậẹệịọộợụựỵ"

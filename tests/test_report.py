@@ -26,7 +26,7 @@ from agent.model import RelPath
 from agent.records import CopyKind, Finding, RecordType, Severity, copy_kind, fold, original_name
 from agent.trash import free_name
 from plugins.validation.checks import check_record
-from plugins.validation.documents import read_document
+from agent.documents.readers import read_document
 from plugins.validation.report import (
     CompletenessReport,
     build_report,
@@ -34,7 +34,7 @@ from plugins.validation.report import (
     to_html,
     to_json,
 )
-from plugins.validation.settings import load_types_file, shipped_types_file
+from agent.recordtypes import load_types_file, shipped_types_file
 from plugins.validation.template import write_template
 
 CHROMIUM = Path("/usr/bin/chromium")

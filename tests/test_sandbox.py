@@ -30,17 +30,10 @@ from agent.errors import ConfigError, ExitCode
 from agent.records import RecordType, Severity
 from agent.validation import open_validator
 from plugins.validation.checks import check_record
-from plugins.validation.document import Limit, TooComplex, Unreadable, UnreadableReason
-from plugins.validation.documents import read_document
+from agent.documents.model import Limit, TooComplex, Unreadable, UnreadableReason
+from agent.documents.readers import read_document
 from plugins.validation.remembered import FILE_NAME
-from plugins.validation.sandbox import (
-    MIB,
-    DocumentSandbox,
-    Limits,
-    ReaderUnavailable,
-    _Worker,
-    shared,
-)
+from agent.documents.sandbox import MIB, DocumentSandbox, Limits, ReaderUnavailable, _Worker, shared
 from plugins.validation.settings import Settings, settings_of
 
 TODAY = date(2026, 12, 7)

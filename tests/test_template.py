@@ -12,7 +12,7 @@ import pytest
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 
-from plugins.validation.documents import read_document
+from agent.documents.readers import read_document
 from plugins.validation.lessonplan import check_lesson_plan, lesson_date
 from plugins.validation.template import write_template
 

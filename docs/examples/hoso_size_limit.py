@@ -13,10 +13,8 @@ Settings, in the agent's config file:
 
 from __future__ import annotations
 
-from agent.config import Config
+from agent.api import Config, Finding, Record, Severity, detect_language
 from agent.hooks import hookimpl
-from agent.i18n import detect_language
-from agent.records import Finding, Record, Severity
 
 DEFAULT_MAX_MB = 15
 

@@ -11,8 +11,11 @@ import os
 import shutil
 import subprocess
 
-from agent.config import Config
-from agent.display import printable, printable_name
+from agent.api import (
+    Config,
+    printable,
+    printable_name,
+)
 from agent.hooks import Notification, hookimpl
 
 TIMEOUT = 10.0  # seconds; a stuck notification daemon must not hold the agent

@@ -14,9 +14,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from agent.config import Config
+from agent.api import (
+    Config,
+    _,
+    literal_pattern,
+)
 from agent.hooks import Job, JobContext, Notification, hookimpl
-from agent.i18n import _
 
 JOB_EVERY = 600.0  # seconds: the log arrives with a sync pass; no need to look more often
 
@@ -37,7 +40,6 @@ def hoso_scheduled_jobs(config: Config) -> list[Job]:
 def hoso_own_files(config: Config) -> list[str]:
     """The handover log, and a sealed bundle saved anywhere in the records folder, sync but
     are no records to check (the minutes are one: they are checked)."""
-    from agent.local import literal_pattern
 
     from .bundle import SUFFIX
     from .ledger import FOLDER, STEM

@@ -28,10 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import Secret
-from agent.errors import UsageError
-from agent.i18n import _
-from agent.model import has_control
+from agent.api import (
+    Secret,
+    UsageError,
+    _,
+    has_control,
+)
 
 from . import keys as keymod
 from .keys import HandoverKeys, PublicKey, SealBroken

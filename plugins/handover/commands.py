@@ -10,10 +10,7 @@ from typing import Any
 
 import click
 
-from agent.config import Config
-from agent.errors import ExitCode, UsageError
-from agent.i18n import _
-from agent.vault import terminal_prompt
+from agent.api import Config, ExitCode, UsageError, _, terminal_prompt
 
 from . import keys as keymod
 from . import ledger, trust

@@ -31,9 +31,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from agent.errors import UsageError
-from agent.i18n import _
-from agent.vault import Vault
+from agent.api import (
+    UsageError,
+    Vault,
+    _,
+)
 
 ENTRY = "handover-key"
 PREFIX = "hoso1:"

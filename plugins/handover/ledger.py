@@ -43,8 +43,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.durable import write_atomic
-from agent.i18n import _
+from agent.api import (
+    _,
+    write_atomic,
+)
 
 from . import keys as keymod
 from .bundle import Party, canonical

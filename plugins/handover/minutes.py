@@ -33,8 +33,13 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from agent.durable import rename_no_replace
-from plugins.docx_layout import a4_page, save_new, use_font, vietnamese_defaults
+from agent.api import (
+    a4_page,
+    rename_no_replace,
+    save_new,
+    use_font,
+    vietnamese_defaults,
+)
 
 BODY_SIZE = Pt(13)
 TITLE_SIZE = Pt(14)

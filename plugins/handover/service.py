@@ -25,13 +25,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from agent.config import Config
-from agent.display import printable
-from agent.durable import create_new
-from agent.errors import SafetyStop, UsageError
-from agent.i18n import _
-from agent.roles import key_fingerprint
-from agent.vault import Vault, VaultEntry, VaultLocked, VaultMissing
+from agent.api import (
+    Config,
+    SafetyStop,
+    UsageError,
+    Vault,
+    VaultEntry,
+    VaultLocked,
+    VaultMissing,
+    _,
+    back_up_now,
+    create_new,
+    key_fingerprint,
+    printable,
+)
 
 from . import keys as keymod
 from . import ledger, trust
@@ -162,7 +169,7 @@ def prepare(
             _("That public key is this computer's own; give the receiver's. Nothing was prepared.")
         )
     _make_folder(out)
-    snapshot = _backup_before(config, prompt)
+    snapshot = back_up_now(config, tags=(BACKUP_TAG,), prompt=prompt)
     bundle_id, created = new_id(), _now()
     account = _account(entry)
     data = seal_bundle(
@@ -233,17 +240,6 @@ def _make_folder(out: Path) -> None:
                 path=out, detail=exc.strerror
             )
         ) from None
-
-
-def _backup_before(config: Config, prompt: Prompt | None) -> str | None:
-    """A snapshot tagged `before-handover`; None when this computer has no repository."""
-    if not (config.backup.repository_path() / "config").exists():
-        return None
-    # The backup machinery loads only on a computer that has a repository.
-    from agent.backup.service import backup, open_repository, passphrase
-
-    repo = open_repository(config, passphrase(config, prompt=prompt))
-    return backup(config, repo, tags=(BACKUP_TAG,)).snapshot
 
 
 def _write_minutes(

@@ -29,10 +29,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agent.config import Config
-from agent.durable import write_atomic
-from agent.i18n import _
-from agent.roles import key_fingerprint
+from agent.api import (
+    Config,
+    _,
+    key_fingerprint,
+    write_atomic,
+)
 
 from . import ledger
 

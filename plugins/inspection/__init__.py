@@ -3,9 +3,9 @@
 A built-in hoso plugin. It adds ``hoso inspect plan / build / send / history / verify``:
 the records of a period (school weeks or a month) go in one message, or in numbered parts
 under the size limit, to the school's official mailbox and the reviewing manager together
-(letter 2174, L5), with a manifest; a ledger in the journal and a copy of each message in the
-records folder prove later what was sent. Its scheduled job reminds the teacher before each
-inspection on the school calendar (``[[inspection.schedule]]``) of what is still missing.
+(letter 2174, L5), with a manifest; a ledger in its own storage and a copy of each message in
+the records folder prove later what was sent. Its scheduled job reminds the teacher before
+each inspection on the school calendar (``[[inspection.schedule]]``) of what is still missing.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from agent.config import Config
-from agent.errors import ConfigError, HosoError
+from agent.api import (
+    Config,
+    ConfigError,
+    HosoError,
+    _,
+    literal_pattern,
+)
 from agent.hooks import Job, JobContext, Notification, hookimpl
-from agent.i18n import _
 
 JOB_EVERY = 3600.0  # seconds; the reminder's key changes daily, so it shows once a day
 
@@ -43,7 +47,6 @@ def hoso_register_commands(cli: Any) -> None:
 @hookimpl
 def hoso_own_files(config: Config) -> list[str]:
     """The evidence copies of sent submissions sync, but are no records to check."""
-    from agent.local import literal_pattern
 
     from .settings import DEFAULT_EVIDENCE_FOLDER, inspection_settings
 

@@ -8,7 +8,6 @@ written for the school); what the teacher reads follows their language.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import hashlib
@@ -21,15 +20,22 @@ from typing import Any
 
 import click
 
-from agent.config import Config, write_durably
-from agent.errors import ConfigError, ExitCode, UsageError
-from agent.i18n import _
-from agent.journal import Journal, SentMessage
-from agent.model import nfc
-from agent.records import Finding, Severity
-from agent.validation import open_validator
-from agent.vault import Vault, terminal_prompt
+from agent.api import (
+    Config,
+    ConfigError,
+    ExitCode,
+    Finding,
+    Severity,
+    UsageError,
+    _,
+    nfc,
+    open_validator,
+    open_vault,
+    terminal_prompt,
+    write_atomic,
+)
 
+from .ledger import Ledger, SentMessage
 from .mail import Credentials, refresh_access_token
 from .model import Address, Envelope, FileTooLarge, LeftOut, PartPlan, SelectedFile, Selection
 from .package import (
@@ -243,7 +249,7 @@ def build_offline(plan: Plan, out: Path, *, now: datetime | None = None) -> list
         names,
         strict=True,
     ):
-        write_durably(out / name, built.data, mode=0o644)
+        write_atomic(out / name, built.data, mode=0o644)
         written.append(out / name)
     return written
 
@@ -255,7 +261,7 @@ def _eml_name(label: str, part: int, parts: int) -> str:
 def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
     """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
     access token, or a refresh token plus `refresh_url` and `client_id` fields."""
-    vault = Vault.open(config, prompt=terminal_prompt())
+    vault = open_vault(config, prompt=terminal_prompt())
     entry = vault.get(SMTP_ENTRY)
     if entry is None:
         raise UsageError(
@@ -302,13 +308,13 @@ def send_plan(
             ).format(path=config.path)
         )
     settings = inspection_settings(config)
-    with _journal(config) as journal:
+    with Ledger.opened(config) as ledger:
         return submit(
             selection=plan.selection,
             envelope=plan.envelope,
             smtp=smtp,
             credentials=functools.cache(lambda: credentials_of(config, smtp)),
-            journal=journal,
+            ledger=ledger,
             root=config.root,
             state_dir=config.state_dir,
             evidence_folder=settings.evidence_folder,
@@ -317,15 +323,11 @@ def send_plan(
         )
 
 
-def _journal(config: Config) -> contextlib.closing[Journal]:
-    return contextlib.closing(Journal.open(config.state_dir / "journal.sqlite3"))
-
-
 def history(config: Config) -> list[list[SentMessage]]:
     """The submissions, oldest first, each a list of its messages."""
-    with _journal(config) as journal:
+    with Ledger.opened(config) as ledger:
         packages: dict[str, list[SentMessage]] = {}
-        for message in journal.sent_messages():
+        for message in ledger.sent_messages():
             packages.setdefault(message.package, []).append(message)
     return list(packages.values())
 

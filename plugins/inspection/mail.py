@@ -32,9 +32,12 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from urllib.parse import urlencode, urlsplit
 
-from agent.config import Secret, is_loopback
-from agent.errors import ConfigError
-from agent.i18n import _
+from agent.api import (
+    ConfigError,
+    Secret,
+    _,
+    is_loopback,
+)
 
 from .model import MailLoginRefused, MailRejected, MailTemporary, MailTimedOut, MailUnreachable
 from .settings import SmtpSettings

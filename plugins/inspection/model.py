@@ -7,9 +7,15 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.errors import AuthError, HosoError, UnreachableError, UsageError
-from agent.model import RelPath
-from agent.records import Finding, Severity
+from agent.api import (
+    AuthError,
+    Finding,
+    HosoError,
+    RelPath,
+    Severity,
+    UnreachableError,
+    UsageError,
+)
 
 
 class SelectedBy(enum.StrEnum):

@@ -37,9 +37,13 @@ from email.utils import format_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from agent.errors import UsageError
-from agent.i18n import _, current_language, language
-from agent.model import RelPath
+from agent.api import (
+    RelPath,
+    UsageError,
+    _,
+    current_language,
+    language,
+)
 
 from .model import (
     Address,

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from agent.config import Config
-from agent.errors import UsageError
-from agent.i18n import _
+from agent.api import (
+    Config,
+    UsageError,
+    _,
+)
 
 from .settings import Inspection, inspection_settings
 

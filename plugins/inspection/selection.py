@@ -24,23 +24,35 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-import agent.local as local
-from agent.config import Config
-from agent.errors import UsageError
-from agent.i18n import _
-from agent.model import RelPath, is_within
-from agent.records import CopyKind, Finding, Record, classify, copy_kind, fold, original_name
-from agent.validation import Validator
-from plugins.validation.document import Document
-from plugins.validation.report import natural_key
-from plugins.validation.settings import settings_of
-from plugins.validation.weeks import week_dates, week_of_path
+from agent.api import (
+    Config,
+    CopyKind,
+    Finding,
+    HosoError,
+    Record,
+    RelPath,
+    UsageError,
+    Validator,
+    _,
+    classify,
+    copy_kind,
+    fold,
+    ignore_rules,
+    is_within,
+    natural_key,
+    original_name,
+    record_date,
+    school_year_start,
+    week_dates,
+    week_of_path,
+)
 
 from .model import SelectedBy, SelectedFile, Selection, Skipped
 from .package import blocked_reason
 from .tree import RecordsTree, walk
 
-Reader = Callable[[Path], Document]  # reads a document (in the validation sandbox)
+# The day a record is about, from its content: (path, file, school year start) -> day.
+Dater = Callable[[RelPath, Path, date], date | None]
 
 HANDOVER_FOLDER = "Bàn giao tài khoản"  # the handover log and minutes: never inspection records
 _MONTH = re.compile(r"\bthang ?0*(\d{1,2})\b")
@@ -76,16 +88,30 @@ def select(
 ) -> Selection:
     """The records of ``period`` (checked), and the files of the period that are not sent,
     each with its reason: nothing of the period is left out without being listed."""
-    settings = settings_of(config)
-    year_start = settings.start_of_year(today)
+    year_start = school_year_start(validator, today)
     if period.month is not None:
-        year_start = settings.start_of_year(period.first_day(year_start))
-    tree = walk(config.root, local.ignore_rules(config).is_ignored)
-    # A lesson's date is read from the document itself, so it is read like any record: in a
-    # worker process with the validation plugin's limits, never in this one.
-    from plugins.validation.sandbox import shared
+        year_start = school_year_start(validator, period.first_day(year_start))
+    tree = walk(config.root, ignore_rules(config).is_ignored)
 
-    read = shared(settings.limits()).read
+    # A lesson's date is read from the document itself by the plugin that knows lesson plans
+    # (validation, in its worker process with limits); without one, records go by save time.
+    def read(path: RelPath, file: Path, year_start: date) -> date | None:
+        try:
+            info = file.stat()
+        except OSError:
+            return None
+        record = Record(path, file, classify(path, validator.types), info.st_size, info.st_mtime)
+        failed = validator.host.failed_calls
+        when = record_date(validator, record, year_start)
+        if validator.host.failed_calls != failed:  # no answer is not "no date": say so
+            raise HosoError(
+                _(
+                    "The date of {path} could not be read: a plugin failed (`hoso status` says "
+                    "why). Nothing was done."
+                ).format(path=path)
+            )
+        return when
+
     top = tree.unreadable_above("")
     if top is not None:
         raise UsageError(
@@ -152,7 +178,7 @@ def _twins(
     year_start: date,
     validator: Validator,
     evidence_folder: str,
-    read: Reader,
+    read: Dater,
 ) -> list[Skipped]:
     """The files of the period held twice under one NFC path: which one is the record is
     the teacher's choice, so neither is sent."""
@@ -211,7 +237,7 @@ def _may_hold(path: RelPath, period: Period, year_start: date, validator: Valida
 
 
 def belongs(
-    path: RelPath, file: Path, period: Period, year_start: date, read: Reader
+    path: RelPath, file: Path, period: Period, year_start: date, read: Dater
 ) -> SelectedBy | None:
     """How the record is known to fall in the period, or None when it does not."""
     year = _school_year_of_path(path)
@@ -242,27 +268,16 @@ def belongs(
 
 
 def _dated(
-    file: Path, path: RelPath, year_start: date, read: Reader
+    file: Path, path: RelPath, year_start: date, read: Dater
 ) -> tuple[date | None, SelectedBy]:
     """The lesson date written in the document, else the day it was last saved."""
-    when = _lesson_date(file, path, year_start, read)
+    when = read(path, file, year_start)
     if when is not None:
         return when, SelectedBy.LESSON_DATE
     try:
         return datetime.fromtimestamp(file.stat().st_mtime).date(), SelectedBy.MODIFIED_TIME
     except OSError:
         return None, SelectedBy.MODIFIED_TIME
-
-
-def _lesson_date(file: Path, path: RelPath, year_start: date, read: Reader) -> date | None:
-    from plugins.validation.document import TooComplex, Unreadable
-    from plugins.validation.lessonplan import lesson_date
-
-    try:
-        return lesson_date(read(file), path, year_start)
-    # IndexError: a document with no lesson in it; TooComplex: it hit a limit (its own finding)
-    except (Unreadable, TooComplex, OSError, IndexError):
-        return None
 
 
 def _in(week: int, weeks: tuple[int, int]) -> bool:

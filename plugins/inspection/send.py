@@ -2,8 +2,8 @@
 
 Invariants:
 - Each message is built once: its exact bytes go to the outbox (state folder, 0600) and its
-  row to the ledger (the journal) before the first try, so every later try, in this run or a
-  later one, sends the same Message-ID, Date and bytes.
+  row to the ledger (the plugin's own storage) before the first try, so every later try, in
+  this run or a later one, sends the same Message-ID, Date and bytes.
 - A recipient the server accepted a message for is never given that message again: tries go
   only to the recipients still missing it. (If a connection drops after the end of DATA but
   before the server's answer, the server may have taken a message hoso cannot know about;
@@ -28,10 +28,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from agent.config import write_durably
-from agent.i18n import _
-from agent.journal import Journal, SentMessage
+from agent.api import (
+    _,
+    write_atomic,
+)
 
+from .ledger import Ledger, SentMessage
 from .mail import Credentials, SmtpSession, append_to_sent
 from .model import (
     BuiltMessage,
@@ -99,10 +101,10 @@ def generation_key(base: str, n: int) -> str:
     return f"{base[:60]}#{n:03d}"
 
 
-def generations(journal: Journal, base: str) -> dict[str, list[SentMessage]]:
+def generations(ledger: Ledger, base: str) -> dict[str, list[SentMessage]]:
     """The packages sent (or begun) for ``base``: ``base`` itself, then its resendings."""
     found: dict[str, list[SentMessage]] = {}
-    for message in journal.sent_messages():
+    for message in ledger.sent_messages():
         if message.package == base or message.package.startswith(base[:60] + "#"):
             found.setdefault(message.package, []).append(message)
     return found
@@ -114,7 +116,7 @@ def submit(
     envelope: Envelope,
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
-    journal: Journal,
+    ledger: Ledger,
     root: Path,
     state_dir: Path,
     evidence_folder: str,
@@ -126,16 +128,16 @@ def submit(
     """Send the selection's package (or the rest of it). Raises MailLoginRefused, and
     MailUnreachable when nothing could be sent in this run."""
     base = package_base(selection, envelope)
-    earlier = generations(journal, base)
+    earlier = generations(ledger, base)
     unfinished = [name for name, rows in earlier.items() if not sent_completely(rows)]
     if unfinished:
         package = unfinished[-1]
     elif earlier and not resend:
         name = list(earlier)[-1]
-        late, copies = _catch_up(journal, name, root, evidence_folder, smtp, credentials)
+        late, copies = _catch_up(ledger, name, root, evidence_folder, smtp, credentials)
         return Submission(
             name,
-            tuple(journal.sent_messages(name)),
+            tuple(ledger.sent_messages(name)),
             already_sent=True,
             problems=tuple(late),
             copy_problems=tuple(copies),
@@ -148,20 +150,20 @@ def submit(
             selection,
             envelope,
             smtp,
-            journal,
+            ledger,
             state_dir,
             package,
             now or datetime.now().astimezone(),
         )
     pace = _Pace(backoff, progress)
-    return _deliver(package, envelope, smtp, credentials, journal, root, evidence_folder, pace)
+    return _deliver(package, envelope, smtp, credentials, ledger, root, evidence_folder, pace)
 
 
 def _build(
     selection: Selection,
     envelope: Envelope,
     smtp: SmtpSettings,
-    journal: Journal,
+    ledger: Ledger,
     state_dir: Path,
     package: str,
     now: datetime,
@@ -178,9 +180,9 @@ def _build(
         selection, envelope, max_message_bytes=smtp.max_message_bytes, now=now, key=package
     ):
         outbox = folder / f"part-{built.part}.eml"
-        write_durably(outbox, built.data)
+        write_atomic(outbox, built.data)
         rows.append(_row(built, selection, envelope, package, outbox, names))
-    journal.put_sent_messages(rows)
+    ledger.put_sent_messages(rows)
 
 
 def _row(
@@ -251,7 +253,7 @@ def _deliver(
     envelope: Envelope,
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
-    journal: Journal,
+    ledger: Ledger,
     root: Path,
     evidence_folder: str,
     pace: _Pace,
@@ -261,7 +263,7 @@ def _deliver(
     tries = 0
     login: Credentials | None = None
     while True:
-        pending = [m for m in journal.sent_messages(package) if run.wanted(m)]
+        pending = [m for m in ledger.sent_messages(package) if run.wanted(m)]
         if not pending:
             break
         login = login or credentials()
@@ -274,7 +276,7 @@ def _deliver(
             with SmtpSession(smtp, login) as session:
                 for message in pending:
                     try:
-                        _send_one(session, message, envelope, journal, run, pace.progress)
+                        _send_one(session, message, envelope, ledger, run, pace.progress)
                     except MailRejected as exc:
                         run.given_up.add(message.message_id)
                         problems.append(_part(message, str(exc)))
@@ -292,9 +294,9 @@ def _deliver(
                 break
             pace.pause(tries, smtp.retries, str(exc))
             tries += 1
-    late, copies = _catch_up(journal, package, root, evidence_folder, smtp, credentials)
+    late, copies = _catch_up(ledger, package, root, evidence_folder, smtp, credentials)
     problems += late
-    for message in journal.sent_messages(package):
+    for message in ledger.sent_messages(package):
         for recipient, reply in message.refused.items():
             problems.append(
                 _part(
@@ -306,7 +308,7 @@ def _deliver(
             )
     return Submission(
         package,
-        tuple(journal.sent_messages(package)),
+        tuple(ledger.sent_messages(package)),
         problems=tuple(dict.fromkeys(problems)),
         copy_problems=tuple(copies),
     )
@@ -341,7 +343,7 @@ def _send_one(
     session: SmtpSession,
     message: SentMessage,
     envelope: Envelope,
-    journal: Journal,
+    ledger: Ledger,
     run: _Run,
     progress: Progress,
 ) -> None:
@@ -366,7 +368,7 @@ def _send_one(
     updated = replace(
         message, accepted=accepted, refused=refused, reply=delivery.reply or message.reply
     )
-    journal.put_sent_messages([updated])  # before anything else can fail: never sent twice
+    ledger.put_sent_messages([updated])  # before anything else can fail: never sent twice
     run.accepted = run.accepted or bool(delivery.accepted)
     run.refused.update((message.message_id, r) for r in delivery.refused)
     if delivery.deferred:
@@ -384,7 +386,7 @@ def evidence_name(message: SentMessage) -> str:
 
 
 def _catch_up(
-    journal: Journal,
+    ledger: Ledger,
     package: str,
     root: Path,
     evidence_folder: str,
@@ -392,20 +394,20 @@ def _catch_up(
     credentials: Callable[[], Credentials],
 ) -> tuple[list[str], list[str]]:
     """What sent messages still owe, done now: evidence copies, then Sent-folder copies."""
-    late = _write_evidence(journal, package, root, evidence_folder)
-    return late, _sent_copies(journal.sent_messages(package), smtp, credentials, journal)
+    late = _write_evidence(ledger, package, root, evidence_folder)
+    return late, _sent_copies(ledger.sent_messages(package), smtp, credentials, ledger)
 
 
-def _write_evidence(journal: Journal, package: str, root: Path, evidence_folder: str) -> list[str]:
+def _write_evidence(ledger: Ledger, package: str, root: Path, evidence_folder: str) -> list[str]:
     """Copy each accepted message that has no evidence copy yet into the records folder; what
     could not be written (a full disk) is said and tried again on the next run."""
     problems = []
-    for message in journal.sent_messages(package):
+    for message in ledger.sent_messages(package):
         if message.eml or not message.accepted:
             continue
         relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
         try:
-            write_durably(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
+            write_atomic(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
         except OSError as exc:
             problems.append(
                 _part(
@@ -417,7 +419,7 @@ def _write_evidence(journal: Journal, package: str, root: Path, evidence_folder:
                 )
             )
             continue
-        journal.put_sent_messages([replace(message, eml=relative)])
+        ledger.put_sent_messages([replace(message, eml=relative)])
     return problems
 
 
@@ -425,7 +427,7 @@ def _sent_copies(
     messages: Sequence[SentMessage],
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
-    journal: Journal,
+    ledger: Ledger,
 ) -> list[str]:
     """Put each accepted message in the sender's Sent folder over IMAP, where configured;
     a failure is reported and tried again on the next run (the mail itself went out)."""
@@ -443,5 +445,5 @@ def _sent_copies(
         except (MailUnreachable, MailLoginRefused, OSError) as exc:
             problems.append(str(exc))
             continue
-        journal.put_sent_messages([replace(message, sent_copy=True)])
+        ledger.put_sent_messages([replace(message, sent_copy=True)])
     return problems

@@ -13,10 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from agent.config import Config, is_loopback
-from agent.errors import ConfigError
-from agent.i18n import _
-from agent.model import as_date
+from agent.api import (
+    Config,
+    ConfigError,
+    _,
+    as_date,
+    is_loopback,
+)
 
 DEFAULT_MAX_MESSAGE_BYTES = 25_000_000  # Gmail's limit, encoding included (DOMAIN.md)
 SMALLEST_MESSAGE_BYTES = 1_000_000

@@ -21,8 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.i18n import _
-from agent.model import RelPath, is_within, nfc
+from agent.api import (
+    RelPath,
+    _,
+    is_within,
+    nfc,
+)
 
 Ignored = Callable[[RelPath, bool], bool]  # (NFC path, is a folder) → not a record
 

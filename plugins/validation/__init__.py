@@ -11,10 +11,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from agent.config import Config
-from agent.errors import ConfigError
+from agent.api import (
+    Config,
+    ConfigError,
+    Finding,
+    Record,
+    RecordType,
+    TooComplex,
+    Unreadable,
+    document_sandbox,
+)
 from agent.hooks import hookimpl
-from agent.records import Finding, Record, RecordType
 
 from .settings import record_types, settings_of
 
@@ -38,13 +45,12 @@ def hoso_record_types(config: Config) -> list[RecordType]:
 def hoso_validate_record(config: Config, record: Record, today: date) -> list[Finding]:
     from .checks import check_record  # the checks load only when needed
     from .remembered import of_state_dir, remembering
-    from .sandbox import shared
 
     settings = settings_of(config)
     # Read in a worker process, stopped well within the plugin timeout; a file that hit a
     # limit is not read again until it changes.
     limits = settings.limits(config.plugins.timeout)
-    read = remembering(shared(limits).read, of_state_dir(config.state_dir), limits)
+    read = remembering(document_sandbox(limits).read, of_state_dir(config.state_dir), limits)
     return check_record(
         record.file,
         record.path,
@@ -56,6 +62,25 @@ def hoso_validate_record(config: Config, record: Record, today: date) -> list[Fi
         limits=limits,
         read=read,
     )
+
+
+@hookimpl
+def hoso_school_year_start(config: Config, today: date) -> date | None:
+    return settings_of(config).year_start
+
+
+@hookimpl
+def hoso_record_date(config: Config, record: Record, year_start: date) -> date | None:
+    """The teaching day a lesson plan names (read in a worker process with this plugin's
+    limits); None for a file that holds no lesson, cannot be read or hit a limit."""
+    from .lessonplan import lesson_date
+
+    limits = settings_of(config).limits(config.plugins.timeout)
+    try:
+        return lesson_date(document_sandbox(limits).read(record.file), record.path, year_start)
+    # IndexError: a document with no lesson in it; TooComplex: it hit a limit (its own finding)
+    except (Unreadable, TooComplex, OSError, IndexError):
+        return None
 
 
 @hookimpl

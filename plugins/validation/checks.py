@@ -13,13 +13,26 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from agent.i18n import _
-from agent.model import RelPath, nfc
-from agent.records import Finding, RecordType, Severity
+from agent.api import (
+    DEFAULT_LIMITS,
+    MIB,
+    Document,
+    Finding,
+    Legacy,
+    Limit,
+    Limits,
+    RecordType,
+    RelPath,
+    Severity,
+    TooComplex,
+    Unreadable,
+    UnreadableReason,
+    _,
+    document_sandbox,
+    nfc,
+)
 
 from . import filechecks, lessonplan
-from .document import Document, Legacy, Limit, TooComplex, Unreadable, UnreadableReason
-from .sandbox import DEFAULT_LIMITS, MIB, Limits, shared
 
 CONTENT_FORMATS = {".docx", ".docm", ".dotx", ".odt", ".pdf", ".xlsx", ".xlsm"}
 LEGACY_BINARY = {".doc", ".xls", ".ppt"}  # filechecks already says "save as .docx"
@@ -38,13 +51,13 @@ def check_record(
     read: Callable[[Path], Document] | None = None,
 ) -> list[Finding]:
     """The findings of one record. Its content is read by ``read`` (default: a worker
-    process under ``limits``, :mod:`plugins.validation.sandbox`)."""
+    process under ``limits``, :mod:`agent.documents.sandbox`)."""
     findings = filechecks.check_path(path, size=size, record_type=record_type)
     findings += filechecks.twin_findings(_twins_of(file, path))
     suffix = file.suffix.lower()
     wanted = set(record_type.checks) if record_type and not record_type.preserve else set()
     if wanted and size > 0 and suffix in CONTENT_FORMATS:
-        reader = read or shared(limits).read
+        reader = read or document_sandbox(limits).read
         findings += _content(
             file, path, wanted, today=today, year_start=year_start, read=reader, limits=limits
         )

@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from agent.config import write_private
-from agent.i18n import _
+from agent.api import _, write_private
 
 from . import service
 

@@ -14,9 +14,14 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from pathlib import PurePosixPath
 
-from agent.i18n import _
-from agent.model import RelPath, nfc
-from agent.records import Finding, RecordType, Severity
+from agent.api import (
+    Finding,
+    RecordType,
+    RelPath,
+    Severity,
+    _,
+    nfc,
+)
 
 # What Windows refuses inside a name ('/' separates components, so it cannot occur in one).
 _WINDOWS_FORBIDDEN = frozenset('\\:*?"<>|')

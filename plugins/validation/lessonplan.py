@@ -19,11 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from agent.i18n import _, ngettext
-from agent.model import RelPath
-from agent.records import Finding, Severity, fold, strip_accents
-from plugins.validation.document import Block, Document
-from plugins.validation.weeks import FIRST_WEEK, LAST_WEEK, week_dates, week_of_path
+from agent.api import (
+    FIRST_WEEK,
+    LAST_WEEK,
+    Block,
+    Document,
+    Finding,
+    RelPath,
+    Severity,
+    _,
+    fold,
+    ngettext,
+    strip_accents,
+    week_dates,
+    week_of_path,
+)
 
 MAX_HEADING_WORDS = 12
 _SHOWN_CHARS = 60  # longest heading or lesson name quoted in a message

@@ -1,6 +1,6 @@
 """The files that were too complex to read, remembered until they change.
 
-A document that hit a limit of the sandbox (:mod:`plugins.validation.sandbox`) costs its full
+A document that hit a limit of the sandbox (:mod:`agent.documents.sandbox`) costs its full
 limit every time it is read: the agent checks every record once a day, and `hoso check
 --again` on demand. So the file is remembered by its size, modification time and inode, with
 the limits it hit them under, in ``<state_dir>/validation-too-complex.json``; while all of these
@@ -22,10 +22,13 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from agent.config import write_private
-
-from .document import Document, Limit, TooComplex
-from .sandbox import Limits
+from agent.api import (
+    Document,
+    Limit,
+    Limits,
+    TooComplex,
+    write_private,
+)
 
 FILE_NAME = "validation-too-complex.json"
 MAX_ENTRIES = 1000

@@ -23,27 +23,26 @@ import csv
 import html
 import io
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from agent.i18n import _
-from agent.model import RelPath, nfc
-from agent.records import (
+from agent.api import (
     CopyKind,
     Finding,
     RecordType,
+    RelPath,
     Severity,
+    _,
     classify,
     copy_kind,
-    fold,
+    natural_key,
+    nfc,
     original_name,
+    week_of_path,
 )
-
-from .weeks import week_of_path
 
 Check = Callable[[Path, RelPath, RecordType | None], list[Finding]]
 
@@ -270,13 +269,6 @@ def _verdict(plan: _Plan, check: Check, found: set[RelPath]) -> _Verdict:
     if any(f.rule == "khbd.blank" for f in findings):
         return _Verdict(BLANK)
     return _Verdict(None, _errors(findings))
-
-
-def natural_key(text: str) -> tuple[tuple[int, str], ...]:
-    """Sort key: folded, numbers by value ("Tuần 2" before "Tuần 10", "Bài 9" before "Bài 10")."""
-    pieces = re.split(r"(\d+)", fold(text))  # odd indexes hold the numbers
-    numbered = tuple((int(p), "") if i % 2 else (-1, p) for i, p in enumerate(pieces))
-    return (*numbered, (0, text))
 
 
 def _cell(week: int | None, plans: Iterable[_Plan], verdicts: dict[RelPath, _Verdict]) -> Cell:

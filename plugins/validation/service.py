@@ -14,15 +14,22 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from agent.config import Config
-from agent.errors import UsageError
-from agent.i18n import _
-from agent.model import RelPath
-from agent.records import Finding, RecordType
+from agent.api import (
+    Config,
+    Finding,
+    Limits,
+    RecordType,
+    RelPath,
+    TooComplex,
+    Unreadable,
+    UsageError,
+    _,
+    load_types_file,
+    school_week,
+    shipped_types_file,
+)
 
-from .sandbox import Limits
-from .settings import Settings, load_types_file, record_types, settings_of, shipped_types_file
-from .weeks import school_week
+from .settings import Settings, record_types, settings_of
 
 TEMPLATE_FILE = Path("KHBD - mẫu.docx")  # where `hoso template khbd` writes without --out
 REPORT_FORMATS = ("html", "csv", "json")
@@ -136,8 +143,7 @@ def convert_to_unicode(
     """A Unicode copy of the .docx ``file`` (a path, or a record's path relative to the
     records folder) typed in TCVN3 or VNI fonts; the original is never changed and an
     existing copy never replaced. The config loads only when ``file`` is no path as given."""
-    from .document import TooComplex, Unreadable
-    from .legacy import convert_docx
+    from agent.api import convert_docx  # lxml loads only for a conversion
 
     source = _locate(file, load_config)
     if source.suffix.lower() != ".docx":

@@ -4,32 +4,31 @@ Keys: ``types_file`` (a school's own record types, same shape as config/record-t
 its types come before the shipped ones, so a school can redefine KHBD), ``disabled_rules``
 (rule ids never reported), ``year_start`` (the Monday of week 1, "YYYY-MM-DD"; default: the
 week of 5 September), ``document_memory_mb`` and ``document_seconds`` (what reading one
-document may cost: :mod:`plugins.validation.sandbox`). A wrong value raises ConfigError
+document may cost: :mod:`agent.documents.sandbox`). A wrong value raises ConfigError
 naming the key.
 """
 
 from __future__ import annotations
 
-import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agent.config import Config, shipped_file
-from agent.errors import ConfigError
-from agent.i18n import _
-from agent.records import RecordType, merge_types, record_type_from_dict
-
-from .weeks import default_year_start
-
-if TYPE_CHECKING:
-    from .sandbox import Limits
+from agent.api import (
+    MIB,
+    Config,
+    ConfigError,
+    Limits,
+    RecordType,
+    _,
+    default_year_start,
+    load_types_file,
+    with_shipped,
+)
 
 NAME = "validation"
-SHIPPED_TYPES_NAME = "record-types.toml"
 
 
 MIN_MEMORY_MB = 128  # a worker with the readers loaded takes about 40 MB
@@ -50,8 +49,6 @@ class Settings:
         """What reading one document may cost: ``document_seconds`` of processor time, and
         half as long again on the clock, but at most four fifths of the plugin timeout
         (``[plugins] timeout``), so that a slow document never times the plugin out."""
-        from .sandbox import MIB, Limits  # subprocess and co. load when a record is read
-
         wall = self.document_seconds * 1.5
         if hook_timeout is not None:
             wall = min(wall, hook_timeout * 0.8)
@@ -98,54 +95,9 @@ def _whole_number(config: Config, raw: Mapping[str, Any], key: str, default: int
     return value
 
 
-def shipped_types_file() -> Path:
-    """config/record-types.toml of a source checkout, else the copy installed with hoso."""
-    # The expected place is named even when missing, so the error says where it should be.
-    expected = Path(sys.prefix) / "share" / "hoso" / SHIPPED_TYPES_NAME
-    return shipped_file(SHIPPED_TYPES_NAME) or expected
-
-
-def load_types_file(path: Path) -> list[RecordType]:
-    """The ``[[types]]`` of one file; ConfigError naming the file and the type on any
-    problem."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(
-            _("Cannot read the record types file {path}: {detail}").format(
-                path=path, detail=exc.strerror
-            )
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            _("The record types file {path} is not valid TOML: {detail}").format(
-                path=path, detail=exc
-            )
-        ) from None
-    tables = raw.get("types", [])
-    if not isinstance(tables, list) or set(raw) - {"types"}:
-        raise ConfigError(
-            _("The record types file {path} must contain only [[types]] tables.").format(path=path)
-        )
-    types = []
-    for index, table in enumerate(tables, start=1):
-        try:
-            if not isinstance(table, dict):
-                raise ValueError("not a table")
-            types.append(record_type_from_dict(table))
-        except ValueError as exc:
-            raise ConfigError(
-                _("The record types file {path}, type number {n}: {detail}.").format(
-                    path=path, n=index, detail=exc
-                )
-            ) from None
-    return types
-
-
 def record_types(config: Config) -> list[RecordType]:
     settings = settings_of(config)
-    own = load_types_file(settings.types_file) if settings.types_file else []
-    return merge_types(own, load_types_file(shipped_types_file()))
+    return with_shipped(load_types_file(settings.types_file) if settings.types_file else [])
 
 
 def _bad(config: Config, key: str, problem: str) -> ConfigError:

@@ -21,7 +21,12 @@ from docx.shared import Cm, Pt, RGBColor
 from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph
 
-from plugins.docx_layout import a4_page, save_new, use_font, vietnamese_defaults
+from agent.api import (
+    a4_page,
+    save_new,
+    use_font,
+    vietnamese_defaults,
+)
 
 FONT_SIZE = Pt(14)
 DOTS = "…" * 15  # a blank to fill in on a header line

@@ -1,7 +1,7 @@
-"""The worker process that reads documents for the sandbox (:mod:`plugins.validation.sandbox`).
+"""The worker process that reads documents for the sandbox (:mod:`agent.documents.sandbox`).
 
 Started by the sandbox as ``python -I -c …`` (no current folder, no ``PYTHON*`` variables on
-its path: a records folder holding a ``plugins/`` folder must not be imported). It sets its own
+its path: a records folder holding an ``agent/`` folder must not be imported). It sets its own
 limits: no core files, an address-space limit (``RLIMIT_AS``) once the readers are imported,
 and before each document a processor-time limit (``RLIMIT_CPU``) that many seconds past what
 it has used so far; the kernel ends it with SIGXCPU past that.
@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 
 from lxml import etree
 
-from .document import Document, Limit, TooComplex, Unreadable
-from .documents import read_document
+from .model import Document, Limit, TooComplex, Unreadable
+from .readers import read_document
 
 IDLE_SECONDS = 120.0
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # the text of a 5,000-page book; a record is 20 KB
@@ -135,7 +135,7 @@ def _peak_address_space() -> int:
 
 
 def encode(document: Document) -> dict[str, Any]:
-    """A document as JSON-ready data (:func:`plugins.validation.sandbox.decode` reads it)."""
+    """A document as JSON-ready data (:func:`agent.documents.sandbox.decode` reads it)."""
     return {
         "format": document.format,
         "blocks": [

@@ -1,20 +1,20 @@
-"""Read a record file into a :class:`~plugins.validation.document.Document`, whatever its format.
+"""Read a record file into a :class:`~agent.documents.model.Document`, whatever its format.
 
 :func:`read_document` dispatches on the extension: Word (.docx, .docm, .dotx), OpenDocument
 text (.odt), PDF (text layer) and Excel (.xlsx, .xlsm). Blocks come in reading order (a table
 where it stands, nested tables too), Unicode NFC, stripped, blank ones left out; text typed in
 a legacy TCVN3 or VNI font is converted and the block marked (by the font of each run, else
-guessed from the paragraph's content: :mod:`plugins.validation.legacy`).
+guessed from the paragraph's content: :mod:`agent.documents.legacy`).
 
 Invariants: the file is only read. Whatever the file holds, the only exceptions are
 :class:`Unreadable` (with its reason), :class:`TooComplex` (a zip bomb, or memory ran out) and
 ``OSError`` when the file itself cannot be opened (vanished, locked): that one is the caller's
-to retry. Packages declaring more than :data:`~plugins.validation.legacy.MAX_UNPACKED_BYTES`
-unpacked, or an XML part past :func:`~plugins.validation.legacy.check_part`'s caps, are refused
+to retry. Packages declaring more than :data:`~agent.documents.legacy.MAX_UNPACKED_BYTES`
+unpacked, or an XML part past :func:`~agent.documents.legacy.check_part`'s caps, are refused
 before parsing. Only the parts a reader needs are unpacked (never a .docx's pictures).
 
 These readers give no bound on time or memory for what they do parse: the agent runs them in
-a worker process with limits (:mod:`plugins.validation.sandbox`).
+a worker process with limits (:mod:`agent.documents.sandbox`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .document import Block, Document, Limit, TooComplex, Unreadable, UnreadableReason
 from .legacy import (
     PackageError,
     WordStyles,
@@ -40,6 +39,7 @@ from .legacy import (
     run_text,
     w,
 )
+from .model import Block, Document, Limit, TooComplex, Unreadable, UnreadableReason
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97–2003, and password-protected OOXML
 LEGACY_SUFFIXES = frozenset({".doc", ".xls", ".ppt"})

@@ -3,9 +3,9 @@
 A record's content is parsed by libraries (lxml, pypdf, openpyxl) that give no bound on time
 or memory: a 580 KB .docx can unpack to 190 MB of XML, a 12 KB PDF can make every page parse
 one large content stream again. :class:`DocumentSandbox` hands each file to a worker process
-(:mod:`plugins.validation.worker`) that runs under an address-space limit and a processor-time
+(:mod:`agent.documents.worker`) that runs under an address-space limit and a processor-time
 limit, and kills it when it does not answer within the wall-clock limit. What comes back is
-the :class:`~plugins.validation.document.Document`, rebuilt from plain JSON.
+the :class:`~agent.documents.model.Document`, rebuilt from plain JSON.
 
 Workers are reused (starting one costs about a fifth of a second, reading a lesson plan a
 hundredth): a sandbox keeps up to :data:`IDLE_WORKERS` idle ones and starts another when all
@@ -13,7 +13,7 @@ are busy, so that one slow file never makes another wait. A worker that hit a li
 the next file gets a fresh one.
 
 Invariants: this process never opens the document's content; :meth:`DocumentSandbox.read`
-raises what :func:`~plugins.validation.documents.read_document` raises (Unreadable,
+raises what :func:`~agent.documents.readers.read_document` raises (Unreadable,
 TooComplex, OSError) for the file, and :class:`ReaderUnavailable` only for a worker that
 cannot work at all; it returns or raises within the wall-clock limit (plus the time to
 start a worker).
@@ -35,19 +35,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import HosoError, Scope
-from agent.i18n import _
-
-from .document import Block, Document, Legacy, Limit, TooComplex, Unreadable, UnreadableReason
+from ..errors import HosoError, Scope
+from ..i18n import _
+from .model import Block, Document, Legacy, Limit, TooComplex, Unreadable, UnreadableReason
 
 MIB = 1024 * 1024
 IDLE_WORKERS = 2
 MAX_ANSWER_BYTES = 17 * MIB  # the worker refuses past 16 MiB; more is a broken worker
 # Started isolated (-I): the current folder (a records folder?) and PYTHON* variables stay
-# out of its import path; the folder holding the plugins package is put there explicitly.
+# out of its import path; the folder holding the agent package is put there explicitly.
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from plugins.validation.worker import main; main(sys.argv[2:])"
+    "from agent.documents.worker import main; main(sys.argv[2:])"
 )
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 # All a worker needs of the agent's environment (not, say, a password given to `hoso init`).
@@ -168,8 +167,7 @@ class _Worker:
         """Closing stdin asks the worker to quit; it does when its current file is read."""
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
-                # A worker that is gone leaves the unsent question in stdin's buffer: closing
-                # flushes it (BrokenPipeError) and still closes the descriptor.
+                # A request left in the buffer of a worker that quit: close() still closes.
                 with contextlib.suppress(BrokenPipeError):
                     pipe.close()
 

@@ -51,7 +51,7 @@ class UnreadableReason(enum.StrEnum):
 
 
 class Limit(enum.StrEnum):
-    """Which limit a document hit while it was being read (:mod:`plugins.validation.sandbox`)."""
+    """Which limit a document hit while it was being read (:mod:`agent.documents.sandbox`)."""
 
     SIZE = "size"  # a part declares more bytes unpacked than a record ever holds (zip bomb)
     MEMORY = "memory"  # the reader needed more memory than allowed

@@ -12,8 +12,8 @@ import re
 from datetime import date, timedelta
 from pathlib import PurePosixPath
 
-from agent.model import RelPath
-from agent.records import fold
+from .model import RelPath
+from .records import fold
 
 FIRST_WEEK = 1
 LAST_WEEK = 35

@@ -1,4 +1,4 @@
-"""The page and fonts of the official documents plugins write (Word, python-docx), and how
+"""The page and fonts of the official documents hoso writes (Word, python-docx), and how
 such a document is saved.
 
 Vietnamese administrative documents are A4 with a 3 cm binding margin, in Times New Roman;
@@ -20,7 +20,7 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Cm, Length
 from docx.styles.style import ParagraphStyle
 
-from agent.durable import create_new
+from .durable import create_new
 
 FONT = "Times New Roman"
 _THEME_FONTS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")

@@ -35,11 +35,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from agent.durable import write_atomic
-from agent.safexml import UnsafeXml
-from agent.safexml import parse as parse_untrusted
-
-from .document import Legacy, Limit, TooComplex, Unreadable, UnreadableReason
+from ..durable import write_atomic
+from ..safexml import UnsafeXml
+from ..safexml import parse as parse_untrusted
+from .model import Legacy, Limit, TooComplex, Unreadable, UnreadableReason
 
 # Vietnamese tones as combining marks, in the order of the table rows below:
 # huyền (grave), sắc (acute), hỏi (hook), ngã (tilde), nặng (dot below).

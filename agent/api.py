@@ -1,0 +1,269 @@
+"""The agent's public face for plugins: everything a plugin may use, in one module.
+
+A plugin imports only this module and :mod:`agent.hooks` (``hookimpl`` and the hook argument
+types); a test over the import graph keeps it so, and one more keeps plugins from importing
+each other. What is here stays: a name is removed or changed only with a note in
+docs/plugins.md, which documents each one with an example.
+
+The names come in two kinds:
+
+- **Types and pure helpers** (config, records, findings, paths, errors, translation, school
+  weeks, the document model), imported with this module.
+- **Services** (the vault, the validator, a backup, a plugin's own storage, durable writes,
+  reading documents, Word pages), which load what they need when first called, so that a
+  plugin's ``import agent.api`` does not pull python-docx, lxml or the crypto stack into
+  every ``hoso`` start. The heavy classes among them (``Vault``, ``Validator``, ``Storage``…)
+  are resolved on first use too (:func:`__getattr__`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, Secret, is_loopback, write_private
+from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
+from .display import printable, printable_name
+from .documents.model import (
+    Block,
+    Document,
+    Legacy,
+    Limit,
+    TooComplex,
+    Unreadable,
+    UnreadableReason,
+)
+from .documents.sandbox import DEFAULT_LIMITS, MIB, DocumentSandbox, Limits, ReaderUnavailable
+from .documents.sandbox import shared as document_sandbox
+from .durable import create_new, fsync_dir, rename_no_replace, write_atomic
+from .errors import (
+    AuthError,
+    ConfigError,
+    ExitCode,
+    HosoError,
+    SafetyStop,
+    Scope,
+    UnreachableError,
+    UsageError,
+)
+from .hooks import Job, JobContext, Notification
+from .i18n import _, current_language, detect_language, language, ngettext
+from .local import ignore_rules, literal_pattern
+from .model import RelPath, Report, as_date, has_control, is_within, nfc
+from .records import (
+    Finding,
+    Record,
+    RecordType,
+    Severity,
+    classify,
+    merge_types,
+    record_type_from_dict,
+)
+from .recordtypes import load_types_file, shipped_types_file, with_shipped
+from .roles import key_fingerprint
+from .textfold import fold, natural_key, strip_accents
+from .weeks import (
+    FIRST_WEEK,
+    LAST_WEEK,
+    default_year_start,
+    school_week,
+    week_dates,
+    week_of_path,
+)
+
+if TYPE_CHECKING:
+    from .documents.legacy import convert_docx
+    from .documents.readers import read_document
+    from .docx_layout import a4_page, save_new, use_font, vietnamese_defaults
+    from .storage import Database, Migration, Storage, StorageError
+    from .validation import CheckResult, Validator, open_validator
+    from .vault import Prompt, Vault, VaultEntry, VaultLocked, VaultMissing, terminal_prompt
+
+# Heavy names, imported from their module on first use: name -> module.
+_LAZY = {
+    "read_document": "agent.documents.readers",
+    "convert_docx": "agent.documents.legacy",
+    "a4_page": "agent.docx_layout",
+    "save_new": "agent.docx_layout",
+    "use_font": "agent.docx_layout",
+    "vietnamese_defaults": "agent.docx_layout",
+    "Database": "agent.storage",
+    "Migration": "agent.storage",
+    "Storage": "agent.storage",
+    "StorageError": "agent.storage",
+    "CheckResult": "agent.validation",
+    "Validator": "agent.validation",
+    "open_validator": "agent.validation",
+    "Vault": "agent.vault",
+    "VaultEntry": "agent.vault",
+    "VaultLocked": "agent.vault",
+    "VaultMissing": "agent.vault",
+    "terminal_prompt": "agent.vault",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: the heavy names of :data:`_LAZY`, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def open_vault(config: Config, *, prompt: Prompt | None = None) -> Vault:
+    """The teacher's vault (``hoso vault``), unlocked; ``prompt`` asks for its passphrase when
+    the system keyring holds no key (``terminal_prompt()`` on a terminal, None elsewhere).
+    Raises VaultMissing when there is none yet, VaultLocked when it cannot be unlocked."""
+    from .vault import Vault
+
+    return Vault.open(config, prompt=prompt)
+
+
+def vault_entry(config: Config, name: str, *, prompt: Prompt | None = None) -> VaultEntry | None:
+    """The vault entry ``name`` (``"smtp"``, ``"school-mailbox"``…), None when the vault
+    does not hold it. ``entry.secret`` is a :class:`Secret`; ``entry.fields`` its fields."""
+    return open_vault(config, prompt=prompt).get(name)
+
+
+def back_up_now(
+    config: Config, *, tags: Sequence[str] = (), prompt: Prompt | None = None
+) -> str | None:
+    """Take a backup snapshot of the records folder now (before a step that cannot be undone)
+    and return its id; None when this computer has no backup repository. The passphrase
+    comes as for ``hoso backup create`` (``prompt`` on a terminal)."""
+    if not (config.backup.repository_path() / "config").exists():
+        return None
+    # The backup machinery loads only on a computer that has a repository.
+    from .backup.service import backup, open_repository, passphrase
+
+    repo = open_repository(config, passphrase(config, prompt=prompt))
+    return backup(config, repo, tags=tuple(tags)).snapshot
+
+
+def storage(config: Config, plugin: str, migrations: Sequence[Migration]) -> Storage:
+    """The plugin's own SQLite database (``<state dir>/plugins/<plugin>.sqlite3``, 0600),
+    created on first use, with ``migrations`` applied: migration *n* (0-based) turns a
+    version-*n* file into version *n+1*; append to the list, never edit one. Close it when
+    done (or use ``with``)."""
+    from .storage import open_storage
+
+    return open_storage(config.state_dir, plugin, migrations)
+
+
+def school_year_start(validator: Validator, today: date) -> date:
+    """The Monday of school week 1 of the school year holding ``today``: a plugin's setting
+    when one answers ``hoso_school_year_start`` (validation's ``year_start``), else the week
+    of 5 September."""
+    return validator.host.school_year_start(today) or default_year_start(today)
+
+
+def record_date(validator: Validator, record: Record, year_start: date) -> date | None:
+    """The day a record is about, read from its content by a plugin that knows its type (a
+    lesson plan's teaching day: ``hoso_record_date``); None when no plugin can tell."""
+    return validator.host.record_date(record, year_start)
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FIRST_WEEK",
+    "LAST_WEEK",
+    "MIB",
+    "AuthError",
+    "Block",
+    "CheckResult",
+    "Config",
+    "ConfigError",
+    "CopyKind",
+    "Database",
+    "Document",
+    "DocumentSandbox",
+    "ExitCode",
+    "Finding",
+    "HosoError",
+    "Job",
+    "JobContext",
+    "Legacy",
+    "Limit",
+    "Limits",
+    "Migration",
+    "Notification",
+    "ReaderUnavailable",
+    "Record",
+    "RecordType",
+    "RelPath",
+    "Report",
+    "SafetyStop",
+    "Scope",
+    "Secret",
+    "Severity",
+    "Storage",
+    "StorageError",
+    "TooComplex",
+    "UnreachableError",
+    "Unreadable",
+    "UnreadableReason",
+    "UsageError",
+    "Validator",
+    "Vault",
+    "VaultEntry",
+    "VaultLocked",
+    "VaultMissing",
+    "_",
+    "a4_page",
+    "as_date",
+    "back_up_now",
+    "classify",
+    "convert_docx",
+    "copy_kind",
+    "create_new",
+    "current_language",
+    "default_year_start",
+    "detect_language",
+    "document_sandbox",
+    "fold",
+    "fsync_dir",
+    "has_control",
+    "ignore_rules",
+    "is_conflict_copy",
+    "is_loopback",
+    "is_within",
+    "key_fingerprint",
+    "language",
+    "literal_pattern",
+    "load_types_file",
+    "merge_types",
+    "natural_key",
+    "nfc",
+    "ngettext",
+    "open_validator",
+    "open_vault",
+    "original_name",
+    "printable",
+    "printable_name",
+    "read_document",
+    "record_date",
+    "record_type_from_dict",
+    "rename_no_replace",
+    "save_new",
+    "school_week",
+    "school_year_start",
+    "shipped_types_file",
+    "storage",
+    "strip_accents",
+    "terminal_prompt",
+    "use_font",
+    "vault_entry",
+    "vietnamese_defaults",
+    "week_dates",
+    "week_of_path",
+    "with_shipped",
+    "write_atomic",
+    "write_private",
+]
