@@ -31,14 +31,25 @@ OWNERS = {
     "cheroot": {"demo"},
     "docx": {"demo"},
     "pluggy": {"hooks"},
-    "cryptography": {"backup.crypto", "vault"},
+    "cryptography": {"envelope"},
     "keyring": {"vault"},
     "fastcdc": {"backup.chunker"},
 }
 
 # Modules of each layer may import their own layer's helpers and anything in lower layers.
 LAYERS = [
-    {"errors", "i18n", "model", "records", "safexml", "backup", "roles", "display", "safepath"},
+    {
+        "errors",
+        "i18n",
+        "model",
+        "records",
+        "safexml",
+        "backup",
+        "roles",
+        "display",
+        "safepath",
+        "envelope",
+    },
     {"config"},
     {
         "local",
@@ -151,6 +162,7 @@ PUBLIC_API = {
     "agent.journal",  # and the ledger of what was sent lives in the journal
     "agent.local",  # and reads the records folder under the sync's ignore rules
     "agent.display",  # names from a file or the share shown on a terminal, escaped
+    "agent.envelope",  # the handover seals the school account in the agent's envelope
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -24,8 +24,8 @@ from agents import Agent, hoso_env
 from servers import wait_until
 
 from agent import config as configmod
-from agent.backup.crypto import KdfParams
 from agent.config import Config
+from agent.envelope import KdfParams
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.remote import Remote
 from agent.vault import (

@@ -27,7 +27,7 @@ import keyring.backends.fail  # noqa: E402
 
 from agent import config as configmod  # noqa: E402
 from agent import vault as vaultmod  # noqa: E402
-from agent.backup.crypto import KdfParams  # noqa: E402
+from agent.envelope import KdfParams  # noqa: E402
 
 PASSPHRASE = "Cụm từ bảo vệ kho khoá của cô Lan"  # test-only, published on purpose
 ENTRIES: dict[str, Any] = {
