@@ -8,18 +8,23 @@ fail: bump the format version and keep reading version 1 instead of locking teac
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import keyring.backend
 import keyring.backends.fail
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from agent import config as configmod
 from agent.config import Config
-from agent.vault import Vault, VaultDamaged, VaultLocked, key_file_path, vault_path
+from agent.envelope import KdfParams
+from agent.vault import Vault, VaultDamaged, VaultLocked, key_file_path, protect, vault_path
 
 VECTORS = Path(__file__).resolve().parent / "vault_vectors"
 EXPECTED = json.loads((VECTORS / "vectors.json").read_text(encoding="utf-8"))
@@ -119,3 +124,48 @@ def test_a_vault_does_not_open_with_another_vaults_key(tmp_path: Path) -> None:
     with pytest.raises(VaultDamaged, match="authentication"):
         Vault.open(cfg, backend=memory)
     assert vault_path(cfg).read_bytes() == before
+
+
+def format_1_open(vault: bytes, key: bytes) -> dict[str, Any]:
+    """The vault's entries as format 1 (docs/vault.md) reads them, apart from hoso's code."""
+    document = json.loads(vault)
+    header = {k: v for k, v in document.items() if k not in ("nonce", "ciphertext")}
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":"))
+    associated = b"hoso-vault v1" + canonical.encode()
+    plain = AESGCM(key).decrypt(
+        base64.b64decode(document["nonce"]), base64.b64decode(document["ciphertext"]), associated
+    )
+    return {
+        name: {"secret": entry["secret"], "fields": entry["fields"]}
+        for name, entry in json.loads(plain)["entries"].items()
+    }
+
+
+def format_1_unwrap(key_file: bytes, passphrase: str) -> bytes:
+    document = json.loads(key_file)
+    kdf = document["kdf"]
+    wrapping = Scrypt(
+        salt=base64.b64decode(kdf["salt"]), length=32, n=kdf["n"], r=kdf["r"], p=kdf["p"]
+    ).derive(unicodedata.normalize("NFC", passphrase).encode("utf-8"))
+    return AESGCM(wrapping).decrypt(
+        base64.b64decode(document["nonce"]),
+        base64.b64decode(document["wrapped"]),
+        b"hoso-vault-key v1",
+    )
+
+
+def test_the_format_1_construction_opens_the_committed_vaults() -> None:
+    key = base64.b64decode(json.loads((VECTORS / "file" / "agent.vault-key").read_text())["key"])
+    assert format_1_open((VECTORS / "file" / "agent.vault").read_bytes(), key) == (
+        EXPECTED["entries"]
+    )
+
+
+def test_an_older_hoso_reads_the_vault_and_key_file_written_now(tmp_path: Path) -> None:
+    cfg = installed(tmp_path, "file")
+    Vault.open(cfg, backend=FAIL).set("smtp", "viết-bởi-bản-mới")
+    protect(cfg, EXPECTED["passphrase"], KdfParams(n=2**10))
+    key = format_1_unwrap(key_file_path(cfg).read_bytes(), EXPECTED["passphrase"])
+    entries = format_1_open(vault_path(cfg).read_bytes(), key)
+    assert entries["smtp"]["secret"] == "viết-bởi-bản-mới"
+    assert entries["school-mailbox"] == EXPECTED["entries"]["school-mailbox"]
