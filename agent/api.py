@@ -40,6 +40,7 @@ from .documents.sandbox import shared as document_sandbox
 from .durable import create_new, fsync_dir, rename_no_replace, write_atomic
 from .errors import (
     AuthError,
+    CannotOpen,
     ConfigError,
     ExitCode,
     HosoError,
@@ -77,6 +78,8 @@ if TYPE_CHECKING:
     from .documents.legacy import convert_docx
     from .documents.readers import read_document
     from .docx_layout import a4_page, save_new, use_font, vietnamese_defaults
+    from .envelope import HANDOVER_BUNDLE, Sealed, SealingKey, derive_key, open_sealed, seal
+    from .envelope import cannot_open
     from .storage import Database, Migration, Storage, StorageError
     from .validation import CheckResult, Validator, open_validator
     from .vault import Prompt, Vault, VaultEntry, VaultLocked, VaultMissing, terminal_prompt
@@ -87,6 +90,13 @@ _LAZY = {
     "convert_docx": "agent.documents.legacy",
     "a4_page": "agent.docx_layout",
     "save_new": "agent.docx_layout",
+    "HANDOVER_BUNDLE": "agent.envelope",
+    "Sealed": "agent.envelope",
+    "SealingKey": "agent.envelope",
+    "cannot_open": "agent.envelope",
+    "derive_key": "agent.envelope",
+    "open_sealed": "agent.envelope",
+    "seal": "agent.envelope",
     "use_font": "agent.docx_layout",
     "vietnamese_defaults": "agent.docx_layout",
     "Database": "agent.storage",
@@ -171,27 +181,29 @@ def record_date(validator: Validator, record: Record, year_start: date) -> date 
 
 
 __all__ = [
-    "DEFAULT_LIMITS",
-    "FIRST_WEEK",
-    "LAST_WEEK",
-    "MIB",
     "AuthError",
     "Block",
+    "CannotOpen",
     "CheckResult",
     "Config",
     "ConfigError",
     "CopyKind",
+    "DEFAULT_LIMITS",
     "Database",
     "Document",
     "DocumentSandbox",
     "ExitCode",
+    "FIRST_WEEK",
     "Finding",
+    "HANDOVER_BUNDLE",
     "HosoError",
     "Job",
     "JobContext",
+    "LAST_WEEK",
     "Legacy",
     "Limit",
     "Limits",
+    "MIB",
     "Migration",
     "Notification",
     "ReaderUnavailable",
@@ -201,6 +213,8 @@ __all__ = [
     "Report",
     "SafetyStop",
     "Scope",
+    "Sealed",
+    "SealingKey",
     "Secret",
     "Severity",
     "Storage",
@@ -219,12 +233,14 @@ __all__ = [
     "a4_page",
     "as_date",
     "back_up_now",
+    "cannot_open",
     "classify",
     "convert_docx",
     "copy_kind",
     "create_new",
     "current_language",
     "default_year_start",
+    "derive_key",
     "detect_language",
     "document_sandbox",
     "fold",
@@ -242,6 +258,7 @@ __all__ = [
     "natural_key",
     "nfc",
     "ngettext",
+    "open_sealed",
     "open_validator",
     "open_vault",
     "original_name",
@@ -254,6 +271,7 @@ __all__ = [
     "save_new",
     "school_week",
     "school_year_start",
+    "seal",
     "shipped_types_file",
     "storage",
     "strip_accents",

@@ -213,6 +213,29 @@ class AgentAnswered(HosoError):
         self.exit_code = exit_code
 
 
+class CannotOpen(HosoError):
+    """Sealed data that does not open: not an envelope, of another kind or header, truncated,
+    altered, or sealed with another key (agent/envelope.py). The format that holds it turns
+    this into its own error (a damaged backup file, a damaged vault, a refused bundle)."""
+
+    exit_code = ExitCode.PARTIAL
+    scope = Scope.AGENT
+
+    def __init__(self, message: str, *, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem  # what is wrong, for the holder's sentence ("… is damaged: …")
+
+
+class EnvelopeNewer(CannotOpen):
+    """A framed envelope of a version above ours: a newer hoso wrote it; update to open it."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, problem: str, found: int) -> None:
+        super().__init__(message, problem=problem)
+        self.found = found
+
+
 class BackupDamaged(HosoError):
     """A backup repository file is missing, truncated or altered (named in the message)."""
 

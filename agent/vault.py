@@ -1,11 +1,11 @@
 """The credential vault: every secret hoso uses, encrypted in one file next to the config.
 
 docs/vault.md is the format document; this module is its only implementation. It owns the
-``keyring`` library.
+``keyring`` library; the encryption is hoso's envelope (agent/envelope.py).
 
 Invariants:
-- The vault file is AES-256-GCM over the JSON of the entries, with the canonical JSON of the
-  header (everything but nonce and ciphertext) as associated data: a swapped header, a
+- The vault file is an envelope of kind ``hoso-vault v1`` over the JSON of the entries, bound to
+  the canonical JSON of the header (everything but nonce and ciphertext): a swapped header, a
   flipped byte or a truncated file is a :class:`VaultDamaged`, never a half-read vault.
 - Every write is atomic and durable on return (temp file in the same folder, fsync, rename,
   fsync of the folder) and made under an exclusive lock after re-reading the file, so two
@@ -28,7 +28,6 @@ import os
 import re
 import stat
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,14 +38,12 @@ from typing import Any
 import keyring
 import keyring.backend
 import keyring.errors
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .backup.crypto import KdfParams
+from . import envelope
 from .config import PASSWORD_ENV, Config, Secret, read_secret_file
 from .durable import remove_stale_temps, write_atomic
-from .errors import ConfigError, ExitCode, HosoError, Scope, UsageError
+from .envelope import KEY_SIZE, NONCE_SIZE, TAG_SIZE, KdfParams, Sealed, SealingKey
+from .errors import CannotOpen, ConfigError, ExitCode, HosoError, Scope, UsageError
 from .i18n import _
 from .log import get_logger, register_secret
 
@@ -54,11 +51,6 @@ FORMAT = "hoso-vault"
 VERSION = 1
 KEY_FORMAT = "hoso-vault-key"
 KEY_VERSION = 1
-AD_PREFIX = b"hoso-vault v1"
-WRAP_AD = b"hoso-vault-key v1"
-KEY_SIZE = 32
-NONCE_SIZE = 12
-TAG_SIZE = 16
 KEYRING_SERVICE = "hoso"
 PASSPHRASE_ENV = "HOSO_VAULT_PASSPHRASE"
 SOURCE_KEYRING = "keyring"
@@ -256,9 +248,10 @@ class Vault:
             "key": {"source": self._key.source, "kdf": self._key.kdf},
         }
         plaintext = json.dumps({"entries": {n: _entry_json(e) for n, e in entries.items()}})
-        nonce = os.urandom(NONCE_SIZE)
-        sealed = AESGCM(self._key.value).encrypt(nonce, plaintext.encode(), _ad(header))
-        document = {**header, "nonce": _b64(nonce), "ciphertext": _b64(sealed)}
+        sealed = envelope.seal(
+            self._key.sealing(), envelope.VAULT, plaintext.encode(), _canonical(header)
+        )
+        document = {**header, "nonce": _b64(sealed.nonce), "ciphertext": _b64(sealed.ciphertext)}
         # Every writer holds the lock, so a temp file seen now was left by a killed writer.
         remove_stale_temps(self._path)
         write_atomic(self._path, json.dumps(document).encode())
@@ -321,16 +314,11 @@ def _parse_header(path: Path, data: bytes) -> dict[str, Any]:
 def _decrypt(path: Path, key: _Key, data: bytes) -> dict[str, VaultEntry]:
     document = json.loads(data.decode("utf-8"))  # already checked by _parse_header
     header = {k: v for k, v in document.items() if k not in ("nonce", "ciphertext")}
-    nonce = _unb64(path, document["nonce"])
-    sealed = _unb64(path, document["ciphertext"])
-    if len(nonce) != NONCE_SIZE or len(sealed) < TAG_SIZE:
-        raise _damaged(path, _("it is truncated"))
+    sealed = Sealed(_unb64(path, document["nonce"]), _unb64(path, document["ciphertext"]))
     try:
-        plaintext = AESGCM(key.value).decrypt(nonce, sealed, _ad(header))
-    except InvalidTag:
-        raise _damaged(
-            path, _("its authentication check fails (altered, or not this key's)")
-        ) from None
+        plaintext = envelope.open_sealed(key.sealing(), envelope.VAULT, sealed, _canonical(header))
+    except CannotOpen as exc:
+        raise _damaged(path, exc.problem) from None
     return _entries(path, plaintext)
 
 
@@ -352,8 +340,8 @@ def _entries(path: Path, plaintext: bytes) -> dict[str, VaultEntry]:
     return entries
 
 
-def _ad(header: Mapping[str, Any]) -> bytes:
-    return AD_PREFIX + json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+def _canonical(header: Mapping[str, Any]) -> bytes:
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _b64(data: bytes) -> str:
@@ -386,6 +374,9 @@ class _Key:
 
     def __repr__(self) -> str:
         return f"_Key(source={self.source!r})"
+
+    def sealing(self) -> SealingKey:
+        return SealingKey(self.value)
 
 
 class _KeySource:
@@ -507,10 +498,10 @@ class _KeySource:
         wrapped = _unb64(self.key_file, str(document.get("wrapped", "")))
         if len(nonce) != NONCE_SIZE or len(wrapped) != KEY_SIZE + TAG_SIZE:
             raise _damaged(self.key_file, _("its fields are malformed"))
-        passphrase = self._passphrase()
+        wrapping = envelope.passphrase_key(self._passphrase(), salt, params)
         try:
-            value = AESGCM(_wrapping_key(passphrase, salt, params)).decrypt(nonce, wrapped, WRAP_AD)
-        except InvalidTag:
+            value = envelope.open_sealed(wrapping, envelope.VAULT_KEY, Sealed(nonce, wrapped))
+        except CannotOpen:
             raise VaultLocked(_("Wrong vault passphrase; nothing was changed.")) from None
         return _Key(value, SOURCE_FILE, document["kdf"])
 
@@ -541,17 +532,15 @@ def protect(
     if vault._key.source != SOURCE_FILE:
         raise UsageError(_("This vault's key is in the OS keyring; it needs no passphrase."))
     salt = os.urandom(16)
-    nonce = os.urandom(NONCE_SIZE)
     kdf = {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p, "salt": _b64(salt)}
-    wrapped = AESGCM(_wrapping_key(passphrase, salt, params)).encrypt(
-        nonce, vault._key.value, WRAP_AD
-    )
+    wrapping = envelope.passphrase_key(passphrase, salt, params)
+    sealed = envelope.seal(wrapping, envelope.VAULT_KEY, vault._key.value)
     document = {
         "format": KEY_FORMAT,
         "version": KEY_VERSION,
         "kdf": kdf,
-        "nonce": _b64(nonce),
-        "wrapped": _b64(wrapped),
+        "nonce": _b64(sealed.nonce),
+        "wrapped": _b64(sealed.ciphertext),
     }
     write_atomic(key_file_path(config), json.dumps(document).encode())
     # Rewrite the vault so that its header records the wrapping (informational, authenticated).
@@ -572,11 +561,6 @@ def _kdf_params(path: Path, kdf: Any) -> tuple[KdfParams, bytes]:
     if not ok or not params.valid() or len(salt) < 16:
         raise _damaged(path, _("its key-derivation parameters are malformed"))
     return params, salt
-
-
-def _wrapping_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
-    secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
-    return Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(secret)
 
 
 # --- the sync core's password -----------------------------------------------------------------

@@ -21,13 +21,13 @@ import pytest
 from backup_factory import write
 
 from agent.backup import clock, history
-from agent.backup.crypto import KdfParams
 from agent.backup.maintenance import forget_plan
 from agent.backup.repository import Repository
 from agent.backup.scheduler import due
 from agent.backup.service import apply_retention
 from agent.backup.snapshots import create, find_snapshot
 from agent.config import Config, from_dict
+from agent.envelope import KdfParams
 from agent.errors import ExitCode, SafetyStop
 
 PASS = "mật khẩu sao lưu của cô Lan"

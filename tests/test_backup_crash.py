@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from backup_factory import state
 
-from agent.backup.crypto import KdfParams
 from agent.backup.maintenance import check, prune
 from agent.backup.repository import Repository
 from agent.backup.restore import restore
 from agent.backup.snapshots import create
+from agent.envelope import KdfParams
 
 PASSPHRASE = "mật khẩu của cô Lan"
 PROJECT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ import pytest
 from backup_vectors import reference
 
 from agent.backup import crypto
-from agent.backup.crypto import KdfParams, Keys
+from agent.backup.crypto import Keys
+from agent.envelope import KdfParams
 from agent.errors import BackupDamaged, RepositoryNewer
 
 VECTORS = json.loads(

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from backup_factory import state, write
 
-from agent.backup.crypto import KdfParams, recovery_passphrase
+from agent.backup.crypto import recovery_passphrase
 from agent.backup.maintenance import Damage, PruneResult, check, forget_plan, prune
 from agent.backup.repository import Repository
 from agent.backup.restore import restore
 from agent.backup.snapshots import create, find_snapshot
+from agent.envelope import KdfParams
 from agent.errors import BackupDamaged, UsageError, WrongPassphrase
 
 PASSPHRASE = "mật khẩu của cô Lan"

@@ -28,10 +28,10 @@ from backup_vectors import reference
 from fastcdc import fastcdc
 
 from agent.backup import crypto, locks
-from agent.backup.crypto import KdfParams
 from agent.backup.files import local_error, write_atomic
 from agent.backup.maintenance import check
 from agent.backup.repository import PACK_TARGET, Repository
+from agent.envelope import KdfParams
 from agent.errors import (
     BackupDamaged,
     LocalError,

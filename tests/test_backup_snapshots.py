@@ -21,10 +21,10 @@ from backup_factory import state, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.backup.crypto import KdfParams
 from agent.backup.repository import Repository
 from agent.backup.restore import restore
 from agent.backup.snapshots import CreateResult, create, diff, find_snapshot, ls
+from agent.envelope import KdfParams
 from agent.errors import UsageError
 from agent.safepath import UnsafePath
 

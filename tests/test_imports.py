@@ -33,7 +33,7 @@ OWNERS = {
     "cheroot": {"demo"},
     "docx": {"demo", "docx_layout"},
     "pluggy": {"hooks"},
-    "cryptography": {"backup.crypto", "vault"},
+    "cryptography": {"envelope"},
     "keyring": {"vault"},
     "fastcdc": {"backup.chunker"},
 }
@@ -50,6 +50,7 @@ LAYERS = [
         "roles",
         "display",
         "safepath",
+        "envelope",
         "durable",
         "conflictname",
         "textfold",

@@ -25,8 +25,8 @@ from servers import wait_until
 
 from agent import config as configmod
 from agent import durable
-from agent.backup.crypto import KdfParams
 from agent.config import Config
+from agent.envelope import KdfParams
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.remote import Remote
 from agent.vault import (

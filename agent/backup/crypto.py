@@ -1,11 +1,11 @@
 """The cryptography of backup repositories: keys, envelopes and key slots.
 
 docs/backup-format.md is the specification; this module is its only implementation of the
-byte layouts. It owns the ``cryptography`` library for the backup package.
+byte layouts. The encryption itself is hoso's envelope (agent/envelope.py, docs/envelope.md).
 
 Invariants:
-- Every envelope is ``HOSO``, a version byte, a kind byte, a random 12-byte nonce and an
-  AES-256-GCM ciphertext whose associated data binds the kind, the repository id and a name.
+- Every file and blob is a framed envelope (``HOSO``, a version byte, a kind byte, a random
+  12-byte nonce, AES-256-GCM) whose associated data binds the kind, the repository id and a name.
 - Nothing here returns bytes that failed authentication: a reader gets the plaintext, a
   :class:`BackupDamaged`, or a :class:`RepositoryNewer` for a version byte above ours.
 - Key slots carry an unkeyed checksum so that damage (exit 1) is told apart from a wrong
@@ -17,33 +17,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
-import unicodedata
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-from ..errors import BackupDamaged, RepositoryNewer
+from .. import envelope
+from ..envelope import NONCE_SIZE, TAG_SIZE, KdfParams, Sealed, SealingKey
+from ..errors import BackupDamaged, CannotOpen, EnvelopeNewer, RepositoryNewer
 from ..i18n import _
 
-MAGIC = b"HOSO"
-VERSION = 1
-NONCE_SIZE = 12
-TAG_SIZE = 16
-HEADER_SIZE = 6  # magic, version, kind
+HEADER_SIZE = envelope.FRAME_HEADER_SIZE
 REPO_ID_SIZE = 16
 MASTER_SIZE = 64
-ENVELOPE_OVERHEAD = HEADER_SIZE + NONCE_SIZE + TAG_SIZE + 1  # + the storage byte
+ENVELOPE_OVERHEAD = envelope.FRAME_OVERHEAD + 1  # + the storage byte
 
 KIND_CONFIG = b"c"
 KIND_INDEX = b"i"
@@ -71,26 +64,6 @@ RECOVERY_BYTES = 20
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # Look-alikes a person may type when copying the recovery key from paper.
 _BASE32_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
-# scrypt needs 128 * n * r bytes: refuse slots (possibly forged) that would need more than 1 GiB.
-_SCRYPT_MAX_MEMORY = 1 << 30
-
-
-@dataclass(frozen=True)
-class KdfParams:
-    """scrypt cost parameters; the defaults are the production ones (about 32 MiB, 0.1 s)."""
-
-    n: int = 2**15
-    r: int = 8
-    p: int = 1
-
-    def valid(self) -> bool:
-        return (
-            self.n >= 2
-            and self.n & (self.n - 1) == 0
-            and 1 <= self.r <= 64
-            and 1 <= self.p <= 16
-            and 128 * self.n * self.r <= _SCRYPT_MAX_MEMORY
-        )
 
 
 @dataclass(frozen=True)
@@ -99,26 +72,22 @@ class Keys:
 
     encryption: bytes = field(repr=False)
     ids: bytes = field(repr=False)
-    _aead: AESGCM = field(init=False, repr=False, compare=False)
+    # One AES key schedule per repository, not one per blob.
+    sealing: SealingKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # One AES key schedule per repository, not one per blob.
-        object.__setattr__(self, "_aead", AESGCM(self.encryption))
+        object.__setattr__(self, "sealing", SealingKey(self.encryption))
 
     @classmethod
     def from_master(cls, master: bytes) -> Keys:
         return cls(
-            encryption=_hkdf(master, b"hoso-backup v1 encryption"),
-            ids=_hkdf(master, b"hoso-backup v1 id"),
+            encryption=envelope.derive_key(master, b"hoso-backup v1 encryption"),
+            ids=envelope.derive_key(master, b"hoso-backup v1 id"),
         )
 
     def blob_id(self, plaintext: bytes | memoryview) -> str:
         """The keyed id of a blob: it reveals nothing about the content without the key."""
         return hmac.digest(self.ids, plaintext, "sha256").hex()
-
-
-def _hkdf(master: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
 
 
 def new_master() -> bytes:
@@ -134,10 +103,9 @@ def new_repository_id() -> bytes:
 
 def seal(keys: Keys, repo_id: bytes, kind: bytes, name: str, plaintext: bytes) -> bytes:
     """Compress when it pays, then encrypt ``plaintext`` into an envelope of ``kind``."""
-    header = MAGIC + bytes((VERSION,)) + kind
-    nonce = os.urandom(NONCE_SIZE)
-    body = keys._aead.encrypt(nonce, _store(plaintext), header + repo_id + name.encode())
-    return header + nonce + body
+    return envelope.seal_framed(
+        keys.sealing, envelope.framed_kind(kind), _store(plaintext), repo_id + name.encode()
+    )
 
 
 def open_envelope(
@@ -148,27 +116,23 @@ def open_envelope(
     ``what`` names the file or blob in the error message (default: the envelope's name).
     """
     what = what or name
-    header = _check_header(data, kind, what)
-    if len(data) < HEADER_SIZE + NONCE_SIZE + TAG_SIZE + 1:
-        raise _damaged(what, _("it is truncated"))
-    nonce = data[HEADER_SIZE : HEADER_SIZE + NONCE_SIZE]
-    body = memoryview(data)[HEADER_SIZE + NONCE_SIZE :]
-    try:
-        stored = keys._aead.decrypt(nonce, body, header + repo_id + name.encode())
-    except InvalidTag:
-        raise _damaged(what, _("its authentication check fails (altered or truncated)")) from None
+    with _backup_errors(what):
+        stored = envelope.open_framed(
+            keys.sealing, envelope.framed_kind(kind), data, repo_id + name.encode()
+        )
     return _unstore(stored, what)
 
 
 def seal_config(keys: Keys, repo_id: bytes, plaintext: bytes) -> bytes:
     """The config envelope: like any other, with the repository id in clear after the header."""
-    envelope = seal(keys, repo_id, KIND_CONFIG, "config", plaintext)
-    return envelope[:HEADER_SIZE] + repo_id + envelope[HEADER_SIZE:]
+    sealed = seal(keys, repo_id, KIND_CONFIG, "config", plaintext)
+    return sealed[:HEADER_SIZE] + repo_id + sealed[HEADER_SIZE:]
 
 
 def config_repository_id(data: bytes) -> bytes:
     """The repository id a config file names, readable before any key is known."""
-    _check_header(data, KIND_CONFIG, "config")
+    with _backup_errors("config"):
+        envelope.check_frame(data, envelope.framed_kind(KIND_CONFIG))
     if len(data) < HEADER_SIZE + REPO_ID_SIZE:
         raise _damaged("config", _("it is truncated"))
     return data[HEADER_SIZE : HEADER_SIZE + REPO_ID_SIZE]
@@ -176,24 +140,24 @@ def config_repository_id(data: bytes) -> bytes:
 
 def open_config(keys: Keys, data: bytes) -> bytes:
     repo_id = config_repository_id(data)
-    envelope = data[:HEADER_SIZE] + data[HEADER_SIZE + REPO_ID_SIZE :]
-    return open_envelope(keys, repo_id, KIND_CONFIG, "config", envelope)
+    sealed = data[:HEADER_SIZE] + data[HEADER_SIZE + REPO_ID_SIZE :]
+    return open_envelope(keys, repo_id, KIND_CONFIG, "config", sealed)
 
 
-def _check_header(data: bytes, kind: bytes, what: str) -> bytes:
-    header = bytes(data[:HEADER_SIZE])
-    if len(header) < HEADER_SIZE or header[:4] != MAGIC:
-        raise _damaged(what, _("it does not start like a hoso backup file"))
-    if header[4] > VERSION:
+@contextlib.contextmanager
+def _backup_errors(what: str) -> Iterator[None]:
+    """The envelope's refusals, as the backup says them: ``what`` is damaged, or newer."""
+    try:
+        yield
+    except EnvelopeNewer as exc:
         raise RepositoryNewer(
             _(
                 "The backup repository was written by a newer version of hoso (format {found}, "
                 "this hoso reads format {ours}). Update hoso to use it."
-            ).format(found=header[4], ours=VERSION)
-        )
-    if header[4] != VERSION or header[5:6] != kind:
-        raise _damaged(what, _("its header is wrong"))
-    return header
+            ).format(found=exc.found, ours=envelope.VERSION)
+        ) from None
+    except CannotOpen as exc:
+        raise _damaged(what, exc.problem) from None
 
 
 def _store(plaintext: bytes) -> bytes:
@@ -223,6 +187,8 @@ def _saves_enough(packed: int, size: int) -> bool:
 
 
 def _unstore(stored: bytes, what: str) -> bytes:
+    if not stored:  # authentic, yet without its storage byte: only a writer's bug does this
+        raise _damaged(what, _("it is truncated"))
     method, rest = stored[0], memoryview(stored)[1:]
     if method == STORED:
         return bytes(rest)
@@ -249,9 +215,11 @@ def make_slot(
     """A key slot (the JSON object of docs/backup-format.md) wrapping ``master``."""
     slot_id = os.urandom(16).hex()
     salt = os.urandom(16)
-    nonce = os.urandom(NONCE_SIZE)
-    wrapped = AESGCM(_slot_key(passphrase, salt, params)).encrypt(
-        nonce, master, _slot_ad(repo_id, slot_id)
+    sealed = envelope.seal(
+        envelope.passphrase_key(passphrase, salt, params),
+        envelope.BACKUP_KEY_SLOT,
+        master,
+        _slot_header(repo_id, slot_id),
     )
     slot: dict[str, Any] = {
         "format": SLOT_FORMAT,
@@ -261,8 +229,8 @@ def make_slot(
         "created": now.isoformat(timespec="seconds"),
         "repository": repo_id,
         "kdf": {"name": "scrypt", "n": params.n, "r": params.r, "p": params.p, "salt": _b64(salt)},
-        "nonce": _b64(nonce),
-        "wrapped": _b64(wrapped),
+        "nonce": _b64(sealed.nonce),
+        "wrapped": _b64(sealed.ciphertext),
     }
     slot["checksum"] = slot_checksum(slot)
     return slot
@@ -287,12 +255,14 @@ def unwrap_slot(
         raise _damaged(what, _("it belongs to another backup repository"))
     params, salt, nonce, wrapped = _slot_fields(slot, what)
     try:
-        master = AESGCM(_slot_key(passphrase, salt, params)).decrypt(
-            nonce, wrapped, _slot_ad(repo_id, slot["id"])
+        return envelope.open_sealed(
+            envelope.passphrase_key(passphrase, salt, params),
+            envelope.BACKUP_KEY_SLOT,
+            Sealed(nonce, wrapped),
+            _slot_header(repo_id, slot["id"]),
         )
-    except InvalidTag:
+    except CannotOpen:
         return None
-    return master
 
 
 def slot_checksum(slot: dict[str, Any]) -> str:
@@ -326,13 +296,8 @@ def _slot_fields(slot: dict[str, Any], what: str) -> tuple[KdfParams, bytes, byt
     return params, salt, nonce, wrapped
 
 
-def _slot_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
-    secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
-    return Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(secret)
-
-
-def _slot_ad(repo_id: str, slot_id: str) -> bytes:
-    return f"hoso-backup key slot v1|{repo_id}|{slot_id}".encode()
+def _slot_header(repo_id: str, slot_id: str) -> bytes:
+    return f"{repo_id}|{slot_id}".encode()
 
 
 def _b64(data: bytes) -> str:

@@ -30,12 +30,13 @@ from io import FileIO
 from pathlib import Path
 from typing import Any, Literal
 
+from ..envelope import KdfParams
 from ..errors import BackupDamaged, LocalError, RepositoryNewer, UsageError, WrongPassphrase
 from ..i18n import _
 from ..log import get_logger
 from . import chunker, crypto, files, locks
 from .clock import in_order, snapshot_seq
-from .crypto import KdfParams, Keys
+from .crypto import Keys
 from .files import TEMP_PREFIX
 from .manifest import Manifest, parse
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import Config, Secret, read_secret_file, write_private
+from ..envelope import KdfParams
 from ..errors import ConfigError, LocalError, SafetyStop, UsageError
 from ..i18n import _
 from ..journal import Journal
@@ -24,7 +25,7 @@ from ..log import get_logger
 from ..model import Kind, RelPath
 from ..vault import Vault, VaultLocked, vault_path
 from . import clock, files, history, ledger, offsite
-from .crypto import KdfParams, canonical_recovery, recovery_passphrase
+from .crypto import canonical_recovery, recovery_passphrase
 from .maintenance import Damage, PruneResult, check, forget_plan, prune
 from .repository import Repository, config_missing, repository_state
 from .snapshots import CreateResult, create

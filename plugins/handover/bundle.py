@@ -6,10 +6,11 @@ Format (JSON, version 1)::
      "giver": {"name", "position", "sign_pub", "seal_pub"}, "receiver_fingerprint": "XXXX-…",
      "ephemeral_pub", "nonce", "ciphertext", "signature"}          (bytes in base64)
 
-The ciphertext is AES-256-GCM (keys.seal) over ``{"account": {address, provider, login_url,
-recovery, password}, "notes": {…}}`` with the canonical JSON of the header (every field but
-nonce, ciphertext and signature) as associated data; the signature is the giver's Ed25519
-signature over the canonical JSON of every field but itself.
+The ciphertext is the agent's envelope (keys.seal: AES-256-GCM, docs/envelope.md) over
+``{"account": {address, provider, login_url, recovery, password}, "notes": {…}}`` with the
+canonical JSON of the header (every field but nonce, ciphertext and signature) as associated
+data; the signature is the giver's Ed25519 signature over the canonical JSON of every field
+but itself.
 
 Invariants:
 - :func:`open_bundle` returns only a bundle whose shape, signature, recipient and ciphertext
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.api import (
+    CannotOpen,
     Secret,
     UsageError,
     _,
@@ -36,7 +38,7 @@ from agent.api import (
 )
 
 from . import keys as keymod
-from .keys import HandoverKeys, PublicKey, SealBroken
+from .keys import HandoverKeys, PublicKey
 
 FORMAT = "hoso-handover"
 VERSION = 1
@@ -174,7 +176,7 @@ def open_bundle(data: bytes, my_keys: HandoverKeys) -> OpenedBundle:
     )
     try:
         plaintext = keymod.unseal(my_keys, sealed, _associated(document))
-    except SealBroken:
+    except CannotOpen:
         raise _refused(_("its sealed part does not open with your key")) from None
     account, notes = _content(plaintext)
     giver = document["giver"]

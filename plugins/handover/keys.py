@@ -7,8 +7,9 @@ by chat; its fingerprint (SHA-256 of the public keys, four groups of base32) is 
 person, because a key sent by chat could have been swapped on the way.
 
 Invariants:
-- This is the plugin's only module that imports ``cryptography``: the bundle and the log call
-  :func:`seal`, :func:`unseal`, :func:`sign` and :func:`verify`.
+- This is the plugin's only module that imports ``cryptography`` or the agent's envelope: the
+  bundle and the log call :func:`seal`, :func:`unseal`, :func:`sign` and :func:`verify`.
+- Whatever does not unseal is the agent's one :class:`CannotOpen`.
 - Private keys live only in the vault entry's secret; no repr or message shows them.
 - A public-key text with a wrong prefix, length or checksum is refused (a typo is caught).
 """
@@ -19,29 +20,32 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from agent.api import (
+    HANDOVER_BUNDLE,
+    SealingKey,
     UsageError,
     Vault,
     _,
+    cannot_open,
+    derive_key,
+    open_sealed,
 )
+from agent.api import Sealed as Box
+from agent.api import seal as seal_box
 
 ENTRY = "handover-key"
 PREFIX = "hoso1:"
 KEY_SIZE = 32
 CHECKSUM_SIZE = 4
-NONCE_SIZE = 12
 CHECKSUM_LABEL = b"hoso-handover-key v1"
 SEAL_INFO = b"hoso-handover v1 seal"
 
@@ -56,10 +60,6 @@ class BadPublicKey(UsageError):
 
 class KeyDamaged(UsageError):
     """The vault's ``handover-key`` entry is not a pair of private keys."""
-
-
-class SealBroken(Exception):
-    """The sealed data does not open with this key (altered, or sealed for another key)."""
 
 
 @dataclass(frozen=True)
@@ -183,30 +183,29 @@ class Sealed:
 
 
 def seal(recipient: PublicKey, plaintext: bytes, associated: Callable[[bytes], bytes]) -> Sealed:
-    """Encrypt for ``recipient`` only: a one-time X25519 key agreement, HKDF-SHA256, AES-GCM.
+    """Encrypt for ``recipient`` only: a one-time X25519 key agreement, HKDF-SHA256, and the
+    agent's envelope (kind ``HANDOVER_BUNDLE``).
 
-    ``associated(ephemeral_pub)`` gives the data authenticated alongside: a callback, because
-    the header it comes from names the one-time key made here."""
+    ``associated(ephemeral_pub)`` gives the header authenticated alongside (a JSON object): a
+    callback, because the header it comes from names the one-time key made here."""
     ephemeral = X25519PrivateKey.generate()
     ephemeral_pub = ephemeral.public_key().public_bytes(_RAW, _RAW_PUBLIC)
     shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient.seal))
-    nonce = os.urandom(NONCE_SIZE)
     key = _derive(shared, ephemeral_pub, recipient.seal)
-    ad = associated(ephemeral_pub)
-    return Sealed(ephemeral_pub, nonce, AESGCM(key).encrypt(nonce, plaintext, ad))
+    header = associated(ephemeral_pub)
+    box = seal_box(key, HANDOVER_BUNDLE, plaintext, header)
+    return Sealed(ephemeral_pub, box.nonce, box.ciphertext)
 
 
 def unseal(keys: HandoverKeys, sealed: Sealed, associated: bytes) -> bytes:
-    """The plaintext of ``sealed``; SealBroken when it was altered or is not for ``keys``."""
-    if len(sealed.ephemeral) != KEY_SIZE or len(sealed.nonce) != NONCE_SIZE:
-        raise SealBroken("malformed")
+    """The plaintext of ``sealed``; CannotOpen when it was altered or is not for ``keys``."""
     private = X25519PrivateKey.from_private_bytes(keys.seal_private)
     try:
         shared = private.exchange(X25519PublicKey.from_public_bytes(sealed.ephemeral))
-        key = _derive(shared, sealed.ephemeral, keys.public().seal)
-        return AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, associated)
-    except (InvalidTag, ValueError):  # ValueError: an all-zero shared secret (a forged key)
-        raise SealBroken("does not open") from None
+    except ValueError:  # not 32 bytes, or a forged key giving an all-zero shared secret
+        raise cannot_open(_("its one-time key is not a valid key")) from None
+    key = _derive(shared, sealed.ephemeral, keys.public().seal)
+    return open_sealed(key, HANDOVER_BUNDLE, Box(sealed.nonce, sealed.ciphertext), associated)
 
 
 def sign(keys: HandoverKeys, data: bytes) -> bytes:
@@ -222,10 +221,10 @@ def verify(sign_pub: bytes, data: bytes, signature: bytes) -> bool:
     return True
 
 
-def _derive(shared: bytes, ephemeral_pub: bytes, recipient_seal: bytes) -> bytes:
+def _derive(shared: bytes, ephemeral_pub: bytes, recipient_seal: bytes) -> SealingKey:
     # Both public keys in the salt bind the key to this exchange and this recipient.
     salt = ephemeral_pub + recipient_seal
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=SEAL_INFO).derive(shared)
+    return SealingKey(derive_key(shared, SEAL_INFO, salt))
 
 
 def _checksum(raw: bytes) -> bytes:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(HERE))
 
 import reference  # noqa: E402
 
-from agent.backup.crypto import KdfParams  # noqa: E402
 from agent.backup.repository import Repository  # noqa: E402
+from agent.envelope import KdfParams  # noqa: E402
 
 MASTER = bytes(range(64))
 REPO_ID = bytes(range(0x10, 0x20))
