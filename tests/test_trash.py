@@ -25,6 +25,17 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
         yield opened
 
 
+def share_trash(remote: Remote, journal: Journal, *, server_keeps_versions: bool) -> ShareTrash:
+    return ShareTrash(
+        remote=remote,
+        journal=journal,
+        folder=".hoso-trash",
+        stamp=STAMP,
+        host="GV-LAN",
+        server_keeps_versions=server_keeps_versions,
+    )
+
+
 def test_local_trash_keeps_a_linked_copy_and_moves_in_what_is_deleted(
     tmp_path: Path, journal: Journal
 ) -> None:
@@ -70,14 +81,7 @@ def test_share_trash_keeps_flat_names_in_one_folder_a_pass(
                 204,
             )
         listed = {e.path: e for e in remote.list_folder("Tuần 5/Toán")}
-        trash = ShareTrash(
-            remote=remote,
-            journal=journal,
-            folder=".hoso-trash",
-            stamp=STAMP,
-            host="GV-LAN",
-            server_keeps_versions=False,
-        )
+        trash = share_trash(remote, journal, server_keeps_versions=False)
         path = "Tuần 5/Toán/Bài 3.docx"
         for _ in range(2):  # the same file replaced twice in one pass
             trash.keep_copy(path, path, listed[path], reason=TrashReason.REPLACED_BY_LOCAL)
@@ -103,14 +107,7 @@ def test_share_trash_keeps_flat_names_in_one_folder_a_pass(
 def test_on_nextcloud_the_servers_own_trash_keeps_it(journal: Journal) -> None:
     # No request is made for a copy: Nextcloud keeps versions itself (a Remote to nowhere).
     remote = Remote("http://127.0.0.1:9", "records", "u", Secret("p"))
-    trash = ShareTrash(
-        remote=remote,
-        journal=journal,
-        folder=".hoso-trash",
-        stamp=STAMP,
-        host="GV-LAN",
-        server_keeps_versions=True,
-    )
+    trash = share_trash(remote, journal, server_keeps_versions=True)
     entry = RemoteEntry("a.docx", Kind.FILE, etag="e", size=3)
     trash.keep_copy("a.docx", "a.docx", entry, reason=TrashReason.REPLACED_BY_LOCAL)
     remote.close()
