@@ -403,9 +403,6 @@ def write_private(path: Path, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-# The name plugins import for durable.write_atomic, until they use agent.api (issue 12).
-write_durably = write_atomic
-
 
 def render(
     root: Path,

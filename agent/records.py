@@ -20,9 +20,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 # Plugins import these from here (until they use agent.api); agent.conflictname has them.
-from .conflictname import CopyKind as CopyKind
-from .conflictname import copy_kind as copy_kind
-from .conflictname import original_name as original_name
 from .model import RelPath
 from .textfold import fold, fold_pattern
 from .textfold import strip_accents as strip_accents  # plugins import it from here

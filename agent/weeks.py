@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from .model import RelPath
-from .records import fold
+from .textfold import fold
 
 FIRST_WEEK = 1
 LAST_WEEK = 35

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.records import RecordType, classify, fold, fold_pattern, record_type_from_dict
+from agent.records import RecordType, classify, record_type_from_dict
 from agent.recordtypes import load_types_file, shipped_types_file
+from agent.textfold import fold, fold_pattern
 
 VIETNAMESE = (
     "aăâbcdđeêghiklmnoôơpqrstuưvxyàằầèềìòồờùừỳáắấéếíóốớúứýảẳẩẻểỉỏổởủửỷãẵẫẽễĩõỗỡũữỹạặậẹệịọộợụựỵ"

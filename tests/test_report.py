@@ -21,12 +21,15 @@ from docx import Document as DocxDocument
 from PIL import Image
 from pypdf import PdfReader
 
+from agent.conflictname import CopyKind, copy_kind, original_name
+from agent.documents.readers import read_document
 from agent.i18n import language
 from agent.model import RelPath
-from agent.records import CopyKind, Finding, RecordType, Severity, copy_kind, fold, original_name
+from agent.records import Finding, RecordType, Severity
+from agent.recordtypes import load_types_file, shipped_types_file
+from agent.textfold import fold
 from agent.trash import free_name
 from plugins.validation.checks import check_record
-from agent.documents.readers import read_document
 from plugins.validation.report import (
     CompletenessReport,
     build_report,
@@ -34,7 +37,6 @@ from plugins.validation.report import (
     to_html,
     to_json,
 )
-from agent.recordtypes import load_types_file, shipped_types_file
 from plugins.validation.template import write_template
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,7 +10,7 @@ Paths in the report are relative to the report folder, NFC, '/'-separated. The w
 hidden entries (and with them hoso's ".hoso-*" state and LibreOffice lock files), Office
 lock files ("~$…") and Windows thumbnail/folder settings files. Conflict copies and copies
 restored from the trash while their original is beside them (kept alone, a copy is the lesson
-plan: :func:`agent.records.original_name`), and blank lesson plans (an untouched template: rule
+plan: :func:`agent.api.original_name`), and blank lesson plans (an untouched template: rule
 ``khbd.blank``) are not counted as handed in; they are listed so the manager can ask for them
 to be resolved. Which files are lesson plans
 is the record types' decision (config/record-types.toml). Teachers are shown by the full
