@@ -2,8 +2,8 @@
 
 Each third-party library has one owning module that turns its exceptions into ours;
 reconcile stays pure (standard library and the plain data types only); and nothing below
-imports anything above it (cli → daemon/sync → propagate/reconcile → local/remote/journal →
-config/errors).
+imports anything above it (the cli package → daemon/sync → propagate/reconcile →
+local/remote/journal → config/errors).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 AGENT = Path(__file__).resolve().parent.parent / "agent"
+# The command line is a package: every module of it (agent/cli/*.py) is click's owner.
+CLI = {"cli", *(f"cli.{p.stem}" for p in (AGENT / "cli").glob("*.py") if p.stem != "__init__")}
 
 OWNERS = {
-    "click": {"cli", "backup_cli", "vault_cli"},
+    "click": CLI,
     "platformdirs": {"config"},
     "lxml": {"safexml"},
     "defusedxml": {"davxml"},
@@ -68,7 +70,7 @@ LAYERS = [
     {"sync", "status", "onboarding", "validation"},
     {"daemon", "control"},
     {"demo"},
-    {"cli", "__main__", "backup_cli", "vault_cli"},
+    {"__main__", *CLI},
 ]
 
 
@@ -151,6 +153,7 @@ PUBLIC_API = {
     "agent.journal",  # and the ledger of what was sent lives in the journal
     "agent.local",  # and reads the records folder under the sync's ignore rules
     "agent.display",  # names from a file or the share shown on a terminal, escaped
+    "agent.cli.context",  # the typed context their commands receive (Ctx, pass_ctx)
 }
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -44,10 +44,7 @@ SECRET = "mật-khẩu Trường TH Hoà Bình #2024"
 FAIL = keyring.backends.fail.Keyring()
 KEYRING_OFF = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 FAST_KDF = KdfParams(n=2**10)
-# The lead wires `vault` into agent/cli.py; until then the test adds it the same way.
-HOSO = "from agent.cli import cli, main; from agent.vault_cli import vault; " + (
-    "cli.add_command(vault); main()"
-)
+HOSO = "from agent.cli import main; main()"
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
