@@ -36,6 +36,7 @@ from agent.vault import (
     VaultNewer,
     key_file_path,
     protect,
+    public_fields,
     vault_path,
     webdav_password,
 )
@@ -122,6 +123,22 @@ def test_public_lists_names_fields_and_times_but_never_a_secret(tmp_path: Path) 
     assert set(rows[0]) == {"name", "fields", "updated"}
     text = json.dumps(rows, ensure_ascii=False)
     assert SECRET not in text and "app-password-xyz" not in text
+
+
+def test_public_fields_refuse_a_secret_in_plain_sight() -> None:
+    pairs = ("address=c1hoabinh@hcm.edu.vn", "login_url=https://mail.google.com/?a=b")
+    assert public_fields(pairs) == {
+        "address": "c1hoabinh@hcm.edu.vn",
+        "login_url": "https://mail.google.com/?a=b",  # split at the first '=' only
+    }
+    for bad, said in (
+        ("app_password=x", "would show a secret"),
+        ("refresh_token=x", "would show a secret"),
+        ("noequals", "KEY=VALUE"),
+        ("Địa chỉ=x", "must be 1 to 64 characters"),
+    ):
+        with pytest.raises(UsageError, match=said):
+            public_fields(("provider=gmail", bad))
 
 
 def test_set_replaces_and_remove_deletes_durably(tmp_path: Path) -> None:
