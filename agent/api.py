@@ -75,11 +75,19 @@ from .weeks import (
 )
 
 if TYPE_CHECKING:
+    from .context import Ctx, pass_ctx
     from .documents.legacy import convert_docx
     from .documents.readers import read_document
     from .docx_layout import a4_page, save_new, use_font, vietnamese_defaults
-    from .envelope import HANDOVER_BUNDLE, Sealed, SealingKey, derive_key, open_sealed, seal
-    from .envelope import cannot_open
+    from .envelope import (
+        HANDOVER_BUNDLE,
+        Sealed,
+        SealingKey,
+        cannot_open,
+        derive_key,
+        open_sealed,
+        seal,
+    )
     from .storage import Database, Migration, Storage, StorageError
     from .validation import CheckResult, Validator, open_validator
     from .vault import Prompt, Vault, VaultEntry, VaultLocked, VaultMissing, terminal_prompt
@@ -90,6 +98,8 @@ _LAZY = {
     "convert_docx": "agent.documents.legacy",
     "a4_page": "agent.docx_layout",
     "save_new": "agent.docx_layout",
+    "Ctx": "agent.context",
+    "pass_ctx": "agent.context",
     "HANDOVER_BUNDLE": "agent.envelope",
     "Sealed": "agent.envelope",
     "SealingKey": "agent.envelope",
@@ -188,6 +198,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CopyKind",
+    "Ctx",
     "DEFAULT_LIMITS",
     "Database",
     "Document",
@@ -262,6 +273,7 @@ __all__ = [
     "open_validator",
     "open_vault",
     "original_name",
+    "pass_ctx",
     "printable",
     "printable_name",
     "read_document",

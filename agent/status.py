@@ -17,6 +17,7 @@ from .backup import history
 from .config import Config
 from .display import printable_name
 from .heldback import Held
+from .hooks import load_plugins
 from .i18n import _, ngettext
 from .journal import Journal
 from .model import Kind, SkipReason, is_within
@@ -68,6 +69,16 @@ class Status:
             "unlisted": self.unlisted,
             "held": self.held,
         }
+
+
+def collect(config: Config) -> Status:
+    """What `hoso status` shows: the journal's view of things and the plugins' notes."""
+    with Journal.open(config.state_dir / "journal.sqlite3") as journal:
+        found = gather(config, journal)
+    found.plugin_notes = [
+        {"plugin": name, "text": line} for name, line in load_plugins(config).status_notes()
+    ]
+    return found
 
 
 def gather(config: Config, journal: Journal) -> Status:

@@ -118,6 +118,30 @@ def check_name(name: str, what: str = "") -> str:
     return name
 
 
+# Field values are shown by `vault list`; a key named like one of these is a secret misplaced.
+SECRET_WORDS = ("password", "secret", "token", "passphrase")
+
+
+def public_fields(pairs: tuple[str, ...]) -> dict[str, str]:
+    """The non-secret fields of an entry from KEY=VALUE pairs; a UsageError for a pair that
+    is not one, a bad key, or a key that names a secret (it would be shown by `list`)."""
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(_("`--field {pair}` must be KEY=VALUE.").format(pair=key[:40]))
+        check_name(key, _("The field name"))
+        if any(word in key for word in SECRET_WORDS):
+            raise UsageError(
+                _(
+                    "`--field {key}=…` would show a secret in the command line and in "
+                    "`hoso vault list`. Give the secret on stdin or at the prompt instead."
+                ).format(key=key)
+            )
+        fields[key] = value
+    return fields
+
+
 # --- the vault ---------------------------------------------------------------------------------
 
 

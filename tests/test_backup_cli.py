@@ -23,6 +23,7 @@ from servers import wait_until
 from agent.backup import history
 from agent.backup.repository import Repository
 from agent.backup.scheduler import due
+from agent.backup.service import new_restore_folder
 from agent.backup.snapshots import create
 from agent.config import from_dict
 from agent.errors import ExitCode
@@ -348,3 +349,16 @@ def test_names_with_terminal_controls_are_shown_escaped(tmp_path: Path) -> None:
     assert "pipe \\x1b[2J" in made.stderr
     fifo.unlink()  # the helper below reads every file; a FIFO would block it
     assert agent.tree() == {"Ghi chú.txt": b"ghi chu", hidden: b"bai"}
+
+
+def test_a_restore_without_target_goes_into_a_new_folder(tmp_path: Path) -> None:
+    snapshot_id = "0123456789abcdef" * 4
+    first = new_restore_folder(tmp_path, snapshot_id)
+    assert first == tmp_path / "hoso-khoi-phuc-01234567"
+    first.mkdir()
+    (tmp_path / "hoso-khoi-phuc-01234567-2").write_text("a file of the teacher's")
+    assert new_restore_folder(tmp_path, snapshot_id) == tmp_path / "hoso-khoi-phuc-01234567-3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # nothing made or replaced
+        "hoso-khoi-phuc-01234567",
+        "hoso-khoi-phuc-01234567-2",
+    ]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from agent.backup.repository import Repository
 from agent.backup.restore import restore
-from agent.backup.snapshots import CreateResult, create, diff, find_snapshot, ls
+from agent.backup.snapshots import CreateResult, create, diff, find_by_ref, find_snapshot, ls
 from agent.envelope import KdfParams
 from agent.errors import UsageError
 from agent.safepath import UnsafePath
@@ -364,6 +364,25 @@ def test_find_at_gives_the_newest_snapshot_not_after_the_instant(tmp_path: Path)
         find_snapshot(repo, None, at=times[0] - timedelta(seconds=1))
     with pytest.raises(UsageError, match="at or before"):
         find_snapshot(repo, ids[2], at=end_of_tuesday)
+
+
+def test_a_snapshot_is_named_by_id_latest_or_a_day_as_people_write_it(tmp_path: Path) -> None:
+    root = tmp_path / "HoSo"
+    write(root / "a.docx", b"a")
+    repo = new_repo(tmp_path / "repo")
+    times = [datetime(2026, 11, day, 16, 30, tzinfo=ICT) for day in (16, 17, 19)]
+    ids = [backup(repo, root, now=when).snapshot for when in times]
+    # A day is its end, in local time (16:30 in Hanoi is that day in every time zone).
+    assert find_by_ref(repo, "2026-11-17")[0] == ids[1]
+    assert find_by_ref(repo, "17/11/2026")[0] == ids[1]
+    assert find_by_ref(repo, "2026-11-18")[0] == ids[1]
+    assert find_by_ref(repo, "2026-11-17T16:00+07:00")[0] == ids[0]  # an instant: to the minute
+    assert find_by_ref(repo, "latest")[0] == ids[2]
+    assert find_by_ref(repo, ids[0][:8])[0] == ids[0]
+    with pytest.raises(UsageError, match="at or before"):
+        find_by_ref(repo, "15/11/2026")
+    with pytest.raises(UsageError, match="is not a snapshot: give"):
+        find_by_ref(repo, "32/11/2026")  # not a day, and not an id either
 
 
 def test_bad_snapshot_references_are_refused(tmp_path: Path) -> None:

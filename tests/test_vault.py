@@ -37,6 +37,7 @@ from agent.vault import (
     VaultNewer,
     key_file_path,
     protect,
+    public_fields,
     vault_path,
     webdav_password,
 )
@@ -45,10 +46,7 @@ SECRET = "mật-khẩu Trường TH Hoà Bình #2024"
 FAIL = keyring.backends.fail.Keyring()
 KEYRING_OFF = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 FAST_KDF = KdfParams(n=2**10)
-# The lead wires `vault` into agent/cli.py; until then the test adds it the same way.
-HOSO = "from agent.cli import cli, main; from agent.vault_cli import vault; " + (
-    "cli.add_command(vault); main()"
-)
+HOSO = "from agent.cli import main; main()"
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -126,6 +124,22 @@ def test_public_lists_names_fields_and_times_but_never_a_secret(tmp_path: Path) 
     assert set(rows[0]) == {"name", "fields", "updated"}
     text = json.dumps(rows, ensure_ascii=False)
     assert SECRET not in text and "app-password-xyz" not in text
+
+
+def test_public_fields_refuse_a_secret_in_plain_sight() -> None:
+    pairs = ("address=c1hoabinh@hcm.edu.vn", "login_url=https://mail.google.com/?a=b")
+    assert public_fields(pairs) == {
+        "address": "c1hoabinh@hcm.edu.vn",
+        "login_url": "https://mail.google.com/?a=b",  # split at the first '=' only
+    }
+    for bad, said in (
+        ("app_password=x", "would show a secret"),
+        ("refresh_token=x", "would show a secret"),
+        ("noequals", "KEY=VALUE"),
+        ("Địa chỉ=x", "must be 1 to 64 characters"),
+    ):
+        with pytest.raises(UsageError, match=said):
+            public_fields(("provider=gmail", bad))
 
 
 def test_set_replaces_and_remove_deletes_durably(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from . import clock, files, history, ledger, offsite
 from .crypto import canonical_recovery, recovery_passphrase
 from .maintenance import Damage, PruneResult, check, forget_plan, prune
 from .repository import Repository, config_missing, repository_state
+from .restore import RestoreResult, restore
 from .snapshots import CreateResult, create
 
 log = get_logger(__name__)
@@ -381,6 +382,56 @@ def snapshot_folder(
     return result
 
 
+def restore_snapshot(
+    config: Config | None,
+    repo: Repository,
+    snapshot_id: str,
+    paths: Sequence[str],
+    target: Path,
+    *,
+    overwrite: bool,
+    on_kept: Callable[[int, str], None] = lambda files, snapshot: None,
+) -> RestoreResult:
+    """Bring back ``paths`` of a snapshot (all when none) into ``target``, marked as restored.
+    The files it replaces (``overwrite``) are backed up first into a `before-restore` snapshot,
+    told to ``on_kept(files, snapshot_id)``; without a config they cannot be, and nothing is
+    restored."""
+
+    def keep_what_is_replaced(files: list[Path]) -> None:
+        if config is None:
+            raise UsageError(
+                _(
+                    "Without hoso set up on this computer (no config), the {n} files it would "
+                    "replace cannot be backed up first; nothing was restored. Restore into an "
+                    "empty or new folder."
+                ).format(n=len(files))
+            )
+        saved = snapshot_folder(config, repo, target, tags=["before-restore"])
+        on_kept(len(files), saved.snapshot)
+
+    return restore(
+        repo,
+        snapshot_id,
+        [p.strip("/") for p in paths],
+        target,
+        overwrite=overwrite,
+        before_overwrite=keep_what_is_replaced,
+        mark=True,
+        wanted=not brings_back_a_folder(config, target, paths),
+    )
+
+
+def new_restore_folder(parent: Path, snapshot_id: str) -> Path:
+    """A folder in ``parent`` that does not exist yet, named after the snapshot
+    (hoso-khoi-phuc-ID, then -2, -3…): a restore without --target replaces nothing."""
+    base = parent / f"hoso-khoi-phuc-{snapshot_id[:8]}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
 # --- keys and checks ----------------------------------------------------------------------------
 
 
@@ -393,10 +444,16 @@ def add_key(
     return slot_id
 
 
-def remove_key(config: Config, repo: Repository, slot_id: str) -> None:
+def remove_key(config: Config, repo: Repository, slot_ref: str) -> str:
+    """Remove the one key slot whose id starts with ``slot_ref`` (never the last slot);
+    returns its full id."""
+    matches = [s["id"] for s in repo.key_slots() if s["id"].startswith(slot_ref)]
+    if len(matches) != 1:
+        raise UsageError(_("No single key slot starts with {id}.").format(id=slot_ref))
     with repo.lock():
-        repo.remove_key(slot_id)
-        ledger.record(config, repo.id, generation=repo.generation, removed_keys=[slot_id])
+        repo.remove_key(matches[0])
+        ledger.record(config, repo.id, generation=repo.generation, removed_keys=[matches[0]])
+    return matches[0]
 
 
 def accept_missing(config: Config, repo: Repository) -> None:
@@ -414,6 +471,19 @@ def accept_missing(config: Config, repo: Repository) -> None:
             forgotten=set(written.snapshots) - set(rebuilt.snapshots),
             removed_keys=set(written.keys) - set(rebuilt.keys),
         )
+
+
+def check_remote(config: Config, repo: Repository) -> offsite.RemoteCheck:
+    """Read the share's copy back and send again what is damaged there, under the lock (a
+    prune meanwhile would remove what is being sent again)."""
+    with repo.lock():
+        return offsite.check(config, repo)
+
+
+def prune_repository(repo: Repository) -> PruneResult:
+    """Free the space of data no snapshot uses any more, under the lock."""
+    with repo.lock():
+        return prune(repo)
 
 
 def check_repository(

@@ -23,7 +23,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -360,6 +360,29 @@ def find_snapshot(
     if not candidates:
         raise UsageError(_no_snapshot_message(at))
     return in_order(candidates)[-1]
+
+
+def find_by_ref(repo: Repository, ref: str) -> tuple[str, dict[str, Any]]:
+    """A snapshot as a person names it: an id, a unique id prefix, `latest`, or a date (the
+    newest snapshot made on or before that day: "as it was last Tuesday" is `2026-11-24`)."""
+    at = _as_date(ref)
+    if at is not None:
+        return find_snapshot(repo, None, at=at)
+    return find_snapshot(repo, ref)
+
+
+def _as_date(ref: str) -> datetime | None:
+    """2026-11-24, 2026-11-24T15:00, or the way Vietnamese write a day: 24/11/2026."""
+    try:
+        when = datetime.fromisoformat(ref)
+    except ValueError:
+        try:
+            when = datetime.strptime(ref, "%d/%m/%Y")
+        except ValueError:
+            return None
+    if "T" not in ref and " " not in ref:  # a day: the end of it
+        when = datetime.combine(when.date(), time.max)
+    return when.astimezone()
 
 
 def _no_snapshot_message(at: datetime | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from agent.api import Config, ExitCode, UsageError, _, terminal_prompt
+from agent.api import Config, Ctx, ExitCode, UsageError, _, pass_ctx, terminal_prompt
 
 from . import keys as keymod
 from . import ledger, trust
@@ -69,8 +69,8 @@ def handover() -> None:
 
 @handover.command()
 @click.option("--new", is_flag=True, help="Make a new key pair even if one exists.")
-@click.pass_obj
-def keygen(obj: Any, new: bool) -> None:
+@pass_ctx
+def keygen(obj: Ctx, new: bool) -> None:
     """Show this computer's public key (made on first use), for the giver."""
     public, created = make_keys(obj.load(), new=new, prompt=terminal_prompt())
     if created:
@@ -90,9 +90,9 @@ def keygen(obj: Any, new: bool) -> None:
     default=Path("."),
     help="Folder for the bundle and the minutes (default: the current folder).",
 )
-@click.pass_obj
+@pass_ctx
 def prepare_command(
-    obj: Any, to: str, receiver: str, witness: str | None, giver: str | None, out: Path
+    obj: Ctx, to: str, receiver: str, witness: str | None, giver: str | None, out: Path
 ) -> None:
     """Seal the school mailbox account for the receiver and write the minutes."""
     config = obj.load()
@@ -130,8 +130,8 @@ def prepare_command(
     default=None,
     help="The giver's key fingerprint, as the giver reads it out (or as the minutes print it).",
 )
-@click.pass_obj
-def accept_command(obj: Any, bundle: Path, fingerprint: str | None) -> None:
+@pass_ctx
+def accept_command(obj: Ctx, bundle: Path, fingerprint: str | None) -> None:
     """Import the school mailbox account from a sealed bundle, once you have confirmed the
     giver's key fingerprint."""
 
@@ -191,8 +191,8 @@ def _known_line(arrived: Arrived) -> str:
 
 @handover.command("confirm")
 @click.option("--password-changed", is_flag=True, help="You changed the mailbox password.")
-@click.pass_obj
-def confirm_command(obj: Any, password_changed: bool) -> None:
+@pass_ctx
+def confirm_command(obj: Ctx, password_changed: bool) -> None:
     """Record that you changed the mailbox password (the giver's copy is then removed)."""
     if not password_changed:
         raise UsageError(_("Say what to confirm: `hoso handover confirm --password-changed`."))
@@ -206,8 +206,8 @@ def confirm_command(obj: Any, password_changed: bool) -> None:
 
 @handover.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def status_command(obj: Any, as_json: bool) -> None:
+@pass_ctx
+def status_command(obj: Ctx, as_json: bool) -> None:
     """What the handover waits for on this computer (and remove a handed-over copy)."""
     config = obj.load()
     keys = _release_and_say(config)
@@ -225,8 +225,8 @@ def status_command(obj: Any, as_json: bool) -> None:
 
 @handover.command("history")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def history_command(obj: Any, as_json: bool) -> None:
+@pass_ctx
+def history_command(obj: Ctx, as_json: bool) -> None:
     """The handover log: who handed the mailbox to whom, when; and whether it verifies
     (exit code 1 when it does not)."""
     config = obj.load()

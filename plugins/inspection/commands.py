@@ -23,6 +23,7 @@ import click
 from agent.api import (
     Config,
     ConfigError,
+    Ctx,
     ExitCode,
     Finding,
     Severity,
@@ -31,6 +32,7 @@ from agent.api import (
     nfc,
     open_validator,
     open_vault,
+    pass_ctx,
     terminal_prompt,
     write_atomic,
 )
@@ -590,7 +592,7 @@ def _selection_options(command: Any) -> Any:
 
 
 def _plan_from(
-    obj: Any, weeks: str | None, month: str | None, types: tuple[str, ...]
+    obj: Ctx, weeks: str | None, month: str | None, types: tuple[str, ...]
 ) -> tuple[Config, Plan]:
     config: Config = obj.load()
     period = period_of(weeks, month, types, inspection_settings(config))
@@ -624,9 +626,9 @@ def _confirm_left_out(plan: Plan, *, allowed: bool, interactive: bool) -> None:
 
 @inspect.command()
 @_selection_options
-@click.pass_obj
+@pass_ctx
 def plan(
-    obj: Any,
+    obj: Ctx,
     weeks: str | None,
     month: str | None,
     types: tuple[str, ...],
@@ -663,9 +665,9 @@ def _list_not_attached(plan: Plan) -> None:
     required=True,
     help="Folder for the .eml files.",
 )
-@click.pass_obj
+@pass_ctx
 def build(
-    obj: Any,
+    obj: Ctx,
     weeks: str | None,
     month: str | None,
     types: tuple[str, ...],
@@ -701,9 +703,9 @@ def build(
 @click.option(
     "--resend", is_flag=True, help="Send again a package that was already sent completely."
 )
-@click.pass_obj
+@pass_ctx
 def send(
-    obj: Any,
+    obj: Ctx,
     weeks: str | None,
     month: str | None,
     types: tuple[str, ...],
@@ -772,8 +774,8 @@ def _print_submission(submission: Submission) -> None:
 
 @inspect.command(name="history")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def history_command(obj: Any, as_json: bool) -> None:
+@pass_ctx
+def history_command(obj: Ctx, as_json: bool) -> None:
     """Submissions sent from this computer: when, to whom, which files."""
     config: Config = obj.load()
     submissions = history(config)
@@ -805,8 +807,8 @@ def history_command(obj: Any, as_json: bool) -> None:
 @inspect.command(name="verify")
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def verify_command(obj: Any, target: Path, as_json: bool) -> None:
+@pass_ctx
+def verify_command(obj: Ctx, target: Path, as_json: bool) -> None:
     """Check that the records folder still holds the files an .eml (or a folder of them) carried."""
     config: Config = obj.load()
     checked = verify(config.root, target)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from agent.api import _, write_private
+from agent.api import Ctx, _, pass_ctx, write_private
 
 from . import service
 
@@ -69,9 +69,9 @@ def template(kind: str, out: Path | None) -> None:
     show_default=True,
     help="Which folder level names the teacher (2 for Tổ/Giáo viên/…).",
 )
-@click.pass_obj
+@pass_ctx
 def report(
-    obj: Any, folder: Path, week: int | None, fmt: str, out: Path | None, teacher_depth: int
+    obj: Ctx, folder: Path, week: int | None, fmt: str, out: Path | None, teacher_depth: int
 ) -> None:
     """Per-teacher, per-week table of lesson plans present, missing and failing checks."""
     text = service.report_text(
@@ -97,8 +97,8 @@ def report(
     default=None,
     help="The Unicode copy (default: beside FILE, named '… (Unicode).docx').",
 )
-@click.pass_obj
-def convert(obj: Any, file: Path, out: Path | None) -> None:
+@pass_ctx
+def convert(obj: Ctx, file: Path, out: Path | None) -> None:
     """Make a Unicode copy of a .docx typed in TCVN3 (.VnTime) or VNI fonts.
 
     FILE is a path, or a record's path relative to the records folder. The original is never

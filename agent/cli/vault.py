@@ -12,48 +12,22 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
 
 import click
 
-from .backup_cli import prompt_for_passphrase
-from .config import Config
-from .errors import UsageError
-from .i18n import _
-from .log import register_secret
-from .vault import Vault, check_name, protect, vault_path
+from ..config import Config
+from ..context import Ctx, pass_ctx
+from ..errors import UsageError
+from ..i18n import _
+from ..log import register_secret
+from ..vault import Vault, check_name, protect, public_fields, terminal_prompt, vault_path
 
-# Field values are shown by `vault list`; a key named like one of these is a secret misplaced.
-SECRET_WORDS = ("password", "secret", "token", "passphrase")
 NEW_PASSPHRASE_ENV = "HOSO_VAULT_NEW_PASSPHRASE"
 MASK = "********"
 
 
-def _config(obj: Any) -> Config:
-    cfg: Config = obj.load()
-    return cfg
-
-
 def _open(cfg: Config, *, create: bool = False) -> Vault:
-    return Vault.open(cfg, create=create, prompt=prompt_for_passphrase())
-
-
-def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(_("`--field {pair}` must be KEY=VALUE.").format(pair=key[:40]))
-        check_name(key, _("The field name"))
-        if any(word in key for word in SECRET_WORDS):
-            raise UsageError(
-                _(
-                    "`--field {key}=…` would show a secret in the command line and in "
-                    "`hoso vault list`. Give the secret on stdin or at the prompt instead."
-                ).format(key=key)
-            )
-        fields[key] = value
-    return fields
+    return Vault.open(cfg, create=create, prompt=terminal_prompt())
 
 
 def _read_secret() -> str:
@@ -85,12 +59,12 @@ def vault() -> None:
     metavar="KEY=VALUE",
     help="A non-secret detail shown by `list` (address, provider, login_url, recovery…).",
 )
-@click.pass_obj
-def set_(obj: Any, name: str, pairs: tuple[str, ...]) -> None:
+@pass_ctx
+def set_(ctx: Ctx, name: str, pairs: tuple[str, ...]) -> None:
     """Store a secret under NAME: read from the prompt, or the first line of stdin."""
     check_name(name)
-    fields = _fields(pairs)
-    cfg = _config(obj)
+    fields = public_fields(pairs)
+    cfg = ctx.load()
     secret = _read_secret()
     _open(cfg, create=True).set(name, secret, fields)
     click.echo(_("Stored `{name}` in the vault.").format(name=name))
@@ -98,10 +72,10 @@ def set_(obj: Any, name: str, pairs: tuple[str, ...]) -> None:
 
 @vault.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def list_(obj: Any, as_json: bool) -> None:
+@pass_ctx
+def list_(ctx: Ctx, as_json: bool) -> None:
     """The entries with their non-secret fields (never a secret)."""
-    cfg = _config(obj)
+    cfg = ctx.load()
     rows = _open(cfg).public() if vault_path(cfg).exists() else []
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -116,10 +90,10 @@ def list_(obj: Any, as_json: bool) -> None:
 @vault.command("show")
 @click.argument("name")
 @click.option("--reveal", is_flag=True, help="Print the secret itself.")
-@click.pass_obj
-def show(obj: Any, name: str, reveal: bool) -> None:
+@pass_ctx
+def show(ctx: Ctx, name: str, reveal: bool) -> None:
     """One entry: its fields, and its secret only with --reveal."""
-    entry = _open_for(_config(obj), name).get(name)
+    entry = _open_for(ctx.load(), name).get(name)
     if entry is None:
         raise _absent(name)
     click.echo(f"name: {entry.name}")
@@ -131,19 +105,19 @@ def show(obj: Any, name: str, reveal: bool) -> None:
 
 @vault.command("remove")
 @click.argument("name")
-@click.pass_obj
-def remove(obj: Any, name: str) -> None:
+@pass_ctx
+def remove(ctx: Ctx, name: str) -> None:
     """Delete an entry (exit 2 when there is none)."""
-    if not _open_for(_config(obj), name).remove(name):
+    if not _open_for(ctx.load(), name).remove(name):
         raise _absent(name)
     click.echo(_("Removed `{name}` from the vault.").format(name=name))
 
 
 @vault.command("protect")
-@click.pass_obj
-def protect_(obj: Any) -> None:
+@pass_ctx
+def protect_(ctx: Ctx) -> None:
     """Wrap the vault key file with a passphrase (asked twice, or HOSO_VAULT_NEW_PASSPHRASE)."""
-    cfg = _config(obj)
+    cfg = ctx.load()
     new = os.environ.get(NEW_PASSPHRASE_ENV) or ""
     if not new:
         if not sys.stdin.isatty():
@@ -151,7 +125,7 @@ def protect_(obj: Any) -> None:
         new = getpass.getpass(_("New vault passphrase: "))
         if getpass.getpass(_("Type it again: ")) != new:
             raise UsageError(_("The two entries differ; nothing was changed."))
-    protect(cfg, new, prompt=prompt_for_passphrase())
+    protect(cfg, new, prompt=terminal_prompt())
     click.echo(
         _(
             "The vault key is now protected by the passphrase. The agent needs it in "

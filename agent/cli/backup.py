@@ -1,7 +1,7 @@
 """`hoso backup …`: the encrypted backups on the command line.
 
 Thin like the rest of the CLI: parse, get the passphrase, call agent.backup, print text or
-JSON. Errors are HosoErrors and reach the user through cli.main (exit 2 for a wrong
+JSON. Errors are HosoErrors and reach the user through agent.cli.app.main (exit 2 for a wrong
 passphrase or bad input, 1 for damage, 3 for an unreachable share).
 """
 
@@ -10,41 +10,41 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import Config, Secret
-from .errors import ExitCode, UsageError
-from .i18n import _
+from ..config import Config, Secret
+from ..context import Ctx, pass_ctx
+from ..errors import ExitCode, UsageError
+from ..i18n import _
+from ..vault import Prompt, terminal_prompt
+
+if TYPE_CHECKING:  # imported where used: `hoso --help` does not load the backup code
+    from ..backup.maintenance import Damage
+    from ..backup.repository import Repository
 
 
-def _config(obj: Any) -> Config:
-    cfg: Config = obj.load()
-    return cfg
-
-
-def prompt_for_passphrase(confirm: bool = False) -> Any:
-    """A terminal prompt for the passphrase, or None without a terminal."""
+def _confirmed_prompt() -> Prompt | None:
+    """A terminal prompt that asks for a new passphrase twice, or None without a terminal
+    (a passphrase to open something is asked once: agent.vault.terminal_prompt)."""
     if not sys.stdin.isatty():
         return None
 
     def ask(text: str) -> str:
         first = getpass.getpass(text)
-        if confirm and getpass.getpass(_("Type it again: ")) != first:
+        if getpass.getpass(_("Type it again: ")) != first:
             raise UsageError(_("The two passphrases differ; nothing was created."))
         return first
 
     return ask
 
 
-def _passphrase(
-    cfg: Config | None, from_stdin: bool, *, repository: Path | None = None
-) -> Secret:
+def _passphrase(cfg: Config | None, from_stdin: bool, *, repository: Path | None = None) -> Secret:
     """The first line of stdin with --passphrase-stdin, else what service.passphrase finds."""
-    from .backup import service
+    from ..backup import service
 
     if from_stdin:
         line = click.get_text_stream("stdin").readline().rstrip("\r\n")
@@ -53,11 +53,11 @@ def _passphrase(
                 _("--passphrase-stdin: the input is empty; pipe the passphrase into the command.")
             )
         return Secret(line)
-    return service.passphrase(cfg, prompt=prompt_for_passphrase(), repository=repository)
+    return service.passphrase(cfg, prompt=terminal_prompt(), repository=repository)
 
 
-def _open(cfg: Config, from_stdin: bool = False) -> Any:
-    from .backup import service
+def _open(cfg: Config, from_stdin: bool = False) -> Repository:
+    from ..backup import service
 
     return service.open_repository(cfg, _passphrase(cfg, from_stdin))
 
@@ -83,19 +83,17 @@ def repository_options(command: Any) -> Any:
 
 
 def _open_for_reading(
-    obj: Any, repository: Path | None, from_stdin: bool
-) -> tuple[Config | None, Any]:
+    ctx: Ctx, repository: Path | None, from_stdin: bool
+) -> tuple[Config | None, Repository]:
     """(the config or None, the open repository) for a command of `repository_options`."""
-    from .backup import service
+    from ..backup import service
 
     if repository is None:
-        cfg = _config(obj)
+        cfg = ctx.load()
         return cfg, _open(cfg, from_stdin)
-    cfg = obj.load_if_present()
+    cfg = ctx.load_if_present()
     path = repository.expanduser().absolute()
-    return cfg, service.open_existing(
-        path, lambda: _passphrase(cfg, from_stdin, repository=path)
-    )
+    return cfg, service.open_existing(path, lambda: _passphrase(cfg, from_stdin, repository=path))
 
 
 def _new_passphrase() -> str:
@@ -104,7 +102,7 @@ def _new_passphrase() -> str:
 
     new = os.environ.get("HOSO_BACKUP_NEW_PASSPHRASE") or ""
     if not new:
-        ask = prompt_for_passphrase(confirm=True)
+        ask = _confirmed_prompt()
         if ask is None:
             raise UsageError(_("Set HOSO_BACKUP_NEW_PASSPHRASE or run in a terminal."))
         new = ask(_("New passphrase: "))
@@ -125,14 +123,14 @@ def backup() -> None:
     default=None,
     help="Where to keep the backups (default: [backup] repository, else the user data folder).",
 )
-@click.pass_obj
-def init(obj: Any, repository: Path | None) -> None:
+@pass_ctx
+def init(ctx: Ctx, repository: Path | None) -> None:
     """Create the encrypted repository, record it in the config, print the recovery key."""
-    from .backup import service
+    from ..backup import service
 
-    cfg = _config(obj)
+    cfg = ctx.load()
     path = (repository or cfg.backup.repository_path()).expanduser().absolute()
-    secret = service.passphrase(cfg, prompt=prompt_for_passphrase(confirm=True))
+    secret = service.passphrase(cfg, prompt=_confirmed_prompt())
     created = service.init_repository(cfg, path, secret)
     if repository is not None or not cfg.backup.repository:
         service.record_repository(cfg, path)
@@ -152,23 +150,23 @@ def init(obj: Any, repository: Path | None) -> None:
 @backup.command("connect")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @passphrase_stdin_option
-@click.pass_obj
-def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
+@pass_ctx
+def connect(ctx: Ctx, directory: Path, passphrase_stdin: bool) -> None:
     """Use an existing repository (the USB drive of a PC that died): open it with its
     passphrase or the recovery key, and record it in the config. Nothing is written when
     it does not open."""
-    from .backup import service
+    from ..backup import service
 
     path = directory.expanduser().absolute()
-    if not obj.config_path.exists():
+    if not ctx.config_path.exists():
         raise UsageError(
             _(
                 "hoso is not set up on this computer yet (no config at {config}). Get the records "
                 "back first: `hoso backup restore latest --repository {path} --target ~/HoSo`, "
                 "then `hoso init`, then connect the repository."
-            ).format(config=obj.config_path, path=path)
+            ).format(config=ctx.config_path, path=path)
         )
-    cfg = _config(obj)
+    cfg = ctx.load()
 
     def replacement() -> Secret:
         click.echo(
@@ -218,12 +216,12 @@ def connect(obj: Any, directory: Path, passphrase_stdin: bool) -> None:
 @backup.command("create")
 @click.option("--tag", "tags", multiple=True, help="A label for the snapshot (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def create(obj: Any, tags: tuple[str, ...], as_json: bool) -> None:
+@pass_ctx
+def create(ctx: Ctx, tags: tuple[str, ...], as_json: bool) -> None:
     """Back up the records folder now (only what changed is read)."""
-    from .backup import service
+    from ..backup import service
 
-    cfg = _config(obj)
+    cfg = ctx.load()
     repo = _open(cfg)
     result = service.backup(cfg, repo, tags=tags)
     if as_json:
@@ -270,13 +268,13 @@ def _snapshot_json(
 @backup.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @repository_options
-@click.pass_obj
-def list_(obj: Any, as_json: bool, repository: Path | None, passphrase_stdin: bool) -> None:
+@pass_ctx
+def list_(ctx: Ctx, as_json: bool, repository: Path | None, passphrase_stdin: bool) -> None:
     """The snapshots, oldest first in the order they were made. A snapshot dated in the
     future, or before the one made ahead of it, is marked (`clock`) and explained."""
-    from .backup.clock import assess
+    from ..backup.clock import assess
 
-    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
+    _cfg, repo = _open_for_reading(ctx, repository, passphrase_stdin)
     snapshots = repo.snapshots()
     now = datetime.now().astimezone()
     problems = assess(snapshots, now)
@@ -310,44 +308,18 @@ def _size(n: float) -> str:
     return f"{n / 1000:.1f} GB"
 
 
-def _find(repo: Any, ref: str) -> tuple[str, dict[str, Any]]:
-    """A snapshot by id, unique id prefix, `latest`, or a date (the newest snapshot made on
-    or before that day: "as it was last Tuesday" is `2026-11-24`)."""
-    from .backup.snapshots import find_snapshot
-
-    at = _as_date(ref)
-    if at is not None:
-        return find_snapshot(repo, None, at=at)
-    return find_snapshot(repo, ref)
-
-
-def _as_date(ref: str) -> datetime | None:
-    """2026-11-24, 2026-11-24T15:00, or the way Vietnamese write a day: 24/11/2026."""
-    try:
-        when = datetime.fromisoformat(ref)
-    except ValueError:
-        try:
-            when = datetime.strptime(ref, "%d/%m/%Y")
-        except ValueError:
-            return None
-    if "T" not in ref and " " not in ref:  # a day: the end of it
-        when = datetime.combine(when.date(), time.max)
-    return when.astimezone()
-
-
 @backup.command("ls")
 @click.argument("snapshot")
 @click.argument("path", default="")
 @repository_options
-@click.pass_obj
-def ls(
-    obj: Any, snapshot: str, path: str, repository: Path | None, passphrase_stdin: bool
-) -> None:
+@pass_ctx
+def ls(ctx: Ctx, snapshot: str, path: str, repository: Path | None, passphrase_stdin: bool) -> None:
     """What a snapshot holds below PATH. SNAPSHOT: an id, `latest` or a date."""
-    from .backup.snapshots import ls as list_entries
+    from ..backup.snapshots import find_by_ref
+    from ..backup.snapshots import ls as list_entries
 
-    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
-    snapshot_id, _snap = _find(repo, snapshot)
+    _cfg, repo = _open_for_reading(ctx, repository, passphrase_stdin)
+    snapshot_id, _snap = find_by_ref(repo, snapshot)
     for entry in list_entries(repo, snapshot_id, path.strip("/")):
         mark = "/" if entry.get("type") == "dir" else ""
         click.echo(f"{entry.get('path', entry.get('name'))}{mark}")
@@ -357,15 +329,16 @@ def ls(
 @click.argument("first")
 @click.argument("second")
 @repository_options
-@click.pass_obj
+@pass_ctx
 def diff(
-    obj: Any, first: str, second: str, repository: Path | None, passphrase_stdin: bool
+    ctx: Ctx, first: str, second: str, repository: Path | None, passphrase_stdin: bool
 ) -> None:
     """What changed between two snapshots."""
-    from .backup.snapshots import diff as compare
+    from ..backup.snapshots import diff as compare
+    from ..backup.snapshots import find_by_ref
 
-    _cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
-    changes = compare(repo, _find(repo, first)[0], _find(repo, second)[0])
+    _cfg, repo = _open_for_reading(ctx, repository, passphrase_stdin)
+    changes = compare(repo, find_by_ref(repo, first)[0], find_by_ref(repo, second)[0])
     for sign, key in (("+", "added"), ("-", "removed"), ("M", "changed")):
         for path in changes.get(key, []):
             click.echo(f"{sign} {path}")
@@ -384,9 +357,9 @@ def diff(
     "--overwrite", is_flag=True, help="Replace existing files (they are backed up first)."
 )
 @repository_options
-@click.pass_obj
+@pass_ctx
 def restore(
-    obj: Any,
+    ctx: Ctx,
     snapshot: str,
     paths: tuple[str, ...],
     target: Path | None,
@@ -396,39 +369,24 @@ def restore(
 ) -> None:
     """Bring back files as they were in SNAPSHOT (an id, `latest`, or a date such as
     2026-11-24 for the last backup of that day). PATHS narrow it to files or folders."""
-    from .backup.restore import restore as restore_files
-    from .backup.service import brings_back_a_folder, snapshot_folder
+    from ..backup import service
+    from ..backup.snapshots import find_by_ref
 
-    cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
-    snapshot_id, snap = _find(repo, snapshot)
-    target = (target or _new_folder(snapshot_id)).expanduser().absolute()
+    cfg, repo = _open_for_reading(ctx, repository, passphrase_stdin)
+    snapshot_id, snap = find_by_ref(repo, snapshot)
+    target = (target or service.new_restore_folder(Path.cwd(), snapshot_id)).expanduser()
+    target = target.absolute()
 
-    def keep_what_is_replaced(files: list[Path]) -> None:
-        if cfg is None:
-            raise UsageError(
-                _(
-                    "Without hoso set up on this computer (no config), the {n} files it would "
-                    "replace cannot be backed up first; nothing was restored. Restore into an "
-                    "empty or new folder."
-                ).format(n=len(files))
-            )
-        saved = snapshot_folder(cfg, repo, target, tags=["before-restore"])
+    def kept(files: int, saved: str) -> None:
         click.echo(
             _("{n} files about to be replaced were backed up first (snapshot {id}).").format(
-                n=len(files), id=saved.snapshot[:8]
+                n=files, id=saved[:8]
             ),
             err=True,
         )
 
-    result = restore_files(
-        repo,
-        snapshot_id,
-        [p.strip("/") for p in paths],
-        target,
-        overwrite=overwrite,
-        before_overwrite=keep_what_is_replaced,
-        mark=True,
-        wanted=not brings_back_a_folder(cfg, target, paths),
+    result = service.restore_snapshot(
+        cfg, repo, snapshot_id, paths, target, overwrite=overwrite, on_kept=kept
     )
     click.echo(
         _("Restored {files} files from snapshot {id} ({time}) into {target}.").format(
@@ -440,15 +398,6 @@ def restore(
     )
     if cfg is not None and target == cfg.root.absolute():
         click.echo(_("The next sync carries the restored files to the share."))
-
-
-def _new_folder(snapshot_id: str) -> Path:
-    base = Path.cwd() / f"hoso-khoi-phuc-{snapshot_id[:8]}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
 
 
 @backup.command("check")
@@ -465,9 +414,9 @@ def _new_folder(snapshot_id: str) -> Path:
     "next check passes (copy them back first if a copy exists).",
 )
 @repository_options
-@click.pass_obj
+@pass_ctx
 def check(
-    obj: Any,
+    ctx: Ctx,
     read_data: bool,
     remote: bool,
     accept_missing: bool,
@@ -475,9 +424,9 @@ def check(
     passphrase_stdin: bool,
 ) -> None:
     """Verify the repository; exit 1 and name the damage when something is wrong."""
-    from .backup import offsite, service
+    from ..backup import service
 
-    cfg, repo = _open_for_reading(obj, repository, passphrase_stdin)
+    cfg, repo = _open_for_reading(ctx, repository, passphrase_stdin)
     if cfg is None and (remote or accept_missing):
         raise UsageError(
             _("--remote and --accept-missing need hoso set up on this computer (`hoso init`).")
@@ -496,13 +445,13 @@ def check(
                 what=_("every byte read") if read_data else _("structure checked")
             )
         )
-    if remote and cfg is not None and not _check_remote(cfg, repo, offsite):
+    if remote and cfg is not None and not _check_remote(cfg, repo):
         sys.exit(ExitCode.PARTIAL)
     if damage:
         sys.exit(ExitCode.PARTIAL)
 
 
-def _print_damage(damage: list[Any]) -> None:
+def _print_damage(damage: list[Damage]) -> None:
     for item in damage:
         click.echo(f"{item.file}: {item.problem}")
         for snapshot_id in item.snapshots:
@@ -511,10 +460,11 @@ def _print_damage(damage: list[Any]) -> None:
             click.echo(f"    {path}")
 
 
-def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:
+def _check_remote(cfg: Config, repo: Repository) -> bool:
     """Read the share's copy back; print what is damaged there and what was sent again."""
-    with repo.lock():  # a prune meanwhile would remove what is being sent again
-        result = offsite.check(cfg, repo)
+    from ..backup import service
+
+    result = service.check_remote(cfg, repo)
     for item in result.damage:
         click.echo(
             _("on the share: {file}: {problem}").format(file=item.file, problem=item.problem)
@@ -544,9 +494,9 @@ def _check_remote(cfg: Config, repo: Any, offsite: Any) -> bool:
     is_flag=True,
     help="Apply the day, week and month rules although snapshot dates show a wrong clock.",
 )
-@click.pass_obj
+@pass_ctx
 def forget(
-    obj: Any,
+    ctx: Ctx,
     keep_last: int | None,
     keep_daily: int | None,
     keep_weekly: int | None,
@@ -558,9 +508,9 @@ def forget(
     """Forget the snapshots the policy does not keep (default: the config's keep_* keys).
     "Last" is the order snapshots were made; the day, week and month rules go by their
     dates, and stop (exit 4) when those show a clock in the future or gone backwards."""
-    from .backup import service
+    from ..backup import service
 
-    cfg = _config(obj)
+    cfg = ctx.load()
     repo = _open(cfg)
     trimmed = service.apply_retention(
         cfg,
@@ -581,14 +531,12 @@ def forget(
 
 
 @backup.command("prune")
-@click.pass_obj
-def prune(obj: Any) -> None:
+@pass_ctx
+def prune(ctx: Ctx) -> None:
     """Free the space of data no snapshot uses any more."""
-    from .backup.maintenance import prune as do_prune
+    from ..backup import service
 
-    repo = _open(_config(obj))
-    with repo.lock():
-        result = do_prune(repo)
+    result = service.prune_repository(_open(ctx.load()))
     click.echo(
         _("{packs} pack files removed, {freed} freed.").format(
             packs=result.packs_removed, freed=_size(result.bytes_freed)
@@ -604,13 +552,13 @@ def key() -> None:
 @key.command("add")
 @click.option("--label", default="", help="Whose passphrase this is.")
 @click.option("--recovery", is_flag=True, help="Make a new printable recovery key instead.")
-@click.pass_obj
-def key_add(obj: Any, label: str, recovery: bool) -> None:
+@pass_ctx
+def key_add(ctx: Ctx, label: str, recovery: bool) -> None:
     """Add a passphrase (asked for twice, or HOSO_BACKUP_NEW_PASSPHRASE)."""
-    from .backup import service
-    from .backup.crypto import recovery_passphrase
+    from ..backup import service
+    from ..backup.crypto import recovery_passphrase
 
-    cfg = _config(obj)
+    cfg = ctx.load()
     repo = _open(cfg)
     new = recovery_passphrase() if recovery else _new_passphrase()
     slot = service.add_key(cfg, repo, new, "recovery" if recovery else label)
@@ -624,10 +572,10 @@ def key_add(obj: Any, label: str, recovery: bool) -> None:
 
 @key.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def key_list(obj: Any, as_json: bool) -> None:
+@pass_ctx
+def key_list(ctx: Ctx, as_json: bool) -> None:
     """The key slots (never the keys)."""
-    repo = _open(_config(obj))
+    repo = _open(ctx.load())
     rows = [
         {"id": s["id"], "label": s.get("label", ""), "created": s.get("created", "")}
         for s in repo.key_slots()
@@ -641,15 +589,12 @@ def key_list(obj: Any, as_json: bool) -> None:
 
 @key.command("remove")
 @click.argument("slot_id")
-@click.pass_obj
-def key_remove(obj: Any, slot_id: str) -> None:
+@pass_ctx
+def key_remove(ctx: Ctx, slot_id: str) -> None:
     """Remove a key slot (never the last one)."""
-    from .backup import service
+    from ..backup import service
 
-    cfg = _config(obj)
+    cfg = ctx.load()
     repo = _open(cfg)
-    matches = [s["id"] for s in repo.key_slots() if s["id"].startswith(slot_id)]
-    if len(matches) != 1:
-        raise UsageError(_("No single key slot starts with {id}.").format(id=slot_id))
-    service.remove_key(cfg, repo, matches[0])
-    click.echo(_("Key {id} removed.").format(id=matches[0][:8]))
+    removed = service.remove_key(cfg, repo, slot_id)
+    click.echo(_("Key {id} removed.").format(id=removed[:8]))
