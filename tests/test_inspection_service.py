@@ -1,6 +1,7 @@
 """The inspection service called directly, with literal times and values: what the commands
 reached before only through `hoso inspect …` in a subprocess (the .eml files `build` writes,
-the history of submissions and its JSON, the refusal when no file fits in a message)."""
+the history of submissions and its JSON, the refusal when no file fits in a message, the mail
+login read from the vault)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, make_config
+from inspection_factory import MANAGER, SCHOOL_MAILBOX, blob, make_config, raw_config
 
+from agent import config as configmod
+from agent.config import Config
 from agent.errors import UsageError
+from agent.vault import Vault
 from plugins.inspection.ledger import Ledger, SentMessage, history
 from plugins.inspection.model import FileTooLarge
 from plugins.inspection.package import read_message
 from plugins.inspection.selection import Period
 from plugins.inspection.service import (
     build_offline,
+    credentials_of,
     make_plan,
     refuse_if_nothing_fits,
     submission_json,
 )
+from plugins.inspection.settings import smtp_settings
 
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 14, 5, tzinfo=UTC)
@@ -141,3 +147,44 @@ def test_history_groups_the_ledger_by_submission_oldest_first_and_says_what_is_c
         "files": [{"name": "Bài 10.pdf", "path": "KHBD/Bài 10.pdf", "size": 3, "sha256": "ab"}],
     }
     assert submission_json(submissions[1])["complete"] is True
+
+
+def _vault_config(tmp_path: Path) -> Config:
+    """A config whose file exists (the vault lies beside it) with a vault made by hand."""
+    path = tmp_path / "config" / "agent.toml"
+    configmod.write_private(path, "")
+    raw = raw_config(tmp_path / "HoSo", tmp_path / "state", smtp={"username": "lan"})
+    return configmod.from_dict(raw, path)
+
+
+def _passphrase(_question: str) -> str:
+    return "một câu mật khẩu dài"
+
+
+def test_the_mail_login_comes_from_the_vault_with_the_given_prompt(tmp_path: Path) -> None:
+    config = _vault_config(tmp_path)
+    smtp = smtp_settings(config)
+    vault = Vault.open(config, create=True, prompt=_passphrase)
+
+    with pytest.raises(UsageError, match="The vault holds no mail login"):
+        credentials_of(config, smtp, prompt=_passphrase)
+
+    vault.set("smtp", "app-password-xyz")
+    login = credentials_of(config, smtp, prompt=_passphrase)
+    assert (login.username, login.secret.reveal(), login.method) == (
+        "lan",
+        "app-password-xyz",
+        "password",
+    )
+
+    vault.set("smtp", "tok", {"method": "xoauth2", "username": "lan.nt@truong.test"})
+    login = credentials_of(config, smtp, prompt=_passphrase)
+    assert (login.username, login.secret.reveal(), login.method) == (
+        "lan.nt@truong.test",
+        "tok",
+        "xoauth2",
+    )
+
+    vault.set("smtp", "x", {"method": "plain"})
+    with pytest.raises(UsageError, match="has method=plain; use password or xoauth2"):
+        credentials_of(config, smtp, prompt=_passphrase)

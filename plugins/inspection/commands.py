@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from agent.api import Config, Ctx, ExitCode, Severity, _, pass_ctx
+from agent.api import Config, Ctx, ExitCode, Severity, _, pass_ctx, terminal_prompt
 
 from .ledger import history
 from .package import byte_count, human_size
@@ -252,7 +252,9 @@ def send(
     _confirm_left_out(found, allowed=allow_left_out, interactive=not as_json)
     for warning in found.warnings:
         click.echo(_("Warning: {warning}").format(warning=warning), err=True)
-    submission = send_plan(config, found, resend=resend, progress=_progress)
+    submission = send_plan(
+        config, found, resend=resend, prompt=terminal_prompt(), progress=_progress
+    )
     if as_json:
         click.echo(
             json.dumps(

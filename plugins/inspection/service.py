@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +23,6 @@ from agent.api import (
     nfc,
     open_validator,
     open_vault,
-    terminal_prompt,
     write_atomic,
 )
 
@@ -263,10 +263,13 @@ def _eml_name(label: str, part: int, parts: int) -> str:
     return f"{label} - Phần {part}-{parts}.eml"
 
 
-def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
+def credentials_of(
+    config: Config, smtp: SmtpSettings, *, prompt: Callable[[str], str] | None
+) -> Credentials:
     """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
-    access token, or a refresh token plus `refresh_url` and `client_id` fields."""
-    vault = open_vault(config, prompt=terminal_prompt())
+    access token, or a refresh token plus `refresh_url` and `client_id` fields. ``prompt``
+    asks for the vault's passphrase (the command's terminal prompt, or None)."""
+    vault = open_vault(config, prompt=prompt)
     entry = vault.get(SMTP_ENTRY)
     if entry is None:
         raise UsageError(
@@ -300,7 +303,12 @@ def credentials_of(config: Config, smtp: SmtpSettings) -> Credentials:
 
 
 def send_plan(
-    config: Config, plan: Plan, *, resend: bool, progress: Progress = ignore
+    config: Config,
+    plan: Plan,
+    *,
+    resend: bool,
+    prompt: Callable[[str], str] | None,
+    progress: Progress = ignore,
 ) -> Submission:
     refuse_if_blocked(plan)
     refuse_if_nothing_fits(plan)
@@ -318,7 +326,7 @@ def send_plan(
             selection=plan.selection,
             envelope=plan.envelope,
             smtp=smtp,
-            credentials=functools.cache(lambda: credentials_of(config, smtp)),
+            credentials=functools.cache(lambda: credentials_of(config, smtp, prompt=prompt)),
             ledger=ledger,
             root=config.root,
             state_dir=config.state_dir,
