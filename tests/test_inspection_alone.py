@@ -17,13 +17,13 @@ from test_hooks import install_plugin
 
 from agent.api import Config, HosoError, Secret
 from agent.hooks import BUILTIN_PLUGINS
-from plugins.inspection.commands import make_plan
 from plugins.inspection.ledger import Ledger
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import SelectedBy
 from plugins.inspection.package import read_message
 from plugins.inspection.selection import Period
 from plugins.inspection.send import submit
+from plugins.inspection.service import make_plan
 from plugins.inspection.settings import smtp_settings
 
 TODAY = date(2026, 11, 29)

@@ -13,15 +13,9 @@ from inspection_factory import YEAR_START, blob, lesson, make_config, raw_config
 from agent import config as configmod
 from agent.errors import ConfigError, ExitCode, UsageError
 from agent.validation import open_validator
-from plugins.inspection.commands import (
-    envelope_of,
-    left_out_problem,
-    make_plan,
-    period_of,
-    refuse_if_blocked,
-)
 from plugins.inspection.model import SelectedBy
-from plugins.inspection.selection import Period, select
+from plugins.inspection.selection import Period, period_of, select
+from plugins.inspection.service import envelope_of, left_out_problem, make_plan, refuse_if_blocked
 from plugins.inspection.settings import InspectionSettings
 
 TODAY = date(2026, 11, 29)

@@ -11,6 +11,7 @@ import subprocess
 import time
 import unicodedata
 from collections.abc import Iterator
+from datetime import date
 from email import policy
 from pathlib import Path
 
@@ -22,17 +23,18 @@ from servers import PASSWORD
 from agent.config import Config, Secret
 from agent.errors import UsageError
 from agent.i18n import language
-from plugins.inspection.commands import Plan, make_plan, verify
 from plugins.inspection.ledger import Ledger, SentMessage
 from plugins.inspection.mail import Credentials
 from plugins.inspection.model import MailLoginRefused, MailUnreachable
 from plugins.inspection.package import attachment_name, human_size, read_message
 from plugins.inspection.selection import Period
 from plugins.inspection.send import Progress, Submission, ignore, submit
+from plugins.inspection.service import Plan, make_plan, verify
 from plugins.inspection.settings import smtp_settings
 
 LIMIT = 1_000_000  # the smallest limit the config allows: three parts from ~2 MB of files
 EVIDENCE = "Minh chứng nộp hồ sơ"
+TODAY = date(2026, 11, 29)
 
 
 @pytest.fixture()
@@ -62,7 +64,7 @@ def mail_setup(
                 **smtp,
             },
         )
-        yield server, config, make_plan(config, Period((10, 13), None, ("KHBD",)))
+        yield server, config, make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
 
 
 def send(
@@ -202,7 +204,7 @@ def test_changed_records_make_a_new_package(records: Path, tmp_path: Path) -> No
         first = send(config, plan)
         changed = plan.selection.files[0].file
         changed.write_bytes(changed.read_bytes() + b"!")
-        second = send(config, make_plan(config, Period((10, 13), None, ("KHBD",))))
+        second = send(config, make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY))
         server.wait_for(6)
     assert second.package != first.package and second.complete
     assert not second.already_sent
@@ -353,7 +355,7 @@ def test_a_server_that_stops_answering_fails_fast_and_the_next_run_resumes(
                 "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
             },
         )  # fmt: skip
-        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
         started = time.monotonic()
         with pytest.raises(MailUnreachable) as caught:
             # Were a timeout retried, the 30-second pause alone would fail the time check.
@@ -399,7 +401,7 @@ def test_a_server_that_stops_answering_after_part_one_keeps_part_one(
                 "username": MAIL_USER, "max_message_bytes": LIMIT, "timeout": 1, "retries": 3,
             },
         )  # fmt: skip
-        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
         cut = send(config, plan, backoff=(30.0,), progress=told.append)
         assert len(stalling.received) == 1
     assert [bool(m.accepted) for m in cut.messages] == [True, False, False]
@@ -431,7 +433,7 @@ def test_a_server_that_stops_reading_the_message_fails_within_the_timeout(
                 "username": MAIL_USER, "max_message_bytes": 10_000_000, "timeout": 1,
             },
         )  # fmt: skip
-        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
         started = time.monotonic()
         with pytest.raises(MailUnreachable) as caught:
             send(config, plan, backoff=(30.0,))
@@ -461,7 +463,7 @@ def test_a_slow_line_that_keeps_moving_is_not_cut_by_the_timeout(
                 "retries": 0,
             },
         )  # fmt: skip
-        plan = make_plan(config, Period((10, 13), None, ("KHBD",)))
+        plan = make_plan(config, Period((10, 13), None, ("KHBD",)), today=TODAY)
         started = time.monotonic()
         sent = send(config, plan)
         waited = time.monotonic() - started

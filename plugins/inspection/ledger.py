@@ -46,6 +46,22 @@ class SentMessage:
     def complete(self) -> bool:
         return all(r in self.accepted for r in self.recipients)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "part": self.part,
+            "parts": self.parts,
+            "date": self.date,
+            "subject": self.subject,
+            "recipients": list(self.recipients),
+            "accepted": dict(self.accepted),
+            "refused": dict(self.refused),
+            "reply": self.reply,
+            "eml": self.eml,
+            "sent_copy": self.sent_copy,
+            "files": [dict(f) for f in self.files],
+        }
+
 
 def _v1(db: Database) -> None:
     """The ledger, with the columns the journal's table had (schema 3), so its rows move as
@@ -132,3 +148,12 @@ class Ledger:
 
     def close(self) -> None:
         self._store.close()
+
+
+def history(config: Config) -> list[list[SentMessage]]:
+    """The submissions, oldest first, each a list of its messages."""
+    with Ledger.opened(config) as ledger:
+        packages: dict[str, list[SentMessage]] = {}
+        for message in ledger.sent_messages():
+            packages.setdefault(message.package, []).append(message)
+    return list(packages.values())

@@ -32,7 +32,7 @@ def due(config: Config, today: date) -> list[tuple[Inspection, Period]]:
     near = [i for i in settings.schedule if 0 <= (i.day - today).days <= settings.remind_days]
     if not near:
         return []  # the common case (`hoso status` asks): nothing more to import or open
-    from .commands import history
+    from .ledger import history
     from .selection import Period
     from .send import sent_completely
 

@@ -49,6 +49,7 @@ from agent.api import (
 
 from .model import SelectedBy, SelectedFile, Selection, Skipped
 from .package import blocked_reason
+from .settings import InspectionSettings, parse_period, parse_weeks
 from .tree import RecordsTree, walk
 
 # The day a record is about, from its content: (path, file, school year start) -> day.
@@ -81,6 +82,32 @@ class Period:
             return week_dates(self.weeks[0], year_start)[0]
         year, month = (int(p) for p in (self.month or "").split("-"))
         return date(year, month, 1)
+
+
+def period_of(
+    weeks: str | None, month: str | None, types: tuple[str, ...], settings: InspectionSettings
+) -> Period:
+    """The period the teacher asked for (--weeks or --period, --type); the configured types
+    when none is given."""
+    if (weeks is None) == (month is None):
+        raise UsageError(_("Give either --weeks A-B or --period YYYY-MM. Nothing was done."))
+    chosen = tuple(t.upper() for t in types) or settings.types
+    if weeks is not None:
+        parsed = parse_weeks(weeks)
+        if parsed is None:
+            raise UsageError(
+                _(
+                    "--weeks {value}: give school weeks like 10-13 (1 to 35). Nothing was done."
+                ).format(value=weeks)
+            )
+        return Period(parsed, None, chosen)
+    assert month is not None
+    period = parse_period(month)
+    if period is None:
+        raise UsageError(
+            _("--period {value}: give a month like 2026-11. Nothing was done.").format(value=month)
+        )
+    return Period(None, period, chosen)
 
 
 def select(

@@ -1,0 +1,439 @@
+"""The inspection service: what `hoso inspect plan / build / send / history / verify`
+(commands.py) calls. Plan a submission, write it as .eml files, send it, check later what an
+.eml carried. Nothing here prints or knows click; bad input is raised as a HosoError with its
+message. Email text is always Vietnamese (package.py: it is written for the school).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.api import (
+    Config,
+    ConfigError,
+    UsageError,
+    _,
+    nfc,
+    open_validator,
+    open_vault,
+    write_atomic,
+)
+
+from .ledger import Ledger, SentMessage
+from .mail import Credentials, refresh_access_token
+from .model import Address, Envelope, FileTooLarge, LeftOut, PartPlan, SelectedFile, Selection
+from .package import (
+    attachment_names,
+    build_messages,
+    package_warnings,
+    plan_parts,
+    read_message,
+    too_large_reason,
+)
+from .selection import Period, file_digest, select
+from .send import Progress, Submission, ignore, package_base, sent_completely, submit
+from .settings import SmtpSettings, inspection_settings, smtp_settings
+from .tree import RecordsTree, walk
+
+SMTP_ENTRY = "smtp"
+OAUTH_CLIENT_ENTRY = "smtp-oauth-client"
+
+
+@dataclass(frozen=True)
+class Plan:
+    selection: Selection
+    parts: list[PartPlan]
+    envelope: Envelope
+    warnings: list[str]
+    blocked: bool  # validation errors stop sending ([inspection] block_on_errors)
+    max_message_bytes: int
+    not_attached: tuple[SelectedFile, ...] = ()  # too large for any message: named in each
+
+    def not_attached_reasons(self) -> list[str]:
+        return [too_large_reason(f, self.max_message_bytes) for f in self.not_attached]
+
+    def to_json(self) -> dict[str, Any]:
+        selection = self.selection
+        names = attachment_names(selection.files)
+        name_of = dict(zip((f.path for f in selection.files), names, strict=True))
+        return {
+            "period": selection.label,
+            "weeks": list(selection.weeks) if selection.weeks else None,
+            "month": selection.period,
+            "types": list(selection.types),
+            "from": self.envelope.sender.email,
+            "to": [r.email for r in self.envelope.recipients],
+            "max_message_bytes": self.max_message_bytes,
+            "files": [
+                {
+                    "path": f.path,
+                    "name": name,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "record_type": f.record_type,
+                    "selected_by": f.selected_by.value,
+                    "findings": [x.to_json() for x in f.findings],
+                }
+                for f, name in zip(selection.files, names, strict=True)
+            ],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in selection.skipped],
+            "not_attached": [
+                {
+                    "path": f.path,
+                    "name": name_of[f.path],
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "record_type": f.record_type,
+                    "reason": "too_large",
+                    "message": reason,
+                }
+                for f, reason in zip(self.not_attached, self.not_attached_reasons(), strict=True)
+            ],
+            "messages": [
+                {
+                    "part": p.part,
+                    "parts": p.parts,
+                    "size": p.size,
+                    "files": [f.path for f in p.files],
+                }
+                for p in self.parts
+            ],
+            "errors": len(selection.errors),
+            "blocked": self.blocked,
+            "warnings": self.warnings,
+        }
+
+
+def envelope_of(config: Config, type_names: tuple[str, ...]) -> Envelope:
+    """The teacher as sender; the school mailbox and the teacher's reviewers as recipients."""
+    roles = config.roles
+    if not roles.teacher.email or not roles.teacher.name:
+        raise ConfigError(
+            _(
+                "Config file {path}: set `[teacher] name` and `email` (the sender of the "
+                "inspection email)."
+            ).format(path=config.path)
+        )
+    if not roles.school.mailbox:
+        raise ConfigError(
+            _(
+                "Config file {path}: set `[school] mailbox`, the school's official mailbox "
+                "(letter 2174: it must receive every submission)."
+            ).format(path=config.path)
+        )
+    reviewers = [r for r in roles.my_reviewers() if r.email]
+    if not reviewers:
+        raise ConfigError(
+            _(
+                "Config file {path}: no manager with an email reviews {teacher} (group {group}); "
+                "add a `[[school.reviewers]]` table with `email` and `groups` or `teachers`."
+            ).format(path=config.path, teacher=roles.teacher.name, group=roles.teacher.group or "-")
+        )
+    recipients = [Address(roles.school.name or roles.school.mailbox, roles.school.mailbox)]
+    recipients += [
+        Address(r.name, r.email)
+        for r in reviewers
+        if r.email.lower() != roles.school.mailbox.lower()
+    ]
+    return Envelope(
+        sender=Address(roles.teacher.name, roles.teacher.email),
+        recipients=tuple(recipients),
+        school=roles.school.name,
+        type_names=type_names,
+    )
+
+
+def make_plan(config: Config, period: Period, *, today: date) -> Plan:
+    settings = inspection_settings(config)
+    smtp = smtp_settings(config)
+    with open_validator(config) as validator:
+        known = {t.code: t for t in validator.types}
+        unknown = [code for code in period.types if code not in known]
+        if unknown:
+            raise UsageError(
+                _("Unknown record type {codes}; known: {known}. Nothing was done.").format(
+                    codes=", ".join(unknown), known=", ".join(known)
+                )
+            )
+        selection = select(
+            config, validator, period, evidence_folder=settings.evidence_folder, today=today
+        )
+    if not selection.files:
+        raise UsageError(
+            _(
+                "No records of {types} found for {period} in {root}. Check the week folders "
+                '("Tuần 10"…) or the type. Nothing was done.'
+            ).format(types=", ".join(period.types), period=selection.label, root=config.root)
+        )
+    present = tuple(dict.fromkeys(f.record_type for f in selection.files))
+    envelope = envelope_of(config, tuple(known[code].name_vi for code in present))
+    packing = plan_parts(
+        selection,
+        envelope,
+        max_message_bytes=smtp.max_message_bytes,
+        key=package_base(selection, envelope),
+    )
+    return Plan(
+        selection=selection,
+        parts=list(packing.parts),
+        envelope=envelope,
+        warnings=package_warnings(selection),
+        blocked=settings.block_on_errors and bool(selection.errors),
+        max_message_bytes=smtp.max_message_bytes,
+        not_attached=packing.not_attached,
+    )
+
+
+def refuse_if_nothing_fits(plan: Plan) -> None:
+    """No file fits in a message: there is no email to send or write."""
+    if not plan.parts:
+        raise FileTooLarge(
+            " ".join(
+                [
+                    *plan.not_attached_reasons(),
+                    _("No file of {period} fits in an email. Nothing was sent.").format(
+                        period=plan.selection.label
+                    ),
+                ]
+            )
+        )
+
+
+def refuse_if_blocked(plan: Plan) -> None:
+    if plan.blocked:
+        raise UsageError(
+            _(
+                "{n} records fail the school's checks and `[inspection] block_on_errors` is on: "
+                "fix them (see `hoso inspect plan`) and send again. Nothing was sent."
+            ).format(n=len({f.path for f in plan.selection.errors}))
+        )
+
+
+def left_out_problem(plan: Plan) -> LeftOut | None:
+    """What to say when the plan leaves files of the period out, or None when it leaves
+    nothing out."""
+    skipped = plan.selection.skipped
+    if not skipped:
+        return None
+    return LeftOut(
+        _(
+            "{n} file(s) of {period} would not be sent (listed above with the reason). Fix "
+            "them and run the command again, or confirm that the submission goes without them "
+            "with --allow-left-out. Nothing was sent."
+        ).format(n=len(skipped), period=plan.selection.label)
+    )
+
+
+def build_offline(plan: Plan, out: Path, *, now: datetime) -> list[Path]:
+    """Write the messages as .eml files for the teacher's own mail program."""
+    names = [_eml_name(plan.selection.label, p.part, p.parts) for p in plan.parts]
+    taken = [out / name for name in names if (out / name).exists()]
+    if taken:
+        raise UsageError(
+            _(
+                "{path} already exists; nothing was written. Choose another folder with --out."
+            ).format(path=taken[0])
+        )
+    written = []
+    key = package_base(plan.selection, plan.envelope)
+    for built, name in zip(
+        build_messages(
+            plan.selection,
+            plan.envelope,
+            max_message_bytes=plan.max_message_bytes,
+            now=now,
+            key=key,
+        ),
+        names,
+        strict=True,
+    ):
+        write_atomic(out / name, built.data, mode=0o644)
+        written.append(out / name)
+    return written
+
+
+def _eml_name(label: str, part: int, parts: int) -> str:
+    return f"{label} - Phần {part}-{parts}.eml"
+
+
+def credentials_of(
+    config: Config, smtp: SmtpSettings, *, prompt: Callable[[str], str] | None
+) -> Credentials:
+    """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
+    access token, or a refresh token plus `refresh_url` and `client_id` fields. ``prompt``
+    asks for the vault's passphrase (the command's terminal prompt, or None)."""
+    vault = open_vault(config, prompt=prompt)
+    entry = vault.get(SMTP_ENTRY)
+    if entry is None:
+        raise UsageError(
+            _(
+                "The vault holds no mail login: run `hoso vault set smtp` and type the app "
+                "password (or store an OAuth2 token with --field method=xoauth2). Nothing was "
+                "sent."
+            )
+        )
+    method = entry.fields.get("method", "password")
+    if method not in ("password", "xoauth2"):
+        raise UsageError(
+            _(
+                "The vault entry `smtp` has method={method}; use password or xoauth2. Nothing was "
+                "sent."
+            ).format(method=method)
+        )
+    username = entry.fields.get("username") or smtp.username
+    secret = entry.secret
+    if method == "xoauth2" and entry.fields.get("refresh_url"):
+        client = vault.get(OAUTH_CLIENT_ENTRY)
+        secret = refresh_access_token(
+            entry.fields["refresh_url"],
+            entry.fields.get("client_id", ""),
+            client.secret if client else None,
+            entry.secret,
+            ca_file=smtp.ca_file,
+            timeout=smtp.timeout,
+        )
+    return Credentials(username, secret, method)
+
+
+def send_plan(
+    config: Config,
+    plan: Plan,
+    *,
+    resend: bool,
+    prompt: Callable[[str], str] | None,
+    progress: Progress = ignore,
+) -> Submission:
+    refuse_if_blocked(plan)
+    refuse_if_nothing_fits(plan)
+    smtp = smtp_settings(config)
+    if not smtp.host:
+        raise ConfigError(
+            _(
+                "Config file {path}: set `[smtp] host` (and port, security) to send mail; or "
+                "write the messages with `hoso inspect build --out FOLDER` and send them yourself."
+            ).format(path=config.path)
+        )
+    settings = inspection_settings(config)
+    with Ledger.opened(config) as ledger:
+        return submit(
+            selection=plan.selection,
+            envelope=plan.envelope,
+            smtp=smtp,
+            credentials=functools.cache(lambda: credentials_of(config, smtp, prompt=prompt)),
+            ledger=ledger,
+            root=config.root,
+            state_dir=config.state_dir,
+            evidence_folder=settings.evidence_folder,
+            resend=resend,
+            progress=progress,
+        )
+
+
+@dataclass(frozen=True)
+class Checked:
+    eml: Path
+    message_id: str
+    date: str
+    files: list[dict[str, Any]]  # {"path", "name", "sha256", "status"}
+
+    @property
+    def same(self) -> bool:
+        return all(f["status"] == "same" for f in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eml": str(self.eml),
+            "message_id": self.message_id,
+            "date": self.date,
+            "same": self.same,
+            "files": self.files,
+        }
+
+
+def _status(tree: RecordsTree, path: str, digest: str, attached: str | None) -> str:
+    """What became of one file an .eml carried: same, changed, missing, unreadable, twin
+    (two files hold its name in different spellings), symlink (it is, or lies below, a
+    symbolic link, never followed), or attachment_altered (the .eml itself was edited)."""
+    if attached != digest:
+        return "attachment_altered"
+    path = nfc(path)
+    file = tree.files.get(path)
+    if file is None:
+        if any(twin.path == path for twin in tree.twins):
+            return "twin"
+        if tree.link_above(path) is not None:
+            return "symlink"
+        return "unreadable" if tree.unreadable_above(path) is not None else "missing"
+    try:
+        _size, now = file_digest(file)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "symlink" if exc.errno == errno.ELOOP else "unreadable"
+    return "same" if now == digest else "changed"
+
+
+def verify(root: Path, target: Path) -> list[Checked]:
+    """Compare what each .eml carried (its manifest, and its attachments' bytes) with the
+    records folder now."""
+    emls = sorted(target.rglob("*.eml")) if target.is_dir() else [target]
+    if not emls:
+        raise UsageError(_("No .eml file in {path}. Nothing was checked.").format(path=target))
+    tree = walk(root)  # every spelling, nothing ignored: a sent file may not hide
+    checked = []
+    for eml in emls:
+        try:
+            message = read_message(eml.read_bytes())
+        except OSError as exc:
+            raise UsageError(
+                _("Cannot read {path}: {detail}").format(path=eml, detail=exc.strerror)
+            ) from None
+        if message.manifest is None:
+            raise UsageError(
+                _(
+                    "{path} is not an inspection email sent by hoso (it has no manifest.json). "
+                    "Nothing was checked."
+                ).format(path=eml)
+            )
+        attached = {name: hashlib.sha256(data).hexdigest() for name, data in message.attachments}
+        try:
+            items = [
+                (str(i["path"]), str(i["name"]), str(i["sha256"]))
+                for i in message.manifest["files"]
+            ]
+        except (KeyError, TypeError):
+            raise UsageError(
+                _("The manifest.json of {path} is damaged. Nothing was checked.").format(path=eml)
+            ) from None
+        files = [
+            {
+                "path": path,
+                "name": name,
+                "sha256": digest,
+                "status": _status(tree, path, digest, attached.get(name)),
+            }
+            for path, name, digest in items
+        ]
+        checked.append(Checked(eml, message.message_id, message.date, files))
+    return checked
+
+
+def submission_json(messages: list[SentMessage] | tuple[SentMessage, ...]) -> dict[str, Any]:
+    first = messages[0]
+    return {
+        "package": first.package,
+        "period": first.label,
+        "date": first.date,
+        "from": first.sender,
+        "recipients": list(first.recipients),
+        "parts": first.parts,
+        "complete": sent_completely(messages),
+        "messages": [m.to_json() for m in messages],
+    }
