@@ -17,9 +17,10 @@ from docs_factory import lesson_plan, make_docx
 from servers import wait_until
 from test_lock import HOLDER
 
-from agent.daemon import AUTH_RETRY, Daemon, DaemonState
+from agent.daemon import Daemon, DaemonState
 from agent.errors import AuthError
 from agent.journal import Journal
+from agent.schedule import AUTH_RETRY
 from agent.sync import Syncer
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
@@ -33,7 +34,7 @@ def test_refused_login_is_retried_rarely_and_changes_nothing(tmp_path: Path, sha
     daemon = Daemon(agent.config, threading.Event(), on_pass=seen.append)
     syncer = Syncer(agent.config)
     try:
-        delay = daemon._run_pass(syncer, local_changed=True)
+        delay = daemon.schedule.delay_after(daemon._run_pass(syncer, local_changed=True))
     finally:
         syncer.close()
     assert delay >= AUTH_RETRY  # not every poll: the server's brute-force guard would trip
@@ -48,7 +49,8 @@ def test_a_clean_pass_waits_for_the_next_poll(tmp_path: Path, share: Share) -> N
     daemon = Daemon(agent.config, threading.Event())
     syncer = Syncer(agent.config)
     try:
-        assert daemon._run_pass(syncer, local_changed=True) >= 30.0
+        ended = daemon._run_pass(syncer, local_changed=True)
+        assert daemon.schedule.delay_after(ended) >= 30.0
     finally:
         syncer.close()
     assert remote_tree(share) == {"Bài 1.docx": b"lesson"}

@@ -52,6 +52,7 @@ LAYERS = [
         "watcher",
         "channel",
         "restored",
+        "schedule",
     },
     {
         "backup.crypto",
