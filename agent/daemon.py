@@ -354,7 +354,8 @@ class _ValidationWorker:
             self.queue.put(report)
 
     def finish(self) -> None:
-        """Let the record being checked finish (each hook has its deadline), then stop."""
+        """Let the record being checked finish (each hook has its deadline), then stop: the
+        checks ask ``stop`` before each record."""
         if self.thread.is_alive():
             self.queue.put(_FINISH)
             self.thread.join()
@@ -366,10 +367,11 @@ class _ValidationWorker:
                 continue  # drain: the agent is stopping
             try:
                 if item is None:
-                    self.validator.check()
+                    self.validator.check(stop=self.stop.is_set)
                 else:
-                    self.validator.check_changes(item)
-                self.validator.notify_new(self.on_notice)
+                    self.validator.check_changes(item, stop=self.stop.is_set)
+                if not self.stop.is_set():  # findings not told yet are told at the next start
+                    self.validator.notify_new(self.on_notice)
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
             except Exception:  # a bug must not end the thread: the next pass checks again

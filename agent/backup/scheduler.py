@@ -35,6 +35,11 @@ RETRY_AFTER_FAILURE = 600.0  # seconds
 TICK = 60.0  # how often the worker looks whether a backup is due
 
 
+class _Stopping(HosoError):
+    """The agent is stopping: the backup in progress ends between two files, unfinished
+    (no snapshot names it; the packs already written are complete files, as after a crash)."""
+
+
 def due(
     *, now: float, last_backup: float | None, last_change: float | None, config: Config
 ) -> str | None:
@@ -109,7 +114,7 @@ class BackupWorker:
         self.last_change = time.time()
 
     def finish(self) -> None:
-        """Let a backup in progress finish, then stop."""
+        """Stop; a backup in progress ends at the next file (see ``_stopping``)."""
         self.wake.set()
         if self.thread.is_alive():
             self.thread.join()
@@ -160,7 +165,7 @@ class BackupWorker:
         try:
             if repo is None:
                 repo = service.open_repository(self.config, service.passphrase(self.config))
-            result = service.backup(self.config, repo, tags=[reason])
+            result = service.backup(self.config, repo, tags=[reason], on_progress=self._stopping)
             log.info(
                 "backup %s: %d files, %d bytes new (%s)",
                 result.snapshot[:8],
@@ -170,10 +175,18 @@ class BackupWorker:
             )
             if reason == "schedule":
                 self._trim(repo)
+        except _Stopping:
+            log.info("backup (%s) left unfinished: the agent is stopping", reason)
         except HosoError as exc:
             log.warning("backup not made (%s): %s; trying again later", reason, exc)
             self._not_before = time.time() + RETRY_AFTER_FAILURE
         return repo
+
+    def _stopping(self, path: str) -> None:
+        """Asked before each file is backed up: a large folder takes minutes, and SIGTERM
+        must end the agent within seconds."""
+        if self.stop.is_set():
+            raise _Stopping("stopping")
 
     def _trim(self, repo) -> None:  # type: ignore[no-untyped-def]
         """The retention policy; dates from a wrong clock stop it until a person confirms."""
