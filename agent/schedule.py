@@ -6,15 +6,16 @@ clock, a file or the network: every time is an argument, so tests use literal ti
 
 Two clocks. Passes are timed on the monotonic clock: seconds from an arbitrary origin (the boot,
 on Linux), which never goes backwards and does not count the hours a laptop was suspended. The
-plugins' scheduled jobs are timed on the wall clock, because their last runs are stored in the
-journal and must outlive a restart; that clock can jump either way.
+plugins' scheduled jobs and the backups are timed on the wall clock, because their last runs are
+stored (the journal, the backup history) and must outlive a restart; that clock can jump either
+way.
 
 Invariants: the first look after start-up is a full pass followed by the start-up check (the
 whole folder validated), whatever the monotonic clock's origin; an unreachable share is retried
 after FIRST_RETRY seconds, doubling up to the poll interval; a refused login is retried no more
 often than AUTH_RETRY; a clock that jumped forward runs what is due once, never once per turn
-missed; a job's last run dated well in the future (the clock was ahead then) makes it due now
-rather than when the clock catches up.
+missed; a job's or a backup's last run dated well in the future (the clock was ahead then) makes
+it due now rather than when the clock catches up.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-from .config import SyncConfig
+from .backup.clock import TOLERANCE as CLOCK_TOLERANCE
+from .config import BACKUP_SCHEDULES, Config, SyncConfig
 from .davstatus import AUTH_RETRY_MINUTES
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
@@ -34,7 +36,7 @@ POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before p
 MAX_POLL_SPACING = 300.0  # seconds
 SETTLE_RETRY_MIN = 1.0  # seconds at least before the pass a settling file asked for
 MIN_JOB_INTERVAL = 60.0  # seconds: a job asking for less would spin
-JOB_CLOCK_TOLERANCE = 3600.0  # seconds a job's last run may lie ahead before it is distrusted
+BACKUP_RETRY = 600.0  # seconds after a backup failed
 
 
 class Outcome(enum.Enum):
@@ -148,9 +150,31 @@ class Schedule:
 def job_wait(last_run: float | None, every: float, now: float) -> float:
     """Wall-clock seconds from ``now`` until a job run every ``every`` seconds (at least
     MIN_JOB_INTERVAL) and last run at ``last_run`` is due; 0 when due. A job never run is
-    due; so is one whose last run lies ahead of ``now`` beyond JOB_CLOCK_TOLERANCE (the clock
+    due; so is one whose last run lies ahead of ``now`` beyond CLOCK_TOLERANCE (the clock
     was ahead then, or was set back since): waiting for the clock to catch up could take years.
     """
-    if last_run is None or last_run > now + JOB_CLOCK_TOLERANCE:
+    if last_run is None or last_run > now + CLOCK_TOLERANCE.total_seconds():
         return 0.0
     return max(0.0, last_run + max(every, MIN_JOB_INTERVAL) - now)
+
+
+def backup_due(
+    *, now: float, last_backup: float | None, last_change: float | None, config: Config
+) -> str | None:
+    """Why a backup is due now ("schedule", "changes"), or None (the backup thread asks,
+    agent/backup/scheduler.py). ``last_backup`` is the last one made here (history), whatever
+    its date: one dated in the future of ``now`` beyond CLOCK_TOLERANCE means the clock was
+    ahead when it was made, and a backup is due now rather than when the clock catches up."""
+    interval = BACKUP_SCHEDULES[config.backup.schedule]
+    in_future = last_backup is not None and last_backup > now + CLOCK_TOLERANCE.total_seconds()
+    if interval and (last_backup is None or in_future or now - last_backup >= interval):
+        return "schedule"
+    quiet = config.backup.after_changes_minutes * 60
+    if (
+        quiet
+        and last_change is not None
+        and (last_backup is None or last_change > last_backup)
+        and now - last_change >= quiet
+    ):
+        return "changes"
+    return None

@@ -24,11 +24,11 @@ from agent.backup import clock, history
 from agent.backup.crypto import KdfParams
 from agent.backup.maintenance import forget_plan
 from agent.backup.repository import Repository
-from agent.backup.scheduler import due
 from agent.backup.service import apply_retention
 from agent.backup.snapshots import create, find_snapshot
 from agent.config import Config, from_dict
 from agent.errors import ExitCode, SafetyStop
+from agent.schedule import backup_due as due
 
 PASS = "mật khẩu sao lưu của cô Lan"
 CHEAP = KdfParams(n=2**10)

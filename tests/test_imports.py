@@ -52,7 +52,6 @@ LAYERS = [
         "watcher",
         "channel",
         "restored",
-        "schedule",
     },
     {
         "backup.crypto",
@@ -63,7 +62,7 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo", "heldback"},
+    {"reconcile", "guards", "propagate", "trash", "hooks", "serverinfo", "heldback", "schedule"},
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation"},
