@@ -289,7 +289,7 @@ class Call:
             # a recv on a socket with a timeout would wait for data.
             readable, _w, _x = select.select([self._conn], [], [], 0)
             return not readable or self._conn.recv(1, socket.MSG_PEEK) != b""
-        except OSError:
+        except (OSError, ValueError):  # ValueError: its thread has closed it (fd -1) meanwhile
             return False
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import channel, control, davstatus, sdnotify
+from . import channel, control, sdnotify
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
 from .errors import AlreadyRunning, AuthError, HosoError, UnknownRequest, UnreachableError
@@ -30,6 +30,7 @@ from .i18n import _
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
+from .schedule import Hints, Outcome, PassDue, PassEnd, Schedule, job_wait
 from .sync import PassResult, Syncer
 from .validation import Validator
 from .vault import webdav_password
@@ -37,13 +38,7 @@ from .watcher import Debouncer, OwnWrites, Watcher
 
 log = get_logger(__name__)
 
-FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 SETTLE_MARGIN = 0.25  # seconds
-AUTH_RETRY = davstatus.AUTH_RETRY_MINUTES * 60.0  # while the share refuses the login
-POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
-# ... but never longer than this: the CPU measure is the process's, and the validation and
-# backup threads working during a pass would otherwise push the next poll far away.
-MAX_POLL_SPACING = 300.0  # seconds
 
 
 @dataclass
@@ -102,7 +97,7 @@ class Daemon:
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
         self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
-        self._retry_delay = FIRST_RETRY
+        self.schedule = Schedule.start(config.sync)  # when to pass; read and replaced by the loop
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
         # The backup settings as they are now: a repository may be created or connected while
         # the agent runs, for its backup thread and for a mass delete it is asked for alike.
@@ -168,11 +163,6 @@ class Daemon:
             ignore=syncer.ignore.is_ignored_for_watcher,
             own_writes=self.own_writes,
         )
-        next_poll = self.clock()  # a full pass at start
-        # None: the start-up check (a full pass, then the whole folder validated and stored
-        # findings announced) is due whatever the clock's origin; monotonic time counts from
-        # boot, so a number here would skip it on a PC started less than an interval ago.
-        last_rescan: float | None = None
         sdnotify.ready()
         heartbeat = _Heartbeat(threading.current_thread(), self.stop)
         heartbeat.start()
@@ -182,20 +172,10 @@ class Daemon:
                 if self._serve_calls(syncer):
                     continue
                 now = self.clock()
-                scan_asked = self._scan_requested.is_set()
-                poll_due = now >= next_poll or self._poll_requested.is_set() or scan_asked
-                self._poll_requested.clear()
-                self._scan_requested.clear()
-                rescan_due = (
-                    last_rescan is None or now - last_rescan >= self.config.sync.rescan_interval
-                )
-                local_hint = self.debouncer.take(now)
-                if local_hint or poll_due or rescan_due:
-                    # Without a live watcher nothing tells us about local changes: scan.
-                    local_changed = local_hint or rescan_due or scan_asked or not watcher.alive
-                    next_poll = now + self._run_pass(syncer, local_changed=local_changed)
-                    if rescan_due:
-                        last_rescan = now
+                if (due := self._due(now, watcher)) is not None:
+                    ended = self._run_pass(syncer, local_changed=due.scan_local)
+                    self.schedule = self.schedule.after_pass(now, due, ended)
+                    if due.full_check:  # the start-up check, then the periodic one
                         checks.submit(None)
                     continue
                 self._busy = True
@@ -204,7 +184,7 @@ class Daemon:
                         continue
                 finally:
                     self._busy = False
-                self._sleep_until(min(next_poll, now + jobs.seconds_to_next(time.time())))
+                self._sleep(jobs.seconds_to_next(time.time()))
         finally:
             sdnotify.stopping()
             watcher.stop()
@@ -222,11 +202,23 @@ class Daemon:
         except HosoError as exc:
             log.warning("%s", exc)
 
-    def _sleep_until(self, next_poll: float) -> None:
-        deadlines = [next_poll]
-        if (debounce := self.debouncer.next_deadline()) is not None:
-            deadlines.append(debounce)
-        timeout = max(0.0, min(deadlines) - self.clock())
+    def _due(self, now: float, watcher: Watcher) -> PassDue | None:
+        """Ask the schedule, with what was seen since the last look (taken, so not lost)."""
+        hints = Hints(
+            local_settled=self.debouncer.take(now),
+            poll_asked=self._poll_requested.is_set(),
+            scan_asked=self._scan_requested.is_set(),
+            watcher_alive=watcher.alive,
+        )
+        self._poll_requested.clear()
+        self._scan_requested.clear()
+        return self.schedule.due(now, hints)
+
+    def _sleep(self, job_wait: float) -> None:
+        settled_at = self.debouncer.next_deadline()
+        timeout = self.schedule.sleep_for(
+            self.clock(), settle_deadline=settled_at, job_wait=job_wait
+        )
         self.wake.wait(timeout)
         self.wake.clear()
 
@@ -280,44 +272,38 @@ class Daemon:
         log.info("request %s carried out", call.name)
         call.answer(answer.result)
 
-    def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> float:
-        """One pass; returns the delay until the next poll."""
-        poll = self.config.sync.poll_interval
+    def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
+        """One pass; how it ended, for the schedule."""
         cpu_before = time.process_time()
         self._busy = True
         try:
             result = syncer.run_pass(local_changed=local_changed, validate=False)
         except UnreachableError as exc:
-            delay = min(self._retry_delay, poll)
-            self._retry_delay = min(self._retry_delay * 2, poll)
+            ended = PassEnd(Outcome.UNREACHABLE)
             if not self.state.offline:
+                delay = self.schedule.delay_after(ended)
                 log.warning("%s — working offline, retrying in %.0f s", exc, delay)
             self.state.offline = True
             self.state.last_error = exc
             sdnotify.status(f"offline: {exc}")
             self.on_pass(self.state)
-            return delay
+            return ended
         except HosoError as exc:
             log.error("%s", exc)
             self.state.last_error = exc
             sdnotify.status(f"stopped: {exc}")
             self.on_pass(self.state)
-            # A refused login retried every poll would trip the server's brute-force guard
-            # (Nextcloud throttles, then blocks): wait until someone can fix the account.
-            return max(poll, AUTH_RETRY) if isinstance(exc, AuthError) else poll
+            return PassEnd(Outcome.REFUSED if isinstance(exc, AuthError) else Outcome.STOPPED)
         finally:
             self._busy = False
         self._passed(result)
         if result.retry_soon:
-            return max(self.config.sync.settle_seconds, 1.0)
-        # Where the share does not tell cheaply what changed, a poll lists every folder:
-        # space polls so that polling costs at most ~1% of one core.
-        spacing = POLL_CPU_FACTOR * (time.process_time() - cpu_before)
-        return max(poll, min(spacing, MAX_POLL_SPACING))
+            return PassEnd(Outcome.RETRY_SOON)
+        return PassEnd(Outcome.DONE, cpu_seconds=time.process_time() - cpu_before)
 
     def _passed(self, result: PassResult) -> None:
         """What follows every pass that ran to its end, the agent's own or one asked for."""
-        self._retry_delay = FIRST_RETRY
+        self.schedule = self.schedule.share_reached()
         if self.state.offline:
             log.info("the share is reachable again; catching up")
         self.state.offline = False
@@ -368,7 +354,8 @@ class _ValidationWorker:
             self.queue.put(report)
 
     def finish(self) -> None:
-        """Let the record being checked finish (each hook has its deadline), then stop."""
+        """Let the record being checked finish (each hook has its deadline), then stop: the
+        checks ask ``stop`` before each record."""
         if self.thread.is_alive():
             self.queue.put(_FINISH)
             self.thread.join()
@@ -380,10 +367,11 @@ class _ValidationWorker:
                 continue  # drain: the agent is stopping
             try:
                 if item is None:
-                    self.validator.check()
+                    self.validator.check(stop=self.stop.is_set)
                 else:
-                    self.validator.check_changes(item)
-                self.validator.notify_new(self.on_notice)
+                    self.validator.check_changes(item, stop=self.stop.is_set)
+                if not self.stop.is_set():  # findings not told yet are told at the next start
+                    self.validator.notify_new(self.on_notice)
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
             except Exception:  # a bug must not end the thread: the next pass checks again
@@ -398,7 +386,6 @@ _FINISH = _Finish()
 
 
 JOB_META = "job_last_run:{plugin}:{name}"
-MIN_JOB_INTERVAL = 60.0  # seconds
 
 
 class _Jobs:
@@ -415,14 +402,11 @@ class _Jobs:
         value = self.syncer.journal.meta_get(JOB_META.format(plugin=plugin, name=job.name))
         return float(value) if value else None
 
-    def _due_at(self, plugin: str, job: Job) -> float:
-        last = self._last_run(plugin, job)
-        return 0.0 if last is None else last + max(job.every, MIN_JOB_INTERVAL)
+    def _wait(self, plugin: str, job: Job, now: float) -> float:
+        return job_wait(self._last_run(plugin, job), job.every, now)
 
     def seconds_to_next(self, now: float) -> float:
-        if not self.jobs:
-            return float("inf")
-        return max(0.0, min(self._due_at(p, j) for p, j in self.jobs) - now)
+        return min((self._wait(p, j, now) for p, j in self.jobs), default=float("inf"))
 
     def run_due(self, now: float, stop: threading.Event) -> bool:
         """Run every job that is due; True when any ran."""
@@ -431,7 +415,7 @@ class _Jobs:
         for plugin, job in self.jobs:
             if stop.is_set() or host is None or plugin in host.suspended:
                 continue
-            if self._due_at(plugin, job) > now:
+            if self._wait(plugin, job, now) > 0:
                 continue
             context = JobContext(self.config, now, self._last_run(plugin, job), host.notify)
             host.run_job(plugin, job, context)

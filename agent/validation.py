@@ -77,9 +77,12 @@ class Validator:
         *,
         today: date | None = None,
         force: bool = False,
+        stop: Callable[[], bool] = lambda: False,
     ) -> CheckResult:
         """Validate ``paths`` (relative to the records root; None: the whole folder) where
-        needed and return their findings, old and new."""
+        needed and return their findings, old and new. ``stop`` is asked before each record:
+        once it says True, what was checked is stored and the rest is left for the next check
+        (a whole folder can take minutes; the agent must stop within seconds)."""
         today = today or date.today()
         stamp = self.stamp(today)
         wanted_paths = None if paths is None else [nfc(p) for p in paths]
@@ -87,6 +90,8 @@ class Validator:
         known = self.journal.validated()
         result = CheckResult()
         for path, file in sorted(files.items()):
+            if stop():
+                return result
             try:
                 st = file.stat()
             except OSError:
@@ -139,7 +144,9 @@ class Validator:
     def _skipped(self, ignore: local.IgnoreRules, path: RelPath) -> bool:
         return ignore.is_ignored(path, False) or self.own.is_ignored(path, False)
 
-    def check_changes(self, report: Report) -> CheckResult:
+    def check_changes(
+        self, report: Report, *, stop: Callable[[], bool] = lambda: False
+    ) -> CheckResult:
         """Validate what a pass brought or sent; forget what it deleted or moved away, and
         the findings of any file that is gone however it went (deleted before it was ever
         synced, a folder moved), so that no finding outlives its file."""
@@ -152,7 +159,7 @@ class Validator:
             self.journal.forget_validation(removed)
         if not changed:
             return CheckResult()
-        return self.check(changed)
+        return self.check(changed, stop=stop)
 
     def gone(self) -> list[RelPath]:
         """Paths with findings whose file is no longer in the records folder (findings are

@@ -22,11 +22,11 @@ from servers import wait_until
 
 from agent.backup import history
 from agent.backup.repository import Repository
-from agent.backup.scheduler import due
 from agent.backup.service import new_restore_folder
 from agent.backup.snapshots import create
 from agent.config import from_dict
 from agent.errors import ExitCode
+from agent.schedule import backup_due as due
 
 PASSPHRASE = "mật khẩu sao lưu của cô Lan"
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)

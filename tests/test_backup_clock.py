@@ -23,12 +23,12 @@ from backup_factory import write
 from agent.backup import clock, history
 from agent.backup.maintenance import forget_plan
 from agent.backup.repository import Repository
-from agent.backup.scheduler import due
 from agent.backup.service import apply_retention
 from agent.backup.snapshots import create, find_snapshot
 from agent.config import Config, from_dict
 from agent.envelope import KdfParams
 from agent.errors import ExitCode, SafetyStop
+from agent.schedule import backup_due as due
 
 PASS = "mật khẩu sao lưu của cô Lan"
 CHEAP = KdfParams(n=2**10)

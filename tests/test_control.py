@@ -701,3 +701,13 @@ def test_an_agent_that_never_answers_is_given_up_on_with_a_message(tmp_path: Pat
     assert "did not answer in time" in str(info.value)
     assert info.value.exit_code is ExitCode.PARTIAL
     wait_until(lambda: not taken[0].asker_waiting(), 10, "the agent to see the asker gone")
+
+
+def test_a_request_whose_connection_was_closed_meanwhile_has_no_asker_waiting() -> None:
+    """The connection's thread closes the socket once the asker hangs up; the agent's loop
+    asking about it a moment later must get False, not a ValueError that ends the loop."""
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    call = channel.Call("trash.restore", {"item": 1}, _conn=ours)
+    ours.close()  # fileno() is now -1
+    assert call.asker_waiting() is False

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,15 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_tree
+from agents import Agent, remote_tree, to_toml
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
 from test_lock import HOLDER
 
-from agent.daemon import AUTH_RETRY, Daemon, DaemonState
+from agent import config as configmod
+from agent.backup import files as files_mod
+from agent.daemon import Daemon, DaemonState
 from agent.errors import AuthError
 from agent.journal import Journal
+from agent.schedule import AUTH_RETRY
 from agent.sync import Syncer
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
@@ -33,7 +39,7 @@ def test_refused_login_is_retried_rarely_and_changes_nothing(tmp_path: Path, sha
     daemon = Daemon(agent.config, threading.Event(), on_pass=seen.append)
     syncer = Syncer(agent.config)
     try:
-        delay = daemon._run_pass(syncer, local_changed=True)
+        delay = daemon.schedule.delay_after(daemon._run_pass(syncer, local_changed=True))
     finally:
         syncer.close()
     assert delay >= AUTH_RETRY  # not every poll: the server's brute-force guard would trip
@@ -48,7 +54,8 @@ def test_a_clean_pass_waits_for_the_next_poll(tmp_path: Path, share: Share) -> N
     daemon = Daemon(agent.config, threading.Event())
     syncer = Syncer(agent.config)
     try:
-        assert daemon._run_pass(syncer, local_changed=True) >= 30.0
+        ended = daemon._run_pass(syncer, local_changed=True)
+        assert daemon.schedule.delay_after(ended) >= 30.0
     finally:
         syncer.close()
     assert remote_tree(share) == {"Bài 1.docx": b"lesson"}
@@ -150,7 +157,6 @@ def test_the_agent_started_while_a_command_holds_the_lock_waits_for_it_then_runs
     assert "already running" not in err
 
 
-
 @WSGIDAV_ONLY
 def test_the_agent_stopped_while_it_waits_for_the_lock_exits_0(
     tmp_path: Path, share: Share
@@ -172,3 +178,98 @@ def test_the_agent_stopped_while_it_waits_for_the_lock_exits_0(
             holder.wait(timeout=10)
     assert proc.returncode == 0, err
     assert "agent started" not in err and not (agent.state_dir / "journal.sqlite3").exists()
+
+
+# --- SIGTERM while a worker thread is busy ------------------------------------------------------
+
+
+def _validated(agent: Agent) -> dict[str, object]:
+    journal = Journal.open(agent.state_dir / "journal.sqlite3")
+    try:
+        return dict(journal.validated())
+    finally:
+        journal.close()
+
+
+def test_sigterm_during_the_start_up_check_of_a_big_folder_ends_the_agent_in_seconds(
+    tmp_path: Path,
+) -> None:
+    """The validation thread checks the whole folder after start-up (minutes for a school
+    year of records on a slow PC); `systemctl stop` waited for all of it (and systemd kills
+    after 90 s). It now stops between two records, keeping what it stored."""
+    # Offline (the check needs no share); a password no log word contains, so none is masked.
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "Qz7-x", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)  # type: ignore[arg-type]
+    assert agent.root is not None
+    week = agent.root / "Kế hoạch bài dạy" / "Tuần 3"
+    week.mkdir(parents=True)
+    make_docx(week / "Bài 0.docx", lesson_plan()[:-2])  # no reflection section: a finding each
+    plan = (week / "Bài 0.docx").read_bytes()
+    records = 2000  # about a minute of checks here, several under load
+    for n in range(1, records):
+        (week / f"Bài {n}.docx").write_bytes(plan)
+    journal = agent.state_dir / "journal.sqlite3"
+    proc = agent.popen("run")
+    try:
+        wait_until(lambda: journal.exists() and len(_validated(agent)) >= 5, 60, "the check")
+        proc.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        _out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - stopping
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 20, f"{took:.0f} s to stop"  # one record at most, plus the shutdown
+    assert err.rstrip().endswith("agent stopped"), err[-2000:]
+    # What was checked is stored, the journal intact; the rest is left for the next start.
+    validated = _validated(agent)
+    assert 5 <= len(validated) < records
+    assert all((agent.root / path).is_file() for path in validated)
+    with sqlite3.connect(journal) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_sigterm_during_a_backup_ends_the_agent_in_seconds_and_the_repository_sound(
+    tmp_path: Path,
+) -> None:
+    """The backup thread backed up the whole folder before letting the agent stop. It now
+    stops between two files: no snapshot names the unfinished backup, no file is left half
+    written, and the repository checks sound."""
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "Qz7-x", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)  # type: ignore[arg-type]
+    assert agent.root is not None
+    repository = tmp_path / "USB" / "hoso-backup"
+    agent.raw["backup"] = {"repository": str(repository)}
+    configmod.write_private(agent.config_path, to_toml(agent.raw))
+    env = {"HOSO_BACKUP_PASSPHRASE": "mật khẩu sao lưu của cô Lan"}
+    assert agent.cli("backup", "init", env=env).returncode == 0  # no snapshot: one is due now
+    files = 4000  # 128 MB: some twenty seconds of backup here, more under load
+    noise = random.Random(12)
+    for n in range(files):
+        folder = agent.root / f"Tuần {n % 35 + 1}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"ảnh {n}.dat").write_bytes(noise.randbytes(32 * 1024))
+    proc = agent.popen("run", env=env)
+    try:
+        locks = repository / "locks"
+        wait_until(lambda: locks.is_dir() and any(locks.iterdir()), 60, "the backup to start")
+        proc.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        _out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - stopping
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 8, f"{took:.0f} s to stop"  # one file at most, plus the shutdown
+    assert "left unfinished: the agent is stopping" in err, err[-2000:]
+    assert not any(locks.iterdir())  # the lock was let go
+    assert not [p for p in repository.rglob("*") if p.name.startswith(files_mod.TEMP_PREFIX)]
+    listed = agent.cli("backup", "list", "--json", env=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout
+    checked = agent.cli("backup", "check", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert sum(1 for p in agent.root.rglob("*.dat")) == files  # the folder untouched

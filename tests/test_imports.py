@@ -89,7 +89,7 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "trash", "hooks", "serverinfo"},
+    {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule"},
     {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
@@ -225,6 +225,7 @@ def test_the_api_lists_every_name_it_offers() -> None:
         ("guards", {"agent.model", "agent.reconcile"}),
         ("conflictname", {"agent.model", "agent.textfold"}),
         ("textfold", set()),
+        ("schedule", {"agent.backup.clock", "agent.config", "agent.davstatus"}),
     ],
 )
 def test_decisions_are_pure(module: str, allowed_agent: set[str]) -> None:

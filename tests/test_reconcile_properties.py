@@ -190,9 +190,12 @@ def scenarios(draw: st.DrawFn, *, busy: bool = False) -> Scenario:
 
 
 def scan(
-    s: Scenario, restored: dict[str, RestoredFile] | None = None
+    s: Scenario,
+    restored: dict[str, RestoredFile] | None = None,
+    also_hash: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, LocalEntry], dict[str, RemoteEntry]]:
-    """The entries the scanner and the lister would give, hashing what reconcile asks for."""
+    """The entries the scanner and the lister would give, hashing what reconcile asks for
+    (and ``also_hash``)."""
     local = {}
     for path, n in s.local.items():
         entry = LocalEntry(
@@ -211,13 +214,18 @@ def scan(
         )
         for path, n in s.remote.items()
     }
-    for path in paths_needing_hash(local, remote, s.journal, restored or {}):
+    wanted = set(paths_needing_hash(local, remote, s.journal, restored or {}))
+    for path in wanted | {p for p in also_hash if p in local and local[p].kind is Kind.FILE}:
         local[path] = replace(local[path], sha256=sha(s.local[path].content))
     return local, remote
 
 
-def plan_for(s: Scenario, restored: dict[str, RestoredFile] | None = None) -> Plan:
-    local, remote = scan(s, restored)
+def plan_for(
+    s: Scenario,
+    restored: dict[str, RestoredFile] | None = None,
+    also_hash: frozenset[str] = frozenset(),
+) -> Plan:
+    local, remote = scan(s, restored, also_hash)
     return reconcile(local, remote, s.journal, now=NOW, host="GV-LAN", merge_only=s.merge_only,
                      restored=restored)
 
@@ -432,7 +440,9 @@ def test_a_restore_marker_loses_nothing_and_decides_only_unjournaled_restored_fi
     case: tuple[Scenario, dict[str, RestoredFile]],
 ) -> None:
     s, restored = case
-    plan, plain = plan_for(s, restored), plan_for(s)
+    # The plain plan sees the hashes the marker made the scan take: a hash alone may decide a
+    # file (same content on both sides), and that is not the marker deciding it.
+    plan, plain = plan_for(s, restored), plan_for(s, also_hash=frozenset(restored))
     hinted = {Reason.RESTORED_OLDER, Reason.RESTORED_GONE_FROM_SHARE}
     for action in plan.actions:
         if action.reason in hinted:

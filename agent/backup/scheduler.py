@@ -1,17 +1,13 @@
-"""When the running agent backs up: on the schedule, and once a burst of changes has settled.
+"""The running agent's backups: on the schedule, and once a burst of changes has settled.
 
-`due()` is the decision, pure. `BackupWorker` runs due backups (and the retention policy) on
-a thread of its own, so a backup never holds up a sync pass. Without a repository or a
-passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE, the vault or `[backup] key_file`), it
-says so once in the log and stays idle; a damaged repository (its config missing) is said so
-too. At each look it re-reads the config file when the file changed (:class:`FollowedConfig`,
-which the backup made before a mass delete the agent is asked for uses too), so that a
-repository created or connected while the agent runs (`hoso backup init`, `hoso backup
-connect`) is used from then on.
-
-The last backup is the last one made here (history), whatever its date: one dated in the
-future of ``now`` means the clock was ahead when it was made, and a backup is due now
-rather than when the clock catches up.
+`BackupWorker` runs the backups :func:`agent.schedule.backup_due` (pure) says are due, and the
+retention policy, on a thread of its own, so a backup never holds up a sync pass. Without a
+repository or a passphrase it can use unattended (HOSO_BACKUP_PASSPHRASE, the vault or
+`[backup] key_file`), it says so once in the log and stays idle; a damaged repository (its
+config missing) is said so too. At each look it re-reads the config file when the file changed
+(:class:`FollowedConfig`, which the backup made before a mass delete the agent is asked for
+uses too), so that a repository created or connected while the agent runs (`hoso backup
+init`, `hoso backup connect`) is used from then on.
 """
 
 from __future__ import annotations
@@ -22,36 +18,21 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import config as configmod
-from ..config import BACKUP_SCHEDULES, Config
+from ..config import Config
 from ..errors import ConfigError, HosoError, SafetyStop
 from ..log import get_logger
+from ..schedule import BACKUP_RETRY, backup_due
 from . import history
-from .clock import TOLERANCE
 from .repository import config_missing, repository_state
 
 log = get_logger(__name__)
 
-RETRY_AFTER_FAILURE = 600.0  # seconds
 TICK = 60.0  # how often the worker looks whether a backup is due
 
 
-def due(
-    *, now: float, last_backup: float | None, last_change: float | None, config: Config
-) -> str | None:
-    """Why a backup is due now ("schedule", "changes"), or None."""
-    interval = BACKUP_SCHEDULES[config.backup.schedule]
-    in_future = last_backup is not None and last_backup > now + TOLERANCE.total_seconds()
-    if interval and (last_backup is None or in_future or now - last_backup >= interval):
-        return "schedule"
-    quiet = config.backup.after_changes_minutes * 60
-    if (
-        quiet
-        and last_change is not None
-        and (last_backup is None or last_change > last_backup)
-        and now - last_change >= quiet
-    ):
-        return "changes"
-    return None
+class _Stopping(HosoError):
+    """The agent is stopping: the backup in progress ends between two files, unfinished
+    (no snapshot names it; the packs already written are complete files, as after a crash)."""
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -109,7 +90,7 @@ class BackupWorker:
         self.last_change = time.time()
 
     def finish(self) -> None:
-        """Let a backup in progress finish, then stop."""
+        """Stop; a backup in progress ends at the next file (see ``_stopping``)."""
         self.wake.set()
         if self.thread.is_alive():
             self.thread.join()
@@ -137,7 +118,7 @@ class BackupWorker:
                     self._say_why_idle()
                     told = True
             elif now >= self._not_before:
-                reason = due(
+                reason = backup_due(
                     now=now,
                     last_backup=history.last_time(self.config),
                     last_change=self.last_change,
@@ -160,7 +141,7 @@ class BackupWorker:
         try:
             if repo is None:
                 repo = service.open_repository(self.config, service.passphrase(self.config))
-            result = service.backup(self.config, repo, tags=[reason])
+            result = service.backup(self.config, repo, tags=[reason], on_progress=self._stopping)
             log.info(
                 "backup %s: %d files, %d bytes new (%s)",
                 result.snapshot[:8],
@@ -170,10 +151,18 @@ class BackupWorker:
             )
             if reason == "schedule":
                 self._trim(repo)
+        except _Stopping:
+            log.info("backup (%s) left unfinished: the agent is stopping", reason)
         except HosoError as exc:
             log.warning("backup not made (%s): %s; trying again later", reason, exc)
-            self._not_before = time.time() + RETRY_AFTER_FAILURE
+            self._not_before = time.time() + BACKUP_RETRY
         return repo
+
+    def _stopping(self, path: str) -> None:
+        """Asked before each file is backed up: a large folder takes minutes, and SIGTERM
+        must end the agent within seconds."""
+        if self.stop.is_set():
+            raise _Stopping("stopping")
 
     def _trim(self, repo) -> None:  # type: ignore[no-untyped-def]
         """The retention policy; dates from a wrong clock stop it until a person confirms."""
