@@ -15,9 +15,24 @@ from collections.abc import Iterator
 import pytest
 from servers import SERVERS, DavServer, FaultServer, Share, missing_binary
 
+from agent import log as agent_log
+
 # No test may reach the developer's real OS keyring (the vault's key would land there); hoso
 # processes started by the tests inherit this too. Tests that want a keyring pass their own.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+
+
+@pytest.fixture(autouse=True)
+def _secrets_registered_by_a_test_stay_in_it() -> Iterator[None]:
+    """The log's secret list is process-wide: a test that registers "x" (a vault entry's
+    secret) would mask every later test's "x" in the same worker process."""
+    saved, pattern = set(agent_log._secrets), agent_log._secret_pattern
+    yield
+    with agent_log._secrets_lock:
+        agent_log._secrets.clear()
+        agent_log._secrets.update(saved)
+        agent_log._secret_pattern = pattern
+
 
 DAV_KINDS = [
     pytest.param("wsgidav", id="wsgidav"),

@@ -177,14 +177,14 @@ def test_the_mail_login_comes_from_the_vault_with_the_given_prompt(tmp_path: Pat
         "password",
     )
 
-    vault.set("smtp", "tok", {"method": "xoauth2", "username": "lan.nt@truong.test"})
+    vault.set("smtp", "ya29.token-of-lan", {"method": "xoauth2", "username": "lan.nt@truong.test"})
     login = credentials_of(config, smtp, prompt=_passphrase)
     assert (login.username, login.secret.reveal(), login.method) == (
         "lan.nt@truong.test",
-        "tok",
+        "ya29.token-of-lan",
         "xoauth2",
     )
 
-    vault.set("smtp", "x", {"method": "plain"})
+    vault.set("smtp", "mật khẩu thư", {"method": "plain"})
     with pytest.raises(UsageError, match="has method=plain; use password or xoauth2"):
         credentials_of(config, smtp, prompt=_passphrase)
