@@ -145,10 +145,10 @@ def test_a_crash_between_copy_and_drop_neither_loses_nor_doubles_a_row(tmp_path:
     assert "sent_messages" not in _tables(journal)
 
 
-def test_a_new_journal_hands_over_its_empty_table_and_nothing_else(tmp_path: Path) -> None:
+def test_a_new_journal_has_no_ledger_and_the_plugin_starts_an_empty_one(tmp_path: Path) -> None:
     state = tmp_path / "state"
     Journal.open(state / "journal.sqlite3").close()
-    assert "sent_messages" in _tables(state / "journal.sqlite3")  # migration 3 still makes it
+    assert "sent_messages" not in _tables(state / "journal.sqlite3")
     with Ledger.opened(make_config(tmp_path / "HoSo", state)) as ledger:
         assert ledger.sent_messages() == []
     assert "sent_messages" not in _tables(state / "journal.sqlite3")
