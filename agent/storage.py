@@ -13,8 +13,9 @@ Invariants:
 - Tables the journal kept for a plugin before plugins had storage of their own
   (:data:`FROM_JOURNAL`) move on the plugin's first open: the rows are copied in one
   transaction (a row already there is kept: the plugin's own is newer) and only after it
-  committed are they dropped from the journal. A crash between the two leaves the rows in
-  both, and the next open copies none of them twice; no crash loses one.
+  committed and checkpointed into the synced main file (a commit under synchronous=NORMAL is
+  not fsync'd) are they dropped from the journal. A crash or power cut between the two leaves
+  the rows in both, and the next open copies none of them twice; none loses one.
 - One connection per :class:`Storage`, guarded by a lock, so threads may share it.
 """
 
@@ -165,4 +166,16 @@ def _adopt(storage: Storage, journal_path: Path, table: str) -> None:
                 db.conn.executemany(
                     f"INSERT OR IGNORE INTO [{table}] ({names}) VALUES ({marks})", rows
                 )
+            if not _on_disk(storage):
+                return  # both keep the rows; the next open tries again
         journal.drop_plugin_table(table)
+
+
+def _on_disk(storage: Storage) -> bool:
+    """Whether all committed is in the synced main file: with synchronous=NORMAL a commit is
+    not fsync'd, and the journal's drop must not outlive, at a power cut, the rows' copy. A
+    FULL checkpoint syncs the WAL, copies it in and syncs the file; False when a reader in
+    another process kept it from finishing."""
+    with storage.reading() as db:
+        busy, _log, _done = db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+    return not busy

@@ -153,3 +153,33 @@ def test_a_new_journal_has_no_ledger_and_the_plugin_starts_an_empty_one(tmp_path
         assert ledger.sent_messages() == []
     assert "sent_messages" not in _tables(state / "journal.sqlite3")
     assert {"entries", "meta"} <= _tables(state / "journal.sqlite3")
+
+
+def _synced_rows(path: Path, sql: str, tmp: Path) -> list[tuple[object, ...]] | None:
+    """What ``sql`` finds in ``path``'s main database file alone: what a power cut keeps when
+    the WAL of a connection still open was never fsync'd (synchronous=NORMAL). None when the
+    table is not there at all."""
+    tmp.mkdir()
+    alone = Path(shutil.copy(path, tmp / path.name))  # without its -wal and -shm
+    try:
+        return _rows(alone, sql)
+    except sqlite3.OperationalError:
+        return None
+
+
+def test_the_journal_drops_its_ledger_only_once_the_copy_would_survive_a_power_cut(
+    tmp_path: Path,
+) -> None:
+    journal = _old_journal(tmp_path / "state")
+    config = make_config(tmp_path / "HoSo", tmp_path / "state")
+    moved = tmp_path / "state" / "plugins" / "inspection.sqlite3"
+    # Open, as `hoso inspect send` keeps its ledger open through minutes of SMTP work.
+    ledger = Ledger.open(config)
+    try:
+        in_journal = _synced_rows(journal, "SELECT * FROM sent_messages", tmp_path / "j")
+        in_storage = _synced_rows(moved, "SELECT * FROM sent_messages", tmp_path / "s")
+    finally:
+        ledger.close()
+    assert in_journal is None  # the drop is on disk (the journal was closed: checkpointed)
+    # … so the rows must be too, else a power cut now loses the ledger (and resends mail)
+    assert sorted(in_storage or []) == sorted(_old_rows())
