@@ -478,9 +478,16 @@ class PluginHost:
 
         def target() -> None:
             try:
-                outcome["value"] = function()
+                value = function()
             except BaseException as exc:  # a plugin's bug must not escape its thread
                 outcome["error"] = exc
+                return
+            # Checked here, under the deadline: looking at an answer runs the plugin's code
+            # (a list subclass's __iter__, a property) and may hang or raise too.
+            try:
+                outcome["value"] = check(value)
+            except BaseException as exc:
+                outcome["unusable"] = exc
 
         # A daemon thread, so that a hook that never returns cannot keep the agent alive.
         worker = threading.Thread(target=target, name=f"hoso-plugin-{plugin}", daemon=True)
@@ -496,11 +503,12 @@ class PluginHost:
             exc = outcome["error"]
             self._failed(plugin, hook, f"raised {type(exc).__name__}: {exc}")
             return False, None
-        try:
-            value = check(outcome.get("value"))
-        except TypeError as exc:
-            self._failed(plugin, hook, f"returned an unusable result: {exc}")
+        if "unusable" in outcome:
+            exc = outcome["unusable"]
+            detail = str(exc) if isinstance(exc, TypeError) else f"{type(exc).__name__}: {exc}"
+            self._failed(plugin, hook, f"returned an unusable result: {detail}")
             return False, None
+        value = outcome["value"]
         if not finished:
             return True, value
         with self._lock:
@@ -675,18 +683,20 @@ def _optional(cls: type[_T]) -> Callable[[object], _T | None]:
 
 
 def _list_of(cls: type[_T]) -> Callable[[object], Sequence[_T] | None]:
-    """A list (or tuple) of ``cls``, or None; the answer itself is kept (its identity names
-    the plugin that gave it)."""
+    """A list (or tuple) of ``cls``, or None; read once, on the plugin's thread, into a plain
+    list (a subclass's own code never runs in the caller; the copy's identity names the plugin
+    that gave it)."""
 
     def check(value: object) -> Sequence[_T] | None:
         if value is None:
             return None
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list of {cls.__name__}, got {type(value).__name__}")
-        wrong = [v for v in value if not isinstance(v, cls)]
+        items = list(value)
+        wrong = [v for v in items if not isinstance(v, cls)]
         if wrong:
             raise TypeError(f"expected {cls.__name__} items, got {type(wrong[0]).__name__}")
-        return value
+        return items
 
     return check
 

@@ -280,6 +280,46 @@ def test_a_plugin_that_returns_garbage_is_skipped(tmp_path: Path, value: object)
     assert "unusable result" in host.failures[0]
 
 
+class LazyFindings(list):  # type: ignore[type-arg]
+    """Garbage a list of findings can be: a list whose items come lazily, and never (or
+    break). Looking at it is running the plugin's code."""
+
+    def __init__(self, release: threading.Event, *, breaks: bool) -> None:
+        super().__init__()
+        self.release, self.breaks = release, breaks
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        if self.breaks:
+            raise RuntimeError("the plugin's lazy list broke")
+        self.release.wait()
+        return iter(())
+
+
+@pytest.mark.parametrize("breaks", [False, True], ids=["hangs-when-read", "raises-when-read"])
+def test_an_answer_that_hangs_or_raises_when_looked_at_is_the_plugins_failure(
+    tmp_path: Path, breaks: bool
+) -> None:
+    release = threading.Event()
+    lazy = LazyFindings(release, breaks=breaks)
+    host = load_plugins(
+        make_config(tmp_path, {"timeout": 0.3}),
+        builtins=(),
+        extra=[("lazy", Garbage(lazy)), ("ok", finder("ok"))],
+    )
+    found: list[object] = []
+    caller = threading.Thread(
+        target=lambda: found.append(host.validate_record(record(), date.today())), daemon=True
+    )
+    try:
+        caller.start()
+        caller.join(10)  # the deadline is 0.3 s
+        assert not caller.is_alive(), "the pass waits forever on the plugin's answer"
+        assert [[f.rule for f in findings] for findings in found] == [["ok"]]
+        assert "lazy" in host.failures[0]
+    finally:
+        release.set()
+
+
 def test_a_hung_plugin_is_timed_out_and_suspended(tmp_path: Path) -> None:
     hangs = Hangs()
     host = load_plugins(
