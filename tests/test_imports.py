@@ -184,7 +184,40 @@ def _absolute_imports(module: Path) -> set[str]:
             and node.level > len(module.relative_to(PLUGINS).parts) - 1
         ):
             found.add("plugins")
+        elif _imports_by_name(node):  # importlib.import_module("agent.x"), __import__("agent.x")
+            found.add(node.args[0].value)  # type: ignore[attr-defined]
     return found
+
+
+def _imports_by_name(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    first, called = node.args[0], node.func
+    name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+    return (
+        name in {"import_module", "__import__"}
+        and isinstance(first, ast.Constant)
+        and isinstance(first.value, str)
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import agent.journal as j",
+        "from agent import journal",
+        "import importlib\nj = importlib.import_module('agent.journal')",
+        "from importlib import import_module\nj = import_module('agent.journal')",
+        "j = __import__('agent.journal')",
+    ],
+)
+def test_the_plugin_import_rule_sees_every_spelling_of_an_import(
+    tmp_path: Path, source: str
+) -> None:
+    module = tmp_path / "sneaky.py"
+    module.write_text(source + "\n", encoding="utf-8")
+    found = {n for n in _absolute_imports(module) if n.split(".")[0] == "agent"}
+    assert found and not found <= PUBLIC_API, found
 
 
 @pytest.mark.parametrize("module", PLUGIN_MODULES)
