@@ -14,8 +14,10 @@ itself holds the instance lock meanwhile; an agent starting then waits for it.
 
 from __future__ import annotations
 
+import faulthandler
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -444,13 +446,37 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr (the system journal), even
+    # while the main thread is stuck in one C call: what an admin sends an agent that hangs.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     lock = _take_lock(config, stop)
     if lock is None:
         return  # stopped while waiting
     with lock:
         log.info("agent started for %s", config.root)
         daemon = Daemon(config, stop, serve_requests=True)
-        daemon.run()
+        _off_main_thread(daemon.run)
+
+
+def _off_main_thread(run: Callable[[], None]) -> None:
+    """``run`` on a thread of its own, the main thread only waiting for it. Python runs a
+    signal handler on the main thread, between two bytecodes: a loop blocked in one C call
+    (SQLite waiting out another process's write lock, a socket read) would not hear SIGTERM
+    before that call returned. Waiting on a thread is interrupted by signals, so the stop is
+    heard at once; the loop then ends as always, never cut off mid-write."""
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as exc:  # handed to the main thread: the command's exit code
+            failed.append(exc)
+
+    loop = threading.Thread(target=target, name="hoso-loop")
+    loop.start()
+    loop.join()
+    if failed:
+        raise failed[0]
 
 
 LOCK_RETRY = 1.0  # seconds between looks at a lock held by a command

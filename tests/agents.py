@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unicodedata
@@ -195,6 +196,23 @@ class Agent:
             env=hoso_env(env),
             cwd=self.home,
         )
+
+
+def stop_agent(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    """SIGTERM to a `hoso run` started by :meth:`Agent.popen`; its (stdout, stderr) once it
+    exited. One still alive after ``timeout`` is asked for its threads' stacks (SIGUSR1, the
+    agent's faulthandler), then killed, and the test fails with that dump in its message."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)  # gathers the dump meanwhile; it does not exit
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError(f"the agent did not stop within {timeout} s after SIGTERM:\n{err}")
 
 
 def hoso_command(*args: str) -> list[str]:

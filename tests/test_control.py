@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_delete, remote_put, remote_tree, to_toml
+from agents import Agent, remote_delete, remote_put, remote_tree, stop_agent, to_toml
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
@@ -60,9 +60,7 @@ def running(agent: Agent, env: dict[str, str] | None = None) -> Iterator[list[st
         )
         yield log
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        _out, err = stop_agent(proc)
         log += err.splitlines()
     assert proc.returncode == 0, err
 

@@ -18,6 +18,7 @@ from agents import Agent, remote_tree, to_toml
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
+from test_control import Lines
 from test_lock import HOLDER
 
 from agent import config as configmod
@@ -227,6 +228,55 @@ def test_sigterm_during_the_start_up_check_of_a_big_folder_ends_the_agent_in_sec
     validated = _validated(agent)
     assert 5 <= len(validated) < records
     assert all((agent.root / path).is_file() for path in validated)
+    with sqlite3.connect(journal) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_sigterm_is_heard_at_once_while_another_process_holds_the_journal(
+    tmp_path: Path,
+) -> None:
+    """A command (`hoso backup restore`, `hoso status`) holding the journal's write lock kept
+    the agent's loop inside SQLite's busy wait, one C call of up to 10 s: the loop ran on the
+    main thread, where Python runs signal handlers only between bytecodes, so SIGTERM went
+    unheard meanwhile. The loop now has a thread of its own: the stop is heard at once, and
+    the agent ends, its journal sound, once the lock is let go."""
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "Qz7-x", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)  # type: ignore[arg-type]
+    journal = agent.state_dir / "journal.sqlite3"
+    Journal.open(journal).close()  # as a previous run left it
+    holder = sqlite3.connect(journal, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the other process's write lock
+    proc = agent.popen("run")
+    stderr = Lines(proc)
+    asked = [0.0]
+
+    def waiting_for_the_journal() -> bool:
+        """The loop's stack, dumped on SIGUSR1 (the agent's faulthandler), is in the
+        journal's opening, i.e. in the busy wait."""
+        if any(" in _setup" in line for line in stderr.lines):
+            return True
+        started = any("agent started" in line for line in stderr.lines)
+        if started and time.monotonic() - asked[0] > 0.5:
+            proc.send_signal(signal.SIGUSR1)
+            asked[0] = time.monotonic()
+        return False
+
+    try:
+        wait_until(waiting_for_the_journal, 60, "the agent to wait for the journal")
+        proc.send_signal(signal.SIGTERM)
+        wait_until(  # well inside the 10 s the busy wait lasts
+            lambda: any("signal 15" in line for line in stderr.lines), 5, "the stop to be heard"
+        )
+        holder.rollback()
+        holder.close()
+        assert proc.wait(timeout=60) == 0, stderr.lines[-40:]
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    wait_until(lambda: any("agent stopped" in line for line in stderr.lines), 10, "its last line")
+    assert not any("pass:" in line for line in stderr.lines)  # stopped before any pass
     with sqlite3.connect(journal) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
