@@ -198,11 +198,14 @@ class Agent:
         )
 
 
-def stop_agent(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
-    """SIGTERM to a `hoso run` started by :meth:`Agent.popen`; its (stdout, stderr) once it
-    exited. One still alive after ``timeout`` is asked for its threads' stacks (SIGUSR1, the
-    agent's faulthandler), then killed, and the test fails with that dump in its message."""
-    if proc.poll() is None:
+def stop_agent(
+    proc: subprocess.Popen[str], timeout: float = 60, *, term: bool = True
+) -> tuple[str, str]:
+    """SIGTERM (unless ``term`` is False: the test sent it) to a `hoso run` started by
+    :meth:`Agent.popen`; its (stdout, stderr) once it exited. One still alive after
+    ``timeout`` is asked for its threads' stacks (SIGUSR1, the agent's faulthandler), then
+    killed, and the test fails with that dump in its message."""
+    if term and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
         return proc.communicate(timeout=timeout)
