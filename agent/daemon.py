@@ -14,8 +14,12 @@ itself holds the instance lock meanwhile; an agent starting then waits for it.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -444,13 +448,58 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr (the system journal), even
+    # while the main thread is stuck in one C call: what an admin sends an agent that hangs.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     lock = _take_lock(config, stop)
     if lock is None:
         return  # stopped while waiting
     with lock:
         log.info("agent started for %s", config.root)
         daemon = Daemon(config, stop, serve_requests=True)
-        daemon.run()
+        _off_main_thread(daemon.run)
+
+
+def _off_main_thread(run: Callable[[], None]) -> None:
+    """``run`` on a thread of its own, the main thread only waiting for it, so that SIGTERM
+    is heard at once whatever the loop is doing.
+
+    Python runs a signal handler on the main thread, between two bytecodes. A loop on the
+    main thread blocked in one C call (SQLite waiting out the write lock another process
+    holds on the journal, a socket read) did not hear SIGTERM before that call returned. And
+    the kernel may hand the signal to any thread: the main thread, asleep in a lock's wait,
+    was then never woken to run the handler (an idle agent sleeps up to the poll interval).
+    So the main thread waits on a pipe that the signal itself writes to (set_wakeup_fd),
+    whichever thread took it, and that the loop writes to when it ends. The loop then ends as
+    always: never cut off mid-write."""
+    failed: list[BaseException] = []
+    ended = threading.Event()  # not is_alive(): the thread lives a moment after its write
+    wakeup, woken = os.pipe()
+    os.set_blocking(woken, False)  # as set_wakeup_fd requires
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as exc:  # handed to the main thread: the command's exit code
+            failed.append(exc)
+        finally:
+            ended.set()
+            with contextlib.suppress(BlockingIOError):  # full: the main thread wakes anyway
+                os.write(woken, b"\0")
+
+    previous = signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
+    try:
+        loop = threading.Thread(target=target, name="hoso-loop")
+        loop.start()
+        while not ended.is_set():
+            os.read(wakeup, 512)  # a signal (its handler runs right after) or the loop's end
+        loop.join()
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wakeup)
+        os.close(woken)
+    if failed:
+        raise failed[0]
 
 
 LOCK_RETRY = 1.0  # seconds between looks at a lock held by a command

@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unicodedata
@@ -197,8 +198,36 @@ class Agent:
         )
 
 
+def stop_agent(
+    proc: subprocess.Popen[str], timeout: float = 60, *, term: bool = True
+) -> tuple[str, str]:
+    """SIGTERM (unless ``term`` is False: the test sent it) to a `hoso run` started by
+    :meth:`Agent.popen`; its (stdout, stderr) once it exited. One still alive after
+    ``timeout`` is asked for its threads' stacks (SIGUSR1, the agent's faulthandler), then
+    killed, and the test fails with that dump in its message."""
+    if term and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)  # gathers the dump meanwhile; it does not exit
+        # Ended by SIGUSR1 itself: stuck so late in Python's shutdown that faulthandler was gone.
+        ended = proc.poll()
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError(
+            f"the agent did not stop within {timeout} s after SIGTERM (then SIGUSR1: "
+            f"{'still running' if ended is None else f'exit {ended}'}):\n{err}"
+        )
+
+
 def hoso_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from agent.cli import main; main()", *args]
+    # Ctrl-C as at a teacher's terminal: a test run started in the background (`pytest &`)
+    # ignores SIGINT, and a Python started ignoring it never turns it into KeyboardInterrupt.
+    boot = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    return [sys.executable, "-c", boot + "from agent.cli import main; main()", *args]
 
 
 def hoso_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -244,7 +273,10 @@ def _files(top: Path, *, skip_top: Iterable[str]) -> Tree:
             if name.startswith((TEMP_PREFIX, ".davfs.tmp")):
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            found[nfc(rel)] = (Path(dirpath) / name).read_bytes()
+            try:
+                found[nfc(rel)] = (Path(dirpath) / name).read_bytes()
+            except FileNotFoundError:
+                continue  # gone since the listing (a running agent moved it): not there
     return found
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_delete, remote_put, remote_tree, to_toml
+from agents import Agent, remote_delete, remote_put, remote_tree, stop_agent, to_toml
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
@@ -60,9 +60,7 @@ def running(agent: Agent, env: dict[str, str] | None = None) -> Iterator[list[st
         )
         yield log
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        _out, err = stop_agent(proc)
         log += err.splitlines()
     assert proc.returncode == 0, err
 
@@ -471,14 +469,16 @@ def test_a_long_state_folder_path_still_gets_its_socket(tmp_path: Path) -> None:
 
 
 class Gate:
-    """A TCP proxy in front of the share that holds every byte the agent sends while shut:
-    a pass in progress that lasts as long as the test wants."""
+    """A TCP proxy in front of the share that holds every byte the share answers while shut:
+    a pass in progress that lasts as long as the test wants. The answers are held, not the
+    requests: the share would give up on a request held past its own timeout (cheroot's
+    10 s, soon reached on a loaded machine) and end the pass before the test is ready."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.opened = threading.Event()
         self.opened.set()
-        self.held = 0  # chunks that waited at the shut gate
+        self.held = 0  # answer chunks that waited at the shut gate
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -490,8 +490,8 @@ class Gate:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, gated: bool) -> None:
         try:
@@ -511,6 +511,12 @@ class Gate:
         self.opened.set()
         self._listener.close()
 
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # before the agent is stopped: a held pass would keep it from stopping
+
 
 class Lines:
     """A subprocess's stderr lines, collected on a thread as they come."""
@@ -527,34 +533,33 @@ class Lines:
 def _held_pass(tmp_path: Path, share: Share) -> tuple[Agent, Gate]:
     port = int(share.url.rstrip("/").rsplit(":", 1)[1])
     gate = Gate(port)
-    agent = Agent(tmp_path, share, sync_overrides=QUIET, remote_overrides={"url": gate.url})
+    # The agent waits for a held answer as long as the test may hold it.
+    remote = {"url": gate.url, "timeout": 300.0}
+    agent = Agent(tmp_path, share, sync_overrides=QUIET, remote_overrides=remote)
     return agent, gate
 
 
 @WSGIDAV_ONLY
 def test_a_request_waits_for_the_pass_in_progress_and_says_so(tmp_path: Path, share: Share) -> None:
     agent, gate = _held_pass(tmp_path, share)
-    try:
-        with running(agent) as log:
-            gate.opened.clear()
-            agent.write("Lưu trong lúc chờ.docx", b"saved")  # the agent's own pass starts
-            wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
-            asking = agent.popen("sync")
-            stderr = Lines(asking)
-            wait_until(
-                lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
-                30,
-                "the command to say it waits",
-            )
-            assert asking.poll() is None  # still waiting: nothing ran beside the pass
-            gate.opened.set()
-            out, _err = asking.communicate(timeout=60)
-            assert asking.returncode == 0, stderr.lines
-            assert out.strip() == "Everything is in sync."  # the agent's pass had uploaded it
-            assert remote_tree(share)["Lưu trong lúc chờ.docx"] == b"saved"
-        assert carried_out_by_agent(log, "sync") == 1
-    finally:
-        gate.close()
+    with running(agent) as log, gate:
+        gate.opened.clear()
+        agent.write("Lưu trong lúc chờ.docx", b"saved")  # the agent's own pass starts
+        wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
+        asking = agent.popen("sync")
+        stderr = Lines(asking)
+        wait_until(
+            lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
+            30,
+            "the command to say it waits",
+        )
+        assert asking.poll() is None  # still waiting: nothing ran beside the pass
+        gate.opened.set()
+        out, _err = asking.communicate(timeout=60)
+        assert asking.returncode == 0, stderr.lines
+        assert out.strip() == "Everything is in sync."  # the agent's pass had uploaded it
+        assert remote_tree(share)["Lưu trong lúc chờ.docx"] == b"saved"
+    assert carried_out_by_agent(log, "sync") == 1
 
 
 @WSGIDAV_ONLY
@@ -580,13 +585,14 @@ def test_a_request_waiting_when_the_agent_stops_is_done_by_the_command(
         )
         proc.send_signal(signal.SIGTERM)  # the service is stopped meanwhile
         gate.opened.set()
-        assert proc.wait(timeout=60) == 0
+        _out, agent_log = stop_agent(proc, term=False)
+        assert proc.returncode == 0, agent_log
         out, _err = asking.communicate(timeout=60)
     finally:
         gate.close()
         if proc.poll() is None:
             proc.kill()
-        _out, agent_log = proc.communicate(timeout=30)
+            proc.communicate()
     assert "request sync carried out" not in agent_log
     assert asking.returncode == 0, stderr.lines
     # The command's own pass, once the lock was free, did what the stopped agent left undone
@@ -650,34 +656,31 @@ def test_a_request_whose_command_gave_up_is_not_carried_out(tmp_path: Path, shar
     agent.write("Khác.docx", b"other")
     assert agent.cli("sync").returncode == 0
     remote_delete(share, "Quan trọng.docx")
-    try:
-        with running(agent):  # its first pass moves the local copy to the trash
-            items = json.loads(agent.cli("trash", "list", "--json").stdout)
-            assert [i["path"] for i in items] == ["Quan trọng.docx"]
-            gate.opened.clear()
-            agent.write("Bài mới.docx", b"new")
-            wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
-            asking = agent.popen("trash", "restore", str(items[0]["id"]))
-            stderr = Lines(asking)
-            wait_until(
-                lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
-                30,
-                "the command to say it waits",
-            )
-            asking.send_signal(signal.SIGINT)  # the teacher gives up (Ctrl-C)
-            asking.communicate(timeout=30)
-            gate.opened.set()
-            log = agent.state_dir / "logs" / "hoso.log"
-            wait_until(
-                lambda: "request trash.restore dropped" in log.read_text(errors="replace"),
-                30,
-                "the agent to drop the request",
-            )
-            assert not (agent.root / "Quan trọng.docx").exists()
-            kept = json.loads(agent.cli("trash", "list", "--json").stdout)
-            assert [i["path"] for i in kept] == ["Quan trọng.docx"]
-    finally:
-        gate.close()
+    with running(agent), gate:  # its first pass moves the local copy to the trash
+        items = json.loads(agent.cli("trash", "list", "--json").stdout)
+        assert [i["path"] for i in items] == ["Quan trọng.docx"]
+        gate.opened.clear()
+        agent.write("Bài mới.docx", b"new")
+        wait_until(lambda: gate.held > 0, 30, "the agent's pass to reach the share")
+        asking = agent.popen("trash", "restore", str(items[0]["id"]))
+        stderr = Lines(asking)
+        wait_until(
+            lambda: any("Waiting for the agent's sync pass" in line for line in stderr.lines),
+            30,
+            "the command to say it waits",
+        )
+        asking.send_signal(signal.SIGINT)  # the teacher gives up (Ctrl-C)
+        asking.communicate(timeout=30)
+        gate.opened.set()
+        log = agent.state_dir / "logs" / "hoso.log"
+        wait_until(
+            lambda: "request trash.restore dropped" in log.read_text(errors="replace"),
+            30,
+            "the agent to drop the request",
+        )
+        assert not (agent.root / "Quan trọng.docx").exists()
+        kept = json.loads(agent.cli("trash", "list", "--json").stdout)
+        assert [i["path"] for i in kept] == ["Quan trọng.docx"]
 
 
 def test_an_agent_that_never_answers_is_given_up_on_with_a_message(tmp_path: Path) -> None:

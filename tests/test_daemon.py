@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import platform
 import random
 import signal
 import socket
@@ -14,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_tree, to_toml
+from agents import Agent, remote_tree, stop_agent, to_toml
 from conftest import Share
 from docs_factory import lesson_plan, make_docx
 from servers import wait_until
+from test_control import Lines
 from test_lock import HOLDER
 
 from agent import config as configmod
@@ -229,6 +233,89 @@ def test_sigterm_during_the_start_up_check_of_a_big_folder_ends_the_agent_in_sec
     assert all((agent.root / path).is_file() for path in validated)
     with sqlite3.connect(journal) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_sigterm_is_heard_at_once_while_another_process_holds_the_journal(
+    tmp_path: Path,
+) -> None:
+    """A command (`hoso backup restore`, `hoso status`) holding the journal's write lock kept
+    the agent's loop inside SQLite's busy wait, one C call of up to 10 s: the loop ran on the
+    main thread, where Python runs signal handlers only between bytecodes, so SIGTERM went
+    unheard meanwhile. The loop now has a thread of its own: the stop is heard at once, and
+    the agent ends, its journal sound, once the lock is let go."""
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "Qz7-x", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)  # type: ignore[arg-type]
+    journal = agent.state_dir / "journal.sqlite3"
+    Journal.open(journal).close()  # as a previous run left it
+    holder = sqlite3.connect(journal, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the other process's write lock
+    proc = agent.popen("run")
+    stderr = Lines(proc)
+    asked = [0.0]
+
+    def waiting_for_the_journal() -> bool:
+        """The loop's stack, dumped on SIGUSR1 (the agent's faulthandler), is in the
+        journal's opening, i.e. in the busy wait."""
+        if any(" in _setup" in line for line in stderr.lines):
+            return True
+        started = any("agent started" in line for line in stderr.lines)
+        if started and time.monotonic() - asked[0] > 0.5:
+            proc.send_signal(signal.SIGUSR1)
+            asked[0] = time.monotonic()
+        return False
+
+    try:
+        wait_until(waiting_for_the_journal, 60, "the agent to wait for the journal")
+        proc.send_signal(signal.SIGTERM)
+        wait_until(  # well inside the 10 s the busy wait lasts
+            lambda: any("signal 15" in line for line in stderr.lines), 5, "the stop to be heard"
+        )
+        holder.rollback()
+        holder.close()
+        assert proc.wait(timeout=60) == 0, stderr.lines[-40:]
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    wait_until(lambda: any("agent stopped" in line for line in stderr.lines), 10, "its last line")
+    assert not any("pass:" in line for line in stderr.lines)  # stopped before any pass
+    with sqlite3.connect(journal) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+_TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+
+
+@pytest.mark.skipif(_TGKILL is None, reason="tgkill's number on this machine not known")
+@WSGIDAV_ONLY
+def test_sigterm_taken_by_another_thread_stops_an_idle_agent(tmp_path: Path, share: Share) -> None:
+    """The kernel may hand a process's signal to any of its threads. When one other than the
+    main thread took SIGTERM, Python only noted it: the main thread, asleep in a lock's wait
+    (an idle agent sleeps up to the poll interval), never woke to run the handler, and the
+    agent went on. The main thread now waits on the signal's wakeup pipe."""
+    agent = Agent(tmp_path, share, sync_overrides={"poll_interval": 3600.0})
+    agent.write("Bài 1.docx", b"lesson")
+    proc = agent.popen("run")
+    try:
+        wait_until(lambda: "Bài 1.docx" in remote_tree(share), 30, "the first pass")
+        wait_until(lambda: _log_has(agent, "pass: 1 up"), 30, "the pass's end")
+        threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(_TGKILL, proc.pid, threads[0], signal.SIGTERM) == 0  # that thread
+        wait_until(lambda: _log_has(agent, "signal 15"), 10, "the stop to be heard")
+        _out, err = stop_agent(proc, term=False)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert err.rstrip().endswith("agent stopped"), err[-2000:]
+
+
+def _log_has(agent: Agent, text: str) -> bool:
+    log = agent.state_dir / "logs" / "hoso.log"
+    return log.exists() and text in log.read_text(errors="replace")
 
 
 def test_sigterm_during_a_backup_ends_the_agent_in_seconds_and_the_repository_sound(

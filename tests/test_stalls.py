@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import pytest
-from agents import Agent, nfd, remote_delete, remote_put, remote_tree
+from agents import Agent, nfd, remote_delete, remote_put, remote_tree, stop_agent
 from conftest import Share
 from servers import wait_until
 from test_validation_e2e import fake_notify_send
@@ -172,8 +171,7 @@ def test_the_running_agent_tells_a_twin_week_once_over_many_passes(
 
         wait_until(lambda: passes_seen() >= 4, 60, "three more passes over the same twin")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        stop_agent(proc, timeout=30)
     assert shown_text(shown).count(f"Not synced: {WEEK}") == 1
     assert log_text(agent).count("Held back, not synced until someone acts") == 1
 

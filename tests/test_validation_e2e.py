@@ -12,13 +12,12 @@ import csv
 import io
 import json
 import os
-import signal
 import stat
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from agents import Agent, remote_tree, run_hoso
+from agents import Agent, remote_tree, run_hoso, stop_agent
 from conftest import Share
 from docs_factory import Para, lesson_plan, make_docx, tcvn3
 from docx import Document
@@ -102,8 +101,7 @@ def test_the_running_agent_tells_the_teacher_in_vietnamese_once(
 
         agent.write("Ghi chú.txt", b"another save, another pass")
         wait_until(lambda: "Ghi chú.txt" in remote_tree(share), 30, "the next pass")
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        stop_agent(proc, timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -140,8 +138,7 @@ def test_a_desktop_session_gets_a_popup_instead_of_a_log_line(tmp_path: Path, sh
     try:
         wait_until(lambda: shown.exists() and "Bài 6" in shown.read_text(), 30, "a popup")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        stop_agent(proc, timeout=30)
     lines = shown.read_text().splitlines()
     assert "--app-name=hoso" in lines and "--urgency=critical" in lines
 
