@@ -3,9 +3,10 @@
 Invariants:
 - A file appears under its real name only complete and verified: its blobs are each checked
   by the repository (HMAC id), the whole file against the snapshot's SHA-256; it is written
-  to a ``.~hoso-*.restore`` temp name in its folder, fsync'ed, given its mode and mtime,
-  then renamed. The sync agent ignores that name and, unlike its own ``.part`` downloads,
-  never deletes it, so a restore into the live records folder is safe.
+  to a ``.~hoso-*.restore`` temp in its folder (agent.durable's streamed temp), given its
+  mode and mtime, made durable by one sync for all the files, then renamed. The sync agent
+  ignores that name and, unlike its own ``.part`` downloads, never deletes it, so a restore
+  into the live records folder is safe.
 - Existing files that differ from the snapshot are never replaced without ``overwrite``; then
   ``before_overwrite`` sees all of them before the first one is touched. Existing files equal
   to the snapshot's are left alone.
