@@ -15,9 +15,17 @@ Policy when a folder cannot be fsync'd (the one policy of the agent and its plug
   rename may be lost at a power cut, and a failing drive must not pass for success; callers
   turn it into their own error (a per-file failure, a ``LocalError`` …).
 
+Bytes that come as a stream (a download, a copy, blobs from a backup) go through
+:func:`open_temp_at` / :func:`open_temp`: the same temp file, written piece by piece, then
+:meth:`TempFile.install` (the rename and folder fsync above) or, for a caller that puts many
+files in place at once, :meth:`TempFile.keep`. The whole-``bytes`` functions are that same
+temp file written in one go.
+
 Leftover temp files: a process killed mid-write leaves at most one temp file per write,
 named ``.~hoso-<target name>.<12 hex>.tmp`` (``temp_prefix`` instead of ``.~hoso-`` where a
-caller's format names its temps, as the backup repository's ``.tmp-``). It never stands in
+caller's format names its temps, as the backup repository's ``.tmp-``; ``temp_suffix``
+instead of ``.tmp`` where the name tells who sweeps it: the sync's downloads end in ``.part``,
+a restore's in ``.restore``). It never stands in
 the way of a later write (every temp gets a fresh random name, created with ``O_EXCL``) and
 the target is never touched by it. Who removes it: a writer that holds a lock every writer of
 its file takes (the vault) calls :func:`remove_stale_temps` for that target; the backup
@@ -43,6 +51,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 TEMP_PREFIX = ".~hoso-"
 TEMP_SUFFIX = ".tmp"
@@ -115,25 +124,18 @@ def write_atomic_at(
     dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, temp_prefix: str = TEMP_PREFIX
 ) -> None:
     """:func:`write_atomic` of ``name`` in the folder open as ``dir_fd``."""
-    temp = _write_temp(dir_fd, name, data, mode, temp_prefix)
-    try:
-        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        _unlink_quietly(dir_fd, temp)
-        raise
-    fsync_dir_at(dir_fd)
+    with open_temp_at(dir_fd, name, mode=mode, temp_prefix=temp_prefix) as temp:
+        temp.write(data)
+        temp.install(replace=True)
 
 
 def create_new_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600) -> None:
     """:func:`create_new` of ``name`` in the folder open as ``dir_fd``."""
     if _lstat(dir_fd, name) is not None:  # spare the write; the rename below still decides
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
-    temp = _write_temp(dir_fd, name, data, mode, TEMP_PREFIX)
-    try:
-        _no_replace(dir_fd, temp, dir_fd, name)
-    finally:
-        _unlink_quietly(dir_fd, temp)  # gone after a rename; the spare name after a link
-    fsync_dir_at(dir_fd)
+    with open_temp_at(dir_fd, name, mode=mode) as temp:
+        temp.write(data)
+        temp.install(replace=False)
 
 
 def rename_no_replace_at(src_fd: int, src_name: str, dst_fd: int, dst_name: str) -> None:
@@ -164,10 +166,12 @@ def fsync_dir_at(dir_fd: int) -> None:
             )
 
 
-def stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> Iterator[Path]:
+def stale_temps(
+    path: Path, *, temp_prefix: str = TEMP_PREFIX, temp_suffix: str = TEMP_SUFFIX
+) -> Iterator[Path]:
     """The temp files a killed writer of ``path`` left beside it."""
     pattern = re.compile(
-        re.escape(_temp_stem(path.name, temp_prefix)) + r"[0-9a-f]{12}" + re.escape(TEMP_SUFFIX)
+        re.escape(_temp_stem(path.name, temp_prefix)) + r"[0-9a-f]{12}" + re.escape(temp_suffix)
     )
     try:
         names = os.listdir(path.parent)
@@ -178,14 +182,118 @@ def stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> Iterator[Path]
             yield path.parent / found
 
 
-def remove_stale_temps(path: Path, *, temp_prefix: str = TEMP_PREFIX) -> int:
+def remove_stale_temps(
+    path: Path, *, temp_prefix: str = TEMP_PREFIX, temp_suffix: str = TEMP_SUFFIX
+) -> int:
     """Remove what :func:`stale_temps` finds; returns how many. Only for a caller that holds
     a lock every writer of ``path`` takes (else a live writer's temp could go)."""
     removed = 0
-    for temp in stale_temps(path, temp_prefix=temp_prefix):
+    for temp in stale_temps(path, temp_prefix=temp_prefix, temp_suffix=temp_suffix):
         temp.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+# --- streamed writes --------------------------------------------------------------------------
+
+
+class TempFile:
+    """A temp file beside its target being written (see :func:`open_temp_at`); a writable
+    binary file (``write``), ``name`` is the temp's own name in the folder ``dir_fd``."""
+
+    def __init__(self, dir_fd: int, target: str, name: str, fd: int, *, sync: bool) -> None:
+        self.dir_fd = dir_fd
+        self.target = target
+        self.name = name
+        self._fd: int | None = fd
+        self._sync = sync
+        self.kept = False
+
+    def write(self, data: Any) -> int:
+        """Write all of ``data`` (a bytes-like object); returns its length."""
+        if self._fd is None:
+            raise ValueError(f"{self.name}: written after it was finished")
+        view = memoryview(data).cast("B")
+        size = len(view)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        return size
+
+    def finish(self) -> None:
+        """The bytes are all written: fsync (unless opened with ``sync=False``) and close.
+        Once only; the temp stays until :meth:`install` or the end of the block."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if self._sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def install(self, *, replace: bool) -> None:
+        """:meth:`finish`, then put the temp at the target name and fsync the folder:
+        replacing what is there (``replace=True``, as :func:`write_atomic`; a link is replaced
+        itself) or never (FileExistsError when the name is taken, as :func:`create_new`)."""
+        self.finish()
+        if replace:
+            os.replace(self.name, self.target, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+            fsync_dir_at(self.dir_fd)
+        else:
+            rename_no_replace_at(self.dir_fd, self.name, self.dir_fd, self.target)
+
+    def keep(self) -> None:
+        """:meth:`finish`, and leave the temp after the block: the caller puts it in place
+        (or removes it) itself, e.g. many files made durable by one ``os.sync``."""
+        self.finish()
+        self.kept = True
+
+
+@contextlib.contextmanager
+def open_temp_at(
+    dir_fd: int,
+    name: str,
+    *,
+    mode: int | None = 0o600,
+    temp_prefix: str = TEMP_PREFIX,
+    temp_suffix: str = TEMP_SUFFIX,
+    sync: bool = True,
+) -> Iterator[TempFile]:
+    """A new temp file for ``name`` in the folder open as ``dir_fd``, to be written as a
+    stream. Inside the block the caller writes it and calls :meth:`TempFile.install` (or
+    :meth:`TempFile.keep`); at the end of the block, exception or not, a temp neither
+    installed nor kept is removed, so the target is never touched by a failed write.
+    ``mode``: exactly that, or None for 0o666 through the umask (as ``open`` makes files).
+    ``sync=False``: no fsync of the file, for a caller that syncs many at once."""
+    temp, fd = _create_temp(dir_fd, name, mode, temp_prefix, temp_suffix)
+    stream = TempFile(dir_fd, name, temp, fd, sync=sync)
+    try:
+        yield stream
+    finally:
+        if stream._fd is not None:  # not finished: the block failed or gave up on it
+            os.close(stream._fd)
+            stream._fd = None
+        if not stream.kept:
+            _unlink_quietly(dir_fd, temp)  # gone already after an install
+
+
+@contextlib.contextmanager
+def open_temp(
+    path: Path,
+    *,
+    mode: int | None = 0o600,
+    temp_prefix: str = TEMP_PREFIX,
+    temp_suffix: str = TEMP_SUFFIX,
+    sync: bool = True,
+) -> Iterator[TempFile]:
+    """:func:`open_temp_at` for ``path``; its folder must exist (FileNotFoundError)."""
+    with (
+        _parent(path, make=False) as fd,
+        open_temp_at(
+            fd, path.name, mode=mode, temp_prefix=temp_prefix, temp_suffix=temp_suffix, sync=sync
+        ) as temp,
+    ):
+        yield temp
 
 
 # --- pieces -------------------------------------------------------------------------------------
@@ -211,29 +319,25 @@ def _temp_stem(name: str, temp_prefix: str) -> str:
     return f"{temp_prefix}{short}."
 
 
-def _write_temp(dir_fd: int, name: str, data: bytes, mode: int, temp_prefix: str) -> str:
-    """A new temp file beside ``name`` holding ``data``, fsync'd; returns its name."""
+def _create_temp(
+    dir_fd: int, name: str, mode: int | None, temp_prefix: str, temp_suffix: str
+) -> tuple[str, int]:
+    """A new, empty temp file beside ``name``: (its name, a descriptor open for writing)."""
     while True:
-        temp = f"{_temp_stem(name, temp_prefix)}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        temp = f"{_temp_stem(name, temp_prefix)}{secrets.token_hex(6)}{temp_suffix}"
         try:
-            fd = os.open(temp, _NEW_FILE, 0o600, dir_fd=dir_fd)
+            fd = os.open(temp, _NEW_FILE, 0o666 if mode is None else 0o600, dir_fd=dir_fd)
             break
         except FileExistsError:
             continue
-    try:
+    if mode not in (None, 0o600):
         try:
-            if mode != 0o600:
-                os.fchmod(fd, mode)  # not through the umask: the caller's mode, exactly
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
+            os.fchmod(fd, mode)  # not through the umask: the caller's mode, exactly
+        except BaseException:
             os.close(fd)
-    except BaseException:
-        _unlink_quietly(dir_fd, temp)
-        raise
-    return temp
+            _unlink_quietly(dir_fd, temp)
+            raise
+    return temp, fd
 
 
 def _no_replace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:

@@ -268,7 +268,7 @@ def _file_entry(
 
 
 def is_partial_download(name: str) -> bool:
-    """Our own temp file for a download in progress (``.~hoso-<random>.part``)."""
+    """Our own temp file for a download in progress (``.~hoso-<name>.<random>.part``)."""
     return name.startswith(TEMP_PREFIX) and name.endswith(PARTIAL_SUFFIX)
 
 

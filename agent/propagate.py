@@ -27,17 +27,19 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import davstatus, local
+from .durable import TempFile
 from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
 from .i18n import _
 from .journal import Journal
@@ -334,8 +336,7 @@ class Propagator:
     def download(self, action: Action) -> None:
         assert action.remote is not None
         with self.safe.parent(self.fs_path(action.path), create=True) as (folder, name):
-            temp, new_remote, sha = self._fetch(action.path, action.remote, folder)
-            try:
+            with self._fetch(action.path, action.remote, folder, name) as (temp, new_remote, sha):
                 self._check_local_unchanged(action, folder, name)
                 known = action.journal or action.local
                 if action.local is not None and known is not None and known.sha256 == sha:
@@ -347,8 +348,6 @@ class Propagator:
                 restored = action.reason is Reason.RESTORED_OLDER
                 kept_as = TrashReason.OLDER_FROM_BACKUP if restored else None
                 self._replace_local(action.path, folder, name, temp, new_remote, reason=kept_as)
-            finally:
-                folder.unlink(temp, missing_ok=True)
             placed = _stat_of(folder, name)
         # The listed state the plan saw, not the GET's: if the file changed in between, the
         # next listing differs and the bytes are compared again, never a change missed.
@@ -364,8 +363,8 @@ class Propagator:
         assert action.remote is not None and action.conflict_copy is not None
         entry = self._current_local(action)
         with self.safe.parent(self.fs_path(action.path)) as (folder, name):
-            temp, new_remote, remote_sha = self._fetch(action.path, action.remote, folder)
-            try:
+            fetched = self._fetch(action.path, action.remote, folder, name)
+            with fetched as (temp, new_remote, remote_sha):
                 local_sha = entry.sha256 or _hash_in(folder, name)
                 if local_sha == remote_sha:
                     self._record(_journal_entry(action.path, entry, local_sha, action.remote))
@@ -375,8 +374,6 @@ class Propagator:
                 share_unchanged = action.journal is not None and action.journal.sha256 == remote_sha
                 if not share_unchanged:
                     copy_stat = self._keep_both(action, folder, name, temp, new_remote)
-            finally:
-                folder.unlink(temp, missing_ok=True)
             if not share_unchanged:
                 placed = _stat_of(folder, name)
         if share_unchanged:
@@ -645,21 +642,17 @@ class Propagator:
                 ):
                     raise Changed()
 
+    @contextlib.contextmanager
     def _fetch(
-        self, path: RelPath, remote: RemoteEntry, folder: Folder
-    ) -> tuple[str, RemoteEntry, str]:
-        """Download into a hidden temp file in the target's folder; returns (temp, state, sha)."""
-        temp, fd = folder.create_temp()
-        hasher = _HashingWriter(fd)
-        try:
-            with hasher:
-                new_remote = self.ctx.remote.download(
-                    self.remote_path(path), hasher, size=remote.size
-                )
-        except BaseException:
-            folder.unlink(temp, missing_ok=True)
-            raise
-        return temp, new_remote, hasher.hexdigest()
+        self, path: RelPath, remote: RemoteEntry, folder: Folder, name: str
+    ) -> Iterator[tuple[str, RemoteEntry, str]]:
+        """Download into a hidden temp file beside ``name``, fsync'd: (temp, state, sha) for
+        the block, which puts the temp in place; what it leaves is removed after it."""
+        with folder.open_temp(name) as temp:
+            hasher = _HashingWriter(temp)
+            new_remote = self.ctx.remote.download(self.remote_path(path), hasher, size=remote.size)
+            temp.finish()
+            yield temp.name, new_remote, hasher.hexdigest()
 
     def _replace_local(
         self,
@@ -705,28 +698,18 @@ _HANDLERS: dict[ActionKind, Callable[[Propagator, Action], None]] = {
 
 
 class _HashingWriter:
-    """A binary file being written that hashes what passes through and is fsync'd on close."""
+    """A binary file being written that hashes what passes through."""
 
-    def __init__(self, fd: int) -> None:
-        self._fh = os.fdopen(fd, "wb")
+    def __init__(self, out: TempFile) -> None:
+        self._out = out
         self._hash = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self._hash.update(data)
-        return self._fh.write(data)
+        return self._out.write(data)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
-
-    def __enter__(self) -> _HashingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        finally:
-            self._fh.close()
 
 
 def _journal_entry(

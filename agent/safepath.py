@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from . import durable
-from .durable import TEMP_PREFIX
+from .durable import TEMP_PREFIX as TEMP_PREFIX  # re-exported: local.py's ignore rules
 from .errors import LocalError
 from .i18n import _
 
@@ -92,15 +91,18 @@ class Folder:
             raise _refusal(self.path_of(name), st)
         return st
 
-    def create_temp(self) -> tuple[str, int]:
-        """A new hidden temp file in this folder: (its name, a descriptor open for writing)."""
-        while True:
-            name = f"{TEMP_PREFIX}{secrets.token_hex(6)}{PARTIAL_SUFFIX}"
-            try:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-                return name, os.open(name, flags, 0o666, dir_fd=self.fd)
-            except FileExistsError:
-                continue
+    def open_temp(
+        self,
+        name: str,
+        *,
+        mode: int | None = None,
+        suffix: str = PARTIAL_SUFFIX,
+        sync: bool = True,
+    ) -> contextlib.AbstractContextManager[durable.TempFile]:
+        """A new hidden temp file for ``name`` in this folder, written as a stream
+        (durable.open_temp_at: removed at the end of the block unless installed or kept).
+        ``mode`` None: as ``open`` makes files (0o666 through the umask), like downloads."""
+        return durable.open_temp_at(self.fd, name, mode=mode, temp_suffix=suffix, sync=sync)
 
     def write_atomically(self, name: str, data: bytes, mode: int = 0o600) -> None:
         """Put a file of hoso's own at ``name`` whole or not at all: a temp file, fsync,
@@ -155,7 +157,8 @@ class Folder:
 
     def copy_out(self, name: str, destination: Path) -> None:
         """Copy ``name`` to ``destination`` without following any link below this folder
-        (links inside a copied folder are copied as links)."""
+        (links inside a copied folder are copied as links). A file arrives whole or not at
+        all and never replaces: FileExistsError when ``destination`` is taken."""
         st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(name, dir_fd=self.fd), destination)
@@ -165,11 +168,14 @@ class Folder:
                 for entry in os.listdir(sub.fd):
                     sub.copy_out(entry, destination / entry)
         else:
-            with os.fdopen(self.open_file(name), "rb") as src, open(destination, "xb") as dst:
+            with (
+                os.fdopen(self.open_file(name), "rb") as src,
+                durable.open_temp(destination, mode=None) as dst,
+            ):
                 shutil.copyfileobj(src, dst, _CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.utime(destination, ns=(st.st_atime_ns, st.st_mtime_ns))
+                dst.finish()
+                os.utime(dst.name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst.dir_fd)
+                dst.install(replace=False)
 
     def bring_in(self, source: Path, name: str) -> None:
         """Put ``source`` (a file or folder outside the records folder, e.g. in the trash) at
@@ -206,16 +212,11 @@ class Folder:
                 for child in source.iterdir():
                     sub.copy_in(child, child.name)
             return
-        temp, fd = self.create_temp()
-        try:
-            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=self.fd)
-            durable.rename_no_replace_at(self.fd, temp, self.fd, name)
-        finally:
-            self.unlink(temp, missing_ok=True)
+        with open(source, "rb") as src, self.open_temp(name) as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+            dst.finish()
+            os.utime(dst.name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=self.fd)
+            dst.install(replace=False)
 
     @contextlib.contextmanager
     def subfolder(self, name: str, *, create: bool = False) -> Iterator[Folder]:

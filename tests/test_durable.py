@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -212,6 +213,76 @@ def test_leftover_temps_are_found_by_target_and_ignored_by_the_records_scan(
     assert not local.is_partial_download(left_other.name)
 
 
+# --- streamed writes --------------------------------------------------------------------------
+
+
+def _chunks(data: bytes, size: int = 65536) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_a_stream_is_installed_whole_with_the_mode_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "Giáo án.docx"
+    target.write_bytes(OLD)
+    with durable.open_temp(target, mode=0o640) as out:
+        for chunk in _chunks(NEW):
+            assert out.write(chunk) == len(chunk)
+        assert target.read_bytes() == OLD  # nothing reaches the target before install
+        out.install(replace=True)
+    assert target.read_bytes() == NEW
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert os.listdir(tmp_path) == [target.name]
+
+
+def test_a_stream_installed_without_replace_never_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_bytes(OLD)
+    with pytest.raises(FileExistsError), durable.open_temp(target) as out:
+        out.write(NEW)
+        out.install(replace=False)
+    assert target.read_bytes() == OLD
+    assert os.listdir(tmp_path) == ["taken"]
+
+
+def test_a_stream_failing_mid_write_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(OLD)
+    with pytest.raises(RuntimeError, match="connection lost"), durable.open_temp(target) as out:
+        out.write(NEW[:1000])
+        assert [p.name for p in durable.stale_temps(target)] == [out.name]  # the temp exists
+        raise RuntimeError("connection lost")
+    assert target.read_bytes() == OLD
+    assert os.listdir(tmp_path) == ["f"]
+
+
+def test_a_stream_not_installed_is_removed_and_a_kept_one_stays(tmp_path: Path) -> None:
+    folder_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with durable.open_temp_at(folder_fd, "given up") as out:
+            out.write(b"not wanted after all")
+        with durable.open_temp_at(folder_fd, "kept", temp_suffix=".restore", sync=False) as out:
+            out.write(NEW)
+            out.keep()
+        with pytest.raises(ValueError):
+            out.write(b"more")  # finished: no write can slip in after the fsync
+    finally:
+        os.close(folder_fd)
+    kept = tmp_path / out.name
+    assert os.listdir(tmp_path) == [out.name]
+    assert list(durable.stale_temps(tmp_path / "kept", temp_suffix=".restore")) == [kept]
+    assert kept.read_bytes() == NEW
+
+
+def test_a_stream_made_like_open_takes_the_umask(tmp_path: Path) -> None:
+    old_umask = os.umask(0o027)
+    try:
+        with durable.open_temp(tmp_path / "f", mode=None) as out:
+            out.write(b"x")
+            out.install(replace=False)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o640
+
+
 # --- crash at each step -----------------------------------------------------------------------
 
 CHILD = textwrap.dedent(
@@ -244,6 +315,16 @@ CHILD = textwrap.dedent(
         durable.write_atomic(Path(target), data)
     elif call == "create_new":
         durable.create_new(Path(target), data)
+    elif call == "stream":  # as a download does: pieces into a .part temp, then no-replace
+        with durable.open_temp(Path(target), mode=None, temp_suffix=".part") as out:
+            for start in range(0, len(data), 65536):
+                out.write(data[start : start + 65536])
+            out.install(replace=False)
+    elif call == "copy_out":  # safepath's copy of a records file out, e.g. to the trash
+        from agent.safepath import SafeRoot
+        source = Path(target).parent.parent / "records" / (Path(target).name + ".src")
+        with SafeRoot(source.parent).folder("") as folder:
+            folder.copy_out(source.name, Path(target))
     else:
         durable.rename_no_replace(Path(target + ".src"), Path(target))
     """
@@ -264,6 +345,17 @@ CREATE_STEPS = [
     ("before", "durable", "_renameat2", 1, False),
     ("after", "durable", "_renameat2", 1, True),
     ("after", "nolink", "link", 1, True),  # the link fallback: both names, one file
+    ("after", "os", "fsync", 2, True),
+]
+
+
+STREAM_STEPS = [
+    ("after", "os", "open", 2, False),  # temp created, empty
+    ("after", "os", "write", 1, False),  # mid-stream: the first piece written
+    ("after", "os", "write", 5, False),
+    ("after", "os", "fsync", 1, False),  # all written and fsync'd
+    ("before", "durable", "_renameat2", 1, False),
+    ("after", "durable", "_renameat2", 1, True),
     ("after", "os", "fsync", 2, True),
 ]
 
@@ -343,3 +435,50 @@ def test_rename_no_replace_killed_at_each_step(tmp_path: Path, step: tuple) -> N
     assert ("dst" in names) == step[4]
     for name in names:
         assert (tmp_path / name).read_bytes() == NEW
+
+
+@pytest.mark.parametrize("step", STREAM_STEPS, ids=lambda s: f"{s[0]}-{s[1]}-{s[2]}-{s[3]}")
+def test_a_stream_killed_at_each_step(tmp_path: Path, step: tuple) -> None:
+    folder = tmp_path / "Tuần 3"
+    folder.mkdir()
+    target = folder / "Bài 1.docx"
+    _run_child(tmp_path, "stream", target, step, NEW)
+    if step[4]:
+        assert target.read_bytes() == NEW
+    else:
+        assert not target.exists()  # no file at all, never a partial one
+    left = list(durable.stale_temps(target, temp_suffix=".part"))
+    assert _leftovers(folder, {target.name}) == sorted(p.name for p in left)
+    # A leftover is the sync's own: ignored by the scan and swept as a partial download.
+    assert all(local.is_partial_download(p.name) for p in left)
+    assert all(local.IgnoreRules().is_ignored(p.name, False) for p in left)
+    assert durable.remove_stale_temps(target, temp_suffix=".part") == len(left)
+    assert os.listdir(folder) == ([target.name] if step[4] else [])
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        ("after", "os", "write", 1, False),  # the first MiB of two copied
+        ("after", "os", "fsync", 1, False),
+        ("after", "durable", "_renameat2", 1, True),
+    ],
+    ids=lambda s: f"{s[0]}-{s[1]}-{s[2]}-{s[3]}",
+)
+def test_safepath_copy_out_killed_leaves_no_half_file(tmp_path: Path, step: tuple) -> None:
+    records = tmp_path / "records"
+    trash = tmp_path / "trash"
+    records.mkdir()
+    trash.mkdir()
+    (records / "Bài 1.docx.src").write_bytes(NEW)
+    target = trash / "Bài 1.docx"
+    # The child copies records/Bài 1.docx.src to trash/Bài 1.docx.
+    _run_child(tmp_path, "copy_out", target, step, b"")
+    os.rename(records / "Bài 1.docx.src", records / "kept")  # the source is never touched
+    assert (records / "kept").read_bytes() == NEW
+    if step[4]:
+        assert target.read_bytes() == NEW
+    else:
+        assert not target.exists()  # never a half copy under the real name
+    left = list(durable.stale_temps(target))
+    assert _leftovers(trash, {target.name}) == sorted(p.name for p in left)

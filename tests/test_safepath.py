@@ -42,11 +42,9 @@ def listing(folder: Path) -> dict[str, bytes]:
 
 def write_new(safe: SafeRoot, rel: str, data: bytes, *, create: bool = True) -> None:
     """What a download does: a temp file in the target's folder, then the atomic replace."""
-    with safe.parent(rel, create=create) as (folder, name):
-        temp, fd = folder.create_temp()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        folder.replace(temp, name)
+    with safe.parent(rel, create=create) as (folder, name), folder.open_temp(name) as temp:
+        temp.write(data)
+        temp.install(replace=True)
 
 
 # --- path forms ------------------------------------------------------------------------------
@@ -172,14 +170,16 @@ def test_a_folder_swapped_for_a_symlink_after_it_was_opened_keeps_the_write(
     root: Path, outside: Path, tmp_path: Path
 ) -> None:
     safe = SafeRoot(root)
-    with safe.parent("Tuần 1/Toán/authorized_keys") as (folder, name):
-        temp, fd = folder.create_temp()
+    with (
+        safe.parent("Tuần 1/Toán/authorized_keys") as (folder, name),
+        folder.open_temp(name) as temp,
+    ):
         # Between the download's start and its replace, the folder becomes a link.
         os.rename(root / "Tuần 1" / "Toán", tmp_path / "moved away")
         (root / "Tuần 1" / "Toán").symlink_to(outside, target_is_directory=True)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"downloaded\n")
-        folder.replace(temp, name)
+        temp.write(b"downloaded\n")
+        temp.finish()
+        folder.replace(temp.name, name)
     assert listing(outside) == {"authorized_keys": b"the teacher's own key\n"}
     assert listing(tmp_path / "moved away") == {"authorized_keys": b"downloaded\n"}
 

@@ -3,9 +3,10 @@
 Invariants:
 - A file appears under its real name only complete and verified: its blobs are each checked
   by the repository (HMAC id), the whole file against the snapshot's SHA-256; it is written
-  to a ``.~hoso-*.restore`` temp name in its folder, fsync'ed, given its mode and mtime,
-  then renamed. The sync agent ignores that name and, unlike its own ``.part`` downloads,
-  never deletes it, so a restore into the live records folder is safe.
+  to a ``.~hoso-*.restore`` temp in its folder (agent.durable's streamed temp), given its
+  mode and mtime, made durable by one sync for all the files, then renamed. The sync agent
+  ignores that name and, unlike its own ``.part`` downloads, never deletes it, so a restore
+  into the live records folder is safe.
 - Existing files that differ from the snapshot are never replaced without ``overwrite``; then
   ``before_overwrite`` sees all of them before the first one is touched. Existing files equal
   to the snapshot's are left alone.
@@ -29,7 +30,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import restored as restored_marker
+from ..durable import TempFile
 from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _
-from ..local import TEMP_PREFIX
 from ..model import RestoredFile, nfc
 from ..safepath import Folder, SafeRoot
 from .files import fsync_folder
@@ -248,37 +248,35 @@ def _make_folder(safe: SafeRoot, path: str) -> None:
 
 
 def _restore_file(repo: Repository, item: _Item, safe: SafeRoot) -> tuple[str, str, int]:
-    """The file written and verified under a temp name beside it: (temp, path, size)."""
-    parent = _parent(item.path)
-    temp_name = f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-    temp = f"{parent}/{temp_name}" if parent else temp_name
-    with safe.folder(parent) as folder:
-        try:
-            size, sha256 = _write_blobs(repo, item, folder, temp_name)
-            if (size, sha256) != (item.entry["size"], item.entry["sha256"]):
-                raise BackupDamaged(
-                    _(
-                        "{path}: the restored bytes differ from the backup; the file was not "
-                        "written. Run hoso backup check."
-                    ).format(path=item.path)
-                )
-            _set_metadata(folder, temp_name, item.entry)
-        except BaseException:
-            folder.unlink(temp_name, missing_ok=True)
-            raise
+    """The file written and verified under a temp name beside it: (temp, path, size). Not
+    fsync'd here: _restore_files syncs all the files at once."""
+    parent, name = _parent(item.path), _name(item.path)
+    with (
+        safe.folder(parent) as folder,
+        folder.open_temp(name, mode=0o600, suffix=TEMP_SUFFIX, sync=False) as out,
+    ):
+        size, sha256 = _write_blobs(repo, item, out)
+        if (size, sha256) != (item.entry["size"], item.entry["sha256"]):
+            raise BackupDamaged(
+                _(
+                    "{path}: the restored bytes differ from the backup; the file was not "
+                    "written. Run hoso backup check."
+                ).format(path=item.path)
+            )
+        out.finish()
+        _set_metadata(folder, out.name, item.entry)
+        out.keep()
+        temp = f"{parent}/{out.name}" if parent else out.name
     return temp, item.path, size
 
 
-def _write_blobs(repo: Repository, item: _Item, folder: Folder, name: str) -> tuple[int, str]:
+def _write_blobs(repo: Repository, item: _Item, out: TempFile) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(name, flags, 0o600, dir_fd=folder.fd)
-    with os.fdopen(fd, "wb") as out:
-        for data in _blobs(repo, item):
-            out.write(data)
-            digest.update(data)
-            size += len(data)
+    for data in _blobs(repo, item):
+        out.write(data)
+        digest.update(data)
+        size += len(data)
     return size, digest.hexdigest()
 
 
