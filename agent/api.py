@@ -37,7 +37,7 @@ from .documents.model import (
 )
 from .documents.sandbox import DEFAULT_LIMITS, MIB, DocumentSandbox, Limits, ReaderUnavailable
 from .documents.sandbox import shared as document_sandbox
-from .durable import create_new, fsync_dir, rename_no_replace, write_atomic
+from .durable import create_new, fsync_dir, fsync_file, rename_no_replace, write_atomic
 from .errors import (
     AuthError,
     CannotOpen,
@@ -256,6 +256,7 @@ __all__ = [
     "document_sandbox",
     "fold",
     "fsync_dir",
+    "fsync_file",
     "has_control",
     "ignore_rules",
     "is_conflict_copy",

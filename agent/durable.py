@@ -108,6 +108,16 @@ def rename_no_replace(src: Path, dst: Path) -> None:
         os.close(src_fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Put the bytes of a finished file on disk (one another program wrote, e.g. LibreOffice's
+    PDF) before a rename publishes it under its real name."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make renames and removals in the folder ``path`` durable, under the policy above."""
     fd = os.open(path, _DIR_FLAGS)

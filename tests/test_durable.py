@@ -482,3 +482,16 @@ def test_safepath_copy_out_killed_leaves_no_half_file(tmp_path: Path, step: tupl
         assert not target.exists()  # never a half copy under the real name
     left = list(durable.stale_temps(target))
     assert _leftovers(trash, {target.name}) == sorted(p.name for p in left)
+
+
+def test_fsync_file_syncs_a_finished_file_and_never_follows_a_link(tmp_path: Path) -> None:
+    produced = tmp_path / "biên bản.pdf"
+    produced.write_bytes(b"%PDF-1.7 converted")
+    durable.fsync_file(produced)  # another program's output, before it is published
+    durable.rename_no_replace(produced, tmp_path / "Biên bản bàn giao.pdf")
+    assert (tmp_path / "Biên bản bàn giao.pdf").read_bytes() == b"%PDF-1.7 converted"
+    planted = tmp_path / "planted.pdf"
+    planted.symlink_to(tmp_path / "Biên bản bàn giao.pdf")
+    with pytest.raises(OSError) as raised:
+        durable.fsync_file(planted)
+    assert raised.value.errno == errno.ELOOP

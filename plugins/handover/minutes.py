@@ -35,6 +35,7 @@ from docx.text.run import Run
 
 from agent.api import (
     a4_page,
+    fsync_file,
     rename_no_replace,
     save_new,
     use_font,
@@ -150,8 +151,7 @@ def convert_to_pdf(docx: Path, pdf: Path) -> Path | None:
         produced = folder / f"{docx.stem}.pdf"
         if not _run(command) or not produced.is_file():
             return None
-        with open(produced, "rb+") as fh:
-            os.fsync(fh.fileno())  # its bytes on disk before the name that publishes them
+        fsync_file(produced)  # its bytes on disk before the name that publishes them
         rename_no_replace(produced, pdf)  # a file that appeared meanwhile is kept
     return pdf
 
