@@ -457,10 +457,10 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
     with lock:
         log.info("agent started for %s", config.root)
         daemon = Daemon(config, stop, serve_requests=True)
-        _off_main_thread(daemon.run)
+        off_main_thread(daemon.run)
 
 
-def _off_main_thread(run: Callable[[], None]) -> None:
+def off_main_thread(run: Callable[[], None]) -> None:
     """``run`` on a thread of its own, the main thread only waiting for it, so that SIGTERM
     is heard at once whatever the loop is doing.
 

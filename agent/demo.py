@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from . import config as configmod
-from .daemon import Daemon, DaemonState
+from .daemon import Daemon, DaemonState, off_main_thread
 from .hooks import Notification
 from .i18n import _
 
@@ -172,7 +172,7 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
     if timer:
         timer.start()
     try:
-        daemon.run()
+        off_main_thread(daemon.run)  # Ctrl-C heard at once, as by `hoso run`
     finally:
         if timer:
             timer.cancel()
