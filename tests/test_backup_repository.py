@@ -17,6 +17,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import threading
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -531,6 +532,21 @@ def test_the_lock_is_exclusive_within_a_process(repo: Repository) -> None:
             pass
         assert len(os.listdir(repo.path / "locks")) == 1  # the loser removed its own
     assert os.listdir(repo.path / "locks") == []
+
+
+def test_a_backup_ended_early_finishes_its_pack_write_before_the_lock_goes(
+    repo: Repository,
+) -> None:
+    # The agent stopping mid-backup: a pack is being written when the backup is abandoned.
+    with pytest.raises(KeyboardInterrupt), repo.lock():
+        for seed in range(3):  # 3 × 7 MB: the first pack (16 MB target) goes to the writer
+            repo.add_blob("data", noise(7_000_000, seed))
+        assert any(t.name.startswith("hoso-pack") for t in threading.enumerate())
+        raise KeyboardInterrupt
+    assert not any(t.name.startswith("hoso-pack") for t in threading.enumerate())
+    assert os.listdir(repo.path / "locks") == []
+    packs = [p for p in (repo.path / "data").rglob("*") if p.is_file()]
+    assert len(packs) == 1 and not packs[0].name.startswith(".")  # whole, under its name
 
 
 def test_a_lock_held_by_another_process_means_in_use(repo: Repository) -> None:

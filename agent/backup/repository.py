@@ -17,13 +17,13 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from io import FileIO
@@ -185,11 +185,16 @@ class Repository:
 
     # --- the lock ----------------------------------------------------------------------------
 
-    def lock(self) -> AbstractContextManager[None]:
-        """The exclusive lock: ``with repo.lock(): …``; RepositoryInUse when held elsewhere."""
-        return locks.exclusive(
-            _LockFiles(self), locks.Holder.current(), datetime.now().astimezone()
-        )
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """The exclusive lock: ``with repo.lock(): …``; RepositoryInUse when held elsewhere.
+        A pack write still in flight when the block ends early (an error, the agent stopping)
+        is finished before the lock is let go: nobody else's prune may meet it half-written."""
+        with locks.exclusive(_LockFiles(self), locks.Holder.current(), datetime.now().astimezone()):
+            try:
+                yield
+            finally:
+                self._finish_writes()
 
     # --- blobs -------------------------------------------------------------------------------
 
@@ -246,13 +251,18 @@ class Repository:
         if self._open_pack.size:
             self._write_open_pack()
         self._collect(wait_for=len(self._writing))
-        if self._writer is not None:
-            self._writer.shutdown()
-            self._writer = None
+        self._finish_writes()
         if self._unindexed:
             # The in-memory index already holds these entries: no need to reread the files.
             self._write_index_file(self._unindexed, [])
             self._unindexed = {}
+
+    def _finish_writes(self) -> None:
+        """Wait for the pack writer's work and let its thread go (the packs it wrote are
+        complete; one that failed is raised by the next :meth:`flush`)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def chunks(self, file: Path) -> Iterator[bytes]:
         """The content of ``file`` cut as the config says; OSError as the file system raises it."""
