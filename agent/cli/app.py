@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -69,7 +70,11 @@ def _add_plugin_commands(argv: list[str] | None) -> None:
     ctx = Ctx.at(None)
     try:
         parsed = cli.make_context("hoso", args, resilient_parsing=True)
-        rest = [*parsed.protected_args, *parsed.args]
+        with warnings.catch_warnings():
+            # click ≥ 8.2 deprecates protected_args (click 9 puts all tokens in args);
+            # this reads the command name the same way with either.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            rest = [*getattr(parsed, "protected_args", ()), *parsed.args]
         if rest and rest[0] in cli.commands:  # built in (or already added)
             return
         ctx = Ctx.at(parsed.params.get("config_path"))
