@@ -17,10 +17,10 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-import keyring.backend
 import keyring.backends.fail
 import pytest
 from agents import Agent, hoso_env
+from memory_keyring import MemoryKeyring
 from servers import wait_until
 
 from agent import config as configmod
@@ -48,24 +48,6 @@ KEYRING_OFF = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 FAST_KDF = KdfParams(n=2**10)
 HOSO = "from agent.cli import main; main()"
 
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A usable keyring that lives in this process only (stands in for the OS keyring)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.store[(service, username)]
 
 
 def make_config(tmp_path: Path, user: str = "cô.lan") -> Config:

@@ -15,11 +15,11 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-import keyring.backend
 import keyring.backends.fail
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from memory_keyring import MemoryKeyring
 
 from agent import config as configmod
 from agent.config import Config
@@ -30,24 +30,6 @@ VECTORS = Path(__file__).resolve().parent / "vault_vectors"
 EXPECTED = json.loads((VECTORS / "vectors.json").read_text(encoding="utf-8"))
 FAIL = keyring.backends.fail.Keyring()
 
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A usable keyring that lives in this process only (stands in for the OS keyring)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.store[(service, username)]
 
 
 def installed(tmp_path: Path, folder: str) -> Config:

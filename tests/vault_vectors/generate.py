@@ -21,9 +21,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE.parent))  # the tests' helpers
 
 import keyring.backend  # noqa: E402
 import keyring.backends.fail  # noqa: E402
+from memory_keyring import MemoryKeyring  # noqa: E402
 
 from agent import config as configmod  # noqa: E402
 from agent import vault as vaultmod  # noqa: E402
@@ -45,22 +47,6 @@ ENTRIES: dict[str, Any] = {
 }
 CHEAP = {"n": 2**10, "r": 8, "p": 1}
 
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.store[(service, username)]
 
 
 def config(folder: Path) -> configmod.Config:
