@@ -216,9 +216,8 @@ def test_sigterm_during_the_start_up_check_of_a_big_folder_ends_the_agent_in_sec
     proc = agent.popen("run")
     try:
         wait_until(lambda: journal.exists() and len(_validated(agent)) >= 5, 60, "the check")
-        proc.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
-        _out, err = proc.communicate(timeout=120)
+        _out, err = stop_agent(proc, 120)
         took = time.monotonic() - stopping
     finally:
         if proc.poll() is None:
@@ -342,9 +341,8 @@ def test_sigterm_during_a_backup_ends_the_agent_in_seconds_and_the_repository_so
     try:
         locks = repository / "locks"
         wait_until(lambda: locks.is_dir() and any(locks.iterdir()), 60, "the backup to start")
-        proc.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
-        _out, err = proc.communicate(timeout=120)
+        _out, err = stop_agent(proc, 120)
         took = time.monotonic() - stopping
     finally:
         if proc.poll() is None:
