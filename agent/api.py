@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, Secret, is_loopback, write_private
@@ -177,6 +178,15 @@ def storage(config: Config, plugin: str, migrations: Sequence[Migration]) -> Sto
     return open_storage(config.state_dir, plugin, migrations)
 
 
+def school_folder(config: Config) -> Path | None:
+    """The local copy of the school-wide folder every agent keeps (``[school] folder_url``),
+    or None when this computer has none. The agent syncs it; a plugin writes school-wide
+    files there (the handover log, evidence of submissions) and reads the school's own
+    (templates in ``Biểu mẫu/``). The folder may not exist yet before its first sync."""
+    folder = config.school_folder
+    return folder.root if folder is not None else None
+
+
 def school_year_start(validator: Validator, today: date) -> date:
     """The Monday of school week 1 of the school year holding ``today``: a plugin's setting
     when one answers ``hoso_school_year_start`` (validation's ``year_start``), else the week
@@ -282,6 +292,7 @@ __all__ = [
     "record_type_from_dict",
     "rename_no_replace",
     "save_new",
+    "school_folder",
     "school_week",
     "school_year_start",
     "seal",

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 
@@ -30,6 +30,7 @@ from . import roles
 from .durable import write_atomic
 from .errors import ConfigError
 from .i18n import _
+from .model import has_control, nfc
 from .roles import Roles
 
 APP = "hoso"
@@ -133,6 +134,19 @@ class PluginsConfig:
 
 
 @dataclass(frozen=True)
+class SchoolFolderConfig:
+    """``[school] folder_url``, ``folder_root``, ``profile_key``: the school-wide folder of the
+    share every agent keeps beside the records folder (the profile, the handover log, the
+    school's templates). ``url`` + ``remote_dir`` address it the way [remote] addresses the
+    records folder."""
+
+    url: str  # the WebDAV base the folder is under
+    remote_dir: str  # the folder, unquoted, under ``url``
+    root: Path  # its local copy
+    profile_key: str = ""  # the pinned profile signer's fingerprint; "": trust on first use
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     root: Path
@@ -144,6 +158,7 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     roles: Roles = field(default_factory=Roles)
+    school_folder: SchoolFolderConfig | None = None  # None: no school folder (as before)
     # The tables of _OPEN_TABLES as written ([smtp], [inspection]…): their plugin checks them.
     open_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -245,6 +260,10 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
     _validate_remote(path, remote)
     _validate_sync(path, sync)
     _validate_backup(path, backup)
+    school_raw, folder_raw = _split_school(path, raw.get("school"))
+    parsed_roles = roles.parse(
+        school_raw, raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
+    )
     return Config(
         path=path,
         root=root,
@@ -255,11 +274,86 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         sync=sync,
         plugins=tables.get("plugins", PluginsConfig()),
         backup=backup,
-        roles=roles.parse(
-            raw.get("school"), raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
-        ),
+        roles=parsed_roles,
+        school_folder=_school_folder(path, folder_raw, remote, root, parsed_roles.school.name),
         open_tables=open_tables,
     )
+
+
+_FOLDER_KEYS = ("folder_url", "folder_root", "profile_key")
+
+
+def _split_school(path: Path, raw: Any) -> tuple[Any, dict[str, Any]]:
+    """``[school]`` without the school folder's keys (roles.py parses the rest), and those."""
+    if not isinstance(raw, dict):
+        return raw, {}
+    folder = {k: raw[k] for k in _FOLDER_KEYS if k in raw}
+    for key, value in folder.items():
+        _check_type(path, f"school.{key}", value, str)
+    return {k: v for k, v in raw.items() if k not in _FOLDER_KEYS}, folder
+
+
+def _school_folder(
+    path: Path, raw: Mapping[str, str], remote: RemoteConfig, root: Path, school_name: str
+) -> SchoolFolderConfig | None:
+    url = raw.get("folder_url", "").strip()
+    if not url:
+        for key in ("folder_root", "profile_key"):
+            if raw.get(key, "").strip():
+                raise _bad(path, f"school.{key}", _("needs school.folder_url: set both"))
+        return None
+    if has_control(url) or "\\" in url:
+        raise _bad(path, "school.folder_url", _("holds a control character: type it again"))
+    parts = urlsplit(url)
+    if parts.scheme:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _bad(path, "school.folder_url", _folder_url_problem())
+        if parts.username or parts.password:
+            raise _bad(path, "school.folder_url", _("must not contain a user name or password"))
+        base, folder = f"{parts.scheme}://{parts.netloc}/", unquote(parts.path)
+    elif url.startswith("/"):  # a path on the share's server
+        origin = urlsplit(remote.url)
+        base, folder = f"{origin.scheme}://{origin.netloc}/", unquote(url)
+    else:  # a folder under the share's address, e.g. a Nextcloud group folder in each user's files
+        base, folder = remote.url, url
+    segments = [s for s in folder.split("/") if s]
+    if not segments or any(s in (".", "..") for s in segments):
+        raise _bad(path, "school.folder_url", _folder_url_problem())
+    local = raw.get("folder_root", "").strip()
+    folder_root = Path(local).expanduser() if local else root.parent / _folder_name(school_name)
+    if not folder_root.is_absolute():
+        raise _bad(path, "school.folder_root", _("must be an absolute path"))
+    if folder_root.is_relative_to(root) or root.is_relative_to(folder_root):
+        raise _bad(
+            path,
+            "school.folder_root",
+            _("must be beside the records folder, neither inside it nor holding it"),
+        )
+    key = raw.get("profile_key", "").strip()
+    fingerprint = roles.key_fingerprint(key) if key else ""
+    if fingerprint is None:
+        raise _bad(
+            path,
+            "school.profile_key",
+            _(
+                "must be a key fingerprint as `hoso school sign` prints it, "
+                'e.g. "ABCD-EFGH-IJKL-MNOP"'
+            ),
+        )
+    return SchoolFolderConfig(base, "/".join(segments), folder_root, fingerprint)
+
+
+def _folder_url_problem() -> str:
+    return _(
+        "must be the school folder's WebDAV address (https://…), a path on the share's server "
+        "(/…), or a folder under the share's address (e.g. the Nextcloud group folder's name)"
+    )
+
+
+def _folder_name(school_name: str) -> str:
+    """The default local school folder's name: the school's name, made a safe folder name."""
+    name = " ".join(school_name.replace("/", " ").split()).strip(". ")
+    return nfc(name) if name and not has_control(name) else "Trường"
 
 
 def _plugins_table(path: Path, raw: Any) -> PluginsConfig:
@@ -401,7 +495,6 @@ def read_secret_file(path: Path) -> Secret:
 def write_private(path: Path, text: str) -> None:
     """Write a text file readable only by its owner, atomically and durably."""
     write_atomic(path, text.encode("utf-8"))
-
 
 
 def render(
