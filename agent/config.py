@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import platformdirs
 
-from . import roles
+from . import profilestore, roles
 from .durable import write_atomic
 from .errors import ConfigError
 from .i18n import _
@@ -161,6 +161,10 @@ class Config:
     school_folder: SchoolFolderConfig | None = None  # None: no school folder (as before)
     # The tables of _OPEN_TABLES as written ([smtp], [inspection]…): their plugin checks them.
     open_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Where each school value comes from, with a school folder: "school.reviewers",
+    # "keepers", "inspection.schedule", "types"… -> "profile" (the school profile in force)
+    # or "config" (this computer's own file, which wins). Empty without a school folder.
+    school_sources: Mapping[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> Mapping[str, Any]:
         """An open table (``[smtp]``, ``[inspection]``…), empty when the file has none."""
@@ -224,6 +228,7 @@ def load(path: Path | None = None) -> Config:
 
 
 def from_dict(raw: dict[str, Any], path: Path) -> Config:
+    raw, sources = _with_profile(raw)
     tables: dict[str, Any] = {}
     open_tables: dict[str, Mapping[str, Any]] = {}
     top: dict[str, Any] = {}
@@ -277,7 +282,21 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         roles=parsed_roles,
         school_folder=_school_folder(path, folder_raw, remote, root, parsed_roles.school.name),
         open_tables=open_tables,
+        school_sources=sources,
     )
+
+
+def _with_profile(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``raw`` with the school profile in force merged in (agent.profilestore), when the
+    config names a school folder; as it is otherwise. Mistakes of ``raw`` itself are left
+    for the checks after."""
+    school = raw.get("school")
+    url = school.get("folder_url") if isinstance(school, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        return raw, {}
+    state = raw.get("state_dir")
+    state_dir = Path(state).expanduser() if isinstance(state, str) and state else None
+    return profilestore.merge(raw, profilestore.in_force(state_dir or default_state_dir()))
 
 
 _FOLDER_KEYS = ("folder_url", "folder_root", "profile_key")
@@ -466,12 +485,16 @@ def _validate_backup(path: Path, backup: BackupConfig) -> None:
         raise _bad(path, "backup.remote_dir", _("must be a single folder name"))
 
 
-def _bad(path: Path, key: str, problem: str) -> ConfigError:
+def setting_error(path: Path, key: str, problem: str) -> ConfigError:
+    """The one message for a wrong setting of ``path`` (the config, or the school profile)."""
     return ConfigError(
         _("Config file {path}, setting `{key}`: {problem}.").format(
             path=path, key=key, problem=problem
         )
     )
+
+
+_bad = setting_error
 
 
 # --- secrets on disk ------------------------------------------------------------------------
@@ -507,6 +530,7 @@ def render(
     *,
     allow_insecure_http: bool = False,
     ca_file: str = "",
+    school_key: str = "",
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -533,6 +557,8 @@ def render(
         lines.append("allow_insecure_http = true")
     if ca_file:
         lines.append(f"ca_file = {q(ca_file)}")
+    if school_key:
+        lines += ["", "[school]", f"profile_key = {q(school_key)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,8 @@
 
 docs/envelope.md is the format document. The backup repository, the vault and the handover
 bundle seal everything they write through this module, and it is the agent's only importer of
-``cryptography``: the envelope and the keys that seal it (HKDF subkeys, scrypt passphrases).
+``cryptography``: the envelope and the keys that seal it (HKDF subkeys, scrypt passphrases),
+and the Ed25519 signatures the school profile is signed with.
 The formats written before this module existed are its version 1, byte for byte.
 
 Invariants:
@@ -22,8 +23,9 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -194,3 +196,50 @@ def passphrase_key(passphrase: str, salt: bytes, params: KdfParams) -> SealingKe
 def derive_key(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
     """A 32-byte key for the one purpose ``info``, derived from ``secret`` (HKDF-SHA256)."""
     return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(secret)
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+SIGNATURE_SIZE = 64
+
+
+@dataclass(frozen=True, eq=False)
+class SigningKey:
+    """An Ed25519 private key, 32 raw bytes (never shown in a repr)."""
+
+    secret: bytes = field(repr=False)
+    _key: Ed25519PrivateKey = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != KEY_SIZE:
+            raise ValueError("a signing key is 32 bytes")
+        object.__setattr__(self, "_key", Ed25519PrivateKey.from_private_bytes(self.secret))
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        raw = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return cls(raw)
+
+    def public(self) -> bytes:
+        """The public key, 32 raw bytes."""
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``data``."""
+        return self._key.sign(data)
+
+
+def verify_signature(public: bytes, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the Ed25519 signature of ``data`` by the key ``public``
+    (False for a key or signature of the wrong shape, never an exception)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

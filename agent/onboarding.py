@@ -35,6 +35,7 @@ from .errors import (
 )
 from .i18n import _
 from .remote import Remote
+from .roles import key_fingerprint
 from .vault import WEBDAV, Vault
 
 EXAMPLE_URL = "https://cloud.truong.edu.vn/remote.php/dav/files/lan/"
@@ -62,8 +63,17 @@ def initialise(
     allow_insecure_http: bool = False,
     password_from_env: bool = False,
     ca_file: Path | None = None,
+    school_key: str = "",
 ) -> InitResult:
     preflight(path, url, force=force)
+    fingerprint = key_fingerprint(school_key) if school_key else ""
+    if fingerprint is None:
+        raise ConfigError(
+            _(
+                "--school-key {key}: not a key fingerprint as `hoso school sign` prints it, "
+                'e.g. "ABCD-EFGH-IJKL-MNOP".'
+            ).format(key=school_key)
+        )
     if ca_file is not None:
         ca_file = ca_file.expanduser().absolute()
         if not ca_file.is_file():
@@ -80,6 +90,7 @@ def initialise(
         i18n.detect_language(),
         allow_insecure_http=allow_insecure_http,
         ca_file=str(ca_file or ""),
+        school_key=fingerprint,
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if cfg.remote.insecure_http() and not allow_insecure_http:

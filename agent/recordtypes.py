@@ -4,7 +4,9 @@ config/record-types.toml (installed as share/hoso/record-types.toml) is hoso's o
 plugin's: the agent classifies records by it even with no plugin contributing types, and a
 plugin (validation) puts a school's ``types_file`` before it. A file holds only ``[[types]]``
 tables (:func:`agent.records.record_type_from_dict`); any problem is a ConfigError naming the
-file and the type.
+file and the type. The school profile (``hoso-truong.toml``) holds record types too, beside
+its other tables: read as a types file, its ``[[types]]`` are taken and the rest left to the
+profile's own checks.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from .config import shipped_file
 from .errors import ConfigError
 from .i18n import _
+from .profilestore import PROFILE_NAME
 from .records import RecordType, merge_types, record_type_from_dict
 
 SHIPPED_TYPES_NAME = "record-types.toml"
@@ -45,8 +49,17 @@ def load_types_file(path: Path) -> list[RecordType]:
                 path=path, detail=exc
             )
         ) from None
-    tables = raw.get("types", [])
-    if not isinstance(tables, list) or set(raw) - {"types"}:
+    if set(raw) - {"types"} and path.name != PROFILE_NAME:
+        raise ConfigError(
+            _("The record types file {path} must contain only [[types]] tables.").format(path=path)
+        )
+    return parse_types(raw.get("types", []), path)
+
+
+def parse_types(tables: Any, path: Path) -> list[RecordType]:
+    """The record types of a file's ``[[types]]`` tables; ConfigError naming ``path`` and the
+    type on any problem."""
+    if not isinstance(tables, list):
         raise ConfigError(
             _("The record types file {path} must contain only [[types]] tables.").format(path=path)
         )

@@ -8,6 +8,8 @@ the key (through the ``bad`` callback the config module passes in).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,13 @@ def key_fingerprint(text: str) -> str | None:
     if not _FINGERPRINT.fullmatch(body):
         return None
     return "-".join(body[i : i + 4] for i in range(0, 16, 4))
+
+
+def public_key_fingerprint(public: bytes) -> str:
+    """The fingerprint of a raw public key (the school profile's signing key):
+    ``XXXX-XXXX-XXXX-XXXX``, 80 bits of SHA-256 in base32, to compare aloud."""
+    digest = base64.b32encode(hashlib.sha256(public).digest()).decode("ascii")
+    return "-".join(digest[i : i + 4] for i in range(0, 16, 4))
 
 
 @dataclass(frozen=True)
@@ -215,9 +224,6 @@ def _school(raw: Any, bad: Bad) -> School:
     reviewers = table.get("reviewers", [])
     if not isinstance(reviewers, list):
         raise bad("school.reviewers", _("must be a list of tables ([[school.reviewers]])"))
-    keepers = table.get("keepers", [])
-    if not isinstance(keepers, list):
-        raise bad("school.keepers", _("must be a list of tables ([[school.keepers]])"))
     return School(
         name=_text(table, "school", "name", bad),
         governing_body=_text(table, "school", "governing_body", bad),
@@ -232,7 +238,7 @@ def _school(raw: Any, bad: Bad) -> School:
         reviewers=tuple(
             _reviewer(r, f"school.reviewers[{i}]", bad) for i, r in enumerate(reviewers)
         ),
-        keepers=tuple(_keeper(k, f"school.keepers[{i}]", bad) for i, k in enumerate(keepers)),
+        keepers=keys(table.get("keepers"), "school.keepers", bad, keeper_key_problem()),
         teachers=_names(table, bad),
     )
 
@@ -249,7 +255,18 @@ def _names(table: dict[str, Any], bad: Bad) -> tuple[tuple[str, str], ...]:
     return tuple(names)
 
 
-def _keeper(raw: Any, key: str, bad: Bad) -> Keeper:
+def keys(raw: Any, key: str, bad: Bad, wrong_key: str) -> tuple[Keeper, ...]:
+    """A list of ``{name, key}`` tables (``[[school.keepers]]``, the profile's
+    ``[[signers]]``): each a person's name and a key fingerprint; ``wrong_key`` says where a
+    fingerprint that is not one should be copied from."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise bad(key, _("must be a list of tables ([[{key}]])").format(key=key))
+    return tuple(_keeper(k, f"{key}[{i}]", bad, wrong_key) for i, k in enumerate(raw))
+
+
+def _keeper(raw: Any, key: str, bad: Bad, wrong_key: str) -> Keeper:
     table = _table(raw, key, bad)
     _only(table, key, {"name", "key"}, bad)
     name = _text(table, key, "name", bad)
@@ -257,14 +274,15 @@ def _keeper(raw: Any, key: str, bad: Bad) -> Keeper:
         raise bad(f"{key}.name", _("is missing: give the keeper's full name"))
     fingerprint = key_fingerprint(_text(table, key, "key", bad))
     if fingerprint is None:
-        raise bad(
-            f"{key}.key",
-            _(
-                "must be the key's fingerprint as `hoso handover keygen` prints it on the "
-                'keeper\'s computer, e.g. "ABCD-EFGH-IJKL-MNOP"'
-            ),
-        )
+        raise bad(f"{key}.key", wrong_key)
     return Keeper(name, fingerprint)
+
+
+def keeper_key_problem() -> str:
+    return _(
+        "must be the key's fingerprint as `hoso handover keygen` prints it on the "
+        'keeper\'s computer, e.g. "ABCD-EFGH-IJKL-MNOP"'
+    )
 
 
 def _reviewer(raw: Any, key: str, bad: Bad) -> Reviewer:

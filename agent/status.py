@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import heldback, local, serverinfo, trash
+from . import heldback, local, profilestore, serverinfo, trash
 from .backup import history
 from .config import Config
 from .display import printable_name
@@ -148,7 +148,9 @@ def gather(config: Config, journal: Journal) -> Status:
             for f in journal.plugin_failures()
         ],
         insecure_http=config.remote.insecure_http(),
-        warnings=[w for w in (trash.held_expiry(journal),) if w],
+        warnings=[
+            w for w in (trash.held_expiry(journal), profilestore.first_use_warning(config)) if w
+        ],
         server=server,
         unlisted=sorted(unlisted),
         held=_held(heldback.remembered(journal), symlinks, unlisted, files),

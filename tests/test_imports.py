@@ -65,7 +65,7 @@ LAYERS = [
         "documents.sandbox",
         "documents.worker",
     },
-    {"config", "recordtypes"},
+    {"config", "recordtypes", "profilestore"},
     {
         "local",
         "davxml",
@@ -93,7 +93,7 @@ LAYERS = [
     {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
-    {"sync", "status", "onboarding", "validation"},
+    {"sync", "status", "onboarding", "validation", "schoolprofile"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
     {"daemon", "control"},
     {"demo"},

@@ -22,7 +22,19 @@ from ..context import Ctx
 from ..display import guard_terminal
 from ..errors import ExitCode, HosoError
 from ..i18n import _
-from . import backup, check, demo, onboarding, plugins, roles, status, sync, trash, vault
+from . import (
+    backup,
+    check,
+    demo,
+    onboarding,
+    plugins,
+    roles,
+    school,
+    status,
+    sync,
+    trash,
+    vault,
+)
 
 
 # color=True: click would strip ANSI sequences from names when stdout is not a terminal, showing
@@ -52,6 +64,7 @@ for command in (
     check.check,
     plugins.plugins,
     roles.roles,
+    school.school,
     backup.backup,
     vault.vault,
     demo.demo,

@@ -33,6 +33,12 @@ from ..i18n import _
     type=click.Path(dir_okay=False, path_type=Path),
     help="The certificate (PEM) of the school's own certificate authority, if its share uses one.",
 )
+@click.option(
+    "--school-key",
+    default="",
+    metavar="FINGERPRINT",
+    help="The school profile signer's key to trust (as `hoso school sign` prints it).",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -45,6 +51,7 @@ def init(
     no_check: bool,
     allow_insecure_http: bool,
     ca_file: Path | None,
+    school_key: str,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
     from ..onboarding import initialise, preflight
@@ -72,6 +79,7 @@ def init(
         allow_insecure_http=allow_insecure_http,
         password_from_env=configmod.PASSWORD_ENV in os.environ,
         ca_file=ca_file,
+        school_key=school_key,
     )
     click.echo(_("Config written to {path}.").format(path=ctx.config_path))
     click.echo(_("Records folder: {root}").format(root=result.config.root))

@@ -1,4 +1,4 @@
-"""`hoso roles`: who holds which role at the school, from the config."""
+"""`hoso roles`: who holds which role at the school, from the config and the school profile."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 
 import click
 
+from .. import profilestore
 from ..context import Ctx, pass_ctx
 from ..i18n import _
 from ..roles import Person
+from .school import source_lines
 
 
 @click.command()
@@ -16,9 +18,19 @@ from ..roles import Person
 @pass_ctx
 def roles(ctx: Ctx, as_json: bool) -> None:
     """Who holds which role: the principal's decision, the mailbox keeper, the reviewers."""
-    found = ctx.load().roles
+    config = ctx.load()
+    found = config.roles
+    # With a school folder: where each value comes from, and the school profile in force.
+    profile = None
+    if config.school_folder is not None:
+        info = profilestore.in_force_info(config.state_dir)
+        profile = info.to_json() if info else None
     if as_json:
-        click.echo(json.dumps(found.to_json(), ensure_ascii=False))
+        document = found.to_json()
+        if config.school_folder is not None:
+            document["sources"] = dict(config.school_sources)
+            document["profile"] = profile
+        click.echo(json.dumps(document, ensure_ascii=False))
         return
     school = found.school
     unset = _("(not set)")
@@ -47,3 +59,15 @@ def roles(ctx: Ctx, as_json: bool) -> None:
         )
     mine = ", ".join(r.name for r in found.my_reviewers()) or unset
     click.echo(_("Your lesson plans are reviewed by: {names}").format(names=mine))
+    if config.school_folder is None:
+        return
+    if profile is None:
+        click.echo(_("School profile: none in force (this computer's config is used)."))
+    else:
+        click.echo(
+            _("School profile in force: serial {serial}, signed by {signer} at {time}").format(
+                serial=profile["serial"], signer=profile["signer"], time=profile["signed_at"]
+            )
+        )
+    for line in source_lines(config.school_sources):
+        click.echo(line)

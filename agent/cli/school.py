@@ -1,0 +1,139 @@
+"""`hoso school show / edit / sign`: the signed school profile in the school folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..context import Ctx, pass_ctx
+from ..errors import ConfigError, ExitCode
+from ..i18n import _
+
+
+@click.group()
+def school() -> None:
+    """The school folder and the school profile (hoso-truong.toml)."""
+
+
+@school.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show(ctx: Ctx, as_json: bool) -> None:
+    """The profile in force, where each value comes from, and the school folder's copy.
+
+    Exit 4 when the school folder's copy is refused for its signature (changed after
+    signing, an unknown key, an older copy put back), 2 when it is signed but not valid."""
+    from .. import profilestore, schoolprofile
+
+    config = ctx.load()
+    folder = schoolprofile.folder_of(config)
+    # Like the agent after each pass: a good new copy goes into force now.
+    outcome = schoolprofile.refresh(config, time.time())
+    config = ctx.load()
+    info = profilestore.in_force_info(config.state_dir)
+    warning = profilestore.first_use_warning(config)
+    document: dict[str, Any] = {
+        "file": str(folder.root / profilestore.PROFILE_NAME),
+        "in_force": info.to_json() if info else None,
+        "pinned_key": folder.profile_key or None,
+        "trusted_on_first_use": warning is not None,
+        "folder_copy": outcome.to_json(),
+        "sources": dict(config.school_sources),
+    }
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+    else:
+        _show_text(document, outcome, info, warning)
+    if outcome.state is schoolprofile.State.REFUSED:
+        invalid = outcome.reason is schoolprofile.Reason.INVALID
+        sys.exit(ExitCode.USAGE if invalid else ExitCode.SAFETY_STOP)
+
+
+def _show_text(document: dict[str, Any], outcome: Any, info: Any, warning: str | None) -> None:
+    from ..schoolprofile import State
+
+    click.echo(_("School profile: {path}").format(path=document["file"]))
+    if info is None:
+        click.echo(_("In force: none (this computer's config is used)."))
+    else:
+        click.echo(
+            _("In force: serial {serial}, signed by {signer} at {time}").format(
+                serial=info.serial, signer=info.signer, time=info.signed_at
+            )
+        )
+    click.echo(
+        _("Pinned signer key: {key}").format(key=document["pinned_key"] or _("(none pinned)"))
+    )
+    state = {
+        State.ABSENT: _("The school folder holds no profile yet."),
+        State.ACCEPTED: _("The school folder's copy was taken now."),
+        State.IN_FORCE: _("The school folder's copy is the one in force."),
+    }.get(outcome.state)
+    click.echo(state or _("The school folder's copy is refused: {why}").format(why=outcome.message))
+    for line in source_lines(document["sources"]):
+        click.echo(line)
+    if warning:
+        click.echo(_("Warning: {message}").format(message=warning), err=True)
+
+
+def source_lines(sources: dict[str, str] | Any) -> list[str]:
+    """One line per value: its key and whether the school profile or this PC gives it."""
+    words = {"profile": _("from the school profile"), "config": _("from this PC's config")}
+    return [f"  {key}: {words.get(where, where)}" for key, where in sorted(sources.items())]
+
+
+@school.command()
+@pass_ctx
+def edit(ctx: Ctx) -> None:
+    """Edit the school profile in $VISUAL / $EDITOR, check it key by key, then sign it."""
+    from .. import schoolprofile
+    from ..vault import terminal_prompt
+
+    config = ctx.load()
+    text = schoolprofile.template(config)
+    while True:
+        edited = click.edit(text, extension=".toml", require_save=True)
+        if edited is None:
+            click.echo(_("Nothing was changed."))
+            return
+        try:
+            schoolprofile.save(config, edited)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            text = edited
+            if click.confirm(_("Edit it again?"), default=True):
+                continue
+            raise ConfigError(
+                _("The school profile was left as it was: nothing was written.")
+            ) from None
+        break
+    _signed(schoolprofile.sign(config, time.time(), prompt=terminal_prompt()))
+
+
+@school.command()
+@pass_ctx
+def sign(ctx: Ctx) -> None:
+    """Check the school profile as it stands and sign it with this computer's key."""
+    from .. import schoolprofile
+    from ..vault import terminal_prompt
+
+    _signed(schoolprofile.sign(ctx.load(), time.time(), prompt=terminal_prompt()))
+
+
+def _signed(signed: Any) -> None:
+    if signed.key_created:
+        click.echo(_("A new signing key was made and stored in the vault."), err=True)
+    click.echo(_("Signed: serial {serial}.").format(serial=signed.serial))
+    click.echo(_("Signing key fingerprint: {fingerprint}").format(fingerprint=signed.fingerprint))
+    click.echo(
+        _(
+            "On each computer, pin this key once: `hoso init --school-key {fingerprint}` "
+            "(or school.profile_key in its config)."
+        ).format(fingerprint=signed.fingerprint)
+    )
+    if signed.outcome.message:
+        click.echo(signed.outcome.message, err=True)

@@ -1,0 +1,562 @@
+"""The school profile: one signed file in the school folder with what every computer shares.
+
+``hoso-truong.toml`` at the school folder's root holds the ``[school]`` values, the mailbox
+keepers' keys (``[[keepers]]``), who may sign the profile (``[[signers]]``), the record types
+(``[[types]]``) and the inspection calendar (``[inspection]``); ``hoso-truong.toml.sig``
+beside it is the principal's or admin's Ed25519 signature (docs/school.md is the format
+document). This module checks a profile key by key, signs it, and decides whether the
+school folder's copy goes into force (:func:`refresh`); agent.profilestore keeps the one in
+force and merges it into the config.
+
+Invariants:
+- A profile goes into force only when signed by a trusted key (the key pinned by
+  ``[school] profile_key``, a ``[[signers]]`` key of the profile in force, or, with nothing
+  pinned, the first signer seen), with a serial above the one in force, and valid key by key;
+  anything else is refused with one message and the last good profile stays in force.
+- The signature covers the file's exact bytes and its serial, signing time and key.
+- Decisions take the time as an argument; :func:`judge` is pure.
+- The private key stays in the vault; no message, repr or JSON shows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from . import profilestore, roles
+from .config import Config, SchoolFolderConfig, setting_error
+from .durable import write_atomic
+from .envelope import SigningKey, verify_signature
+from .errors import ConfigError, SafetyStop, UsageError
+from .hooks import load_plugins
+from .i18n import _
+from .profilestore import (
+    MAX_SIGNATURE_BYTES,
+    PROFILE_NAME,
+    SIGNATURE_NAME,
+    InForce,
+    Memory,
+    Signature,
+    parse_signature,
+    signed_message,
+)
+from .recordtypes import parse_types
+from .vault import Prompt, Vault
+
+VAULT_ENTRY = "school-profile-key"
+MAX_PROFILE_BYTES = 1 << 20  # a school's profile is a few kB; anything huge is not one
+_TOP_KEYS = {"school", "keepers", "signers", "types", "inspection"}
+_PER_COMPUTER = ("folder_url", "folder_root", "profile_key")
+
+
+# --- the profile's content -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile that passed every check."""
+
+    raw: Mapping[str, Any]
+    school: roles.School
+    keepers: tuple[roles.Keeper, ...]
+    signers: tuple[roles.Keeper, ...]
+    types: int  # how many record types it defines
+
+
+def check(data: bytes, path: Path, config: Config) -> Profile:
+    """``data`` as a school profile named ``path``, checked key by key with the config's own
+    messages (ConfigError naming ``path`` and the key)."""
+
+    def bad(key: str, problem: str) -> ConfigError:
+        return setting_error(path, key, problem)
+
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ConfigError(
+            _("The school profile {path} is too large to be one ({size} bytes).").format(
+                path=path, size=len(data)
+            )
+        )
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            _("The school profile {path} is not valid TOML: {detail}").format(path=path, detail=exc)
+        ) from None
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise bad(key, _("is not a known setting"))
+    school = raw.get("school", {})
+    if not isinstance(school, dict):
+        raise bad("school", _("must be a table ([{key}])").format(key="school"))
+    for key in school:
+        if key in _PER_COMPUTER:
+            raise bad(f"school.{key}", _("belongs in each computer's config, not the profile"))
+        if key == "keepers":
+            raise bad("school.keepers", _("is written [[keepers]] in the school profile"))
+    parsed = roles.parse(school, None, bad).school
+    keepers = roles.keys(raw.get("keepers"), "keepers", bad, roles.keeper_key_problem())
+    signers = roles.keys(raw.get("signers"), "signers", bad, _signer_key_problem())
+    types = parse_types(raw.get("types", []), path)
+    inspection = raw.get("inspection", {})
+    if not isinstance(inspection, dict):
+        raise bad("inspection", _("must be a table ([{key}])").format(key="inspection"))
+    # The inspection table is the inspection plugin's: its own check, naming this file.
+    probe = replace(
+        config,
+        path=path,
+        open_tables={"inspection": inspection},
+        roles=replace(config.roles, school=parsed),
+    )
+    load_plugins(probe).check_config()
+    return Profile(raw, replace(parsed, keepers=keepers), keepers, signers, len(types))
+
+
+def _signer_key_problem() -> str:
+    return _(
+        "must be the signing key's fingerprint as `hoso school sign` prints it, "
+        'e.g. "ABCD-EFGH-IJKL-MNOP"'
+    )
+
+
+def signer_keys(raw: Mapping[str, Any]) -> frozenset[str]:
+    """The fingerprints a (checked) profile lists in ``[[signers]]``."""
+    found = raw.get("signers", [])
+    keys = (roles.key_fingerprint(str(s.get("key", ""))) for s in found if isinstance(s, dict))
+    return frozenset(k for k in keys if k)
+
+
+# --- the signature file --------------------------------------------------------------------
+
+
+def make_signature(key: SigningKey, data: bytes, serial: int, now: float) -> Signature:
+    signed_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+    unsigned = Signature(key.public(), serial, signed_at, b"")
+    return replace(unsigned, signature=key.sign(signed_message(unsigned.header(), data)))
+
+
+# --- the decision --------------------------------------------------------------------------
+
+
+class Reason(Enum):
+    UNSIGNED = "unsigned"
+    DAMAGED_SIGNATURE = "damaged-signature"
+    CHANGED = "changed-after-signing"
+    UNKNOWN_KEY = "unknown-key"
+    OLDER = "older"
+    SAME_SERIAL = "same-serial-other-content"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The keys this computer trusts to sign the profile, before reading the folder's copy."""
+
+    pinned: str  # [school] profile_key, "" when nothing is pinned
+    first_use: str | None  # remembered signer trusted on first use
+    signers: frozenset[str]  # [[signers]] of the profile in force
+
+    def trusted(self) -> frozenset[str]:
+        remembered = {self.first_use} if self.first_use and not self.pinned else set()
+        return frozenset({self.pinned} - {""} | remembered | self.signers)
+
+    def open_to_first_use(self, current: InForce | None) -> bool:
+        return not self.pinned and self.first_use is None and current is None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the folder's copy is: ``signature`` to take in, already ``in_force``, or refused."""
+
+    signature: Signature | None = None
+    in_force: bool = False
+    refused: Reason | None = None
+    signer: str = ""  # the fingerprint that signed it, when the signature could be read
+    first_use: bool = False  # taken because nothing was pinned and it is the first seen
+
+
+def judge(data: bytes, sig_data: bytes | None, current: InForce | None, trust: Trust) -> Verdict:
+    """Whether the profile ``data`` with the signature file ``sig_data`` may go into force
+    over ``current``. Pure; its content is checked after (:func:`check`)."""
+    if sig_data is None:
+        return Verdict(refused=Reason.UNSIGNED)
+    signature = parse_signature(sig_data)
+    if signature is None:
+        return Verdict(refused=Reason.DAMAGED_SIGNATURE)
+    signer = signature.fingerprint()
+    if not verify_signature(
+        signature.key, signed_message(signature.header(), data), signature.signature
+    ):
+        return Verdict(refused=Reason.CHANGED, signer=signer)
+    first_use = trust.open_to_first_use(current)
+    if signer not in trust.trusted() and not first_use:
+        return Verdict(refused=Reason.UNKNOWN_KEY, signer=signer)
+    if current is not None and signature.serial < current.serial:
+        return Verdict(refused=Reason.OLDER, signer=signer, signature=signature)
+    if current is not None and signature.serial == current.serial:
+        if data == current.data:
+            return Verdict(in_force=True, signer=signer, signature=signature)
+        return Verdict(refused=Reason.SAME_SERIAL, signer=signer, signature=signature)
+    return Verdict(signature=signature, signer=signer, first_use=first_use)
+
+
+# --- refresh: the folder's copy into force ---------------------------------------------------
+
+
+class State(Enum):
+    NO_FOLDER = "no-folder"  # no school folder configured
+    ABSENT = "absent"  # the school folder holds no profile (yet)
+    ACCEPTED = "accepted"  # the folder's copy went into force now
+    IN_FORCE = "in-force"  # the folder's copy is the one in force
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: State
+    message: str = ""  # for REFUSED: what is wrong, what stays in force, what to do
+    new: bool = False  # REFUSED: first time this file is refused (report it); ACCEPTED: True
+    reason: Reason | None = None
+    serial: int | None = None  # the serial of the folder's copy, when its signature reads
+    signer: str = ""
+    first_use: bool = False  # ACCEPTED by trust on first use (nothing pinned)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "reason": self.reason.value if self.reason else None,
+            "message": self.message,
+            "serial": self.serial,
+            "signer": self.signer or None,
+        }
+
+
+def trust_of(config: Config, folder: SchoolFolderConfig, current: InForce | None) -> Trust:
+    memory = profilestore.read_memory(config.state_dir)
+    signers = signer_keys(current.raw) if current is not None else frozenset()
+    return Trust(folder.profile_key, memory.first_use, signers)
+
+
+def refresh(config: Config, now: float) -> Outcome:
+    """Read the school folder's profile, decide, and put it in force when it may be; a
+    refusal is remembered so that the same bad file is reported once (``Outcome.new``)."""
+    folder = config.school_folder
+    if folder is None:
+        return Outcome(State.NO_FOLDER)
+    profile_path = folder.root / PROFILE_NAME
+    data = _read(profile_path, MAX_PROFILE_BYTES + 1)
+    if data is None:
+        return Outcome(State.ABSENT)
+    sig_data = _read(profile_path.with_name(SIGNATURE_NAME), MAX_SIGNATURE_BYTES + 1)
+    current = profilestore.in_force(config.state_dir)
+    memory = profilestore.read_memory(config.state_dir)
+    trust = trust_of(config, folder, current)
+    verdict = judge(data, sig_data, current, trust)
+    serial = verdict.signature.serial if verdict.signature else None
+    if verdict.in_force:
+        return Outcome(State.IN_FORCE, serial=serial, signer=verdict.signer)
+    detail = ""
+    if verdict.refused is None and verdict.signature is not None:
+        try:
+            check(data, profile_path, config)
+        except ConfigError as exc:
+            detail = str(exc)
+        else:
+            first_use = verdict.signer if verdict.first_use else memory.first_use
+            profilestore.store(
+                config.state_dir,
+                verdict.signature.serial,
+                data,
+                sig_data or b"",
+                Memory(first_use=first_use),
+            )
+            return Outcome(
+                State.ACCEPTED,
+                new=True,
+                serial=serial,
+                signer=verdict.signer,
+                first_use=verdict.first_use,
+            )
+    reason = verdict.refused or Reason.INVALID
+    digest = hashlib.sha256(data + b"\0" + (sig_data or b"")).hexdigest()
+    new = memory.refused != digest
+    if new:
+        profilestore.write_memory(config.state_dir, replace(memory, refused=digest))
+    message = refusal_message(reason, profile_path, verdict, current, trust, detail)
+    return Outcome(State.REFUSED, message, new, reason, serial, verdict.signer)
+
+
+def refusal_message(
+    reason: Reason,
+    path: Path,
+    verdict: Verdict,
+    current: InForce | None,
+    trust: Trust,
+    detail: str = "",
+) -> str:
+    """One message: what is wrong with the folder's copy, what stays in force, what to do."""
+    found = verdict.signature.serial if verdict.signature else 0
+    sig = path.with_name(SIGNATURE_NAME)
+    resign = _("The principal or admin checks it and signs it with `hoso school sign`.")
+    problem, todo = {
+        Reason.UNSIGNED: (
+            _("The school profile {path} is not signed ({sig} is missing)."),
+            resign,
+        ),
+        Reason.DAMAGED_SIGNATURE: (
+            _("The signature {sig} of the school profile is damaged or not a hoso signature."),
+            resign,
+        ),
+        Reason.CHANGED: (
+            _(
+                "The school profile {path} was changed after it was signed (its signature "
+                "does not match its content)."
+            ),
+            _(
+                "If the change is wanted, the principal or admin signs it again with "
+                "`hoso school sign`; otherwise they put back the signed file."
+            ),
+        ),
+        Reason.UNKNOWN_KEY: (
+            _(
+                "The school profile {path} is signed by the key {signer}, which this computer "
+                "does not trust."
+            ),
+            _(
+                "If that key is the principal's or admin's, pin it on this computer with "
+                "`hoso init --school-key {signer}`, or have a trusted signer list it in "
+                "[[signers]]."
+            ),
+        ),
+        Reason.OLDER: (
+            _(
+                "The school profile {path} (serial {found}) is older than the one in force "
+                "(serial {serial}): an old copy was put back."
+            ),
+            _("The principal or admin signs the current profile again with `hoso school sign`."),
+        ),
+        Reason.SAME_SERIAL: (
+            _(
+                "The school profile {path} has the serial of the one in force ({serial}) but "
+                "other content."
+            ),
+            resign,
+        ),
+        Reason.INVALID: (
+            _("The school profile {path} is signed but not valid: {detail}"),
+            _("The principal or admin corrects it with `hoso school edit`."),
+        ),
+    }[reason]
+    if current is None:
+        kept = _("No school profile is in force on this computer: its own config is used.")
+    else:
+        kept = _("The last good profile (serial {serial}) stays in force.")
+    return " ".join(
+        (
+            problem.format(
+                path=path,
+                sig=sig,
+                signer=verdict.signer,
+                found=found,
+                serial=current.serial if current else 0,
+                detail=detail.rstrip("."),
+            ),
+            kept.format(serial=current.serial if current else 0),
+            todo.format(signer=verdict.signer),
+        )
+    )
+
+
+def _read(path: Path, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of ``path``; None when it is not there."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot read {path}: {detail}").format(path=path, detail=exc.strerror)
+        ) from None
+
+
+# --- signing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signed:
+    fingerprint: str
+    serial: int
+    key_created: bool
+    outcome: Outcome  # this computer's refresh right after
+
+
+def folder_of(config: Config) -> SchoolFolderConfig:
+    folder = config.school_folder
+    if folder is None:
+        raise UsageError(
+            _(
+                "No school folder is set up on this computer: set [school] folder_url in the "
+                "config (docs/school.md)."
+            )
+        )
+    return folder
+
+
+def signing_key(vault: Vault) -> tuple[SigningKey, bool]:
+    """The school profile's signing key from the vault, made and stored on first use; and
+    whether it was made now."""
+    entry = vault.get(VAULT_ENTRY)
+    if entry is not None:
+        try:
+            return SigningKey(base64.b64decode(entry.secret.reveal(), validate=True)), False
+        except (binascii.Error, ValueError):
+            raise UsageError(
+                _(
+                    "The vault entry `{name}` is not a signing key. Remove it "
+                    "(`hoso vault remove {name}`) to make a new one; the new key must then "
+                    "be pinned on every computer."
+                ).format(name=VAULT_ENTRY)
+            ) from None
+    key = SigningKey.generate()
+    fingerprint = roles.public_key_fingerprint(key.public())
+    vault.set(
+        VAULT_ENTRY,
+        base64.b64encode(key.secret).decode("ascii"),
+        {"fingerprint": fingerprint},
+    )
+    return key, True
+
+
+def sign(config: Config, now: float, *, prompt: Prompt | None = None) -> Signed:
+    """Check the school folder's profile as it stands and sign it with a serial above every
+    one seen; then put it in force here. ConfigError (nothing written) when it is not valid,
+    SafetyStop when this computer would not trust the key."""
+    folder = folder_of(config)
+    path = folder.root / PROFILE_NAME
+    data = _read(path, MAX_PROFILE_BYTES + 1)
+    if data is None:
+        raise UsageError(
+            _("There is no school profile {path} yet: `hoso school edit` writes one.").format(
+                path=path
+            )
+        )
+    check(data, path, config)
+    current = profilestore.in_force(config.state_dir)
+    vault = Vault.open(config, create=True, prompt=prompt)
+    key, created = signing_key(vault)
+    fingerprint = roles.public_key_fingerprint(key.public())
+    trust = trust_of(config, folder, current)
+    if fingerprint not in trust.trusted() and not trust.open_to_first_use(current):
+        raise SafetyStop(
+            _(
+                "This computer's signing key {fingerprint} is not trusted for the school "
+                "profile here, so no computer of the school would take what it signs; "
+                "nothing was signed. Pin it (`hoso init --school-key {fingerprint}`) or have "
+                "the current signer list it in [[signers]]."
+            ).format(fingerprint=fingerprint)
+        )
+    existing = _read(path.with_name(SIGNATURE_NAME), MAX_SIGNATURE_BYTES + 1)
+    before = parse_signature(existing) if existing else None
+    serial = max(current.serial if current else 0, before.serial if before else 0) + 1
+    signature = make_signature(key, data, serial, now)
+    write_atomic(path.with_name(SIGNATURE_NAME), signature.to_bytes(), mode=0o644)
+    return Signed(fingerprint, serial, created, refresh(config, now))
+
+
+def save(config: Config, text: str) -> Path:
+    """Write ``text`` (checked first: ConfigError and nothing written when it is not valid)
+    as the school folder's profile."""
+    path = folder_of(config).root / PROFILE_NAME
+    data = text.encode("utf-8")
+    check(data, path, config)
+    write_atomic(path, data, mode=0o644)
+    return path
+
+
+# --- a starting point for `hoso school edit` ---------------------------------------------------
+
+
+def template(config: Config) -> str:
+    """The school folder's profile as it stands, or a new one holding this computer's
+    ``[school]`` values, keeper keys and inspection calendar."""
+    path = folder_of(config).root / PROFILE_NAME
+    data = _read(path, MAX_PROFILE_BYTES + 1)
+    if data is not None:
+        return data.decode("utf-8", errors="replace")
+    school = config.roles.school
+    lines = [
+        _("# The school profile (docs/school.md): signed by the principal or admin."),
+        "[school]",
+        f"name = {_q(school.name)}",
+        f"governing_body = {_q(school.governing_body)}",
+        f"mailbox = {_q(school.mailbox)}",
+    ]
+    if school.decision:
+        number, day = _q(school.decision.number), school.decision.date.isoformat()
+        lines.append(f"decision = {{ number = {number}, date = {day} }}")
+    people = (("principal", school.principal), ("mailbox_keeper", school.mailbox_keeper))
+    for name, person in people:
+        if person:
+            lines.append(f"{name} = {_person(person)}")
+    for reviewer in school.reviewers:
+        lines += ["", "[[school.reviewers]]", *_person_lines(reviewer)]
+        lines.append(f"groups = {_list(reviewer.groups)}")
+        lines.append(f"teachers = {_list(reviewer.teachers)}")
+    if school.teachers:
+        lines += ["", "[school.teachers]"]
+        lines += [f"{_q(login)} = {_q(name)}" for login, name in school.teachers]
+    for keeper in school.keepers:
+        lines += ["", "[[keepers]]", f"name = {_q(keeper.name)}", f"key = {_q(keeper.key)}"]
+    lines += [
+        "",
+        _("# Who else may sign this profile (their `hoso school sign` fingerprint):"),
+        "# [[signers]]",
+        '# name = "…"',
+        '# key = "ABCD-EFGH-IJKL-MNOP"',
+        "",
+        _("# The school's record types, same shape as config/record-types.toml:"),
+        "# [[types]]",
+    ]
+    schedule = config.table("inspection").get("schedule", [])
+    if isinstance(schedule, list) and schedule:
+        lines += ["", "[inspection]"]
+        for item in schedule:
+            if isinstance(item, dict):
+                lines += ["", "[[inspection.schedule]]"]
+                lines += [f"{k} = {_value(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _q(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def _list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_q(v) for v in values) + "]"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _q(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _person_lines(person: roles.Person) -> list[str]:
+    return [f"{k} = {_q(v)}" for k, v in person.to_json().items() if isinstance(v, str) and v]
+
+
+def _person(person: roles.Person) -> str:
+    return "{ " + ", ".join(_person_lines(person)) + " }"
