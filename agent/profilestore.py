@@ -263,7 +263,7 @@ def parse_signature(data: bytes) -> Signature | None:
         and document["version"] == SIGNATURE_VERSION
         and isinstance(serial, int)
         and not isinstance(serial, bool)
-        and serial >= 1
+        and 1 <= serial < 2**53  # beyond any real count, and exact in every JSON reader
         and len(key) == 32
         and len(signature) == 64
     )

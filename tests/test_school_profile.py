@@ -212,7 +212,7 @@ def test_a_change_signed_again_is_followed_by_roles_validation_inspection_and_ha
     assert trust.load(config, None).roots == {"ABCD-EFGH-IJKL-MNOP": trust.PINNED}
 
 
-def test_inspect_plan_follows_the_profiles_calendar_in_hoso_status(
+def test_hoso_status_reminds_of_the_inspection_on_the_profiles_calendar(
     admin: Pc, teacher: Pc, school: Path
 ) -> None:
     # The reminder `hoso status` shows comes from the calendar of the profile in force.
@@ -627,3 +627,67 @@ def test_envelope_signatures_refuse_any_change() -> None:
     assert "secret" not in repr(key) or repr(bytes(range(32))) not in repr(key)
     assert os.urandom  # the key is random when generated
     assert SigningKey.generate().public() != SigningKey.generate().public()
+
+
+# --- the format, and the decision alone ----------------------------------------------------------
+
+VECTORS = Path(__file__).resolve().parent / "school_profile_vectors"
+VECTOR_KEY = SigningKey(bytes(range(32)))  # the key the committed sample was signed with
+
+
+def test_the_committed_sample_verifies_and_is_signed_byte_for_byte_the_same() -> None:
+    data = (VECTORS / "hoso-truong.toml").read_bytes()
+    sig = (VECTORS / "hoso-truong.toml.sig").read_bytes()
+    # Ed25519 is deterministic: the same key, bytes, serial and time give the same file. A
+    # change of the signed message's layout fails here; bump the version then, keep this one.
+    assert schoolprofile.make_signature(VECTOR_KEY, data, 3, T0).to_bytes() == sig
+    trust = schoolprofile.Trust(pinned="KZDV-VJ2U-MNDU-YAUF", first_use=None, signers=frozenset())
+    verdict = schoolprofile.judge(data, sig, None, trust)
+    assert verdict.refused is None and verdict.signature is not None
+    assert verdict.signature.serial == 3 and verdict.signer == "KZDV-VJ2U-MNDU-YAUF"
+
+
+@pytest.mark.parametrize("field", ["key", "serial", "signed_at", "signature"])
+def test_every_field_of_the_signature_is_bound(field: str) -> None:
+    data = (VECTORS / "hoso-truong.toml").read_bytes()
+    document = json.loads((VECTORS / "hoso-truong.toml.sig").read_bytes())
+    other = schoolprofile.make_signature(SigningKey(bytes(range(1, 33))), data, 4, T0 + 1)
+    document[field] = json.loads(other.to_bytes())[field]
+    trust = schoolprofile.Trust("", None, frozenset({other.fingerprint(), "KZDV-VJ2U-MNDU-YAUF"}))
+    verdict = schoolprofile.judge(data, json.dumps(document).encode(), None, trust)
+    assert verdict.refused is Reason.CHANGED
+
+
+def _in_force(serial: int, data: bytes = b"x") -> profilestore.InForce:
+    return profilestore.InForce(serial, Path("/nowhere/hoso-truong.toml"), data, b"", {})
+
+
+@pytest.mark.parametrize(
+    ("trust", "current", "expected"),
+    [
+        # Nothing pinned, nothing taken yet: the first signer seen is trusted.
+        (schoolprofile.Trust("", None, frozenset()), None, None),
+        # Nothing pinned, but a profile was taken before (first use is over): refused.
+        (schoolprofile.Trust("", None, frozenset()), 2, Reason.UNKNOWN_KEY),
+        # Another signer remembered from first use: refused.
+        (schoolprofile.Trust("", "ABCD-EFGH-IJKL-MNOP", frozenset()), None, Reason.UNKNOWN_KEY),
+        # Pinned, another key: refused even before any profile.
+        (schoolprofile.Trust("ABCD-EFGH-IJKL-MNOP", None, frozenset()), None, Reason.UNKNOWN_KEY),
+        # Listed in [[signers]] of the profile in force: taken.
+        (
+            schoolprofile.Trust("ABCD-EFGH-IJKL-MNOP", None, frozenset({"KZDV-VJ2U-MNDU-YAUF"})),
+            2,
+            None,
+        ),
+        # Trusted, but the one in force is newer: an older copy put back.
+        (schoolprofile.Trust("KZDV-VJ2U-MNDU-YAUF", None, frozenset()), 4, Reason.OLDER),
+    ],
+)
+def test_who_is_trusted(
+    trust: schoolprofile.Trust, current: int | None, expected: Reason | None
+) -> None:
+    data = (VECTORS / "hoso-truong.toml").read_bytes()
+    sig = (VECTORS / "hoso-truong.toml.sig").read_bytes()
+    verdict = schoolprofile.judge(data, sig, _in_force(current) if current else None, trust)
+    assert verdict.refused is expected
+    assert verdict.first_use == (current is None and not trust.pinned and not trust.first_use)
