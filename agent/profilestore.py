@@ -124,17 +124,27 @@ def write_memory(state_dir: Path, memory: Memory) -> None:
 
 def in_force(state_dir: Path) -> InForce | None:
     """The last good profile, or None when this computer has accepted none."""
-    serial = read_memory(state_dir).serial
-    if serial is None:
-        return None
-    path = folder(state_dir) / str(serial) / PROFILE_NAME
-    try:
-        data = path.read_bytes()
-        signature = path.with_name(SIGNATURE_NAME).read_bytes()
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        raise _damaged(path) from None
-    return InForce(serial, path, data, signature, raw)
+    for _attempt in range(3):
+        serial = read_memory(state_dir).serial
+        if serial is None:
+            return None
+        path = folder(state_dir) / str(serial) / PROFILE_NAME
+        try:
+            data = path.read_bytes()
+            signature = path.with_name(SIGNATURE_NAME).read_bytes()
+        except FileNotFoundError:
+            # Another process may have put a newer one in force and removed this one since.
+            if read_memory(state_dir).serial != serial:
+                continue
+            raise _damaged(path) from None
+        except OSError:
+            raise _damaged(path) from None
+        try:
+            raw = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            raise _damaged(path) from None
+        return InForce(serial, path, data, signature, raw)
+    raise _damaged(folder(state_dir) / MEMORY)
 
 
 def store(state_dir: Path, serial: int, data: bytes, signature: bytes, memory: Memory) -> None:

@@ -279,6 +279,7 @@ def _keeper(raw: Any, key: str, bad: Bad, wrong_key: str) -> Keeper:
 
 
 def keeper_key_problem() -> str:
+    """Where a keeper key's fingerprint comes from, for a key that is not one."""
     return _(
         "must be the key's fingerprint as `hoso handover keygen` prints it on the "
         'keeper\'s computer, e.g. "ABCD-EFGH-IJKL-MNOP"'

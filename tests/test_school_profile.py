@@ -691,3 +691,14 @@ def test_who_is_trusted(
     verdict = schoolprofile.judge(data, sig, _in_force(current) if current else None, trust)
     assert verdict.refused is expected
     assert verdict.first_use == (current is None and not trust.pinned and not trust.first_use)
+
+
+def test_a_damaged_memory_stops_with_one_message_naming_what_to_remove(
+    admin: Pc, school: Path
+) -> None:
+    signed_by(admin, PROFILE, school)
+    (admin.state / "school-profile" / "memory.json").write_text("{not json")
+    done = admin.hoso("roles")
+    assert done.returncode == ExitCode.USAGE
+    assert "is damaged. Remove the folder" in done.stderr
+    assert str(admin.state / "school-profile") in done.stderr
