@@ -26,7 +26,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -436,24 +436,22 @@ def signing_key(vault: Vault) -> tuple[SigningKey, bool]:
     return key, True
 
 
-def sign(config: Config, now: float, *, prompt: Prompt | None = None) -> Signed:
-    """Check the school folder's profile as it stands and sign it with a serial above every
-    one seen; then put it in force here. ConfigError (nothing written) when it is not valid,
-    SafetyStop when this computer would not trust the key."""
+@dataclass(frozen=True)
+class Signer:
+    """This computer's signing key, checked to be one this computer trusts."""
+
+    key: SigningKey = field(repr=False)
+    fingerprint: str
+    created: bool  # made now, on first use
+
+
+def signer_of(config: Config, *, prompt: Prompt | None = None) -> Signer:
+    """This computer's signing key (made and stored in the vault on first use); SafetyStop
+    when this computer would not take what it signs, so no computer of the school would."""
     folder = folder_of(config)
-    path = folder.root / PROFILE_NAME
-    data = _read(path, MAX_PROFILE_BYTES + 1)
-    if data is None:
-        raise UsageError(
-            _("There is no school profile {path} yet: `hoso school edit` writes one.").format(
-                path=path
-            )
-        )
-    check(data, path, config)
-    current = profilestore.in_force(config.state_dir)
-    vault = Vault.open(config, create=True, prompt=prompt)
-    key, created = signing_key(vault)
+    key, created = signing_key(Vault.open(config, create=True, prompt=prompt))
     fingerprint = roles.public_key_fingerprint(key.public())
+    current = profilestore.in_force(config.state_dir)
     trust = trust_of(config, folder, current)
     if fingerprint not in trust.trusted() and not trust.open_to_first_use(current):
         raise SafetyStop(
@@ -464,12 +462,37 @@ def sign(config: Config, now: float, *, prompt: Prompt | None = None) -> Signed:
                 "the current signer list it in [[signers]]."
             ).format(fingerprint=fingerprint)
         )
+    return Signer(key, fingerprint, created)
+
+
+def sign(
+    config: Config,
+    now: float,
+    *,
+    prompt: Prompt | None = None,
+    signer: Signer | None = None,
+) -> Signed:
+    """Check the school folder's profile as it stands and sign it (with ``signer``, else
+    this computer's key) with a serial above every one seen; then put it in force here.
+    ConfigError (nothing written) when it is not valid, SafetyStop when the key is not
+    trusted here."""
+    path = folder_of(config).root / PROFILE_NAME
+    data = _read(path, MAX_PROFILE_BYTES + 1)
+    if data is None:
+        raise UsageError(
+            _("There is no school profile {path} yet: `hoso school edit` writes one.").format(
+                path=path
+            )
+        )
+    check(data, path, config)
+    signer = signer or signer_of(config, prompt=prompt)
+    current = profilestore.in_force(config.state_dir)
     existing = _read(path.with_name(SIGNATURE_NAME), MAX_SIGNATURE_BYTES + 1)
     before = parse_signature(existing) if existing else None
     serial = max(current.serial if current else 0, before.serial if before else 0) + 1
-    signature = make_signature(key, data, serial, now)
+    signature = make_signature(signer.key, data, serial, now)
     write_atomic(path.with_name(SIGNATURE_NAME), signature.to_bytes(), mode=0o644)
-    return Signed(fingerprint, serial, created, refresh(config, now))
+    return Signed(signer.fingerprint, serial, signer.created, refresh(config, now))
 
 
 def save(config: Config, text: str) -> Path:

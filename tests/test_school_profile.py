@@ -702,3 +702,20 @@ def test_a_damaged_memory_stops_with_one_message_naming_what_to_remove(
     assert done.returncode == ExitCode.USAGE
     assert "is damaged. Remove the folder" in done.stderr
     assert str(admin.state / "school-profile") in done.stderr
+
+
+def test_edit_with_an_untrusted_key_stops_before_the_editor_opens(
+    tmp_path: Path, admin: Pc, school: Path
+) -> None:
+    admin.key = "ABCD-EFGH-IJKL-MNOP"
+    admin.write()
+    publish(school, PROFILE)
+    script = tmp_path / "editor.py"
+    script.write_text(EDITOR, encoding="utf-8")
+    done = subprocess_with_input(
+        admin, ["school", "edit"], "y\n", {"EDITOR": f"{sys.executable} {script}", "VISUAL": ""}
+    )
+    assert done.returncode == ExitCode.SAFETY_STOP
+    assert "is not trusted for the school profile here" in done.stderr
+    assert not (tmp_path / "editor.count").exists()
+    assert (school / "hoso-truong.toml").read_text(encoding="utf-8") == PROFILE

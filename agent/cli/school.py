@@ -94,6 +94,8 @@ def edit(ctx: Ctx) -> None:
     from ..vault import terminal_prompt
 
     config = ctx.load()
+    # The key first: a profile this computer cannot sign is not worth editing (exit 4).
+    signer = schoolprofile.signer_of(config, prompt=terminal_prompt())
     text = schoolprofile.template(config)
     while True:
         edited = click.edit(text, extension=".toml", require_save=True)
@@ -111,7 +113,7 @@ def edit(ctx: Ctx) -> None:
                 _("The school profile was left as it was: nothing was written.")
             ) from None
         break
-    _signed(schoolprofile.sign(config, time.time(), prompt=terminal_prompt()))
+    _signed(schoolprofile.sign(config, time.time(), signer=signer))
 
 
 @school.command()
