@@ -140,7 +140,10 @@ class HookSpecs:
 
         Return a list of problems, each a whole sentence naming the key and saying what to
         write instead (empty when all is well). Any problem stops the command with exit
-        code 2 before anything is changed."""
+        code 2 before anything is changed.
+
+        Also called to check a school profile before it goes into force: ``config.path`` is
+        then the profile's file and ``config.table("inspection")`` its ``[inspection]``."""
 
     @hookspec
     def hoso_record_types(self, config: Config) -> list[RecordType]:  # type: ignore[empty-body]
