@@ -11,7 +11,8 @@ than the one before, valid key by key) and keeps it here, in the state folder::
 
 Invariants:
 - ``memory.json`` names the generation in force; it is replaced whole (temp file, rename) only
-  once that generation's two files are durable, and older generations are removed after. A
+  once that generation's two files are durable; the generations before the previous one are
+  removed after. A
   crash at any instant leaves the previous profile or the new one in force, never a mix.
 - Nothing here checks a signature, so loading the config needs no cryptography: only what
   agent.schoolprofile accepted is written here, in a folder only this user can read (0700,
@@ -149,8 +150,9 @@ def in_force(state_dir: Path) -> InForce | None:
 
 def store(state_dir: Path, serial: int, data: bytes, signature: bytes, memory: Memory) -> None:
     """Put ``data`` and its ``signature`` in force as generation ``serial``, with ``memory``
-    (whose serial is set here), then drop the generations before it."""
+    (whose serial is set here), then drop the generations before the previous one."""
     base = folder(state_dir)
+    before = read_memory(state_dir).serial
     generation = base / str(serial)
     _private_folder(base)
     _private_folder(generation)
@@ -159,8 +161,11 @@ def store(state_dir: Path, serial: int, data: bytes, signature: bytes, memory: M
     write_memory(
         state_dir, Memory(serial=serial, first_use=memory.first_use, refused=memory.refused)
     )
+    # The one before stays: a running agent's plugins may still read its types until they
+    # load the config again.
+    kept = {str(serial), *(str(n) for n in [before] if n is not None)}
     for old in base.iterdir():
-        if old.is_dir() and old.name != str(serial) and old.name.isdigit():
+        if old.name.isdigit() and old.name not in kept and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
 
 

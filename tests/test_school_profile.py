@@ -192,7 +192,19 @@ def test_a_change_signed_again_is_followed_by_roles_validation_inspection_and_ha
     assert [r["name"] for r in found["my_reviewers"]] == ["Phạm Thu Hà"]
     assert found["profile"]["serial"] == 2 and found["profile"]["signer"] == signed.fingerprint
     assert found["sources"]["school.reviewers"] == "profile"
-    assert not (teacher.state / "school-profile" / "1").exists()  # the older generation went
+    # The previous generation stays (a running agent may read it until it reloads), no more.
+    assert sorted(p.name for p in (teacher.state / "school-profile").iterdir()) == [
+        "1",
+        "2",
+        "memory.json",
+    ]
+    signed_by(admin, changed.replace("remind_days = 7", "remind_days = 5"), school, T0 + 180)
+    assert teacher.refresh(T0 + 240).state is State.ACCEPTED
+    assert sorted(p.name for p in (teacher.state / "school-profile").iterdir()) == [
+        "2",
+        "3",
+        "memory.json",
+    ]
 
     config = teacher.config()
     # Inspection: the profile's calendar.
