@@ -117,6 +117,16 @@ def test_prepare_with_out_still_writes_where_asked(
     assert len(list((school / FOLDER).glob("nhat-ky-ban-giao-*.jsonl"))) == 1
 
 
+def test_without_a_school_folder_prepare_writes_into_the_current_folder_as_before(
+    tmp_path: Path, plugin_path: str
+) -> None:
+    giver = keeper(tmp_path, plugin_path, "giver", None, keeper=GIVER)
+    giver.store_account()
+    bundle = prepare(giver, HandoverKeys.generate().public())
+    assert bundle.parent == Path(".") and (giver.home / bundle).is_file()  # `hoso` ran there
+    assert len(list((giver.root / FOLDER).glob("nhat-ky-ban-giao-*.jsonl"))) == 1
+
+
 @pytest.mark.parametrize("order", ["giver_first", "receiver_first"])
 def test_either_order_of_arrival_ends_verified(
     tmp_path: Path, plugin_path: str, order: str
@@ -366,3 +376,23 @@ def test_a_crash_between_copy_and_trash_is_resolved_by_the_next_run(
     [item] = trash_items(computer)
     assert item["path"] == f"{FOLDER}/{name}"
     assert history(computer)["verified"] is True
+
+
+def test_a_records_folder_log_not_moved_yet_is_still_read(tmp_path: Path) -> None:
+    """Before the move (say `hoso status`, which moves nothing): per file name the school
+    folder's copy, unless the records folder's continues it; a file only in the records
+    folder is read too."""
+    school, records = tmp_path / "school", tmp_path / "records"
+    only_records, longer_in_records, only_school = (HandoverKeys.generate() for _n in range(3))
+    chain(records, only_records, 2)
+    chain(records, longer_in_records, 3)
+    chain(school, only_school, 1)
+    name = ledger.log_path(Path("/"), longer_in_records.public()).name
+    (school / FOLDER / name).write_bytes(b"".join((records / FOLDER / name).read_bytes()
+                                                  .splitlines(keepends=True)[:1]))  # fmt: skip
+    log = ledger.verify(school, earlier=records)
+    assert log.verified and log.problems == []
+    assert len(log.entries) == 2 + 3 + 1
+    assert log.files[name][0] == 3
+    # Without the records folder, only the school folder's entries.
+    assert len(ledger.verify(school).entries) == 1 + 1
