@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import test_handover as stage
 from test_handover import ACCOUNT, RECEIVER, WITNESS, Keeper, history
+from test_handover_trust import run_at_terminal
 
 from agent.config import Secret
 from plugins.handover import ledger
@@ -200,6 +201,7 @@ def test_a_school_folder_not_synced_yet_is_said_and_not_made(
 
 
 def sealed_for(key: PublicKey, giver_keys: HandoverKeys | None = None) -> tuple[str, bytes]:
+    """A genuine bundle for ``key``, from an unknown giver (``giver_keys`` or fresh ones)."""
     bundle_id = new_id()
     data = seal_bundle(
         bundle_id=bundle_id,
@@ -264,6 +266,32 @@ def test_several_bundles_for_this_key_are_listed_and_none_is_taken(
     assert all(str(p) in done.stderr for p in paths) and "Kẻ Lạ" in done.stderr
     assert "school-mailbox" not in receiver.vault_names()
     assert not (school / FOLDER / ledger.log_path(Path("/"), mine).name).exists()
+
+
+def test_at_a_terminal_the_receiver_picks_one_of_several_bundles(
+    tmp_path: Path, plugin_path: str, school: Path
+) -> None:
+    receiver = keeper(tmp_path, plugin_path, "receiver", school)
+    mine = receiver.keygen()
+    (school / FOLDER).mkdir()
+    givers = [HandoverKeys.generate() for _n in range(2)]
+    ids = []
+    for giver_keys in givers:
+        bundle_id, data = sealed_for(mine, giver_keys)
+        (school / FOLDER / file_name(bundle_id)).write_bytes(data)
+        ids.append(bundle_id)
+    fingerprint = givers[1].public().fingerprint()
+    args = ("handover", "accept", "--fingerprint", fingerprint)
+    code, said = run_at_terminal(receiver, *args, typed="ban-giao-nothing", prompt=b"file name")
+    assert code == 2 and "none of the bundles listed" in said
+    assert "school-mailbox" not in receiver.vault_names()
+    code, said = run_at_terminal(receiver, *args, typed=file_name(ids[1]), prompt=b"file name")
+    assert code == 0, said
+    assert all(file_name(i) in said for i in ids) and "fingerprint matches" in said
+    assert receiver.vault_entry("school-mailbox")["fields"]["received_bundle"] == ids[1]  # type: ignore[index]
+    # The one accepted no longer waits: the other is the one found now.
+    done = receiver.hoso("handover", "accept", "--fingerprint", fingerprint)
+    assert done.returncode == 4 and file_name(ids[0]) in done.stdout
 
 
 # --- the log of earlier versions moves, never lost ------------------------------------------------

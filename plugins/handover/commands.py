@@ -15,6 +15,7 @@ from agent.api import Config, Ctx, ExitCode, UsageError, _, pass_ctx, terminal_p
 from . import keys as keymod
 from . import ledger, trust
 from .bundle import Party
+from .inbox import Waiting
 from .moving import move_earlier_logs
 from .service import (
     MAILBOX,
@@ -31,6 +32,7 @@ from .service import (
     reminder_message,
     removed_message,
     waiting_for_confirmation,
+    waiting_list,
 )
 
 
@@ -186,7 +188,21 @@ def accept_command(obj: Ctx, bundle: Path | None, fingerprint: str | None) -> No
         )
         return answer
 
-    _arrived, opened = accept(_loaded(obj), bundle, prompt=terminal_prompt(), confirm=confirm)
+    def choose(waiting: list[Waiting]) -> str:
+        click.echo(_("Several handover bundles for this computer wait in the school folder:"))
+        click.echo(waiting_list(waiting))
+        answer: str = click.prompt(
+            _("Ask the giver which one is theirs, and type its path (or its file name)")
+        )
+        return answer
+
+    _arrived, opened = accept(
+        _loaded(obj),
+        bundle,
+        prompt=terminal_prompt(),
+        confirm=confirm,
+        choose=choose if sys.stdin.isatty() else None,
+    )
     click.echo(_("The fingerprint matches."))
     click.echo(
         _("The account {address} is now in your vault as `{name}`.").format(

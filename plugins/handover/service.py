@@ -341,10 +341,18 @@ class Arrived:
 # Gives the fingerprint the receiver compares (read out by the giver, or printed on the
 # minutes) for a bundle that arrived; raises UsageError when nobody can answer.
 Confirm = Callable[[Arrived], str]
+# Asks the receiver which of several bundles waiting in the school folder to accept (what
+# they typed: a listed path or file name); None where nobody can be asked.
+Choose = Callable[[list[inbox.Waiting]], str]
 
 
 def accept(
-    config: Config, bundle: Path | None, *, prompt: Prompt | None, confirm: Confirm
+    config: Config,
+    bundle: Path | None,
+    *,
+    prompt: Prompt | None,
+    confirm: Confirm,
+    choose: Choose | None = None,
 ) -> tuple[Arrived, OpenedBundle]:
     """Verify the bundle (None: the one waiting for this computer in the school folder), have
     the receiver confirm the giver's fingerprint, then import the account into this vault as
@@ -365,7 +373,7 @@ def accept(
         ) or (existing is not None and existing.fields.get(RECEIVED) == bundle_id)
 
     if bundle is None or data is None:
-        bundle, data = _waiting_bundle(home, mine, accepted_here)
+        bundle, data = _waiting_bundle(home, mine, accepted_here, choose)
     opened = open_bundle(data, keys)
     if accepted_here(opened.id):
         raise UsageError(
@@ -422,10 +430,11 @@ def _read_bundle(bundle: Path) -> bytes:
 
 
 def _waiting_bundle(
-    home: LogHome, mine: str, accepted: Callable[[str], bool]
+    home: LogHome, mine: str, accepted: Callable[[str], bool], choose: Choose | None
 ) -> tuple[Path, bytes]:
-    """The one bundle waiting for this computer in the school folder; UsageError when there
-    is no school folder, none, or several (they are listed)."""
+    """The one bundle waiting for this computer in the school folder, or the one of several
+    that ``choose`` names; UsageError when there is no school folder, none, or several and
+    nobody to choose (they are listed) or a choice that is none of them."""
     if not home.school:
         raise UsageError(
             _(
@@ -442,21 +451,35 @@ def _waiting_bundle(
                 "handover accept BUNDLE`). Nothing was imported."
             ).format(folder=home.folder)
         )
-    if len(waiting) > 1:
-        listed = "\n".join(
-            _("  {path} (from {giver}, {time})").format(
-                path=w.path, giver=w.header.giver.label(), time=w.header.created
-            )
-            for w in waiting
-        )
+    if len(waiting) == 1:
+        return waiting[0].path, waiting[0].data
+    if choose is None:
         raise UsageError(
             _(
                 "Several handover bundles for this computer wait in {folder}:\n{listed}\nAsk "
                 "the giver which one is theirs and name it: `hoso handover accept BUNDLE`. "
                 "Nothing was imported."
-            ).format(folder=home.folder, listed=listed)
+            ).format(folder=home.folder, listed=waiting_list(waiting))
         )
-    return waiting[0].path, waiting[0].data
+    answer = choose(waiting).strip()
+    chosen = [w for w in waiting if answer in (str(w.path), w.path.name)]
+    if not chosen:
+        raise UsageError(
+            _("{answer} is none of the bundles listed. Nothing was imported.").format(
+                answer=answer[:200]
+            )
+        )
+    return chosen[0].path, chosen[0].data
+
+
+def waiting_list(waiting: list[inbox.Waiting]) -> str:
+    """The bundles waiting, one line each: path, giver and time (as the bundle says)."""
+    return "\n".join(
+        _("  {path} (from {giver}, {time})").format(
+            path=w.path, giver=w.header.giver.label(), time=w.header.created
+        )
+        for w in waiting
+    )
 
 
 class FingerprintMismatch(SafetyStop):
