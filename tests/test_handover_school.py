@@ -83,11 +83,14 @@ def test_a_handover_completes_through_the_school_folder(
     assert history(giver)["entries"][0]["accepted_at"]  # type: ignore[index]
     assert "school-mailbox" in giver.vault_names()
 
+    [note] = json.loads(receiver.ok("status", "--json"))["plugin_notes"]  # read there too
+    assert "confirm --password-changed" in note["text"]
+
     receiver.ok("handover", "confirm", "--password-changed")
+    assert json.loads(receiver.ok("status", "--json"))["plugin_notes"] == []
     [removed] = giver.run_job()
-    assert (
-        removed.key == f"handover:removed:{bundle.name[len('ban-giao-') : -len('.hoso-handover')]}"
-    )
+    bundle_id = bundle.name[len("ban-giao-") : -len(".hoso-handover")]
+    assert removed.key == f"handover:removed:{bundle_id}"
     assert "school-mailbox" not in giver.vault_names()
     assert "school-mailbox" in receiver.vault_names()
 
@@ -101,6 +104,7 @@ def test_a_handover_completes_through_the_school_folder(
     # Two log files, one per key, in the school folder; none in either records folder.
     assert len(list((school / FOLDER).glob("nhat-ky-ban-giao-*.jsonl"))) == 2
     assert not (giver.root / FOLDER).exists() and not (receiver.root / FOLDER).exists()
+    stage.assert_password_nowhere([giver, receiver], school, giver.home, receiver.home)
     # Accepted once: nothing waits any more.
     done = receiver.hoso("handover", "accept", "--fingerprint", giver.keygen().fingerprint())
     assert done.returncode == 2 and "No handover bundle" in done.stderr
