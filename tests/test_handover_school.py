@@ -428,3 +428,21 @@ def test_a_records_folder_log_not_moved_yet_is_still_read(tmp_path: Path) -> Non
     assert log.files[name][0] == 3
     # Without the records folder, only the school folder's entries.
     assert len(ledger.verify(school).entries) == 1 + 1
+
+
+def test_a_handover_folder_that_is_a_link_is_never_followed(
+    tmp_path: Path, plugin_path: str, school: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (school / FOLDER).symlink_to(elsewhere)
+    giver = keeper(tmp_path, plugin_path, "giver", school, keeper=GIVER)
+    giver.store_account()
+    chain(giver.root, HandoverKeys.generate(), 1)  # an old log that would move there
+    to = HandoverKeys.generate().public().text()
+    for args in (("history", "--json"), ("prepare", "--to", to, "--receiver", RECEIVER)):
+        done = giver.hoso("handover", *args)
+        assert done.returncode == 2 and "is a link" in done.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert len(list((giver.root / FOLDER).iterdir())) == 1  # the old log stays where it was
+    assert giver.run_job() == [] and list(elsewhere.iterdir()) == []

@@ -25,10 +25,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.api import Config, HosoError, _, school_folder, trash_moved_file, write_atomic
+from agent.api import Config, HosoError, _, trash_moved_file, write_atomic
 
 from . import ledger
-from .ledger import FOLDER, Relation
+from .ledger import Relation
+from .service import log_home_or_none
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,14 @@ class Moved:
 def move_earlier_logs(config: Config) -> Moved:
     """Move every log file of the records folder to the school folder (see above); nothing
     to do without a school folder, or before its first sync has made it."""
-    school = school_folder(config)
+    home = log_home_or_none(config)
     done = Moved()
-    if school is None or not school.is_dir():
+    if home is None or not home.school:
         return done
     for path in ledger.log_files(config.root):
         try:
             data = ledger.read_file(path)
-            same = _copy(school / FOLDER, path.name, ledger.lines_of(data), data)
+            same = _copy(home.folder, path.name, ledger.lines_of(data), data)
         except (ledger.Unreadable, OSError) as exc:
             done.failed.append(_cannot(path, str(exc)))
             continue

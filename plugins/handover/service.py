@@ -111,6 +111,13 @@ def log_home(config: Config) -> LogHome:
                 "sync. Sync it, then try again; nothing was done."
             ).format(path=school)
         )
+    if (school / ledger.FOLDER).is_symlink():  # anyone may write there: never followed
+        raise UsageError(
+            _(
+                "{path} is a link, not a folder: the handover never follows it. Tell the "
+                "school's admin; nothing was done."
+            ).format(path=school / ledger.FOLDER)
+        )
     return LogHome(school, config.root if config.root.is_dir() else None, school=True)
 
 
