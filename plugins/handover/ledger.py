@@ -307,7 +307,8 @@ def diverged_problem(path: Path) -> str:
     return _(
         "{file}: the copy in the records folder ({path}) and the one in the school folder "
         "differ, and neither continues the other. Both are kept; the school folder's is read "
-        "as the log. Show both to the school's admin."
+        "as the log. Show both to the school's admin (keep the records folder's copy: it may "
+        "be evidence)."
     ).format(file=path.name, path=path)
 
 
