@@ -187,6 +187,21 @@ def school_folder(config: Config) -> Path | None:
     return folder.root if folder is not None else None
 
 
+def trash_moved_file(config: Config, path: Path, *, sha256: str) -> RelPath:
+    """Take a records-folder file that your plugin has copied elsewhere (the school folder)
+    and checked out of the records folder: it goes into hoso's local trash, listed by `hoso
+    trash list` and brought back by `hoso trash restore`, and the next sync pass removes it
+    from the share (into the share's trash). ``sha256`` is the hex SHA-256 of the bytes you
+    copied: a file that changed since is left where it is, as is anything but a regular file
+    inside the records folder reached without a symlink (a HosoError saying so; nothing
+    moved). Returns its records path."""
+    from .journal import Journal
+    from .trash import trash_moved_file as move
+
+    with Journal.open(config.state_dir / "journal.sqlite3") as journal:
+        return move(config, journal, path, sha256=sha256)
+
+
 def school_year_start(validator: Validator, today: date) -> date:
     """The Monday of school week 1 of the school year holding ``today``: a plugin's setting
     when one answers ``hoso_school_year_start`` (validation's ``year_start``), else the week
@@ -300,6 +315,7 @@ __all__ = [
     "storage",
     "strip_accents",
     "terminal_prompt",
+    "trash_moved_file",
     "use_font",
     "vault_entry",
     "vietnamese_defaults",

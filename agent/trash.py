@@ -17,7 +17,9 @@ next pass syncs to the other side.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from . import guards
 from .config import Config
-from .errors import HosoError, NotFound, UsageError
+from .errors import HosoError, LocalError, NotFound, UsageError
 from .guards import DAY
 from .i18n import _, ngettext
 from .journal import Journal
@@ -42,6 +44,7 @@ from .model import (
     TrashItem,
     TrashReason,
     name_of,
+    nfc,
     parent_of,
 )
 from .safepath import Folder, SafeRoot, private_dir, split
@@ -186,6 +189,59 @@ def _record(
     )
 
 
+def trash_moved_file(config: Config, journal: Journal, path: Path, *, sha256: str) -> RelPath:
+    """Move the records-folder file ``path``, which a plugin has copied to the school folder
+    and checked, into the local trash (recorded: `hoso trash list` shows it, `hoso trash
+    restore` brings it back); its records path. The copy was the preserving step: this is
+    the destructive one, and it still loses nothing.
+
+    Refused (a LocalError, nothing moved) when ``path`` is not a regular file inside the
+    records folder reached without a symlink, is gone, or no longer hashes to ``sha256`` (it
+    changed after it was copied)."""
+    try:
+        relative = path.relative_to(config.root)
+    except ValueError:
+        relative = None
+    if relative is None or not relative.parts:
+        raise LocalError(
+            _("{path} is not in the records folder; nothing was moved.").format(path=path)
+        )
+    rel = "/".join(relative.parts)  # as spelled on disk; the journal keeps it in NFC
+    try:
+        with SafeRoot(config.root).parent(rel) as (folder, name):
+            st = folder.regular_file(name)
+            if st is None:
+                raise FileNotFoundError(rel)
+            if _sha256_at(folder, name) != sha256:
+                raise LocalError(
+                    _("{path} changed after it was copied; it was left where it is.").format(
+                        path=path
+                    )
+                )
+            entry = LocalEntry(nfc(rel), Kind.FILE, size=st.st_size, fs_path=rel, sha256=sha256)
+            stamp = time.strftime("%Y-%m-%dT%H%M%S")
+            LocalTrash(config.state_dir / "trash", journal, stamp).move_in(
+                entry.path, folder, name, entry, reason=TrashReason.MOVED_TO_SCHOOL_FOLDER
+            )
+    except FileNotFoundError:
+        raise LocalError(_("{path} is gone; nothing was moved.").format(path=path)) from None
+    except OSError as exc:
+        raise LocalError(
+            _("Cannot move {path} into the trash: {detail}").format(
+                path=path, detail=exc.strerror or exc
+            )
+        ) from None
+    return entry.path
+
+
+def _sha256_at(folder: Folder, name: str) -> str:
+    digest = hashlib.sha256()
+    with os.fdopen(folder.open_file(name), "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # --- listing, restoring, expiring -------------------------------------------------------------
 
 
@@ -214,6 +270,9 @@ def reason_text(reason: str) -> str:
         TrashReason.REPLACED_BY_LOCAL: _("older version, replaced by this computer's"),
         TrashReason.OLDER_FROM_BACKUP: _("older copy from the backup, the share had a newer one"),
         TrashReason.GONE_SINCE_BACKUP: _("from the backup, deleted on the share since"),
+        TrashReason.MOVED_TO_SCHOOL_FOLDER: _(
+            "moved to the school folder (a checked copy is there)"
+        ),
     }
     return texts.get(reason, reason)
 

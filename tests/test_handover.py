@@ -69,6 +69,7 @@ class Keeper:
     env: dict[str, str] = field(default_factory=dict)
 
     pinned: list[tuple[str, str]] = field(default_factory=list)  # [[school.keepers]]
+    school_folder: Path | None = None  # [school] folder_root: its local copy, as if synced
 
     def __post_init__(self) -> None:
         self.config_path = self.home / "config" / "hoso" / "agent.toml"
@@ -85,6 +86,9 @@ class Keeper:
         if self.keeper:
             name, position = self.keeper.split(", ")
             school["mailbox_keeper"] = {"name": name, "position": position}
+        if self.school_folder is not None:
+            school["folder_url"] = "Truong"
+            school["folder_root"] = str(self.school_folder)
         raw: dict[str, object] = {
             "root": str(self.root),
             "state_dir": str(self.state_dir),

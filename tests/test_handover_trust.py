@@ -217,8 +217,10 @@ def test_accept_with_the_right_fingerprint_imports_it_as_read_out(scene: Scene) 
     assert '"accepted"' in log_entries(scene.share)
 
 
-def run_at_terminal(keeper: Keeper, *args: str, typed: str) -> tuple[int, str]:
-    """``hoso ARGS`` with a terminal as its stdin: waits for the prompt, types ``typed``."""
+def run_at_terminal(
+    keeper: Keeper, *args: str, typed: str, prompt: bytes = b"type it here"
+) -> tuple[int, str]:
+    """``hoso ARGS`` with a terminal as its stdin: waits for ``prompt``, types ``typed``."""
     main, child = pty.openpty()
     env = {
         "XDG_CONFIG_HOME": str(keeper.home / "config"),
@@ -232,7 +234,7 @@ def run_at_terminal(keeper: Keeper, *args: str, typed: str) -> tuple[int, str]:
     )  # fmt: skip
     os.close(child)
     seen, deadline = b"", time.monotonic() + 60
-    while b"type it here" not in seen and time.monotonic() < deadline:
+    while prompt not in seen and time.monotonic() < deadline:
         if select.select([main], [], [], 1)[0]:
             seen += os.read(main, 4096)
     os.write(main, typed.encode() + b"\n")
@@ -336,7 +338,6 @@ def test_a_damaged_memory_of_trusted_keys_trusts_nothing_more(scene: Scene) -> N
     assert log["verified"] is False and log["entries"] == []
     assert any("is damaged" in p for p in log["problems"])  # type: ignore[attr-defined]
     assert memory.read_text().startswith('{"keys": {"not')  # left as found, for a person to see
-
 
 
 CONTROLS = "An\x1b[8m\x1b]0;pwned\x07\x9b2J"  # hide what follows, retitle, clear

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 from servers import Share
 
+from agent import api
+from agent import config as configmod
 from agent.config import Secret
+from agent.errors import HosoError
 from agent.journal import Journal
 from agent.model import Kind, LocalEntry, RemoteEntry, Side, TrashReason
 from agent.remote import Remote
@@ -112,3 +116,42 @@ def test_on_nextcloud_the_servers_own_trash_keeps_it(journal: Journal) -> None:
     trash.keep_copy("a.docx", "a.docx", entry, reason=TrashReason.REPLACED_BY_LOCAL)
     remote.close()
     assert journal.trash_items() == []
+
+
+def test_a_file_moved_elsewhere_goes_to_the_trash_only_as_it_was_copied(tmp_path: Path) -> None:
+    """agent.api.trash_moved_file: the destructive step after a plugin's checked copy."""
+    root = tmp_path / "records"
+    (root / "Bàn giao").mkdir(parents=True)
+    cfg = configmod.from_dict(
+        {"root": str(root), "state_dir": str(tmp_path / "state"),
+         "remote": {"url": "http://127.0.0.1:9/"}},
+        tmp_path / "agent.toml",
+    )  # fmt: skip
+    log = root / "Bàn giao" / "nhat-ky.jsonl"
+    log.write_bytes(b"entry 1\n")
+    copied = hashlib.sha256(b"entry 1\n").hexdigest()
+    # Changed after the copy, a symlink, a file outside the records folder: left as they are.
+    with pytest.raises(HosoError, match="changed after it was copied"):
+        api.trash_moved_file(cfg, log, sha256=hashlib.sha256(b"other").hexdigest())
+    (root / "link.jsonl").symlink_to(log)
+    with pytest.raises(HosoError):
+        api.trash_moved_file(cfg, root / "link.jsonl", sha256=copied)
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(b"entry 1\n")
+    with pytest.raises(HosoError, match="not in the records folder"):
+        api.trash_moved_file(cfg, outside, sha256=copied)
+    assert log.read_bytes() == outside.read_bytes() == b"entry 1\n"
+    assert (root / "link.jsonl").is_symlink()
+
+    assert api.trash_moved_file(cfg, log, sha256=copied) == "Bàn giao/nhat-ky.jsonl"
+    assert not log.exists()
+    with Journal.open(tmp_path / "state" / "journal.sqlite3") as journal:
+        [item] = journal.trash_items()
+    assert (item.path, item.reason, item.sha256) == (
+        "Bàn giao/nhat-ky.jsonl",
+        TrashReason.MOVED_TO_SCHOOL_FOLDER,
+        copied,
+    )
+    assert Path(item.stored_as).read_bytes() == b"entry 1\n"
+    with pytest.raises(HosoError, match="is gone"):
+        api.trash_moved_file(cfg, log, sha256=copied)

@@ -3,14 +3,17 @@
 A built-in hoso plugin. It adds ``hoso handover keygen / prepare / accept / confirm / status /
 history``: the account travels sealed for the receiver's key and signed by the giver, the
 minutes ("biên bản bàn giao") are written for signing, and every step goes into a hash-chained
-log in the records folder that the share carries to both keepers (only entries signed by the
-school's known keeper keys count: see trust.py). Its scheduled job removes the giver's copy
-once the receiver's password change reaches the giver's computer, and reminds the receiver,
-once a day, until that change is confirmed.
+log in the school folder (the records folder on a computer without one) that the share
+carries to both keepers and the principal (only entries signed by the school's known keeper
+keys count: see trust.py). Its scheduled job moves the log an earlier version kept in the
+records folder to the school folder (moving.py), removes the giver's copy once the receiver's
+password change reaches the giver's computer, and reminds the receiver, once a day, until
+that change is confirmed.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -21,6 +24,7 @@ from agent.api import (
 )
 from agent.hooks import Job, JobContext, Notification, hookimpl
 
+logger = logging.getLogger(__name__)
 JOB_EVERY = 600.0  # seconds: the log arrives with a sync pass; no need to look more often
 
 
@@ -51,10 +55,14 @@ def run_job(context: JobContext) -> None:
     """Remove a handed-over copy whose password change is logged; remind a receiver who has
     not confirmed the password change (the notification key changes daily: once a day)."""
     from . import keys, service
+    from .moving import move_earlier_logs
 
     config = context.config
+    moved = move_earlier_logs(config)
+    for problem in moved.failed:  # tried again on the next run; `history` shows divergence
+        logger.warning("%s", problem)
     vault = service.open_vault_quietly(config, prompt=None)
-    if vault is None or not config.root.is_dir():
+    if vault is None or service.log_home_or_none(config) is None:
         return
     released = service.release_given_copy(config, vault)
     if released is not None:
@@ -89,7 +97,7 @@ def hoso_status_notes(config: Config) -> list[str]:
 
     vault = service.open_vault_quietly(config, prompt=None)
     mine = keys.load(vault) if vault is not None else None
-    if mine is None or not config.root.is_dir():
+    if mine is None or service.log_home_or_none(config) is None:
         return []
     log = service.read_log(config, mine).log
     notes = [

@@ -107,6 +107,32 @@ class OpenedBundle:
     notes: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class Header:
+    """What a bundle's header says, unchecked (anyone may have written it): enough to tell
+    whom a bundle in the school folder is for, never to import it."""
+
+    id: str
+    created: str
+    giver: Party
+    receiver_fingerprint: str
+
+
+def peek(data: bytes) -> Header | None:
+    """The header of a well-formed bundle of this format, None for anything else."""
+    try:
+        document = _parse(data)
+    except BundleRefused:
+        return None
+    giver = document["giver"]
+    return Header(
+        document["id"],
+        document["created"],
+        Party(giver["name"], giver["position"]),
+        document["receiver_fingerprint"],
+    )
+
+
 def new_id() -> str:
     return secrets.token_hex(16)
 

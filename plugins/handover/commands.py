@@ -15,6 +15,8 @@ from agent.api import Config, Ctx, ExitCode, UsageError, _, pass_ctx, terminal_p
 from . import keys as keymod
 from . import ledger, trust
 from .bundle import Party
+from .inbox import Waiting
+from .moving import move_earlier_logs
 from .service import (
     MAILBOX,
     Arrived,
@@ -30,11 +32,32 @@ from .service import (
     reminder_message,
     removed_message,
     waiting_for_confirmation,
+    waiting_list,
 )
 
 
 def register(cli: Any) -> None:
     cli.add_command(handover)
+
+
+def _loaded(obj: Ctx) -> Config:
+    """The config, after moving the log files an earlier version kept in the records folder
+    to the school folder (every handover command does it first), saying what happened."""
+    config = obj.load()
+    moved = move_earlier_logs(config)
+    for name in moved.moved:
+        click.echo(
+            _(
+                "The handover log file {name} moved from the records folder to the school "
+                "folder (the records folder's copy is in hoso's trash)."
+            ).format(name=name),
+            err=True,
+        )
+    for path in moved.diverged:
+        click.echo(_("Warning: {problem}").format(problem=ledger.diverged_problem(path)), err=True)
+    for problem in moved.failed:
+        click.echo(_("Warning: {problem}").format(problem=problem), err=True)
+    return config
 
 
 def _release_and_say(config: Config) -> keymod.HandoverKeys | None:
@@ -72,7 +95,7 @@ def handover() -> None:
 @pass_ctx
 def keygen(obj: Ctx, new: bool) -> None:
     """Show this computer's public key (made on first use), for the giver."""
-    public, created = make_keys(obj.load(), new=new, prompt=terminal_prompt())
+    public, created = make_keys(_loaded(obj), new=new, prompt=terminal_prompt())
     if created:
         click.echo(_("A new handover key was made and stored in the vault."), err=True)
     click.echo(f"public key: {public.text()}")
@@ -87,15 +110,16 @@ def keygen(obj: Ctx, new: bool) -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    help="Folder for the bundle and the minutes (default: the current folder).",
+    default=None,
+    help="Folder for the bundle and the minutes (default: the school folder's "
+    "“Bàn giao tài khoản”, or the current folder on a computer without a school folder).",
 )
 @pass_ctx
 def prepare_command(
-    obj: Ctx, to: str, receiver: str, witness: str | None, giver: str | None, out: Path
+    obj: Ctx, to: str, receiver: str, witness: str | None, giver: str | None, out: Path | None
 ) -> None:
     """Seal the school mailbox account for the receiver and write the minutes."""
-    config = obj.load()
+    config = _loaded(obj)
     done = prepare(
         config,
         to=to,
@@ -124,18 +148,21 @@ def prepare_command(
 
 
 @handover.command("accept")
-@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
     "--fingerprint",
     default=None,
     help="The giver's key fingerprint, as the giver reads it out (or as the minutes print it).",
 )
 @pass_ctx
-def accept_command(obj: Ctx, bundle: Path, fingerprint: str | None) -> None:
-    """Import the school mailbox account from a sealed bundle, once you have confirmed the
-    giver's key fingerprint."""
+def accept_command(obj: Ctx, bundle: Path | None, fingerprint: str | None) -> None:
+    """Import the school mailbox account from a sealed bundle (without BUNDLE: the one
+    waiting for you in the school folder), once you have confirmed the giver's key
+    fingerprint."""
 
     def confirm(arrived: Arrived) -> str:
+        if bundle is None:
+            click.echo(_("Bundle found in the school folder: {path}").format(path=arrived.path))
         click.echo(
             _("Bundle from {giver}, key fingerprint {fingerprint}.").format(
                 giver=arrived.opened.giver.label(),
@@ -161,7 +188,21 @@ def accept_command(obj: Ctx, bundle: Path, fingerprint: str | None) -> None:
         )
         return answer
 
-    _arrived, opened = accept(obj.load(), bundle, prompt=terminal_prompt(), confirm=confirm)
+    def choose(waiting: list[Waiting]) -> str:
+        click.echo(_("Several handover bundles for this computer wait in the school folder:"))
+        click.echo(waiting_list(waiting))
+        answer: str = click.prompt(
+            _("Ask the giver which one is theirs, and type its path (or its file name)")
+        )
+        return answer
+
+    _arrived, opened = accept(
+        _loaded(obj),
+        bundle,
+        prompt=terminal_prompt(),
+        confirm=confirm,
+        choose=choose if sys.stdin.isatty() else None,
+    )
     click.echo(_("The fingerprint matches."))
     click.echo(
         _("The account {address} is now in your vault as `{name}`.").format(
@@ -196,7 +237,7 @@ def confirm_command(obj: Ctx, password_changed: bool) -> None:
     """Record that you changed the mailbox password (the giver's copy is then removed)."""
     if not password_changed:
         raise UsageError(_("Say what to confirm: `hoso handover confirm --password-changed`."))
-    done = confirm_password_changed(obj.load(), prompt=terminal_prompt())
+    done = confirm_password_changed(_loaded(obj), prompt=terminal_prompt())
     click.echo(
         _("Recorded: the password of the mailbox from {giver} was changed.").format(
             giver=done.giver.label()
@@ -209,7 +250,7 @@ def confirm_command(obj: Ctx, password_changed: bool) -> None:
 @pass_ctx
 def status_command(obj: Ctx, as_json: bool) -> None:
     """What the handover waits for on this computer (and remove a handed-over copy)."""
-    config = obj.load()
+    config = _loaded(obj)
     keys = _release_and_say(config)
     log = read_log(config, keys)
     _warn_first_use_of(log.trusted_now)
@@ -229,7 +270,7 @@ def status_command(obj: Ctx, as_json: bool) -> None:
 def history_command(obj: Ctx, as_json: bool) -> None:
     """The handover log: who handed the mailbox to whom, when; and whether it verifies
     (exit code 1 when it does not)."""
-    config = obj.load()
+    config = _loaded(obj)
     screened, handovers = history(config, _release_and_say(config))
     log = screened.log
     _warn_first_use_of(screened.trusted_now)

@@ -1,12 +1,17 @@
 """The handover log: an append-only, hash-chained, signed record of every mailbox handover.
 
-It lives in the records folder (``Bàn giao tài khoản/``, a visible name so that every sync
-carries it) so the share brings each keeper's entries to the others: that is how the giver's
-machine learns that the receiver changed the password. Each key writes a file of its own
-(``nhat-ky-ban-giao-<key>.jsonl``): two computers never write the same file, so the share can
-never make a conflict copy that nothing reads, whatever order the entries travel in. The log
-is all those files together (and ``nhat-ky-ban-giao.jsonl`` of hoso versions that kept one
-file), ordered by time.
+It lives in ``Bàn giao tài khoản/`` of the school folder (of the records folder on a computer
+without one; a visible name so that every sync carries it), so the share brings each keeper's
+entries to the others: that is how the giver's machine learns that the receiver changed the
+password. Log files an earlier version kept in the records folder are still read until they
+are moved (moving.py): per file name, the school folder's copy, unless the records folder's
+continues it (the longer of two copies one of which extends the other: the chains only grow);
+two copies that diverged are a problem, and the school folder's counts.
+
+Each key writes a file of its own (``nhat-ky-ban-giao-<key>.jsonl``): two computers never
+write the same file, so the share can never make a conflict copy that nothing reads, whatever
+order the entries travel in. The log is all those files together (and
+``nhat-ky-ban-giao.jsonl`` of hoso versions that kept one file), ordered by time.
 
 One JSON line per entry (canonical JSON)::
 
@@ -26,6 +31,9 @@ Invariants:
 - An append rewrites the whole file atomically (agent.durable: temp file, fsync, rename,
   fsync of the folder) under an flock of the folder: a reader never sees half a line.
 - No password ever enters the log: entries carry names, times, ids and fingerprints only.
+- Anyone who can write to the school folder can put files there: a log file is read only
+  when it is a regular file (never through a symlink, never a device or pipe) of at most
+  MAX_FILE_BYTES; any other is a problem, read as nothing.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import enum
 import fcntl
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -44,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.api import (
+    UsageError,
     _,
     write_atomic,
 )
@@ -61,6 +72,8 @@ PREPARED = "prepared"
 ACCEPTED = "accepted"
 PASSWORD_CHANGED = "password_changed"
 KINDS = (PREPARED, ACCEPTED, PASSWORD_CHANGED)
+MAX_FILE_BYTES = 16 * 2**20  # an entry is under a kilobyte: thousands of handovers fit
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 def log_path(root: Path, author: PublicKey | None = None) -> Path:
@@ -70,8 +83,65 @@ def log_path(root: Path, author: PublicKey | None = None) -> Path:
     return root / FOLDER / f"{STEM}-{author.fingerprint().replace('-', '').lower()}.jsonl"
 
 
-def _log_files(root: Path) -> list[Path]:
+def log_files(root: Path) -> list[Path]:
+    """The log files under ``root`` (a school or records folder), by name."""
     return sorted((root / FOLDER).glob(f"{STEM}*.jsonl"))
+
+
+class Unreadable(Exception):
+    """A log file that is not read: a link, not a regular file, too big, or an I/O error."""
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of the log file ``path`` (b"" when there is none); Unreadable when it is
+    anything but a regular file of at most MAX_FILE_BYTES."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:  # ELOOP: a symlink
+        raise Unreadable(
+            _("it is a link or cannot be opened ({detail})").format(detail=exc.strerror or exc)
+        ) from None
+    try:
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Unreadable(_("it is not a regular file"))
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise Unreadable(str(exc.strerror or exc)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise Unreadable(_("it is far too big to be a handover log"))
+    return data
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    """A log file's entries' lines."""
+    return [line for line in data.split(b"\n") if line.strip()]
+
+
+def read_lines(path: Path) -> list[bytes]:
+    """:func:`lines_of` :func:`read_file`."""
+    return lines_of(read_file(path))
+
+
+class Relation(enum.Enum):
+    """How two copies of one log file compare, line by line."""
+
+    SAME = "same"
+    FIRST_LONGER = "first_longer"  # the first continues the second
+    SECOND_LONGER = "second_longer"
+    DIVERGED = "diverged"  # neither continues the other
+
+
+def relation(first: list[bytes], second: list[bytes]) -> Relation:
+    if first == second:
+        return Relation.SAME
+    if first[: len(second)] == second:
+        return Relation.FIRST_LONGER
+    if second[: len(first)] == first:
+        return Relation.SECOND_LONGER
+    return Relation.DIVERGED
 
 
 @dataclass(frozen=True)
@@ -139,8 +209,16 @@ def append(
     returns."""
     path = log_path(root, keys.public())
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent):
-        lines = _lines(path)
+    with locked(path.parent):
+        try:
+            lines = read_lines(path)
+        except Unreadable as exc:
+            raise UsageError(
+                _(
+                    "The handover log file {path} cannot be added to: {problem}. Move it "
+                    "away (keep it: it may be evidence) and try again. Nothing was written."
+                ).format(path=path, problem=exc)
+            ) from None
         body = {
             "v": VERSION,
             "kind": kind,
@@ -158,7 +236,7 @@ def append(
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> Iterator[None]:
     # flock on the folder itself: no lock file to travel through the share or go stale.
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -171,29 +249,67 @@ def _locked(folder: Path) -> Iterator[None]:
 # --- reading and verifying ----------------------------------------------------------------------
 
 
-def verify(root: Path, seen: Path | None = None) -> Verification:
-    """Read every log file and check every link and signature; with ``seen`` (this
+def verify(root: Path, seen: Path | None = None, *, earlier: Path | None = None) -> Verification:
+    """Read every log file under ``root`` (and those under ``earlier``, the records folder,
+    not moved from there yet) and check every link and signature; with ``seen`` (this
     computer's memory, see :func:`remember`), also that no entry it saw has been removed or
     changed. Entries come ordered by time."""
     entries: list[Entry] = []
-    problems: list[str] = []
     files: dict[str, tuple[int, str]] = {}
-    contents: dict[str, list[bytes]] = {}
-    for path in _log_files(root):
-        lines = contents[path.name] = _lines(path)
+    contents, problems = _contents(root, earlier)
+    for name, lines in sorted(contents.items()):
         prev = GENESIS
         for number, line in enumerate(lines, start=1):
-            entry, problem = _entry(path.name, number, line, prev)
+            entry, problem = _entry(name, number, line, prev)
             if entry is not None:
                 entries.append(entry)
             if problem:
-                problems.append(f"{path.name}: {problem}")
+                problems.append(f"{name}: {problem}")
             prev = _hash(line)
-        files[path.name] = (len(lines), prev)
+        files[name] = (len(lines), prev)
     if seen is not None:
         problems.extend(_compare_with_memory(seen, contents))
     entries.sort(key=lambda e: (_instant(e.time), e.file, e.line))
     return Verification(not problems, entries, problems, files)
+
+
+def _contents(root: Path, earlier: Path | None) -> tuple[dict[str, list[bytes]], list[str]]:
+    """Each log file's lines by name: the copy under ``root``, or the one under ``earlier``
+    where there is none or it continues it (see the module's docstring)."""
+    contents: dict[str, list[bytes]] = {}
+    problems: list[str] = []
+    for path in log_files(root):
+        try:
+            contents[path.name] = read_lines(path)
+        except Unreadable as exc:
+            problems.append(
+                _("{file}: left out of the log: {problem}.").format(file=path.name, problem=exc)
+            )
+    for path in log_files(earlier) if earlier is not None else []:
+        try:
+            lines = read_lines(path)
+        except Unreadable as exc:
+            problems.append(
+                _("{file} in the records folder: left out of the log: {problem}.").format(
+                    file=path.name, problem=exc
+                )
+            )
+            continue
+        found = contents.get(path.name)
+        if found is None or relation(lines, found) is Relation.FIRST_LONGER:
+            contents[path.name] = lines
+        elif relation(lines, found) is Relation.DIVERGED:
+            problems.append(diverged_problem(path))
+    return contents, problems
+
+
+def diverged_problem(path: Path) -> str:
+    return _(
+        "{file}: the copy in the records folder ({path}) and the one in the school folder "
+        "differ, and neither continues the other. Both are kept; the school folder's is read "
+        "as the log. Show both to the school's admin (keep the records folder's copy: it may "
+        "be evidence)."
+    ).format(file=path.name, path=path)
 
 
 def _instant(time: str) -> float:
@@ -283,14 +399,6 @@ def _entry(file: str, number: int, line: bytes, prev: str) -> tuple[Entry | None
             "or removed."
         ).format(line=number)
     return entry, ""
-
-
-def _lines(path: Path) -> list[bytes]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    return [line for line in data.split(b"\n") if line.strip()]
 
 
 def _hash(line: bytes) -> str:

@@ -16,6 +16,10 @@ Invariants:
   (trust.py) count, for reminders, numbering, removal and history alike.
 - ``accept`` imports nothing until the receiver has given the giver's fingerprint and it
   matches the bundle's key.
+- With a school folder, the log, the bundles and the minutes live in its
+  ``Bàn giao tài khoản/`` (:func:`log_home`), so that giver, receiver and principal see every
+  entry; without one, in the records folder, as before. A missing folder is never created
+  here: sync would take an empty folder for one whose files were all deleted.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from agent.api import (
     create_new,
     key_fingerprint,
     printable,
+    school_folder,
 )
 
+from . import inbox, ledger, trust
 from . import keys as keymod
-from . import ledger, trust
 from .bundle import (
     ACCOUNT_FIELDS,
     Account,
@@ -73,16 +78,55 @@ def _seen(config: Config) -> Path:
     return config.state_dir / SEEN_FILE
 
 
-def _records_root(config: Config) -> Path:
-    # The log lives in the records folder; a missing folder is never created here (sync would
-    # take an empty folder for one whose files were all deleted).
-    if not config.root.is_dir():
-        raise UsageError(
-            _("The records folder {root} does not exist; nothing was done.").format(
-                root=config.root
+@dataclass(frozen=True)
+class LogHome:
+    """Where the handover's files are: ``root`` holds ``Bàn giao tài khoản/`` (the school
+    folder, or the records folder on a computer without one); ``earlier`` is the records
+    folder when the log moved away from it (its files not moved yet are still read)."""
+
+    root: Path
+    earlier: Path | None
+    school: bool
+
+    @property
+    def folder(self) -> Path:
+        return self.root / ledger.FOLDER
+
+
+def log_home(config: Config) -> LogHome:
+    """Where the log is; UsageError when that folder is not on this computer."""
+    school = school_folder(config)
+    if school is None:
+        if not config.root.is_dir():
+            raise UsageError(
+                _("The records folder {root} does not exist; nothing was done.").format(
+                    root=config.root
+                )
             )
+        return LogHome(config.root, None, school=False)
+    if not school.is_dir():
+        raise UsageError(
+            _(
+                "The school folder {path} is not on this computer yet: it comes with its first "
+                "sync. Sync it, then try again; nothing was done."
+            ).format(path=school)
         )
-    return config.root
+    if (school / ledger.FOLDER).is_symlink():  # anyone may write there: never followed
+        raise UsageError(
+            _(
+                "{path} is a link, not a folder: the handover never follows it. Tell the "
+                "school's admin; nothing was done."
+            ).format(path=school / ledger.FOLDER)
+        )
+    return LogHome(school, config.root if config.root.is_dir() else None, school=True)
+
+
+def log_home_or_none(config: Config) -> LogHome | None:
+    """:func:`log_home`, or None where it is not on this computer (the job waits)."""
+    try:
+        return log_home(config)
+    except UsageError:
+        return None
 
 
 def _my_keys(vault: Vault) -> keymod.HandoverKeys:
@@ -108,7 +152,8 @@ def read_log(
     against what this computer saw before. A computer's first reading of a log with entries,
     with no key pinned in the config, trusts the log's first keeper key (and remembers it),
     unless ``first_use`` is False (a reading that must leave no trace)."""
-    log = ledger.verify(_records_root(config), _seen(config) if seen else None)
+    home = log_home(config)
+    log = ledger.verify(home.root, _seen(config) if seen else None, earlier=home.earlier)
     own = keys.public().fingerprint() if keys is not None else None
     known = trust.load(config, own)
     if not (first_use and known.first_use_open and log.entries):
@@ -147,12 +192,16 @@ def prepare(
     giver: Party,
     receiver: Party,
     witness: Party | None,
-    out: Path,
+    out: Path | None,
     prompt: Prompt | None,
 ) -> Prepared:
-    """Back up, seal the account for ``to``, write bundle and minutes into ``out``, log it."""
+    """Back up, seal the account for ``to``, write bundle and minutes into ``out`` (None: the
+    school folder's handover folder, or the current folder without a school folder), log
+    it."""
     recipient = PublicKey.parse(to)
-    root = _records_root(config)
+    home = log_home(config)
+    if out is None:
+        out = home.folder if home.school else Path(".")
     vault = open_vault_quietly(config, prompt, locked_too=False)
     entry = vault.get(MAILBOX) if vault is not None else None
     if vault is None or entry is None:
@@ -190,7 +239,7 @@ def prepare(
         config, out, bundle_id, number, (giver, receiver, witness), account, fingerprints
     )
     ledger.append(
-        root,
+        home.root,
         keys,
         ledger.PREPARED,
         time=created,
@@ -290,6 +339,7 @@ class Arrived:
     the giver's key fingerprint."""
 
     opened: OpenedBundle
+    path: Path  # where it was read from
     giver_fingerprint: str
     known_as: str | None  # how this computer knows the giver's key (trust.PINNED, …), or None
     keeper_name: str | None  # the name the config pins the key under
@@ -298,33 +348,41 @@ class Arrived:
 # Gives the fingerprint the receiver compares (read out by the giver, or printed on the
 # minutes) for a bundle that arrived; raises UsageError when nobody can answer.
 Confirm = Callable[[Arrived], str]
+# Asks the receiver which of several bundles waiting in the school folder to accept (what
+# they typed: a listed path or file name); None where nobody can be asked.
+Choose = Callable[[list[inbox.Waiting]], str]
 
 
 def accept(
-    config: Config, bundle: Path, *, prompt: Prompt | None, confirm: Confirm
+    config: Config,
+    bundle: Path | None,
+    *,
+    prompt: Prompt | None,
+    confirm: Confirm,
+    choose: Choose | None = None,
 ) -> tuple[Arrived, OpenedBundle]:
-    """Verify the bundle, have the receiver confirm the giver's fingerprint, then import the
-    account into this vault as `school-mailbox`, remember the giver's key, and log it."""
-    root = _records_root(config)
-    try:
-        data = bundle.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            _("Cannot read {path}: {detail}. Nothing was imported.").format(
-                path=bundle, detail=exc.strerror
-            )
-        ) from None
+    """Verify the bundle (None: the one waiting for this computer in the school folder), have
+    the receiver confirm the giver's fingerprint, then import the account into this vault as
+    `school-mailbox`, remember the giver's key, and log it."""
+    home = log_home(config)
+    data = _read_bundle(bundle) if bundle is not None else None
     vault = Vault.open(config, create=True, prompt=prompt)
     keys = _my_keys(vault)
-    opened = open_bundle(data, keys)
     existing = vault.get(MAILBOX)
     log = read_log(config, keys, first_use=False)  # nothing remembered before the confirmation
     mine = keys.public().fingerprint()
-    replayed = any(
-        e.kind == ledger.ACCEPTED and e.bundle == opened.id and e.author.fingerprint() == mine
-        for e in log.log.entries
-    )  # only this receiver's own entries: anyone could sign an "accepted" for this bundle
-    if replayed or (existing is not None and existing.fields.get(RECEIVED) == opened.id):
+
+    def accepted_here(bundle_id: str) -> bool:
+        # Only this receiver's own entries: anyone could sign an "accepted" for a bundle.
+        return any(
+            e.kind == ledger.ACCEPTED and e.bundle == bundle_id and e.author.fingerprint() == mine
+            for e in log.log.entries
+        ) or (existing is not None and existing.fields.get(RECEIVED) == bundle_id)
+
+    if bundle is None or data is None:
+        bundle, data = _waiting_bundle(home, mine, accepted_here, choose)
+    opened = open_bundle(data, keys)
+    if accepted_here(opened.id):
         raise UsageError(
             _(
                 "This handover bundle ({id}) was already accepted; an old bundle cannot be used "
@@ -334,6 +392,7 @@ def accept(
     giver_fingerprint = opened.giver_key.fingerprint()
     arrived = Arrived(
         opened,
+        bundle,
         giver_fingerprint,
         log.known.get(giver_fingerprint),
         log.names.get(giver_fingerprint),
@@ -362,8 +421,72 @@ def accept(
         "giver_fingerprint": giver_fingerprint,
         "receiver": receiver.to_json(),
     }
-    ledger.append(root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
+    ledger.append(home.root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
     return arrived, opened
+
+
+def _read_bundle(bundle: Path) -> bytes:
+    try:
+        return bundle.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            _("Cannot read {path}: {detail}. Nothing was imported.").format(
+                path=bundle, detail=exc.strerror
+            )
+        ) from None
+
+
+def _waiting_bundle(
+    home: LogHome, mine: str, accepted: Callable[[str], bool], choose: Choose | None
+) -> tuple[Path, bytes]:
+    """The one bundle waiting for this computer in the school folder, or the one of several
+    that ``choose`` names; UsageError when there is no school folder, none, or several and
+    nobody to choose (they are listed) or a choice that is none of them."""
+    if not home.school:
+        raise UsageError(
+            _(
+                "Name the bundle: `hoso handover accept BUNDLE` (this computer has no school "
+                "folder to look in). Nothing was imported."
+            )
+        )
+    waiting = inbox.waiting_bundles(home.folder, mine, accepted)
+    if not waiting:
+        raise UsageError(
+            _(
+                "No handover bundle for this computer's key waits in {folder}. If the giver has "
+                "prepared one, wait for the school folder to sync (or name the bundle: `hoso "
+                "handover accept BUNDLE`). Nothing was imported."
+            ).format(folder=home.folder)
+        )
+    if len(waiting) == 1:
+        return waiting[0].path, waiting[0].data
+    if choose is None:
+        raise UsageError(
+            _(
+                "Several handover bundles for this computer wait in {folder}:\n{listed}\nAsk "
+                "the giver which one is theirs and name it: `hoso handover accept BUNDLE`. "
+                "Nothing was imported."
+            ).format(folder=home.folder, listed=waiting_list(waiting))
+        )
+    answer = choose(waiting).strip()
+    chosen = [w for w in waiting if answer in (str(w.path), w.path.name)]
+    if not chosen:
+        raise UsageError(
+            _("{answer} is none of the bundles listed. Nothing was imported.").format(
+                answer=answer[:200]
+            )
+        )
+    return chosen[0].path, chosen[0].data
+
+
+def waiting_list(waiting: list[inbox.Waiting]) -> str:
+    """The bundles waiting, one line each: path, giver and time (as the bundle says)."""
+    return "\n".join(
+        _("  {path} (from {giver}, {time})").format(
+            path=w.path, giver=w.header.giver.label(), time=w.header.created
+        )
+        for w in waiting
+    )
 
 
 class FingerprintMismatch(SafetyStop):
@@ -395,7 +518,7 @@ def _check_fingerprint(given: str, expected: str) -> None:
 
 def confirm_password_changed(config: Config, *, prompt: Prompt | None) -> ledger.Handover:
     """Log that this receiver changed the password of the handover it accepted last."""
-    root = _records_root(config)
+    home = log_home(config)
     keys = _my_keys(Vault.open(config, prompt=prompt))
     waiting = waiting_for_confirmation(read_log(config, keys).log.entries, keys)
     if not waiting:
@@ -403,7 +526,7 @@ def confirm_password_changed(config: Config, *, prompt: Prompt | None) -> ledger
             _("There is no accepted handover waiting for a password change on this computer.")
         )
     handover = waiting[-1]
-    ledger.append(root, keys, ledger.PASSWORD_CHANGED, time=_now(), bundle=handover.bundle)
+    ledger.append(home.root, keys, ledger.PASSWORD_CHANGED, time=_now(), bundle=handover.bundle)
     return handover
 
 
@@ -439,7 +562,9 @@ def release_given_copy(config: Config, vault: Vault) -> ledger.Handover | None:
     password change is in a log that verifies; the handover, or None when nothing was removed."""
     entry = vault.get(MAILBOX)
     keys = keymod.load(vault)
-    if entry is None or keys is None or HANDED_OVER not in entry.fields or not config.root.is_dir():
+    if entry is None or keys is None or HANDED_OVER not in entry.fields:
+        return None
+    if log_home_or_none(config) is None:
         return None
     screened = read_log(config, keys, seen=True)
     if not screened.intact:

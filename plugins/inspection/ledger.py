@@ -37,7 +37,9 @@ class SentMessage:
     refused: Mapping[str, str]  # recipient -> the server's last refusal
     reply: str  # the server's reply to the end of DATA
     files: tuple[Mapping[str, Any], ...]  # {"name", "path", "size", "sha256"}
-    eml: str  # the evidence copy, relative to the records root ("" before it is written)
+    # the evidence copy, relative to the records root; its full path when it went to the
+    # school folder (evidence_in = "school"); "" before it is written
+    eml: str
     outbox: str  # the exact bytes to send, in the state folder
     sent_copy: bool  # appended to the sender's Sent folder over IMAP
     created: float

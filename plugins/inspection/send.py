@@ -8,9 +8,11 @@ Invariants:
   only to the recipients still missing it. (If a connection drops after the end of DATA but
   before the server's answer, the server may have taken a message hoso cannot know about;
   the same Message-ID lets mail programs show the two copies as one.)
-- The evidence copy (.eml) is written into the records folder, so that it syncs, once the
-  ledger holds the acceptance; a copy that cannot be written (full disk) is written on a
-  later run, without sending anything again.
+- The evidence copy (.eml) is written into the records folder (or, with ``[inspection]
+  evidence_in = "school"``, the teacher's subfolder of the school folder's evidence folder),
+  so that it syncs, once the ledger holds the acceptance; a copy that cannot be written (full
+  disk, a school folder not synced to this computer yet, which is never created here) is
+  written on a later run, without sending anything again.
 - A package sent completely is not sent again unless asked (``resend``): then it goes out as
   a new package, with new Message-IDs, and the ledger keeps both.
 - The person waiting is told what happens (``progress``): connecting, each part as it goes,
@@ -120,13 +122,17 @@ def submit(
     root: Path,
     state_dir: Path,
     evidence_folder: str,
+    evidence_in_school: bool = False,
     resend: bool = False,
     now: datetime | None = None,
     backoff: Sequence[float] = BACKOFF,
     progress: Progress = ignore,
 ) -> Submission:
-    """Send the selection's package (or the rest of it). Raises MailLoginRefused, and
-    MailUnreachable when nothing could be sent in this run."""
+    """Send the selection's package (or the rest of it), with the evidence copies in
+    ``evidence_folder`` under ``root`` (the records folder; the school folder when
+    ``evidence_in_school``). Raises MailLoginRefused, and MailUnreachable when nothing could
+    be sent in this run."""
+    evidence = _Evidence(root, evidence_folder, evidence_in_school)
     base = package_base(selection, envelope)
     earlier = generations(ledger, base)
     unfinished = [name for name, rows in earlier.items() if not sent_completely(rows)]
@@ -134,7 +140,7 @@ def submit(
         package = unfinished[-1]
     elif earlier and not resend:
         name = list(earlier)[-1]
-        late, copies = _catch_up(ledger, name, root, evidence_folder, smtp, credentials)
+        late, copies = _catch_up(ledger, name, evidence, smtp, credentials)
         return Submission(
             name,
             tuple(ledger.sent_messages(name)),
@@ -156,7 +162,7 @@ def submit(
             now or datetime.now().astimezone(),
         )
     pace = _Pace(backoff, progress)
-    return _deliver(package, envelope, smtp, credentials, ledger, root, evidence_folder, pace)
+    return _deliver(package, envelope, smtp, credentials, ledger, evidence, pace)
 
 
 def _build(
@@ -254,8 +260,7 @@ def _deliver(
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
     ledger: Ledger,
-    root: Path,
-    evidence_folder: str,
+    evidence: _Evidence,
     pace: _Pace,
 ) -> Submission:
     problems: list[str] = []
@@ -294,7 +299,7 @@ def _deliver(
                 break
             pace.pause(tries, smtp.retries, str(exc))
             tries += 1
-    late, copies = _catch_up(ledger, package, root, evidence_folder, smtp, credentials)
+    late, copies = _catch_up(ledger, package, evidence, smtp, credentials)
     problems += late
     for message in ledger.sent_messages(package):
         for recipient, reply in message.refused.items():
@@ -385,42 +390,63 @@ def evidence_name(message: SentMessage) -> str:
     return f"{when:%Y-%m-%d %Hh%M} {message.label} - Phần {message.part}-{message.parts}.eml"
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """Where the evidence copies go: ``folder`` under ``root``; ``school``: the school
+    folder's (the ledger keeps the copy's full path, and a root not on this computer yet
+    is waited for, never created)."""
+
+    root: Path
+    folder: str
+    school: bool
+
+
 def _catch_up(
     ledger: Ledger,
     package: str,
-    root: Path,
-    evidence_folder: str,
+    evidence: _Evidence,
     smtp: SmtpSettings,
     credentials: Callable[[], Credentials],
 ) -> tuple[list[str], list[str]]:
     """What sent messages still owe, done now: evidence copies, then Sent-folder copies."""
-    late = _write_evidence(ledger, package, root, evidence_folder)
+    late = _write_evidence(ledger, package, evidence)
     return late, _sent_copies(ledger.sent_messages(package), smtp, credentials, ledger)
 
 
-def _write_evidence(ledger: Ledger, package: str, root: Path, evidence_folder: str) -> list[str]:
-    """Copy each accepted message that has no evidence copy yet into the records folder; what
-    could not be written (a full disk) is said and tried again on the next run."""
+def _write_evidence(ledger: Ledger, package: str, evidence: _Evidence) -> list[str]:
+    """Copy each accepted message that has no evidence copy yet into the evidence folder;
+    what could not be written (a full disk) is said and tried again on the next run."""
     problems = []
     for message in ledger.sent_messages(package):
         if message.eml or not message.accepted:
             continue
-        relative = f"{evidence_folder}/{message.label}/{evidence_name(message)}"
-        try:
-            write_atomic(root / relative, Path(message.outbox).read_bytes(), mode=0o644)
-        except OSError as exc:
+        relative = f"{evidence.folder}/{message.label}/{evidence_name(message)}"
+        kept = str(evidence.root / relative) if evidence.school else relative
+        detail = _write_one(evidence, relative, Path(message.outbox))
+        if detail is not None:
             problems.append(
                 _part(
                     message,
                     _(
                         "sent, but its copy could not be written to {path} ({detail}); "
                         "run the command again to write it."
-                    ).format(path=relative, detail=exc.strerror or exc),
+                    ).format(path=kept, detail=detail),
                 )
             )
             continue
-        ledger.put_sent_messages([replace(message, eml=relative)])
+        ledger.put_sent_messages([replace(message, eml=kept)])
     return problems
+
+
+def _write_one(evidence: _Evidence, relative: str, outbox: Path) -> str | None:
+    """Write one evidence copy; why it could not be, or None."""
+    if evidence.school and not evidence.root.is_dir():
+        return _("the school folder is not on this computer yet: it comes with its first sync")
+    try:
+        write_atomic(evidence.root / relative, outbox.read_bytes(), mode=0o644)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
 
 
 def _sent_copies(

@@ -23,6 +23,7 @@ from agent.api import (
     nfc,
     open_validator,
     open_vault,
+    school_folder,
     write_atomic,
 )
 
@@ -39,7 +40,7 @@ from .package import (
 )
 from .selection import Period, file_digest, select
 from .send import Progress, Submission, ignore, package_base, sent_completely, submit
-from .settings import SmtpSettings, inspection_settings, smtp_settings
+from .settings import InspectionSettings, SmtpSettings, inspection_settings, smtp_settings
 from .tree import RecordsTree, walk
 
 SMTP_ENTRY = "smtp"
@@ -321,6 +322,7 @@ def send_plan(
             ).format(path=config.path)
         )
     settings = inspection_settings(config)
+    root, folder = evidence_place(config, settings)
     with Ledger.opened(config) as ledger:
         return submit(
             selection=plan.selection,
@@ -328,12 +330,42 @@ def send_plan(
             smtp=smtp,
             credentials=functools.cache(lambda: credentials_of(config, smtp, prompt=prompt)),
             ledger=ledger,
-            root=config.root,
+            root=root,
             state_dir=config.state_dir,
-            evidence_folder=settings.evidence_folder,
+            evidence_folder=folder,
+            evidence_in_school=root != config.root,
             resend=resend,
             progress=progress,
         )
+
+
+def evidence_place(config: Config, settings: InspectionSettings) -> tuple[Path, str]:
+    """Where the evidence copies go: the records folder and ``evidence_folder``; with
+    ``evidence_in = "school"``, the school folder and ``evidence_folder/<teacher>``, so that
+    the principal sees who submitted what without opening each teacher's folder."""
+    school = school_folder(config)
+    if settings.evidence_in != "school" or school is None:
+        return config.root, settings.evidence_folder
+    return school, f"{settings.evidence_folder}/{teacher_folder(config)}"
+
+
+_NOT_IN_NAMES = set('\\/:*?"<>|')  # what Windows refuses in a name, and the path separator
+
+
+def teacher_folder(config: Config) -> str:
+    """The teacher's subfolder of the school's evidence folder: their login on the share
+    (what `hoso report` and ``[school.teachers]`` know them by), else their name, else this
+    computer's name; made one safe folder name (no separators, control characters or
+    characters Windows refuses, no leading dot or "~", at most 100 characters, at least one
+    letter or digit)."""
+    for candidate in (config.remote.user, config.roles.teacher.name, config.host_name):
+        cleaned = "".join(
+            "-" if c in _NOT_IN_NAMES or not c.isprintable() else c for c in nfc(candidate)
+        )
+        name = " ".join(cleaned.split()).lstrip(".~ ").rstrip(". ")[:100].rstrip(". ")
+        if any(c.isalnum() for c in name):  # "-" alone (a login of "../..") names nobody
+            return name
+    return "giao-vien"
 
 
 @dataclass(frozen=True)

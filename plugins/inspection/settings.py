@@ -19,6 +19,7 @@ from agent.api import (
     _,
     as_date,
     is_loopback,
+    school_folder,
 )
 
 DEFAULT_MAX_MESSAGE_BYTES = 25_000_000  # Gmail's limit, encoding included (DOMAIN.md)
@@ -28,6 +29,7 @@ IMAP_SECURITY = {"tls": 993, "starttls": 143, "none": 143}
 # Records a teacher keeps (Thông tư 28, Điều 21 khoản 2): what a submission holds by default.
 DEFAULT_TYPES = ("KHBD", "SHCM", "SCN", "DOI", "TOCM")
 DEFAULT_EVIDENCE_FOLDER = "Minh chứng nộp hồ sơ"
+EVIDENCE_IN = ("records", "school")  # where the evidence folder is: [inspection] evidence_in
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class InspectionSettings:
     types: tuple[str, ...] = DEFAULT_TYPES
     block_on_errors: bool = False  # validation errors stop `hoso inspect send`
     evidence_folder: str = DEFAULT_EVIDENCE_FOLDER  # in the records folder, so it syncs
+    # "school": the evidence folder is in the school folder, one subfolder per teacher
+    evidence_in: str = "records"
     remind_days: int = 7  # how many days before an inspection the reminder starts
     schedule: tuple[Inspection, ...] = ()
 
@@ -178,7 +182,9 @@ def parse_period(text: str) -> str | None:
 
 def inspection_settings(config: Config) -> InspectionSettings:
     raw = config.table("inspection")
-    known = {"types", "block_on_errors", "evidence_folder", "remind_days", "schedule"}
+    known = {
+        "types", "block_on_errors", "evidence_folder", "evidence_in", "remind_days", "schedule",
+    }  # fmt: skip
     _only(config, "inspection", raw, known)
     types = raw.get("types", list(DEFAULT_TYPES))
     if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
@@ -193,6 +199,19 @@ def inspection_settings(config: Config) -> InspectionSettings:
             "inspection.evidence_folder",
             _("must be a folder name inside the records folder"),
         )
+    evidence_in = _str(config, "inspection.evidence_in", raw.get("evidence_in", "records"))
+    if evidence_in not in EVIDENCE_IN:
+        raise _bad(
+            config,
+            "inspection.evidence_in",
+            _("must be one of {choices}").format(choices=", ".join(EVIDENCE_IN)),
+        )
+    if evidence_in == "school" and school_folder(config) is None:
+        raise _bad(
+            config,
+            "inspection.evidence_in",
+            _('"school" needs a school folder ([school] folder_url): set it, or use "records"'),
+        )
     schedule = raw.get("schedule", [])
     if not isinstance(schedule, list):
         raise _bad(
@@ -202,6 +221,7 @@ def inspection_settings(config: Config) -> InspectionSettings:
         types=tuple(t.upper() for t in types),
         block_on_errors=block,
         evidence_folder=unicodedata.normalize("NFC", folder or DEFAULT_EVIDENCE_FOLDER),
+        evidence_in=evidence_in,
         remind_days=_int(config, "inspection.remind_days", raw.get("remind_days", 7), 0, 60),
         schedule=tuple(
             _inspection(config, f"inspection.schedule[{i}]", item)

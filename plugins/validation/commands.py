@@ -22,18 +22,28 @@ def register(cli: Any) -> None:
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["khbd"], case_sensitive=False))
+@click.argument("kind")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write it (default: KHBD - mau.docx in the current folder).",
+    help="Where to write it (default: “KIND - mẫu.docx” in the current folder).",
 )
-def template(kind: str, out: Path | None) -> None:
-    """Write a blank record on the official template (khbd: a lesson plan)."""
-    out = out or service.TEMPLATE_FILE
-    service.write_lesson_plan_template(out)
-    click.echo(_("Lesson-plan template written to {path}.").format(path=out))
+@click.option("--builtin", is_flag=True, help="hoso's own template, even where the school has one.")
+@pass_ctx
+def template(obj: Ctx, kind: str, out: Path | None, builtin: bool) -> None:
+    """Write a blank record of the type KIND (a record type code: khbd, a lesson plan; shcm…):
+    the school's own template from the school folder's “Biểu mẫu” when it has one, else
+    hoso's official one (khbd only)."""
+    done = service.write_template(obj.load_if_present(), kind, out, builtin=builtin)
+    if done.school_template is not None:
+        click.echo(
+            _("Written to {path}, from the school's template {template}.").format(
+                path=done.path, template=done.school_template
+            )
+        )
+    else:
+        click.echo(_("Lesson-plan template written to {path} (hoso's own).").format(path=done.path))
 
 
 @click.command()

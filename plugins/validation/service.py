@@ -24,24 +24,65 @@ from agent.api import (
     Unreadable,
     UsageError,
     _,
+    create_new,
     load_types_file,
+    school_folder,
     school_week,
     shipped_types_file,
 )
 
 from .settings import Settings, record_types, settings_of
 
-TEMPLATE_FILE = Path("KHBD - mẫu.docx")  # where `hoso template khbd` writes without --out
+BUILTIN_TEMPLATE = "KHBD"  # the record type hoso has a template of its own for
 REPORT_FORMATS = ("html", "csv", "json")
 
 
-def write_lesson_plan_template(out: Path) -> None:
-    """The blank lesson plan (KHBD) at ``out``; never over an existing file."""
-    from .template import write_template
+@dataclass(frozen=True)
+class Template:
+    """What `hoso template` wrote: where, and from which school template (None: hoso's own)."""
 
+    path: Path
+    school_template: Path | None
+
+
+def default_template_file(code: str) -> Path:
+    """Where `hoso template CODE` writes without --out: "KHBD - mẫu.docx" in the current
+    folder."""
+    return Path(f"{code} - mẫu.docx")
+
+
+def write_template(
+    config: Config | None, kind: str, out: Path | None, *, builtin: bool
+) -> Template:
+    """A blank record of the type ``kind`` (a record type code, any case) at ``out``: the
+    school's own template from the school folder's ``Biểu mẫu/`` when it has one (see
+    schooltemplate.py) and ``builtin`` is not asked, else hoso's own (KHBD only). Never over
+    an existing file; UsageError (nothing written) for an unknown kind, a kind with no
+    template anywhere, or a school template that does not check."""
+    from .schooltemplate import FOLDER, find
+
+    record_type = _record_type(config, kind)
+    code = record_type.code
+    out = out or default_template_file(code)
+    school = school_folder(config) if config is not None and not builtin else None
+    settings = settings_of(config) if config else Settings()
+    found = find(school, record_type, settings.limits()) if school is not None else None
+    if found is None and code != BUILTIN_TEMPLATE:
+        raise UsageError(
+            _(
+                "hoso has no template of its own for {code}, and no school template for it was "
+                "used (`{folder}/{code}.docx` in the school folder). Nothing was written."
+            ).format(code=code, folder=FOLDER)
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # a new week's folder, say
-        write_template(out)
+        if found is not None:
+            # The bytes that were checked, as they are: a document to print and share.
+            create_new(out, found.data, mode=0o644)
+        else:
+            from .template import write_template as write_builtin
+
+            write_builtin(out)
     except FileExistsError:
         raise UsageError(
             _("{path} already exists; nothing was written. Choose another name with --out.").format(
@@ -52,6 +93,20 @@ def write_lesson_plan_template(out: Path) -> None:
         raise UsageError(
             _("Cannot write {path}: {detail}").format(path=out, detail=exc.strerror)
         ) from None
+    return Template(out, found.path if found is not None else None)
+
+
+def _record_type(config: Config | None, kind: str) -> RecordType:
+    types = record_types(config) if config else load_types_file(shipped_types_file())
+    wanted = kind.strip().upper()
+    for record_type in types:
+        if record_type.code.upper() == wanted:
+            return record_type
+    raise UsageError(
+        _("There is no record type {kind}; the codes are: {codes}.").format(
+            kind=kind, codes=", ".join(t.code.lower() for t in types)
+        )
+    )
 
 
 def report_text(
