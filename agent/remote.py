@@ -64,6 +64,7 @@ from .davxml import (
 )
 from .errors import (
     BadDownload,
+    Forbidden,
     LocalError,
     NotAFolder,
     NotFound,
@@ -187,6 +188,9 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
     control character, an href outside the folder listed...), each with its reason. They are
     not in the mapping; callers must treat those paths as unclear: never deleted on the other
     side because they are missing here, never downloaded.
+
+    ``forbidden`` holds the folders the server would not list (403): what is below them is
+    unknown, so callers leave them alone on both sides like the refused entries.
     """
 
     def __init__(self) -> None:
@@ -195,6 +199,7 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         # Server spellings of temp uploads this agent left behind (a crash mid-upload).
         self.own_temp_files: list[RelPath] = []
         self.refused: list[Refused] = []
+        self.forbidden: list[Forbidden] = []
 
     @property
     def twins(self) -> tuple[tuple[RelPath, ...], ...]:
@@ -457,6 +462,12 @@ class Remote:
                 seen = self._experiment(folder, name)
             finally:
                 removed = self._discard(folder, name)
+        except Forbidden as exc:
+            # This account may not write here (a read-only school folder): the cautious
+            # behaviour is all there is to know, remembered like a probe's, so that the
+            # refused experiment is not sent again at every pass.
+            log.info("the share's behaviour could not be probed: %s", exc)
+            return CAUTIOUS
         except RemoteError as exc:
             log.info("the share's behaviour could not be probed: %s", exc)
             return None
@@ -496,7 +507,10 @@ class Remote:
         url = self._base_url
         for segment in self._root_segments:
             url += quote(segment) + "/"
-            self._ensure_folder(url, segment)
+            try:
+                self._ensure_folder(url, segment)
+            except Forbidden:  # the folder hoso syncs cannot be made: the login's business
+                raise self._status_error("MKCOL", "", 403) from None
 
     def server_time(self) -> int:
         """The share's clock: the HTTP ``Date`` of one OPTIONS answer (Unix seconds; 0 when
@@ -529,7 +543,7 @@ class Remote:
         done: queue.SimpleQueue[Future[list[RemoteEntry]]] = queue.SimpleQueue()
 
         def submit(path: RelPath, href: RelPath) -> None:
-            pool.submit(self._list_folder, path, href, tree.refused).add_done_callback(done.put)
+            pool.submit(self._list_allowed, path, href, tree).add_done_callback(done.put)
 
         met = 0  # entries listed so far, refused ones aside
         try:
@@ -612,6 +626,16 @@ class Remote:
         for item in refused:
             log.warning("entry %r of the share refused: %s", item.path, item.reason)
         return entries
+
+    def _list_allowed(self, path: RelPath, href: RelPath, tree: RemoteTree) -> list[RemoteEntry]:
+        """A subfolder's entries, or none when the server refuses to list it (kept in
+        ``tree.forbidden``): one folder this account may not read does not stop the rest."""
+        try:
+            return self._list_folder(path, href, tree.refused)
+        except Forbidden as exc:
+            log.info("%s", exc)
+            tree.forbidden.append(exc)  # list.append is atomic: the listing threads share it
+            return []
 
     def _list_folder(
         self, path: RelPath, href: RelPath, refused: list[Refused]

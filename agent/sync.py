@@ -31,12 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, heldback, local, reconcile, restored, serverinfo, trash
-from .config import Config, default_state_dir
+from . import davxml, guards, heldback, local, reconcile, refusals, restored, serverinfo, trash
+from .config import Config, Secret, default_state_dir
 from .display import printable_name
 from .errors import (
     AuthError,
     ConfigError,
+    Forbidden,
     HosoError,
     NotFound,
     RemoteError,
@@ -105,6 +106,11 @@ class PreparedPass:
     unreadable: tuple[tuple[RelPath, str], ...] = ()  # local paths that could not be read, why
     # The restore marker's files (what `hoso backup restore` wrote): a hint for this pass.
     restored: Mapping[RelPath, RestoredFile] = dataclasses.field(default_factory=dict)
+    # What the share refused before and is not asked again yet (agent/refusals.py), the
+    # refusals no longer in question, and the folders it would not list (403).
+    refused_before: tuple[refusals.Refusal, ...] = ()
+    stale_refusals: tuple[RelPath, ...] = ()
+    forbidden: tuple[Forbidden, ...] = ()
 
 
 @dataclass
@@ -133,12 +139,15 @@ class Syncer:
         plugins: bool = False,
         before_mass_delete: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        password: Callable[[Config], Secret] = webdav_password,
     ) -> None:
         """``plugins=True`` loads the plugins: their hooks run around each pass and the
         records a pass changed are validated after it. ``before_mass_delete`` runs before a
         confirmed deletion past the guard starts (the CLI takes a backup there). ``clock``
-        is the wall clock passes are recorded and the trash expires by."""
+        is the wall clock passes are recorded and the trash expires by. ``password`` reads
+        the share's password (again after a refused login: it may have been changed)."""
         self.config = config
+        self.password = password
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.plugins: PluginHost | None = None
         self.validator: Validator | None = None
@@ -163,7 +172,7 @@ class Syncer:
     @property
     def remote(self) -> Remote:
         if self._remote is None:
-            self._remote = Remote.from_config(self.config, webdav_password(self.config))
+            self._remote = Remote.from_config(self.config, self.password(self.config))
             self._remote.on_temp_upload = self._record_temp_upload
         return self._remote
 
@@ -308,6 +317,8 @@ class Syncer:
             )
 
         def scan_folder() -> local.ScanResult:
+            if dry_run and not known and not cfg.root.exists():
+                return local.ScanResult({})  # a first dry run: the first pass creates it
             return local.scan(
                 cfg.root,
                 known,
@@ -346,6 +357,8 @@ class Syncer:
         # downloaded, and the local file of that name (if any) never looks deleted. An empty
         # claimed path ("/dav//") names no entry: as "" it would hold back the whole tree.
         unclear += [nfc(item.path) for item in listing.refused if item.path]
+        # Folders the server would not list (403): what is below them is unknown.
+        unclear += [item.path for item in listing.forbidden]
         # Local names the share's gate would refuse (a \ or a control character): never sent,
         # since no listing could show them back; left alone until the teacher renames them.
         misnamed = _misnamed(scan.entries, unclear)
@@ -385,6 +398,8 @@ class Syncer:
             restored=from_backup,
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
+        kept = refusals.hold(plan, self._refusals(), now=self.clock())
+        plan = kept.plan
         # Restored files the backup saw on the share count as synced ones: a share that
         # lacks most of them (a wrong folder, an emptied share) stops here instead of
         # emptying the restored folder into the trash.
@@ -413,7 +428,17 @@ class Syncer:
             twin_sides=_twin_sides(twins, scan.twins, listing.twins),
             unreadable=scan.unreadable,
             restored=from_backup,
+            refused_before=kept.held,
+            stale_refusals=kept.stale,
+            forbidden=tuple(listing.forbidden),
         )
+
+    def _refusals(self) -> list[refusals.Refusal]:
+        return [
+            refusals.Refusal(e.path, e.refused_version, e.message, e.retry_after)
+            for e in self.journal.errors()
+            if e.refused_version is not None
+        ]
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
         """Before a local file is trashed because the share's listing lacks it, ask the share
@@ -482,6 +507,8 @@ class Syncer:
             local_names={p: e.fs_path for p, e in prepared.local.items() if e.fs_path != p},
             remote_names={p: e.href_path for p, e in prepared.remote.items() if e.href_path},
         )
+        for path in prepared.stale_refusals:
+            self.journal.clear_error(path)  # resolved otherwise: the share's version came
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
         report.skipped += _left_alone(prepared)
@@ -849,7 +876,13 @@ def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
         *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
         *({"path": p, "reason": heldback.UNREADABLE} for p, _why in prepared.unreadable),
+        *({"path": p, "reason": refusals.REASON} for p in _refused_paths(prepared)),
     ]
+
+
+def _refused_paths(prepared: PreparedPass) -> list[RelPath]:
+    """The paths the share refused, earlier or now in its listing: left alone this pass."""
+    return [*(r.path for r in prepared.refused_before), *(f.path for f in prepared.forbidden)]
 
 
 def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
@@ -857,13 +890,15 @@ def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
     the names the share's gate refused either way, and the names this share never lists."""
     refused = (*prepared.refused, *prepared.misnamed)
     twin = SkipReason.NORMALIZATION_TWIN.value
-    with_detail = (twin, heldback.UNREADABLE)  # held below, with where or why
+    with_detail = (twin, heldback.UNREADABLE, refusals.REASON)  # held below, with where or why
     return (
         *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] not in with_detail),
         *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
         *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
         *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),
         *(Held(path, heldback.UNLISTED) for path in prepared.unlisted),
+        *(Held(r.path, refusals.REASON, r.message) for r in prepared.refused_before),
+        *(Held(f.path, refusals.REASON, f.message) for f in prepared.forbidden),
     )
 
 
