@@ -22,7 +22,7 @@ from ..context import Ctx
 from ..display import guard_terminal
 from ..errors import ExitCode, HosoError
 from ..i18n import _
-from . import backup, check, demo, onboarding, plugins, roles, status, sync, trash, vault
+from . import backup, check, demo, onboarding, plugins, roles, school, status, sync, trash, vault
 
 
 # color=True: click would strip ANSI sequences from names when stdout is not a terminal, showing
@@ -55,6 +55,7 @@ for command in (
     backup.backup,
     vault.vault,
     demo.demo,
+    school.school,
 ):
     cli.add_command(command)
 
