@@ -507,6 +507,7 @@ def render(
     *,
     allow_insecure_http: bool = False,
     ca_file: str = "",
+    school_url: str = "",
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -533,6 +534,8 @@ def render(
         lines.append("allow_insecure_http = true")
     if ca_file:
         lines.append(f"ca_file = {q(ca_file)}")
+    if school_url:
+        lines += ["", "[school]", f"folder_url = {q(school_url)}"]
     return "\n".join(lines) + "\n"
 
 
