@@ -164,6 +164,8 @@ class Capabilities:
     lists_dot_names: bool = True  # names starting with "." appear in listings
     depth_infinity: bool = False  # PROPFIND Depth: infinity answered
     probed: bool = False  # the four above were observed by this probe (the caller remembers them)
+    # The share refused the probe's writes (403): the caller learns from a listing instead.
+    probe_refused: bool = False
 
     @property
     def behaviour(self) -> Behaviour:
@@ -292,6 +294,7 @@ class Remote:
         self._trash_dir = nfc(trash_dir.strip("/"))
         self._caps: Capabilities | None = None
         self._behaviour: Behaviour | None = None  # learnt or observed; kept across probes
+        self._probe_refused = False  # the last probe's writes were refused (403)
         # Told (server spelling, True) before a temp upload starts and (…, False) once it is
         # renamed or removed, so that a crash's leftover is deleted by name at the next pass:
         # a listing may never show it (nginx hides dot-names).
@@ -392,6 +395,7 @@ class Remote:
             atomic = nextcloud or server.startswith(ATOMIC_PUT_SERVERS)
         else:
             atomic = self._atomic_uploads == "always"
+        self._probe_refused = False
         observed = None if learnt else (self._observe() if learn else None)
         if learn and not learnt and observed is None:
             self._behaviour = CAUTIOUS  # the share refused the experiment: assume the worst
@@ -405,9 +409,21 @@ class Remote:
             root_etag=root.etag,
             **(self._behaviour or ASSUMED).to_json(),
             probed=observed is not None,
+            probe_refused=self._probe_refused,
         )
         self._caps = caps
         return caps
+
+    def adopt(self, behaviour: Behaviour) -> Capabilities:
+        """Take ``behaviour`` as observed (what a listing showed of a share that refused the
+        probe); the capabilities with it, to be remembered like a probe's."""
+        with self._caps_lock:
+            self._behaviour = behaviour
+            base = self._caps or self.probe()
+            self._caps = dataclasses.replace(
+                base, **behaviour.to_json(), probed=True, probe_refused=False
+            )
+            return self._caps
 
     def _root_listing(self) -> tuple[Listing, str]:
         """The records folder's own entry; an address that is no WebDAV folder is said so."""
@@ -463,11 +479,11 @@ class Remote:
             finally:
                 removed = self._discard(folder, name)
         except Forbidden as exc:
-            # This account may not write here (a read-only school folder): the cautious
-            # behaviour is all there is to know, remembered like a probe's, so that the
-            # refused experiment is not sent again at every pass.
+            # This account may not write here (a read-only school folder): the pass learns
+            # what a listing shows instead (Capabilities.probe_refused), once.
             log.info("the share's behaviour could not be probed: %s", exc)
-            return CAUTIOUS
+            self._probe_refused = True
+            return None
         except RemoteError as exc:
             log.info("the share's behaviour could not be probed: %s", exc)
             return None

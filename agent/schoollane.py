@@ -65,6 +65,7 @@ class SchoolLane:
         self.watcher: Watcher | None = None
         self.state = ""  # what the log last said about the lane: OK, or the error's words
         self._broken: HosoError | None = None  # why the lane could not start
+        self._unwatched = False  # the folder went unwatched for a while: scan it next pass
         self._thread = threading.Thread(target=self._run, name="hoso-school", daemon=True)
 
     def start(self) -> None:
@@ -115,9 +116,11 @@ class SchoolLane:
                     now,
                     Hints(
                         local_settled=self.debouncer.take(now),
+                        scan_asked=self._unwatched,
                         watcher_alive=self.watcher.alive,
                     ),
                 )
+                self._unwatched = False
                 if due is not None:
                     ended = self._pass(syncer, local_changed=due.scan_local)
                     self.schedule = self.schedule.after_pass(now, due, ended)
@@ -134,7 +137,8 @@ class SchoolLane:
 
     def _keep_watching(self) -> None:
         """(Re)start the watcher once the folder is there: the first pass creates it, and a
-        folder on a drive that comes back is watched again."""
+        folder on a drive that comes back is watched again. What changed while nobody
+        watched (a file saved during the first pass) is found by a scan right away."""
         assert self.watcher is not None and self.syncer is not None
         if self.watcher.alive or not self.syncer.config.root.is_dir():
             return
@@ -143,6 +147,8 @@ class SchoolLane:
             self.watcher.start()
         except HosoError as exc:
             log.warning("%s", exc)
+            return
+        self._unwatched = True
 
     def _pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
         cpu_before = time.process_time()

@@ -332,8 +332,10 @@ class Syncer:
                 listing_future = pool.submit(list_share)
                 scan = scan_folder()
                 listing = listing_future.result()
+            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
         else:
             listing = list_share()
+            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
             if _matches_journal(listing, known):
                 return None
             scan = scan_folder()
@@ -669,6 +671,18 @@ class Syncer:
             raise
         serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
         return caps
+
+    def _learn_refused_probe(
+        self, caps: Capabilities, listing: RemoteTree, *, dry_run: bool
+    ) -> Capabilities:
+        """A share that refused the probe's writes (a read-only folder): what its listing
+        shows is remembered as the probe's findings, so that the refused probe is not sent
+        again at every pass."""
+        if not caps.probe_refused or dry_run:
+            return caps
+        learnt = self.remote.adopt(serverinfo.seen_in(listing))
+        serverinfo.remember(self.journal, self.remote.identity, learnt, now=self.clock())
+        return learnt
 
     def _state_dir_option(self) -> str:
         """The `--state-dir` a new `hoso init` needs to keep this journal ("" by default)."""

@@ -557,8 +557,12 @@ class SchoolShare:
 
     def requests(self, method: str, rel: str, status: int | None = None) -> list[str]:
         """The access-log lines of ``method`` on ``rel`` in the school folder (with that
-        status when given)."""
-        target = f'"{method} /{SHARED}/{quote(rel)}'
+        status when given). Apache logs the quoted path from the server's root; wsgidav the
+        path within the share the request went to (so ``rel`` in any share matches)."""
+        if self.server.kind == "apache":
+            target = f'"{method} /{SHARED}/{quote(rel)}'
+        else:
+            target = f'"{method} /{rel}'
         self.server.settled_request_count()  # every request sent so far is in the log
         return [
             line

@@ -95,7 +95,7 @@ LAYERS = [
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation", "schoolfolder"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
-    {"daemon", "control"},
+    {"daemon", "control", "schoollane"},
     {"demo"},
     {"__main__", *CLI},
 ]
