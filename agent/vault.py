@@ -616,7 +616,8 @@ def webdav_password(
     fields = {"user": config.remote.user} if config.remote.user else {}
     vault = Vault.open(config, create=True, prompt=prompt, backend=backend)
     vault.set(WEBDAV, legacy.reveal(), fields)
-    config.password_file.unlink()
+    # missing_ok: the agent's two lanes may both find the file at start, and both move it.
+    config.password_file.unlink(missing_ok=True)
     log.info("the share password moved from %s into the vault", config.password_file)
     return legacy
 

@@ -6,8 +6,11 @@ wsgidav with per-user shares and a shared mapping), real `hoso` processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +18,9 @@ from agents import MARKER, Agent, hoso_command, hoso_env, run_hoso, stop_agent
 from servers import PRINCIPAL, SchoolShare, free_port, wait_until
 
 from agent import refusals
+from agent.daemon import Daemon
 from agent.model import Action, ActionKind, Kind, LocalEntry, Plan, Reason, RemoteEntry
+from agent.sync import PassResult
 
 TEMPLATE = "Biểu mẫu/Kế hoạch bài dạy.docx"
 PROFILE = "hoso-truong.toml"
@@ -43,6 +48,17 @@ def school_sync(agent: Agent, *args: str) -> tuple[int, dict, str]:
     done = agent.cli("school", "sync", "--json", *args)
     report = json.loads(done.stdout) if done.stdout.strip() else {}
     return done.returncode, report, done.stderr
+
+
+def _school_passes(agent: Agent) -> int:
+    journal = agent.state_dir / "school" / "journal.sqlite3"
+    if not journal.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "passes" not in tables:  # being made
+            return 0
+        return int(db.execute("SELECT count(*) FROM passes").fetchone()[0])
 
 
 def status(agent: Agent) -> dict:
@@ -415,3 +431,48 @@ def test_the_vault_s_school_folder_entry_is_its_login(school: SchoolShare, tmp_p
     if school.server.kind == "apache":  # (wsgidav logs lan's own share's "/" alike)
         assert not any(" lan " in line for line in listings), listings
     assert principal.password not in err + json.dumps(report)
+
+
+# --- the agent's hook and its control channel ----------------------------------------------------
+
+
+def test_after_school_pass_callbacks_run_after_each_school_pass(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    school.put(PROFILE, b"v1")
+    lan = teacher(tmp_path, school, "lan", sync_overrides={"poll_interval": 0.5})
+    seen: list[list[str]] = []
+
+    def broken(result: PassResult) -> None:
+        raise RuntimeError("a reaction with a bug")
+
+    stop = threading.Event()
+    daemon = Daemon(lan.config, stop)
+    daemon.after_school_pass += [broken, lambda result: seen.append(result.report.downloaded)]
+    loop = threading.Thread(target=daemon.run)
+    loop.start()
+    try:
+        wait_until(lambda: [PROFILE] in seen, 30, "the first school pass's callback")
+        school.put(PROFILE, b"version 2")
+        wait_until(lambda: seen.count([PROFILE]) >= 2, 30, "the callback after the change")
+    finally:
+        stop.set()
+        daemon.poke()
+        loop.join(30)
+    assert not loop.is_alive()
+    assert (school_root(lan) / PROFILE).read_bytes() == b"version 2"
+
+
+def test_school_sync_is_run_by_the_running_agent(school: SchoolShare, tmp_path: Path) -> None:
+    lan = teacher(tmp_path, school, "lan", sync_overrides={"poll_interval": 3600.0})
+    proc = lan.popen("run")
+    try:
+        # The first pass, then the scan once the watcher is on: the lane is idle after them.
+        wait_until(lambda: _school_passes(lan) >= 2, 30, "the lane's first passes")
+        school.put(TEMPLATE, b"mau")  # not seen before the next poll, an hour away
+        code, report, err = school_sync(lan)
+        assert (code, report["downloaded"]) == (0, [TEMPLATE]), err
+        assert (school_root(lan) / TEMPLATE).read_bytes() == b"mau"
+    finally:
+        _out, log = stop_agent(proc)
+    assert "request school.sync carried out" in log
