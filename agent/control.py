@@ -198,8 +198,9 @@ def sync(services: Services, args: Mapping[str, Any]) -> Answer:
 
 def school_sync(services: Services, args: Mapping[str, Any]) -> Answer:
     """One pass of the school folder (`hoso school sync`)."""
-    dry_run = _flags(args, "school.sync", ("dry_run",))["dry_run"]
-    passed = services.school_syncer.run_pass(dry_run=dry_run)
+    flags = _flags(args, "school.sync", ("dry_run", "allow_mass_delete", "allow_restored_share"))
+    dry_run = flags.pop("dry_run")
+    passed = services.school_syncer.run_pass(dry_run=dry_run, **flags)
     result = {"report": passed.report.to_json(), "dry_run": dry_run}
     return Answer(result, None if dry_run else passed, school=True)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import BackupConfig, Config, PluginsConfig, Secret
-from .sync import Syncer
+from .sync import SCHOOL, Syncer
 from .vault import school_folder_login
 
 STATE_SUBDIR = "school"  # below the agent's state folder
@@ -58,7 +58,7 @@ def open_syncer(config: Config, **options: Any) -> Syncer | None:
     lane = lane_config(config, user=user)
     if lane is None:
         return None
-    return Syncer(lane, plugins=False, password=_password_of(config), **options)
+    return Syncer(lane, plugins=False, password=_password_of(config), folder=SCHOOL, **options)
 
 
 def _password_of(config: Config) -> Callable[[Config], Secret]:

@@ -80,6 +80,7 @@ log = get_logger(__name__)
 
 _E = TypeVar("_E")
 
+RECORDS, SCHOOL = "records", "school"  # the folders a Syncer may keep (Syncer.folder)
 MARKER_META = "root_marker"
 SERVER_META = "server_identity"
 TEMP_UPLOADS_META = "temp_uploads"  # JSON list: temp uploads started and not yet finished
@@ -140,14 +141,19 @@ class Syncer:
         before_mass_delete: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         password: Callable[[Config], Secret] = webdav_password,
+        folder: str = RECORDS,
     ) -> None:
         """``plugins=True`` loads the plugins: their hooks run around each pass and the
         records a pass changed are validated after it. ``before_mass_delete`` runs before a
         confirmed deletion past the guard starts (the CLI takes a backup there). ``clock``
         is the wall clock passes are recorded and the trash expires by. ``password`` reads
-        the share's password (again after a refused login: it may have been changed)."""
+        the share's password (again after a refused login: it may have been changed).
+        ``folder``: RECORDS, or SCHOOL for the school folder (agent/schoolfolder.py), which
+        the first pass never creates on the share and whose stops name `hoso school sync`."""
         self.config = config
         self.password = password
+        self.folder = folder
+        self.command = "hoso school sync" if folder == SCHOOL else "hoso sync"
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.plugins: PluginHost | None = None
         self.validator: Validator | None = None
@@ -611,10 +617,10 @@ class Syncer:
             if known:
                 raise SafetyStop(
                     _(
-                        "The records folder {root} is missing or not mounted, but {n} files were "
+                        "{folder} {root} is missing or not mounted, but {n} files were "
                         "synced from it. Nothing was deleted. Reconnect the drive or restore the "
                         "folder, then sync again."
-                    ).format(root=root, n=len(known))
+                    ).format(folder=self._the_folder(), root=root, n=len(known))
                 )
             if dry_run:
                 return
@@ -623,17 +629,20 @@ class Syncer:
         if known and expected and marker != expected and not allow_mass_delete:
             raise SafetyStop(
                 _(
-                    "The records folder {root} is not the one the agent synced (its marker file "
+                    "{folder} {root} is not the one the agent synced (its marker file "
                     "is missing or different): it may be empty, replaced or not mounted. Nothing "
                     "was deleted. If you really emptied it on purpose, run "
-                    "`hoso sync --allow-mass-delete`."
-                ).format(root=root)
+                    "`{command} --allow-mass-delete`."
+                ).format(folder=self._the_folder(), root=root, command=self.command)
             )
         if not dry_run and (marker is None or marker != expected):
             ident = marker or secrets.token_hex(8)
             if marker is None:
                 local.write_marker(root, ident)
             self.journal.meta_set(MARKER_META, ident)
+
+    def _the_folder(self) -> str:
+        return _("The school folder") if self.folder == SCHOOL else _("The records folder")
 
     def _probe(self, known: dict, *, dry_run: bool) -> Capabilities:
         """The root's state and the server's behaviour: remembered, else observed (a few
@@ -643,9 +652,13 @@ class Syncer:
             learnt = CAUTIOUS  # a dry run writes nothing, so it cannot probe: assume the worst
         try:
             caps = self.remote.probe(
-                create=not known and not dry_run, learnt=learnt, learn=not dry_run
+                create=not known and not dry_run and self.folder == RECORDS,
+                learnt=learnt,
+                learn=not dry_run,
             )
         except NotFound:
+            if self.folder == SCHOOL:
+                raise self._school_folder_gone(len(known)) from None
             if known:
                 raise SafetyStop(
                     ngettext(
@@ -671,6 +684,25 @@ class Syncer:
             raise
         serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
         return caps
+
+    def _school_folder_gone(self, synced: int) -> HosoError:
+        """The school folder is not on the share: never created here (it is the school's)."""
+        url = self.remote.identity.rstrip("/")
+        if synced:
+            return SafetyStop(
+                _(
+                    "The school folder on the share, {url}, is gone or was moved, yet {n} files "
+                    "and folders were synced with it. Nothing was deleted, here or on the share. "
+                    "Ask the school's IT admin where it went, and set its new address as "
+                    "folder_url in the [school] section of {path}."
+                ).format(url=url, n=synced, path=self.config.path)
+            )
+        return ConfigError(
+            _(
+                "The school folder {url} is not on the share, or this account cannot see it. "
+                "Check folder_url in the [school] section of {path} with the school's IT admin."
+            ).format(url=url, path=self.config.path)
+        )
 
     def _learn_refused_probe(
         self, caps: Capabilities, listing: RemoteTree, *, dry_run: bool
@@ -731,8 +763,8 @@ class Syncer:
                     "Ask the school's IT admin whether the share was restored. To merge it with "
                     "this computer (what is newer here is uploaded again, files changed on both "
                     "sides are kept both, nothing is deleted), run "
-                    "`hoso sync --allow-restored-share`."
-                ).format(why=why)
+                    "`{command} --allow-restored-share`."
+                ).format(why=why, command=self.command)
             )
         log.warning("the share was restored from an older copy (%s): merging only", why)
         return True
@@ -767,12 +799,14 @@ class Syncer:
                 ngettext(
                     "This pass would delete {n} of {total} synced file or folder ({pct:.0f}%). "
                     "Nothing was deleted. If that is really intended, run "
-                    "`hoso sync --allow-mass-delete`.",
+                    "`{command} --allow-mass-delete`.",
                     "This pass would delete {n} of {total} synced files and folders ({pct:.0f}%). "
                     "Nothing was deleted. If that is really intended, run "
-                    "`hoso sync --allow-mass-delete`.",
+                    "`{command} --allow-mass-delete`.",
                     tracked,
-                ).format(n=check.deletions, total=tracked, pct=check.percent)
+                ).format(
+                    n=check.deletions, total=tracked, pct=check.percent, command=self.command
+                )
             )
         return check.exceeds
 

@@ -125,6 +125,18 @@ def test_without_a_school_folder_the_command_says_how_to_set_it(
     assert not (lan.state_dir / "school").exists()
 
 
+def test_a_school_folder_not_on_the_share_is_never_created(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    lan = teacher(tmp_path, school, "lan")
+    wrong = dict(lan.raw["school"], folder_url=school.folder_url + "nam-truoc/")
+    lan = Agent(tmp_path, school.records("lan"), name="lan", school=wrong)
+    code, _report, err = school_sync(lan)
+    assert code == 2, err
+    assert "nam-truoc" in err and "folder_url" in err
+    assert not school.path("nam-truoc").exists()
+
+
 # --- a teacher who may only read the school folder -------------------------------------------
 
 
@@ -312,6 +324,7 @@ def test_a_school_folder_root_that_vanished_is_not_everything_deleted(
     root.mkdir()  # an empty folder in its place: not the one that was synced
     code, _report, err = school_sync(lan)
     assert code == 4, err
+    assert "The school folder" in err and "`hoso school sync --allow-mass-delete`" in err
     assert school.path(TEMPLATE).read_bytes() == b"mau"
     assert school_sync(lan, "--dry-run")[0] == 4
 

@@ -25,9 +25,17 @@ def school() -> None:
 
 @school.command("sync")
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion.")
+@click.option(
+    "--allow-restored-share",
+    is_flag=True,
+    help="Confirm that the share was restored from an older copy: merge, delete nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def school_sync(ctx: Ctx, dry_run: bool, as_json: bool) -> None:
+def school_sync(
+    ctx: Ctx, dry_run: bool, allow_mass_delete: bool, allow_restored_share: bool, as_json: bool
+) -> None:
     """One pass of the school folder now (by the running agent when one runs)."""
     from ..control import carry_out, no_school_folder, report_of
     from ..log import setup_logging
@@ -36,7 +44,12 @@ def school_sync(ctx: Ctx, dry_run: bool, as_json: bool) -> None:
     if cfg.school_folder is None:
         raise no_school_folder(cfg)
     setup_logging(cfg.state_dir, verbose=False, to_stderr=False)
-    result = carry_out(cfg, "school.sync", {"dry_run": dry_run}, emit=show_event)
+    args = {
+        "dry_run": dry_run,
+        "allow_mass_delete": allow_mass_delete,
+        "allow_restored_share": allow_restored_share,
+    }
+    result = carry_out(cfg, "school.sync", args, emit=show_event)
     report = report_of(result)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
