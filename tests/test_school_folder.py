@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -489,3 +490,32 @@ def test_school_sync_is_run_by_the_running_agent(school: SchoolShare, tmp_path: 
     finally:
         _out, log = stop_agent(proc)
     assert "request school.sync carried out" in log
+
+
+def test_a_school_server_that_does_not_answer_never_slows_the_records(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    """The lanes run on threads of their own: the school lane waiting out its timeouts on a
+    server that takes the connection and never answers does not hold the records' passes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections are taken by the kernel, never answered
+        port = silent.getsockname()[1]
+        lan = Agent(
+            tmp_path,
+            school.records("lan"),
+            name="lan",
+            remote_overrides={"timeout": 5.0},  # each of its two attempts waits this long
+            school={
+                "folder_url": f"http://127.0.0.1:{port}/truong/",
+                "folder_root": str(tmp_path / "lan" / "Truong"),
+            },
+        )
+        lan.write("giao-an.docx", b"ke hoach")
+        proc = lan.popen("run")
+        try:
+            target = school.server.data_dir / "lan" / "giao-an.docx"
+            wait_until(target.is_file, 30, "the record on the share")
+            assert _school_passes(lan) == 0  # the school lane is still waiting for an answer
+        finally:
+            stop_agent(proc)
