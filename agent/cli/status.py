@@ -118,8 +118,8 @@ def _print_school_folder(school: dict[str, Any] | None) -> None:
         "waiting": ngettext(
             "waiting: {n} change not synced yet",
             "waiting: {n} changes not synced yet",
-            school["pending"],
-        ).format(n=school["pending"]),
+            school["pending"] or len(school["held"]),
+        ).format(n=school["pending"] or len(school["held"])),
         "synced": _("synced"),
     }
     click.echo(
