@@ -531,6 +531,7 @@ def render(
     allow_insecure_http: bool = False,
     ca_file: str = "",
     school_key: str = "",
+    school_url: str = "",
 ) -> str:
     """The config file `hoso init` writes: the given values, every other key at its default.
     ``language`` pins the language chosen at init, so that a service started without the
@@ -557,8 +558,10 @@ def render(
         lines.append("allow_insecure_http = true")
     if ca_file:
         lines.append(f"ca_file = {q(ca_file)}")
-    if school_key:
-        lines += ["", "[school]", f"profile_key = {q(school_key)}"]
+    school = [f"folder_url = {q(school_url)}"] if school_url else []
+    school += [f"profile_key = {q(school_key)}"] if school_key else []
+    if school:
+        lines += ["", "[school]", *school]
     return "\n".join(lines) + "\n"
 
 

@@ -35,8 +35,11 @@ from .errors import (
 from .i18n import _
 from .journal import Journal
 from .lock import InstanceLock
+from .log import get_logger
 from .model import Action, Report
 from .sync import PassResult, Syncer
+
+log = get_logger(__name__)
 
 Emit = Callable[[dict[str, Any]], None]
 Prompt = Callable[[str], str]
@@ -58,6 +61,7 @@ class Answer:
     result: dict[str, Any]
     passed: PassResult | None = None
     changed: bool = False
+    school: bool = False  # ``passed`` is a pass of the school folder (agent/schoolfolder.py)
 
 
 class Services:
@@ -74,6 +78,7 @@ class Services:
         wait: Callable[[float], bool] | None = None,
         by_agent: bool = False,
         backup_config: Callable[[], Config] | None = None,
+        school_syncer: Syncer | None = None,
     ) -> None:
         self.config = config
         # The config as it is now, for a backup: the agent's sync goes on with the config
@@ -85,7 +90,9 @@ class Services:
         # Sleep so many seconds; True when the agent is stopping (its stop event's wait).
         self.wait = wait or _sleep
         self._syncer = syncer
+        self._school = school_syncer
         self._own: Syncer | None = None
+        self._own_school: Syncer | None = None
         self._own_journal: Journal | None = None
 
     @property
@@ -93,6 +100,17 @@ class Services:
         if self._syncer is None:
             self._own = self._syncer = Syncer(self.config, plugins=True)
         return self._syncer
+
+    @property
+    def school_syncer(self) -> Syncer:
+        """The school folder's Syncer: the agent's school lane, or one of this command's."""
+        if self._school is None:
+            from . import schoolfolder
+
+            self._own_school = self._school = schoolfolder.open_syncer(self.config)
+            if self._school is None:
+                raise no_school_folder(self.config)
+        return self._school
 
     @property
     def journal(self) -> Journal:
@@ -106,6 +124,8 @@ class Services:
     def close(self) -> None:
         if self._own is not None:
             self._own.close()
+        if self._own_school is not None:
+            self._own_school.close()
         if self._own_journal is not None:
             self._own_journal.close()
 
@@ -176,6 +196,25 @@ def sync(services: Services, args: Mapping[str, Any]) -> Answer:
     return Answer(result, None if dry_run else PassResult(report, last.plan, last.outcome))
 
 
+def school_sync(services: Services, args: Mapping[str, Any]) -> Answer:
+    """One pass of the school folder (`hoso school sync`)."""
+    flags = _flags(args, "school.sync", ("dry_run", "allow_mass_delete", "allow_restored_share"))
+    dry_run = flags.pop("dry_run")
+    passed = services.school_syncer.run_pass(dry_run=dry_run, **flags)
+    result = {"report": passed.report.to_json(), "dry_run": dry_run}
+    return Answer(result, None if dry_run else passed, school=True)
+
+
+def no_school_folder(config: Config) -> ConfigError:
+    return ConfigError(
+        _(
+            "No school folder is set in {path}. Add its address as `folder_url` in the "
+            "[school] section of the config (or run `hoso init --force … --school-url URL`), "
+            "then try again."
+        ).format(path=config.path)
+    )
+
+
 def _backup_first(services: Services) -> None:
     """A confirmed mass delete is preceded by a backup when a repository exists; when it
     cannot be made the pass stops (the files also go to the trash, but a backup is the
@@ -221,6 +260,7 @@ Handler = Callable[[Services, Mapping[str, Any]], Answer]
 HANDLERS: dict[str, Handler] = {
     "sync": sync,
     "trash.restore": trash_restore,
+    "school.sync": school_sync,
 }
 
 
@@ -229,6 +269,29 @@ def execute(services: Services, name: str, args: Mapping[str, Any]) -> Answer:
     if handler is None:
         raise UnknownRequest(_("There is no request {name}.").format(name=name))
     return handler(services, args)
+
+
+def serve(
+    call: channel.Call, services: Services, done: Callable[[Answer], None] = lambda answer: None
+) -> None:
+    """Carry out a request a command handed to the running agent and answer it; ``done``
+    (the agent's bookkeeping after a pass) runs before the command is answered."""
+    try:
+        answer = execute(services, call.name, call.args)
+    except UnknownRequest as exc:
+        call.fail(str(exc), int(exc.exit_code), "unknown_request")
+        return
+    except HosoError as exc:
+        log.info("request %s: %s", call.name, exc)
+        call.fail(str(exc), int(exc.exit_code))
+        return
+    except Exception:  # a bug in one request must not stop the agent
+        log.exception("request %s failed", call.name)
+        call.fail(_("Unexpected error in the agent (a bug in hoso); see its log."), 1)
+        return
+    done(answer)
+    log.info("request %s carried out", call.name)
+    call.answer(answer.result)
 
 
 # --- the command's side --------------------------------------------------------------------------

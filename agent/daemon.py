@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from . import channel, control, sdnotify
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
-from .errors import AlreadyRunning, AuthError, HosoError, UnknownRequest, UnreachableError
+from .errors import AlreadyRunning, AuthError, HosoError, UnreachableError
 from .hooks import Job, JobContext, Notification
-from .i18n import _
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
 from .schedule import Hints, Outcome, PassDue, PassEnd, Schedule, job_wait
+from .schoollane import SchoolLane
 from .sync import PassResult, Syncer
 from .validation import Validator
 from .vault import webdav_password
@@ -110,6 +110,12 @@ class Daemon:
         self.serve_requests = serve_requests
         self._calls: queue.SimpleQueue[channel.Call] = queue.SimpleQueue()
         self._busy = False  # a pass or a job is running: a request waits for it
+        # Run on the school lane's thread after each school pass that ran to its end: the
+        # hook point for what reacts to the school folder (the school profile's refresh).
+        self.after_school_pass: list[Callable[[PassResult], None]] = []
+        self.school: SchoolLane | None = None  # the school folder's lane, when there is one
+        if config.school_folder is not None:
+            self.school = SchoolLane(config, stop, after_pass=self.after_school_pass, clock=clock)
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -126,7 +132,11 @@ class Daemon:
         self.wake.set()
 
     def _on_call(self, call: channel.Call) -> None:
-        """A request came in (on its connection's thread): queue it for the loop."""
+        """A request came in (on its connection's thread): queue it for the loop, or for the
+        school lane's thread when it is about the school folder."""
+        if self.school is not None and call.name.startswith("school."):
+            self.school.hand(call)
+            return
         self._calls.put(call)
         if self._busy:
             call.emit({"event": "waiting"})
@@ -161,6 +171,8 @@ class Daemon:
         backups = BackupWorker(self.followed, self.stop)
         self._backups = backups
         backups.start()
+        if self.school is not None:
+            self.school.start()
         watcher = Watcher(
             self.config.root,
             self._on_change,
@@ -192,6 +204,8 @@ class Daemon:
         finally:
             sdnotify.stopping()
             watcher.stop()
+            if self.school is not None:
+                self.school.finish()
             checks.finish()
             backups.finish()
             syncer.close()
@@ -254,27 +268,15 @@ class Daemon:
             by_agent=True,
             backup_config=self.followed.current,
         )
-        try:
-            answer = control.execute(services, call.name, call.args)
-        except UnknownRequest as exc:
-            call.fail(str(exc), int(exc.exit_code), "unknown_request")
-            return
-        except HosoError as exc:
-            log.info("request %s: %s", call.name, exc)
-            call.fail(str(exc), int(exc.exit_code))
-            return
-        except Exception:  # a bug in one request must not stop the agent
-            log.exception("request %s failed", call.name)
-            call.fail(_("Unexpected error in the agent (a bug in hoso); see its log."), 1)
-            return
+        control.serve(call, services, self._served)
+
+    def _served(self, answer: control.Answer) -> None:
         if answer.passed is not None:
             self._passed(answer.passed)
         elif answer.changed:
             # A restored item reaches the other side right away. Scan too: the watcher may
             # drop its event as our own write (the agent trashed that very path moments ago).
             self._scan_requested.set()
-        log.info("request %s carried out", call.name)
-        call.answer(answer.result)
 
     def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
         """One pass; how it ended, for the schedule."""

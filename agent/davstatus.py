@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from .errors import (
     AuthError,
+    Forbidden,
     NotFound,
     NotHttps,
     NotWebDav,
@@ -54,6 +55,18 @@ def status_error(host: str, user: str, method: str, path: RelPath, status: int) 
     shown = path or "/"
     if status == 401:
         return AuthError(refused_login(host, user), status=status)
+    if status == 403 and path:
+        # Below the root the login works: who may write (or read) where is the server's
+        # business (a Nextcloud group folder's ACL, a read-only folder): only this path fails.
+        return Forbidden(
+            _(
+                "The share at {host} does not let {user} {action} {path} (HTTP 403): it is kept "
+                "here as it is, and tried again only once it changes here. Ask the school's "
+                "share administrator if this account should have that right."
+            ).format(host=host, user=user or "-", action=_action(method), path=shown),
+            method=method,
+            path=path,
+        )
     if status == 403:
         return AuthError(
             _(
@@ -91,6 +104,19 @@ def status_error(host: str, user: str, method: str, path: RelPath, status: int) 
         ),
         status=status,
     )
+
+
+def _action(method: str) -> str:
+    """What a request does, in words: "change", "read"…"""
+    if method in ("GET", "HEAD", "PROPFIND"):
+        return _("read")
+    if method == "DELETE":
+        return _("delete")
+    if method == "MOVE":
+        return _("move or rename")
+    if method == "MKCOL":
+        return _("create the folder")
+    return _("change")
 
 
 def refused_login(host: str, user: str) -> str:

@@ -92,6 +92,19 @@ class AuthError(RemoteError):
         self.status = status  # 401: user or password wrong; 403: that user may not go there
 
 
+class Forbidden(RemoteError):
+    """403 on one path below the synced folder's root: the server does not let this account
+    write (or read) it. The path fails alone and is not tried again until its version changes
+    (agent/refusals.py); a 403 on the root itself is an :class:`AuthError`."""
+
+    scope = Scope.FILE
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method  # what was refused: PUT, MKCOL, DELETE, MOVE, GET, PROPFIND…
+        self.path = path  # NFC, relative to the synced folder's root
+
+
 class UnexpectedAnswer(RemoteError):
     """An HTTP status with no meaning of its own for hoso (named in the message)."""
 

@@ -23,6 +23,7 @@ from .journal import Journal
 from .model import RelPath, SkipReason, is_within
 from .propagate import CHANGED_MEANWHILE
 from .records import Finding, Severity
+from .refusals import REASON as REFUSED_BY_SHARE
 
 HELD_META = "held_back"
 REFUSED_NAME = "refused_name"  # a name the share refuses, or one it lists that hoso will not use
@@ -39,6 +40,7 @@ ORDER = (
     SkipReason.TYPE_CLASH.value,
     REFUSED_NAME,
     UNREADABLE,
+    REFUSED_BY_SHARE,
     SkipReason.OPEN_IN_EDITOR.value,
     SkipReason.VALIDATION_BLOCKED.value,
     SkipReason.SYMLINK.value,
@@ -142,6 +144,10 @@ def why(reason: str) -> str:
             "hoso cannot read it in the records folder, so nothing in it is synced and its "
             "copy on the share is left alone"
         ),
+        REFUSED_BY_SHARE: _(
+            "the share does not let this account change it (HTTP 403); it is kept here as it "
+            "is, and sent again only once it changes here (or after a day)"
+        ),
         SkipReason.OPEN_IN_EDITOR.value: _(
             "open in Word or LibreOffice: the share has a newer version, which is synced "
             "once the file is closed"
@@ -175,6 +181,11 @@ def fix(reason: str) -> str:
         UNREADABLE: _(
             "Give your user account the right to read it, or move it out of the records "
             "folder if it is not a document."
+        ),
+        REFUSED_BY_SHARE: _(
+            "Nothing is lost. If this account should be allowed to change it, ask the school's "
+            "share administrator; otherwise keep your version under another name outside "
+            "this folder."
         ),
         SkipReason.OPEN_IN_EDITOR.value: _(
             "Close the file in Word or LibreOffice; if you changed it too, both versions are kept."

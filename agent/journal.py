@@ -57,6 +57,8 @@ class FileError:
     first_seen: float
     last_seen: float
     retry_after: float
+    # The version the share refused (403; agent/refusals.py), None for any other failure.
+    refused_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,13 +197,19 @@ def _v4(db: Database) -> None:
     )
 
 
+def _v5(db: Database) -> None:
+    """Which version of a path the share refused (403), so that it is not sent again until
+    it changes (agent/refusals.py); NULL for the other per-file failures."""
+    db.table("errors").add_column("refused_version", str)
+
+
 # Tables a migration below created for a plugin; the plugin's own storage (agent/storage.py)
 # takes their rows and drops them. A journal made new still gets them (migrations are never
 # edited): empty, they are dropped on the plugin's next open.
 PLUGIN_TABLES = frozenset({"sent_messages"})
 
 # MIGRATIONS[n] turns a version-n journal into version n+1. Append only; never edit one.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -425,15 +433,25 @@ class Journal:
     # --- per-file errors --------------------------------------------------------------------
 
     @_guarded
-    def record_error(self, path: RelPath, message: str, *, now: float, retry_after: float) -> None:
-        """Remember a failure of ``path``; a repeated failure counts one more attempt."""
+    def record_error(
+        self,
+        path: RelPath,
+        message: str,
+        *,
+        now: float,
+        retry_after: float,
+        refused_version: str | None = None,
+    ) -> None:
+        """Remember a failure of ``path``; a repeated failure counts one more attempt.
+        ``refused_version``: the version of the path the share refused (403)."""
         with self._write() as db:
             db.execute(
-                "INSERT INTO errors (path, message, attempts, first_seen, last_seen, retry_after)"
-                " VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+                "INSERT INTO errors (path, message, attempts, first_seen, last_seen, retry_after,"
+                " refused_version) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
                 " message = excluded.message, attempts = attempts + 1,"
-                " last_seen = excluded.last_seen, retry_after = excluded.retry_after",
-                (path, message, now, now, retry_after),
+                " last_seen = excluded.last_seen, retry_after = excluded.retry_after,"
+                " refused_version = excluded.refused_version",
+                (path, message, now, now, retry_after, refused_version),
             )
 
     @_guarded
@@ -447,8 +465,8 @@ class Journal:
     @_guarded
     def errors(self) -> list[FileError]:
         rows = self._db.execute(
-            "SELECT path, message, attempts, first_seen, last_seen, retry_after"
-            " FROM errors ORDER BY path"
+            "SELECT path, message, attempts, first_seen, last_seen, retry_after,"
+            " refused_version FROM errors ORDER BY path"
         )
         return [FileError(*row) for row in rows]
 

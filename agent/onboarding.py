@@ -64,6 +64,7 @@ def initialise(
     password_from_env: bool = False,
     ca_file: Path | None = None,
     school_key: str = "",
+    school_url: str = "",
 ) -> InitResult:
     preflight(path, url, force=force)
     fingerprint = key_fingerprint(school_key) if school_key else ""
@@ -91,6 +92,7 @@ def initialise(
         allow_insecure_http=allow_insecure_http,
         ca_file=str(ca_file or ""),
         school_key=fingerprint,
+        school_url=school_url,
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if cfg.remote.insecure_http() and not allow_insecure_http:
@@ -103,29 +105,73 @@ def initialise(
             ).format(url=url)
         )
     if check:
-        remote = Remote(
+        _check_folder(
+            cfg,
             cfg.remote.url,
             cfg.remote.remote_dir,
-            cfg.remote.user,
             password,
-            ca_file=cfg.remote.ca_file,
-            verify_tls=cfg.remote.verify_tls,
-            timeout=cfg.remote.timeout,
-            retries=1,
-            trash_dir=cfg.remote.trash_dir,
+            create=True,
+            shown=url,
+            from_env=password_from_env,
+            ca_file=ca_file,
         )
-        try:
-            remote.probe(create=True)
-        except (AuthError, NotFound, ProtocolError, Redirected, UnreachableError) as exc:
-            raise _in_init_terms(exc, url, cfg.remote.user, password_from_env, ca_file) from None
-        finally:
-            remote.close()
+        if cfg.school_folder is not None:
+            folder = cfg.school_folder
+            # The school's folder is the school's: listed to check the login, never created.
+            _check_folder(
+                cfg,
+                folder.url,
+                folder.remote_dir,
+                password,
+                create=False,
+                shown=_shown_url(folder.url, folder.remote_dir),
+                from_env=password_from_env,
+                ca_file=ca_file,
+            )
     root.mkdir(parents=True, exist_ok=True)
     configmod.write_private(path, text)
     fields = {"user": cfg.remote.user} if cfg.remote.user else {}
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def _check_folder(
+    cfg: Config,
+    url: str,
+    remote_dir: str,
+    password: Secret,
+    *,
+    create: bool,
+    shown: str,
+    from_env: bool,
+    ca_file: Path | None,
+) -> None:
+    """Log in to a folder of the share and list it (creating it with ``create``); a problem
+    is raised in the terms of what was typed (``shown``: the address as the person gave it)."""
+    remote = Remote(
+        url,
+        remote_dir,
+        cfg.remote.user,
+        password,
+        ca_file=cfg.remote.ca_file,
+        verify_tls=cfg.remote.verify_tls,
+        timeout=cfg.remote.timeout,
+        retries=1,
+        trash_dir=cfg.remote.trash_dir,
+    )
+    try:
+        remote.probe(create=create)
+        if not create:
+            remote.list_folder("")
+    except (AuthError, NotFound, ProtocolError, Redirected, UnreachableError) as exc:
+        raise _in_init_terms(exc, shown, cfg.remote.user, from_env, ca_file) from None
+    finally:
+        remote.close()
+
+
+def _shown_url(url: str, remote_dir: str) -> str:
+    return url.rstrip("/") + "/" + remote_dir.strip("/") + "/"
 
 
 def preflight(path: Path, url: str, *, force: bool) -> None:

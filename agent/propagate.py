@@ -38,9 +38,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import davstatus, local
+from . import davstatus, local, refusals
 from .durable import TempFile
-from .errors import HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
+from .errors import Forbidden, HosoError, LocalError, PreconditionFailed, QuotaExceeded, Scope
 from .i18n import _
 from .journal import Journal
 from .log import get_logger
@@ -231,6 +231,10 @@ class Propagator:
         except QuotaExceeded as exc:
             self._uploads_blocked = True
             self._fail(action, exc)
+        except Forbidden as exc:
+            # Not this account's to change (or read): kept as it is on both sides, and not
+            # asked again until this version changes (agent/refusals.py).
+            self._fail(action, exc, refused=refusals.version(action))
         except HosoError as exc:
             if exc.scope is Scope.FILE:
                 self._fail(action, exc)
@@ -258,12 +262,14 @@ class Propagator:
             self.outcome.retry_soon = True
             self.report.skipped.append({"path": action.path, "reason": CHANGED_MEANWHILE})
 
-    def _fail(self, action: Action, exc: HosoError) -> None:
+    def _fail(self, action: Action, exc: HosoError, *, refused: str | None = None) -> None:
         log.warning("%s: %s", action.path, exc)
         with self._lock:
             self.report.failed.append({"path": action.path, "error": str(exc)})
+        now = time.time()
+        wait = refusals.RETRY_AFTER if refused is not None else 60
         self.ctx.journal.record_error(
-            action.path, str(exc), now=time.time(), retry_after=time.time() + 60
+            action.path, str(exc), now=now, retry_after=now + wait, refused_version=refused
         )
 
     # --- path spelling -------------------------------------------------------------------

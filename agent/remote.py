@@ -64,6 +64,7 @@ from .davxml import (
 )
 from .errors import (
     BadDownload,
+    Forbidden,
     LocalError,
     NotAFolder,
     NotFound,
@@ -163,6 +164,8 @@ class Capabilities:
     lists_dot_names: bool = True  # names starting with "." appear in listings
     depth_infinity: bool = False  # PROPFIND Depth: infinity answered
     probed: bool = False  # the four above were observed by this probe (the caller remembers them)
+    # The share refused the probe's writes (403): the caller learns from a listing instead.
+    probe_refused: bool = False
 
     @property
     def behaviour(self) -> Behaviour:
@@ -187,6 +190,9 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
     control character, an href outside the folder listed...), each with its reason. They are
     not in the mapping; callers must treat those paths as unclear: never deleted on the other
     side because they are missing here, never downloaded.
+
+    ``forbidden`` holds the folders the server would not list (403): what is below them is
+    unknown, so callers leave them alone on both sides like the refused entries.
     """
 
     def __init__(self) -> None:
@@ -195,6 +201,7 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         # Server spellings of temp uploads this agent left behind (a crash mid-upload).
         self.own_temp_files: list[RelPath] = []
         self.refused: list[Refused] = []
+        self.forbidden: list[Forbidden] = []
 
     @property
     def twins(self) -> tuple[tuple[RelPath, ...], ...]:
@@ -287,6 +294,7 @@ class Remote:
         self._trash_dir = nfc(trash_dir.strip("/"))
         self._caps: Capabilities | None = None
         self._behaviour: Behaviour | None = None  # learnt or observed; kept across probes
+        self._probe_refused = False  # the last probe's writes were refused (403)
         # Told (server spelling, True) before a temp upload starts and (…, False) once it is
         # renamed or removed, so that a crash's leftover is deleted by name at the next pass:
         # a listing may never show it (nginx hides dot-names).
@@ -387,6 +395,7 @@ class Remote:
             atomic = nextcloud or server.startswith(ATOMIC_PUT_SERVERS)
         else:
             atomic = self._atomic_uploads == "always"
+        self._probe_refused = False
         observed = None if learnt else (self._observe() if learn else None)
         if learn and not learnt and observed is None:
             self._behaviour = CAUTIOUS  # the share refused the experiment: assume the worst
@@ -400,9 +409,21 @@ class Remote:
             root_etag=root.etag,
             **(self._behaviour or ASSUMED).to_json(),
             probed=observed is not None,
+            probe_refused=self._probe_refused,
         )
         self._caps = caps
         return caps
+
+    def adopt(self, behaviour: Behaviour) -> Capabilities:
+        """Take ``behaviour`` as observed (what a listing showed of a share that refused the
+        probe); the capabilities with it, to be remembered like a probe's."""
+        with self._caps_lock:
+            self._behaviour = behaviour
+            base = self._caps or self.probe()
+            self._caps = dataclasses.replace(
+                base, **behaviour.to_json(), probed=True, probe_refused=False
+            )
+            return self._caps
 
     def _root_listing(self) -> tuple[Listing, str]:
         """The records folder's own entry; an address that is no WebDAV folder is said so."""
@@ -457,6 +478,12 @@ class Remote:
                 seen = self._experiment(folder, name)
             finally:
                 removed = self._discard(folder, name)
+        except Forbidden as exc:
+            # This account may not write here (a read-only school folder): the pass learns
+            # what a listing shows instead (Capabilities.probe_refused), once.
+            log.info("the share's behaviour could not be probed: %s", exc)
+            self._probe_refused = True
+            return None
         except RemoteError as exc:
             log.info("the share's behaviour could not be probed: %s", exc)
             return None
@@ -496,7 +523,10 @@ class Remote:
         url = self._base_url
         for segment in self._root_segments:
             url += quote(segment) + "/"
-            self._ensure_folder(url, segment)
+            try:
+                self._ensure_folder(url, segment)
+            except Forbidden:  # the folder hoso syncs cannot be made: the login's business
+                raise self._status_error("MKCOL", "", 403) from None
 
     def server_time(self) -> int:
         """The share's clock: the HTTP ``Date`` of one OPTIONS answer (Unix seconds; 0 when
@@ -529,7 +559,7 @@ class Remote:
         done: queue.SimpleQueue[Future[list[RemoteEntry]]] = queue.SimpleQueue()
 
         def submit(path: RelPath, href: RelPath) -> None:
-            pool.submit(self._list_folder, path, href, tree.refused).add_done_callback(done.put)
+            pool.submit(self._list_allowed, path, href, tree).add_done_callback(done.put)
 
         met = 0  # entries listed so far, refused ones aside
         try:
@@ -612,6 +642,16 @@ class Remote:
         for item in refused:
             log.warning("entry %r of the share refused: %s", item.path, item.reason)
         return entries
+
+    def _list_allowed(self, path: RelPath, href: RelPath, tree: RemoteTree) -> list[RemoteEntry]:
+        """A subfolder's entries, or none when the server refuses to list it (kept in
+        ``tree.forbidden``): one folder this account may not read does not stop the rest."""
+        try:
+            return self._list_folder(path, href, tree.refused)
+        except Forbidden as exc:
+            log.info("%s", exc)
+            tree.forbidden.append(exc)  # list.append is atomic: the listing threads share it
+            return []
 
     def _list_folder(
         self, path: RelPath, href: RelPath, refused: list[Refused]

@@ -68,6 +68,20 @@ def contradicted(caps: Capabilities, listing: Mapping[RelPath, RemoteEntry]) -> 
     return not caps.lists_dot_names and any(is_dot_path(p) for p in listing)
 
 
+def seen_in(listing: Mapping[RelPath, RemoteEntry]) -> Behaviour:
+    """What a listing alone shows of a share this account may not write to (it refused the
+    probe): whether its files carry ETags and whether names starting with "." are listed.
+    Writes are taken as unconditional, as CAUTIOUS has them. A later listing that shows more
+    contradicts this, and the next pass learns again."""
+    files = [e for e in listing.values() if e.kind is Kind.FILE]
+    return Behaviour(
+        etags_in_listings=bool(files) and all(e.etag for e in files),
+        conditional_writes=False,
+        lists_dot_names=any(is_dot_path(p) for p in listing),
+        depth_infinity=False,
+    )
+
+
 def is_dot_path(path: RelPath) -> bool:
     """A path with a name starting with "." at any level (what nginx leaves out of listings)."""
     return any(part.startswith(".") for part in path.split("/"))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import heldback, local, profilestore, serverinfo, trash
+from . import heldback, local, profilestore, schoolfolder, serverinfo, trash
 from .backup import history
 from .config import Config
 from .display import printable_name
@@ -20,7 +20,7 @@ from .heldback import Held
 from .hooks import load_plugins
 from .i18n import _, ngettext
 from .journal import Journal
-from .model import Kind, SkipReason, is_within
+from .model import JournalEntry, Kind, LocalEntry, SkipReason, is_within
 from .conflictname import is_conflict_copy
 
 MAX_LISTED = 20  # paths shown per group; the rest are counted
@@ -45,6 +45,8 @@ class Status:
     # What the passes hold back: {"path", "reason", "detail", "where", "files"} (heldback.Held,
     # and the number of files below a folder).
     held: list[dict[str, Any]] = field(default_factory=list)
+    # The school folder's lane (school_summary); None when the config names none.
+    school_folder: dict[str, Any] | None = None
 
     @property
     def waiting(self) -> bool:
@@ -68,6 +70,7 @@ class Status:
             "server": self.server,
             "unlisted": self.unlisted,
             "held": self.held,
+            "school_folder": self.school_folder,
         }
 
 
@@ -78,7 +81,85 @@ def collect(config: Config) -> Status:
     found.plugin_notes = [
         {"plugin": name, "text": line} for name, line in load_plugins(config).status_notes()
     ]
+    found.school_folder = school_summary(config)
     return found
+
+
+# The school folder's states, worst first: what `hoso status` says about it.
+SCHOOL_STATES = (
+    "not_synced_yet",
+    "unreachable",
+    "login_refused",
+    "stopped",
+    "refused",
+    "waiting",
+    "synced",
+)
+_STOPPED_OUTCOMES = {"UnreachableError": "unreachable", "AuthError": "login_refused"}
+
+
+def school_summary(config: Config) -> dict[str, Any] | None:
+    """The school folder's state from its own journal, without the network: ``state`` (one
+    of SCHOOL_STATES), the last pass, the changes waiting, the paths the share refused
+    (kept here) and what else its passes hold back. None without a school folder."""
+    lane = schoolfolder.lane_config(config)
+    if lane is None:
+        return None
+    summary: dict[str, Any] = {
+        "root": str(lane.root),
+        "url": lane.remote.url.rstrip("/") + "/" + lane.remote.remote_dir,
+        "state": "not_synced_yet",
+        "last_pass": None,
+        "error": None,
+        "pending": 0,
+        "refused": [],
+        "held": [],
+    }
+    journal_path = lane.state_dir / "journal.sqlite3"
+    if not journal_path.exists():
+        return summary  # never synced: and `hoso status` creates nothing
+    with Journal.open(journal_path) as journal:
+        last = journal.last_pass()
+        known = journal.entries()
+        refused = [
+            {"path": e.path, "error": e.message, "last_seen": _iso(e.last_seen)}
+            for e in journal.errors()
+            if e.refused_version is not None
+        ]
+        held = [h for h in heldback.remembered(journal) if h.reason != heldback.REFUSED_BY_SHARE]
+    if last is None:
+        return summary
+    pending = 0
+    if lane.root.is_dir():
+        scan = local.scan(
+            lane.root, known, local.ignore_rules(lane), now_ns=time.time_ns(), settle_seconds=0
+        )
+        pending = sum(1 for p, e in scan.entries.items() if not _synced(known.get(p), e))
+        pending += sum(1 for p in known if p not in scan.entries)
+    error = (last.report or {}).get("error")
+    if last.outcome in _STOPPED_OUTCOMES:
+        state = _STOPPED_OUTCOMES[last.outcome]
+    elif error:
+        state = "stopped"
+    elif refused:
+        state = "refused"
+    elif pending or held:
+        state = "waiting"
+    else:
+        state = "synced"
+    summary.update(
+        state=state,
+        last_pass={"finished": _iso(last.finished), "outcome": last.outcome},
+        error=error,
+        pending=pending,
+        refused=refused,
+        held=[h.to_json() for h in held],
+    )
+    return summary
+
+
+def _synced(before: JournalEntry | None, entry: LocalEntry) -> bool:
+    return before is not None and before.matches_local(entry)
 
 
 def gather(config: Config, journal: Journal) -> Status:

@@ -31,12 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, heldback, local, reconcile, restored, serverinfo, trash
-from .config import Config, default_state_dir
+from . import davxml, guards, heldback, local, reconcile, refusals, restored, serverinfo, trash
+from .config import Config, Secret, default_state_dir
 from .display import printable_name
 from .errors import (
     AuthError,
     ConfigError,
+    Forbidden,
     HosoError,
     NotFound,
     RemoteError,
@@ -79,6 +80,7 @@ log = get_logger(__name__)
 
 _E = TypeVar("_E")
 
+RECORDS, SCHOOL = "records", "school"  # the folders a Syncer may keep (Syncer.folder)
 MARKER_META = "root_marker"
 SERVER_META = "server_identity"
 TEMP_UPLOADS_META = "temp_uploads"  # JSON list: temp uploads started and not yet finished
@@ -105,6 +107,11 @@ class PreparedPass:
     unreadable: tuple[tuple[RelPath, str], ...] = ()  # local paths that could not be read, why
     # The restore marker's files (what `hoso backup restore` wrote): a hint for this pass.
     restored: Mapping[RelPath, RestoredFile] = dataclasses.field(default_factory=dict)
+    # What the share refused before and is not asked again yet (agent/refusals.py), the
+    # refusals no longer in question, and the folders it would not list (403).
+    refused_before: tuple[refusals.Refusal, ...] = ()
+    stale_refusals: tuple[RelPath, ...] = ()
+    forbidden: tuple[Forbidden, ...] = ()
 
 
 @dataclass
@@ -133,12 +140,20 @@ class Syncer:
         plugins: bool = False,
         before_mass_delete: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        password: Callable[[Config], Secret] = webdav_password,
+        folder: str = RECORDS,
     ) -> None:
         """``plugins=True`` loads the plugins: their hooks run around each pass and the
         records a pass changed are validated after it. ``before_mass_delete`` runs before a
         confirmed deletion past the guard starts (the CLI takes a backup there). ``clock``
-        is the wall clock passes are recorded and the trash expires by."""
+        is the wall clock passes are recorded and the trash expires by. ``password`` reads
+        the share's password (again after a refused login: it may have been changed).
+        ``folder``: RECORDS, or SCHOOL for the school folder (agent/schoolfolder.py), which
+        the first pass never creates on the share and whose stops name `hoso school sync`."""
         self.config = config
+        self.password = password
+        self.folder = folder
+        self.command = "hoso school sync" if folder == SCHOOL else "hoso sync"
         self.journal = Journal.open(config.state_dir / "journal.sqlite3")
         self.plugins: PluginHost | None = None
         self.validator: Validator | None = None
@@ -163,7 +178,7 @@ class Syncer:
     @property
     def remote(self) -> Remote:
         if self._remote is None:
-            self._remote = Remote.from_config(self.config, webdav_password(self.config))
+            self._remote = Remote.from_config(self.config, self.password(self.config))
             self._remote.on_temp_upload = self._record_temp_upload
         return self._remote
 
@@ -308,6 +323,8 @@ class Syncer:
             )
 
         def scan_folder() -> local.ScanResult:
+            if dry_run and not known and not cfg.root.exists():
+                return local.ScanResult({})  # a first dry run: the first pass creates it
             return local.scan(
                 cfg.root,
                 known,
@@ -321,8 +338,10 @@ class Syncer:
                 listing_future = pool.submit(list_share)
                 scan = scan_folder()
                 listing = listing_future.result()
+            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
         else:
             listing = list_share()
+            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
             if _matches_journal(listing, known):
                 return None
             scan = scan_folder()
@@ -346,6 +365,8 @@ class Syncer:
         # downloaded, and the local file of that name (if any) never looks deleted. An empty
         # claimed path ("/dav//") names no entry: as "" it would hold back the whole tree.
         unclear += [nfc(item.path) for item in listing.refused if item.path]
+        # Folders the server would not list (403): what is below them is unknown.
+        unclear += [item.path for item in listing.forbidden]
         # Local names the share's gate would refuse (a \ or a control character): never sent,
         # since no listing could show them back; left alone until the teacher renames them.
         misnamed = _misnamed(scan.entries, unclear)
@@ -385,6 +406,8 @@ class Syncer:
             restored=from_backup,
         )
         plan, unconfirmed = self._confirm_remote_deletions(plan)
+        kept = refusals.hold(plan, self._refusals(), now=self.clock())
+        plan = kept.plan
         # Restored files the backup saw on the share count as synced ones: a share that
         # lacks most of them (a wrong folder, an emptied share) stops here instead of
         # emptying the restored folder into the trash.
@@ -413,7 +436,17 @@ class Syncer:
             twin_sides=_twin_sides(twins, scan.twins, listing.twins),
             unreadable=scan.unreadable,
             restored=from_backup,
+            refused_before=kept.held,
+            stale_refusals=kept.stale,
+            forbidden=tuple(listing.forbidden),
         )
+
+    def _refusals(self) -> list[refusals.Refusal]:
+        return [
+            refusals.Refusal(e.path, e.refused_version, e.message, e.retry_after)
+            for e in self.journal.errors()
+            if e.refused_version is not None
+        ]
 
     def _confirm_remote_deletions(self, plan: Plan) -> tuple[Plan, list[RelPath]]:
         """Before a local file is trashed because the share's listing lacks it, ask the share
@@ -482,6 +515,8 @@ class Syncer:
             local_names={p: e.fs_path for p, e in prepared.local.items() if e.fs_path != p},
             remote_names={p: e.href_path for p, e in prepared.remote.items() if e.href_path},
         )
+        for path in prepared.stale_refusals:
+            self.journal.clear_error(path)  # resolved otherwise: the share's version came
         outcome = Propagator(ctx).execute(plan)
         report = outcome.report
         report.skipped += _left_alone(prepared)
@@ -582,10 +617,10 @@ class Syncer:
             if known:
                 raise SafetyStop(
                     _(
-                        "The records folder {root} is missing or not mounted, but {n} files were "
+                        "{folder} {root} is missing or not mounted, but {n} files were "
                         "synced from it. Nothing was deleted. Reconnect the drive or restore the "
                         "folder, then sync again."
-                    ).format(root=root, n=len(known))
+                    ).format(folder=self._the_folder(), root=root, n=len(known))
                 )
             if dry_run:
                 return
@@ -594,17 +629,20 @@ class Syncer:
         if known and expected and marker != expected and not allow_mass_delete:
             raise SafetyStop(
                 _(
-                    "The records folder {root} is not the one the agent synced (its marker file "
+                    "{folder} {root} is not the one the agent synced (its marker file "
                     "is missing or different): it may be empty, replaced or not mounted. Nothing "
                     "was deleted. If you really emptied it on purpose, run "
-                    "`hoso sync --allow-mass-delete`."
-                ).format(root=root)
+                    "`{command} --allow-mass-delete`."
+                ).format(folder=self._the_folder(), root=root, command=self.command)
             )
         if not dry_run and (marker is None or marker != expected):
             ident = marker or secrets.token_hex(8)
             if marker is None:
                 local.write_marker(root, ident)
             self.journal.meta_set(MARKER_META, ident)
+
+    def _the_folder(self) -> str:
+        return _("The school folder") if self.folder == SCHOOL else _("The records folder")
 
     def _probe(self, known: dict, *, dry_run: bool) -> Capabilities:
         """The root's state and the server's behaviour: remembered, else observed (a few
@@ -614,9 +652,13 @@ class Syncer:
             learnt = CAUTIOUS  # a dry run writes nothing, so it cannot probe: assume the worst
         try:
             caps = self.remote.probe(
-                create=not known and not dry_run, learnt=learnt, learn=not dry_run
+                create=not known and not dry_run and self.folder == RECORDS,
+                learnt=learnt,
+                learn=not dry_run,
             )
         except NotFound:
+            if self.folder == SCHOOL:
+                raise self._school_folder_gone(len(known)) from None
             if known:
                 raise SafetyStop(
                     ngettext(
@@ -642,6 +684,37 @@ class Syncer:
             raise
         serverinfo.remember(self.journal, self.remote.identity, caps, now=self.clock())
         return caps
+
+    def _school_folder_gone(self, synced: int) -> HosoError:
+        """The school folder is not on the share: never created here (it is the school's)."""
+        url = self.remote.identity.rstrip("/")
+        if synced:
+            return SafetyStop(
+                _(
+                    "The school folder on the share, {url}, is gone or was moved, yet {n} files "
+                    "and folders were synced with it. Nothing was deleted, here or on the share. "
+                    "Ask the school's IT admin where it went, and set its new address as "
+                    "folder_url in the [school] section of {path}."
+                ).format(url=url, n=synced, path=self.config.path)
+            )
+        return ConfigError(
+            _(
+                "The school folder {url} is not on the share, or this account cannot see it. "
+                "Check folder_url in the [school] section of {path} with the school's IT admin."
+            ).format(url=url, path=self.config.path)
+        )
+
+    def _learn_refused_probe(
+        self, caps: Capabilities, listing: RemoteTree, *, dry_run: bool
+    ) -> Capabilities:
+        """A share that refused the probe's writes (a read-only folder): what its listing
+        shows is remembered as the probe's findings, so that the refused probe is not sent
+        again at every pass."""
+        if not caps.probe_refused or dry_run:
+            return caps
+        learnt = self.remote.adopt(serverinfo.seen_in(listing))
+        serverinfo.remember(self.journal, self.remote.identity, learnt, now=self.clock())
+        return learnt
 
     def _state_dir_option(self) -> str:
         """The `--state-dir` a new `hoso init` needs to keep this journal ("" by default)."""
@@ -690,8 +763,8 @@ class Syncer:
                     "Ask the school's IT admin whether the share was restored. To merge it with "
                     "this computer (what is newer here is uploaded again, files changed on both "
                     "sides are kept both, nothing is deleted), run "
-                    "`hoso sync --allow-restored-share`."
-                ).format(why=why)
+                    "`{command} --allow-restored-share`."
+                ).format(why=why, command=self.command)
             )
         log.warning("the share was restored from an older copy (%s): merging only", why)
         return True
@@ -726,12 +799,14 @@ class Syncer:
                 ngettext(
                     "This pass would delete {n} of {total} synced file or folder ({pct:.0f}%). "
                     "Nothing was deleted. If that is really intended, run "
-                    "`hoso sync --allow-mass-delete`.",
+                    "`{command} --allow-mass-delete`.",
                     "This pass would delete {n} of {total} synced files and folders ({pct:.0f}%). "
                     "Nothing was deleted. If that is really intended, run "
-                    "`hoso sync --allow-mass-delete`.",
+                    "`{command} --allow-mass-delete`.",
                     tracked,
-                ).format(n=check.deletions, total=tracked, pct=check.percent)
+                ).format(
+                    n=check.deletions, total=tracked, pct=check.percent, command=self.command
+                )
             )
         return check.exceeds
 
@@ -849,7 +924,13 @@ def _left_alone(prepared: PreparedPass) -> list[dict[str, str]]:
         *({"path": p, "reason": SkipReason.TYPE_CLASH.value} for p in prepared.clashes),
         *({"path": p, "reason": SkipReason.SYMLINK.value} for p in prepared.symlinks),
         *({"path": p, "reason": heldback.UNREADABLE} for p, _why in prepared.unreadable),
+        *({"path": p, "reason": refusals.REASON} for p in _refused_paths(prepared)),
     ]
+
+
+def _refused_paths(prepared: PreparedPass) -> list[RelPath]:
+    """The paths the share refused, earlier or now in its listing: left alone this pass."""
+    return [*(r.path for r in prepared.refused_before), *(f.path for f in prepared.forbidden)]
 
 
 def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
@@ -857,13 +938,15 @@ def _held(report: Report, prepared: PreparedPass) -> tuple[Held, ...]:
     the names the share's gate refused either way, and the names this share never lists."""
     refused = (*prepared.refused, *prepared.misnamed)
     twin = SkipReason.NORMALIZATION_TWIN.value
-    with_detail = (twin, heldback.UNREADABLE)  # held below, with where or why
+    with_detail = (twin, heldback.UNREADABLE, refusals.REASON)  # held below, with where or why
     return (
         *(Held(s["path"], s["reason"]) for s in report.skipped if s["reason"] not in with_detail),
         *(Held(path, twin, where=where) for path, where in prepared.twin_sides),
         *(Held(path, heldback.UNREADABLE, why) for path, why in prepared.unreadable),
         *(Held(item.path, heldback.REFUSED_NAME, item.reason) for item in refused if item.path),
         *(Held(path, heldback.UNLISTED) for path in prepared.unlisted),
+        *(Held(r.path, refusals.REASON, r.message) for r in prepared.refused_before),
+        *(Held(f.path, refusals.REASON, f.message) for f in prepared.forbidden),
     )
 
 

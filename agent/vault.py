@@ -56,6 +56,7 @@ PASSPHRASE_ENV = "HOSO_VAULT_PASSPHRASE"
 SOURCE_KEYRING = "keyring"
 SOURCE_FILE = "file"
 WEBDAV = "webdav"
+SCHOOL_FOLDER = "school-folder"  # the school folder's own login, when it has one
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{1,64}\Z")
 DEFAULT_KDF = KdfParams()  # the backup's production scrypt cost: about 32 MiB, 0.1 s
 
@@ -615,6 +616,28 @@ def webdav_password(
     fields = {"user": config.remote.user} if config.remote.user else {}
     vault = Vault.open(config, create=True, prompt=prompt, backend=backend)
     vault.set(WEBDAV, legacy.reveal(), fields)
-    config.password_file.unlink()
+    # missing_ok: the agent's two lanes may both find the file at start, and both move it.
+    config.password_file.unlink(missing_ok=True)
     log.info("the share password moved from %s into the vault", config.password_file)
     return legacy
+
+
+def school_folder_login(
+    config: Config,
+    *,
+    prompt: Prompt | None = None,
+    backend: keyring.backend.KeyringBackend | None = None,
+) -> tuple[str, Secret]:
+    """The school folder's user name and password: the vault's ``school-folder`` entry
+    (fields ``user``, the password as its secret) when it has one, else the share's login
+    (``[remote] user`` and :func:`webdav_password`). The one place this choice is made."""
+    if vault_path(config).exists():
+        try:
+            entry = Vault.open(config, prompt=prompt, backend=backend).get(SCHOOL_FOLDER)
+        except VaultLocked:
+            if os.environ.get(PASSWORD_ENV) is None:
+                raise
+            entry = None  # the share's password is in the environment: its login it is
+        if entry is not None:
+            return entry.fields.get("user") or config.remote.user, entry.secret
+    return config.remote.user, webdav_password(config, prompt=prompt, backend=backend)

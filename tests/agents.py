@@ -88,6 +88,7 @@ class Agent:
     language: str = "en"
     password: str | None = None  # None: the share's real password
     root: Path | None = None  # None: a folder of its own below ``base``
+    school: dict[str, Any] = field(default_factory=dict)  # the [school] table, if any
 
     def __post_init__(self) -> None:
         self.home = self.base / self.name
@@ -121,6 +122,8 @@ class Agent:
         }
         if self.plugins:
             raw["plugins"] = self.plugins
+        if self.school:
+            raw["school"] = self.school
         return raw
 
     # --- passes --------------------------------------------------------------------------

@@ -13,7 +13,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from servers import SERVERS, DavServer, FaultServer, Share, missing_binary
+from servers import (
+    SCHOOL_KINDS,
+    SERVERS,
+    DavServer,
+    FaultServer,
+    SchoolShare,
+    Share,
+    missing_binary,
+    school_share,
+)
 
 from agent import log as agent_log
 
@@ -109,3 +118,26 @@ def fault_server() -> Iterator[FaultServer]:
     server = FaultServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=[pytest.param(k, id=k) for k in SCHOOL_KINDS])
+def school(request: pytest.FixtureRequest) -> Iterator[SchoolShare]:
+    """A school's share of its own for this test (servers.SchoolShare): two teachers' own
+    folders and the school folder both may write, on Apache and on wsgidav."""
+    missing = missing_binary(request.param)
+    if missing:
+        pytest.skip(f"{request.param} WebDAV tests need `{missing}`, which is not installed")
+    share = school_share(request.param)
+    yield share
+    share.server.remove()
+
+
+@pytest.fixture
+def school_read_only() -> Iterator[SchoolShare]:
+    """An Apache school share on which minh may only read the school folder (writes: 403)."""
+    missing = missing_binary("apache")
+    if missing:
+        pytest.skip(f"apache WebDAV tests need `{missing}`, which is not installed")
+    share = school_share("apache", read_only=("minh",))
+    yield share
+    share.server.remove()

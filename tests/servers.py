@@ -145,10 +145,18 @@ class DavServer:
         return self.request_count()
 
     def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        login: tuple[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """One raw authenticated request; ``path`` is unquoted, relative to the server root."""
-        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        """One raw authenticated request; ``path`` is unquoted, relative to the server root;
+        ``login``: (user, password) to send instead of the server's own user's."""
+        user, password = login or (self.user, self.password)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
         all_headers = {"Authorization": f"Basic {token}", **(headers or {})}
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
@@ -197,20 +205,26 @@ class WsgiDavServer(DavServer):
         config = {
             "host": "127.0.0.1",
             "port": self.port,
-            "provider_mapping": {"/": str(self.data_dir)},
+            "provider_mapping": self._provider_mapping(),
             "http_authenticator": {
                 "domain_controller": None,
                 "accept_basic": True,
                 "accept_digest": False,
                 "default_to_digest": False,
             },
-            "simple_dc": {"user_mapping": {"*": {self.user: {"password": self.password}}}},
+            "simple_dc": {"user_mapping": self._user_mapping()},
             "verbose": 3,
             "dir_browser": {"enable": False},
             "property_manager": True,
             "lock_storage": True,
         }
         (self.base_dir / "wsgidav.json").write_text(json.dumps(config))
+
+    def _provider_mapping(self) -> dict[str, str]:
+        return {"/": str(self.data_dir)}
+
+    def _user_mapping(self) -> dict[str, dict[str, dict[str, str]]]:
+        return {"*": {self.user: {"password": self.password}}}
 
     def _command(self) -> list[str]:
         script = Path(sys.executable).with_name("wsgidav")
@@ -236,10 +250,12 @@ class ApacheServer(DavServer):
 
     def _prepare(self) -> None:
         base = self.base_dir
-        subprocess.run(
-            ["htpasswd", "-bc", str(base / "htpasswd"), self.user, self.password],
-            check=True, capture_output=True,
-        )
+        for number, (user, password) in enumerate(self._logins().items()):
+            create = ["-c"] if number == 0 else []
+            subprocess.run(
+                ["htpasswd", "-b", *create, str(base / "htpasswd"), user, password],
+                check=True, capture_output=True,
+            )
         lines = []
         if self._debian_modules.is_dir():
             lines += [
@@ -274,12 +290,20 @@ class ApacheServer(DavServer):
             f"  AuthUserFile {base}/htpasswd",
             "  Require valid-user",
             "</Directory>",
+            *self._access(),
         ]
         if os.geteuid() == 0:
             lines += ["User www-data", "Group www-data"]
         (base / "httpd.conf").write_text("\n".join(lines) + "\n")
         self.own(base)
         self.own(self.data_dir)
+
+    def _logins(self) -> dict[str, str]:
+        return {self.user: self.password}
+
+    def _access(self) -> list[str]:
+        """Config lines after the share's own <Directory>: who may do what below it."""
+        return []
 
     def _command(self) -> list[str]:
         return ["apache2", "-f", str(self.base_dir / "httpd.conf"), "-DFOREGROUND"]
@@ -386,6 +410,183 @@ class AnonymousNginxServer(NginxServer):
 
     kind = "nginx-anon"
     auth = False
+
+
+# --- a school's share: several accounts, a folder each and one for all ----------------------
+
+PRINCIPAL = "hieutruong"  # the principal's account: may write everywhere
+TEACHERS = ("lan", "minh")
+SHARED = "truong"  # the school folder, /truong/ on the server
+SCHOOL_PASSWORDS = {
+    "lan": "Lan-school-pw-4471",
+    "minh": "Minh-school-pw-9082",
+    PRINCIPAL: "Hieu-truong-pw-3306",
+}
+
+
+class _SchoolLayout:
+    """What the school servers share: every teacher has ``/<login>/``, which only they can
+    read and write; ``/truong/`` is for all of them, and the teachers named in ``read_only``
+    may only read it there (their writes answer 403, as a Nextcloud group folder's ACL does).
+    The principal's account is the server's own user (``user``/``password``)."""
+
+    data_dir: Path
+    read_only: tuple[str, ...] = ()
+
+    def _school_init(self, read_only: tuple[str, ...]) -> None:
+        self.read_only = read_only
+        self.user, self.password = PRINCIPAL, SCHOOL_PASSWORDS[PRINCIPAL]
+        for folder in (*TEACHERS, SHARED):
+            (self.data_dir / folder).mkdir()
+
+    def writers(self) -> tuple[str, ...]:
+        return tuple(u for u in (*TEACHERS, PRINCIPAL) if u not in self.read_only)
+
+
+class SchoolApacheServer(_SchoolLayout, ApacheServer):
+    """Apache (Debian's modules, as :class:`ApacheServer`) with the school's accounts.
+
+    ``AuthzSendForbiddenOnFailure On``: a logged-in teacher refused a write gets 403, as from
+    Nextcloud; Apache's default answers 401 (which a client takes for a wrong password)."""
+
+    kind = "apache"
+
+    def __init__(self, read_only: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self._school_init(read_only)
+
+    def _logins(self) -> dict[str, str]:
+        return dict(SCHOOL_PASSWORDS)
+
+    def _access(self) -> list[str]:
+        readers = " ".join((*TEACHERS, PRINCIPAL))
+        lines = [
+            f'<Directory "{self.data_dir}">', "  AuthzSendForbiddenOnFailure On", "</Directory>",
+        ]
+        for teacher in TEACHERS:
+            lines += [f'<Directory "{self.data_dir / teacher}">', f"  Require user {teacher}",
+                      "</Directory>"]
+        lines.append(f'<Directory "{self.data_dir / SHARED}">')
+        if self.read_only:
+            lines += [
+                "  <Limit GET HEAD OPTIONS PROPFIND>",
+                f"    Require user {readers}",
+                "  </Limit>",
+                "  <LimitExcept GET HEAD OPTIONS PROPFIND>",
+                f"    Require user {' '.join(self.writers())}",
+                "  </LimitExcept>",
+            ]
+        else:
+            lines.append(f"  Require user {readers}")
+        return [*lines, "</Directory>"]
+
+
+class SchoolWsgiDavServer(_SchoolLayout, WsgiDavServer):
+    """wsgidav with a share per teacher (``/lan``, ``/minh``: only that login) and a shared
+    mapping ``/truong`` every account may use; ``/`` is the principal's. (wsgidav cannot make
+    one share read-only for one user: its read-only shares answer 405 to everybody.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._school_init(())
+
+    def _provider_mapping(self) -> dict[str, str]:
+        folders = {f"/{name}": str(self.data_dir / name) for name in (*TEACHERS, SHARED)}
+        return {"/": str(self.data_dir), **folders}
+
+    def _user_mapping(self) -> dict[str, dict[str, dict[str, str]]]:
+        def logins(*users: str) -> dict[str, dict[str, str]]:
+            return {u: {"password": SCHOOL_PASSWORDS[u]} for u in users}
+
+        return {
+            "/": logins(PRINCIPAL),
+            **{f"/{teacher}": logins(teacher) for teacher in TEACHERS},
+            f"/{SHARED}": logins(*TEACHERS, PRINCIPAL),
+        }
+
+
+@dataclass(frozen=True)
+class SchoolAccount:
+    """One teacher's login on a school share: their own folder is ``url`` + ``home``."""
+
+    user: str
+    password: str
+    url: str  # the server's base address
+    home: str  # their own folder under it ("lan")
+
+
+@dataclass
+class SchoolShare:
+    """A started school server, for end-to-end tests (start one with :func:`school_share`).
+
+    - ``account(login)``: a teacher's login, address and own folder (``"lan"``, ``"minh"``);
+    - ``folder_url``: the school folder's whole address (``[school] folder_url``); the same
+      folder is also ``"/truong"`` as a path on the server;
+    - ``put(rel, data, as_user=PRINCIPAL)``: a file put into the school folder over WebDAV
+      (the principal by default), the HTTP status back;
+    - ``path(rel)``: a file of the school folder on the server's disk, to inspect;
+    - ``server``: the DavServer (its access log: ``logged_requests()``).
+    """
+
+    server: DavServer
+
+    @property
+    def folder_url(self) -> str:
+        return f"{self.server.url}{SHARED}/"
+
+    def account(self, user: str) -> SchoolAccount:
+        return SchoolAccount(user, SCHOOL_PASSWORDS[user], self.server.url, user)
+
+    def records(self, user: str) -> Share:
+        """A teacher's own folder as the records share of their agent (tests/agents.py)."""
+        return Share(
+            self.server, self.server.url, user, user, SCHOOL_PASSWORDS[user],
+            self.server.data_dir / user,
+        )
+
+    def path(self, rel: str = "") -> Path:
+        return self.server.data_dir / SHARED / rel
+
+    def put(self, rel: str, data: bytes, *, as_user: str = PRINCIPAL) -> int:
+        login = (as_user, SCHOOL_PASSWORDS[as_user])
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            self.server.request("MKCOL", f"{SHARED}/{'/'.join(parts[:depth])}/", login=login)
+        status, _body = self.server.request("PUT", f"{SHARED}/{rel}", data, login=login)
+        return status
+
+    def requests(self, method: str, rel: str, status: int | None = None) -> list[str]:
+        """The access-log lines of ``method`` on ``rel`` in the school folder (with that
+        status when given). Apache logs the quoted path from the server's root; wsgidav the
+        path within the share the request went to (so ``rel`` in any share matches)."""
+        if self.server.kind == "apache":
+            target = f'"{method} /{SHARED}/{quote(rel)}'
+        else:
+            target = f'"{method} /{rel}'
+        self.server.settled_request_count()  # every request sent so far is in the log
+        return [
+            line
+            for line in self.server.logged_requests()
+            if target in line
+            and (status is None or f" {status} " in line or f"-> {status}" in line)
+        ]
+
+
+SCHOOL_KINDS = ("apache", "wsgidav")
+
+
+def school_share(kind: str, *, read_only: tuple[str, ...] = ()) -> SchoolShare:
+    """Start a school share of ``kind`` ("apache" or "wsgidav"); the caller stops it with
+    ``share.server.remove()``. ``read_only``: teachers who may only read the school folder
+    (Apache only)."""
+    if kind == "apache":
+        server: DavServer = SchoolApacheServer(read_only)
+    elif read_only:
+        raise ValueError("wsgidav cannot make the school folder read-only for one user")
+    else:
+        server = SchoolWsgiDavServer()
+    server.start()
+    return SchoolShare(server)
 
 
 SERVERS: dict[str, type[DavServer]] = {

@@ -89,13 +89,13 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule"},
+    {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals"},
     {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
-    {"sync", "status", "onboarding", "validation", "schoolprofile"},
+    {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
-    {"daemon", "control"},
+    {"daemon", "control", "schoollane"},
     {"demo"},
     {"__main__", *CLI},
 ]

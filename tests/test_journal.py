@@ -267,6 +267,10 @@ def test_a_version_3_journal_learns_which_entries_the_share_confirmed(tmp_path: 
         # The schema-3 entries table, as hoso 0.x wrote it.
         raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         raw.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        raw.execute(  # the per-file errors as schema 1 made them (schema 5 adds a column)
+            "CREATE TABLE errors (path TEXT PRIMARY KEY, message TEXT, attempts INTEGER,"
+            " first_seen FLOAT, last_seen FLOAT, retry_after FLOAT)"
+        )
         raw.execute(
             "CREATE TABLE entries (path TEXT PRIMARY KEY, kind TEXT NOT NULL, local_size INTEGER,"
             " local_mtime_ns INTEGER, local_inode INTEGER, sha256 TEXT, remote_etag TEXT,"
@@ -284,7 +288,7 @@ def test_a_version_3_journal_learns_which_entries_the_share_confirmed(tmp_path: 
         )
 
     with Journal.open(path) as j:
-        assert j.meta_get("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert j.meta_get("schema_version") == str(SCHEMA_VERSION) == "5"
         confirmed = {p: e.remote_confirmed for p, e in j.entries().items()}
         assert confirmed == {
             "Tuần 1": True,

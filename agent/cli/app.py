@@ -68,6 +68,7 @@ for command in (
     backup.backup,
     vault.vault,
     demo.demo,
+    school.school,
 ):
     cli.add_command(command)
 

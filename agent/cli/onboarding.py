@@ -39,6 +39,12 @@ from ..i18n import _
     metavar="FINGERPRINT",
     help="The school profile signer's key to trust (as `hoso school sign` prints it).",
 )
+@click.option(
+    "--school-url",
+    default="",
+    help="The school folder on the share: its WebDAV address, a path on the share's server, "
+    "or a folder name under the share's address (e.g. the Nextcloud group folder).",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -52,6 +58,7 @@ def init(
     allow_insecure_http: bool,
     ca_file: Path | None,
     school_key: str,
+    school_url: str,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
     from ..onboarding import initialise, preflight
@@ -80,7 +87,10 @@ def init(
         password_from_env=configmod.PASSWORD_ENV in os.environ,
         ca_file=ca_file,
         school_key=school_key,
+        school_url=school_url,
     )
     click.echo(_("Config written to {path}.").format(path=ctx.config_path))
     click.echo(_("Records folder: {root}").format(root=result.config.root))
+    if result.config.school_folder is not None:
+        click.echo(_("School folder: {root}").format(root=result.config.school_folder.root))
     click.echo(_("Next: `hoso sync` once, or `hoso run` to keep syncing."))

@@ -9,7 +9,7 @@ import click
 
 from ..context import Ctx, pass_ctx
 from ..display import printable_name
-from ..i18n import _
+from ..i18n import _, ngettext
 
 
 @click.command()
@@ -75,6 +75,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         )
         for path in files[:20]:
             click.echo(f"  {printable_name(path)}")
+    _print_school_folder(st.school_folder)
     for note in st.plugin_notes:
         click.echo(f"{note['plugin']}: {note['text']}")
     for failure in st.plugin_failures:
@@ -97,6 +98,39 @@ def _outcome_text(outcome: str, *, waiting: bool) -> str:
         "AuthError": _("the login was refused"),
     }
     return texts.get(outcome, _("stopped by an error: {name}").format(name=outcome))
+
+
+def _print_school_folder(school: dict[str, Any] | None) -> None:
+    """The school folder's state in a line, and what the share refused to take from here."""
+    if school is None:
+        return
+    n = len(school["refused"])
+    words = {
+        "not_synced_yet": _("not synced yet"),
+        "unreachable": _("the share could not be reached; hoso tries again"),
+        "login_refused": _("the login was refused"),
+        "stopped": _("stopped by an error"),
+        "refused": ngettext(
+            "{n} file refused by the server (kept on this computer)",
+            "{n} files refused by the server (kept on this computer)",
+            n,
+        ).format(n=n),
+        "waiting": ngettext(
+            "waiting: {n} change not synced yet",
+            "waiting: {n} changes not synced yet",
+            school["pending"] or len(school["held"]),
+        ).format(n=school["pending"] or len(school["held"])),
+        "synced": _("synced"),
+    }
+    click.echo(
+        _("School folder {root}: {state}.").format(
+            root=printable_name(school["root"]), state=words[school["state"]]
+        )
+    )
+    if school["error"]:
+        click.echo(f"  {school['error']}")
+    for item in school["refused"][:20]:
+        click.echo(f"  {printable_name(item['path'])}: {item['error']}")
 
 
 def _print_server(server: dict[str, Any] | None) -> None:

@@ -61,7 +61,7 @@ def sync(
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        _print_report(report, dry_run=dry_run)
+        print_report(report, dry_run=dry_run)
         if result["records_to_fix"]:
             click.echo(
                 _("Records with problems to fix: {n}. Run `hoso check` to see them.").format(
@@ -112,7 +112,7 @@ _ARROWS = {
 }
 
 
-def _print_report(report: Report, *, dry_run: bool) -> None:
+def print_report(report: Report, *, dry_run: bool) -> None:
     lines = [
         (_("uploaded"), report.uploaded),
         (_("downloaded"), report.downloaded),
@@ -145,6 +145,7 @@ def _print_report(report: Report, *, dry_run: bool) -> None:
         "symlink": _("not synced: a symbolic link (hoso never follows or syncs links)"),
         "validation_blocked": _("not uploaded until fixed (see `hoso check`)"),
         "unreadable": _("not synced: hoso cannot read it here (see `hoso status`)"),
+        "refused_by_share": _("kept here: the share does not let this account change it"),
     }
     for skip in report.skipped:
         click.echo(f"{waiting.get(skip['reason'], skip['reason'])}: {printable_name(skip['path'])}")
