@@ -19,6 +19,7 @@ import pytest
 from agents import Agent, hoso_command, hoso_env, stop_agent
 from servers import PRINCIPAL, SCHOOL_PASSWORDS, SchoolShare, Share, wait_until
 from test_handover import ACCOUNT, PASSWORD, WITNESS, all_files
+from test_school_folder import _school_passes as school_passes
 
 from plugins.handover.ledger import FOLDER, PASSWORD_CHANGED
 
@@ -273,3 +274,39 @@ def test_the_givers_running_agent_removes_her_copy_within_a_poll(
     for computer in (done.lan, done.minh, done.principal):
         computer.stop()
     assert_handover_complete(done, school)
+
+
+# --- 4. a teacher who may only read the school folder ------------------------------------------
+
+
+def test_a_read_only_teachers_running_agent_keeps_a_refused_file_and_asks_once(
+    school_read_only: SchoolShare, tmp_path: Path, stopped: list[Pc]
+) -> None:
+    school = school_read_only
+    school.put("Biểu mẫu/Kế hoạch bài dạy.docx", b"mau")
+    minh = pc(tmp_path, school, "minh")
+    running(stopped, minh)
+    saved = minh.school_root / "Góp ý của Minh.txt"
+    saved.write_bytes(b"y kien")
+    wait_until(lambda: school.requests("PUT", saved.name, 403), WAIT, "the refused PUT")
+    refused_at = school_passes(minh.agent)
+    # Several polls later: still one refused request, the file kept as it was, the rest
+    # of the folder still synced.
+    school.put("Biểu mẫu/Biên bản họp.docx", b"bien ban")
+    wait_until(lambda: school_passes(minh.agent) >= refused_at + 4, WAIT, "four more school passes")
+    assert (minh.school_root / "Biểu mẫu/Biên bản họp.docx").read_bytes() == b"bien ban"
+    assert len(school.requests("PUT", saved.name, 403)) == 1
+    assert saved.read_bytes() == b"y kien"
+    assert not school.path(saved.name).exists()
+
+    state = minh.json("status")["school_folder"]
+    assert state["state"] == "refused", state
+    assert [r["path"] for r in state["refused"]] == [saved.name]
+    text = minh.ok("status")
+    assert "1 file refused by the server (kept on this computer)" in text
+    assert saved.name in text
+    log = minh.stop()
+    # Said once when refused, and once that it is held back: not at every poll.
+    assert log.count(f"does not let minh change {saved.name} (HTTP 403)") == 1, log
+    assert log.count(f"Held back, not synced until someone acts: {saved.name}") == 1, log
+    assert minh.agent.tree() == {}  # the records folder had nothing to do with it
