@@ -19,7 +19,7 @@ import pytest
 from agents import Agent, hoso_command, hoso_env, stop_agent
 from servers import PRINCIPAL, SCHOOL_PASSWORDS, SchoolShare, Share, wait_until
 from test_handover import ACCOUNT, PASSWORD, WITNESS, all_files
-from test_school_folder import _school_passes as school_passes
+from test_school_folder import _school_passes as school_passes  # (reads .state_dir only)
 
 from plugins.handover.ledger import FOLDER, PASSWORD_CHANGED
 
@@ -40,20 +40,18 @@ def party(login: str) -> str:
 
 @dataclass
 class Pc:
-    """One person's computer: an agent on their own account, with the school folder."""
+    """One person's computer: HOME, XDG folders, config and vault of its own."""
 
-    agent: Agent
+    home: Path
+    config_path: Path
+    school_root: Path  # its copy of the school folder
+    state_dir: Path
     proc: subprocess.Popen[str] | None = None
     logs: list[str] = field(default_factory=list)  # stderr of the agents that ran here
 
     @property
-    def home(self) -> Path:
-        return self.agent.home
-
-    @property
-    def school_root(self) -> Path:
-        assert self.agent.config.school_folder is not None
-        return self.agent.config.school_folder.root
+    def name(self) -> str:
+        return self.home.name
 
     @property
     def env(self) -> dict[str, str]:
@@ -64,19 +62,21 @@ class Pc:
             "XDG_DATA_HOME": str(self.home / "xdg-data"),
         }
 
-    def hoso(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def hoso(
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            hoso_command("--config", str(self.agent.config_path), *args),
+            hoso_command("--config", str(self.config_path), *args),
             input=stdin,
             capture_output=True,
             text=True,
-            env=hoso_env(self.env),
+            env=hoso_env({**self.env, **(env or {})}),
             timeout=120,
             cwd=self.home,
         )
 
-    def ok(self, *args: str, stdin: str = "") -> str:
-        done = self.hoso(*args, stdin=stdin)
+    def ok(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> str:
+        done = self.hoso(*args, stdin=stdin, env=env)
         assert done.returncode == 0, f"hoso {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout
 
@@ -85,7 +85,14 @@ class Pc:
 
     def start(self) -> None:
         assert self.proc is None
-        self.proc = self.agent.popen("run", env=self.env)
+        self.proc = subprocess.Popen(
+            hoso_command("--config", str(self.config_path), "run"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=hoso_env(self.env),
+            cwd=self.home,
+        )
 
     def stop(self) -> str:
         """Stop the running agent; its log (stderr)."""
@@ -128,7 +135,7 @@ def pc(tmp_path: Path, school: SchoolShare, login: str, **school_keys: Any) -> P
         sync_overrides={"poll_interval": POLL},
         school=table,
     )
-    return Pc(agent)
+    return Pc(agent.home, agent.config_path, Path(table["folder_root"]), agent.state_dir)
 
 
 @pytest.fixture
@@ -146,7 +153,7 @@ def running(stopped: list[Pc], *computers: Pc) -> None:
         stopped.append(computer)
     for computer in computers:  # each agent's first school pass made and marked its copy
         wait_until(lambda c=computer: (c.school_root / ".hoso-root").is_file(), WAIT,
-                   f"{computer.agent.name}'s first school pass")  # fmt: skip
+                   f"{computer.name}'s first school pass")  # fmt: skip
 
 
 # --- 3. the mailbox handover across two accounts -------------------------------------------------
@@ -289,11 +296,11 @@ def test_a_read_only_teachers_running_agent_keeps_a_refused_file_and_asks_once(
     saved = minh.school_root / "Góp ý của Minh.txt"
     saved.write_bytes(b"y kien")
     wait_until(lambda: school.requests("PUT", saved.name, 403), WAIT, "the refused PUT")
-    refused_at = school_passes(minh.agent)
+    refused_at = school_passes(minh)
     # Several polls later: still one refused request, the file kept as it was, the rest
     # of the folder still synced.
     school.put("Biểu mẫu/Biên bản họp.docx", b"bien ban")
-    wait_until(lambda: school_passes(minh.agent) >= refused_at + 4, WAIT, "four more school passes")
+    wait_until(lambda: school_passes(minh) >= refused_at + 4, WAIT, "four more school passes")
     assert (minh.school_root / "Biểu mẫu/Biên bản họp.docx").read_bytes() == b"bien ban"
     assert len(school.requests("PUT", saved.name, 403)) == 1
     assert saved.read_bytes() == b"y kien"
@@ -309,4 +316,4 @@ def test_a_read_only_teachers_running_agent_keeps_a_refused_file_and_asks_once(
     # Said once when refused, and once that it is held back: not at every poll.
     assert log.count(f"does not let minh change {saved.name} (HTTP 403)") == 1, log
     assert log.count(f"Held back, not synced until someone acts: {saved.name}") == 1, log
-    assert minh.agent.tree() == {}  # the records folder had nothing to do with it
+    assert list((minh.home / "HoSo").iterdir()) == [minh.home / "HoSo/.hoso-root"]
