@@ -269,6 +269,10 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
     parsed_roles = roles.parse(
         school_raw, raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
     )
+    # The default local copy is named after this computer's own [school] name, never the
+    # profile's: a profile coming into force would otherwise move the synced folder.
+    from_profile = sources.get("school.name") == profilestore.PROFILE
+    own_name = "" if from_profile else parsed_roles.school.name
     return Config(
         path=path,
         root=root,
@@ -280,7 +284,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         plugins=tables.get("plugins", PluginsConfig()),
         backup=backup,
         roles=parsed_roles,
-        school_folder=_school_folder(path, folder_raw, remote, root, parsed_roles.school.name),
+        school_folder=_school_folder(path, folder_raw, remote, root, own_name),
         open_tables=open_tables,
         school_sources=sources,
     )
