@@ -18,11 +18,13 @@ its ``hoso`` line is parsed above and the template is verified in tests/test_sys
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import click
 import pytest
-from servers import Share
+from servers import PRINCIPAL, SCHOOL_PASSWORDS, SchoolShare, Share, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -288,3 +290,140 @@ def test_the_user_service_block_runs_verbatim(tmp_path: Path, share: Share) -> N
     unit = home / ".config" / "systemd" / "user" / "hoso-agent.service"
     assert unit.read_bytes() == (ROOT / "systemd" / "hoso-agent.service").read_bytes()
     assert "hoso-agent.service:" not in done.stderr
+
+
+# --- the admin's school blocks, run ---------------------------------------------------------
+
+SCHOOL_BASE = "https://cloud.truong.edu.vn/remote.php/dav/files/"
+SCHOOL_FOLDER = '"Trường TH Hòa Bình"'
+PINNED = "ABCD-EFGH-IJKL-MNOP"
+ADMIN_PROFILE = """\
+[school]
+name = "Trường Tiểu học Hòa Bình"
+mailbox = "th.hoabinh@hcm.edu.vn"
+decision = { number = "15/QĐ-THHB", date = 2026-09-05 }
+
+[[school.reviewers]]
+name = "Lê Văn Cường"
+position = "Phó hiệu trưởng"
+email = "cuong.lv@hcm.edu.vn"
+groups = ["Tổ 1"]
+
+[[inspection.schedule]]
+date = 2026-11-30
+weeks = "10-13"
+"""
+# The admin's typing in $EDITOR: the profile above, then (a later edit) another reviewer.
+EDITOR = """\
+import pathlib, sys
+target = pathlib.Path(sys.argv[1])
+text = target.read_text(encoding="utf-8")
+if "[[school.reviewers]]" in text:
+    text = text.replace("Lê Văn Cường", "Phạm Thu Hà")
+else:
+    text = pathlib.Path(sys.argv[0]).with_name("profile.toml").read_text(encoding="utf-8")
+target.write_text(text, encoding="utf-8")
+"""
+
+
+def _run_block(
+    code: str, workdir: Path, env: dict[str, str], name: str
+) -> subprocess.CompletedProcess[str]:
+    script = workdir / f"{name}.sh"
+    script.write_text(code, encoding="utf-8")
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-x", str(script)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _hoso_on_path(bin_dir: Path) -> None:
+    """`hoso` for the blocks: this checkout's (the service block shows installing it)."""
+    bin_dir.mkdir()
+    program = bin_dir / "hoso"
+    program.write_text(
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} "
+        '-c "from agent.cli import main; main()" "$@"\n',
+        encoding="utf-8",
+    )
+    program.chmod(0o755)
+
+
+def _hoso(env: dict[str, str], *args: str) -> str:
+    """`hoso ARGS` on the PC whose environment (HOME…) is ``env``; its stdout."""
+    ran = subprocess.run(["hoso", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+def send_profile(admin: dict[str, str], school: SchoolShare) -> None:
+    """`hoso school sync` on the admin's PC, as the README says, until the profile just
+    signed has settled and gone to the share with its signature."""
+    signed = (Path(admin["HOME"]) / "Trường" / "hoso-truong.toml.sig").read_bytes()
+
+    def sent() -> bool:
+        _hoso(admin, "school", "sync")
+        there = school.path("hoso-truong.toml.sig")
+        return there.is_file() and there.read_bytes() == signed
+
+    wait_until(sent, 30, "the signed profile on the share")
+
+
+@pytest.mark.parametrize("school", ["apache"], indirect=True)
+def test_the_school_admin_blocks_run_verbatim(tmp_path: Path, school: SchoolShare) -> None:
+    """The admin's block on the principal's PC, then the teacher's on a second PC (each a
+    fresh HOME), verbatim but for the example addresses, the login's password and the
+    fingerprint, as the README tells the reader; the second PC takes the profile, and
+    follows the admin's later change."""
+    admin_code, teacher_code = marked("school admin").code, marked("school teacher").code
+    for code in (admin_code, teacher_code):
+        assert SCHOOL_BASE in code and SCHOOL_FOLDER in code
+    assert PINNED in teacher_code
+    status, _ = school.server.request("MKCOL", f"{PRINCIPAL}/")  # the principal's own folder
+    assert status == 201
+
+    def place(code: str) -> str:
+        folder = shlex.quote(school.folder_url)
+        return code.replace(SCHOOL_BASE, school.server.url).replace(SCHOOL_FOLDER, folder)
+
+    bin_dir, runtime = tmp_path / "bin", tmp_path / "run"
+    _hoso_on_path(bin_dir)
+    runtime.mkdir(mode=0o700)
+    (tmp_path / "profile.toml").write_text(ADMIN_PROFILE, encoding="utf-8")
+    (tmp_path / "editor.py").write_text(EDITOR, encoding="utf-8")
+
+    def pc(login: str) -> dict[str, str]:
+        home = tmp_path / login
+        home.mkdir()
+        env = _admin_env(home, runtime, SCHOOL_PASSWORDS[login])
+        env["PATH"] = f"{bin_dir}:{DEBIAN_PATH}"
+        env["EDITOR"] = f"{sys.executable} {tmp_path / 'editor.py'}"
+        return env
+
+    admin, teacher = pc(PRINCIPAL), pc("lan")
+    done = _run_block(place(admin_code), tmp_path, admin, "admin")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    fingerprint = done.stdout.split("Signing key fingerprint: ")[1].split()[0]
+    send_profile(admin, school)
+    assert school.path("hoso-truong.toml").read_text(encoding="utf-8") == ADMIN_PROFILE
+
+    done = _run_block(place(teacher_code).replace(PINNED, fingerprint), tmp_path, teacher, "lan")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert "Lê Văn Cường" in done.stdout  # `hoso roles`, in Vietnamese for the teacher
+    written = tomllib.loads((tmp_path / "lan/.config/hoso/agent.toml").read_text("utf-8"))
+    assert written["language"] == "vi"
+    assert written["school"]["profile_key"] == fingerprint
+    assert written["school"]["folder_url"] == school.folder_url
+
+    roles = json.loads(_hoso(teacher, "roles", "--json"))
+    assert [r["name"] for r in roles["school"]["reviewers"]] == ["Lê Văn Cường"]
+    assert roles["sources"]["school.reviewers"] == "profile"
+    assert roles["profile"] == {**roles["profile"], "serial": 1, "signer": fingerprint}
+
+    # Later: the admin changes the reviewer once; the teacher's PC follows.
+    _hoso(admin, "school", "edit")
+    send_profile(admin, school)
+    _hoso(teacher, "school", "sync")
+    roles = json.loads(_hoso(teacher, "roles", "--json"))
+    assert [r["name"] for r in roles["school"]["reviewers"]] == ["Phạm Thu Hà"]
+    assert roles["profile"]["serial"] == 2
