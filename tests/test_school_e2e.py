@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from servers import PRINCIPAL, SCHOOL_PASSWORDS, SchoolShare, Share, wait_until
 from test_handover import ACCOUNT, PASSWORD, WITNESS, all_files
 from test_school_folder import _school_passes as school_passes  # (reads .state_dir only)
 
+from agent import schoolprofile
+from agent.envelope import SigningKey
+from agent.roles import public_key_fingerprint
 from plugins.handover.ledger import FOLDER, PASSWORD_CHANGED
 
 POLL = 0.5  # seconds: every agent polls the share this often
@@ -317,3 +321,198 @@ def test_a_read_only_teachers_running_agent_keeps_a_refused_file_and_asks_once(
     assert log.count(f"does not let minh change {saved.name} (HTTP 403)") == 1, log
     assert log.count(f"Held back, not synced until someone acts: {saved.name}") == 1, log
     assert list((minh.home / "HoSo").iterdir()) == [minh.home / "HoSo/.hoso-root"]
+
+
+# --- 1. the signed profile, pushed once, followed by every PC ------------------------------------
+
+T0 = 1_796_000_000.0  # 2026-11-30: when the forger below signs (a literal time)
+TODAY = date.today()  # `hoso status` reminds by the real clock (its process has no other)
+FIRST, MOVED = TODAY + timedelta(days=10), TODAY + timedelta(days=20)
+PROFILE = f"""\
+[school]
+name = "Trường Tiểu học Hòa Bình"
+mailbox = "{ACCOUNT["address"]}"
+decision = {{ number = "15/QĐ-THHB", date = 2026-09-05 }}
+
+[[school.reviewers]]
+name = "Lê Văn Cường"
+position = "Phó hiệu trưởng"
+email = "cuong.lv@hcm.edu.vn"
+groups = ["Tổ 1"]
+
+[inspection]
+remind_days = 30
+
+[[inspection.schedule]]
+date = {FIRST.isoformat()}
+weeks = "10-13"
+"""
+TEACHER = """
+[sync]
+poll_interval = {poll}
+settle_seconds = 0.0
+
+[teacher]
+name = "{name}"
+group = "Tổ 1"
+"""
+
+
+def init_pc(tmp_path: Path, school: SchoolShare, login: str, *extra: str) -> Pc:
+    """``login``'s computer set up as the README says: `hoso init … --school-url …` in a
+    fresh HOME; then a short poll and who the teacher is, in the config it wrote."""
+    home = tmp_path / login
+    home.mkdir()
+    share = records_share(school, login)
+    computer = Pc(home, home / "xdg-config" / "hoso" / "agent.toml", Path(), Path())
+    computer.ok(
+        "init", "--root", str(home / "HoSo"), "--url", share.url, "--remote-dir", login,
+        "--user", login, "--school-url", school.folder_url, *extra,
+        env={"HOSO_WEBDAV_PASSWORD": share.password},
+    )  # fmt: skip
+    with computer.config_path.open("a", encoding="utf-8") as config:
+        config.write(TEACHER.format(poll=POLL, name=NAMES[login]))
+    folder = computer.json("status")["school_folder"]
+    computer.school_root = Path(folder["root"])
+    computer.state_dir = home / "xdg-state" / "hoso"
+    return computer
+
+
+def edit_profile(principal: Pc, editor: str) -> str:
+    """`hoso school edit` on the principal's PC with ``editor`` as $EDITOR, then `hoso
+    school sync` sends it; the signing key's fingerprint."""
+    signed = principal.ok("school", "edit", env={"EDITOR": editor, "VISUAL": ""})
+    fingerprint = signed.split("Signing key fingerprint: ")[1].split()[0]
+    sent = json.loads(principal.ok("school", "sync", "--json"))
+    assert set(sent["uploaded"]) >= {"hoso-truong.toml", "hoso-truong.toml.sig"}, sent
+    return fingerprint
+
+
+def roles(computer: Pc) -> dict[str, Any]:
+    found: dict[str, Any] = computer.json("roles")
+    return found
+
+
+def serial_in_force(computer: Pc) -> int | None:
+    profile = roles(computer).get("profile")
+    return profile["serial"] if profile else None
+
+
+def reminders(computer: Pc) -> list[str]:
+    notes = computer.json("status")["plugin_notes"]
+    return [n["text"] for n in notes if n["text"].startswith("Inspection on")]
+
+
+@dataclass
+class School:
+    principal: Pc
+    teachers: tuple[Pc, Pc]
+    signer: str  # the principal's signing key fingerprint
+
+
+def school_with_profile(tmp_path: Path, school: SchoolShare, stopped: list[Pc]) -> School:
+    """The principal signs the profile and syncs it; lan and minh, each `hoso init … --school-key`
+    with the principal's key, run their agents and take it in within a poll."""
+    principal = init_pc(tmp_path, school, PRINCIPAL)
+    principal.ok("school", "sync")  # the folder's local copy, before the first profile
+    source = tmp_path / "hoso-truong.toml"
+    source.write_text(PROFILE, encoding="utf-8")
+    signer = edit_profile(principal, f"cp {source}")
+    assert school.path("hoso-truong.toml").read_text(encoding="utf-8") == PROFILE
+    lan, minh = (
+        init_pc(tmp_path, school, login, "--school-key", signer) for login in ("lan", "minh")
+    )
+    running(stopped, lan, minh)
+    for teacher in (lan, minh):
+        wait_until(
+            lambda t=teacher: serial_in_force(t) == 1, WAIT, f"the profile on {teacher.name}"
+        )
+    return School(principal, (lan, minh), signer)
+
+
+def test_a_profile_signed_once_is_followed_by_every_pc_within_a_poll(
+    school: SchoolShare, tmp_path: Path, stopped: list[Pc]
+) -> None:
+    found = school_with_profile(tmp_path, school, stopped)
+    for teacher in found.teachers:
+        taken = roles(teacher)
+        assert [r["name"] for r in taken["my_reviewers"]] == ["Lê Văn Cường"]
+        assert taken["profile"]["signer"] == found.signer
+        assert taken["sources"]["school.reviewers"] == "profile"
+        assert taken["school"]["name"] == "Trường Tiểu học Hòa Bình"
+        [reminder] = reminders(teacher)
+        assert f"Inspection on {FIRST:%d/%m/%Y}" in reminder
+        assert teacher.json("school", "show")["trusted_on_first_use"] is False  # pinned
+
+    # The principal changes one reviewer and moves the inspection, once.
+    edit_profile(found.principal, (
+        "sed -i -e 's/Lê Văn Cường/Phạm Thu Hà/' "
+        f"-e 's/date = {FIRST.isoformat()}/date = {MOVED.isoformat()}/'"
+    ))  # fmt: skip
+    for teacher in found.teachers:
+        wait_until(lambda t=teacher: serial_in_force(t) == 2, WAIT, f"the change on {teacher.name}")
+        assert teacher.proc is not None and teacher.proc.poll() is None  # never restarted
+        taken = roles(teacher)
+        assert [r["name"] for r in taken["my_reviewers"]] == ["Phạm Thu Hà"]
+        assert [r["name"] for r in taken["school"]["reviewers"]] == ["Phạm Thu Hà"]
+        [reminder] = reminders(teacher)
+        assert f"Inspection on {MOVED:%d/%m/%Y}" in reminder
+    for teacher in found.teachers:
+        log = teacher.stop()
+        assert "refused" not in log.lower(), log
+
+
+# --- 2. a profile tampered with, or signed by an unknown key -------------------------------------
+
+
+def agent_log(computer: Pc) -> str:
+    """What the running agent logged so far (<state_dir>/logs/hoso.log)."""
+    path = computer.state_dir / "logs" / "hoso.log"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def refused_everywhere(computers: tuple[Pc, ...], said: str) -> None:
+    """Each running agent took the school folder's new copy, refused it (its log says
+    ``said``), and several polls later has said it once; the last good profile in force."""
+    for computer in computers:
+        wait_until(lambda c=computer: said in agent_log(c), WAIT, f"{computer.name} refusing")
+    passes = {c.name: school_passes(c) for c in computers}
+    for computer in computers:
+        wait_until(lambda c=computer: school_passes(c) >= passes[c.name] + 4, WAIT, "polls")
+        assert agent_log(computer).count(said) == 1, agent_log(computer)
+        done = computer.hoso("school", "show")
+        assert done.returncode == 4, done.stdout + done.stderr
+        assert done.stdout.count(said) == 1 and "In force: serial 1" in done.stdout
+        taken = roles(computer)
+        assert taken["profile"]["serial"] == 1
+        [reviewer] = taken["my_reviewers"]
+        assert (reviewer["name"], reviewer["email"]) == ("Lê Văn Cường", "cuong.lv@hcm.edu.vn")
+        status = computer.ok("status")
+        assert said in status, status
+
+
+def test_a_tampered_or_foreign_profile_is_refused_and_the_last_good_one_kept(
+    school: SchoolShare, tmp_path: Path, stopped: list[Pc]
+) -> None:
+    found = school_with_profile(tmp_path, school, stopped)
+    good = school.path("hoso-truong.toml").read_bytes()
+
+    # lan may write the school folder: from her WebDAV client she changes one byte of the
+    # profile (the reviewer's mail address); it reaches every PC, and every PC refuses it.
+    tampered = good.replace(b"cuong.lv@", b"cuong.lx@")
+    assert len(tampered) == len(good) and tampered != good
+    assert school.put("hoso-truong.toml", tampered, as_user="lan") in (200, 201, 204)
+    refused_everywhere(found.teachers, "was changed after it was signed")
+
+    # minh drops a profile signed by a key of his own making (the signature first: the
+    # copies in between are "changed after signing" too).
+    forger = SigningKey.generate()
+    unknown = public_key_fingerprint(forger.public())
+    forged = PROFILE.replace("Lê Văn Cường", "Trần Văn Minh").encode()
+    signature = schoolprofile.make_signature(forger, forged, 7, T0).to_bytes()
+    assert school.put("hoso-truong.toml.sig", signature, as_user="minh") in (200, 201, 204)
+    assert school.put("hoso-truong.toml", forged, as_user="minh") in (200, 201, 204)
+    refused_everywhere(found.teachers, f"signed by the key {unknown}")
+    for teacher in found.teachers:
+        assert (teacher.school_root / "hoso-truong.toml").read_bytes() == forged
+        teacher.stop()
