@@ -516,3 +516,40 @@ def test_a_tampered_or_foreign_profile_is_refused_and_the_last_good_one_kept(
     for teacher in found.teachers:
         assert (teacher.school_root / "hoso-truong.toml").read_bytes() == forged
         teacher.stop()
+
+
+# --- 5. no school folder: as before -----------------------------------------------------------
+
+
+def test_without_a_school_folder_a_signed_profile_in_the_records_is_just_a_file(
+    school: SchoolShare, tmp_path: Path, stopped: list[Pc]
+) -> None:
+    """An agent with no school folder (the rest of that case: tests/test_school_folder.py,
+    test_school_profile.py) syncs a signed profile found in its records folder as any file,
+    and takes nothing into force: its roles stay its config's."""
+    source = PROFILE.encode()
+    key = SigningKey.generate()
+    share = school.records("lan")
+    for name, data in (
+        ("hoso-truong.toml", source),
+        ("hoso-truong.toml.sig", schoolprofile.make_signature(key, source, 1, T0).to_bytes()),
+    ):
+        status, _ = school.server.request("PUT", f"lan/{name}", data, login=("lan", share.password))
+        assert status in (200, 201, 204)
+    agent = Agent(
+        tmp_path, share, name="lan", sync_overrides={"poll_interval": POLL},
+        school={"name": "Trường của máy này"},
+    )  # fmt: skip
+    lan = Pc(agent.home, agent.config_path, Path(), agent.state_dir)
+    lan.start()
+    stopped.append(lan)
+    wait_until((agent.root / "hoso-truong.toml.sig").is_file, WAIT, "the records' first pass")
+    found = lan.json("roles")
+    assert set(found) == {"school", "teacher", "my_reviewers"}  # no profile, no sources
+    assert found["school"]["name"] == "Trường của máy này"
+    assert found["school"]["reviewers"] == []
+    assert lan.json("status")["school_folder"] is None
+    log = lan.stop()
+    assert not (agent.state_dir / "school-profile").exists()
+    assert not (agent.state_dir / "school").exists()
+    assert "school folder" not in log and "profile" not in log, log
