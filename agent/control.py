@@ -201,7 +201,17 @@ def school_sync(services: Services, args: Mapping[str, Any]) -> Answer:
     flags = _flags(args, "school.sync", ("dry_run", "allow_mass_delete", "allow_restored_share"))
     dry_run = flags.pop("dry_run")
     passed = services.school_syncer.run_pass(dry_run=dry_run, **flags)
-    result = {"report": passed.report.to_json(), "dry_run": dry_run}
+    profile = None
+    if not dry_run:
+        # What came down may be a new school profile: checked and taken into force now, as
+        # the agent does after each of its own school passes.
+        from . import schoolprofile
+
+        outcome = schoolprofile.refresh(services.config, time.time())
+        if outcome.message:
+            passed.report.warnings.append(outcome.message)
+        profile = outcome.to_json()
+    result = {"report": passed.report.to_json(), "dry_run": dry_run, "profile": profile}
     return Answer(result, None if dry_run else passed, school=True)
 
 

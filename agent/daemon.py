@@ -15,6 +15,7 @@ itself holds the instance lock meanwhile; an agent starting then waits for it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import faulthandler
 import os
 import queue
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import channel, control, sdnotify
+from . import config as config_module
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
 from .errors import AlreadyRunning, AuthError, HosoError, UnreachableError
@@ -114,8 +116,12 @@ class Daemon:
         # hook point for what reacts to the school folder (the school profile's refresh).
         self.after_school_pass: list[Callable[[PassResult], None]] = []
         self.school: SchoolLane | None = None  # the school folder's lane, when there is one
+        # Set (by the school lane's thread) when a new school profile went into force: the
+        # loop then takes the school's facts from the config again.
+        self._reload = threading.Event()
         if config.school_folder is not None:
             self.school = SchoolLane(config, stop, after_pass=self.after_school_pass, clock=clock)
+            self.after_school_pass.append(self._school_profile)
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -162,28 +168,44 @@ class Daemon:
                 listener.close()  # requests still waiting are answered "stopping"
 
     def _run(self) -> None:
+        backups = BackupWorker(self.followed, self.stop)
+        self._backups = backups
+        backups.start()
+        if self.school is not None:
+            self.school.start()
+        sdnotify.ready()
+        heartbeat = _Heartbeat(threading.current_thread(), self.stop)
+        heartbeat.start()
+        try:
+            while not self.stop.is_set():
+                self._run_on_config()
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self._take_school_facts()
+        finally:
+            sdnotify.stopping()
+            if self.school is not None:
+                self.school.finish()
+            backups.finish()
+            log.info("agent stopped")
+
+    def _run_on_config(self) -> None:
+        """The loop on the config as it is now, until told to stop or until a new school
+        profile asks for the plugins, the checks and the jobs to be built on it again."""
         syncer = Syncer(
             self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
         )
         jobs = _Jobs(self.config, syncer)
         checks = _ValidationWorker(syncer.validator, self.stop, self.on_notice)
         self._checks = checks
-        backups = BackupWorker(self.followed, self.stop)
-        self._backups = backups
-        backups.start()
-        if self.school is not None:
-            self.school.start()
         watcher = Watcher(
             self.config.root,
             self._on_change,
             ignore=syncer.ignore.is_ignored_for_watcher,
             own_writes=self.own_writes,
         )
-        sdnotify.ready()
-        heartbeat = _Heartbeat(threading.current_thread(), self.stop)
-        heartbeat.start()
         try:
-            while not self.stop.is_set():
+            while not self.stop.is_set() and not self._reload.is_set():
                 self._keep_watching(watcher)
                 if self._serve_calls(syncer):
                     continue
@@ -202,14 +224,45 @@ class Daemon:
                     self._busy = False
                 self._sleep(jobs.seconds_to_next(time.time()))
         finally:
-            sdnotify.stopping()
             watcher.stop()
-            if self.school is not None:
-                self.school.finish()
             checks.finish()
-            backups.finish()
             syncer.close()
-            log.info("agent stopped")
+
+    def _school_profile(self, result: PassResult) -> None:
+        """After each school pass (on the school lane's thread): a new profile in the school
+        folder is checked and, when it may be, taken into force here and now."""
+        from . import schoolprofile
+
+        outcome = schoolprofile.refresh(self.config, time.time())
+        if outcome.state is schoolprofile.State.REFUSED and outcome.new:
+            log.warning("%s", outcome.message)
+        elif outcome.state is schoolprofile.State.ACCEPTED:
+            log.info(
+                "school profile serial %s is in force (signed by %s)",
+                outcome.serial,
+                outcome.signer,
+            )
+            self._reload.set()
+            self.wake.set()
+
+    def _take_school_facts(self) -> None:
+        """The school's facts of the profile now in force (roles, record types, inspection
+        calendar), and nothing else of the config: the share, the folders and the timings
+        the agent started with stay as they are until it restarts."""
+        try:
+            fresh = config_module.load(self.config.path)
+        except HosoError as exc:
+            log.error("the new school profile takes effect at the next start: %s", exc)
+            return
+        self.config = dataclasses.replace(
+            self.config,
+            roles=fresh.roles,
+            open_tables=fresh.open_tables,
+            plugins=fresh.plugins,
+            school_sources=fresh.school_sources,
+        )
+        # The watcher was stopped meanwhile: whatever changed then is found by a scan.
+        self._scan_requested.set()
 
     def _keep_watching(self, watcher: Watcher) -> None:
         if watcher.alive or not self.config.root.is_dir():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import shutil
 import tomllib
@@ -73,6 +74,7 @@ class Memory:
     serial: int | None = None  # the generation in force; None: none accepted yet
     first_use: str | None = None  # the signer trusted on first use (nothing pinned then)
     refused: str | None = None  # the digest of the last refused file and signature
+    refused_reason: str | None = None  # why it was refused (schoolprofile.Reason's value)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def read_memory(state_dir: Path) -> Memory:
     try:
         stored = json.loads(path.read_bytes())
         serial, first_use, refused = stored["serial"], stored["first_use"], stored["refused"]
+        reason = stored.get("refused_reason")
     except FileNotFoundError:
         return Memory()
     except (OSError, ValueError, KeyError, TypeError):
@@ -109,14 +112,20 @@ def read_memory(state_dir: Path) -> Memory:
         (serial is None or (isinstance(serial, int) and not isinstance(serial, bool)))
         and (first_use is None or key_fingerprint(str(first_use)) == first_use)
         and (refused is None or isinstance(refused, str))
+        and (reason is None or isinstance(reason, str))
     )
     if not valid:
         raise _damaged(path)
-    return Memory(serial, first_use, refused)
+    return Memory(serial, first_use, refused, reason)
 
 
 def write_memory(state_dir: Path, memory: Memory) -> None:
-    document = {"serial": memory.serial, "first_use": memory.first_use, "refused": memory.refused}
+    document = {
+        "serial": memory.serial,
+        "first_use": memory.first_use,
+        "refused": memory.refused,
+        "refused_reason": memory.refused_reason,
+    }
     _private_folder(folder(state_dir))
     write_atomic(
         folder(state_dir) / MEMORY, json.dumps(document, indent=1, sort_keys=True).encode()
@@ -308,6 +317,55 @@ def in_force_info(state_dir: Path) -> InForceInfo | None:
     if signature is None:
         return InForceInfo(current.serial, "", "")
     return InForceInfo(current.serial, signature.fingerprint(), signature.signed_at)
+
+
+def pair_digest(data: bytes, signature: bytes | None) -> str:
+    """What identifies a profile and its signature as seen together (a refusal's memory)."""
+    return hashlib.sha256(data + b"\0" + (signature or b"")).hexdigest()
+
+
+def refusal_warning(config: Config) -> str | None:
+    """``hoso status``'s line while the school folder holds a profile this computer refused
+    (the last good one stays in force); None when the folder's copy is not the refused one."""
+    folder = config.school_folder
+    if folder is None:
+        return None
+    memory = read_memory(config.state_dir)
+    if memory.refused is None:
+        return None
+    path = folder.root / PROFILE_NAME
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        signature: bytes | None = path.with_name(SIGNATURE_NAME).read_bytes()
+    except OSError:
+        signature = None
+    if pair_digest(data, signature) != memory.refused:
+        return None
+    kept = (
+        _("the last good one (serial {serial}) stays in force").format(serial=memory.serial)
+        if memory.serial is not None
+        else _("this computer's own config is used")
+    )
+    return _(
+        "The school profile in the school folder was refused ({reason}); {kept}. "
+        "`hoso school show` says why and what to do."
+    ).format(reason=_reason_words().get(memory.refused_reason or "", _("not valid")), kept=kept)
+
+
+def _reason_words() -> dict[str, str]:
+    # Keyed by schoolprofile.Reason's values (this module sits below it).
+    return {
+        "unsigned": _("it is not signed"),
+        "damaged-signature": _("its signature is damaged"),
+        "changed-after-signing": _("it was changed after it was signed"),
+        "unknown-key": _("it is signed by a key this computer does not trust"),
+        "older": _("it is older than the one in force"),
+        "same-serial-other-content": _("it differs from the one in force under the same serial"),
+        "invalid": _("a setting in it is wrong"),
+    }
 
 
 def first_use_warning(config: Config) -> str | None:

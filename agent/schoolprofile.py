@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -286,10 +285,12 @@ def refresh(config: Config, now: float) -> Outcome:
                 first_use=verdict.first_use,
             )
     reason = verdict.refused or Reason.INVALID
-    digest = hashlib.sha256(data + b"\0" + (sig_data or b"")).hexdigest()
+    digest = profilestore.pair_digest(data, sig_data)
     new = memory.refused != digest
     if new:
-        profilestore.write_memory(config.state_dir, replace(memory, refused=digest))
+        profilestore.write_memory(
+            config.state_dir, replace(memory, refused=digest, refused_reason=reason.value)
+        )
     message = refusal_message(reason, profile_path, verdict, current, trust, detail)
     return Outcome(State.REFUSED, message, new, reason, serial, verdict.signer)
 

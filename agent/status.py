@@ -230,7 +230,13 @@ def gather(config: Config, journal: Journal) -> Status:
         ],
         insecure_http=config.remote.insecure_http(),
         warnings=[
-            w for w in (trash.held_expiry(journal), profilestore.first_use_warning(config)) if w
+            w
+            for w in (
+                trash.held_expiry(journal),
+                profilestore.first_use_warning(config),
+                profilestore.refusal_warning(config),
+            )
+            if w
         ],
         server=server,
         unlisted=sorted(unlisted),

@@ -624,7 +624,17 @@ class Syncer:
                 )
             if dry_run:
                 return
-            root.mkdir(parents=True)
+            try:
+                root.mkdir(parents=True)
+            except OSError as exc:
+                raise ConfigError(
+                    _(
+                        "{folder} {root} cannot be created here: {detail}. If hoso runs as a "
+                        "service, its sandbox lets it write only the folders its unit lists: "
+                        'add `ReadWritePaths="{root}"` with `systemctl --user edit '
+                        "hoso-agent.service` (docs/service.md) and restart it."
+                    ).format(folder=self._the_folder(), root=root, detail=exc.strerror)
+                ) from None
         marker = local.read_marker(root) if root.is_dir() else None
         if known and expected and marker != expected and not allow_mass_delete:
             raise SafetyStop(

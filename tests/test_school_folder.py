@@ -519,3 +519,25 @@ def test_a_school_server_that_does_not_answer_never_slows_the_records(
             assert _school_passes(lan) == 0  # the school lane is still waiting for an answer
         finally:
             stop_agent(proc)
+
+
+def test_a_school_folder_that_cannot_be_created_here_names_the_service_drop_in(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    # As under the service's sandbox (a home read-only but for the folders the unit lists):
+    # the local folder cannot be made. A file where its parent should be does the same here.
+    blocked = tmp_path / "blocked"
+    blocked.write_bytes(b"")
+    school.put(TEMPLATE, b"mau")
+    lan = Agent(
+        tmp_path,
+        school.records("lan"),
+        name="lan",
+        school={"folder_url": school.folder_url, "folder_root": str(blocked / "Truong")},
+    )
+    code, report, err = school_sync(lan)
+    assert code == 2, err
+    assert f'ReadWritePaths="{blocked / "Truong"}"' in err
+    assert "systemctl --user edit hoso-agent.service" in err
+    assert report == {}
+    assert school.path(TEMPLATE).read_bytes() == b"mau"  # the share is left as it was

@@ -178,11 +178,19 @@ def school_sync(
     result = carry_out(cfg, "school.sync", args, emit=show_event)
     report = report_of(result)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        document = {**report.to_json(), "profile": result.get("profile")}
+        click.echo(json.dumps(document, ensure_ascii=False))
     else:
         root = printable_name(str(cfg.school_folder.root))
         click.echo(_("School folder: {root}").format(root=root))
         print_report(report, dry_run=dry_run)
+        profile = result.get("profile") or {}
+        if profile.get("state") == "accepted":
+            click.echo(
+                _("School profile serial {serial} is now in force on this computer.").format(
+                    serial=profile.get("serial")
+                )
+            )
     for failure in report.failed:
         click.echo(f"{printable_name(failure['path'])}: {failure['error']}", err=True)
     for warning in report.warnings:
