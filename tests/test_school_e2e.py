@@ -459,6 +459,9 @@ def test_a_profile_signed_once_is_followed_by_every_pc_within_a_poll(
         assert f"Inspection on {MOVED:%d/%m/%Y}" in reminder
     for teacher in found.teachers:
         log = teacher.stop()
+        for serial in (1, 2):  # each taken by the running agent itself, once
+            line = f"school profile serial {serial} is in force (signed by {found.signer})"
+            assert log.count(line) == 1, log
         assert "refused" not in log.lower(), log
 
 
@@ -471,9 +474,10 @@ def agent_log(computer: Pc) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def refused_everywhere(computers: tuple[Pc, ...], said: str) -> None:
-    """Each running agent took the school folder's new copy, refused it (its log says
-    ``said``), and several polls later has said it once; the last good profile in force."""
+def refused_everywhere(computers: tuple[Pc, ...], said: str, why: str) -> None:
+    """Each running agent took the school folder's new copy, refused it (its log and `hoso
+    school show` say ``said``), and several polls later has said it once; the last good
+    profile in force; `hoso status` says it was refused, ``why``."""
     for computer in computers:
         wait_until(lambda c=computer: said in agent_log(c), WAIT, f"{computer.name} refusing")
     passes = {c.name: school_passes(c) for c in computers}
@@ -488,7 +492,7 @@ def refused_everywhere(computers: tuple[Pc, ...], said: str) -> None:
         [reviewer] = taken["my_reviewers"]
         assert (reviewer["name"], reviewer["email"]) == ("Lê Văn Cường", "cuong.lv@hcm.edu.vn")
         status = computer.ok("status")
-        assert said in status, status
+        assert f"The school profile in the school folder was refused ({why})" in status, status
 
 
 def test_a_tampered_or_foreign_profile_is_refused_and_the_last_good_one_kept(
@@ -502,7 +506,9 @@ def test_a_tampered_or_foreign_profile_is_refused_and_the_last_good_one_kept(
     tampered = good.replace(b"cuong.lv@", b"cuong.lx@")
     assert len(tampered) == len(good) and tampered != good
     assert school.put("hoso-truong.toml", tampered, as_user="lan") in (200, 201, 204)
-    refused_everywhere(found.teachers, "was changed after it was signed")
+    refused_everywhere(
+        found.teachers, "was changed after it was signed", "it was changed after it was signed"
+    )
 
     # minh drops a profile signed by a key of his own making (the signature first: the
     # copies in between are "changed after signing" too).
@@ -512,7 +518,11 @@ def test_a_tampered_or_foreign_profile_is_refused_and_the_last_good_one_kept(
     signature = schoolprofile.make_signature(forger, forged, 7, T0).to_bytes()
     assert school.put("hoso-truong.toml.sig", signature, as_user="minh") in (200, 201, 204)
     assert school.put("hoso-truong.toml", forged, as_user="minh") in (200, 201, 204)
-    refused_everywhere(found.teachers, f"signed by the key {unknown}")
+    refused_everywhere(
+        found.teachers,
+        f"signed by the key {unknown}",
+        "it is signed by a key this computer does not trust",
+    )
     for teacher in found.teachers:
         assert (teacher.school_root / "hoso-truong.toml").read_bytes() == forged
         teacher.stop()
