@@ -185,7 +185,8 @@ class Handover:
 
 def handover_until_confirmed(tmp_path: Path, school: SchoolShare, stopped: list[Pc]) -> Handover:
     """lan (keeper) hands the school mailbox to minh, each on their own PC and account with
-    `hoso run` going: everything travels through the school folder on the share. Returns
+    `hoso run` going: everything travels through the school folder on the share, and lan's
+    keeper key is pinned for every PC by the principal's signed school profile. Returns
     once minh's confirmation of the password change is on lan's PC."""
     keeper = {"name": NAMES["lan"], "position": POSITIONS["lan"]}
     lan = pc(tmp_path, school, "lan", **SCHOOL, mailbox_keeper=keeper)
@@ -193,10 +194,21 @@ def handover_until_confirmed(tmp_path: Path, school: SchoolShare, stopped: list[
     principal = pc(tmp_path, school, PRINCIPAL, **SCHOOL)
     fields = [arg for k, v in ACCOUNT.items() for arg in ("--field", f"{k}={v}")]
     lan.ok("vault", "set", "school-mailbox", *fields, stdin=PASSWORD + "\n")
+    giver = dict(line.split(": ", 1) for line in lan.ok("handover", "keygen").splitlines())
+    principal.ok("school", "sync")  # the school folder's copy, for the profile
+    (principal.school_root / "hoso-truong.toml").write_text(
+        f'[[keepers]]\nname = "{NAMES["lan"]}"\nkey = "{giver["fingerprint"]}"\n',
+        encoding="utf-8",
+    )
+    principal.ok("school", "sign")
+    principal.ok("school", "sync")
     running(stopped, lan, minh, principal)
+    for computer in (lan, minh):
+        wait_until(
+            lambda c=computer: serial_in_force(c) == 1, WAIT, f"the profile on {computer.name}"
+        )
 
     key = dict(line.split(": ", 1) for line in minh.ok("handover", "keygen").splitlines())
-    giver = dict(line.split(": ", 1) for line in lan.ok("handover", "keygen").splitlines())
     printed = lan.ok(
         "handover", "prepare", "--to", key["public key"], "--receiver", party("minh"),
         "--witness", WITNESS,
@@ -262,9 +274,11 @@ def test_a_handover_between_two_accounts_completes_through_the_share(
     for computer in (done.lan, done.minh, done.principal):
         computer.stop()
     assert_handover_complete(done, school)
-    # The principal's PC saw every entry through the share, and verifies them too.
+    # The principal's PC saw every entry through the share, and verifies them too, trusting
+    # lan's key as the profile pins it (not on first use).
     log = handover_log(done.principal)
     assert log["verified"] is True, log["problems"]
+    assert {k["fingerprint"]: k["how"] for k in log["keys"]}[done.giver_fingerprint] == "pinned"
     [entry] = log["entries"]
     assert entry["password_changed_at"] and entry["witness"] == WITNESS
 
