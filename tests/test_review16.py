@@ -1,0 +1,115 @@
+"""Hostile review of issue 16 (school folder, signed school profile): each test shows a
+problem found by the review and is expected to fail until it is fixed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_school_profile import PROFILE, T0, Pc, publish, sign_with, signed_by
+
+from agent import profilestore, schoolprofile
+from agent.envelope import SigningKey
+from agent.roles import public_key_fingerprint
+from agent.schoolprofile import Reason, State
+
+pytestmark = pytest.mark.usefixtures("_vault_passphrase")
+
+
+@pytest.fixture
+def _vault_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSO_VAULT_PASSPHRASE", "cụm mật khẩu của kho bí mật")
+
+
+@pytest.fixture
+def school(tmp_path: Path) -> Path:
+    folder = tmp_path / "Trường"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def admin(tmp_path: Path, school: Path) -> Pc:
+    return Pc(tmp_path / "admin", school)
+
+
+@pytest.fixture
+def teacher(tmp_path: Path, school: Path) -> Pc:
+    return Pc(tmp_path / "lan", school)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: a .sig of deeply nested JSON raises RecursionError out of "
+    "profilestore.parse_signature (only ValueError/KeyError/TypeError are caught)",
+)
+def test_a_sig_of_deeply_nested_json_is_refused_as_damaged(
+    admin: Pc, teacher: Pc, school: Path
+) -> None:
+    signed = signed_by(admin, PROFILE, school)
+    teacher.key = signed.fingerprint
+    teacher.write()
+    assert teacher.refresh().state is State.ACCEPTED
+    # A teacher who can write the school folder replaces the signature with 4000 "[":
+    # well under MAX_SIGNATURE_BYTES.
+    (school / "hoso-truong.toml.sig").write_bytes(b"[" * 4000)
+    outcome = teacher.refresh(T0 + 60)
+    assert outcome.state is State.REFUSED and outcome.reason is Reason.DAMAGED_SIGNATURE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: `hoso school sign` takes the serial of the folder's unverified .sig: "
+    "a teacher's .sig with serial 2**53-2 pushes the admin to the ceiling, after which "
+    "every profile the admin signs is unreadable (serial 2**53) and refused everywhere",
+)
+def test_a_forged_sig_serial_cannot_wedge_the_admins_future_profiles(
+    admin: Pc, teacher: Pc, school: Path
+) -> None:
+    signed = signed_by(admin, PROFILE, school)
+    teacher.key = signed.fingerprint
+    teacher.write()
+    assert teacher.refresh().state is State.ACCEPTED
+    # The teacher writes a signature file of the right shape with a huge serial, signed by
+    # a key of their own (the signature need not even verify).
+    sign_with(SigningKey.generate(), school, PROFILE, 2**53 - 2)
+    # The admin changes the profile twice, as admins do, signing each time.
+    first = signed_by(admin, PROFILE.replace("Lê Văn Cường", "Phạm Thu Hà"), school, T0 + 60)
+    assert first.outcome.state is State.ACCEPTED
+    assert teacher.refresh(T0 + 61).state is State.ACCEPTED
+    second = signed_by(admin, PROFILE.replace("Lê Văn Cường", "Đỗ Văn Bình"), school, T0 + 120)
+    # The admin's own, trusted, valid profile must go into force on the teacher's computer.
+    assert second.outcome.state is State.ACCEPTED, second.outcome.message
+    assert teacher.refresh(T0 + 121).state is State.ACCEPTED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: a profile taken on first use from a forger stays in force after the "
+    "admin's key is pinned, silently (the first-use warning disappears), and the forger's "
+    "[[signers]] entry keeps the forger trusted",
+)
+def test_pinning_the_admins_key_ends_a_forgers_first_use_profile(
+    admin: Pc, teacher: Pc, school: Path
+) -> None:
+    # Before the admin publishes, a teacher with write access signs a profile of their own,
+    # listing themselves in [[signers]], with a serial the admin will never reach.
+    forger = SigningKey.generate()
+    forged_fp = public_key_fingerprint(forger.public())
+    forged = PROFILE.replace("Lê Văn Cường", "Kẻ Giả Mạo") + (
+        f'\n[[signers]]\nname = "Kẻ Giả Mạo"\nkey = "{forged_fp}"\n'
+    )
+    sign_with(forger, school, forged, 2**53 - 1)
+    outcome = teacher.refresh()
+    assert outcome.state is State.ACCEPTED and outcome.first_use  # trust on first use (warned)
+    # The admin's real profile; the school pins the admin's key on this PC, as the warning
+    # told them to.
+    real = signed_by(admin, PROFILE, school, T0 + 60)
+    teacher.key = real.fingerprint
+    teacher.write()
+    teacher.refresh(T0 + 61)
+    reviewers = [r.name for r in teacher.config().roles.school.reviewers]
+    info = profilestore.in_force_info(teacher.state)
+    assert info is not None and info.signer == real.fingerprint
+    assert reviewers == ["Lê Văn Cường"]
