@@ -113,3 +113,46 @@ def test_pinning_the_admins_key_ends_a_forgers_first_use_profile(
     info = profilestore.in_force_info(teacher.state)
     assert info is not None and info.signer == real.fingerprint
     assert reviewers == ["Lê Văn Cường"]
+
+
+# --- the handover log moved into a school folder this teacher may only read ----------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: plugins/handover/moving.py trashes the records folder's log copy as "
+    "soon as a local copy sits in the school folder, before that copy reached the share; "
+    "on a read-only school folder (403) the next records pass deletes the log from the "
+    "share and it survives only on this PC's disk",
+)
+def test_a_moved_log_is_never_left_only_on_this_computer(
+    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from agents import Agent
+
+    from plugins.handover.moving import move_earlier_logs
+
+    school = school_read_only
+    name = "Bàn giao tài khoản/nhat-ky-ban-giao-abcdefghijklmnop.jsonl"
+    # A former keeper, now an ordinary teacher who may only read the school folder: the log
+    # an earlier hoso kept in the records folder, synced to their own folder on the share.
+    minh = Agent(tmp_path, school.records("minh"), name="minh")
+    minh.write(name, b'{"v":1,"kind":"prepared"}\n{"v":1,"kind":"password_changed"}\n')
+    assert minh.cli("sync").returncode == 0
+    records_on_share = school.records("minh").path / name
+    assert records_on_share.exists()
+    # The upgrade: the school folder is configured and synced down.
+    minh = Agent(
+        tmp_path,
+        school.records("minh"),
+        name="minh",
+        school={"folder_url": school.folder_url, "folder_root": str(tmp_path / "minh-truong")},
+    )
+    assert minh.cli("school", "sync").returncode == 0
+    moved = move_earlier_logs(minh.config)  # what every handover command and the job do
+    assert moved.failed == []
+    minh.cli("school", "sync")  # the share refuses the copy (403): kept on this PC only
+    minh.cli("sync")  # the records folder's pass
+    assert records_on_share.exists() or school.path(name).exists(), (
+        "the handover log is on no share any more: only on this computer's disk"
+    )
