@@ -156,3 +156,88 @@ def test_a_moved_log_is_never_left_only_on_this_computer(
     assert records_on_share.exists() or school.path(name).exists(), (
         "the handover log is on no share any more: only on this computer's disk"
     )
+
+
+# --- the running agent and a profile another process put in force -------------------------
+
+OWN_WRITES_TTL = 5.5  # agent/watcher.py OwnWrites: events of a path just downloaded are dropped
+_SMALL = """\
+[school]
+name = "Trường Tiểu học Hòa Bình"
+
+[[school.reviewers]]
+name = "{reviewer}"
+email = "pho.ht@hcm.edu.vn"
+groups = ["Tổ 1"]
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: agent/daemon.py _school_profile reloads only on State.ACCEPTED; a "
+    "profile a command put in force (`hoso school sign` on the admin's PC, `hoso school "
+    "show`) is IN_FORCE for the agent's refresh, so the running agent keeps the old "
+    "reviewers/calendar/keepers until restarted",
+)
+def test_the_running_agent_follows_a_profile_a_command_put_in_force(
+    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    import threading
+    import time
+
+    from agents import Agent
+    from servers import wait_until
+
+    from agent.daemon import Daemon
+
+    school = school_read_only
+    key = SigningKey.generate()
+    fingerprint = public_key_fingerprint(key.public())
+
+    def signed(reviewer: str, serial: int) -> tuple[bytes, bytes]:
+        data = _SMALL.format(reviewer=reviewer).encode()
+        return data, schoolprofile.make_signature(key, data, serial, T0 + serial).to_bytes()
+
+    data, sig = signed("Lê Văn Cường", 1)
+    school.put("hoso-truong.toml", data)
+    school.put("hoso-truong.toml.sig", sig)
+    folder = tmp_path / "lan-truong"
+    lan = Agent(  # the admin's own PC (lan may write the school folder)
+        tmp_path,
+        school.records("lan"),
+        name="lan",
+        sync_overrides={"poll_interval": 0.5},
+        school={
+            "folder_url": school.folder_url,
+            "folder_root": str(folder),
+            "profile_key": fingerprint,
+        },
+    )
+    stop = threading.Event()
+    daemon = Daemon(lan.config, stop)
+    loop = threading.Thread(target=daemon.run)
+    loop.start()
+
+    def reviewers() -> list[str]:
+        return [r.name for r in daemon.config.roles.school.reviewers]
+
+    try:
+        wait_until(lambda: reviewers() == ["Lê Văn Cường"], 30, "the first profile")
+        time.sleep(OWN_WRITES_TTL)  # the admin edits later than the agent's own download
+        # `hoso school sign` on this PC: the files written into the local school folder,
+        # and the profile put in force here by the command's own refresh.
+        data, sig = signed("Phạm Thu Hà", 2)
+        (folder / "hoso-truong.toml").write_bytes(data)
+        (folder / "hoso-truong.toml.sig").write_bytes(sig)
+        done = schoolprofile.refresh(lan.config, time.time())
+        assert done.state is State.ACCEPTED
+        wait_until(lambda: school.path("hoso-truong.toml.sig").read_bytes() == sig, 15, "upload")
+        deadline = time.monotonic() + 10  # twenty polls
+        while reviewers() != ["Phạm Thu Hà"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reviewers() == ["Phạm Thu Hà"]
+    finally:
+        stop.set()
+        daemon.poke()
+        loop.join(30)
+    assert not loop.is_alive()
