@@ -241,3 +241,48 @@ def test_the_running_agent_follows_a_profile_a_command_put_in_force(
         daemon.poke()
         loop.join(30)
     assert not loop.is_alive()
+
+
+# --- the local school folder's place follows the profile's school name ----------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: agent/config.py _school_folder derives the default folder_root from "
+    "the MERGED [school] name, so the first profile naming the school moves the local "
+    "school folder: the lane then meets a 'missing' folder (safety stop) and the profile, "
+    "the handover log and the templates are looked for in an empty place",
+)
+def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
+    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from agents import Agent
+
+    school = school_read_only
+    key = SigningKey.generate()
+    data = _SMALL.format(reviewer="Lê Văn Cường").encode()
+    school.put("hoso-truong.toml", data)
+    school.put(
+        "hoso-truong.toml.sig", schoolprofile.make_signature(key, data, 1, T0).to_bytes()
+    )
+    # As `hoso init --school-url … --school-key …` writes it: no folder_root, no local name.
+    lan = Agent(
+        tmp_path,
+        school.records("lan"),
+        name="lan",
+        school={
+            "folder_url": school.folder_url,
+            "profile_key": public_key_fingerprint(key.public()),
+        },
+    )
+    before = lan.config.school_folder
+    assert before is not None
+    first = lan.cli("school", "sync", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["profile"]["state"] == "accepted"
+    from agent import config as configmod
+
+    after = configmod.load(lan.config_path).school_folder
+    assert after is not None and after.root == before.root
+    again = lan.cli("school", "sync")
+    assert again.returncode == 0, again.stderr
