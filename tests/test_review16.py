@@ -319,3 +319,23 @@ def test_a_handover_log_deleted_on_the_share_can_be_restored(
     assert not (tmp_path / "lan-truong" / name).exists()
     listed = lan.cli("trash", "list", "--json")
     assert any(item["path"] == name for item in json.loads(listed.stdout or "[]")), listed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: profilestore.refusal_warning reads the folder's profile whole (no "
+    "size cap) and digests it, while refresh digested only its first MAX_PROFILE_BYTES+1: "
+    "an oversized profile is refused but `hoso status` never says so (and reads any size "
+    "into memory)",
+)
+def test_hoso_status_warns_of_an_oversized_profile_it_refused(
+    admin: Pc, teacher: Pc, school: Path
+) -> None:
+    signed = signed_by(admin, PROFILE, school)
+    teacher.key = signed.fingerprint
+    teacher.write()
+    assert teacher.refresh().state is State.ACCEPTED
+    publish(school, PROFILE + "#" * (schoolprofile.MAX_PROFILE_BYTES + 10) + "\n")
+    outcome = teacher.refresh(T0 + 60)
+    assert outcome.state is State.REFUSED
+    assert profilestore.refusal_warning(teacher.config()) is not None
