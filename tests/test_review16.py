@@ -339,3 +339,29 @@ def test_hoso_status_warns_of_an_oversized_profile_it_refused(
     outcome = teacher.refresh(T0 + 60)
     assert outcome.state is State.REFUSED
     assert profilestore.refusal_warning(teacher.config()) is not None
+
+
+# --- a clock a year off -------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: agent/refusals.py hold() trusts a retry date recorded by a clock a "
+    "year ahead: once the clock is put right, an unchanged refused path is not tried again "
+    "for a year instead of a day",
+)
+def test_a_refusal_recorded_by_a_clock_a_year_ahead_is_retried_within_a_day() -> None:
+    from agent import refusals
+    from agent.model import Action, ActionKind, Kind, LocalEntry, Plan, Reason
+
+    local = LocalEntry("Bàn giao/log.txt", Kind.FILE, size=5, mtime_ns=100)
+    upload = Action(ActionKind.UPLOAD, "Bàn giao/log.txt", Reason.NEW_LOCAL, local=local)
+    year = 365 * 86400.0
+    right_now = T0
+    # Refused while the PC's clock said a year later: retry "a day later" than that.
+    refused = refusals.Refusal(
+        "Bàn giao/log.txt", refusals.version(upload), "403", right_now + year + refusals.RETRY_AFTER
+    )
+    # The clock was put right; two days pass, the file unchanged: it is worth one more try.
+    held = refusals.hold(Plan((upload,)), [refused], now=right_now + 2 * 86400)
+    assert held.plan.actions == (upload,)
