@@ -365,3 +365,77 @@ def test_a_refusal_recorded_by_a_clock_a_year_ahead_is_retried_within_a_day() ->
     # The clock was put right; two days pass, the file unchanged: it is worth one more try.
     held = refusals.hold(Plan((upload,)), [refused], now=right_now + 2 * 86400)
     assert held.plan.actions == (upload,)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: agent/control.py school_sync (served by the running agent) takes the "
+    "new profile into force itself; the after-pass callback then finds it IN_FORCE and "
+    "agent/daemon.py never reloads: a teacher's `hoso school sync` leaves the running agent "
+    "on the old reviewers/calendar/keepers",
+)
+def test_the_running_agent_follows_a_profile_its_school_sync_request_brought(
+    school_read_only, tmp_path: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    import threading
+    import time
+
+    from agents import Agent
+    from servers import wait_until
+
+    from agent.daemon import Daemon, _take_lock
+
+    school = school_read_only
+    key = SigningKey.generate()
+
+    def put(reviewer: str, serial: int) -> None:
+        data = _SMALL.format(reviewer=reviewer).encode()
+        school.put("hoso-truong.toml", data)
+        school.put(
+            "hoso-truong.toml.sig",
+            schoolprofile.make_signature(key, data, serial, T0 + serial).to_bytes(),
+        )
+
+    put("Lê Văn Cường", 1)
+    lan = Agent(
+        tmp_path,
+        school.records("lan"),
+        name="lan",
+        sync_overrides={"poll_interval": 3600.0},  # only the teacher's request brings it
+        school={
+            "folder_url": school.folder_url,
+            "folder_root": str(tmp_path / "lan-truong"),
+            "profile_key": public_key_fingerprint(key.public()),
+        },
+    )
+    stop = threading.Event()
+    lock = _take_lock(lan.config, stop)
+    assert lock is not None
+    daemon = Daemon(lan.config, stop, serve_requests=True)
+    loop = threading.Thread(target=daemon.run)
+    with lock:
+        loop.start()
+
+        def reviewers() -> list[str]:
+            return [r.name for r in daemon.config.roles.school.reviewers]
+
+        try:
+            wait_until(lambda: reviewers() == ["Lê Văn Cường"], 30, "the first profile")
+            put("Phạm Thu Hà", 2)
+            done = lan.cli("school", "sync", "--json")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["profile"]["state"] == "accepted"
+            served = [r.getMessage() for r in caplog.records]
+            assert "request school.sync carried out" in served  # by the agent, not the CLI
+            deadline = time.monotonic() + 5
+            while reviewers() != ["Phạm Thu Hà"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert reviewers() == ["Phạm Thu Hà"]
+        finally:
+            stop.set()
+            daemon.poke()
+            loop.join(30)
+    assert not loop.is_alive()
