@@ -439,3 +439,23 @@ def test_the_running_agent_follows_a_profile_its_school_sync_request_brought(
             daemon.poke()
             loop.join(30)
     assert not loop.is_alive()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review16: schoolprofile.template (`hoso school edit`) starts from the school "
+    "folder's copy as it stands, even when a teacher changed it after it was signed: the "
+    "admin edits one date, saves, and signs the teacher's hidden [[signers]]/[[keepers]] "
+    "lines into force on every PC",
+)
+def test_school_edit_starts_from_the_profile_in_force_not_a_tampered_copy(
+    admin: Pc, school: Path
+) -> None:
+    signed_by(admin, PROFILE, school)
+    forger = public_key_fingerprint(SigningKey.generate().public())
+    # A teacher who can write the school folder adds a signer of their own, far below.
+    tampered = PROFILE + f'\n[[signers]]\nname = "Văn thư"\nkey = "{forger}"\n'
+    publish(school, tampered)
+    assert admin.refresh(T0 + 60).reason is Reason.CHANGED
+    text = schoolprofile.template(admin.config())
+    assert forger not in text
