@@ -126,7 +126,8 @@ def test_pinning_the_admins_key_ends_a_forgers_first_use_profile(
     "share and it survives only on this PC's disk",
 )
 def test_a_moved_log_is_never_left_only_on_this_computer(
-    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+    school_read_only,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from agents import Agent
 
@@ -180,7 +181,8 @@ groups = ["Tổ 1"]
     "reviewers/calendar/keepers until restarted",
 )
 def test_the_running_agent_follows_a_profile_a_command_put_in_force(
-    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+    school_read_only,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     import threading
     import time
@@ -254,7 +256,8 @@ def test_the_running_agent_follows_a_profile_a_command_put_in_force(
     "the handover log and the templates are looked for in an empty place",
 )
 def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
-    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+    school_read_only,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from agents import Agent
 
@@ -262,9 +265,7 @@ def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
     key = SigningKey.generate()
     data = _SMALL.format(reviewer="Lê Văn Cường").encode()
     school.put("hoso-truong.toml", data)
-    school.put(
-        "hoso-truong.toml.sig", schoolprofile.make_signature(key, data, 1, T0).to_bytes()
-    )
+    school.put("hoso-truong.toml.sig", schoolprofile.make_signature(key, data, 1, T0).to_bytes())
     # As `hoso init --school-url … --school-key …` writes it: no folder_root, no local name.
     lan = Agent(
         tmp_path,
@@ -299,7 +300,8 @@ def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
     "every teacher (the records copy was moved away by moving.py)",
 )
 def test_a_handover_log_deleted_on_the_share_can_be_restored(
-    school_read_only, tmp_path: Path  # type: ignore[no-untyped-def]
+    school_read_only,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from agents import Agent
 
@@ -375,7 +377,9 @@ def test_a_refusal_recorded_by_a_clock_a_year_ahead_is_retried_within_a_day() ->
     "on the old reviewers/calendar/keepers",
 )
 def test_the_running_agent_follows_a_profile_its_school_sync_request_brought(
-    school_read_only, tmp_path: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    school_read_only,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     import logging
 
