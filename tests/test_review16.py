@@ -173,13 +173,6 @@ groups = ["Tổ 1"]
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: agent/daemon.py _school_profile reloads only on State.ACCEPTED; a "
-    "profile a command put in force (`hoso school sign` on the admin's PC, `hoso school "
-    "show`) is IN_FORCE for the agent's refresh, so the running agent keeps the old "
-    "reviewers/calendar/keepers until restarted",
-)
 def test_the_running_agent_follows_a_profile_a_command_put_in_force(
     school_read_only,
     tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -248,13 +241,6 @@ def test_the_running_agent_follows_a_profile_a_command_put_in_force(
 # --- the local school folder's place follows the profile's school name ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: agent/config.py _school_folder derives the default folder_root from "
-    "the MERGED [school] name, so the first profile naming the school moves the local "
-    "school folder: the lane then meets a 'missing' folder (safety stop) and the profile, "
-    "the handover log and the templates are looked for in an empty place",
-)
 def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
     school_read_only,
     tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -346,12 +332,6 @@ def test_hoso_status_warns_of_an_oversized_profile_it_refused(
 # --- a clock a year off -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: agent/refusals.py hold() trusts a retry date recorded by a clock a "
-    "year ahead: once the clock is put right, an unchanged refused path is not tried again "
-    "for a year instead of a day",
-)
 def test_a_refusal_recorded_by_a_clock_a_year_ahead_is_retried_within_a_day() -> None:
     from agent import refusals
     from agent.model import Action, ActionKind, Kind, LocalEntry, Plan, Reason
@@ -369,13 +349,6 @@ def test_a_refusal_recorded_by_a_clock_a_year_ahead_is_retried_within_a_day() ->
     assert held.plan.actions == (upload,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: agent/control.py school_sync (served by the running agent) takes the "
-    "new profile into force itself; the after-pass callback then finds it IN_FORCE and "
-    "agent/daemon.py never reloads: a teacher's `hoso school sync` leaves the running agent "
-    "on the old reviewers/calendar/keepers",
-)
 def test_the_running_agent_follows_a_profile_its_school_sync_request_brought(
     school_read_only,
     tmp_path: Path,

@@ -29,7 +29,7 @@ def test_a_name_is_a_folder_under_the_share_address_as_a_nextcloud_group_folder_
     assert found is not None
     assert found.url == "https://nc.truong.vn/remote.php/dav/files/lan/"
     assert found.remote_dir == "Trường TH Bình Chánh"
-    # Default local copy: named after the school, beside the records folder.
+    # Default local copy: named after the school folder on the share, beside the records.
     assert found.root == Path("/home/lan/Trường TH Bình Chánh")
     assert found.profile_key == ""
     # The school's other keys still reach the roles.
@@ -43,10 +43,11 @@ def test_a_path_is_on_the_share_server_and_a_url_is_taken_whole() -> None:
     assert found is not None
     assert (found.url, found.remote_dir) == ("https://nc.truong.vn/", "truong/chung")
     assert found.profile_key == "ABCD-EFGH-IJKL-MNOP"
-    assert found.root == Path("/home/lan/Trường")  # no school name: a plain default
+    assert found.root == Path("/home/lan/chung")  # named after the folder on the share
     whole = load({"folder_url": "https://nas.truong.vn/dav/Tr%C6%B0%E1%BB%9Dng/"}).school_folder
     assert whole is not None
     assert (whole.url, whole.remote_dir) == ("https://nas.truong.vn/", "dav/Trường")
+    assert whole.root == Path("/home/lan/Trường")
 
 
 @pytest.mark.parametrize(
