@@ -269,10 +269,6 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
     parsed_roles = roles.parse(
         school_raw, raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
     )
-    # The default local copy is named after this computer's own [school] name, never the
-    # profile's: a profile coming into force would otherwise move the synced folder.
-    from_profile = sources.get("school.name") == profilestore.PROFILE
-    own_name = "" if from_profile else parsed_roles.school.name
     return Config(
         path=path,
         root=root,
@@ -284,7 +280,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         plugins=tables.get("plugins", PluginsConfig()),
         backup=backup,
         roles=parsed_roles,
-        school_folder=_school_folder(path, folder_raw, remote, root, own_name),
+        school_folder=_school_folder(path, folder_raw, remote, root),
         open_tables=open_tables,
         school_sources=sources,
     )
@@ -317,7 +313,7 @@ def _split_school(path: Path, raw: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def _school_folder(
-    path: Path, raw: Mapping[str, str], remote: RemoteConfig, root: Path, school_name: str
+    path: Path, raw: Mapping[str, str], remote: RemoteConfig, root: Path
 ) -> SchoolFolderConfig | None:
     url = raw.get("folder_url", "").strip()
     if not url:
@@ -343,7 +339,9 @@ def _school_folder(
     if not segments or any(s in (".", "..") for s in segments):
         raise _bad(path, "school.folder_url", _folder_url_problem())
     local = raw.get("folder_root", "").strip()
-    folder_root = Path(local).expanduser() if local else root.parent / _folder_name(school_name)
+    # The default is named after the school folder on the share, never after a value the
+    # school profile may change: the local copy must not move when a profile arrives.
+    folder_root = Path(local).expanduser() if local else root.parent / _folder_name(segments[-1])
     if not folder_root.is_absolute():
         raise _bad(path, "school.folder_root", _("must be an absolute path"))
     if folder_root.is_relative_to(root) or root.is_relative_to(folder_root):
@@ -373,9 +371,9 @@ def _folder_url_problem() -> str:
     )
 
 
-def _folder_name(school_name: str) -> str:
-    """The default local school folder's name: the school's name, made a safe folder name."""
-    name = " ".join(school_name.replace("/", " ").split()).strip(". ")
+def _folder_name(share_name: str) -> str:
+    """The default local school folder's name: the share folder's, made a safe folder name."""
+    name = " ".join(share_name.replace("\\", " ").split()).strip(". ")
     return nfc(name) if name and not has_control(name) else "Trường"
 
 

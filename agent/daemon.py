@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import channel, control, sdnotify
+from . import channel, control, profilestore, sdnotify
 from . import config as config_module
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
@@ -119,6 +119,7 @@ class Daemon:
         # Set (by the school lane's thread) when a new school profile went into force: the
         # loop then takes the school's facts from the config again.
         self._reload = threading.Event()
+        self._profile_serial = _profile_serial(config)  # the profile the config was built on
         if config.school_folder is not None:
             self.school = SchoolLane(config, stop, after_pass=self.after_school_pass, clock=clock)
             self.after_school_pass.append(self._school_profile)
@@ -236,12 +237,12 @@ class Daemon:
         outcome = schoolprofile.refresh(self.config, time.time())
         if outcome.state is schoolprofile.State.REFUSED and outcome.new:
             log.warning("%s", outcome.message)
-        elif outcome.state is schoolprofile.State.ACCEPTED:
-            log.info(
-                "school profile serial %s is in force (signed by %s)",
-                outcome.serial,
-                outcome.signer,
-            )
+        # Whoever put it in force (this refresh, `hoso school sync` served here a moment ago,
+        # `hoso school sign` on the admin's PC): the agent follows what is in force now.
+        serial = _profile_serial(self.config)
+        if serial != self._profile_serial:
+            log.info("school profile serial %s is in force", serial)
+            self._profile_serial = serial
             self._reload.set()
             self.wake.set()
 
@@ -253,7 +254,7 @@ class Daemon:
             fresh = config_module.load(self.config.path)
         except HosoError as exc:
             log.error("the new school profile takes effect at the next start: %s", exc)
-            return
+            fresh = self.config
         self.config = dataclasses.replace(
             self.config,
             roles=fresh.roles,
@@ -385,6 +386,17 @@ class Daemon:
         if result.report.changed_anything:
             self._backups.changed()
         self.on_pass(self.state)
+
+
+def _profile_serial(config: Config) -> int | None:
+    """The serial of the school profile in force on this computer (None: none, or no school
+    folder); a damaged store counts as none, and is reported by the commands that read it."""
+    if config.school_folder is None:
+        return None
+    try:
+        return profilestore.read_memory(config.state_dir).serial
+    except HosoError:
+        return None
 
 
 class _ValidationWorker:

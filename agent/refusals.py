@@ -78,9 +78,15 @@ def hold(plan: Plan, refusals: Iterable[Refusal], *, now: float) -> Held:
     return Held(dataclasses.replace(plan, actions=tuple(kept)), tuple(held.values()), stale)
 
 
+def _in_force(refusal: Refusal, now: float) -> bool:
+    # A retry date further off than RETRY_AFTER was set by a clock running ahead (a PC a
+    # year off, since put right): it is due now rather than in a year.
+    return now < refusal.retry_after <= now + RETRY_AFTER
+
+
 def _covering(action: Action, refusals: Mapping[RelPath, Refusal], now: float) -> Refusal | None:
     own = refusals.get(action.path)
-    if own is not None and now < own.retry_after and own.version == version(action):
+    if own is not None and _in_force(own, now) and own.version == version(action):
         return own
     # A write into a folder the share would not create is refused too: not sent either.
     if action.kind is ActionKind.DOWNLOAD:
@@ -90,7 +96,7 @@ def _covering(action: Action, refusals: Mapping[RelPath, Refusal], now: float) -
             r
             for r in refusals.values()
             if r.version == "here:dir"
-            and now < r.retry_after
+            and _in_force(r, now)
             and action.path != r.path
             and is_within(action.path, r.path)
         ),

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from agent import config as configmod
-from agent import profilestore
 from agent.errors import ConfigError
 
 ROOT = "/home/lan/HoSo"
@@ -30,7 +29,7 @@ def test_a_name_is_a_folder_under_the_share_address_as_a_nextcloud_group_folder_
     assert found is not None
     assert found.url == "https://nc.truong.vn/remote.php/dav/files/lan/"
     assert found.remote_dir == "Trường TH Bình Chánh"
-    # Default local copy: named after the school, beside the records folder.
+    # Default local copy: named after the school folder on the share, beside the records.
     assert found.root == Path("/home/lan/Trường TH Bình Chánh")
     assert found.profile_key == ""
     # The school's other keys still reach the roles.
@@ -44,10 +43,11 @@ def test_a_path_is_on_the_share_server_and_a_url_is_taken_whole() -> None:
     assert found is not None
     assert (found.url, found.remote_dir) == ("https://nc.truong.vn/", "truong/chung")
     assert found.profile_key == "ABCD-EFGH-IJKL-MNOP"
-    assert found.root == Path("/home/lan/Trường")  # no school name: a plain default
+    assert found.root == Path("/home/lan/chung")  # named after the folder on the share
     whole = load({"folder_url": "https://nas.truong.vn/dav/Tr%C6%B0%E1%BB%9Dng/"}).school_folder
     assert whole is not None
     assert (whole.url, whole.remote_dir) == ("https://nas.truong.vn/", "dav/Trường")
+    assert whole.root == Path("/home/lan/Trường")
 
 
 @pytest.mark.parametrize(
@@ -68,28 +68,3 @@ def test_a_path_is_on_the_share_server_and_a_url_is_taken_whole() -> None:
 def test_a_wrong_value_names_the_key(school: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=f"`{key}`"):
         load(school)
-
-
-def test_the_default_local_copy_stays_where_it_is_when_a_profile_names_the_school(
-    tmp_path: Path,
-) -> None:
-    """The default folder_root is named after this computer's own [school] name: a profile
-    coming into force (or renaming the school) must not move the local copy, else the next
-    pass finds the synced folder "missing" (or the principal's freshly signed profile stays
-    in the old folder, never uploaded)."""
-    profile = b'[school]\nname = "Tr\xc6\xb0\xe1\xbb\x9dng TH H\xc3\xb2a B\xc3\xacnh"\n'
-    profilestore.store(tmp_path, 1, profile, b"{}", profilestore.Memory())
-    raw = {
-        "root": ROOT,
-        "state_dir": str(tmp_path),
-        "remote": {"url": "https://nc.truong.vn/remote.php/dav/files/lan/"},
-        "school": {"folder_url": "Truong"},
-    }
-    config = configmod.from_dict(raw, Path("/etc/hoso/agent.toml"))
-    assert config.roles.school.name == "Trường TH Hòa Bình"  # the profile is in force
-    assert config.school_folder is not None
-    assert config.school_folder.root == Path("/home/lan/Trường")  # as before it came
-    # This computer's own name still names it.
-    raw["school"] = {"folder_url": "Truong", "name": "Trường TH Bình Chánh"}
-    own = configmod.from_dict(raw, Path("/etc/hoso/agent.toml")).school_folder
-    assert own is not None and own.root == Path("/home/lan/Trường TH Bình Chánh")
