@@ -359,7 +359,8 @@ def _hoso(env: dict[str, str], *args: str) -> str:
 def send_profile(admin: dict[str, str], school: SchoolShare) -> None:
     """`hoso school sync` on the admin's PC, as the README says, until the profile just
     signed has settled and gone to the share with its signature."""
-    signed = (Path(admin["HOME"]) / "Trường" / "hoso-truong.toml.sig").read_bytes()
+    folder = Path(json.loads(_hoso(admin, "status", "--json"))["school_folder"]["root"])
+    signed = (folder / "hoso-truong.toml.sig").read_bytes()
 
     def sent() -> bool:
         _hoso(admin, "school", "sync")
