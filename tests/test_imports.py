@@ -258,6 +258,7 @@ def test_the_api_lists_every_name_it_offers() -> None:
         ("guards", {"agent.model", "agent.reconcile"}),
         ("conflictname", {"agent.model", "agent.textfold"}),
         ("textfold", set()),
+        ("refusals", {"agent.model"}),
         ("schedule", {"agent.backup.clock", "agent.config", "agent.davstatus"}),
     ],
 )

@@ -9,7 +9,9 @@ signature only proves who signed, not that the signer is a keeper. A key is **kn
    (``hoso handover accept``), or
 4. no key is pinned in the config and it is the key this computer trusted on first use: the
    one key from which every entry of the log was reachable when this computer first read it
-   (remembered in the state folder; ``hoso handover history`` warns until a key is pinned), or
+   (remembered in the state folder; ``hoso handover history`` warns until a key is pinned);
+   never with a school folder, whose log any of the staff may write (pin the keepers in the
+   school profile), or
 5. a ``prepared`` entry signed by a known key names it as the receiver: a keeper hands the
    trust on with the mailbox (the chain of trust from the pinned keys).
 
@@ -33,6 +35,7 @@ from agent.api import (
     Config,
     _,
     key_fingerprint,
+    school_folder,
     write_atomic,
 )
 
@@ -95,8 +98,15 @@ def load(config: Config, own: str | None) -> KnownKeys:
             roots.setdefault(fingerprint, how)
     if own is not None:
         roots.setdefault(own, OWN)
-    # A damaged memory counts as read before: nothing is trusted on use after it.
-    first_use_open = not pinned and memory is not None and not memory.first_read
+    # A damaged memory counts as read before: nothing is trusted on use after it. A log in
+    # the school folder is written by any of the staff: the first key seen there proves
+    # nothing, so the keepers are pinned in the school profile instead.
+    first_use_open = (
+        not pinned
+        and school_folder(config) is None
+        and memory is not None
+        and not memory.first_read
+    )
     damaged = memory_path(config) if memory is None else None
     return KnownKeys(roots, names, first_use_open, damaged)
 
