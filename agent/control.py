@@ -179,15 +179,7 @@ def sync(services: Services, args: Mapping[str, Any]) -> Answer:
         syncer.on_progress = show_progress
     syncer.before_mass_delete = lambda: _backup_first(services)
     try:
-        first = syncer.run_pass(dry_run=dry_run, **flags)
-        last, report = first, first.report
-        for _round in range(SETTLE_ROUNDS):
-            if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
-                break
-            if services.wait(max(services.config.sync.settle_seconds, 0.5)):
-                break  # the agent is stopping
-            last = syncer.run_pass(**flags)
-            report.merge(last.report)
+        first, last, report = _until_settled(services, syncer, dry_run=dry_run, flags=flags)
     finally:
         syncer.on_progress, syncer.before_mass_delete = hooks
     checked = last.validation or first.validation
@@ -196,11 +188,32 @@ def sync(services: Services, args: Mapping[str, Any]) -> Answer:
     return Answer(result, None if dry_run else PassResult(report, last.plan, last.outcome))
 
 
+def _until_settled(
+    services: Services, syncer: Syncer, *, dry_run: bool, flags: Mapping[str, bool]
+) -> tuple[PassResult, PassResult, Report]:
+    """One pass, then up to SETTLE_ROUNDS more while files just saved are still being
+    written: the first pass, the last, and the report of them all."""
+    first = syncer.run_pass(dry_run=dry_run, **flags)
+    last, report = first, first.report
+    for _round in range(SETTLE_ROUNDS):
+        if dry_run or not any(s["reason"] in RETRY_NOW for s in report.skipped):
+            break
+        if services.wait(max(services.config.sync.settle_seconds, 0.5)):
+            break  # the agent is stopping
+        last = syncer.run_pass(**flags)
+        report.merge(last.report)
+    return first, last, report
+
+
 def school_sync(services: Services, args: Mapping[str, Any]) -> Answer:
     """One pass of the school folder (`hoso school sync`)."""
     flags = _flags(args, "school.sync", ("dry_run", "allow_mass_delete", "allow_restored_share"))
     dry_run = flags.pop("dry_run")
-    passed = services.school_syncer.run_pass(dry_run=dry_run, **flags)
+    # The profile `hoso school edit` has just written is sent now, once it has settled.
+    _first, last, report = _until_settled(
+        services, services.school_syncer, dry_run=dry_run, flags=flags
+    )
+    passed = PassResult(report, last.plan, last.outcome)
     profile = None
     if not dry_run:
         # What came down may be a new school profile: checked and taken into force now, as
