@@ -518,8 +518,8 @@ def sign(
     """Check the school folder's profile as it stands and sign it (with ``signer``, else
     this computer's key) with a serial above every one seen; then put it in force here.
 
-    A copy no trusted key signed (a teacher may have changed it) is signed only when it is
-    the profile in force, when it is ``expected`` (what `hoso school edit` just saved), or
+    A copy no trusted key signed (a teacher may have changed it), or an older signed one put
+    back, is signed only when it is the profile in force, when it is ``expected`` (what `hoso school edit` just saved), or
     when ``confirm`` is given its difference from the profile in force and says yes;
     otherwise SafetyStop naming what differs. ConfigError (nothing written) when it is not
     valid, SafetyStop when the key is not trusted here."""
@@ -545,7 +545,10 @@ def sign(
                 "nothing was signed. Run `hoso school edit` again."
             ).format(path=path)
         )
-    if expected is None and before is None and (current is None or data != current.data):
+    # A trusted signature vouches for the copy only when newer than the one in force: an
+    # older signed copy put back would otherwise be signed again under a new serial.
+    vouched = before is not None and (current is None or before.serial > current.serial)
+    if expected is None and not vouched and (current is None or data != current.data):
         change = difference(current, data)
         if confirm is None or not confirm(change):
             raise SafetyStop(_unverified_message(path, current, change))

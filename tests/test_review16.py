@@ -478,6 +478,22 @@ def test_school_sign_without_a_terminal_refuses_a_tampered_copy_naming_the_chang
     )
 
 
+def test_school_sign_does_not_sign_an_older_signed_copy_put_back_without_asking(
+    admin: Pc, school: Path
+) -> None:
+    signed_by(admin, PROFILE.replace("Lê Văn Cường", "Người Cũ"), school)
+    old = (school / "hoso-truong.toml").read_bytes(), (school / "hoso-truong.toml.sig").read_bytes()
+    signed_by(admin, PROFILE, school, T0 + 60)
+    (school / "hoso-truong.toml").write_bytes(old[0])
+    (school / "hoso-truong.toml.sig").write_bytes(old[1])
+    assert admin.refresh(T0 + 120).reason is Reason.OLDER
+    done = admin.hoso("school", "sign")
+    assert done.returncode == ExitCode.SAFETY_STOP, done.stdout
+    assert '-name = "Lê Văn Cường"' in done.stderr and '+name = "Người Cũ"' in done.stderr
+    assert (school / "hoso-truong.toml.sig").read_bytes() == old[1]
+    assert profilestore.in_force_info(admin.state).serial == 2  # type: ignore[union-attr]
+
+
 def test_school_sign_in_a_terminal_shows_the_difference_and_signs_only_on_yes(
     admin: Pc, school: Path
 ) -> None:
