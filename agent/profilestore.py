@@ -109,6 +109,12 @@ class InForce:
     def signature_path(self) -> Path:
         return self.path.with_name(SIGNATURE_NAME)
 
+    @property
+    def signer(self) -> str:
+        """The signing key's fingerprint ("" if its signature file does not read)."""
+        signature = parse_signature(self.signature)
+        return signature.fingerprint() if signature is not None else ""
+
 
 def folder(state_dir: Path) -> Path:
     return state_dir / FOLDER
@@ -443,6 +449,16 @@ def set_aside(memory: Memory, signer: str, pinned: str) -> bool:
     even through a profile the pinned key signed before it was pinned: safe, and the pinned
     key signing again ends it.)"""
     return bool(pinned) and memory.first_use not in (None, pinned) and signer != pinned
+
+
+def counting(state_dir: Path, pinned: str) -> InForce | None:
+    """The profile in force, unless ``pinned`` sets it aside (:func:`set_aside`): what the
+    config merges, so that a forger's first-use profile stops applying the moment a key is
+    pinned, before the next check puts it aside for good."""
+    current = in_force(state_dir)
+    if current is None or not pinned:
+        return current
+    return None if set_aside(read_memory(state_dir), current.signer, pinned) else current
 
 
 def first_use_warning(config: Config) -> str | None:

@@ -252,26 +252,17 @@ class Outcome:
 def standing(config: Config, folder: SchoolFolderConfig) -> tuple[InForce | None, Memory, Trust]:
     """The profile in force that counts (None when a pinned key set aside one taken on first
     use: :func:`profilestore.set_aside`), this computer's memory, and the keys it trusts."""
-    current = profilestore.in_force(config.state_dir)
+    current = profilestore.counting(config.state_dir, folder.profile_key)
     memory = profilestore.read_memory(config.state_dir)
-    if current is not None and profilestore.set_aside(
-        memory, _signer_of(current), folder.profile_key
-    ):
-        current = None
     signers = signer_keys(current.raw) if current is not None else frozenset()
     return current, memory, Trust(folder.profile_key, memory.first_use, signers, memory.floors)
-
-
-def _signer_of(current: InForce) -> str:
-    signature = parse_signature(current.signature)
-    return signature.fingerprint() if signature is not None else ""
 
 
 def _put_aside(config: Config, memory: Memory) -> Memory:
     """Nothing in force any more, the first use forgotten, the set-aside signer named for
     the warning; the floors stay (the pinned key's own older profiles stay refused)."""
     current = profilestore.in_force(config.state_dir)
-    aside = _signer_of(current) if current is not None else None
+    aside = current.signer if current is not None else None
     memory = replace(memory, serial=None, first_use=None, set_aside=aside or None)
     profilestore.write_memory(config.state_dir, memory)
     return memory
@@ -518,11 +509,11 @@ def sign(
     """Check the school folder's profile as it stands and sign it (with ``signer``, else
     this computer's key) with a serial above every one seen; then put it in force here.
 
-    A copy no trusted key signed (a teacher may have changed it), or an older signed one put
-    back, is signed only when it is the profile in force, when it is ``expected`` (what `hoso school edit` just saved), or
-    when ``confirm`` is given its difference from the profile in force and says yes;
-    otherwise SafetyStop naming what differs. ConfigError (nothing written) when it is not
-    valid, SafetyStop when the key is not trusted here."""
+    A copy no trusted key signed (a teacher may have changed it), or an older signed one
+    put back, is signed only when it is the profile in force, when it is ``expected`` (what
+    `hoso school edit` just saved), or when ``confirm`` is given its difference from the
+    profile in force and says yes; otherwise SafetyStop naming what differs. ConfigError
+    (nothing written) when it is not valid, SafetyStop when the key is not trusted here."""
     folder = folder_of(config)
     path = folder.root / PROFILE_NAME
     data, existing = _folder_copy(folder.root)

@@ -23,9 +23,9 @@ from test_school_profile import (
 from agent import profilestore, schoolprofile
 from agent.envelope import SigningKey
 from agent.errors import ExitCode, SafetyStop
-from agent.vault import Vault
 from agent.roles import public_key_fingerprint
 from agent.schoolprofile import Reason, State
+from agent.vault import Vault
 
 pytestmark = pytest.mark.usefixtures("_vault_passphrase")
 
@@ -558,6 +558,10 @@ def test_a_set_aside_first_use_profile_is_warned_of_and_its_values_no_longer_app
     pinned = public_key_fingerprint(admin_key.public())
     teacher.key = pinned
     teacher.write()
+    # From the moment the key is pinned, before any check, the forger's values stop applying.
+    assert teacher.config().roles.school.reviewers == ()
+    early = profilestore.first_use_warning(teacher.config())
+    assert early is not None and forged_fp in early
     # The folder still holds the forger's copy: refused, and nothing of it applies here.
     assert teacher.refresh(T0 + 60).reason is Reason.UNKNOWN_KEY
     assert profilestore.in_force(teacher.state) is None
