@@ -91,9 +91,6 @@ class Memory:
     floors: tuple[tuple[str, int], ...] = ()  # per signer, the highest serial it had in force
     set_aside: str | None = None  # the first-use signer whose profile a pinned key set aside
 
-    def floor(self, signer: str) -> int:
-        return dict(self.floors).get(signer, 0)
-
 
 @dataclass(frozen=True)
 class InForce:
