@@ -296,7 +296,10 @@ def _with_profile(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         return raw, {}
     state = raw.get("state_dir")
     state_dir = Path(state).expanduser() if isinstance(state, str) and state else None
-    return profilestore.merge(raw, profilestore.in_force(state_dir or default_state_dir()))
+    # A pinned key sets aside a profile taken on first use of another (profilestore.counting).
+    key = school.get("profile_key")
+    pinned = (roles.key_fingerprint(key) or "") if isinstance(key, str) else ""
+    return profilestore.merge(raw, profilestore.counting(state_dir or default_state_dir(), pinned))
 
 
 _FOLDER_KEYS = ("folder_url", "folder_root", "profile_key")

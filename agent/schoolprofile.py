@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -33,13 +34,15 @@ from typing import Any
 
 from . import profilestore, roles
 from .config import Config, SchoolFolderConfig, setting_error
+from .display import printable_name
 from .durable import write_atomic
 from .envelope import SigningKey, verify_signature
 from .errors import ConfigError, SafetyStop, UsageError
 from .hooks import load_plugins
 from .i18n import _
 from .profilestore import (
-    MAX_SIGNATURE_BYTES,
+    MAX_PROFILE_BYTES,
+    MAX_SERIAL,
     PROFILE_NAME,
     SIGNATURE_NAME,
     InForce,
@@ -52,9 +55,9 @@ from .recordtypes import parse_types
 from .vault import Prompt, Vault
 
 VAULT_ENTRY = "school-profile-key"
-MAX_PROFILE_BYTES = 1 << 20  # a school's profile is a few kB; anything huge is not one
 _TOP_KEYS = {"school", "keepers", "signers", "types", "inspection"}
 _PER_COMPUTER = ("folder_url", "folder_root", "profile_key")
+_SHOWN_LINES = 20  # changed lines a refusal names; the terminal shows the whole difference
 
 
 # --- the profile's content -----------------------------------------------------------------
@@ -162,6 +165,12 @@ class Trust:
     pinned: str  # [school] profile_key, "" when nothing is pinned
     first_use: str | None  # remembered signer trusted on first use
     signers: frozenset[str]  # [[signers]] of the profile in force
+    # Per signer, the highest serial it had in force here: with nothing in force (a first-use
+    # profile set aside by the pinned key), the pinned key's older profiles stay refused.
+    floors: tuple[tuple[str, int], ...] = ()
+
+    def floor(self, signer: str) -> int:
+        return dict(self.floors).get(signer, 0)
 
     def trusted(self) -> frozenset[str]:
         remembered = {self.first_use} if self.first_use and not self.pinned else set()
@@ -199,6 +208,8 @@ def judge(data: bytes, sig_data: bytes | None, current: InForce | None, trust: T
     if signer not in trust.trusted() and not first_use:
         return Verdict(refused=Reason.UNKNOWN_KEY, signer=signer)
     if current is not None and signature.serial < current.serial:
+        return Verdict(refused=Reason.OLDER, signer=signer, signature=signature)
+    if current is None and signature.serial < trust.floor(signer):
         return Verdict(refused=Reason.OLDER, signer=signer, signature=signature)
     if current is not None and signature.serial == current.serial:
         if data == current.data:
@@ -238,10 +249,23 @@ class Outcome:
         }
 
 
-def trust_of(config: Config, folder: SchoolFolderConfig, current: InForce | None) -> Trust:
+def standing(config: Config, folder: SchoolFolderConfig) -> tuple[InForce | None, Memory, Trust]:
+    """The profile in force that counts (None when a pinned key set aside one taken on first
+    use: :func:`profilestore.set_aside`), this computer's memory, and the keys it trusts."""
+    current = profilestore.counting(config.state_dir, folder.profile_key)
     memory = profilestore.read_memory(config.state_dir)
     signers = signer_keys(current.raw) if current is not None else frozenset()
-    return Trust(folder.profile_key, memory.first_use, signers)
+    return current, memory, Trust(folder.profile_key, memory.first_use, signers, memory.floors)
+
+
+def _put_aside(config: Config, memory: Memory) -> Memory:
+    """Nothing in force any more, the first use forgotten, the set-aside signer named for
+    the warning; the floors stay (the pinned key's own older profiles stay refused)."""
+    current = profilestore.in_force(config.state_dir)
+    aside = current.signer if current is not None else None
+    memory = replace(memory, serial=None, first_use=None, set_aside=aside or None)
+    profilestore.write_memory(config.state_dir, memory)
+    return memory
 
 
 def refresh(config: Config, now: float) -> Outcome:
@@ -250,14 +274,19 @@ def refresh(config: Config, now: float) -> Outcome:
     folder = config.school_folder
     if folder is None:
         return Outcome(State.NO_FOLDER)
+    with profilestore.memory_lock(config.state_dir):
+        return _refresh(config, folder)
+
+
+def _refresh(config: Config, folder: SchoolFolderConfig) -> Outcome:
     profile_path = folder.root / PROFILE_NAME
-    data = _read(profile_path, MAX_PROFILE_BYTES + 1)
+    data, sig_data = _folder_copy(folder.root)
+    current, memory, trust = standing(config, folder)
+    if current is None and memory.serial is not None:
+        memory = _put_aside(config, memory)
+        trust = replace(trust, first_use=None)
     if data is None:
         return Outcome(State.ABSENT)
-    sig_data = _read(profile_path.with_name(SIGNATURE_NAME), MAX_SIGNATURE_BYTES + 1)
-    current = profilestore.in_force(config.state_dir)
-    memory = profilestore.read_memory(config.state_dir)
-    trust = trust_of(config, folder, current)
     verdict = judge(data, sig_data, current, trust)
     serial = verdict.signature.serial if verdict.signature else None
     if verdict.in_force:
@@ -269,7 +298,10 @@ def refresh(config: Config, now: float) -> Outcome:
         except ConfigError as exc:
             detail = str(exc)
         else:
+            # Taken on the pinned key, the profile no longer rests on a first use.
             first_use = verdict.signer if verdict.first_use else memory.first_use
+            if verdict.signer == trust.pinned:
+                first_use = None
             profilestore.store(
                 config.state_dir,
                 verdict.signature.serial,
@@ -322,8 +354,9 @@ def refusal_message(
                 "does not match its content)."
             ),
             _(
-                "If the change is wanted, the principal or admin signs it again with "
-                "`hoso school sign`; otherwise they put back the signed file."
+                "The principal or admin puts back the signed file, or makes the wanted change "
+                "with `hoso school edit`, which starts from the profile in force, not from "
+                "this copy (`hoso school sign` shows what this copy changes before signing it)."
             ),
         ),
         Reason.UNKNOWN_KEY: (
@@ -339,8 +372,8 @@ def refusal_message(
         ),
         Reason.OLDER: (
             _(
-                "The school profile {path} (serial {found}) is older than the one in force "
-                "(serial {serial}): an old copy was put back."
+                "The school profile {path} (serial {found}) is older than one this computer "
+                "already took (serial {serial}): an old copy was put back."
             ),
             _("The principal or admin signs the current profile again with `hoso school sign`."),
         ),
@@ -367,7 +400,7 @@ def refusal_message(
                 sig=sig,
                 signer=verdict.signer,
                 found=found,
-                serial=current.serial if current else 0,
+                serial=current.serial if current else trust.floor(verdict.signer),
                 detail=detail.rstrip("."),
             ),
             kept.format(serial=current.serial if current else 0),
@@ -376,16 +409,15 @@ def refusal_message(
     )
 
 
-def _read(path: Path, limit: int) -> bytes | None:
-    """At most ``limit`` bytes of ``path``; None when it is not there."""
+def _folder_copy(root: Path) -> tuple[bytes | None, bytes | None]:
+    """profilestore.folder_copy, an unreadable file as one message."""
     try:
-        with path.open("rb") as handle:
-            return handle.read(limit)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
+        return profilestore.folder_copy(root)
     except OSError as exc:
         raise UsageError(
-            _("Cannot read {path}: {detail}").format(path=path, detail=exc.strerror)
+            _("Cannot read {path}: {detail}").format(
+                path=exc.filename or root / PROFILE_NAME, detail=exc.strerror
+            )
         ) from None
 
 
@@ -452,8 +484,7 @@ def signer_of(config: Config, *, prompt: Prompt | None = None) -> Signer:
     folder = folder_of(config)
     key, created = signing_key(Vault.open(config, create=True, prompt=prompt))
     fingerprint = roles.public_key_fingerprint(key.public())
-    current = profilestore.in_force(config.state_dir)
-    trust = trust_of(config, folder, current)
+    current, _memory, trust = standing(config, folder)
     if fingerprint not in trust.trusted() and not trust.open_to_first_use(current):
         raise SafetyStop(
             _(
@@ -472,13 +503,20 @@ def sign(
     *,
     prompt: Prompt | None = None,
     signer: Signer | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    expected: bytes | None = None,
 ) -> Signed:
     """Check the school folder's profile as it stands and sign it (with ``signer``, else
     this computer's key) with a serial above every one seen; then put it in force here.
-    ConfigError (nothing written) when it is not valid, SafetyStop when the key is not
-    trusted here."""
-    path = folder_of(config).root / PROFILE_NAME
-    data = _read(path, MAX_PROFILE_BYTES + 1)
+
+    A copy no trusted key signed (a teacher may have changed it), or an older signed one
+    put back, is signed only when it is the profile in force, when it is ``expected`` (what
+    `hoso school edit` just saved), or when ``confirm`` is given its difference from the
+    profile in force and says yes; otherwise SafetyStop naming what differs. ConfigError
+    (nothing written) when it is not valid, SafetyStop when the key is not trusted here."""
+    folder = folder_of(config)
+    path = folder.root / PROFILE_NAME
+    data, existing = _folder_copy(folder.root)
     if data is None:
         raise UsageError(
             _("There is no school profile {path} yet: `hoso school edit` writes one.").format(
@@ -487,34 +525,108 @@ def sign(
         )
     check(data, path, config)
     signer = signer or signer_of(config, prompt=prompt)
-    current = profilestore.in_force(config.state_dir)
-    existing = _read(path.with_name(SIGNATURE_NAME), MAX_SIGNATURE_BYTES + 1)
-    before = parse_signature(existing) if existing else None
-    serial = max(current.serial if current else 0, before.serial if before else 0) + 1
+    current, _memory, trust = standing(config, folder)
+    # The folder's serial counts only when a trusted key signed it: a forged .sig of any
+    # serial would otherwise push every later profile to the format's maximum.
+    before = verified(data, existing, trust.trusted() | {signer.fingerprint})
+    if expected is not None and data != expected:
+        raise SafetyStop(
+            _(
+                "The school profile {path} was changed by someone else after it was saved; "
+                "nothing was signed. Run `hoso school edit` again."
+            ).format(path=path)
+        )
+    # A trusted signature vouches for the copy only when newer than the one in force: an
+    # older signed copy put back would otherwise be signed again under a new serial.
+    vouched = before is not None and (current is None or before.serial > current.serial)
+    if expected is None and not vouched and (current is None or data != current.data):
+        change = difference(current, data)
+        if confirm is None or not confirm(change):
+            raise SafetyStop(_unverified_message(path, current, change))
+    serial = 1 + max(
+        current.serial if current else 0,
+        trust.floor(signer.fingerprint),
+        before.serial if before else 0,
+    )
+    if serial > MAX_SERIAL:
+        raise SafetyStop(
+            _(
+                "The school profile cannot be signed: its serial would pass the largest one "
+                "the format allows ({largest}). Nothing was signed."
+            ).format(largest=MAX_SERIAL)
+        )
     signature = make_signature(signer.key, data, serial, now)
     write_atomic(path.with_name(SIGNATURE_NAME), signature.to_bytes(), mode=0o644)
     return Signed(signer.fingerprint, serial, signer.created, refresh(config, now))
 
 
-def save(config: Config, text: str) -> Path:
+def verified(data: bytes, sig_data: bytes | None, keys: frozenset[str]) -> Signature | None:
+    """The signature ``sig_data`` when one of ``keys`` made it over ``data``; else None."""
+    signature = parse_signature(sig_data) if sig_data is not None else None
+    if signature is None or signature.fingerprint() not in keys:
+        return None
+    message = signed_message(signature.header(), data)
+    return signature if verify_signature(signature.key, message, signature.signature) else None
+
+
+def difference(current: InForce | None, data: bytes) -> str:
+    """The unified difference from the profile in force (nothing, when none) to ``data``,
+    each line made printable (the file may hold anything)."""
+    before = current.data.decode("utf-8", "replace") if current else ""
+    lines = difflib.unified_diff(
+        before.splitlines(),
+        data.decode("utf-8", "replace").splitlines(),
+        _("in force (serial {serial})").format(serial=current.serial) if current else "",
+        str(PROFILE_NAME),
+        lineterm="",
+    )
+    return "\n".join(printable_name(line) for line in lines)
+
+
+def _unverified_message(path: Path, current: InForce | None, change: str) -> str:
+    shown = [line for line in change.splitlines()[2:] if line[:1] in "+-"]
+    more = len(shown) - _SHOWN_LINES
+    lines = "\n".join(shown[:_SHOWN_LINES])
+    if more > 0:
+        lines += "\n" + _("… and {count} more changed lines").format(count=more)
+    base = (
+        _("the profile in force (serial {serial})").format(serial=current.serial)
+        if current
+        else _("an empty profile (none is in force here)")
+    )
+    return _(
+        "The school profile {path} is not a copy a trusted key signed (someone may have "
+        "changed it): nothing was signed. It differs from {base} in these lines:\n{lines}\n"
+        "If these changes are wanted, sign it in a terminal (`hoso school sign` shows the "
+        "difference and asks), or make them with `hoso school edit`, which starts from the "
+        "profile in force."
+    ).format(path=path, base=base, lines=lines)
+
+
+def save(config: Config, text: str) -> bytes:
     """Write ``text`` (checked first: ConfigError and nothing written when it is not valid)
-    as the school folder's profile."""
+    as the school folder's profile; the bytes written."""
     path = folder_of(config).root / PROFILE_NAME
     data = text.encode("utf-8")
     check(data, path, config)
     write_atomic(path, data, mode=0o644)
-    return path
+    return data
 
 
 # --- a starting point for `hoso school edit` ---------------------------------------------------
 
 
 def template(config: Config) -> str:
-    """The school folder's profile as it stands, or a new one holding this computer's
-    ``[school]`` values, keeper keys and inspection calendar."""
-    path = folder_of(config).root / PROFILE_NAME
-    data = _read(path, MAX_PROFILE_BYTES + 1)
-    if data is not None:
+    """Where `hoso school edit` starts: the profile in force; else the school folder's copy
+    when a trusted key signed it; else a new one holding this computer's ``[school]``
+    values, keeper keys and inspection calendar. Never a copy nobody trusted signed: a line
+    a teacher slipped into it would be signed with the admin's change."""
+    folder = folder_of(config)
+    current, _memory, trust = standing(config, folder)
+    if current is not None:
+        return current.data.decode("utf-8", errors="replace")
+    data, sig_data = _folder_copy(folder.root)
+    if data is not None and verified(data, sig_data, trust.trusted()) is not None:
         return data.decode("utf-8", errors="replace")
     school = config.roles.school
     lines = [

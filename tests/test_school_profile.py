@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def publish(school: Path, text: str) -> None:
 
 def signed_by(pc: Pc, text: str, school: Path, now: float = T0) -> schoolprofile.Signed:
     publish(school, text)
-    return schoolprofile.sign(pc.config(), now)
+    return schoolprofile.sign(pc.config(), now, confirm=lambda difference: True)
 
 
 def sign_with(key: SigningKey, school: Path, text: str, serial: int) -> None:
@@ -202,6 +203,7 @@ def test_a_change_signed_again_is_followed_by_roles_validation_inspection_and_ha
         "1",
         "2",
         "memory.json",
+        "memory.lock",
     ]
     signed_by(admin, changed.replace("remind_days = 7", "remind_days = 5"), school, T0 + 180)
     assert teacher.refresh(T0 + 240).state is State.ACCEPTED
@@ -209,6 +211,7 @@ def test_a_change_signed_again_is_followed_by_roles_validation_inspection_and_ha
         "2",
         "3",
         "memory.json",
+        "memory.lock",
     ]
 
     config = teacher.config()
@@ -312,8 +315,7 @@ def test_a_profile_signed_by_an_unknown_key_is_refused(
 
 
 def test_an_older_signed_profile_put_back_is_refused(admin: Pc, teacher: Pc, school: Path) -> None:
-    publish(school, PROFILE.replace("Lê Văn Cường", "Người Cũ"))
-    schoolprofile.sign(admin.config(), T0)
+    signed_by(admin, PROFILE.replace("Lê Văn Cường", "Người Cũ"), school)
     old = (school / "hoso-truong.toml").read_bytes(), (school / "hoso-truong.toml.sig").read_bytes()
     signed_by(admin, PROFILE, school, T0 + 60)
     assert teacher.refresh().serial == 2
@@ -321,7 +323,7 @@ def test_an_older_signed_profile_put_back_is_refused(admin: Pc, teacher: Pc, sch
     (school / "hoso-truong.toml.sig").write_bytes(old[1])
     outcome = teacher.refresh(T0 + 300)
     assert outcome.state is State.REFUSED and outcome.reason is Reason.OLDER
-    assert "(serial 1) is older than the one in force (serial 2)" in outcome.message
+    assert "(serial 1) is older than one this computer already took (serial 2)" in outcome.message
     assert profilestore.in_force(teacher.state).serial == 2  # type: ignore[union-attr]
 
 
@@ -509,8 +511,10 @@ def test_sign_refuses_an_invalid_profile_and_writes_nothing(admin: Pc, school: P
 
 def test_sign_prints_the_fingerprint_to_pin(admin: Pc, teacher: Pc, school: Path) -> None:
     publish(school, PROFILE)
-    done = admin.hoso("school", "sign")
+    # Nothing signed it yet: the admin sees it all as the difference and says yes.
+    done = in_terminal(admin, ["school", "sign"], "y\n")
     assert done.returncode == 0, done.stderr
+    assert "+[[keepers]]" in done.stdout and "Sign it with these changes?" in done.stdout
     fingerprint = done.stdout.split("Signing key fingerprint: ")[1].split()[0]
     assert f"hoso init --school-key {fingerprint}" in done.stdout
     assert "Signed: serial 1." in done.stdout
@@ -562,8 +566,9 @@ def test_edit_starts_from_this_pcs_values_shows_a_mistake_and_signs_when_valid(
 def test_edit_given_up_after_a_mistake_leaves_the_folders_file(
     tmp_path: Path, admin: Pc, school: Path
 ) -> None:
-    publish(school, PROFILE.replace("2026-12-04", "2026-11-30"))
+    signed_by(admin, PROFILE.replace("2026-12-04", "2026-11-30"), school)
     before = (school / "hoso-truong.toml").read_bytes()
+    signature = (school / "hoso-truong.toml.sig").read_bytes()
     script = tmp_path / "editor.py"
     script.write_text(EDITOR, encoding="utf-8")
     done = subprocess_with_input(
@@ -572,7 +577,7 @@ def test_edit_given_up_after_a_mistake_leaves_the_folders_file(
     assert done.returncode == ExitCode.USAGE
     assert "must be a date like 2026-11-30" in done.stderr
     assert (school / "hoso-truong.toml").read_bytes() == before
-    assert not (school / "hoso-truong.toml.sig").exists()
+    assert (school / "hoso-truong.toml.sig").read_bytes() == signature
 
 
 def subprocess_with_input(pc: Pc, args: list[str], text: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -584,6 +589,24 @@ def subprocess_with_input(pc: Pc, args: list[str], text: str, env: dict[str, str
         env=hoso_env({**pc.env, **env}),
         timeout=120,
     )
+
+
+def in_terminal(pc: Pc, args: list[str], answer: str):  # type: ignore[no-untyped-def]
+    """``hoso`` with a terminal as its input (what it asks is answered by ``answer``)."""
+    main, side = os.openpty()
+    try:
+        os.write(main, answer.encode())
+        return subprocess.run(
+            hoso_command("--config", str(pc.config_path), *args),
+            stdin=side,
+            capture_output=True,
+            text=True,
+            env=hoso_env(pc.env),
+            timeout=120,
+        )
+    finally:
+        os.close(side)
+        os.close(main)
 
 
 def test_init_refuses_a_school_key_that_is_no_fingerprint(tmp_path: Path) -> None:

@@ -104,14 +104,17 @@ def edit(ctx: Ctx) -> None:
     config = ctx.load()
     # The key first: a profile this computer cannot sign is not worth editing (exit 4).
     signer = schoolprofile.signer_of(config, prompt=terminal_prompt())
-    text = schoolprofile.template(config)
+    # A good newer copy goes into force first (as `show` does), then the edit starts from
+    # the profile in force, never a folder copy nobody trusted signed.
+    schoolprofile.refresh(config, time.time())
+    text = schoolprofile.template(ctx.load())
     while True:
         edited = click.edit(text, extension=".toml", require_save=True)
         if edited is None:
             click.echo(_("Nothing was changed."))
             return
         try:
-            schoolprofile.save(config, edited)
+            saved = schoolprofile.save(config, edited)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             text = edited
@@ -121,17 +124,39 @@ def edit(ctx: Ctx) -> None:
                 _("The school profile was left as it was: nothing was written.")
             ) from None
         break
-    _signed(schoolprofile.sign(config, time.time(), signer=signer))
+    # What the admin saw and saved is signed, and only that (exit 4 if it changed since).
+    _signed(schoolprofile.sign(config, time.time(), signer=signer, expected=saved))
 
 
 @school.command()
 @pass_ctx
 def sign(ctx: Ctx) -> None:
-    """Check the school profile as it stands and sign it with this computer's key."""
+    """Check the school profile as it stands and sign it with this computer's key.
+
+    A copy no trusted key signed is shown as its difference from the profile in force and
+    signed only when confirmed at a terminal (exit 4 otherwise)."""
     from .. import schoolprofile
     from ..vault import terminal_prompt
 
-    _signed(schoolprofile.sign(ctx.load(), time.time(), prompt=terminal_prompt()))
+    signed = schoolprofile.sign(
+        ctx.load(), time.time(), prompt=terminal_prompt(), confirm=_confirm_change
+    )
+    _signed(signed)
+
+
+def _confirm_change(difference: str) -> bool:
+    """Show the school folder's copy's difference from the profile in force and ask; no
+    terminal to ask at: no."""
+    if not sys.stdin.isatty():
+        return False
+    click.echo(
+        _(
+            "The school folder's profile is not a copy a trusted key signed: someone may "
+            "have changed it. Its difference from the profile in force:"
+        )
+    )
+    click.echo(difference)
+    return click.confirm(_("Sign it with these changes?"), default=False)
 
 
 def _signed(signed: Any) -> None:
