@@ -120,9 +120,11 @@ class Daemon:
         # loop then takes the school's facts from the config again.
         self._reload = threading.Event()
         self._profile_serial = _profile_serial(config)  # the profile the config was built on
+        # Set when a school pass brought something: the jobs that asked for it run at once.
+        self._school_changed = threading.Event()
         if config.school_folder is not None:
             self.school = SchoolLane(config, stop, after_pass=self.after_school_pass, clock=clock)
-            self.after_school_pass.append(self._school_profile)
+            self.after_school_pass.append(self._after_school_pass)
 
     def poke(self) -> None:
         """Wake the loop (used by signal handlers and tests)."""
@@ -218,8 +220,10 @@ class Daemon:
                         checks.submit(None)
                     continue
                 self._busy = True
+                school_changed = self._school_changed.is_set()
+                self._school_changed.clear()
                 try:
-                    if jobs.run_due(time.time(), self.stop):
+                    if jobs.run_due(time.time(), self.stop, school_changed=school_changed):
                         continue
                 finally:
                     self._busy = False
@@ -229,11 +233,16 @@ class Daemon:
             checks.finish()
             syncer.close()
 
-    def _school_profile(self, result: PassResult) -> None:
-        """After each school pass (on the school lane's thread): a new profile in the school
-        folder is checked and, when it may be, taken into force here and now."""
+    def _after_school_pass(self, result: PassResult) -> None:
+        """After each school pass (on the school lane's thread): the jobs that wait for what
+        others write there are woken, and a new profile in the school folder is checked and,
+        when it may be, taken into force here and now."""
         from . import schoolprofile
 
+        report = result.report
+        if report.downloaded or report.deleted_local or report.moved:
+            self._school_changed.set()
+            self.wake.set()
         outcome = schoolprofile.refresh(self.config, time.time())
         if outcome.state is schoolprofile.State.REFUSED and outcome.new:
             log.warning("%s", outcome.message)
@@ -479,14 +488,17 @@ class _Jobs:
     def seconds_to_next(self, now: float) -> float:
         return min((self._wait(p, j, now) for p, j in self.jobs), default=float("inf"))
 
-    def run_due(self, now: float, stop: threading.Event) -> bool:
-        """Run every job that is due; True when any ran."""
+    def run_due(self, now: float, stop: threading.Event, *, school_changed: bool = False) -> bool:
+        """Run every job that is due (with ``school_changed``, also those that run after a
+        school pass brought something); True when any ran."""
         host = self.syncer.plugins
         ran = False
         for plugin, job in self.jobs:
             if stop.is_set() or host is None or plugin in host.suspended:
                 continue
-            if self._wait(plugin, job, now) > 0:
+            if self._wait(plugin, job, now) > 0 and not (
+                school_changed and job.after_school_change
+            ):
                 continue
             context = JobContext(self.config, now, self._last_run(plugin, job), host.notify)
             host.run_job(plugin, job, context)

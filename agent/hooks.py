@@ -123,6 +123,10 @@ class Job:
     name: str  # unique within the plugin
     every: float  # seconds between runs (at least 60)
     run: Callable[[JobContext], None]
+    # Also run as soon as a pass of the school folder brought something (a file came down or
+    # went): what others wrote there (the handover log, a new school profile) is acted on
+    # within a poll, not at the next turn.
+    after_school_change: bool = False
 
 
 # --- the specifications -------------------------------------------------------------------------

@@ -196,12 +196,12 @@ def handover_until_confirmed(tmp_path: Path, school: SchoolShare, stopped: list[
     lan.ok("vault", "set", "school-mailbox", *fields, stdin=PASSWORD + "\n")
     giver = dict(line.split(": ", 1) for line in lan.ok("handover", "keygen").splitlines())
     principal.ok("school", "sync")  # the school folder's copy, for the profile
-    (principal.school_root / "hoso-truong.toml").write_text(
+    profile = tmp_path / "keepers.toml"
+    profile.write_text(
         f'[[keepers]]\nname = "{NAMES["lan"]}"\nkey = "{giver["fingerprint"]}"\n',
         encoding="utf-8",
     )
-    principal.ok("school", "sign")
-    principal.ok("school", "sync")
+    edit_profile(principal, f"cp {profile}")
     running(stopped, lan, minh, principal)
     for computer in (lan, minh):
         wait_until(
@@ -271,6 +271,14 @@ def test_a_handover_between_two_accounts_completes_through_the_share(
     said = done.lan.hoso("handover", "status")
     assert said.returncode == 0, said.stderr
     assert "school-mailbox" not in done.lan.vault_names()
+    wait_until(
+        lambda: (
+            log_files(done.principal.school_root / FOLDER)
+            == log_files(done.lan.school_root / FOLDER)
+        ),
+        WAIT,
+        "every handover log entry on the principal's PC",
+    )
     for computer in (done.lan, done.minh, done.principal):
         computer.stop()
     assert_handover_complete(done, school)
@@ -284,12 +292,6 @@ def test_a_handover_between_two_accounts_completes_through_the_share(
 
 
 @pytest.mark.parametrize("school", ["apache"], indirect=True)  # the wait is the cost
-@pytest.mark.xfail(
-    strict=True,
-    reason="the running agent runs the handover job every 10 minutes (JOB_EVERY), not after "
-    "the school pass that brought the receiver's confirmation: the giver's copy stays up to "
-    "10 minutes unless a `hoso handover` command runs (daemon wiring, see the report)",
-)
 def test_the_givers_running_agent_removes_her_copy_within_a_poll(
     school: SchoolShare, tmp_path: Path, stopped: list[Pc]
 ) -> None:

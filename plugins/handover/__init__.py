@@ -37,7 +37,8 @@ def hoso_register_commands(cli: Any) -> None:
 
 @hookimpl
 def hoso_scheduled_jobs(config: Config) -> list[Job]:
-    return [Job("handover", JOB_EVERY, run_job)]
+    # The receiver's confirmation arrives through the school folder: acted on at once.
+    return [Job("handover", JOB_EVERY, run_job, after_school_change=True)]
 
 
 @hookimpl

@@ -59,7 +59,8 @@ def hoso_own_files(config: Config) -> list[str]:
 
 @hookimpl
 def hoso_scheduled_jobs(config: Config) -> list[Job]:
-    return [Job("inspection-reminder", JOB_EVERY, run_job)]
+    # A new school profile may move an inspection date: reminded at once.
+    return [Job("inspection-reminder", JOB_EVERY, run_job, after_school_change=True)]
 
 
 def run_job(context: JobContext) -> None:
