@@ -19,7 +19,7 @@ from ..context import Ctx, pass_ctx
 from ..display import printable_name
 from ..errors import ConfigError, ExitCode
 from ..i18n import _
-from .sync import print_report, show_event
+from .sync import pass_options, print_report, show_event
 
 
 @click.group()
@@ -175,13 +175,7 @@ def _signed(signed: Any) -> None:
 
 
 @school.command("sync")
-@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
-@click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion.")
-@click.option(
-    "--allow-restored-share",
-    is_flag=True,
-    help="Confirm that the share was restored from an older copy: merge, delete nothing.",
-)
+@pass_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
 def school_sync(

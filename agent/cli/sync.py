@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,14 +21,24 @@ from ..model import Report
 from ..vault import terminal_prompt
 
 
+def pass_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of a pass both `hoso sync` and `hoso school sync` take."""
+    options = (
+        click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing."),
+        click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion."),
+        click.option(
+            "--allow-restored-share",
+            is_flag=True,
+            help="Confirm that the share was restored from an older copy: merge, delete nothing.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command()
-@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
-@click.option("--allow-mass-delete", is_flag=True, help="Confirm a large deletion.")
-@click.option(
-    "--allow-restored-share",
-    is_flag=True,
-    help="Confirm that the share was restored from an older copy: merge, delete nothing.",
-)
+@pass_options
 @click.option(
     "--allow-clock-jump",
     is_flag=True,
