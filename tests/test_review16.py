@@ -118,13 +118,6 @@ def test_pinning_the_admins_key_ends_a_forgers_first_use_profile(
 # --- the handover log moved into a school folder this teacher may only read ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: plugins/handover/moving.py trashes the records folder's log copy as "
-    "soon as a local copy sits in the school folder, before that copy reached the share; "
-    "on a read-only school folder (403) the next records pass deletes the log from the "
-    "share and it survives only on this PC's disk",
-)
 def test_a_moved_log_is_never_left_only_on_this_computer(
     school_read_only,
     tmp_path: Path,  # type: ignore[no-untyped-def]
