@@ -337,10 +337,9 @@ def old(tmp_path: Path, plugin_path: str, school: Path) -> tuple[Keeper, Handove
     return computer, keys, ledger.log_path(Path("/"), keys.public()).name
 
 
-def synced_to_share(computer: Keeper, school: Path, name: str) -> None:
-    """What the school folder's sync records once the share took the file as it is now
-    (agent/propagate.py, in the school lane's own journal)."""
-    relpath = f"{FOLDER}/{name}"
+def synced_to_share(state_dir: Path, school: Path, relpath: str) -> None:
+    """What the school folder's sync records once the share took the file ``relpath`` of
+    the school folder as it is now (agent/propagate.py, in the school lane's own journal)."""
     data = (school / relpath).read_bytes()
     st = (school / relpath).stat()
     entry = JournalEntry(
@@ -353,7 +352,7 @@ def synced_to_share(computer: Keeper, school: Path, name: str) -> None:
         remote_etag='"1"',
         remote_size=len(data),
     )
-    with Journal.open(computer.state_dir / "school" / "journal.sqlite3") as journal:
+    with Journal.open(state_dir / "school" / "journal.sqlite3") as journal:
         journal.put(entry)
 
 
@@ -382,7 +381,7 @@ def test_an_old_log_moves_to_the_school_folder(
     digest = hashlib.sha256(expected).hexdigest()
     assert not on_school_share(config, f"{FOLDER}/{name}", digest)
 
-    synced_to_share(computer, school, name)  # the school folder's sync put it on the share
+    synced_to_share(computer.state_dir, school, f"{FOLDER}/{name}")  # the school folder's sync put it on the share
     assert on_school_share(config, f"{FOLDER}/{name}", digest)
     assert not on_school_share(config, f"{FOLDER}/{name}", hashlib.sha256(b"other").hexdigest())
     done = computer.hoso("handover", "history", "--json")
@@ -432,7 +431,7 @@ def test_a_crash_between_copy_and_trash_is_resolved_by_the_next_run(
     records_copy = computer.root / FOLDER / name
     original = records_copy.read_bytes()
     computer.hoso("handover", "history", "--json")  # the copy is made
-    synced_to_share(computer, school, name)
+    synced_to_share(computer.state_dir, school, f"{FOLDER}/{name}")
     # Something in the trash's place: the move into the trash fails.
     blocker = computer.state_dir / "trash"
     blocker.write_bytes(b"")
