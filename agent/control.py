@@ -270,7 +270,7 @@ def school_trash_restore(services: Services, args: Mapping[str, Any]) -> Answer:
 
     syncer = services.school_syncer
     item = _trash_item(args)
-    restored = trash.restore(syncer.config, syncer.journal, item, remote=syncer.remote)
+    restored = trash.restore(syncer.config, syncer.journal, item, connection=lambda: syncer.remote)
     return Answer({"path": restored}, changed=True)
 
 

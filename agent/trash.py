@@ -278,11 +278,15 @@ def reason_text(reason: str) -> str:
 
 
 def restore(
-    config: Config, journal: Journal, item_id: int, *, remote: Remote | None = None
+    config: Config,
+    journal: Journal,
+    item_id: int,
+    *,
+    connection: Callable[[], Remote] | None = None,
 ) -> RelPath:
-    """Bring item back; returns the path it was restored to. ``remote``: the connection to
-    restore a share item with (the school folder's, with its own login); by default one of
-    the share's is opened and closed."""
+    """Bring item back; returns the path it was restored to. ``connection`` gives the open
+    connection to restore a share item with, asked only for one (the school folder's, with
+    its own login); by default one of the share's is opened and closed."""
     item = journal.get_trash(item_id)
     if item is None:
         raise UsageError(
@@ -291,7 +295,7 @@ def restore(
     if item.side is Side.LOCAL:
         restored = _restore_local(config.root, item)
     else:
-        restored = _restore_remote(config, item, remote)
+        restored = _restore_remote(config, item, connection)
     journal.remove_trash(item.id)
     return restored
 
@@ -318,7 +322,9 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
     return target
 
 
-def _restore_remote(config: Config, item: TrashItem, given: Remote | None) -> RelPath:
+def _restore_remote(
+    config: Config, item: TrashItem, connection: Callable[[], Remote] | None
+) -> RelPath:
     if item.stored_as.startswith("nextcloud:"):
         raise UsageError(
             _(
@@ -326,8 +332,8 @@ def _restore_remote(config: Config, item: TrashItem, given: Remote | None) -> Re
                 "in a browser, go to “Deleted files” and restore it there."
             ).format(path=item.path)
         )
-    if given is not None:
-        return _move_back(given, item)
+    if connection is not None:
+        return _move_back(connection(), item)
     from .remote import Remote
     from .vault import webdav_password
 

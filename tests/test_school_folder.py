@@ -518,6 +518,24 @@ def test_a_school_file_deleted_on_the_share_is_restored_by_the_running_agent(
     assert json.loads(lan.cli("trash", "list", "--school", "--json").stdout) == []
 
 
+def test_a_school_file_deleted_here_is_restored_on_the_share_with_the_school_login(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    school.put(TEMPLATE, b"mau")
+    lan = teacher(tmp_path, school, "lan")
+    assert school_sync(lan)[0] == 0
+    (school_root(lan) / TEMPLATE).unlink()
+    assert school_sync(lan)[0] == 0
+    assert not school.path(TEMPLATE).exists()  # into the school folder's trash on the share
+    [item] = json.loads(lan.cli("trash", "list", "--school", "--json").stdout)
+    assert (item["path"], item["side"]) == (TEMPLATE, "remote"), item
+    done = lan.cli("trash", "restore", "--school", str(item["id"]))
+    assert done.returncode == 0, done.stderr
+    assert school.path(TEMPLATE).read_bytes() == b"mau"
+    assert school_sync(lan)[0] == 0
+    assert (school_root(lan) / TEMPLATE).read_bytes() == b"mau"
+
+
 def test_a_school_server_that_does_not_answer_never_slows_the_records(
     school: SchoolShare, tmp_path: Path
 ) -> None:
