@@ -187,6 +187,21 @@ def school_folder(config: Config) -> Path | None:
     return folder.root if folder is not None else None
 
 
+def on_school_share(config: Config, relpath: RelPath, sha256: str) -> bool:
+    """Whether the school folder's file ``relpath`` (relative to :func:`school_folder`) is on
+    the share with the bytes whose hex SHA-256 is ``sha256``, as the school folder's last
+    sync recorded it (an upload the share refused, or one not confirmed yet, is not). Read
+    only; False without a school folder. Check it before removing any other copy of what you
+    wrote there: a file on this computer alone is one disk away from being lost."""
+    from . import schoolfolder
+    from .journal import synced_sha256
+
+    if config.school_folder is None:
+        return False
+    journal = config.state_dir / schoolfolder.STATE_SUBDIR / "journal.sqlite3"
+    return synced_sha256(journal, nfc(relpath)) == sha256
+
+
 def trash_moved_file(config: Config, path: Path, *, sha256: str) -> RelPath:
     """Take a records-folder file that your plugin has copied elsewhere (the school folder)
     and checked out of the records folder: it goes into hoso's local trash, listed by `hoso
@@ -294,6 +309,7 @@ __all__ = [
     "merge_types",
     "natural_key",
     "nfc",
+    "on_school_share",
     "ngettext",
     "open_sealed",
     "open_validator",

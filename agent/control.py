@@ -271,11 +271,27 @@ def trash_restore(services: Services, args: Mapping[str, Any]) -> Answer:
     """Put a trash item back where it was (`hoso trash restore ID`)."""
     from . import trash
 
+    restored = trash.restore(services.config, services.journal, _trash_item(args))
+    return Answer({"path": restored}, changed=True)
+
+
+def school_trash_restore(services: Services, args: Mapping[str, Any]) -> Answer:
+    """Put an item of the school folder's trash back (`hoso trash restore --school ID`): a
+    school file deleted on the share, back in the school folder (its next pass uploads it),
+    or one deleted here, back on the share through the school folder's own login."""
+    from . import trash
+
+    syncer = services.school_syncer
+    item = _trash_item(args)
+    restored = trash.restore(syncer.config, syncer.journal, item, connection=lambda: syncer.remote)
+    return Answer({"path": restored}, changed=True)
+
+
+def _trash_item(args: Mapping[str, Any]) -> int:
     item = args.get("item")
     if set(args) - {"item"} or not isinstance(item, int) or isinstance(item, bool):
         raise UsageError(_("trash.restore takes the number of one trash item."))
-    restored = trash.restore(services.config, services.journal, item)
-    return Answer({"path": restored}, changed=True)
+    return item
 
 
 Handler = Callable[[Services, Mapping[str, Any]], Answer]
@@ -284,6 +300,7 @@ HANDLERS: dict[str, Handler] = {
     "sync": sync,
     "trash.restore": trash_restore,
     "school.sync": school_sync,
+    "school.trash.restore": school_trash_restore,
 }
 
 

@@ -687,6 +687,29 @@ class Journal:
         self._db.close()
 
 
+def synced_sha256(path: Path, relpath: RelPath) -> str | None:
+    """The SHA-256 of ``relpath``'s bytes as both sides last agreed on them, read from the
+    journal at ``path`` without writing to it (no creation, no migration, no lock held);
+    None when the journal is absent or unreadable, the path is no file of it, or the share
+    has not confirmed the upload yet (JournalEntry.remote_confirmed)."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT sha256 FROM entries WHERE path = ? AND kind = ? AND remote_confirmed = 1",
+            (relpath, Kind.FILE.value),
+        ).fetchone()
+    except sqlite3.Error:  # a journal of an older schema: the next pass migrates it
+        return None
+    finally:
+        conn.close()
+    return row[0] if row and row[0] else None
+
+
 _TRASH_SELECT = (
     "SELECT id, side, path, stored_as, deleted_at, kind, size, sha256, reason FROM trash"
 )

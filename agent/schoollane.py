@@ -65,7 +65,9 @@ class SchoolLane:
         self.watcher: Watcher | None = None
         self.state = ""  # what the log last said about the lane: OK, or the error's words
         self._broken: HosoError | None = None  # why the lane could not start
-        self._unwatched = False  # the folder went unwatched for a while: scan it next pass
+        # Scan the folder in a pass right away: it went unwatched for a while, or a request
+        # changed it (a trash restore)
+        self._scan_now = False
         self._thread = threading.Thread(target=self._run, name="hoso-school", daemon=True)
 
     def start(self) -> None:
@@ -116,11 +118,11 @@ class SchoolLane:
                     now,
                     Hints(
                         local_settled=self.debouncer.take(now),
-                        scan_asked=self._unwatched,
+                        scan_asked=self._scan_now,
                         watcher_alive=self.watcher.alive,
                     ),
                 )
-                self._unwatched = False
+                self._scan_now = False
                 if due is not None:
                     ended = self._pass(syncer, local_changed=due.scan_local)
                     self.schedule = self.schedule.after_pass(now, due, ended)
@@ -148,7 +150,7 @@ class SchoolLane:
         except HosoError as exc:
             log.warning("%s", exc)
             return
-        self._unwatched = True
+        self._scan_now = True
 
     def _pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
         cpu_before = time.process_time()
@@ -220,6 +222,8 @@ class SchoolLane:
     def _served(self, answer: control.Answer) -> None:
         if answer.passed is not None:
             self._passed(answer.passed)
+        if answer.changed:  # as the records lane: what the request changed syncs right away
+            self._scan_now = True
 
     def _refuse_calls(self, error: HosoError | None) -> None:
         """Requests still waiting when the lane cannot serve them: answered, never left."""

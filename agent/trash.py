@@ -277,8 +277,16 @@ def reason_text(reason: str) -> str:
     return texts.get(reason, reason)
 
 
-def restore(config: Config, journal: Journal, item_id: int) -> RelPath:
-    """Bring item back; returns the path it was restored to."""
+def restore(
+    config: Config,
+    journal: Journal,
+    item_id: int,
+    *,
+    connection: Callable[[], Remote] | None = None,
+) -> RelPath:
+    """Bring item back; returns the path it was restored to. ``connection`` gives the open
+    connection to restore a share item with, asked only for one (the school folder's, with
+    its own login); by default one of the share's is opened and closed."""
     item = journal.get_trash(item_id)
     if item is None:
         raise UsageError(
@@ -287,7 +295,7 @@ def restore(config: Config, journal: Journal, item_id: int) -> RelPath:
     if item.side is Side.LOCAL:
         restored = _restore_local(config.root, item)
     else:
-        restored = _restore_remote(config, item)
+        restored = _restore_remote(config, item, connection)
     journal.remove_trash(item.id)
     return restored
 
@@ -314,7 +322,9 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
     return target
 
 
-def _restore_remote(config: Config, item: TrashItem) -> RelPath:
+def _restore_remote(
+    config: Config, item: TrashItem, connection: Callable[[], Remote] | None
+) -> RelPath:
     if item.stored_as.startswith("nextcloud:"):
         raise UsageError(
             _(
@@ -322,17 +332,23 @@ def _restore_remote(config: Config, item: TrashItem) -> RelPath:
                 "in a browser, go to “Deleted files” and restore it there."
             ).format(path=item.path)
         )
+    if connection is not None:
+        return _move_back(connection(), item)
     from .remote import Remote
     from .vault import webdav_password
 
     remote = Remote.from_config(config, webdav_password(config))
     try:
-        target = free_name(item.path, lambda p: remote.stat(p) is not None)
-        if parent_of(target):
-            remote.makedirs(parent_of(target))
-        remote.move(item.stored_as, target, overwrite=False)
+        return _move_back(remote, item)
     finally:
         remote.close()
+
+
+def _move_back(remote: Remote, item: TrashItem) -> RelPath:
+    target = free_name(item.path, lambda p: remote.stat(p) is not None)
+    if parent_of(target):
+        remote.makedirs(parent_of(target))
+    remote.move(item.stored_as, target, overwrite=False)
     return target
 
 

@@ -5,6 +5,7 @@ not lost; hostile files in the school folder's `Bàn giao tài khoản/`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,11 @@ import test_handover as stage
 from test_handover import ACCOUNT, RECEIVER, WITNESS, Keeper, history
 from test_handover_trust import run_at_terminal
 
+from agent import config as configmod
+from agent.api import on_school_share
 from agent.config import Secret
+from agent.journal import Journal
+from agent.model import JournalEntry, Kind
 from plugins.handover import ledger
 from plugins.handover.bundle import MAX_BYTES, Account, Party, file_name, new_id, seal_bundle
 from plugins.handover.keys import HandoverKeys, PublicKey
@@ -332,6 +337,25 @@ def old(tmp_path: Path, plugin_path: str, school: Path) -> tuple[Keeper, Handove
     return computer, keys, ledger.log_path(Path("/"), keys.public()).name
 
 
+def synced_to_share(state_dir: Path, school: Path, relpath: str) -> None:
+    """What the school folder's sync records once the share took the file ``relpath`` of
+    the school folder as it is now (agent/propagate.py, in the school lane's own journal)."""
+    data = (school / relpath).read_bytes()
+    st = (school / relpath).stat()
+    entry = JournalEntry(
+        relpath,
+        Kind.FILE,
+        local_size=st.st_size,
+        local_mtime_ns=st.st_mtime_ns,
+        local_inode=st.st_ino,
+        sha256=hashlib.sha256(data).hexdigest(),
+        remote_etag='"1"',
+        remote_size=len(data),
+    )
+    with Journal.open(state_dir / "school" / "journal.sqlite3") as journal:
+        journal.put(entry)
+
+
 @pytest.mark.parametrize("there", ["absent", "identical", "shorter", "longer"])
 def test_an_old_log_moves_to_the_school_folder(
     old: tuple[Keeper, HandoverKeys, str], school: Path, there: str
@@ -348,6 +372,18 @@ def test_an_old_log_moves_to_the_school_folder(
             chain(school, keys, 1, start=3)
     expected = (school / FOLDER / name).read_bytes() if there == "longer" else original
 
+    # Copied, but not on the share yet: both copies stay, both read as the log.
+    done = computer.hoso("handover", "history", "--json")
+    assert json.loads(done.stdout)["verified"] is True and "moved" not in done.stderr
+    assert (school / FOLDER / name).read_bytes() == expected
+    assert records_copy.read_bytes() == original and trash_items(computer) == []
+    config = configmod.load(computer.config_path)
+    digest = hashlib.sha256(expected).hexdigest()
+    assert not on_school_share(config, f"{FOLDER}/{name}", digest)
+
+    synced_to_share(computer.state_dir, school, f"{FOLDER}/{name}")  # the school folder's sync put it on the share
+    assert on_school_share(config, f"{FOLDER}/{name}", digest)
+    assert not on_school_share(config, f"{FOLDER}/{name}", hashlib.sha256(b"other").hexdigest())
     done = computer.hoso("handover", "history", "--json")
     log = json.loads(done.stdout)
     assert done.returncode == 0 and log["verified"] is True, log["problems"]
@@ -394,7 +430,9 @@ def test_a_crash_between_copy_and_trash_is_resolved_by_the_next_run(
     computer, _keys, name = old
     records_copy = computer.root / FOLDER / name
     original = records_copy.read_bytes()
-    # Something in the trash's place: the copy is made, the move into the trash fails.
+    computer.hoso("handover", "history", "--json")  # the copy is made
+    synced_to_share(computer.state_dir, school, f"{FOLDER}/{name}")
+    # Something in the trash's place: the move into the trash fails.
     blocker = computer.state_dir / "trash"
     blocker.write_bytes(b"")
     done = computer.hoso("handover", "history", "--json")

@@ -114,13 +114,6 @@ def test_pinning_the_admins_key_ends_a_forgers_first_use_profile(
 # --- the handover log moved into a school folder this teacher may only read ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: plugins/handover/moving.py trashes the records folder's log copy as "
-    "soon as a local copy sits in the school folder, before that copy reached the share; "
-    "on a read-only school folder (403) the next records pass deletes the log from the "
-    "share and it survives only on this PC's disk",
-)
 def test_a_moved_log_is_never_left_only_on_this_computer(
     school_read_only,
     tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -274,13 +267,6 @@ def test_a_profile_naming_the_school_does_not_move_the_local_school_folder(
 # --- the handover log deleted on the share by anyone who may write there --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review16: a file of the school folder deleted on the share goes into "
-    "<state>/school/trash, which no command lists or restores (`hoso trash` knows only the "
-    "records folder's): a handover log deleted by any writer of the share is lost to "
-    "every teacher (the records copy was moved away by moving.py)",
-)
 def test_a_handover_log_deleted_on_the_share_can_be_restored(
     school_read_only,
     tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -301,8 +287,30 @@ def test_a_handover_log_deleted_on_the_share_can_be_restored(
     school.path(name).unlink()  # a teacher allowed to write there deletes the log
     assert lan.cli("school", "sync").returncode == 0
     assert not (tmp_path / "lan-truong" / name).exists()
-    listed = lan.cli("trash", "list", "--json")
-    assert any(item["path"] == name for item in json.loads(listed.stdout or "[]")), listed
+    # The records folder's trash does not hold it; the school folder's does.
+    assert json.loads(lan.cli("trash", "list", "--json").stdout) == []
+    listed = lan.cli("trash", "list", "--school", "--json")
+    [item] = [i for i in json.loads(listed.stdout or "[]") if i["path"] == name]
+    assert item["reason"] == "deleted_on_share"
+    done = lan.cli("trash", "restore", "--school", str(item["id"]))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lan-truong" / name).read_bytes() == b'{"v":1,"kind":"prepared"}\n'
+    assert json.loads(lan.cli("trash", "list", "--school", "--json").stdout) == []
+    assert lan.cli("school", "sync").returncode == 0  # and back on the share for everyone
+    assert school.path(name).read_bytes() == b'{"v":1,"kind":"prepared"}\n'
+
+
+def test_the_school_trash_needs_a_school_folder(
+    school_read_only,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from agents import Agent
+
+    lan = Agent(tmp_path, school_read_only.records("lan"), name="lan")
+    for args in (("list", "--school"), ("restore", "--school", "1")):
+        done = lan.cli("trash", *args)
+        assert done.returncode == 2 and "No school folder is set" in done.stderr, done
+        assert done.stdout == ""
 
 
 def test_hoso_status_warns_of_an_oversized_profile_it_refused(

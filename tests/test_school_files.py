@@ -16,6 +16,7 @@ from docs_factory import make_docx
 from inspection_factory import blob, raw_config
 from mailservers import MAIL_USER, SmtpServer
 from servers import PASSWORD
+from test_handover_school import synced_to_share
 
 from agent import config as configmod
 from plugins.inspection.service import teacher_folder
@@ -180,6 +181,19 @@ def test_evidence_goes_to_the_teachers_folder_in_the_school_folder(tmp_path: Pat
     assert eml.parent.name == "Tuần 10–13"
     assert eml.read_bytes().replace(b"\r\n", b"\n") == received.content.replace(b"\r\n", b"\n")
     assert not (home / "HoSo" / EVIDENCE).exists()
+    # On this computer only until the school folder's sync has put it on the share (a
+    # school folder this teacher may only read refuses it): history says so.
+    assert message["eml_on_share"] is False
+    shown = hoso(home, config, "inspect", "history").stdout
+    assert f"{eml} (on this computer only: not on the school share yet)" in shown
+    state_dir = configmod.load(config).state_dir
+    synced_to_share(state_dir, school, eml.relative_to(school).as_posix())
+    [message] = json.loads(hoso(home, config, "inspect", "history", "--json").stdout)[
+        "submissions"
+    ][0]["messages"]
+    assert message["eml_on_share"] is True
+    shown = hoso(home, config, "inspect", "history").stdout
+    assert str(eml) in shown and "not on the school share" not in shown
 
 
 def test_evidence_in_records_is_as_before(tmp_path: Path) -> None:
@@ -193,6 +207,8 @@ def test_evidence_in_records_is_as_before(tmp_path: Path) -> None:
     eml = json.loads(done.stdout)["messages"][0]["eml"]
     assert eml.startswith(f"{EVIDENCE}/Tuần 10–13/")
     assert (home / "HoSo" / eml).is_file() and not (tmp_path / "school" / EVIDENCE).exists()
+    history = json.loads(hoso(home, config, "inspect", "history", "--json").stdout)
+    assert history["submissions"][0]["messages"][0]["eml_on_share"] is None
 
 
 @pytest.mark.parametrize("school", [True, False])

@@ -492,6 +492,50 @@ def test_school_sync_is_run_by_the_running_agent(school: SchoolShare, tmp_path: 
     assert "request school.sync carried out" in log
 
 
+def test_a_school_file_deleted_on_the_share_is_restored_by_the_running_agent(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    school.put(TEMPLATE, b"mau")
+    lan = teacher(tmp_path, school, "lan", sync_overrides={"poll_interval": 3600.0})
+    assert school_sync(lan)[0] == 0
+    school.path(TEMPLATE).unlink()  # someone who may write the school folder deleted it
+    proc = lan.popen("run")
+    try:
+        gone = school_root(lan) / TEMPLATE
+        wait_until(lambda: not gone.exists(), 30, "the lane's pass deleting it here")
+        listed = lan.cli("trash", "list", "--school", "--json")
+        [item] = json.loads(listed.stdout)
+        assert (item["path"], item["side"]) == (TEMPLATE, "local"), item
+        done = lan.cli("trash", "restore", "--school", str(item["id"]))
+        assert done.returncode == 0, done.stderr
+        assert (school_root(lan) / TEMPLATE).read_bytes() == b"mau"
+        # The lane's watcher sees it back and uploads it: everyone has it again.
+        wait_until(lambda: school.path(TEMPLATE).is_file(), 30, "the template on the share")
+        assert school.path(TEMPLATE).read_bytes() == b"mau"
+    finally:
+        _out, log = stop_agent(proc)
+    assert "request school.trash.restore carried out" in log
+    assert json.loads(lan.cli("trash", "list", "--school", "--json").stdout) == []
+
+
+def test_a_school_file_deleted_here_is_restored_on_the_share_with_the_school_login(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    school.put(TEMPLATE, b"mau")
+    lan = teacher(tmp_path, school, "lan")
+    assert school_sync(lan)[0] == 0
+    (school_root(lan) / TEMPLATE).unlink()
+    assert school_sync(lan)[0] == 0
+    assert not school.path(TEMPLATE).exists()  # into the school folder's trash on the share
+    [item] = json.loads(lan.cli("trash", "list", "--school", "--json").stdout)
+    assert (item["path"], item["side"]) == (TEMPLATE, "remote"), item
+    done = lan.cli("trash", "restore", "--school", str(item["id"]))
+    assert done.returncode == 0, done.stderr
+    assert school.path(TEMPLATE).read_bytes() == b"mau"
+    assert school_sync(lan)[0] == 0
+    assert (school_root(lan) / TEMPLATE).read_bytes() == b"mau"
+
+
 def test_a_school_server_that_does_not_answer_never_slows_the_records(
     school: SchoolShare, tmp_path: Path
 ) -> None:

@@ -8,8 +8,12 @@ folder, each such file goes to the same place in the school folder:
 - a file the school folder lacks is copied there (agent.durable, then read back and compared);
 - an identical copy there needs no copy;
 - when one copy continues the other (the chains only grow), the longer one is kept there;
-- only then does the records folder's copy go to hoso's trash (agent.api.trash_moved_file:
-  `hoso trash restore` brings it back);
+- only once the school folder's sync has put that copy on the share (agent.api.
+  on_school_share: the school lane's journal holds the file with these very bytes) does the
+  records folder's copy go to hoso's trash (agent.api.trash_moved_file: `hoso trash restore`
+  brings it back). Until then both copies stay and the records folder's keeps syncing to the
+  teacher's own folder of the share: a school folder this teacher may only read (a former
+  keeper) refuses the upload, and the log must not end up on this computer's disk alone;
 - two copies that diverged are both kept, the records folder's where it is, and the reading
   of the log reports them (ledger.diverged_problem).
 
@@ -25,7 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.api import Config, HosoError, _, trash_moved_file, write_atomic
+from agent.api import Config, HosoError, _, on_school_share, trash_moved_file, write_atomic
 
 from . import ledger
 from .ledger import Relation
@@ -37,6 +41,8 @@ class Moved:
     """What one run did: files moved, files kept in both places, and what went wrong."""
 
     moved: list[str] = field(default_factory=list)  # names now only in the school folder
+    # names copied to the school folder but not on the share yet: both copies kept
+    waiting: list[str] = field(default_factory=list)
     diverged: list[Path] = field(default_factory=list)  # records copies kept where they are
     failed: list[str] = field(default_factory=list)  # messages; tried again next time
 
@@ -51,12 +57,16 @@ def move_earlier_logs(config: Config) -> Moved:
     for path in ledger.log_files(config.root):
         try:
             data = ledger.read_file(path)
-            same = _copy(home.folder, path.name, ledger.lines_of(data), data)
+            there = _copy(home.folder, path.name, ledger.lines_of(data), data)
         except (ledger.Unreadable, OSError) as exc:
             done.failed.append(_cannot(path, str(exc)))
             continue
-        if not same:
+        if there is None:
             done.diverged.append(path)
+            continue
+        relpath = f"{ledger.FOLDER}/{path.name}"
+        if not on_school_share(config, relpath, hashlib.sha256(there).hexdigest()):
+            done.waiting.append(path.name)
             continue
         try:
             trash_moved_file(config, path, sha256=hashlib.sha256(data).hexdigest())
@@ -67,21 +77,25 @@ def move_earlier_logs(config: Config) -> Moved:
     return done
 
 
-def _copy(folder: Path, name: str, lines: list[bytes], data: bytes) -> bool:
-    """Make the school folder's ``name`` hold ``lines`` or a continuation of them; False when
-    its copy diverged from them (nothing written)."""
+def _copy(folder: Path, name: str, lines: list[bytes], data: bytes) -> bytes | None:
+    """Make the school folder's ``name`` hold ``lines`` or a continuation of them and return
+    its bytes as read back; None when its copy diverged from them (nothing written)."""
     folder.mkdir(exist_ok=True)
     target = folder / name
     with ledger.locked(folder):  # the folder's writers (ledger.append) take this lock too
-        there = ledger.read_lines(target)
-        found = ledger.relation(lines, there)
+        found = ledger.relation(lines, ledger.read_lines(target))
         if found is Relation.DIVERGED:
-            return False
+            return None
         if found is Relation.FIRST_LONGER:  # also a file the school folder lacks
             write_atomic(target, data, mode=0o644)  # the log is shared and holds no secret
-            if ledger.read_lines(target) != lines:
-                raise ledger.Unreadable(_("its copy in the school folder does not read back"))
-    return True
+        there = ledger.read_file(target)
+        # Read back under the lock: these bytes hold every line of the records copy.
+        if ledger.relation(lines, ledger.lines_of(there)) not in (
+            Relation.SAME,
+            Relation.SECOND_LONGER,
+        ):
+            raise ledger.Unreadable(_("its copy in the school folder does not read back"))
+    return there
 
 
 def _cannot(path: Path, problem: str) -> str:

@@ -22,6 +22,7 @@ from .send import Submission
 from .service import (
     Plan,
     build_offline,
+    evidence_on_share,
     left_out_problem,
     make_plan,
     refuse_if_blocked,
@@ -313,11 +314,13 @@ def history_command(obj: Ctx, as_json: bool) -> None:
     config: Config = obj.load()
     submissions = history(config)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"submissions": [submission_json(s) for s in submissions]}, ensure_ascii=False
-            )
-        )
+        rows = []
+        for messages in submissions:
+            row = submission_json(messages)
+            for shown, message in zip(row["messages"], messages, strict=True):
+                shown["eml_on_share"] = evidence_on_share(config, message)
+            rows.append(row)
+        click.echo(json.dumps({"submissions": rows}, ensure_ascii=False))
         return
     if not submissions:
         click.echo(_("Nothing has been sent for inspection from this computer."))
@@ -334,7 +337,12 @@ def history_command(obj: Ctx, as_json: bool) -> None:
             )
         )
         for message in messages:
-            click.echo(f"    {message.message_id}  {len(message.files)}  {message.eml or '-'}")
+            eml = message.eml or "-"
+            if evidence_on_share(config, message) is False:
+                eml = _("{path} (on this computer only: not on the school share yet)").format(
+                    path=eml
+                )
+            click.echo(f"    {message.message_id}  {len(message.files)}  {eml}")
 
 
 @inspect.command(name="verify")

@@ -21,6 +21,7 @@ from agent.api import (
     UsageError,
     _,
     nfc,
+    on_school_share,
     open_validator,
     open_vault,
     school_folder,
@@ -347,6 +348,24 @@ def evidence_place(config: Config, settings: InspectionSettings) -> tuple[Path, 
     if settings.evidence_in != "school" or school is None:
         return config.root, settings.evidence_folder
     return school, f"{settings.evidence_folder}/{teacher_folder(config)}"
+
+
+def evidence_on_share(config: Config, message: SentMessage) -> bool | None:
+    """Whether the evidence copy ``message`` wrote to the school folder is on the share with
+    its bytes (the school folder's sync recorded it): False while it is on this computer
+    only (not synced yet, or refused by a server that lets this teacher only read the school
+    folder), None for a copy in the records folder or none yet (nothing to say here)."""
+    school = school_folder(config)
+    if not message.eml or school is None or not Path(message.eml).is_absolute():
+        return None
+    path = Path(message.eml)
+    if not path.is_relative_to(school):
+        return None
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return False
+    return on_school_share(config, path.relative_to(school).as_posix(), digest)
 
 
 _NOT_IN_NAMES = set('\\/:*?"<>|')  # what Windows refuses in a name, and the path separator
