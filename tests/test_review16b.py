@@ -78,3 +78,46 @@ def test_a_share_folder_named_as_the_records_folder_but_for_case_is_not_taken() 
         return  # refused: fine
     assert found is not None
     assert found.root.name.casefold() != "hoso"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an admin PC with nothing in force (new PC, or its state lost) signing over a "
+    "tampered folder copy picks serial 1: the trusted-but-unverifiable .sig's serial is "
+    "ignored, so every teacher PC refuses the admin's new profile as older, while the "
+    "admin's PC says it is in force",
+)
+def test_an_admin_pc_with_nothing_in_force_never_signs_below_the_schools_serial(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from test_school_profile import PROFILE, T0, Pc, signed_by
+
+    from agent import profilestore
+    from agent.errors import SafetyStop
+    from agent.schoolprofile import State
+
+    school = tmp_path / "Trường"
+    school.mkdir()
+    admin, teacher = Pc(tmp_path / "admin", school), Pc(tmp_path / "lan", school)
+    for n in range(3):  # three changes over the year: serial 3 in force everywhere
+        signed = signed_by(admin, PROFILE + f"# thay đổi {n}\n", school, T0 + n)
+        teacher.key = admin.key = signed.fingerprint
+        teacher.write()
+        admin.write()
+        assert teacher.refresh(T0 + n).state is State.ACCEPTED
+    assert profilestore.read_memory(teacher.state).serial == 3
+    # The admin's new PC (same key, restored into the vault; no profile state yet), and a
+    # teacher has changed a line of the folder's copy meanwhile.
+    shutil.rmtree(admin.state / profilestore.FOLDER)
+    tampered = PROFILE.replace("Lê Văn Cường", "Trần Văn Giả")
+    (school / "hoso-truong.toml").write_text(tampered, encoding="utf-8")
+    assert admin.refresh(T0 + 10).state is State.REFUSED
+    # The admin fixes the line and signs (confirming the change shown).
+    try:
+        signed_by(admin, PROFILE + "# năm học mới\n", school, T0 + 11)
+    except SafetyStop:
+        return  # refusing to sign below the school's serial is fine too
+    outcome = teacher.refresh(T0 + 12)
+    assert outcome.state is State.ACCEPTED, outcome.message
