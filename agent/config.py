@@ -344,10 +344,10 @@ def _school_folder(
     local = raw.get("folder_root", "").strip()
     # The default is named after the school folder on the share, never after a value the
     # school profile may change: the local copy must not move when a profile arrives.
-    folder_root = Path(local).expanduser() if local else root.parent / _folder_name(segments[-1])
+    folder_root = Path(local).expanduser() if local else _default_folder_root(root, segments[-1])
     if not folder_root.is_absolute():
         raise _bad(path, "school.folder_root", _("must be an absolute path"))
-    if folder_root.is_relative_to(root) or root.is_relative_to(folder_root):
+    if _nested(folder_root, root) or _nested(root, folder_root):
         raise _bad(
             path,
             "school.folder_root",
@@ -372,6 +372,23 @@ def _folder_url_problem() -> str:
         "must be the school folder's WebDAV address (https://…), a path on the share's server "
         "(/…), or a folder under the share's address (e.g. the Nextcloud group folder's name)"
     )
+
+
+def _nested(inner: Path, outer: Path) -> bool:
+    """``inner`` is ``outer`` or below it, letter case aside (FAT/exFAT drives and macOS
+    ignore it: "hoso" there is the records folder "HoSo")."""
+    inner_parts = [p.casefold() for p in inner.parts]
+    outer_parts = [p.casefold() for p in outer.parts]
+    return inner_parts[: len(outer_parts)] == outer_parts
+
+
+def _default_folder_root(root: Path, share_name: str) -> Path:
+    """Beside the records folder, named like the school folder on the share; never the
+    records folder's own name (in any letter case)."""
+    name = _folder_name(share_name)
+    if name.casefold() == root.name.casefold():
+        name = f"{name} (trường)"
+    return root.parent / name
 
 
 def _folder_name(share_name: str) -> str:

@@ -120,8 +120,10 @@ class Daemon:
         # loop then takes the school's facts from the config again.
         self._reload = threading.Event()
         self._profile_serial = _profile_serial(config)  # the profile the config was built on
-        # Set when a school pass brought something: the jobs that asked for it run at once.
-        self._school_changed = threading.Event()
+        # School passes that brought something, counted by the school lane's thread (its one
+        # writer), and how many the jobs have seen: the jobs that asked for it run at once.
+        self._school_changes = 0
+        self._school_changes_seen = 0
         if config.school_folder is not None:
             self.school = SchoolLane(config, stop, after_pass=self.after_school_pass, clock=clock)
             self.after_school_pass.append(self._after_school_pass)
@@ -220,8 +222,9 @@ class Daemon:
                         checks.submit(None)
                     continue
                 self._busy = True
-                school_changed = self._school_changed.is_set()
-                self._school_changed.clear()
+                seen = self._school_changes
+                school_changed = seen != self._school_changes_seen
+                self._school_changes_seen = seen
                 try:
                     if jobs.run_due(time.time(), self.stop, school_changed=school_changed):
                         continue
@@ -241,7 +244,7 @@ class Daemon:
 
         report = result.report
         if report.downloaded or report.deleted_local or report.moved:
-            self._school_changed.set()
+            self._school_changes += 1
             self.wake.set()
         outcome = schoolprofile.refresh(self.config, time.time())
         if outcome.state is schoolprofile.State.REFUSED and outcome.new:

@@ -214,7 +214,11 @@ class SchoolLane:
                 continue
             served = True
             services = control.Services(
-                self.config, emit=call.emit, school_syncer=syncer, by_agent=True
+                self.config,
+                emit=call.emit,
+                school_syncer=syncer,
+                wait=self.stop.wait,  # the settle rounds end when the agent stops
+                by_agent=True,
             )
             control.serve(call, services, self._served)
         return served

@@ -529,6 +529,27 @@ def sign(
     # The folder's serial counts only when a trusted key signed it: a forged .sig of any
     # serial would otherwise push every later profile to the format's maximum.
     before = verified(data, existing, trust.trusted() | {signer.fingerprint})
+    claimed = parse_signature(existing) if existing is not None else None
+    if (
+        current is None
+        and before is None
+        and claimed is not None
+        and claimed.fingerprint() in trust.trusted() | {signer.fingerprint}
+        and claimed.serial > trust.floor(signer.fingerprint)
+    ):
+        # Its serial cannot be taken on trust (anyone can copy a public key into a .sig),
+        # and signing below it would be refused as older on every PC that has it.
+        raise SafetyStop(
+            _(
+                "The school folder's profile carries a signature of a trusted key with serial "
+                "{serial}, but its content no longer matches it (it was changed after "
+                "signing), and this computer has no profile in force to compare with. "
+                "Signing now would give a lower serial, which every PC refuses as older. Get "
+                "the signed copy back first (`hoso trash list --school`, or the share's "
+                "versions of the file), run `hoso school sync` so that it is in force here, "
+                "then `hoso school edit`. Nothing was signed."
+            ).format(serial=claimed.serial)
+        )
     if expected is not None and data != expected:
         raise SafetyStop(
             _(

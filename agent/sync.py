@@ -645,6 +645,18 @@ class Syncer:
                     "`{command} --allow-mass-delete`."
                 ).format(folder=self._the_folder(), root=root, command=self.command)
             )
+        if self.folder == SCHOOL and not expected and marker is None and _holds_anything(root):
+            # A folder of the teacher's own (the default name may already be taken): hoso
+            # would send everything in it to the whole school's folder.
+            raise SafetyStop(
+                _(
+                    "The folder {root} already holds files, and they are not hoso's copy of the "
+                    "school folder: hoso will not send them to the school's folder, which all "
+                    "staff can read. Set `folder_root` in the [school] section of the config to "
+                    "a new folder (or move those files elsewhere), then `hoso school sync`. "
+                    "Nothing was sent."
+                ).format(root=root)
+            )
         if not dry_run and (marker is None or marker != expected):
             ident = marker or secrets.token_hex(8)
             if marker is None:
@@ -802,7 +814,9 @@ class Syncer:
                     "were really deleted on the share since the backup, run "
                     "`hoso sync --allow-mass-delete` (they go to hoso's trash here).",
                     restored,
-                ).format(n=len(gone), total=restored, examples=", ".join(map(printable_name, gone[:3])))
+                ).format(
+                    n=len(gone), total=restored, examples=", ".join(map(printable_name, gone[:3]))
+                )
             )
         if check.exceeds and not allow:
             raise SafetyStop(
@@ -814,9 +828,7 @@ class Syncer:
                     "Nothing was deleted. If that is really intended, run "
                     "`{command} --allow-mass-delete`.",
                     tracked,
-                ).format(
-                    n=check.deletions, total=tracked, pct=check.percent, command=self.command
-                )
+                ).format(n=check.deletions, total=tracked, pct=check.percent, command=self.command)
             )
         return check.exceeds
 
@@ -828,6 +840,11 @@ class _Confirmed:
     mass_delete: bool = False
     restored_share: bool = False
     clock_jump: bool = False
+
+
+def _holds_anything(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is not None
 
 
 def _not_seen_warnings(plan: Plan, report: Report) -> list[str]:
@@ -851,10 +868,10 @@ def _unlisted_warnings(prepared: PreparedPass, server: str) -> list[str]:
     if prepared.unlisted:
         warnings.append(
             ngettext(
-                "The share at {server} never lists names that start with \".\"; {n} such file "
+                'The share at {server} never lists names that start with "."; {n} such file '
                 "({first}) is left alone here and on the share. Rename it without the leading "
                 "dot to have it synced.",
-                "The share at {server} never lists names that start with \".\"; {n} such files "
+                'The share at {server} never lists names that start with "."; {n} such files '
                 "(the first: {first}) are left alone here and on the share. Rename them without "
                 "the leading dot to have them synced.",
                 len(prepared.unlisted),

@@ -1,26 +1,20 @@
-"""Second hostile review of the issue-16 fixes (branch integ): each test here shows a hole
-still open, marked xfail(strict=True) until it is fixed."""
+"""Second hostile review of the issue-16 fixes: each test here showed a hole, and failed
+before its fix."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
 from agents import Agent
 from servers import SHARED, SchoolShare
 
 
 def _teacher_without_folder_root(tmp_path: Path, school: SchoolShare, user: str) -> Agent:
-    return Agent(tmp_path, school.records(user), name=user, school={"folder_url": school.folder_url})
+    return Agent(
+        tmp_path, school.records(user), name=user, school={"folder_url": school.folder_url}
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default school folder (records' parent / the share folder's last segment) "
-    "adopts an existing folder of the teacher that hoso never made, and its first pass "
-    "uploads the teacher's private files to the school share every staff member reads",
-)
 def test_default_school_folder_never_adopts_a_teacher_folder_beside_the_records(
     school: SchoolShare, tmp_path: Path
 ) -> None:
@@ -37,12 +31,6 @@ def test_default_school_folder_never_adopts_a_teacher_folder_beside_the_records(
     assert not school.path("luong-va-suc-khoe.txt").exists(), done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a share folder named as the records folder makes the default school folder the "
-    "records folder itself: every command, the records' sync included, stops on a "
-    "school.folder_root error for a setting the teacher never wrote",
-)
 def test_a_share_folder_named_as_the_records_folder_does_not_stop_the_records() -> None:
     from agent import config as configmod
 
@@ -57,13 +45,6 @@ def test_a_share_folder_named_as_the_records_folder_does_not_stop_the_records() 
     assert found.root != Path("/home/lan/HoSo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default school folder's name differs from the records folder's only by case: "
-    "on a case-insensitive disk (exFAT/vfat USB stick, macOS) it IS the records folder, and "
-    "the school lane adopts it (its .hoso-root included) and syncs the teacher's records "
-    "with the school share",
-)
 def test_a_share_folder_named_as_the_records_folder_but_for_case_is_not_taken() -> None:
     from agent import config as configmod
 
@@ -80,13 +61,6 @@ def test_a_share_folder_named_as_the_records_folder_but_for_case_is_not_taken() 
     assert found.root.name.casefold() != "hoso"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an admin PC with nothing in force (new PC, or its state lost) signing over a "
-    "tampered folder copy picks serial 1: the trusted-but-unverifiable .sig's serial is "
-    "ignored, so every teacher PC refuses the admin's new profile as older, while the "
-    "admin's PC says it is in force",
-)
 def test_an_admin_pc_with_nothing_in_force_never_signs_below_the_schools_serial(
     tmp_path: Path,
 ) -> None:
