@@ -173,6 +173,9 @@ class Daemon:
                 listener.close()  # requests still waiting are answered "stopping"
 
     def _run(self) -> None:
+        # The Syncer (its journal, its plugins) is made before the backup thread starts, as
+        # it always was: a backup opens the journal too, and the first pass must not wait.
+        syncer = self._open_syncer()
         backups = BackupWorker(self.followed, self.stop)
         self._backups = backups
         backups.start()
@@ -182,11 +185,13 @@ class Daemon:
         heartbeat = _Heartbeat(threading.current_thread(), self.stop)
         heartbeat.start()
         try:
-            while not self.stop.is_set():
-                self._run_on_config()
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self._take_school_facts()
+            while True:
+                self._run_on_config(syncer)
+                if self.stop.is_set() or not self._reload.is_set():
+                    break
+                self._reload.clear()
+                self._take_school_facts()
+                syncer = self._open_syncer()
         finally:
             sdnotify.stopping()
             if self.school is not None:
@@ -194,12 +199,15 @@ class Daemon:
             backups.finish()
             log.info("agent stopped")
 
-    def _run_on_config(self) -> None:
-        """The loop on the config as it is now, until told to stop or until a new school
-        profile asks for the plugins, the checks and the jobs to be built on it again."""
-        syncer = Syncer(
+    def _open_syncer(self) -> Syncer:
+        return Syncer(
             self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
         )
+
+    def _run_on_config(self, syncer: Syncer) -> None:
+        """The loop on the config as it is now, until told to stop or until a new school
+        profile asks for the plugins, the checks and the jobs to be built on it again; the
+        Syncer is closed when it ends."""
         jobs = _Jobs(self.config, syncer)
         checks = _ValidationWorker(syncer.validator, self.stop, self.on_notice)
         self._checks = checks

@@ -293,7 +293,12 @@ def test_an_unreachable_school_folder_never_stops_the_records(
     )
     proc = lan.popen("run")
     try:
-        for n in range(3):  # several polls of both lanes
+        wait_until(
+            lambda: status(lan)["school_folder"]["state"] == "unreachable",
+            30,
+            "the school lane's first attempt",
+        )
+        for n in range(3):  # several polls of both lanes, the school one failing each time
             lan.write(f"ghi-chu-{n}.txt", b"x")
             target = school.server.data_dir / "lan" / f"ghi-chu-{n}.txt"
             wait_until(target.is_file, 30, "the record on the share")
