@@ -10,6 +10,8 @@ without it there is no lane and nothing here runs. The lane's Config is the agen
   (vault.school_folder_login: its own vault entry, else the share's);
 - ``state_dir``: ``<state_dir>/school/``, so its journal, trash, markers and held set are
   its own;
+- ``host_name`` with the login added: the name its temp uploads and probe go by, unique
+  among the accounts that write there;
 - the same config ``path``, so the same vault is read;
 - no backups and no plugins: the school's files are not the teacher's records, and the
   validation rules must not judge them.
@@ -28,20 +30,28 @@ from .vault import school_folder_login
 STATE_SUBDIR = "school"  # below the agent's state folder
 
 
+def _machine_tag(host_name: str, login: str) -> str:
+    """The name this PC's temp uploads and probe go by in the school folder: the host name
+    and the login. Every account writes there, and PCs cloned from one image share a host
+    name: by host name alone, one PC would take another's upload in flight for its own
+    leftover and delete it."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in login)
+    return f"{host_name}-{safe}" if safe else host_name
+
+
 def lane_config(config: Config, *, user: str | None = None) -> Config | None:
     """The Config the school folder is synced with; None without a school folder. ``user``:
     the school folder's login name (default: the share's)."""
     folder = config.school_folder
     if folder is None:
         return None
+    login = config.remote.user if user is None else user
     remote = dataclasses.replace(
-        config.remote,
-        url=folder.url,
-        remote_dir=folder.remote_dir,
-        user=config.remote.user if user is None else user,
+        config.remote, url=folder.url, remote_dir=folder.remote_dir, user=login
     )
     return dataclasses.replace(
         config,
+        host_name=_machine_tag(config.host_name, login),
         root=folder.root,
         state_dir=config.state_dir / STATE_SUBDIR,
         remote=remote,

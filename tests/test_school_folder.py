@@ -18,7 +18,8 @@ from pathlib import Path
 from agents import MARKER, Agent, hoso_command, hoso_env, run_hoso, stop_agent
 from servers import PRINCIPAL, SchoolShare, free_port, wait_until
 
-from agent import refusals
+from agent import config as configmod
+from agent import refusals, schoolfolder
 from agent.daemon import Daemon
 from agent.model import Action, ActionKind, Kind, LocalEntry, Plan, Reason, RemoteEntry
 from agent.sync import PassResult
@@ -206,9 +207,7 @@ def test_the_records_folder_gets_the_same_treatment(
     school = school_read_only
     school.put(TEMPLATE, b"mau")
     share = school.records("minh")
-    share = type(share)(
-        share.server, share.url, "truong", "minh", share.password, school.path()
-    )
+    share = type(share)(share.server, share.url, "truong", "minh", share.password, school.path())
     minh = Agent(tmp_path, share, name="minh")
     minh.write("giao-an.docx", b"cua minh")
     first = minh.cli("sync", "--json")
@@ -228,7 +227,9 @@ def test_refusals_hold_until_the_version_changes_or_a_day_passes() -> None:
     upload = Action(ActionKind.UPLOAD, "Bàn giao/log.txt", Reason.NEW_LOCAL, local=local)
     below = Action(ActionKind.UPLOAD, "Bàn giao/khac.txt", Reason.NEW_LOCAL, local=local)
     down = Action(
-        ActionKind.DOWNLOAD, "Bàn giao/mau.docx", Reason.NEW_REMOTE,
+        ActionKind.DOWNLOAD,
+        "Bàn giao/mau.docx",
+        Reason.NEW_REMOTE,
         remote=RemoteEntry("Bàn giao/mau.docx", Kind.FILE, etag="e1", size=3),
     )
     folder = refusals.Refusal("Bàn giao", "here:dir", "403", retry_after=1000.0)
@@ -240,7 +241,9 @@ def test_refusals_hold_until_the_version_changes_or_a_day_passes() -> None:
     assert {r.path for r in held.held} == {"Bàn giao", "Bàn giao/log.txt"}
 
     changed = Action(
-        ActionKind.UPLOAD, "Bàn giao/log.txt", Reason.CHANGED_LOCAL,
+        ActionKind.UPLOAD,
+        "Bàn giao/log.txt",
+        Reason.CHANGED_LOCAL,
         local=LocalEntry("Bàn giao/log.txt", Kind.FILE, size=6, mtime_ns=200),
     )
     assert refusals.hold(Plan((changed,)), [refused], now=500.0).plan.actions == (changed,)
@@ -338,9 +341,21 @@ def test_a_school_folder_root_that_vanished_is_not_everything_deleted(
 # --- no school folder: as before ---------------------------------------------------------------
 
 STATUS_KEYS_BEFORE = {  # `hoso status --json` before the school folder (b15ebfe)
-    "last_pass", "pending", "conflicts", "errors", "trash_items", "backup", "findings",
-    "plugin_failures", "plugin_notes", "symlinks", "insecure_http", "warnings", "server",
-    "unlisted", "held",
+    "last_pass",
+    "pending",
+    "conflicts",
+    "errors",
+    "trash_items",
+    "backup",
+    "findings",
+    "plugin_failures",
+    "plugin_notes",
+    "symlinks",
+    "insecure_http",
+    "warnings",
+    "server",
+    "unlisted",
+    "held",
 }
 
 
@@ -380,8 +395,18 @@ def _init(tmp_path: Path, school: SchoolShare, *extra: str) -> tuple[Path, objec
     config = tmp_path / "cfg" / "agent.toml"
     account = school.account("lan")
     done = run_hoso(
-        "--config", str(config), "init", "--root", str(tmp_path / "HoSo"),
-        "--url", account.url, "--remote-dir", account.home, "--user", account.user, *extra,
+        "--config",
+        str(config),
+        "init",
+        "--root",
+        str(tmp_path / "HoSo"),
+        "--url",
+        account.url,
+        "--remote-dir",
+        account.home,
+        "--user",
+        account.user,
+        *extra,
         env={
             "HOSO_WEBDAV_PASSWORD": account.password,
             "HOME": str(tmp_path),
@@ -437,9 +462,19 @@ def test_the_vault_s_school_folder_entry_is_its_login(school: SchoolShare, tmp_p
     assert lan.cli("sync").returncode == 0  # the share's password goes into the vault
     principal = school.account(PRINCIPAL)
     stored = subprocess.run(
-        hoso_command("--config", str(lan.config_path), "vault", "set", "school-folder",
-                     "--field", f"user={principal.user}"),
-        input=principal.password + "\n", capture_output=True, text=True, env=hoso_env(),
+        hoso_command(
+            "--config",
+            str(lan.config_path),
+            "vault",
+            "set",
+            "school-folder",
+            "--field",
+            f"user={principal.user}",
+        ),
+        input=principal.password + "\n",
+        capture_output=True,
+        text=True,
+        env=hoso_env(),
         timeout=60,
     )
     assert stored.returncode == 0, stored.stderr
@@ -590,3 +625,27 @@ def test_a_school_folder_that_cannot_be_created_here_names_the_service_drop_in(
     assert "systemctl --user edit hoso-agent.service" in err
     assert report == {}
     assert school.path(TEMPLATE).read_bytes() == b"mau"  # the share is left as it was
+
+
+def test_two_pcs_of_one_host_name_never_share_temp_names_in_the_school_folder(
+    school: SchoolShare, tmp_path: Path
+) -> None:
+    # PCs cloned from one image keep one host name; each teacher logs in as themselves. Their
+    # temp uploads in the school folder must not look like each other's leftovers.
+    lan = Agent(
+        tmp_path, school.records("lan"), name="lan", school={"folder_url": school.folder_url}
+    )
+    minh = Agent(
+        tmp_path, school.records("minh"), name="minh", school={"folder_url": school.folder_url}
+    )
+    tags = set()
+    for agent in (lan, minh):
+        config = configmod.from_dict({**agent.raw, "host_name": "PC-GV"}, agent.config_path)
+        lane = schoolfolder.lane_config(config)
+        assert lane is not None
+        tags.add(lane.host_name)
+    assert tags == {"PC-GV-lan", "PC-GV-minh"}
+    # The records folder keeps its own name as before.
+    assert (
+        configmod.from_dict({**lan.raw, "host_name": "PC-GV"}, lan.config_path).host_name == "PC-GV"
+    )
