@@ -19,7 +19,7 @@ from ..context import Ctx, pass_ctx
 from ..display import printable_name
 from ..errors import ConfigError, ExitCode
 from ..i18n import _
-from .sync import pass_options, print_report, show_event
+from .sync import end_report, pass_options, print_report, show_event
 
 
 @click.group()
@@ -210,9 +210,4 @@ def school_sync(
                     serial=profile.get("serial")
                 )
             )
-    for failure in report.failed:
-        click.echo(f"{printable_name(failure['path'])}: {failure['error']}", err=True)
-    for warning in report.warnings:
-        click.echo(_("Warning: {text}").format(text=warning), err=True)
-    if report.failed:
-        sys.exit(ExitCode.PARTIAL)
+    end_report(report)

@@ -79,6 +79,11 @@ def sync(
                     n=result["records_to_fix"]
                 )
             )
+    end_report(report)
+
+
+def end_report(report: Report) -> None:
+    """The failures and warnings of a pass on stderr; exit 1 when anything failed."""
     for failure in report.failed:
         click.echo(f"{printable_name(failure['path'])}: {failure['error']}", err=True)
     for warning in report.warnings:
