@@ -28,6 +28,7 @@ from .config import Config, Secret, is_loopback, write_private
 from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
 from .display import printable, printable_name
 from .documents.model import (
+    READABLE_SUFFIXES,
     Block,
     Document,
     Legacy,
@@ -257,6 +258,7 @@ __all__ = [
     "MIB",
     "Migration",
     "Notification",
+    "READABLE_SUFFIXES",
     "ReaderUnavailable",
     "Record",
     "RecordType",

@@ -1,5 +1,6 @@
-"""Real documents for the validation tests: .docx, .odt, .pdf, .xlsx, written by the libraries
-teachers' files come from (python-docx, odfpy, fpdf2, openpyxl) into a test's tmp_path.
+"""Real documents for the validation tests: .docx, .odt, .ods, .pdf, .xlsx, written by the
+libraries teachers' files come from (python-docx, odfpy, fpdf2, openpyxl) into a test's
+tmp_path, and .pptx written by hand (:func:`make_pptx`).
 
 A paragraph is given as plain text, as ``(text, style, font, bold)``, as a :class:`Para` of
 :class:`Run` pieces (mixed fonts in one paragraph), or as a :class:`Table` standing where it
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import docx
 import openpyxl
@@ -26,7 +28,7 @@ from docx.text.paragraph import Paragraph
 from docx.text.run import Run as DocxRun
 from fpdf import FPDF
 from msoffcrypto.format.ooxml import OOXMLFile
-from odf.opendocument import OpenDocumentText
+from odf.opendocument import OpenDocument, OpenDocumentSpreadsheet, OpenDocumentText
 from odf.style import FontFace, Style, TextProperties
 from odf.table import Table as OdfTable
 from odf.table import TableCell, TableColumn, TableRow
@@ -245,20 +247,22 @@ def lesson_plan(
 
 @dataclass
 class _OdtFonts:
-    document: OpenDocumentText
-    styles: dict[tuple[str | None, bool], Style] = field(default_factory=dict)
+    document: OpenDocument
+    styles: dict[tuple[str | None, bool, str], Style] = field(default_factory=dict)
+    faces: set[str] = field(default_factory=set)
 
-    def style(self, font: str | None, bold: bool) -> Style | None:
+    def style(self, font: str | None, bold: bool, family: str = "text") -> Style | None:
         if font is None and not bold:
             return None
-        key = (font, bold)
+        key = (font, bold, family)
         if key not in self.styles:
-            if font is not None:
+            if font is not None and font not in self.faces:
+                self.faces.add(font)
                 self.document.fontfacedecls.addElement(FontFace(name=font, fontfamily=font))
             props = {"fontname": font} if font else {}
             if bold:
                 props["fontweight"] = "bold"
-            style = Style(name=f"T{len(self.styles) + 1}", family="text")
+            style = Style(name=f"T{len(self.styles) + 1}", family=family)
             style.addElement(TextProperties(**props))
             self.document.automaticstyles.addElement(style)
             self.styles[key] = style
@@ -348,6 +352,224 @@ def make_xlsx(path: Path, rows: Sequence[Sequence[object]], *, title: str = "She
             else:
                 cell.value = value
     workbook.save(path)
+    return path
+
+
+# --- OpenDocument spreadsheet ---------------------------------------------------------------
+
+
+def make_ods(path: Path, *sheets: Sequence[Sequence[object]]) -> Path:
+    """An .ods with one sheet per rows argument; a cell is a value (text, number, None), a
+    Run (font, bold: the cell's style), a Para (spans of their own fonts) or a list of these
+    (one paragraph each: a cell with line breaks)."""
+    document = OpenDocumentSpreadsheet()
+    fonts = _OdtFonts(document)
+    for number, rows in enumerate(sheets, start=1):
+        sheet = OdfTable(name=f"Trang {number}")
+        for cells in rows:
+            row = TableRow()
+            for value in cells:
+                row.addElement(_ods_cell(value, fonts))
+            sheet.addElement(row)
+        document.spreadsheet.addElement(sheet)
+    document.save(str(path))
+    return path
+
+
+def _ods_cell(value: object, fonts: _OdtFonts) -> TableCell:
+    if value is None:
+        return TableCell()
+    if isinstance(value, int | float):
+        cell = TableCell(valuetype="float", value=value)
+        cell.addElement(P(text=str(value)))
+        return cell
+    style = fonts.style(value.font, value.bold, "table-cell") if isinstance(value, Run) else None
+    cell = (
+        TableCell(valuetype="string", stylename=style) if style else TableCell(valuetype="string")
+    )
+    for item in value if isinstance(value, list) else [value]:
+        paragraph = P()
+        for run in _para(item).runs:
+            span_style = None if isinstance(value, Run) else fonts.style(run.font, run.bold)
+            span = Span(stylename=span_style, text=run.text) if span_style else Span(text=run.text)
+            paragraph.addElement(span)
+        cell.addElement(paragraph)
+    return cell
+
+
+# --- PowerPoint -------------------------------------------------------------------------------
+
+_PRESENTATION = "http://schemas.openxmlformats.org/presentationml/2006/main"
+_DRAWING = "http://schemas.openxmlformats.org/drawingml/2006/main"
+_DRAWING_TABLE = "http://schemas.openxmlformats.org/drawingml/2006/table"
+_PPT_CT = "application/vnd.openxmlformats-officedocument.presentationml"
+
+
+@dataclass(frozen=True)
+class Slide:
+    """A slide: a title placeholder, a body text box of paragraphs, a group holding one more
+    text box, a table; ``center_title`` makes the title a title slide's (ctrTitle)."""
+
+    title: Item | None = None
+    body: tuple[Item, ...] = ()
+    grouped: tuple[Item, ...] = ()
+    table: Table | None = None
+    center_title: bool = False
+
+
+def _a_run(run: Run) -> str:
+    props = ' b="1"' if run.bold else ""
+    font = f'<a:latin typeface="{escape(run.font, {chr(34): "&quot;"})}"/>' if run.font else ""
+    return f'<a:r><a:rPr lang="vi-VN"{props}>{font}</a:rPr><a:t>{escape(run.text)}</a:t></a:r>'
+
+
+def _a_paragraphs(items: Sequence[Item]) -> str:
+    paragraphs = ("".join(_a_run(run) for run in _para(item).runs) for item in items)
+    return (
+        "<p:txBody><a:bodyPr/><a:lstStyle/>"
+        + "".join(f"<a:p>{p}</a:p>" for p in paragraphs)
+        + "</p:txBody>"
+    )
+
+
+def _text_shape(number: int, items: Sequence[Item], placeholder: str = "") -> str:
+    return (
+        f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="Shape {number}"/><p:cNvSpPr/>'
+        f"<p:nvPr>{placeholder}</p:nvPr></p:nvSpPr><p:spPr/>{_a_paragraphs(items)}</p:sp>"
+    )
+
+
+def _slide_xml(slide: Slide) -> str:
+    shapes = []
+    if slide.title is not None:
+        kind = "ctrTitle" if slide.center_title else "title"
+        shapes.append(_text_shape(2, [slide.title], f'<p:ph type="{kind}"/>'))
+    if slide.body:
+        shapes.append(_text_shape(3, slide.body, '<p:ph idx="1"/>'))
+    if slide.grouped:
+        shapes.append(
+            '<p:grpSp><p:nvGrpSpPr><p:cNvPr id="4" name="Group"/><p:cNvGrpSpPr/><p:nvPr/>'
+            f"</p:nvGrpSpPr><p:grpSpPr/>{_text_shape(5, slide.grouped)}</p:grpSp>"
+        )
+    if slide.table is not None:
+        rows = "".join(
+            '<a:tr h="370840">'
+            + "".join(
+                "<a:tc><a:txBody><a:bodyPr/><a:lstStyle/><a:p>"
+                + "".join(_a_run(run) for run in _para(cell).runs)  # type: ignore[arg-type]
+                + "</a:p></a:txBody><a:tcPr/></a:tc>"
+                for cell in cells
+            )
+            + "</a:tr>"
+            for cells in slide.table.rows
+        )
+        columns = max(len(r) for r in slide.table.rows)
+        shapes.append(
+            '<p:graphicFrame><p:nvGraphicFramePr><p:cNvPr id="6" name="Table"/>'
+            "<p:cNvGraphicFramePr/><p:nvPr/></p:nvGraphicFramePr>"
+            '<p:xfrm><a:off x="0" y="0"/><a:ext cx="8000000" cy="1000000"/></p:xfrm>'
+            f'<a:graphic><a:graphicData uri="{_DRAWING_TABLE}"><a:tbl><a:tblPr/><a:tblGrid>'
+            + '<a:gridCol w="2000000"/>' * columns
+            + f"</a:tblGrid>{rows}</a:tbl></a:graphicData></a:graphic></p:graphicFrame>"
+        )
+    return (
+        f'<p:sld xmlns:a="{_DRAWING}" xmlns:p="{_PRESENTATION}" xmlns:r="{_OFFICE_RELS}">'
+        '<p:cSld><p:spTree><p:nvGrpSpPr><p:cNvPr id="1" name=""/><p:cNvGrpSpPr/><p:nvPr/>'
+        "</p:nvGrpSpPr><p:grpSpPr/>" + "".join(shapes) + "</p:spTree></p:cSld></p:sld>"
+    )
+
+
+def make_pptx(
+    path: Path, slides: Sequence[Slide], *, extra: dict[str, bytes] | None = None
+) -> Path:
+    """A .pptx written by hand (no library writes one here), with a slide master and layout
+    so that PowerPoint and LibreOffice open it. The slide parts are numbered backwards and
+    their relationship ids shuffled: only the presentation's list says their order.
+    ``extra`` parts are added as they are (media, bombs)."""
+    declaration = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    count = len(slides)
+    names = [f"slide{count - i}.xml" for i in range(count)]
+    ids = [f"rId{10 + (i * 7) % (count + 3)}" for i in range(count)]
+    relationships = "".join(
+        f'<Relationship Id="{rid}" Type="{_OFFICE_RELS}/slide" Target="slides/{name}"/>'
+        for rid, name in sorted(zip(ids, names, strict=True), key=lambda pair: pair[1])
+    )
+    listed = "".join(f'<p:sldId id="{256 + i}" r:id="{rid}"/>' for i, rid in enumerate(ids))
+    master_tree = (
+        '<p:cSld><p:spTree><p:nvGrpSpPr><p:cNvPr id="1" name=""/><p:cNvGrpSpPr/><p:nvPr/>'
+        "</p:nvGrpSpPr><p:grpSpPr/></p:spTree></p:cSld>"
+    )
+    namespaces = f'xmlns:a="{_DRAWING}" xmlns:p="{_PRESENTATION}" xmlns:r="{_OFFICE_RELS}"'
+    parts = {
+        "[Content_Types].xml": (
+            f'<Types xmlns="{_PACKAGE}/content-types">'
+            '<Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/ppt/presentation.xml" ContentType="{_PPT_CT}'
+            '.presentation.main+xml"/>'
+            f'<Override PartName="/ppt/slideMasters/slideMaster1.xml" ContentType="{_PPT_CT}'
+            '.slideMaster+xml"/>'
+            f'<Override PartName="/ppt/slideLayouts/slideLayout1.xml" ContentType="{_PPT_CT}'
+            '.slideLayout+xml"/>'
+            + "".join(
+                f'<Override PartName="/ppt/slides/{name}" ContentType="{_PPT_CT}.slide+xml"/>'
+                for name in names
+            )
+            + "</Types>"
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{_PACKAGE}/relationships">'
+            f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/officeDocument" '
+            'Target="ppt/presentation.xml"/></Relationships>'
+        ),
+        "ppt/presentation.xml": (
+            f"<p:presentation {namespaces}>"
+            '<p:sldMasterIdLst><p:sldMasterId id="2147483648" r:id="rId1"/></p:sldMasterIdLst>'
+            f'<p:sldIdLst>{listed}</p:sldIdLst><p:sldSz cx="9144000" cy="6858000"/>'
+            '<p:notesSz cx="6858000" cy="9144000"/></p:presentation>'
+        ),
+        "ppt/_rels/presentation.xml.rels": (
+            f'<Relationships xmlns="{_PACKAGE}/relationships">'
+            f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/slideMaster" '
+            f'Target="slideMasters/slideMaster1.xml"/>{relationships}</Relationships>'
+        ),
+        "ppt/slideMasters/slideMaster1.xml": (
+            f"<p:sldMaster {namespaces}>{master_tree}"
+            '<p:clrMap bg1="lt1" tx1="dk1" bg2="lt2" tx2="dk2" accent1="accent1" '
+            'accent2="accent2" accent3="accent3" accent4="accent4" accent5="accent5" '
+            'accent6="accent6" hlink="hlink" folHlink="folHlink"/>'
+            '<p:sldLayoutIdLst><p:sldLayoutId id="2147483649" r:id="rId1"/></p:sldLayoutIdLst>'
+            "</p:sldMaster>"
+        ),
+        "ppt/slideMasters/_rels/slideMaster1.xml.rels": (
+            f'<Relationships xmlns="{_PACKAGE}/relationships">'
+            f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/slideLayout" '
+            'Target="../slideLayouts/slideLayout1.xml"/></Relationships>'
+        ),
+        "ppt/slideLayouts/slideLayout1.xml": (
+            f"<p:sldLayout {namespaces}>{master_tree}<p:clrMapOvr><a:masterClrMapping/>"
+            "</p:clrMapOvr></p:sldLayout>"
+        ),
+        "ppt/slideLayouts/_rels/slideLayout1.xml.rels": (
+            f'<Relationships xmlns="{_PACKAGE}/relationships">'
+            f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/slideMaster" '
+            'Target="../slideMasters/slideMaster1.xml"/></Relationships>'
+        ),
+    }
+    layout = (
+        f'<Relationships xmlns="{_PACKAGE}/relationships">'
+        f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/slideLayout" '
+        'Target="../slideLayouts/slideLayout1.xml"/></Relationships>'
+    )
+    for name, slide in zip(names, slides, strict=True):
+        parts[f"ppt/slides/{name}"] = _slide_xml(slide)
+        parts[f"ppt/slides/_rels/{name}.rels"] = layout
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, xml in parts.items():
+            package.writestr(name, declaration + xml)
+        for name, data in (extra or {}).items():
+            package.writestr(name, data)
     return path
 
 

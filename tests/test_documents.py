@@ -1,5 +1,6 @@
 """Reading record files into blocks of text: real .docx, .odt, .pdf and .xlsx files written
-into tmp_path, legacy fonts converted, and every kind of unreadable file named."""
+into tmp_path, legacy fonts converted, and every kind of unreadable file named (.ods, .pptx,
+.txt and .md: tests/test_readers_more.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import pytest
 from docs_factory import (
     Para,
     Run,
+    Slide,
     Table,
     bloated_docx,
     encrypt_docx,
     lesson_plan,
     make_docx,
+    make_ods,
     make_odt,
     make_pdf,
+    make_pptx,
     make_raw_docx,
     make_scanned_pdf,
     make_xlsx,
@@ -413,7 +417,7 @@ def test_random_bytes_are_corrupt(tmp_path: Path, suffix: str) -> None:
     assert unreadable(path) is UnreadableReason.CORRUPT
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "slides.pptx", "sheet.ods", "README"])
+@pytest.mark.parametrize("name", ["slides.odp", "notes.rtf", "page.html", "README"])
 def test_other_formats_are_unsupported(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text("Rút kinh nghiệm", encoding="utf-8")
@@ -507,13 +511,17 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         make_odt(folder / "b.odt", [("Mục", 1), "đoạn", Table((("a", tcvn3("bài")),))]),
         make_pdf(folder / "c.pdf", ["Rút kinh nghiệm"]),
         make_xlsx(folder / "d.xlsx", [["Họ tên", 9]]),
+        make_ods(folder / "e.ods", [["Họ tên", tcvn3("bài")], [9, None]]),
+        make_pptx(folder / "f.pptx", [Slide(title="Bài 1", body=(tcvn3("Rút kinh nghiệm"),))]),
     ]
-    return {f.suffix: f.read_bytes() for f in files}
+    text = folder / "g.txt"
+    text.write_text("Rút kinh nghiệm\nHọc sinh", encoding="utf-16")
+    return {f.suffix: f.read_bytes() for f in [*files, text]}
 
 
 @settings(max_examples=80, deadline=None)
 @given(
-    suffix=st.sampled_from([".docx", ".odt", ".pdf", ".xlsx"]),
+    suffix=st.sampled_from([".docx", ".odt", ".pdf", ".xlsx", ".ods", ".pptx", ".txt"]),
     flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=8),
     keep=st.floats(0.05, 1),
 )

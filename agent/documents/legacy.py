@@ -405,12 +405,26 @@ def main_document(package: zipfile.ZipFile) -> str:
 def related_parts(package: zipfile.ZipFile, source: str) -> list[tuple[str, str]]:
     """(kind, part name) for each internal relationship of ``source``; kind is the last word
     of the relationship type ("styles", "header", "footer"…)."""
+    return [(kind, part) for _id, kind, part in _relationships(package, source)]
+
+
+def related_by_id(package: zipfile.ZipFile, source: str) -> dict[str, str]:
+    """Part name by relationship id (``r:id="rId2"``) for the internal relationships of
+    ``source``: how a presentation names its slides, in order."""
+    return {rel_id: part for rel_id, _kind, part in _relationships(package, source)}
+
+
+def _relationships(package: zipfile.ZipFile, source: str) -> list[tuple[str, str, str]]:
     folder, name = posixpath.split(source)
     rels = posixpath.join(folder, "_rels", name + ".rels")
     if rels not in package.namelist():
         return []
     return [
-        (rel.get("Type", "").rsplit("/", 1)[-1], _target(source, rel.get("Target", "")))
+        (
+            rel.get("Id", ""),
+            rel.get("Type", "").rsplit("/", 1)[-1],
+            _target(source, rel.get("Target", "")),
+        )
         for rel in read_part(package, rels)
         if rel.tag == f"{{{_REL_NS}}}Relationship" and rel.get("TargetMode") != "External"
     ]

@@ -1,9 +1,9 @@
 """The text of a document as the checks see it, whatever its format.
 
-Readers (documents.py) turn .docx, .odt, .pdf and .xlsx files into a :class:`Document`:
-the blocks of text in reading order, already Unicode NFC (text typed in the legacy TCVN3
-or VNI fonts is converted and marked), with enough structure for the lesson-plan checks
-(heading style, bold, inside a table or not).
+Readers (readers.py) turn .docx, .odt, .ods, .pdf, .pptx, .xlsx, .txt and .md files into a
+:class:`Document`: the blocks of text in reading order, already Unicode NFC (text typed in the
+legacy TCVN3 or VNI fonts is converted and marked), with enough structure for the lesson-plan
+checks (heading style, bold, inside a table or not).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class Legacy(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Block:
-    """One paragraph, PDF line, table cell paragraph or spreadsheet cell."""
+    """One paragraph, PDF or text-file line, table cell paragraph or spreadsheet cell."""
 
     text: str  # Unicode NFC; legacy-encoded runs converted
     heading_level: int | None = None  # from the style (Title = 0, Heading 1 = 1…), else None
@@ -28,9 +28,17 @@ class Block:
     legacy: Legacy | None = None  # some of the text was converted from this encoding
 
 
+# The extensions (lower case) whose text :func:`agent.documents.readers.read_document` reads;
+# any other file is known by its name only (the readers answer UNSUPPORTED, or LEGACY_FORMAT).
+READABLE_SUFFIXES = frozenset(
+    {".docx", ".docm", ".dotx", ".odt", ".ods", ".pdf", ".xlsx", ".xlsm"}
+    | {".pptx", ".pptm", ".ppsx", ".txt", ".md"}
+)
+
+
 @dataclass(frozen=True)
 class Document:
-    format: str  # "docx" | "odt" | "pdf" | "xlsx"
+    format: str  # "docx" | "odt" | "ods" | "pdf" | "pptx" | "xlsx" | "txt" | "md"
     blocks: tuple[Block, ...]
 
     @property

@@ -1,17 +1,23 @@
 """Read a record file into a :class:`~agent.documents.model.Document`, whatever its format.
 
 :func:`read_document` dispatches on the extension: Word (.docx, .docm, .dotx), OpenDocument
-text (.odt), PDF (text layer) and Excel (.xlsx, .xlsm). Blocks come in reading order (a table
-where it stands, nested tables too), Unicode NFC, stripped, blank ones left out; text typed in
-a legacy TCVN3 or VNI font is converted and the block marked (by the font of each run, else
-guessed from the paragraph's content: :mod:`agent.documents.legacy`).
+text and spreadsheets (.odt, .ods), PDF (text layer), Excel (.xlsx, .xlsm), PowerPoint (.pptx,
+.pptm, .ppsx) and plain text (.txt, .md); :data:`~agent.documents.model.READABLE_SUFFIXES`
+lists them. Blocks come in reading order (a table where it stands, nested tables too; a
+spreadsheet row by row; slides in the presentation's order), Unicode NFC, stripped, blank ones
+left out; text typed in a legacy TCVN3 or VNI font is converted and the block marked (by the
+font of each run, else guessed from the paragraph's content, or from a plain-text file's
+whole text: :mod:`agent.documents.legacy`).
 
 Invariants: the file is only read. Whatever the file holds, the only exceptions are
 :class:`Unreadable` (with its reason), :class:`TooComplex` (a zip bomb, or memory ran out) and
 ``OSError`` when the file itself cannot be opened (vanished, locked): that one is the caller's
 to retry. Packages declaring more than :data:`~agent.documents.legacy.MAX_UNPACKED_BYTES`
 unpacked, or an XML part past :func:`~agent.documents.legacy.check_part`'s caps, are refused
-before parsing. Only the parts a reader needs are unpacked (never a .docx's pictures).
+before parsing. Only the parts a reader needs are unpacked (never a .docx's pictures). A
+plain-text file past :data:`MAX_TEXT_BYTES` and a spreadsheet whose repeated rows and columns
+expand past :data:`MAX_CELLS` cells of text are refused (TooComplex SIZE) before they are read
+or expanded; empty repeated cells are never expanded at all.
 
 These readers give no bound on time or memory for what they do parse: the agent runs them in
 a worker process with limits (:mod:`agent.documents.sandbox`).
@@ -19,6 +25,10 @@ a worker process with limits (:mod:`agent.documents.sandbox`).
 
 from __future__ import annotations
 
+import bisect
+import codecs
+import os
+import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -31,26 +41,39 @@ from .legacy import (
     XmlElement,
     check_unpacked_size,
     decode_pieces,
+    guess_encoding,
+    has_unicode_vietnamese,
     main_document,
     paragraph_runs,
     plan_runs,
     read_part,
+    related_by_id,
     related_parts,
     run_text,
     w,
 )
-from .model import Block, Document, Limit, TooComplex, Unreadable, UnreadableReason
+from .model import (
+    READABLE_SUFFIXES,
+    Block,
+    Document,
+    Legacy,
+    Limit,
+    TooComplex,
+    Unreadable,
+    UnreadableReason,
+)
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97–2003, and password-protected OOXML
 LEGACY_SUFFIXES = frozenset({".doc", ".xls", ".ppt"})
-OOXML_SUFFIXES = frozenset({".docx", ".docm", ".dotx", ".xlsx", ".xlsm"})
+OOXML_SUFFIXES = frozenset({".docx", ".docm", ".dotx", ".xlsx", ".xlsm", ".pptx", ".pptm", ".ppsx"})
 
 
 def read_document(path: Path) -> Document:
     """The blocks of text of a record file. Raises :class:`Unreadable`: LEGACY_FORMAT for
-    .doc/.xls/.ppt, ENCRYPTED for a password, CORRUPT for a damaged or disguised file,
-    NO_TEXT for a PDF without a text layer, UNSUPPORTED for any other extension; and
-    :class:`TooComplex` for a zip bomb (SIZE) or when memory ran out (MEMORY)."""
+    .doc/.xls/.ppt, ENCRYPTED for a password, CORRUPT for a damaged or disguised file (or
+    a .txt holding binary data), NO_TEXT for a PDF without a text layer, UNSUPPORTED for
+    any other extension; and :class:`TooComplex` for a zip bomb or an oversized text file
+    or spreadsheet (SIZE) or when memory ran out (MEMORY)."""
     suffix = path.suffix.lower()
     if suffix in LEGACY_SUFFIXES:
         raise Unreadable(UnreadableReason.LEGACY_FORMAT, suffix)
@@ -99,10 +122,15 @@ def _block(
     *,
     heading_level: int | None = None,
     in_table: bool = False,
+    encoding: Legacy | None = None,
 ) -> Block | None:
     """One block from the pieces of text of a paragraph with their fonts and boldness, legacy
-    runs converted; None when it is blank."""
-    plans = plan_runs(pieces, fonts)
+    runs converted; None when it is blank. ``encoding``: what the whole file was typed in (a
+    plain-text file has no fonts), for every piece without a Unicode Vietnamese letter."""
+    if encoding is None:
+        plans = plan_runs(pieces, fonts)
+    else:
+        plans = [None if has_unicode_vietnamese(p) else (encoding, False) for p in pieces]
     decoded = decode_pieces(pieces, plans)
     # A soft hyphen left after decoding is invisible: drop it so matching sees whole words.
     text = _nfc("".join(decoded)).replace("\u00ad", "").strip()
@@ -176,16 +204,26 @@ _T_P, _T_H, _T_S = (_q(_TEXT, n) for n in ("p", "h", "s"))
 _ODT_SPANS = frozenset(_q(_TEXT, n) for n in ("span", "a", "meta"))
 _T_STYLE_NAME = _q(_TEXT, "style-name")
 _ODT_BREAKS = {_q(_TEXT, "tab"): "\t", _q(_TEXT, "line-break"): "\n"}
+# Never entered for paragraphs: change-tracking, declarations, columns, comments (a
+# spreadsheet cell holds its comment beside its paragraphs).
 _ODT_SKIP = frozenset(
-    {_q(_TEXT, "tracked-changes"), _q(_TEXT, "sequence-decls"), _q(_TABLE, "table-columns")}
+    {
+        _q(_TEXT, "tracked-changes"),
+        _q(_TEXT, "sequence-decls"),
+        _q(_TABLE, "table-columns"),
+        _q(_OFFICE, "annotation"),
+    }
 )
 _Format = tuple[str | None, bool]  # (font, bold)
+_TEXT_FAMILIES = frozenset({"paragraph", "text", "table-cell"})  # the styles text is in
 
 
 class _OdtStyles:
-    """Fonts, boldness and heading names of an ODF document's styles (parents followed)."""
+    """Fonts, boldness and heading names of an ODF document's styles (parents followed);
+    the default format is that of ``family``'s default style (text documents: paragraphs;
+    spreadsheets: cells)."""
 
-    def __init__(self, roots: Sequence[XmlElement]) -> None:
+    def __init__(self, roots: Sequence[XmlElement], family: str = "paragraph") -> None:
         self._faces: dict[str, str] = {}
         self._styles: dict[str, XmlElement] = {}
         self._default: _Format = (None, False)
@@ -195,9 +233,11 @@ class _OdtStyles:
                 name = face.get(_q(_STYLE, "name"), "")
                 self._faces[name] = (face.get(_q(_SVG, "font-family")) or name).strip("'\"")
             for style in root.iter(_q(_STYLE, "style")):
-                self._styles[style.get(_q(_STYLE, "name"), "")] = style
+                # Names are unique per family only: a drawing's "Default" is not a cell's.
+                if style.get(_q(_STYLE, "family")) in _TEXT_FAMILIES:
+                    self._styles[style.get(_q(_STYLE, "name"), "")] = style
             for default in root.iter(_q(_STYLE, "default-style")):
-                if default.get(_q(_STYLE, "family")) == "paragraph":
+                if default.get(_q(_STYLE, "family")) == family:
                     self._default = self._own(default, (None, False))
 
     def _chain(self, name: str | None) -> list[XmlElement]:
@@ -247,11 +287,16 @@ def _odt_level_from_name(name: str) -> int | None:
     return None
 
 
-def _read_odt(path: Path) -> Document:
+def _odf_parts(path: Path, family: str) -> tuple[XmlElement, _OdtStyles]:
+    """The content of an ODF package and its styles (those of styles.xml, then its own)."""
     with _open_package(path) as package:
         content = read_part(package, "content.xml")
         roots = [read_part(package, "styles.xml")] if "styles.xml" in package.namelist() else []
-    styles = _OdtStyles([*roots, content])
+    return content, _OdtStyles([*roots, content], family)
+
+
+def _read_odt(path: Path) -> Document:
+    content, styles = _odf_parts(path, "paragraph")
     text = content.find(f"{_q(_OFFICE, 'body')}/{_q(_OFFICE, 'text')}")
     if text is None:
         raise PackageError("no office:text (not a text document)")
@@ -276,11 +321,17 @@ def _odt_block(paragraph: XmlElement, styles: _OdtStyles, in_table: bool) -> Blo
         level: int | None = int(level_text) if level_text.isdigit() else 1
     else:
         level = styles.title_or_heading(style)
+    return _formatted_block(pieces, heading_level=level, in_table=in_table)
+
+
+def _formatted_block(
+    pieces: Sequence[tuple[str, _Format]], *, heading_level: int | None, in_table: bool
+) -> Block | None:
     return _block(
         [text for text, _ in pieces],
         [fmt[0] for _, fmt in pieces],
         [fmt[1] for _, fmt in pieces],
-        heading_level=level,
+        heading_level=heading_level,
         in_table=in_table,
     )
 
@@ -302,6 +353,113 @@ def _odt_pieces(
             out.append((_ODT_BREAKS[child.tag], fmt))
         if child.tail:
             out.append((child.tail, fmt))
+
+
+# --- OpenDocument spreadsheet ---------------------------------------------------------------
+
+# The worker refuses an answer past 16 MiB, and a block takes 30 bytes of it at the least: a
+# spreadsheet expanding to more cells of text than this could never come back anyway.
+MAX_CELLS = 500_000
+_T_TABLE, _T_ROW, _T_COLUMN = (_q(_TABLE, n) for n in ("table", "table-row", "table-column"))
+_T_CELLS = frozenset(_q(_TABLE, n) for n in ("table-cell", "covered-table-cell"))
+# Where rows and columns are grouped (header rows, outline groups): entered where they stand.
+_T_GROUPS = frozenset(
+    _q(_TABLE, n)
+    for n in (
+        "table-header-rows",
+        "table-rows",
+        "table-row-group",
+        "table-header-columns",
+        "table-columns",
+        "table-column-group",
+    )
+)
+_T_ROWS_REPEATED, _T_COLUMNS_REPEATED = (
+    _q(_TABLE, f"number-{n}-repeated") for n in ("rows", "columns")
+)
+_T_CELL_STYLE, _T_DEFAULT_CELL_STYLE = (
+    _q(_TABLE, n) for n in ("style-name", "default-cell-style-name")
+)
+
+
+def _read_ods(path: Path) -> Document:
+    content, styles = _odf_parts(path, "table-cell")
+    spreadsheet = content.find(f"{_q(_OFFICE, 'body')}/{_q(_OFFICE, 'spreadsheet')}")
+    if spreadsheet is None:
+        raise PackageError("no office:spreadsheet (not a spreadsheet)")
+    blocks: list[Block] = []
+    for sheet in spreadsheet.iterchildren(_T_TABLE):
+        _ods_sheet(sheet, styles, blocks)
+    return Document(format="ods", blocks=tuple(blocks))
+
+
+def _repeated(element: XmlElement, attribute: str) -> int:
+    value = element.get(attribute, "1")
+    return max(int(value), 1) if value.isascii() and value.isdecimal() else 1
+
+
+def _ods_lines(container: XmlElement) -> Iterator[XmlElement]:
+    """The columns and rows of a sheet, in order, out of their groups."""
+    for child in container:
+        if child.tag in (_T_ROW, _T_COLUMN):
+            yield child
+        elif child.tag in _T_GROUPS:
+            yield from _ods_lines(child)
+
+
+def _ods_sheet(sheet: XmlElement, styles: _OdtStyles, out: list[Block]) -> None:
+    """Every cell of text of one sheet onto ``out``, row by row. Repeated rows and cells
+    (LibreOffice writes a run of equal ones once, with a count) are expanded only when they
+    hold text: a sheet's trailing million empty rows cost one element."""
+    # The columns' default cell styles: column_styles[i] from column column_starts[i] on.
+    column_starts: list[int] = []
+    column_styles: list[str | None] = []
+    columns = 0
+    for line in _ods_lines(sheet):
+        if line.tag == _T_COLUMN:
+            column_starts.append(columns)
+            column_styles.append(line.get(_T_DEFAULT_CELL_STYLE))
+            columns += _repeated(line, _T_COLUMNS_REPEATED)
+            continue
+        row: list[Block] = []
+        row_style = line.get(_T_DEFAULT_CELL_STYLE)
+        column = 0
+        for cell in line:
+            if cell.tag not in _T_CELLS:
+                continue
+            times = _repeated(cell, _T_COLUMNS_REPEATED)
+            if len(cell):  # an empty cell has no children: skipped, however often repeated
+                # The cell's own style, else its row's default, else its column's (ODF's order).
+                style = cell.get(_T_CELL_STYLE) or row_style
+                if style is None and column < columns:
+                    style = column_styles[bisect.bisect_right(column_starts, column) - 1]
+                block = _ods_cell_block(cell, style, styles)
+                if block is not None:
+                    _expand(row, [block], times, pending=len(out))
+            column += times
+        if row:
+            _expand(out, row, _repeated(line, _T_ROWS_REPEATED))
+
+
+def _expand(out: list[Block], blocks: list[Block], times: int, *, pending: int = 0) -> None:
+    """``blocks`` repeated ``times`` onto ``out`` (``pending`` more blocks go before it);
+    TooComplex SIZE, before expanding anything, past :data:`MAX_CELLS` blocks in all."""
+    if pending + len(out) + len(blocks) * times > MAX_CELLS:
+        raise TooComplex(Limit.SIZE, f"more than {MAX_CELLS} cells of text once expanded")
+    out.extend(blocks * times)
+
+
+def _ods_cell_block(cell: XmlElement, style: str | None, styles: _OdtStyles) -> Block | None:
+    """One block for a cell: its paragraphs (a cell with line breaks has several) joined by
+    line breaks, in the cell's format (font, bold) unless a paragraph or span says more."""
+    cell_format = styles.text_format(style)
+    pieces: list[tuple[str, _Format]] = []
+    for paragraph, _ in _odt_paragraphs(cell, True):
+        if pieces:
+            pieces.append(("\n", cell_format))
+        own = styles.text_format(paragraph.get(_T_STYLE_NAME), cell_format)
+        _odt_pieces(paragraph, own, styles, pieces)
+    return _formatted_block(pieces, heading_level=None, in_table=True)
 
 
 # --- PDF ------------------------------------------------------------------------------------
@@ -357,12 +515,158 @@ def _xlsx_blocks(workbook: Any) -> Iterator[Block]:  # an openpyxl Workbook
                     yield block
 
 
+# --- PowerPoint -----------------------------------------------------------------------------
+
+_P_NS = "http://schemas.openxmlformats.org/presentationml/2006/main"
+_A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+_P_SP, _P_GROUP, _P_FRAME = (_q(_P_NS, n) for n in ("sp", "grpSp", "graphicFrame"))
+_A_P, _A_BR, _A_RPR, _A_T = (_q(_A_NS, n) for n in ("p", "br", "rPr", "t"))
+_A_RUNS = frozenset({_q(_A_NS, "r"), _q(_A_NS, "fld")})  # a field (slide number, date) too
+_PLACEHOLDER = "/".join(_q(_P_NS, n) for n in ("nvSpPr", "nvPr", "ph"))
+_TITLE_LEVELS = {"ctrTitle": 0, "title": 1}  # the title slide's title, a slide's title
+
+
+def _read_pptx(path: Path) -> Document:
+    blocks: list[Block] = []
+    with _open_package(path) as package:
+        main = main_document(package)
+        slides = related_by_id(package, main)
+        listed = read_part(package, main).find(_q(_P_NS, "sldIdLst"))
+        for slide_id in listed if listed is not None else ():
+            part = slides.get(slide_id.get(_R_ID, ""))
+            if part is None:  # a dangling id: PowerPoint drops that slide when it repairs
+                continue
+            shapes = read_part(package, part).find(f"{_q(_P_NS, 'cSld')}/{_q(_P_NS, 'spTree')}")
+            if shapes is not None:
+                blocks.extend(b for b in _pptx_shapes(shapes) if b is not None)
+    return Document(format="pptx", blocks=tuple(blocks))
+
+
+def _pptx_shapes(tree: XmlElement) -> Iterator[Block | None]:
+    """The paragraphs of a slide's shapes in the slide's order (groups entered where they
+    stand), a table's cells row by row. Pictures, charts and diagrams give no text."""
+    for shape in tree:
+        if shape.tag == _P_SP:
+            placeholder = shape.find(_PLACEHOLDER)
+            kind = placeholder.get("type", "") if placeholder is not None else ""
+            body = shape.find(_q(_P_NS, "txBody"))
+            for paragraph in body.iterchildren(_A_P) if body is not None else ():
+                yield _pptx_block(paragraph, _TITLE_LEVELS.get(kind), in_table=False)
+        elif shape.tag == _P_GROUP:
+            yield from _pptx_shapes(shape)
+        elif shape.tag == _P_FRAME:
+            for table in shape.iter(_q(_A_NS, "tbl")):
+                for paragraph in table.iter(_A_P):
+                    yield _pptx_block(paragraph, None, in_table=True)
+        elif shape.tag == _q(_MC_NS, "AlternateContent"):  # newer content: its first choice
+            choice = shape.find(_q(_MC_NS, "Choice"))
+            if choice is not None:
+                yield from _pptx_shapes(choice)
+
+
+def _pptx_block(paragraph: XmlElement, heading_level: int | None, in_table: bool) -> Block | None:
+    """A paragraph's runs with their own font (a:latin) and boldness; a font the run inherits
+    from the layout or theme is never a legacy one a teacher picked: its text is guessed."""
+    pieces: list[str] = []
+    fonts: list[str | None] = []
+    bolds: list[bool] = []
+    for child in paragraph:
+        if child.tag in _A_RUNS:
+            props = child.find(_A_RPR)
+            latin = props.find(_q(_A_NS, "latin")) if props is not None else None
+            pieces.append("".join(t.text or "" for t in child.iterchildren(_A_T)))
+            fonts.append(latin.get("typeface") if latin is not None else None)
+            bolds.append(props is not None and props.get("b") in ("1", "true"))
+        elif child.tag == _A_BR:
+            pieces.append("\n")
+            fonts.append(fonts[-1] if fonts else None)
+            bolds.append(False)
+    return _block(pieces, fonts, bolds, heading_level=heading_level, in_table=in_table)
+
+
+# --- Plain text -----------------------------------------------------------------------------
+
+# A 300-page book is about 1 MB of plain text; its answer (JSON, Vietnamese letters escaped)
+# takes up to twice that, under the worker's 16 MiB.
+MAX_TEXT_BYTES = 8 * 1024 * 1024
+_GUESS_CHARS = 64 * 1024  # a file is saved in one encoding: its start tells which
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_MD_HEADING = re.compile(r" {0,3}(#{1,6})[ \t]+")
+
+
+def _read_text(path: Path) -> Document:
+    """A .txt or .md file, a line per block (a Markdown "# heading" marked as one)."""
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        data = file.read(MAX_TEXT_BYTES + 1) if size <= MAX_TEXT_BYTES else b""
+    if size > MAX_TEXT_BYTES or len(data) > MAX_TEXT_BYTES:
+        raise TooComplex(Limit.SIZE, f"more than {MAX_TEXT_BYTES} bytes of plain text")
+    text, encoding = _decoded_text(data)
+    markdown = path.suffix.lower() == ".md"
+    blocks: list[Block] = []
+    for line in text.splitlines():
+        level, shown = _markdown_heading(line) if markdown else (None, line)
+        block = _block([shown], [None], [False], heading_level=level, encoding=encoding)
+        if block is not None:
+            blocks.append(block)
+    return Document(format="md" if markdown else "txt", blocks=tuple(blocks))
+
+
+def _markdown_heading(line: str) -> tuple[int | None, str]:
+    """(level, text) of an ATX heading ("## Rút kinh nghiệm ##"), else (None, the line)."""
+    match = _MD_HEADING.match(line)
+    if match is None:
+        return None, line
+    text = line[match.end() :].rstrip()
+    closed = text.rstrip("#")  # the closing hashes go only after a space
+    return len(match.group(1)), closed if not closed or closed[-1] in " \t" else text
+
+
+def _decoded_text(data: bytes) -> tuple[str, Legacy | None]:
+    """The text of a plain-text file, and the legacy encoding its content says it was typed
+    in (None: each line is judged alone, like a paragraph of a document). UTF-8, or UTF-16/32
+    with a byte-order mark; else 8-bit: Windows Western characters when they read as TCVN3 or
+    VNI (a file saved from an editor showing .VnTime or VNI-Times), else Windows Vietnamese
+    (cp1258)."""
+    for mark, codec in _BOMS:
+        if data.startswith(mark):
+            text = data.decode(codec, errors="replace")
+            return text, guess_encoding(text[:_GUESS_CHARS])
+    if b"\0" in data:
+        raise Unreadable(UnreadableReason.CORRUPT, "binary data, not plain text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        western = data.decode("cp1252", errors="replace")
+        encoding = guess_encoding(western[:_GUESS_CHARS])
+        if encoding is not None:
+            return western, encoding
+        return data.decode("cp1258", errors="replace"), None
+    return text, guess_encoding(text[:_GUESS_CHARS])
+
+
 _READERS: dict[str, Callable[[Path], Document]] = {
     ".docx": _read_docx,
     ".docm": _read_docx,
     ".dotx": _read_docx,
     ".odt": _read_odt,
+    ".ods": _read_ods,
     ".pdf": _read_pdf,
     ".xlsx": _read_xlsx,
     ".xlsm": _read_xlsx,
+    ".pptx": _read_pptx,
+    ".pptm": _read_pptx,
+    ".ppsx": _read_pptx,
+    ".txt": _read_text,
+    ".md": _read_text,
 }
+assert _READERS.keys() == READABLE_SUFFIXES, "model.READABLE_SUFFIXES names what is read here"
