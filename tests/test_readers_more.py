@@ -1,7 +1,7 @@
 """Reading the formats search needs beyond those the checks read: OpenDocument spreadsheets,
 PowerPoint slides and plain text (.ods, .pptx, .txt, .md), real files written into tmp_path
 (odfpy, hand-written OOXML, bytes in each encoding, and once through LibreOffice), legacy
-TCVN3/VNI text converted, hostile files refused quickly."""
+TCVN3/VNI text converted, hostile files refused quickly; and validation unchanged by them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 import tracemalloc
 import unicodedata
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ from agent.documents.model import (
 )
 from agent.documents.readers import MAX_CELLS, MAX_TEXT_BYTES, read_document
 from agent.documents.sandbox import DEFAULT_LIMITS, shared
+from agent.records import Record
+from agent.recordtypes import load_types_file, shipped_types_file
 
 NFD = unicodedata.normalize("NFD", "Rút kinh nghiệm sau bài dạy")
 
@@ -426,6 +429,64 @@ def test_readable_suffixes_are_what_the_readers_read(tmp_path: Path) -> None:
     for name in ("slides.odp", "notes.rtf", "README"):
         (tmp_path / name).write_text("Rút kinh nghiệm", encoding="utf-8")
         assert unreadable(tmp_path / name) is UnreadableReason.UNSUPPORTED
+
+
+# --- Validation is not changed by the new readers --------------------------------------------
+
+
+def _never_read(path: Path) -> Document:
+    raise AssertionError(f"{path.name} was read for a check")
+
+
+def test_validation_still_judges_slides_spreadsheets_and_text_by_their_names(
+    tmp_path: Path,
+) -> None:
+    from plugins.validation.checks import check_record
+
+    types = {t.code: t for t in load_types_file(shipped_types_file())}
+    legacy_ods = make_ods(tmp_path / "Sổ chủ nhiệm.ods", [[tcvn3("Rút kinh nghiệm")]])
+    slides = make_pptx(tmp_path / "Bài 5.pptx", [Slide(body=(tcvn3("Rút kinh nghiệm"),))])
+    text = tmp_path / "Bài 5.txt"
+    text.write_text("Bài 5\nkhông có phần nào", encoding="utf-8")
+    cases = [
+        (slides, "Kế hoạch bài dạy/Tuần 5/Bài 5.pptx", "KHBD", ["file.format-not-allowed"]),
+        (text, "Kế hoạch bài dạy/Tuần 5/Bài 5.txt", "KHBD", ["file.format-not-allowed"]),
+        (legacy_ods, "Sổ chủ nhiệm/Sổ chủ nhiệm.ods", "SCN", []),  # .ods allowed, not read
+    ]
+    for file, path, code, rules in cases:
+        findings = check_record(
+            file,
+            path,
+            types[code],
+            size=file.stat().st_size,
+            today=date(2026, 11, 29),
+            year_start=date(2026, 9, 7),
+            read=_never_read,
+        )
+        assert [f.rule for f in findings] == rules, path
+
+
+def test_a_lesson_date_is_never_read_from_slides_or_text(tmp_path: Path) -> None:
+    from inspection_factory import make_config
+
+    from plugins.validation import hoso_record_date
+    from plugins.validation.lessonplan import lesson_date
+    from plugins.validation.settings import settings_of
+
+    config = make_config(tmp_path / "HoSo", tmp_path / "state")
+    sandbox = shared(settings_of(config).limits(config.plugins.timeout))
+    lines = ["KẾ HOẠCH BÀI DẠY", "Môn: Toán   Lớp: 2", "Bài 5: Phép cộng", "Ngày dạy: 11/11/2026"]
+    text = tmp_path / "Bài 5.txt"
+    text.write_text("\n".join(lines), encoding="utf-8")
+    slides = make_pptx(tmp_path / "Bài 5.pptx", [Slide(body=tuple(lines))])
+    for file in (text, slides):
+        # The reader would find the date: the hook does not look, as before.
+        path = f"Kế hoạch bài dạy/Khác/{file.name}"
+        assert lesson_date(read_document(file), path, date(2026, 9, 7)) == date(2026, 11, 11)
+        before = sandbox.reads
+        record = Record(path, file, None, file.stat().st_size, file.stat().st_mtime)
+        assert hoso_record_date(config, record, date(2026, 9, 7)) is None
+        assert sandbox.reads == before
 
 
 # --- Files LibreOffice saved --------------------------------------------------------------------

@@ -72,9 +72,13 @@ def hoso_school_year_start(config: Config, today: date) -> date | None:
 @hookimpl
 def hoso_record_date(config: Config, record: Record, year_start: date) -> date | None:
     """The teaching day a lesson plan names (read in a worker process with this plugin's
-    limits); None for a file that holds no lesson, cannot be read or hit a limit."""
+    limits); None for a file that holds no lesson, cannot be read or hit a limit, and for a
+    format the checks never read (slides, plain text: dated by their save time)."""
+    from .checks import CONTENT_FORMATS
     from .lessonplan import lesson_date
 
+    if record.file.suffix.lower() not in CONTENT_FORMATS:
+        return None
     limits = settings_of(config).limits(config.plugins.timeout)
     try:
         return lesson_date(document_sandbox(limits).read(record.file), record.path, year_start)

@@ -34,7 +34,9 @@ from agent.api import (
 
 from . import filechecks, lessonplan
 
-CONTENT_FORMATS = {".docx", ".docm", ".dotx", ".odt", ".pdf", ".xlsx", ".xlsm"}
+# The formats whose content is checked: not every one the readers read (READABLE_SUFFIXES):
+# slides, .ods and plain text are searched, never judged (their findings are the names').
+CONTENT_FORMATS = frozenset({".docx", ".docm", ".dotx", ".odt", ".pdf", ".xlsx", ".xlsm"})
 LEGACY_BINARY = {".doc", ".xls", ".ppt"}  # filechecks already says "save as .docx"
 
 
