@@ -1,4 +1,5 @@
-"""Reading the teacher's documents: Word, OpenDocument, PDF and Excel files as plain blocks.
+"""Reading the teacher's documents (Word, OpenDocument, PDF, Excel, PowerPoint, plain text)
+as plain blocks.
 
 :mod:`.model` holds what a reader returns (:class:`Document` of :class:`Block`) and what it
 raises (:class:`Unreadable`, :class:`TooComplex`); :mod:`.readers` reads one file in this

@@ -331,8 +331,8 @@ _ON = frozenset({"1", "true", "on"})
 
 
 class PackageError(ValueError):
-    """A zip package (.docx, .odt, .xlsx) that is not what it claims: a missing or damaged
-    part, or XML that does not parse or has a DOCTYPE."""
+    """A zip package (.docx, .odt, .ods, .pptx, .xlsx) that is not what it claims: a missing or
+    damaged part, or XML that does not parse or has a DOCTYPE."""
 
 
 def check_unpacked_size(package: zipfile.ZipFile) -> None:

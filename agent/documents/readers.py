@@ -588,8 +588,9 @@ def _pptx_block(paragraph: XmlElement, heading_level: int | None, in_table: bool
 
 # --- Plain text -----------------------------------------------------------------------------
 
-# A 300-page book is about 1 MB of plain text; its answer (JSON, Vietnamese letters escaped)
-# takes up to twice that, under the worker's 16 MiB.
+# A 300-page book is about 1 MB of plain text: past this, a file is not read at all. (What is
+# read may still be refused by the worker, whose answer stops at 16 MiB: an escaped letter
+# there takes up to six bytes.)
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 _GUESS_CHARS = 64 * 1024  # a file is saved in one encoding: its start tells which
 # UTF-32 first: its little-endian mark starts with UTF-16's.
