@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -431,3 +433,56 @@ def test_a_managers_copy_prints_one_teachers_folder(setup: Setup, binder: Made) 
     assert Path(data["pdf"]).name == "KHBD Tuần 1.pdf"  # the default name, current folder
     outside = setup.hoso("print", "--weeks", "1", "--teacher-folder", "../HoSo", config=config)
     assert outside.returncode == 2 and "inside the records folder" in outside.stderr
+
+
+def test_the_school_year_is_its_weeks_and_skips_other_years_folders(
+    setup: Setup, binder: Made
+) -> None:
+    share = setup.home / "year-share"
+    teacher = share / "lan.nt"
+    shutil.copytree(setup.root / "Tuần 1", teacher / "Tuần 1")
+    # last year's plan, kept in a school-year folder: not of 2026–2027
+    shutil.copytree(setup.root / "Tuần 2", teacher / "2025-2026" / "Tuần 2")
+    config = _config(setup.home, share, "year.toml", converter=str(setup.wrapper))
+    done = setup.hoso(
+        "print", "--year", "2026-2027", "--teacher-folder", str(teacher), "--json",
+        "--out", "year.pdf", config=config,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert [i["path"] for i in data["included"]] == [
+        "Tuần 1/Tiếng Việt/Bài 1.docx",
+        "Tuần 1/Toán/Bài 2.docx",
+        "Tuần 1/Toán/Bài 10.docx",
+    ]
+    cover = _page_text(setup.out / "year.pdf", 1)
+    assert "Năm học 2026–2027" in cover and "lan.nt" in cover
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_binder_leaves_no_libreoffice_running(
+    setup: Setup, binder: Made, signum: int
+) -> None:
+    """Week 3's first document hangs LibreOffice: the binder is stopped while it waits."""
+    process = subprocess.Popen(
+        hoso_command(
+            "--config", str(setup.config_path), "print", "--weeks", "3", "--out", "stop.pdf"
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=hoso_env({"XDG_CONFIG_HOME": str(setup.home / "xdg")}),
+        cwd=setup.out,
+    )
+    deadline = time.monotonic() + 60
+    while not _soffice_left() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    assert _soffice_left()
+    process.send_signal(signum)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and "Aborted." in err, err  # as every hoso command on Ctrl-C
+    assert "Traceback" not in err
+    assert not _soffice_left()
+    assert not (setup.out / "stop.pdf").exists()
+    assert not list((setup.home / "state" / "print-cache").glob("work-*"))  # staging removed

@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ class Converter:
     def convert(self, sources: Sequence[Source]) -> list[Converted]:
         """Each source converted or with its failure, in the order given."""
         self.cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _terminate_as_interrupt():
+            return self._convert(sources)
+
+    def _convert(self, sources: Sequence[Source]) -> list[Converted]:
         results: dict[int, Converted] = {}
         with tempfile.TemporaryDirectory(dir=self.cache, prefix="work-") as work:
             stage, out = Path(work, "stage"), Path(work, "out")
@@ -304,6 +309,24 @@ class Converter:
             return produced, None
         finally:
             _kill(process)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a closed terminal, a service stop) unwinds like Ctrl-C, so that the
+    LibreOffice started here is killed on the way out rather than left running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _output(out: Path, name: str) -> Path:
