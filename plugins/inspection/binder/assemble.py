@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PageObject, PdfReader, PdfWriter, Transformation
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
 
 from . import layout
 from .pages import FOOTER_BAND, GUTTER, PT, Overlay
@@ -77,7 +78,7 @@ def assemble(
         for page in PdfReader(part.pdf).pages:
             number = len(writer.pages) + 1
             added = writer.add_page(page)
-            frames.append((float(added.mediabox.width), *_with_gutter(added, number)))
+            frames.append((float(added.mediabox.width), *_with_gutter(writer, added, number)))
     if closing is not None:
         writer.append(PdfReader(io.BytesIO(closing)))
         while len(frames) < len(writer.pages):
@@ -118,24 +119,39 @@ def _own_frame(number: int) -> tuple[float, float]:
     return left, A4_PT[0] - (30.0 + GUTTER) / PT
 
 
-def _with_gutter(page: PageObject, number: int) -> tuple[float, float]:
+def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[float, float]:
     """Scale the record's page and move it off the binding edge (right-hand pages: off the
     left edge); returns where its content now sits (left, width)."""
-    page.transfer_rotation_to_content()
+    if page.rotation:
+        page.transfer_rotation_to_content()
     box = page.mediabox
     left, bottom = float(box.left), float(box.bottom)
     width, height = float(box.width), float(box.height)
     scale = min((width - _GUTTER_PT) / width, (height - _BAND_PT) / height)
     shift_x = _GUTTER_PT if number % 2 else width * (1 - scale) - _GUTTER_PT
     shift_x = max(shift_x, 0.0)
-    move = (
-        Transformation()
-        .scale(scale)
-        .translate(left * (1 - scale) + shift_x, bottom * (1 - scale) + height * (1 - scale))
-    )
-    page.add_transformation(move)
+    move_x = left * (1 - scale) + shift_x
+    move_y = bottom * (1 - scale) + height * (1 - scale)
+    _wrap(writer, page, f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm\n")
     page.cropbox = page.mediabox
     return shift_x, width * scale
+
+
+def _wrap(writer: PdfWriter, page: PageObject, matrix: str) -> None:
+    """Put the page's content streams between ``q <matrix>`` and ``Q``, as they are: pypdf's
+    own add_transformation parses and rewrites every stream (most of a binder's time)."""
+    contents = page.raw_get("/Contents") if "/Contents" in page else None
+    if contents is None:
+        return
+    resolved = contents.get_object()
+    streams = list(resolved) if isinstance(resolved, ArrayObject) else [contents]
+    before, after = DecodedStreamObject(), DecodedStreamObject()
+    before.set_data(matrix.encode("ascii"))
+    after.set_data(b"\nQ\n")
+    # pypdf has no public way to add an indirect object; every content stream must be one.
+    page[NameObject("/Contents")] = ArrayObject(
+        [writer._add_object(before), *streams, writer._add_object(after)]
+    )
 
 
 def _marks(

@@ -140,10 +140,7 @@ class Converter:
                     results[index] = staged
                     continue
                 key, name = staged
-                cached = self._cached(source, key)
-                if cached is not None:
-                    results[index] = cached
-                elif name in todo:
+                if name in todo:
                     todo[name][1].append(index)  # the same content twice: converted once
                 else:
                     todo[name] = (key, [index])
@@ -162,7 +159,8 @@ class Converter:
     # --- staging and the cache --------------------------------------------------------------
 
     def _stage(self, source: Source, stage: Path) -> tuple[str, str] | Converted:
-        """Copy the record into the staging folder under its content hash: (key, name)."""
+        """Copy the record into the staging folder under its content hash: (key, name), or
+        what the cache holds for it."""
         suffix = source.suffix.lower()
         digest = hashlib.sha256()
         temp = stage / "incoming"
@@ -175,19 +173,20 @@ class Converter:
         except OSError as exc:
             return Converted(source, "", None, Failure.UNREADABLE, exc.strerror or str(exc))
         key = digest.hexdigest()
+        cached = self._cached(source, key)
+        if cached is not None:
+            return cached
         name = f"{key}{suffix}"
         if suffix == ".docx":
             # TCVN3/VNI runs become Unicode first; a Unicode document stays byte for byte.
             try:
-                converted = convert_docx(temp, stage / name) > 0
+                legacy = convert_docx(temp, stage / name) > 0
             except (Unreadable, TooComplex, ValueError) as exc:
                 return Converted(source, key, None, Failure.UNREADABLE, str(exc))
-            if not converted:
-                os.replace(temp, stage / name)
-            else:
+            if legacy:
                 temp.unlink()
-        else:
-            os.replace(temp, stage / name)
+                return key, name
+        os.replace(temp, stage / name)
         return key, name
 
     def _entry(self, key: str, suffix: str) -> Path:
