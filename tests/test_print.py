@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from agents import hoso_command, hoso_env, to_toml
-from docs_factory import Para, Run, Table, lesson_plan, make_docx, tcvn3
+from docs_factory import Para, Run, Table, lesson_plan, make_docx, make_pdf, tcvn3
 from inspection_factory import raw_config
 from pypdf import PdfReader
 
@@ -69,6 +69,7 @@ FIRST_LINES = {
     "Tuần 1/Tiếng Việt/Bài 1.docx": "Tuần 1 – Tiếng Việt – Bài 1: Đôi bàn tay bé",
     "Tuần 2/Tiếng Việt/Bài 3.docx": "Tuần 2 – Tiếng Việt – Bài 3: Ngày hội rừng xanh",
     "Tuần 2/Đạo đức/Bài 4.docx": "Tuần 2 – Đạo đức – Bài 4: Em yêu Tổ quốc",
+    "Tuần 2/Toán/Bài 11.pdf": "Tuần 2 – Toán – Bài 11: Phép trừ có nhớ",
     "Tuần 3/Toán/Bài 12.docx": "Tuần 3 – Toán – Bài 12: Hình vuông",
     "Tuần 3/Toán/Bài 13.docx": "Tuần 3 – Toán – Bài 13: Hình tròn",
     "Tuần 3/Toán/Bài 14.docx": "Tuần 3 – Toán – Bài 14: Khối lập phương",
@@ -82,6 +83,10 @@ TEACHER = "Nguyễn Thị Lan"
 
 
 def _write(root: Path, path: str, first: str) -> None:
+    if path.endswith(".pdf"):  # a lesson plan kept as PDF: it goes in as it is
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        make_pdf(root / path, [first, "KẾ HOẠCH BÀI DẠY", "IV. Điều chỉnh sau bài dạy", "Tốt."])
+        return
     items = lesson_plan(activity_rows=2)
     items[2] = f"Tên bài học: {first.split('– ', 2)[-1]}"
     body: list[object] = [first, *items]
@@ -108,6 +113,7 @@ class Setup:
     log: Path
     out: Path  # where binders are written
     wrapper: Path
+    records: dict[str, bytes]  # the records folder as made
 
     def hoso(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -150,7 +156,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     out = home / "out"
     out.mkdir()
     config = _config(home, root, "agent.toml", converter=str(wrapper))
-    return Setup(home, root, config, log, out, wrapper)
+    return Setup(home, root, config, log, out, wrapper, _tree(root))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 @dataclass
@@ -211,6 +221,7 @@ def test_the_binder_holds_each_convertible_record_once_in_natural_order(
         "Tuần 1/Toán/Bài 2.docx",
         "Tuần 1/Toán/Bài 10.docx",  # "Bài 2" before "Bài 10"
         "Tuần 2/Tiếng Việt/Bài 3.docx",
+        "Tuần 2/Toán/Bài 11.pdf",
         "Tuần 3/Toán/Bài 14.docx",
     ]
     assert binder.data["pages"] == len(binder.pages) == _pdfinfo_pages(binder.pdf)
@@ -218,7 +229,7 @@ def test_the_binder_holds_each_convertible_record_once_in_natural_order(
     # a teacher with no mail settings at all prints
     loaded = configmod.load(setup.config_path)
     assert not loaded.table("smtp") and not loaded.table("inspection")
-    assert not list(setup.root.rglob("*.pdf")) and not list(setup.root.rglob(".~lock*"))
+    assert _tree(setup.root) == setup.records  # nothing written there (no PDF, no lock file)
 
 
 def test_every_record_starts_on_the_page_the_contents_and_json_give(binder: Made) -> None:
@@ -232,7 +243,7 @@ def test_every_record_starts_on_the_page_the_contents_and_json_give(binder: Made
     # weeks and subjects point at their first lesson, in the order of the binder
     assert [title for title, _page in _contents(binder)] == [
         "Tuần 1", "Tiếng Việt", "Bài 1", "Toán", "Bài 2", "Bài 10",
-        "Tuần 2", "Tiếng Việt", "Bài 3",
+        "Tuần 2", "Tiếng Việt", "Bài 3", "Toán", "Bài 11",
         "Tuần 3", "Toán", "Bài 14",
         "Những hồ sơ không có trong tập",
     ]  # fmt: skip
@@ -364,7 +375,8 @@ def test_a_second_binder_converts_nothing_it_has(setup: Setup, binder: Made) -> 
     before = setup.conversions()
     done = setup.hoso("print", "--weeks", "1-2", "--json", "--out", "again.pdf")
     data = json.loads(done.stdout)
-    assert data["converted"] == 0 and data["cached"] == 4
+    assert data["converted"] == 0 and data["cached"] == 4  # and the PDF as it is
+    assert len(data["included"]) == 5
     assert setup.conversions() == before  # LibreOffice was not even started
     assert (setup.out / "again.pdf").is_file()
 

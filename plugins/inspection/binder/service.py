@@ -14,6 +14,7 @@ and never over an existing file.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,14 @@ from .settings import print_settings
 
 DEFAULT_TYPES = ("KHBD",)  # lesson plans: what a school asks to see bound
 CACHE_FOLDER = "print-cache"  # in the agent's state folder
+
+
+class Origin(enum.Enum):
+    """Where a record's PDF in the binder comes from."""
+
+    CONVERTED = "converted"  # by LibreOffice, this time
+    CACHED = "cached"  # converted before, from the cache
+    OWN_PDF = "pdf"  # the record is a PDF: it goes in as it is
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ class Binder:
     included: tuple[Included, ...]
     left_out: tuple[LeftOut, ...]
     converted: int  # documents LibreOffice converted this time
-    cached: int  # documents taken from the cache
+    cached: int  # documents taken from the cache (a record that is a PDF is neither)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,7 +186,7 @@ def make_binder(
         soffice, config.state_dir / CACHE_FOLDER, timeout=settings.timeout, progress=progress
     )
     pdfs = _pdfs(converter, records, left_out)
-    placed = [(r, pdf, count) for r, pdf, count, _fresh in pdfs]
+    placed = [(r, pdf, count) for r, pdf, count, _origin in pdfs]
     left_out.sort(key=lambda x: natural_key(x.path))
     if not placed:
         raise UsageError(
@@ -230,7 +239,7 @@ def make_binder(
                 path=out
             )
         ) from exc
-    fresh = sum(1 for c in pdfs if c[3])
+    origins = [origin for *_rest, origin in pdfs]
     return Binder(
         pdf=out,
         pages=total,
@@ -239,8 +248,8 @@ def make_binder(
             for (r, _pdf, _n), first in zip(placed, page_plan.first_pages, strict=True)
         ),
         left_out=tuple(left_out),
-        converted=fresh,
-        cached=len(placed) - fresh,
+        converted=origins.count(Origin.CONVERTED),
+        cached=origins.count(Origin.CACHED),
     )
 
 
@@ -350,11 +359,11 @@ def _record(selected: SelectedFile, mark: str) -> _Record:
 
 def _pdfs(
     converter: Converter, records: list[_Record], left_out: list[LeftOut]
-) -> list[tuple[_Record, Path | None, int, bool]]:
+) -> list[tuple[_Record, Path, int, Origin]]:
     """Each record's PDF (converted, cached or its own) and its page count; a failure goes
     to ``left_out``."""
     to_convert = [r for r in records if PurePosixPath(r.file.path).suffix.lower() != ".pdf"]
-    done: dict[RelPath, Converted] = {
+    done: dict[str, Converted] = {
         c.source.file.as_posix(): c
         for c in converter.convert(
             [Source(r.file.file, PurePosixPath(r.file.path).suffix) for r in to_convert]
@@ -378,7 +387,11 @@ def _pdfs(
                 )
             )
             continue
-        found.append((record, pdf, count, converted is not None and converted.fresh))
+        if converted is None:
+            origin = Origin.OWN_PDF
+        else:
+            origin = Origin.CONVERTED if converted.fresh else Origin.CACHED
+        found.append((record, pdf, count, origin))
     return found
 
 
