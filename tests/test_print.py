@@ -12,6 +12,7 @@ counts those).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -372,6 +373,12 @@ def _pgm_pixels(path: Path) -> bytes:
 
 
 def test_a_second_binder_converts_nothing_it_has(setup: Setup, binder: Made) -> None:
+    cache = setup.home / "state" / "print-cache"
+    stale, recent = cache / f"{'0' * 64}-old.pdf", cache / f"{'1' * 64}-new.pdf"
+    for entry, days in ((stale, 401), (recent, 399)):  # no binder used them for that long
+        entry.write_bytes(b"%PDF-1.4 stale")
+        when = time.time() - days * 86400
+        os.utime(entry, (when, when))
     before = setup.conversions()
     done = setup.hoso("print", "--weeks", "1-2", "--json", "--out", "again.pdf")
     data = json.loads(done.stdout)
@@ -379,6 +386,9 @@ def test_a_second_binder_converts_nothing_it_has(setup: Setup, binder: Made) -> 
     assert len(data["included"]) == 5
     assert setup.conversions() == before  # LibreOffice was not even started
     assert (setup.out / "again.pdf").is_file()
+    assert not stale.exists() and recent.exists()  # unused for over a school year: removed
+    kept = [e for e in cache.glob("*.pdf") if e != recent]
+    assert len(kept) >= 5 and all(time.time() - e.stat().st_mtime < 3600 for e in kept)
 
 
 def test_include_failing_puts_it_in_with_a_mark(setup: Setup, binder: Made) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def print_binder(
     record with page numbers, and what was left out. Exit 1 when something was left out."""
     config: Config = obj.load()
     request = Request(weeks, month, year, types, teacher_folder, out, include_failing)
-    binder = make_binder(config, request, today=date.today(), cwd=Path.cwd(), progress=_progress)
+    binder = make_binder(
+        config, request, today=date.today(), now=time.time(), cwd=Path.cwd(), progress=_progress
+    )
     if as_json:
         click.echo(json.dumps(binder.to_json(), ensure_ascii=False))
     else:

@@ -43,6 +43,7 @@ CONVERTIBLE = frozenset(
     {".docx", ".doc", ".odt", ".rtf", ".xlsx", ".xls", ".ods", ".pptx", ".ppt", ".odp", ".txt"}
 )
 FORMAT = "1"  # bump when the way PDFs are made changes: the cache starts afresh
+KEEP_SECONDS = 400 * 86400  # a cached PDF unused for over a school year is removed
 STARTUP_SECONDS = 30.0  # a process's first document also waits for LibreOffice to start
 _POLL = 0.05
 _READ_BLOCK = 1 << 20
@@ -155,6 +156,19 @@ class Converter:
                             sources[index], key, pdf, failure, detail, fresh=pdf is not None
                         )
         return [results[i] for i in range(len(sources))]
+
+    def prune(self, now: float) -> int:
+        """Remove the cached PDFs (and remembered failures) no binder used for
+        KEEP_SECONDS before ``now``; returns how many. Each use refreshes an entry's time."""
+        removed = 0
+        for entry in self.cache.glob("*-*.*"):
+            if entry.suffix not in (".pdf", ".failed"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat(follow_symlinks=False).st_mtime < now - KEEP_SECONDS:
+                    entry.unlink()
+                    removed += 1
+        return removed
 
     # --- staging and the cache --------------------------------------------------------------
 

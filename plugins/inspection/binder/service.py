@@ -116,11 +116,12 @@ def make_binder(
     request: Request,
     *,
     today: date,
+    now: float,
     cwd: Path,
     progress: Callable[[str], None] = lambda _text: None,
 ) -> Binder:
     """Select, convert, lay out and write the binder. Bad options raise UsageError before
-    anything is read or written."""
+    anything is read or written. ``now`` (Unix time) ages the cache."""
     period = _period(request, config)
     settings = print_settings(config)
     records_config = _records_of(config, request.teacher_folder)
@@ -186,6 +187,7 @@ def make_binder(
         soffice, config.state_dir / CACHE_FOLDER, timeout=settings.timeout, progress=progress
     )
     pdfs = _pdfs(converter, records, left_out)
+    converter.prune(now)
     placed = [(r, pdf, count) for r, pdf, count, _origin in pdfs]
     left_out.sort(key=lambda x: natural_key(x.path))
     if not placed:
