@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from agents import hoso_command, hoso_env, to_toml
-from docs_factory import Para, Run, Table, lesson_plan, make_docx, make_pdf, tcvn3
+from docs_factory import Para, Run, Table, lesson_plan, make_docx, make_pdf, make_xlsx, tcvn3
 from inspection_factory import raw_config
 from pypdf import PdfReader
 
@@ -508,3 +508,27 @@ def test_stopping_the_binder_leaves_no_libreoffice_running(
     assert not _soffice_left()
     assert not (setup.out / "stop.pdf").exists()
     assert not list((setup.home / "state" / "print-cache").glob("work-*"))  # staging removed
+
+
+def test_platform_exports_go_in_only_as_the_pdfs_they_are(setup: Setup) -> None:
+    """A signed học bạ export is never opened to be converted: a PDF goes in as it is, any
+    other file is listed as left out."""
+    root = setup.home / "platform"
+    folder = root / "Tuần 1" / "Học bạ"
+    folder.mkdir(parents=True)
+    make_pdf(folder / "Học bạ số lớp 3A.pdf", ["HỌC BẠ SỐ – Lớp 3A – Nguyễn Văn Bình"])
+    make_xlsx(folder / "Học bạ lớp 3A.xlsx", [("Họ và tên", "Toán"), ("Nguyễn Văn Bình", 9)])
+    config = _config(setup.home, root, "platform.toml", converter=str(setup.wrapper))
+    before = setup.conversions()
+    done = setup.hoso(
+        "print", "--weeks", "1", "--type", "NENTANG", "--json", "--out", "hocba.pdf",
+        config=config,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert [i["path"] for i in data["included"]] == ["Tuần 1/Học bạ/Học bạ số lớp 3A.pdf"]
+    assert [x["path"] for x in data["left_out"]] == ["Tuần 1/Học bạ/Học bạ lớp 3A.xlsx"]
+    assert "platform export" in data["left_out"][0]["reason"]
+    assert setup.conversions() == before  # LibreOffice never saw it
+    first = data["included"][0]["first_page"]
+    assert "HỌC BẠ SỐ – Lớp 3A – Nguyễn Văn Bình" in _page_text(setup.out / "hocba.pdf", first)
