@@ -532,3 +532,18 @@ def test_platform_exports_go_in_only_as_the_pdfs_they_are(setup: Setup) -> None:
     assert setup.conversions() == before  # LibreOffice never saw it
     first = data["included"][0]["first_page"]
     assert "HỌC BẠ SỐ – Lớp 3A – Nguyễn Văn Bình" in _page_text(setup.out / "hocba.pdf", first)
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [({"timeout": 0}, "print.timeout"), ({"include_failing": "yes"}, "print.include_failing"),
+     ({"colour": True}, "print.colour")],
+)  # fmt: skip
+def test_a_bad_print_setting_is_named_and_nothing_is_written(
+    setup: Setup, setting: dict[str, object], key: str
+) -> None:
+    config = _config(setup.home, setup.root, "bad-print.toml", **setting)
+    before = sorted(p.name for p in setup.out.iterdir())
+    done = setup.hoso("print", "--weeks", "1", config=config)
+    assert done.returncode == 2 and f"`{key}`" in done.stderr, done.stderr
+    assert sorted(p.name for p in setup.out.iterdir()) == before
