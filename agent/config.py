@@ -187,7 +187,7 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig, "backup": BackupConfig}
 # Tables owned by later features or plugins: accepted and passed through untouched.
-_OPEN_TABLES = {"smtp", "inspection", "handover"}
+_OPEN_TABLES = {"smtp", "inspection", "handover", "print"}
 
 
 def default_config_path() -> Path:

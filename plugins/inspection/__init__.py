@@ -27,11 +27,13 @@ JOB_EVERY = 3600.0  # seconds; the reminder's key changes daily, so it shows onc
 
 @hookimpl
 def hoso_check_config(config: Config) -> list[str]:
+    from .binder.settings import print_settings
     from .settings import inspection_settings, smtp_settings
 
     try:
         smtp_settings(config)
         inspection_settings(config)
+        print_settings(config)
     except ConfigError as exc:
         return [str(exc)]
     return []

@@ -91,7 +91,10 @@ def print_plan(plan: Plan) -> None:
 
 
 def register(cli: Any) -> None:
+    from .binder.commands import print_binder
+
     cli.add_command(inspect)
+    cli.add_command(print_binder)
 
 
 @click.group()

@@ -25,6 +25,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from agent.api import (
+    FIRST_WEEK,
+    LAST_WEEK,
     Config,
     CopyKind,
     Finding,
@@ -62,15 +64,23 @@ _SCHOOL_YEAR = re.compile(r"\b(20\d\d) ?[-_] ?(20\d\d)\b")
 
 @dataclass(frozen=True)
 class Period:
-    """What to select: school weeks A–B or a month, and which record types."""
+    """What to select: school weeks A–B or a month, and which record types. A school year
+    (``year``, its first calendar year) is its weeks 1–35."""
 
     weeks: tuple[int, int] | None
     month: str | None  # "YYYY-MM"
     types: tuple[str, ...]
+    year: int | None = None  # 2026 for the school year 2026–2027 (weeks 1–35)
+
+    @classmethod
+    def school_year(cls, year: int, types: tuple[str, ...]) -> Period:
+        return cls((FIRST_WEEK, LAST_WEEK), None, types, year)
 
     @property
     def label(self) -> str:
         # Vietnamese always: the label names the submission in the email to the school.
+        if self.year is not None:
+            return f"Năm học {self.year}–{self.year + 1}"
         if self.weeks is not None:
             first, last = self.weeks
             return f"Tuần {first}" if first == last else f"Tuần {first}–{last}"
@@ -118,6 +128,8 @@ def select(
     year_start = school_year_start(validator, today)
     if period.month is not None:
         year_start = school_year_start(validator, period.first_day(year_start))
+    elif period.year is not None:  # a day well inside that school year
+        year_start = school_year_start(validator, date(period.year, 10, 1))
     tree = walk(config.root, ignore_rules(config).is_ignored)
 
     # A lesson's date is read from the document itself by the plugin that knows lesson plans

@@ -1,0 +1,181 @@
+"""Putting a binder together (pypdf): hoso's own pages, each record's PDF with the binding
+gutter, blank pages where a week must start on the right, the footers, the bookmarks and
+the title/author metadata.
+
+The gutter is mirrored: on a right-hand (odd) page the content moves away from the left
+edge, on a left-hand (even) page away from the right edge. The record's page is scaled
+down a little to make room rather than cut, and keeps a free band at the bottom for the
+footer.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+
+from . import layout
+from .pages import FOOTER_BAND, GUTTER, PT, Overlay
+
+_GUTTER_PT = GUTTER / PT
+_BAND_PT = FOOTER_BAND / PT
+A4_PT = (595.28, 841.89)
+
+
+class NotAPdf(Exception):
+    """A PDF that cannot go into the binder (damaged, password-protected, no pages)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A record's PDF in the binder, with the bookmarks' and the mark's words."""
+
+    pdf: Path
+    mark: str = ""  # shown at the foot of each of its pages
+
+
+def page_count(pdf: Path) -> int:
+    """The pages of a PDF that can go in a binder; NotAPdf otherwise."""
+    try:
+        reader = PdfReader(pdf)
+        if reader.is_encrypted:
+            raise NotAPdf("password-protected")
+        count = len(reader.pages)
+    except (PdfReadError, OSError, ValueError, KeyError) as exc:
+        raise NotAPdf(str(exc)) from exc
+    if count == 0:
+        raise NotAPdf("no pages")
+    return count
+
+
+def assemble(
+    front: bytes,
+    parts: Sequence[Part],
+    entries: Sequence[layout.Entry],
+    page_plan: layout.PagePlan,
+    closing: bytes | None,
+    overlay_pages: Callable[[list[Overlay]], bytes],
+    *,
+    title: str,
+    author: str,
+) -> tuple[bytes, int]:
+    """The binder's bytes and its number of pages."""
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(front)))
+    frames: list[tuple[float, float, float]] = []  # per page: (left, content width) after gutter
+    for page in writer.pages:
+        frames.append((float(page.mediabox.width), *_own_frame(len(frames) + 1)))
+    for index, part in enumerate(parts):
+        first = page_plan.first_pages[index]
+        while len(writer.pages) + 1 < first:  # the blank page before a week
+            writer.add_blank_page(*A4_PT)
+            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
+        for page in PdfReader(part.pdf).pages:
+            number = len(writer.pages) + 1
+            added = writer.add_page(page)
+            frames.append((float(added.mediabox.width), *_with_gutter(writer, added, number)))
+    if closing is not None:
+        writer.append(PdfReader(io.BytesIO(closing)))
+        while len(frames) < len(writer.pages):
+            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
+    total = len(writer.pages)
+    marks = _marks(parts, entries, page_plan)
+    overlays = PdfReader(
+        io.BytesIO(
+            overlay_pages(
+                [
+                    Overlay(
+                        float(page.mediabox.width),
+                        float(page.mediabox.height),
+                        frames[i][1],
+                        frames[i][2],
+                        footer=f"Trang {i + 1}/{total}" if page_plan.numbered(i + 1) else "",
+                        mark=marks.get(i + 1, ""),
+                    )
+                    for i, page in enumerate(writer.pages)
+                ]
+            )
+        )
+    )
+    for i, page in enumerate(writer.pages):
+        if page_plan.numbered(i + 1):
+            page.merge_page(overlays.pages[i])
+    _bookmarks(writer, entries, page_plan)
+    writer.add_metadata({"/Title": title, "/Author": author, "/Creator": "hoso"})
+    writer.page_mode = "/UseOutlines"
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), total
+
+
+def _own_frame(number: int) -> tuple[float, float]:
+    """hoso's own pages are laid out with the gutter already (pages.py)."""
+    left = (15.0 + GUTTER) / PT if number % 2 else 15.0 / PT
+    return left, A4_PT[0] - (30.0 + GUTTER) / PT
+
+
+def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[float, float]:
+    """Scale the record's page and move it off the binding edge (right-hand pages: off the
+    left edge); returns where its content now sits (left, width)."""
+    if page.rotation:
+        page.transfer_rotation_to_content()
+    box = page.mediabox
+    left, bottom = float(box.left), float(box.bottom)
+    width, height = float(box.width), float(box.height)
+    scale = min((width - _GUTTER_PT) / width, (height - _BAND_PT) / height)
+    shift_x = _GUTTER_PT if number % 2 else width * (1 - scale) - _GUTTER_PT
+    shift_x = max(shift_x, 0.0)
+    move_x = left * (1 - scale) + shift_x
+    move_y = bottom * (1 - scale) + height * (1 - scale)
+    _wrap(writer, page, f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm\n")
+    page.cropbox = page.mediabox
+    return shift_x, width * scale
+
+
+def _wrap(writer: PdfWriter, page: PageObject, matrix: str) -> None:
+    """Put the page's content streams between ``q <matrix>`` and ``Q``, as they are: pypdf's
+    own add_transformation parses and rewrites every stream (most of a binder's time)."""
+    contents = page.raw_get("/Contents") if "/Contents" in page else None
+    if contents is None:
+        return
+    resolved = contents.get_object()
+    streams = list(resolved) if isinstance(resolved, ArrayObject) else [contents]
+    before, after = DecodedStreamObject(), DecodedStreamObject()
+    before.set_data(matrix.encode("ascii"))
+    after.set_data(b"\nQ\n")
+    # pypdf has no public way to add an indirect object; every content stream must be one.
+    page[NameObject("/Contents")] = ArrayObject(
+        [writer._add_object(before), *streams, writer._add_object(after)]
+    )
+
+
+def _marks(
+    parts: Sequence[Part], entries: Sequence[layout.Entry], page_plan: layout.PagePlan
+) -> dict[int, str]:
+    marks = {}
+    for part, entry, first in zip(parts, entries, page_plan.first_pages, strict=True):
+        if part.mark:
+            for page in range(first, first + entry.pages):
+                marks[page] = part.mark
+    return marks
+
+
+def _bookmarks(
+    writer: PdfWriter, entries: Sequence[layout.Entry], page_plan: layout.PagePlan
+) -> None:
+    """Bookmarks week → subject → lesson, like the contents."""
+    writer.add_outline_item("Mục lục", layout.CONTENTS_FIRST - 1)
+    parents: dict[int, object] = {}
+    for level, title, index in layout.outline(entries):
+        page = page_plan.first_pages[index] - 1
+        parent = parents.get(level - 1) if level else None
+        if level == 2 and not entries[index].subject:
+            parent = parents.get(0)
+        parents[level] = writer.add_outline_item(title, page, parent=parent)
+    if page_plan.closing_first is not None:
+        writer.add_outline_item(layout.CLOSING_TITLE, page_plan.closing_first - 1)

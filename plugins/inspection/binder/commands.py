@@ -1,0 +1,98 @@
+"""`hoso print`: the click wiring of the print binder. Parses the options, calls
+service.make_binder and prints the result as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+from agent.api import Config, Ctx, ExitCode, _, pass_ctx, printable_name
+
+from .service import Binder, Request, make_binder
+
+
+@click.command(name="print")
+@click.option("--weeks", help='School weeks, e.g. 1-18 (the "Tuần N" folders).')
+@click.option("--period", "month", help="A month, e.g. 2026-11.")
+@click.option("--year", help="A school year, e.g. 2026-2027 (weeks 1–35).")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    help="Record type code (KHBD, SHCM…); repeat for several. Default: KHBD (lesson plans).",
+)
+@click.option(
+    "--teacher-folder",
+    type=click.Path(path_type=Path),
+    help="On a manager's copy of the school share: the teacher's folder to print.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The PDF to write (must not exist). Default: a new file in the current folder.",
+)
+@click.option(
+    "--include-failing",
+    is_flag=True,
+    help="Put records that fail a check in the binder, marked, instead of leaving them out.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def print_binder(
+    obj: Ctx,
+    weeks: str | None,
+    month: str | None,
+    year: str | None,
+    types: tuple[str, ...],
+    teacher_folder: Path | None,
+    out: Path | None,
+    include_failing: bool,
+    as_json: bool,
+) -> None:
+    """One PDF of the period's records, ready to print and bind: cover, contents, every
+    record with page numbers, and what was left out. Exit 1 when something was left out."""
+    config: Config = obj.load()
+    request = Request(weeks, month, year, types, teacher_folder, out, include_failing)
+    binder = make_binder(
+        config, request, today=date.today(), now=time.time(), cwd=Path.cwd(), progress=_progress
+    )
+    if as_json:
+        click.echo(json.dumps(binder.to_json(), ensure_ascii=False))
+    else:
+        _print_binder(binder)
+    if binder.left_out:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _progress(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _print_binder(binder: Binder) -> None:
+    click.echo(
+        _(
+            "{pdf}: {pages} pages, {n} records ({converted} converted, {cached} from the cache)."
+        ).format(
+            pdf=binder.pdf,
+            pages=binder.pages,
+            n=len(binder.included),
+            converted=binder.converted,
+            cached=binder.cached,
+        )
+    )
+    for item in binder.included:
+        mark = _("  (fails a check: marked)") if item.marked else ""
+        path = printable_name(item.path)
+        click.echo(_("  page {page}: {path}").format(page=item.first_page, path=path) + mark)
+    for item in binder.left_out:
+        click.echo(
+            _("Not in the binder: {path}: {reason}").format(
+                path=printable_name(item.path), reason=item.reason
+            ),
+            err=True,
+        )
