@@ -1,0 +1,90 @@
+"""The running agent's indexer: a thread of the plugin that keeps the records folder's index
+current while ``hoso run`` syncs.
+
+The hooks only hand it work (:meth:`Indexer.update` for a record that settled,
+:meth:`Indexer.refresh` after a pass): they never touch SQLite nor read a document, so a
+sync pass never waits for indexing. The thread reads changed files in the document sandbox
+and commits each file's row in a transaction of its own.
+
+The agent has no hook to stop a plugin, so the thread is a daemon thread: it dies with the
+process, at any point, and the per-file transactions leave the index as it was before or
+after that file (the next refresh reads what was left).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent.api import Config, HosoError
+
+from .index import Writer
+from .service import facts_of, open_index, read_text
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 60.0  # after a failure (the reader could not start, the disk is full)
+
+_indexers: dict[tuple[Path, Path], Indexer] = {}
+_indexers_lock = threading.Lock()
+
+
+def indexer(config: Config) -> Indexer:
+    """The indexer of ``config``'s records folder, started on first use."""
+    key = (config.state_dir, config.root)
+    with _indexers_lock:
+        found = _indexers.get(key)
+        if found is None:
+            found = _indexers[key] = Indexer(config)
+        return found
+
+
+class Indexer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
+        self._whole = False
+        self._wake = threading.Event()
+        self._pause = threading.Event()  # never set: waited on between tries
+        self._thread = threading.Thread(target=self._run, name="hoso-search-index", daemon=True)
+        self._thread.start()
+
+    def update(self, paths: Iterable[str]) -> None:
+        with self._lock:
+            self._paths.update(paths)
+        self._wake.set()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._whole = True
+        self._wake.set()
+
+    def _take(self) -> tuple[set[str], bool]:
+        with self._lock:
+            self._wake.clear()
+            paths, self._paths = self._paths, set()
+            whole, self._whole = self._whole, False
+        return paths, whole
+
+    def _run(self) -> None:
+        writer: Writer | None = None
+        while True:
+            self._wake.wait()
+            paths, whole = self._take()
+            try:
+                if writer is None:
+                    store = open_index(self.config, None)
+                    writer = Writer(store, facts_of(self.config, None), read_text)
+                if paths:
+                    writer.update(sorted(paths))
+                if whole:
+                    writer.refresh()
+            except HosoError as exc:
+                log.warning("search index: %s (trying again in a minute)", exc)
+                with self._lock:  # the work is kept for the next try
+                    self._paths |= paths
+                    self._whole |= whole
+                self._pause.wait(RETRY_SECONDS)
+                self._wake.set()
