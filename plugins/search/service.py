@@ -122,7 +122,9 @@ def index_name(folder: Path | None) -> str:
     """The storage of a folder's index: the records folder's, or one per other folder."""
     if folder is None:
         return NAME
-    return NAME + "_" + hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return (
+        NAME + "_" + hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    )
 
 
 def open_index(config: Config, folder: Path | None) -> Storage:

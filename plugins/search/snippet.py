@@ -27,8 +27,9 @@ def snippet(text: str, terms: Sequence[Term], marks: tuple[str, str]) -> str:
     tokens = _tokens(text)
     if not tokens:
         return ""
-    hits = _hits([t for t, _s, _e in tokens], terms)
-    first = min(hits) if hits else 0
+    by_term = [_hits([t for t, _s, _e in tokens], term) for term in terms]
+    hits = set().union(*by_term)
+    first = _best_window(by_term)
     start = max(0, first - BEFORE)
     end = min(len(tokens), start + WORDS)
     start = max(0, min(start, end - WORDS))
@@ -68,15 +69,25 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return tokens
 
 
-def _hits(words: list[str], terms: Sequence[Term]) -> set[int]:
-    """The indexes of the words matched by any of ``terms``."""
+def _hits(words: list[str], term: Term) -> set[int]:
+    """The indexes of the words matched by ``term``."""
     hits: set[int] = set()
-    for term in terms:
-        n = len(term.words)
-        for i in range(len(words) - n + 1):
-            if _matches(words[i : i + n], term):
-                hits.update(range(i, i + n))
+    n = len(term.words)
+    for i in range(len(words) - n + 1):
+        if _matches(words[i : i + n], term):
+            hits.update(range(i, i + n))
     return hits
+
+
+def _best_window(by_term: Sequence[set[int]]) -> int:
+    """The first word of the earliest window that shows the most of the terms."""
+    best, best_count = 0, 0
+    for anchor in sorted(set().union(*by_term)):
+        window = range(anchor, anchor + WORDS - BEFORE)
+        count = sum(any(i in window for i in hits) for hits in by_term)
+        if count > best_count:
+            best, best_count = anchor, count
+    return best
 
 
 def _matches(words: list[str], term: Term) -> bool:
