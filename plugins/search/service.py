@@ -180,15 +180,38 @@ def search(
                 writer.forget_stamps()
             writer.refresh()
         root = folder if folder is not None else config.root
-        with store.reading() as db:
-            found = hits(db, query, filters)
-        if not writing:  # the agent's index may lag behind a deletion by a moment
-            found = [h for h in found if stat_one(root, h.path) is not None]
-        top = found[: options.limit]
-        with store.reading() as db:
-            bodies = texts(db, [h.id for h in top])
+        # The agent's index may lag behind a deletion by a moment: check what it says.
+        return answer(
+            store, query, filters, options.limit, root=None if writing else root, marks=marks
+        )
+
+
+def answer(
+    store: Storage,
+    query: Query,
+    filters: Filters,
+    limit: int,
+    *,
+    root: Path | None,
+    marks: tuple[str, str] = JSON_MARKS,
+) -> Answer:
+    """The answer from the index as it is (no refresh); with ``root``, a hit whose file is no
+    longer below it is not shown (nor counted, when it would have been)."""
+    with store.reading() as db:
+        found = hits(db, query, filters)
+    top: list[Hit] = []
+    gone = 0
+    for hit in found:  # only those shown are looked at: a gone file is a rare moment's lag
+        if len(top) == limit:
+            break
+        if root is not None and stat_one(root, hit.path) is None:
+            gone += 1
+        else:
+            top.append(hit)
+    with store.reading() as db:
+        bodies = texts(db, [h.id for h in top])
     results = [_result(h, bodies.get(h.id, ""), query, marks) for h in top]
-    return Answer(results, len(found))
+    return Answer(results, len(found) - gone)
 
 
 def _result(hit: Hit, body: str, query: Query, marks: tuple[str, str]) -> Result:
