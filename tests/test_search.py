@@ -393,3 +393,17 @@ def test_a_record_changed_under_hoso_run_is_found_within_2_seconds(
     finally:
         _out, err = stop_agent(proc, timeout=30)
     assert proc.returncode == 0, err
+
+
+def test_a_one_shot_sync_leaves_the_index_to_the_next_search(
+    tmp_path: Path, dav_share: Share
+) -> None:
+    agent = Agent(tmp_path, dav_share, plugins={"desktop": {"enabled": False}})
+    _plan(agent.root / EXACT, "Rút kinh nghiệm: phép chia.")
+    with agent.syncer(plugins=True) as syncer:
+        report = syncer.run_pass().report
+    assert report.uploaded == [EXACT]
+    # The hooks ran (the record settled, the pass ended) but no indexer started here.
+    assert not (agent.state_dir / "plugins" / "search.sqlite3").exists()
+    done = agent.cli("search", "phep chia", "--json")
+    assert [r["path"] for r in json.loads(done.stdout)["results"]] == [EXACT]

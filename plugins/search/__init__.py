@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.api import Config, Record, Report
-from agent.hooks import hookimpl
+from agent.hooks import Job, JobContext, hookimpl
+
+REFRESH_EVERY = 3600.0  # seconds
 
 
 @hookimpl
@@ -23,14 +25,36 @@ def hoso_register_commands(cli: Any) -> None:
 
 
 @hookimpl
-def hoso_record_settled(config: Config, record: Record) -> None:
-    from .indexer import indexer
+def hoso_scheduled_jobs(config: Config) -> list[Job]:
+    from .indexer import start
 
-    indexer(config).update([record.path])
+    start(config)  # only the running agent asks for jobs: its indexer starts here
+    return [Job("refresh-index", REFRESH_EVERY, refresh_index)]
+
+
+def refresh_index(context: JobContext) -> None:
+    """Walk the folder now and then: a change the watcher and the passes missed (a file
+    restored with its old time) is indexed within the hour."""
+    from .indexer import running
+
+    indexer = running(context.config)
+    if indexer is not None:
+        indexer.refresh()
+
+
+@hookimpl
+def hoso_record_settled(config: Config, record: Record) -> None:
+    from .indexer import running
+
+    indexer = running(config)
+    if indexer is not None:
+        indexer.update([record.path])
 
 
 @hookimpl
 def hoso_after_pass(config: Config, report: Report) -> None:
-    from .indexer import indexer
+    from .indexer import running
 
-    indexer(config).refresh()
+    indexer = running(config)
+    if indexer is not None:
+        indexer.refresh()

@@ -1,10 +1,11 @@
 """The running agent's indexer: a thread of the plugin that keeps the records folder's index
 current while ``hoso run`` syncs.
 
-The hooks only hand it work (:meth:`Indexer.update` for a record that settled,
-:meth:`Indexer.refresh` after a pass): they never touch SQLite nor read a document, so a
-sync pass never waits for indexing. The thread reads changed files in the document sandbox
-and commits each file's row in a transaction of its own.
+It is started by the plugin's ``hoso_scheduled_jobs`` (asked once by the agent as it starts,
+so never in a one-shot command). The hooks only hand it work (:meth:`Indexer.update` for a
+record that settled, :meth:`Indexer.refresh` after a pass): they never touch SQLite nor read
+a document, so a sync pass never waits for indexing. The thread reads changed files in the
+document sandbox and commits each file's row in a transaction of its own.
 
 The agent has no hook to stop a plugin, so the thread is a daemon thread: it dies with the
 process, at any point, and the per-file transactions leave the index as it was before or
@@ -30,14 +31,24 @@ _indexers: dict[tuple[Path, Path], Indexer] = {}
 _indexers_lock = threading.Lock()
 
 
-def indexer(config: Config) -> Indexer:
-    """The indexer of ``config``'s records folder, started on first use."""
+def start(config: Config) -> Indexer:
+    """The indexer of ``config``'s records folder, started on first use (by the running agent
+    only: its jobs are asked for once, when it starts), with a refresh of the whole folder
+    queued: what changed while no agent ran is indexed at once."""
     key = (config.state_dir, config.root)
     with _indexers_lock:
         found = _indexers.get(key)
         if found is None:
             found = _indexers[key] = Indexer(config)
-        return found
+    found.refresh()
+    return found
+
+
+def running(config: Config) -> Indexer | None:
+    """The indexer the running agent started for ``config``; None in any other process (a
+    one-shot `hoso sync` leaves the index to the next search) or for another folder."""
+    with _indexers_lock:
+        return _indexers.get((config.state_dir, config.root))
 
 
 class Indexer:
