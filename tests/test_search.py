@@ -26,7 +26,7 @@ from agent import config as configmod
 from agent.cli import cli
 from agent.errors import HosoError
 from plugins.search.commands import register
-from plugins.search.query import parse
+from plugins.search.query import parse, search_fold
 from plugins.search.service import index_name
 
 # hoso's command group with the plugin's command, as agent.cli.main builds it.
@@ -243,6 +243,24 @@ def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
     done = teacher.process("--", "-nhap")
     assert done.returncode == 2 and done.stderr.startswith("Error: The search") and not done.stdout
     assert (teacher.index.stat().st_mtime_ns, teacher.index.read_bytes()) == before
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Địa lí", "Địa lý"),
+        ("Mĩ thuật", "Mỹ thuật"),
+        ("Kĩ thuật", "Kỹ thuật"),
+        ("hoà nhập", "hòa nhập"),
+        ("thuỷ", "thủy"),
+        ("Đồ dùng", "do dung"),
+        ("RÚT KINH NGHIỆM", unicodedata.normalize("NFD", "rút kinh nghiệm")),
+        ("Tuần12", "tuan_12"),
+        ("Bài 3a", "bai 3-a"),
+    ],
+)
+def test_the_spelling_pairs_of_domain_md_fold_alike(one: str, other: str) -> None:
+    assert search_fold(one) == search_fold(other)
 
 
 def test_query_syntax_never_reaches_fts() -> None:
