@@ -19,7 +19,7 @@ import pytest
 from agents import Agent, hoso_command, hoso_env, run_hoso, stop_agent, to_toml
 from click.testing import CliRunner
 from conftest import Share, _folder_numbers
-from docs_factory import Para, lesson_plan, make_docx, make_pdf, tcvn3, vni
+from docs_factory import Para, bloated_docx, lesson_plan, make_docx, make_pdf, tcvn3, vni
 from servers import DavServer, wait_until
 
 from agent import config as configmod
@@ -305,9 +305,13 @@ def test_reindex_reads_everything_again(small: Teacher) -> None:
 
 def test_killed_mid_index_the_next_search_is_whole(tmp_path: Path) -> None:
     teacher = Teacher(tmp_path)
-    paths = [f"{KHBD}/Tuần {w}/Toán/Bài {w}.docx" for w in range(1, 31)]
+    paths = sorted(f"{KHBD}/Tuần {w}/Toán/Bài {w}.docx" for w in range(1, 31))  # index order
     for path in paths:
         _plan(teacher.root / path, f"Rút kinh nghiệm tuần {path.split()[-1]}", rows=1)
+    # Two long documents (each about a second to read): the first ends a batch of rows, the
+    # last holds the next batch back, so the kill falls between two commits.
+    for path in (paths[9], paths[-1]):
+        bloated_docx(teacher.root / path, 3 * 1024 * 1024, "Rút kinh nghiệm dài. " * 8)
     proc = subprocess.Popen(
         hoso_command("--config", str(teacher.config_path), "search", "rut"),
         env=hoso_env(),
@@ -323,6 +327,7 @@ def test_killed_mid_index_the_next_search_is_whole(tmp_path: Path) -> None:
             return False
 
     wait_until(some_indexed, 60, "the first files indexed")
+    assert proc.poll() is None  # still at work
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with sqlite3.connect(teacher.index) as db:

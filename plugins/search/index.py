@@ -9,8 +9,9 @@ Rows: ``docs`` holds each file's path (relative, NFC), metadata and stamp (size,
 matched) and as written (the snippet, and the exact-accent ranking).
 
 Invariants:
-- Each file's row is replaced in one transaction (the old row and the new go together), so
-  a process killed mid-way leaves every file indexed as before or as after, never half.
+- A file's row is replaced in one transaction (the old row and the new go together; a few
+  files' rows share one), so a process killed mid-way leaves every file indexed as before
+  or as after, never half.
 - A file is read only in the document sandbox (the reader callable given), outside any
   transaction: a slow document never holds the write lock.
 - A refresh of the whole folder drops the rows of every file no longer there, so a moved or
@@ -19,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ from agent.api import Database, RecordType, fold
 from .files import Found, Skip, Stamp, meta_of, stat_one, walk
 from .query import Query, search_fold
 
+BATCH_FILES = 64  # rows committed together, at most
+BATCH_SECONDS = 0.5  # and at least this often: a record read is soon searchable
 NAME_WEIGHT = 10.0  # a word in the name or path counts ten times one in the text
 Reader = Callable[[Path], str | None]  # the text of a document, None when it has none
 
@@ -168,15 +172,26 @@ class Writer:
         return any(self.facts.skip(f, True) for f in folders) or self.facts.skip(path, False)
 
     def _index(self, changed: list[Found], stop: Callable[[], bool]) -> int:
+        """Read each of ``changed`` and commit their rows a batch at a time (FTS5 writes a
+        segment per transaction: one per file would make a cold index slow)."""
         done = 0
+        batch: list[tuple[Found, str | None]] = []
+        since = time.monotonic()
         for found in changed:
             if stop():
                 break
-            text = self.read(found.file)
+            batch.append((found, self.read(found.file)))
+            if len(batch) >= BATCH_FILES or time.monotonic() - since >= BATCH_SECONDS:
+                done += self._commit(batch)
+                batch, since = [], time.monotonic()
+        return done + self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Found, str | None]]) -> int:
+        if batch:
             with self.store.transaction() as db:
-                put(db, found, self.facts, text)
-            done += 1
-        return done
+                for found, text in batch:
+                    put(db, found, self.facts, text)
+        return len(batch)
 
 
 # --- queries ------------------------------------------------------------------------------------
@@ -204,9 +219,10 @@ class Hit:
     exact: bool  # holds the words with the accents as typed
 
 
-def hits(db: Database, query: Query, filters: Filters) -> list[Hit]:
-    """Every match of ``query``, best first: exact-accent matches (when the query has
-    accents), then by bm25 with names weighted over text."""
+def hits(db: Database, query: Query, filters: Filters, limit: int, offset: int = 0) -> list[Hit]:
+    """The matches of ``query`` from ``offset`` on, at most ``limit``, best first:
+    exact-accent matches (when the query has accents), then by bm25 with names weighted over
+    text. SQLite keeps only the best ones while it ranks (no list of every match is made)."""
     where, args = _filters(filters)
     exact = "0"
     exact_args: list[Any] = []
@@ -217,13 +233,26 @@ def hits(db: Database, query: Query, filters: Filters) -> list[Hit]:
         f"SELECT d.id, d.path, d.name, d.type, d.week, d.subject, d.teacher, d.mtime_ns, "
         f"bm25(docs_fts, {NAME_WEIGHT}, 1.0, 0.0, 0.0) AS rank, {exact} AS exact "
         f"FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-        f"WHERE docs_fts MATCH ?{where} ORDER BY exact DESC, rank, d.path"
+        f"WHERE docs_fts MATCH ?{where} ORDER BY exact DESC, rank, d.path LIMIT ? OFFSET ?"
     )
-    rows = db.execute(sql, [*exact_args, query.match(), *args]).fetchall()
+    rows = db.execute(sql, [*exact_args, query.match(), *args, limit, offset]).fetchall()
     return [
         Hit(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], -row[8], bool(row[9]))
         for row in rows
     ]
+
+
+def count(db: Database, query: Query, filters: Filters) -> int:
+    """How many records match ``query`` (no ranking needed)."""
+    where, args = _filters(filters)
+    if not where:
+        sql = "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?"
+    else:
+        sql = (
+            "SELECT count(*) FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
+            f"WHERE docs_fts MATCH ?{where}"
+        )
+    return int(db.execute(sql, [query.match(), *args]).fetchone()[0])
 
 
 def texts(db: Database, ids: list[int]) -> dict[int, str]:
@@ -231,10 +260,6 @@ def texts(db: Database, ids: list[int]) -> dict[int, str]:
     marks = ", ".join("?" for _i in ids)
     sql = f"SELECT rowid, body_text FROM docs_fts WHERE rowid IN ({marks})"
     return {rowid: text for rowid, text in db.execute(sql, ids)}
-
-
-def type_codes(db: Database) -> set[str]:
-    return {row[0] for row in db.execute("SELECT DISTINCT type FROM docs WHERE type IS NOT NULL")}
 
 
 def _filters(filters: Filters) -> tuple[str, list[Any]]:

@@ -35,7 +35,7 @@ from agent.api import (
 )
 
 from .files import stat_one
-from .index import MIGRATIONS, Facts, Filters, Hit, Writer, hits, texts
+from .index import MIGRATIONS, Facts, Filters, Hit, Writer, count, hits, texts
 from .query import Query, parse
 from .snippet import snippet
 
@@ -197,21 +197,26 @@ def answer(
 ) -> Answer:
     """The answer from the index as it is (no refresh); with ``root``, a hit whose file is no
     longer below it is not shown (nor counted, when it would have been)."""
-    with store.reading() as db:
-        found = hits(db, query, filters)
     top: list[Hit] = []
     gone = 0
-    for hit in found:  # only those shown are looked at: a gone file is a rare moment's lag
-        if len(top) == limit:
-            break
-        if root is not None and stat_one(root, hit.path) is None:
-            gone += 1
-        else:
-            top.append(hit)
+    with store.reading() as db:
+        total = count(db, query, filters)
+        offset = 0
+        # Only those shown are looked at: a gone file is a rare moment's lag of the agent.
+        while len(top) < limit and offset < total:
+            batch = hits(db, query, filters, limit - len(top), offset)
+            if not batch:
+                break
+            offset += len(batch)
+            for hit in batch:
+                if root is not None and stat_one(root, hit.path) is None:
+                    gone += 1
+                else:
+                    top.append(hit)
     with store.reading() as db:
         bodies = texts(db, [h.id for h in top])
     results = [_result(h, bodies.get(h.id, ""), query, marks) for h in top]
-    return Answer(results, len(found) - gone)
+    return Answer(results, total - gone)
 
 
 def _result(hit: Hit, body: str, query: Query, marks: tuple[str, str]) -> Result:
