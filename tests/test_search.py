@@ -305,13 +305,14 @@ def test_reindex_reads_everything_again(small: Teacher) -> None:
 
 def test_killed_mid_index_the_next_search_is_whole(tmp_path: Path) -> None:
     teacher = Teacher(tmp_path)
-    paths = sorted(f"{KHBD}/Tuần {w}/Toán/Bài {w}.docx" for w in range(1, 31))  # index order
-    for path in paths:
-        _plan(teacher.root / path, f"Rút kinh nghiệm tuần {path.split()[-1]}", rows=1)
-    # Two long documents (each about a second to read): the first ends a batch of rows, the
-    # last holds the next batch back, so the kill falls between two commits.
-    for path in (paths[9], paths[-1]):
-        bloated_docx(teacher.root / path, 3 * 1024 * 1024, "Rút kinh nghiệm dài. " * 8)
+    # More files than one batch of rows (64), the last one long (about a second to read):
+    # the first batch is committed before it, the rest after, and the kill falls between.
+    paths = sorted(f"{KHBD}/Tuần {w % 35 + 1}/Toán/Bài {w}.docx" for w in range(70))
+    for path in paths[:-1]:
+        (teacher.root / path).parent.mkdir(parents=True, exist_ok=True)
+        make_docx(teacher.root / path, [f"Rút kinh nghiệm bài {path.split()[-1]}"])
+    (teacher.root / paths[-1]).parent.mkdir(parents=True, exist_ok=True)
+    bloated_docx(teacher.root / paths[-1], 3 * 1024 * 1024, "Rút kinh nghiệm dài. " * 8)
     proc = subprocess.Popen(
         hoso_command("--config", str(teacher.config_path), "search", "rut"),
         env=hoso_env(),
