@@ -140,6 +140,8 @@ def test_the_search_benchmark_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
                 "1",
                 "--inproc",
                 "1",
+                "--queries",
+                "3",
                 "--servers",
                 "",
                 "--out",
@@ -156,6 +158,7 @@ def test_the_search_benchmark_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
         "grep -r -i",
         "index size",
         "query over 12 records, one-shot",
+        "while an agent runs",
         "query over 12 records, in process",
     ):
         assert row in table, row
