@@ -365,6 +365,22 @@ def test_a_managers_copy_by_teacher_folder(tmp_path: Path) -> None:
     assert manager.paths("rieng") == ["riêng.docx"]
 
 
+def test_a_manager_with_no_records_folder_searches_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    copy = tmp_path / "Trường"
+    _plan(copy / "Nguyễn Thị Lan" / EXACT, "Rút kinh nghiệm: phép chia.")
+    args = ["--config", str(tmp_path / "none.toml"), "search", "phep chia", "--json"]
+    done = CliRunner().invoke(HOSO, [*args, "--folder", str(copy)])
+    assert done.exit_code == 0, done.output
+    assert [r["path"] for r in json.loads(done.stdout)["results"]] == [f"Nguyễn Thị Lan/{EXACT}"]
+    assert list((tmp_path / "state" / "hoso" / "plugins").glob("search_*.sqlite3"))
+    # Without --folder a config is needed: one clear message.
+    done = CliRunner().invoke(HOSO, args)
+    assert isinstance(done.exception, HosoError) and int(done.exception.exit_code) == 2
+
+
 # --- under `hoso run` --------------------------------------------------------------------------
 
 

@@ -64,7 +64,8 @@ def search_command(
     """Find records by their name and text: accents, case and spacing do not matter.
 
     QUERY: words, "a phrase", nghi* (a word beginning), -word (leave out)."""
-    config = ctx.load()
+    # A manager may search a copy of the school share with no records folder of their own.
+    config = ctx.load() if folder is None else ctx.load_or_default()
     options = Options(
         type=type_,
         week=week,
