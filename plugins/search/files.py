@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from agent.api import RecordType, classify, fold, nfc, week_of_path
+from agent.api import RecordType, classify, nfc, week_of_path
 
 Skip = Callable[[str, bool], bool]  # (relative path, is a folder) -> leave it out
 
@@ -121,10 +121,7 @@ def subject_of(parts: Sequence[str]) -> str | None:
     """The folder right under the nearest week folder ("Tuần 12/Toán/Bài 3.docx" → "Toán")."""
     folders = parts[:-1]
     for index in range(len(folders) - 1, -1, -1):
+        # Asked as the folder of a file named "-", which can hold no week of its own.
         if week_of_path(folders[index] + "/-") is not None:
             return folders[index + 1] if index + 1 < len(folders) else None
     return None
-
-
-def folded_or_none(text: str | None) -> str | None:
-    return fold(text) if text is not None else None

@@ -266,7 +266,7 @@ def _filters(filters: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if filters.type is not None:
-        clauses.append("d.type = ?")
+        clauses.append("upper(d.type) = ?")  # codes are matched in any case
         args.append(filters.type)
     if filters.weeks is not None:
         clauses.append("d.week BETWEEN ? AND ?")

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.api import Config, HosoError
+from agent.api import Config, HosoError, Storage
 
 from .index import Writer
 from .service import facts_of, open_index, read_text
@@ -34,13 +34,14 @@ _indexers_lock = threading.Lock()
 def start(config: Config) -> Indexer:
     """The indexer of ``config``'s records folder, started on first use (by the running agent
     only: its jobs are asked for once, when it starts), with a refresh of the whole folder
-    queued: what changed while no agent ran is indexed at once."""
+    queued: what changed while no agent ran is indexed at once. Asked again when the agent
+    takes a new school profile: the record types and ignore rules are read again."""
     key = (config.state_dir, config.root)
     with _indexers_lock:
         found = _indexers.get(key)
         if found is None:
             found = _indexers[key] = Indexer(config)
-    found.refresh()
+    found.renew(config)
     return found
 
 
@@ -57,10 +58,19 @@ class Indexer:
         self._lock = threading.Lock()
         self._paths: set[str] = set()
         self._whole = False
+        self._renewed = False
         self._wake = threading.Event()
         self._pause = threading.Event()  # never set: waited on between tries
         self._thread = threading.Thread(target=self._run, name="hoso-search-index", daemon=True)
         self._thread.start()
+
+    def renew(self, config: Config) -> None:
+        """Work on ``config`` from now on (types and rules read again), the whole folder."""
+        with self._lock:
+            self.config = config
+            self._renewed = True
+            self._whole = True
+        self._wake.set()
 
     def update(self, paths: Iterable[str]) -> None:
         with self._lock:
@@ -72,21 +82,24 @@ class Indexer:
             self._whole = True
         self._wake.set()
 
-    def _take(self) -> tuple[set[str], bool]:
+    def _take(self) -> tuple[set[str], bool, bool]:
         with self._lock:
             self._wake.clear()
             paths, self._paths = self._paths, set()
             whole, self._whole = self._whole, False
-        return paths, whole
+            renewed, self._renewed = self._renewed, False
+        return paths, whole, renewed
 
     def _run(self) -> None:
+        store: Storage | None = None
         writer: Writer | None = None
         while True:
             self._wake.wait()
-            paths, whole = self._take()
+            paths, whole, renewed = self._take()
             try:
-                if writer is None:
+                if store is None:
                     store = open_index(self.config, None)
+                if writer is None or renewed:
                     writer = Writer(store, facts_of(self.config, None), read_text)
                 if paths:
                     writer.update(sorted(paths))
@@ -97,5 +110,6 @@ class Indexer:
                 with self._lock:  # the work is kept for the next try
                     self._paths |= paths
                     self._whole |= whole
+                    self._renewed |= renewed
                 self._pause.wait(RETRY_SECONDS)
                 self._wake.set()

@@ -10,7 +10,6 @@ gone since. A manager's copy (``--folder``) has no agent: each search refreshes 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -160,7 +159,6 @@ def search(
     text: str,
     options: Options,
     *,
-    read: Callable[[Path], str | None] = read_text,
     marks: tuple[str, str] = JSON_MARKS,
 ) -> Answer:
     """The answer to ``text`` with ``options``; UsageError (nothing changed) for a bad query
@@ -175,7 +173,7 @@ def search(
         _check_type(filters.type, facts)
     with open_index(config, folder) as store:
         if facts is not None and (writing or options.reindex):
-            writer = Writer(store, facts, read)
+            writer = Writer(store, facts, read_text)
             if options.reindex:
                 writer.forget_stamps()
             writer.refresh()
@@ -267,7 +265,7 @@ def _folder(folder: Path | None) -> Path | None:
 
 def _check_type(code: str | None, facts: Facts) -> None:
     known = [t.code for t in facts.types]
-    if code is not None and code not in known:
+    if code is not None and code not in {k.upper() for k in known}:
         raise UsageError(
             _("{code} is no record type. The types are: {known}.").format(
                 code=printable_name(code), known=", ".join(known)
