@@ -9,6 +9,7 @@ hand it work, so a sync pass never waits for indexing. docs/search.md tells how 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from agent.api import Config, Record, Report
@@ -22,6 +23,18 @@ def hoso_register_commands(cli: Any) -> None:
     from .commands import register
 
     register(cli)
+
+
+@hookimpl(wrapper=True)
+def hoso_record_types(config: Config) -> Generator[None, list[Any], list[Any]]:
+    """Sees the record types the other plugins give the agent's validator (unchanged), so
+    that the agent's indexer classifies as the validator does without a plugin host of its
+    own (a second host in the agent process disturbs the first one's bookkeeping)."""
+    answers = yield
+    from .indexer import remember_types
+
+    remember_types(config, [t for answer in answers if isinstance(answer, list) for t in answer])
+    return answers
 
 
 @hookimpl

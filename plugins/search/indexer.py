@@ -19,16 +19,35 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.api import Config, HosoError, Storage
+from agent.api import Config, HosoError, RecordType, Storage, ignore_rules, with_shipped
 
-from .index import Writer
-from .service import facts_of, open_index, read_text
+from .index import Facts, Writer
+from .service import open_index, read_text
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 60.0  # after a failure (the reader could not start, the disk is full)
 
 _indexers: dict[tuple[Path, Path], Indexer] = {}
+_types: dict[tuple[Path, Path], tuple[RecordType, ...]] = {}  # the plugins', seen by a wrapper
 _indexers_lock = threading.Lock()
+
+
+def remember_types(config: Config, types: list[RecordType]) -> None:
+    """The record types the plugins gave for ``config`` (the agent's validator asks for them
+    before the agent starts its jobs, and again on a new school profile)."""
+    with _indexers_lock:
+        _types[(config.state_dir, config.root)] = tuple(types)
+
+
+def facts_of(config: Config) -> Facts:
+    """The records folder's facts in the agent: the types as its validator has them (the
+    plugins' first, then the shipped catalogue), what the sync ignores left out."""
+    with _indexers_lock:
+        plugins = list(_types.get((config.state_dir, config.root), ()))
+    types = tuple(with_shipped(plugins))
+    return Facts(
+        root=config.root, skip=ignore_rules(config).is_ignored, types=types, by_teacher=False
+    )
 
 
 def start(config: Config) -> Indexer:
@@ -100,7 +119,7 @@ class Indexer:
                 if store is None:
                     store = open_index(self.config, None)
                 if writer is None or renewed:
-                    writer = Writer(store, facts_of(self.config, None), read_text)
+                    writer = Writer(store, facts_of(self.config), read_text)
                 if paths:
                     writer.update(sorted(paths))
                 if whole:

@@ -140,17 +140,13 @@ def read_text(file: Path) -> str | None:
 
 
 def facts_of(config: Config, folder: Path | None) -> Facts:
-    """What indexing ``folder`` (None: the records folder) needs: the record types as the
-    validator has them, and what to leave out (what the sync ignores, hoso's own files)."""
-    rules = ignore_rules(config)
+    """What indexing ``folder`` (None: the records folder) needs in a command: the record
+    types as the validator has them, and what the sync ignores (hoso's own files, the trash,
+    Office lock files, `[sync] ignore`) left out."""
     with open_validator(config) as validator:
         types = tuple(validator.types)
-        own = validator.own
-
-    def skip(path: str, is_dir: bool) -> bool:
-        return rules.is_ignored(path, is_dir) or (folder is None and own.is_ignored(path, is_dir))
-
     root = folder if folder is not None else config.root
+    skip = ignore_rules(config).is_ignored
     return Facts(root=root, skip=skip, types=types, by_teacher=folder is not None)
 
 
