@@ -435,6 +435,12 @@ def test_a_record_changed_under_hoso_run_is_found_within_2_seconds(
         assert done.returncode == 0, done.stderr
         (result,) = json.loads(done.stdout)["results"]
         assert result["path"] == BARE and result["type"] == "KHBD"  # as the validator sees it
+        # A rebuild beside the agent's thread: one writer at a time, nothing lost or doubled.
+        done = agent.cli("search", "rut kinh nghiem", "--reindex", "--json")
+        assert done.returncode == 0, done.stderr
+        assert [r["path"] for r in json.loads(done.stdout)["results"]] == [BARE]
+        with sqlite3.connect(index) as db:
+            assert db.execute("SELECT path FROM docs").fetchall() == [(BARE,)]
     finally:
         _out, err = stop_agent(proc, timeout=30)
     assert proc.returncode == 0, err
