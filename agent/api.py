@@ -179,6 +179,14 @@ def storage(config: Config, plugin: str, migrations: Sequence[Migration]) -> Sto
     return open_storage(config.state_dir, plugin, migrations)
 
 
+def agent_running(config: Config) -> bool:
+    """Whether a hoso agent (``hoso run``) holds this config's state folder now, or a command
+    doing a sync itself: then leave the writing to it (the search index, for one)."""
+    from .lock import held_elsewhere
+
+    return held_elsewhere(config.state_dir)
+
+
 def school_folder(config: Config) -> Path | None:
     """The local copy of the school-wide folder every agent keeps (``[school] folder_url``),
     or None when this computer has none. The agent syncs it; a plugin writes school-wide
@@ -284,6 +292,7 @@ __all__ = [
     "VaultMissing",
     "_",
     "a4_page",
+    "agent_running",
     "as_date",
     "back_up_now",
     "cannot_open",

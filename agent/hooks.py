@@ -74,6 +74,7 @@ BUILTIN_PLUGINS = (
     "plugins.desktop",
     "plugins.handover",
     "plugins.inspection",
+    "plugins.search",
 )
 
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -114,6 +114,22 @@ class InstanceLock:
         )
 
 
+def held_elsewhere(state_dir: Path) -> bool:
+    """Whether another process holds the agent lock now (an agent runs, or a command doing a
+    sync itself). Takes nothing: the lock is tried and let go at once."""
+    try:
+        fd = os.open(state_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False  # never created: no agent ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing lets go of a lock taken
+    return False
+
+
 def _read_pid(fd: int) -> int | None:
     # The holder may be between flock() and writing its PID: an empty file means "unknown".
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

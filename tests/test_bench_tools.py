@@ -124,3 +124,44 @@ def test_the_validation_corpus_is_real_lesson_plans_with_a_few_problems(tmp_path
         "khbd.several-lessons",
         "khbd.header-incomplete",
     }
+
+
+def test_the_search_benchmark_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    from bench import search
+
+    assert (
+        search.main(
+            [
+                "--files",
+                "6",
+                "--copies",
+                "2",
+                "--repeat",
+                "1",
+                "--inproc",
+                "1",
+                "--queries",
+                "3",
+                "--servers",
+                "",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    table = (tmp_path / "search-results.md").read_text(encoding="utf-8")
+    assert "Corpus: 6 lesson plans" in table
+    for row in (
+        "index cold: one-shot",
+        "full read of every document",
+        "grep -r -i",
+        "index size",
+        "query over 12 records, one-shot",
+        "while an agent runs",
+        "query over 12 records, in process",
+    ):
+        assert row in table, row
+    # Every lesson plan but the 5 % without a reflection found, by grep (accents) and by hoso.
+    assert "hoso finds 0" not in table
+    assert not (tmp_path / "search-work").exists()  # the work folder is removed

@@ -106,3 +106,20 @@ def test_unusable_state_dir_is_a_local_error(tmp_path: Path) -> None:
     with pytest.raises(LocalError) as info:
         InstanceLock(blocker / "state").acquire()
     assert "agent.lock" in str(info.value)
+
+
+def test_held_elsewhere_tells_without_taking_the_lock(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    from agent.lock import held_elsewhere
+
+    state = tmp_path / "state"
+    assert not held_elsewhere(tmp_path / "never-used")  # no lock file: nothing created
+    assert not (tmp_path / "never-used").exists()
+    assert held_elsewhere(state)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert not held_elsewhere(state)
+    # Asking took nothing: the lock is free for an agent at once.
+    with InstanceLock(state):
+        assert held_elsewhere(state)  # another descriptor of this process counts too
