@@ -325,7 +325,7 @@ def test_bookmarks_follow_weeks_subjects_lessons(binder: Made) -> None:
     )
 
 
-def test_what_is_left_out_is_listed_with_reasons_not_fatal(binder: Made) -> None:
+def test_what_is_left_out_is_listed_with_reasons_not_fatal(setup: Setup, binder: Made) -> None:
     left = {x["path"]: x["reason"] for x in binder.data["left_out"]}  # type: ignore[union-attr]
     assert set(left) == {FAILING, HANGS, CRASHES}
     assert "timed out" in left[HANGS]
@@ -336,13 +336,15 @@ def test_what_is_left_out_is_listed_with_reasons_not_fatal(binder: Made) -> None
     for path in left:
         assert path in closing
     assert "Traceback" not in binder.stderr
-    assert not _soffice_left()
+    assert not _soffice_left(setup)
 
 
-def _soffice_left() -> list[str]:
-    """soffice processes started by this test's wrapper that are still alive."""
-    done = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
-    return [line for line in done.stdout.splitlines() if "soffice-faulty" in line]
+def _soffice_left(setup: Setup) -> list[str]:
+    """soffice processes started by this test's wrapper that are still alive (not another
+    xdist worker's)."""
+    # -ww: without a terminal ps cuts lines at 80 columns, and an xdist worker's tmp path is longer
+    done = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True)
+    return [line for line in done.stdout.splitlines() if str(setup.home / "soffice-faulty") in line]
 
 
 def test_pages_render_with_ink(binder: Made) -> None:
@@ -497,15 +499,15 @@ def test_stopping_the_binder_leaves_no_libreoffice_running(
         cwd=setup.out,
     )
     deadline = time.monotonic() + 60
-    while not _soffice_left() and time.monotonic() < deadline:
+    while not _soffice_left(setup) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
-    assert _soffice_left()
+    assert _soffice_left(setup)
     process.send_signal(signum)
     _out, err = process.communicate(timeout=30)
     assert process.returncode == 2 and "Aborted." in err, err  # as every hoso command on Ctrl-C
     assert "Traceback" not in err
-    assert not _soffice_left()
+    assert not _soffice_left(setup)
     assert not (setup.out / "stop.pdf").exists()
     assert not list((setup.home / "state" / "print-cache").glob("work-*"))  # staging removed
 
