@@ -134,7 +134,8 @@ def convert_to_pdf(docx: Path, pdf: Path) -> Path | None:
     program = shutil.which("soffice") or shutil.which("libreoffice")
     if program is None:
         return None
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=docx.parent) as work:
+    # Absolute: `--out .` gives a relative folder, and LibreOffice takes its profile as a URI.
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=docx.parent.absolute()) as work:
         folder = Path(work)
         command = [
             program,
