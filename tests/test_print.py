@@ -341,7 +341,7 @@ def test_what_is_left_out_is_listed_with_reasons_not_fatal(binder: Made) -> None
 
 def _soffice_left() -> list[str]:
     """soffice processes started by this test's wrapper that are still alive."""
-    done = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
+    done = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True)
     return [line for line in done.stdout.splitlines() if "soffice-faulty" in line]
 
 
