@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
-from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject, RectangleObject
 
 from . import layout
 from .pages import FOOTER_BAND, GUTTER, PT, Overlay
@@ -25,6 +25,9 @@ from .pages import FOOTER_BAND, GUTTER, PT, Overlay
 _GUTTER_PT = GUTTER / PT
 _BAND_PT = FOOTER_BAND / PT
 A4_PT = (595.28, 841.89)
+# A page's visible side, in points: under an inch leaves no room for the gutter (a zero-sized
+# page would divide by zero); over the PDF's own limit of 200 inches is no page to print.
+_SIDE_PT = (72.0, 14400.0)
 
 
 class NotAPdf(Exception):
@@ -46,11 +49,21 @@ def page_count(pdf: Path) -> int:
         if reader.is_encrypted:
             raise NotAPdf("password-protected")
         count = len(reader.pages)
+        for page in reader.pages:
+            _check_size(page)
     except (PdfReadError, OSError, ValueError, KeyError) as exc:
         raise NotAPdf(str(exc)) from exc
     if count == 0:
         raise NotAPdf("no pages")
     return count
+
+
+def _check_size(page: PageObject) -> None:
+    box = page.cropbox  # what a viewer shows and a printer prints
+    width, height = float(box.width), float(box.height)
+    low, high = _SIDE_PT
+    if not (low <= width <= high and low <= height <= high):
+        raise NotAPdf(f"a page of {width:g} × {height:g} pt")
 
 
 def assemble(
@@ -67,22 +80,24 @@ def assemble(
     """The binder's bytes and its number of pages."""
     writer = PdfWriter()
     writer.append(PdfReader(io.BytesIO(front)))
-    frames: list[tuple[float, float, float]] = []  # per page: (left, content width) after gutter
-    for page in writer.pages:
-        frames.append((float(page.mediabox.width), *_own_frame(len(frames) + 1)))
+    # per page: the corner its box starts at (x, y), where its content sits after the gutter
+    # (left, width), all in points
+    frames: list[tuple[float, float, float, float]] = []
+    for _page in writer.pages:
+        frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
     for index, part in enumerate(parts):
         first = page_plan.first_pages[index]
         while len(writer.pages) + 1 < first:  # the blank page before a week
             writer.add_blank_page(*A4_PT)
-            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
+            frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
         for page in PdfReader(part.pdf).pages:
             number = len(writer.pages) + 1
             added = writer.add_page(page)
-            frames.append((float(added.mediabox.width), *_with_gutter(writer, added, number)))
+            frames.append(_with_gutter(writer, added, number))
     if closing is not None:
         writer.append(PdfReader(io.BytesIO(closing)))
         while len(frames) < len(writer.pages):
-            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
+            frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
     total = len(writer.pages)
     marks = _marks(parts, entries, page_plan)
     overlays = PdfReader(
@@ -92,8 +107,8 @@ def assemble(
                     Overlay(
                         float(page.mediabox.width),
                         float(page.mediabox.height),
-                        frames[i][1],
                         frames[i][2],
+                        frames[i][3],
                         footer=f"Trang {i + 1}/{total}" if page_plan.numbered(i + 1) else "",
                         mark=marks.get(i + 1, ""),
                     )
@@ -104,7 +119,8 @@ def assemble(
     )
     for i, page in enumerate(writer.pages):
         if page_plan.numbered(i + 1):
-            page.merge_page(overlays.pages[i])
+            x, y = frames[i][:2]
+            page.merge_translated_page(overlays.pages[i], x, y)
     _bookmarks(writer, entries, page_plan)
     writer.add_metadata({"/Title": title, "/Author": author, "/Creator": "hoso"})
     writer.page_mode = "/UseOutlines"
@@ -119,11 +135,17 @@ def _own_frame(number: int) -> tuple[float, float]:
     return left, A4_PT[0] - (30.0 + GUTTER) / PT
 
 
-def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[float, float]:
+def _with_gutter(
+    writer: PdfWriter, page: PageObject, number: int
+) -> tuple[float, float, float, float]:
     """Scale the record's page and move it off the binding edge (right-hand pages: off the
-    left edge); returns where its content now sits (left, width)."""
+    left edge); returns its box's corner (x, y) and where its content now sits (left, width)
+    from that corner."""
     if page.rotation:
         page.transfer_rotation_to_content()
+    # The visible page is the crop box: what a viewer crops away stays away, and a box that
+    # does not start at 0, 0 keeps the footer on the page.
+    page.mediabox = RectangleObject(page.cropbox)
     box = page.mediabox
     left, bottom = float(box.left), float(box.bottom)
     width, height = float(box.width), float(box.height)
@@ -132,9 +154,16 @@ def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[floa
     shift_x = max(shift_x, 0.0)
     move_x = left * (1 - scale) + shift_x
     move_y = bottom * (1 - scale) + height * (1 - scale)
-    _wrap(writer, page, f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm\n")
+    # Clipped to the box it had: what lay outside it (hidden) must not show in the band
+    # freed for the footer.
+    _wrap(
+        writer,
+        page,
+        f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm "
+        f"{left:.4f} {bottom:.4f} {width:.4f} {height:.4f} re W n\n",
+    )
     page.cropbox = page.mediabox
-    return shift_x, width * scale
+    return left, bottom, shift_x, width * scale
 
 
 def _wrap(writer: PdfWriter, page: PageObject, matrix: str) -> None:

@@ -1,0 +1,152 @@
+"""`hoso print` against what a share, a cache or a computer can throw at it: PDFs with odd page
+boxes, a damaged cache, a LibreOffice that converts nothing, a full disk. Real LibreOffice
+(Debian soffice), real files, read back with poppler-utils.
+
+One small records folder is converted once for the module (a lesson plan, PDFs kept as they
+came); each test makes its binder from it and asserts on the PDF and what is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from agents import hoso_command, hoso_env
+from docs_factory import make_pdf
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import RectangleObject
+from test_print import _config, _page_text, _pdfinfo_pages, _write
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+    reason="needs Debian libreoffice-writer-nogui and poppler-utils (.ci/run installs them)",
+)
+
+SOFFICE = shutil.which("soffice") or "soffice"
+PLAN = "Tuần 1/Toán/Bài 1.docx"
+FIRST = "Tuần 1 – Toán – Bài 1: Các số đến 10"
+ZERO = "Tuần 1/Toán/Bài 2.pdf"  # a page of 0 × 0 pt
+OFFSET = "Tuần 1/Toán/Bài 3.pdf"  # its page box starts at 200, 200
+CROPPED = "Tuần 1/Toán/Bài 4.pdf"  # its crop box hides its second line
+HIDDEN = "DÒNG ĐÃ CẮT BỎ"
+
+
+@dataclass
+class Setup:
+    home: Path
+    root: Path
+    config: Path
+    out: Path
+
+    def hoso(
+        self, *args: str, config: Path | None = None, limit: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        def file_size_limit() -> None:  # a disk that fills up at ``limit`` bytes
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+        return subprocess.run(
+            hoso_command("--config", str(config or self.config), *args),
+            capture_output=True,
+            text=True,
+            env=hoso_env({"XDG_CONFIG_HOME": str(self.home / "xdg")}),
+            timeout=300,
+            cwd=self.out,
+            preexec_fn=file_size_limit,
+        )
+
+
+def _rewrite(pdf: Path, change: object) -> None:
+    writer = PdfWriter()
+    writer.append(PdfReader(pdf))
+    change(writer)  # type: ignore[operator]
+    writer.write(pdf)
+
+
+def _offset(writer: PdfWriter) -> None:
+    page = writer.pages[0]
+    page.add_transformation((1, 0, 0, 1, 200, 200))
+    page.mediabox = RectangleObject([200, 200, 795.28, 1041.89])
+
+
+def _crop(writer: PdfWriter) -> None:
+    writer.pages[0].cropbox = RectangleObject([0, 720, 595.28, 841.89])
+
+
+def _zero(writer: PdfWriter) -> None:
+    writer.pages[0].mediabox = RectangleObject([0, 0, 0, 0])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    home = tmp_path_factory.mktemp("print-hostile")
+    root = home / "HoSo"
+    _write(root, PLAN, FIRST)
+    for path, change in ((ZERO, _zero), (OFFSET, _offset), (CROPPED, _crop)):
+        lesson = Path(path).stem
+        make_pdf(root / path, [f"Tuần 1 – Toán – {lesson}", *[""] * 8, *[HIDDEN] * 20])
+        _rewrite(root / path, change)
+    out = home / "out"
+    out.mkdir()
+    return Setup(home, root, _config(home, root, "agent.toml", converter=SOFFICE), out)
+
+
+@pytest.fixture(scope="module")
+def binder(setup: Setup) -> dict[str, object]:
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "binder.pdf")
+    assert done.returncode == 1, done.stdout + done.stderr  # the 0 × 0 page is left out
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _first_page(data: dict[str, object], path: str) -> int:
+    return next(i["first_page"] for i in data["included"] if i["path"] == path)  # type: ignore[attr-defined, union-attr]
+
+
+def test_a_pdf_with_a_page_of_no_size_is_left_out_not_a_crash(
+    setup: Setup, binder: dict[str, object]
+) -> None:
+    assert binder["left_out"] == [
+        {"path": ZERO, "reason": "a PDF that cannot be printed (a page of 0 × 0 pt)"}
+    ]
+    assert [i["path"] for i in binder["included"]] == [PLAN, OFFSET, CROPPED]  # type: ignore[union-attr]
+    pdf = setup.out / "binder.pdf"
+    assert binder["pages"] == _pdfinfo_pages(pdf)
+    assert FIRST in _page_text(pdf, _first_page(binder, PLAN))
+
+
+def test_a_page_box_away_from_the_origin_keeps_its_footer_on_the_page(
+    setup: Setup, binder: dict[str, object]
+) -> None:
+    pdf = setup.out / "binder.pdf"
+    page = _first_page(binder, OFFSET)
+    text = _page_text(pdf, page)  # pdftotext drops what lies outside the page
+    assert "Tuần 1 – Toán – Bài 3" in text
+    assert f"Trang {page}/{binder['pages']}" in text
+
+
+def test_what_a_pdf_crops_away_stays_away(setup: Setup, binder: dict[str, object]) -> None:
+    pdf = setup.out / "binder.pdf"
+    page = _first_page(binder, CROPPED)
+    text = _page_text(pdf, page)
+    assert "Tuần 1 – Toán – Bài 4" in text and f"Trang {page}/" in text
+    box = PdfReader(pdf).pages[page - 1].cropbox
+    assert round(float(box.height), 2) == round(841.89 - 720, 2)  # the crop is the page
+    # Nothing of the lines below the crop shows in the band kept for the footer (rendered at
+    # 72 dpi: a pixel a point; the footer itself is in the middle, the left part is blank).
+    prefix = setup.out / "cropped"
+    subprocess.run(
+        ["pdftoppm", "-r", "72", "-gray", "-f", str(page), "-l", str(page), str(pdf), str(prefix)],
+        check=True,
+    )
+    (shot,) = setup.out.glob("cropped-*.pgm")
+    _magic, width, height, _max, pixels = shot.read_bytes().split(maxsplit=4)
+    columns, rows = int(width), int(height)
+    band = [pixels[row * columns + col] for row in range(rows - 30, rows) for col in range(180)]
+    assert min(band) > 200, "ink below the crop"
