@@ -150,3 +150,17 @@ def test_what_a_pdf_crops_away_stays_away(setup: Setup, binder: dict[str, object
     columns, rows = int(width), int(height)
     band = [pixels[row * columns + col] for row in range(rows - 30, rows) for col in range(180)]
     assert min(band) > 200, "ink below the crop"
+
+
+def test_a_damaged_cache_entry_is_converted_again(setup: Setup, binder: dict[str, object]) -> None:
+    cache = setup.home / "state" / "print-cache"
+    (entry,) = cache.glob("*.pdf")
+    for damage in (entry.read_bytes()[:2000], b"%PDF-1.7\nnot a PDF at all\n%%EOF\n"):
+        entry.write_bytes(damage)  # cut short by a crash; or overwritten
+        name = f"again-{len(damage)}.pdf"
+        done = setup.hoso("print", "--weeks", "1", "--json", "--out", name)
+        data = json.loads(done.stdout)
+        assert [i["path"] for i in data["included"]] == [PLAN, OFFSET, CROPPED], done.stderr
+        assert data["converted"] == 1 and data["cached"] == 0
+        assert FIRST in _page_text(setup.out / name, _first_page(data, PLAN))
+        assert PdfReader(entry).pages  # the cache holds a whole PDF again

@@ -218,6 +218,10 @@ class Converter:
             )
         return None
 
+    def forget(self, key: str) -> None:
+        """Remove the cached PDF of ``key`` (damaged): the next convert makes it again."""
+        self._entry(key, ".pdf").unlink(missing_ok=True)
+
     def _keep(
         self, key: str, produced: Path, failure: Failure | None, detail: str
     ) -> tuple[Path | None, Failure | None, str]:

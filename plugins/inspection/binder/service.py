@@ -371,6 +371,29 @@ def _pdfs(
             [Source(r.file.file, PurePosixPath(r.file.path).suffix) for r in to_convert]
         )
     }
+    counted: dict[Path, int | str] = {}
+
+    def pages(pdf: Path) -> int | str:
+        """Its page count, or why it cannot go in a binder."""
+        if pdf not in counted:
+            try:
+                counted[pdf] = assemble.page_count(pdf)
+            except assemble.NotAPdf as exc:
+                counted[pdf] = str(exc)
+        return counted[pdf]
+
+    # A cached PDF that does not open was damaged in the cache, not by the record: it is
+    # converted again (once).
+    damaged = {
+        c.pdf: c for c in done.values() if c.pdf and not c.fresh and isinstance(pages(c.pdf), str)
+    }
+    if damaged:
+        for pdf, converted in damaged.items():
+            converter.forget(converted.key)
+            del counted[pdf]
+        sources = [c.source for c in done.values() if c.pdf in damaged]
+        for again in converter.convert(sources):
+            done[again.source.file.as_posix()] = again
     found = []
     for record in records:
         converted = done.get(record.file.file.as_posix())
@@ -379,13 +402,12 @@ def _pdfs(
             assert converted is not None
             left_out.append(LeftOut(record.file.path, _failure_text(converted)))
             continue
-        try:
-            count = assemble.page_count(pdf)
-        except assemble.NotAPdf as exc:
+        count = pages(pdf)
+        if isinstance(count, str):
             left_out.append(
                 LeftOut(
                     record.file.path,
-                    _("a PDF that cannot be printed ({detail})").format(detail=exc),
+                    _("a PDF that cannot be printed ({detail})").format(detail=count),
                 )
             )
             continue
