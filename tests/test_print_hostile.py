@@ -35,6 +35,12 @@ ZERO = "Tuần 1/Toán/Bài 2.pdf"  # a page of 0 × 0 pt
 OFFSET = "Tuần 1/Toán/Bài 3.pdf"  # its page box starts at 200, 200
 CROPPED = "Tuần 1/Toán/Bài 4.pdf"  # its crop box hides its second line
 HIDDEN = "DÒNG ĐÃ CẮT BỎ"
+# A LibreOffice that converts nothing while a flag file is there (not starting, a broken
+# profile…), and is the real one otherwise.
+WRAPPER = """#!/bin/sh
+[ -e {flag!r} ] && exit 1
+exec {real!r} "$@"
+"""
 
 
 @dataclass
@@ -164,3 +170,28 @@ def test_a_damaged_cache_entry_is_converted_again(setup: Setup, binder: dict[str
         assert data["converted"] == 1 and data["cached"] == 0
         assert FIRST in _page_text(setup.out / name, _first_page(data, PLAN))
         assert PdfReader(entry).pages  # the cache holds a whole PDF again
+
+
+def test_a_libreoffice_that_converts_nothing_is_not_held_against_the_records(
+    setup: Setup,
+) -> None:
+    """When LibreOffice did not work at all, its failures are not remembered in the cache:
+    once it works again, the records are converted."""
+    flag = setup.home / "broken"
+    wrapper = setup.home / "soffice-flag"
+    wrapper.write_text(WRAPPER.format(flag=str(flag), real=SOFFICE), encoding="utf-8")
+    wrapper.chmod(0o755)
+    home = setup.home / "fresh"  # a state folder of its own: an empty cache
+    home.mkdir()
+    config = _config(home, setup.root, "flag.toml", converter=str(wrapper))
+    flag.touch()
+    broken = setup.hoso("print", "--weeks", "1", "--json", "--out", "broken.pdf", config=config)
+    assert broken.returncode == 1, broken.stderr
+    left_out = {x["path"]: x["reason"] for x in json.loads(broken.stdout)["left_out"]}
+    assert "could not be converted" in left_out[PLAN]
+    assert not list((home / "state" / "print-cache").glob("*.failed"))
+    flag.unlink()
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "works.pdf", config=config)
+    data = json.loads(done.stdout)
+    assert PLAN in [i["path"] for i in data["included"]], done.stderr
+    assert data["converted"] == 1

@@ -148,9 +148,15 @@ class Converter:
             if todo:
                 with self._profile(Path(work)) as profile:
                     outcomes = self._run(list(todo), stage, out, profile)
+                # A failure is remembered only when LibreOffice converted something else in
+                # this run: one that converts nothing (it does not start, a broken profile, a
+                # full disk) says nothing about the documents.
+                works = any(out.iterdir())
                 for name, (key, indexes) in todo.items():
                     failure, detail = outcomes.get(name, (None, ""))
-                    pdf, failure, detail = self._keep(key, _output(out, name), failure, detail)
+                    pdf, failure, detail = self._keep(
+                        key, _output(out, name), failure, detail, remember=works
+                    )
                     for index in indexes:
                         results[index] = Converted(
                             sources[index], key, pdf, failure, detail, fresh=pdf is not None
@@ -223,7 +229,7 @@ class Converter:
         self._entry(key, ".pdf").unlink(missing_ok=True)
 
     def _keep(
-        self, key: str, produced: Path, failure: Failure | None, detail: str
+        self, key: str, produced: Path, failure: Failure | None, detail: str, *, remember: bool
     ) -> tuple[Path | None, Failure | None, str]:
         if failure is None and not _is_pdf(produced):
             failure, detail = Failure.FAILED, _("LibreOffice wrote no usable PDF")
@@ -231,7 +237,7 @@ class Converter:
             pdf = self._entry(key, ".pdf")
             os.replace(produced, pdf)
             return pdf, None, ""
-        if failure is Failure.FAILED:
+        if failure is Failure.FAILED and remember:
             write_atomic(self._entry(key, ".failed"), detail.encode())
         return None, failure, detail
 
