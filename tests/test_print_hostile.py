@@ -9,6 +9,7 @@ came); each test makes its binder from it and asserts on the PDF and what is on 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -20,8 +21,8 @@ import pytest
 from agents import hoso_command, hoso_env
 from docs_factory import make_pdf
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import RectangleObject
-from test_print import _config, _page_text, _pdfinfo_pages, _write
+from pypdf.generic import DecodedStreamObject, NameObject, RectangleObject
+from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
@@ -170,6 +171,34 @@ def test_a_damaged_cache_entry_is_converted_again(setup: Setup, binder: dict[str
         assert data["converted"] == 1 and data["cached"] == 0
         assert FIRST in _page_text(setup.out / name, _first_page(data, PLAN))
         assert PdfReader(entry).pages  # the cache holds a whole PDF again
+
+
+def test_a_full_disk_says_so_and_leaves_nothing_behind(
+    setup: Setup, binder: dict[str, object]
+) -> None:
+    # a record big enough that the binder does not fit under the limit
+    big = setup.root / "Tuần 1/Toán/Bài 5.pdf"
+    make_pdf(big, ["Tuần 1 – Toán – Bài 5"])
+
+    def add_weight(writer: PdfWriter) -> None:
+        junk = DecodedStreamObject()
+        junk.set_data(os.urandom(1_500_000))
+        resources = writer.pages[0]["/Resources"]
+        resources[NameObject("/Junk")] = writer._add_object(junk)  # type: ignore[index]
+
+    _rewrite(big, add_weight)
+    records = _tree(setup.root)
+    before = sorted(setup.out.iterdir())
+    try:
+        done = setup.hoso("print", "--weeks", "1", "--out", "full.pdf", limit=1_000_000)
+    finally:
+        big.unlink()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "could not be written" in done.stderr and "full.pdf" in done.stderr
+    assert "Unexpected error" not in done.stderr and "Traceback" not in done.stderr
+    assert sorted(setup.out.iterdir()) == before  # no binder, no temporary file
+    records.pop("Tuần 1/Toán/Bài 5.pdf")
+    assert _tree(setup.root) == records
 
 
 def test_a_libreoffice_that_converts_nothing_is_not_held_against_the_records(

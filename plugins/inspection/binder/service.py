@@ -24,6 +24,7 @@ from typing import Any
 
 from agent.api import (
     Config,
+    HosoError,
     RelPath,
     UsageError,
     Validator,
@@ -240,6 +241,13 @@ def make_binder(
             _("{path} already exists; nothing was written. Choose another name with --out.").format(
                 path=out
             )
+        ) from exc
+    except OSError as exc:  # a full disk, a folder one may not write in
+        raise HosoError(
+            _(
+                "The binder could not be written to {path} ({detail}). Free some space or "
+                "choose another folder with --out; nothing was written."
+            ).format(path=out, detail=exc.strerror or exc)
         ) from exc
     origins = [origin for *_rest, origin in pdfs]
     return Binder(
