@@ -24,6 +24,8 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject, RectangleObject
 from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
+from plugins.inspection.binder import assemble, layout, pages
+
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
     reason="needs Debian libreoffice-writer-nogui and poppler-utils (.ci/run installs them)",
@@ -35,6 +37,7 @@ FIRST = "Tuần 1 – Toán – Bài 1: Các số đến 10"
 ZERO = "Tuần 1/Toán/Bài 2.pdf"  # a page of 0 × 0 pt
 OFFSET = "Tuần 1/Toán/Bài 3.pdf"  # its page box starts at 200, 200
 CROPPED = "Tuần 1/Toán/Bài 4.pdf"  # its crop box hides its second line
+DEEP = "Tuần 1/Toán/Bài 6.pdf"  # counts as one page, but its resources nest 50,000 deep
 HIDDEN = "DÒNG ĐÃ CẮT BỎ"
 # A LibreOffice that converts nothing while a flag file is there (not starting, a broken
 # profile…), and is the real one otherwise.
@@ -91,6 +94,28 @@ def _zero(writer: PdfWriter) -> None:
     writer.pages[0].mediabox = RectangleObject([0, 0, 0, 0])
 
 
+def _deep_pdf() -> bytes:
+    """A PDF whose page is fine until its resources are copied (pypdf then gives up)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources 4 0 R >>",
+        b"<< /Nested " + b"[" * 50_000 + b"]" * 50_000 + b" >>",
+    ]
+    data, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(data)
+    data += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    data += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    data += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return data
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     home = tmp_path_factory.mktemp("print-hostile")
@@ -100,6 +125,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         lesson = Path(path).stem
         make_pdf(root / path, [f"Tuần 1 – Toán – {lesson}", *[""] * 8, *[HIDDEN] * 20])
         _rewrite(root / path, change)
+    (root / DEEP).write_bytes(_deep_pdf())
     out = home / "out"
     out.mkdir()
     return Setup(home, root, _config(home, root, "agent.toml", converter=SOFFICE), out)
@@ -116,12 +142,13 @@ def _first_page(data: dict[str, object], path: str) -> int:
     return next(i["first_page"] for i in data["included"] if i["path"] == path)  # type: ignore[attr-defined, union-attr]
 
 
-def test_a_pdf_with_a_page_of_no_size_is_left_out_not_a_crash(
+def test_pdfs_that_break_when_copied_or_have_pages_of_no_size_are_left_out(
     setup: Setup, binder: dict[str, object]
 ) -> None:
-    assert binder["left_out"] == [
-        {"path": ZERO, "reason": "a PDF that cannot be printed (a page of 0 × 0 pt)"}
-    ]
+    left_out = {x["path"]: x["reason"] for x in binder["left_out"]}  # type: ignore[union-attr]
+    assert left_out.pop(ZERO) == "a PDF that cannot be printed (a page of 0 × 0 pt)"
+    assert left_out.pop(DEEP).startswith("a PDF that cannot be printed (")
+    assert not left_out
     assert [i["path"] for i in binder["included"]] == [PLAN, OFFSET, CROPPED]  # type: ignore[union-attr]
     pdf = setup.out / "binder.pdf"
     assert binder["pages"] == _pdfinfo_pages(pdf)
@@ -224,3 +251,27 @@ def test_a_libreoffice_that_converts_nothing_is_not_held_against_the_records(
     data = json.loads(done.stdout)
     assert PLAN in [i["path"] for i in data["included"]], done.stderr
     assert data["converted"] == 1
+
+
+def test_a_pdf_replaced_after_it_was_counted_stops_the_binder(tmp_path: Path) -> None:
+    """A sync may replace a record between counting its pages and copying them: the page
+    plan (contents, footers) would be wrong, so nothing is made."""
+    pdf = tmp_path / "Bài 1.pdf"
+    make_pdf(pdf, ["Tuần 1 – Toán – Bài 1"])
+    entries = [layout.Entry(1, "Toán", "Bài 1", pages=2)]  # it had two pages when counted
+    plan = layout.plan(entries, lines_per_page=pages.LINES_PER_PAGE, closing=False)
+    fonts = pages.find_fonts()
+    cover = pages.Cover("", "Trường", "KẾ HOẠCH BÀI DẠY", "Lan", "", (), "2026 – 2027", "Tuần 1")
+    front = pages.front(fonts, cover, layout.contents_page_lines(plan, pages.LINES_PER_PAGE))
+    with pytest.raises(assemble.Changed) as raised:
+        assemble.assemble(
+            front,
+            [assemble.Part(pdf)],
+            entries,
+            plan,
+            None,
+            lambda overlays: pages.overlays(fonts, overlays),
+            title="KẾ HOẠCH BÀI DẠY",
+            author="Lan",
+        )
+    assert raised.value.index == 0

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.errors import PdfReadError
 from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject, RectangleObject
 
 from . import layout
@@ -34,6 +33,15 @@ class NotAPdf(Exception):
     """A PDF that cannot go into the binder (damaged, password-protected, no pages)."""
 
 
+class Changed(Exception):
+    """A record's PDF no longer has the pages it was counted with (replaced meanwhile, e.g.
+    by a sync): the page plan would be wrong."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index  # of the part
+
+
 @dataclass(frozen=True)
 class Part:
     """A record's PDF in the binder, with the bookmarks' and the mark's words."""
@@ -42,8 +50,10 @@ class Part:
     mark: str = ""  # shown at the foot of each of its pages
 
 
-def page_count(pdf: Path) -> int:
-    """The pages of a PDF that can go in a binder; NotAPdf otherwise."""
+def page_count(pdf: Path, *, trial: bool = False) -> int:
+    """The pages of a PDF that can go in a binder; NotAPdf otherwise. ``trial``: a PDF from
+    the share is also copied whole into a scratch PDF, as the binder will copy it: a hostile
+    one may hold objects that only break then."""
     try:
         reader = PdfReader(pdf)
         if reader.is_encrypted:
@@ -51,8 +61,15 @@ def page_count(pdf: Path) -> int:
         count = len(reader.pages)
         for page in reader.pages:
             _check_size(page)
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
-        raise NotAPdf(str(exc)) from exc
+        if trial:
+            scratch = PdfWriter()
+            for page in reader.pages:
+                scratch.add_page(page)
+            scratch.write(io.BytesIO())
+    except NotAPdf:
+        raise
+    except Exception as exc:  # pypdf raises many kinds (and RecursionError) on a hostile file
+        raise NotAPdf(str(exc) or type(exc).__name__) from exc
     if count == 0:
         raise NotAPdf("no pages")
     return count
@@ -90,7 +107,14 @@ def assemble(
         while len(writer.pages) + 1 < first:  # the blank page before a week
             writer.add_blank_page(*A4_PT)
             frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
-        for page in PdfReader(part.pdf).pages:
+        try:
+            pages = PdfReader(part.pdf).pages
+            unchanged = len(pages) == entries[index].pages
+        except Exception as exc:  # as in page_count: it was a PDF when counted
+            raise Changed(index) from exc
+        if not unchanged:
+            raise Changed(index)
+        for page in pages:
             number = len(writer.pages) + 1
             added = writer.add_page(page)
             frames.append(_with_gutter(writer, added, number))

@@ -224,16 +224,24 @@ def make_binder(
         if page_plan.closing_first is not None
         else None
     )
-    data, total = assemble.assemble(
-        front,
-        [assemble.Part(pdf, r.mark) for r, pdf, _n in placed],
-        entries,
-        page_plan,
-        closing,
-        lambda overlays: pages.overlays(fonts, overlays),
-        title=f"{' – '.join(names)} – {period.label} – {teacher}",
-        author=teacher,
-    )
+    try:
+        data, total = assemble.assemble(
+            front,
+            [assemble.Part(pdf, r.mark) for r, pdf, _n in placed],
+            entries,
+            page_plan,
+            closing,
+            lambda overlays: pages.overlays(fonts, overlays),
+            title=f"{' – '.join(names)} – {period.label} – {teacher}",
+            author=teacher,
+        )
+    except assemble.Changed as exc:
+        raise HosoError(
+            _(
+                "{path} changed while the binder was being made (a sync?): run the command "
+                "again. Nothing was written."
+            ).format(path=placed[exc.index][0].file.path)
+        ) from exc
     try:
         create_new(out, data, mode=0o644)
     except FileExistsError as exc:
@@ -381,11 +389,12 @@ def _pdfs(
     }
     counted: dict[Path, int | str] = {}
 
-    def pages(pdf: Path) -> int | str:
-        """Its page count, or why it cannot go in a binder."""
+    def count_of(pdf: Path, *, own: bool = False) -> int | str:
+        """Its page count, or why it cannot go in a binder (``own``: the record's own PDF,
+        from the share, tried whole)."""
         if pdf not in counted:
             try:
-                counted[pdf] = assemble.page_count(pdf)
+                counted[pdf] = assemble.page_count(pdf, trial=own)
             except assemble.NotAPdf as exc:
                 counted[pdf] = str(exc)
         return counted[pdf]
@@ -393,7 +402,9 @@ def _pdfs(
     # A cached PDF that does not open was damaged in the cache, not by the record: it is
     # converted again (once).
     damaged = {
-        c.pdf: c for c in done.values() if c.pdf and not c.fresh and isinstance(pages(c.pdf), str)
+        c.pdf: c
+        for c in done.values()
+        if c.pdf and not c.fresh and isinstance(count_of(c.pdf), str)
     }
     if damaged:
         for pdf, converted in damaged.items():
@@ -410,7 +421,7 @@ def _pdfs(
             assert converted is not None
             left_out.append(LeftOut(record.file.path, _failure_text(converted)))
             continue
-        count = pages(pdf)
+        count = count_of(pdf, own=converted is None)
         if isinstance(count, str):
             left_out.append(
                 LeftOut(
