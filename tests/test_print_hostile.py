@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from agents import hoso_command, hoso_env
+from agents import hoso_command, hoso_env, to_toml
 from docs_factory import make_pdf
+from inspection_factory import raw_config
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject, RectangleObject
 from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
+from agent import config as configmod
 from plugins.inspection.binder import assemble, layout, pages
 
 pytestmark = pytest.mark.skipif(
@@ -275,3 +277,33 @@ def test_a_pdf_replaced_after_it_was_counted_stops_the_binder(tmp_path: Path) ->
             author="Lan",
         )
     assert raised.value.index == 0
+
+
+@pytest.mark.parametrize("where", ["cwd", "out"])
+def test_the_binder_is_never_written_into_the_school_folder(setup: Setup, where: str) -> None:
+    """The school folder is synced to the whole school: a teacher's binder there would be
+    handed to every colleague."""
+    school = setup.home / "Truong"
+    (school / "Biểu mẫu").mkdir(parents=True, exist_ok=True)
+    raw = raw_config(setup.root, setup.home / "state")
+    raw["school"].pop("reviewers")
+    raw["school"].pop("mailbox")
+    raw["school"].update(folder_url="Truong", folder_root=str(school))
+    raw["print"] = {"converter": SOFFICE}
+    config = setup.home / "config" / "school.toml"
+    configmod.write_private(config, to_toml(raw))
+    args = ["--config", str(config), "print", "--weeks", "1"]
+    cwd = school / "Biểu mẫu" if where == "cwd" else setup.out
+    if where == "out":
+        args += ["--out", str(school / "Biểu mẫu" / "binder.pdf")]
+    done = subprocess.run(
+        hoso_command(*args),
+        capture_output=True,
+        text=True,
+        env=hoso_env({"XDG_CONFIG_HOME": str(setup.home / "xdg")}),
+        timeout=120,
+        cwd=cwd,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "school folder" in done.stderr and "Traceback" not in done.stderr
+    assert list(school.rglob("*")) == [school / "Biểu mẫu"]  # nothing written there

@@ -8,7 +8,7 @@ binder's closing page and in the result, each with its reason: nothing of the pe
 left out without a word.
 
 The binder is never written into the records folder (it would be uploaded to the share)
-and never over an existing file.
+or the school folder (to the whole school), and never over an existing file.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from agent.api import (
     create_new,
     natural_key,
     open_validator,
+    school_folder,
     school_year_start,
     week_of_path,
 )
@@ -346,13 +347,23 @@ def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Pa
         while os.path.lexists(target):
             target = base.with_name(f"{base.name} ({number}).pdf")
             number += 1
-    if target.parent.resolve().is_relative_to(root):
+    folder = target.parent.resolve()
+    if folder.is_relative_to(root):
         raise UsageError(
             _(
                 "The binder would be written into the records folder {root}, which is synced "
                 "to the school share: run the command from another folder or give --out "
                 "outside it. Nothing was done."
             ).format(root=config.root)
+        )
+    school = school_folder(config)
+    if school is not None and folder.is_relative_to(school.resolve()):
+        raise UsageError(
+            _(
+                "The binder would be written into the school folder {folder}, which is synced "
+                "to the whole school: run the command from another folder or give --out "
+                "outside it. Nothing was done."
+            ).format(folder=school)
         )
     return target
 
