@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,3 +309,39 @@ def test_the_binder_is_never_written_into_the_school_folder(setup: Setup, where:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "school folder" in done.stderr and "Traceback" not in done.stderr
     assert list(school.rglob("*")) == [school / "Biểu mẫu"]  # nothing written there
+
+
+def test_long_paths_and_reasons_on_the_closing_page_stay_above_the_footer(
+    setup: Setup,
+) -> None:
+    """Files of one name in two Unicode spellings (copied from a Mac) are left out with a
+    reason quoting both long paths: each item fits above the footer or starts a page."""
+    root = setup.home / "long-names"
+    words = "Ôn tập các số trong phạm vi một nghìn và phép cộng có nhớ " * 3
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    make_pdf(root / "Tuần 1" / "Toán" / "Bài 0.pdf", ["Tuần 1 – Toán – Bài 0"])
+    for i in range(1, 13):
+        folder = root / "Tuần 1" / "Toán" / f"Chủ đề {i} {words}"[:120]
+        folder.mkdir(parents=True)
+        name = f"Bài {i} {words}"[:110] + ".pdf"
+        for form in ("NFC", "NFD"):
+            make_pdf(folder / unicodedata.normalize(form, name), [f"Bài {i}"])
+    config = _config(setup.home, root, "long.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "long.pdf", config=config)
+    data = json.loads(done.stdout)
+    assert done.returncode == 1 and len(data["left_out"]) == 12, done.stderr
+    pdf = setup.out / "long.pdf"
+    bbox = subprocess.run(
+        ["pdftotext", "-bbox", "-f", "5", str(pdf), "-"], capture_output=True, text=True
+    ).stdout
+    for number, page in enumerate(bbox.split("<page ")[1:], start=5):
+        height = float(re.search(r'height="([\d.]+)"', page).group(1))  # type: ignore[union-attr]
+        low = [
+            word
+            for y, word in re.findall(r'yMax="([\d.]+)">([^<]*)</word>', page)
+            if float(y) > height - 34  # the footer band: 12 mm
+        ]
+        assert low == ["Trang", f"{number}/{data['pages']}"], (number, low)
+    # nothing lost off the page: the last reason ends on the last page
+    text = re.sub(r"\s+", "", _page_text(pdf, data["pages"]))
+    assert re.sub(r"\s+", "", data["left_out"][-1]["reason"])[-80:] in text
