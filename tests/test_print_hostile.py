@@ -24,7 +24,14 @@ from agents import hoso_command, hoso_env, to_toml
 from docs_factory import make_pdf
 from inspection_factory import raw_config
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, NameObject, RectangleObject
+from pypdf.annotations import FreeText, Link
+from pypdf.generic import (
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    RectangleObject,
+    TextStringObject,
+)
 from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
 from agent import config as configmod
@@ -345,3 +352,44 @@ def test_long_paths_and_reasons_on_the_closing_page_stay_above_the_footer(
     # nothing lost off the page: the last reason ends on the last page
     text = re.sub(r"\s+", "", _page_text(pdf, data["pages"]))
     assert re.sub(r"\s+", "", data["left_out"][-1]["reason"])[-80:] in text
+
+
+def test_annotations_follow_the_content_and_lose_their_actions(setup: Setup) -> None:
+    """A note laid over a line (as a signature's stamp or a form's value is) is still over
+    that line in the binder; scripts in a PDF from the share do not reach the binder."""
+    root = setup.home / "annotated"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    record = root / "Tuần 1" / "Toán" / "Bài 1.pdf"
+    make_pdf(record, ["Tuần 1 – Toán – Bài 1"])
+    script = DictionaryObject(
+        {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject("1")}
+    )
+
+    def annotate(writer: PdfWriter) -> None:
+        writer.add_annotation(0, FreeText(text="ĐIỂM 10", rect=(29, 799, 63, 817)))
+        writer.add_annotation(0, Link(rect=(25, 600, 260, 640), url="https://example.com"))
+        writer.pages[0]["/Annots"][1].get_object()[NameObject("/A")] = script  # type: ignore[index]
+        writer.pages[0][NameObject("/AA")] = DictionaryObject({NameObject("/O"): script})
+
+    _rewrite(record, annotate)
+    config = _config(setup.home, root, "annotated.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "annotated.pdf", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pdf = setup.out / "annotated.pdf"
+    page = json.loads(done.stdout)["included"][0]["first_page"]
+    binder = PdfReader(pdf).pages[page - 1]
+    assert "/AA" not in binder
+    notes = [a.get_object() for a in binder["/Annots"]]  # type: ignore[union-attr]
+    assert [n["/Subtype"] for n in notes] == ["/FreeText", "/Link"]
+    assert all("/A" not in n and "/AA" not in n for n in notes)
+    # where pdftotext finds the line (from the top), in PDF points (from the bottom)
+    bbox = subprocess.run(
+        ["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    height = float(binder.mediabox.height)
+    word = r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">Tuần<'
+    x0, top, x1, bottom = (float(v) for v in re.findall(word, bbox)[0])
+    left, low, right, high = (float(v) for v in notes[0]["/Rect"])
+    assert left <= x0 and x1 <= right and low <= height - bottom and height - top <= high

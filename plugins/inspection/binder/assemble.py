@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject, RectangleObject
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    FloatObject,
+    NameObject,
+    RectangleObject,
+)
 
 from . import layout
 from .pages import FOOTER_BAND, GUTTER, PT, Overlay
@@ -187,7 +193,34 @@ def _with_gutter(
         f"{left:.4f} {bottom:.4f} {width:.4f} {height:.4f} re W n\n",
     )
     page.cropbox = page.mediabox
+    _move_annotations(page, scale, move_x, move_y)
     return left, bottom, shift_x, width * scale
+
+
+def _move_annotations(page: PageObject, scale: float, move_x: float, move_y: float) -> None:
+    """Annotations (a signature's stamp, a filled form's values, a note) are printed where
+    the content went, not where it was. Their actions go: a binder is for printing, and a
+    PDF from the share may carry scripts that would run in whoever opens the binder."""
+    page.pop("/AA", None)
+    if "/Annots" not in page:
+        return
+    kept = ArrayObject()
+    for item in page["/Annots"].get_object():  # type: ignore[union-attr]
+        annot = item.get_object()
+        try:
+            for key in ("/Rect", "/QuadPoints"):
+                if key in annot:
+                    values = [float(v) for v in annot[key]]
+                    annot[NameObject(key)] = ArrayObject(
+                        FloatObject(v * scale + (move_y if i % 2 else move_x))
+                        for i, v in enumerate(values)
+                    )
+            annot.pop("/A", None)
+            annot.pop("/AA", None)
+        except (AttributeError, KeyError, TypeError, ValueError):  # no place: not printed
+            continue
+        kept.append(item)
+    page[NameObject("/Annots")] = kept
 
 
 def _wrap(writer: PdfWriter, page: PageObject, matrix: str) -> None:
