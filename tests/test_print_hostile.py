@@ -393,3 +393,28 @@ def test_annotations_follow_the_content_and_lose_their_actions(setup: Setup) -> 
     x0, top, x1, bottom = (float(v) for v in re.findall(word, bbox)[0])
     left, low, right, high = (float(v) for v in notes[0]["/Rect"])
     assert left <= x0 and x1 <= right and low <= height - bottom and height - top <= high
+
+
+def test_names_that_reorder_text_or_break_lines_are_printed_escaped(setup: Setup) -> None:
+    """A right-to-left override in a file name would show another name on paper and in the
+    bookmarks (as on a terminal, it is escaped); a newline does not break a contents line."""
+    root = setup.home / "names"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    for name in ("Bài 1 \u202eabc.exe", "Bài 2\nxuống dòng"):
+        make_pdf(root / "Tuần 1" / "Toán" / f"{name}.pdf", [f"Tuần 1 – {name[:5]}"])
+    config = _config(setup.home, root, "names.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "names.pdf", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pdf = setup.out / "names.pdf"
+    contents = _page_text(pdf, 3)
+    assert "Bài 1 \\u202eabc.exe" in contents and "\u202e" not in contents
+    assert "Bài 2\\x0axuống dòng" in contents
+
+    def titles(items: list[object]) -> list[str]:
+        return [
+            t for item in items for t in (titles(item) if isinstance(item, list) else [item.title])
+        ]  # type: ignore[attr-defined]
+
+    flat = "".join(titles(PdfReader(pdf).outline))
+    assert "Bài 2" in flat and "abc.exe" in flat
+    assert "\u202e" not in flat and "\n" not in flat

@@ -32,6 +32,7 @@ from agent.api import (
     create_new,
     natural_key,
     open_validator,
+    printable_name,
     school_folder,
     school_year_start,
     week_of_path,
@@ -182,7 +183,7 @@ def make_binder(
                     )
                 )
                 continue
-            mark = f"CHƯA ĐẠT KIỂM TRA: {problem}"
+            mark = printable_name(f"CHƯA ĐẠT KIỂM TRA: {problem}")
         records.append(_record(selected, mark))
     records.sort(key=lambda r: r.entry_key)
     converter = Converter(
@@ -220,7 +221,9 @@ def make_binder(
     front = pages.front(fonts, cover, layout.contents_page_lines(page_plan, pages.LINES_PER_PAGE))
     closing = (
         pages.closing(
-            fonts, [(x.path, x.reason) for x in left_out], first_page=page_plan.closing_first
+            fonts,
+            [(printable_name(x.path), printable_name(x.reason)) for x in left_out],
+            first_page=page_plan.closing_first,
         )
         if page_plan.closing_first is not None
         else None
@@ -383,7 +386,9 @@ def _record(selected: SelectedFile, mark: str) -> _Record:
         natural_key(lesson),
         natural_key(selected.path),
     )
-    return _Record(selected, key, week, subject, lesson, mark)
+    # Names from the share go into the contents and bookmarks escaped, as on a terminal: a
+    # right-to-left override must not turn "…\u202eabc.exe" into another name on paper.
+    return _Record(selected, key, week, printable_name(subject), printable_name(lesson), mark)
 
 
 def _pdfs(
