@@ -8,6 +8,7 @@ came); each test makes its binder from it and asserts on the PDF and what is on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
 from agent import config as configmod
 from plugins.inspection.binder import assemble, layout, pages
+from plugins.inspection.binder.convert import KEEP_SECONDS, Converter, Source
 
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
@@ -418,3 +420,23 @@ def test_names_that_reorder_text_or_break_lines_are_printed_escaped(setup: Setup
     flat = "".join(titles(PdfReader(pdf).outline))
     assert "Bài 2" in flat and "abc.exe" in flat
     assert "\u202e" not in flat and "\n" not in flat
+
+
+def test_the_cache_dates_what_it_uses_by_the_binders_now_not_the_clock(tmp_path: Path) -> None:
+    """Time is an input: an entry a binder uses is dated by that binder's ``now``, and the
+    clean-up measures from the same ``now``."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    record = tmp_path / "Bài 1.docx"
+    record.write_bytes(b"a lesson plan")
+    now = 1_900_000_000.0  # 2030
+    converter = Converter(Path(SOFFICE), cache, timeout=5, now=now)
+    entry = cache / f"{hashlib.sha256(b'a lesson plan').hexdigest()}-{converter.version}.pdf"
+    make_pdf(entry, ["Bài 1"])
+    (used,) = converter.convert([Source(record, ".docx")])
+    assert used.pdf == entry and not used.fresh
+    assert entry.stat().st_mtime == now
+    later = Converter(Path(SOFFICE), cache, timeout=5, now=now + KEEP_SECONDS - 60)
+    assert later.prune() == 0 and entry.exists()
+    much_later = Converter(Path(SOFFICE), cache, timeout=5, now=now + KEEP_SECONDS + 60)
+    assert much_later.prune() == 1 and not entry.exists()

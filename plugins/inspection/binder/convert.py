@@ -114,11 +114,13 @@ class Converter:
         cache: Path,
         *,
         timeout: float,
+        now: float,
         progress: Callable[[str], None] = lambda _text: None,
     ) -> None:
         self.command = command
         self.cache = cache
         self.timeout = timeout
+        self.now = now  # Unix time of this binder: the date of the entries it uses
         self.version = version_key(command)
         self.progress = progress
 
@@ -163,9 +165,11 @@ class Converter:
                         )
         return [results[i] for i in range(len(sources))]
 
-    def prune(self, now: float) -> int:
+    def prune(self) -> int:
         """Remove the cached PDFs (and remembered failures) no binder used for
-        KEEP_SECONDS before ``now``; returns how many. Each use refreshes an entry's time."""
+        KEEP_SECONDS before ``now``; returns how many. Each use sets an entry's time to the
+        ``now`` of that binder."""
+        now = self.now
         removed = 0
         for entry in self.cache.glob("*-*.*"):
             if entry.suffix not in (".pdf", ".failed"):
@@ -215,10 +219,11 @@ class Converter:
     def _cached(self, source: Source, key: str) -> Converted | None:
         pdf = self._entry(key, ".pdf")
         if pdf.is_file():
-            os.utime(pdf)  # last used: what a clean-up would keep
+            self._used(pdf)
             return Converted(source, key, pdf)
         failed = self._entry(key, ".failed")
         if failed.is_file():
+            self._used(failed)
             return Converted(
                 source, key, None, Failure.FAILED, failed.read_text(encoding="utf-8").strip()
             )
@@ -236,10 +241,16 @@ class Converter:
         if failure is None:
             pdf = self._entry(key, ".pdf")
             os.replace(produced, pdf)
+            self._used(pdf)
             return pdf, None, ""
         if failure is Failure.FAILED and remember:
             write_atomic(self._entry(key, ".failed"), detail.encode())
+            self._used(self._entry(key, ".failed"))
         return None, failure, detail
+
+    def _used(self, entry: Path) -> None:
+        """Dated by this binder's ``now`` (not the clock): what prune keeps."""
+        os.utime(entry, (self.now, self.now))
 
     @contextlib.contextmanager
     def _profile(self, work: Path) -> Iterator[Path]:

@@ -187,10 +187,14 @@ def make_binder(
         records.append(_record(selected, mark))
     records.sort(key=lambda r: r.entry_key)
     converter = Converter(
-        soffice, config.state_dir / CACHE_FOLDER, timeout=settings.timeout, progress=progress
+        soffice,
+        config.state_dir / CACHE_FOLDER,
+        timeout=settings.timeout,
+        now=now,
+        progress=progress,
     )
     pdfs = _pdfs(converter, records, left_out)
-    converter.prune(now)
+    converter.prune()
     placed = [(r, pdf, count) for r, pdf, count, _origin in pdfs]
     left_out.sort(key=lambda x: natural_key(x.path))
     if not placed:
