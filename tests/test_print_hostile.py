@@ -440,3 +440,28 @@ def test_the_cache_dates_what_it_uses_by_the_binders_now_not_the_clock(tmp_path:
     assert later.prune() == 0 and entry.exists()
     much_later = Converter(Path(SOFFICE), cache, timeout=5, now=now + KEEP_SECONDS + 60)
     assert much_later.prune() == 1 and not entry.exists()
+
+
+def test_the_same_bytes_under_two_suffixes_are_converted_once_and_both_printed(
+    setup: Setup,
+) -> None:
+    root = setup.home / "suffixes"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    plan = (setup.root / PLAN).read_bytes()
+    for name in ("Bài 1.docx", "Bài 2.doc", "Bài 3.docx"):
+        (root / "Tuần 1" / "Toán" / name).write_bytes(plan)
+    home = setup.home / "suffixes-home"  # an empty cache
+    home.mkdir()
+    config = _config(home, root, "suffixes.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "suffixes.pdf", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert [Path(i["path"]).name for i in data["included"]] == [
+        "Bài 1.docx",
+        "Bài 2.doc",
+        "Bài 3.docx",
+    ]
+    for item in data["included"]:
+        assert FIRST in _page_text(setup.out / "suffixes.pdf", item["first_page"])
+    cache = home / "state" / "print-cache"
+    assert len(list(cache.glob("*.pdf"))) == 1 and not list(cache.glob("*.failed"))

@@ -137,12 +137,16 @@ class Converter:
             stage.mkdir()
             out.mkdir()
             todo: dict[str, tuple[str, list[int]]] = {}  # staged name -> (key, indexes)
+            names: dict[str, str] = {}  # key -> staged name
             for index, source in enumerate(sources):
                 staged = self._stage(source, stage)
                 if isinstance(staged, Converted):
                     results[index] = staged
                     continue
-                key, name = staged
+                key, staged_name = staged
+                # By content, whatever the suffix: "Bài 1.doc" and "Bài 1.docx" of the same
+                # bytes would both make <key>.pdf, and one would find nothing of its own.
+                name = names.setdefault(key, staged_name)
                 if name in todo:
                     todo[name][1].append(index)  # the same content twice: converted once
                 else:
