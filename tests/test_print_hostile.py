@@ -465,3 +465,29 @@ def test_the_same_bytes_under_two_suffixes_are_converted_once_and_both_printed(
         assert FIRST in _page_text(setup.out / "suffixes.pdf", item["first_page"])
     cache = home / "state" / "print-cache"
     assert len(list(cache.glob("*.pdf"))) == 1 and not list(cache.glob("*.failed"))
+
+
+def test_a_pdf_of_thousands_of_pages_is_left_out_not_copied(setup: Setup) -> None:
+    root = setup.home / "thick"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    make_pdf(root / "Tuần 1" / "Toán" / "Bài 1.pdf", ["Tuần 1 – Toán – Bài 1"])
+    thick = root / "Tuần 1" / "Toán" / "Bài 2.pdf"
+    make_pdf(thick, ["Tuần 1 – Toán – Bài 2"])
+
+    def thicken(writer: PdfWriter) -> None:
+        for _ in range(assemble.MAX_PAGES):
+            writer.add_page(writer.pages[0])
+
+    _rewrite(thick, thicken)
+    config = _config(setup.home, root, "thick.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "thick.pdf", config=config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert data["left_out"] == [
+        {
+            "path": "Tuần 1/Toán/Bài 2.pdf",
+            "reason": f"a PDF that cannot be printed ({assemble.MAX_PAGES + 1} pages, over "
+            f"{assemble.MAX_PAGES} for a binder)",
+        }
+    ]
+    assert data["pages"] == _pdfinfo_pages(setup.out / "thick.pdf") < 20

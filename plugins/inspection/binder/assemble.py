@@ -33,6 +33,9 @@ A4_PT = (595.28, 841.89)
 # A page's visible side, in points: under an inch leaves no room for the gutter (a zero-sized
 # page would divide by zero); over the PDF's own limit of 200 inches is no page to print.
 _SIDE_PT = (72.0, 14400.0)
+# More pages than a record of a binder has: a PDF of 10,000 pages took minutes to copy and
+# made a binder no one prints.
+MAX_PAGES = 1000
 
 
 class NotAPdf(Exception):
@@ -65,6 +68,8 @@ def page_count(pdf: Path, *, trial: bool = False) -> int:
         if reader.is_encrypted:
             raise NotAPdf("password-protected")
         count = len(reader.pages)
+        if count > MAX_PAGES:
+            raise NotAPdf(f"{count} pages, over {MAX_PAGES} for a binder")
         for page in reader.pages:
             _check_size(page)
         if trial:
