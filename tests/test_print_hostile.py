@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ ZERO = "Tuần 1/Toán/Bài 2.pdf"  # a page of 0 × 0 pt
 OFFSET = "Tuần 1/Toán/Bài 3.pdf"  # its page box starts at 200, 200
 CROPPED = "Tuần 1/Toán/Bài 4.pdf"  # its crop box hides its second line
 DEEP = "Tuần 1/Toán/Bài 6.pdf"  # counts as one page, but its resources nest 50,000 deep
+INFLATING = "Tuần 1/Toán/Bài 7.pdf"  # its content inflates past pypdf's limit
 HIDDEN = "DÒNG ĐÃ CẮT BỎ"
 # A LibreOffice that converts nothing while a flag file is there (not starting, a broken
 # profile…), and is the real one otherwise.
@@ -109,11 +111,28 @@ def _zero(writer: PdfWriter) -> None:
 
 def _deep_pdf() -> bytes:
     """A PDF whose page is fine until its resources are copied (pypdf then gives up)."""
+    return _raw_pdf(
+        b"/MediaBox [0 0 595 842] /Resources 4 0 R",
+        b"<< /Nested " + b"[" * 50_000 + b"]" * 50_000 + b" >>",
+    )
+
+
+def _inflating_pdf() -> bytes:
+    """A PDF of 80 kB whose page content inflates to 80 MB, past pypdf's limit."""
+    content = zlib.compress(b"%" + b" " * 80_000_000 + b"\n", 9)
+    return _raw_pdf(
+        b"/MediaBox [0 0 595 842] /Contents 4 0 R",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(content), content),
+    )
+
+
+def _raw_pdf(page: bytes, fourth: bytes) -> bytes:
+    """One page (``page``: the rest of its dictionary) and a fourth object, written by hand."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources 4 0 R >>",
-        b"<< /Nested " + b"[" * 50_000 + b"]" * 50_000 + b" >>",
+        b"<< /Type /Page /Parent 2 0 R " + page + b" >>",
+        fourth,
     ]
     data, offsets = b"%PDF-1.4\n", []
     for number, body in enumerate(objects, start=1):
@@ -139,6 +158,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         make_pdf(root / path, [f"Tuần 1 – Toán – {lesson}", *[""] * 8, *[HIDDEN] * 20])
         _rewrite(root / path, change)
     (root / DEEP).write_bytes(_deep_pdf())
+    (root / INFLATING).write_bytes(_inflating_pdf())
     out = home / "out"
     out.mkdir()
     return Setup(home, root, _config(home, root, "agent.toml", converter=SOFFICE), out)
@@ -161,6 +181,7 @@ def test_pdfs_that_break_when_copied_or_have_pages_of_no_size_are_left_out(
     left_out = {x["path"]: x["reason"] for x in binder["left_out"]}  # type: ignore[union-attr]
     assert left_out.pop(ZERO) == "a PDF that cannot be printed (a page of 0 × 0 pt)"
     assert left_out.pop(DEEP).startswith("a PDF that cannot be printed (")
+    assert "decompressing" in left_out.pop(INFLATING)
     assert not left_out
     assert [i["path"] for i in binder["included"]] == [PLAN, OFFSET, CROPPED]  # type: ignore[union-attr]
     pdf = setup.out / "binder.pdf"

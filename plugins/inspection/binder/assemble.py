@@ -75,7 +75,9 @@ def page_count(pdf: Path, *, trial: bool = False) -> int:
         if trial:
             scratch = PdfWriter()
             for page in reader.pages:
-                scratch.add_page(page)
+                # merged with a page as the footer will be: that decodes its content (a
+                # stream that inflates past pypdf's limit fails here, not in the binder)
+                scratch.add_page(page).merge_page(PageObject.create_blank_page(None, 72, 72))
             scratch.write(io.BytesIO())
     except NotAPdf:
         raise
