@@ -16,6 +16,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import time
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -512,3 +513,39 @@ def test_a_pdf_of_thousands_of_pages_is_left_out_not_copied(setup: Setup) -> Non
         }
     ]
     assert data["pages"] == _pdfinfo_pages(setup.out / "thick.pdf") < 20
+
+
+def test_sigterm_after_the_conversion_unwinds_like_ctrl_c(setup: Setup) -> None:
+    """A closed terminal or a service stop while the binder is being put together: "Aborted."
+    (exit 2) as on Ctrl-C, and nothing left in the output folder."""
+    root = setup.home / "slow"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    slow = root / "Tuần 1" / "Toán" / "Bài 1.pdf"
+    make_pdf(slow, ["Tuần 1 – Toán – Bài 1"])
+
+    def thicken(writer: PdfWriter) -> None:  # some seconds to check and copy
+        for _ in range(assemble.MAX_PAGES - 1):
+            writer.add_page(writer.pages[0])
+
+    _rewrite(slow, thicken)
+    home = setup.home / "slow-home"
+    home.mkdir()
+    config = _config(home, root, "slow.toml", converter=SOFFICE)
+    out = setup.home / "slow-out"
+    out.mkdir()
+    process = subprocess.Popen(
+        hoso_command("--config", str(config), "print", "--weeks", "1", "--out", "slow.pdf"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=hoso_env({"XDG_CONFIG_HOME": str(setup.home / "xdg")}),
+        cwd=out,
+    )
+    cache = home / "state" / "print-cache"
+    while not cache.exists():  # made when the conversion starts: the records are chosen
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and "Aborted." in err, (process.returncode, err)
+    assert list(out.iterdir()) == []

@@ -127,8 +127,7 @@ class Converter:
     def convert(self, sources: Sequence[Source]) -> list[Converted]:
         """Each source converted or with its failure, in the order given."""
         self.cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _terminate_as_interrupt():
-            return self._convert(sources)
+        return self._convert(sources)
 
     def _convert(self, sources: Sequence[Source]) -> list[Converted]:
         results: dict[int, Converted] = {}
@@ -350,9 +349,10 @@ class Converter:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a closed terminal, a service stop) unwinds like Ctrl-C, so that the
-    LibreOffice started here is killed on the way out rather than left running."""
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a closed terminal, a service stop) unwinds like Ctrl-C, so that a LibreOffice
+    started here is killed and a binder half written is removed on the way out, rather than
+    left behind. For the whole command: a SIGTERM may come at any step."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
