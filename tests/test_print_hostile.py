@@ -442,6 +442,18 @@ def test_names_that_reorder_text_or_break_lines_are_printed_escaped(setup: Setup
     flat = "".join(titles(PdfReader(pdf).outline))
     assert "Bài 2" in flat and "abc.exe" in flat
     assert "\u202e" not in flat and "\n" not in flat
+    # a teacher's folder on a manager's copy, named by the share: on the cover, escaped
+    teacher = setup.home / "names-share" / "lan\u202e.nt"
+    shutil.copytree(root, teacher)
+    config = _config(setup.home, teacher.parent, "share.toml", converter=SOFFICE)
+    done = setup.hoso(
+        "print", "--weeks", "1", "--teacher-folder", teacher.name, "--out", "share.pdf",
+        config=config,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    cover = _page_text(setup.out / "share.pdf", 1)
+    assert "lan\\u202e.nt" in cover and "\u202e" not in cover
+    assert "\u202e" not in str(PdfReader(setup.out / "share.pdf").metadata)
 
 
 def test_the_cache_dates_what_it_uses_by_the_binders_now_not_the_clock(tmp_path: Path) -> None:

@@ -319,7 +319,8 @@ def _records_of(config: Config, teacher_folder: Path | None) -> Config:
 def _teacher(config: Config, records_config: Config) -> str:
     if records_config.root == config.root:
         return config.roles.teacher.name
-    return config.roles.school.teacher_name(records_config.root.name)
+    # the folder's name from the share when [school] teachers does not name it: escaped
+    return printable_name(config.roles.school.teacher_name(records_config.root.name))
 
 
 def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Path:
