@@ -46,6 +46,18 @@ FORMAT = "1"  # bump when the way PDFs are made changes: the cache starts afresh
 KEEP_SECONDS = 400 * 86400  # a cached PDF unused for over a school year is removed
 STARTUP_SECONDS = 30.0  # a process's first document also waits for LibreOffice to start
 _POLL = 0.05
+# Links in a document are followed only from trusted locations; hoso names none.
+_BLOCK_LINKS = (
+    '<item oor:path="/org.openoffice.Office.Common/Security/Scripting">'
+    '<prop oor:name="BlockUntrustedRefererLinks" oor:op="fuse"><value>true</value></prop>'
+    "</item>"
+)
+_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" \
+xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+{items}
+</oor:items>
+"""
 _READ_BLOCK = 1 << 20
 
 
@@ -274,6 +286,7 @@ class Converter:
         self, names: list[str], stage: Path, out: Path, profile: Path
     ) -> dict[str, tuple[Failure | None, str]]:
         """Convert ``names`` (in ``stage``) into ``out``; the failures by name."""
+        _harden(profile)
         outcomes: dict[str, tuple[Failure | None, str]] = {}
         pending = list(names)
         barren = 0  # processes in a row that produced nothing
@@ -346,6 +359,25 @@ class Converter:
             return produced, None
         finally:
             _kill(process)
+
+
+def _harden(profile: Path) -> None:
+    """LibreOffice's settings in hoso's own profile: a document from the share must not make
+    it load what it links to (a picture at file:///… outside the records folder would be
+    printed into the binder; an address on the internet would be fetched)."""
+    settings = profile / "user" / "registrymodifications.xcu"
+    try:
+        text = settings.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if _BLOCK_LINKS in text:
+        return
+    if "</oor:items>" in text:  # LibreOffice's own file: the setting added, last (it wins)
+        text = text.replace("</oor:items>", f"{_BLOCK_LINKS}\n</oor:items>", 1)
+    else:
+        text = _SETTINGS.format(items=_BLOCK_LINKS)
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(settings, text.encode("utf-8"))
 
 
 @contextlib.contextmanager
