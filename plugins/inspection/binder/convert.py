@@ -42,7 +42,7 @@ INSTALL = (
 CONVERTIBLE = frozenset(
     {".docx", ".doc", ".odt", ".rtf", ".xlsx", ".xls", ".ods", ".pptx", ".ppt", ".odp", ".txt"}
 )
-FORMAT = "1"  # bump when the way PDFs are made changes: the cache starts afresh
+FORMAT = "2"  # bump when the way PDFs are made changes: the cache starts afresh (2: links blocked)
 KEEP_SECONDS = 400 * 86400  # a cached PDF unused for over a school year is removed
 STARTUP_SECONDS = 30.0  # a process's first document also waits for LibreOffice to start
 _POLL = 0.05
