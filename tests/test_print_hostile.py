@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from agents import hoso_command, hoso_env, to_toml
-from docs_factory import make_pdf
+from docs_factory import Run, lesson_plan, make_docx, make_pdf
 from inspection_factory import raw_config
 from pypdf import PdfReader, PdfWriter
 from pypdf.annotations import FreeText, Link
@@ -36,6 +36,7 @@ from pypdf.generic import (
     RectangleObject,
     TextStringObject,
 )
+from test_print import WRAPPER as FAULTY
 from test_print import _config, _page_text, _pdfinfo_pages, _tree, _write
 
 from agent import config as configmod
@@ -638,3 +639,34 @@ def _link_picture(docx: Path, target: str) -> None:
     with zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as package:
         for name, data in parts.items():
             package.writestr(name, data)
+
+
+def test_documents_that_crash_libreoffice_in_a_row_do_not_sink_the_rest(setup: Setup) -> None:
+    """Four plans in a row crash LibreOffice (a wrapper of the test's own, as in
+    test_print): the plan after them is still converted, not given up as "LibreOffice did not
+    start" (which, remembered, would have left it out of every binder after)."""
+    root = setup.home / "crashing"
+    folder = root / "Tuần 1" / "Toán"
+    folder.mkdir(parents=True)
+    for number in range(1, 7):
+        body: list[object] = [f"Tuần 1 – Toán – Bài {number}", *lesson_plan(activity_rows=1)]
+        if 2 <= number <= 5:
+            body.append(Run("HOSO-CRASH"))
+        make_docx(folder / f"Bài {number}.docx", body)  # type: ignore[arg-type]
+    log = setup.home / "crashing.log"
+    wrapper = setup.home / "soffice-crashing"
+    wrapper.write_text(
+        FAULTY.format(python=shutil.which("python3"), real=SOFFICE, log=str(log)),
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    home = setup.home / "crashing-home"
+    home.mkdir()
+    config = _config(home, root, "crashing.toml", converter=str(wrapper))
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "crashing.pdf", config=config)
+    data = json.loads(done.stdout)
+    assert [Path(i["path"]).name for i in data["included"]] == ["Bài 1.docx", "Bài 6.docx"]
+    assert [Path(x["path"]).name for x in data["left_out"]] == [
+        f"Bài {n}.docx" for n in range(2, 6)
+    ]
+    assert all("LibreOffice stopped on it" in x["reason"] for x in data["left_out"])

@@ -290,6 +290,7 @@ class Converter:
         outcomes: dict[str, tuple[Failure | None, str]] = {}
         pending = list(names)
         barren = 0  # processes in a row that produced nothing
+        works = False  # a process of this run produced something
         while pending:
             produced, stopped = self._one_process(pending, stage, out, profile)
             last = max((i for i, n in enumerate(pending) if _output(out, n).exists()), default=-1)
@@ -308,7 +309,11 @@ class Converter:
             else:
                 rest = []
             barren = 0 if produced else barren + 1
-            if barren >= 3:  # LibreOffice does not work at all here: say so for each
+            works = works or produced
+            # Three in a row without a PDF, and none before: LibreOffice does not work at all
+            # here, say so for each. Once it has worked, documents that crash it in a row are
+            # each tried on their own (each process settles at least one).
+            if barren >= 3 and not works:
                 for name in rest:
                     outcomes[name] = (Failure.FAILED, _("LibreOffice did not start"))
                 rest = []
