@@ -670,3 +670,16 @@ def test_documents_that_crash_libreoffice_in_a_row_do_not_sink_the_rest(setup: S
         f"Bài {n}.docx" for n in range(2, 6)
     ]
     assert all("LibreOffice stopped on it" in x["reason"] for x in data["left_out"])
+
+
+def test_a_teacher_folder_that_is_a_loop_of_links_is_refused_with_a_message(
+    setup: Setup,
+) -> None:
+    share = setup.home / "looping"
+    share.mkdir()
+    (share / "loop").symlink_to("loop")
+    config = _config(setup.home, share, "looping.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--teacher-folder", "loop", config=config)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--teacher-folder loop: give a teacher's folder inside" in done.stderr
+    assert sorted(p.name for p in share.iterdir()) == ["loop"]

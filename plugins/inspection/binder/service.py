@@ -305,8 +305,12 @@ def _records_of(config: Config, teacher_folder: Path | None) -> Config:
         return config
     root = config.root.resolve()
     folder = teacher_folder if teacher_folder.is_absolute() else config.root / teacher_folder
-    real = folder.resolve()
-    if real == root or not real.is_relative_to(root) or not real.is_dir():
+    try:
+        real = folder.resolve()
+        inside = real != root and real.is_relative_to(root) and real.is_dir()
+    except (OSError, RuntimeError):  # a loop of symbolic links
+        inside = False
+    if not inside:
         raise UsageError(
             _(
                 "--teacher-folder {path}: give a teacher's folder inside the records folder "
