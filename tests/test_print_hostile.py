@@ -683,3 +683,41 @@ def test_a_teacher_folder_that_is_a_loop_of_links_is_refused_with_a_message(
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--teacher-folder loop: give a teacher's folder inside" in done.stderr
     assert sorted(p.name for p in share.iterdir()) == ["loop"]
+
+
+def test_a_contents_of_several_pages_gives_the_page_of_each_records_first_line(
+    setup: Setup,
+) -> None:
+    """40 plans of one or two pages in 18 weeks: the contents run over three pages, and each
+    entry still gives the page where the plan's first line is; weeks start on odd pages and
+    every "Trang x/y" counts the real pages."""
+    root = setup.home / "term"
+    firsts = {}
+    for number in range(1, 41):
+        week, subject = (number - 1) % 18 + 1, ("Toán", "Tiếng Việt")[number % 2]
+        path = f"Tuần {week}/{subject}/Bài {number}.pdf"
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        firsts[path] = f"MỞ ĐẦU BÀI {number}"
+        make_pdf(root / path, [firsts[path], *["dòng"] * (70 if number % 3 == 0 else 2)])
+    config = _config(setup.home, root, "term.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1-18", "--json", "--out", "term.pdf", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    pdf = setup.out / "term.pdf"
+    total = _pdfinfo_pages(pdf)
+    texts = [_page_text(pdf, n) for n in range(1, total + 1)]
+    assert data["pages"] == total and sum("MỤC LỤC" in t for t in texts) == 3
+    contents = []
+    for text in texts:
+        if "MỤC LỤC" in text:
+            contents += re.findall(r"^\s*(\S.*?)\s*\.{3,}\s*(\d+)\s*$", text, re.M)
+    pages = dict(contents)
+    for item in data["included"]:
+        first = item["first_page"]
+        assert pages[Path(item["path"]).stem] == str(first)
+        assert firsts[item["path"]] in texts[first - 1]
+        assert firsts[item["path"]] not in texts[first - 2]
+    for week in range(1, 19):
+        assert int(pages[f"Tuần {week}"]) % 2 == 1
+    for number, text in enumerate(texts, start=1):
+        assert ("Trang" in text) == (f"Trang {number}/{total}" in text)
