@@ -33,6 +33,7 @@ from pypdf.generic import (
     DecodedStreamObject,
     DictionaryObject,
     NameObject,
+    NumberObject,
     RectangleObject,
     TextStringObject,
 )
@@ -721,3 +722,29 @@ def test_a_contents_of_several_pages_gives_the_page_of_each_records_first_line(
         assert int(pages[f"Tuần {week}"]) % 2 == 1
     for number, text in enumerate(texts, start=1):
         assert ("Trang" in text) == (f"Trang {number}/{total}" in text)
+
+
+def test_a_page_turned_by_a_quarter_is_printed_and_any_other_turn_is_left_out(
+    setup: Setup,
+) -> None:
+    root = setup.home / "turned"
+    (root / "Tuần 1" / "Toán").mkdir(parents=True)
+    turns = {1: NumberObject(90), 2: NumberObject(45), 3: NameObject("/Sideways")}
+    for number, turn in turns.items():
+        record = root / "Tuần 1" / "Toán" / f"Bài {number}.pdf"
+        make_pdf(record, [f"Tuần 1 – Toán – Bài {number}"])
+        _rewrite(
+            record,
+            lambda writer, turn=turn: writer.pages[0].__setitem__(NameObject("/Rotate"), turn),
+        )
+    config = _config(setup.home, root, "turned.toml", converter=SOFFICE)
+    done = setup.hoso("print", "--weeks", "1", "--json", "--out", "turned.pdf", config=config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert {x["path"]: x["reason"] for x in data["left_out"]} == {
+        "Tuần 1/Toán/Bài 2.pdf": "a PDF that cannot be printed (a page turned by 45)",
+        "Tuần 1/Toán/Bài 3.pdf": "a PDF that cannot be printed (a page turned by /Sideways)",
+    }
+    (item,) = data["included"]
+    text = _page_text(setup.out / "turned.pdf", item["first_page"])
+    assert "Bài 1" in text and f"Trang {item['first_page']}/{data['pages']}" in text

@@ -89,6 +89,9 @@ def page_count(pdf: Path, *, trial: bool = False) -> int:
 
 
 def _check_size(page: PageObject) -> None:
+    turn = page.rotation  # what the binder turns its content by: a quarter turn or none
+    if not isinstance(turn, int) or turn % 90:
+        raise NotAPdf(f"a page turned by {turn}")
     box = page.cropbox  # what a viewer shows and a printer prints
     width, height = float(box.width), float(box.height)
     low, high = _SIDE_PT
