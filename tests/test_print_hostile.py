@@ -30,6 +30,7 @@ from inspection_factory import raw_config
 from pypdf import PdfReader, PdfWriter
 from pypdf.annotations import FreeText, Link
 from pypdf.generic import (
+    ArrayObject,
     DecodedStreamObject,
     DictionaryObject,
     NameObject,
@@ -399,11 +400,18 @@ def test_annotations_follow_the_content_and_lose_their_actions(setup: Setup) -> 
         writer.pages[0][NameObject("/AA")] = DictionaryObject({NameObject("/O"): script})
 
     _rewrite(record, annotate)
+    # annotations that are not a list of them: nothing to print, and no crash
+    for number, annots in ((2, NumberObject(5)), (3, ArrayObject([NumberObject(3)]))):
+        odd = root / "Tuần 1" / "Toán" / f"Bài {number}.pdf"
+        make_pdf(odd, [f"Tuần 1 – Toán – Bài {number}"])
+        _rewrite(odd, lambda w, a=annots: w.pages[0].__setitem__(NameObject("/Annots"), a))
     config = _config(setup.home, root, "annotated.toml", converter=SOFFICE)
     done = setup.hoso("print", "--weeks", "1", "--json", "--out", "annotated.pdf", config=config)
     assert done.returncode == 0, done.stdout + done.stderr
     pdf = setup.out / "annotated.pdf"
-    page = json.loads(done.stdout)["included"][0]["first_page"]
+    included = json.loads(done.stdout)["included"]
+    assert len(included) == 3
+    page = included[0]["first_page"]
     binder = PdfReader(pdf).pages[page - 1]
     assert "/AA" not in binder
     notes = [a.get_object() for a in binder["/Annots"]]  # type: ignore[union-attr]

@@ -212,10 +212,13 @@ def _move_annotations(page: PageObject, scale: float, move_x: float, move_y: flo
     the content went, not where it was. Their actions go: a binder is for printing, and a
     PDF from the share may carry scripts that would run in whoever opens the binder."""
     page.pop("/AA", None)
-    if "/Annots" not in page:
+    annots = page.get("/Annots")
+    annots = annots.get_object() if annots is not None else None
+    if not isinstance(annots, ArrayObject):  # none, or not a list of them: nothing to print
+        page.pop("/Annots", None)
         return
     kept = ArrayObject()
-    for item in page["/Annots"].get_object():  # type: ignore[union-attr]
+    for item in annots:
         annot = item.get_object()
         try:
             for key in ("/Rect", "/QuadPoints"):
