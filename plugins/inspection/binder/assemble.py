@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.errors import PdfReadError
-from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    FloatObject,
+    NameObject,
+    RectangleObject,
+)
 
 from . import layout
 from .pages import FOOTER_BAND, GUTTER, PT, Overlay
@@ -25,10 +30,25 @@ from .pages import FOOTER_BAND, GUTTER, PT, Overlay
 _GUTTER_PT = GUTTER / PT
 _BAND_PT = FOOTER_BAND / PT
 A4_PT = (595.28, 841.89)
+# A page's visible side, in points: under an inch leaves no room for the gutter (a zero-sized
+# page would divide by zero); over the PDF's own limit of 200 inches is no page to print.
+_SIDE_PT = (72.0, 14400.0)
+# More pages than a record of a binder has: a PDF of 10,000 pages took minutes to copy and
+# made a binder no one prints.
+MAX_PAGES = 1000
 
 
 class NotAPdf(Exception):
     """A PDF that cannot go into the binder (damaged, password-protected, no pages)."""
+
+
+class Changed(Exception):
+    """A record's PDF no longer has the pages it was counted with (replaced meanwhile, e.g.
+    by a sync): the page plan would be wrong."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index  # of the part
 
 
 @dataclass(frozen=True)
@@ -39,18 +59,44 @@ class Part:
     mark: str = ""  # shown at the foot of each of its pages
 
 
-def page_count(pdf: Path) -> int:
-    """The pages of a PDF that can go in a binder; NotAPdf otherwise."""
+def page_count(pdf: Path, *, trial: bool = False) -> int:
+    """The pages of a PDF that can go in a binder; NotAPdf otherwise. ``trial``: a PDF from
+    the share is also copied whole into a scratch PDF, as the binder will copy it: a hostile
+    one may hold objects that only break then."""
     try:
         reader = PdfReader(pdf)
         if reader.is_encrypted:
             raise NotAPdf("password-protected")
         count = len(reader.pages)
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
-        raise NotAPdf(str(exc)) from exc
+        if count > MAX_PAGES:
+            raise NotAPdf(f"{count} pages, over {MAX_PAGES} for a binder")
+        for page in reader.pages:
+            _check_size(page)
+        if trial:
+            scratch = PdfWriter()
+            for page in reader.pages:
+                # merged with a page as the footer will be: that decodes its content (a
+                # stream that inflates past pypdf's limit fails here, not in the binder)
+                scratch.add_page(page).merge_page(PageObject.create_blank_page(None, 72, 72))
+            scratch.write(io.BytesIO())
+    except NotAPdf:
+        raise
+    except Exception as exc:  # pypdf raises many kinds (and RecursionError) on a hostile file
+        raise NotAPdf(str(exc) or type(exc).__name__) from exc
     if count == 0:
         raise NotAPdf("no pages")
     return count
+
+
+def _check_size(page: PageObject) -> None:
+    turn = page.rotation  # what the binder turns its content by: a quarter turn or none
+    if not isinstance(turn, int) or turn % 90:
+        raise NotAPdf(f"a page turned by {turn}")
+    box = page.cropbox  # what a viewer shows and a printer prints
+    width, height = float(box.width), float(box.height)
+    low, high = _SIDE_PT
+    if not (low <= width <= high and low <= height <= high):
+        raise NotAPdf(f"a page of {width:g} × {height:g} pt")
 
 
 def assemble(
@@ -67,22 +113,31 @@ def assemble(
     """The binder's bytes and its number of pages."""
     writer = PdfWriter()
     writer.append(PdfReader(io.BytesIO(front)))
-    frames: list[tuple[float, float, float]] = []  # per page: (left, content width) after gutter
-    for page in writer.pages:
-        frames.append((float(page.mediabox.width), *_own_frame(len(frames) + 1)))
+    # per page: the corner its box starts at (x, y), where its content sits after the gutter
+    # (left, width), all in points
+    frames: list[tuple[float, float, float, float]] = []
+    for _page in writer.pages:
+        frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
     for index, part in enumerate(parts):
         first = page_plan.first_pages[index]
         while len(writer.pages) + 1 < first:  # the blank page before a week
             writer.add_blank_page(*A4_PT)
-            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
-        for page in PdfReader(part.pdf).pages:
+            frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
+        try:
+            pages = PdfReader(part.pdf).pages
+            unchanged = len(pages) == entries[index].pages
+        except Exception as exc:  # as in page_count: it was a PDF when counted
+            raise Changed(index) from exc
+        if not unchanged:
+            raise Changed(index)
+        for page in pages:
             number = len(writer.pages) + 1
             added = writer.add_page(page)
-            frames.append((float(added.mediabox.width), *_with_gutter(writer, added, number)))
+            frames.append(_with_gutter(writer, added, number))
     if closing is not None:
         writer.append(PdfReader(io.BytesIO(closing)))
         while len(frames) < len(writer.pages):
-            frames.append((A4_PT[0], *_own_frame(len(frames) + 1)))
+            frames.append((0.0, 0.0, *_own_frame(len(frames) + 1)))
     total = len(writer.pages)
     marks = _marks(parts, entries, page_plan)
     overlays = PdfReader(
@@ -92,8 +147,8 @@ def assemble(
                     Overlay(
                         float(page.mediabox.width),
                         float(page.mediabox.height),
-                        frames[i][1],
                         frames[i][2],
+                        frames[i][3],
                         footer=f"Trang {i + 1}/{total}" if page_plan.numbered(i + 1) else "",
                         mark=marks.get(i + 1, ""),
                     )
@@ -104,7 +159,8 @@ def assemble(
     )
     for i, page in enumerate(writer.pages):
         if page_plan.numbered(i + 1):
-            page.merge_page(overlays.pages[i])
+            x, y = frames[i][:2]
+            page.merge_translated_page(overlays.pages[i], x, y)
     _bookmarks(writer, entries, page_plan)
     writer.add_metadata({"/Title": title, "/Author": author, "/Creator": "hoso"})
     writer.page_mode = "/UseOutlines"
@@ -119,11 +175,17 @@ def _own_frame(number: int) -> tuple[float, float]:
     return left, A4_PT[0] - (30.0 + GUTTER) / PT
 
 
-def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[float, float]:
+def _with_gutter(
+    writer: PdfWriter, page: PageObject, number: int
+) -> tuple[float, float, float, float]:
     """Scale the record's page and move it off the binding edge (right-hand pages: off the
-    left edge); returns where its content now sits (left, width)."""
+    left edge); returns its box's corner (x, y) and where its content now sits (left, width)
+    from that corner."""
     if page.rotation:
         page.transfer_rotation_to_content()
+    # The visible page is the crop box: what a viewer crops away stays away, and a box that
+    # does not start at 0, 0 keeps the footer on the page.
+    page.mediabox = RectangleObject(page.cropbox)
     box = page.mediabox
     left, bottom = float(box.left), float(box.bottom)
     width, height = float(box.width), float(box.height)
@@ -132,9 +194,46 @@ def _with_gutter(writer: PdfWriter, page: PageObject, number: int) -> tuple[floa
     shift_x = max(shift_x, 0.0)
     move_x = left * (1 - scale) + shift_x
     move_y = bottom * (1 - scale) + height * (1 - scale)
-    _wrap(writer, page, f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm\n")
+    # Clipped to the box it had: what lay outside it (hidden) must not show in the band
+    # freed for the footer.
+    _wrap(
+        writer,
+        page,
+        f"q {scale:.6f} 0 0 {scale:.6f} {move_x:.4f} {move_y:.4f} cm "
+        f"{left:.4f} {bottom:.4f} {width:.4f} {height:.4f} re W n\n",
+    )
     page.cropbox = page.mediabox
-    return shift_x, width * scale
+    _move_annotations(page, scale, move_x, move_y)
+    return left, bottom, shift_x, width * scale
+
+
+def _move_annotations(page: PageObject, scale: float, move_x: float, move_y: float) -> None:
+    """Annotations (a signature's stamp, a filled form's values, a note) are printed where
+    the content went, not where it was. Their actions go: a binder is for printing, and a
+    PDF from the share may carry scripts that would run in whoever opens the binder."""
+    page.pop("/AA", None)
+    annots = page.get("/Annots")
+    annots = annots.get_object() if annots is not None else None
+    if not isinstance(annots, ArrayObject):  # none, or not a list of them: nothing to print
+        page.pop("/Annots", None)
+        return
+    kept = ArrayObject()
+    for item in annots:
+        annot = item.get_object()
+        try:
+            for key in ("/Rect", "/QuadPoints"):
+                if key in annot:
+                    values = [float(v) for v in annot[key]]
+                    annot[NameObject(key)] = ArrayObject(
+                        FloatObject(v * scale + (move_y if i % 2 else move_x))
+                        for i, v in enumerate(values)
+                    )
+            annot.pop("/A", None)
+            annot.pop("/AA", None)
+        except (AttributeError, KeyError, TypeError, ValueError):  # no place: not printed
+            continue
+        kept.append(item)
+    page[NameObject("/Annots")] = kept
 
 
 def _wrap(writer: PdfWriter, page: PageObject, matrix: str) -> None:

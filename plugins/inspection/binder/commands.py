@@ -13,6 +13,7 @@ import click
 
 from agent.api import Config, Ctx, ExitCode, _, pass_ctx, printable_name
 
+from .convert import terminate_as_interrupt
 from .service import Binder, Request, make_binder
 
 
@@ -58,9 +59,15 @@ def print_binder(
     record with page numbers, and what was left out. Exit 1 when something was left out."""
     config: Config = obj.load()
     request = Request(weeks, month, year, types, teacher_folder, out, include_failing)
-    binder = make_binder(
-        config, request, today=date.today(), now=time.time(), cwd=Path.cwd(), progress=_progress
-    )
+    with terminate_as_interrupt():
+        binder = make_binder(
+            config,
+            request,
+            today=date.today(),
+            now=time.time(),
+            cwd=Path.cwd(),
+            progress=_progress,
+        )
     if as_json:
         click.echo(json.dumps(binder.to_json(), ensure_ascii=False))
     else:

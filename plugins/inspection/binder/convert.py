@@ -42,10 +42,22 @@ INSTALL = (
 CONVERTIBLE = frozenset(
     {".docx", ".doc", ".odt", ".rtf", ".xlsx", ".xls", ".ods", ".pptx", ".ppt", ".odp", ".txt"}
 )
-FORMAT = "1"  # bump when the way PDFs are made changes: the cache starts afresh
+FORMAT = "2"  # bump when the way PDFs are made changes: the cache starts afresh (2: links blocked)
 KEEP_SECONDS = 400 * 86400  # a cached PDF unused for over a school year is removed
 STARTUP_SECONDS = 30.0  # a process's first document also waits for LibreOffice to start
 _POLL = 0.05
+# Links in a document are followed only from trusted locations; hoso names none.
+_BLOCK_LINKS = (
+    '<item oor:path="/org.openoffice.Office.Common/Security/Scripting">'
+    '<prop oor:name="BlockUntrustedRefererLinks" oor:op="fuse"><value>true</value></prop>'
+    "</item>"
+)
+_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" \
+xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+{items}
+</oor:items>
+"""
 _READ_BLOCK = 1 << 20
 
 
@@ -114,19 +126,20 @@ class Converter:
         cache: Path,
         *,
         timeout: float,
+        now: float,
         progress: Callable[[str], None] = lambda _text: None,
     ) -> None:
         self.command = command
         self.cache = cache
         self.timeout = timeout
+        self.now = now  # Unix time of this binder: the date of the entries it uses
         self.version = version_key(command)
         self.progress = progress
 
     def convert(self, sources: Sequence[Source]) -> list[Converted]:
         """Each source converted or with its failure, in the order given."""
         self.cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _terminate_as_interrupt():
-            return self._convert(sources)
+        return self._convert(sources)
 
     def _convert(self, sources: Sequence[Source]) -> list[Converted]:
         results: dict[int, Converted] = {}
@@ -135,12 +148,16 @@ class Converter:
             stage.mkdir()
             out.mkdir()
             todo: dict[str, tuple[str, list[int]]] = {}  # staged name -> (key, indexes)
+            names: dict[str, str] = {}  # key -> staged name
             for index, source in enumerate(sources):
                 staged = self._stage(source, stage)
                 if isinstance(staged, Converted):
                     results[index] = staged
                     continue
-                key, name = staged
+                key, staged_name = staged
+                # By content, whatever the suffix: "Bài 1.doc" and "Bài 1.docx" of the same
+                # bytes would both make <key>.pdf, and one would find nothing of its own.
+                name = names.setdefault(key, staged_name)
                 if name in todo:
                     todo[name][1].append(index)  # the same content twice: converted once
                 else:
@@ -148,18 +165,26 @@ class Converter:
             if todo:
                 with self._profile(Path(work)) as profile:
                     outcomes = self._run(list(todo), stage, out, profile)
+                # A failure is remembered only when LibreOffice converted something else in
+                # this run: one that converts nothing (it does not start, a broken profile, a
+                # full disk) says nothing about the documents.
+                works = any(out.iterdir())
                 for name, (key, indexes) in todo.items():
                     failure, detail = outcomes.get(name, (None, ""))
-                    pdf, failure, detail = self._keep(key, _output(out, name), failure, detail)
+                    pdf, failure, detail = self._keep(
+                        key, _output(out, name), failure, detail, remember=works
+                    )
                     for index in indexes:
                         results[index] = Converted(
                             sources[index], key, pdf, failure, detail, fresh=pdf is not None
                         )
         return [results[i] for i in range(len(sources))]
 
-    def prune(self, now: float) -> int:
+    def prune(self) -> int:
         """Remove the cached PDFs (and remembered failures) no binder used for
-        KEEP_SECONDS before ``now``; returns how many. Each use refreshes an entry's time."""
+        KEEP_SECONDS before ``now``; returns how many. Each use sets an entry's time to the
+        ``now`` of that binder."""
+        now = self.now
         removed = 0
         for entry in self.cache.glob("*-*.*"):
             if entry.suffix not in (".pdf", ".failed"):
@@ -209,27 +234,38 @@ class Converter:
     def _cached(self, source: Source, key: str) -> Converted | None:
         pdf = self._entry(key, ".pdf")
         if pdf.is_file():
-            os.utime(pdf)  # last used: what a clean-up would keep
+            self._used(pdf)
             return Converted(source, key, pdf)
         failed = self._entry(key, ".failed")
         if failed.is_file():
+            self._used(failed)
             return Converted(
                 source, key, None, Failure.FAILED, failed.read_text(encoding="utf-8").strip()
             )
         return None
 
+    def forget(self, key: str) -> None:
+        """Remove the cached PDF of ``key`` (damaged): the next convert makes it again."""
+        self._entry(key, ".pdf").unlink(missing_ok=True)
+
     def _keep(
-        self, key: str, produced: Path, failure: Failure | None, detail: str
+        self, key: str, produced: Path, failure: Failure | None, detail: str, *, remember: bool
     ) -> tuple[Path | None, Failure | None, str]:
         if failure is None and not _is_pdf(produced):
             failure, detail = Failure.FAILED, _("LibreOffice wrote no usable PDF")
         if failure is None:
             pdf = self._entry(key, ".pdf")
             os.replace(produced, pdf)
+            self._used(pdf)
             return pdf, None, ""
-        if failure is Failure.FAILED:
+        if failure is Failure.FAILED and remember:
             write_atomic(self._entry(key, ".failed"), detail.encode())
+            self._used(self._entry(key, ".failed"))
         return None, failure, detail
+
+    def _used(self, entry: Path) -> None:
+        """Dated by this binder's ``now`` (not the clock): what prune keeps."""
+        os.utime(entry, (self.now, self.now))
 
     @contextlib.contextmanager
     def _profile(self, work: Path) -> Iterator[Path]:
@@ -250,9 +286,11 @@ class Converter:
         self, names: list[str], stage: Path, out: Path, profile: Path
     ) -> dict[str, tuple[Failure | None, str]]:
         """Convert ``names`` (in ``stage``) into ``out``; the failures by name."""
+        _harden(profile)
         outcomes: dict[str, tuple[Failure | None, str]] = {}
         pending = list(names)
         barren = 0  # processes in a row that produced nothing
+        works = False  # a process of this run produced something
         while pending:
             produced, stopped = self._one_process(pending, stage, out, profile)
             last = max((i for i, n in enumerate(pending) if _output(out, n).exists()), default=-1)
@@ -271,7 +309,11 @@ class Converter:
             else:
                 rest = []
             barren = 0 if produced else barren + 1
-            if barren >= 3:  # LibreOffice does not work at all here: say so for each
+            works = works or produced
+            # Three in a row without a PDF, and none before: LibreOffice does not work at all
+            # here, say so for each. Once it has worked, documents that crash it in a row are
+            # each tried on their own (each process settles at least one).
+            if barren >= 3 and not works:
                 for name in rest:
                     outcomes[name] = (Failure.FAILED, _("LibreOffice did not start"))
                 rest = []
@@ -324,10 +366,30 @@ class Converter:
             _kill(process)
 
 
+def _harden(profile: Path) -> None:
+    """LibreOffice's settings in hoso's own profile: a document from the share must not make
+    it load what it links to (a picture at file:///… outside the records folder would be
+    printed into the binder; an address on the internet would be fetched)."""
+    settings = profile / "user" / "registrymodifications.xcu"
+    try:
+        text = settings.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if _BLOCK_LINKS in text:
+        return
+    if "</oor:items>" in text:  # LibreOffice's own file: the setting added, last (it wins)
+        text = text.replace("</oor:items>", f"{_BLOCK_LINKS}\n</oor:items>", 1)
+    else:
+        text = _SETTINGS.format(items=_BLOCK_LINKS)
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(settings, text.encode("utf-8"))
+
+
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a closed terminal, a service stop) unwinds like Ctrl-C, so that the
-    LibreOffice started here is killed on the way out rather than left running."""
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a closed terminal, a service stop) unwinds like Ctrl-C, so that a LibreOffice
+    started here is killed and a binder half written is removed on the way out, rather than
+    left behind. For the whole command: a SIGTERM may come at any step."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -215,7 +215,11 @@ def closing(fonts: Fonts, left_out: Sequence[tuple[str, str]], *, first_page: in
         "vào tập này, kèm lý do:",
     )
     for index, (path, reason) in enumerate(left_out, start=1):
-        if pdf.get_y() > A4[1] - MARGIN - FOOTER_BAND - 20:
+        width = A4[0] - left - right
+        # The whole item on this page, or it starts the next: a long path or reason must not
+        # run into the footer or off the page.
+        needed = _lines(pdf, width, f"{index}. {path}", "B") + _lines(pdf, width - 6, reason, "")
+        if pdf.get_y() + needed * 5.5 > A4[1] - MARGIN - FOOTER_BAND:
             pdf.add_page()
             page += 1
             left, right = pdf.margins_for(page)
@@ -228,6 +232,12 @@ def closing(fonts: Fonts, left_out: Sequence[tuple[str, str]], *, first_page: in
         pdf.multi_cell(A4[0] - left - right - 6, 5.5, reason)
         pdf.ln(1.5)
     return bytes(pdf.output())
+
+
+def _lines(pdf: FPDF, width: float, text: str, style: str) -> int:
+    """How many lines ``text`` takes in a column ``width`` mm wide, at 11 pt."""
+    pdf.set_font("Serif", style, 11)
+    return len(pdf.multi_cell(width, 5.5, text, dry_run=True, output="LINES"))
 
 
 def overlays(fonts: Fonts, pages: Sequence[Overlay]) -> bytes:

@@ -8,7 +8,7 @@ binder's closing page and in the result, each with its reason: nothing of the pe
 left out without a word.
 
 The binder is never written into the records folder (it would be uploaded to the share)
-and never over an existing file.
+or the school folder (to the whole school), and never over an existing file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from agent.api import (
     Config,
+    HosoError,
     RelPath,
     UsageError,
     Validator,
@@ -31,6 +32,8 @@ from agent.api import (
     create_new,
     natural_key,
     open_validator,
+    printable_name,
+    school_folder,
     school_year_start,
     week_of_path,
 )
@@ -180,14 +183,18 @@ def make_binder(
                     )
                 )
                 continue
-            mark = f"CHƯA ĐẠT KIỂM TRA: {problem}"
+            mark = printable_name(f"CHƯA ĐẠT KIỂM TRA: {problem}")
         records.append(_record(selected, mark))
     records.sort(key=lambda r: r.entry_key)
     converter = Converter(
-        soffice, config.state_dir / CACHE_FOLDER, timeout=settings.timeout, progress=progress
+        soffice,
+        config.state_dir / CACHE_FOLDER,
+        timeout=settings.timeout,
+        now=now,
+        progress=progress,
     )
     pdfs = _pdfs(converter, records, left_out)
-    converter.prune(now)
+    converter.prune()
     placed = [(r, pdf, count) for r, pdf, count, _origin in pdfs]
     left_out.sort(key=lambda x: natural_key(x.path))
     if not placed:
@@ -218,21 +225,31 @@ def make_binder(
     front = pages.front(fonts, cover, layout.contents_page_lines(page_plan, pages.LINES_PER_PAGE))
     closing = (
         pages.closing(
-            fonts, [(x.path, x.reason) for x in left_out], first_page=page_plan.closing_first
+            fonts,
+            [(printable_name(x.path), printable_name(x.reason)) for x in left_out],
+            first_page=page_plan.closing_first,
         )
         if page_plan.closing_first is not None
         else None
     )
-    data, total = assemble.assemble(
-        front,
-        [assemble.Part(pdf, r.mark) for r, pdf, _n in placed],
-        entries,
-        page_plan,
-        closing,
-        lambda overlays: pages.overlays(fonts, overlays),
-        title=f"{' – '.join(names)} – {period.label} – {teacher}",
-        author=teacher,
-    )
+    try:
+        data, total = assemble.assemble(
+            front,
+            [assemble.Part(pdf, r.mark) for r, pdf, _n in placed],
+            entries,
+            page_plan,
+            closing,
+            lambda overlays: pages.overlays(fonts, overlays),
+            title=f"{' – '.join(names)} – {period.label} – {teacher}",
+            author=teacher,
+        )
+    except assemble.Changed as exc:
+        raise HosoError(
+            _(
+                "{path} changed while the binder was being made (a sync?): run the command "
+                "again. Nothing was written."
+            ).format(path=placed[exc.index][0].file.path)
+        ) from exc
     try:
         create_new(out, data, mode=0o644)
     except FileExistsError as exc:
@@ -240,6 +257,13 @@ def make_binder(
             _("{path} already exists; nothing was written. Choose another name with --out.").format(
                 path=out
             )
+        ) from exc
+    except OSError as exc:  # a full disk, a folder one may not write in
+        raise HosoError(
+            _(
+                "The binder could not be written to {path} ({detail}). Free some space or "
+                "choose another folder with --out; nothing was written."
+            ).format(path=out, detail=exc.strerror or exc)
         ) from exc
     origins = [origin for *_rest, origin in pdfs]
     return Binder(
@@ -281,8 +305,12 @@ def _records_of(config: Config, teacher_folder: Path | None) -> Config:
         return config
     root = config.root.resolve()
     folder = teacher_folder if teacher_folder.is_absolute() else config.root / teacher_folder
-    real = folder.resolve()
-    if real == root or not real.is_relative_to(root) or not real.is_dir():
+    try:
+        real = folder.resolve()
+        inside = real != root and real.is_relative_to(root) and real.is_dir()
+    except (OSError, RuntimeError):  # a loop of symbolic links
+        inside = False
+    if not inside:
         raise UsageError(
             _(
                 "--teacher-folder {path}: give a teacher's folder inside the records folder "
@@ -295,7 +323,8 @@ def _records_of(config: Config, teacher_folder: Path | None) -> Config:
 def _teacher(config: Config, records_config: Config) -> str:
     if records_config.root == config.root:
         return config.roles.teacher.name
-    return config.roles.school.teacher_name(records_config.root.name)
+    # the folder's name from the share when [school] teachers does not name it: escaped
+    return printable_name(config.roles.school.teacher_name(records_config.root.name))
 
 
 def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Path:
@@ -330,13 +359,23 @@ def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Pa
         while os.path.lexists(target):
             target = base.with_name(f"{base.name} ({number}).pdf")
             number += 1
-    if target.parent.resolve().is_relative_to(root):
+    folder = target.parent.resolve()
+    if folder.is_relative_to(root):
         raise UsageError(
             _(
                 "The binder would be written into the records folder {root}, which is synced "
                 "to the school share: run the command from another folder or give --out "
                 "outside it. Nothing was done."
             ).format(root=config.root)
+        )
+    school = school_folder(config)
+    if school is not None and folder.is_relative_to(school.resolve()):
+        raise UsageError(
+            _(
+                "The binder would be written into the school folder {folder}, which is synced "
+                "to the whole school: run the command from another folder or give --out "
+                "outside it. Nothing was done."
+            ).format(folder=school)
         )
     return target
 
@@ -356,7 +395,9 @@ def _record(selected: SelectedFile, mark: str) -> _Record:
         natural_key(lesson),
         natural_key(selected.path),
     )
-    return _Record(selected, key, week, subject, lesson, mark)
+    # Names from the share go into the contents and bookmarks escaped, as on a terminal: a
+    # right-to-left override must not turn "…\u202eabc.exe" into another name on paper.
+    return _Record(selected, key, week, printable_name(subject), printable_name(lesson), mark)
 
 
 def _pdfs(
@@ -371,6 +412,32 @@ def _pdfs(
             [Source(r.file.file, PurePosixPath(r.file.path).suffix) for r in to_convert]
         )
     }
+    counted: dict[Path, int | str] = {}
+
+    def count_of(pdf: Path, *, own: bool = False) -> int | str:
+        """Its page count, or why it cannot go in a binder (``own``: the record's own PDF,
+        from the share, tried whole)."""
+        if pdf not in counted:
+            try:
+                counted[pdf] = assemble.page_count(pdf, trial=own)
+            except assemble.NotAPdf as exc:
+                counted[pdf] = str(exc)
+        return counted[pdf]
+
+    # A cached PDF that does not open was damaged in the cache, not by the record: it is
+    # converted again (once).
+    damaged = {
+        c.pdf: c
+        for c in done.values()
+        if c.pdf and not c.fresh and isinstance(count_of(c.pdf), str)
+    }
+    if damaged:
+        for pdf, converted in damaged.items():
+            converter.forget(converted.key)
+            del counted[pdf]
+        sources = [c.source for c in done.values() if c.pdf in damaged]
+        for again in converter.convert(sources):
+            done[again.source.file.as_posix()] = again
     found = []
     for record in records:
         converted = done.get(record.file.file.as_posix())
@@ -379,13 +446,12 @@ def _pdfs(
             assert converted is not None
             left_out.append(LeftOut(record.file.path, _failure_text(converted)))
             continue
-        try:
-            count = assemble.page_count(pdf)
-        except assemble.NotAPdf as exc:
+        count = count_of(pdf, own=converted is None)
+        if isinstance(count, str):
             left_out.append(
                 LeftOut(
                     record.file.path,
-                    _("a PDF that cannot be printed ({detail})").format(detail=exc),
+                    _("a PDF that cannot be printed ({detail})").format(detail=count),
                 )
             )
             continue
