@@ -30,6 +30,7 @@ from inspection_factory import raw_config
 from pypdf import PdfReader
 
 from agent import config as configmod
+from agent.journal import Journal
 
 pytestmark = pytest.mark.skipif(
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
@@ -457,6 +458,28 @@ def test_a_managers_copy_prints_one_teachers_folder(setup: Setup, binder: Made) 
     assert Path(data["pdf"]).name == "KHBD Tuần 1.pdf"  # the default name, current folder
     outside = setup.hoso("print", "--weeks", "1", "--teacher-folder", "../HoSo", config=config)
     assert outside.returncode == 2 and "inside the records folder" in outside.stderr
+
+
+def test_a_teacher_folder_leaves_the_journal_of_the_managers_records_alone(
+    setup: Setup, binder: Made
+) -> None:
+    """The journal knows records by their path in the records folder: a teacher folder's
+    "Tuần 01/…" checked for the binder is no record of this PC's (its findings would be
+    notified and listed by `hoso check` under a path that does not exist)."""
+    share = setup.home / "share-journal"
+    shutil.copytree(setup.root / "Tuần 1", share / "binh.tv" / "Tuần 01")
+    config = _config(setup.home, share, "journal.toml", converter=str(setup.wrapper))
+    done = setup.hoso(
+        "print", "--weeks", "1", "--teacher-folder", "binh.tv", "--json", "--out", "j.pdf",
+        config=config,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(json.loads(done.stdout)["included"]) == 3
+    journal = Journal.open(setup.home / "state" / "journal.sqlite3")
+    try:
+        assert not [p for p in journal.validated() if p.startswith("Tuần 01/")]
+    finally:
+        journal.close()
 
 
 def test_the_school_year_is_its_weeks_and_skips_other_years_folders(

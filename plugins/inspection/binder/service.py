@@ -13,9 +13,11 @@ or the school folder (to the whole school), and never over an existing file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -132,7 +134,13 @@ def make_binder(
     soffice = find_soffice(settings.converter)
     fonts = pages.find_fonts()
     include_failing = request.include_failing or settings.include_failing
-    with open_validator(records_config) as validator:
+    with contextlib.ExitStack() as stack:
+        if records_config.root != config.root:
+            # The journal remembers checks by path relative to the records folder: a teacher
+            # folder's paths ("Tuần 1/…") must not land there as this PC's records.
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=".hoso-print-"))
+            records_config = dataclasses.replace(records_config, state_dir=Path(scratch))
+        validator = stack.enter_context(open_validator(records_config))
         known = {t.code: t for t in validator.types}
         unknown = [code for code in period.types if code not in known]
         if unknown:
