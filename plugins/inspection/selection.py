@@ -32,6 +32,7 @@ from agent.api import (
     Finding,
     HosoError,
     Record,
+    RecordType,
     RelPath,
     UsageError,
     Validator,
@@ -118,6 +119,20 @@ def period_of(
             _("--period {value}: give a month like 2026-11. Nothing was done.").format(value=month)
         )
     return Period(None, period, chosen)
+
+
+def known_types(validator: Validator, period: Period) -> dict[str, RecordType]:
+    """The record types the plugins know, by code; UsageError when ``period`` names a code
+    none knows (before anything is read)."""
+    known = {t.code: t for t in validator.types}
+    unknown = [code for code in period.types if code not in known]
+    if unknown:
+        raise UsageError(
+            _("Unknown record type {codes}; known: {known}. Nothing was done.").format(
+                codes=", ".join(unknown), known=", ".join(known)
+            )
+        )
+    return known
 
 
 def select(

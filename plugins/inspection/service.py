@@ -39,7 +39,7 @@ from .package import (
     read_message,
     too_large_reason,
 )
-from .selection import Period, file_digest, select
+from .selection import Period, file_digest, known_types, select
 from .send import Progress, Submission, ignore, package_base, sent_completely, submit
 from .settings import InspectionSettings, SmtpSettings, inspection_settings, smtp_settings
 from .tree import RecordsTree, walk
@@ -156,14 +156,7 @@ def make_plan(config: Config, period: Period, *, today: date) -> Plan:
     settings = inspection_settings(config)
     smtp = smtp_settings(config)
     with open_validator(config) as validator:
-        known = {t.code: t for t in validator.types}
-        unknown = [code for code in period.types if code not in known]
-        if unknown:
-            raise UsageError(
-                _("Unknown record type {codes}; known: {known}. Nothing was done.").format(
-                    codes=", ".join(unknown), known=", ".join(known)
-                )
-            )
+        known = known_types(validator, period)
         selection = select(
             config, validator, period, evidence_folder=settings.evidence_folder, today=today
         )

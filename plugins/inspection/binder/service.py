@@ -41,7 +41,7 @@ from agent.api import (
 )
 
 from ..model import SelectedFile
-from ..selection import Period, period_of, select
+from ..selection import Period, known_types, period_of, select
 from ..settings import inspection_settings
 from . import assemble, layout, pages
 from .convert import CONVERTIBLE, Converted, Converter, Failure, Source, find_soffice
@@ -141,14 +141,7 @@ def make_binder(
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=".hoso-print-"))
             records_config = dataclasses.replace(records_config, state_dir=Path(scratch))
         validator = stack.enter_context(open_validator(records_config))
-        known = {t.code: t for t in validator.types}
-        unknown = [code for code in period.types if code not in known]
-        if unknown:
-            raise UsageError(
-                _("Unknown record type {codes}; known: {known}. Nothing was done.").format(
-                    codes=", ".join(unknown), known=", ".join(known)
-                )
-            )
+        known = known_types(validator, period)
         selection = select(
             records_config,
             validator,
