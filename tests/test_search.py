@@ -239,6 +239,7 @@ def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
         (["rut", "--type", "ABC"], "ABC is no record type"),
         (["rut", "--teacher-folder", "Lan"], "give the copy with --folder"),
         (["rut", "--limit", "0"], "--limit takes"),
+        ([f"w{n}" for n in range(33)], "more than 32 different words"),
     ]:
         done = teacher.search(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
@@ -267,11 +268,35 @@ def test_the_spelling_pairs_of_domain_md_fold_alike(one: str, other: str) -> Non
     assert search_fold(one) == search_fold(other)
 
 
+def test_a_repeated_word_is_looked_for_once(teacher: Teacher) -> None:
+    # Each word costs a pass over each hit's text: 10,000 of them took minutes.
+    assert parse("hoc " * 10_000).wanted == parse("hoc").wanted
+    done = teacher.search(*["rut"] * 10_000, "--limit", "100")
+    assert done.returncode == 0 and done.stdout == teacher.search("rut", "--limit", "100").stdout
+    assert "6 result(s)." in done.stdout
+    # A passage in quotes is one thing to look for, however long.
+    assert teacher.search('"' + " ".join(f"w{n}" for n in range(40)) + '"').returncode == 1
+
+
 def test_query_syntax_never_reaches_fts() -> None:
     query = parse('x" OR body_text:"y NEAR(a b) -"z*"')
     assert query.match() == (
         '{name_folded body_folded}: ("x" AND "or" AND "body text y" AND "near a" AND "b" NOT "z")'
     )
+
+
+def test_a_week_named_in_the_query_ranks_first(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    # Week 1's Bài 12 holds "tuan" and "12" as well, and its path sorts first.
+    week12, week1 = f"{KHBD}/Tuần 12/Toán/Bài 3.docx", f"{KHBD}/Tuần 1/Toán/Bài 12.docx"
+    for path in (week12, week1):
+        _plan(teacher.root / path, "Rút kinh nghiệm: phép chia.")
+    assert teacher.paths("rut kinh nghiem tuan 12") == [week12, week1]
+    assert teacher.paths("tuan 12", "rút") == [week12, week1]
+    assert teacher.paths("Tuần12", "rút") == [week12]  # one word: "tuan 12" as a phrase
+    # No week: what looks like one is only words ("²" is a digit int() refuses).
+    assert teacher.paths("tuan ²") == []
+    assert teacher.paths("tuan", "1" * 5000) == []
 
 
 # --- an index that follows the folder --------------------------------------------------------
