@@ -299,6 +299,50 @@ def test_a_week_named_in_the_query_ranks_first(tmp_path: Path) -> None:
     assert teacher.paths("tuan", "1" * 5000) == []
 
 
+def _pdf_mapping_to(path: Path, unicode_hex: bytes) -> None:
+    """A one-line PDF ("BAB kinh") whose font's ToUnicode map gives ``A`` as ``unicode_hex``."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 2 beginbfchar <41> <%s> "
+        b"<42> <0062> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
+        % unicode_hex
+    )
+    content = b"BT /F1 12 Tf 72 700 Td (BAB kinh) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap),
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(out)
+
+
+def test_a_pdf_that_maps_a_glyph_to_a_lone_surrogate_is_indexed(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    (teacher.root / KHBD).mkdir()
+    _pdf_mapping_to(teacher.root / KHBD / "Bài hỏng.pdf", b"D800")  # no character: SQLite refused
+    _plan(teacher.root / EXACT, "Rút kinh nghiệm: phép chia.")
+    done = teacher.process("kinh", "--json")
+    assert done.returncode == 0, done.stderr
+    found = {r["path"]: r["snippet"] for r in json.loads(done.stdout)["results"]}
+    assert found[f"{KHBD}/Bài hỏng.pdf"] == "b\ufffdb «kinh»"
+    assert EXACT in found
+
+
 # --- an index that follows the folder --------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ gone since. A manager's copy (``--folder``) has no agent: each search refreshes 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from .snippet import snippet
 NAME = "search"
 DEFAULT_LIMIT = 20
 JSON_MARKS = ("«", "»")  # around matched words in the JSON snippet
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,11 @@ def read_text(file: Path) -> str | None:
     """A document's text, read in the sandbox; None for what has none to give (a picture,
     an old .doc, an encrypted or broken file, one too big): it is found by its name."""
     try:
-        return document_sandbox(DEFAULT_LIMITS).read(file).text
+        text = document_sandbox(DEFAULT_LIMITS).read(file).text
     except (Unreadable, TooComplex, OSError):
         return None
+    # A PDF's ToUnicode map can name a lone surrogate, which SQLite cannot store (UTF-8).
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def facts_of(config: Config, folder: Path | None) -> Facts:
