@@ -240,6 +240,7 @@ def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
         (["rut", "--teacher-folder", "Lan"], "give the copy with --folder"),
         (["rut", "--limit", "0"], "--limit takes"),
         ([f"w{n}" for n in range(33)], "more than 32 different words"),
+        (["rut", "--wek", "12"], "--wek is no option of hoso search"),
     ]:
         done = teacher.search(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from agent.api import Ctx, ExitCode, _, pass_ctx, printable_name
+from agent.api import Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
 
 from .service import DEFAULT_LIMIT, Answer, Options, search
 
@@ -76,6 +76,7 @@ def search_command(
         limit=limit,
         reindex=reindex,
     )
+    _no_unknown_options(query)
     text = " ".join(query)
     if as_json:
         answer = search(config, text, options)
@@ -86,6 +87,18 @@ def search_command(
         print_answer(answer)
     if not answer.results:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _no_unknown_options(query: tuple[str, ...]) -> None:
+    """A mistyped option (``--wek 12``) would else be a word to leave out and one to find."""
+    for word in query:
+        if word.startswith("--") and word[2:3].isalpha():
+            raise UsageError(
+                _(
+                    "{word} is no option of hoso search (hoso search --help lists them). To "
+                    "leave a word out, write it with one dash: -{bare}"
+                ).format(word=printable_name(word), bare=printable_name(word.lstrip("-")))
+            )
 
 
 def print_answer(answer: Answer) -> None:
