@@ -186,6 +186,8 @@ def test_filters(teacher: Teacher) -> None:
     assert teacher.paths("phong canh", "--type", "KHBD") == [ART]
     answer = teacher.found("rut kinh nghiem", "--limit", "2")
     assert answer["total"] == 5 and len(answer["results"]) == 2
+    answer = teacher.found("rut kinh nghiem", "--limit", str(10**20))  # "all"; past SQLite's
+    assert answer["total"] == 5 and len(answer["results"]) == 5
 
 
 def test_ranking_exact_accents_first_and_names_above_text(teacher: Teacher) -> None:

@@ -41,6 +41,7 @@ from .snippet import snippet
 
 NAME = "search"
 DEFAULT_LIMIT = 20
+MAX_LIMIT = 1_000_000  # more than any folder holds; SQLite refuses a LIMIT past 2**63
 JSON_MARKS = ("«", "»")  # around matched words in the JSON snippet
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -179,9 +180,8 @@ def search(
             writer.refresh()
         root = folder if folder is not None else config.root
         # The agent's index may lag behind a deletion by a moment: check what it says.
-        return answer(
-            store, query, filters, options.limit, root=None if writing else root, marks=marks
-        )
+        limit = min(options.limit, MAX_LIMIT)
+        return answer(store, query, filters, limit, root=None if writing else root, marks=marks)
 
 
 def answer(
