@@ -72,23 +72,48 @@ def _valid(name: str) -> bool:
 
 
 def stat_one(root: Path, path: str) -> Found | None:
-    """The file at ``path`` below ``root``, reached without any symbolic link; None when it
-    is not there (or not a regular file)."""
+    """The file at ``path`` (NFC) below ``root`` in any Unicode spelling (a folder made on a
+    Mac is NFD on disk, maybe beside an NFC twin), reached without any symbolic link; None
+    when it is not there (or not a regular file)."""
     parts = PurePosixPath(path).parts
     if not parts or ".." in parts or PurePosixPath(path).is_absolute():
         return None
-    current = root
-    for part in parts:
-        current = current / part
-        try:
-            st = current.lstat()
-        except OSError:
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            return None
-    if not stat.S_ISREG(st.st_mode):
+    reached = _reach(root, parts)
+    if reached is None:
         return None
-    return Found(nfc(path), current, Stamp(st.st_size, st.st_mtime_ns))
+    file, st = reached
+    return Found(nfc(path), file, Stamp(st.st_size, st.st_mtime_ns))
+
+
+def _reach(folder: Path, parts: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
+    """The regular file at ``parts`` below ``folder``: the name as given first, then its
+    other spellings (listed only when the first leads nowhere: a gone file's folders)."""
+    name, rest = parts[0], parts[1:]
+    found = _step(folder / name, rest)
+    if found is not None:
+        return found
+    try:
+        others = [e.name for e in os.scandir(folder) if e.name != name and _valid(e.name)]
+    except OSError:
+        return None
+    for other in others:
+        if nfc(other) == name:
+            found = _step(folder / other, rest)
+            if found is not None:
+                return found
+    return None
+
+
+def _step(entry: Path, rest: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
+    try:
+        st = entry.lstat()
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return None
+    if not rest:
+        return (entry, st) if stat.S_ISREG(st.st_mode) else None
+    return _reach(entry, rest) if stat.S_ISDIR(st.st_mode) else None
 
 
 @dataclass(frozen=True)
