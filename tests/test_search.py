@@ -227,6 +227,32 @@ def test_text_output_is_printable(teacher: Teacher) -> None:
     assert teacher.search("an cu").returncode == 1
 
 
+def test_on_a_terminal_the_matches_are_marked_as_text(teacher: Teacher) -> None:
+    terminal, far_end = os.openpty()
+    proc = subprocess.Popen(
+        hoso_command("--config", str(teacher.config_path), "search", "rut gon"),
+        env=hoso_env(),
+        stdin=far_end,
+        stdout=far_end,
+        stderr=far_end,
+    )
+    os.close(far_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert proc.wait(timeout=60) == 0
+    text = shown.decode("utf-8")
+    # Bold escapes would reach the screen as "\x1b[1m" text (stdout escapes them all).
+    assert "[Rút gọn] phân số" in text and "\\x1b[1m" not in text, text
+
+
 def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
     teacher.found("rut")  # the index is there
     before = teacher.index.stat().st_mtime_ns, teacher.index.read_bytes()

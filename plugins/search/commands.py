@@ -17,8 +17,8 @@ from agent.api import Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
 
 from .service import DEFAULT_LIMIT, Answer, Options, search
 
+# Also on a terminal: stdout escapes every control character (agent.display), bold included.
 TEXT_MARKS = ("[", "]")
-BOLD_MARKS = ("\x1b[1m", "\x1b[0m")  # only on a terminal, added after the text was made safe
 
 
 def register(cli: Any) -> None:
@@ -82,8 +82,7 @@ def search_command(
         answer = search(config, text, options)
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
-        marks = BOLD_MARKS if sys.stdout.isatty() else TEXT_MARKS
-        answer = search(config, text, options, marks=marks)
+        answer = search(config, text, options, marks=TEXT_MARKS)
         print_answer(answer)
     if not answer.results:
         sys.exit(ExitCode.PARTIAL)
