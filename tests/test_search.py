@@ -25,6 +25,7 @@ from servers import DavServer, wait_until
 from agent import config as configmod
 from agent.cli import cli
 from agent.errors import HosoError
+from agent.lock import InstanceLock
 from plugins.search.commands import register
 from plugins.search.query import parse, search_fold
 from plugins.search.service import index_name
@@ -358,6 +359,19 @@ def _pdf_mapping_to(path: Path, unicode_hex: bytes) -> None:
         xref,
     )
     path.write_bytes(out)
+
+
+def test_while_an_agent_runs_a_deep_record_is_not_taken_for_gone(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    deep = "/".join(["a"] * 700) + "/Ghi chú.txt"  # 700 folders: past Python's recursion limit
+    (teacher.root / deep).parent.mkdir(parents=True)
+    (teacher.root / deep).write_text("Ghi chú sâu", encoding="utf-8")
+    assert teacher.paths("ghi chu sau") == [deep]  # indexed, no agent
+    # As while `hoso run` holds the lock: the index is only read, each hit's file looked up.
+    with InstanceLock(teacher.home / "state"):
+        assert teacher.paths("ghi chu sau") == [deep]
+        (teacher.root / deep).unlink()
+        assert teacher.paths("ghi chu sau") == []
 
 
 def test_a_pdf_that_maps_a_glyph_to_a_lone_surrogate_is_indexed(tmp_path: Path) -> None:

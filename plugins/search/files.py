@@ -85,35 +85,36 @@ def stat_one(root: Path, path: str) -> Found | None:
     return Found(nfc(path), file, Stamp(st.st_size, st.st_mtime_ns))
 
 
-def _reach(folder: Path, parts: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
-    """The regular file at ``parts`` below ``folder``: the name as given first, then its
-    other spellings (listed only when the first leads nowhere: a gone file's folders)."""
-    name, rest = parts[0], parts[1:]
-    found = _step(folder / name, rest)
-    if found is not None:
-        return found
-    try:
-        others = [e.name for e in os.scandir(folder) if e.name != name and _valid(e.name)]
-    except OSError:
-        return None
-    for other in others:
-        if nfc(other) == name:
-            found = _step(folder / other, rest)
-            if found is not None:
-                return found
+def _reach(root: Path, parts: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
+    """The regular file at ``parts`` below ``root``: each name as given first, then its other
+    spellings (a folder is listed only once the name as given led nowhere: a gone file's
+    folders). A loop, not recursion: a path may be a thousand folders deep."""
+    # (entry, depth, whether to list the entry's folder for other spellings instead)
+    pending: list[tuple[Path, int, bool]] = [(root / parts[0], 0, False)]
+    while pending:
+        entry, depth, respell = pending.pop()
+        if respell:
+            try:
+                names = [e.name for e in os.scandir(entry.parent) if _valid(e.name)]
+            except OSError:
+                continue
+            others = [n for n in names if n != entry.name and nfc(n) == parts[depth]]
+            pending += [(entry.parent / n, depth, False) for n in others]
+            continue
+        if entry.name == parts[depth]:  # as given: its other spellings after it, if needed
+            pending.append((entry, depth, True))
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if depth == len(parts) - 1:
+            if stat.S_ISREG(st.st_mode):
+                return entry, st
+        elif stat.S_ISDIR(st.st_mode):
+            pending.append((entry / parts[depth + 1], depth + 1, False))
     return None
-
-
-def _step(entry: Path, rest: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
-    try:
-        st = entry.lstat()
-    except OSError:
-        return None
-    if stat.S_ISLNK(st.st_mode):
-        return None
-    if not rest:
-        return (entry, st) if stat.S_ISREG(st.st_mode) else None
-    return _reach(entry, rest) if stat.S_ISDIR(st.st_mode) else None
 
 
 @dataclass(frozen=True)
