@@ -409,6 +409,17 @@ def test_moved_and_deleted_records_leave_no_stale_hit(small: Teacher) -> None:
     assert small.search('"phep nhan"').returncode == 1
 
 
+def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
+    assert set(small.paths("phep")) == {EXACT, BARE}
+    small.root.rename(small.home / "rút ra")  # a USB drive unplugged
+    done = small.search("phep")
+    assert done.returncode == 4 and "is missing or not mounted" in done.stderr, done
+    with sqlite3.connect(small.index) as db:
+        assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
+    (small.home / "rút ra").rename(small.root)
+    assert set(small.paths("phep")) == {EXACT, BARE}
+
+
 def test_reindex_reads_everything_again(small: Teacher) -> None:
     assert small.paths('"phep nhan"') == [BARE]
     # A damaged index: the row's text lost, its stamp kept; a refresh sees nothing changed.

@@ -21,6 +21,7 @@ from agent.api import (
     FIRST_WEEK,
     LAST_WEEK,
     Config,
+    SafetyStop,
     Storage,
     TooComplex,
     Unreadable,
@@ -167,6 +168,15 @@ def search(
     query = parse(text)
     filters = _filters(options)
     folder = _folder(options.folder)
+    if folder is None and not config.root.is_dir():
+        # A refresh would take every record for deleted and empty the index.
+        raise SafetyStop(
+            _(
+                "The records folder {root} is missing or not mounted: nothing can be searched "
+                "and the search index was kept. Reconnect the drive or restore the folder, then "
+                "search again."
+            ).format(root=printable_name(str(config.root)))
+        )
     writing = folder is not None or not agent_running(config)
     facts: Facts | None = None
     if writing or options.reindex or filters.type is not None:
