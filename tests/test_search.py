@@ -27,8 +27,9 @@ from agent.cli import cli
 from agent.errors import HosoError
 from agent.lock import InstanceLock
 from plugins.search.commands import register
+from plugins.search.index import Changes, Writer
 from plugins.search.query import parse, search_fold
-from plugins.search.service import index_name
+from plugins.search.service import facts_of, index_name, open_index, read_text
 
 # hoso's command group with the plugin's command, as agent.cli.main builds it.
 HOSO = copy.copy(cli)
@@ -414,6 +415,12 @@ def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
     small.root.rename(small.home / "rút ra")  # a USB drive unplugged
     done = small.search("phep")
     assert done.returncode == 4 and "is missing or not mounted" in done.stderr, done
+    with sqlite3.connect(small.index) as db:
+        assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
+    # The agent's indexer refreshes as well (after each pass, every hour): it keeps them too.
+    config = configmod.load(small.config_path)
+    with open_index(config, None) as store:
+        assert Writer(store, facts_of(config, None), read_text).refresh() == Changes()
     with sqlite3.connect(small.index) as db:
         assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
     (small.home / "rút ra").rename(small.root)

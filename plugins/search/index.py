@@ -128,7 +128,10 @@ class Writer:
         self.read = read
 
     def refresh(self, stop: Callable[[], bool] = lambda: False) -> Changes:
-        """Walk the whole folder: read what changed, drop what is gone."""
+        """Walk the whole folder: read what changed, drop what is gone. Nothing when the
+        folder itself is not there (a drive unplugged): its records are not gone."""
+        if not self.facts.root.is_dir():
+            return Changes()
         with self.store.reading() as db:
             known = stamps(db)
         found = walk(self.facts.root, self.facts.skip)
