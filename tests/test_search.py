@@ -427,6 +427,20 @@ def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
     assert set(small.paths("phep")) == {EXACT, BARE}
 
 
+def test_reindex_replaces_a_damaged_index(small: Teacher) -> None:
+    assert set(small.paths("phep")) == {EXACT, BARE}
+    with sqlite3.connect(small.index) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(small.index, "r+b") as index:  # a bad sector, a copy cut short
+        index.seek(4096)
+        index.write(b"\xff" * 16384)
+    done = small.search("phep")
+    assert done.returncode == 1 and "rebuild it: hoso search --reindex" in done.stderr, done
+    assert set(small.paths("phep", "--reindex")) == {EXACT, BARE}
+    assert (small.index.parent / "search.sqlite3.damaged").is_file()  # set aside, not deleted
+    assert set(small.paths("phep")) == {EXACT, BARE}
+
+
 def test_reindex_reads_everything_again(small: Teacher) -> None:
     assert small.paths('"phep nhan"') == [BARE]
     # A damaged index: the row's text lost, its stamp kept; a refresh sees nothing changed.

@@ -9,7 +9,9 @@ gone since. A manager's copy (``--folder``) has no agent: each search refreshes 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from agent.api import (
     Config,
     SafetyStop,
     Storage,
+    StorageError,
     TooComplex,
     Unreadable,
     UsageError,
@@ -182,6 +185,30 @@ def search(
     if writing or options.reindex or filters.type is not None:
         facts = facts_of(config, folder)
         _check_type(filters.type, facts)
+    try:
+        return _search_index(config, folder, facts, query, filters, options, writing, marks)
+    except StorageError as exc:
+        if not (options.reindex and writing):
+            hint = _(
+                "If the search index is damaged, rebuild it: hoso search --reindex WORDS "
+                "(with an agent running, stop it first)."
+            )
+            raise StorageError(f"{exc} {hint}") from None
+    # --reindex, nobody else writing: the damaged index is set aside, a new one built.
+    _set_aside(config.state_dir / "plugins" / f"{index_name(folder)}.sqlite3")
+    return _search_index(config, folder, facts, query, filters, options, writing, marks)
+
+
+def _search_index(
+    config: Config,
+    folder: Path | None,
+    facts: Facts | None,
+    query: Query,
+    filters: Filters,
+    options: Options,
+    writing: bool,
+    marks: tuple[str, str],
+) -> Answer:
     with open_index(config, folder) as store:
         if facts is not None and (writing or options.reindex):
             writer = Writer(store, facts, read_text)
@@ -192,6 +219,14 @@ def search(
         # The agent's index may lag behind a deletion by a moment: check what it says.
         limit = min(options.limit, MAX_LIMIT)
         return answer(store, query, filters, limit, root=None if writing else root, marks=marks)
+
+
+def _set_aside(index: Path) -> None:
+    """``index`` (agent.api.storage's file) and its WAL renamed ``….damaged``: kept to look
+    at, replaced by the next one set aside."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{index}{suffix}", f"{index}.damaged{suffix}")
 
 
 def answer(
