@@ -325,6 +325,15 @@ def test_a_week_named_in_the_query_ranks_first(tmp_path: Path) -> None:
     assert teacher.paths("rut kinh nghiem tuan 12") == [week12, week1]
     assert teacher.paths("tuan 12", "rút") == [week12, week1]
     assert teacher.paths("Tuần12", "rút") == [week12]  # one word: "tuan 12" as a phrase
+    # A week folder written "Tuần 05" or "T07" is found by the week as a teacher types it.
+    padded, short = f"{KHBD}/Tuần 05/Toán/Bài 1.docx", f"{KHBD}/T07/Toán/Bài 1.docx"
+    for path in (padded, short):
+        (teacher.root / path).parent.mkdir(parents=True)
+        make_docx(teacher.root / path, ["Rút kinh nghiệm: phép chia."])
+    # (The plans above hold "Tuần 3" and "Bài 5" in their text: they match after it.)
+    assert teacher.paths("rut kinh nghiem tuan 5")[0] == padded
+    assert teacher.paths("Rút kinh nghiệm tuần 5")[0] == padded
+    assert teacher.paths("tuan 7", "phep")[0] == short
     # No week: what looks like one is only words ("²" is a digit int() refuses).
     assert teacher.paths("tuan ²") == []
     assert teacher.paths("tuan", "1" * 5000) == []

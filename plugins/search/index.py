@@ -100,10 +100,13 @@ def put(db: Database, found: Found, facts: Facts, text: str | None) -> None:
         ],
     )
     body = text or ""
+    # The week in the one spelling a teacher types: "Tuần 05", "T07" or "Tuan_7" is also
+    # found by "tuần 5" / "tuan 7" ("05" is no "5" to the index).
+    name = found.path if meta.week is None else f"{found.path} Tuần {meta.week}"
     db.execute(
         "INSERT INTO docs_fts (rowid, name_folded, body_folded, name_text, body_text) "
         "VALUES (?, ?, ?, ?, ?)",
-        [cursor.lastrowid, search_fold(found.path), search_fold(body), found.path, body],
+        [cursor.lastrowid, search_fold(name), search_fold(body), name, body],
     )
 
 
