@@ -436,6 +436,18 @@ def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
     assert set(small.paths("phep")) == {EXACT, BARE}
 
 
+def test_a_record_dated_past_2262_is_indexed(small: Teacher) -> None:
+    # Its time in nanoseconds is past SQLite's integers (a clock far off, a bogus copy date):
+    # every search failed, and the agent's indexer thread died on it.
+    far = 15_032_385_535 * 10**9  # the year 2446, as far as ext4 goes
+    os.utime(small.root / EXACT, ns=(far, far))
+    answer = small.found("phep", "--limit", "5")
+    assert {r["path"] for r in answer["results"]} == {EXACT, BARE}
+    dated = {r["path"]: r["modified"] for r in answer["results"]}
+    assert dated[EXACT].startswith("2262-04-1"), dated  # as late as the index can say
+    assert {r["path"] for r in small.found("phep")["results"]} == {EXACT, BARE}  # unchanged
+
+
 def test_reindex_replaces_a_damaged_index(small: Teacher) -> None:
     assert set(small.paths("phep")) == {EXACT, BARE}
     with sqlite3.connect(small.index) as db:

@@ -26,6 +26,15 @@ class Stamp:
     mtime_ns: int
 
 
+_INT64 = 2**63 - 1  # SQLite's largest integer
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    """``st``'s stamp, its time kept within what SQLite stores: a file dated past 2262 (a
+    clock far off, a bogus date from a copy) has a time in nanoseconds past 2**63."""
+    return Stamp(st.st_size, max(-_INT64, min(st.st_mtime_ns, _INT64)))
+
+
 @dataclass(frozen=True)
 class Found:
     path: str  # relative, NFC
@@ -59,7 +68,7 @@ def walk(root: Path, skip: Skip) -> dict[str, Found]:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # gone while listed
-            found.setdefault(rel, Found(rel, Path(entry.path), Stamp(st.st_size, st.st_mtime_ns)))
+            found.setdefault(rel, Found(rel, Path(entry.path), stamp_of(st)))
     return found
 
 
@@ -82,7 +91,7 @@ def stat_one(root: Path, path: str) -> Found | None:
     if reached is None:
         return None
     file, st = reached
-    return Found(nfc(path), file, Stamp(st.st_size, st.st_mtime_ns))
+    return Found(nfc(path), file, stamp_of(st))
 
 
 def _reach(root: Path, parts: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
