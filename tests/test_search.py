@@ -25,9 +25,11 @@ from servers import DavServer, wait_until
 from agent import config as configmod
 from agent.cli import cli
 from agent.errors import HosoError
+from agent.lock import InstanceLock
 from plugins.search.commands import register
+from plugins.search.index import Changes, Writer
 from plugins.search.query import parse, search_fold
-from plugins.search.service import index_name
+from plugins.search.service import facts_of, index_name, open_index, read_text
 
 # hoso's command group with the plugin's command, as agent.cli.main builds it.
 HOSO = copy.copy(cli)
@@ -186,6 +188,8 @@ def test_filters(teacher: Teacher) -> None:
     assert teacher.paths("phong canh", "--type", "KHBD") == [ART]
     answer = teacher.found("rut kinh nghiem", "--limit", "2")
     assert answer["total"] == 5 and len(answer["results"]) == 2
+    answer = teacher.found("rut kinh nghiem", "--limit", str(10**20))  # "all"; past SQLite's
+    assert answer["total"] == 5 and len(answer["results"]) == 5
 
 
 def test_ranking_exact_accents_first_and_names_above_text(teacher: Teacher) -> None:
@@ -225,6 +229,32 @@ def test_text_output_is_printable(teacher: Teacher) -> None:
     assert teacher.search("an cu").returncode == 1
 
 
+def test_on_a_terminal_the_matches_are_marked_as_text(teacher: Teacher) -> None:
+    terminal, far_end = os.openpty()
+    proc = subprocess.Popen(
+        hoso_command("--config", str(teacher.config_path), "search", "rut gon"),
+        env=hoso_env(),
+        stdin=far_end,
+        stdout=far_end,
+        stderr=far_end,
+    )
+    os.close(far_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert proc.wait(timeout=60) == 0
+    text = shown.decode("utf-8")
+    # Bold escapes would reach the screen as "\x1b[1m" text (stdout escapes them all).
+    assert "[Rút gọn] phân số" in text and "\\x1b[1m" not in text, text
+
+
 def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
     teacher.found("rut")  # the index is there
     before = teacher.index.stat().st_mtime_ns, teacher.index.read_bytes()
@@ -239,6 +269,8 @@ def test_bad_queries_exit_2_and_change_nothing(teacher: Teacher) -> None:
         (["rut", "--type", "ABC"], "ABC is no record type"),
         (["rut", "--teacher-folder", "Lan"], "give the copy with --folder"),
         (["rut", "--limit", "0"], "--limit takes"),
+        ([f"w{n}" for n in range(33)], "more than 32 different words"),
+        (["rut", "--wek", "12"], "--wek is no option of hoso search"),
     ]:
         done = teacher.search(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
@@ -267,11 +299,101 @@ def test_the_spelling_pairs_of_domain_md_fold_alike(one: str, other: str) -> Non
     assert search_fold(one) == search_fold(other)
 
 
+def test_a_repeated_word_is_looked_for_once(teacher: Teacher) -> None:
+    # Each word costs a pass over each hit's text: 10,000 of them took minutes.
+    assert parse("hoc " * 10_000).wanted == parse("hoc").wanted
+    done = teacher.search(*["rut"] * 10_000, "--limit", "100")
+    assert done.returncode == 0 and done.stdout == teacher.search("rut", "--limit", "100").stdout
+    assert "6 result(s)." in done.stdout
+    # A passage in quotes is one thing to look for, however long.
+    assert teacher.search('"' + " ".join(f"w{n}" for n in range(40)) + '"').returncode == 1
+
+
 def test_query_syntax_never_reaches_fts() -> None:
     query = parse('x" OR body_text:"y NEAR(a b) -"z*"')
     assert query.match() == (
         '{name_folded body_folded}: ("x" AND "or" AND "body text y" AND "near a" AND "b" NOT "z")'
     )
+
+
+def test_a_week_named_in_the_query_ranks_first(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    # Week 1's Bài 12 holds "tuan" and "12" as well, and its path sorts first.
+    week12, week1 = f"{KHBD}/Tuần 12/Toán/Bài 3.docx", f"{KHBD}/Tuần 1/Toán/Bài 12.docx"
+    for path in (week12, week1):
+        _plan(teacher.root / path, "Rút kinh nghiệm: phép chia.")
+    assert teacher.paths("rut kinh nghiem tuan 12") == [week12, week1]
+    assert teacher.paths("tuan 12", "rút") == [week12, week1]
+    assert teacher.paths("Tuần12", "rút") == [week12]  # one word: "tuan 12" as a phrase
+    # A week folder written "Tuần 05" or "T07" is found by the week as a teacher types it.
+    padded, short = f"{KHBD}/Tuần 05/Toán/Bài 1.docx", f"{KHBD}/T07/Toán/Bài 1.docx"
+    for path in (padded, short):
+        (teacher.root / path).parent.mkdir(parents=True)
+        make_docx(teacher.root / path, ["Rút kinh nghiệm: phép chia."])
+    # (The plans above hold "Tuần 3" and "Bài 5" in their text: they match after it.)
+    assert teacher.paths("rut kinh nghiem tuan 5")[0] == padded
+    assert teacher.paths("Rút kinh nghiệm tuần 5")[0] == padded
+    assert teacher.paths("tuan 7", "phep")[0] == short
+    # No week: what looks like one is only words ("²" is a digit int() refuses).
+    assert teacher.paths("tuan ²") == []
+    assert teacher.paths("tuan", "1" * 5000) == []
+
+
+def _pdf_mapping_to(path: Path, unicode_hex: bytes) -> None:
+    """A one-line PDF ("BAB kinh") whose font's ToUnicode map gives ``A`` as ``unicode_hex``."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 2 beginbfchar <41> <%s> "
+        b"<42> <0062> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
+        % unicode_hex
+    )
+    content = b"BT /F1 12 Tf 72 700 Td (BAB kinh) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap),
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(out)
+
+
+def test_while_an_agent_runs_a_deep_record_is_not_taken_for_gone(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    deep = "/".join(["a"] * 700) + "/Ghi chú.txt"  # 700 folders: past Python's recursion limit
+    (teacher.root / deep).parent.mkdir(parents=True)
+    (teacher.root / deep).write_text("Ghi chú sâu", encoding="utf-8")
+    assert teacher.paths("ghi chu sau") == [deep]  # indexed, no agent
+    # As while `hoso run` holds the lock: the index is only read, each hit's file looked up.
+    with InstanceLock(teacher.home / "state"):
+        assert teacher.paths("ghi chu sau") == [deep]
+        (teacher.root / deep).unlink()
+        assert teacher.paths("ghi chu sau") == []
+
+
+def test_a_pdf_that_maps_a_glyph_to_a_lone_surrogate_is_indexed(tmp_path: Path) -> None:
+    teacher = Teacher(tmp_path)
+    (teacher.root / KHBD).mkdir()
+    _pdf_mapping_to(teacher.root / KHBD / "Bài hỏng.pdf", b"D800")  # no character: SQLite refused
+    _plan(teacher.root / EXACT, "Rút kinh nghiệm: phép chia.")
+    done = teacher.process("kinh", "--json")
+    assert done.returncode == 0, done.stderr
+    found = {r["path"]: r["snippet"] for r in json.loads(done.stdout)["results"]}
+    assert found[f"{KHBD}/Bài hỏng.pdf"] == "b\ufffdb «kinh»"
+    assert EXACT in found
 
 
 # --- an index that follows the folder --------------------------------------------------------
@@ -295,6 +417,49 @@ def test_moved_and_deleted_records_leave_no_stale_hit(small: Teacher) -> None:
     assert small.paths("phep") == [moved]
     assert small.found("phep")["results"][0]["week"] == 20
     assert small.search('"phep nhan"').returncode == 1
+
+
+def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
+    assert set(small.paths("phep")) == {EXACT, BARE}
+    small.root.rename(small.home / "rút ra")  # a USB drive unplugged
+    done = small.search("phep")
+    assert done.returncode == 4 and "is missing or not mounted" in done.stderr, done
+    with sqlite3.connect(small.index) as db:
+        assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
+    # The agent's indexer refreshes as well (after each pass, every hour): it keeps them too.
+    config = configmod.load(small.config_path)
+    with open_index(config, None) as store:
+        assert Writer(store, facts_of(config, None), read_text).refresh() == Changes()
+    with sqlite3.connect(small.index) as db:
+        assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
+    (small.home / "rút ra").rename(small.root)
+    assert set(small.paths("phep")) == {EXACT, BARE}
+
+
+def test_a_record_dated_past_2262_is_indexed(small: Teacher) -> None:
+    # Its time in nanoseconds is past SQLite's integers (a clock far off, a bogus copy date):
+    # every search failed, and the agent's indexer thread died on it.
+    far = 15_032_385_535 * 10**9  # the year 2446, as far as ext4 goes
+    os.utime(small.root / EXACT, ns=(far, far))
+    answer = small.found("phep", "--limit", "5")
+    assert {r["path"] for r in answer["results"]} == {EXACT, BARE}
+    dated = {r["path"]: r["modified"] for r in answer["results"]}
+    assert dated[EXACT].startswith("2262-04-1"), dated  # as late as the index can say
+    assert {r["path"] for r in small.found("phep")["results"]} == {EXACT, BARE}  # unchanged
+
+
+def test_reindex_replaces_a_damaged_index(small: Teacher) -> None:
+    assert set(small.paths("phep")) == {EXACT, BARE}
+    with sqlite3.connect(small.index) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(small.index, "r+b") as index:  # a bad sector, a copy cut short
+        index.seek(4096)
+        index.write(b"\xff" * 16384)
+    done = small.search("phep")
+    assert done.returncode == 1 and "rebuild it: hoso search --reindex" in done.stderr, done
+    assert set(small.paths("phep", "--reindex")) == {EXACT, BARE}
+    assert (small.index.parent / "search.sqlite3.damaged").is_file()  # set aside, not deleted
+    assert set(small.paths("phep")) == {EXACT, BARE}
 
 
 def test_reindex_reads_everything_again(small: Teacher) -> None:
@@ -420,10 +585,15 @@ def test_a_record_changed_under_hoso_run_is_found_within_2_seconds(
 ) -> None:
     agent = Agent(tmp_path, dav_share, plugins={"desktop": {"enabled": False}})
     _plan(agent.root / EXACT, "Rút kinh nghiệm: phép chia.")
+    _plan(agent.root / unicodedata.normalize("NFD", GEO), "Bản đồ Địa lý Việt Nam.")  # a Mac's
     index = agent.state_dir / "plugins" / "search.sqlite3"
     proc = agent.popen("run")
     try:
         wait_until(lambda: _indexed(index, EXACT, "chia"), 60, "the first pass indexed")
+        wait_until(lambda: _indexed(index, GEO, "ban do"), 30, "the NFD-named record indexed")
+        # The check that hides gone files finds it in its NFD spelling.
+        done = agent.cli("search", "dia ly", "--json")
+        assert [r["path"] for r in json.loads(done.stdout)["results"]] == [GEO], done.stderr
         _plan(agent.root / BARE, "Rút kinh nghiệm: phép nhân đôi.")
         written = time.monotonic()
         wait_until(lambda: _indexed(index, BARE, "doi"), 30, "the new record indexed")
@@ -440,7 +610,7 @@ def test_a_record_changed_under_hoso_run_is_found_within_2_seconds(
         assert done.returncode == 0, done.stderr
         assert [r["path"] for r in json.loads(done.stdout)["results"]] == [BARE]
         with sqlite3.connect(index) as db:
-            assert db.execute("SELECT path FROM docs").fetchall() == [(BARE,)]
+            assert sorted(db.execute("SELECT path FROM docs")) == [(BARE,), (GEO,)]
     finally:
         _out, err = stop_agent(proc, timeout=30)
     assert proc.returncode == 0, err

@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 
-from agent.api import Ctx, ExitCode, _, pass_ctx, printable_name
+from agent.api import Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
 
 from .service import DEFAULT_LIMIT, Answer, Options, search
 
+# Also on a terminal: stdout escapes every control character (agent.display), bold included.
 TEXT_MARKS = ("[", "]")
-BOLD_MARKS = ("\x1b[1m", "\x1b[0m")  # only on a terminal, added after the text was made safe
 
 
 def register(cli: Any) -> None:
@@ -76,16 +76,28 @@ def search_command(
         limit=limit,
         reindex=reindex,
     )
+    _no_unknown_options(query)
     text = " ".join(query)
     if as_json:
         answer = search(config, text, options)
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
-        marks = BOLD_MARKS if sys.stdout.isatty() else TEXT_MARKS
-        answer = search(config, text, options, marks=marks)
+        answer = search(config, text, options, marks=TEXT_MARKS)
         print_answer(answer)
     if not answer.results:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _no_unknown_options(query: tuple[str, ...]) -> None:
+    """A mistyped option (``--wek 12``) would else be a word to leave out and one to find."""
+    for word in query:
+        if word.startswith("--") and word[2:3].isalpha():
+            raise UsageError(
+                _(
+                    "{word} is no option of hoso search (hoso search --help lists them). To "
+                    "leave a word out, write it with one dash: -{bare}"
+                ).format(word=printable_name(word), bare=printable_name(word.lstrip("-")))
+            )
 
 
 def print_answer(answer: Answer) -> None:

@@ -26,6 +26,15 @@ class Stamp:
     mtime_ns: int
 
 
+_INT64 = 2**63 - 1  # SQLite's largest integer
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    """``st``'s stamp, its time kept within what SQLite stores: a file dated past 2262 (a
+    clock far off, a bogus date from a copy) has a time in nanoseconds past 2**63."""
+    return Stamp(st.st_size, max(-_INT64, min(st.st_mtime_ns, _INT64)))
+
+
 @dataclass(frozen=True)
 class Found:
     path: str  # relative, NFC
@@ -59,7 +68,7 @@ def walk(root: Path, skip: Skip) -> dict[str, Found]:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # gone while listed
-            found.setdefault(rel, Found(rel, Path(entry.path), Stamp(st.st_size, st.st_mtime_ns)))
+            found.setdefault(rel, Found(rel, Path(entry.path), stamp_of(st)))
     return found
 
 
@@ -72,23 +81,49 @@ def _valid(name: str) -> bool:
 
 
 def stat_one(root: Path, path: str) -> Found | None:
-    """The file at ``path`` below ``root``, reached without any symbolic link; None when it
-    is not there (or not a regular file)."""
+    """The file at ``path`` (NFC) below ``root`` in any Unicode spelling (a folder made on a
+    Mac is NFD on disk, maybe beside an NFC twin), reached without any symbolic link; None
+    when it is not there (or not a regular file)."""
     parts = PurePosixPath(path).parts
     if not parts or ".." in parts or PurePosixPath(path).is_absolute():
         return None
-    current = root
-    for part in parts:
-        current = current / part
-        try:
-            st = current.lstat()
-        except OSError:
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            return None
-    if not stat.S_ISREG(st.st_mode):
+    reached = _reach(root, parts)
+    if reached is None:
         return None
-    return Found(nfc(path), current, Stamp(st.st_size, st.st_mtime_ns))
+    file, st = reached
+    return Found(nfc(path), file, stamp_of(st))
+
+
+def _reach(root: Path, parts: tuple[str, ...]) -> tuple[Path, os.stat_result] | None:
+    """The regular file at ``parts`` below ``root``: each name as given first, then its other
+    spellings (a folder is listed only once the name as given led nowhere: a gone file's
+    folders). A loop, not recursion: a path may be a thousand folders deep."""
+    # (entry, depth, whether to list the entry's folder for other spellings instead)
+    pending: list[tuple[Path, int, bool]] = [(root / parts[0], 0, False)]
+    while pending:
+        entry, depth, respell = pending.pop()
+        if respell:
+            try:
+                names = [e.name for e in os.scandir(entry.parent) if _valid(e.name)]
+            except OSError:
+                continue
+            others = [n for n in names if n != entry.name and nfc(n) == parts[depth]]
+            pending += [(entry.parent / n, depth, False) for n in others]
+            continue
+        if entry.name == parts[depth]:  # as given: its other spellings after it, if needed
+            pending.append((entry, depth, True))
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if depth == len(parts) - 1:
+            if stat.S_ISREG(st.st_mode):
+                return entry, st
+        elif stat.S_ISDIR(st.st_mode):
+            pending.append((entry / parts[depth + 1], depth + 1, False))
+    return None
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,13 @@ def put(db: Database, found: Found, facts: Facts, text: str | None) -> None:
         ],
     )
     body = text or ""
+    # The week in the one spelling a teacher types: "Tuần 05", "T07" or "Tuan_7" is also
+    # found by "tuần 5" / "tuan 7" ("05" is no "5" to the index).
+    name = found.path if meta.week is None else f"{found.path} Tuần {meta.week}"
     db.execute(
         "INSERT INTO docs_fts (rowid, name_folded, body_folded, name_text, body_text) "
         "VALUES (?, ?, ?, ?, ?)",
-        [cursor.lastrowid, search_fold(found.path), search_fold(body), found.path, body],
+        [cursor.lastrowid, search_fold(name), search_fold(body), name, body],
     )
 
 
@@ -128,7 +131,10 @@ class Writer:
         self.read = read
 
     def refresh(self, stop: Callable[[], bool] = lambda: False) -> Changes:
-        """Walk the whole folder: read what changed, drop what is gone."""
+        """Walk the whole folder: read what changed, drop what is gone. Nothing when the
+        folder itself is not there (a drive unplugged): its records are not gone."""
+        if not self.facts.root.is_dir():
+            return Changes()
         with self.store.reading() as db:
             known = stamps(db)
         found = walk(self.facts.root, self.facts.skip)
@@ -221,21 +227,26 @@ class Hit:
 
 def hits(db: Database, query: Query, filters: Filters, limit: int, offset: int = 0) -> list[Hit]:
     """The matches of ``query`` from ``offset`` on, at most ``limit``, best first:
-    exact-accent matches (when the query has accents), then by bm25 with names weighted over
-    text. SQLite keeps only the best ones while it ranks (no list of every match is made)."""
+    exact-accent matches (when the query has accents), then those of a week the query names,
+    then by bm25 with names weighted over text. SQLite keeps only the best ones while it
+    ranks (no list of every match is made)."""
     where, args = _filters(filters)
     exact = "0"
     exact_args: list[Any] = []
     if query.accented:
         exact = "d.id IN (SELECT rowid FROM docs_fts WHERE docs_fts MATCH ?)"
         exact_args = [query.exact_match()]
+    named = query.weeks
+    in_week = f"d.week IN ({', '.join('?' for _w in named)})" if named else "0"
     sql = (
         f"SELECT d.id, d.path, d.name, d.type, d.week, d.subject, d.teacher, d.mtime_ns, "
-        f"bm25(docs_fts, {NAME_WEIGHT}, 1.0, 0.0, 0.0) AS rank, {exact} AS exact "
-        f"FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-        f"WHERE docs_fts MATCH ?{where} ORDER BY exact DESC, rank, d.path LIMIT ? OFFSET ?"
+        f"bm25(docs_fts, {NAME_WEIGHT}, 1.0, 0.0, 0.0) AS rank, {exact} AS exact, "
+        f"{in_week} AS in_week FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
+        f"WHERE docs_fts MATCH ?{where} ORDER BY exact DESC, in_week DESC, rank, d.path "
+        f"LIMIT ? OFFSET ?"
     )
-    rows = db.execute(sql, [*exact_args, query.match(), *args, limit, offset]).fetchall()
+    params = [*exact_args, *named, query.match(), *args, limit, offset]
+    rows = db.execute(sql, params).fetchall()
     return [
         Hit(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], -row[8], bool(row[9]))
         for row in rows

@@ -16,12 +16,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from agent.api import UsageError, _, fold, printable_name, strip_accents
+from agent.api import FIRST_WEEK, LAST_WEEK, UsageError, _, fold, printable_name, strip_accents
 
 # FTS5's unicode61 tokenizer takes letters and digits as word characters, so does this.
 _WORD = re.compile(r"[^\W_]+")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 _PIECE = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+# Different words in one query, at most: each costs a pass over every hit's text for the
+# snippet, so a pasted page would take minutes. A phrase in quotes counts once.
+MAX_TERMS = 32
 
 
 def search_fold(text: str) -> str:
@@ -65,6 +68,16 @@ class Query:
         typed = " ".join(" ".join(t.exact) for t in self.wanted)
         return strip_accents(typed) != typed
 
+    @property
+    def weeks(self) -> tuple[int, ...]:
+        """The weeks the teacher named ("tuan 12", "Tuần12"): their records rank first, above
+        others that only hold "tuan" and "12" apart (Tuần 1/Bài 12, a date the 12th)."""
+        words = [w for t in self.wanted for w in t.words]
+        named = (n for w, n in zip(words, words[1:], strict=False) if w == "tuan")
+        # Only short ASCII numbers: int() refuses "²" and digits past 4,300.
+        weeks = (int(n) for n in named if n.isascii() and n.isdigit() and len(n) <= 2)
+        return tuple(n for n in weeks if FIRST_WEEK <= n <= LAST_WEEK)
+
     def match(self) -> str:
         """The FTS5 MATCH expression over the folded columns."""
         wanted = " AND ".join(t.fts(t.words) for t in self.wanted)
@@ -92,8 +105,16 @@ def parse(text: str) -> Query:
             word = word[1:] if negative else word
             prefix = word.endswith("*")
             term = _term(word.rstrip("*"), prefix=prefix)
-        if term is not None:
-            (excluded if negative else wanted).append(term)
+        chosen = excluded if negative else wanted
+        if term is not None and term not in chosen:  # "hoc hoc hoc" looks for hoc once
+            chosen.append(term)
+    if len(wanted) + len(excluded) > MAX_TERMS:
+        raise UsageError(
+            _(
+                "The search has more than {max} different words. Type a few words of the "
+                'record, or a passage of it in quotes: "..."'
+            ).format(max=MAX_TERMS)
+        )
     if not wanted:
         if excluded:
             raise UsageError(

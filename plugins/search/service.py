@@ -9,7 +9,10 @@ gone since. A manager's copy (``--folder``) has no agent: each search refreshes 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +23,9 @@ from agent.api import (
     FIRST_WEEK,
     LAST_WEEK,
     Config,
+    SafetyStop,
     Storage,
+    StorageError,
     TooComplex,
     Unreadable,
     UsageError,
@@ -40,7 +45,9 @@ from .snippet import snippet
 
 NAME = "search"
 DEFAULT_LIMIT = 20
+MAX_LIMIT = 1_000_000  # more than any folder holds; SQLite refuses a LIMIT past 2**63
 JSON_MARKS = ("«", "»")  # around matched words in the JSON snippet
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,11 @@ def read_text(file: Path) -> str | None:
     """A document's text, read in the sandbox; None for what has none to give (a picture,
     an old .doc, an encrypted or broken file, one too big): it is found by its name."""
     try:
-        return document_sandbox(DEFAULT_LIMITS).read(file).text
+        text = document_sandbox(DEFAULT_LIMITS).read(file).text
     except (Unreadable, TooComplex, OSError):
         return None
+    # A PDF's ToUnicode map can name a lone surrogate, which SQLite cannot store (UTF-8).
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def facts_of(config: Config, folder: Path | None) -> Facts:
@@ -162,11 +171,44 @@ def search(
     query = parse(text)
     filters = _filters(options)
     folder = _folder(options.folder)
+    if folder is None and not config.root.is_dir():
+        # A refresh would take every record for deleted and empty the index.
+        raise SafetyStop(
+            _(
+                "The records folder {root} is missing or not mounted: nothing can be searched "
+                "and the search index was kept. Reconnect the drive or restore the folder, then "
+                "search again."
+            ).format(root=printable_name(str(config.root)))
+        )
     writing = folder is not None or not agent_running(config)
     facts: Facts | None = None
     if writing or options.reindex or filters.type is not None:
         facts = facts_of(config, folder)
         _check_type(filters.type, facts)
+    try:
+        return _search_index(config, folder, facts, query, filters, options, writing, marks)
+    except StorageError as exc:
+        if not (options.reindex and writing):
+            hint = _(
+                "If the search index is damaged, rebuild it: hoso search --reindex WORDS "
+                "(with an agent running, stop it first)."
+            )
+            raise StorageError(f"{exc} {hint}") from None
+    # --reindex, nobody else writing: the damaged index is set aside, a new one built.
+    _set_aside(config.state_dir / "plugins" / f"{index_name(folder)}.sqlite3")
+    return _search_index(config, folder, facts, query, filters, options, writing, marks)
+
+
+def _search_index(
+    config: Config,
+    folder: Path | None,
+    facts: Facts | None,
+    query: Query,
+    filters: Filters,
+    options: Options,
+    writing: bool,
+    marks: tuple[str, str],
+) -> Answer:
     with open_index(config, folder) as store:
         if facts is not None and (writing or options.reindex):
             writer = Writer(store, facts, read_text)
@@ -175,9 +217,16 @@ def search(
             writer.refresh()
         root = folder if folder is not None else config.root
         # The agent's index may lag behind a deletion by a moment: check what it says.
-        return answer(
-            store, query, filters, options.limit, root=None if writing else root, marks=marks
-        )
+        limit = min(options.limit, MAX_LIMIT)
+        return answer(store, query, filters, limit, root=None if writing else root, marks=marks)
+
+
+def _set_aside(index: Path) -> None:
+    """``index`` (agent.api.storage's file) and its WAL renamed ``….damaged``: kept to look
+    at, replaced by the next one set aside."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{index}{suffix}", f"{index}.damaged{suffix}")
 
 
 def answer(
