@@ -26,6 +26,7 @@ from agent import config as configmod
 from agent.cli import cli
 from agent.errors import HosoError
 from agent.lock import InstanceLock
+from plugins.search import indexer
 from plugins.search.commands import register
 from plugins.search.index import Changes, Writer
 from plugins.search.query import parse, search_fold
@@ -434,6 +435,33 @@ def test_a_records_folder_unplugged_keeps_the_index(small: Teacher) -> None:
         assert db.execute("SELECT count(*) FROM docs").fetchone()[0] == 2
     (small.home / "rút ra").rename(small.root)
     assert set(small.paths("phep")) == {EXACT, BARE}
+
+
+def test_the_agents_indexer_outlives_an_unexpected_error(
+    small: Teacher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met while indexing (one kind of file, one odd date) is logged and tried again:
+    the thread is the index's only keeper for the agent's whole run."""
+    monkeypatch.setattr(indexer, "RETRY_SECONDS", 0.05)
+    refresh = Writer.refresh
+    tries: list[int] = []
+
+    def broken_once(writer: Writer, *args: object, **kwargs: object) -> Changes:
+        tries.append(1)
+        if len(tries) == 1:
+            raise RuntimeError("a bug of the kind the reviewers found")
+        return refresh(writer, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Writer, "refresh", broken_once)
+    config = configmod.load(small.config_path)
+    indexer.start(config)  # queues a refresh of the whole folder: the first one fails
+
+    def indexed() -> int:
+        with sqlite3.connect(small.index) as db:
+            return int(db.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    wait_until(lambda: small.index.exists() and indexed() == 2, 30, "the retried refresh")
+    assert len(tries) >= 2
 
 
 def test_a_record_dated_past_2262_is_indexed(small: Teacher) -> None:

@@ -124,8 +124,14 @@ class Indexer:
                     writer.update(sorted(paths))
                 if whole:
                     writer.refresh()
-            except HosoError as exc:
-                log.warning("search index: %s (trying again in a minute)", exc)
+            except Exception as exc:
+                # The thread lives as long as the agent: no file and no bug may end it (a
+                # record dated past 2262 once did, silently, for the rest of the agent's run).
+                if isinstance(exc, HosoError):
+                    log.warning("search index: %s (trying again in a minute)", exc)
+                else:
+                    log.exception("search index: unexpected error (trying again in a minute)")
+                    writer = None  # made again on the next try
                 with self._lock:  # the work is kept for the next try
                     self._paths |= paths
                     self._whole |= whole
