@@ -464,6 +464,29 @@ def test_the_agents_indexer_outlives_an_unexpected_error(
     assert len(tries) >= 2
 
 
+def test_a_record_that_cannot_be_opened_now_is_read_again_later(small: Teacher) -> None:
+    """A file Word holds locked, or one without read permission, is found by its name, and
+    its text is read at the next refresh even though the file did not change (chmod leaves
+    its modification time alone)."""
+    config = configmod.load(small.config_path)
+    refused: list[Path] = []
+
+    def locked_once(file: Path) -> str | None:
+        if file.name == Path(EXACT).name and not refused:
+            refused.append(file)
+            raise PermissionError(13, "Permission denied", str(file))
+        return read_text(file)
+
+    facts = facts_of(config, None)
+    with open_index(config, None) as store:
+        assert Writer(store, facts, locked_once).refresh().read == 2
+        assert refused
+        assert Writer(store, facts, read_text).refresh().read == 1  # it alone, unchanged on disk
+    assert small.paths('"Rút kinh nghiệm: phép chia"') == [EXACT]  # its text
+    with pytest.raises(OSError):  # what the sandbox says of a file it cannot open
+        read_text(small.root / "Tuần 1" / "đã xoá.docx")
+
+
 def test_a_record_dated_past_2262_is_indexed(small: Teacher) -> None:
     # Its time in nanoseconds is past SQLite's integers (a clock far off, a bogus copy date):
     # every search failed, and the agent's indexer thread died on it.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ from .query import Query, search_fold
 BATCH_FILES = 64  # rows committed together, at most
 BATCH_SECONDS = 0.5  # and at least this often: a record read is soon searchable
 NAME_WEIGHT = 10.0  # a word in the name or path counts ten times one in the text
-Reader = Callable[[Path], str | None]  # the text of a document, None when it has none
+# The text of a document, None when it has none; OSError when it cannot be opened now (no
+# permission, locked): it is then found by name and read again at the next refresh.
+Reader = Callable[[Path], str | None]
 
 
 def _v1(db: Database) -> None:
@@ -186,7 +188,11 @@ class Writer:
         for found in changed:
             if stop():
                 break
-            batch.append((found, self.read(found.file)))
+            try:
+                text = self.read(found.file)
+            except OSError:  # a stamp no file has: the next refresh tries it again
+                found, text = replace(found, stamp=Stamp(found.stamp.size, -1)), None
+            batch.append((found, text))
             if len(batch) >= BATCH_FILES or time.monotonic() - since >= BATCH_SECONDS:
                 done += self._commit(batch)
                 batch, since = [], time.monotonic()

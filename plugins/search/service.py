@@ -139,10 +139,11 @@ def open_index(config: Config, folder: Path | None) -> Storage:
 
 def read_text(file: Path) -> str | None:
     """A document's text, read in the sandbox; None for what has none to give (a picture,
-    an old .doc, an encrypted or broken file, one too big): it is found by its name."""
+    an old .doc, an encrypted or broken file, one too big): it is found by its name.
+    OSError when it cannot be opened now (the index reads it again later)."""
     try:
         text = document_sandbox(DEFAULT_LIMITS).read(file).text
-    except (Unreadable, TooComplex, OSError):
+    except (Unreadable, TooComplex):
         return None
     # A PDF's ToUnicode map can name a lone surrogate, which SQLite cannot store (UTF-8).
     return _SURROGATE.sub("\ufffd", text)
