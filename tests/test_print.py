@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -458,6 +460,24 @@ def test_a_managers_copy_prints_one_teachers_folder(setup: Setup, binder: Made) 
     assert Path(data["pdf"]).name == "KHBD Tuần 1.pdf"  # the default name, current folder
     outside = setup.hoso("print", "--weeks", "1", "--teacher-folder", "../HoSo", config=config)
     assert outside.returncode == 2 and "inside the records folder" in outside.stderr
+
+
+def test_a_current_folder_deleted_under_the_terminal_is_one_message(setup: Setup) -> None:
+    gone = setup.home / "usb"
+    gone.mkdir()
+    # The installed `hoso` (python -c would put the deleted folder on the import path).
+    hoso = Path(sys.executable).with_name("hoso")
+    command = shlex.join([str(hoso), "--config", str(setup.config_path), "print", "--weeks", "1"])
+    done = subprocess.run(
+        ["sh", "-c", f"cd {shlex.quote(str(gone))} && rmdir ../usb && exec {command}"],
+        capture_output=True,
+        text=True,
+        env=hoso_env({"XDG_CONFIG_HOME": str(setup.home / "xdg")}),
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "current folder no longer exists" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_a_teacher_folder_leaves_the_journal_of_the_managers_records_alone(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from agent.api import Config, Ctx, ExitCode, _, pass_ctx, printable_name
+from agent.api import Config, Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
 
 from .convert import terminate_as_interrupt
 from .service import Binder, Request, make_binder
@@ -65,7 +65,7 @@ def print_binder(
             request,
             today=date.today(),
             now=time.time(),
-            cwd=Path.cwd(),
+            cwd=_current_folder(out),
             progress=_progress,
         )
     if as_json:
@@ -74,6 +74,22 @@ def print_binder(
         _print_binder(binder)
     if binder.left_out:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _current_folder(out: Path | None) -> Path:
+    """Where a binder without a full ``--out`` goes; a folder deleted under the terminal
+    (a USB stick pulled out) is said so, not a crash."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        if out is not None and out.is_absolute():
+            return out.parent
+        raise UsageError(
+            _(
+                "The current folder no longer exists (deleted or unplugged): go to another "
+                "folder, or give --out with a full path. Nothing was done."
+            )
+        ) from None
 
 
 def _progress(text: str) -> None:
