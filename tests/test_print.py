@@ -480,6 +480,39 @@ def test_a_current_folder_deleted_under_the_terminal_is_one_message(setup: Setup
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_manager_with_only_a_copy_of_the_share_prints_with_folder(setup: Setup) -> None:
+    """A principal with no records folder of their own: `--folder` names the copy of the
+    school share, `--teacher-folder` one teacher's folder in it."""
+    copy = setup.home / "truong-copy"
+    shutil.copytree(setup.root / "Tuần 1", copy / "Nguyễn Thị Lan" / "Tuần 1")
+    manager = setup.home / "manager"
+    (manager / "out").mkdir(parents=True)
+    env = hoso_env({"XDG_CONFIG_HOME": str(manager / "xdg"), "XDG_STATE_HOME": str(manager)})
+
+    def hoso(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            hoso_command("--config", str(manager / "none.toml"), "print", "--weeks", "1", *args),
+            capture_output=True, text=True, env=env, timeout=300, cwd=manager / "out",
+        )  # fmt: skip
+
+    done = hoso("--folder", str(copy), "--teacher-folder", "Nguyễn Thị Lan", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert [i["path"] for i in data["included"]] == [
+        "Tuần 1/Tiếng Việt/Bài 1.docx",
+        "Tuần 1/Toán/Bài 2.docx",
+        "Tuần 1/Toán/Bài 10.docx",
+    ]
+    assert Path(data["pdf"]).parent == manager / "out"
+    assert "Nguyễn Thị Lan" in _page_text(Path(data["pdf"]), 1)
+    assert not (manager / "none.toml").exists()  # no config was written for it
+    inside = hoso("--folder", str(copy), "--out", str(copy / "x.pdf"))
+    assert inside.returncode == 2 and "the folder it prints from" in inside.stderr
+    missing = hoso("--folder", str(setup.home / "nowhere"))
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    assert not list(copy.rglob("*.pdf"))
+
+
 def test_a_teacher_folder_leaves_the_journal_of_the_managers_records_alone(
     setup: Setup, binder: Made
 ) -> None:

@@ -3,6 +3,7 @@ service.make_binder and prints the result as text or JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -28,6 +29,11 @@ from .service import Binder, Request, make_binder
     help="Record type code (KHBD, SHCM…); repeat for several. Default: KHBD (lesson plans).",
 )
 @click.option(
+    "--folder",
+    type=click.Path(path_type=Path),
+    help="Print from this folder (a manager's copy of the school share) instead of your records.",
+)
+@click.option(
     "--teacher-folder",
     type=click.Path(path_type=Path),
     help="On a manager's copy of the school share: the teacher's folder to print.",
@@ -50,6 +56,7 @@ def print_binder(
     month: str | None,
     year: str | None,
     types: tuple[str, ...],
+    folder: Path | None,
     teacher_folder: Path | None,
     out: Path | None,
     include_failing: bool,
@@ -57,8 +64,8 @@ def print_binder(
 ) -> None:
     """One PDF of the period's records, ready to print and bind: cover, contents, every
     record with page numbers, and what was left out. Exit 1 when something was left out."""
-    config: Config = obj.load()
-    request = Request(weeks, month, year, types, teacher_folder, out, include_failing)
+    config = _config_for(obj, folder)
+    request = Request(weeks, month, year, types, teacher_folder, out, include_failing, folder)
     with terminate_as_interrupt():
         binder = make_binder(
             config,
@@ -74,6 +81,15 @@ def print_binder(
         _print_binder(binder)
     if binder.left_out:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _config_for(obj: Ctx, folder: Path | None) -> Config:
+    """The config; with ``--folder``, a manager with no records folder of their own prints
+    with the defaults (no names for the cover but what the folders say)."""
+    if folder is None:
+        return obj.load()
+    config = obj.load_if_present()
+    return config if config is not None else dataclasses.replace(obj.default(), root=folder)
 
 
 def _current_folder(out: Path | None) -> Path:

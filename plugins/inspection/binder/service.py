@@ -68,6 +68,7 @@ class Request:
     teacher_folder: Path | None
     out: Path | None
     include_failing: bool
+    folder: Path | None = None  # a manager's copy of the school share, instead of the records
 
 
 @dataclass(frozen=True)
@@ -129,15 +130,15 @@ def make_binder(
     anything is read or written. ``now`` (Unix time) ages the cache."""
     period = _period(request, config)
     settings = print_settings(config)
-    records_config = _records_of(config, request.teacher_folder)
-    out = _out_path(config, request.out, period, cwd)
+    records_config = _records_of(config, request.folder, request.teacher_folder)
+    out = _out_path(config, request.out, period, cwd, request.folder)
     soffice = find_soffice(settings.converter)
     fonts = pages.find_fonts()
     include_failing = request.include_failing or settings.include_failing
     with contextlib.ExitStack() as stack:
-        if records_config.root != config.root:
+        if records_config.root != config.root or request.folder is not None:
             # The journal remembers checks by path relative to the records folder: a teacher
-            # folder's paths ("Tuần 1/…") must not land there as this PC's records.
+            # folder's or a copy's paths ("Tuần 1/…") must not land there as this PC's records.
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=".hoso-print-"))
             records_config = dataclasses.replace(records_config, state_dir=Path(scratch))
         validator = stack.enter_context(open_validator(records_config))
@@ -212,7 +213,7 @@ def make_binder(
     entries = [layout.Entry(r.week, r.subject, r.lesson, count) for r, _pdf, count in placed]
     page_plan = layout.plan(entries, lines_per_page=pages.LINES_PER_PAGE, closing=bool(left_out))
     names = tuple(dict.fromkeys(known[code].name_vi for code in period.types if code in known))
-    teacher = _teacher(config, records_config)
+    teacher = _teacher(config, records_config, request.folder)
     cover = pages.Cover(
         governing_body=config.roles.school.governing_body,
         school=config.roles.school.name,
@@ -299,13 +300,24 @@ def _period(request: Request, config: Config) -> Period:
     return Period.school_year(int(first), types)
 
 
-def _records_of(config: Config, teacher_folder: Path | None) -> Config:
-    """The config whose records folder is the teacher's folder of a manager's copy of the
-    school share: a folder inside the records folder, never outside it."""
+def _records_of(config: Config, copy: Path | None, teacher_folder: Path | None) -> Config:
+    """The config whose records folder is what is printed: the records folder, or ``copy``
+    (a manager's copy of the school share, ``--folder``); with ``teacher_folder``, a
+    teacher's folder inside that, never outside it."""
+    base = config.root
+    if copy is not None:
+        try:
+            base = copy.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, or a loop of symbolic links
+            base = copy
+        if not base.is_dir():
+            raise UsageError(
+                _("--folder {path}: no such folder. Nothing was done.").format(path=copy)
+            )
     if teacher_folder is None:
-        return config
-    root = config.root.resolve()
-    folder = teacher_folder if teacher_folder.is_absolute() else config.root / teacher_folder
+        return dataclasses.replace(config, root=base)
+    root = base.resolve()
+    folder = teacher_folder if teacher_folder.is_absolute() else base / teacher_folder
     try:
         real = folder.resolve()
         inside = real != root and real.is_relative_to(root) and real.is_dir()
@@ -316,21 +328,26 @@ def _records_of(config: Config, teacher_folder: Path | None) -> Config:
             _(
                 "--teacher-folder {path}: give a teacher's folder inside the records folder "
                 "{root}. Nothing was done."
-            ).format(path=teacher_folder, root=config.root)
+            ).format(path=teacher_folder, root=base)
         )
     return dataclasses.replace(config, root=real)
 
 
-def _teacher(config: Config, records_config: Config) -> str:
+def _teacher(config: Config, records_config: Config, copy: Path | None) -> str:
     if records_config.root == config.root:
         return config.roles.teacher.name
+    if copy is not None and records_config.root == copy.resolve():
+        return ""  # the whole copy: no one teacher's
     # the folder's name from the share when [school] teachers does not name it: escaped
     return printable_name(config.roles.school.teacher_name(records_config.root.name))
 
 
-def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Path:
+def _out_path(
+    config: Config, out: Path | None, period: Period, cwd: Path, copy: Path | None
+) -> Path:
     """Where the binder goes: --out (which must not exist), else a new name in the current
-    folder. Never inside the records folder, which syncs to the share."""
+    folder. Never inside the records folder, which syncs to the share, nor inside the copy
+    printed from (a manager's copy is synced too)."""
     root = config.root.resolve()
     if out is not None:
         target = (out if out.is_absolute() else cwd / out).absolute()
@@ -361,6 +378,13 @@ def _out_path(config: Config, out: Path | None, period: Period, cwd: Path) -> Pa
             target = base.with_name(f"{base.name} ({number}).pdf")
             number += 1
     folder = target.parent.resolve()
+    if copy is not None and folder.is_relative_to(copy.resolve()):
+        raise UsageError(
+            _(
+                "The binder would be written into {folder}, the folder it prints from: run "
+                "the command from another folder or give --out outside it. Nothing was done."
+            ).format(folder=copy)
+        )
     if folder.is_relative_to(root):
         raise UsageError(
             _(
