@@ -634,3 +634,53 @@ def shared_stream_pdf(path: Path, pages: int, lines: int = 20_000) -> Path:
     )
     path.write_bytes(bytes(out))
     return path
+
+
+def red_png() -> bytes:
+    """A 2 × 2 red PNG."""
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        )
+
+    header = (2).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def link_picture(docx: Path, target: str) -> None:
+    """Add a picture to ``docx`` that is a link to ``target``, not a part of the file."""
+    with zipfile.ZipFile(docx) as package:
+        parts = {info.filename: package.read(info) for info in package.infolist()}
+    rels = "word/_rels/document.xml.rels"
+    parts[rels] = parts[rels].replace(
+        b"</Relationships>",
+        b'<Relationship Id="rIdOutside" TargetMode="External" Target="%s" Type="http://'
+        b'schemas.openxmlformats.org/officeDocument/2006/relationships/image"/></Relationships>'
+        % target.encode(),
+    )
+    drawing = (
+        '<w:p><w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
+        'drawingml/2006/wordprocessingDrawing"><wp:extent cx="1905000" cy="952500"/>'
+        '<wp:docPr id="99" name="outside"/><a:graphic xmlns:a="http://schemas.openxmlformats'
+        '.org/drawingml/2006/main"><a:graphicData uri="http://schemas.openxmlformats.org/'
+        'drawingml/2006/picture"><pic:pic xmlns:pic="http://schemas.openxmlformats.org/'
+        'drawingml/2006/picture"><pic:nvPicPr><pic:cNvPr id="99" name="outside"/>'
+        '<pic:cNvPicPr/></pic:nvPicPr><pic:blipFill><a:blip r:link="rIdOutside" xmlns:r="'
+        'http://schemas.openxmlformats.org/officeDocument/2006/relationships"/><a:stretch>'
+        '<a:fillRect/></a:stretch></pic:blipFill><pic:spPr><a:xfrm><a:off x="0" y="0"/>'
+        '<a:ext cx="1905000" cy="952500"/></a:xfrm><a:prstGeom prst="rect"/></pic:spPr>'
+        "</pic:pic></a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"
+    )
+    body = parts["word/document.xml"]
+    at = body.rindex(b"<w:sectPr")
+    parts["word/document.xml"] = body[:at] + drawing.encode() + body[at:]
+    with zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, data in parts.items():
+            package.writestr(name, data)

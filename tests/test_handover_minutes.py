@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import time
 import unicodedata
 import zipfile
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from docs_factory import link_picture, red_png
 from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
@@ -33,6 +35,7 @@ from plugins.handover.minutes import (
     TITLE,
     MinutesFacts,
     Person,
+    convert_to_pdf,
     vietnamese_date,
     write_minutes,
 )
@@ -336,6 +339,35 @@ def test_with_libreoffice_a_pdf_is_written_next_to_the_docx(tmp_path: Path) -> N
     text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
     assert FACTS.address in text
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, pdf.name])
+
+
+@pytest.mark.skipif(
+    NO_LIBREOFFICE or shutil.which("pdfimages") is None,
+    reason="needs LibreOffice (soffice) and poppler-utils",
+)
+def test_the_pdf_does_not_pull_in_a_file_the_docx_links_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LibreOffice runs with hoso's hardened profile (agent/office.py), as for `hoso print`:
+    a picture that is only a link to a file elsewhere on the computer is not loaded into the
+    PDF (minutes edited by hand, or opened from the shared folder, are not to be trusted)."""
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(red_png())
+    out = tmp_path / "out" / "bb.docx"
+    out.parent.mkdir()
+    with monkeypatch.context() as no_libreoffice:  # the .docx alone first
+        no_libreoffice.setenv("PATH", str(out.parent))
+        assert write_minutes(out, FACTS) == [out]
+    link_picture(out, outside.as_uri())
+    pdf = out.with_suffix(".pdf")
+    assert convert_to_pdf(out, pdf) == pdf
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert FACTS.address in text
+    images = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    assert images == []
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bb.docx", "bb.pdf"]
 
 
 def test_a_failed_conversion_leaves_the_docx_alone_and_no_work_folder(

@@ -73,6 +73,7 @@ LAYERS = [
         "remote",
         "journal",
         "storage",
+        "office",
         "lock",
         "log",
         "sdnotify",

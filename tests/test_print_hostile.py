@@ -18,14 +18,13 @@ import signal
 import subprocess
 import time
 import unicodedata
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from agents import hoso_command, hoso_env, to_toml
-from docs_factory import Run, lesson_plan, make_docx, make_pdf
+from docs_factory import Run, lesson_plan, link_picture, make_docx, make_pdf, red_png
 from inspection_factory import raw_config
 from pypdf import PdfReader, PdfWriter
 from pypdf.annotations import FreeText, Link
@@ -580,12 +579,12 @@ def test_a_document_linking_a_picture_outside_the_records_folder_does_not_print_
     """A .docx from the share whose picture is a link to file:///… elsewhere on the computer:
     LibreOffice must not load it into the binder (nor any address it links to)."""
     outside = setup.home / "outside.png"
-    outside.write_bytes(_png())
+    outside.write_bytes(red_png())
     root = setup.home / "linked"
     (root / "Tuần 1" / "Toán").mkdir(parents=True)
     record = root / "Tuần 1" / "Toán" / "Bài 1.docx"
     _write(root, "Tuần 1/Toán/Bài 1.docx", FIRST)
-    _link_picture(record, outside.as_uri())
+    link_picture(record, outside.as_uri())
     home = setup.home / "linked-home"  # a LibreOffice profile of its own, made afresh
     home.mkdir()
     config = _config(home, root, "linked.toml", converter=SOFFICE)
@@ -598,56 +597,6 @@ def test_a_document_linking_a_picture_outside_the_records_folder_does_not_print_
         ["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
     assert images == []
-
-
-def _png() -> bytes:
-    """A 2 × 2 red PNG."""
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-        )
-
-    header = (2).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _link_picture(docx: Path, target: str) -> None:
-    """Add a picture to ``docx`` that is a link to ``target``, not a part of the file."""
-    with zipfile.ZipFile(docx) as package:
-        parts = {info.filename: package.read(info) for info in package.infolist()}
-    rels = "word/_rels/document.xml.rels"
-    parts[rels] = parts[rels].replace(
-        b"</Relationships>",
-        b'<Relationship Id="rIdOutside" TargetMode="External" Target="%s" Type="http://'
-        b'schemas.openxmlformats.org/officeDocument/2006/relationships/image"/></Relationships>'
-        % target.encode(),
-    )
-    drawing = (
-        '<w:p><w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
-        'drawingml/2006/wordprocessingDrawing"><wp:extent cx="1905000" cy="952500"/>'
-        '<wp:docPr id="99" name="outside"/><a:graphic xmlns:a="http://schemas.openxmlformats'
-        '.org/drawingml/2006/main"><a:graphicData uri="http://schemas.openxmlformats.org/'
-        'drawingml/2006/picture"><pic:pic xmlns:pic="http://schemas.openxmlformats.org/'
-        'drawingml/2006/picture"><pic:nvPicPr><pic:cNvPr id="99" name="outside"/>'
-        '<pic:cNvPicPr/></pic:nvPicPr><pic:blipFill><a:blip r:link="rIdOutside" xmlns:r="'
-        'http://schemas.openxmlformats.org/officeDocument/2006/relationships"/><a:stretch>'
-        '<a:fillRect/></a:stretch></pic:blipFill><pic:spPr><a:xfrm><a:off x="0" y="0"/>'
-        '<a:ext cx="1905000" cy="952500"/></a:xfrm><a:prstGeom prst="rect"/></pic:spPr>'
-        "</pic:pic></a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"
-    )
-    body = parts["word/document.xml"]
-    at = body.rindex(b"<w:sectPr")
-    parts["word/document.xml"] = body[:at] + drawing.encode() + body[at:]
-    with zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as package:
-        for name, data in parts.items():
-            package.writestr(name, data)
 
 
 def test_documents_that_crash_libreoffice_in_a_row_do_not_sink_the_rest(setup: Setup) -> None:

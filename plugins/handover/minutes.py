@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import signal
-import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Sequence
@@ -34,7 +31,11 @@ from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
 from agent.api import (
+    ConverterMissing,
+    Office,
     a4_page,
+    converted_pdf,
+    find_soffice,
     fsync_file,
     rename_no_replace,
     save_new,
@@ -131,61 +132,23 @@ def write_minutes(out_docx: Path, facts: MinutesFacts) -> list[Path]:
 def convert_to_pdf(docx: Path, pdf: Path) -> Path | None:
     """Convert ``docx`` to ``pdf`` with LibreOffice; None where LibreOffice is not installed
     or the conversion failed (the .docx stands on its own: opening it makes a PDF too)."""
-    program = shutil.which("soffice") or shutil.which("libreoffice")
-    if program is None:
+    try:
+        program = find_soffice()
+    except ConverterMissing:
         return None
     # Absolute: `--out .` gives a relative folder, and LibreOffice takes its profile as a URI.
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=docx.parent.absolute()) as work:
         folder = Path(work)
-        command = [
-            program,
-            # A profile of its own: with the user's, a LibreOffice window already open would
-            # take over the conversion and the command would return before (or without) a PDF.
-            f"-env:UserInstallation={(folder / 'profile').as_uri()}",
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(folder),
-            str(docx),
-        ]
-        produced = folder / f"{docx.stem}.pdf"
-        if not _run(command) or not produced.is_file():
+        name = str(docx.absolute())
+        # CONVERT_TIMEOUT for the PDF to appear, LibreOffice's start included.
+        office = Office(program, timeout=CONVERT_TIMEOUT, startup=0)
+        failed = office.convert([name], folder, folder, folder / "profile")
+        produced = converted_pdf(folder, name)
+        if failed or not produced.is_file():
             return None
         fsync_file(produced)  # its bytes on disk before the name that publishes them
         rename_no_replace(produced, pdf)  # a file that appeared meanwhile is kept
     return pdf
-
-
-def _run(command: Sequence[str]) -> bool:
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, killed whole on a timeout
-        )
-    except OSError:
-        return False
-    try:
-        return process.wait(timeout=CONVERT_TIMEOUT) == 0
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        return False
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    # soffice is a launcher: the worker (soffice.bin) is its child and would outlive it.
-    killpg = getattr(os, "killpg", None)  # POSIX only
-    try:
-        if killpg is None:
-            process.kill()
-        else:
-            killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
 
 
 def _build(facts: MinutesFacts) -> Document:

@@ -12,9 +12,17 @@ from pathlib import Path
 
 import click
 
-from agent.api import Config, Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
+from agent.api import (
+    Config,
+    Ctx,
+    ExitCode,
+    UsageError,
+    _,
+    pass_ctx,
+    printable_name,
+    terminate_as_interrupt,
+)
 
-from .convert import terminate_as_interrupt
 from .service import Binder, Request, make_binder
 
 

@@ -26,12 +26,14 @@ from typing import Any
 
 from agent.api import (
     Config,
+    ConversionFailure,
     HosoError,
     RelPath,
     UsageError,
     Validator,
     _,
     create_new,
+    find_soffice,
     natural_key,
     open_validator,
     printable_name,
@@ -44,7 +46,7 @@ from ..model import SelectedFile
 from ..selection import Period, known_types, period_of, select
 from ..settings import inspection_settings
 from . import assemble, layout, pages
-from .convert import CONVERTIBLE, Converted, Converter, Failure, Source, find_soffice
+from .convert import CONVERTIBLE, Converted, Converter, Source
 from .settings import print_settings
 
 DEFAULT_TYPES = ("KHBD",)  # lesson plans: what a school asks to see bound
@@ -489,11 +491,11 @@ def _pdfs(
 
 
 def _failure_text(converted: Converted) -> str:
-    if converted.failure is Failure.TIMED_OUT:
+    if converted.failure is ConversionFailure.TIMED_OUT:
         return _("timed out: LibreOffice did not convert it in time ({detail})").format(
             detail=converted.detail
         )
-    if converted.failure is Failure.UNREADABLE:
+    if converted.failure is ConversionFailure.UNREADABLE:
         return _("cannot be read: {detail}").format(detail=converted.detail)
     return _("could not be converted: {detail}").format(detail=converted.detail)
 
