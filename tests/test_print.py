@@ -513,6 +513,40 @@ def test_a_manager_with_only_a_copy_of_the_share_prints_with_folder(setup: Setup
     assert not list(copy.rglob("*.pdf"))
 
 
+def test_a_remembered_crash_is_tried_again_a_day_later(setup: Setup) -> None:
+    """A document that crashed LibreOffice is not handed to it again at once (each try
+    costs a LibreOffice start), but a one-off crash does not keep it out for good."""
+    home = setup.home / "crash-once"
+    root = home / "HoSo"
+    _write(root, "Tuần 3/Toán/Bài 1.docx", "Tuần 3 – Toán – Bài 1: Ôn tập")  # converts first
+    _write(root, CRASHES, FIRST_LINES[CRASHES])  # carries the wrapper's crash marker
+    # One converter (the cache is kept per converter) that crashes while `crashing` exists.
+    crashing = home / "crashing"
+    converter = home / "soffice-once"
+    wrapper, real = shlex.quote(str(setup.wrapper)), shlex.quote(SOFFICE)
+    converter.write_text(
+        f'#!/bin/sh\n[ -e {shlex.quote(str(crashing))} ] && exec {wrapper} "$@"\n'
+        f'exec {real} "$@"\n',
+        encoding="utf-8",
+    )
+    converter.chmod(0o755)
+    config = _config(home, root, "once.toml", converter=str(converter))
+
+    def left_out(out: str) -> list[str]:
+        done = setup.hoso("print", "--weeks", "3", "--json", "--out", out, config=config)
+        assert done.returncode in (0, 1), done.stderr
+        return [x["path"] for x in json.loads(done.stdout)["left_out"]]
+
+    crashing.touch()
+    assert left_out("1.pdf") == [CRASHES]
+    crashing.unlink()
+    assert left_out("2.pdf") == [CRASHES]  # remembered: LibreOffice not started for it
+    [failed] = (home / "state" / "print-cache").glob("*.failed")
+    day_ago = failed.stat().st_mtime - 86400 - 60
+    os.utime(failed, (day_ago, day_ago))
+    assert left_out("3.pdf") == []  # tried again, and converted
+
+
 def test_a_teacher_folder_leaves_the_journal_of_the_managers_records_alone(
     setup: Setup, binder: Made
 ) -> None:

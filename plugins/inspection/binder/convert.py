@@ -38,6 +38,9 @@ CONVERTIBLE = frozenset(
     {".docx", ".doc", ".odt", ".rtf", ".xlsx", ".xls", ".ods", ".pptx", ".ppt", ".odp", ".txt"}
 )
 KEEP_SECONDS = 400 * 86400  # a cached PDF unused for over a school year is removed
+# A document that crashed LibreOffice is tried again after this: a one-off crash (memory ran
+# out, the PC was busy) must not keep a lesson plan out of every binder until it changes.
+FAILED_SECONDS = 86400.0
 _READ_BLOCK = 1 << 20
 
 
@@ -180,8 +183,8 @@ class Converter:
             self._used(pdf)
             return Converted(source, key, pdf)
         failed = self._entry(key, ".failed")
-        if failed.is_file():
-            self._used(failed)
+        # Its time stays the crash's (never refreshed by a use): what FAILED_SECONDS counts from.
+        if failed.is_file() and failed.stat().st_mtime > self.now - FAILED_SECONDS:
             return Converted(
                 source,
                 key,
