@@ -198,6 +198,11 @@ def test_your_pc_died_runs_verbatim_and_nothing_is_sent_twice(
 
     try:
         wait_until(synced_and_backed_up, 120, "the restored folder synced and backed up")
+    except TimeoutError:  # once seen under load in CI: say what differed
+        here = sorted(p.relative_to(records).as_posix() for p in records.rglob("*"))
+        raise AssertionError(
+            f"status {status(pc)}\nlocal {here}\nshare {sorted(remote_tree(share))}"
+        ) from None
     finally:
         stop_group(proc)
     output = (tmp_path / "readme.out").read_text()
