@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 
 import docx
 import openpyxl
+import pytest
 from docx.document import Document as DocxDocument
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -36,8 +37,10 @@ from odf.text import H, P, Span
 from openpyxl.styles import Font
 from PIL import Image
 
-from agent.documents.model import Legacy
 from agent.documents.legacy import encode, is_capitals_font
+from agent.documents.model import Document as ReadDocument
+from agent.documents.model import Legacy, Unreadable, UnreadableReason
+from agent.documents.readers import read_document
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
@@ -684,3 +687,18 @@ def link_picture(docx: Path, target: str) -> None:
     with zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as package:
         for name, data in parts.items():
             package.writestr(name, data)
+
+
+# --- reading back ---------------------------------------------------------------------------
+
+
+def texts(document: ReadDocument) -> list[str]:
+    """The text of each block of a document the readers gave."""
+    return [block.text for block in document.blocks]
+
+
+def unreadable(path: Path) -> UnreadableReason:
+    """Why the readers refuse ``path`` (the test fails when they read it)."""
+    with pytest.raises(Unreadable) as raised:
+        read_document(path)
+    return raised.value.reason

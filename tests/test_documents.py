@@ -29,21 +29,13 @@ from docs_factory import (
     make_scanned_pdf,
     make_xlsx,
     tcvn3,
+    texts,
+    unreadable,
     vni,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.documents.model import (
-    Block,
-    Document,
-    Legacy,
-    Limit,
-    TooComplex,
-    Unreadable,
-    UnreadableReason,
-)
-from agent.documents.readers import read_document
 from agent.documents.legacy import (
     MAX_PART_BYTES,
     MAX_PART_RATIO,
@@ -51,17 +43,15 @@ from agent.documents.legacy import (
     RATIO_FROM_BYTES,
     encode,
 )
-
-
-def texts(document: Document) -> list[str]:
-    return [block.text for block in document.blocks]
-
-
-def unreadable(path: Path) -> UnreadableReason:
-    with pytest.raises(Unreadable) as raised:
-        read_document(path)
-    return raised.value.reason
-
+from agent.documents.model import (
+    Block,
+    Legacy,
+    Limit,
+    TooComplex,
+    Unreadable,
+    UnreadableReason,
+)
+from agent.documents.readers import read_document
 
 # --- Word -----------------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from docs_factory import (
     make_pptx,
     make_xlsx,
     tcvn3,
+    texts,
+    unreadable,
     vni,
 )
 
@@ -37,7 +39,6 @@ from agent.documents.model import (
     Legacy,
     Limit,
     TooComplex,
-    Unreadable,
     UnreadableReason,
 )
 from agent.documents.readers import MAX_CELLS, MAX_TEXT_BYTES, read_document
@@ -48,20 +49,12 @@ from agent.recordtypes import load_types_file, shipped_types_file
 NFD = unicodedata.normalize("NFD", "Rút kinh nghiệm sau bài dạy")
 
 
-def texts(document: Document) -> list[str]:
-    return [block.text for block in document.blocks]
-
 
 def refused(path: Path) -> Limit:
     with pytest.raises(TooComplex) as raised:
         read_document(path)
     return raised.value.limit
 
-
-def unreadable(path: Path) -> UnreadableReason:
-    with pytest.raises(Unreadable) as raised:
-        read_document(path)
-    return raised.value.reason
 
 
 # --- OpenDocument spreadsheet ---------------------------------------------------------------
