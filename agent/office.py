@@ -181,7 +181,9 @@ class Office:
             "pdf",
             "--outdir",
             str(out),
-            *pending,
+            # "./" before a relative name: soffice reads "-x.docx" as an option and
+            # "macro:…" or "http:…" as an address to open; names can come from the share.
+            *(name if os.path.isabs(name) else os.path.join(".", name) for name in pending),
         ]
         try:
             process = subprocess.Popen(

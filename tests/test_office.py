@@ -6,6 +6,7 @@ real LibreOffice."""
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,13 @@ from agent.api import ConversionFailure, ConverterMissing, Office, find_soffice,
 from agent.office import BLOCK_LINKS
 
 # Logs its arguments (one start a line), then goes through the documents after --outdir:
-# "crash*" ends the process, anything else gets a PDF in the output folder.
+# "crash*" (a base name) ends the process, anything else gets a PDF in the output folder.
 STAND_IN = """#!/bin/sh
 echo "$*" >> {log}
 while [ "$1" != "--outdir" ]; do shift; done
 out="$2"; shift 2
 for name in "$@"; do
-  case "$name" in crash*) exit 1;; esac
+  case "${{name##*/}}" in crash*) exit 1;; esac
   printf '%%PDF-1.4\\n%%%%EOF\\n' > "$out/${{name%.*}}.pdf"
 done
 """
@@ -50,8 +51,8 @@ def test_a_crash_settles_its_document_and_a_new_process_goes_on(tmp_path: Path) 
     assert is_pdf(out / "c.pdf")
     starts = log.read_text().splitlines()
     assert [s.split("--outdir")[1].split()[1:] for s in starts] == [
-        ["a.docx", "crash.docx", "c.docx"],
-        ["c.docx"],
+        ["./a.docx", "./crash.docx", "./c.docx"],
+        ["./c.docx"],
     ]
     # Each process ran with the profile it was given, which blocks links in documents.
     assert all(f"-env:UserInstallation={profile.as_uri()}" in s for s in starts)
@@ -102,3 +103,16 @@ def test_no_libreoffice_says_what_to_install(
     assert "sudo apt install libreoffice-writer-nogui" in str(raised.value)
     log = tmp_path / "log"
     assert find_soffice(str(_stand_in(tmp_path, log))) == tmp_path / "soffice"
+
+
+@pytest.mark.skipif(not any(map(shutil.which, ("soffice", "libreoffice"))), reason="no LibreOffice")
+def test_a_name_that_looks_like_an_option_is_converted_as_a_document(tmp_path: Path) -> None:
+    # Unprefixed, soffice took "-lich.txt" for an option and stopped on it.
+    folder, out, profile = _folders(tmp_path)
+    names = ["-lich.txt", "--convert-to.txt", "b c'q.txt"]
+    for name in names:
+        (folder / name).write_text("Rút kinh nghiệm", encoding="utf-8")
+    failed = Office(find_soffice(), timeout=60).convert(names, folder, out, profile)
+    assert failed == {}
+    assert sorted(p.name for p in out.iterdir()) == ["--convert-to.pdf", "-lich.pdf", "b c'q.pdf"]
+    assert all(is_pdf(out / p) for p in ("-lich.pdf", "--convert-to.pdf", "b c'q.pdf"))
