@@ -6,6 +6,7 @@ TCVN3/VNI text converted, hostile files refused quickly; and validation unchange
 from __future__ import annotations
 
 import codecs
+import re
 import shutil
 import subprocess
 import time
@@ -49,12 +50,10 @@ from agent.recordtypes import load_types_file, shipped_types_file
 NFD = unicodedata.normalize("NFD", "Rút kinh nghiệm sau bài dạy")
 
 
-
 def refused(path: Path) -> Limit:
     with pytest.raises(TooComplex) as raised:
         read_document(path)
     return raised.value.limit
-
 
 
 # --- OpenDocument spreadsheet ---------------------------------------------------------------
@@ -285,6 +284,21 @@ def test_pptx_zip_bombs_are_refused_before_parsing(tmp_path: Path) -> None:
             package.writestr(name, data)
     assert bomb.stat().st_size < 200_000  # 8 MB of slide in a few KB
     assert refused(bomb) is Limit.SIZE
+
+
+def test_pptx_a_slide_listed_again_and_again_is_read_once(tmp_path: Path) -> None:
+    path = make_pptx(tmp_path / "lặp.pptx", [Slide(body=("Rút kinh nghiệm",))])
+    with zipfile.ZipFile(path) as package:
+        parts = {i.filename: package.read(i) for i in package.infolist()}
+    listing = parts["ppt/presentation.xml"].decode()
+    first = re.search(r"<p:sldId [^>]*/>", listing)
+    assert first is not None
+    again = "".join(first.group().replace('id="', f'id="{n}', 1) for n in range(1, 20_001))
+    parts["ppt/presentation.xml"] = listing.replace(first.group(), first.group() + again).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, data in parts.items():
+            package.writestr(name, data)
+    assert texts(read_document(path)) == ["Rút kinh nghiệm"]
 
 
 def test_pptx_damaged_or_protected(tmp_path: Path) -> None:

@@ -534,10 +534,14 @@ def _read_pptx(path: Path) -> Document:
         main = main_document(package)
         slides = related_by_id(package, main)
         listed = read_part(package, main).find(_q(_P_NS, "sldIdLst"))
+        seen: set[str] = set()
         for slide_id in listed if listed is not None else ():
             part = slides.get(slide_id.get(_R_ID, ""))
             if part is None:  # a dangling id: PowerPoint drops that slide when it repairs
                 continue
+            if part in seen:  # listed again (100,000 times costs 100,000 parses): read once
+                continue
+            seen.add(part)
             shapes = read_part(package, part).find(f"{_q(_P_NS, 'cSld')}/{_q(_P_NS, 'spTree')}")
             if shapes is not None:
                 blocks.extend(b for b in _pptx_shapes(shapes) if b is not None)
