@@ -208,6 +208,17 @@ def test_ods_a_million_repeated_rows_answer_at_once_in_little_memory(tmp_path: P
     assert elapsed < 2.0 and peak < 20 * 1024 * 1024, (elapsed, peak)
 
 
+def test_ods_odd_counts_are_read_as_counts_not_as_a_damaged_file(tmp_path: Path) -> None:
+    huge = "9" * 5000  # past the 4,300 digits int() converts
+    spaced = '<table:table-cell><text:p>Rút<text:s text:c="²"/>kinh</text:p></table:table-cell>'
+    empty = f'<table:table-cell table:number-columns-repeated="{huge}"/>'
+    odd = raw_ods(tmp_path / "lạ.ods", f"<table:table-row>{spaced}{empty}</table:table-row>")
+    assert texts(read_document(odd)) == ["Rút kinh"]
+    repeated = cell("Bài 1", f'table:number-columns-repeated="{huge}"')
+    many = raw_ods(tmp_path / "nhiều.ods", f"<table:table-row>{repeated}</table:table-row>")
+    assert refused(many) is Limit.SIZE
+
+
 def test_ods_that_is_not_a_spreadsheet_is_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "x.ods"
     with zipfile.ZipFile(path, "w") as package:

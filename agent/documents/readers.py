@@ -312,13 +312,20 @@ def _odt_paragraphs(container: XmlElement, in_table: bool) -> Iterator[tuple[Xml
             yield from _odt_paragraphs(child, in_table or child.tag == _q(_TABLE, "table"))
 
 
+def _count(value: str | None, default: int) -> int:
+    """A count from an attribute of a hostile file: ASCII digits, else ``default`` ("²" is a
+    digit to str.isdigit, not to int); past 18 digits, 10**18 (int() refuses 4,300)."""
+    if value is None or not (value.isascii() and value.isdecimal()):
+        return default
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def _odt_block(paragraph: XmlElement, styles: _OdtStyles, in_table: bool) -> Block | None:
     style = paragraph.get(_T_STYLE_NAME)
     pieces: list[tuple[str, _Format]] = []
     _odt_pieces(paragraph, styles.text_format(style), styles, pieces)
     if paragraph.tag == _T_H:
-        level_text = paragraph.get(_q(_TEXT, "outline-level"), "1")
-        level: int | None = int(level_text) if level_text.isdigit() else 1
+        level: int | None = _count(paragraph.get(_q(_TEXT, "outline-level")), 1)
     else:
         level = styles.title_or_heading(style)
     return _formatted_block(pieces, heading_level=level, in_table=in_table)
@@ -347,8 +354,7 @@ def _odt_pieces(
         if child.tag in _ODT_SPANS:
             _odt_pieces(child, styles.text_format(child.get(_T_STYLE_NAME), fmt), styles, out)
         elif child.tag == _T_S:
-            count = child.get(_q(_TEXT, "c"), "1")
-            out.append((" " * min(int(count) if count.isdigit() else 1, 100), fmt))
+            out.append((" " * min(_count(child.get(_q(_TEXT, "c")), 1), 100), fmt))
         elif child.tag in _ODT_BREAKS:
             out.append((_ODT_BREAKS[child.tag], fmt))
         if child.tail:
@@ -394,8 +400,7 @@ def _read_ods(path: Path) -> Document:
 
 
 def _repeated(element: XmlElement, attribute: str) -> int:
-    value = element.get(attribute, "1")
-    return max(int(value), 1) if value.isascii() and value.isdecimal() else 1
+    return max(_count(element.get(attribute), 1), 1)
 
 
 def _ods_lines(container: XmlElement) -> Iterator[XmlElement]:
