@@ -517,7 +517,8 @@ def saved_by_libreoffice(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     soffice = shutil.which("soffice")
     if soffice is None:
         pytest.skip(
-            "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui libreoffice-impress-nogui"
+            "LibreOffice (soffice) is not installed: "
+            "apt-get install libreoffice-calc-nogui libreoffice-impress-nogui"
         )
     folder = tmp_path_factory.mktemp("libreoffice")
     sources = {
