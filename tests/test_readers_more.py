@@ -6,6 +6,7 @@ TCVN3/VNI text converted, hostile files refused quickly; and validation unchange
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -422,6 +423,20 @@ def test_txt_too_big_is_refused_unread_and_binary_is_corrupt(tmp_path: Path) -> 
     binary = tmp_path / "ảnh.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert unreadable(binary) is UnreadableReason.CORRUPT
+
+
+def test_txt_of_blank_lines_costs_little_and_too_many_lines_are_refused_unread(
+    tmp_path: Path,
+) -> None:
+    # 8 MiB of blank lines once took the worker's whole processor-time limit (20 s).
+    blank = tmp_path / "trống.txt"
+    blank.write_bytes(b"\r\n" * (MAX_TEXT_BYTES // 2 - 16) + "Rút kinh nghiệm".encode())
+    tight = shared(dataclasses.replace(DEFAULT_LIMITS, cpu_seconds=3))
+    assert texts(tight.read(blank)) == ["Rút kinh nghiệm"]
+    # More lines of text than an answer could hold: refused before a block is made.
+    lines = tmp_path / "dòng.txt"
+    lines.write_bytes(b"a\n" * (MAX_CELLS + 1))
+    assert refused(lines) is Limit.SIZE
 
 
 # --- Through the sandbox, and what plugins see -----------------------------------------------

@@ -17,7 +17,8 @@ unpacked, or an XML part past :func:`~agent.documents.legacy.check_part`'s caps,
 before parsing. Only the parts a reader needs are unpacked (never a .docx's pictures). A
 plain-text file past :data:`MAX_TEXT_BYTES` and a spreadsheet whose repeated rows and columns
 expand past :data:`MAX_CELLS` cells of text are refused (TooComplex SIZE) before they are read
-or expanded; empty repeated cells are never expanded at all.
+or expanded, a plain-text file of more than :data:`MAX_CELLS` lines of text before a block is
+made; empty repeated cells are never expanded at all, blank lines never looked at twice.
 
 These readers give no bound on time or memory for what they do parse: the agent runs them in
 a worker process with limits (:mod:`agent.documents.sandbox`).
@@ -364,7 +365,8 @@ def _odt_pieces(
 # --- OpenDocument spreadsheet ---------------------------------------------------------------
 
 # The worker refuses an answer past 16 MiB, and a block takes 30 bytes of it at the least: a
-# spreadsheet expanding to more cells of text than this could never come back anyway.
+# spreadsheet expanding to more cells of text (a text file of more lines) than this could
+# never come back anyway.
 MAX_CELLS = 500_000
 _T_TABLE, _T_ROW, _T_COLUMN = (_q(_TABLE, n) for n in ("table", "table-row", "table-column"))
 _T_CELLS = frozenset(_q(_TABLE, n) for n in ("table-cell", "covered-table-cell"))
@@ -622,8 +624,12 @@ def _read_text(path: Path) -> Document:
         raise TooComplex(Limit.SIZE, f"more than {MAX_TEXT_BYTES} bytes of plain text")
     text, encoding = _decoded_text(data)
     markdown = path.suffix.lower() == ".md"
+    # Blank lines skipped before any work: 8 MiB of them cost the worker's whole CPU limit.
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
+    if len(lines) > MAX_CELLS:  # blocks past what the worker's answer could hold: unread
+        raise TooComplex(Limit.SIZE, f"more than {MAX_CELLS} lines of text")
     blocks: list[Block] = []
-    for line in text.splitlines():
+    for line in lines:
         level, shown = _markdown_heading(line) if markdown else (None, line)
         block = _block([shown], [None], [False], heading_level=level, encoding=encoding)
         if block is not None:
