@@ -14,6 +14,7 @@ import time
 import tracemalloc
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from agent.documents.model import (
     Legacy,
     Limit,
     TooComplex,
+    Unreadable,
     UnreadableReason,
 )
 from agent.documents.readers import MAX_CELLS, MAX_TEXT_BYTES, read_document
@@ -298,19 +300,71 @@ def test_pptx_zip_bombs_are_refused_before_parsing(tmp_path: Path) -> None:
     assert refused(bomb) is Limit.SIZE
 
 
-def test_pptx_a_slide_listed_again_and_again_is_read_once(tmp_path: Path) -> None:
-    path = make_pptx(tmp_path / "lặp.pptx", [Slide(body=("Rút kinh nghiệm",))])
+def _rewritten(path: Path, part: str, change: Callable[[str], str]) -> Path:
     with zipfile.ZipFile(path) as package:
         parts = {i.filename: package.read(i) for i in package.infolist()}
-    listing = parts["ppt/presentation.xml"].decode()
-    first = re.search(r"<p:sldId [^>]*/>", listing)
-    assert first is not None
-    again = "".join(first.group().replace('id="', f'id="{n}', 1) for n in range(1, 20_001))
-    parts["ppt/presentation.xml"] = listing.replace(first.group(), first.group() + again).encode()
+    parts[part] = change(parts[part].decode()).encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
         for name, data in parts.items():
             package.writestr(name, data)
+    return path
+
+
+def test_pptx_a_slide_listed_again_and_again_is_read_once(tmp_path: Path) -> None:
+    path = make_pptx(tmp_path / "lặp.pptx", [Slide(body=("Rút kinh nghiệm",))])
+
+    def listed_again(listing: str) -> str:
+        first = re.search(r"<p:sldId [^>]*/>", listing)
+        assert first is not None
+        again = "".join(first.group().replace('id="', f'id="{n}', 1) for n in range(1, 20_001))
+        return listing.replace(first.group(), first.group() + again)
+
+    _rewritten(path, "ppt/presentation.xml", listed_again)
     assert texts(read_document(path)) == ["Rút kinh nghiệm"]
+
+
+HOSTILE_PROLOGUES = [  # entity expansion, an external entity
+    '<!DOCTYPE d [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;">]>',
+    '<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+]
+
+
+@pytest.mark.parametrize("prologue", HOSTILE_PROLOGUES)
+def test_hostile_xml_in_slides_and_sheets_is_corrupt(tmp_path: Path, prologue: str) -> None:
+    sheet = raw_ods(tmp_path / "a.ods", f"<table:table-row>{cell('&c;&e;')}</table:table-row>")
+    _rewritten(sheet, "content.xml", lambda xml: xml.replace("?>", "?>" + prologue, 1))
+    slides = make_pptx(tmp_path / "b.pptx", [Slide(body=("Bài 1",))])
+
+    def with_entities(xml: str) -> str:
+        return xml.replace("?>", "?>" + prologue, 1).replace("Bài 1", "&c;&e;")
+
+    _rewritten(slides, "ppt/slides/slide1.xml", with_entities)
+    for path in (sheet, slides):
+        assert unreadable(path) is UnreadableReason.CORRUPT
+
+
+def test_nesting_past_the_parsers_depth_is_corrupt_not_a_recursion(tmp_path: Path) -> None:
+    deep = "<text:span>" * 100_000 + "Bài" + "</text:span>" * 100_000
+    sheet = raw_ods(tmp_path / "a.ods", f"<table:table-row>{cell(deep)}</table:table-row>")
+    slides = make_pptx(tmp_path / "b.pptx", [Slide(body=("Bài 1",))])
+    groups = "<p:grpSp>" * 100_000, "</p:grpSp>" * 100_000
+    part = "ppt/slides/slide1.xml"
+    _rewritten(slides, part, lambda xml: xml.replace("<p:sp>", groups[0] + "<p:sp>", 1))
+    _rewritten(slides, part, lambda xml: xml.replace("</p:spTree>", groups[1] + "</p:spTree>"))
+    for path in (sheet, slides):  # libxml2 stops at 256 levels: the readers never recurse deep
+        assert unreadable(path) is UnreadableReason.CORRUPT
+        with pytest.raises(Unreadable):
+            shared(DEFAULT_LIMITS).read(path)
+
+
+@pytest.mark.parametrize("target", ["../../../etc/passwd", "/etc/passwd", "http://x.vn/s.xml"])
+def test_a_slide_outside_the_package_is_never_looked_for_outside(
+    tmp_path: Path, target: str
+) -> None:
+    slides = make_pptx(tmp_path / "b.pptx", [Slide(body=("Bài 1",))])
+    part = "ppt/_rels/presentation.xml.rels"
+    _rewritten(slides, part, lambda xml: re.sub('Target="slides/[^"]*"', f'Target="{target}"', xml))
+    assert unreadable(slides) is UnreadableReason.CORRUPT
 
 
 def test_pptx_damaged_or_protected(tmp_path: Path) -> None:
