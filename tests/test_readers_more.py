@@ -477,6 +477,10 @@ def test_txt_too_big_is_refused_unread_and_binary_is_corrupt(tmp_path: Path) -> 
     binary = tmp_path / "ảnh.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert unreadable(binary) is UnreadableReason.CORRUPT
+    # A NUL after a byte-order mark is binary too (it was read into the text).
+    marked = tmp_path / "dữ liệu.txt"
+    marked.write_bytes(codecs.BOM_UTF16_LE + "Rút\0kinh nghiệm".encode("utf-16-le"))
+    assert unreadable(marked) is UnreadableReason.CORRUPT
 
 
 def test_txt_of_blank_lines_costs_little_and_too_many_lines_are_refused_unread(

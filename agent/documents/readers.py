@@ -656,6 +656,8 @@ def _decoded_text(data: bytes) -> tuple[str, Legacy | None]:
     for mark, codec in _BOMS:
         if data.startswith(mark):
             text = data.decode(codec, errors="replace")
+            if "\0" in text:  # binary data behind what looks like a mark (FF FE starts many)
+                raise Unreadable(UnreadableReason.CORRUPT, "binary data, not plain text")
             return text, guess_encoding(text[:_GUESS_CHARS])
     if b"\0" in data:
         raise Unreadable(UnreadableReason.CORRUPT, "binary data, not plain text")
