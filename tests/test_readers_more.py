@@ -222,6 +222,22 @@ def test_ods_odd_counts_are_read_as_counts_not_as_a_damaged_file(tmp_path: Path)
     assert refused(many) is Limit.SIZE
 
 
+def test_ods_a_chain_of_60000_styles_costs_little(tmp_path: Path) -> None:
+    # Each cell's style walked its whole chain anew: the worker's 20 s limit for 330 KB.
+    chained = "".join(
+        f'<style:style style:name="s{i}" style:family="table-cell" '
+        f'style:parent-style-name="s{i + 1}"/>'
+        for i in range(60_000)
+    )
+    styles = f"<office:automatic-styles>{chained}</office:automatic-styles>"
+    cells = "".join(cell("Bài", f'table:style-name="s{i}"') for i in range(0, 60_000, 100))
+    path = raw_ods(
+        tmp_path / "kiểu.ods", f"<table:table-row>{cells}</table:table-row>", head=styles
+    )
+    tight = shared(dataclasses.replace(DEFAULT_LIMITS, cpu_seconds=3))
+    assert texts(tight.read(path)) == ["Bài"] * 600
+
+
 def test_ods_that_is_not_a_spreadsheet_is_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "x.ods"
     with zipfile.ZipFile(path, "w") as package:

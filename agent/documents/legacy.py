@@ -316,6 +316,9 @@ MAX_PART_BYTES = 64 * 1024 * 1024
 MAX_PART_RATIO = 100
 RATIO_FROM_BYTES = 8 * 1024 * 1024
 UNICODE_FONT = "Times New Roman"
+# Styles based on styles: real templates go a few deep. A hostile file's chain of 60,000 cost
+# the worker's whole processor limit (each style's chain walked, and loops looked for, anew).
+MAX_STYLE_CHAIN = 32
 
 
 XmlElement = etree._Element  # for the readers' type hints, without importing lxml there

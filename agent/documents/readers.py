@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .legacy import (
+    MAX_STYLE_CHAIN,
     PackageError,
     WordStyles,
     XmlElement,
@@ -243,7 +244,12 @@ class _OdtStyles:
 
     def _chain(self, name: str | None) -> list[XmlElement]:
         found: list[XmlElement] = []
-        while name and name in self._styles and all(self._styles[name] is not s for s in found):
+        while (
+            name
+            and name in self._styles
+            and len(found) < MAX_STYLE_CHAIN
+            and all(self._styles[name] is not s for s in found)
+        ):
             found.append(self._styles[name])
             name = self._styles[name].get(_q(_STYLE, "parent-style-name"))
         return found
