@@ -4,6 +4,7 @@ into tmp_path, legacy fonts converted, and every kind of unreadable file named (
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import unicodedata
@@ -52,6 +53,7 @@ from agent.documents.model import (
     UnreadableReason,
 )
 from agent.documents.readers import read_document
+from agent.documents.sandbox import DEFAULT_LIMITS, shared
 
 # --- Word -----------------------------------------------------------------------------------
 
@@ -216,6 +218,19 @@ W_STYLES = """
 def _p(text: str, ppr: str = "", rpr: str = "") -> str:
     run = f'<w:r><w:rPr>{rpr}</w:rPr><w:t xml:space="preserve">{text}</w:t></w:r>'
     return f"<w:p><w:pPr>{ppr}</w:pPr>{run}</w:p>"
+
+
+def test_a_chain_of_60000_styles_costs_little(tmp_path: Path) -> None:
+    # Each paragraph's style walked its whole chain anew: the worker's 20 s limit for 300 KB.
+    styles = "".join(
+        f'<w:style w:type="paragraph" w:styleId="s{i}"><w:name w:val="s{i}"/>'
+        f'<w:basedOn w:val="s{i + 1}"/></w:style>'
+        for i in range(60_000)
+    )
+    body = "".join(_p("Bài", f'<w:pStyle w:val="s{i}"/>') for i in range(0, 60_000, 100))
+    path = make_raw_docx(tmp_path / "kiểu.docx", body, styles)
+    tight = shared(dataclasses.replace(DEFAULT_LIMITS, cpu_seconds=3))
+    assert [block.text for block in tight.read(path).blocks] == ["Bài"] * 600
 
 
 def test_docx_structures_python_docx_cannot_write(tmp_path: Path) -> None:

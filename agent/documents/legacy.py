@@ -317,7 +317,8 @@ MAX_PART_RATIO = 100
 RATIO_FROM_BYTES = 8 * 1024 * 1024
 UNICODE_FONT = "Times New Roman"
 # Styles based on styles: real templates go a few deep. A hostile file's chain of 60,000 cost
-# the worker's whole processor limit (each style's chain walked, and loops looked for, anew).
+# the worker's whole processor limit (each style's chain walked, and loops looked for, anew);
+# for Word's styles and for OpenDocument's.
 MAX_STYLE_CHAIN = 32
 
 
@@ -533,7 +534,7 @@ class WordStyles:
     def chain(self, style_id: str | None) -> list[etree._Element]:
         """The style and the styles it is based on, nearest first (loops cut)."""
         found: list[etree._Element] = []
-        while style_id is not None and style_id in self._styles:
+        while style_id is not None and style_id in self._styles and len(found) < MAX_STYLE_CHAIN:
             style = self._styles[style_id]
             if any(style is s for s in found):
                 break
