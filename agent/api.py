@@ -78,6 +78,7 @@ from .records import (
 from .recordtypes import load_types_file, shipped_types_file, with_shipped
 from .roles import key_fingerprint
 from .textfold import fold, natural_key, strip_accents
+from .webpage import WebCard, WebFile, WebPage, WebRedirect, WebRequest, WebTask, WebView
 from .weeks import (
     FIRST_WEEK,
     LAST_WEEK,
@@ -304,6 +305,13 @@ __all__ = [
     "VaultEntry",
     "VaultLocked",
     "VaultMissing",
+    "WebCard",
+    "WebFile",
+    "WebPage",
+    "WebRedirect",
+    "WebRequest",
+    "WebTask",
+    "WebView",
     "_",
     "a4_page",
     "agent_running",

@@ -117,6 +117,14 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    """The teacher's page (agent/web): served by the agent on 127.0.0.1 only."""
+
+    enabled: bool = True
+    port: int = 0  # 0: a free port, found again through <state dir>/ui.json
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     """``[plugins]``: the hook timeout, and one table per plugin (``[plugins.NAME]``) whose
     ``enabled`` key switches it on or off and whose other keys belong to the plugin."""
@@ -157,6 +165,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     roles: Roles = field(default_factory=Roles)
     school_folder: SchoolFolderConfig | None = None  # None: no school folder (as before)
     # The tables of _OPEN_TABLES as written ([smtp], [inspection]…): their plugin checks them.
@@ -185,7 +194,12 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "language": str,
     "host_name": str,
 }
-_TABLES: dict[str, type] = {"remote": RemoteConfig, "sync": SyncConfig, "backup": BackupConfig}
+_TABLES: dict[str, type] = {
+    "remote": RemoteConfig,
+    "sync": SyncConfig,
+    "backup": BackupConfig,
+    "ui": UiConfig,
+}
 # Tables owned by later features or plugins: accepted and passed through untouched.
 _OPEN_TABLES = {"smtp", "inspection", "handover", "print"}
 
@@ -265,6 +279,9 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
     _validate_remote(path, remote)
     _validate_sync(path, sync)
     _validate_backup(path, backup)
+    ui: UiConfig = tables.get("ui", UiConfig())
+    if not 0 <= ui.port < 65536:
+        raise _bad(path, "ui.port", _("must be a port number (1–65535), or 0 for a free one"))
     school_raw, folder_raw = _split_school(path, raw.get("school"))
     parsed_roles = roles.parse(
         school_raw, raw.get("teacher"), lambda key, problem: _bad(path, key, problem)
@@ -279,6 +296,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
         sync=sync,
         plugins=tables.get("plugins", PluginsConfig()),
         backup=backup,
+        ui=ui,
         roles=parsed_roles,
         school_folder=_school_folder(path, folder_raw, remote, root),
         open_tables=open_tables,

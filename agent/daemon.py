@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import channel, control, profilestore, sdnotify
 from . import config as config_module
@@ -41,6 +42,9 @@ from .sync import PassResult, Syncer
 from .validation import Validator
 from .vault import webdav_password
 from .watcher import Debouncer, OwnWrites, Watcher
+
+if TYPE_CHECKING:
+    from .web.server import Served
 
 log = get_logger(__name__)
 
@@ -547,7 +551,26 @@ def run_forever(config: Config, *, verbose: bool = False) -> None:
     with lock:
         log.info("agent started for %s", config.root)
         daemon = Daemon(config, stop, serve_requests=True)
-        off_main_thread(daemon.run)
+        page = _serve_page(config)
+        try:
+            off_main_thread(daemon.run)
+        finally:
+            if page is not None:
+                page.close()
+
+
+def _serve_page(config: Config) -> Served | None:
+    """The teacher's page, served while the agent runs ([ui] enabled); None when it is off
+    or cannot listen (its port taken): the agent syncs all the same."""
+    if not config.ui.enabled:
+        return None
+    from .web.server import serve
+
+    try:
+        return serve(config.path, config.state_dir, config.ui.port)
+    except OSError as exc:
+        log.warning("the teacher's page cannot listen on port %d: %s", config.ui.port, exc)
+        return None
 
 
 def off_main_thread(run: Callable[[], None]) -> None:

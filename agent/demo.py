@@ -12,6 +12,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from . import config as configmod
 from .daemon import Daemon, DaemonState, off_main_thread
 from .hooks import Notification
 from .i18n import _
+from .lock import InstanceLock
+from .web.server import login_url, serve
 
 DEMO_USER = "giaovien"
 
@@ -160,7 +163,9 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
         # What the teacher would see in a desktop notification, or in the agent's log.
         echo(_("! {title} — {body}").format(title=note.title, body=note.body))
 
-    daemon = Daemon(cfg, stop, on_pass=on_pass, on_notice=on_notice)
+    # Under the instance lock and listening, as `hoso run`: what the teacher's page asks
+    # (resolve a conflict, restore a file) is carried out by this agent between its passes.
+    daemon = Daemon(cfg, stop, on_pass=on_pass, on_notice=on_notice, serve_requests=True)
 
     def halt(*_args: object) -> None:
         stop.set()
@@ -171,9 +176,19 @@ def _run_agent(cfg, share_dir: Path, seconds: float, echo: Callable[[str], None]
     timer = threading.Timer(seconds, halt) if seconds else None
     if timer:
         timer.start()
+    lock = InstanceLock(cfg.state_dir)
+    lock.acquire()
+    page = serve(cfg.path, cfg.state_dir)
+    echo(
+        _("The teacher's page (open it in a browser within two minutes): {url}").format(
+            url=login_url(cfg.state_dir, page.port, now=time.time())
+        )
+    )
     try:
         off_main_thread(daemon.run)  # Ctrl-C heard at once, as by `hoso run`
     finally:
+        page.close()
+        lock.release()
         if timer:
             timer.cancel()
         signal.signal(signal.SIGINT, previous)

@@ -63,6 +63,7 @@ from .i18n import _
 from .log import get_logger
 from .model import Kind, RelPath, Report, Side
 from .records import Finding, Record, RecordType
+from .webpage import WebPage
 
 log = get_logger(__name__)
 
@@ -222,6 +223,14 @@ class HookSpecs:
         """A notification channel: show ``notification`` to the teacher (desktop popup,
         chat message, …). Return True when it was delivered. When no channel delivers it,
         the agent writes it to its log."""
+
+    @hookspec
+    def hoso_web_pages(self, config: Config) -> list[WebPage]:  # type: ignore[empty-body]
+        """Pages of the teacher's page (`hoso ui`) that show what this plugin does: return a
+        list of :class:`agent.webpage.WebPage`. Each view gets a
+        :class:`agent.webpage.WebRequest` and answers with a view, a redirect, a task with
+        progress or a file; the web layer owns the session, the checks and the layout.
+        Views call the same services as the plugin's commands: no second copy of logic."""
 
     @hookspec(firstresult=True)
     def hoso_school_year_start(self, config: Config, today: date) -> date | None:
@@ -383,6 +392,11 @@ class PluginHost:
         """(plugin, line) for `hoso status`."""
         results = self.call("hoso_status_notes", _list_of(str), config=self.config)
         return [(name, line) for name, lines in results for line in lines]
+
+    def web_pages(self) -> list[tuple[str, WebPage]]:
+        """(plugin, page) for the teacher's page."""
+        results = self.call("hoso_web_pages", _list_of(WebPage), config=self.config)
+        return [(name, page) for name, pages in results for page in pages]
 
     def register_commands(self, cli: Any) -> None:
         self.call("hoso_register_commands", _nothing, cli=cli)

@@ -284,3 +284,19 @@ def held_lines(held: list[dict[str, Any]]) -> list[str]:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
+
+
+def outcome_text(outcome: str, *, waiting: bool) -> str:
+    """The last pass's outcome in plain words (`hoso status`, the teacher's page)."""
+    texts = {
+        # Never "everything synced" beside changes that wait.
+        "ok": _("finished, but not everything is synced: see below")
+        if waiting
+        else _("everything synced"),
+        "partial": _("some files failed"),
+        "dry_run": _("dry run"),
+        "SafetyStop": _("stopped by a safety check, nothing deleted"),
+        "UnreachableError": _("the share could not be reached"),
+        "AuthError": _("the login was refused"),
+    }
+    return texts.get(outcome, _("stopped by an error: {name}").format(name=outcome))

@@ -24,6 +24,8 @@ from servers import (
     school_share,
 )
 
+from webui import browser_page, chromium_browser  # noqa: F401  (fixtures for every test)
+
 from agent import log as agent_log
 
 # No test may reach the developer's real OS keyring (the vault's key would land there); hoso
@@ -100,6 +102,16 @@ def dav_server(request: pytest.FixtureRequest) -> DavServer:
 
 @pytest.fixture
 def share(dav_server: DavServer, request: pytest.FixtureRequest) -> Share:
+    return _new_share(dav_server, request)
+
+
+@pytest.fixture
+def wsgidav_share(wsgidav_server: DavServer, request: pytest.FixtureRequest) -> Share:
+    """A fresh folder on wsgidav alone: for tests about what hoso shows, not how servers differ."""
+    return _new_share(wsgidav_server, request)
+
+
+def _new_share(dav_server: DavServer, request: pytest.FixtureRequest) -> Share:
     name = f"t{next(_folder_numbers):04d}-{request.node.originalname}"[:60]
     status, _ = dav_server.request("MKCOL", name + "/")  # nginx refuses a folder without "/"
     assert status == 201, f"could not create the test folder {name}: HTTP {status}"

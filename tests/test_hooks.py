@@ -7,6 +7,7 @@ Third-party plugins are installed for real: a module plus a ``*.dist-info`` fold
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 import threading
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, remote_tree, run_hoso
+from agents import Agent, hoso_command, hoso_env, remote_tree, run_hoso
+from webui import Client
 from conftest import Share
 
 from agent import config as configmod
@@ -663,6 +665,36 @@ def hoso_register_commands(cli):
 @hookimpl
 def hoso_status_notes(config):
     return [f"Spy note for {config.root.name}"]
+
+
+from pathlib import Path
+
+from agent.api import WebCard, WebPage, WebRedirect, WebView
+
+
+def _hello(request):
+    if request.method == "POST":
+        return WebRedirect("/hello/", "Chào " + request.arg("who"))
+    return WebView("hello.html", {"root": request.config.root.name, "sub": request.subpath})
+
+
+@hookimpl
+def hoso_web_pages(config):
+    return [
+        WebPage(
+            "hello",
+            lambda: "Xin chào",
+            65,
+            Path(__file__).with_name("hello_templates"),
+            _hello,
+            card=lambda request: WebCard("Hello card", [f"{request.language} card line"], "warn"),
+        )
+    ]
+"""
+HELLO_TEMPLATE = """{% extends "base.html" %}
+{% block content %}<h1>Hello {{ root }} [{{ sub }}]</h1>
+<form method="post"><input type="hidden" name="csrf" value="{{ csrf }}">
+<input name="who" value="cô Lan"><button>Go</button></form>{% endblock %}
 """
 
 
@@ -671,6 +703,8 @@ def extras(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """An installed plugin adding a command and a status note; its config, its environment."""
     site = tmp_path / "site"
     install_plugin(site, "hoso_extras", EXTRAS)
+    (site / "hello_templates").mkdir()
+    (site / "hello_templates" / "hello.html").write_text(HELLO_TEMPLATE, encoding="utf-8")
     cfg = make_config(tmp_path)
     configmod.write_private(
         cfg.path,
@@ -699,6 +733,41 @@ def test_hook_status_notes_show_in_status(extras: tuple[Path, dict[str, str]]) -
         {"plugin": "hoso_extras", "text": "Spy note for HoSo"}
     ]
     assert "Spy note for HoSo" in run_hoso("--config", str(config), "status", env=env).stdout
+
+
+def test_hook_web_pages_serves_a_plugin_page_card_and_form(
+    extras: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    config, env = extras
+    page = subprocess.Popen(
+        hoso_command("--config", str(config), "ui", "--print-url"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=hoso_env(env),
+    )
+    try:
+        assert page.stdout is not None
+        url = page.stdout.readline().strip()
+        port = int(url.split(":")[2].split("/")[0])
+        client = Client(port)
+        status, _headers, _html = client.request("GET", url.split(str(port), 1)[1])
+        assert status == 303
+        status, _headers, html = client.request("GET", "/hello/week/3")
+        assert status == 200 and "Hello HoSo [week/3]" in html
+        assert 'href="/hello/"' in html and "Xin chào" in html  # in the menu
+        token = client.csrf()
+        status, headers, _html = client.request(
+            "POST", "/hello/", body=f"csrf={token}&who=c%C3%B4+Lan"
+        )
+        assert status == 303 and headers["location"] == "/hello/"
+        assert "Chào cô Lan" in client.request("GET", "/hello/")[2]
+        overview = client.request("GET", "/?part=live")[2]
+        assert "Hello card" in overview and "vi card line" in overview
+    finally:
+        page.terminate()
+        page.communicate(timeout=30)
+    assert page.returncode == 0
 
 
 def test_hook_school_year_start_is_the_first_answer(tmp_path: Path) -> None:

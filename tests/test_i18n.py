@@ -27,6 +27,8 @@ PO_PATH = i18n.LOCALE_DIR / "vi" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
 MO_PATH = PO_PATH.with_suffix(".mo")
 # The same keywords as scripts/catalog: the defaults plus `-k _ -k ngettext:1,2`.
 KEYWORDS = {**DEFAULT_KEYWORDS, "_": None, "ngettext": (1, 2)}
+# As babel.cfg (scripts/catalog): Python sources and the teacher's page's Jinja templates.
+METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 FIX = (
     "Run scripts/catalog, translate the listed entries in "
     f"{PO_PATH.relative_to(REPO)}, then run scripts/catalog again to compile the .mo."
@@ -53,7 +55,7 @@ def _extracted() -> dict[MsgId, list[str]]:
         if not directory.is_dir():
             continue
         for filename, lineno, message, _comments, _context in extract_from_dir(
-            directory, keywords=KEYWORDS, comment_tags=()
+            directory, method_map=METHOD_MAP, keywords=KEYWORDS, comment_tags=()
         ):
             if isinstance(message, tuple):
                 message = tuple(m for m in message if m)  # ngettext's count argument is None

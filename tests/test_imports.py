@@ -17,6 +17,12 @@ import pytest
 AGENT = Path(__file__).resolve().parent.parent / "agent"
 # The command line is a package: every module of it (agent/cli/*.py) is click's owner.
 CLI = {"cli", *(f"cli.{p.stem}" for p in (AGENT / "cli").glob("*.py") if p.stem != "__init__")}
+# So is the teacher's page's package (agent/web/**) for Flask and Jinja2.
+WEB = {
+    ".".join(p.relative_to(AGENT).with_suffix("").parts[:-1] if p.stem == "__init__" else
+             p.relative_to(AGENT).with_suffix("").parts)
+    for p in (AGENT / "web").rglob("*.py")
+}
 
 OWNERS = {
     "click": CLI | {"context"},
@@ -32,7 +38,9 @@ OWNERS = {
     "pathspec": {"local"},
     "watchdog": {"watcher"},
     "wsgidav": {"demo"},
-    "cheroot": {"demo"},
+    "cheroot": {"demo", "web.server"},
+    "flask": WEB,
+    "jinja2": WEB,
     "docx": {"demo", "docx_layout"},
     "pluggy": {"hooks"},
     "cryptography": {"envelope"},
@@ -65,7 +73,7 @@ LAYERS = [
         "documents.sandbox",
         "documents.worker",
     },
-    {"config", "recordtypes", "profilestore"},
+    {"config", "recordtypes", "profilestore", "webpage"},
     {
         "local",
         "davxml",
@@ -96,7 +104,9 @@ LAYERS = [
     {"backup.service", "backup.scheduler", "backup.offsite"},
     {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
-    {"daemon", "control", "schoollane"},
+    {"control", "schoollane"},
+    WEB,  # the teacher's page: views over the same services as the commands
+    {"daemon"},  # serves the page while it runs
     {"demo"},
     {"__main__", *CLI},
 ]

@@ -33,6 +33,7 @@ from . import (
     status,
     sync,
     trash,
+    ui,
     vault,
 )
 
@@ -68,7 +69,7 @@ for command in (
     backup.backup,
     vault.vault,
     demo.demo,
-    school.school,
+    ui.ui,
 ):
     cli.add_command(command)
 

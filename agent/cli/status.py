@@ -39,7 +39,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         click.echo(
             _("Last pass: {when} ({outcome}).").format(
                 when=st.last_pass["finished"].replace("T", " "),
-                outcome=_outcome_text(st.last_pass["outcome"], waiting=st.waiting),
+                outcome=statusmod.outcome_text(st.last_pass["outcome"], waiting=st.waiting),
             )
         )
         stopped_by = (st.last_pass["report"] or {}).get("error")
@@ -83,21 +83,6 @@ def status(ctx: Ctx, as_json: bool) -> None:
             _("Plugin {plugin} failed in {hook} ({count}×): {detail}").format(**failure),
             err=False,
         )
-
-
-def _outcome_text(outcome: str, *, waiting: bool) -> str:
-    texts = {
-        # Never "everything synced" beside changes that wait.
-        "ok": _("finished, but not everything is synced: see below")
-        if waiting
-        else _("everything synced"),
-        "partial": _("some files failed"),
-        "dry_run": _("dry run"),
-        "SafetyStop": _("stopped by a safety check, nothing deleted"),
-        "UnreachableError": _("the share could not be reached"),
-        "AuthError": _("the login was refused"),
-    }
-    return texts.get(outcome, _("stopped by an error: {name}").format(name=outcome))
 
 
 def _print_school_folder(school: dict[str, Any] | None) -> None:

@@ -1,0 +1,131 @@
+"""Who may use the teacher's page: the teacher who can read this install's secret, no one else.
+
+The page listens on 127.0.0.1, which every local user and every web page the browser opens
+can reach. So:
+
+- **The secret** is 32 random bytes in ``<state dir>/ui-secret`` (0600), made on first use.
+  Only the teacher's processes read it. It never travels: `hoso ui` mints a **ticket** from
+  it (a random id, an expiry, an HMAC over both) and opens ``/login?ticket=…``; the page
+  checks the HMAC, takes each ticket once, and answers with a session cookie (HttpOnly,
+  SameSite=Strict, signed with a key derived from the secret). A ticket in the browser's
+  history or a shell's is useless a minute later and after its first use.
+- **Host**: every request must name ``127.0.0.1:<port>`` or ``localhost:<port>``; a page of
+  another site that points its own name at 127.0.0.1 (DNS rebinding) is refused.
+- **Changes** (every POST) carry the session's CSRF token and, when the browser says where
+  the request comes from (Origin), that origin must be this page's.
+
+Decisions here are pure functions of their inputs (``now`` is an argument).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..durable import create_new
+
+SECRET_FILE = "ui-secret"
+TICKET_SECONDS = 120.0  # a ticket opens the page within two minutes or not at all
+LOCAL_NAMES = ("127.0.0.1", "localhost")
+
+
+def install_secret(state_dir: Path) -> bytes:
+    """This install's secret, made (0600, never replaced) when there is none yet."""
+    path = state_dir / SECRET_FILE
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        create_new(path, secrets.token_bytes(32).hex().encode("ascii"))
+    except FileExistsError:  # made meanwhile by the agent or another `hoso ui`
+        pass
+    return _read(path)
+
+
+def _read(path: Path) -> bytes:
+    data = path.read_bytes().strip()
+    if len(data) < 32:
+        raise FileNotFoundError(path)  # an empty or cut file: treated as none, never used
+    return bytes.fromhex(data.decode("ascii"))
+
+
+def _derive(secret: bytes, purpose: str) -> bytes:
+    return hmac.new(secret, b"hoso-ui:" + purpose.encode("ascii"), hashlib.sha256).digest()
+
+
+def session_key(secret: bytes) -> bytes:
+    """The key that signs session cookies: derived, so a leaked cookie key is not the secret."""
+    return _derive(secret, "session")
+
+
+def mint_ticket(secret: bytes, now: float) -> str:
+    """A one-use ticket that opens a session until ``now + TICKET_SECONDS``."""
+    nonce = secrets.token_urlsafe(16)
+    expires = int(now + TICKET_SECONDS)
+    body = f"{nonce}.{expires}"
+    return f"{body}.{_mac(secret, body)}"
+
+
+def _mac(secret: bytes, body: str) -> str:
+    digest = hmac.new(_derive(secret, "ticket"), body.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+@dataclass
+class Tickets:
+    """The tickets already taken (until they expire): each opens one session."""
+
+    secret: bytes
+    _taken: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, ticket: str, now: float) -> bool:
+        """Whether ``ticket`` is genuine, unexpired and unused; it is used up by this call."""
+        try:
+            nonce, expires_text, mac = ticket.split(".")
+            expires = int(expires_text)
+            body = f"{nonce}.{expires_text}"
+            body.encode("ascii")
+        except (ValueError, UnicodeEncodeError):
+            return False
+        if not hmac.compare_digest(mac, _mac(self.secret, body)):
+            return False
+        # A ticket from a clock far ahead is no longer than TICKET_SECONDS either.
+        if not now <= expires <= now + TICKET_SECONDS:
+            return False
+        with self._lock:
+            for old in [n for n, until in self._taken.items() if until < now]:
+                del self._taken[old]
+            if nonce in self._taken:
+                return False
+            self._taken[nonce] = expires
+        return True
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Whether the Host header names this page on the loopback (DNS rebinding is refused)."""
+    if not host:
+        return False
+    return host.lower() in {f"{name}:{port}" for name in LOCAL_NAMES}
+
+
+def origin_allowed(origin: str | None, port: int) -> bool:
+    """Whether a POST's Origin header (when the browser sends one) is this page."""
+    if origin is None:
+        return True  # older browsers send none on same-origin posts; the CSRF token decides
+    return origin.lower() in {f"http://{name}:{port}" for name in LOCAL_NAMES}
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    return bool(given and expected) and hmac.compare_digest(str(given), str(expected))

@@ -1,0 +1,391 @@
+"""The teacher's page as a Flask application: access checks, language, layout, dispatch.
+
+Every page is a :class:`agent.webpage.WebPage`, the core's own (agent/web/pages) and the
+plugins' (``hoso_web_pages``) alike; this module turns requests into
+:class:`~agent.webpage.WebRequest` and a view's answer into a response. It holds no logic
+of its own about records: views call the services the commands call.
+
+Each request is checked in this order: the Host header (DNS rebinding), then, except for
+the login and the static files, a session this process opened from a ticket (so a restart
+asks for `hoso ui` again), then for a POST the origin and the CSRF token. Answers are never
+cached, never framed, and allow scripts from this page only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from .. import config as configmod
+from ..config import Config
+from ..errors import ConfigError, HosoError
+from ..hooks import load_plugins
+from ..i18n import _, current_language, language, ngettext
+from ..log import get_logger
+from ..webpage import WebAnswer, WebFile, WebPage, WebRedirect, WebRequest, WebTask, WebView
+from . import access
+from .tasks import Tasks
+
+log = get_logger(__name__)
+
+HERE = Path(__file__).parent
+SESSION_SECONDS = 12 * 3600.0  # a session lasts a school day; `hoso ui` opens a new one
+RESERVED = {"login", "logout", "lang", "static", "tasks", "health"}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@dataclass
+class Site:
+    """What the application serves: the config file it follows (re-read when it changes, so
+    the first-run wizard and `hoso init` take effect without a restart), the pages, the
+    sessions opened here and the running tasks."""
+
+    config_path: Path
+    state_dir: Path
+    port: int
+    now: Callable[[], float] = time.time
+    tasks: Tasks = field(default_factory=Tasks)
+    _sessions: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _config: tuple[tuple[int, int], Config] | None = None
+    _pages: tuple[int, list[WebPage]] | None = None
+
+    def config(self) -> Config | None:
+        """The config as the file says now; None before `hoso init` (or the wizard)."""
+        try:
+            stat = self.config_path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if self._config is not None and self._config[0] == stamp:
+                return self._config[1]
+        loaded = configmod.load(self.config_path)
+        with self._lock:
+            self._config = (stamp, loaded)
+        return loaded
+
+    def pages(self, config: Config | None) -> list[WebPage]:
+        """The core's pages and the enabled plugins', in menu order."""
+        from .pages import core_pages
+
+        key = id(config)
+        with self._lock:
+            if self._pages is not None and self._pages[0] == key:
+                return self._pages[1]
+        found = list(core_pages())
+        if config is not None:
+            found += [page for _plugin, page in load_plugins(config).web_pages()]
+        found = [p for p in found if p.slug not in RESERVED]
+        found.sort(key=lambda page: (page.order, page.slug))
+        with self._lock:
+            self._pages = (key, found)
+        return found
+
+    def open_session(self) -> str:
+        sid = secrets.token_urlsafe(24)
+        now = self.now()
+        with self._lock:
+            for old in [s for s, until in self._sessions.items() if until < now]:
+                del self._sessions[old]
+            self._sessions[sid] = now + SESSION_SECONDS
+        return sid
+
+    def session_valid(self, sid: object) -> bool:
+        if not isinstance(sid, str):
+            return False
+        with self._lock:
+            until = self._sessions.get(sid)
+        return until is not None and self.now() < until
+
+    def close_session(self, sid: object) -> None:
+        with self._lock:
+            self._sessions.pop(str(sid), None)
+
+
+def page_language(config: Config | None, chosen: object) -> str:
+    """The page's language: the teacher's switch, else the config's explicit choice, else
+    Vietnamese (the page is for teachers, whatever the admin's shell said)."""
+    if chosen in ("vi", "en"):
+        return str(chosen)
+    if config is not None and config.language in ("vi", "en"):
+        return config.language
+    return "vi"
+
+
+def create_app(site: Site) -> flask.Flask:
+    secret = access.install_secret(site.state_dir)
+    tickets = access.Tickets(secret)
+    app = flask.Flask(
+        "hoso.web",
+        static_folder=str(HERE / "static"),
+        template_folder=str(HERE / "templates"),
+    )
+    app.config.update(
+        SECRET_KEY=access.session_key(secret),
+        SESSION_COOKIE_NAME=f"hoso_{site.port}",  # cookies are per host, not per port
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=2 * 2**20,  # forms only: no upload goes through the page
+        MAX_FORM_PARTS=200,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: _(message),
+        lambda singular, plural, n: ngettext(singular, plural, n),
+        newstyle=True,
+    )
+    folders: list[Path] = [HERE / "templates"]
+    loader_lock = threading.Lock()
+
+    def loader_for(pages: list[WebPage]) -> ChoiceLoader:
+        """The template loader over the core's folder and every page's: one object while no
+        new folder appears, so that Jinja's template cache holds."""
+        with loader_lock:
+            current = app.jinja_env.loader
+            new = [p.templates for p in pages if p.templates not in folders]
+            if new or not isinstance(current, ChoiceLoader):
+                folders.extend(dict.fromkeys(new))
+                current = ChoiceLoader([FileSystemLoader(str(f)) for f in folders])
+            return current
+
+    def plain_language() -> str:
+        try:
+            config = site.config()
+        except ConfigError:
+            config = None
+        return page_language(config, flask.session.get("lang"))
+
+    @app.before_request
+    def check_access() -> Any:
+        if not access.host_allowed(flask.request.host, site.port):
+            return _plain(lambda: _("This address is not the teacher's page."), 400, "vi")
+        endpoint = flask.request.endpoint or ""
+        if endpoint in ("static", "login", "health"):
+            return None
+        if not site.session_valid(flask.session.get("sid")):
+            return _plain(
+                lambda: _(
+                    "Open this page from the “Hồ sơ điện tử” icon or with the command "
+                    "`hoso ui` on this computer."
+                ),
+                401,
+                plain_language(),
+            )
+        if flask.request.method == "POST":
+            form_token = flask.request.form.get("csrf") or flask.request.headers.get(
+                "X-CSRF-Token"
+            )
+            if not access.origin_allowed(
+                flask.request.headers.get("Origin"), site.port
+            ) or not access.same_token(form_token, flask.session.get("csrf")):
+                return _plain(
+                    lambda: _("This change did not come from the teacher's page."),
+                    403,
+                    plain_language(),
+                )
+        return None
+
+    @app.after_request
+    def harden(response: flask.Response) -> flask.Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # Not "no-referrer": Chromium then sends "Origin: null" with the page's own forms.
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/health")
+    def health() -> Any:
+        # Only that a hoso page answers here (for `hoso ui` to find it): nothing else.
+        return flask.jsonify({"hoso": True})
+
+    @app.get("/login")
+    def login() -> Any:
+        ticket = flask.request.args.get("ticket", "")
+        if not tickets.take(ticket, site.now()):
+            return _plain(
+                lambda: _(
+                    "This link has expired or was already used. Open the page again from "
+                    "the “Hồ sơ điện tử” icon or with `hoso ui`."
+                ),
+                401,
+                plain_language(),
+            )
+        flask.session.clear()
+        flask.session["sid"] = site.open_session()
+        flask.session["csrf"] = access.new_csrf_token()
+        return flask.redirect(_local_target(flask.request.args.get("next", "/")), 303)
+
+    @app.post("/logout")
+    def logout() -> Any:
+        site.close_session(flask.session.get("sid"))
+        flask.session.clear()
+        return _plain(lambda: _("You have left the teacher's page."), 200, plain_language())
+
+    @app.post("/lang")
+    def switch_language() -> Any:
+        chosen = flask.request.form.get("lang", "")
+        if chosen in ("vi", "en"):
+            flask.session["lang"] = chosen
+        return flask.redirect(_local_target(flask.request.form.get("back", "/")), 303)
+
+    @app.get("/tasks/<task_id>")
+    def task_page(task_id: str) -> Any:
+        config = site.config()
+        with language(page_language(config, flask.session.get("lang"))):
+            task = site.tasks.get(task_id)
+            if task is None:
+                return _render(site, config, loader_for, "task_gone.html", {}, 404)
+            if flask.request.args.get("part"):
+                return flask.jsonify(task.to_json())
+            return _render(site, config, loader_for, "task.html", {"task": task}, 200)
+
+    def dispatch(slug: str, subpath: str) -> Any:
+        config = site.config()
+        lang = page_language(config, flask.session.get("lang"))
+        with language(lang):
+            pages = site.pages(config)
+            page = next((p for p in pages if p.slug == slug), None)
+            if page is None or (config is not None and not page.shown(config)):
+                return _render(site, config, loader_for, "not_found.html", {}, 404)
+            if config is None and slug != "setup":
+                return flask.redirect("/setup/", 303)
+            request = WebRequest(
+                config=config if config is not None else _no_config(site),
+                method=flask.request.method,
+                subpath=subpath,
+                query={k: flask.request.args.getlist(k) for k in flask.request.args},
+                form={
+                    k: flask.request.form.getlist(k) for k in flask.request.form if k != "csrf"
+                },
+                now=site.now(),
+                language=lang,
+            )
+            try:
+                answer = page.view(request)
+            except HosoError as exc:
+                return _render(
+                    site, config, loader_for, "problem.html", {"message": str(exc), "page": page}, 200
+                )
+            return _answer(site, config, loader_for, page, answer, lang)
+
+    @app.route("/", methods=["GET", "POST"])
+    def home() -> Any:
+        return dispatch("home", "")
+
+    @app.route("/<slug>/", methods=["GET", "POST"])
+    @app.route("/<slug>/<path:subpath>", methods=["GET", "POST"])
+    def page(slug: str, subpath: str = "") -> Any:
+        return dispatch(slug, subpath)
+
+    @app.errorhandler(ConfigError)
+    def config_broken(exc: ConfigError) -> Any:
+        return _plain(lambda: str(exc), 200, plain_language())
+
+    @app.errorhandler(413)
+    def too_large(exc: Exception) -> Any:
+        return _plain(lambda: _("What was sent is too large for this page."), 413, plain_language())
+
+    return app
+
+
+def _no_config(site: Site) -> Config:
+    """The defaults, for the setup page before there is a config file."""
+    return Config(path=site.config_path, root=Path.home(), state_dir=site.state_dir)
+
+
+def _local_target(target: str) -> str:
+    """``target`` when it is an address on this page, else the home page (no open redirect)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target:
+        return "/"
+    return target
+
+
+def _plain(message: Callable[[], str], status: int, lang: str) -> flask.Response:
+    """A page with one sentence: what the checks answer, holding nothing of the teacher's."""
+    with language(lang):
+        body = flask.render_template("plain.html", message=message(), lang=lang)
+    return flask.Response(body, status=status, mimetype="text/html")
+
+
+def _render(
+    site: Site,
+    config: Config | None,
+    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    template: str,
+    context: dict[str, Any],
+    status: int,
+) -> flask.Response:
+    pages = site.pages(config)
+    flask.current_app.jinja_env.loader = loader_for(pages)
+    current = flask.request.path.strip("/").split("/")[0] or "home"
+    nav = [
+        {"slug": p.slug, "title": p.title(), "href": "/" if p.slug == "home" else f"/{p.slug}/",
+         "active": p.slug == current}
+        for p in pages
+        if config is None and p.slug == "setup" or config is not None and p.shown(config)
+    ]
+    body = flask.render_template(
+        template,
+        nav=nav,
+        lang=current_language(),
+        csrf=flask.session.get("csrf", ""),
+        messages=flask.get_flashed_messages(with_categories=True),
+        path=flask.request.full_path.rstrip("?"),
+        **context,
+    )
+    return flask.Response(body, status=status, mimetype="text/html")
+
+
+def _answer(
+    site: Site,
+    config: Config | None,
+    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    page: WebPage,
+    answer: WebAnswer,
+    lang: str,
+) -> flask.Response:
+    if isinstance(answer, WebView):
+        context = dict(answer.context)
+        context.setdefault("page", page)
+        return _render(site, config, loader_for, answer.template, context, answer.status)
+    if isinstance(answer, WebRedirect):
+        if answer.message:
+            flask.flash(answer.message, "problem" if answer.problem else "done")
+        return flask.redirect(_local_target(answer.to), 303)
+    if isinstance(answer, WebTask):
+        try:
+            task = site.tasks.start(answer, lang)
+        except HosoError as exc:
+            flask.flash(str(exc), "problem")
+            return flask.redirect(_local_target(flask.request.path), 303)
+        return flask.redirect(f"/tasks/{task.id}", 303)
+    if isinstance(answer, WebFile):
+        return flask.send_file(
+            answer.path,
+            mimetype=answer.media_type,
+            as_attachment=not answer.inline,
+            download_name=answer.name,
+            max_age=0,
+        )
+    raise TypeError(f"page {page.slug!r} answered {type(answer).__name__}")

@@ -1,0 +1,132 @@
+"""Serving the teacher's page on 127.0.0.1: inside the running agent, or for `hoso ui` alone.
+
+cheroot (the WSGI server `hoso demo` already uses for its share) serves the Flask
+application on the loopback only, on ``[ui] port`` or a free port. Whoever serves writes
+``<state dir>/ui.json`` (0600: the port and its process) so that `hoso ui` finds the page
+already open instead of starting a second one, and removes it when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cheroot import wsgi
+
+from ..durable import write_atomic
+from ..log import get_logger
+from . import access
+from .app import Site, create_app
+
+log = get_logger(__name__)
+
+ADDRESS_FILE = "ui.json"
+HEALTH_TIMEOUT = 2.0  # seconds: a page that answers slower is taken for none
+IDLE_SECONDS = 3600.0  # `hoso ui` on its own stops after an hour without a request
+
+
+class _Watched:
+    """WSGI middleware remembering when the page was last asked for anything."""
+
+    def __init__(self, app: object, site: Site) -> None:
+        self.app = app
+        self.site = site
+        self.last_request = time.monotonic()
+
+    def __call__(self, environ: dict, start_response: object) -> object:
+        self.last_request = time.monotonic()
+        return self.app(environ, start_response)  # type: ignore[operator]
+
+
+@dataclass
+class Served:
+    """A running page: its port, the site behind it, and how to stop it."""
+
+    port: int
+    site: Site
+    _server: wsgi.Server
+    _thread: threading.Thread
+    _address: Path
+    _watched: _Watched
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def close(self) -> None:
+        self._server.stop()
+        self._thread.join(timeout=10)
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(self._address.read_text()).get("pid") == os.getpid():
+                self._address.unlink()
+
+
+def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
+    """Start serving the page on a thread of its own (OSError when ``port`` is taken)."""
+    server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
+    server.prepare()
+    bound = int(server.bind_addr[1])
+    site = Site(config_path=config_path, state_dir=state_dir, port=bound)
+    watched = _Watched(create_app(site), site)
+    server.wsgi_app = watched
+    thread = threading.Thread(target=server.serve, name="hoso-ui", daemon=True)
+    thread.start()
+    address = state_dir / ADDRESS_FILE
+    write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
+    log.info("teacher's page at http://127.0.0.1:%d/", bound)
+    return Served(bound, site, server, thread, address, watched)
+
+
+def running_port(state_dir: Path) -> int | None:
+    """The port of a page this install already serves (the agent's), None when none answers."""
+    try:
+        port = int(json.loads((state_dir / ADDRESS_FILE).read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not 0 < port < 65536:
+        return None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
+    try:
+        with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT) as answer:
+            if json.loads(answer.read(1000)).get("hoso") is True:
+                return port
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return None
+
+
+def login_url(state_dir: Path, port: int, target: str = "/", *, now: float) -> str:
+    """The address that opens a session on the page at ``port`` and shows ``target``."""
+    from urllib.parse import quote
+
+    ticket = access.mint_ticket(access.install_secret(state_dir), now)
+    url = f"http://127.0.0.1:{port}/login?ticket={ticket}"
+    if target != "/":
+        url += "&next=" + quote(target, safe="/")
+    return url
+
+
+@contextlib.contextmanager
+def serving(config_path: Path, state_dir: Path, port: int = 0) -> Iterator[Served]:
+    served = serve(config_path, state_dir, port)
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+def wait_idle(served: Served, stop: threading.Event, idle: float = IDLE_SECONDS) -> None:
+    """Block until ``stop`` or until nobody asked the page anything for ``idle`` seconds
+    and no task runs (a send started from the page finishes first)."""
+    while not stop.wait(30.0):
+        quiet = time.monotonic() - served._watched.last_request
+        if quiet > idle and not served.site.tasks.running():
+            return
