@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gettext
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,9 @@ LOCALE_DIR = Path(__file__).with_name("locale")
 
 _translations: gettext.NullTranslations = gettext.NullTranslations()
 _language = "en"
+# A thread's own language for a while (:func:`language`): a page shown in English to one
+# request while the agent's loop goes on writing its messages in the process's language.
+_local = threading.local()
 
 
 def detect_language(configured: str = "auto") -> str:
@@ -44,27 +48,36 @@ def setup(configured: str = "auto") -> str:
 
 def current_language() -> str:
     """The language messages are shown in now: "vi" or "en"."""
-    return _language
+    return getattr(_local, "language", None) or _language
 
 
 @contextlib.contextmanager
 def language(code: str) -> Iterator[None]:
-    """Messages in ``code`` ("vi" or "en") for a while: text written for others (an
-    inspection email to the school) is in their language, not the teacher's."""
-    before = _language
-    setup(code)
+    """Messages in ``code`` ("vi" or "en") on this thread for a while: text written for
+    others (an inspection email to the school) is in their language, not the teacher's, and
+    a request to the teacher's page in the language the page is shown in. Other threads go
+    on in theirs."""
+    before = (getattr(_local, "translations", None), getattr(_local, "language", None))
+    _local.translations = gettext.translation(
+        DOMAIN, localedir=LOCALE_DIR, languages=[code], fallback=True
+    )
+    _local.language = code
     try:
         yield
     finally:
-        setup(before)
+        _local.translations, _local.language = before
+
+
+def _active() -> gettext.NullTranslations:
+    return getattr(_local, "translations", None) or _translations
 
 
 def _(message: str) -> str:
-    return _translations.gettext(message)
+    return _active().gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _translations.ngettext(singular, plural, n)
+    return _active().ngettext(singular, plural, n)
 
 
 setup()
