@@ -31,6 +31,7 @@ from agents import (
 )
 from conftest import Share
 from servers import PASSWORD, wait_until
+from webui import Client
 
 from agent.errors import ExitCode
 
@@ -433,10 +434,22 @@ def test_demo_says_what_to_fix_and_what_it_moved_as_it_runs(tmp_path: Path) -> N
     lines = Lines(proc)
     try:
         # The sample whose "Rút kinh nghiệm" is still blank, in the teacher's language.
-        blank = lines.wait_for(lambda t: "Bài 24 - Toán.docx" in t, 60, "the blank reflection")
+        # (Its upload may be told first: the check runs beside the sync, not before it.)
+        # The teacher's page is served too, and its printed address opens it.
+        address = lines.wait_for(lambda t: "/login?ticket=" in t, 60, "the page's address")
+        url = address[address.index("http://") :].split()[0]
+        port = int(url.split(":")[2].split("/")[0])
+        client = Client(port)
+        assert client.request("GET", url.split(str(port), 1)[1])[0] == 303
+        status, _headers, home = client.request("GET", "/")
+        assert status == 200 and "Tổng quan" in home
+        blank = lines.wait_for(
+            lambda t: t.startswith("!") and "Bài 24 - Toán.docx" in t, 60, "the blank reflection"
+        )
         assert "Tuần 13/Toán/Bài 24 - Toán.docx" in blank
         assert "IV. Điều chỉnh sau bài dạy" in blank and "vẫn còn trống" in blank
-        lines.wait_for(lambda t: t.startswith("↑"), 30, "the uploads")
+        if not any(t.startswith("↑") for t in lines.seen):
+            lines.wait_for(lambda t: t.startswith("↑"), 30, "the uploads")
         records = workdir / "HoSo" / "Tuần 12" / "Đạo đức"
         (records / "Bài 6 - Đạo đức.docx").rename(records / "Bài 6 - Em yêu quê hương.docx")
         moved = lines.wait_for(lambda t: t.startswith("→"), 30, "the rename")
