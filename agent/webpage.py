@@ -36,6 +36,8 @@ class WebRequest:
     form: Mapping[str, Sequence[str]]
     now: float
     language: str  # "vi" or "en": what the page is shown in (``_`` already follows it)
+    # Every page of the site on this computer, in menu order (the overview gathers their cards).
+    pages: tuple[WebPage, ...] = ()
 
     def arg(self, name: str, default: str = "") -> str:
         """The first value of ``name`` in the form (a POST) or else the address."""

@@ -277,6 +277,7 @@ def create_app(site: Site) -> flask.Flask:
                 },
                 now=site.now(),
                 language=lang,
+                pages=tuple(pages),
             )
             try:
                 answer = page.view(request)

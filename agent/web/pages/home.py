@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ... import status as statusmod
-from ...hooks import load_plugins
 from ...i18n import _, ngettext
 from ...lock import held_elsewhere
 from ...webpage import WebAnswer, WebCard, WebPage, WebRequest, WebView
@@ -84,12 +83,9 @@ def _when(iso: str) -> str:
 
 def cards(request: WebRequest) -> list[WebCard]:
     """The sync card, then the card of every page that offers one, in menu order."""
-    from . import core_pages
-
     status = statusmod.collect(request.config)
     found = [sync_card(request, status)]
-    pages = core_pages() + [p for _n, p in load_plugins(request.config).web_pages()]
-    for page in sorted(pages, key=lambda p: p.order):
+    for page in request.pages:
         if page.card is not None and page.shown(request.config):
             card = page.card(request)
             if card is not None:
