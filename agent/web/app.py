@@ -60,7 +60,7 @@ class Site:
     _sessions: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _config: tuple[tuple[int, int], Config] | None = None
-    _pages: tuple[int, list[WebPage]] | None = None
+    _pages: tuple[Config | None, list[WebPage]] | None = None
 
     def config(self) -> Config | None:
         """The config as the file says now; None before `hoso init` (or the wizard)."""
@@ -81,9 +81,8 @@ class Site:
         """The core's pages and the enabled plugins', in menu order."""
         from .pages import core_pages
 
-        key = id(config)
         with self._lock:
-            if self._pages is not None and self._pages[0] == key:
+            if self._pages is not None and self._pages[0] is config:
                 return self._pages[1]
         found = list(core_pages())
         if config is not None:
@@ -91,7 +90,7 @@ class Site:
         found = [p for p in found if p.slug not in RESERVED]
         found.sort(key=lambda page: (page.order, page.slug))
         with self._lock:
-            self._pages = (key, found)
+            self._pages = (config, found)
         return found
 
     def open_session(self) -> str:
