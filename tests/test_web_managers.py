@@ -86,6 +86,12 @@ def school(tmp_path: Path, wsgidav_share: Share) -> School:
     return School(wsgidav_share, {"lan": lan, "minh": minh}, manager)
 
 
+def logged_in(port: int, state_dir: Path) -> Client:
+    client = Client(port)
+    client.log_in(state_dir)
+    return client
+
+
 @pytest.fixture
 def page(school: School) -> Iterator[Served]:
     with served(school.manager.config_path, school.manager.state_dir) as page:
@@ -111,6 +117,8 @@ def test_the_report_shows_each_teacher_and_follows_a_week_completed(
     summary = tab.locator("table.managers-summary tbody tr", has_text=TEACHERS["minh"])
     expect(summary.locator("td").nth(2)).to_contain_text("1")
     screenshot(tab, "managers-report")
+    _, _, home = logged_in(page.port, school.manager.state_dir).request("GET", "/?part=live")
+    assert "Tuần 4: 1 trên 2 giáo viên đã nộp kế hoạch bài dạy." in home
 
     # Minh hands in week 4: it reaches the share, then the principal's copy; the page follows.
     plan(
@@ -166,6 +174,26 @@ def test_a_teachers_computer_has_no_managers_page(school: School) -> None:
         # Nor is the search page's teacher filter there.
         status, _, html = client.request("GET", "/search/?q=bai")
         assert status == 200 and 'name="teacher"' not in html
+
+
+def test_a_copy_that_cannot_be_read_is_said_on_the_page_and_its_card(tmp_path: Path) -> None:
+    raw = {
+        "root": str(tmp_path / "TruongTH"),  # not there: the drive is not mounted
+        "state_dir": str(tmp_path / "state"),
+        "language": "vi",
+        "remote": {"url": "http://127.0.0.1:9/"},
+        "plugins": {"desktop": {"enabled": False}},
+        "school": {"principal": {"name": PRINCIPAL}},
+        "teacher": {"name": PRINCIPAL},
+    }
+    configmod.write_private(tmp_path / "agent.toml", to_toml(raw))
+    with served(tmp_path / "agent.toml", tmp_path / "state") as page:
+        client = logged_in(page.port, tmp_path / "state")
+        for address in ("/managers/", "/managers/?part=live", "/?part=live"):
+            status, _, html = client.request("GET", address)
+            assert status == 200, address
+            assert "không có hoặc chưa được kết nối" in html and "TruongTH" in html, address
+            assert "<html" not in html or address == "/managers/", address
 
 
 def test_a_reviewer_is_a_manager_by_name_and_a_teacher_is_not(tmp_path: Path) -> None:

@@ -21,10 +21,14 @@ from agent.api import (
     FIRST_WEEK,
     LAST_WEEK,
     Config,
+    HosoError,
+    UsageError,
+    WebCard,
     WebPage,
     WebRequest,
     WebView,
     _,
+    ngettext,
     printable_name,
     school_week,
 )
@@ -48,6 +52,7 @@ def page() -> WebPage:
         templates=TEMPLATES,
         view=view,
         shown=is_manager,
+        card=card,
     )
 
 
@@ -106,12 +111,15 @@ def rows(report: CompletenessReport) -> list[Row]:
     ]
 
 
-def view(request: WebRequest) -> WebView:
-    config = request.config
-    now = datetime.fromtimestamp(request.now)
-    today = now.date()
-    span = span_of(request, today)
-    report = completeness(
+def build(config: Config, span: Span, today: date) -> CompletenessReport:
+    if not config.root.is_dir():
+        raise UsageError(
+            _(
+                "The copy of the teachers' folders, {root}, is missing or not mounted. Reconnect "
+                "the drive, or wait for hoso's first sync to bring it."
+            ).format(root=printable_name(str(config.root)))
+        )
+    return completeness(
         config,
         config.root,
         weeks=span.weeks,
@@ -119,7 +127,47 @@ def view(request: WebRequest) -> WebView:
         today=today,
         remembered=_VERDICTS,
     )
-    live = f"/{SLUG}/?" + urlencode({"part": "live", "from": span.first, "to": span.last})
+
+
+def card(request: WebRequest) -> WebCard:
+    """The overview's box: how many teachers have handed in this week's lesson plans."""
+    today = datetime.fromtimestamp(request.now).date()
+    week = school_week(today, settings_of(request.config).start_of_year(today))
+    title = _("Group leaders / Principal")
+    link = f"/{SLUG}/"
+    try:
+        report = build(request.config, Span(week, week), today)
+    except HosoError as exc:
+        return WebCard(title, [str(exc)], "bad", link)
+    done = sum(1 for t in report.teachers if t.weeks_present)
+    lines = [
+        _("Week {week}: {done} of {total} teachers have handed in their lesson plans.").format(
+            week=week, done=done, total=len(report.teachers)
+        )
+    ]
+    failing = sum(len(t.failing) for t in report.teachers)
+    if failing:
+        lines.append(
+            ngettext(
+                "{n} lesson plan has errors.", "{n} lesson plans have errors.", failing
+            ).format(n=failing)
+        )
+    state = "ok" if done == len(report.teachers) and not failing else "warn"
+    return WebCard(title, lines, state, link, _("See the report"))
+
+
+def view(request: WebRequest) -> WebView:
+    config = request.config
+    now = datetime.fromtimestamp(request.now)
+    today = now.date()
+    span = span_of(request, today)
+    live = request.arg("part") == "live"
+    try:
+        report = build(config, span, today)
+    except HosoError as exc:
+        # Also for the live part: a message in its place, not a whole page inside the page.
+        return WebView("managers_live.html" if live else "managers.html", {"problem": str(exc)})
+    address = f"/{SLUG}/?" + urlencode({"part": "live", "from": span.first, "to": span.last})
     context: dict[str, Any] = {
         "report": report,
         "rows": rows(report),
@@ -127,10 +175,11 @@ def view(request: WebRequest) -> WebView:
         "weeks": range(FIRST_WEEK, LAST_WEEK + 1),
         "folder": printable_name(str(config.root)),
         "checked": now.strftime("%H:%M:%S"),
-        "live": live,
+        "live": address,
         "every": REFRESH_SECONDS,
-        "searchable": config.roles.manager() is not None and settings_of(config).teacher_depth == 1,
+        # The search page's teacher is the first folder level: only then is a link right.
+        "searchable": settings_of(config).teacher_depth == 1,
     }
-    if request.arg("part") == "live":
+    if live:
         return WebView("managers_live.html", context)
     return WebView("managers.html", context)
