@@ -143,8 +143,11 @@ def test_open_acts_only_on_a_document_inside_the_records_folder(
 
     assert "không còn trong thư mục hồ sơ" in opening("../../" + outside.name)
     assert "không còn trong thư mục hồ sơ" in opening(str(outside))
+    assert "không còn trong thư mục hồ sơ" in opening(PLAN + "\x00.docx")
     assert "không phải là tài liệu" in opening(f"{WEEK}/phép chia.desktop")
     assert str(teacher.root / WEEK) in opening(f"{WEEK}/phép chia.desktop", "folder")
+    _, _, html = client.request("GET", "/search/?" + urlencode({"q": "phep chia", "limit": "0"}))
+    assert "search-result" in html and "flash problem" not in html
     status, _, _ = client.request(
         "POST", "/search/open", body=urlencode({"path": PLAN, "what": "file"})
     )

@@ -113,14 +113,18 @@ def form_of(request: WebRequest) -> Form:
         weeks=request.arg("weeks").strip(),
         subject=request.arg("subject").strip(),
         teacher=request.arg("teacher").strip(),
-        limit=min(int(limit), MAX_SHOWN) if limit.isascii() and limit.isdigit() else DEFAULT_LIMIT,
+        limit=min(max(int(limit), 1), MAX_SHOWN) if _number(limit) else DEFAULT_LIMIT,
     )
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 4
 
 
 def options_of(config: Config, form: Form) -> Options:
     """The options of `hoso search` the form stands for: the service checks them (and says
     what is wrong in the command's words). "12" is ``--week 12``, anything else ``--weeks``."""
-    single = form.weeks.isascii() and form.weeks.isdigit() and len(form.weeks) <= 3
+    single = _number(form.weeks)
     managing = config.roles.manager() is not None
     return Options(
         type=form.type or None,
@@ -228,7 +232,8 @@ def open_view(request: WebRequest) -> WebRedirect:
     back = request.arg("back")
     back = back if back.startswith(f"/{SLUG}/") else f"/{SLUG}/"
     path = request.arg("path")
-    found = stat_one(request.config.root, nfc(path))
+    # A NUL would make the file system call fail otherwise than "not there".
+    found = None if "\x00" in path else stat_one(request.config.root, nfc(path))
     if found is None:
         return WebRedirect(
             back,
