@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, Secret, is_loopback, write_private
 from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
+from .desktopopen import open_target as open_on_desktop
 from .display import printable, printable_name
 from .documents.model import (
     READABLE_SUFFIXES,
@@ -349,6 +350,7 @@ __all__ = [
     "on_school_share",
     "ngettext",
     "office_profile",
+    "open_on_desktop",
     "open_sealed",
     "open_validator",
     "open_vault",

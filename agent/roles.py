@@ -128,6 +128,19 @@ class Roles:
             r for r in self.school.reviewers if r.reviews(self.teacher.name, self.teacher.group)
         )
 
+    def manager(self) -> Person | None:
+        """This computer's person when they review other teachers' lesson plans: the
+        reviewer or the principal whose name is the ``[teacher]`` name; None on a teacher's
+        computer. A manager's agent keeps a copy of the teachers' folders (the whole share, or
+        the groups they review) as its records folder."""
+        mine = _same_name(self.teacher.name)
+        if not mine:
+            return None
+        people: list[Person] = [*self.school.reviewers]
+        if self.school.principal is not None:
+            people.append(self.school.principal)
+        return next((p for p in people if _same_name(p.name) == mine), None)
+
     def to_json(self) -> dict[str, Any]:
         school = self.school
         return {
@@ -151,6 +164,12 @@ class Roles:
             },
             "my_reviewers": [r.to_json() for r in self.my_reviewers()],
         }
+
+
+def _same_name(name: str) -> str:
+    """A person's name as compared: NFC, one case, single spaces ("Lê  Văn Cường" typed twice
+    the same)."""
+    return " ".join(nfc(name).casefold().split())
 
 
 def parse(school: Any, teacher: Any, bad: Bad) -> Roles:

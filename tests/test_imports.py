@@ -59,6 +59,7 @@ LAYERS = [
         "backup",
         "roles",
         "display",
+        "desktopopen",
         "safepath",
         "envelope",
         "durable",

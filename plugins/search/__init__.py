@@ -71,3 +71,10 @@ def hoso_after_pass(config: Config, report: Report) -> None:
     indexer = running(config)
     if indexer is not None:
         indexer.refresh()
+
+
+@hookimpl
+def hoso_web_pages(config: Config) -> list[Any]:
+    from .web import page
+
+    return [page()]

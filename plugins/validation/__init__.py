@@ -92,3 +92,10 @@ def hoso_register_commands(cli: Any) -> None:
     from .commands import register
 
     register(cli)
+
+
+@hookimpl
+def hoso_web_pages(config: Config) -> list[Any]:
+    from .web import page
+
+    return [page()]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.api import (
     Config,
@@ -32,6 +33,9 @@ from agent.api import (
 )
 
 from .settings import Settings, record_types, settings_of
+
+if TYPE_CHECKING:
+    from .report import CompletenessReport
 
 BUILTIN_TEMPLATE = "KHBD"  # the record type hoso has a template of its own for
 REPORT_FORMATS = ("html", "csv", "json")
@@ -123,19 +127,52 @@ def report_text(
     config, the default settings and the shipped record types."""
     from . import report as reportmod
 
+    built = completeness(
+        config, folder, weeks=[week] if week else None, teacher_depth=teacher_depth, today=today
+    )
+    if fmt == "json":
+        return json.dumps(reportmod.to_json(built), ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        # Excel on Windows reads UTF-8 (Vietnamese names) only after a byte-order mark.
+        return "\ufeff" + reportmod.to_csv(built)
+    return reportmod.to_html(built)
+
+
+# A lesson plan's verdict, by (path, size, modification time, type, day): the managers' page
+# builds the report every few seconds, and a file checked once is not read again unchanged.
+Verdicts = dict[tuple[str, int, int, str, date], list[Finding]]
+
+
+def completeness(
+    config: Config | None,
+    folder: Path,
+    *,
+    weeks: Sequence[int] | None,
+    teacher_depth: int,
+    today: date,
+    remembered: Verdicts | None = None,
+) -> CompletenessReport:
+    """The completeness report of ``folder`` for ``weeks`` (None: every week up to
+    ``today``'s), as `hoso report` builds it; ``remembered`` keeps the checks' findings
+    between calls. UsageError when the folder cannot be read."""
+    from . import report as reportmod
+
     settings = settings_of(config) if config else Settings()
     types = record_types(config) if config else load_types_file(shipped_types_file())
     year_start = settings.start_of_year(today)
-    weeks = [week] if week else list(range(1, school_week(today, year_start) + 1))
-    check = functools.partial(
+    if weeks is None:
+        weeks = list(range(1, school_week(today, year_start) + 1))
+    check: reportmod.Check = functools.partial(
         _check,
         today=today,
         year_start=year_start,
         disabled=settings.disabled_rules,
         limits=settings.limits(),
     )
+    if remembered is not None:
+        check = functools.partial(_remembered, check=check, verdicts=remembered, today=today)
     try:
-        built = reportmod.build_report(
+        return reportmod.build_report(
             folder,
             types=types,
             check=check,
@@ -150,12 +187,31 @@ def report_text(
                 path=exc.filename or folder, detail=exc.strerror or exc
             )
         ) from None
-    if fmt == "json":
-        return json.dumps(reportmod.to_json(built), ensure_ascii=False, indent=2)
-    if fmt == "csv":
-        # Excel on Windows reads UTF-8 (Vietnamese names) only after a byte-order mark.
-        return "\ufeff" + reportmod.to_csv(built)
-    return reportmod.to_html(built)
+
+
+MAX_REMEMBERED = 50_000  # verdicts kept: a school's lesson plans of a year, a few MB
+
+
+def _remembered(
+    file: Path,
+    path: RelPath,
+    record_type: RecordType | None,
+    *,
+    check: Callable[[Path, RelPath, RecordType | None], list[Finding]],
+    verdicts: Verdicts,
+    today: date,
+) -> list[Finding]:
+    try:
+        st = file.stat()
+    except OSError:
+        return check(file, path, record_type)
+    key = (path, st.st_size, st.st_mtime_ns, record_type.code if record_type else "", today)
+    found = verdicts.get(key)
+    if found is None:
+        if len(verdicts) >= MAX_REMEMBERED:
+            verdicts.clear()
+        found = verdicts[key] = check(file, path, record_type)
+    return found
 
 
 def _check(

@@ -4,8 +4,9 @@ Keys: ``types_file`` (a school's own record types, same shape as config/record-t
 its types come before the shipped ones, so a school can redefine KHBD), ``disabled_rules``
 (rule ids never reported), ``year_start`` (the Monday of week 1, "YYYY-MM-DD"; default: the
 week of 5 September), ``document_memory_mb`` and ``document_seconds`` (what reading one
-document may cost: :mod:`agent.documents.sandbox`). A wrong value raises ConfigError
-naming the key.
+document may cost: :mod:`agent.documents.sandbox`), ``teacher_depth`` (on a manager's
+computer, the folder level of the records folder that names the teacher: 2 for
+"Tổ 1/Nguyễn Văn A/…"; the managers' page). A wrong value raises ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agent.api import (
 NAME = "validation"
 
 
+MAX_TEACHER_DEPTH = 5  # as `hoso report --teacher-depth`
 MIN_MEMORY_MB = 128  # a worker with the readers loaded takes about 40 MB
 
 
@@ -41,6 +43,7 @@ class Settings:
     year_start: date | None = None
     document_memory_mb: int = 512
     document_seconds: int = 20
+    teacher_depth: int = 1
 
     def start_of_year(self, today: date) -> date:
         return self.year_start or default_year_start(today)
@@ -57,7 +60,14 @@ class Settings:
 
 def settings_of(config: Config) -> Settings:
     raw: Mapping[str, Any] = config.plugins.settings(NAME)
-    known = {"types_file", "disabled_rules", "year_start", "document_memory_mb", "document_seconds"}
+    known = {
+        "types_file",
+        "disabled_rules",
+        "year_start",
+        "document_memory_mb",
+        "document_seconds",
+        "teacher_depth",
+    }
     for key in raw:
         if key not in known:
             raise _bad(config, key, _("is not a known setting"))
@@ -79,12 +89,20 @@ def settings_of(config: Config) -> Settings:
     seconds = _whole_number(config, raw, "document_seconds", Settings.document_seconds)
     if seconds < 1:
         raise _bad(config, "document_seconds", _("must be at least {n}").format(n=1))
+    depth = _whole_number(config, raw, "teacher_depth", Settings.teacher_depth)
+    if not 1 <= depth <= MAX_TEACHER_DEPTH:
+        raise _bad(
+            config,
+            "teacher_depth",
+            _("must be from {low} to {high}").format(low=1, high=MAX_TEACHER_DEPTH),
+        )
     return Settings(
         types_file=Path(types_file).expanduser() if types_file else None,
         disabled_rules=frozenset(disabled),
         year_start=year_start,
         document_memory_mb=memory,
         document_seconds=seconds,
+        teacher_depth=depth,
     )
 
 
