@@ -29,7 +29,7 @@ from agent.backup.repository import Repository
 from agent.envelope import KdfParams
 from agent.i18n import language
 from agent.journal import Journal
-from agent.web.pages import restore, restore_backups
+from agent.web.pages import restore
 from agent.web.server import running_port
 from agent.webpage import WebCard, WebRequest
 
@@ -39,12 +39,6 @@ PLAN = "Tuần 5/Toán/Bài 3.docx"
 OTHER = "Tuần 5/Toán/Bài 4.docx"
 DAY1 = datetime(2026, 12, 1, 10, 15).astimezone()
 DAY2 = datetime(2026, 12, 2, 16, 30).astimezone()
-
-
-@pytest.fixture(autouse=True)
-def _nothing_held() -> None:
-    """Each test types the passphrase itself (the page holds it in its process's memory)."""
-    restore_backups.HELD._kept.clear()
 
 
 def teacher_with_backups(tmp_path: Path, share: Share) -> Agent:
@@ -118,7 +112,8 @@ def test_a_deleted_file_comes_back_from_the_calendar_of_backups(
         tab.locator("tr", has_text="Bài 3.docx").locator("text=Khôi phục…").click()
         expect(tab.locator(".restore-facts")).to_contain_text("sửa lần cuối")
         beside = "Tuần 5/Toán/Bài 3 (bản sao lưu 2026-12-01).docx"
-        expect(tab.locator("#beside-title + p .restore-name")).to_have_text(beside.rpartition("/")[2])
+        shown = tab.locator("#beside-title + p .restore-name")
+        expect(shown).to_have_text(beside.rpartition("/")[2])
         tab.click("button[value=beside]")
         assert "Bài 3 (bản sao lưu 2026-12-01).docx" in _finish(tab)
         assert agent.read(beside) == b"as on 1 December"
@@ -141,6 +136,12 @@ def test_a_deleted_file_comes_back_from_the_calendar_of_backups(
         expect(trash_row).to_contain_text("Bài 3.docx")
         expect(trash_row).to_contain_text("Tuần 5/Toán")
         assert PASSPHRASE not in tab.content()
+
+        tab.goto(page.url)  # the overview's card (its age depends on today: not asserted)
+        expect(tab.locator(".card", has_text="Sao lưu")).to_contain_text("Lần sao lưu gần nhất")
+        expect(tab.locator(".card", has_text="Sao lưu").locator("a")).to_have_attribute(
+            "href", "/restore/"
+        )
 
         phone = browser_page("phone")  # the passphrase is still held: straight to the calendar
         _open(phone, agent, page.port)
@@ -206,8 +207,10 @@ def test_the_running_agent_restores_from_the_trash_and_from_a_backup(
         assert "thùng rác" in _finish(tab)
         assert agent.read(OTHER) == b"lesson 4"
         wait_until(
-            lambda: remote_tree(wsgidav_share).get(PLAN) == b"do not lose me"
-            and remote_tree(wsgidav_share).get(OTHER) == b"lesson 4",
+            lambda: (
+                remote_tree(wsgidav_share).get(PLAN) == b"do not lose me"
+                and remote_tree(wsgidav_share).get(OTHER) == b"lesson 4"
+            ),
             30,
             "the restored files on the share",
         )
@@ -217,8 +220,9 @@ def test_the_running_agent_restores_from_the_trash_and_from_a_backup(
     assert [(i["path"], i["reason"]) for i in items if i["side"] == "local"] == [
         (OTHER, "replaced_by_backup")
     ]
-    assert not any(PASSPHRASE.encode() in p.read_bytes() for p in agent.state_dir.rglob("*")
-                   if p.is_file())
+    assert not any(
+        PASSPHRASE.encode() in p.read_bytes() for p in agent.state_dir.rglob("*") if p.is_file()
+    )
 
 
 def _id(tab: Any) -> str:
@@ -324,3 +328,41 @@ def test_the_overview_card_says_the_backup_age_in_plain_words(
         "Lần sao lưu gần nhất: 4 ngày trước (10:15 01/12/2026).",
         "Cắm ổ USB sao lưu vào máy: hoso tự sao lưu ngay khi thấy ổ.",
     ]
+
+
+def test_a_folder_comes_back_beside_or_whole_in_its_place(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """The service under the page: a folder restored next to the current one, then in its
+    place, the current folder (with a file made since the backup) kept whole in the trash."""
+    agent = teacher_with_backups(tmp_path, wsgidav_share)
+    agent.write("Tuần 5/Toán/Bài 5 (made since).docx", b"new since the backup")
+    repo = Repository.open(agent.config.backup.repository_path(), PASSPHRASE)
+    [first, _second] = [snapshot_id for snapshot_id, _s in repo.snapshots()]
+    with language("vi"), Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        staged = putback.stage(agent.config, repo, first, "Tuần 5", now=DAY2.timestamp())
+        assert (staged.files, staged.path) == (2, "Tuần 5")
+        done = putback.put_back(
+            agent.config, journal, staged.token, "Tuần 5", how="beside", label="2026-12-01"
+        )
+        assert done.path == "Tuần 5 (bản sao lưu 2026-12-01)"
+        staged = putback.stage(agent.config, repo, first, "Tuần 5", now=DAY2.timestamp())
+        done = putback.put_back(
+            agent.config, journal, staged.token, "Tuần 5", how="in_place", label="2026-12-01"
+        )
+        assert done.replaced == "Tuần 5"
+        [kept] = [i for i in journal.trash_items() if i.reason == "replaced_by_backup"]
+    as_backed_up = {PLAN: b"as on 1 December", OTHER: b"lesson 4"}
+    assert agent.tree() == {
+        **as_backed_up,
+        **{
+            p.replace("Tuần 5", "Tuần 5 (bản sao lưu 2026-12-01)", 1): b
+            for p, b in as_backed_up.items()
+        },
+    }
+    assert kept.kind.value == "dir" and kept.path == "Tuần 5"
+    assert sorted(p.name for p in Path(kept.stored_as).rglob("*.docx")) == [
+        "Bài 3.docx",
+        "Bài 5 (made since).docx",
+    ]
+    assert not any((agent.state_dir / putback.STAGING).iterdir())

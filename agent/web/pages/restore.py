@@ -21,7 +21,7 @@ from ...backup.snapshots import DIR
 from ...config import Config
 from ...control import carry_out
 from ...display import printable_name, size_text
-from ...errors import UsageError
+from ...errors import HosoError, UsageError
 from ...i18n import _, ngettext
 from ...journal import Journal
 from ...model import Kind, name_of, parent_of
@@ -132,9 +132,13 @@ def _main(request: WebRequest) -> WebAnswer:
         "month": None,
     }
     if shelf.repo is not None:
-        found = backups.moments(shelf.repo)
-        context["month"] = backups.month_view(found, request.arg("month"))
-        context["count"] = len(found)
+        try:
+            found = backups.moments(shelf.repo)
+        except HosoError as exc:  # a damaged snapshot: the trash above still shows
+            context["shelf"] = backups.Shelf(problem=str(exc))
+        else:
+            context["month"] = backups.month_view(found, request.arg("month"))
+            context["count"] = len(found)
     return WebView("restore.html", context)
 
 

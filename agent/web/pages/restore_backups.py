@@ -27,7 +27,7 @@ from ...backup.snapshots import DIR, find_entry, load_tree
 from ...config import Config, Secret
 from ...control import carry_out
 from ...display import printable_name, size_text
-from ...errors import ConfigError, UsageError, WrongPassphrase
+from ...errors import ConfigError, HosoError, UsageError, WrongPassphrase
 from ...i18n import _, ngettext
 from ...local import ignore_rules
 from ...lock import held_elsewhere
@@ -97,6 +97,8 @@ def open_shelf(config: Config, now: float) -> Shelf:
         return Shelf(repo=service.open_repository(config, secret))
     except WrongPassphrase:
         return Shelf(ask=True, problem=_("The backup passphrase hoso holds does not open them."))
+    except HosoError as exc:  # damaged, written by a newer hoso, unreadable: said, not raised
+        return Shelf(problem=str(exc))
 
 
 def unlock(config: Config, typed: str, now: float) -> str:
@@ -110,6 +112,8 @@ def unlock(config: Config, typed: str, now: float) -> str:
         service.open_existing(path, lambda: secret)
     except WrongPassphrase:
         return _("This is not the backup passphrase; try again (or type the recovery key).")
+    except HosoError as exc:
+        return str(exc)
     HELD.keep(path, secret, now)
     return ""
 
