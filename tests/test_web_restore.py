@@ -366,3 +366,38 @@ def test_a_folder_comes_back_beside_or_whole_in_its_place(
         "Bài 5 (made since).docx",
     ]
     assert not any((agent.state_dir / putback.STAGING).iterdir())
+
+
+def test_the_school_folders_trash_is_listed_apart_and_restored(
+    tmp_path: Path, wsgidav_share: Share, browser_page: Any
+) -> None:
+    """With a school folder, its own trash (`hoso trash list --school`) has its heading; a
+    school file deleted on the share comes back through the school.trash.restore request."""
+    server = wsgidav_share.server
+    folder = wsgidav_share.remote_dir + "-truong"
+    assert server.request("MKCOL", folder + "/")[0] == 201
+    school_root = tmp_path / "truong"
+    agent = Agent(
+        tmp_path,
+        wsgidav_share,
+        language="vi",
+        school={"folder_url": f"{server.url}{folder}/", "folder_root": str(school_root)},
+    )
+    name = "Biểu mẫu/Kế hoạch tuần.docx"
+    (server.data_dir / folder / "Biểu mẫu").mkdir()
+    (server.data_dir / folder / name).write_bytes(b"the school's form")
+    assert agent.cli("school", "sync").returncode == 0
+    assert (school_root / name).read_bytes() == b"the school's form"
+    (server.data_dir / folder / name).unlink()  # someone deletes it on the share
+    assert agent.cli("school", "sync").returncode == 0
+    assert not (school_root / name).exists()
+    with served(agent.config_path, agent.state_dir) as page:
+        tab = browser_page("laptop")
+        _open(tab, agent, page.port)
+        expect(tab.locator("#trash h3")).to_have_text(["Thư mục hồ sơ", "Thư mục của trường"])
+        row = tab.locator("#trash tr", has_text="Kế hoạch tuần.docx")
+        expect(row).to_contain_text("Biểu mẫu")
+        row.locator("button", has_text="Khôi phục").click()
+        assert "Kế hoạch tuần.docx" in _finish(tab)
+    assert (school_root / name).read_bytes() == b"the school's form"
+    assert agent.tree() == {}  # nothing came into the records folder
