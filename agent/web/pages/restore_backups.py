@@ -323,11 +323,7 @@ def restore_task(
             progress(_("hoso puts it into the records folder between two syncs…"))
         args = {"staged": staged.token, "path": staged.path, "how": how, "day": day.isoformat()}
         done = carry_out(config, "backup.restore", args, emit=_quiet)
-        return _outcome(done, day) + (
-            ""
-            if running
-            else " " + _("hoso is not running on this computer: the share gets it when it runs.")
-        )
+        return _outcome(done, day, running=running)
 
     title = _("Getting “{name}” back").format(name=name)
     return WebTask(kind="restore", title=title, run=run, then="/restore/")
@@ -337,16 +333,20 @@ def _quiet(event: dict[str, Any]) -> None:
     """The request's events: nothing to show for a put-back."""
 
 
-def _outcome(done: dict[str, Any], day: date) -> str:
+def _outcome(done: dict[str, Any], day: date, *, running: bool) -> str:
     path = printable_name(str(done["path"]))
     if done.get("unchanged"):
         return _(
             "“{path}” on this computer is already as in the backup; nothing was changed."
         ).format(path=path)
     if done.get("replaced"):
-        return _(
+        said = _(
             "“{path}” is back as it was on {day}. The version it replaced is in hoso's trash "
             "(listed on this page)."
         ).format(path=path, day=day.strftime("%d/%m/%Y"))
-    return _("Restored as “{path}”. The next sync carries it to the share.").format(path=path)
+    else:
+        said = _("Restored as “{path}”.").format(path=path)
+    if running:
+        return said + " " + _("hoso is sending it to the share now.")
+    return said + " " + _("hoso is not running on this computer: the share gets it when it runs.")
 
