@@ -294,6 +294,26 @@ def _trash_item(args: Mapping[str, Any]) -> int:
     return item
 
 
+def backup_restore(services: Services, args: Mapping[str, Any]) -> Answer:
+    """Put a file or folder the teacher's page took out of a backup (agent/backup/putback.py:
+    staged, verified) into the records folder, beside the current one or in its place (what
+    it replaces goes to the trash first). No passphrase: the copy is already out."""
+    from .backup import putback
+
+    names = ("staged", "path", "how", "day")
+    if set(args) != set(names) or not all(isinstance(args[n], str) for n in names):
+        raise UsageError(_("backup.restore takes a staged copy, its path, how and the day."))
+    done = putback.put_back(
+        services.config,
+        services.journal,
+        args["staged"],
+        args["path"],
+        how=args["how"],
+        label=args["day"],
+    )
+    return Answer(done.to_json(), changed=not done.unchanged)
+
+
 Handler = Callable[[Services, Mapping[str, Any]], Answer]
 
 HANDLERS: dict[str, Handler] = {
@@ -301,6 +321,7 @@ HANDLERS: dict[str, Handler] = {
     "trash.restore": trash_restore,
     "school.sync": school_sync,
     "school.trash.restore": school_trash_restore,
+    "backup.restore": backup_restore,
 }
 
 

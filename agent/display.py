@@ -85,3 +85,14 @@ def _wrapped(stream: TextIO) -> TextIO:
     if isinstance(stream, PrintableStream):
         return stream  # type: ignore[unreachable]
     return PrintableStream(stream)  # type: ignore[return-value]
+
+
+def size_text(n: float) -> str:
+    """1234567 → "1.2 MB" (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB"):
+        n /= 1000
+        if n < 999.95:  # what rounds to 1000.0 is shown in the next unit
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} GB"

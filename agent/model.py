@@ -343,6 +343,7 @@ class TrashReason(enum.StrEnum):
     REPLACED_BY_LOCAL = "replaced_by_local"  # share version replaced by a newer upload
     OLDER_FROM_BACKUP = "older_from_backup"  # a restored file the share had a newer version of
     GONE_SINCE_BACKUP = "gone_since_backup"  # a restored file deleted on the share since
+    REPLACED_BY_BACKUP = "replaced_by_backup"  # put aside for a backup's version (the page)
     # a plugin copied the file to the school folder, checked, and took it out of the records
     MOVED_TO_SCHOOL_FOLDER = "moved_to_school_folder"
 

@@ -212,7 +212,7 @@ def trash_moved_file(config: Config, journal: Journal, path: Path, *, sha256: st
             st = folder.regular_file(name)
             if st is None:
                 raise FileNotFoundError(rel)
-            if _sha256_at(folder, name) != sha256:
+            if sha256_at(folder, name) != sha256:
                 raise LocalError(
                     _("{path} changed after it was copied; it was left where it is.").format(
                         path=path
@@ -234,7 +234,7 @@ def trash_moved_file(config: Config, journal: Journal, path: Path, *, sha256: st
     return entry.path
 
 
-def _sha256_at(folder: Folder, name: str) -> str:
+def sha256_at(folder: Folder, name: str) -> str:
     digest = hashlib.sha256()
     with os.fdopen(folder.open_file(name), "rb") as file:
         while chunk := file.read(1 << 20):
@@ -270,6 +270,7 @@ def reason_text(reason: str) -> str:
         TrashReason.REPLACED_BY_LOCAL: _("older version, replaced by this computer's"),
         TrashReason.OLDER_FROM_BACKUP: _("older copy from the backup, the share had a newer one"),
         TrashReason.GONE_SINCE_BACKUP: _("from the backup, deleted on the share since"),
+        TrashReason.REPLACED_BY_BACKUP: _("replaced by its version from a backup"),
         TrashReason.MOVED_TO_SCHOOL_FOLDER: _(
             "moved to the school folder (a checked copy is there)"
         ),

@@ -102,7 +102,7 @@ LAYERS = [
     {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals"},
     {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
-    {"backup.service", "backup.scheduler", "backup.offsite"},
+    {"backup.service", "backup.scheduler", "backup.offsite", "backup.putback"},
     {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
     {"control", "schoollane"},

@@ -8,6 +8,6 @@ from ...webpage import WebPage
 
 
 def core_pages() -> list[WebPage]:
-    from . import home
+    from . import home, restore
 
-    return [home.PAGE]
+    return [home.PAGE, restore.PAGE]
