@@ -18,6 +18,7 @@ import click
 
 from ..config import Config, Secret
 from ..context import Ctx, pass_ctx
+from ..display import size_text
 from ..errors import ExitCode, UsageError
 from ..i18n import _
 from ..vault import Prompt, terminal_prompt
@@ -240,7 +241,7 @@ def create(ctx: Ctx, tags: tuple[str, ...], as_json: bool) -> None:
     else:
         click.echo(
             _("Snapshot {id}: {files} files; new data stored: {added}.").format(
-                id=result.snapshot[:8], files=result.files, added=_size(result.bytes_added)
+                id=result.snapshot[:8], files=result.files, added=size_text(result.bytes_added)
             )
         )
     for path, reason in result.skipped:
@@ -291,21 +292,10 @@ def list_(ctx: Ctx, as_json: bool, repository: Path | None, passphrase_stdin: bo
         mark = "  !" if row["clock"] else ""
         click.echo(
             f"{row['id'][:8]}  {row['time'][:19].replace('T', ' ')}  "
-            f"{row['files']:>6}  {_size(row['bytes']):>9}  {tags}{mark}"
+            f"{row['files']:>6}  {size_text(row['bytes']):>9}  {tags}{mark}"
         )
     for problem in problems:
         click.echo(_("Warning: {problem}.").format(problem=problem.describe(now)), err=True)
-
-
-def _size(n: float) -> str:
-    """1234567 → "1.2 MB" (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("KB", "MB"):
-        n /= 1000
-        if n < 999.95:  # what rounds to 1000.0 is shown in the next unit
-            return f"{n:.1f} {unit}"
-    return f"{n / 1000:.1f} GB"
 
 
 @backup.command("ls")
@@ -539,7 +529,7 @@ def prune(ctx: Ctx) -> None:
     result = service.prune_repository(_open(ctx.load()))
     click.echo(
         _("{packs} pack files removed, {freed} freed.").format(
-            packs=result.packs_removed, freed=_size(result.bytes_freed)
+            packs=result.packs_removed, freed=size_text(result.bytes_freed)
         )
     )
 
