@@ -294,6 +294,15 @@ def _trash_item(args: Mapping[str, Any]) -> int:
     return item
 
 
+def conflict_resolve(services: Services, args: Mapping[str, Any]) -> Answer:
+    """Keep one version of a conflicted record, or both (the teacher's page; agent/conflicts.py):
+    the other goes to the trash; the agent syncs the result right away."""
+    from . import conflicts
+
+    done = conflicts.resolve(services.config, services.journal, conflicts.Request.from_args(args))
+    return Answer(done, changed=True)
+
+
 Handler = Callable[[Services, Mapping[str, Any]], Answer]
 
 HANDLERS: dict[str, Handler] = {
@@ -301,6 +310,7 @@ HANDLERS: dict[str, Handler] = {
     "trash.restore": trash_restore,
     "school.sync": school_sync,
     "school.trash.restore": school_trash_restore,
+    "conflict.resolve": conflict_resolve,
 }
 
 

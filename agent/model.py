@@ -345,6 +345,8 @@ class TrashReason(enum.StrEnum):
     GONE_SINCE_BACKUP = "gone_since_backup"  # a restored file deleted on the share since
     # a plugin copied the file to the school folder, checked, and took it out of the records
     MOVED_TO_SCHOOL_FOLDER = "moved_to_school_folder"
+    # the teacher kept the other version of a conflict on the teacher's page (agent/conflicts.py)
+    CONFLICT_SET_ASIDE = "conflict_set_aside"
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ LAYERS = [
     {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite"},
-    {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
+    {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder", "conflicts"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
     {"control", "schoollane"},
     WEB,  # the teacher's page: views over the same services as the commands
