@@ -8,6 +8,6 @@ from ...webpage import WebPage
 
 
 def core_pages() -> list[WebPage]:
-    from . import home
+    from . import conflicts, home, problems
 
-    return [home.PAGE]
+    return [home.PAGE, problems.PAGE, conflicts.PAGE]
