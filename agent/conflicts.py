@@ -237,10 +237,11 @@ def _rename(safe: SafeRoot, fs_path: str, target_name: str) -> None:
 
 
 def preview(config: Config, version: Version, *, chars: int = PREVIEW_CHARS) -> str | None:
-    """The start of a version's text, read in the document sandbox (agent/documents); None
-    where no reader can make one (a format without a reader, a damaged or hostile file)."""
+    """The start of a version's text, read in the document sandbox (agent/documents) under
+    tighter limits than the checks' (a page waits for it); None where no reader can make one
+    (a format without a reader, a damaged or hostile file)."""
     from .documents.model import READABLE_SUFFIXES, TooComplex, Unreadable
-    from .documents.sandbox import DEFAULT_LIMITS, ReaderUnavailable, shared
+    from .documents.sandbox import MIB, Limits, ReaderUnavailable, shared
 
     if Path(version.path).suffix.lower() not in READABLE_SUFFIXES:
         return None
@@ -249,7 +250,8 @@ def preview(config: Config, version: Version, *, chars: int = PREVIEW_CHARS) -> 
         with SafeRoot(config.root).parent(version.fs_path) as (folder, name):
             if folder.regular_file(name) is None:
                 return None
-        text = shared(DEFAULT_LIMITS).read(config.root / version.fs_path).text
+        limits = Limits(memory_bytes=256 * MIB, cpu_seconds=5, wall_seconds=8.0)
+        text = shared(limits).read(config.root / version.fs_path).text
     except (Unreadable, TooComplex, ReaderUnavailable, OSError, HosoError):
         return None
     text = " ".join(text.split())

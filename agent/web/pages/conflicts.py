@@ -40,12 +40,15 @@ class ShownConflict:
     original: Shown | None
 
 
-def _shown(request: WebRequest, version: service.Version) -> Shown:
+MAX_PREVIEWS = 20  # conflicts shown with their text: each costs two document reads
+
+
+def _shown(request: WebRequest, version: service.Version, *, read: bool) -> Shown:
     return Shown(
         name=printable_name(name_of(version.path)),
         size=size_text(version.size),
         modified=datetime.fromtimestamp(version.mtime_ns / 1e9).strftime("%H:%M %d/%m/%Y"),
-        preview=service.preview(request.config, version),
+        preview=service.preview(request.config, version) if read else None,
     )
 
 
@@ -63,10 +66,12 @@ def shown_conflicts(request: WebRequest) -> list[ShownConflict]:
             conflict=c,
             folder=printable_name(parent_of(c.copy.path)),
             machine=machine_text(request, c.machine),
-            copy=_shown(request, c.copy),
-            original=_shown(request, c.original) if c.original else None,
+            copy=_shown(request, c.copy, read=number < MAX_PREVIEWS),
+            original=_shown(request, c.original, read=number < MAX_PREVIEWS)
+            if c.original
+            else None,
         )
-        for c in service.find(request.config)
+        for number, c in enumerate(service.find(request.config))
     ]
 
 
