@@ -149,6 +149,14 @@ def test_a_finding_is_shown_with_its_fix_opens_and_goes_once_fixed(
         expect(tab.locator(".flash.done")).to_contain_text("Đã mở")
         assert opened_targets(desktop) == [str(plan), str(plan.parent)]
 
+        # A keyboard user's focus stays on the button while the list refreshes unchanged.
+        button = tab.locator("section.record-to-fix").get_by_role("button", name="Mở tệp")
+        button.focus()
+        for _round in range(2):
+            with tab.expect_response(lambda answer: "part=live" in answer.url, timeout=15_000):
+                pass
+        expect(button).to_be_focused()
+
         # The teacher fixes the plan in Word; the agent checks it again; the page follows
         # by itself (no reload).
         make_docx(plan, lesson_plan())
