@@ -25,9 +25,10 @@ from webui import Client, login_url, screenshot, served
 
 from agent import conflicts, control, i18n
 from agent.conflictname import conflict_copy_name, copy_kind, copy_machine, kept_copy_name
-from agent.errors import UsageError
+from agent.errors import LocalError, UsageError
 from agent.journal import Journal
 from agent.model import TrashReason
+from agent.web.opener import open_record
 from agent.web.server import running_port
 
 PLAN = "Kế hoạch bài dạy/Tuần 3/Tiếng Việt - Bài 6.docx"
@@ -201,8 +202,20 @@ def test_only_a_listed_record_inside_the_records_folder_is_opened(
         assert opened_targets(desktop) == []
         plan.parent.unlink()
         moved.rename(plan.parent)
-        # A record that is no document is opened as a folder only.
+        # The record itself replaced by a link: refused too.
+        plan.rename(plan.with_name("saved.docx"))
+        plan.symlink_to(outside / plan.name)
+        assert "liên kết" in ask(PLAN)
+        plan.unlink()
+        plan.with_name("saved.docx").rename(plan)
         assert "Đã mở" in ask(PLAN, "folder")
+    assert opened_targets(desktop) == [str(plan.parent)]
+    # What a desktop would run is never opened as a file, only its folder.
+    launcher = teacher.root / "Tuần 1" / "Kế hoạch.desktop"
+    launcher.parent.mkdir()
+    launcher.write_text("[Desktop Entry]\nExec=sh -c 'echo pwned'\n")
+    with pytest.raises(LocalError, match="chỉ mở các tệp văn bản"), i18n.language("vi"):
+        open_record(teacher.root, "Tuần 1/Kế hoạch.desktop", folder=False)
     assert opened_targets(desktop) == [str(plan.parent)]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -71,8 +72,13 @@ def record_location(root: Path, rel: RelPath) -> Path:
                 raise FileNotFoundError(rel)
             spelled.append(names[0])
         with SafeRoot(root).parent("/".join(spelled)) as (folder, name):
-            if folder.regular_file(name) is None:
-                raise FileNotFoundError(rel)
+            found = folder.lstat(name)
+        if found is None:
+            raise FileNotFoundError(rel)
+        if stat.S_ISLNK(found.st_mode):
+            raise UnsafePath(rel)
+        if not stat.S_ISREG(found.st_mode):  # a folder now, or a device: no record to open
+            raise FileNotFoundError(rel)
     except UnsafePath:
         raise LocalError(
             _(
