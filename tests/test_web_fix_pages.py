@@ -398,3 +398,15 @@ def test_a_copy_left_alone_takes_the_records_name(teacher: Agent) -> None:
     done = control.carry_out(teacher.config, "conflict.resolve", args, emit=lambda e: None)
     assert done == {"choice": "mine", "kept": "Tuần 2/Bài 7.docx", "trashed": []}
     assert teacher.tree() == {"Tuần 2/Bài 7.docx": b"the only version"}
+
+
+def test_without_the_records_folder_the_overview_still_shows(teacher: Agent) -> None:
+    assert teacher.root is not None
+    teacher.root.rename(teacher.root.with_name("unplugged"))
+    with served(teacher.config_path, teacher.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(teacher.state_dir)
+        status, _, html = client.request("GET", "/")
+        assert status == 200 and "Hồ sơ cần sửa" in html
+        status, _, html = client.request("GET", "/conflicts/")
+        assert status == 200 and str(teacher.root) in html  # the scan's own message

@@ -104,7 +104,9 @@ def resolve(request: WebRequest) -> WebRedirect:
     return WebRedirect("/conflicts/", message)
 
 
-def card(request: WebRequest) -> WebCard:
+def card(request: WebRequest) -> WebCard | None:
+    if not request.config.root.is_dir():
+        return None  # the sync's card says the records folder is missing, and what to do
     found = service.find(request.config)
     if not found:
         return WebCard(title=_("Conflicts"), lines=[_("No conflict copies.")], state="ok")
