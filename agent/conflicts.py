@@ -34,6 +34,7 @@ from .i18n import _
 from .journal import Journal
 from .model import Kind, LocalEntry, RelPath, TrashReason, name_of
 from .safepath import SafeRoot, rename_no_replace
+from .textfold import natural_key
 from .trash import LocalTrash
 
 PREVIEW_CHARS = 600  # of a version's text shown beside the other's
@@ -215,7 +216,7 @@ def _conflicts(entries: Mapping[RelPath, LocalEntry]) -> list[Conflict]:
             else None,
             copy_machine(path),
         )
-        for path, entry in sorted(entries.items())
+        for path, entry in sorted(entries.items(), key=lambda item: natural_key(item[0]))
         if entry.kind is Kind.FILE and is_conflict_copy(path)
     ]
 

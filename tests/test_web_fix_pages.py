@@ -410,3 +410,12 @@ def test_without_the_records_folder_the_overview_still_shows(teacher: Agent) -> 
         assert status == 200 and "Hồ sơ cần sửa" in html
         status, _, html = client.request("GET", "/conflicts/")
         assert status == 200 and str(teacher.root) in html  # the scan's own message
+
+
+def test_conflicts_come_in_the_order_of_the_weeks(teacher: Agent) -> None:
+    for week in (10, 2, 9):
+        teacher.write(f"Tuần {week}/Bài 1.docx", b"named")
+        teacher.write(f"Tuần {week}/Bài 1 (bản xung đột, máy b, 2026-01-01 10h00).docx", b"copy")
+    found = conflicts.find(teacher.config)
+    assert [c.copy.path.split("/")[0] for c in found] == ["Tuần 2", "Tuần 9", "Tuần 10"]
+    assert all(c.original is not None and c.machine == "b" for c in found)

@@ -14,6 +14,7 @@ from ...i18n import _, ngettext
 from ...journal import Journal
 from ...model import RelPath, name_of, parent_of
 from ...records import Finding, Severity
+from ...textfold import natural_key
 from ...webpage import WebAnswer, WebCard, WebPage, WebRedirect, WebRequest, WebView
 from ..opener import OPENABLE_SUFFIXES, open_record
 from .home import TEMPLATES
@@ -43,7 +44,8 @@ class RecordToFix:
 
 
 def records_to_fix(request: WebRequest) -> list[RecordToFix]:
-    """The journal's findings by record, the records with an error first, then by path."""
+    """The journal's findings by record, the records with an error first, then in the
+    order of the folders ("Tuần 2" before "Tuần 10")."""
     with Journal.open(request.config.state_dir / "journal.sqlite3") as journal:
         stored = journal.findings()
     by_path: dict[RelPath, list[Finding]] = {}
@@ -53,7 +55,9 @@ def records_to_fix(request: WebRequest) -> list[RecordToFix]:
         RecordToFix(path, tuple(sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity])))
         for path, findings in by_path.items()
     ]
-    return sorted(found, key=lambda r: (SEVERITY_ORDER[r.findings[0].severity], r.path))
+    return sorted(
+        found, key=lambda r: (SEVERITY_ORDER[r.findings[0].severity], natural_key(r.path))
+    )
 
 
 def severity_text(severity: Severity) -> str:
