@@ -5,7 +5,8 @@ when two sides changed it; the version that kept the name sits beside it. :func:
 them from a stat-only scan of the records folder; :func:`resolve` carries out the teacher's
 choice there:
 
-- ``mine``: the copy takes the name; the version that had it goes to hoso's trash;
+- ``mine``: the copy takes the name in one atomic rename, the version that had it kept in
+  hoso's trash first (a hard link);
 - ``theirs``: the copy goes to hoso's trash; the named version stays;
 - ``both``: the copy is renamed to a clear name ("Bài 1 (bản của máy HOST).docx") and kept.
 
@@ -29,6 +30,7 @@ from typing import Any
 from . import local
 from .config import Config
 from .conflictname import copy_machine, is_conflict_copy, kept_copy_name, original_name
+from .display import printable_name
 from .errors import HosoError, LocalError, UsageError
 from .i18n import _
 from .journal import Journal
@@ -92,7 +94,16 @@ class Rename:
     target: RelPath
 
 
-Step = Trash | Rename
+@dataclass(frozen=True)
+class Replace:
+    """Put ``source`` in the place of ``target`` (same folder) in one atomic rename, after a
+    hard link to ``target`` was kept in hoso's trash: never a moment without the record."""
+
+    source: RelPath
+    target: RelPath
+
+
+Step = Trash | Rename | Replace
 
 
 def find(config: Config) -> list[Conflict]:
@@ -114,11 +125,13 @@ def decide(conflict: Conflict, choice: Choice, *, taken: Container[RelPath]) -> 
     if choice is Choice.MINE:
         if original is None:
             return [Rename(copy.path, named)]
-        return [Trash(original.path), Rename(copy.path, original.path)]
+        return [Replace(copy.path, original.path)]
     if original is None:
         # With the named version gone the copy is the record: it is never trashed here.
         raise UsageError(
-            _("{path} is the only version left; it cannot be set aside.").format(path=copy.path)
+            _("{path} is the only version left; it cannot be set aside.").format(
+                path=printable_name(copy.path)
+            )
         )
     if choice is Choice.THEIRS:
         return [Trash(copy.path)]
@@ -161,7 +174,7 @@ def resolve(config: Config, journal: Journal, request: Request) -> dict[str, Any
         raise ChangedMeanwhile(
             _(
                 "{path} is no longer a conflict copy in the records folder; nothing was moved."
-            ).format(path=request.copy)
+            ).format(path=printable_name(request.copy))
         )
     shown = conflict.original.stamp if conflict.original else ""
     if conflict.copy.stamp != request.copy_stamp or shown != request.original_stamp:
@@ -169,7 +182,7 @@ def resolve(config: Config, journal: Journal, request: Request) -> dict[str, Any
             _(
                 "{path} or the version beside it changed since the page showed them; nothing "
                 "was moved. Look at them again and choose once more."
-            ).format(path=request.copy)
+            ).format(path=printable_name(request.copy))
         )
     steps = decide(conflict, request.choice, taken=entries)
     spelled = {conflict.copy.path: conflict.copy.fs_path}
@@ -177,31 +190,30 @@ def resolve(config: Config, journal: Journal, request: Request) -> dict[str, Any
         spelled[conflict.original.path] = conflict.original.fs_path
     trashed: list[RelPath] = []
     kept = conflict.original.path if conflict.original else conflict.copy.path
-    stamp = time.strftime("%Y-%m-%dT%H%M%S")
+    trash = LocalTrash(config.state_dir / "trash", journal, time.strftime("%Y-%m-%dT%H%M%S"))
     safe = SafeRoot(config.root)
     try:
         for step in steps:
             if isinstance(step, Trash):
-                _trash(
-                    safe,
-                    LocalTrash(config.state_dir / "trash", journal, stamp),
-                    step,
-                    spelled[step.path],
-                )
+                _trash(safe, trash, step.path, spelled[step.path])
                 trashed.append(step.path)
+            elif isinstance(step, Replace):
+                _replace(safe, trash, spelled[step.source], step.target, spelled[step.target])
+                trashed.append(step.target)
+                kept = step.target
             else:
-                _rename(safe, spelled[step.source], name_of(spelled.get(step.target, step.target)))
+                _rename(safe, spelled[step.source], name_of(step.target))
                 kept = step.target
     except FileExistsError:
         raise LocalError(
             _("{path}: another file took the name meanwhile; nothing was replaced.").format(
-                path=request.copy
+                path=printable_name(request.copy)
             )
         ) from None
     except OSError as exc:
         raise LocalError(
             _("{path} could not be moved: {detail}").format(
-                path=request.copy, detail=exc.strerror or exc
+                path=printable_name(request.copy), detail=exc.strerror or exc
             )
         ) from None
     return {"choice": request.choice.value, "kept": kept, "trashed": trashed}
@@ -221,13 +233,25 @@ def _conflicts(entries: Mapping[RelPath, LocalEntry]) -> list[Conflict]:
     ]
 
 
-def _trash(safe: SafeRoot, trash: LocalTrash, step: Trash, fs_path: str) -> None:
+def _trash(safe: SafeRoot, trash: LocalTrash, path: RelPath, fs_path: str) -> None:
     with safe.parent(fs_path) as (folder, name):
         st = folder.regular_file(name)
         if st is None:
             raise FileNotFoundError(fs_path)
-        entry = LocalEntry(step.path, Kind.FILE, st.st_size, st.st_mtime_ns, fs_path=fs_path)
-        trash.move_in(step.path, folder, name, entry, reason=TrashReason.CONFLICT_SET_ASIDE)
+        entry = LocalEntry(path, Kind.FILE, st.st_size, st.st_mtime_ns, fs_path=fs_path)
+        trash.move_in(path, folder, name, entry, reason=TrashReason.CONFLICT_SET_ASIDE)
+
+
+def _replace(
+    safe: SafeRoot, trash: LocalTrash, fs_source: str, target: RelPath, fs_target: str
+) -> None:
+    with safe.parent(fs_source) as (folder, name):
+        target_name = name_of(fs_target)
+        if folder.regular_file(name) is None or folder.regular_file(target_name) is None:
+            raise FileNotFoundError(fs_source)
+        trash.keep_copy(target, folder, target_name, reason=TrashReason.CONFLICT_SET_ASIDE)
+        folder.replace(name, target_name)
+        folder.fsync()
 
 
 def _rename(safe: SafeRoot, fs_path: str, target_name: str) -> None:

@@ -97,7 +97,7 @@ def test_each_choice_sets_the_other_version_aside_and_never_the_last_one() -> No
     pair = conflicts.Conflict(copy, original, "m")
     Trash, Rename = conflicts.Trash, conflicts.Rename
     mine = conflicts.decide(pair, conflicts.Choice.MINE, taken=())
-    assert mine == [Trash("A/x.docx"), Rename(copy.path, "A/x.docx")]
+    assert mine == [conflicts.Replace(copy.path, "A/x.docx")]
     assert conflicts.decide(pair, conflicts.Choice.THEIRS, taken=()) == [Trash(copy.path)]
     both = conflicts.decide(pair, conflicts.Choice.BOTH, taken=())
     assert both == [Rename(copy.path, "A/x (bản của máy m).docx")]
