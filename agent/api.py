@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, Secret, is_loopback, write_private
 from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
+from .desktopopen import OPENABLE_SUFFIXES, open_record
 from .desktopopen import open_target as open_on_desktop
 from .display import printable, printable_name
 from .documents.model import (
@@ -279,6 +280,7 @@ __all__ = [
     "Limit",
     "Limits",
     "MIB",
+    "OPENABLE_SUFFIXES",
     "Migration",
     "Notification",
     "Office",
@@ -351,6 +353,7 @@ __all__ = [
     "ngettext",
     "office_profile",
     "open_on_desktop",
+    "open_record",
     "open_sealed",
     "open_validator",
     "open_vault",

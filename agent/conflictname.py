@@ -154,3 +154,33 @@ def _without_last_mark(name: str) -> str | None:
         if end > 0 and stem and copy_kind(name[start:end]) is not None:
             return stem + name[end:]
     return None
+
+
+# --- the machine a copy came from, and the name a kept copy gets ---------------------------------
+
+# hoso's own copies, on the name as written (NFC): "(bản xung đột, máy HOST, 2026-11-29 09h30)".
+_HOSO_COPY_TAG = re.compile(
+    r"\(" + re.escape(DEFAULT_CONFLICT_LABEL) + r", máy (?P<host>.+), "
+    r"(?P<when>\d{4}-\d{2}-\d{2} \d{2}h\d{2})(?:, \d+)?\)"
+)
+# What a copy kept beside its original is called: "Bài 1 (bản của máy HOST).docx".
+KEPT_LABEL = "bản của máy"
+KEPT_UNKNOWN = "bản thứ hai"  # a copy whose name names no machine (another program's)
+
+
+def copy_machine(path: RelPath) -> str | None:
+    """The computer named in a hoso conflict copy's name (the one whose version it holds);
+    None for another program's copy, whose name names none."""
+    found = _HOSO_COPY_TAG.search(nfc(name_of(path)))
+    return found.group("host") if found else None
+
+
+def kept_copy_name(original: RelPath, *, host: str | None, taken: Container[RelPath]) -> RelPath:
+    """The name a conflict copy gets when the teacher keeps both versions: the original's,
+    with "(bản của máy HOST)" (", 2"… when taken); no longer a conflict copy's name, so the
+    copy becomes a record of its own. NFC, at most 255 UTF-8 bytes."""
+    folder, name = parent_of(original), name_of(original)
+    stem, suffix = _split_suffix(name)
+    tag = f"{KEPT_LABEL} {_clean(host, _MAX_HOST_BYTES)}" if host else KEPT_UNKNOWN
+    candidates = (_copy_path(folder, stem, tag, suffix, number) for number in itertools.count(1))
+    return next(candidate for candidate in candidates if candidate not in taken)

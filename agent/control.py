@@ -312,6 +312,13 @@ def backup_restore(services: Services, args: Mapping[str, Any]) -> Answer:
         label=args["day"],
     )
     return Answer(done.to_json(), changed=not done.unchanged)
+def conflict_resolve(services: Services, args: Mapping[str, Any]) -> Answer:
+    """Keep one version of a conflicted record, or both (the teacher's page; agent/conflicts.py):
+    the other goes to the trash; the agent syncs the result right away."""
+    from . import conflicts
+
+    done = conflicts.resolve(services.config, services.journal, conflicts.Request.from_args(args))
+    return Answer(done, changed=True)
 
 
 Handler = Callable[[Services, Mapping[str, Any]], Answer]
@@ -322,6 +329,7 @@ HANDLERS: dict[str, Handler] = {
     "school.sync": school_sync,
     "school.trash.restore": school_trash_restore,
     "backup.restore": backup_restore,
+    "conflict.resolve": conflict_resolve,
 }
 
 

@@ -38,6 +38,17 @@ def printable_name(name: str) -> str:
     return _escaped(name, _C0_IN_NAMES)
 
 
+def size_text(n: float) -> str:
+    """1234567 → "1.2 MB" (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB"):
+        n /= 1000
+        if n < 999.95:  # what rounds to 1000.0 is shown in the next unit
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} GB"
+
+
 def _escaped(text: str, c0: re.Pattern[str]) -> str:
     text = c0.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return _WIDE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -87,12 +98,3 @@ def _wrapped(stream: TextIO) -> TextIO:
     return PrintableStream(stream)  # type: ignore[return-value]
 
 
-def size_text(n: float) -> str:
-    """1234567 → "1.2 MB" (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("KB", "MB"):
-        n /= 1000
-        if n < 999.95:  # what rounds to 1000.0 is shown in the next unit
-            return f"{n:.1f} {unit}"
-    return f"{n / 1000:.1f} GB"

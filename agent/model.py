@@ -346,6 +346,8 @@ class TrashReason(enum.StrEnum):
     REPLACED_BY_BACKUP = "replaced_by_backup"  # put aside for a backup's version (the page)
     # a plugin copied the file to the school folder, checked, and took it out of the records
     MOVED_TO_SCHOOL_FOLDER = "moved_to_school_folder"
+    # the teacher kept the other version of a conflict on the teacher's page (agent/conflicts.py)
+    CONFLICT_SET_ASIDE = "conflict_set_aside"
 
 
 @dataclass(frozen=True)

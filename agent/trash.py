@@ -274,6 +274,7 @@ def reason_text(reason: str) -> str:
         TrashReason.MOVED_TO_SCHOOL_FOLDER: _(
             "moved to the school folder (a checked copy is there)"
         ),
+        TrashReason.CONFLICT_SET_ASIDE: _("the other version of a conflict, set aside by you"),
     }
     return texts.get(reason, reason)
 

@@ -104,6 +104,8 @@ LAYERS = [
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite", "backup.putback"},
     {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
+    {"backup.service", "backup.scheduler", "backup.offsite"},
+    {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder", "conflicts"},
     {"api", "context"},  # the plugins' one way in (and the commands' context): any service below
     {"control", "schoollane"},
     WEB,  # the teacher's page: views over the same services as the commands

@@ -28,7 +28,7 @@ from ..i18n import _
 def ui(ctx: Ctx, no_browser: bool, print_url: bool, page: str) -> None:
     """Open the teacher's page (http://127.0.0.1…) in the browser."""
     from ..web import server
-    from ..web.opener import open_target
+    from ..desktopopen import open_target
 
     cfg = ctx.load_if_present()  # none yet: the page opens on its setup wizard
     state_dir = cfg.state_dir if cfg is not None else default_state_dir()

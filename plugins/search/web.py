@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agent.api import (
+    OPENABLE_SUFFIXES,
     Config,
     HosoError,
     WebPage,
@@ -34,12 +35,11 @@ from agent.api import (
     natural_key,
     nfc,
     ngettext,
-    open_on_desktop,
+    open_record,
     open_validator,
     printable_name,
 )
 
-from .files import stat_one
 from .service import DEFAULT_LIMIT, Options, Result, search
 
 SLUG = "search"
@@ -47,12 +47,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # STX/ETX: printable_name turns any in a record's text into "\x02", so these are the service's.
 MARKS = ("\x02", "\x03")
 MAX_SHOWN = 500  # "show more" stops here: past it, narrow the search
-# Opened with the desktop's program; anything else (a script, a .desktop launcher, a macro
-# document) only gets "open the folder".
-DOCUMENTS = frozenset(
-    {".docx", ".doc", ".odt", ".rtf", ".pdf", ".xlsx", ".xls", ".ods", ".pptx", ".ppt"}
-    | {".odp", ".ppsx", ".txt", ".jpg", ".jpeg", ".png"}
-)
 
 
 def page() -> WebPage:
@@ -161,7 +155,7 @@ def shown(result: Result, config: Config) -> Shown:
         teacher=printable_name(config.roles.school.teacher_name(result.teacher or "")),
         modified=datetime.fromisoformat(result.modified).strftime("%d/%m/%Y %H:%M"),
         snippet=pieces(result.snippet),
-        openable=PurePosixPath(result.path).suffix.lower() in DOCUMENTS,
+        openable=PurePosixPath(result.path).suffix.lower() in OPENABLE_SUFFIXES,
     )
 
 
@@ -232,32 +226,8 @@ def open_view(request: WebRequest) -> WebRedirect:
     back = request.arg("back")
     back = back if back.startswith(f"/{SLUG}/") else f"/{SLUG}/"
     path = request.arg("path")
-    # A NUL would make the file system call fail otherwise than "not there".
-    found = None if "\x00" in path else stat_one(request.config.root, nfc(path))
-    if found is None:
-        return WebRedirect(
-            back,
-            _("{name} is no longer in the records folder: search again.").format(
-                name=printable_name(path)
-            ),
-            problem=True,
-        )
-    folder = request.arg("what") == "folder"
-    if not folder and found.file.suffix.lower() not in DOCUMENTS:
-        return WebRedirect(
-            back,
-            _("{name} is not a document hoso opens: open its folder instead.").format(
-                name=printable_name(PurePosixPath(path).name)
-            ),
-            problem=True,
-        )
-    target = found.file.parent if folder else found.file
-    if not open_on_desktop(str(target)):
-        return WebRedirect(
-            back,
-            _("This computer has no desktop to open it on. It is at: {path}").format(
-                path=printable_name(str(target))
-            ),
-            problem=True,
-        )
-    return WebRedirect(back, _("Opening {name}…").format(name=printable_name(target.name)))
+    try:
+        message = open_record(request.config.root, nfc(path), folder=request.arg("what") == "folder")
+    except HosoError as exc:
+        return WebRedirect(back, str(exc), problem=True)
+    return WebRedirect(back, message)

@@ -3,11 +3,22 @@
 (function () {
   "use strict";
 
+  // What each live part last showed: it is replaced only when it changed, so a button the
+  // teacher reached with the keyboard keeps its focus while nothing changes.
+  var shown = new WeakMap();
+
   function refresh(element) {
     if (document.hidden) { return; }
     fetch(element.dataset.live, { headers: { "X-Hoso-Part": "1" }, credentials: "same-origin" })
       .then(function (answer) { return answer.ok ? answer.text() : null; })
-      .then(function (html) { if (html !== null) { element.innerHTML = html; } })
+      .then(function (html) {
+        if (html === null || html === shown.get(element)) { return; }
+        var first = !shown.has(element);
+        shown.set(element, html);
+        // The first round finds the part as served, unless the focus is elsewhere anyway.
+        if (first && element.contains(document.activeElement)) { return; }
+        element.innerHTML = html;
+      })
       .catch(function () { /* the agent restarts: the next round tries again */ });
   }
 
