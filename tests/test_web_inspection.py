@@ -344,3 +344,36 @@ def test_both_pages_on_a_phone(tmp_path: Path, wsgidav_share: Share, browser_pag
         box = make.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390
         screenshot(tab, "print-form")
+
+
+def test_bad_choices_and_missing_mail_settings_are_said_and_nothing_is_sent(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    for week in WEEKS:
+        blob(agent.root / "Kế hoạch bài dạy" / f"Tuần {week}" / f"Bài {week}.pdf", 1000, seed=week)
+    _configure(agent)  # no [smtp]: this computer cannot send
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        week = [("kind", "weeks"), ("type", "KHBD")]
+        html = client.request(
+            "GET", "/inspection/?" + urlencode([*week, ("week_from", "12"), ("week_to", "10")])
+        )[2]
+        assert "Hãy chọn tuần học từ 1 đến 35" in html and 'class="plan"' not in html
+        html = client.request(
+            "GET",
+            "/inspection/?"
+            + urlencode([("kind", "weeks"), ("week_from", "10"), ("week_to", "12")]),
+        )[2]
+        assert "Hãy đánh dấu ít nhất một loại hồ sơ" in html
+        html = client.request(
+            "GET", "/inspection/?" + urlencode([*week, ("week_from", "20"), ("week_to", "21")])
+        )[2]
+        assert "Không tìm thấy hồ sơ nào thuộc loại KHBD cho Tuần 20–21" in html
+        html = client.request(
+            "GET", "/inspection/?" + urlencode([*week, ("week_from", "10"), ("week_to", "12")])
+        )[2]
+        assert "3 hồ sơ" in html and "Máy này chưa có cài đặt gửi thư" in html
+        assert 'action="/inspection/send"' not in html
+    assert not (agent.root / "Minh chứng nộp hồ sơ").exists()

@@ -38,6 +38,7 @@ from agent.api import (
     _,
     ngettext,
     open_validator,
+    printable_name,
     school_folder,
 )
 
@@ -121,6 +122,8 @@ def _upcoming_view(upcoming: Inspection | None) -> dict[str, str] | None:
 def _plan_view(
     config: Config, settings: InspectionSettings, choice: Choice, today: date
 ) -> dict[str, Any]:
+    # Names come from the share: shown escaped as on a terminal (no right-to-left override
+    # may dress one file up as another).
     period = period_of(choice.weeks, choice.period, choice.types, settings)
     plan = make_plan(config, period, today=today)
     selection = plan.selection
@@ -133,7 +136,9 @@ def _plan_view(
         need = ""
     by_path: dict[str, list[str]] = {}
     for finding in selection.errors:
-        by_path.setdefault(finding.path, []).append(f"{finding.message} {finding.fix}".strip())
+        by_path.setdefault(printable_name(finding.path), []).append(
+            f"{finding.message} {finding.fix}".strip()
+        )
     return {
         "label": selection.label,
         "count": len(selection.files),
@@ -146,13 +151,14 @@ def _plan_view(
                 "parts": p.parts,
                 "files": len(p.files),
                 "size": human_size(p.size),
-                "paths": [f.path for f in p.files],
             }
             for p in plan.parts
         ],
         "limit": human_size(plan.max_message_bytes),
         "files": [_file_view(f) for f in selection.files],
-        "skipped": [{"path": s.path, "reason": s.reason} for s in selection.skipped],
+        "skipped": [
+            {"path": printable_name(s.path), "reason": s.reason} for s in selection.skipped
+        ],
         "not_attached": plan.not_attached_reasons(),
         "warnings": list(plan.warnings),
         "failing": [{"path": path, "problems": texts} for path, texts in by_path.items()],
@@ -182,7 +188,7 @@ def _file_view(selected: SelectedFile) -> dict[str, Any]:
         "modified_time": _("by when it was last saved"),
     }[selected.selected_by.value]
     return {
-        "path": selected.path,
+        "path": printable_name(selected.path),
         "size": human_size(selected.size),
         "type": selected.record_type,
         "how": how,
@@ -231,7 +237,7 @@ def _message_view(config: Config, message: SentMessage) -> dict[str, Any]:
         "accepted": sorted(message.accepted),
         "missing": [r for r in message.recipients if r not in message.accepted],
         "refused": dict(message.refused),
-        "eml": message.eml,
+        "eml": printable_name(message.eml),
         "on_share": evidence_on_share(config, message),
         "link": "/inspection/evidence?" + urlencode({"id": message.message_id})
         if message.eml
