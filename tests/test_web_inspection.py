@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import json
 import shutil
 import subprocess
 import time
@@ -217,8 +218,7 @@ def test_a_vault_passphrase_is_asked_where_the_command_would_prompt(
 
 
 def _send(client: Client, form: list[tuple[str, str]]) -> dict[str, Any]:
-    import json
-
+    """Post the send form; the task's end (its JSON) once it is done."""
     status, headers, _ = client.request("POST", "/inspection/send", body=urlencode(form))
     assert status == 303, status
     task = headers["location"]
@@ -234,21 +234,23 @@ def _send(client: Client, form: list[tuple[str, str]]) -> dict[str, Any]:
 def test_the_records_changed_since_the_plan_are_not_sent(
     tmp_path: Path, wsgidav_share: Share
 ) -> None:
-    with inspection_teacher(tmp_path, wsgidav_share) as (agent, server):
-        with served(agent.config_path, agent.state_dir) as page:
-            client = Client(page.port)
-            client.log_in(agent.state_dir)
-            form = [("kind", "weeks"), ("week_from", "10"), ("week_to", "12"), ("type", "KHBD")]
-            html = client.request("GET", "/inspection/?" + urlencode(form))[2]
-            package = html.split('name="package" value="', 1)[1].split('"', 1)[0]
-            blob(agent.root / "Kế hoạch bài dạy" / "Tuần 11" / "Bài 11b.pdf", 1000, seed=99)
-            done = _send(
-                client,
-                [("csrf", client.csrf()), *form, ("package", package), ("mail_password", PASSWORD)],
-            )
-            assert done["problem"] and "đã thay đổi" in done["result"]
-            assert not server.received
-            assert not (agent.root / "Minh chứng nộp hồ sơ").exists()
+    with (
+        inspection_teacher(tmp_path, wsgidav_share) as (agent, server),
+        served(agent.config_path, agent.state_dir) as page,
+    ):
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        form = [("kind", "weeks"), ("week_from", "10"), ("week_to", "12"), ("type", "KHBD")]
+        html = client.request("GET", "/inspection/?" + urlencode(form))[2]
+        package = html.split('name="package" value="', 1)[1].split('"', 1)[0]
+        blob(agent.root / "Kế hoạch bài dạy" / "Tuần 11" / "Bài 11b.pdf", 1000, seed=99)
+        done = _send(
+            client,
+            [("csrf", client.csrf()), *form, ("package", package), ("mail_password", PASSWORD)],
+        )
+        assert done["problem"] and "đã thay đổi" in done["result"]
+        assert not server.received
+        assert not (agent.root / "Minh chứng nộp hồ sơ").exists()
 
 
 # --- In: the binder ----------------------------------------------------------------------------
