@@ -286,11 +286,15 @@ def test_the_print_page_makes_a_binder_and_opens_it(
         expect(tab.locator(".task-lines li").first).to_contain_text("Đang chọn hồ sơ")
         screenshot(tab, "print-made")
         tab.get_by_role("link", name="Tiếp tục").click()
+        made = tab.locator("#made")
+        expect(made).to_contain_text("Tập hồ sơ đã xong")
+        expect(made).to_contain_text("KHBD Tuần 1–2.pdf")
         row = tab.locator("table.binders tbody tr")
         expect(row).to_have_count(1)
         expect(row).to_contain_text("KHBD Tuần 1–2.pdf")
-        screenshot(tab, "print-list")
-        href = row.get_by_role("link", name="Mở để in").get_attribute("href")
+        screenshot(tab, "print-made-list")
+        href = made.get_by_role("link", name="Mở để in").get_attribute("href")
+        assert href == row.get_by_role("link", name="Mở để in").get_attribute("href")
         answer = tab.context.request.get(f"http://127.0.0.1:{page.port}{href}")
         assert answer.status == 200
         assert answer.headers["content-type"] == "application/pdf"

@@ -31,7 +31,7 @@ from agent.api import (
     printable_name,
 )
 
-from .binder.service import DEFAULT_TYPES, Binder, Request, make_binder
+from .binder.service import DEFAULT_TYPES, Binder, Request, binder_path, make_binder
 from .package import human_size
 from .send import Progress
 from .webchoice import Choice, default_choice, read_choice, school_years, type_options
@@ -68,6 +68,8 @@ def _page(request: WebRequest) -> WebView:
         options = type_options(validator, fallback.types, request.language)
         years = school_years(validator, today)
     folder = binder_folder(config)
+    binders = _binders(folder)
+    made = next((b for b in binders if b["name"] == request.arg("made")), None)
     return WebView(
         "print.html",
         {
@@ -75,7 +77,8 @@ def _page(request: WebRequest) -> WebView:
             "types": options,
             "years": years,
             "folder": str(folder),
-            "binders": _binders(folder),
+            "binders": binders,
+            "made": made,
         },
     )
 
@@ -117,6 +120,9 @@ def _make(request: WebRequest) -> WebTask | WebRedirect:
         include_failing=request.arg("include_failing") == "1",
     )
     folder = binder_folder(config)
+    # Named now, so that the page can open it afterwards (a free name, as `hoso print` gives).
+    out = binder_path(config, wanted, folder)
+    wanted = dataclasses.replace(wanted, out=out)
     today, now = date.fromtimestamp(request.now), request.now
 
     def work(progress: Progress) -> str:
@@ -128,7 +134,7 @@ def _make(request: WebRequest) -> WebTask | WebRedirect:
         kind="print",
         title=_("Making the binder"),
         run=work,
-        then="/print/#binders",
+        then="/print/?" + urlencode({"made": out.name}) + "#made",
     )
 
 
