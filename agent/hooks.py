@@ -59,7 +59,7 @@ import pluggy
 from . import __version__
 from .config import Config
 from .errors import ConfigError
-from .i18n import _
+from .i18n import _, current_language, language
 from .log import get_logger
 from .model import Kind, RelPath, Report, Side
 from .records import Finding, Record, RecordType
@@ -497,10 +497,14 @@ class PluginHost:
         when usable. ``finished``: success ends the call (not the first half of a wrapper),
         so a failure recorded earlier is cleared."""
         outcome: dict[str, Any] = {}
+        # The caller's language goes with the call: a page shown in Vietnamese asks the
+        # plugins on a thread of their own, which would else speak the process's language.
+        caller_language = current_language()
 
         def target() -> None:
             try:
-                value = function()
+                with language(caller_language):
+                    value = function()
             except BaseException as exc:  # a plugin's bug must not escape its thread
                 outcome["error"] = exc
                 return

@@ -1011,3 +1011,24 @@ def test_a_configured_plugin_that_is_not_installed_is_pointed_out(tmp_path: Path
     done = run_hoso("--config", str(config), "plugins")
     assert done.returncode == 0
     assert "[plugins.inspecton]" in done.stderr and "validation" in done.stdout
+
+
+def test_plugins_answer_in_the_language_of_the_caller_s_thread(tmp_path: Path) -> None:
+    """A page shown in Vietnamese (language() on its thread) gets the plugins' findings in
+    Vietnamese, whatever the process's language, although each hook runs on a thread of its
+    own."""
+    from agent.i18n import _, current_language, language
+
+    class Speaker:
+        @hookimpl
+        def hoso_validate_record(self, record: Record) -> list[Finding]:
+            return [Finding(record.path, current_language(), Severity.WARNING, _("Overview"))]
+
+    host = load_plugins(make_config(tmp_path), builtins=(), extra=[("speaker", Speaker())])
+    with language("en"):
+        [english] = host.validate_record(record(), date(2026, 11, 29))
+    with language("vi"):
+        [vietnamese] = host.validate_record(record(), date(2026, 11, 29))
+    assert english.rule == "en" and vietnamese.rule == "vi"
+    with language("vi"):
+        assert vietnamese.message == _("Overview") != english.message

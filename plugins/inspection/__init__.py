@@ -6,6 +6,7 @@ under the size limit, to the school's official mailbox and the reviewing manager
 (letter 2174, L5), with a manifest; a ledger in its own storage and a copy of each message in
 the records folder prove later what was sent. Its scheduled job reminds the teacher before
 each inspection on the school calendar (``[[inspection.schedule]]``) of what is still missing.
+On the teacher's page it adds *Nộp hồ sơ* (webinspection.py) and *In* (webprint.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from agent.api import (
     Config,
     ConfigError,
     HosoError,
+    WebPage,
     _,
     literal_pattern,
 )
@@ -44,6 +46,15 @@ def hoso_register_commands(cli: Any) -> None:
     from .commands import register
 
     register(cli)
+
+
+@hookimpl
+def hoso_web_pages(config: Config) -> list[WebPage]:
+    """*In* (print a binder) and *Nộp hồ sơ* (send for inspection) on the teacher's page."""
+    from .webinspection import PAGE as INSPECTION
+    from .webprint import PAGE as PRINT
+
+    return [PRINT, INSPECTION]
 
 
 @hookimpl

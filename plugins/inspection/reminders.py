@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 class Reminder:
     inspection: Inspection
     days_left: int
-    text: str
+    facts: tuple[str, ...]  # what is not sent, missing, failing: sentences for any screen
+    advice: str  # the command that sends it, for the notification and `hoso status`
+
+    @property
+    def text(self) -> str:
+        return " ".join((*self.facts, self.advice))
 
 
 def due(config: Config, today: date) -> list[tuple[Inspection, Period]]:
@@ -48,36 +53,36 @@ def due(config: Config, today: date) -> list[tuple[Inspection, Period]]:
 def reminders(config: Config, today: date) -> list[Reminder]:
     found = []
     for inspection, period in due(config, today):
+        option = (
+            f"--weeks {period.weeks[0]}-{period.weeks[1]}"
+            if period.weeks is not None
+            else f"--period {period.month}"
+        )
         found.append(
             Reminder(
-                inspection, (inspection.day - today).days, _text(config, inspection, period, today)
+                inspection,
+                (inspection.day - today).days,
+                tuple(_facts(config, inspection, period, today)),
+                _("To send them, run `hoso inspect send {option}`.").format(option=option),
             )
         )
     return found
 
 
-def _text(config: Config, inspection: Inspection, period: Period, today: date) -> str:
+def _facts(config: Config, inspection: Inspection, period: Period, today: date) -> list[str]:
     from .commands import make_plan
     from .selection import missing_weeks
 
-    option = (
-        f"--weeks {period.weeks[0]}-{period.weeks[1]}"
-        if period.weeks is not None
-        else f"--period {period.month}"
-    )
     head = _("Inspection on {day}: {period} is not sent yet.").format(
         day=f"{inspection.day:%d/%m/%Y}", period=period.label
     )
     try:
         plan = make_plan(config, period, today=today)
     except UsageError:
-        return " ".join(
-            [
-                head,
-                _("No records of {types} found for it yet.").format(types=", ".join(period.types)),
-                _("To send them, run `hoso inspect send {option}`.").format(option=option),
-            ]
-        )
+        return [
+            head,
+            _("No records of {types} found for it yet.").format(types=", ".join(period.types)),
+        ]
     ready = len(plan.selection.files) - len(plan.not_attached)
     parts = [head, _("{n} records ready.").format(n=ready)]
     failing = sorted({f.path for f in plan.selection.errors})
@@ -99,5 +104,4 @@ def _text(config: Config, inspection: Inspection, period: Period, today: date) -
         parts.append(
             _("No records for week(s) {weeks}.").format(weeks=", ".join(str(w) for w in missing))
         )
-    parts.append(_("To send them, run `hoso inspect send {option}`.").format(option=option))
-    return " ".join(parts)
+    return parts

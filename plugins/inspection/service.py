@@ -18,6 +18,7 @@ from typing import Any
 from agent.api import (
     Config,
     ConfigError,
+    Secret,
     UsageError,
     _,
     nfc,
@@ -259,11 +260,19 @@ def _eml_name(label: str, part: int, parts: int) -> str:
 
 
 def credentials_of(
-    config: Config, smtp: SmtpSettings, *, prompt: Callable[[str], str] | None
+    config: Config,
+    smtp: SmtpSettings,
+    *,
+    prompt: Callable[[str], str] | None,
+    typed: Secret | None = None,
 ) -> Credentials:
     """The mail login from the vault (`smtp`): an app password, or OAuth2 (XOAUTH2) with an
     access token, or a refresh token plus `refresh_url` and `client_id` fields. ``prompt``
-    asks for the vault's passphrase (the command's terminal prompt, or None)."""
+    asks for the vault's passphrase (the command's terminal prompt, or None). ``typed`` is
+    a password the teacher typed for this sending only (the teacher's page, when the vault
+    holds no mail login): used when the vault has none, never stored."""
+    if typed is not None and not _vault_has(config, prompt):
+        return Credentials(smtp.username or config.roles.teacher.email, typed, "password")
     vault = open_vault(config, prompt=prompt)
     entry = vault.get(SMTP_ENTRY)
     if entry is None:
@@ -297,6 +306,28 @@ def credentials_of(
     return Credentials(username, secret, method)
 
 
+def _vault_has(config: Config, prompt: Callable[[str], str] | None) -> bool:
+    """Whether a vault exists and holds the mail login."""
+    from agent.api import VaultMissing  # the vault's crypto loads only when mail is sent
+
+    try:
+        return open_vault(config, prompt=prompt).get(SMTP_ENTRY) is not None
+    except VaultMissing:
+        return False
+
+
+def mail_login_need(config: Config) -> str:
+    """What the teacher's page must ask before sending, where the command would prompt:
+    "" (the vault holds the mail login and opens by itself), "passphrase" (the vault's key is
+    protected by one) or "password" (no mail login stored: typed for this sending only)."""
+    from agent.api import VaultLocked
+
+    try:
+        return "" if _vault_has(config, None) else "password"
+    except VaultLocked:
+        return "passphrase"
+
+
 def send_plan(
     config: Config,
     plan: Plan,
@@ -304,6 +335,7 @@ def send_plan(
     resend: bool,
     prompt: Callable[[str], str] | None,
     progress: Progress = ignore,
+    typed: Secret | None = None,
 ) -> Submission:
     refuse_if_blocked(plan)
     refuse_if_nothing_fits(plan)
@@ -322,7 +354,9 @@ def send_plan(
             selection=plan.selection,
             envelope=plan.envelope,
             smtp=smtp,
-            credentials=functools.cache(lambda: credentials_of(config, smtp, prompt=prompt)),
+            credentials=functools.cache(
+                lambda: credentials_of(config, smtp, prompt=prompt, typed=typed)
+            ),
             ledger=ledger,
             root=root,
             state_dir=config.state_dir,

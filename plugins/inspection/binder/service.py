@@ -283,6 +283,13 @@ def make_binder(
     )
 
 
+def binder_path(config: Config, request: Request, cwd: Path) -> Path:
+    """Where :func:`make_binder` will write the binder of ``request`` run in ``cwd`` (the
+    teacher's page names it beforehand, to open it afterwards). Bad options raise
+    UsageError, as make_binder would."""
+    return _out_path(config, request.out, _period(request, config), cwd, request.folder)
+
+
 def _period(request: Request, config: Config) -> Period:
     given = [x for x in (request.weeks, request.month, request.year) if x is not None]
     if len(given) != 1:
