@@ -67,9 +67,16 @@ def record_location(root: Path, rel: RelPath) -> Path:
     """Where the records-folder file ``rel`` (an NFC key, as the journal holds it) is on
     disk, reached level by level without following any symlink. LocalError when it is not a
     regular file there, is reached through a link, or its name is spelled twice (NFC/NFD)."""
+    outside = LocalError(
+        _("{path} is outside the records folder.").format(path=printable_name(rel))
+    )
+    try:
+        parts = split(rel)  # "..", an absolute path, a NUL: never a record
+    except UnsafePath:
+        raise outside from None
     spelled: list[str] = []
     try:
-        for part in split(rel):
+        for part in parts:
             with os.scandir(root.joinpath(*spelled)) as listing:
                 names = [e.name for e in listing if nfc(e.name) == part]
             if len(names) != 1:
@@ -95,9 +102,7 @@ def record_location(root: Path, rel: RelPath) -> Path:
         ) from None
     target = root.joinpath(*spelled)
     if not target.resolve().is_relative_to(root.resolve()):  # belt and braces
-        raise LocalError(
-            _("{path} is outside the records folder.").format(path=printable_name(rel))
-        )
+        raise outside
     return target
 
 

@@ -96,7 +96,7 @@ def test_a_word_of_the_body_is_found_highlighted_and_a_hostile_name_stays_text(
     # Opening on a computer with no desktop says where the file is.
     found = tab.locator(".search-result", has_text="Bài 56 – Phép chia.docx")
     found.get_by_role("button", name=re.compile("Mở tệp")).click()
-    expect(tab.locator(".flash.problem")).to_contain_text(str(teacher.root / PLAN))
+    expect(tab.locator(".flash")).to_contain_text(str(teacher.root / PLAN))
     expect(tab.get_by_label("Từ trong tên hoặc nội dung hồ sơ")).to_have_value("phep chia")
 
     phone, _ = open_tab(browser_page, teacher, page, "phone", "/search/?q=phep+chia&weeks=12")
@@ -141,10 +141,10 @@ def test_open_acts_only_on_a_document_inside_the_records_folder(
         _, _, html = client.request("GET", "/search/")
         return html
 
-    assert "không còn trong thư mục hồ sơ" in opening("../../" + outside.name)
-    assert "không còn trong thư mục hồ sơ" in opening(str(outside))
-    assert "không còn trong thư mục hồ sơ" in opening(PLAN + "\x00.docx")
-    assert "không phải là tài liệu" in opening(f"{WEEK}/phép chia.desktop")
+    assert "nằm ngoài thư mục hồ sơ" in opening("../../" + outside.name)
+    assert "nằm ngoài thư mục hồ sơ" in opening(str(outside))
+    assert "nằm ngoài thư mục hồ sơ" in opening(PLAN + "\x00.docx")
+    assert "chỉ mở các tệp văn bản" in opening(f"{WEEK}/phép chia.desktop")
     assert str(teacher.root / WEEK) in opening(f"{WEEK}/phép chia.desktop", "folder")
     _, _, html = client.request("GET", "/search/?" + urlencode({"q": "phep chia", "limit": "0"}))
     assert "search-result" in html and "flash problem" not in html
