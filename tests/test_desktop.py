@@ -116,6 +116,25 @@ def test_no_notification_server_means_not_delivered(
     assert not desktop.hoso_notify(offline_agent(tmp_path).config, SUMMARY)  # the agent logs it
 
 
+def test_under_the_service_the_click_opens_the_page_outside_its_sandbox() -> None:
+    config = Path("/home/lan/.config/hoso/agent.toml")
+    ui = [*launcher.hoso_command(), "--config", str(config), "ui", "--page", "/problems/"]
+    session = {"DISPLAY": ":0", "XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/lan"}
+    assert desktop.open_command(config, "/problems/", session, "/usr/bin/systemd-run") == ui
+    service = {**session, "INVOCATION_ID": "0123abcd"}  # what systemd sets for a service
+    assert desktop.open_command(config, "/problems/", service, "/usr/bin/systemd-run") == [
+        "/usr/bin/systemd-run",
+        "--user",
+        "--quiet",
+        "--collect",
+        "--setenv=DISPLAY",
+        "--setenv=XDG_RUNTIME_DIR",
+        "--",
+        *ui,
+    ]
+    assert desktop.open_command(config, "/problems/", service, None) == ui  # none: as it can
+
+
 # --- the launcher -----------------------------------------------------------------------------
 
 

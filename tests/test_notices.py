@@ -19,10 +19,11 @@ from conftest import Share
 from servers import wait_until
 from test_hooks import install_plugin
 
-from agent.daemon import _Jobs
+from agent.daemon import Daemon, _Jobs
 from agent.hooks import Notification
 from agent.i18n import language
 from agent.notices import MAX_ALONE, REMEMBER_SECONDS, remember, summarise
+from agent.schedule import Outcome
 
 WSGIDAV_ONLY = pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
 
@@ -218,3 +219,32 @@ def test_a_jobs_notification_is_told_once_per_key_across_runs_and_restarts(
     with agent.syncer(plugins=True) as syncer:  # a restart
         assert _Jobs(agent.config, syncer).run_due(now + 200, stop)
     assert told_lines(channel) == ["remind:today|Reminder|"]
+
+
+@WSGIDAV_ONLY
+def test_a_safety_stop_is_told_once_urgently_while_it_lasts(
+    tmp_path: Path, share: Share, channel: Path
+) -> None:
+    agent = Agent(tmp_path, share, plugins={"validation": {"enabled": False}})
+    for n in range(1, 5):
+        agent.write(f"Bài {n}.docx", b"lesson %d" % n)
+    daemon = Daemon(agent.config, threading.Event())
+    with agent.syncer(plugins=True) as syncer:
+        daemon._run_pass(syncer, local_changed=True)
+        for n in range(1, 4):  # three of four gone at once: the mass-delete guard stops
+            agent.delete(f"Bài {n}.docx")
+        for _ in range(2):
+            assert daemon._run_pass(syncer, local_changed=True).outcome is Outcome.STOPPED
+        assert told_lines(channel) == [
+            "stopped:SafetyStop|hoso stopped syncing to keep your files safe|"
+        ]
+        assert sys.modules["hoso_channel"].told[0].urgent
+        agent.write("Bài 1.docx", b"lesson 1")  # back: the passes run again
+        agent.write("Bài 2.docx", b"lesson 2")
+        agent.write("Bài 3.docx", b"lesson 3")
+        assert daemon._run_pass(syncer, local_changed=True).outcome is Outcome.DONE
+        for n in range(1, 4):
+            agent.delete(f"Bài {n}.docx")
+        assert daemon._run_pass(syncer, local_changed=True).outcome is Outcome.STOPPED
+    assert len(told_lines(channel)) == 2  # a new stop, told again
+    assert set(remote_tree(share)) == {f"Bài {n}.docx" for n in range(1, 5)}  # nothing deleted

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,26 @@ def hoso_notify(config: Config, notification: Notification) -> bool:
                 body,
             ],
             "plain": [program, *options, "--", title, f"{body}\n{where}"],
-            "open": [*launcher.hoso_command(), "--config", str(config.path), "ui", "--page", page],
+            "open": open_command(config.path, page, os.environ, shutil.which("systemd-run")),
         }
     )
+
+
+# What the page's opener needs of the desktop session (the rest comes from the user manager).
+SESSION_ENV = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
+
+
+def open_command(
+    config_path: Path, page: str, environ: Mapping[str, str], systemd_run: str | None
+) -> list[str]:
+    """What a click runs: `hoso ui --page PAGE`. Under the service (systemd sets
+    INVOCATION_ID) it goes through `systemd-run --user`, so that a browser it starts runs
+    outside the service's sandbox (a read-only home would keep it from its profile)."""
+    command = [*launcher.hoso_command(), "--config", str(config_path), "ui", "--page", page]
+    if not environ.get("INVOCATION_ID") or systemd_run is None:
+        return command
+    passed = [f"--setenv={name}" for name in SESSION_ENV if environ.get(name)]
+    return [systemd_run, "--user", "--quiet", "--collect", *passed, "--", *command]
 
 
 def _show(spec: dict[str, list[str]]) -> bool:
