@@ -93,7 +93,7 @@ def _show(spec: dict[str, list[str]]) -> bool:
     """Run popup.py; True once it says the popup is up (it then waits for the click alone)."""
     try:
         helper = subprocess.Popen(
-            [sys.executable, str(POPUP)],
+            [sys.executable, "-I", str(POPUP)],  # -I: nothing of the environment is imported
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
