@@ -69,6 +69,14 @@ def test_a_summary_counts_records_not_findings() -> None:
     assert summary.body == "Kế hoạch bài dạy/Tuần 1/Bài 1.docx, Kế hoạch bài dạy/Tuần 1/Bài 2.docx."
 
 
+def test_a_summary_names_records_in_the_order_a_teacher_counts() -> None:
+    (summary,) = summarise([finding(10), finding(2), finding(1), finding(2)]).shown
+    assert summary.body == (
+        "Kế hoạch bài dạy/Tuần 1/Bài 1.docx, Kế hoạch bài dạy/Tuần 1/Bài 2.docx, "
+        "Kế hoạch bài dạy/Tuần 1/Bài 10.docx."
+    )
+
+
 def test_the_summary_is_in_the_teachers_language() -> None:
     with language("vi"):
         (summary,) = summarise([finding(n) for n in range(1, 13)]).shown
