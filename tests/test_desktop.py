@@ -9,6 +9,7 @@ browser is the one stand-in: an `xdg-open` that writes down the address it was g
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from agents import Agent, hoso_env
+from agents import Agent, hoso_env, stop_agent
 from conftest import Share
 from notifyserver import session_bus
 from servers import wait_until
@@ -84,6 +85,38 @@ def test_a_click_on_the_popup_opens_the_teachers_page_where_it_points(
         assert url.startswith(prefix) and url.endswith("&next=/problems/"), url
         status, headers, _ = Client(page.port).request("GET", url.split(str(page.port), 1)[1])
     assert status == 303 and headers["location"].endswith("/problems/")  # a session, there
+
+
+@NEEDS_NOTIFY_SEND
+@pytest.mark.parametrize("dav_server", ["wsgidav"], indirect=True)
+def test_the_running_agent_pops_one_summary_whose_click_opens_its_page(
+    tmp_path: Path, share: Share
+) -> None:
+    agent = Agent(tmp_path, share, language="vi", plugins={"handover": {"enabled": False}})
+    for n in range(1, 13):  # twelve lesson plans whose bytes are no .docx
+        agent.write(f"Kế hoạch bài dạy/Tuần 2/Bài {n}.docx", b"PK\x03\x04 broken %d" % n)
+    opened = recording_program(tmp_path / "bin", "xdg-open", 'printf "%s\\n" "$1" >> "$out"\n')
+    with session_bus(tmp_path) as (address, server):
+        env = {
+            "DBUS_SESSION_BUS_ADDRESS": address,
+            "DISPLAY": ":0",
+            "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        }
+        proc = agent.popen("run", env=env)
+        try:
+            (popup,) = server.wait_for(1, timeout=60)
+            assert popup.summary == "12 hồ sơ cần sửa — mở trang"
+            assert popup.body.endswith("và 9 mục khác.") and "Bài 1.docx" in popup.body
+            assert popup.actions == ("default", "Mở trang")
+            server.click(popup)
+            wait_until(opened.exists, 30, "the page to be opened")
+            port = json.loads((agent.state_dir / "ui.json").read_text())["port"]
+            (url,) = opened.read_text().splitlines()
+            assert url.startswith(f"http://127.0.0.1:{port}/login?ticket="), url
+            assert url.endswith("&next=/problems/")
+        finally:
+            stop_agent(proc)
+    assert len(server.popups) == 1  # one for the twelve, not twelve
 
 
 def test_an_older_notify_send_without_actions_shows_where_the_page_is(
