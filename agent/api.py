@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, Secret, is_loopback, write_private
+from .config import Config, Secret, is_loopback, user_config_path, write_private
 from .conflictname import CopyKind, copy_kind, is_conflict_copy, original_name
 from .desktopopen import OPENABLE_SUFFIXES, open_record
 from .desktopopen import open_target as open_on_desktop
@@ -377,6 +377,7 @@ __all__ = [
     "terminate_as_interrupt",
     "trash_moved_file",
     "use_font",
+    "user_config_path",
     "vault_entry",
     "vietnamese_defaults",
     "week_dates",

@@ -208,6 +208,12 @@ def default_config_path() -> Path:
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
+    return user_config_path()
+
+
+def user_config_path() -> Path:
+    """The per-user config file, whatever ``$HOSO_CONFIG`` says (a desktop session, where
+    nothing sets it, finds this one)."""
     return Path(platformdirs.user_config_dir(APP)) / "agent.toml"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import json
 import os
 import queue
 import signal
@@ -27,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import channel, control, profilestore, sdnotify
+from . import channel, control, notices, profilestore, sdnotify
 from . import config as config_module
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
-from .errors import AlreadyRunning, AuthError, HosoError, UnreachableError
-from .hooks import Job, JobContext, Notification
+from .errors import AlreadyRunning, AuthError, HosoError, SafetyStop, UnreachableError
+from .hooks import Job, JobContext, Notification, PluginHost
+from .i18n import _
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
 from .model import RelPath, Report
@@ -99,6 +101,7 @@ class Daemon:
         self.on_pass = on_pass
         self.on_notice = on_notice  # also told each new finding's notification (the demo)
         self.state = DaemonState()
+        self._stops_told: set[str] = set()  # the safety stops told since the last pass ran
         self.own_writes = OwnWrites()
         # A file written continuously is still synced at least every minute.
         # A little past settle_seconds, so that the file the last event was about already
@@ -204,9 +207,7 @@ class Daemon:
             log.info("agent stopped")
 
     def _open_syncer(self) -> Syncer:
-        return Syncer(
-            self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True
-        )
+        return Syncer(self.config, on_local_write=self.own_writes.add, stop=self.stop, plugins=True)
 
     def _run_on_config(self, syncer: Syncer) -> None:
         """The loop on the config as it is now, until told to stop or until a new school
@@ -376,6 +377,8 @@ class Daemon:
             log.error("%s", exc)
             self.state.last_error = exc
             sdnotify.status(f"stopped: {exc}")
+            if isinstance(exc, SafetyStop):
+                self._tell_stop(syncer, exc)
             self.on_pass(self.state)
             return PassEnd(Outcome.REFUSED if isinstance(exc, AuthError) else Outcome.STOPPED)
         finally:
@@ -385,8 +388,22 @@ class Daemon:
             return PassEnd(Outcome.RETRY_SOON)
         return PassEnd(Outcome.DONE, cpu_seconds=time.process_time() - cpu_before)
 
+    def _tell_stop(self, syncer: Syncer, exc: SafetyStop) -> None:
+        """A safety stop waits for the teacher: one urgent notification, not one per pass
+        while it lasts (told again when it comes back after a pass that ran)."""
+        note = Notification(
+            key=f"stopped:{type(exc).__name__}",
+            title=_("hoso stopped syncing to keep your files safe"),
+            body=str(exc),
+            urgent=True,
+        )
+        if syncer.plugins is not None and note.key not in self._stops_told:
+            syncer.plugins.notify(note, logged=True)  # the log has the error already
+        self._stops_told.add(note.key)
+
     def _passed(self, result: PassResult) -> None:
         """What follows every pass that ran to its end, the agent's own or one asked for."""
+        self._stops_told.clear()
         self.schedule = self.schedule.share_reached()
         if self.state.offline:
             log.info("the share is reachable again; catching up")
@@ -481,6 +498,7 @@ _FINISH = _Finish()
 
 
 JOB_META = "job_last_run:{plugin}:{name}"
+TOLD_META = "jobs_told"  # JSON {notification key: when it was told}
 
 
 class _Jobs:
@@ -508,6 +526,7 @@ class _Jobs:
         school pass brought something); True when any ran."""
         host = self.syncer.plugins
         ran = False
+        notes: list[Notification] = []  # what the jobs tell: summarised once they all ran
         for plugin, job in self.jobs:
             if stop.is_set() or host is None or plugin in host.suspended:
                 continue
@@ -515,14 +534,28 @@ class _Jobs:
                 school_changed and job.after_school_change
             ):
                 continue
-            context = JobContext(self.config, now, self._last_run(plugin, job), host.notify)
+            context = JobContext(self.config, now, self._last_run(plugin, job), notes.append)
             host.run_job(plugin, job, context)
             # A failed job waits for its next turn too: retrying at once would spin.
             self.syncer.journal.meta_set(
                 JOB_META.format(plugin=plugin, name=job.name), repr(time.time())
             )
             ran = True
+        if notes and host is not None:
+            self._tell(host, notes, now)
         return ran
+
+    def _tell(self, host: PluginHost, notes: list[Notification], now: float) -> None:
+        """What this round of jobs told, summarised, each key once (kept in the journal, so
+        that a reminder keyed by the day shows once that day, across restarts too)."""
+        journal = self.syncer.journal
+        try:
+            stored = json.loads(journal.meta_get(TOLD_META) or "{}")
+            told = {str(key): float(at) for key, at in stored.items()}
+        except (ValueError, TypeError, AttributeError):  # damaged: a reminder may show again
+            told = {}
+        telling = notices.tell(host.notify, notes, told)
+        journal.meta_set(TOLD_META, json.dumps(notices.remember(told, telling.told, now)))
 
 
 def run_forever(config: Config, *, verbose: bool = False) -> None:

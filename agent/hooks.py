@@ -99,13 +99,19 @@ class Deletion:
 
 @dataclass(frozen=True)
 class Notification:
-    """Something the teacher should see once: a title line and a body, in their language."""
+    """Something the teacher should see once: a title line and a body, in their language.
+
+    What one pass (or one round of jobs) tells is summarised (:mod:`agent.notices`): the
+    notifications of one kind (the key's first word, before ``:``) become one when there are
+    several; urgent ones (a safety stop, a failed send) stand alone."""
 
     key: str  # stable identity, e.g. "finding:<path>:<rule>"; the same key is shown once
     title: str
     body: str
     path: RelPath = ""
     urgent: bool = False
+    # The part of the teacher's page a click on it opens ("/problems/"); "" the overview.
+    page: str = ""
 
 
 @dataclass(frozen=True)

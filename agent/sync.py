@@ -28,10 +28,22 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from . import davxml, guards, heldback, local, reconcile, refusals, restored, serverinfo, trash
+from . import (
+    davxml,
+    guards,
+    heldback,
+    local,
+    notices,
+    reconcile,
+    refusals,
+    restored,
+    serverinfo,
+    trash,
+)
 from .config import Config, Secret, default_state_dir
 from .display import printable_name
 from .errors import (
@@ -259,7 +271,8 @@ class Syncer:
 
     def _tell_held(self, held: tuple[Held, ...]) -> None:
         """One log line when what the passes hold back changes (not one per pass), and one
-        notification for each held path that newly waits for the teacher."""
+        notification for the held paths that newly wait for the teacher (a summary when
+        there are several)."""
         change = heldback.remember(self.journal, held)
         if not any(map(heldback.needs_a_person, (*change.appeared, *change.cleared))):
             return
@@ -267,19 +280,20 @@ class Syncer:
         log.log(logging.WARNING if waits else logging.INFO, "%s", heldback.log_line(held))
         if self.plugins is None:
             return
-        for item in change.appeared:
-            if heldback.needs_a_person(item) and item.reason not in heldback.TOLD_ELSEWHERE:
-                self.plugins.notify(
-                    Notification(
-                        key=f"held:{item.reason}:{item.path}",
-                        # A name from the share may hold control characters: a popup
-                        # shows them escaped, as the terminal and the log do.
-                        title=_("Not synced: {path}").format(path=printable_name(item.path)),
-                        body=heldback.explain(item.reason),
-                        path=item.path,
-                    ),
-                    logged=True,  # the line above
-                )
+        notes = [
+            Notification(
+                key=f"held:{item.reason}:{item.path}",
+                # A name from the share may hold control characters: a popup shows them
+                # escaped, as the terminal and the log do.
+                title=_("Not synced: {path}").format(path=printable_name(item.path)),
+                body=heldback.explain(item.reason),
+                path=item.path,
+                page=notices.PROBLEMS_PAGE,
+            )
+            for item in change.appeared
+            if heldback.needs_a_person(item) and item.reason not in heldback.TOLD_ELSEWHERE
+        ]
+        notices.tell(partial(self.plugins.notify, logged=True), notes)  # the line above
 
     def _pass(self, *, dry_run: bool, local_changed: bool, confirmed: _Confirmed) -> PassResult:
         prepared = self.prepare(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from . import heldback, local
+from . import heldback, local, notices
 from .config import Config
 from .display import printable_name
 from .hooks import Notification, PluginHost, load_plugins
@@ -180,28 +180,32 @@ class Validator:
         return {f.path for f in result.findings if f.rule in rules}
 
     def notify_new(self, echo: Callable[[Notification], None] | None = None) -> int:
-        """Tell the teacher about each error or warning not told yet, once; returns how
-        many were told (a finding no channel delivers goes to the log). ``echo`` is given
-        each one too (`hoso demo` prints them)."""
-        told: list[tuple[RelPath, str]] = []
-        for stored in self.journal.findings():
-            finding = stored.finding
-            if stored.notified_at is not None or finding.severity is Severity.INFO:
-                continue
-            note = Notification(
+        """Tell the teacher about the errors and warnings not told yet, once: one popup
+        (or log line, when no channel delivers it) for all of them, a summary when there are
+        several (:mod:`agent.notices`); returns how many findings were told. ``echo`` is
+        given what was shown too (`hoso demo` prints it)."""
+        new = [
+            stored.finding
+            for stored in self.journal.findings()
+            if stored.notified_at is None and stored.finding.severity is not Severity.INFO
+        ]
+        notes = [
+            Notification(
                 key=f"finding:{finding.path}:{finding.rule}",
                 title=_("Record to fix: {path}").format(path=printable_name(finding.path)),
                 body=f"{finding.message} {finding.fix}".strip(),
                 path=finding.path,
-                urgent=finding.severity is Severity.ERROR,
+                page=notices.PROBLEMS_PAGE,
             )
-            self.host.notify(note)
-            if echo is not None:
+            for finding in new
+        ]
+        telling = notices.tell(self.host.notify, notes)
+        if echo is not None:
+            for note in telling.shown:
                 echo(note)
-            told.append((finding.path, finding.rule))
-        if told:
-            self.journal.mark_notified(told, now=time.time())
-        return len(told)
+        if new:
+            self.journal.mark_notified([(f.path, f.rule) for f in new], now=time.time())
+        return len(new)
 
 
 def _exists(root: Path, path: RelPath) -> bool:

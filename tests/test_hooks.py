@@ -91,7 +91,7 @@ def test_builtin_plugins_are_listed_with_version_source_and_hooks(tmp_path: Path
     by_name = {p.name: p for p in host.plugins}
     assert by_name["validation"].enabled and by_name["validation"].source == "built-in"
     assert "hoso_validate_record" in by_name["validation"].hooks
-    assert by_name["desktop"].hooks == ("hoso_notify",)
+    assert set(by_name["desktop"].hooks) == {"hoso_notify", "hoso_register_commands"}
     assert {t.code for t in host.record_types()} >= {"KHBD", "SCN", "NENTANG"}
 
 

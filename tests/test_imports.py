@@ -19,8 +19,11 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 CLI = {"cli", *(f"cli.{p.stem}" for p in (AGENT / "cli").glob("*.py") if p.stem != "__init__")}
 # So is the teacher's page's package (agent/web/**) for Flask and Jinja2.
 WEB = {
-    ".".join(p.relative_to(AGENT).with_suffix("").parts[:-1] if p.stem == "__init__" else
-             p.relative_to(AGENT).with_suffix("").parts)
+    ".".join(
+        p.relative_to(AGENT).with_suffix("").parts[:-1]
+        if p.stem == "__init__"
+        else p.relative_to(AGENT).with_suffix("").parts
+    )
     for p in (AGENT / "web").rglob("*.py")
 }
 
@@ -100,7 +103,8 @@ LAYERS = [
     },
     {"backup.locks", "backup.repository", "vault"},
     {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals"},
-    {"propagate", "heldback"},  # propagate only calls trash to put things in either trash
+    # propagate only calls trash to put things in either trash
+    {"propagate", "heldback", "notices"},
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
     {"backup.service", "backup.scheduler", "backup.offsite", "backup.putback"},
     {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
