@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from . import config as configmod
-from . import davstatus, i18n
+from . import davstatus
 from .config import Config, Secret, is_loopback
 from .errors import (
     AuthError,
@@ -65,7 +65,12 @@ def initialise(
     ca_file: Path | None = None,
     school_key: str = "",
     school_url: str = "",
+    language: str = "",
 ) -> InitResult:
+    """Check what was given (the login on the share too, with ``check``), then write the
+    config (0600), the vault's ``webdav`` entry and the records folder; nothing at all when
+    anything is wrong. ``language`` ("vi" or "en") is pinned only when the person chose it:
+    otherwise messages follow the session of whoever runs hoso (agent.i18n)."""
     preflight(path, url, force=force)
     fingerprint = key_fingerprint(school_key) if school_key else ""
     if fingerprint is None:
@@ -88,7 +93,7 @@ def initialise(
         remote_dir,
         user,
         state_dir,
-        i18n.detect_language(),
+        language,
         allow_insecure_http=allow_insecure_http,
         ca_file=str(ca_file or ""),
         school_key=fingerprint,
