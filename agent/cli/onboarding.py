@@ -69,7 +69,7 @@ def init(
     language: str | None,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
-    from ..onboarding import initialise, preflight
+    from ..onboarding import Typed, initialise, preflight
 
     preflight(ctx.config_path, url, force=force)
     password = os.environ.get(configmod.PASSWORD_ENV)
@@ -92,7 +92,7 @@ def init(
         check=not no_check,
         state_dir=state_dir,
         allow_insecure_http=allow_insecure_http,
-        password_from_env=configmod.PASSWORD_ENV in os.environ,
+        typed=Typed.ENVIRONMENT if configmod.PASSWORD_ENV in os.environ else Typed.TERMINAL,
         ca_file=ca_file,
         school_key=school_key,
         school_url=school_url,

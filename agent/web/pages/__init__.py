@@ -8,6 +8,6 @@ from ...webpage import WebPage
 
 
 def core_pages() -> list[WebPage]:
-    from . import home
+    from . import home, setup
 
-    return [home.PAGE]
+    return [home.PAGE, setup.PAGE]
