@@ -20,6 +20,7 @@ from typing import Any
 
 from ... import control
 from ...config import Secret, default_state_dir
+from ...display import printable_name
 from ...errors import HosoError
 from ...i18n import _, ngettext
 from ...lock import held_elsewhere
@@ -139,7 +140,8 @@ def first_sync(request: WebRequest) -> WebAnswer:
 
         def emit(event: dict[str, Any]) -> None:
             if event.get("event") == "progress":
-                progress(f"{event.get('done')}/{event.get('total')} {event.get('path')}")
+                path = printable_name(str(event.get("path", "")))  # a name from the share
+                progress(f"{event.get('done')}/{event.get('total')} {path}")
 
         result = control.carry_out(config, "sync", {"progress": True}, emit=emit)
         report = control.report_of(result)
