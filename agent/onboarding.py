@@ -162,6 +162,26 @@ def initialise(
     return InitResult(cfg, check)
 
 
+def change_password(config: Config, password: Secret, *, typed: Typed = Typed.PAGE) -> None:
+    """Store a new password for the share (it was changed there) as the vault's ``webdav``
+    entry, once the share has taken it: the records folder is listed with it first, and a
+    refused or unchecked password is never stored. The agent reads it again after its next
+    refused login (agent.sync)."""
+    remote = config.remote
+    _check_folder(
+        config,
+        remote.url,
+        remote.remote_dir,
+        password,
+        create=False,
+        shown=_shown_url(remote.url, remote.remote_dir),
+        typed=typed,
+        ca_file=Path(remote.ca_file) if remote.ca_file else None,
+    )
+    fields = {"user": remote.user} if remote.user else {}
+    Vault.open(config, create=True).set(WEBDAV, password.reveal(), fields)
+
+
 def _check_folder(
     cfg: Config,
     url: str,

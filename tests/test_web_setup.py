@@ -196,6 +196,8 @@ def test_the_settings_show_where_each_value_comes_from_and_no_secret(
             settings = tab.locator("section", has=tab.locator("h2", has_text="Cài đặt của máy này"))
             expect(settings).to_contain_text(str(teacher.root))
             screenshot(tab, "setup-settings")
+            if size == "laptop":
+                change_the_share_password(tab, teacher)
             tab.get_by_role("link", name="Các bước bàn giao").click()
             expect(tab.locator("h1")).to_have_text("Bàn giao hộp thư của trường")
             expect(tab.locator(".handover-state")).to_contain_text("th.hoabinh@hcm.edu.vn")
@@ -209,6 +211,26 @@ def test_the_settings_show_where_each_value_comes_from_and_no_secret(
     # Read only: the page made no handover key and no log.
     assert not (teacher.root / "Bàn giao tài khoản").exists()
     assert Vault.open(teacher.config).get("handover-key") is None
+
+
+def change_the_share_password(tab: Any, teacher: Agent) -> None:
+    """The share's password was changed (the vault holds an old one): a wrong new one is
+    refused by the share and not stored, the right one is stored."""
+    old = "mat-khau-cu-4410"
+    Vault.open(teacher.config).set("webdav", old, {"user": teacher.share.user})
+    box = tab.get_by_label("Mật khẩu mới của thư mục chung")
+    box.fill("sai-nua-roi-8812")
+    tab.get_by_role("button", name="Kiểm tra và lưu").click()
+    expect(tab.locator("#setup-password-problem")).to_contain_text("từ chối")
+    assert Vault.open(teacher.config).get("webdav").secret.reveal() == old  # type: ignore[union-attr]
+    assert "sai-nua-roi-8812" not in tab.content()
+    tab.get_by_label("Mật khẩu mới của thư mục chung").fill(teacher.share.password)
+    tab.get_by_role("button", name="Kiểm tra và lưu").click()
+    expect(tab.locator(".flash.done")).to_contain_text("đã chấp nhận mật khẩu mới")
+    entry = Vault.open(teacher.config).get("webdav")
+    assert entry is not None and entry.secret.reveal() == teacher.share.password
+    assert entry.fields == {"user": teacher.share.user}
+    assert teacher.share.password not in tab.content()
 
 
 def test_a_school_value_names_the_school_profile_it_comes_from(tmp_path: Path) -> None:

@@ -25,7 +25,13 @@ from ...errors import HosoError
 from ...i18n import _, ngettext
 from ...lock import held_elsewhere
 from ...log import register_secret
-from ...onboarding import EXAMPLE_URL, Typed, holds_credentials, initialise
+from ...onboarding import (
+    EXAMPLE_URL,
+    Typed,
+    change_password,
+    holds_credentials,
+    initialise,
+)
 from ...webpage import (
     Progress,
     WebAnswer,
@@ -47,6 +53,8 @@ def view(request: WebRequest) -> WebAnswer:
         return wizard(request)
     if request.subpath == "sync" and request.method == "POST":
         return first_sync(request)
+    if request.subpath == "password" and request.method == "POST":
+        return new_password(request)
     if request.subpath == "next":
         return WebView("setup_next.html", next_steps(request))
     return WebView("setup_settings.html", setup_settings.context(request))
@@ -116,6 +124,30 @@ def _form(typed: dict[str, str], problem: str = "") -> WebView:
         ],
     }
     return WebView("setup_wizard.html", context, status=400 if problem else 200)
+
+
+def new_password(request: WebRequest) -> WebAnswer:
+    """The share's password changed: the new one, checked on the share, into the vault
+    (what `hoso vault set webdav` stores, but never unchecked)."""
+    password = Secret(request.arg("password"))
+    register_secret(password.reveal())
+    if not password:
+        problem = _("Type the new password of the share.")
+    else:
+        try:
+            change_password(request.config, password)
+        except HosoError as exc:
+            problem = str(exc)
+        else:
+            return WebRedirect(
+                "/setup/",
+                _(
+                    "The share accepted the new password; it is stored encrypted on this "
+                    "computer and hoso uses it from its next sync."
+                ),
+            )
+    context = setup_settings.context(request)
+    return WebView("setup_settings.html", {**context, "password_problem": problem}, status=400)
 
 
 # --- right after the wizard ----------------------------------------------------------------------
