@@ -10,7 +10,9 @@ the page, a log line or a message.
 
 Once a config exists the page shows the settings read-only (agent/web/pages/setup_settings.py)
 and, right after the wizard, what happens next: the agent's service, or a first sync from
-here when no agent runs (agent.control, as `hoso sync` does).
+here when no agent runs (agent.control, as `hoso sync` does). The one thing typed there is
+the share's new password after it changed on the share, checked there before it is stored
+(:func:`agent.onboarding.change_password`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from . import setup_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_FOLDER = "HoSo"  # the records folder the README's `hoso init --root ~/HoSo` makes
-LANGUAGES = ("auto", "vi", "en")
 
 
 def view(request: WebRequest) -> WebAnswer:
@@ -64,27 +65,27 @@ def view(request: WebRequest) -> WebAnswer:
 
 
 def wizard(request: WebRequest) -> WebAnswer:
-    typed = {
+    given = {
         "url": request.arg("url").strip(),
         "user": request.arg("user").strip(),
         "root": request.arg("root").strip() or str(Path.home() / DEFAULT_FOLDER),
         "language": request.arg("language", "auto"),
     }
     if request.method != "POST":
-        return _form(typed)
-    if not typed["url"]:
-        return _form(typed, _("Type the share's address: it begins with https://."))
-    language = typed["language"] if typed["language"] in ("vi", "en") else ""
+        return _form(given)
+    if not given["url"]:
+        return _form(given, _("Type the share's address: it begins with https://."))
+    language = given["language"] if given["language"] in ("vi", "en") else ""
     password = Secret(request.arg("password"))  # from here on only as a Secret
     register_secret(password.reveal())  # masked in any log line, even a wrong one
     config = request.config
     try:
         result = initialise(
             config.path,
-            root=_folder(typed["root"]),
-            url=typed["url"],
+            root=_folder(given["root"]),
+            url=given["url"],
             remote_dir="/",
-            user=typed["user"],
+            user=given["user"],
             password=password,
             force=False,
             check=True,
@@ -95,9 +96,9 @@ def wizard(request: WebRequest) -> WebAnswer:
             language=language,
         )
     except HosoError as exc:
-        if holds_credentials(typed["url"]):
-            typed["url"] = ""  # a password typed into the address is never sent back
-        return _form(typed, str(exc))
+        if holds_credentials(given["url"]):
+            given["url"] = ""  # a password typed into the address is never sent back
+        return _form(given, str(exc))
     return WebRedirect(
         "/setup/next",
         _("hoso is set up: the records folder is {root}.").format(root=result.config.root),
@@ -111,10 +112,10 @@ def _folder(typed: str) -> Path:
     return folder if folder.is_absolute() else Path.home() / folder
 
 
-def _form(typed: dict[str, str], problem: str = "") -> WebView:
+def _form(given: dict[str, str], problem: str = "") -> WebView:
     # The password is never sent back: the teacher types it again after a refusal.
     context: dict[str, Any] = {
-        "typed": typed,
+        "given": given,
         "problem": problem,
         "example": EXAMPLE_URL,
         "languages": [
