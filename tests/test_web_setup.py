@@ -133,6 +133,29 @@ def test_the_wizard_says_what_is_wrong_and_writes_nothing(fresh_pc: Path) -> Non
             assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
 
 
+def test_the_wizards_language_choice_is_pinned(fresh_pc: Path, wsgidav_share: Share) -> None:
+    share = wsgidav_share
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    with served(config, state) as page:
+        client = Client(page.port)
+        client.log_in(state)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {
+            "csrf": token,
+            "url": f"{share.url}{share.remote_dir}/",
+            "user": share.user,
+            "password": share.password,
+            "root": "HoSo",  # under the home folder
+            "language": "en",
+        }
+        status, headers, _ = client.request("POST", "/setup/", body=urlencode(form))
+        assert status == 303 and headers["location"] == "/setup/next"
+    written = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert written["language"] == "en"
+    assert written["root"] == str(fresh_pc / "home" / "HoSo")
+
+
 def vault_path_of(config: Path) -> Path:
     return config.with_name("agent.vault")
 
