@@ -1,9 +1,9 @@
 """User-facing text through gettext, in Vietnamese or English.
 
 Source strings are English. The language is chosen once per process by :func:`setup`:
-the config's ``language`` key when it is ``vi`` or ``en``, else the usual locale variables
-(LANGUAGE, LC_ALL, LC_MESSAGES, LANG); Vietnamese when they name ``vi``. Call ``_`` at the
-moment a message is shown, not at import time, so that the choice applies.
+the config's ``language`` key when it is ``vi`` or ``en`` (an explicit choice), else the
+session's locale variables (:func:`detect_language`), Vietnamese where they name no language.
+Call ``_`` at the moment a message is shown, not at import time, so that the choice applies.
 """
 
 from __future__ import annotations
@@ -25,14 +25,32 @@ _language = "en"
 _local = threading.local()
 
 
+# The locale variables in the order gettext reads them.
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
 def detect_language(configured: str = "auto") -> str:
+    """``configured`` when it is "vi" or "en"; for "auto", the first locale variable that
+    names a language decides: Vietnamese for ``vi…``, English for any other (hoso speaks
+    only those two; in the LANGUAGE list, the first of those two it names). A variable that
+    is empty or names no language (``C``, ``POSIX``, ``C.UTF-8``: a service's or a bare
+    system's locale) is passed over; when none names one, Vietnamese: hoso's users are
+    Vietnamese teachers, and an English-speaking admin's session names its language
+    (``en_US.UTF-8``)."""
     if configured in ("vi", "en"):
         return configured
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var, "")
-        if value:
-            return "vi" if value.split(":")[0].lower().startswith("vi") else "en"
-    return "en"
+    for var in LOCALE_VARIABLES:
+        # LANGUAGE is a list ("fr:vi"): its first language hoso speaks, as gettext does.
+        named = [n for n in map(_named_language, os.environ.get(var, "").split(":")) if n]
+        if named:
+            return next((n for n in named if n in ("vi", "en")), "en")
+    return "vi"
+
+
+def _named_language(value: str) -> str:
+    """The language code of a locale (``vi_VN.UTF-8`` → "vi"), "" when it names none."""
+    name = value.strip().split(".")[0].split("@")[0].lower()
+    return "" if name in ("", "c", "posix") else name.split("_")[0].split("-")[0]
 
 
 def setup(configured: str = "auto") -> str:

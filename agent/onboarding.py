@@ -5,13 +5,16 @@ an http:// address to another computer without ``allow_insecure_http``, a refuse
 unreachable share all stop before the first file is touched.
 
 What goes wrong here is said in the terms of what the person just typed (the address, the
-user, the password: there is no config file yet), with the exit codes of the CLI contract:
+user, the password: there is no config file yet) and where they typed it (:class:`Typed`: at
+the terminal, in an environment variable, or in the teacher's page's first-run wizard, which
+calls :func:`initialise` exactly as `hoso init` does), with the exit codes of the CLI contract:
 2 for an address that is wrong (not found, a file, not WebDAV, https:// to a plain-http
 server, a redirect elsewhere), 3 for a share that cannot be reached or refuses the login.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import tomllib
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from . import config as configmod
-from . import davstatus, i18n
+from . import davstatus
 from .config import Config, Secret, is_loopback
 from .errors import (
     AuthError,
@@ -43,6 +46,14 @@ EXAMPLE_URL = "https://cloud.truong.edu.vn/remote.php/dav/files/lan/"
 _DAV_FILES = re.compile(r"(/dav/files/)([^/]+)")
 
 
+class Typed(enum.Enum):
+    """Where the person gave the address and password: what a message tells them to retype."""
+
+    TERMINAL = "terminal"  # `hoso init`, the password at its prompt
+    ENVIRONMENT = "environment"  # `hoso init`, the password in HOSO_WEBDAV_PASSWORD
+    PAGE = "page"  # the teacher's page's first-run wizard (agent/web/pages/setup.py)
+
+
 @dataclass(frozen=True)
 class InitResult:
     config: Config
@@ -61,12 +72,17 @@ def initialise(
     check: bool,
     state_dir: str = "",
     allow_insecure_http: bool = False,
-    password_from_env: bool = False,
+    typed: Typed = Typed.TERMINAL,
     ca_file: Path | None = None,
     school_key: str = "",
     school_url: str = "",
+    language: str = "",
 ) -> InitResult:
-    preflight(path, url, force=force)
+    """Check what was given (the login on the share too, with ``check``), then write the
+    config (0600), the vault's ``webdav`` entry and the records folder; nothing at all when
+    anything is wrong. ``language`` ("vi" or "en") is pinned only when the person chose it:
+    otherwise messages follow the session of whoever runs hoso (agent.i18n)."""
+    preflight(path, url, force=force, typed=typed)
     fingerprint = key_fingerprint(school_key) if school_key else ""
     if fingerprint is None:
         raise ConfigError(
@@ -88,7 +104,7 @@ def initialise(
         remote_dir,
         user,
         state_dir,
-        i18n.detect_language(),
+        language,
         allow_insecure_http=allow_insecure_http,
         ca_file=str(ca_file or ""),
         school_key=fingerprint,
@@ -96,6 +112,16 @@ def initialise(
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
     if cfg.remote.insecure_http() and not allow_insecure_http:
+        if typed is Typed.PAGE:
+            raise ConfigError(
+                _(
+                    "{url} is a plain http:// address of another computer: the share's "
+                    "password would cross the network in clear on every request. Nothing was "
+                    "written. Type the share's https:// address; if the school's share has "
+                    "none, the school's IT admin can accept the risk with `hoso init "
+                    "--allow-insecure-http` in a terminal."
+                ).format(url=url)
+            )
         raise ConfigError(
             _(
                 "{url} is a plain http:// address of another computer: the share's password "
@@ -112,7 +138,7 @@ def initialise(
             password,
             create=True,
             shown=url,
-            from_env=password_from_env,
+            typed=typed,
             ca_file=ca_file,
         )
         if cfg.school_folder is not None:
@@ -125,7 +151,7 @@ def initialise(
                 password,
                 create=False,
                 shown=_shown_url(folder.url, folder.remote_dir),
-                from_env=password_from_env,
+                typed=typed,
                 ca_file=ca_file,
             )
     root.mkdir(parents=True, exist_ok=True)
@@ -136,6 +162,26 @@ def initialise(
     return InitResult(cfg, check)
 
 
+def change_password(config: Config, password: Secret, *, typed: Typed = Typed.PAGE) -> None:
+    """Store a new password for the share (it was changed there) as the vault's ``webdav``
+    entry, once the share has taken it: the records folder is listed with it first, and a
+    refused or unchecked password is never stored. The agent reads it again after its next
+    refused login (agent.sync)."""
+    remote = config.remote
+    _check_folder(
+        config,
+        remote.url,
+        remote.remote_dir,
+        password,
+        create=False,
+        shown=_shown_url(remote.url, remote.remote_dir),
+        typed=typed,
+        ca_file=Path(remote.ca_file) if remote.ca_file else None,
+    )
+    fields = {"user": remote.user} if remote.user else {}
+    Vault.open(config, create=True).set(WEBDAV, password.reveal(), fields)
+
+
 def _check_folder(
     cfg: Config,
     url: str,
@@ -144,7 +190,7 @@ def _check_folder(
     *,
     create: bool,
     shown: str,
-    from_env: bool,
+    typed: Typed,
     ca_file: Path | None,
 ) -> None:
     """Log in to a folder of the share and list it (creating it with ``create``); a problem
@@ -165,7 +211,7 @@ def _check_folder(
         if not create:
             remote.list_folder("")
     except (AuthError, NotFound, ProtocolError, Redirected, UnreachableError) as exc:
-        raise _in_init_terms(exc, shown, cfg.remote.user, from_env, ca_file) from None
+        raise _in_init_terms(exc, shown, cfg.remote.user, typed, ca_file) from None
     finally:
         remote.close()
 
@@ -174,33 +220,42 @@ def _shown_url(url: str, remote_dir: str) -> str:
     return url.rstrip("/") + "/" + remote_dir.strip("/") + "/"
 
 
-def preflight(path: Path, url: str, *, force: bool) -> None:
+def preflight(path: Path, url: str, *, force: bool, typed: Typed = Typed.TERMINAL) -> None:
     """What `hoso init` can refuse before it asks for the password: nobody should type a
     password only to learn that the address is mistyped or a config exists already."""
-    check_address(url)
+    check_address(url, typed)
     if path.exists() and not force:
+        if typed is Typed.PAGE:
+            raise ConfigError(
+                _("hoso is set up already on this computer: its config is {path}.").format(
+                    path=path
+                )
+            )
         raise ConfigError(
             _("A config already exists at {path}. Use --force to replace it.").format(path=path)
         )
 
 
-def check_address(url: str) -> None:
+def check_address(url: str, typed: Typed = Typed.TERMINAL) -> None:
     """ConfigError unless ``url`` is an http(s) address without credentials in it; the
-    message names the option, since no config file exists yet."""
-    full = url if "://" in url else "https://" + url.lstrip("/")
-    # Looked for before parsing: a password holding "#", "?" or "/" (or an unclosed "[")
-    # makes urlsplit see no user at all, and every later message quotes the address.
-    if _holds_credentials(full):
-        raise _credentials_in_address()
+    message names the option (or the wizard's box), since no config file exists yet."""
+    full = _with_scheme(url)
+    if holds_credentials(url):
+        raise _credentials_in_address(typed)
     try:
         parts = urlsplit(full)
     except ValueError:  # an unclosed "[" of an IPv6 address
         raise _not_a_web_address(url) from None
-    if parts.username is not None or parts.password is not None:
-        raise _credentials_in_address()
     if not parts.hostname or not _port_is_number(parts) or any(c.isspace() for c in url):
         raise _not_a_web_address(url)
     if "://" not in url:
+        if typed is Typed.PAGE:
+            raise ConfigError(
+                _(
+                    "The share's address must begin with https:// (or http://): {url} does "
+                    "not. Did you mean {suggested}?"
+                ).format(url=url, suggested=full)
+            )
         raise ConfigError(
             _(
                 "The share's address must begin with https:// (or http://): {url} does not. "
@@ -214,6 +269,25 @@ def check_address(url: str) -> None:
                 "http://), for example {example}"
             ).format(url=url, example=EXAMPLE_URL)
         )
+
+
+def holds_credentials(url: str) -> bool:
+    """Whether the address ``url``, as typed, may hold a user name or password: then it is
+    never quoted, nor shown again (the wizard empties its box)."""
+    full = _with_scheme(url)
+    # Looked for before parsing: a password holding "#", "?" or "/" (or an unclosed "[")
+    # makes urlsplit see no user at all, and every later message quotes the address.
+    if _holds_credentials(full):
+        return True
+    try:
+        parts = urlsplit(full)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
+
+
+def _with_scheme(url: str) -> str:
+    return url if "://" in url else "https://" + url.lstrip("/")
 
 
 def _holds_credentials(full: str) -> bool:
@@ -235,8 +309,15 @@ def _holds_credentials(full: str) -> bool:
     return bool(colon) and not port.isdigit()
 
 
-def _credentials_in_address() -> ConfigError:
+def _credentials_in_address(typed: Typed) -> ConfigError:
     # The address itself is never quoted: it holds a password.
+    if typed is Typed.PAGE:
+        return ConfigError(
+            _(
+                "The share's address holds a user name or password. Type the address alone, "
+                "your login in the “User” box and the password in the “Password” box."
+            )
+        )
     return ConfigError(
         _(
             "The address given with --url holds a user name or password. Give the address "
@@ -263,12 +344,12 @@ def _port_is_number(parts: SplitResult) -> bool:
 
 
 def _in_init_terms(
-    exc: Exception, url: str, user: str, from_env: bool, ca_file: Path | None
+    exc: Exception, url: str, user: str, typed: Typed, ca_file: Path | None
 ) -> Exception:
     """``exc`` from checking the share, said as what is wrong with what was just typed."""
     host = urlsplit(url).hostname or url
     if isinstance(exc, AuthError):
-        return _refused(exc.status, host, url, user, from_env)
+        return _refused(exc.status, host, url, user, typed)
     if isinstance(exc, NotAFolder):
         return ConfigError(
             _(
@@ -282,7 +363,7 @@ def _in_init_terms(
     if isinstance(exc, NotHttps):
         return ConfigError(_not_https(url, host))
     if isinstance(exc, NotWebDav | Redirected):
-        return ConfigError(_not_the_share(exc, url))
+        return ConfigError(_not_the_share(exc, url, typed))
     if isinstance(exc, ProtocolError):
         return ConfigError(
             _(
@@ -292,8 +373,14 @@ def _in_init_terms(
             ).format(url=url, detail=exc.detail or exc)
         )
     if isinstance(exc, Untrusted):
-        return _untrusted(host, ca_file)
+        return _untrusted(host, ca_file, typed)
     assert isinstance(exc, UnreachableError)
+    if typed is Typed.PAGE:
+        return UnreachableError(
+            _("{problem} Nothing was written; try again once it is solved.").format(
+                problem=exc.problem
+            )
+        )
     return UnreachableError(
         _("{problem} Nothing was written; run `hoso init` again once it is solved.").format(
             problem=exc.problem
@@ -301,8 +388,14 @@ def _in_init_terms(
     )
 
 
-def _untrusted(host: str, ca_file: Path | None) -> Untrusted:
-    if ca_file is not None:
+def _untrusted(host: str, ca_file: Path | None, typed: Typed) -> Untrusted:
+    if typed is Typed.PAGE:
+        text = _(
+            "The share at {host} sent a certificate that hoso cannot verify. Nothing was "
+            "written. If the school's share uses its own certificate authority, the school's "
+            "IT admin sets hoso up in a terminal with `hoso init --ca-file FILE`."
+        )
+    elif ca_file is not None:
         text = _(
             "The share at {host} sent a certificate that the authority in {path} did not "
             "sign (or that file is not a readable PEM certificate). Nothing was written. Ask "
@@ -318,8 +411,14 @@ def _untrusted(host: str, ca_file: Path | None) -> Untrusted:
     return Untrusted(text.format(host=host, path=ca_file))
 
 
-def _refused(status: int, host: str, url: str, user: str, from_env: bool) -> AuthError:
-    if not user:
+def _refused(status: int, host: str, url: str, user: str, typed: Typed) -> AuthError:
+    if not user and typed is Typed.PAGE:
+        text = _(
+            "The share at {host} asks for a login, and no user name was given. Nothing was "
+            "written. Type your login in the “User” box (on Nextcloud, the part after "
+            "/dav/files/ in the address)."
+        )
+    elif not user:
         text = _(
             "The share at {host} asks for a login, and no user name was given. Nothing was "
             "written. Run `hoso init` again with --user YOUR_LOGIN (on Nextcloud, the part "
@@ -331,7 +430,14 @@ def _refused(status: int, host: str, url: str, user: str, from_env: bool) -> Aut
             "written. Check the address (the part after /dav/files/ is usually your login), "
             "or ask the school's share administrator to give this account access."
         )
-    elif from_env:
+    elif typed is Typed.PAGE:
+        text = _(
+            "The share at {host} refused user {user} with this password. Nothing was written. "
+            "Type the password again (check Caps Lock, and switch Vietnamese typing off while "
+            "you type it); if it is right, ask the school's share administrator to check the "
+            "account {user}."
+        )
+    elif typed is Typed.ENVIRONMENT:
         text = _(
             "The share at {host} refused user {user} with the password in {var} (HTTP 401). "
             "Nothing was written. Correct that variable, or unset it and run `hoso init` "
@@ -383,10 +489,16 @@ def _not_https(url: str, host: str) -> str:
     )
 
 
-def _not_the_share(exc: NotWebDav | Redirected, url: str) -> str:
+def _not_the_share(exc: NotWebDav | Redirected, url: str, typed: Typed) -> str:
     if isinstance(exc, Redirected):
         location = urljoin(url, exc.location)
-        if location.rstrip("/") == "https://" + url.removeprefix("http://").rstrip("/"):
+        to_https = location.rstrip("/") == "https://" + url.removeprefix("http://").rstrip("/")
+        if to_https and typed is Typed.PAGE:
+            return _(
+                "The server sends {url} on to its https:// address. Nothing was written. Use "
+                "{location} as the share's address."
+            ).format(url=url, location=location)
+        if to_https:
             return _(
                 "The server sends {url} on to its https:// address. Nothing was written. Run "
                 "`hoso init` again with --url {location}"

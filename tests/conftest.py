@@ -26,11 +26,16 @@ from servers import (
 
 from webui import browser_page, chromium_browser  # noqa: F401  (fixtures for every test)
 
+from agent import i18n
 from agent import log as agent_log
 
 # No test may reach the developer's real OS keyring (the vault's key would land there); hoso
 # processes started by the tests inherit this too. Tests that want a keyring pass their own.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+# The tests speak English unless one says otherwise (as agents.hoso_env does for the hoso
+# processes they start): where no locale variable names a language, hoso speaks Vietnamese.
+os.environ["LANGUAGE"] = "en"
+i18n.setup()
 
 
 @pytest.fixture(autouse=True)

@@ -107,13 +107,13 @@ def test_init_writes_private_files_and_refuses_to_overwrite(tmp_path: Path, shar
     assert config.read_bytes() == original
 
     forced = run_hoso(
-        *init_args(config, tmp_path / "Khác", share, "--force"), env={**env, "LANGUAGE": "vi"}
+        *init_args(config, tmp_path / "Khác", share, "--force", "--language", "vi"), env=env
     )
     assert forced.returncode == 0, forced.stderr
     rewritten = tomllib.loads(config.read_text())
     assert rewritten["root"] == str(tmp_path / "Khác")
-    # The teacher's language is kept for the service, which starts without their locale.
-    assert written["language"] == "en" and rewritten["language"] == "vi"
+    # The terminal's language (English here) is not pinned; an explicit choice is.
+    assert "language" not in written and rewritten["language"] == "vi"
 
 
 @WSGIDAV_ONLY

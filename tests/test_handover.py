@@ -575,3 +575,45 @@ def test_a_backdated_prepared_entry_by_someone_else_takes_nothing_over(scene: Sc
     scene.receiver.ok("handover", "confirm", "--password-changed")
     assert [n.title for n in scene.giver.run_job()]
     assert "school-mailbox" not in scene.giver.vault_names()
+
+
+def test_the_teachers_page_shows_where_a_handover_stands_and_no_secret(scene: Scene) -> None:
+    """/handover/ on the teacher's page: the receiver sees the password change to do, the
+    giver the copy kept until then; read only (the log is not remembered, no key made)."""
+    from webui import Client, served
+
+    from plugins.handover.service import overview
+    from plugins.handover.trust import FILE as TRUST
+
+    giver, receiver = scene.giver, scene.receiver
+    giver.store_account()
+    key = receiver.keygen()
+    accept(receiver, prepare(scene, key), giver)
+    scene.stranger.root = scene.stranger.home / "HoSo"  # no log, no key
+    scene.stranger.root.mkdir(parents=True)
+    scene.stranger.write_config()
+
+    mine = overview(configmod.load(receiver.config_path))
+    assert mine.holds_mailbox and not mine.handed_over and mine.verified
+    assert [h.receiver.label() for h in mine.to_confirm] == [RECEIVER]
+    assert mine.fingerprint == key.fingerprint()
+    given = overview(configmod.load(giver.config_path))
+    assert given.holds_mailbox and given.handed_over and given.to_confirm == []
+    assert [h.giver.label() for h in given.handovers] == ["Nguyễn Văn An, Giáo viên"]
+    memories = [k.state_dir / name for k in (giver, receiver) for name in (SEEN_FILE, TRUST)]
+    before = [m.read_bytes() if m.exists() else None for m in memories]
+
+    for keeper, says in (
+        (receiver, "confirm --password-changed"),
+        (giver, "keeps its copy until the new keeper confirms"),
+        (scene.stranger, "It has no handover key yet"),
+    ):
+        with served(keeper.config_path, keeper.state_dir) as page:
+            client = Client(page.port)
+            client.log_in(keeper.state_dir)
+            status, _, html = client.request("GET", "/handover/")
+        assert status == 200 and says in html, keeper.home.name
+        assert PASSWORD not in html and ACCOUNT["recovery"] not in html
+    assert [m.read_bytes() if m.exists() else None for m in memories] == before
+    assert not (scene.stranger.state_dir / TRUST).exists()
+    assert "handover-key" not in scene.stranger.vault_names()

@@ -233,16 +233,26 @@ def clean_locale_env(monkeypatch: pytest.MonkeyPatch, english_after: None) -> py
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, "en"),
-        ({"LANG": "vi_VN.UTF-8"}, "vi"),
-        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({}, "vi"),  # a systemd service, cron: nothing says otherwise
+        ({"LANG": "C"}, "vi"),
+        ({"LANG": "POSIX"}, "vi"),
+        ({"LANG": "C.UTF-8"}, "vi"),  # Debian's default for a bare system or a container
+        ({"LANG": "vi_VN.UTF-8"}, "vi"),  # the teacher's desktop session
+        ({"LANG": "en_US.UTF-8"}, "en"),  # the admin's English SSH session
+        ({"LANG": "en_GB.UTF-8", "LANGUAGE": "en_GB:en"}, "en"),
+        ({"LANG": "fr_FR.UTF-8"}, "en"),  # a language hoso does not speak: its source English
+        ({"LANGUAGE": "fr:vi", "LANG": "fr_FR.UTF-8"}, "vi"),  # gettext's list: first it has
+        ({"LANGUAGE": "fr", "LANG": "vi_VN.UTF-8"}, "en"),
         ({"LC_MESSAGES": "vi_VN.UTF-8", "LANG": "en_US.UTF-8"}, "vi"),
         ({"LC_ALL": "vi_VN.UTF-8", "LANG": "en_US.UTF-8"}, "vi"),
-        ({"LC_ALL": "C.UTF-8", "LANG": "vi_VN.UTF-8"}, "en"),
+        ({"LC_ALL": "C.UTF-8", "LANG": "vi_VN.UTF-8"}, "vi"),  # C names no language: passed over
+        ({"LC_ALL": "C", "LANG": "en_US.UTF-8"}, "en"),
         ({"LANGUAGE": "vi:en", "LC_ALL": "en_US.UTF-8"}, "vi"),
         ({"LANGUAGE": "en:vi", "LANG": "vi_VN.UTF-8"}, "en"),
         ({"LANGUAGE": "", "LANG": "vi_VN.UTF-8"}, "vi"),  # empty variables are skipped
+        ({"LANGUAGE": "", "LANG": "en_US.UTF-8"}, "en"),
         ({"LANG": "VI_vn"}, "vi"),
+        ({"LANG": "vi_VN@tcvn"}, "vi"),
     ],
 )
 def test_detect_language_honours_locale_variables(

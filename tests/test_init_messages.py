@@ -204,7 +204,7 @@ def test_no_user_name_at_init_asks_for_one(pc: Pc, share: Share) -> None:
 @WSGIDAV_ONLY
 @LANGUAGES
 def test_a_password_changed_after_init_points_to_the_vault(pc: Pc, share: Share, lang: str) -> None:
-    # The language chosen at init is the agent's from then on.
+    # Nothing pinned at init: the later command speaks its own session's language.
     assert pc.init(folder_url(share), lang=lang).returncode == 0
     stored = pc.cli("vault", "set", "webdav", stdin="an-old-password\n")
     assert stored.returncode == 0, stored.stderr

@@ -227,6 +227,7 @@ def _admin_env(home: Path, runtime: Path, password: str) -> dict[str, str]:
         "SHELL": "/bin/bash",
         "PATH": DEBIAN_PATH,
         "LANG": "C.UTF-8",
+        "LANGUAGE": "en",  # the admin reads English (C.UTF-8 alone names no language)
         "XDG_RUNTIME_DIR": str(runtime),  # logind's /run/user/UID; systemd-analyze --user needs it
         "HOSO_WEBDAV_PASSWORD": password,
     }

@@ -45,6 +45,13 @@ from ..i18n import _
     help="The school folder on the share: its WebDAV address, a path on the share's server, "
     "or a folder name under the share's address (e.g. the Nextcloud group folder).",
 )
+@click.option(
+    "--language",
+    type=click.Choice(["vi", "en"]),
+    default=None,
+    help="Pin the language of hoso's messages for this computer. Without it messages follow "
+    "the session of whoever uses hoso (Vietnamese where nothing says otherwise).",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -59,9 +66,10 @@ def init(
     ca_file: Path | None,
     school_key: str,
     school_url: str,
+    language: str | None,
 ) -> None:
     """Write the agent's config and password (the password is never echoed)."""
-    from ..onboarding import initialise, preflight
+    from ..onboarding import Typed, initialise, preflight
 
     preflight(ctx.config_path, url, force=force)
     password = os.environ.get(configmod.PASSWORD_ENV)
@@ -84,10 +92,11 @@ def init(
         check=not no_check,
         state_dir=state_dir,
         allow_insecure_http=allow_insecure_http,
-        password_from_env=configmod.PASSWORD_ENV in os.environ,
+        typed=Typed.ENVIRONMENT if configmod.PASSWORD_ENV in os.environ else Typed.TERMINAL,
         ca_file=ca_file,
         school_key=school_key,
         school_url=school_url,
+        language=language or "",
     )
     click.echo(_("Config written to {path}.").format(path=ctx.config_path))
     click.echo(_("Records folder: {root}").format(root=result.config.root))

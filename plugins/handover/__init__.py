@@ -113,3 +113,11 @@ def hoso_status_notes(config: Config) -> list[str]:
             ).format(count=len(log.problems))
         )
     return notes
+
+
+@hookimpl
+def hoso_web_pages(config: Config) -> list[Any]:
+    """The handover's steps and where it stands here (read only), on the teacher's page."""
+    from .page import PAGE
+
+    return [PAGE]

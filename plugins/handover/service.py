@@ -371,14 +371,7 @@ def accept(
     existing = vault.get(MAILBOX)
     log = read_log(config, keys, first_use=False)  # nothing remembered before the confirmation
     mine = keys.public().fingerprint()
-
-    def accepted_here(bundle_id: str) -> bool:
-        # Only this receiver's own entries: anyone could sign an "accepted" for a bundle.
-        return any(
-            e.kind == ledger.ACCEPTED and e.bundle == bundle_id and e.author.fingerprint() == mine
-            for e in log.log.entries
-        ) or (existing is not None and existing.fields.get(RECEIVED) == bundle_id)
-
+    accepted_here = _accepted_by(log.log.entries, mine, existing)
     if bundle is None or data is None:
         bundle, data = _waiting_bundle(home, mine, accepted_here, choose)
     opened = open_bundle(data, keys)
@@ -423,6 +416,21 @@ def accept(
     }
     ledger.append(home.root, keys, ledger.ACCEPTED, time=_now(), bundle=opened.id, data=details)
     return arrived, opened
+
+
+def _accepted_by(
+    entries: list[ledger.Entry], mine: str, existing: VaultEntry | None
+) -> Callable[[str], bool]:
+    """Whether this computer (key ``mine``, holding ``existing``) accepted a bundle id."""
+
+    def accepted_here(bundle_id: str) -> bool:
+        # Only this receiver's own entries: anyone could sign an "accepted" for a bundle.
+        return any(
+            e.kind == ledger.ACCEPTED and e.bundle == bundle_id and e.author.fingerprint() == mine
+            for e in entries
+        ) or (existing is not None and existing.fields.get(RECEIVED) == bundle_id)
+
+    return accepted_here
 
 
 def _read_bundle(bundle: Path) -> bytes:
@@ -591,6 +599,54 @@ def history(
     if screened.intact:
         ledger.remember(_seen(config), screened.log)
     return screened, ledger.handovers(screened.log.entries)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Where the handover stands on this computer, for the teacher's page: read only (no
+    key made, no copy removed, nothing remembered)."""
+
+    folder: Path | None  # ``Bàn giao tài khoản/``; None: not on this computer yet
+    fingerprint: str | None  # this computer's handover key's; None: no key yet
+    holds_mailbox: bool  # the vault holds the school mailbox's login
+    handed_over: bool  # … a copy given away, kept until the receiver's password change
+    bundles_waiting: int  # bundles sealed for this computer's key, not accepted yet
+    to_confirm: list[ledger.Handover]  # accepted here, password change not logged yet
+    handovers: list[ledger.Handover]  # the log's handovers, oldest first
+    verified: bool
+    problems: int
+
+
+def overview(config: Config) -> Overview:
+    home = log_home_or_none(config)
+    vault = open_vault_quietly(config, prompt=None)
+    keys = keymod.load(vault) if vault is not None else None
+    entry = vault.get(MAILBOX) if vault is not None else None
+    mine = keys.public().fingerprint() if keys is not None else None
+    if home is None:
+        return Overview(None, mine, entry is not None, _given(entry), 0, [], [], True, 0)
+    screened = read_log(config, keys, first_use=False)
+    log = screened.log
+    waiting = (
+        inbox.waiting_bundles(home.folder, mine, _accepted_by(log.entries, mine, entry))
+        if mine is not None and home.school
+        else []
+    )
+    return Overview(
+        folder=home.folder,
+        fingerprint=mine,
+        holds_mailbox=entry is not None,
+        handed_over=_given(entry),
+        bundles_waiting=len(waiting),
+        to_confirm=waiting_for_confirmation(log.entries, keys) if keys is not None else [],
+        handovers=ledger.handovers(log.entries),
+        verified=log.verified,
+        problems=len(log.problems),
+    )
+
+
+def _given(entry: VaultEntry | None) -> bool:
+    return entry is not None and HANDED_OVER in entry.fields
 
 
 # Names and times below come from the log or a bundle (anyone's file until checked). These two

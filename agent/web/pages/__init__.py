@@ -8,6 +8,6 @@ from ...webpage import WebPage
 
 
 def core_pages() -> list[WebPage]:
-    from . import conflicts, home, problems, restore
+    from . import conflicts, home, problems, restore, setup
 
-    return [home.PAGE, problems.PAGE, conflicts.PAGE, restore.PAGE]
+    return [home.PAGE, problems.PAGE, conflicts.PAGE, restore.PAGE, setup.PAGE]
