@@ -109,6 +109,16 @@ class Tickets:
         return True
 
 
+def health_proof(secret: bytes, port: int, challenge: str) -> str:
+    """What the page on ``port`` answers to ``/health?challenge=…``: only a server holding
+    this install's secret can make it, so `hoso ui` never opens a ticket on another local
+    user's server squatting the port a stale ui.json names. Bound to the port, so a proof
+    relayed from this install's page on another port does not pass either."""
+    key = _derive(secret, "health")
+    digest = hmac.new(key, f"{port}:{challenge}".encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
 def host_allowed(host: str | None, port: int) -> bool:
     """Whether the Host header names this page on the loopback (DNS rebinding is refused)."""
     if not host:

@@ -212,8 +212,12 @@ def create_app(site: Site) -> flask.Flask:
 
     @app.get("/health")
     def health() -> Any:
-        # Only that a hoso page answers here (for `hoso ui` to find it): nothing else.
-        return flask.jsonify({"hoso": True})
+        # Only that this install's page answers here (for `hoso ui` to find it): the proof
+        # needs the secret, so a foreign server on the port cannot pass for it.
+        challenge = flask.request.args.get("challenge", "")[:200]
+        return flask.jsonify(
+            {"hoso": True, "proof": access.health_proof(secret, site.port, challenge)}
+        )
 
     @app.get("/login")
     def login() -> Any:

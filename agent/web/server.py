@@ -9,8 +9,10 @@ already open instead of starting a second one, and removes it when it stops.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
+import secrets
 import threading
 import time
 import urllib.error
@@ -93,13 +95,18 @@ def running_port(state_dir: Path) -> int | None:
         return None
     if not 0 < port < 65536:
         return None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
+    # The page proves it holds this install's secret: another local user's server on a
+    # port a stale ui.json names would otherwise get the ticket (and the wizard's password).
+    challenge = secrets.token_urlsafe(16)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health?challenge={challenge}")
     try:
         with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT) as answer:
-            if json.loads(answer.read(1000)).get("hoso") is True:
-                return port
-    except (OSError, ValueError, urllib.error.URLError):
+            proof = json.loads(answer.read(1000)).get("proof")
+        expected = access.health_proof(access.install_secret(state_dir), port, challenge)
+    except (OSError, ValueError, AttributeError, urllib.error.URLError):
         return None
+    if isinstance(proof, str) and hmac.compare_digest(proof, expected):
+        return port
     return None
 
 
