@@ -1,0 +1,145 @@
+"""A hostile review of the teacher's page's core: what a foreign server on a squatted port, a
+broken secret file, a hostile share's names, a page's own fault, a clock a year off and a
+taken port do to it. Real servers, raw HTTP and Chromium, as in test_web_access.py."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent
+from cheroot import wsgi
+from conftest import Share
+from webui import Client, served
+
+from agent.config import Config
+from agent.durable import write_atomic
+from agent.web.app import Site, create_app
+from agent.web.server import ADDRESS_FILE, running_port
+from agent.webpage import WebAnswer, WebFile, WebPage, WebRequest, WebTask, WebView
+
+# A name a hostile share could hold: markup, a bidi override that shows "Bài 1exe.docx",
+# and a terminal escape.
+HOSTILE = '<img src=x onerror="alert(1)">Bài 1\u202excod.docx\x1b[31m'
+
+
+@pytest.fixture
+def teacher(tmp_path: Path, wsgidav_share: Share) -> Agent:
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    agent.write("Tuần 1/Toán/Bài 1.docx", b"plan")
+    agent.sync()
+    return agent
+
+
+# --- a page of the test's own, served by the real application ---------------------------------
+
+
+@dataclass
+class ReviewSite(Site):
+    """The site with extra pages (a plugin's, as far as the core can tell)."""
+
+    extra: list[WebPage] = field(default_factory=list)
+
+    def pages(self, config: Config | None) -> list[WebPage]:
+        return super().pages(config) + list(self.extra)
+
+
+def hostile_page(folder: Path) -> WebPage:
+    """A page that shows a hostile name, serves a hostile file and fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = '{% extends "base.html" %}{% block content %}<p id="name">{{ name }}</p>{% endblock %}'
+    (folder / "hostile.html").write_text(body, encoding="utf-8")
+    (folder / "hostile.jinja").write_text(body, encoding="utf-8")
+    planted = folder / "planted.html"
+    planted.write_text("<script src=/static/hoso.js></script><p>planted</p>", encoding="utf-8")
+
+    def view(request: WebRequest) -> WebAnswer:
+        if request.subpath == "file":
+            return WebFile(planted, "Kế hoạch.html", "text/html", inline=True)
+        if request.subpath == "pdf":
+            return WebFile(planted, "Hồ sơ.pdf", "application/pdf", inline=True)
+        if request.subpath == "boom":
+            raise RuntimeError("a bug in a page")
+        if request.subpath == "task":
+            return WebTask("hostile", HOSTILE, lambda progress: HOSTILE, then="javascript:alert(1)")
+        template = "hostile.jinja" if request.subpath == "jinja" else "hostile.html"
+        return WebView(template, {"name": HOSTILE})
+
+    return WebPage(slug="hostile", title=lambda: "Hostile", order=99, templates=folder, view=view)
+
+
+@dataclass
+class Running:
+    port: int
+    site: ReviewSite
+    app: Any
+
+
+@contextlib.contextmanager
+def serving_site(agent: Agent, **kw: Any) -> Iterator[Running]:
+    server = wsgi.Server(("127.0.0.1", 0), None, numthreads=4)
+    server.prepare()
+    port = int(server.bind_addr[1])
+    site = ReviewSite(config_path=agent.config_path, state_dir=agent.state_dir, port=port, **kw)
+    app = create_app(site)
+    server.wsgi_app = app
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield Running(port, site, app)
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+
+
+def logged_in(agent: Agent, port: int) -> Client:
+    client = Client(port)
+    client.log_in(agent.state_dir)
+    return client
+
+
+# --- hoso ui hands a ticket only to this install's page ---------------------------------------
+
+
+class _Impostor(http.server.BaseHTTPRequestHandler):
+    """Another local user's server on the port ui.json names, answering like a hoso page."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.seen.append(self.path)
+        body = json.dumps({"hoso": True, "proof": "0" * 43}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_hoso_ui_never_takes_a_foreign_server_for_the_page(teacher: Agent) -> None:
+    """The agent died without removing ui.json and another local user listens on its port:
+    `hoso ui` must not open the ticket (nor the setup wizard's password) on that server."""
+    impostor = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    try:
+        teacher.state_dir.mkdir(parents=True, exist_ok=True)
+        port = impostor.server_address[1]
+        write_atomic(teacher.state_dir / ADDRESS_FILE, json.dumps({"port": port, "pid": 1}).encode())
+        assert running_port(teacher.state_dir) is None
+        assert _Impostor.seen  # it was asked, and its answer did not pass
+        assert not any("ticket" in path for path in _Impostor.seen)
+    finally:
+        impostor.shutdown()
+        impostor.server_close()
+    with served(teacher.config_path, teacher.state_dir) as page:
+        assert running_port(teacher.state_dir) == page.port  # the genuine page still passes
