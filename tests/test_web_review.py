@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from webui import Client, served
 
 from agent.config import Config
 from agent.durable import write_atomic
+from agent.web import access
 from agent.web.app import Site, create_app
 from agent.web.server import ADDRESS_FILE, running_port
 from agent.webpage import WebAnswer, WebFile, WebPage, WebRequest, WebTask, WebView
@@ -143,3 +145,52 @@ def test_hoso_ui_never_takes_a_foreign_server_for_the_page(teacher: Agent) -> No
         impostor.server_close()
     with served(teacher.config_path, teacher.state_dir) as page:
         assert running_port(teacher.state_dir) == page.port  # the genuine page still passes
+
+
+# --- the secret file --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "broken", ["cut", "not hex", "readable by others", "a link", "empty"]
+)
+def test_a_broken_secret_file_is_replaced_not_trusted(tmp_path: Path, broken: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    path = state / access.SECRET_FILE
+    outside = tmp_path / "someone-elses.txt"
+    outside.write_text("ab" * 32)
+    known = "ab" * 32  # a secret someone else knows
+    if broken == "cut":
+        path.write_text("abcd")
+    elif broken == "not hex":
+        path.write_text("zz" * 32)
+    elif broken == "readable by others":
+        path.write_text(known)
+        path.chmod(0o644)
+    elif broken == "a link":
+        path.symlink_to(outside)
+    else:
+        path.write_bytes(b"")
+    if broken != "a link":
+        path.chmod(0o644 if broken == "readable by others" else 0o600)
+    secret = access.install_secret(state)
+    assert len(secret) == 32 and secret.hex() != known
+    assert not path.is_symlink()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert bytes.fromhex(path.read_text()) == secret
+    assert access.install_secret(state) == secret  # kept from now on
+    assert outside.read_text() == "ab" * 32  # a link's target is never written
+
+
+def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None:
+    from test_control import running
+
+    teacher.state_dir.mkdir(parents=True, exist_ok=True)
+    (teacher.state_dir / access.SECRET_FILE).write_text("zz" * 32)
+    teacher.write("Tuần 1/Toán/Bài 2.docx", b"new plan")
+    with running(teacher):
+        port = running_port(teacher.state_dir)
+        assert port is not None
+        client = logged_in(teacher, port)
+        assert client.request("GET", "/")[0] == 200
+    assert (teacher.share.path / "Tuần 1/Toán/Bài 2.docx").read_bytes() == b"new plan"

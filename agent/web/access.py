@@ -20,14 +20,20 @@ Decisions here are pure functions of their inputs (``now`` is an argument).
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
+import os
 import secrets
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..durable import create_new
+from ..display import printable_name
+from ..durable import create_new, write_atomic
+from ..errors import UsageError
+from ..i18n import _
 
 SECRET_FILE = "ui-secret"
 TICKET_SECONDS = 120.0  # a ticket opens the page within two minutes or not at all
@@ -35,25 +41,63 @@ LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 
 def install_secret(state_dir: Path) -> bytes:
-    """This install's secret, made (0600, never replaced) when there is none yet."""
+    """This install's secret, made (0600) when there is none yet. A file that cannot be
+    trusted (cut, not hex, a link, not the teacher's own, readable by others who may then
+    know it) is made anew: the sessions and tickets of the old one end, nothing else."""
     path = state_dir / SECRET_FILE
-    try:
-        return _read(path)
-    except FileNotFoundError:
-        pass
+    secret = _read(path)
+    if secret is not None:
+        return secret
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         create_new(path, secrets.token_bytes(32).hex().encode("ascii"))
-    except FileExistsError:  # made meanwhile by the agent or another `hoso ui`
-        pass
-    return _read(path)
+    except FileExistsError:  # made meanwhile by the agent or another `hoso ui`, or broken
+        secret = _read(path)
+        if secret is not None:
+            return secret
+        try:
+            write_atomic(path, secrets.token_bytes(32).hex().encode("ascii"))
+        except OSError as exc:
+            raise UsageError(_unusable(state_dir, exc)) from exc
+    secret = _read(path)
+    if secret is None:
+        raise UsageError(_unusable(state_dir, None))
+    return secret
 
 
-def _read(path: Path) -> bytes:
-    data = path.read_bytes().strip()
-    if len(data) < 32:
-        raise FileNotFoundError(path)  # an empty or cut file: treated as none, never used
-    return bytes.fromhex(data.decode("ascii"))
+def _unusable(state_dir: Path, exc: OSError | None) -> str:
+    reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+    return _(
+        "The teacher's page cannot keep its secret in {folder}{reason}: that folder must "
+        "belong to you alone."
+    ).format(folder=printable_name(str(state_dir)), reason=reason)
+
+
+def _read(path: Path) -> bytes | None:
+    """The secret in ``path``; None when there is none or it cannot be trusted."""
+    try:
+        # Not through a link, and never blocking on a FIFO put in its place.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077
+        ):
+            return None
+        data = file.read(200).strip()
+    try:
+        secret = bytes.fromhex(data.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return secret if len(secret) == 32 else None
 
 
 def _derive(secret: bytes, purpose: str) -> bytes:
