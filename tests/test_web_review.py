@@ -18,6 +18,7 @@ import pytest
 from agents import Agent
 from cheroot import wsgi
 from conftest import Share
+from servers import wait_until
 from webui import Client, served
 
 from agent.config import Config
@@ -194,3 +195,43 @@ def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None
         client = logged_in(teacher, port)
         assert client.request("GET", "/")[0] == 200
     assert (teacher.share.path / "Tuần 1/Toán/Bài 2.docx").read_bytes() == b"new plan"
+
+
+# --- hostile names, hostile files, a page's own fault -----------------------------------------
+
+
+def test_hostile_names_are_shown_inert(teacher: Agent, tmp_path: Path) -> None:
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        for sub in ("html", "jinja"):
+            status, _, html = client.request("GET", f"/hostile/{sub}")
+            assert status == 200, sub
+            shown = html.split('<p id="name">', 1)[1].split("</p>", 1)[0]
+            assert "<img" not in shown and "&lt;img" in shown, sub
+            assert "\u202e" not in shown and "\x1b" not in shown, sub
+            assert "\\u202e" in shown and "cod.docx" in shown, sub
+        status, headers, _ = client.request("GET", "/hostile/task")
+        assert status == 303 and headers["location"].startswith("/tasks/")
+        task_page = headers["location"]
+        def task() -> dict[str, Any]:
+            return json.loads(client.request("GET", task_page + "?part=1")[2])
+
+        wait_until(lambda: task()["done"], 10, "the task's end")
+        expect_done = task()
+        assert expect_done["result"].endswith("\\u202excod.docx\\x1b[31m")
+        assert expect_done["then"] == "/"  # never a javascript: link
+        html = client.request("GET", task_page)[2]
+        assert "javascript:" not in html and "\u202e" not in html
+
+
+def test_a_new_pages_folder_never_swaps_the_template_loader(teacher: Agent, tmp_path: Path) -> None:
+    """Requests run on 8 threads: a loader replaced by one request could be put back by
+    another that computed the old one, losing a plugin's templates for good."""
+    with serving_site(teacher) as run:
+        client = logged_in(teacher, run.port)
+        assert client.request("GET", "/")[0] == 200
+        loader = run.app.jinja_env.loader
+        run.site.extra.append(hostile_page(tmp_path / "tpl"))  # a plugin enabled meanwhile
+        assert client.request("GET", "/hostile/html")[0] == 200
+        assert run.app.jinja_env.loader is loader
+        assert client.request("GET", "/")[0] == 200

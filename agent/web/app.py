@@ -17,16 +17,18 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import flask
 from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
 
 from .. import config as configmod
 from ..config import Config
+from ..display import printable
 from ..errors import ConfigError, HosoError
 from ..hooks import load_plugins
 from ..i18n import _, current_language, language, ngettext
@@ -147,19 +149,12 @@ def create_app(site: Site) -> flask.Flask:
         lambda singular, plural, n: ngettext(singular, plural, n),
         newstyle=True,
     )
-    folders: list[Path] = [HERE / "templates"]
-    loader_lock = threading.Lock()
-
-    def loader_for(pages: list[WebPage]) -> ChoiceLoader:
-        """The template loader over the core's folder and every page's: one object while no
-        new folder appears, so that Jinja's template cache holds."""
-        with loader_lock:
-            current = app.jinja_env.loader
-            new = [p.templates for p in pages if p.templates not in folders]
-            if new or not isinstance(current, ChoiceLoader):
-                folders.extend(dict.fromkeys(new))
-                current = ChoiceLoader([FileSystemLoader(str(f)) for f in folders])
-            return current
+    # Every template makes HTML, whatever its name ends in (a plugin's "plan.jinja" too),
+    # and every value shown has its control and bidi characters made visible.
+    app.jinja_env.autoescape = True
+    app.jinja_env.finalize = _shown
+    loader_for = _Folders(HERE / "templates")
+    app.jinja_env.loader = loader_for.loader
 
     def plain_language() -> str:
         try:
@@ -310,6 +305,38 @@ def create_app(site: Site) -> flask.Flask:
     return app
 
 
+class _Folders:
+    """The template folders: the core's, then each page's from its first request on. One
+    loader for the application's life (Jinja's cache is keyed by it) that only grows, under
+    a lock: a loader swapped per request could be put back, by a request that built it
+    before a plugin's folder came, over the one that has it, losing those templates."""
+
+    def __init__(self, core: Path) -> None:
+        self.loader = ChoiceLoader([FileSystemLoader(str(core))])
+        self._seen = {core}
+        self._lock = threading.Lock()
+
+    def add(self, pages: list[WebPage]) -> None:
+        if all(page.templates in self._seen for page in pages):
+            return
+        with self._lock:
+            for folder in dict.fromkeys(page.templates for page in pages):
+                if folder not in self._seen:
+                    self._seen.add(folder)
+                    self.loader.loaders = [*self.loader.loaders, FileSystemLoader(str(folder))]
+
+
+def _shown(value: object) -> object:
+    """A value as a template shows it: a name from the share may hold bidi controls that
+    reorder what the teacher reads ("Bài 1\u202excod.docx" shows as "Bài 1exe.docx") or
+    control characters; they are shown escaped, as on the terminal (agent/display.py)."""
+    if isinstance(value, Markup):
+        return Markup(printable(str(value)))
+    if isinstance(value, str):
+        return printable(value)
+    return value
+
+
 def _no_config(site: Site) -> Config:
     """The defaults, for the setup page before there is a config file."""
     return Config(path=site.config_path, root=Path.home(), state_dir=site.state_dir)
@@ -335,13 +362,13 @@ def _plain(message: Callable[[], str], status: int, lang: str) -> flask.Response
 def _render(
     site: Site,
     config: Config | None,
-    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    loader_for: _Folders,
     template: str,
     context: dict[str, Any],
     status: int,
 ) -> flask.Response:
     pages = site.pages(config)
-    flask.current_app.jinja_env.loader = loader_for(pages)
+    loader_for.add(pages)
     current = flask.request.path.strip("/").split("/")[0] or "home"
     nav = [
         {"slug": p.slug, "title": p.title(), "href": "/" if p.slug == "home" else f"/{p.slug}/",
@@ -364,7 +391,7 @@ def _render(
 def _answer(
     site: Site,
     config: Config | None,
-    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    loader_for: _Folders,
     page: WebPage,
     answer: WebAnswer,
     lang: str,
@@ -379,7 +406,8 @@ def _answer(
         return flask.redirect(_local_target(answer.to), 303)
     if isinstance(answer, WebTask):
         try:
-            task = site.tasks.start(answer, lang)
+            # Where the task's page offers to go: on this page only, as for a redirect.
+            task = site.tasks.start(replace(answer, then=_local_target(answer.then)), lang)
         except HosoError as exc:
             flask.flash(str(exc), "problem")
             return flask.redirect(_local_target(flask.request.path), 303)
