@@ -84,7 +84,9 @@ class WebTask:
 @dataclass(frozen=True)
 class WebFile:
     """Send the file at ``path`` (made by the plugin, outside the records folder or a copy
-    of a record) as ``name``; ``inline`` lets the browser show it (a PDF) rather than save it."""
+    of a record) as ``name``; ``inline`` lets the browser show it (a PDF) rather than save it,
+    for kinds that cannot hold a script (PDF, plain text, PNG/JPEG/GIF/WebP images); any other
+    kind (HTML, SVG…) is always saved, so a record from the share never runs as the page."""
 
     path: Path
     name: str

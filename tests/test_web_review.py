@@ -235,3 +235,18 @@ def test_a_new_pages_folder_never_swaps_the_template_loader(teacher: Agent, tmp_
         assert client.request("GET", "/hostile/html")[0] == 200
         assert run.app.jinja_env.loader is loader
         assert client.request("GET", "/")[0] == 200
+
+
+# --- files and faults of a page ------------------------------------------------------------
+
+
+def test_a_file_from_a_page_never_runs_as_the_page(teacher: Agent, tmp_path: Path) -> None:
+    """A page serving a record from the share (an .html someone put there) must not let it
+    run on the page's origin: only kinds that cannot hold a script are shown inline."""
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        status, headers, body = client.request("GET", "/hostile/file")
+        assert status == 200 and "planted" in body
+        assert headers["content-disposition"].startswith("attachment")
+        status, headers, _ = client.request("GET", "/hostile/pdf")
+        assert status == 200 and headers["content-disposition"].startswith("inline")

@@ -42,6 +42,8 @@ log = get_logger(__name__)
 HERE = Path(__file__).parent
 SESSION_SECONDS = 12 * 3600.0  # a session lasts a school day; `hoso ui` opens a new one
 RESERVED = {"login", "logout", "lang", "static", "tasks", "health"}
+# What a WebFile may be shown as in the browser; anything else is saved (see _answer).
+SAFE_INLINE = {"application/pdf", "text/plain", "image/png", "image/jpeg", "image/gif", "image/webp"}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -413,10 +415,13 @@ def _answer(
             return flask.redirect(_local_target(flask.request.path), 303)
         return flask.redirect(f"/tasks/{task.id}", 303)
     if isinstance(answer, WebFile):
+        # Shown in the browser only when it cannot hold a script: a record from the share
+        # (an .html, an .svg) shown inline would run as the page itself.
+        kind = answer.media_type.split(";")[0].strip().lower()
         return flask.send_file(
             answer.path,
             mimetype=answer.media_type,
-            as_attachment=not answer.inline,
+            as_attachment=not (answer.inline and kind in SAFE_INLINE),
             download_name=answer.name,
             max_age=0,
         )
