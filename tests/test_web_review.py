@@ -250,3 +250,16 @@ def test_a_file_from_a_page_never_runs_as_the_page(teacher: Agent, tmp_path: Pat
         assert headers["content-disposition"].startswith("attachment")
         status, headers, _ = client.request("GET", "/hostile/pdf")
         assert status == 200 and headers["content-disposition"].startswith("inline")
+
+
+def test_a_fault_in_a_page_is_told_plainly(teacher: Agent, tmp_path: Path) -> None:
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        status, headers, html = client.request("GET", "/hostile/boom")
+        assert status == 500
+        assert "Traceback" not in html and "RuntimeError" not in html and "a bug" not in html
+        assert "nhật ký" in html  # the plain sentence, in Vietnamese: see hoso's log
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        status, _, html = client.request("PUT", "/")
+        assert status == 405 and "Method Not Allowed" not in html
+        assert client.request("GET", "/")[0] == 200  # the page goes on

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .. import config as configmod
 from ..config import Config
@@ -303,6 +304,24 @@ def create_app(site: Site) -> flask.Flask:
     @app.errorhandler(413)
     def too_large(exc: Exception) -> Any:
         return _plain(lambda: _("What was sent is too large for this page."), 413, plain_language())
+
+    @app.errorhandler(HTTPException)
+    def refused(exc: HTTPException) -> Any:
+        # Plain words instead of the framework's English "405 Method Not Allowed".
+        code = exc.code or 400
+        if code == 404:
+            return _plain(lambda: _("This page does not exist"), 404, plain_language())
+        return _plain(lambda: _("The page cannot answer this request."), code, plain_language())
+
+    @app.errorhandler(InternalServerError)
+    def fault(exc: InternalServerError) -> Any:
+        # A bug in a page: its trace goes to the log (Flask logs it), the teacher reads a
+        # sentence, never the trace; the rest of the page goes on working.
+        try:
+            lang = plain_language()
+        except Exception:  # the fault may be in reading the config itself
+            lang = "vi"
+        return _plain(lambda: _("This stopped because of a fault in hoso; see its log."), 500, lang)
 
     return app
 
