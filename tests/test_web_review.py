@@ -263,3 +263,26 @@ def test_a_fault_in_a_page_is_told_plainly(teacher: Agent, tmp_path: Path) -> No
         status, _, html = client.request("PUT", "/")
         assert status == 405 and "Method Not Allowed" not in html
         assert client.request("GET", "/")[0] == 200  # the page goes on
+
+
+# --- clocks and ports -------------------------------------------------------------------------
+
+
+def test_a_session_lasts_twelve_hours_whatever_the_clock_does(tmp_path: Path) -> None:
+    wall = [1_800_000_000.0]
+    mono = [1000.0]
+    site = Site(
+        config_path=tmp_path / "config.toml",
+        state_dir=tmp_path,
+        port=1,
+        now=lambda: wall[0],
+        monotonic=lambda: mono[0],
+    )
+    sid = site.open_session()
+    assert site.session_valid(sid)
+    wall[0] -= 365 * 86400  # the teacher's clock put right, a year back
+    mono[0] += 13 * 3600
+    assert not site.session_valid(sid)
+    fresh = site.open_session()
+    wall[0] += 2 * 365 * 86400  # and a year ahead: a session does not end at once
+    assert site.session_valid(fresh)

@@ -61,6 +61,9 @@ class Site:
     state_dir: Path
     port: int
     now: Callable[[], float] = time.time
+    # Sessions live in this process only, so they are timed by its own clock: a wall clock
+    # put right by a year must neither end them at once nor make them last a year.
+    monotonic: Callable[[], float] = time.monotonic
     tasks: Tasks = field(default_factory=Tasks)
     _sessions: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,7 +103,7 @@ class Site:
 
     def open_session(self) -> str:
         sid = secrets.token_urlsafe(24)
-        now = self.now()
+        now = self.monotonic()
         with self._lock:
             for old in [s for s, until in self._sessions.items() if until < now]:
                 del self._sessions[old]
@@ -112,7 +115,7 @@ class Site:
             return False
         with self._lock:
             until = self._sessions.get(sid)
-        return until is not None and self.now() < until
+        return until is not None and self.monotonic() < until
 
     def close_session(self, sid: object) -> None:
         with self._lock:
