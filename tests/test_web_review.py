@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import socket
 import stat
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from agent.config import Config
 from agent.durable import write_atomic
 from agent.web import access
 from agent.web.app import Site, create_app
-from agent.web.server import ADDRESS_FILE, running_port
+from agent.web.server import ADDRESS_FILE, running_port, serve
 from agent.webpage import WebAnswer, WebFile, WebPage, WebRequest, WebTask, WebView
 
 # A name a hostile share could hold: markup, a bidi override that shows "Bài 1exe.docx",
@@ -286,3 +287,19 @@ def test_a_session_lasts_twelve_hours_whatever_the_clock_does(tmp_path: Path) ->
     fresh = site.open_session()
     wall[0] += 2 * 365 * 86400  # and a year ahead: a session does not end at once
     assert site.session_valid(fresh)
+
+
+def test_a_taken_port_gives_a_free_one(teacher: Agent) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    try:
+        page = serve(teacher.config_path, teacher.state_dir, taken)
+        try:
+            assert page.port != taken
+            assert running_port(teacher.state_dir) == page.port
+        finally:
+            page.close()
+    finally:
+        squatter.close()

@@ -72,9 +72,19 @@ class Served:
 
 
 def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
-    """Start serving the page on a thread of its own (OSError when ``port`` is taken)."""
+    """Start serving the page on a thread of its own, on ``port`` or, when it is taken, on a
+    free one (OSError when there is none)."""
     server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
-    server.prepare()
+    try:
+        server.prepare()
+    except OSError as exc:
+        if not port:
+            raise
+        # Taken (by another program, or another user squatting it): a free port instead,
+        # found through ui.json like any other; the page is never lost for a port.
+        log.warning("port %d is taken (%s): the teacher's page uses a free one", port, exc)
+        server = wsgi.Server(("127.0.0.1", 0), None, numthreads=8, server_name="hoso")
+        server.prepare()
     bound = int(server.bind_addr[1])
     site = Site(config_path=config_path, state_dir=state_dir, port=bound)
     watched = _Watched(create_app(site), site)
