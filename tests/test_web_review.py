@@ -10,7 +10,7 @@ import json
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import pytest
 from agents import Agent
 from cheroot import wsgi
 from conftest import Share
+from playwright.sync_api import expect
 from servers import wait_until
-from webui import Client, served
+from webui import Client, login_url, screenshot, served
 
 from agent.config import Config
 from agent.durable import write_atomic
@@ -303,3 +304,24 @@ def test_a_taken_port_gives_a_free_one(teacher: Agent) -> None:
             page.close()
     finally:
         squatter.close()
+
+
+# --- the page in the browser ------------------------------------------------------------------
+
+
+def test_the_overview_says_when_it_is_no_longer_current(
+    teacher: Agent, browser_page: Callable[..., Any]
+) -> None:
+    """The page stopped (the agent restarted, `hoso ui` went idle): the overview must not go
+    on saying "all synced" as if it were live."""
+    tab = browser_page()
+    page = serve(teacher.config_path, teacher.state_dir)
+    try:
+        tab.goto(login_url(teacher.state_dir, page.port))
+        expect(tab.locator("h1")).to_have_text("Tổng quan")
+        expect(tab.locator("#stale")).to_be_hidden()
+    finally:
+        page.close()
+    expect(tab.locator("#stale")).to_be_visible(timeout=20_000)
+    expect(tab.locator("#stale")).to_contain_text("hoso ui")
+    screenshot(tab, "home-stale")
