@@ -150,6 +150,22 @@ def test_hoso_ui_never_takes_a_foreign_server_for_the_page(teacher: Agent) -> No
         assert running_port(teacher.state_dir) == page.port  # the genuine page still passes
 
 
+def test_a_ticket_taken_first_by_someone_else_gives_them_seconds(teacher: Agent) -> None:
+    """The ticket is in xdg-open's argv, which every local user can read: another user's
+    script may take it before the teacher's browser. When the browser then comes with it,
+    the session the other one opened ends."""
+    with served(teacher.config_path, teacher.state_dir) as page:
+        path = login_url(teacher.state_dir, page.port).split(str(page.port), 1)[1]
+        thief, browser = Client(page.port), Client(page.port)
+        assert thief.request("GET", path)[0] == 303
+        assert thief.request("GET", "/")[0] == 200
+        assert browser.request("GET", path)[0] == 401  # "already used": the teacher asks again
+        status, _, html = thief.request("GET", "/")
+        assert status == 401 and "Tuần" not in html
+        browser.log_in(teacher.state_dir)  # a new ticket works as ever
+        assert browser.request("GET", "/")[0] == 200
+
+
 # --- the secret file --------------------------------------------------------------------------
 
 

@@ -124,33 +124,60 @@ def _mac(secret: bytes, body: str) -> str:
 
 @dataclass
 class Tickets:
-    """The tickets already taken (until they expire): each opens one session."""
+    """The tickets already taken (until they expire): each opens one session.
+
+    A ticket travels in xdg-open's argv, which every local user may read in the process
+    list: another user may take it before the teacher's browser does. When a taken ticket
+    comes again, the session it opened is closed (:meth:`replayed`), so a ticket read on its
+    way gives seconds, not a school day."""
 
     secret: bytes
     _taken: dict[str, float] = field(default_factory=dict)
+    _opened: dict[str, str] = field(default_factory=dict)  # nonce → the session it opened
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, ticket: str, now: float) -> bool:
         """Whether ``ticket`` is genuine, unexpired and unused; it is used up by this call."""
+        nonce = self._genuine(ticket, now)
+        if nonce is None:
+            return False
+        with self._lock:
+            for old in [n for n, until in self._taken.items() if until < now]:
+                del self._taken[old]
+                self._opened.pop(old, None)
+            if nonce in self._taken:
+                return False
+            self._taken[nonce] = now + TICKET_SECONDS
+        return True
+
+    def opened(self, ticket: str, sid: str) -> None:
+        """Remember the session ``ticket`` (just taken) opened."""
+        with self._lock:
+            self._opened[ticket.split(".", 1)[0]] = sid
+
+    def replayed(self, ticket: str, now: float) -> str | None:
+        """The session a genuine, unexpired, already taken ``ticket`` opened (once)."""
+        nonce = self._genuine(ticket, now)
+        if nonce is None:
+            return None
+        with self._lock:
+            return self._opened.pop(nonce, None)
+
+    def _genuine(self, ticket: str, now: float) -> str | None:
+        """The nonce of ``ticket`` when its HMAC holds and it is in time, else None."""
         try:
             nonce, expires_text, mac = ticket.split(".")
             expires = int(expires_text)
             body = f"{nonce}.{expires_text}"
             body.encode("ascii")
         except (ValueError, UnicodeEncodeError):
-            return False
+            return None
         if not hmac.compare_digest(mac, _mac(self.secret, body)):
-            return False
+            return None
         # A ticket from a clock far ahead is no longer than TICKET_SECONDS either.
         if not now <= expires <= now + TICKET_SECONDS:
-            return False
-        with self._lock:
-            for old in [n for n, until in self._taken.items() if until < now]:
-                del self._taken[old]
-            if nonce in self._taken:
-                return False
-            self._taken[nonce] = expires
-        return True
+            return None
+        return nonce
 
 
 def health_proof(secret: bytes, port: int, challenge: str) -> str:

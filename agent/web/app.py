@@ -224,6 +224,10 @@ def create_app(site: Site) -> flask.Flask:
     def login() -> Any:
         ticket = flask.request.args.get("ticket", "")
         if not tickets.take(ticket, site.now()):
+            taken_by = tickets.replayed(ticket, site.now())
+            if taken_by is not None:  # someone came first with the teacher's ticket
+                site.close_session(taken_by)
+                log.warning("a ticket was used twice: the session it opened is closed")
             return _plain(
                 lambda: _(
                     "This link has expired or was already used. Open the page again from "
@@ -234,6 +238,7 @@ def create_app(site: Site) -> flask.Flask:
             )
         flask.session.clear()
         flask.session["sid"] = site.open_session()
+        tickets.opened(ticket, flask.session["sid"])
         flask.session["csrf"] = access.new_csrf_token()
         return flask.redirect(_local_target(flask.request.args.get("next", "/")), 303)
 
