@@ -28,7 +28,15 @@ from agent.durable import write_atomic
 from agent.web import access
 from agent.web.app import Site, create_app
 from agent.web.server import ADDRESS_FILE, running_port, serve
-from agent.webpage import WebAnswer, WebFile, WebPage, WebRequest, WebTask, WebView
+from agent.webpage import (
+    WebAnswer,
+    WebFile,
+    WebPage,
+    WebRedirect,
+    WebRequest,
+    WebTask,
+    WebView,
+)
 
 # A name a hostile share could hold: markup, a bidi override that shows "Bài 1exe.docx",
 # and a terminal escape.
@@ -72,6 +80,10 @@ def hostile_page(folder: Path) -> WebPage:
             return WebFile(planted, "Hồ sơ.pdf", "application/pdf", inline=True)
         if request.subpath == "boom":
             raise RuntimeError("a bug in a page")
+        if request.subpath == "exit":  # code written for the CLI, ending with sys.exit
+            return WebTask("exit", "Exit", lambda progress: exit(3))
+        if request.subpath == "flash":
+            return WebRedirect("/hostile/html", "Đã khôi phục tệp.")
         if request.subpath == "task":
             return WebTask("hostile", HOSTILE, lambda progress: HOSTILE, then="javascript:alert(1)")
         template = "hostile.jinja" if request.subpath == "jinja" else "hostile.html"
@@ -139,7 +151,8 @@ def test_hoso_ui_never_takes_a_foreign_server_for_the_page(teacher: Agent) -> No
     try:
         teacher.state_dir.mkdir(parents=True, exist_ok=True)
         port = impostor.server_address[1]
-        write_atomic(teacher.state_dir / ADDRESS_FILE, json.dumps({"port": port, "pid": 1}).encode())
+        address = json.dumps({"port": port, "pid": 1}).encode()
+        write_atomic(teacher.state_dir / ADDRESS_FILE, address)
         assert running_port(teacher.state_dir) is None
         assert _Impostor.seen  # it was asked, and its answer did not pass
         assert not any("ticket" in path for path in _Impostor.seen)
@@ -240,6 +253,21 @@ def test_hostile_names_are_shown_inert(teacher: Agent, tmp_path: Path) -> None:
         assert expect_done["then"] == "/"  # never a javascript: link
         html = client.request("GET", task_page)[2]
         assert "javascript:" not in html and "\u202e" not in html
+
+
+def test_a_task_that_exits_still_ends(teacher: Agent, tmp_path: Path) -> None:
+    """sys.exit in a task (code written for the command line) ended its thread silently: the
+    task ran "for ever", the next of its kind was refused and `hoso ui` never went idle."""
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        status, headers, _ = client.request("GET", "/hostile/exit")
+        assert status == 303 and headers["location"].startswith("/tasks/")
+        first = headers["location"]
+        wait_until(lambda: not run.site.tasks.running(), 10, "the task's end")
+        task = json.loads(client.request("GET", first + "?part=1")[2])
+        assert task["done"] and task["problem"] and "nhật ký" in task["result"]
+        status, headers, _ = client.request("GET", "/hostile/exit")  # not refused as busy
+        assert status == 303 and headers["location"] != first
 
 
 def test_a_new_pages_folder_never_swaps_the_template_loader(teacher: Agent, tmp_path: Path) -> None:

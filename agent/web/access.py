@@ -186,7 +186,7 @@ def health_proof(secret: bytes, port: int, challenge: str) -> str:
     user's server squatting the port a stale ui.json names. Bound to the port, so a proof
     relayed from this install's page on another port does not pass either."""
     key = _derive(secret, "health")
-    digest = hmac.new(key, f"{port}:{challenge}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, f"{port}:{challenge}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 

@@ -44,7 +44,9 @@ HERE = Path(__file__).parent
 SESSION_SECONDS = 12 * 3600.0  # a session lasts a school day; `hoso ui` opens a new one
 RESERVED = {"login", "logout", "lang", "static", "tasks", "health"}
 # What a WebFile may be shown as in the browser; anything else is saved (see _answer).
-SAFE_INLINE = {"application/pdf", "text/plain", "image/png", "image/jpeg", "image/gif", "image/webp"}
+SAFE_INLINE = {
+    "application/pdf", "text/plain", "image/png", "image/jpeg", "image/gif", "image/webp"
+}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"

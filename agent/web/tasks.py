@@ -107,7 +107,10 @@ class Tasks:
                 result, problem = work.run(progress), False
             except HosoError as exc:
                 result, problem = str(exc), True
-            except Exception:  # a bug: logged with its trace, the page says so plainly
+            # A bug, or sys.exit in code written for the command line, which would end this
+            # thread silently and leave the task "running" for ever (its kind refused,
+            # `hoso ui` never idle): logged with its trace, the page says so plainly.
+            except BaseException:  # noqa: B036
                 log.exception("task %s failed", task.kind)
                 result, problem = _("This stopped because of a fault in hoso; see its log."), True
         with self._lock:
