@@ -270,6 +270,18 @@ def test_a_task_that_exits_still_ends(teacher: Agent, tmp_path: Path) -> None:
         assert status == 303 and headers["location"] != first
 
 
+def test_a_message_waits_for_its_page(teacher: Agent, tmp_path: Path) -> None:
+    """The overview refreshing itself in another tab must not swallow the message a change
+    leaves for the page it goes back to ("the file is restored")."""
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        assert client.request("GET", "/hostile/flash")[0] == 303
+        status, _, live = client.request("GET", "/?part=live", headers={"X-Hoso-Part": "1"})
+        assert status == 200 and "Đồng bộ" in live
+        _, _, html = client.request("GET", "/hostile/html")
+        assert "Đã khôi phục tệp." in html
+
+
 def test_a_new_pages_folder_never_swaps_the_template_loader(teacher: Agent, tmp_path: Path) -> None:
     """Requests run on 8 threads: a loader replaced by one request could be put back by
     another that computed the old one, losing a plugin's templates for good."""

@@ -412,7 +412,12 @@ def _render(
         nav=nav,
         lang=current_language(),
         csrf=flask.session.get("csrf", ""),
-        messages=flask.get_flashed_messages(with_categories=True),
+        # A part refreshed by hoso.js (another tab's overview) leaves the messages to the
+        # page they were left for.
+        messages=(
+            [] if flask.request.headers.get("X-Hoso-Part")
+            else flask.get_flashed_messages(with_categories=True)
+        ),
         path=flask.request.full_path.rstrip("?"),
         **context,
     )
