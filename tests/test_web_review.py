@@ -362,6 +362,15 @@ def test_a_taken_port_gives_a_free_one(teacher: Agent) -> None:
         squatter.close()
 
 
+def test_huge_headers_are_refused(teacher: Agent) -> None:
+    """Another local user sending megabytes of headers: refused early, the page goes on."""
+    with served(teacher.config_path, teacher.state_dir) as page:
+        client = Client(page.port)
+        status, _, _ = client.request("GET", "/health", headers={"X-Big": "a" * 300_000})
+        assert status in (413, 431)
+        assert client.request("GET", "/health")[0] == 200
+
+
 # --- the page in the browser ------------------------------------------------------------------
 
 

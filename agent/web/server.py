@@ -32,6 +32,8 @@ log = get_logger(__name__)
 
 ADDRESS_FILE = "ui.json"
 HEALTH_TIMEOUT = 2.0  # seconds: a page that answers slower is taken for none
+MAX_HEADERS = 64 * 1024  # bytes of a request's headers
+MAX_BODY = 4 * 2**20  # bytes of a request's body (the application takes at most 2 MiB)
 IDLE_SECONDS = 3600.0  # `hoso ui` on its own stops after an hour without a request
 
 
@@ -74,7 +76,7 @@ class Served:
 def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
     """Start serving the page on a thread of its own, on ``port`` or, when it is taken, on a
     free one (OSError when there is none)."""
-    server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
+    server = _listening(port)
     try:
         server.prepare()
     except OSError as exc:
@@ -83,7 +85,7 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
         # Taken (by another program, or another user squatting it): a free port instead,
         # found through ui.json like any other; the page is never lost for a port.
         log.warning("port %d is taken (%s): the teacher's page uses a free one", port, exc)
-        server = wsgi.Server(("127.0.0.1", 0), None, numthreads=8, server_name="hoso")
+        server = _listening(0)
         server.prepare()
     bound = int(server.bind_addr[1])
     site = Site(config_path=config_path, state_dir=state_dir, port=bound)
@@ -95,6 +97,15 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
     write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
     log.info("teacher's page at http://127.0.0.1:%d/", bound)
     return Served(bound, site, server, thread, address, watched)
+
+
+def _listening(port: int) -> wsgi.Server:
+    server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
+    # Any local user can connect: megabytes of headers or body are refused before they
+    # are held in memory (forms are small; Flask's own limit says so in plain words).
+    server.max_request_header_size = MAX_HEADERS
+    server.max_request_body_size = MAX_BODY
+    return server
 
 
 def running_port(state_dir: Path) -> int | None:
