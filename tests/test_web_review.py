@@ -64,6 +64,14 @@ class ReviewSite(Site):
         return super().pages(config) + list(self.extra)
 
 
+STARTED: list[str] = []  # the tasks that began running
+
+
+def _exits(progress: Callable[[str], None]) -> str:
+    STARTED.append("exit")
+    raise SystemExit(3)
+
+
 def hostile_page(folder: Path) -> WebPage:
     """A page that shows a hostile name, serves a hostile file and fails."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,7 +89,7 @@ def hostile_page(folder: Path) -> WebPage:
         if request.subpath == "boom":
             raise RuntimeError("a bug in a page")
         if request.subpath == "exit":  # code written for the CLI, ending with sys.exit
-            return WebTask("exit", "Exit", lambda progress: exit(3))
+            return WebTask("exit", "Exit", _exits)
         if request.subpath == "flash":
             return WebRedirect("/hostile/html", "Đã khôi phục tệp.")
         if request.subpath == "task":
@@ -241,7 +249,8 @@ def test_hostile_names_are_shown_inert(teacher: Agent, tmp_path: Path) -> None:
             assert "<img" not in shown and "&lt;img" in shown, sub
             assert "\u202e" not in shown and "\x1b" not in shown, sub
             assert "\\u202e" in shown and "cod.docx" in shown, sub
-        status, headers, _ = client.request("GET", "/hostile/task")
+        token = client.csrf()
+        status, headers, _ = client.request("POST", "/hostile/task", body=f"csrf={token}")
         assert status == 303 and headers["location"].startswith("/tasks/")
         task_page = headers["location"]
         def task() -> dict[str, Any]:
@@ -260,14 +269,33 @@ def test_a_task_that_exits_still_ends(teacher: Agent, tmp_path: Path) -> None:
     task ran "for ever", the next of its kind was refused and `hoso ui` never went idle."""
     with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
         client = logged_in(teacher, run.port)
-        status, headers, _ = client.request("GET", "/hostile/exit")
+        token = client.csrf()
+        status, headers, _ = client.request("POST", "/hostile/exit", body=f"csrf={token}")
         assert status == 303 and headers["location"].startswith("/tasks/")
         first = headers["location"]
         wait_until(lambda: not run.site.tasks.running(), 10, "the task's end")
         task = json.loads(client.request("GET", first + "?part=1")[2])
         assert task["done"] and task["problem"] and "nhật ký" in task["result"]
-        status, headers, _ = client.request("GET", "/hostile/exit")  # not refused as busy
+        status, headers, _ = client.request(  # not refused as busy
+            "POST", "/hostile/exit", body=f"csrf={token}"
+        )
         assert status == 303 and headers["location"] != first
+
+
+def test_work_starts_only_from_a_form_of_the_page(teacher: Agent, tmp_path: Path) -> None:
+    """SameSite cookies ignore ports: a page on another port of 127.0.0.1 (another local
+    user's server) that sends the teacher's browser to a GET address sends the session
+    along. Only a POST, which needs the token, may start work."""
+    STARTED.clear()
+    with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
+        client = logged_in(teacher, run.port)
+        status, _, html = client.request("GET", "/hostile/exit")
+        assert status == 500 and "nhật ký" in html
+        assert STARTED == []
+        token = client.csrf()
+        status, headers, _ = client.request("POST", "/hostile/exit", body=f"csrf={token}")
+        assert status == 303 and headers["location"].startswith("/tasks/")
+        wait_until(lambda: STARTED == ["exit"], 10, "the task's start")
 
 
 def test_a_message_waits_for_its_page(teacher: Agent, tmp_path: Path) -> None:

@@ -441,6 +441,10 @@ def _answer(
             flask.flash(answer.message, "problem" if answer.problem else "done")
         return flask.redirect(_local_target(answer.to), 303)
     if isinstance(answer, WebTask):
+        if flask.request.method != "POST":
+            # SameSite cookies ignore ports: another local user's page on 127.0.0.1 can send
+            # the teacher's browser, session and all, to a GET address. Work needs a form.
+            raise TypeError(f"page {page.slug!r} started a task from a GET; only a POST may")
         try:
             # Where the task's page offers to go: on this page only, as for a redirect.
             task = site.tasks.start(replace(answer, then=_local_target(answer.then)), lang)
