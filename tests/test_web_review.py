@@ -390,6 +390,23 @@ def test_a_taken_port_gives_a_free_one(teacher: Agent) -> None:
         squatter.close()
 
 
+def test_a_pages_language_stays_with_its_request(teacher: Agent) -> None:
+    """Requests in English and in Vietnamese on the same worker threads, while this thread
+    (as the agent's loop) keeps its own language."""
+    from agent.i18n import _, language
+
+    with served(teacher.config_path, teacher.state_dir) as page, language("vi"):
+        english, vietnamese = logged_in(teacher, page.port), logged_in(teacher, page.port)
+        token = english.csrf()
+        assert english.request("POST", "/lang", body=f"lang=en&csrf={token}")[0] == 303
+        for _round in range(12):  # more rounds than the server has threads
+            assert "<h1>Overview</h1>" in english.request("GET", "/")[2]
+            assert "<h1>Tổng quan</h1>" in vietnamese.request("GET", "/")[2]
+            status, _h, html = Client(page.port).request("GET", "/")
+            assert status == 401 and 'lang="vi"' in html
+        assert _("Overview") == "Tổng quan"
+
+
 def test_huge_headers_are_refused(teacher: Agent) -> None:
     """Another local user sending megabytes of headers: refused early, the page goes on."""
     with served(teacher.config_path, teacher.state_dir) as page:
