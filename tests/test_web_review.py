@@ -236,6 +236,29 @@ def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None
     assert (teacher.share.path / "Tuần 1/Toán/Bài 2.docx").read_bytes() == b"new plan"
 
 
+def test_a_page_that_cannot_start_leaves_its_port_and_the_sync(teacher: Agent) -> None:
+    """A secret that cannot be made (a folder in its place): `hoso ui` says so, the port is
+    not left bound to a server that never answers, and the agent syncs without its page."""
+    from agent.errors import UsageError
+    from test_control import running
+
+    teacher.state_dir.mkdir(parents=True, exist_ok=True)
+    (teacher.state_dir / access.SECRET_FILE).mkdir()
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with pytest.raises(UsageError, match="secret|bí mật"):
+        serve(teacher.config_path, teacher.state_dir, port)
+    again = socket.socket()
+    again.bind(("127.0.0.1", port))  # free again
+    again.close()
+    teacher.write("Tuần 1/Toán/Bài 3.docx", b"plan 3")
+    with running(teacher):
+        assert running_port(teacher.state_dir) is None
+    assert (teacher.share.path / "Tuần 1/Toán/Bài 3.docx").read_bytes() == b"plan 3"
+
+
 # --- hostile names, hostile files, a page's own fault -----------------------------------------
 
 

@@ -84,15 +84,17 @@ def _read(path: Path) -> bytes | None:
         if exc.errno == errno.ELOOP:
             return None
         raise
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)
         if (
             not stat.S_ISREG(info.st_mode)
             or info.st_uid != os.geteuid()
             or info.st_mode & 0o077
         ):
             return None
-        data = file.read(200).strip()
+        data = os.read(fd, 200).strip()
+    finally:
+        os.close(fd)
     try:
         secret = bytes.fromhex(data.decode("ascii"))
     except (UnicodeDecodeError, ValueError):

@@ -89,7 +89,11 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
         server.prepare()
     bound = int(server.bind_addr[1])
     site = Site(config_path=config_path, state_dir=state_dir, port=bound)
-    watched = _Watched(create_app(site), site)
+    try:
+        watched = _Watched(create_app(site), site)
+    except BaseException:
+        server.stop()  # never a port left bound to a server that answers no one
+        raise
     server.wsgi_app = watched
     thread = threading.Thread(target=server.serve, name="hoso-ui", daemon=True)
     thread.start()
