@@ -21,10 +21,12 @@ from cheroot import wsgi
 from conftest import Share
 from playwright.sync_api import expect
 from servers import wait_until
+from test_control import running
 from webui import Client, login_url, screenshot, served
 
 from agent.config import Config
 from agent.durable import write_atomic
+from agent.errors import UsageError
 from agent.web import access
 from agent.web.app import Site, create_app
 from agent.web.server import ADDRESS_FILE, running_port, serve
@@ -223,8 +225,6 @@ def test_a_broken_secret_file_is_replaced_not_trusted(tmp_path: Path, broken: st
 
 
 def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None:
-    from test_control import running
-
     teacher.state_dir.mkdir(parents=True, exist_ok=True)
     (teacher.state_dir / access.SECRET_FILE).write_text("zz" * 32)
     teacher.write("Tuần 1/Toán/Bài 2.docx", b"new plan")
@@ -239,9 +239,6 @@ def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None
 def test_a_page_that_cannot_start_leaves_its_port_and_the_sync(teacher: Agent) -> None:
     """A secret that cannot be made (a folder in its place): `hoso ui` says so, the port is
     not left bound to a server that never answers, and the agent syncs without its page."""
-    from agent.errors import UsageError
-    from test_control import running
-
     teacher.state_dir.mkdir(parents=True, exist_ok=True)
     (teacher.state_dir / access.SECRET_FILE).mkdir()
     probe = socket.socket()
