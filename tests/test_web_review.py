@@ -358,7 +358,10 @@ def test_a_file_from_a_page_never_runs_as_the_page(teacher: Agent, tmp_path: Pat
         assert status == 200 and headers["content-disposition"].startswith("inline")
 
 
-def test_a_fault_in_a_page_is_told_plainly(teacher: Agent, tmp_path: Path) -> None:
+def test_a_fault_in_a_page_is_told_plainly(
+    teacher: Agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # a developer's shell: Flask reads it by itself
     with serving_site(teacher, extra=[hostile_page(tmp_path / "tpl")]) as run:
         client = logged_in(teacher, run.port)
         status, headers, html = client.request("GET", "/hostile/boom")

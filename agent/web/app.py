@@ -143,6 +143,10 @@ def create_app(site: Site) -> flask.Flask:
         template_folder=str(HERE / "templates"),
     )
     app.config.update(
+        # Never debug, whatever FLASK_DEBUG a developer's shell holds: a fault would reach
+        # the server raw instead of the plain page, and templates would be reloaded.
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
         SECRET_KEY=access.session_key(secret),
         SESSION_COOKIE_NAME=f"hoso_{site.port}",  # cookies are per host, not per port
         SESSION_COOKIE_HTTPONLY=True,
