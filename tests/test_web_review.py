@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -187,6 +189,37 @@ def test_a_ticket_taken_first_by_someone_else_gives_them_seconds(teacher: Agent)
         assert status == 401 and "Tuần" not in html
         browser.log_in(teacher.state_dir)  # a new ticket works as ever
         assert browser.request("GET", "/")[0] == 200
+
+
+def _as_another_user(url: str, cookie: str = "") -> tuple[int, str]:
+    """GET ``url`` as user nobody (another local user), with the teacher's cookie if given."""
+    command = ["curl", "-s", "-w", "\n%{http_code}", "--max-time", "10", url]
+    if cookie:
+        command[1:1] = ["-H", f"Cookie: {cookie}"]
+    done = subprocess.run(
+        command, user=65534, capture_output=True, text=True, timeout=20, cwd="/", check=False
+    )
+    body, _sep, code = done.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another local user")
+def test_another_local_user_is_refused_even_with_the_cookie_or_a_ticket(teacher: Agent) -> None:
+    """Cookies ignore ports, so another user's web server on 127.0.0.1 visited in the
+    teacher's browser receives the session cookie; a ticket shows in xdg-open's argv. Neither
+    opens the page to another local user: the kernel says whose socket is asking."""
+    with served(teacher.config_path, teacher.state_dir) as page:
+        client = logged_in(teacher, page.port)
+        base = f"http://127.0.0.1:{page.port}"
+        status, html = _as_another_user(base + "/", client.cookie)
+        assert status == 403 and "Tuần" not in html and "csrf" not in html
+        assert _as_another_user(base + "/health?challenge=x")[0] == 403
+        ticket_path = login_url(teacher.state_dir, page.port).split(str(page.port), 1)[1]
+        assert _as_another_user(base + ticket_path)[0] == 403
+        teachers = Client(page.port)
+        assert teachers.request("GET", ticket_path)[0] == 303  # the ticket is still good
+        assert teachers.request("GET", "/")[0] == 200
+        assert client.request("GET", "/")[0] == 200
 
 
 # --- the secret file --------------------------------------------------------------------------

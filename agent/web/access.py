@@ -192,6 +192,41 @@ def health_proof(secret: bytes, port: int, challenge: str) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+PROC_TCP = Path("/proc/net/tcp")
+LOOPBACK_HEX = ("0100007F", "7F000001")  # 127.0.0.1 as the kernel writes it (either byte order)
+
+
+def peer_uid(client_port: int, server_port: int, table: str) -> int | None:
+    """Who owns the socket that connected from ``client_port`` to ``server_port`` on the
+    loopback, from the kernel's TCP table (Linux's /proc/net/tcp); None when not listed."""
+    ours = {f"{address}:{server_port:04X}" for address in LOOPBACK_HEX}
+    theirs = {f"{address}:{client_port:04X}" for address in LOOPBACK_HEX}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] in theirs and fields[2] in ours:
+            try:
+                return int(fields[7])
+            except ValueError:
+                return None
+    return None
+
+
+def peer_allowed(client_port: object, server_port: int) -> bool:
+    """Whether the connection comes from a process of the teacher (this process's user).
+
+    Cookies ignore ports, so another local user's web server visited in the teacher's
+    browser receives the page's cookie, and a ticket shows in xdg-open's argv: with either,
+    another user could ask the page directly. The kernel says whose socket asks; where it
+    cannot (not Linux), the secret, the ticket and the cookie decide alone."""
+    try:
+        table = PROC_TCP.read_text(encoding="ascii", errors="replace")
+        port = int(str(client_port))
+    except (OSError, ValueError):
+        return True
+    uid = peer_uid(port, server_port, table)
+    return uid is None or uid == os.geteuid()
+
+
 def host_allowed(host: str | None, port: int) -> bool:
     """Whether the Host header names this page on the loopback (DNS rebinding is refused)."""
     if not host:

@@ -179,6 +179,10 @@ def create_app(site: Site) -> flask.Flask:
     def check_access() -> Any:
         if not access.host_allowed(flask.request.host, site.port):
             return _plain(lambda: _("This address is not the teacher's page."), 400, "vi")
+        if not access.peer_allowed(flask.request.environ.get("REMOTE_PORT"), site.port):
+            return _plain(
+                lambda: _("This page belongs to another user of this computer."), 403, "vi"
+            )
         endpoint = flask.request.endpoint or ""
         if endpoint in ("static", "login", "health"):
             return None
