@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from agents import Agent
@@ -225,9 +226,7 @@ def test_another_local_user_is_refused_even_with_the_cookie_or_a_ticket(teacher:
 # --- the secret file --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "broken", ["cut", "not hex", "readable by others", "a link", "empty"]
-)
+@pytest.mark.parametrize("broken", ["cut", "not hex", "readable by others", "a link", "empty"])
 def test_a_broken_secret_file_is_replaced_not_trusted(tmp_path: Path, broken: str) -> None:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
@@ -306,6 +305,7 @@ def test_hostile_names_are_shown_inert(teacher: Agent, tmp_path: Path) -> None:
         status, headers, _ = client.request("POST", "/hostile/task", body=f"csrf={token}")
         assert status == 303 and headers["location"].startswith("/tasks/")
         task_page = headers["location"]
+
         def task() -> dict[str, Any]:
             return json.loads(client.request("GET", task_page + "?part=1")[2])
 
@@ -444,6 +444,48 @@ def test_a_taken_port_gives_a_free_one(teacher: Agent) -> None:
             page.close()
     finally:
         squatter.close()
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_host_variants_and_redirects_stay_on_the_page(teacher: Agent) -> None:
+    """Checked and sound: the Host forms a rebinding page or a raw client could use, and the
+    addresses a change goes back to."""
+    with served(teacher.config_path, teacher.state_dir) as page:
+        client = logged_in(teacher, page.port)
+        assert client.request("GET", "/", host=f"LOCALHOST:{page.port}")[0] == 200
+        for host in (
+            f"localhost.:{page.port}",
+            f"127.0.0.1.:{page.port}",
+            f"127.1:{page.port}",
+            f"0x7f000001:{page.port}",
+            f"127.0.0.1:{page.port}@evil.example",
+        ):
+            assert client.request("GET", "/", host=host)[0] == 400, host
+        cookie = client.cookie.encode()
+        for request in (
+            b"GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n",  # absolute form
+            b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: evil.example\r\n",
+            b"GET / HTTP/1.0\r\n",  # no Host at all
+        ):
+            head = request % page.port if b"%d" in request else request
+            answer = _raw(page.port, head + b"Cookie: " + cookie + b"\r\nConnection: close\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+            assert "Tuần".encode() not in answer
+        token = client.csrf()
+        backs = ("/\t/evil.example", " //evil.example", "\\\\evil.example", "https:evil.example")
+        for back in (*backs, "/\\evil.example", "//evil.example"):
+            status, headers, _ = client.request(
+                "POST", "/lang", body=f"lang=vi&csrf={token}&back={quote(back)}"
+            )
+            assert status == 303 and headers["location"] == "/", back
 
 
 def test_a_pages_language_stays_with_its_request(teacher: Agent) -> None:
