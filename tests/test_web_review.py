@@ -14,9 +14,10 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from agents import Agent
@@ -80,7 +81,12 @@ def _exits(progress: Callable[[str], None]) -> str:
 def hostile_page(folder: Path) -> WebPage:
     """A page that shows a hostile name, serves a hostile file and fails."""
     folder.mkdir(parents=True, exist_ok=True)
-    body = '{% extends "base.html" %}{% block content %}<p id="name">{{ name }}</p>{% endblock %}'
+    body = (
+        '{% extends "base.html" %}{% block content %}<p id="name">{{ name }}</p>'
+        '<form method="post" action="/hostile/echo"><input type="hidden" name="csrf" '
+        'value="{{ csrf }}"><input type="hidden" name="name" value="{{ name|verbatim }}">'
+        "</form>{% endblock %}"
+    )
     (folder / "hostile.html").write_text(body, encoding="utf-8")
     (folder / "hostile.jinja").write_text(body, encoding="utf-8")
     planted = folder / "planted.html"
@@ -93,6 +99,9 @@ def hostile_page(folder: Path) -> WebPage:
             return WebFile(planted, "Hồ sơ.pdf", "application/pdf", inline=True)
         if request.subpath == "boom":
             raise RuntimeError("a bug in a page")
+        if request.subpath == "echo":  # what a form sent back: the very name shown
+            same = request.arg("name") == HOSTILE
+            return WebRedirect("/hostile/html", "same" if same else "changed", problem=not same)
         if request.subpath == "exit":  # code written for the CLI, ending with sys.exit
             return WebTask("exit", "Exit", _exits)
         if request.subpath == "flash":
@@ -301,6 +310,14 @@ def test_hostile_names_are_shown_inert(teacher: Agent, tmp_path: Path) -> None:
             assert "<img" not in shown and "&lt;img" in shown, sub
             assert "\u202e" not in shown and "\x1b" not in shown, sub
             assert "\\u202e" in shown and "cod.docx" in shown, sub
+            sent = html.split('name="name" value="', 1)[1].split('"', 1)[0]
+            token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            body = urlencode({"csrf": token, "name": unescape(sent)})
+            assert client.request("POST", "/hostile/echo", body=body)[0] == 303
+            assert (
+                '<p class="flash done" role="status">same</p>'
+                in client.request("GET", "/hostile/html")[2]
+            )
         token = client.csrf()
         status, headers, _ = client.request("POST", "/hostile/task", body=f"csrf={token}")
         assert status == 303 and headers["location"].startswith("/tasks/")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import flask
 from jinja2 import ChoiceLoader, FileSystemLoader
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .. import config as configmod
@@ -165,6 +165,7 @@ def create_app(site: Site) -> flask.Flask:
     # and every value shown has its control and bidi characters made visible.
     app.jinja_env.autoescape = True
     app.jinja_env.finalize = _shown
+    app.jinja_env.filters["verbatim"] = _verbatim
     loader_for = _Folders(HERE / "templates")
     app.jinja_env.loader = loader_for.loader
 
@@ -365,10 +366,21 @@ class _Folders:
                     self.loader.loaders = [*self.loader.loaders, FileSystemLoader(str(folder))]
 
 
+class _Verbatim(Markup):
+    """A value a form sends back as it is (``|verbatim``), e.g. a file's name in a hidden
+    field: never shown, so `_shown` leaves its characters alone."""
+
+
+def _verbatim(value: object) -> _Verbatim:
+    return _Verbatim(escape(value))
+
+
 def _shown(value: object) -> object:
     """A value as a template shows it: a name from the share may hold bidi controls that
     reorder what the teacher reads ("Bài 1\u202excod.docx" shows as "Bài 1exe.docx") or
     control characters; they are shown escaped, as on the terminal (agent/display.py)."""
+    if isinstance(value, _Verbatim):
+        return value
     if isinstance(value, Markup):
         return Markup(printable(str(value)))
     if isinstance(value, str):
