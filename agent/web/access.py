@@ -13,6 +13,9 @@ can reach. So:
   another site that points its own name at 127.0.0.1 (DNS rebinding) is refused.
 - **Changes** (every POST) carry the session's CSRF token and, when the browser says where
   the request comes from (Origin), that origin must be this page's.
+- **Another local user** is refused whatever they hold (a cookie their own server received
+  from the teacher's browser, a ticket read in a process list): on Linux the kernel's TCP
+  table says whose socket asks.
 
 Decisions here are pure functions of their inputs (``now`` is an argument).
 """

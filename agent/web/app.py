@@ -5,7 +5,8 @@ plugins' (``hoso_web_pages``) alike; this module turns requests into
 :class:`~agent.webpage.WebRequest` and a view's answer into a response. It holds no logic
 of its own about records: views call the services the commands call.
 
-Each request is checked in this order: the Host header (DNS rebinding), then, except for
+Each request is checked in this order: the Host header (DNS rebinding), the user whose
+socket asks (only the teacher's own processes), then, except for
 the login and the static files, a session this process opened from a ticket (so a restart
 asks for `hoso ui` again), then for a POST the origin and the CSRF token. Answers are never
 cached, never framed, and allow scripts from this page only.
