@@ -232,6 +232,25 @@ def test_another_local_user_is_refused_even_with_the_cookie_or_a_ticket(teacher:
         assert client.request("GET", "/")[0] == 200
 
 
+def test_the_kernels_table_is_read_for_the_asking_socket_only() -> None:
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+    row = "   {n}: {local} {remote} {state} 00000000:00000000 00:00000000 00000000  {uid}  0 1\n"
+    table = header + "".join(
+        row.format(n=n, local=local, remote=remote, state=state, uid=uid)
+        for n, (local, remote, state, uid) in enumerate(
+            [
+                ("0100007F:1F90", "0100007F:C000", "01", 1000),  # the server's own end
+                ("0100007F:C000", "0100007F:1F90", "06", 0),  # an earlier one, TIME_WAIT
+                ("0100007F:C000", "0100007F:1F90", "01", 1001),  # the asking socket
+                ("7F000001:C001", "7F000001:1F90", "01", 1002),  # other byte order
+            ]
+        )
+    )
+    assert access.peer_uid(0xC000, 0x1F90, table) == 1001
+    assert access.peer_uid(0xC001, 0x1F90, table) == 1002
+    assert access.peer_uid(0xC002, 0x1F90, table) is None
+
+
 # --- the secret file --------------------------------------------------------------------------
 
 

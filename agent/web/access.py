@@ -206,7 +206,8 @@ def peer_uid(client_port: int, server_port: int, table: str) -> int | None:
     theirs = {f"{address}:{client_port:04X}" for address in LOOPBACK_HEX}
     for line in table.splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 7 and fields[1] in theirs and fields[2] in ours:
+        # A TIME_WAIT entry (state 06) of an earlier connection owns nobody (its uid is 0).
+        if len(fields) > 7 and fields[1] in theirs and fields[2] in ours and fields[3] != "06":
             try:
                 return int(fields[7])
             except ValueError:
