@@ -541,6 +541,16 @@ def test_a_pages_language_stays_with_its_request(teacher: Agent) -> None:
         assert _("Overview") == "Tổng quan"
 
 
+def test_the_language_chosen_stays_when_the_page_is_opened_again(teacher: Agent) -> None:
+    with served(teacher.config_path, teacher.state_dir) as page:
+        client = logged_in(teacher, page.port)
+        token = client.csrf()
+        assert client.request("POST", "/lang", body=f"lang=en&csrf={token}")[0] == 303
+        client.log_in(teacher.state_dir)  # `hoso ui` again, in the same browser
+        assert "<h1>Overview</h1>" in client.request("GET", "/")[2]
+        assert client.csrf() != token  # a new session all the same
+
+
 def test_huge_headers_are_refused(teacher: Agent) -> None:
     """Another local user sending megabytes of headers: refused early, the page goes on."""
     with served(teacher.config_path, teacher.state_dir) as page:

@@ -248,7 +248,11 @@ def create_app(site: Site) -> flask.Flask:
                 401,
                 plain_language(),
             )
+        # A new session, nothing of the old one but the language the teacher chose.
+        chosen = flask.session.get("lang")
         flask.session.clear()
+        if chosen in ("vi", "en"):
+            flask.session["lang"] = chosen
         flask.session["sid"] = site.open_session()
         tickets.opened(ticket, flask.session["sid"])
         flask.session["csrf"] = access.new_csrf_token()
