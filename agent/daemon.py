@@ -604,6 +604,9 @@ def _serve_page(config: Config) -> Served | None:
     except OSError as exc:
         log.warning("the teacher's page cannot listen on port %d: %s", config.ui.port, exc)
         return None
+    except HosoError as exc:  # its secret cannot be kept: the page is off, the sync goes on
+        log.warning("the teacher's page cannot be served: %s", exc)
+        return None
 
 
 def off_main_thread(run: Callable[[], None]) -> None:

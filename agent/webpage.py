@@ -73,7 +73,10 @@ class WebTask:
     """Long work (sending an inspection email, printing a binder): the web layer runs
     ``run(progress)`` on a thread of its own and shows a page with the progress lines as they
     come, then the returned line (or the error's message). ``then`` is where the page offers
-    to go afterwards. One task of the same ``kind`` at a time: a second is refused."""
+    to go afterwards. One task of the same ``kind`` at a time: a second is refused. Only the
+    answer to a POST (a form with the CSRF token) may start a task: a GET address can be
+    opened in the teacher's browser, session and all, by another local user's page on
+    127.0.0.1 (cookies ignore ports)."""
 
     kind: str
     title: str
@@ -84,7 +87,9 @@ class WebTask:
 @dataclass(frozen=True)
 class WebFile:
     """Send the file at ``path`` (made by the plugin, outside the records folder or a copy
-    of a record) as ``name``; ``inline`` lets the browser show it (a PDF) rather than save it."""
+    of a record) as ``name``; ``inline`` lets the browser show it (a PDF) rather than save it,
+    for kinds that cannot hold a script (PDF, plain text, PNG/JPEG/GIF/WebP images); any other
+    kind (HTML, SVG…) is always saved, so a record from the share never runs as the page."""
 
     path: Path
     name: str

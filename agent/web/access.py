@@ -13,6 +13,9 @@ can reach. So:
   another site that points its own name at 127.0.0.1 (DNS rebinding) is refused.
 - **Changes** (every POST) carry the session's CSRF token and, when the browser says where
   the request comes from (Origin), that origin must be this page's.
+- **Another local user** is refused whatever they hold (a cookie their own server received
+  from the teacher's browser, a ticket read in a process list): on Linux the kernel's TCP
+  table says whose socket asks.
 
 Decisions here are pure functions of their inputs (``now`` is an argument).
 """
@@ -20,14 +23,20 @@ Decisions here are pure functions of their inputs (``now`` is an argument).
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
+import os
 import secrets
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..durable import create_new
+from ..display import printable_name
+from ..durable import create_new, write_atomic
+from ..errors import UsageError
+from ..i18n import _
 
 SECRET_FILE = "ui-secret"
 TICKET_SECONDS = 120.0  # a ticket opens the page within two minutes or not at all
@@ -35,25 +44,65 @@ LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 
 def install_secret(state_dir: Path) -> bytes:
-    """This install's secret, made (0600, never replaced) when there is none yet."""
+    """This install's secret, made (0600) when there is none yet. A file that cannot be
+    trusted (cut, not hex, a link, not the teacher's own, readable by others who may then
+    know it) is made anew: the sessions and tickets of the old one end, nothing else."""
     path = state_dir / SECRET_FILE
-    try:
-        return _read(path)
-    except FileNotFoundError:
-        pass
+    secret = _read(path)
+    if secret is not None:
+        return secret
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         create_new(path, secrets.token_bytes(32).hex().encode("ascii"))
-    except FileExistsError:  # made meanwhile by the agent or another `hoso ui`
-        pass
-    return _read(path)
+    except FileExistsError:  # made meanwhile by the agent or another `hoso ui`, or broken
+        secret = _read(path)
+        if secret is not None:
+            return secret
+        try:
+            write_atomic(path, secrets.token_bytes(32).hex().encode("ascii"))
+        except OSError as exc:
+            raise UsageError(_unusable(state_dir, exc)) from exc
+    secret = _read(path)
+    if secret is None:
+        raise UsageError(_unusable(state_dir, None))
+    return secret
 
 
-def _read(path: Path) -> bytes:
-    data = path.read_bytes().strip()
-    if len(data) < 32:
-        raise FileNotFoundError(path)  # an empty or cut file: treated as none, never used
-    return bytes.fromhex(data.decode("ascii"))
+def _unusable(state_dir: Path, exc: OSError | None) -> str:
+    reason = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+    return _(
+        "The teacher's page cannot keep its secret in {folder}{reason}: that folder must "
+        "belong to you alone."
+    ).format(folder=printable_name(str(state_dir)), reason=reason)
+
+
+def _read(path: Path) -> bytes | None:
+    """The secret in ``path``; None when there is none or it cannot be trusted."""
+    try:
+        # Not through a link, and never blocking on a FIFO put in its place.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077
+        ):
+            return None
+        data = os.read(fd, 200).strip()
+    finally:
+        os.close(fd)
+    try:
+        secret = bytes.fromhex(data.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return secret if len(secret) == 32 else None
 
 
 def _derive(secret: bytes, purpose: str) -> bytes:
@@ -80,33 +129,106 @@ def _mac(secret: bytes, body: str) -> str:
 
 @dataclass
 class Tickets:
-    """The tickets already taken (until they expire): each opens one session."""
+    """The tickets already taken (until they expire): each opens one session.
+
+    A ticket travels in xdg-open's argv, which every local user may read in the process
+    list: another user may take it before the teacher's browser does. When a taken ticket
+    comes again, the session it opened is closed (:meth:`replayed`), so a ticket read on its
+    way gives seconds, not a school day."""
 
     secret: bytes
     _taken: dict[str, float] = field(default_factory=dict)
+    _opened: dict[str, str] = field(default_factory=dict)  # nonce → the session it opened
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, ticket: str, now: float) -> bool:
         """Whether ``ticket`` is genuine, unexpired and unused; it is used up by this call."""
+        nonce = self._genuine(ticket, now)
+        if nonce is None:
+            return False
+        with self._lock:
+            for old in [n for n, until in self._taken.items() if until < now]:
+                del self._taken[old]
+                self._opened.pop(old, None)
+            if nonce in self._taken:
+                return False
+            self._taken[nonce] = now + TICKET_SECONDS
+        return True
+
+    def opened(self, ticket: str, sid: str) -> None:
+        """Remember the session ``ticket`` (just taken) opened."""
+        with self._lock:
+            self._opened[ticket.split(".", 1)[0]] = sid
+
+    def replayed(self, ticket: str, now: float) -> str | None:
+        """The session a genuine, unexpired, already taken ``ticket`` opened (once)."""
+        nonce = self._genuine(ticket, now)
+        if nonce is None:
+            return None
+        with self._lock:
+            return self._opened.pop(nonce, None)
+
+    def _genuine(self, ticket: str, now: float) -> str | None:
+        """The nonce of ``ticket`` when its HMAC holds and it is in time, else None."""
         try:
             nonce, expires_text, mac = ticket.split(".")
             expires = int(expires_text)
             body = f"{nonce}.{expires_text}"
             body.encode("ascii")
         except (ValueError, UnicodeEncodeError):
-            return False
+            return None
         if not hmac.compare_digest(mac, _mac(self.secret, body)):
-            return False
+            return None
         # A ticket from a clock far ahead is no longer than TICKET_SECONDS either.
         if not now <= expires <= now + TICKET_SECONDS:
-            return False
-        with self._lock:
-            for old in [n for n, until in self._taken.items() if until < now]:
-                del self._taken[old]
-            if nonce in self._taken:
-                return False
-            self._taken[nonce] = expires
+            return None
+        return nonce
+
+
+def health_proof(secret: bytes, port: int, challenge: str) -> str:
+    """What the page on ``port`` answers to ``/health?challenge=…``: only a server holding
+    this install's secret can make it, so `hoso ui` never opens a ticket on another local
+    user's server squatting the port a stale ui.json names. Bound to the port, so a proof
+    relayed from this install's page on another port does not pass either."""
+    key = _derive(secret, "health")
+    digest = hmac.new(key, f"{port}:{challenge}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+PROC_TCP = Path("/proc/net/tcp")
+LOOPBACK_HEX = ("0100007F", "7F000001")  # 127.0.0.1 as the kernel writes it (either byte order)
+
+
+def peer_uid(client_port: int, server_port: int, table: str) -> int | None:
+    """Who owns the socket that connected from ``client_port`` to ``server_port`` on the
+    loopback, from the kernel's TCP table (Linux's /proc/net/tcp); None when not listed."""
+    ours = {f"{address}:{server_port:04X}" for address in LOOPBACK_HEX}
+    theirs = {f"{address}:{client_port:04X}" for address in LOOPBACK_HEX}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        # A TIME_WAIT entry (state 06) of an earlier connection owns nobody (its uid is 0).
+        if len(fields) > 7 and fields[1] in theirs and fields[2] in ours and fields[3] != "06":
+            try:
+                return int(fields[7])
+            except ValueError:
+                return None
+    return None
+
+
+def peer_allowed(client_port: object, server_port: int) -> bool:
+    """Whether the connection comes from a process of the teacher (this process's user).
+
+    Cookies ignore ports, so another local user's web server visited in the teacher's
+    browser receives the page's cookie, and a ticket shows in xdg-open's argv: with either,
+    another user could ask the page directly. The kernel says whose socket asks; where it
+    cannot (not Linux), the secret, the ticket and the cookie decide alone."""
+    try:
+        table = PROC_TCP.read_text(encoding="ascii", errors="replace")
+        port = int(str(client_port))
+    except (OSError, ValueError):
         return True
+    uid = peer_uid(port, server_port, table)
+    return uid is None or uid == os.geteuid()
 
 
 def host_allowed(host: str | None, port: int) -> bool:

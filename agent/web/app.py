@@ -5,7 +5,8 @@ plugins' (``hoso_web_pages``) alike; this module turns requests into
 :class:`~agent.webpage.WebRequest` and a view's answer into a response. It holds no logic
 of its own about records: views call the services the commands call.
 
-Each request is checked in this order: the Host header (DNS rebinding), then, except for
+Each request is checked in this order: the Host header (DNS rebinding), the user whose
+socket asks (only the teacher's own processes), then, except for
 the login and the static files, a session this process opened from a ticket (so a restart
 asks for `hoso ui` again), then for a POST the origin and the CSRF token. Answers are never
 cached, never framed, and allow scripts from this page only.
@@ -17,16 +18,19 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import flask
 from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup, escape
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .. import config as configmod
 from ..config import Config
+from ..display import printable
 from ..errors import ConfigError, HosoError
 from ..hooks import load_plugins
 from ..i18n import _, current_language, language, ngettext
@@ -40,6 +44,10 @@ log = get_logger(__name__)
 HERE = Path(__file__).parent
 SESSION_SECONDS = 12 * 3600.0  # a session lasts a school day; `hoso ui` opens a new one
 RESERVED = {"login", "logout", "lang", "static", "tasks", "health"}
+# What a WebFile may be shown as in the browser; anything else is saved (see _answer).
+SAFE_INLINE = {
+    "application/pdf", "text/plain", "image/png", "image/jpeg", "image/gif", "image/webp"
+}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -56,6 +64,9 @@ class Site:
     state_dir: Path
     port: int
     now: Callable[[], float] = time.time
+    # Sessions live in this process only, so they are timed by its own clock: a wall clock
+    # put right by a year must neither end them at once nor make them last a year.
+    monotonic: Callable[[], float] = time.monotonic
     tasks: Tasks = field(default_factory=Tasks)
     _sessions: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,7 +106,7 @@ class Site:
 
     def open_session(self) -> str:
         sid = secrets.token_urlsafe(24)
-        now = self.now()
+        now = self.monotonic()
         with self._lock:
             for old in [s for s, until in self._sessions.items() if until < now]:
                 del self._sessions[old]
@@ -107,7 +118,7 @@ class Site:
             return False
         with self._lock:
             until = self._sessions.get(sid)
-        return until is not None and self.now() < until
+        return until is not None and self.monotonic() < until
 
     def close_session(self, sid: object) -> None:
         with self._lock:
@@ -133,6 +144,10 @@ def create_app(site: Site) -> flask.Flask:
         template_folder=str(HERE / "templates"),
     )
     app.config.update(
+        # Never debug, whatever FLASK_DEBUG a developer's shell holds: a fault would reach
+        # the server raw instead of the plain page, and templates would be reloaded.
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
         SECRET_KEY=access.session_key(secret),
         SESSION_COOKIE_NAME=f"hoso_{site.port}",  # cookies are per host, not per port
         SESSION_COOKIE_HTTPONLY=True,
@@ -147,19 +162,13 @@ def create_app(site: Site) -> flask.Flask:
         lambda singular, plural, n: ngettext(singular, plural, n),
         newstyle=True,
     )
-    folders: list[Path] = [HERE / "templates"]
-    loader_lock = threading.Lock()
-
-    def loader_for(pages: list[WebPage]) -> ChoiceLoader:
-        """The template loader over the core's folder and every page's: one object while no
-        new folder appears, so that Jinja's template cache holds."""
-        with loader_lock:
-            current = app.jinja_env.loader
-            new = [p.templates for p in pages if p.templates not in folders]
-            if new or not isinstance(current, ChoiceLoader):
-                folders.extend(dict.fromkeys(new))
-                current = ChoiceLoader([FileSystemLoader(str(f)) for f in folders])
-            return current
+    # Every template makes HTML, whatever its name ends in (a plugin's "plan.jinja" too),
+    # and every value shown has its control and bidi characters made visible.
+    app.jinja_env.autoescape = True
+    app.jinja_env.finalize = _shown
+    app.jinja_env.filters["verbatim"] = _verbatim
+    loader_for = _Folders(HERE / "templates")
+    app.jinja_env.loader = loader_for.loader
 
     def plain_language() -> str:
         try:
@@ -172,6 +181,10 @@ def create_app(site: Site) -> flask.Flask:
     def check_access() -> Any:
         if not access.host_allowed(flask.request.host, site.port):
             return _plain(lambda: _("This address is not the teacher's page."), 400, "vi")
+        if not access.peer_allowed(flask.request.environ.get("REMOTE_PORT"), site.port):
+            return _plain(
+                lambda: _("This page belongs to another user of this computer."), 403, "vi"
+            )
         endpoint = flask.request.endpoint or ""
         if endpoint in ("static", "login", "health"):
             return None
@@ -212,13 +225,21 @@ def create_app(site: Site) -> flask.Flask:
 
     @app.get("/health")
     def health() -> Any:
-        # Only that a hoso page answers here (for `hoso ui` to find it): nothing else.
-        return flask.jsonify({"hoso": True})
+        # Only that this install's page answers here (for `hoso ui` to find it): the proof
+        # needs the secret, so a foreign server on the port cannot pass for it.
+        challenge = flask.request.args.get("challenge", "")[:200]
+        return flask.jsonify(
+            {"hoso": True, "proof": access.health_proof(secret, site.port, challenge)}
+        )
 
     @app.get("/login")
     def login() -> Any:
         ticket = flask.request.args.get("ticket", "")
         if not tickets.take(ticket, site.now()):
+            taken_by = tickets.replayed(ticket, site.now())
+            if taken_by is not None:  # someone came first with the teacher's ticket
+                site.close_session(taken_by)
+                log.warning("a ticket was used twice: the session it opened is closed")
             return _plain(
                 lambda: _(
                     "This link has expired or was already used. Open the page again from "
@@ -227,8 +248,13 @@ def create_app(site: Site) -> flask.Flask:
                 401,
                 plain_language(),
             )
+        # A new session, nothing of the old one but the language the teacher chose.
+        chosen = flask.session.get("lang")
         flask.session.clear()
+        if chosen in ("vi", "en"):
+            flask.session["lang"] = chosen
         flask.session["sid"] = site.open_session()
+        tickets.opened(ticket, flask.session["sid"])
         flask.session["csrf"] = access.new_csrf_token()
         return flask.redirect(_local_target(flask.request.args.get("next", "/")), 303)
 
@@ -303,7 +329,68 @@ def create_app(site: Site) -> flask.Flask:
     def too_large(exc: Exception) -> Any:
         return _plain(lambda: _("What was sent is too large for this page."), 413, plain_language())
 
+    @app.errorhandler(HTTPException)
+    def refused(exc: HTTPException) -> Any:
+        # Plain words instead of the framework's English "405 Method Not Allowed".
+        code = exc.code or 400
+        if code == 404:
+            return _plain(lambda: _("This page does not exist"), 404, plain_language())
+        return _plain(lambda: _("The page cannot answer this request."), code, plain_language())
+
+    @app.errorhandler(InternalServerError)
+    def fault(exc: InternalServerError) -> Any:
+        # A bug in a page: its trace goes to the log (Flask logs it), the teacher reads a
+        # sentence, never the trace; the rest of the page goes on working.
+        try:
+            lang = plain_language()
+        except Exception:  # the fault may be in reading the config itself
+            lang = "vi"
+        return _plain(lambda: _("This stopped because of a fault in hoso; see its log."), 500, lang)
+
     return app
+
+
+class _Folders:
+    """The template folders: the core's, then each page's from its first request on. One
+    loader for the application's life (Jinja's cache is keyed by it) that only grows, under
+    a lock: a loader swapped per request could be put back, by a request that built it
+    before a plugin's folder came, over the one that has it, losing those templates."""
+
+    def __init__(self, core: Path) -> None:
+        self.loader = ChoiceLoader([FileSystemLoader(str(core))])
+        self._seen = {core}
+        self._lock = threading.Lock()
+
+    def add(self, pages: list[WebPage]) -> None:
+        if all(page.templates in self._seen for page in pages):
+            return
+        with self._lock:
+            for folder in dict.fromkeys(page.templates for page in pages):
+                if folder not in self._seen:
+                    self._seen.add(folder)
+                    self.loader.loaders = [*self.loader.loaders, FileSystemLoader(str(folder))]
+
+
+class _Verbatim(Markup):
+    """A value a form sends back as it is (``|verbatim``), e.g. a file's name in a hidden
+    field: never shown, so `_shown` leaves its characters alone."""
+
+
+def _verbatim(value: object) -> _Verbatim:
+    return _Verbatim(escape(value))
+
+
+def _shown(value: object) -> object:
+    """A value as a template shows it: a name from the share may hold bidi controls that
+    reorder what the teacher reads ("Bài 1\u202excod.docx" shows as "Bài 1exe.docx") or
+    control characters; they are shown escaped, as on the terminal (agent/display.py)."""
+    if isinstance(value, _Verbatim):
+        return value
+    if isinstance(value, Markup):
+        return Markup(printable(str(value)))
+    if isinstance(value, str):
+        return printable(value)
+    return value
 
 
 def _no_config(site: Site) -> Config:
@@ -331,13 +418,13 @@ def _plain(message: Callable[[], str], status: int, lang: str) -> flask.Response
 def _render(
     site: Site,
     config: Config | None,
-    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    loader_for: _Folders,
     template: str,
     context: dict[str, Any],
     status: int,
 ) -> flask.Response:
     pages = site.pages(config)
-    flask.current_app.jinja_env.loader = loader_for(pages)
+    loader_for.add(pages)
     current = flask.request.path.strip("/").split("/")[0] or "home"
     nav = [
         {"slug": p.slug, "title": p.title(), "href": "/" if p.slug == "home" else f"/{p.slug}/",
@@ -350,7 +437,12 @@ def _render(
         nav=nav,
         lang=current_language(),
         csrf=flask.session.get("csrf", ""),
-        messages=flask.get_flashed_messages(with_categories=True),
+        # A part refreshed by hoso.js (another tab's overview) leaves the messages to the
+        # page they were left for.
+        messages=(
+            [] if flask.request.headers.get("X-Hoso-Part")
+            else flask.get_flashed_messages(with_categories=True)
+        ),
         path=flask.request.full_path.rstrip("?"),
         **context,
     )
@@ -360,7 +452,7 @@ def _render(
 def _answer(
     site: Site,
     config: Config | None,
-    loader_for: Callable[[list[WebPage]], ChoiceLoader],
+    loader_for: _Folders,
     page: WebPage,
     answer: WebAnswer,
     lang: str,
@@ -374,17 +466,25 @@ def _answer(
             flask.flash(answer.message, "problem" if answer.problem else "done")
         return flask.redirect(_local_target(answer.to), 303)
     if isinstance(answer, WebTask):
+        if flask.request.method != "POST":
+            # SameSite cookies ignore ports: another local user's page on 127.0.0.1 can send
+            # the teacher's browser, session and all, to a GET address. Work needs a form.
+            raise TypeError(f"page {page.slug!r} started a task from a GET; only a POST may")
         try:
-            task = site.tasks.start(answer, lang)
+            # Where the task's page offers to go: on this page only, as for a redirect.
+            task = site.tasks.start(replace(answer, then=_local_target(answer.then)), lang)
         except HosoError as exc:
             flask.flash(str(exc), "problem")
             return flask.redirect(_local_target(flask.request.path), 303)
         return flask.redirect(f"/tasks/{task.id}", 303)
     if isinstance(answer, WebFile):
+        # Shown in the browser only when it cannot hold a script: a record from the share
+        # (an .html, an .svg) shown inline would run as the page itself.
+        kind = answer.media_type.split(";")[0].strip().lower()
         return flask.send_file(
             answer.path,
             mimetype=answer.media_type,
-            as_attachment=not answer.inline,
+            as_attachment=not (answer.inline and kind in SAFE_INLINE),
             download_name=answer.name,
             max_age=0,
         )

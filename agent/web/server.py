@@ -9,8 +9,10 @@ already open instead of starting a second one, and removes it when it stops.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
+import secrets
 import threading
 import time
 import urllib.error
@@ -30,6 +32,8 @@ log = get_logger(__name__)
 
 ADDRESS_FILE = "ui.json"
 HEALTH_TIMEOUT = 2.0  # seconds: a page that answers slower is taken for none
+MAX_HEADERS = 64 * 1024  # bytes of a request's headers
+MAX_BODY = 4 * 2**20  # bytes of a request's body (the application takes at most 2 MiB)
 IDLE_SECONDS = 3600.0  # `hoso ui` on its own stops after an hour without a request
 
 
@@ -70,12 +74,26 @@ class Served:
 
 
 def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
-    """Start serving the page on a thread of its own (OSError when ``port`` is taken)."""
-    server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
-    server.prepare()
+    """Start serving the page on a thread of its own, on ``port`` or, when it is taken, on a
+    free one (OSError when there is none)."""
+    server = _listening(port)
+    try:
+        server.prepare()
+    except OSError as exc:
+        if not port:
+            raise
+        # Taken (by another program, or another user squatting it): a free port instead,
+        # found through ui.json like any other; the page is never lost for a port.
+        log.warning("port %d is taken (%s): the teacher's page uses a free one", port, exc)
+        server = _listening(0)
+        server.prepare()
     bound = int(server.bind_addr[1])
     site = Site(config_path=config_path, state_dir=state_dir, port=bound)
-    watched = _Watched(create_app(site), site)
+    try:
+        watched = _Watched(create_app(site), site)
+    except BaseException:
+        server.stop()  # never a port left bound to a server that answers no one
+        raise
     server.wsgi_app = watched
     thread = threading.Thread(target=server.serve, name="hoso-ui", daemon=True)
     thread.start()
@@ -83,6 +101,15 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
     write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
     log.info("teacher's page at http://127.0.0.1:%d/", bound)
     return Served(bound, site, server, thread, address, watched)
+
+
+def _listening(port: int) -> wsgi.Server:
+    server = wsgi.Server(("127.0.0.1", port), None, numthreads=8, server_name="hoso")
+    # Any local user can connect: megabytes of headers or body are refused before they
+    # are held in memory (forms are small; Flask's own limit says so in plain words).
+    server.max_request_header_size = MAX_HEADERS
+    server.max_request_body_size = MAX_BODY
+    return server
 
 
 def running_port(state_dir: Path) -> int | None:
@@ -93,13 +120,18 @@ def running_port(state_dir: Path) -> int | None:
         return None
     if not 0 < port < 65536:
         return None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
+    # The page proves it holds this install's secret: another local user's server on a
+    # port a stale ui.json names would otherwise get the ticket (and the wizard's password).
+    challenge = secrets.token_urlsafe(16)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health?challenge={challenge}")
     try:
         with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT) as answer:
-            if json.loads(answer.read(1000)).get("hoso") is True:
-                return port
-    except (OSError, ValueError, urllib.error.URLError):
+            proof = json.loads(answer.read(1000)).get("proof")
+        expected = access.health_proof(access.install_secret(state_dir), port, challenge)
+    except (OSError, ValueError, AttributeError, urllib.error.URLError):
         return None
+    if isinstance(proof, str) and hmac.compare_digest(proof, expected):
+        return port
     return None
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..display import printable
 from ..errors import HosoError, UsageError
 from ..i18n import _, language
 from ..log import get_logger
@@ -39,13 +40,14 @@ class Task:
     ended: float | None = None
 
     def to_json(self) -> dict[str, object]:
+        # Shown by hoso.js as text: control and bidi characters escaped as in templates.
         return {
             "id": self.id,
             "kind": self.kind,
-            "title": self.title,
-            "lines": list(self.lines),
+            "title": printable(self.title),
+            "lines": [printable(line) for line in self.lines],
             "done": self.done,
-            "result": self.result,
+            "result": printable(self.result),
             "problem": self.problem,
             "then": self.then,
         }
@@ -105,7 +107,10 @@ class Tasks:
                 result, problem = work.run(progress), False
             except HosoError as exc:
                 result, problem = str(exc), True
-            except Exception:  # a bug: logged with its trace, the page says so plainly
+            # A bug, or sys.exit in code written for the command line, which would end this
+            # thread silently and leave the task "running" for ever (its kind refused,
+            # `hoso ui` never idle): logged with its trace, the page says so plainly.
+            except BaseException:  # noqa: B036
                 log.exception("task %s failed", task.kind)
                 result, problem = _("This stopped because of a fault in hoso; see its log."), True
         with self._lock:

@@ -3,6 +3,19 @@
 (function () {
   "use strict";
 
+  // The page stopped answering (the agent restarted, `hoso ui` went idle) or no longer
+  // knows this browser (a restart ends sessions): say what is shown is no longer current,
+  // rather than go on showing "all synced" as if it were live.
+  function stale(yes) {
+    var note = document.getElementById("stale");
+    if (note) { note.hidden = !yes; }
+  }
+
+  function answered(answer) {
+    stale(answer.status === 401);
+    return answer.ok;
+  }
+
   // What each live part last showed: it is replaced only when it changed, so a button the
   // teacher reached with the keyboard keeps its focus while nothing changes.
   var shown = new WeakMap();
@@ -10,7 +23,7 @@
   function refresh(element) {
     if (document.hidden) { return; }
     fetch(element.dataset.live, { headers: { "X-Hoso-Part": "1" }, credentials: "same-origin" })
-      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (answer) { return answered(answer) ? answer.text() : null; })
       .then(function (html) {
         if (html === null || html === shown.get(element)) { return; }
         var first = !shown.has(element);
@@ -19,7 +32,7 @@
         if (first && element.contains(document.activeElement)) { return; }
         element.innerHTML = html;
       })
-      .catch(function () { /* the agent restarts: the next round tries again */ });
+      .catch(function () { stale(true); /* the next round tries again */ });
   }
 
   function followTask(element) {
@@ -29,7 +42,7 @@
     var then = element.querySelector(".task-then");
     function round() {
       fetch(element.dataset.task, { credentials: "same-origin" })
-        .then(function (answer) { return answer.ok ? answer.json() : null; })
+        .then(function (answer) { return answered(answer) ? answer.json() : null; })
         .then(function (task) {
           if (task === null) { return; }
           lines.replaceChildren.apply(lines, task.lines.map(function (line) {
@@ -47,7 +60,7 @@
             window.setTimeout(round, 1000);
           }
         })
-        .catch(function () { window.setTimeout(round, 3000); });
+        .catch(function () { stale(true); window.setTimeout(round, 3000); });
     }
     round();
   }
