@@ -96,7 +96,7 @@ def test_a_word_of_the_body_is_found_highlighted_and_a_hostile_name_stays_text(
     # Opening on a computer with no desktop says where the file is.
     found = tab.locator(".search-result", has_text="Bài 56 – Phép chia.docx")
     found.get_by_role("button", name=re.compile("Mở tệp")).click()
-    expect(tab.locator(".flash")).to_contain_text(str(teacher.root / PLAN))
+    expect(tab.locator(".flash.done")).to_contain_text(str(teacher.root / PLAN))
     expect(tab.get_by_label("Từ trong tên hoặc nội dung hồ sơ")).to_have_value("phep chia")
 
     phone, _ = open_tab(browser_page, teacher, page, "phone", "/search/?q=phep+chia&weeks=12")
