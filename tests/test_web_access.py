@@ -7,6 +7,7 @@ shows what a page of another site can do with the teacher's browser.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from agents import Agent
 from conftest import Share
 from webui import Client, login_url, screenshot, served
 
+from agent.errors import HosoError
 from agent.web import access
 from agent.web.server import Served, running_port
 
@@ -186,3 +188,17 @@ def test_the_overview_in_the_browser(teacher: Agent, page: Served, browser_page:
     # The overview follows the sync without a reload: a new file shows as waiting.
     teacher.write("Tuần 1/Toán/Bài 2.docx", b"new plan")
     expect(tab.locator(".cards")).to_contain_text("1 change waits to be synced", timeout=20_000)
+
+
+def test_a_refused_login_on_the_overview_leads_to_setup(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi", password="not the password")
+    with contextlib.suppress(HosoError):
+        agent.sync()
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        _, _, html = client.request("GET", "/?part=live")
+    assert "từ chối đăng nhập" in html
+    assert 'href="/setup/"' in html

@@ -71,6 +71,7 @@ def run_job(context: JobContext) -> None:
             Notification(
                 key=f"handover:removed:{released.bundle}",
                 title=_("School mailbox handed over"),
+                page="/handover/",
                 body=service.removed_message(released),
             )
         )
@@ -84,6 +85,7 @@ def run_job(context: JobContext) -> None:
             Notification(
                 key=f"handover:reminder:{handover.bundle}:{day}",
                 title=_("Change the school mailbox password"),
+                page="/handover/",
                 body=service.reminder_message(handover),
                 urgent=True,
             )

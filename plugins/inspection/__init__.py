@@ -86,6 +86,7 @@ def run_job(context: JobContext) -> None:
                 key=f"inspection:{reminder.inspection.day.isoformat()}:{today.isoformat()}",
                 title=_("Inspection on {day}").format(day=f"{reminder.inspection.day:%d/%m/%Y}"),
                 body=reminder.text,
+                page="/inspection/",
                 urgent=reminder.days_left <= 1,
             )
         )

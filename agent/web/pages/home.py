@@ -22,6 +22,7 @@ def sync_card(request: WebRequest, status: statusmod.Status) -> WebCard:
     title = _("Sync with the school share")
     running = held_elsewhere(config.state_dir)
     lines: list[str] = []
+    link = ""  # where the teacher acts on what the card says
     last = status.last_pass
     if last is None:
         state, lines = "warn", [_("Not synced yet.")]
@@ -39,6 +40,7 @@ def sync_card(request: WebRequest, status: statusmod.Status) -> WebCard:
         elif outcome == "AuthError":
             state = "bad"
             lines = [_("The share refused the login: the password may have changed. Open Setup.")]
+            link = "/setup/"
         elif outcome == "SafetyStop":
             state = "bad"
             lines = [_("hoso stopped itself to protect your records; nothing was deleted.")]
@@ -70,7 +72,7 @@ def sync_card(request: WebRequest, status: statusmod.Status) -> WebCard:
         lines.append(
             _("hoso is not running on this computer: new changes are not synced until it runs.")
         )
-    return WebCard(title=title, lines=lines, state=state)
+    return WebCard(title=title, lines=lines, state=state, link=link, link_text=_("Setup") if link else "")
 
 
 def _when(iso: str) -> str:
