@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
 from agents import Agent
 from conftest import Share
+from playwright.sync_api import expect
 from webui import Client, login_url, screenshot, served
 
 from agent.errors import HosoError
