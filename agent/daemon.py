@@ -601,11 +601,11 @@ def _serve_page(config: Config) -> Served | None:
 
     try:
         return serve(config.path, config.state_dir, config.ui.port)
-    except OSError as exc:
-        log.warning("the teacher's page cannot listen on port %d: %s", config.ui.port, exc)
-        return None
-    except HosoError as exc:  # its secret cannot be kept: the page is off, the sync goes on
-        log.warning("the teacher's page cannot be served: %s", exc)
+    except Exception as exc:  # the page is extra: whatever keeps it off, the sync goes on
+        # (an exception escaping here ended run_forever with the control channel's thread
+        # still alive: an agent that neither synced nor stopped)
+        unexpected = not isinstance(exc, OSError | HosoError)
+        log.warning("the teacher's page cannot be served: %s", exc, exc_info=unexpected)
         return None
 
 

@@ -296,16 +296,22 @@ def test_the_agent_syncs_and_serves_with_a_broken_secret(teacher: Agent) -> None
     assert (teacher.share.path / "Tuần 1/Toán/Bài 2.docx").read_bytes() == b"new plan"
 
 
-def test_a_page_that_cannot_start_leaves_its_port_and_the_sync(teacher: Agent) -> None:
-    """A secret that cannot be made (a folder in its place): `hoso ui` says so, the port is
-    not left bound to a server that never answers, and the agent syncs without its page."""
+@pytest.mark.parametrize(
+    ("blocked", "error"), [(access.SECRET_FILE, UsageError), (ADDRESS_FILE, OSError)]
+)
+def test_a_page_that_cannot_start_leaves_its_port_and_the_sync(
+    teacher: Agent, blocked: str, error: type[Exception]
+) -> None:
+    """A secret that cannot be made, or an address file that cannot be written (a folder in
+    its place): `hoso ui` says so, the port is not left bound to a server that answers no
+    one (or that no one can find), and the agent syncs without its page."""
     teacher.state_dir.mkdir(parents=True, exist_ok=True)
-    (teacher.state_dir / access.SECRET_FILE).mkdir()
+    (teacher.state_dir / blocked).mkdir()
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    with pytest.raises(UsageError, match="secret|bí mật"):
+    with pytest.raises(error):
         serve(teacher.config_path, teacher.state_dir, port)
     again = socket.socket()
     again.bind(("127.0.0.1", port))  # free again

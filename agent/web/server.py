@@ -89,16 +89,17 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
         server.prepare()
     bound = int(server.bind_addr[1])
     site = Site(config_path=config_path, state_dir=state_dir, port=bound)
+    address = state_dir / ADDRESS_FILE
     try:
         watched = _Watched(create_app(site), site)
+        # How `hoso ui` finds the page: a page no one can find is not served at all.
+        write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
     except BaseException:
         server.stop()  # never a port left bound to a server that answers no one
         raise
     server.wsgi_app = watched
     thread = threading.Thread(target=server.serve, name="hoso-ui", daemon=True)
     thread.start()
-    address = state_dir / ADDRESS_FILE
-    write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
     log.info("teacher's page at http://127.0.0.1:%d/", bound)
     return Served(bound, site, server, thread, address, watched)
 
