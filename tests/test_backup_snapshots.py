@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
+import sys
 import tempfile
-import threading
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from backup_factory import state, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servers import wait_until
 
 from agent.backup.repository import Repository
 from agent.backup.restore import restore
@@ -244,20 +246,24 @@ def test_a_file_that_keeps_changing_is_skipped_and_the_rest_backed_up(tmp_path: 
     write(busy, random.Random(5).randbytes(4 * 1024 * 1024))
     write(root / "Bài 1.docx", b"on dinh")
     repo = new_repo(tmp_path / "repo")
-    stop = threading.Event()
-
-    def keep_appending() -> None:
-        with busy.open("ab", buffering=0) as handle:
-            while not stop.is_set():
-                handle.write(b"x")
-
-    writer = threading.Thread(target=keep_appending)
-    writer.start()
+    # Another process keeps writing (a thread of this one could be kept off the GIL by the
+    # backup's own reading on a busy machine, and then never change the file meanwhile).
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nwith open(sys.argv[1], 'ab', buffering=0) as f:\n"
+            "    while True: f.write(b'x')",
+            str(busy),
+        ]
+    )
     try:
+        size = busy.stat().st_size
+        wait_until(lambda: busy.stat().st_size > size, 30, "the writer's first bytes")
         result = backup(repo, root)
     finally:
-        stop.set()
-        writer.join()
+        writer.kill()
+        writer.wait()
     assert result.skipped == [(busy.name, "changed while reading")]
     assert [entry["path"] for entry in ls(repo, result.snapshot)] == ["Bài 1.docx"]
 
