@@ -36,6 +36,7 @@ from . import durable
 from .durable import TEMP_PREFIX as TEMP_PREFIX  # re-exported: local.py's ignore rules
 from .errors import LocalError
 from .i18n import _
+from .model import nfc
 
 # The agent's temp files start with TEMP_PREFIX: hidden, and ignored by every scan; those of
 # downloads end in PARTIAL_SUFFIX and are swept by the next scan (see local.py).
@@ -264,6 +265,28 @@ class SafeRoot:
         parts = split(rel)
         with self.folder("/".join(parts[:-1]), create=create) as folder:
             yield folder, parts[-1]
+
+    def spelled(self, rel: str) -> str:
+        """``rel``, a records path in NFC (a form's, the journal's), as spelled on disk: at
+        each level the one name equal to its part after NFC (a Mac writes NFD), the part
+        itself where nothing is there yet. Writing by the NFC key instead would put a twin
+        beside the teacher's file. UnsafePath when a level holds two such names."""
+        spelled: list[str] = []
+        for part in split(rel):
+            try:
+                with self.folder("/".join(spelled)) as folder:
+                    names = [n for n in os.listdir(folder.fd) if nfc(n) == nfc(part)]
+            except FileNotFoundError:
+                names = []
+            if len(names) > 1:
+                raise UnsafePath(
+                    _(
+                        "{path} is spelled twice in the records folder (two names that look "
+                        "the same); rename one of them first."
+                    ).format(path="/".join([*spelled, part]))
+                )
+            spelled.append(names[0] if names else part)
+        return "/".join(spelled)
 
     def lstat(self, rel: str) -> os.stat_result | None:
         """``rel`` itself (never followed); None when it or a folder above it is missing."""

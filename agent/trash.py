@@ -312,10 +312,11 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
         )
     # Through the path gate: a folder on the way that is now a symlink is refused, never
     # followed, and a name taken meanwhile is never replaced.
+    # Folders and names as spelled on disk (a Mac's NFD): the NFC key would make twins.
     safe = SafeRoot(root)
-    target = free_name(item.path, lambda p: safe.lstat(p) is not None)
+    target = free_name(item.path, lambda p: safe.lstat(safe.spelled(p)) is not None)
     try:
-        with safe.parent(target, create=True) as (folder, name):
+        with safe.parent(safe.spelled(target), create=True) as (folder, name):
             folder.bring_in(stored, name)
     except FileExistsError:
         raise UsageError(

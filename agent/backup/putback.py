@@ -153,14 +153,18 @@ def put_back(
     try:
         if how == BESIDE:
             target = free_name(
-                beside_name(rel, day, folder=is_dir), lambda p: safe.lstat(p) is not None
+                beside_name(rel, day, folder=is_dir),
+                lambda p: safe.lstat(safe.spelled(p)) is not None,
             )
             done = PutBack(target)
         else:
             target = rel
-            done = _clear_place(config, journal, safe, rel, source)
+        # As spelled on disk (a Mac's NFD), taken before what stands there goes away.
+        on_disk = safe.spelled(target)
+        if how == IN_PLACE:
+            done = _clear_place(config, journal, safe, rel, on_disk, source)
         if not done.unchanged:
-            with safe.parent(target, create=True) as (folder, name):
+            with safe.parent(on_disk, create=True) as (folder, name):
                 folder.bring_in(source, name)
     except FileExistsError:
         raise UsageError(
@@ -177,18 +181,20 @@ def put_back(
 
 
 def _clear_place(
-    config: Config, journal: Journal, safe: SafeRoot, rel: RelPath, source: Path
+    config: Config, journal: Journal, safe: SafeRoot, rel: RelPath, on_disk: str, source: Path
 ) -> PutBack:
-    """Move what stands at ``rel`` into the local trash, unless it is the backup's very file."""
-    info = safe.lstat(rel)
+    """Move what stands at ``rel`` (spelled ``on_disk``) into the local trash, unless it is
+    the backup's very file."""
+    info = safe.lstat(on_disk)
     if info is None:
         return PutBack(rel)
-    with safe.parent(rel) as (folder, name):
+    with safe.parent(on_disk) as (folder, name):
         sha256 = sha256_at(folder, name) if stat.S_ISREG(info.st_mode) else None
         if sha256 is not None and sha256 == _staged_sha256(source):
             return PutBack(rel, unchanged=True)
         kind = Kind.DIR if stat.S_ISDIR(info.st_mode) else Kind.FILE
-        entry = LocalEntry(rel, kind, size=info.st_size if kind is Kind.FILE else 0, sha256=sha256)
+        size = info.st_size if kind is Kind.FILE else 0
+        entry = LocalEntry(rel, kind, size=size, sha256=sha256, fs_path=on_disk)
         stamp = time.strftime("%Y-%m-%dT%H%M%S")
         LocalTrash(config.state_dir / "trash", journal, stamp).move_in(
             rel, folder, name, entry, reason=TrashReason.REPLACED_BY_BACKUP

@@ -1,0 +1,71 @@
+"""Hostile review of the pages that change the teacher's files (conflicts, restore): names
+spelled in NFD by a Mac, very long names, and what the share gets afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from agents import Agent, nfd, raw_names
+from conftest import Share
+from test_web_restore import PASSPHRASE, _repository
+
+from agent import control, trash
+from agent.backup import putback, service
+from agent.backup.repository import Repository
+from agent.i18n import language
+from agent.journal import Journal
+from agent.web.pages import restore_backups as backups
+
+MAC_PLAN = "Tuần 5/Bài 3.docx"  # written by a Mac: both names in NFD on disk
+
+
+def test_a_record_spelled_in_nfd_comes_back_in_its_place_not_beside_it(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    agent.write(nfd(MAC_PLAN), b"as in the backup")
+    agent.sync()
+    repo = _repository(agent, tmp_path)
+    service.backup(agent.config, repo)
+    agent.write(nfd(MAC_PLAN), b"changed since")
+    agent.sync()
+    repo = Repository.open(agent.config.backup.repository_path(), PASSPHRASE)
+    [snapshot] = [snapshot_id for snapshot_id, _s in repo.snapshots()]
+    # The page sees the Mac's file as there now, changed since the backup.
+    [moment] = backups.moments(repo)
+    _rel, entry = backups.entry_at(agent.config, repo, moment, MAC_PLAN)
+    assert backups.now_on_disk(agent.config, MAC_PLAN, entry)["exists"]
+    _rel, folder = backups.entry_at(agent.config, repo, moment, "Tuần 5")
+    assert [r["here"] for r in backups.listing(agent.config, repo, "Tuần 5", folder)] == [True]
+    with language("vi"), Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        staged = putback.stage(agent.config, repo, snapshot, MAC_PLAN, now=0)
+        done = putback.put_back(
+            agent.config, journal, staged.token, MAC_PLAN, how="in_place", label="2026-12-01"
+        )
+        [kept] = [i for i in journal.trash_items() if i.reason == "replaced_by_backup"]
+    assert done.replaced == MAC_PLAN
+    assert Path(kept.stored_as).read_bytes() == b"changed since"
+    # One folder, one file: no NFC twin made beside the Mac's spelling.
+    assert raw_names(agent.root) == [".hoso-root", nfd("Bài 3.docx")]
+    assert [n for n in os.listdir(agent.root) if n.startswith("T")] == [nfd("Tuần 5")]
+    assert agent.tree() == {MAC_PLAN: b"as in the backup"}
+
+
+def test_a_trash_item_comes_back_into_its_folder_spelled_in_nfd(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    agent.write(nfd(MAC_PLAN), b"lesson 3")
+    moved = agent.write(nfd("Tuần 5/Bài 4.docx"), b"lesson 4")
+    with Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        digest = hashlib.sha256(b"lesson 4").hexdigest()
+        trash.trash_moved_file(agent.config, journal, moved, sha256=digest)
+        [item] = journal.trash_items()
+        assert control.carry_out(
+            agent.config, "trash.restore", {"item": item.id}, emit=lambda e: None
+        ) == {"path": "Tuần 5/Bài 4.docx"}
+    # Back in the Mac's folder, not in a second "Tuần 5" spelled in NFC beside it.
+    assert [n for n in os.listdir(agent.root) if n.startswith("T")] == [nfd("Tuần 5")]
+    assert agent.tree() == {MAC_PLAN: b"lesson 3", "Tuần 5/Bài 4.docx": b"lesson 4"}
