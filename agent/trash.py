@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from . import guards
 from .config import Config
+from .conflictname import fit_name
 from .errors import HosoError, LocalError, NotFound, UsageError
 from .guards import DAY
 from .i18n import _, ngettext
@@ -481,7 +482,9 @@ def free_name(path: RelPath, taken) -> RelPath:
     if not stem:
         stem, dot, ext = name, "", ""
     for n in range(1, 1000):
-        candidate_name = _("{stem} (restored {n})").format(stem=stem, n=n) + f"{dot}{ext}"
+        candidate_name = fit_name(
+            lambda s, n=n: _("{stem} (restored {n})").format(stem=s, n=n) + f"{dot}{ext}", stem
+        )
         candidate = f"{folder}/{candidate_name}" if folder else candidate_name
         if not taken(candidate):
             return candidate

@@ -69,3 +69,40 @@ def test_a_trash_item_comes_back_into_its_folder_spelled_in_nfd(
     # Back in the Mac's folder, not in a second "Tuần 5" spelled in NFC beside it.
     assert [n for n in os.listdir(agent.root) if n.startswith("T")] == [nfd("Tuần 5")]
     assert agent.tree() == {MAC_PLAN: b"lesson 3", "Tuần 5/Bài 4.docx": b"lesson 4"}
+
+
+LONG = "Tuần 5/" + "Giáo án môn Tiếng Việt lớp 3, " * 6 + "bài 1.docx"  # 245 bytes a name
+
+
+def test_very_long_names_come_back_beside_within_the_name_limit(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """The "(backup of …)" and "(restored N)" tails shorten the name, never pass 255 bytes."""
+    name = LONG.rpartition("/")[2]
+    assert 240 < len(name.encode()) <= 255
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    moved = agent.write(LONG, b"as in the backup")
+    repo = _repository(agent, tmp_path)
+    service.backup(agent.config, repo)
+    repo = Repository.open(agent.config.backup.repository_path(), PASSPHRASE)
+    [snapshot] = [snapshot_id for snapshot_id, _s in repo.snapshots()]
+    with language("vi"), Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        staged = putback.stage(agent.config, repo, snapshot, LONG, now=0)
+        beside = putback.put_back(
+            agent.config, journal, staged.token, LONG, how="beside", label="2026-12-01"
+        ).path
+        digest = hashlib.sha256(b"as in the backup").hexdigest()
+        trash.trash_moved_file(agent.config, journal, moved, sha256=digest)
+        [item] = journal.trash_items()
+        agent.write(LONG, b"written since")
+        restored = trash.restore(agent.config, journal, item.id)
+    for path in (beside, restored):
+        assert len(path.rpartition("/")[2].encode()) <= 255
+        assert path.startswith("Tuần 5/Giáo án môn Tiếng Việt lớp 3, ")
+    assert beside.endswith(" (bản sao lưu 2026-12-01).docx")
+    assert restored.endswith(" (khôi phục 1).docx")
+    assert agent.tree() == {
+        LONG: b"written since",
+        beside: b"as in the backup",
+        restored: b"as in the backup",
+    }

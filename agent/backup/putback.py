@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..conflictname import fit_name
 from ..errors import LocalError, UsageError
 from ..i18n import _
 from ..journal import Journal
@@ -126,7 +127,9 @@ def beside_name(path: RelPath, label: str, *, folder: bool) -> RelPath:
     stem, dot, ext = ("", "", "") if folder else name.rpartition(".")
     if not stem:
         stem, dot, ext = name, "", ""
-    renamed = _("{name} (backup of {date})").format(name=stem, date=label) + f"{dot}{ext}"
+    renamed = fit_name(
+        lambda s: _("{name} (backup of {date})").format(name=s, date=label) + f"{dot}{ext}", stem
+    )
     parent = parent_of(path)
     return f"{parent}/{renamed}" if parent else renamed
 
@@ -150,6 +153,7 @@ def put_back(
         )
     is_dir = source.is_dir() and not source.is_symlink()
     safe = SafeRoot(config.root)
+    target = rel  # named by the messages below whatever step stops
     try:
         if how == BESIDE:
             target = free_name(
@@ -157,8 +161,6 @@ def put_back(
                 lambda p: safe.lstat(safe.spelled(p)) is not None,
             )
             done = PutBack(target)
-        else:
-            target = rel
         # As spelled on disk (a Mac's NFD), taken before what stands there goes away.
         on_disk = safe.spelled(target)
         if how == IN_PLACE:
