@@ -3,10 +3,17 @@ spelled in NFD by a Mac, very long names, and what the share gets afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import resource
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from agents import Agent, nfd, raw_names
 from conftest import Share
 from test_web_restore import PASSPHRASE, _repository
@@ -14,6 +21,7 @@ from test_web_restore import PASSPHRASE, _repository
 from agent import control, trash
 from agent.backup import putback, service
 from agent.backup.repository import Repository
+from agent.errors import LocalError
 from agent.i18n import language
 from agent.journal import Journal
 from agent.web.pages import restore_backups as backups
@@ -106,3 +114,61 @@ def test_very_long_names_come_back_beside_within_the_name_limit(
         beside: b"as in the backup",
         restored: b"as in the backup",
     }
+
+
+@pytest.fixture
+def records_on_another_disk(tmp_path: Path) -> Iterator[Path]:
+    """A records folder on another file system than the state folder (tmpfs): restores and
+    the trash then copy instead of renaming."""
+    folder = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="hoso-records-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def disk_full_past(size: int) -> Iterator[None]:
+    """Writes past ``size`` bytes of a file fail (EFBIG) as on a full disk."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_folder_put_back_in_place_on_a_full_disk_leaves_the_current_one(
+    tmp_path: Path, wsgidav_share: Share, records_on_another_disk: Path
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi", root=records_on_another_disk)
+    big = os.urandom(3 << 20)
+    agent.write("Tuần 5/Bài 3.docx", b"lesson 3 as backed up")
+    agent.write("Tuần 5/Bài 4.docx", big)
+    repo = _repository(agent, tmp_path)
+    service.backup(agent.config, repo)
+    agent.write("Tuần 5/Bài 4.docx", b"lesson 4, shortened since")
+    agent.write("Tuần 5/Bài 5.docx", b"made since the backup")
+    now = agent.tree()
+    repo = Repository.open(agent.config.backup.repository_path(), PASSPHRASE)
+    [snapshot] = [snapshot_id for snapshot_id, _s in repo.snapshots()]
+    with language("vi"), Journal.open(agent.state_dir / "journal.sqlite3") as journal:
+        staged = putback.stage(agent.config, repo, snapshot, "Tuần 5", now=0)
+        with disk_full_past(1 << 20), pytest.raises(LocalError):
+            putback.put_back(
+                agent.config, journal, staged.token, "Tuần 5", how="in_place", label="2026-12-01"
+            )
+        # The records folder is as before: no half folder in place of the teacher's.
+        assert agent.tree() == now
+        # Tried again with room on the disk, it comes back whole; what it replaced is kept.
+        done = putback.put_back(
+            agent.config, journal, staged.token, "Tuần 5", how="in_place", label="2026-12-01"
+        )
+        [kept] = [i for i in journal.trash_items() if i.reason == "replaced_by_backup"]
+    assert done.replaced == "Tuần 5"
+    assert agent.tree() == {"Tuần 5/Bài 3.docx": b"lesson 3 as backed up", "Tuần 5/Bài 4.docx": big}
+    assert sorted(p.name for p in Path(kept.stored_as).iterdir()) == [
+        "Bài 3.docx", "Bài 4.docx", "Bài 5.docx"
+    ]
