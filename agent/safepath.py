@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -200,7 +201,19 @@ class Folder:
             raise
         except OSError:
             pass  # another file system, or no hard links: copy
-        self.copy_in(source, name)
+        if not source.is_dir():
+            self.copy_in(source, name)  # a file arrives whole: a temp file, then a rename
+            return
+        # A folder is copied under a hidden temp name and renamed whole: a copy that stops
+        # (a full disk) never leaves half a folder that the next pass would carry to the share.
+        temp = f"{TEMP_PREFIX}in-{secrets.token_hex(4)}"
+        try:
+            self.copy_in(source, temp)
+            rename_no_replace(self, temp, self, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(temp, dir_fd=self.fd)
+            raise
 
     def copy_in(self, source: Path, name: str) -> None:
         """Copy ``source`` (from outside the records folder) to the new entry ``name``."""

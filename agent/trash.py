@@ -323,6 +323,12 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
         raise UsageError(
             _("{path} appeared while restoring; run the restore again.").format(path=target)
         ) from None
+    except OSError as exc:  # a full disk, a read-only folder: the item stays in the trash
+        raise LocalError(
+            _("{path} could not be put back ({detail}); it is still in the trash.").format(
+                path=target, detail=exc.strerror or exc
+            )
+        ) from None
     return target
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agents import Agent, nfd, raw_names
+from agents import Agent, nfd, raw_names, remote_delete
 from conftest import Share
 from test_web_restore import PASSPHRASE, _repository
 
@@ -172,3 +172,29 @@ def test_a_folder_put_back_in_place_on_a_full_disk_leaves_the_current_one(
     assert sorted(p.name for p in Path(kept.stored_as).iterdir()) == [
         "Bài 3.docx", "Bài 4.docx", "Bài 5.docx"
     ]
+
+
+def test_a_folder_from_the_trash_on_a_full_disk_comes_back_whole_or_not_at_all(
+    tmp_path: Path, wsgidav_share: Share, records_on_another_disk: Path
+) -> None:
+    agent = Agent(tmp_path, wsgidav_share, language="vi", root=records_on_another_disk)
+    big = os.urandom(3 << 20)
+    agent.write("Tuần 5/Bài 3.docx", b"lesson 3")
+    agent.write("Tuần 5/Bài 4.docx", big)
+    agent.write("Tuần 6/Bài 1.docx", b"another week")
+    agent.sync()
+    remote_delete(wsgidav_share, "Tuần 5")
+    agent.sync(allow_mass_delete=True)  # deleted on the share: into the local trash
+    assert agent.tree() == {"Tuần 6/Bài 1.docx": b"another week"}
+    [item] = [i for i in Journal.open(agent.state_dir / "journal.sqlite3").trash_items()]
+    args = {"item": item.id}
+    with disk_full_past(1 << 20), pytest.raises(LocalError, match="Tuần 5"):
+        control.carry_out(agent.config, "trash.restore", args, emit=lambda e: None)
+    assert not (agent.root / "Tuần 5").exists()  # no half folder
+    done = control.carry_out(agent.config, "trash.restore", args, emit=lambda e: None)
+    assert done == {"path": "Tuần 5"}
+    assert agent.tree() == {
+        "Tuần 5/Bài 3.docx": b"lesson 3",
+        "Tuần 5/Bài 4.docx": big,
+        "Tuần 6/Bài 1.docx": b"another week",
+    }
