@@ -12,13 +12,15 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from agents import Agent, nfd, raw_names, remote_delete
 from conftest import Share
 from test_web_restore import PASSPHRASE, _repository
+from webui import Client, served
 
-from agent import control, trash
+from agent import conflicts, control, trash
 from agent.backup import putback, service
 from agent.backup.repository import Repository
 from agent.errors import LocalError
@@ -197,4 +199,37 @@ def test_a_folder_from_the_trash_on_a_full_disk_comes_back_whole_or_not_at_all(
         "Tuần 5/Bài 3.docx": b"lesson 3",
         "Tuần 5/Bài 4.docx": big,
         "Tuần 6/Bài 1.docx": b"another week",
+    }
+
+
+def test_a_copy_whose_records_name_is_a_folder_gets_a_name_of_its_own(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """A folder holds the record's name: the copy is not "the only version left" (its name
+    cannot be given), it can get a clear name of its own; the folder is never touched."""
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    agent.write("Tuần 1/Bài 1.docx/ghi chú.txt", b"a folder with the record's name")
+    copy = "Tuần 1/Bài 1 (bản xung đột, máy may-b, 2026-01-01 10h00).docx"
+    agent.write(copy, b"the copy")
+    [found] = conflicts.find(agent.config)
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        html = client.request("GET", "/conflicts/")[2]
+        assert "Một thư mục đang mang tên hồ sơ" in html and 'value="both"' in html
+        assert "bản duy nhất còn lại" not in html
+        form = {
+            "csrf": client.csrf(),
+            "copy": copy,
+            "choice": "both",
+            "copy_stamp": found.copy.stamp,
+            "original_stamp": "",
+        }
+        body = "&".join(f"{k}={quote(v, safe='')}" for k, v in form.items())
+        status, headers, _ = client.request("POST", "/conflicts/", body=body)
+        assert status == 303
+        assert "flash done" in client.request("GET", headers["location"])[2]
+    assert agent.tree() == {
+        "Tuần 1/Bài 1.docx/ghi chú.txt": b"a folder with the record's name",
+        "Tuần 1/Bài 1 (bản của máy may-b).docx": b"the copy",
     }
