@@ -10,20 +10,24 @@ import resource
 import shutil
 import signal
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from agents import Agent, nfd, raw_names, remote_delete
+from agents import Agent, nfd, raw_names, remote_delete, remote_tree
 from conftest import Share
+from servers import wait_until
+from test_control import _passed_since
 from test_web_restore import PASSPHRASE, _repository
 from webui import Client, served
 
 from agent import conflicts, control, trash
 from agent.backup import putback, service
 from agent.backup.repository import Repository
-from agent.errors import LocalError
+from agent.errors import HosoError, LocalError
 from agent.i18n import language
 from agent.journal import Journal
 from agent.web.pages import restore_backups as backups
@@ -233,3 +237,56 @@ def test_a_copy_whose_records_name_is_a_folder_gets_a_name_of_its_own(
         "Tuần 1/Bài 1.docx/ghi chú.txt": b"a folder with the record's name",
         "Tuần 1/Bài 1 (bản của máy may-b).docx": b"the copy",
     }
+
+
+def test_an_agent_killed_while_it_puts_a_folder_back_leaves_the_teachers_folder(
+    tmp_path: Path, wsgidav_share: Share, records_on_another_disk: Path
+) -> None:
+    """A real `hoso run` is killed (SIGKILL) half-way through copying a folder from a backup
+    into the place of the current one: after it, the teacher's folder is still there as it
+    was, and the next pass leaves it (and the share) as they were."""
+    agent = Agent(
+        tmp_path,
+        wsgidav_share,
+        language="vi",
+        root=records_on_another_disk,
+        sync_overrides={"poll_interval": 3600},
+    )
+    agent.write("Tuần 5/Bài 3.docx", b"lesson 3 as backed up")
+    agent.write("Tuần 6/Bài 1.docx", b"another week")
+    repo = _repository(agent, tmp_path)
+    service.backup(agent.config, repo)
+    agent.write("Tuần 5/Bài 3.docx", b"lesson 3 today")
+    agent.write("Tuần 5/Bài 5.docx", b"made since the backup")
+    agent.sync()
+    now = agent.tree()
+    repo = Repository.open(agent.config.backup.repository_path(), PASSPHRASE)
+    [snapshot] = [snapshot_id for snapshot_id, _s in repo.snapshots()]
+    staged = putback.stage(agent.config, repo, snapshot, "Tuần 5", now=0)
+    # A pipe among the staged files: the agent's copy stops at it until it is killed.
+    os.mkfifo(agent.state_dir / putback.STAGING / staged.token / "Tuần 5" / "zz.docx")
+    started = time.time()
+    proc = agent.popen("run")
+    try:
+        wait_until(lambda: _passed_since(agent, started), 30, "the agent's first pass")
+        args = {"staged": staged.token, "path": "Tuần 5", "how": "in_place", "day": "2026-12-01"}
+        asked = threading.Thread(target=_ask_quietly, args=(agent, args), daemon=True)
+        asked.start()
+        wait_until(
+            lambda: any(n.startswith(".~hoso-") for n in os.listdir(agent.root)),
+            30,
+            "the copy to start",
+        )
+    finally:
+        proc.kill()
+        proc.communicate()
+    asked.join(10)
+    assert agent.tree() == now
+    agent.sync()
+    assert agent.tree() == now
+    assert remote_tree(wsgidav_share) == now
+
+
+def _ask_quietly(agent: Agent, args: dict[str, str]) -> None:
+    with contextlib.suppress(HosoError):
+        control.carry_out(agent.config, "backup.restore", args, emit=lambda e: None)
