@@ -17,6 +17,7 @@ next pass syncs to the other side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -300,6 +301,11 @@ def restore(
     else:
         restored = _restore_remote(config, item, connection)
     journal.remove_trash(item.id)
+    if item.side is Side.LOCAL:
+        # A file comes back as a hard link (or a copy): the trash's own name goes now, else
+        # it stayed there unlisted, never shown and never expired.
+        with contextlib.suppress(OSError):
+            _remove_local(Path(item.stored_as), config.state_dir / "trash")
     return restored
 
 

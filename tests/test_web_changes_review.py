@@ -80,6 +80,8 @@ def test_a_trash_item_comes_back_into_its_folder_spelled_in_nfd(
         assert control.carry_out(
             agent.config, "trash.restore", {"item": item.id}, emit=lambda e: None
         ) == {"path": "Tuần 5/Bài 4.docx"}
+    # Taken out of the trash, not left there unlisted (never expired, never shown again).
+    assert not [p for p in agent.local_trash().rglob("*") if not p.is_dir()]
     # Back in the Mac's folder, not in a second "Tuần 5" spelled in NFC beside it.
     assert [n for n in os.listdir(agent.root) if n.startswith("T")] == [nfd("Tuần 5")]
     assert agent.tree() == {MAC_PLAN: b"lesson 3", "Tuần 5/Bài 4.docx": b"lesson 4"}
