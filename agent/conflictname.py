@@ -21,7 +21,7 @@ import enum
 import itertools
 import re
 import unicodedata
-from collections.abc import Container
+from collections.abc import Callable, Container
 from datetime import datetime
 
 from .model import RelPath, name_of, nfc, parent_of
@@ -72,6 +72,14 @@ def _copy_path(folder: RelPath, stem: str, tag: str, suffix: str, number: int) -
     tail = f" ({tag})" if number == 1 else f" ({tag}, {number})"
     name = nfc(_cut(stem, _MAX_NAME_BYTES - _utf8_len(tail + suffix)) + tail + suffix)
     return f"{folder}/{name}" if folder else name
+
+
+def fit_name(make: Callable[[str], str], stem: str) -> str:
+    """``make(stem)``, a name made around ``stem`` (a restored copy's "(restored 1)", "(backup
+    of …)"), within 255 UTF-8 bytes: the stem shortened on a whole letter, never the rest.
+    Past the limit the file system refuses the name and the file could not come back."""
+    over = _utf8_len(make(stem)) - _MAX_NAME_BYTES
+    return make(_cut(stem, _utf8_len(stem) - over)) if over > 0 else make(stem)
 
 
 def _utf8_len(text: str) -> int:

@@ -77,6 +77,8 @@ class Conflict:
     copy: Version
     original: Version | None
     machine: str | None  # the computer the copy's version comes from, when its name says
+    # No version has the record's name, but a folder does: the copy cannot take it.
+    name_is_folder: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ def decide(conflict: Conflict, choice: Choice, *, taken: Container[RelPath]) -> 
         if original is None:
             return [Rename(copy.path, named)]
         return [Replace(copy.path, original.path)]
+    if original is None and choice is Choice.BOTH and conflict.name_is_folder:
+        # Nothing is set aside: the copy gets a clear name beside the folder.
+        return [Rename(copy.path, kept_copy_name(named, host=conflict.machine, taken=taken))]
     if original is None:
         # With the named version gone the copy is the record: it is never trashed here.
         raise UsageError(
@@ -227,6 +232,7 @@ def _conflicts(entries: Mapping[RelPath, LocalEntry]) -> list[Conflict]:
             if (named := original_name(path)) in entries and entries[named].kind is Kind.FILE
             else None,
             copy_machine(path),
+            named in entries and entries[named].kind is Kind.DIR,
         )
         for path, entry in sorted(entries.items(), key=lambda item: natural_key(item[0]))
         if entry.kind is Kind.FILE and is_conflict_copy(path)

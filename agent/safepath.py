@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from . import durable
 from .durable import TEMP_PREFIX as TEMP_PREFIX  # re-exported: local.py's ignore rules
 from .errors import LocalError
 from .i18n import _
+from .model import nfc
 
 # The agent's temp files start with TEMP_PREFIX: hidden, and ignored by every scan; those of
 # downloads end in PARTIAL_SUFFIX and are swept by the next scan (see local.py).
@@ -199,7 +201,19 @@ class Folder:
             raise
         except OSError:
             pass  # another file system, or no hard links: copy
-        self.copy_in(source, name)
+        if not source.is_dir():
+            self.copy_in(source, name)  # a file arrives whole: a temp file, then a rename
+            return
+        # A folder is copied under a hidden temp name and renamed whole: a copy that stops
+        # (a full disk) never leaves half a folder that the next pass would carry to the share.
+        temp = f"{TEMP_PREFIX}in-{secrets.token_hex(4)}"
+        try:
+            self.copy_in(source, temp)
+            rename_no_replace(self, temp, self, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(temp, dir_fd=self.fd)
+            raise
 
     def copy_in(self, source: Path, name: str) -> None:
         """Copy ``source`` (from outside the records folder) to the new entry ``name``."""
@@ -264,6 +278,28 @@ class SafeRoot:
         parts = split(rel)
         with self.folder("/".join(parts[:-1]), create=create) as folder:
             yield folder, parts[-1]
+
+    def spelled(self, rel: str) -> str:
+        """``rel``, a records path in NFC (a form's, the journal's), as spelled on disk: at
+        each level the one name equal to its part after NFC (a Mac writes NFD), the part
+        itself where nothing is there yet. Writing by the NFC key instead would put a twin
+        beside the teacher's file. UnsafePath when a level holds two such names."""
+        spelled: list[str] = []
+        for part in split(rel):
+            try:
+                with self.folder("/".join(spelled)) as folder:
+                    names = [n for n in os.listdir(folder.fd) if nfc(n) == nfc(part)]
+            except FileNotFoundError:
+                names = []
+            if len(names) > 1:
+                raise UnsafePath(
+                    _(
+                        "{path} is spelled twice in the records folder (two names that look "
+                        "the same); rename one of them first."
+                    ).format(path="/".join([*spelled, part]))
+                )
+            spelled.append(names[0] if names else part)
+        return "/".join(spelled)
 
     def lstat(self, rel: str) -> os.stat_result | None:
         """``rel`` itself (never followed); None when it or a folder above it is missing."""

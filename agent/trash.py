@@ -17,6 +17,7 @@ next pass syncs to the other side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from . import guards
 from .config import Config
+from .conflictname import fit_name
 from .errors import HosoError, LocalError, NotFound, UsageError
 from .guards import DAY
 from .i18n import _, ngettext
@@ -299,6 +301,11 @@ def restore(
     else:
         restored = _restore_remote(config, item, connection)
     journal.remove_trash(item.id)
+    if item.side is Side.LOCAL:
+        # A file comes back as a hard link (or a copy): the trash's own name goes now, else
+        # it stayed there unlisted, never shown and never expired.
+        with contextlib.suppress(OSError):
+            _remove_local(Path(item.stored_as), config.state_dir / "trash")
     return restored
 
 
@@ -312,14 +319,21 @@ def _restore_local(root: Path, item: TrashItem) -> RelPath:
         )
     # Through the path gate: a folder on the way that is now a symlink is refused, never
     # followed, and a name taken meanwhile is never replaced.
+    # Folders and names as spelled on disk (a Mac's NFD): the NFC key would make twins.
     safe = SafeRoot(root)
-    target = free_name(item.path, lambda p: safe.lstat(p) is not None)
+    target = free_name(item.path, lambda p: safe.lstat(safe.spelled(p)) is not None)
     try:
-        with safe.parent(target, create=True) as (folder, name):
+        with safe.parent(safe.spelled(target), create=True) as (folder, name):
             folder.bring_in(stored, name)
     except FileExistsError:
         raise UsageError(
             _("{path} appeared while restoring; run the restore again.").format(path=target)
+        ) from None
+    except OSError as exc:  # a full disk, a read-only folder: the item stays in the trash
+        raise LocalError(
+            _("{path} could not be put back ({detail}); it is still in the trash.").format(
+                path=target, detail=exc.strerror or exc
+            )
         ) from None
     return target
 
@@ -480,7 +494,9 @@ def free_name(path: RelPath, taken) -> RelPath:
     if not stem:
         stem, dot, ext = name, "", ""
     for n in range(1, 1000):
-        candidate_name = _("{stem} (restored {n})").format(stem=stem, n=n) + f"{dot}{ext}"
+        candidate_name = fit_name(
+            lambda s, n=n: _("{stem} (restored {n})").format(stem=s, n=n) + f"{dot}{ext}", stem
+        )
         candidate = f"{folder}/{candidate_name}" if folder else candidate_name
         if not taken(candidate):
             return candidate

@@ -13,8 +13,9 @@ records folder is written only between passes:
    local trash (listed by `hoso trash list`, brought back by `hoso trash restore`). The next
    pass syncs it like any change.
 
-Invariants: nothing is ever replaced; what stood in the place goes to the trash first, and a
-name taken meanwhile stops the step. Paths are plain relative names (``..``, absolute paths
+Invariants: nothing is ever replaced; in place, the copy is first brought in whole under a
+hidden temporary name beside what stands there, which then goes to the trash, and a name
+taken meanwhile stops the step. Paths are plain relative names (``..``, absolute paths
 and hoso's own files refused) opened through SafeRoot, so no link below the records folder is
 followed. A token names one staging folder and nothing else.
 """
@@ -34,12 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..conflictname import fit_name
 from ..errors import LocalError, UsageError
 from ..i18n import _
 from ..journal import Journal
 from ..local import ignore_rules
 from ..model import Kind, LocalEntry, RelPath, TrashReason, nfc, parent_of
-from ..safepath import SafeRoot, UnsafePath, private_dir, split
+from ..safepath import (
+    TEMP_PREFIX,
+    Folder,
+    SafeRoot,
+    UnsafePath,
+    private_dir,
+    rename_no_replace,
+    split,
+)
 from ..trash import LocalTrash, free_name, sha256_at
 from .repository import Repository
 from .restore import restore
@@ -126,7 +136,9 @@ def beside_name(path: RelPath, label: str, *, folder: bool) -> RelPath:
     stem, dot, ext = ("", "", "") if folder else name.rpartition(".")
     if not stem:
         stem, dot, ext = name, "", ""
-    renamed = _("{name} (backup of {date})").format(name=stem, date=label) + f"{dot}{ext}"
+    renamed = fit_name(
+        lambda s: _("{name} (backup of {date})").format(name=s, date=label) + f"{dot}{ext}", stem
+    )
     parent = parent_of(path)
     return f"{parent}/{renamed}" if parent else renamed
 
@@ -150,18 +162,20 @@ def put_back(
         )
     is_dir = source.is_dir() and not source.is_symlink()
     safe = SafeRoot(config.root)
+    target = rel  # named by the messages below whatever step stops
     try:
         if how == BESIDE:
             target = free_name(
-                beside_name(rel, day, folder=is_dir), lambda p: safe.lstat(p) is not None
+                beside_name(rel, day, folder=is_dir),
+                lambda p: safe.lstat(safe.spelled(p)) is not None,
             )
-            done = PutBack(target)
-        else:
-            target = rel
-            done = _clear_place(config, journal, safe, rel, source)
-        if not done.unchanged:
-            with safe.parent(target, create=True) as (folder, name):
+        # As spelled on disk (a Mac's NFD): the NFC key would make a twin beside it.
+        with safe.parent(safe.spelled(target), create=True) as (folder, name):
+            if how == BESIDE:
                 folder.bring_in(source, name)
+                done = PutBack(target)
+            else:
+                done = _swap(config, journal, folder, name, rel, source)
     except FileExistsError:
         raise UsageError(
             _("{path} appeared while restoring; restore it again.").format(path=target)
@@ -176,24 +190,46 @@ def put_back(
     return done
 
 
-def _clear_place(
-    config: Config, journal: Journal, safe: SafeRoot, rel: RelPath, source: Path
+def _swap(
+    config: Config, journal: Journal, folder: Folder, name: str, rel: RelPath, source: Path
 ) -> PutBack:
-    """Move what stands at ``rel`` into the local trash, unless it is the backup's very file."""
-    info = safe.lstat(rel)
-    if info is None:
-        return PutBack(rel)
-    with safe.parent(rel) as (folder, name):
-        sha256 = sha256_at(folder, name) if stat.S_ISREG(info.st_mode) else None
-        if sha256 is not None and sha256 == _staged_sha256(source):
-            return PutBack(rel, unchanged=True)
-        kind = Kind.DIR if stat.S_ISDIR(info.st_mode) else Kind.FILE
-        entry = LocalEntry(rel, kind, size=info.st_size if kind is Kind.FILE else 0, sha256=sha256)
-        stamp = time.strftime("%Y-%m-%dT%H%M%S")
-        LocalTrash(config.state_dir / "trash", journal, stamp).move_in(
-            rel, folder, name, entry, reason=TrashReason.REPLACED_BY_BACKUP
-        )
-    return PutBack(rel, replaced=rel)
+    """Put the staged copy in the place of ``name``, unless that is the backup's very file.
+
+    The copy comes in whole first, beside it under a hidden temporary name (a full disk
+    stops the restore there, with nothing moved); only then does what stands there go into
+    the local trash, and the copy take its place in one rename."""
+    info = folder.lstat(name)
+    sha256 = sha256_at(folder, name) if info is not None and stat.S_ISREG(info.st_mode) else None
+    if sha256 is not None and sha256 == _staged_sha256(source):
+        return PutBack(rel, unchanged=True)
+    temp = f"{TEMP_PREFIX}restore-{secrets.token_hex(4)}"
+    folder.bring_in(source, temp)
+    try:
+        if info is not None:
+            kind = Kind.DIR if stat.S_ISDIR(info.st_mode) else Kind.FILE
+            size = info.st_size if kind is Kind.FILE else 0
+            entry = LocalEntry(rel, kind, size=size, sha256=sha256, fs_path=folder.path_of(name))
+            stamp = time.strftime("%Y-%m-%dT%H%M%S")
+            LocalTrash(config.state_dir / "trash", journal, stamp).move_in(
+                rel, folder, name, entry, reason=TrashReason.REPLACED_BY_BACKUP
+            )
+        rename_no_replace(folder, temp, folder, name)
+    except BaseException:
+        _take_back(folder, temp, source)
+        raise
+    return PutBack(rel, replaced=rel if info is not None else None)
+
+
+def _take_back(folder: Folder, temp: str, source: Path) -> None:
+    """The copy a failed swap brought in: back into the staging folder for another try, or
+    removed when it was a copy and the staged one is still there."""
+    with contextlib.suppress(OSError):
+        if not os.path.lexists(source):
+            folder.move_out(temp, source)
+        elif stat.S_ISDIR(os.stat(temp, dir_fd=folder.fd, follow_symlinks=False).st_mode):
+            shutil.rmtree(temp, dir_fd=folder.fd)
+        else:
+            folder.unlink(temp)
 
 
 def _staged_sha256(source: Path) -> str | None:

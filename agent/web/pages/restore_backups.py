@@ -242,7 +242,7 @@ def listing(config: Config, repo: Repository, folder: str, entry: dict) -> list[
 
 def _here(safe: SafeRoot, path: str) -> bool:
     try:
-        return safe.lstat(path) is not None
+        return safe.lstat(safe.spelled(path)) is not None
     except UnsafePath:
         return True  # something is there (a link): not "missing"
 
@@ -253,8 +253,10 @@ def when_ns(mtime_ns: int) -> str:
 
 def now_on_disk(config: Config, path: str, entry: dict) -> dict[str, Any]:
     """What stands at ``path`` in the records folder now, beside the backup's entry."""
+    safe = SafeRoot(config.root)
     try:
-        info = SafeRoot(config.root).lstat(path)
+        path = safe.spelled(path)  # a Mac's NFD name is the file the teacher has
+        info = safe.lstat(path)
     except UnsafePath:
         info = None
     if info is None:
