@@ -278,3 +278,22 @@ def test_a_config_path_the_exec_line_cannot_hold_is_refused(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "line break or control character" in done.stderr
     assert not data.exists()  # nothing written
+
+
+@NEEDS_NOTIFY_SEND
+def test_a_name_from_the_share_is_never_markup_in_the_popup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The body of a notification is markup for the desktop (Desktop Notifications
+    # Specification, "body-markup": <b>, <a href>, &entities;): a record's name from the share
+    # must come out as the very characters of the name, never a link nor bold text.
+    hostile = '<a href="https://evil.example/">Bài 1</a> & <b>Bài 2</b>.docx'
+    note = Notification("finding:summary", "2 records to fix — open the page", hostile + ".")
+    with session_bus(tmp_path, ("actions", "body", "body-markup")) as (address, server):
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        assert desktop.hoso_notify(offline_agent(tmp_path).config, note)
+        (popup,) = server.wait_for(1)
+    assert popup.body == (
+        '&lt;a href="https://evil.example/"&gt;Bài 1&lt;/a&gt; &amp; &lt;b&gt;Bài 2&lt;/b&gt;.docx.'
+    )
+    assert popup.summary == note.title  # the summary is plain text for every server
