@@ -14,6 +14,7 @@ server, a redirect elsewhere), 3 for a share that cannot be reached or refuses t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import tomllib
@@ -22,7 +23,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from . import config as configmod
-from . import davstatus
+from . import davstatus, durable
 from .config import Config, Secret, is_loopback
 from .errors import (
     AuthError,
@@ -154,8 +155,21 @@ def initialise(
                 typed=typed,
                 ca_file=ca_file,
             )
+    made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    configmod.write_private(path, text)
+    if force:
+        configmod.write_private(path, text)
+    else:
+        # Checking the login takes a while: a config written meanwhile (`hoso init` in a
+        # terminal, the wizard in another tab) is never replaced, nor its password.
+        try:
+            durable.create_new(path, text.encode("utf-8"))
+        except FileExistsError:
+            if made_root:
+                with contextlib.suppress(OSError):  # something was put in it meanwhile
+                    root.rmdir()
+            preflight(path, url, force=False, typed=typed)
+            raise
     fields = {"user": cfg.remote.user} if cfg.remote.user else {}
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault

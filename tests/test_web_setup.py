@@ -18,7 +18,7 @@ import pytest
 from agents import Agent, run_hoso
 from conftest import Share
 from playwright.sync_api import expect
-from servers import free_port
+from servers import ROOT, Answer, FaultServer, dav_response, free_port, multistatus
 from webui import Client, login_url, screenshot, served
 
 from agent.config import Config, SchoolFolderConfig
@@ -131,6 +131,35 @@ def test_the_wizard_says_what_is_wrong_and_writes_nothing(fresh_pc: Path) -> Non
             assert said in html, (url, html)
             assert secret not in html and "hoso init" not in html, url
             assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
+
+
+def test_a_config_written_meanwhile_is_never_replaced(fresh_pc: Path) -> None:
+    """`hoso init` in a terminal (or the wizard in another tab) finishes while the wizard
+    checks the login: the wizard writes neither its config nor its password over it."""
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    theirs = '# written by `hoso init` meanwhile\nroot = "/home/lan/HoSo"\n'
+
+    def listing_after_their_init() -> Any:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(theirs, encoding="utf-8")
+        yield multistatus(dav_response(f"/{ROOT}/", "r", folder=True))
+
+    fault = FaultServer().start()
+    try:
+        fault.script("PROPFIND", ROOT, Answer(207, stream=listing_after_their_init))
+        with served(config, state) as page:
+            client = Client(page.port)
+            client.log_in(state)
+            _, _, html = client.request("GET", "/setup/")
+            token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            form = {"csrf": token, "url": f"{fault.url}{ROOT}/", "user": "lan"}
+            form.update(password="mat-khau-cua-trang", root="~/HoSo")
+            status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    finally:
+        fault.stop()
+    assert status == 400 and "hoso đã được cài đặt trên máy này" in html, html
+    assert config.read_text(encoding="utf-8") == theirs
+    assert not vault_path_of(config).exists() and not (fresh_pc / "home" / "HoSo").exists()
 
 
 def test_the_wizards_language_choice_is_pinned(fresh_pc: Path, wsgidav_share: Share) -> None:
