@@ -112,6 +112,7 @@ def initialise(
         school_url=school_url,
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
+    refuse_records_folder(cfg)
     if cfg.remote.insecure_http() and not allow_insecure_http:
         if typed is Typed.PAGE:
             raise ConfigError(
@@ -174,6 +175,30 @@ def initialise(
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def refuse_records_folder(cfg: Config) -> None:
+    """ConfigError when the records folder would take in far more than records: it is synced
+    both ways, deletions too, so the whole disk, the home folder, or a folder holding hoso's
+    own state (journal, trash, vault) or its config never is one."""
+    root = cfg.root.resolve()  # ~/HoSo may be a link to /
+    state = cfg.state_dir.expanduser().resolve()
+    if root == Path(root.anchor):
+        what = _("it is the whole disk")
+    elif root == Path.home().resolve():
+        what = _("it is your whole home folder")
+    elif root.is_relative_to(state) or state.is_relative_to(root):
+        what = _("hoso keeps its journal, trash and passwords in {state}").format(state=state)
+    elif cfg.path.resolve().is_relative_to(root):
+        what = _("it holds hoso's config {path}").format(path=cfg.path)
+    else:
+        return
+    raise ConfigError(
+        _(
+            "{root} cannot be the records folder: {what}. Nothing was written. Choose a "
+            "folder of its own for the records, for example {example}."
+        ).format(root=cfg.root, what=what, example=Path.home() / "HoSo")
+    )
 
 
 def change_password(config: Config, password: Secret, *, typed: Typed = Typed.PAGE) -> None:

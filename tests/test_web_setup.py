@@ -133,6 +133,28 @@ def test_the_wizard_says_what_is_wrong_and_writes_nothing(fresh_pc: Path) -> Non
             assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
 
 
+@pytest.mark.parametrize("root", ["/", "~", "~/", "STATE", "STATE/HoSo", "STATE/.."])
+def test_a_records_folder_that_would_sync_the_whole_computer_is_refused(
+    fresh_pc: Path, wsgidav_share: Share, root: str
+) -> None:
+    """The records folder is synced both ways and its deletions follow the share: the whole
+    disk, the home folder, or hoso's own state folder (journal, trash, vault) never is one."""
+    share = wsgidav_share
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    typed = root.replace("STATE", str(state))
+    with served(config, state) as page:
+        client = Client(page.port)
+        client.log_in(state)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": f"{share.url}{share.remote_dir}/", "user": share.user}
+        form.update(password=share.password, root=typed)
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and "không thể là thư mục hồ sơ" in html, html
+    assert not config.exists() and not vault_path_of(config).exists()
+    assert not (state / "HoSo").exists()
+
+
 def test_a_config_written_meanwhile_is_never_replaced(fresh_pc: Path) -> None:
     """`hoso init` in a terminal (or the wizard in another tab) finishes while the wizard
     checks the login: the wizard writes neither its config nor its password over it."""
