@@ -83,6 +83,14 @@ def initialise(
     config (0600), the vault's ``webdav`` entry and the records folder; nothing at all when
     anything is wrong. ``language`` ("vi" or "en") is pinned only when the person chose it:
     otherwise messages follow the session of whoever runs hoso (agent.i18n)."""
+    if not all(_typable(text) for text in (str(root), url, remote_dir, user)):
+        raise ConfigError(
+            _(
+                "The records folder, the share's address and the user name cannot hold a "
+                "control character (a line break, a tab, …): type them again. Nothing was "
+                "written."
+            )
+        )
     preflight(path, url, force=force, typed=typed)
     fingerprint = key_fingerprint(school_key) if school_key else ""
     if fingerprint is None:
@@ -175,6 +183,14 @@ def initialise(
     Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def _typable(text: str) -> bool:
+    """No control character and no lone surrogate: what the config file (TOML, UTF-8) can
+    hold as typed; anything else made the writing fail with a fault instead of a message."""
+    return not any(
+        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in text
+    )
 
 
 def refuse_records_folder(cfg: Config) -> None:

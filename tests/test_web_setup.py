@@ -155,6 +155,25 @@ def test_a_records_folder_that_would_sync_the_whole_computer_is_refused(
     assert not (state / "HoSo").exists()
 
 
+@pytest.mark.parametrize(
+    "field, value", [("user", "lan\x00"), ("root", "~/Ho\nSo"), ("url", "https://x.vn/d\x07av/")]
+)
+def test_a_control_character_typed_in_the_wizard_is_said_not_a_fault(
+    fresh_pc: Path, field: str, value: str
+) -> None:
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    with served(config, state) as page:
+        client = Client(page.port)
+        client.log_in(state)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": "https://x.vn/dav/", "user": "lan", "root": "~/HoSo"}
+        form.update({field: value}, password="mat-khau")
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and "ký tự điều khiển" in html, html
+    assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
+
+
 def test_a_config_written_meanwhile_is_never_replaced(fresh_pc: Path) -> None:
     """`hoso init` in a terminal (or the wizard in another tab) finishes while the wizard
     checks the login: the wizard writes neither its config nor its password over it."""
