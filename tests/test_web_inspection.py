@@ -302,7 +302,7 @@ def test_the_print_page_makes_a_binder_and_opens_it(
         assert answer.headers["content-disposition"].startswith("inline")
         data = answer.body()
         # Only files of the page's folder are served.
-        for name in ("../agent.toml", "../journal.sqlite3", "nothing.pdf"):
+        for name in ("../agent.toml", "../journal.sqlite3", "nothing.pdf", "a\x00.pdf"):
             got = tab.context.request.get(
                 f"http://127.0.0.1:{page.port}/print/file?" + urlencode({"name": name}),
                 max_redirects=0,

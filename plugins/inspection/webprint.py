@@ -172,7 +172,13 @@ def _file(request: WebRequest) -> WebFile | WebRedirect:
     folder = binder_folder(request.config)
     name = request.arg("name")
     path = folder / name
-    if not name or "/" in name or name.startswith(".") or not name.lower().endswith(".pdf"):
+    if (
+        not name
+        or "/" in name
+        or "\x00" in name  # no file name holds one: the system call refuses it outright
+        or name.startswith(".")
+        or not name.lower().endswith(".pdf")
+    ):
         return WebRedirect("/print/", _("This binder is not known."), problem=True)
     try:
         info = path.lstat()
