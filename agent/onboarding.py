@@ -38,6 +38,7 @@ from .errors import (
     Untrusted,
 )
 from .i18n import _
+from .model import has_control
 from .remote import Remote
 from .roles import key_fingerprint
 from .vault import WEBDAV, Vault
@@ -188,9 +189,7 @@ def initialise(
 def _typable(text: str) -> bool:
     """No control character and no lone surrogate: what the config file (TOML, UTF-8) can
     hold as typed; anything else made the writing fail with a fault instead of a message."""
-    return not any(
-        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in text
-    )
+    return not has_control(text) and not any(0xD800 <= ord(c) < 0xE000 for c in text)
 
 
 def refuse_records_folder(cfg: Config) -> None:
