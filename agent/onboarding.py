@@ -41,7 +41,7 @@ from .i18n import _
 from .model import has_control
 from .remote import Remote
 from .roles import key_fingerprint
-from .vault import WEBDAV, Vault
+from .vault import WEBDAV, Vault, vault_path
 
 EXAMPLE_URL = "https://cloud.truong.edu.vn/remote.php/dav/files/lan/"
 # Nextcloud's per-user WebDAV folder: …/dav/files/LOGIN/
@@ -165,6 +165,10 @@ def initialise(
                 typed=typed,
                 ca_file=ca_file,
             )
+    # Opened before anything is written: a vault an earlier setup left (the config deleted
+    # to start again) may be locked by a passphrase, and a config without its password would
+    # say hoso is set up.
+    vault = Vault.open(cfg) if vault_path(cfg).exists() else None
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     if force:
@@ -181,7 +185,7 @@ def initialise(
             preflight(path, url, force=False, typed=typed)
             raise
     fields = {"user": cfg.remote.user} if cfg.remote.user else {}
-    Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
+    (vault or Vault.open(cfg, create=True)).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
 

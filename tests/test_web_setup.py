@@ -174,6 +174,30 @@ def test_a_control_character_typed_in_the_wizard_is_said_not_a_fault(
     assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
 
 
+def test_a_locked_vault_of_an_earlier_setup_stops_the_wizard_before_the_config(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """The config was deleted to start again, but the vault (state folder) and its key,
+    protected by a passphrase, stayed: the password cannot be stored, so no config either
+    (it would say hoso is set up, with no way to give the password)."""
+    share = wsgidav_share
+    agent = Agent(tmp_path, share, language="vi")
+    Vault.open(agent.config, create=True).set("webdav", "mat-khau-cu", {})
+    protect = agent.cli("vault", "protect", env={"HOSO_VAULT_NEW_PASSPHRASE": "khóa kho 2026"})
+    assert protect.returncode == 0, protect.stderr
+    agent.config_path.unlink()
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": f"{share.url}{share.remote_dir}/", "user": share.user}
+        form.update(password=share.password, root=str(tmp_path / "Mới"))
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and 'id="setup-problem"' in html and "kho mật khẩu" in html, html
+    assert not agent.config_path.exists() and not (tmp_path / "Mới").exists()
+
+
 def test_a_config_written_meanwhile_is_never_replaced(fresh_pc: Path) -> None:
     """`hoso init` in a terminal (or the wizard in another tab) finishes while the wizard
     checks the login: the wizard writes neither its config nor its password over it."""
