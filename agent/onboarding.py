@@ -14,6 +14,7 @@ server, a redirect elsewhere), 3 for a share that cannot be reached or refuses t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import tomllib
@@ -22,7 +23,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from . import config as configmod
-from . import davstatus
+from . import davstatus, durable
 from .config import Config, Secret, is_loopback
 from .errors import (
     AuthError,
@@ -37,9 +38,10 @@ from .errors import (
     Untrusted,
 )
 from .i18n import _
+from .model import has_control
 from .remote import Remote
 from .roles import key_fingerprint
-from .vault import WEBDAV, Vault
+from .vault import WEBDAV, Vault, vault_path
 
 EXAMPLE_URL = "https://cloud.truong.edu.vn/remote.php/dav/files/lan/"
 # Nextcloud's per-user WebDAV folder: …/dav/files/LOGIN/
@@ -82,6 +84,14 @@ def initialise(
     config (0600), the vault's ``webdav`` entry and the records folder; nothing at all when
     anything is wrong. ``language`` ("vi" or "en") is pinned only when the person chose it:
     otherwise messages follow the session of whoever runs hoso (agent.i18n)."""
+    if not all(_typable(text) for text in (str(root), url, remote_dir, user)):
+        raise ConfigError(
+            _(
+                "The records folder, the share's address and the user name cannot hold a "
+                "control character (a line break, a tab, …): type them again. Nothing was "
+                "written."
+            )
+        )
     preflight(path, url, force=force, typed=typed)
     fingerprint = key_fingerprint(school_key) if school_key else ""
     if fingerprint is None:
@@ -111,6 +121,7 @@ def initialise(
         school_url=school_url,
     )
     cfg = configmod.from_dict(tomllib.loads(text), path)  # same validation as every later load
+    refuse_records_folder(cfg)
     if cfg.remote.insecure_http() and not allow_insecure_http:
         if typed is Typed.PAGE:
             raise ConfigError(
@@ -154,12 +165,59 @@ def initialise(
                 typed=typed,
                 ca_file=ca_file,
             )
+    # Opened before anything is written: a vault an earlier setup left (the config deleted
+    # to start again) may be locked by a passphrase, and a config without its password would
+    # say hoso is set up.
+    vault = Vault.open(cfg) if vault_path(cfg).exists() else None
+    made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    configmod.write_private(path, text)
+    if force:
+        configmod.write_private(path, text)
+    else:
+        # Checking the login takes a while: a config written meanwhile (`hoso init` in a
+        # terminal, the wizard in another tab) is never replaced, nor its password.
+        try:
+            durable.create_new(path, text.encode("utf-8"))
+        except FileExistsError:
+            if made_root:
+                with contextlib.suppress(OSError):  # something was put in it meanwhile
+                    root.rmdir()
+            preflight(path, url, force=False, typed=typed)
+            raise
     fields = {"user": cfg.remote.user} if cfg.remote.user else {}
-    Vault.open(cfg, create=True).set(WEBDAV, password.reveal(), fields)
+    (vault or Vault.open(cfg, create=True)).set(WEBDAV, password.reveal(), fields)
     cfg.password_file.unlink(missing_ok=True)  # an older hoso's file would win over the vault
     return InitResult(cfg, check)
+
+
+def _typable(text: str) -> bool:
+    """No control character and no lone surrogate: what the config file (TOML, UTF-8) can
+    hold as typed; anything else made the writing fail with a fault instead of a message."""
+    return not has_control(text) and not any(0xD800 <= ord(c) < 0xE000 for c in text)
+
+
+def refuse_records_folder(cfg: Config) -> None:
+    """ConfigError when the records folder would take in far more than records: it is synced
+    both ways, deletions too, so the whole disk, the home folder, or a folder holding hoso's
+    own state (journal, trash, vault) or its config never is one."""
+    root = cfg.root.resolve()  # ~/HoSo may be a link to /
+    state = cfg.state_dir.expanduser().resolve()
+    if root == Path(root.anchor):
+        what = _("it is the whole disk")
+    elif root == Path.home().resolve():
+        what = _("it is your whole home folder")
+    elif root.is_relative_to(state) or state.is_relative_to(root):
+        what = _("hoso keeps its journal, trash and passwords in {state}").format(state=state)
+    elif cfg.path.resolve().is_relative_to(root):
+        what = _("it holds hoso's config {path}").format(path=cfg.path)
+    else:
+        return
+    raise ConfigError(
+        _(
+            "{root} cannot be the records folder: {what}. Nothing was written. Choose a "
+            "folder of its own for the records, for example {example}."
+        ).format(root=cfg.root, what=what, example=Path.home() / "HoSo")
+    )
 
 
 def change_password(config: Config, password: Secret, *, typed: Typed = Typed.PAGE) -> None:

@@ -278,3 +278,40 @@ def test_a_config_path_the_exec_line_cannot_hold_is_refused(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "line break or control character" in done.stderr
     assert not data.exists()  # nothing written
+
+
+@NEEDS_NOTIFY_SEND
+def test_a_name_from_the_share_is_never_markup_in_the_popup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The body of a notification is markup for the desktop (Desktop Notifications
+    # Specification, "body-markup": <b>, <a href>, &entities;): a record's name from the share
+    # must come out as the very characters of the name, never a link nor bold text.
+    hostile = '<a href="https://evil.example/">Bài 1</a> & <b>Bài 2</b>.docx'
+    note = Notification("finding:summary", "2 records to fix — open the page", hostile + ".")
+    with session_bus(tmp_path, ("actions", "body", "body-markup")) as (address, server):
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        assert desktop.hoso_notify(offline_agent(tmp_path).config, note)
+        (popup,) = server.wait_for(1)
+    assert popup.body == (
+        '&lt;a href="https://evil.example/"&gt;Bài 1&lt;/a&gt; &amp; &lt;b&gt;Bài 2&lt;/b&gt;.docx.'
+    )
+    assert popup.summary == note.title  # the summary is plain text for every server
+
+
+@pytest.mark.skipif(shutil.which("gio") is None, reason="gio (Debian libglib2.0-bin) is missing")
+def test_the_desktops_own_parser_gives_back_every_character_of_the_config_path(
+    tmp_path: Path,
+) -> None:
+    # GLib's desktop-entry launcher (what GNOME and most menus run), not the test's reading.
+    weird = tmp_path / 'cô Lan\'s "hồ sơ" $HOME `id` 100% %f \\x;a=b' / "agent.toml"
+    recorded = recording_program(
+        tmp_path / "bin", "hoso", 'for a in "$@"; do printf "[%s]\\n" "$a"; done > "$out"\n'
+    )
+    entry = tmp_path / "hoso.desktop"
+    command = [str(tmp_path / "bin" / "hoso"), "--config", str(weird), "ui"]
+    entry.write_text(launcher.desktop_entry(command, launcher.ICON), encoding="utf-8")
+    subprocess.run(["gio", "launch", str(entry)], check=True, timeout=30, env=hoso_env())
+    wait_until(recorded.exists, 30, "the launcher to run")
+    wait_until(lambda: recorded.read_text().endswith("[ui]\n"), 30, "the whole command line")
+    assert recorded.read_text(encoding="utf-8") == f"[--config]\n[{weird}]\n[ui]\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import email
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -301,7 +302,7 @@ def test_the_print_page_makes_a_binder_and_opens_it(
         assert answer.headers["content-disposition"].startswith("inline")
         data = answer.body()
         # Only files of the page's folder are served.
-        for name in ("../agent.toml", "../journal.sqlite3", "nothing.pdf"):
+        for name in ("../agent.toml", "../journal.sqlite3", "nothing.pdf", "a\x00.pdf"):
             got = tab.context.request.get(
                 f"http://127.0.0.1:{page.port}/print/file?" + urlencode({"name": name}),
                 max_redirects=0,
@@ -329,6 +330,50 @@ def test_the_print_page_makes_a_binder_and_opens_it(
         )
     # nothing written into the records folder
     assert {p: p.read_bytes() for p in agent.root.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="needs Debian poppler-utils (.ci/run installs it)"
+)
+def test_the_print_folder_keeps_only_the_newest_binders(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """Each print makes a new file (a free name): the page keeps the binders it lists, so that
+    repeated prints do not fill the state folder for ever; other files there stay."""
+    agent = Agent(tmp_path, wsgidav_share, language="vi")
+    folder = agent.root / "Tuần 1" / "Toán"
+    folder.mkdir(parents=True)
+    lines = ["Tuần 1 – Toán – Bài 1", "KẾ HOẠCH BÀI DẠY", "IV. Điều chỉnh sau bài dạy", "Tốt."]
+    make_pdf(folder / "Bài 1.pdf", lines)
+    _configure(agent)
+    binders = agent.state_dir / "print"
+    binders.mkdir(parents=True)
+    for n in range(1, 13):  # twelve earlier prints, the oldest first
+        (binders / f"KHBD cũ {n}.pdf").write_bytes(b"%PDF-1.4 old")
+        os.utime(binders / f"KHBD cũ {n}.pdf", (1_790_000_000 + n, 1_790_000_000 + n))
+    (binders / "ghi chú.txt").write_text("not a binder")
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        form = [("csrf", client.csrf()), ("kind", "weeks"), ("week_from", "1"), ("week_to", "1")]
+        status, headers, _ = client.request(
+            "POST", "/print/make", body=urlencode([*form, ("type", "KHBD")])
+        )
+        assert status == 303, status
+        deadline = time.monotonic() + 60
+        while not (done := json.loads(client.request("GET", headers["location"] + "?part=1")[2]))[
+            "done"
+        ]:
+            assert time.monotonic() < deadline, "the binder was not made"
+            time.sleep(0.2)
+        assert not done["problem"], done["result"]
+        listed = client.request("GET", "/print/")[2]
+    kept = sorted(p.name for p in binders.iterdir())
+    assert kept == sorted(
+        ["KHBD Tuần 1.pdf", "ghi chú.txt", *(f"KHBD cũ {n}.pdf" for n in range(4, 13))]
+    )
+    assert "KHBD Tuần 1.pdf" in listed and "KHBD cũ 4.pdf" in listed
+    assert "Chỉ giữ 10 tập mới nhất" in listed
 
 
 def test_both_pages_on_a_phone(tmp_path: Path, wsgidav_share: Share, browser_page: Any) -> None:

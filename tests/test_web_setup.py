@@ -18,7 +18,7 @@ import pytest
 from agents import Agent, run_hoso
 from conftest import Share
 from playwright.sync_api import expect
-from servers import free_port
+from servers import ROOT, Answer, FaultServer, dav_response, free_port, multistatus
 from webui import Client, login_url, screenshot, served
 
 from agent.config import Config, SchoolFolderConfig
@@ -131,6 +131,100 @@ def test_the_wizard_says_what_is_wrong_and_writes_nothing(fresh_pc: Path) -> Non
             assert said in html, (url, html)
             assert secret not in html and "hoso init" not in html, url
             assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
+
+
+@pytest.mark.parametrize("root", ["/", "~", "~/", "STATE", "STATE/HoSo", "STATE/.."])
+def test_a_records_folder_that_would_sync_the_whole_computer_is_refused(
+    fresh_pc: Path, wsgidav_share: Share, root: str
+) -> None:
+    """The records folder is synced both ways and its deletions follow the share: the whole
+    disk, the home folder, or hoso's own state folder (journal, trash, vault) never is one."""
+    share = wsgidav_share
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    typed = root.replace("STATE", str(state))
+    with served(config, state) as page:
+        client = Client(page.port)
+        client.log_in(state)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": f"{share.url}{share.remote_dir}/", "user": share.user}
+        form.update(password=share.password, root=typed)
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and "không thể là thư mục hồ sơ" in html, html
+    assert not config.exists() and not vault_path_of(config).exists()
+    assert not (state / "HoSo").exists()
+
+
+@pytest.mark.parametrize(
+    "field, value", [("user", "lan\x00"), ("root", "~/Ho\nSo"), ("url", "https://x.vn/d\x07av/")]
+)
+def test_a_control_character_typed_in_the_wizard_is_said_not_a_fault(
+    fresh_pc: Path, field: str, value: str
+) -> None:
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    with served(config, state) as page:
+        client = Client(page.port)
+        client.log_in(state)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": "https://x.vn/dav/", "user": "lan", "root": "~/HoSo"}
+        form.update({field: value}, password="mat-khau")
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and "ký tự điều khiển" in html, html
+    assert not config.parent.exists() and not (fresh_pc / "home" / "HoSo").exists()
+
+
+def test_a_locked_vault_of_an_earlier_setup_stops_the_wizard_before_the_config(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """The config was deleted to start again, but the vault (state folder) and its key,
+    protected by a passphrase, stayed: the password cannot be stored, so no config either
+    (it would say hoso is set up, with no way to give the password)."""
+    share = wsgidav_share
+    agent = Agent(tmp_path, share, language="vi")
+    Vault.open(agent.config, create=True).set("webdav", "mat-khau-cu", {})
+    protect = agent.cli("vault", "protect", env={"HOSO_VAULT_NEW_PASSPHRASE": "khóa kho 2026"})
+    assert protect.returncode == 0, protect.stderr
+    agent.config_path.unlink()
+    with served(agent.config_path, agent.state_dir) as page:
+        client = Client(page.port)
+        client.log_in(agent.state_dir)
+        _, _, html = client.request("GET", "/setup/")
+        token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf": token, "url": f"{share.url}{share.remote_dir}/", "user": share.user}
+        form.update(password=share.password, root=str(tmp_path / "Mới"))
+        status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    assert status == 400 and 'id="setup-problem"' in html and "kho mật khẩu" in html, html
+    assert not agent.config_path.exists() and not (tmp_path / "Mới").exists()
+
+
+def test_a_config_written_meanwhile_is_never_replaced(fresh_pc: Path) -> None:
+    """`hoso init` in a terminal (or the wizard in another tab) finishes while the wizard
+    checks the login: the wizard writes neither its config nor its password over it."""
+    config, state = fresh_pc / "cfg" / "agent.toml", fresh_pc / "state"
+    theirs = '# written by `hoso init` meanwhile\nroot = "/home/lan/HoSo"\n'
+
+    def listing_after_their_init() -> Any:
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(theirs, encoding="utf-8")
+        yield multistatus(dav_response(f"/{ROOT}/", "r", folder=True))
+
+    fault = FaultServer().start()
+    try:
+        fault.script("PROPFIND", ROOT, Answer(207, stream=listing_after_their_init))
+        with served(config, state) as page:
+            client = Client(page.port)
+            client.log_in(state)
+            _, _, html = client.request("GET", "/setup/")
+            token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            form = {"csrf": token, "url": f"{fault.url}{ROOT}/", "user": "lan"}
+            form.update(password="mat-khau-cua-trang", root="~/HoSo")
+            status, _, html = client.request("POST", "/setup/", body=urlencode(form))
+    finally:
+        fault.stop()
+    assert status == 400 and "hoso đã được cài đặt trên máy này" in html, html
+    assert config.read_text(encoding="utf-8") == theirs
+    assert not vault_path_of(config).exists() and not (fresh_pc / "home" / "HoSo").exists()
 
 
 def test_the_wizards_language_choice_is_pinned(fresh_pc: Path, wsgidav_share: Share) -> None:

@@ -12,6 +12,7 @@ channel declines and the agent writes the notification to its log.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import select
@@ -51,9 +52,13 @@ def hoso_notify(config: Config, notification: Notification) -> bool:
     # make a title of two lines, U+202E would reverse its end); "--" keeps a title that
     # starts with "-" from being taken for an option.
     title = printable_name(notification.title)
-    body = printable(notification.body)
+    # The body is markup for the desktop (a server with "body-markup", which every common
+    # one is): a name holding "<a href=…>", "<b>" or "&" would become a link, bold, or make
+    # the whole body fail to show. The summary is plain text for every server.
+    body = html.escape(printable(notification.body), quote=False)
     page = notification.page if notification.page.startswith("/") else "/"
     where = _("Open the teacher's page from the “{name}” icon.").format(name=launcher.NAME)
+    where = html.escape(where, quote=False)
     click = "--action=default=" + _("Open the page")
     return _show(
         {

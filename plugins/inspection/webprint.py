@@ -78,19 +78,33 @@ def _page(request: WebRequest) -> WebView:
             "years": years,
             "folder": str(folder),
             "binders": binders,
+            "shown": SHOWN,
             "made": made,
         },
     )
 
 
-def _binders(folder: Path) -> list[dict[str, Any]]:
+def _pdfs(folder: Path) -> list[tuple[float, str, int]]:
+    """(modified, name, size) of the binders in the page's folder, newest first."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.lower().endswith(".pdf") and entry.is_file(follow_symlinks=False):
                 info = entry.stat(follow_symlinks=False)
                 found.append((info.st_mtime, entry.name, info.st_size))
-    found.sort(reverse=True)
+    return sorted(found, reverse=True)
+
+
+def _forget_old_binders(folder: Path) -> None:
+    """Keep the binders the page lists: each print makes a new file (a free name), and the
+    folder would otherwise grow with every print. A binder is made again from the records
+    in a minute; one to keep is saved elsewhere with "Save a copy"."""
+    for _mtime, name, _size in _pdfs(folder)[SHOWN:]:
+        (folder / name).unlink(missing_ok=True)
+
+
+def _binders(folder: Path) -> list[dict[str, Any]]:
+    found = _pdfs(folder)
     return [
         {
             "name": name,
@@ -128,6 +142,7 @@ def _make(request: WebRequest) -> WebTask | WebRedirect:
     def work(progress: Progress) -> str:
         progress(_("Choosing the records…"))
         binder = make_binder(config, wanted, today=today, now=now, cwd=folder, progress=progress)
+        _forget_old_binders(folder)
         return _result(binder)
 
     return WebTask(
@@ -157,7 +172,13 @@ def _file(request: WebRequest) -> WebFile | WebRedirect:
     folder = binder_folder(request.config)
     name = request.arg("name")
     path = folder / name
-    if not name or "/" in name or name.startswith(".") or not name.lower().endswith(".pdf"):
+    if (
+        not name
+        or "/" in name
+        or "\x00" in name  # no file name holds one: the system call refuses it outright
+        or name.startswith(".")
+        or not name.lower().endswith(".pdf")
+    ):
         return WebRedirect("/print/", _("This binder is not known."), problem=True)
     try:
         info = path.lstat()
