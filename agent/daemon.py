@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import channel, control, notices, profilestore, sdnotify
@@ -607,6 +608,40 @@ def _serve_page(config: Config) -> Served | None:
         unexpected = not isinstance(exc, OSError | HosoError)
         log.warning("the teacher's page cannot be served: %s", exc, exc_info=unexpected)
         return None
+
+
+SETUP_POLL = 5.0  # seconds between looks for the config a service waits for
+
+
+class SetUpMeanwhile(HosoError):
+    """The config appeared while a service waited for it: start again under the service
+    manager, whose sandbox then includes the folders the setup made (exit 1: restarted)."""
+
+
+def wait_for_setup(config_path: Path, *, under_service: bool, say: Callable[[str], None]) -> bool:
+    """`hoso run` before anyone set hoso up on this computer (a service the admin enabled
+    before the teacher's first-run wizard): wait, alive and ready for systemd, until `hoso
+    ui`'s wizard or `hoso init` writes ``config_path``; False when told to stop meanwhile.
+    Under a service the agent then exits to be started again (SetUpMeanwhile), since its
+    sandbox was made before the records folder existed; by hand it just goes on."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    waiting = _("No config yet: waiting for hoso to be set up (the teacher's page, `hoso ui`).")
+    say(waiting)
+    sdnotify.ready()
+    sdnotify.status(waiting)
+    while not config_path.exists():
+        if stop.wait(SETUP_POLL):
+            return False
+        sdnotify.watchdog_ping()
+    if under_service:
+        raise SetUpMeanwhile(
+            _("hoso has just been set up: the service starts again to sync {path}.").format(
+                path=config_path
+            )
+        )
+    return True
 
 
 def off_main_thread(run: Callable[[], None]) -> None:

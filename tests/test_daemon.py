@@ -358,3 +358,55 @@ def test_sigterm_during_a_backup_ends_the_agent_in_seconds_and_the_repository_so
     checked = agent.cli("backup", "check", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert sum(1 for p in agent.root.rglob("*.dat")) == files  # the folder untouched
+
+
+# --- a service enabled before anyone set hoso up ------------------------------------------
+
+
+def test_hoso_run_without_a_config_waits_for_the_setup_then_syncs(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """The admin enabled the service; the teacher sets hoso up later on the page: the agent
+    waits (alive, ready for systemd) instead of exit 2, then syncs with the new config."""
+    agent = Agent(tmp_path, wsgidav_share)
+    config = agent.config_path.read_bytes()
+    agent.config_path.unlink()
+    proc = agent.popen("run")
+    try:
+        assert proc.stderr is not None
+        assert "waiting for hoso to be set up" in proc.stderr.readline()
+        assert proc.poll() is None
+        agent.write("Tuần 1/Bài 1.docx", b"plan")
+        agent.config_path.write_bytes(config)
+        wait_until(lambda: "Tuần 1/Bài 1.docx" in remote_tree(wsgidav_share), 60, "a first pass")
+    finally:
+        _out, err = stop_agent(proc)
+    assert proc.returncode == 0, err
+
+
+def test_under_a_service_the_agent_starts_again_once_set_up(
+    tmp_path: Path, wsgidav_share: Share
+) -> None:
+    """Under systemd the sandbox was made before the records folder existed: the agent exits
+    1 (Restart=on-failure starts it again) with a sentence saying why, never exit 2."""
+    agent = Agent(tmp_path, wsgidav_share)
+    config = agent.config_path.read_bytes()
+    agent.config_path.unlink()
+    proc = agent.popen("run", env={"INVOCATION_ID": "0123456789abcdef"})
+    assert proc.stderr is not None
+    assert "waiting for hoso to be set up" in proc.stderr.readline()
+    agent.config_path.write_bytes(config)
+    _out, err = stop_agent(proc, term=False)
+    assert proc.returncode == 1
+    assert "has just been set up" in err
+
+
+def test_a_service_waiting_for_setup_stops_cleanly(tmp_path: Path, wsgidav_share: Share) -> None:
+    agent = Agent(tmp_path, wsgidav_share)
+    agent.config_path.unlink()
+    proc = agent.popen("run")
+    assert proc.stderr is not None
+    assert "waiting for hoso to be set up" in proc.stderr.readline()
+    _out, _err = stop_agent(proc)
+    assert proc.returncode == 0
+    assert not agent.config_path.exists()

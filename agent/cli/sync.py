@@ -175,7 +175,17 @@ def print_report(report: Report, *, dry_run: bool) -> None:
 @pass_ctx
 def run(ctx: Ctx, verbose: bool) -> None:
     """Run the agent in the foreground (what the service runs). SIGTERM stops it cleanly."""
-    from ..daemon import run_forever
+    import os
 
+    from ..daemon import run_forever, wait_for_setup
+
+    # A service enabled before the teacher set hoso up waits for the setup, not exit 2
+    # (which systemd never restarts from). systemd sets INVOCATION_ID for its services.
+    if not ctx.config_path.exists() and not wait_for_setup(
+        ctx.config_path,
+        under_service="INVOCATION_ID" in os.environ,
+        say=lambda line: click.echo(line, err=True),
+    ):
+        return
     cfg = ctx.load()
     run_forever(cfg, verbose=verbose)
