@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.api import Ctx, ExitCode, UsageError, _, pass_ctx, printable_name
 
-from .service import DEFAULT_LIMIT, Answer, Options, search
+from .query import DEFAULT_LIMIT
+
+if TYPE_CHECKING:
+    from .service import Answer
 
 # Also on a terminal: stdout escapes every control character (agent.display), bold included.
 TEXT_MARKS = ("[", "]")
@@ -64,6 +67,9 @@ def search_command(
     """Find records by their name and text: accents, case and spacing do not matter.
 
     QUERY: words, "a phrase", nghi* (a word beginning), -word (leave out)."""
+    # The index and the readers load only now: `hoso --help` lists this command without them.
+    from .service import Options, search
+
     # A manager may search a copy of the school share with no records folder of their own.
     config = ctx.load() if folder is None else ctx.load_or_default()
     options = Options(

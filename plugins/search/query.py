@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from agent.api import FIRST_WEEK, LAST_WEEK, UsageError, _, fold, printable_name, strip_accents
 
+DEFAULT_LIMIT = 20  # results shown unless asked for more (`--limit`)
+
 # FTS5's unicode61 tokenizer takes letters and digits as word characters, so does this.
 _WORD = re.compile(r"[^\W_]+")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")

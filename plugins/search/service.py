@@ -40,11 +40,10 @@ from agent.api import (
 
 from .files import stat_one
 from .index import MIGRATIONS, Facts, Filters, Hit, Writer, count, hits, texts
-from .query import Query, parse
+from .query import DEFAULT_LIMIT, Query, parse
 from .snippet import snippet
 
 NAME = "search"
-DEFAULT_LIMIT = 20
 MAX_LIMIT = 1_000_000  # more than any folder holds; SQLite refuses a LIMIT past 2**63
 JSON_MARKS = ("«", "»")  # around matched words in the JSON snippet
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,7 +24,8 @@ from agent.api import (
     terminate_as_interrupt,
 )
 
-from .service import Binder, Request, make_binder
+if TYPE_CHECKING:
+    from .service import Binder
 
 
 @click.command(name="print")
@@ -73,6 +75,9 @@ def print_binder(
     """One PDF of the period's records, ready to print and bind: cover, contents, every
     record with page numbers, and what was left out. Exit 1 when something was left out."""
     config = _config_for(obj, folder)
+    # LibreOffice's runner, fpdf and pypdf load only now: `hoso --help` lists this without them.
+    from .service import Request, make_binder
+
     request = Request(weeks, month, year, types, teacher_folder, out, include_failing, folder)
     with terminate_as_interrupt():
         binder = make_binder(
