@@ -17,19 +17,18 @@ wants to tell into what is shown:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .display import printable_name
 from .hooks import Notification
 from .i18n import ngettext
+from .textfold import natural_key
 
 MAX_ALONE = 3  # urgent notifications of one kind shown one by one; more are summarised
 MAX_NAMED = 3  # names a summary's body lists before "and N more"
 
 PROBLEMS_PAGE = "/problems/"
-_DIGITS = re.compile(r"(\d+)")
 # How long a told key is remembered: past any key that could come again (a reminder's key
 # holds its day), so that the memory stays small.
 REMEMBER_SECONDS = 60 * 86400.0
@@ -112,12 +111,7 @@ def _names(notes: Sequence[Notification]) -> list[str]:
     """What each is about, once (its file, else its title), in the order a teacher counts:
     "Bài 2" before "Bài 10"."""
     names = {printable_name(note.path) if note.path else note.title: None for note in notes}
-    return sorted(names, key=_counted)
-
-
-def _counted(name: str) -> list[str | int]:
-    # re.split with a group alternates text and digits, so like positions compare alike.
-    return [int(part) if n % 2 else part.casefold() for n, part in enumerate(_DIGITS.split(name))]
+    return sorted(names, key=natural_key)
 
 
 def _listed(names: Sequence[str]) -> str:
