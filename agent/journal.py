@@ -321,6 +321,11 @@ class Journal:
     def _setup(self) -> None:
         self._db.enable_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # A plain read first: in WAL mode it never waits for a writer, so `hoso status` or the
+        # teacher's page opening the journal while the agent writes does not queue behind it
+        # (and cannot time out there). The write lock is taken only to migrate.
+        if self._version() == SCHEMA_VERSION:
+            return
         while True:
             with self._write() as db:
                 version = self._version()

@@ -409,3 +409,40 @@ def test_sigkill_mid_write_leaves_a_consistent_prefix(tmp_path: Path) -> None:
     assert sorted(batches) == list(range(n))  # a prefix: no gaps
     assert set(batches.values()) == {10}  # put_many is all or nothing
     assert last in (n - 1, n - 2)  # meta is written right after each batch
+
+
+WRITE_HOLDER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('held', 'yes')")
+    print("locked", flush=True)
+    sys.stdin.read()  # held until the test closes our stdin
+    conn.execute("COMMIT")
+    """
+)
+
+
+def test_opening_to_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """`hoso status` and the page open the journal while the agent is in a write: that must
+    not wait for the write lock (nor fail with "database is locked" when it is held long)."""
+    path = tmp_path / "journal.sqlite3"
+    with Journal.open(path) as journal:
+        journal.put(JournalEntry("Bài 1.docx", Kind.FILE, local_size=3))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", WRITE_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with Journal.open(path) as reader:
+            assert list(reader.entries()) == ["Bài 1.docx"]
+            assert reader.meta_get("held") is None  # the writer's uncommitted row is not seen
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
