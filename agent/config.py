@@ -12,6 +12,7 @@ Secrets live in the credential vault (agent.vault), never in this file; they tra
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import ipaddress
 import os
@@ -86,6 +87,15 @@ class SyncConfig:
     settle_seconds: float = 2.0
     poll_interval: float = 30.0
     rescan_interval: float = 3600.0
+    # Where the share cannot say cheaply what changed (plain WebDAV), every folder is listed
+    # at least every walk_interval, the folders with recent activity every recent_walk_interval
+    # (docs/sync.md, "How an idle agent finds changes").
+    walk_interval: float = 3600.0
+    recent_walk_interval: float = 300.0
+    recent_days: float = 14.0
+    # The first pass after start-up waits a random part of this (at most poll_interval), so
+    # that the PCs of a school switched on at 7:00 do not list the share at the same second.
+    start_spread: float = 30.0
     max_delete_percent: float = 50.0
     transfers: int = 4
     ignore: tuple[str, ...] = ()
@@ -283,6 +293,7 @@ def from_dict(raw: dict[str, Any], path: Path) -> Config:
     sync: SyncConfig = tables.get("sync", SyncConfig())
     backup: BackupConfig = tables.get("backup", BackupConfig())
     _validate_remote(path, remote)
+    sync = _walks_after_polls(sync, raw.get("sync"))
     _validate_sync(path, sync)
     _validate_backup(path, backup)
     ui: UiConfig = tables.get("ui", UiConfig())
@@ -498,10 +509,38 @@ def _validate_remote(path: Path, remote: RemoteConfig) -> None:
         raise _bad(path, "remote.trash_dir", _("must be a single folder name"))
 
 
+def _walks_after_polls(sync: SyncConfig, given: object) -> SyncConfig:
+    """The walk intervals the config leaves out are at least its poll interval: a config that
+    only polls rarely (poll_interval = 3600) stays valid."""
+    given = given if isinstance(given, dict) else {}
+    recent = sync.recent_walk_interval
+    if "recent_walk_interval" not in given:
+        recent = max(recent, sync.poll_interval)
+    walk = sync.walk_interval if "walk_interval" in given else max(sync.walk_interval, recent)
+    return dataclasses.replace(sync, recent_walk_interval=recent, walk_interval=walk)
+
+
 def _validate_sync(path: Path, sync: SyncConfig) -> None:
-    for key in ("settle_seconds", "poll_interval", "rescan_interval", "trash_days"):
+    for key in ("settle_seconds", "poll_interval", "rescan_interval", "trash_days", "start_spread"):
         if getattr(sync, key) < 0:
             raise _bad(path, f"sync.{key}", _("must be 0 or more"))
+    for key in ("walk_interval", "recent_walk_interval", "recent_days"):
+        if getattr(sync, key) <= 0:
+            raise _bad(path, f"sync.{key}", _("must be greater than 0"))
+    if sync.recent_walk_interval < sync.poll_interval:
+        raise _bad(
+            path,
+            "sync.recent_walk_interval",
+            _("must be at least poll_interval ({seconds:g} s)").format(seconds=sync.poll_interval),
+        )
+    if sync.walk_interval < sync.recent_walk_interval:
+        raise _bad(
+            path,
+            "sync.walk_interval",
+            _("must be at least recent_walk_interval ({seconds:g} s)").format(
+                seconds=sync.recent_walk_interval
+            ),
+        )
     if not 0 < sync.max_delete_percent <= 100:
         raise _bad(path, "sync.max_delete_percent", _("must be more than 0 and at most 100"))
     if not 1 <= sync.transfers <= 32:

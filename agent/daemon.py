@@ -20,6 +20,7 @@ import faulthandler
 import json
 import os
 import queue
+import random
 import signal
 import sys
 import threading
@@ -38,7 +39,7 @@ from .hooks import Job, JobContext, Notification, PluginHost
 from .i18n import _
 from .lock import InstanceLock
 from .log import get_logger, register_secret, setup_logging
-from .model import RelPath, Report
+from .model import RelPath, Report, Walk
 from .schedule import Hints, Outcome, PassDue, PassEnd, Schedule, job_wait
 from .schoollane import SchoolLane
 from .sync import PassResult, Syncer
@@ -111,7 +112,10 @@ class Daemon:
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
         self._scan_requested = threading.Event()  # the folder changed behind the watcher's back
-        self.schedule = Schedule.start(config.sync)  # when to pass; read and replaced by the loop
+        # Spreads the first pass and the walks of a school's agents (agent/schedule.py).
+        self._random = random.Random()
+        # When to pass; read and replaced by the loop.
+        self.schedule = Schedule.start(config.sync, now=clock(), draw=self._random.random)
         self._checks = _ValidationWorker(None, stop)  # the real one starts with run()
         # The backup settings as they are now: a repository may be created or connected while
         # the agent runs, for its backup thread and for a mass delete it is asked for alike.
@@ -230,8 +234,10 @@ class Daemon:
                     continue
                 now = self.clock()
                 if (due := self._due(now, watcher)) is not None:
-                    ended = self._run_pass(syncer, local_changed=due.scan_local)
-                    self.schedule = self.schedule.after_pass(now, due, ended)
+                    ended = self._run_pass(syncer, local_changed=due.scan_local, walk=due.walk)
+                    self.schedule = self.schedule.after_pass(
+                        now, due, ended, draw=self._random.random
+                    )
                     if due.full_check:  # the start-up check, then the periodic one
                         checks.submit(None)
                     continue
@@ -358,12 +364,13 @@ class Daemon:
             # drop its event as our own write (the agent trashed that very path moments ago).
             self._scan_requested.set()
 
-    def _run_pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
+    def _run_pass(
+        self, syncer: Syncer, *, local_changed: bool, walk: Walk = Walk.FULL
+    ) -> PassEnd:
         """One pass; how it ended, for the schedule."""
-        cpu_before = time.process_time()
         self._busy = True
         try:
-            result = syncer.run_pass(local_changed=local_changed, validate=False)
+            result = syncer.run_pass(local_changed=local_changed, validate=False, walk=walk)
         except UnreachableError as exc:
             ended = PassEnd(Outcome.UNREACHABLE)
             if not self.state.offline:
@@ -385,9 +392,7 @@ class Daemon:
         finally:
             self._busy = False
         self._passed(result)
-        if result.retry_soon:
-            return PassEnd(Outcome.RETRY_SOON)
-        return PassEnd(Outcome.DONE, cpu_seconds=time.process_time() - cpu_before)
+        return PassEnd(Outcome.RETRY_SOON if result.retry_soon else Outcome.DONE)
 
     def _tell_stop(self, syncer: Syncer, exc: SafetyStop) -> None:
         """A safety stop waits for the teacher: one urgent notification, not one per pass

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pathspec
 
+from . import beacon
 from .config import Config
 from .errors import ConfigError, LocalError, SafetyStop
 from .i18n import _
@@ -51,7 +52,14 @@ _LITTER: tuple[str, ...] = (
     ".davfs.tmp*",  # Apache mod_dav_fs leaves these behind when a server dies mid-PUT
 )
 # The agent's own files. Applied after the user's patterns so that no "!" pattern undoes them.
-_OWN: tuple[str, ...] = (f"{TEMP_PREFIX}*", MARKER_NAME, RESTORED_NAME, f"{TRASH_DIR_NAME}/")
+# The change beacon (agent/beacon.py) at any depth: a manager's copy holds the teachers'.
+_OWN: tuple[str, ...] = (
+    f"{TEMP_PREFIX}*",
+    MARKER_NAME,
+    RESTORED_NAME,
+    f"{TRASH_DIR_NAME}/",
+    beacon.NAME,
+)
 BUILTIN_IGNORES: tuple[str, ...] = _LITTER + _OWN
 
 _CHUNK = 1024 * 1024

@@ -169,6 +169,15 @@ def same_version(recorded: tuple[str, int, int], listed: tuple[str, int, int]) -
     return recorded_mtime != 0 and mtime == recorded_mtime
 
 
+class Walk(enum.Enum):
+    """How much of the share a pass lists where it cannot say cheaply what changed (plain
+    WebDAV; docs/sync.md, "How an idle agent finds changes")."""
+
+    FULL = "full"  # every folder
+    RECENT = "recent"  # the folders with recent activity, and what the beacons point at
+    POLL = "poll"  # only what the change beacons point at (nothing, when they are unchanged)
+
+
 class ActionKind(enum.Enum):
     UPLOAD = "upload"  # local file → share (create or update)
     DOWNLOAD = "download"  # share file → local (create or update)

@@ -50,7 +50,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from webdav3.client import Client
 
-from . import davstatus
+from . import beacon, davstatus
 from .config import Config, Secret
 from .davxml import (
     PROPFIND_BODY,
@@ -202,6 +202,8 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         self.own_temp_files: list[RelPath] = []
         self.refused: list[Refused] = []
         self.forbidden: list[Forbidden] = []
+        self.listed: set[RelPath] = set()  # the folders listed (the root is ""), not reused
+        self.beacons: list[RelPath] = []  # folders holding a change beacon (agent/beacon.py)
 
     @property
     def twins(self) -> tuple[tuple[RelPath, ...], ...]:
@@ -215,6 +217,31 @@ class RemoteTree(dict[RelPath, RemoteEntry]):
         self._spellings.setdefault(entry.path, {existing.href_path}).add(entry.href_path)
         if entry.href_path < existing.href_path:
             self[entry.path] = entry
+
+
+_Listed = tuple[RemoteEntry | None, list[RemoteEntry]]  # a folder's own entry, its children
+
+
+def _children(known: Mapping[RelPath, JournalEntry]) -> dict[RelPath, list[JournalEntry]]:
+    """The journal's entries by the folder that holds them."""
+    index: dict[RelPath, list[JournalEntry]] = {}
+    for path, entry in known.items():
+        index.setdefault(parent_of(path), []).append(entry)
+    return index
+
+
+def _from_journal(journal: JournalEntry, href: RelPath) -> RemoteEntry:
+    """The share's entry as the journal last recorded it (a folder not listed this time)."""
+    return RemoteEntry(
+        path=journal.path,
+        kind=journal.kind,
+        etag=journal.remote_etag,
+        size=journal.remote_size,
+        mtime=journal.remote_mtime,
+        href_path=href,
+        checksum=journal.remote_checksum,
+        fileid=journal.remote_fileid,
+    )
 
 
 class _FileBody:
@@ -535,6 +562,66 @@ class Remote:
         response.close()
         return http_date(response.headers.get("Date"))
 
+    # --- the change beacon (agent/beacon.py) ------------------------------------------------
+
+    def read_beacon(self, folder: RelPath) -> beacon.Seen:
+        """The beacon of ``folder`` (one GET, at most beacon.MAX_BYTES read): its token, or
+        no token when it is missing, garbage or too long. A beacon that cannot be read (a
+        folder this account may not read, a refusal) counts as garbage: a walk, never more."""
+        path = beacon.path_in(folder)
+        try:
+            response = self._request(
+                "GET", self._url(path, folder=False), path,
+                headers={"Accept-Encoding": "identity"}, stream=True,
+            )
+        except NotFound:
+            return beacon.Seen(present=False)
+        except Forbidden:
+            return beacon.Seen(present=True)
+        with response:
+            data = b""
+            try:
+                for chunk in response.iter_content(beacon.MAX_BYTES + 1):
+                    data += chunk
+                    if len(data) > beacon.MAX_BYTES:
+                        break  # garbage: the rest is never read
+            except requests.RequestException:
+                data = b""
+            etag = normalize_etag(response.headers.get("ETag") or "")
+        return beacon.Seen(present=True, token=beacon.parse(data), etag=etag)
+
+    def write_beacon(self, folder: RelPath, data: bytes, *, over: beacon.Seen) -> bool:
+        """Write ``data`` as the beacon of ``folder``, only if it is still what ``over`` read
+        where the server honours conditions (If-Match on its ETag, If-None-Match when it was
+        missing); True when written. Someone else's write meanwhile (412) or a refusal (403)
+        is False: the caller then remembers nothing, so its next poll walks."""
+        path = beacon.path_in(folder)
+        headers = {"Content-Length": str(len(data)), "Content-Type": "text/plain"}
+        if self._known_behaviour().conditional_writes:
+            if not over.present:
+                headers["If-None-Match"] = "*"
+            elif over.etag:
+                headers["If-Match"] = f'"{over.etag}"'
+        deadline = time.monotonic() + WEAK_ETAG_SECONDS
+        while True:
+            try:
+                response = self._request(
+                    "PUT", self._url(path, folder=False), path, headers=headers, body=lambda: data
+                )
+            except PreconditionFailed as exc:
+                # Apache's ETag is weak for a second after a write, and If-Match never
+                # matches a weak one: wait for it to turn strong while nobody else wrote.
+                if time.monotonic() < deadline and self.read_beacon(folder).same(over):
+                    time.sleep(0.2)
+                    continue
+                log.info("the change beacon of /%s was not written: %s", folder, exc)
+                return False
+            except (Forbidden, NotFound) as exc:
+                log.info("the change beacon of /%s was not written: %s", folder, exc)
+                return False
+            response.close()
+            return True
+
     # --- listing --------------------------------------------------------------------------
 
     def list_tree(
@@ -543,32 +630,70 @@ class Remote:
         exclude: Callable[[RelPath, bool], bool] = lambda p, d: False,
         unchanged_dirs: Mapping[RelPath, str] | None = None,
         known: Mapping[RelPath, JournalEntry] | None = None,
+        due: Callable[[RelPath], bool] | None = None,
     ) -> RemoteTree:
         """Every file and folder below the root (not the root itself), by NFC path.
 
-        Depth-1 PROPFINDs, folders fetched in parallel. Our trash folder, our temp uploads
-        and whatever ``exclude`` rejects are left out (and not descended into). On Nextcloud,
-        whose folder ETags change when anything below changes, a folder whose ETag equals
-        ``unchanged_dirs[path]`` is not listed again: its subtree comes from ``known``.
+        Depth-1 PROPFINDs, folders fetched in parallel. Our trash folder, our temp uploads,
+        change beacons (kept in ``tree.beacons``) and whatever ``exclude`` rejects are left
+        out (and not descended into). Folders not listed this time take their entries from
+        ``known`` (the journal) as they were:
+
+        * on Nextcloud, whose folder ETags change when anything below changes, a folder whose
+          ETag equals ``unchanged_dirs[path]``, with all below it;
+        * with ``due`` (plain WebDAV), a known folder ``due`` does not name; its known
+          sub-folders that ``due`` names are listed all the same. The root, and every folder
+          ``known`` lacks (new on the share), are always listed.
         """
         unchanged = (unchanged_dirs or {}) if self._capabilities().nextcloud else {}
+        known = known or {}
+        children = _children(known) if due is not None else {}
         tree = RemoteTree()
         pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="hoso-list")
         # Finished listings arrive through a queue: waiting on the set of pending futures
         # costs time proportional to that set at every step.
-        done: queue.SimpleQueue[Future[list[RemoteEntry]]] = queue.SimpleQueue()
+        done: queue.SimpleQueue[Future[_Listed]] = queue.SimpleQueue()
 
-        def submit(path: RelPath, href: RelPath) -> None:
-            pool.submit(self._list_allowed, path, href, tree).add_done_callback(done.put)
+        def submit(path: RelPath, href: RelPath, *, own: bool = False) -> int:
+            job = pool.submit(self._list_allowed, path, href, tree, own)
+            job.add_done_callback(done.put)
+            return 1
+
+        def reach(entry: RemoteEntry) -> int:
+            """A folder just put in the tree: listed (1), or its entries from ``known``."""
+            if entry.etag and unchanged.get(entry.path) == entry.etag:
+                self._reuse_subtree(tree, entry, known, exclude)
+                return 0
+            if due is None or entry.path not in known or due(entry.path):
+                # By its own spelling: NFC twins are two folders, both listed.
+                return submit(entry.path, entry.href_path)
+            return reuse(entry.path, entry.href_path)
+
+        def reuse(folder: RelPath, href: RelPath) -> int:
+            """The known entries directly in ``folder``; its due sub-folders are listed."""
+            assert due is not None
+            submitted = 0
+            for journal in children.get(folder, ()):
+                name = name_of(journal.path)
+                child_href = f"{href}/{name}" if href else name
+                if journal.kind is Kind.DIR and due(journal.path):
+                    submitted += submit(journal.path, child_href, own=True)
+                    continue
+                entry = _from_journal(journal, child_href)
+                if self._skip(entry, exclude):
+                    continue
+                tree.add(entry)
+                if journal.kind is Kind.DIR:
+                    submitted += reuse(journal.path, child_href)
+            return submitted
 
         met = 0  # entries listed so far, refused ones aside
         try:
-            submit("", "")
-            outstanding = 1
+            outstanding = submit("", "")
             while outstanding:
                 future = done.get()
                 outstanding -= 1
-                entries = future.result()
+                own, entries = future.result()
                 met += len(entries)
                 if met > self._max_entries:
                     raise self._protocol_error(
@@ -578,20 +703,18 @@ class Remote:
                             "that large)"
                         ).format(n=self._max_entries)
                     )
+                if own is not None and not self._skip(own, exclude):
+                    tree.add(own)  # a due folder below one taken from the journal
                 for entry in entries:
                     if self._is_own_temp(entry):
                         tree.own_temp_files.append(entry.href_path)
+                    if entry.kind is Kind.FILE and beacon.is_beacon(entry.path):
+                        tree.beacons.append(parent_of(entry.path))
                     if self._skip(entry, exclude):
                         continue
                     tree.add(entry)
-                    if entry.kind is not Kind.DIR:
-                        continue
-                    if entry.etag and unchanged.get(entry.path) == entry.etag:
-                        self._reuse_subtree(tree, entry, known or {}, exclude)
-                    else:
-                        # By its own spelling: NFC twins are two folders, both listed.
-                        submit(entry.path, entry.href_path)
-                        outstanding += 1
+                    if entry.kind is Kind.DIR:
+                        outstanding += reach(entry)
         finally:
             # On an error, folders not yet listed are not listed at all.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -604,7 +727,9 @@ class Remote:
     def _skip(self, entry: RemoteEntry, exclude: Callable[[RelPath, bool], bool]) -> bool:
         if entry.path == self._trash_dir:
             return True
-        if entry.kind is Kind.FILE and is_temp_name(name_of(entry.path)):
+        if entry.kind is Kind.FILE and (
+            is_temp_name(name_of(entry.path)) or beacon.is_beacon(entry.path)
+        ):
             return True
         if entry.kind is Kind.DIR and name_of(entry.path).startswith(PROBE_PREFIX):
             return True  # another agent's probe, gone in a moment
@@ -620,17 +745,8 @@ class Remote:
         for path, journal in known.items():
             if path == folder.path or not is_within(path, folder.path):
                 continue
-            entry = RemoteEntry(
-                path=path,
-                kind=journal.kind,
-                etag=journal.remote_etag,
-                size=journal.remote_size,
-                mtime=journal.remote_mtime,
-                # Only the folder's own spelling is known here; names below it are taken as NFC.
-                href_path=folder.href_path + path[len(folder.path) :],
-                checksum=journal.remote_checksum,
-                fileid=journal.remote_fileid,
-            )
+            # Only the folder's own spelling is known here; names below it are taken as NFC.
+            entry = _from_journal(journal, folder.href_path + path[len(folder.path) :])
             if not self._skip(entry, exclude):
                 tree.add(entry)
 
@@ -643,15 +759,27 @@ class Remote:
             log.warning("entry %r of the share refused: %s", item.path, item.reason)
         return entries
 
-    def _list_allowed(self, path: RelPath, href: RelPath, tree: RemoteTree) -> list[RemoteEntry]:
-        """A subfolder's entries, or none when the server refuses to list it (kept in
-        ``tree.forbidden``): one folder this account may not read does not stop the rest."""
+    def _list_allowed(
+        self, path: RelPath, href: RelPath, tree: RemoteTree, own: bool = False
+    ) -> _Listed:
+        """A subfolder's entries (and with ``own`` its own entry, None when it is gone), or
+        none when the server refuses to list it (kept in ``tree.forbidden``): one folder this
+        account may not read does not stop the rest."""
         try:
-            return self._list_folder(path, href, tree.refused)
+            url = self._root_url + (quote(href) + "/" if href else "")
+            listing, _server = self._propfind(url, path, depth=1)
+        except NotFound:
+            if not own:
+                raise
+            return None, []  # gone since the journal's pass: missing from the tree
         except Forbidden as exc:
             log.info("%s", exc)
             tree.forbidden.append(exc)  # list.append is atomic: the listing threads share it
-            return []
+            return None, []
+        tree.refused.extend(listing.refused)  # list.extend is atomic too
+        tree.listed.add(path)
+        entries = [self._entry(item) for item in listing.children]
+        return (self._entry(listing.own) if own else None), entries
 
     def _list_folder(
         self, path: RelPath, href: RelPath, refused: list[Refused]

@@ -10,30 +10,44 @@ plugins' scheduled jobs and the backups are timed on the wall clock, because the
 stored (the journal, the backup history) and must outlive a restart; that clock can jump either
 way.
 
-Invariants: the first look after start-up is a full pass followed by the start-up check (the
-whole folder validated), whatever the monotonic clock's origin; an unreachable share is retried
-after FIRST_RETRY seconds, doubling up to the poll interval; a refused login is retried no more
-often than AUTH_RETRY; a clock that jumped forward runs what is due once, never once per turn
-missed; a job's or a backup's last run dated well in the future (the clock was ahead then) makes
-it due now rather than when the clock catches up.
+How much of the share a pass lists (model.Walk; docs/sync.md, "How an idle agent finds
+changes"): a poll reads only the change beacons; every folder is listed at least every
+``walk_interval`` (a full walk) and the recent folders every ``recent_walk_interval`` (a recent
+walk). Walks ride on polls: one due makes the next poll that walk, so a share that does not
+answer, or refuses the login, is not asked more often because a walk is due.
+
+Randomness is an argument too (``draw``: numbers in [0, 1), the loop's random.Random, literals
+in tests), so that sixty agents switched on at 7:00 do not list the share at the same second:
+the first pass waits ``draw() × min(start_spread, poll_interval)`` unless local changes or a
+request ask for it sooner, and each walk is due at its interval ± WALK_JITTER.
+
+Invariants: the first look after start-up is a full pass (a full walk) followed by the start-up
+check (the whole folder validated), whatever the monotonic clock's origin; a walk that did not
+run to its end stays due; an unreachable share is retried after FIRST_RETRY seconds, doubling up
+to the poll interval; a refused login is retried no more often than AUTH_RETRY; a clock that
+jumped forward runs what is due once, never once per turn missed; a job's or a backup's last
+run dated well in the future (the clock was ahead then) makes it due now rather than when the
+clock catches up.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .backup.clock import TOLERANCE as CLOCK_TOLERANCE
 from .config import BACKUP_SCHEDULES, Config, SyncConfig
 from .davstatus import AUTH_RETRY_MINUTES
+from .model import Walk
 
 FIRST_RETRY = 5.0  # seconds before the first retry of an unreachable share
 AUTH_RETRY = AUTH_RETRY_MINUTES * 60.0  # while the share refuses the login
-POLL_CPU_FACTOR = 100.0  # wait at least 100× the CPU time a pass took before polling again
-# ... but never longer than this: the CPU measure is the process's, and the validation and
-# backup threads working during a pass would otherwise push the next poll far away.
-MAX_POLL_SPACING = 300.0  # seconds
+WALK_JITTER = 0.1  # a walk is due at its interval ± 10 %
+# Numbers drawn uniformly from [0, 1); None: no randomness (no start-up wait, walks exactly
+# at their intervals).
+Draw = Callable[[], float] | None
 SETTLE_RETRY_MIN = 1.0  # seconds at least before the pass a settling file asked for
 MIN_JOB_INTERVAL = 60.0  # seconds: a job asking for less would spin
 BACKUP_RETRY = 600.0  # seconds after a backup failed
@@ -52,7 +66,6 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class PassEnd:
     outcome: Outcome
-    cpu_seconds: float = 0.0  # the process CPU time the pass took (DONE only)
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class Hints:
 class PassDue:
     scan_local: bool  # scan the records folder (else only the share may have changed)
     full_check: bool  # after it, validate the whole folder (start-up check, periodic rescan)
+    walk: Walk = Walk.POLL  # how much of a plain WebDAV share to list
 
 
 @dataclass(frozen=True)
@@ -78,26 +92,55 @@ class Schedule:
     poll_interval: float
     rescan_interval: float
     settle_seconds: float
+    walk_interval: float = 3600.0
+    recent_walk_interval: float = 300.0
     next_poll: float | None = None  # None: at once (the first pass)
     # None: the start-up check is due whatever the clock's origin. Monotonic time counts from
     # boot, so a number here would skip it on a PC started less than an interval ago.
     last_rescan: float | None = None
     retry_delay: float = FIRST_RETRY
+    next_walk: float | None = None  # the next full walk; None: the next pass
+    next_recent: float | None = None  # the next recent walk; None: the next pass
 
     @classmethod
-    def start(cls, sync: SyncConfig) -> Schedule:
-        return cls(sync.poll_interval, sync.rescan_interval, sync.settle_seconds)
+    def start(
+        cls, sync: SyncConfig, *, now: float = 0.0, draw: Draw = None
+    ) -> Schedule:
+        """The schedule of an agent starting at ``now``: its first pass waits a random part
+        of ``start_spread`` (capped at the poll interval), none without ``draw``."""
+        spread = min(sync.start_spread, sync.poll_interval)
+        wait = spread * draw() if draw is not None else 0.0
+        return cls(
+            sync.poll_interval,
+            sync.rescan_interval,
+            sync.settle_seconds,
+            sync.walk_interval,
+            sync.recent_walk_interval,
+            next_poll=now + wait if wait else None,
+        )
 
     def due(self, now: float, hints: Hints) -> PassDue | None:
         """The pass to run at ``now``, or None when nothing calls for one."""
         poll_due = (
             self.next_poll is None or now >= self.next_poll or hints.poll_asked or hints.scan_asked
         )
-        rescan_due = self.last_rescan is None or now - self.last_rescan >= self.rescan_interval
+        first = self.last_rescan is None
+        # The first pass waits its turn (the start-up spread) unless something asks for it.
+        rescan_due = first or now - self.last_rescan >= self.rescan_interval
+        if first and not (poll_due or hints.local_settled):
+            return None
         if not (hints.local_settled or poll_due or rescan_due):
             return None
         scan = hints.local_settled or rescan_due or hints.scan_asked or not hints.watcher_alive
-        return PassDue(scan_local=scan, full_check=rescan_due)
+        return PassDue(scan_local=scan, full_check=rescan_due, walk=self._walk(now, hints))
+
+    def _walk(self, now: float, hints: Hints) -> Walk:
+        # A poll asked for (the demo changed the share through plain WebDAV) lists it all.
+        if self.next_walk is None or now >= self.next_walk or hints.poll_asked:
+            return Walk.FULL
+        if self.next_recent is None or now >= self.next_recent:
+            return Walk.RECENT
+        return Walk.POLL
 
     def delay_after(self, result: PassEnd) -> float:
         """Seconds from the start of a pass that ended so to the next poll."""
@@ -108,17 +151,22 @@ class Schedule:
             # A refused login retried every poll would trip the server's brute-force guard
             # (Nextcloud throttles, then blocks): wait until someone can fix the account.
             return max(poll, AUTH_RETRY)
-        if result.outcome is Outcome.STOPPED:
-            return poll
         if result.outcome is Outcome.RETRY_SOON:
             return max(self.settle_seconds, SETTLE_RETRY_MIN)
-        # Where the share does not tell cheaply what changed, a poll lists every folder:
-        # space polls so that polling costs at most ~1% of one core.
-        spacing = POLL_CPU_FACTOR * result.cpu_seconds
-        return max(poll, min(spacing, MAX_POLL_SPACING))
+        # A poll costs one request per change beacon (or one Depth 0 PROPFIND on Nextcloud):
+        # polls need no spacing by the pass's cost any more, walks have their own intervals.
+        return poll
 
-    def after_pass(self, started: float, due: PassDue, result: PassEnd) -> Schedule:
-        """The schedule once the pass that was ``due`` at ``started`` ended with ``result``."""
+    def after_pass(
+        self,
+        started: float,
+        due: PassDue,
+        result: PassEnd,
+        *,
+        draw: Draw = None,
+    ) -> Schedule:
+        """The schedule once the pass that was ``due`` at ``started`` ended with ``result``;
+        ``draw`` places the next walks within their jitter."""
         after = dataclasses.replace(
             self,
             next_poll=started + self.delay_after(result),
@@ -127,9 +175,17 @@ class Schedule:
         if result.outcome is Outcome.UNREACHABLE:
             backoff = min(self.retry_delay * 2, self.poll_interval)
             return dataclasses.replace(after, retry_delay=backoff)
-        if result.outcome in (Outcome.DONE, Outcome.RETRY_SOON):
-            return after.share_reached()
-        return after
+        if result.outcome not in (Outcome.DONE, Outcome.RETRY_SOON):
+            return after  # the walk did not happen: still due
+        if due.walk is Walk.FULL:
+            after = dataclasses.replace(
+                after, next_walk=started + _jittered(self.walk_interval, draw)
+            )
+        if due.walk in (Walk.FULL, Walk.RECENT):
+            after = dataclasses.replace(
+                after, next_recent=started + _jittered(self.recent_walk_interval, draw)
+            )
+        return after.share_reached()
 
     def share_reached(self) -> Schedule:
         """A pass ran to its end (the agent's own or one a command asked for): the next time
@@ -145,6 +201,12 @@ class Schedule:
         if settle_deadline is not None:
             deadlines.append(settle_deadline)
         return max(0.0, min(deadlines) - now)
+
+
+def _jittered(interval: float, draw: Draw) -> float:
+    if draw is None:
+        return interval
+    return interval * (1.0 + WALK_JITTER * (2.0 * draw() - 1.0))
 
 
 def job_wait(last_run: float | None, every: float, now: float) -> float:

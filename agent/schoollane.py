@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from .errors import AuthError, HosoError, UnreachableError
 from .i18n import _
 from .log import get_logger
 from .model import RelPath
-from .schedule import Hints, Outcome, PassEnd, Schedule
+from .schedule import Hints, Outcome, PassDue, PassEnd, Schedule
 from .schoolfolder import open_syncer
 from .sync import PassResult, Syncer
 from .watcher import Debouncer, OwnWrites, Watcher
@@ -58,7 +59,8 @@ class SchoolLane:
         self.clock = clock
         self.own_writes = OwnWrites()
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
-        self.schedule = Schedule.start(config.sync)
+        self._random = random.Random()  # spreads the school's agents (agent/schedule.py)
+        self.schedule = Schedule.start(config.sync, now=clock(), draw=self._random.random)
         self.wake = threading.Event()
         self.calls: queue.SimpleQueue[channel.Call] = queue.SimpleQueue()
         self.syncer: Syncer | None = None
@@ -124,8 +126,10 @@ class SchoolLane:
                 )
                 self._scan_now = False
                 if due is not None:
-                    ended = self._pass(syncer, local_changed=due.scan_local)
-                    self.schedule = self.schedule.after_pass(now, due, ended)
+                    ended = self._pass(syncer, due)
+                    self.schedule = self.schedule.after_pass(
+                        now, due, ended, draw=self._random.random
+                    )
                     continue
                 timeout = self.schedule.sleep_for(
                     self.clock(), settle_deadline=self.debouncer.next_deadline()
@@ -152,10 +156,9 @@ class SchoolLane:
             return
         self._scan_now = True
 
-    def _pass(self, syncer: Syncer, *, local_changed: bool) -> PassEnd:
-        cpu_before = time.process_time()
+    def _pass(self, syncer: Syncer, due: PassDue) -> PassEnd:
         try:
-            result = syncer.run_pass(local_changed=local_changed, validate=False)
+            result = syncer.run_pass(local_changed=due.scan_local, validate=False, walk=due.walk)
         except UnreachableError as exc:
             self._tell(str(exc), error=False)
             return PassEnd(Outcome.UNREACHABLE)
@@ -166,9 +169,7 @@ class SchoolLane:
             log.exception("school folder: the pass failed")
             return PassEnd(Outcome.STOPPED)
         self._passed(result)
-        if result.retry_soon:
-            return PassEnd(Outcome.RETRY_SOON)
-        return PassEnd(Outcome.DONE, cpu_seconds=time.process_time() - cpu_before)
+        return PassEnd(Outcome.RETRY_SOON if result.retry_soon else Outcome.DONE)
 
     def _passed(self, result: PassResult) -> None:
         """What follows every school pass that ran to its end."""

@@ -24,7 +24,7 @@ import shlex
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import (
+    beacon,
     davxml,
     guards,
     heldback,
@@ -43,6 +44,7 @@ from . import (
     restored,
     serverinfo,
     trash,
+    walks,
 )
 from .config import Config, Secret, default_state_dir
 from .display import printable_name
@@ -77,6 +79,7 @@ from .model import (
     Side,
     Skip,
     SkipReason,
+    Walk,
     is_within,
     name_of,
     nfc,
@@ -96,6 +99,36 @@ RECORDS, SCHOOL = "records", "school"  # the folders a Syncer may keep (Syncer.f
 MARKER_META = "root_marker"
 SERVER_META = "server_identity"
 TEMP_UPLOADS_META = "temp_uploads"  # JSON list: temp uploads started and not yet finished
+# JSON {folder: what its change beacon held when that folder was last walked}: a token,
+# beacon.ABSENT, or null (a beacon found by a walk and not read yet: walked at the next poll).
+BEACONS_META = "change_beacons"
+NEXTCLOUD_ROOT_META = "share_root_etag"  # the root's ETag at the last pass that left nothing out
+# Plan actions that change the share: after them the change beacons are written.
+_SHARE_CHANGES = (
+    ActionKind.UPLOAD,
+    ActionKind.MKDIR_REMOTE,
+    ActionKind.DELETE_REMOTE,
+    ActionKind.MOVE_REMOTE,
+    ActionKind.CONFLICT,
+)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a pass knows about the share before it lists anything (docs/sync.md, "How an
+    idle agent finds changes")."""
+
+    walk: Walk
+    # Each known change beacon as read before the walk (none on Nextcloud, whose root's ETag
+    # tells instead: ``nextcloud``).
+    seen: Mapping[RelPath, beacon.Seen] = dataclasses.field(default_factory=dict)
+    changed: tuple[RelPath, ...] = ()  # beacon folders whose subtree another agent changed
+    nextcloud: bool = False
+
+    @property
+    def quiet(self) -> bool:
+        """A poll that no beacon calls for: nothing to list."""
+        return self.walk is Walk.POLL and not self.nextcloud and not self.changed
 
 
 @dataclass(frozen=True)
@@ -186,6 +219,8 @@ class Syncer:
         self._remote: Remote | None = None
         self._temp_lock = threading.Lock()
         self._clean = False  # the last pass finished with nothing failed, skipped or pending
+        # The change beacons the last listing met: (was it a full walk, their folders).
+        self._beacons_found: tuple[bool, tuple[RelPath, ...]] | None = None
 
     @property
     def remote(self) -> Remote:
@@ -231,10 +266,13 @@ class Syncer:
         allow_clock_jump: bool = False,
         local_changed: bool = True,
         validate: bool = True,
+        walk: Walk = Walk.FULL,
     ) -> PassResult:
         """One pass. ``local_changed=False`` (the daemon's poll, with a live watcher that saw
         nothing) first compares the share with the journal and stops there when nothing
-        moved since the last clean pass, without scanning the records folder.
+        moved since the last clean pass, without scanning the records folder. ``walk``: how
+        much of a plain WebDAV share to list (the daemon's schedule says; a command lists
+        everything).
         ``validate=False`` leaves the validation of what changed to the caller (the daemon
         does it off its sync loop). The ``allow_*`` flags are the user's confirmations past
         the guards (see the module docstring)."""
@@ -242,6 +280,7 @@ class Syncer:
         try:
             result = self._pass(
                 dry_run=dry_run,
+                walk=walk,
                 local_changed=local_changed,
                 confirmed=_Confirmed(allow_mass_delete, allow_restored_share, allow_clock_jump),
             )
@@ -295,14 +334,20 @@ class Syncer:
         ]
         notices.tell(partial(self.plugins.notify, logged=True), notes)  # the line above
 
-    def _pass(self, *, dry_run: bool, local_changed: bool, confirmed: _Confirmed) -> PassResult:
+    def _pass(
+        self, *, dry_run: bool, walk: Walk, local_changed: bool, confirmed: _Confirmed
+    ) -> PassResult:
+        look = None if dry_run else self._look(walk)
         prepared = self.prepare(
             dry_run=dry_run,
             allow_mass_delete=confirmed.mass_delete,
             allow_restored_share=confirmed.restored_share,
             local_changed=local_changed or not self._clean,
+            look=look,
         )
         if prepared is None:
+            if look is not None:
+                self._settle_beacons(look, touched=[], walked=True)
             return PassResult(Report(), Plan(), "ok")
         if dry_run:
             report = _describe(prepared.plan)
@@ -310,7 +355,101 @@ class Syncer:
             report.warnings += _unlisted_warnings(prepared, self.remote.identity)
             report.failed += _refused_failures(prepared.refused, prepared.misnamed)
             return PassResult(report, prepared.plan, "dry_run")
-        return self.execute(dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump))
+        assert look is not None
+        touched = _share_paths(prepared.plan)
+        try:
+            result = self.execute(
+                dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump)
+            )
+        except BaseException:
+            # Others must still hear of what changed before the stop; this walk counts for
+            # nothing, so the next poll walks again.
+            self._settle_beacons(look, touched=touched, walked=False)
+            raise
+        self._settle_beacons(look, touched=touched, walked=True)
+        return result
+
+    # --- change beacons (agent/beacon.py) ----------------------------------------------------
+
+    def _beacon_memory(self) -> dict[RelPath, str | None]:
+        try:
+            stored = json.loads(self.journal.meta_get(BEACONS_META) or "{}")
+        except ValueError:
+            return {}
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            k: v for k, v in stored.items() if isinstance(k, str) and isinstance(v, str | None)
+        }
+
+    def _look(self, walk: Walk) -> Look:
+        """Read the change beacons before anything is listed: a change written during the
+        walk then changes a beacon again, and the next poll walks again."""
+        self._beacons_found = None
+        if self.journal.meta_get(NEXTCLOUD_ROOT_META):
+            return Look(walk, nextcloud=True)
+        memory = self._beacon_memory()
+        folders = ["", *sorted(f for f in memory if f)]
+        seen = {folder: self.remote.read_beacon(folder) for folder in folders}
+        changed = tuple(
+            f for f, read in seen.items() if read.key is None or memory.get(f, None) != read.key
+        )
+        return Look(walk, seen, changed)
+
+    def _settle_beacons(self, look: Look, *, touched: list[RelPath], walked: bool) -> None:
+        """After the pass: write new tokens where this pass changed the share (and create
+        the root's beacon when it is missing or garbage), then remember what each beacon held
+        before the walk, when the walk ran to its end. A beacon written by someone else
+        meanwhile is remembered as nothing, so the next poll walks again."""
+        if look.nextcloud:
+            return
+        memory = self._beacon_memory()
+        remembered = dict(memory)
+        for folder, before in look.seen.items():
+            if folder and not before.present:
+                remembered.pop(folder, None)  # another agent's beacon gone: forget it
+                continue
+            key = before.key
+            if walked:
+                remembered[folder] = key
+            changed_here = any(is_within(p, folder) for p in touched)
+            if folder == "":
+                create = key is None or (key == beacon.ABSENT and memory.get("") != beacon.ABSENT)
+                changed_here = changed_here or create
+            if not changed_here:
+                continue
+            try:
+                written = self._write_beacon(folder, before)
+            except HosoError as exc:
+                log.info("the change beacon of /%s was not written: %s", folder, exc)
+                written = None
+            if not walked:
+                continue
+            if written is None:
+                remembered.pop(folder, None)
+            else:
+                remembered[folder] = written
+        if walked and self._beacons_found is not None:
+            full, found = self._beacons_found
+            if full:  # a full walk saw every beacon there is
+                remembered = {f: v for f, v in remembered.items() if not f or f in found}
+            for folder in found:
+                remembered.setdefault(folder, None)  # read first at the next poll
+        if remembered != memory:
+            self.journal.meta_set(BEACONS_META, json.dumps(remembered, sort_keys=True))
+
+    def _write_beacon(self, folder: RelPath, before: beacon.Seen) -> str | None:
+        """Write a new token over the beacon as it is now; what to remember for it: the new
+        token when nobody wrote it since ``before`` was read, beacon.ABSENT when it could
+        not be created, else None."""
+        now = self.remote.read_beacon(folder)
+        token = beacon.new_token()
+        data = beacon.render(token, self.config.host_name, datetime.now().astimezone())
+        if self.remote.write_beacon(folder, data, over=now):
+            return token if now.same(before) else None
+        if not now.present and not before.present:
+            return beacon.ABSENT  # this account may not create it (a read-only folder)
+        return None
 
     def prepare(
         self,
@@ -319,46 +458,36 @@ class Syncer:
         allow_mass_delete: bool = False,
         allow_restored_share: bool = False,
         local_changed: bool = True,
+        look: Look | None = None,
     ) -> PreparedPass | None:
         """Guards, scan + list, hashing and the plan: everything up to the first change.
 
-        None when ``local_changed`` is False and the share still matches the journal."""
+        None when ``local_changed`` is False and the share still matches the journal (as far
+        as ``look`` has it listed: None lists every folder)."""
+        if look is not None and look.quiet and not local_changed:
+            return None  # no beacon moved: not even the journal is read
         cfg = self.config
         known = self.journal.entries()
         self._check_root(known, allow_mass_delete=allow_mass_delete, dry_run=dry_run)
         caps = self._probe(known, dry_run=dry_run)
         server_restored = self._server_identity_changed(caps, known)
-
-        def list_share() -> RemoteTree:
-            return self.remote.list_tree(
-                exclude=self.ignore.is_ignored,
-                unchanged_dirs=self.journal.remote_dir_etags() if caps.nextcloud else None,
-                known=known,
-            )
-
-        def scan_folder() -> local.ScanResult:
-            if dry_run and not known and not cfg.root.exists():
-                return local.ScanResult({})  # a first dry run: the first pass creates it
-            return local.scan(
-                cfg.root,
-                known,
-                self.ignore,
-                now_ns=time.time_ns(),
-                settle_seconds=cfg.sync.settle_seconds,
-            )
-
-        if local_changed:
-            with ThreadPoolExecutor(1, thread_name_prefix="hoso-list") as pool:
-                listing_future = pool.submit(list_share)
-                scan = scan_folder()
-                listing = listing_future.result()
-            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
-        else:
-            listing = list_share()
-            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
-            if _matches_journal(listing, known):
-                return None
-            scan = scan_folder()
+        if look is not None and look.nextcloud and not caps.nextcloud:
+            self.journal.meta_set(NEXTCLOUD_ROOT_META, None)  # another server at this address
+        if (
+            look is not None
+            and look.nextcloud
+            and look.walk is Walk.POLL
+            and not local_changed
+            and caps.nextcloud
+            and caps.root_etag == self.journal.meta_get(NEXTCLOUD_ROOT_META)
+        ):
+            return None  # nothing below the root changed: one Depth 0 PROPFIND
+        looked = self._scan_and_list(
+            known, caps, look, local_changed=local_changed, dry_run=dry_run
+        )
+        if looked is None:
+            return None
+        scan, listing, caps = looked
 
         if serverinfo.contradicted(caps, listing):
             serverinfo.forget(self.journal)  # the server changed behind its URL: probe again
@@ -454,6 +583,86 @@ class Syncer:
             stale_refusals=kept.stale,
             forbidden=tuple(listing.forbidden),
         )
+
+    def _scan_and_list(
+        self,
+        known: dict[RelPath, JournalEntry],
+        caps: Capabilities,
+        look: Look | None,
+        *,
+        local_changed: bool,
+        dry_run: bool,
+    ) -> tuple[local.ScanResult, RemoteTree, Capabilities] | None:
+        """The records folder's scan and the share's listing (None: a poll found the share
+        as the journal has it). On a plain WebDAV share, unless ``look`` asks for a full
+        walk, only the due folders are listed (agent/walks.py), and always every folder
+        holding a local change: the scan comes first then."""
+        cfg = self.config
+        partial = look is not None and look.walk is not Walk.FULL and not caps.nextcloud
+        folders: set[RelPath] = set()
+        subtrees: tuple[RelPath, ...] = ()
+        if partial:
+            assert look is not None
+            subtrees = look.changed
+            errors = [e.path for e in self.journal.errors()]
+            folders = walks.holding(walks.doubtful(known, errors), known)
+            if look.walk is Walk.RECENT:
+                folders |= walks.recent_folders(
+                    known, now=self.clock(), days=cfg.sync.recent_days
+                )
+
+        def list_share(needed: Iterable[RelPath] = ()) -> RemoteTree:
+            listing = self.remote.list_tree(
+                exclude=self.ignore.is_ignored,
+                unchanged_dirs=self.journal.remote_dir_etags() if caps.nextcloud else None,
+                known=known,
+                due=walks.due(folders.union(needed), subtrees) if partial else None,
+            )
+            self._beacons_found = (not partial and not caps.nextcloud, tuple(listing.beacons))
+            return listing
+
+        def scan_folder() -> local.ScanResult:
+            if dry_run and not known and not cfg.root.exists():
+                return local.ScanResult({})  # a first dry run: the first pass creates it
+            return local.scan(
+                cfg.root,
+                known,
+                self.ignore,
+                now_ns=time.time_ns(),
+                settle_seconds=cfg.sync.settle_seconds,
+            )
+
+        def holding_changes(scan: local.ScanResult) -> set[RelPath]:
+            return walks.holding(walks.local_changes(scan.entries, known), known)
+
+        if local_changed and partial:
+            scan = scan_folder()
+            listing = list_share(holding_changes(scan))
+        elif local_changed:
+            with ThreadPoolExecutor(1, thread_name_prefix="hoso-list") as pool:
+                listing_future = pool.submit(list_share)
+                scan = scan_folder()
+                listing = listing_future.result()
+        else:
+            listing = list_share()
+            caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
+            if _matches_journal(listing, known):
+                self._share_seen(caps)
+                return None
+            scan = scan_folder()
+            needed = holding_changes(scan) if partial else set()
+            present = [p for p, e in listing.items() if e.kind is Kind.DIR]
+            if walks.unlisted(needed, listing.listed, present):
+                # Changed here meanwhile, in a folder taken from the journal: list it too.
+                listing = list_share(needed)
+        caps = self._learn_refused_probe(caps, listing, dry_run=dry_run)
+        return scan, listing, caps
+
+    def _share_seen(self, caps: Capabilities) -> None:
+        """The share's root as of this pass's probe, on Nextcloud, once nothing was left out:
+        the next poll compares it with one Depth 0 PROPFIND."""
+        if caps.nextcloud:
+            self.journal.meta_set(NEXTCLOUD_ROOT_META, caps.root_etag or None)
 
     def _refusals(self) -> list[refusals.Refusal]:
         return [
@@ -554,6 +763,7 @@ class Syncer:
             self.journal.set_remote_dir_etags(
                 {p: e.etag for p, e in prepared.remote.items() if e.kind is Kind.DIR}
             )
+            self._share_seen(caps)
         self.journal.meta_set(SERVER_META, _identity(caps))
         report.warnings += _not_seen_warnings(plan, report)
         clock = trash.purge_expired(
@@ -854,6 +1064,12 @@ class _Confirmed:
     mass_delete: bool = False
     restored_share: bool = False
     clock_jump: bool = False
+
+
+def _share_paths(plan: Plan) -> list[RelPath]:
+    """The paths a plan changes on the share (moves at both ends): where beacons are due."""
+    actions = plan.of_kind(*_SHARE_CHANGES)
+    return [*(a.path for a in actions), *(a.source for a in actions if a.source)]
 
 
 def _holds_anything(folder: Path) -> bool:

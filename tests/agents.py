@@ -40,6 +40,7 @@ from agent.sync import PassResult, Syncer
 MARKER = ".hoso-root"
 RESTORE_MARKER = ".hoso-restored"  # left by `hoso backup restore` until the next sync
 TEMP_PREFIX = ".~hoso-"
+BEACON = ".hoso-changes"  # the agents' change beacon on the share (agent/beacon.py)
 SHARE_TRASH = ".hoso-trash"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,8 @@ class Agent:
             "timeout": 10.0,
             **self.remote_overrides,
         }
-        sync = {"settle_seconds": 0.0, "transfers": 2, **self.sync_overrides}
+        # No random wait before the first pass of `hoso run`: tests wait for it.
+        sync = {"settle_seconds": 0.0, "transfers": 2, "start_spread": 0.0, **self.sync_overrides}
         raw: dict[str, Any] = {
             "root": str(self.root),
             "state_dir": str(self.state_dir),
@@ -271,9 +273,9 @@ def _files(top: Path, *, skip_top: Iterable[str]) -> Tree:
             dirnames[:] = [d for d in dirnames if d not in skipped]
             filenames = [f for f in filenames if f not in skipped]
         for name in filenames:
-            # Our temp files, and the temp file Apache's mod_dav_fs leaves when it is killed
-            # mid-PUT (the server's litter, which the agent ignores like office lock files).
-            if name.startswith((TEMP_PREFIX, ".davfs.tmp")):
+            # Our temp files and change beacons, and the temp file Apache's mod_dav_fs leaves
+            # when it is killed mid-PUT (litter the agent ignores like office lock files).
+            if name.startswith((TEMP_PREFIX, ".davfs.tmp")) or name == BEACON:
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             try:
@@ -405,6 +407,7 @@ _METHOD = re.compile(
 
 
 def logged_methods(share: Share, since: int) -> list[str]:
-    """Methods of the requests the server logged after its ``since``-th logged request."""
-    lines = share.server.logged_requests()[since:]
+    """Methods of the requests the server logged after its ``since``-th logged request,
+    leaving out the agents' reads and writes of their change beacon (no record's transfer)."""
+    lines = [line for line in share.server.logged_requests()[since:] if BEACON not in line]
     return [found.group(1) for line in lines if (found := _METHOD.search(line))]

@@ -6,11 +6,13 @@ seconds since 1970 (WALL is Monday 7 December 2026, 08:00 UTC).
 
 from __future__ import annotations
 
+from pytest import approx
+
 from agent.config import SyncConfig
+from agent.model import Walk
 from agent.schedule import (
     AUTH_RETRY,
     FIRST_RETRY,
-    MAX_POLL_SPACING,
     MIN_JOB_INTERVAL,
     Hints,
     Outcome,
@@ -22,8 +24,9 @@ from agent.schedule import (
 
 SYNC = SyncConfig(settle_seconds=2.0, poll_interval=30.0, rescan_interval=3600.0)
 QUIET = Hints()
-DONE = PassEnd(Outcome.DONE, cpu_seconds=0.01)
-FULL = PassDue(scan_local=True, full_check=True)
+DONE = PassEnd(Outcome.DONE)
+FULL = PassDue(scan_local=True, full_check=True, walk=Walk.FULL)
+POLL = PassDue(scan_local=False, full_check=False, walk=Walk.POLL)
 WALL = 1_796_630_400.0
 DAY = 86_400.0
 
@@ -41,7 +44,9 @@ def started_at(now: float) -> Schedule:
 def test_the_first_look_right_after_boot_is_a_full_pass_with_the_start_up_check() -> None:
     # Three seconds after boot: far less than the rescan interval since the clock's origin,
     # which must not read as "checked a moment ago".
-    assert Schedule.start(SYNC).due(3.0, QUIET) == PassDue(scan_local=True, full_check=True)
+    assert Schedule.start(SYNC).due(3.0, QUIET) == PassDue(
+        scan_local=True, full_check=True, walk=Walk.FULL
+    )
 
 
 def test_the_first_look_long_after_boot_is_the_same_full_pass() -> None:
@@ -50,9 +55,11 @@ def test_the_first_look_long_after_boot_is_the_same_full_pass() -> None:
 
 def test_the_first_pass_failing_still_counts_as_the_start_up_check() -> None:
     # The check validates the folder on disk, which needs no share: the retry does not run
-    # it again.
+    # it again. The full walk did not happen: the retry is one.
     offline = Schedule.start(SYNC).after_pass(3.0, FULL, PassEnd(Outcome.UNREACHABLE))
-    assert offline.due(3.0 + FIRST_RETRY, QUIET) == PassDue(scan_local=False, full_check=False)
+    assert offline.due(3.0 + FIRST_RETRY, QUIET) == PassDue(
+        scan_local=False, full_check=False, walk=Walk.FULL
+    )
 
 
 # --- polls and rescans -------------------------------------------------------------------------
@@ -80,7 +87,8 @@ def test_the_loop_wakes_when_local_changes_settle_or_a_job_is_due_if_sooner() ->
 
 def test_a_poll_asked_for_comes_at_once_and_a_scan_asked_for_scans() -> None:
     schedule = started_at(100.0)
-    assert schedule.due(101.0, Hints(poll_asked=True)) == PassDue(False, False)
+    # A poll asked for (the demo changed the share through plain WebDAV) lists every folder.
+    assert schedule.due(101.0, Hints(poll_asked=True)) == PassDue(False, False, Walk.FULL)
     assert schedule.due(101.0, Hints(scan_asked=True)) == PassDue(True, False)
 
 
@@ -92,20 +100,89 @@ def test_without_a_live_watcher_every_poll_scans_the_folder() -> None:
 
 def test_the_rescan_comes_an_interval_after_the_last_and_then_waits_again() -> None:
     schedule = started_at(100.0)
-    assert schedule.due(3699.0, Hints(poll_asked=True)) == PassDue(False, False)
+    assert schedule.due(3699.0, Hints(poll_asked=True)) == PassDue(False, False, Walk.FULL)
     assert schedule.due(3700.0, QUIET) == FULL
     again = schedule.after_pass(3700.0, FULL, DONE)
     assert again.due(3730.0, QUIET) == PassDue(False, False)
     assert again.due(7300.0, QUIET) == FULL
 
 
-def test_a_pass_that_cost_much_cpu_spaces_the_polls_up_to_a_cap() -> None:
+def test_polls_are_not_spaced_by_what_a_pass_cost() -> None:
+    # A poll costs one request per change beacon: the walks have intervals of their own, and
+    # a change made through hoso must arrive within the poll interval.
     schedule = started_at(100.0)
-    assert schedule.delay_after(PassEnd(Outcome.DONE, cpu_seconds=0.05)) == 30.0
-    assert schedule.delay_after(PassEnd(Outcome.DONE, cpu_seconds=1.0)) == 100.0
-    assert schedule.delay_after(PassEnd(Outcome.DONE, cpu_seconds=60.0)) == MAX_POLL_SPACING
-    spaced = schedule.after_pass(200.0, PassDue(False, False), PassEnd(Outcome.DONE, 1.0))
-    assert spaced.due(299.0, QUIET) is None and spaced.due(300.0, QUIET) is not None
+    assert schedule.delay_after(DONE) == 30.0
+    after = schedule.after_pass(130.0, POLL, DONE)
+    assert after.due(159.0, QUIET) is None and after.due(160.0, QUIET) == POLL
+
+
+# --- walks -------------------------------------------------------------------------------------
+
+
+def test_walks_ride_on_polls_recent_folders_every_five_minutes_all_every_hour() -> None:
+    schedule = started_at(100.0)  # the first pass was the full walk
+    assert schedule.due(370.0, QUIET) == POLL
+    recent = PassDue(False, False, Walk.RECENT)
+    assert schedule.due(400.0, QUIET) == recent
+    schedule = schedule.after_pass(400.0, recent, DONE)
+    assert schedule.due(430.0, QUIET) == POLL
+    assert schedule.due(700.0, QUIET) == recent
+    # The hour's walk lists everything, and the recent walk counts from it.
+    assert schedule.due(3700.0, QUIET) == FULL
+    walked = schedule.after_pass(3700.0, FULL, DONE)
+    assert walked.due(3730.0, QUIET) == POLL and walked.due(4000.0, QUIET) == recent
+
+
+def test_a_walk_that_did_not_run_to_its_end_stays_due() -> None:
+    schedule = started_at(100.0)
+    recent = PassDue(False, False, Walk.RECENT)
+    offline = schedule.after_pass(400.0, recent, PassEnd(Outcome.UNREACHABLE))
+    assert offline.due(400.0 + FIRST_RETRY, QUIET) == recent
+    stopped = schedule.after_pass(3700.0, FULL, PassEnd(Outcome.STOPPED))
+    assert stopped.due(3730.0, QUIET) == PassDue(False, False, Walk.FULL)
+
+
+def test_a_due_walk_never_asks_a_refusing_share_sooner() -> None:
+    schedule = started_at(100.0)
+    refused = schedule.after_pass(3700.0, FULL, PassEnd(Outcome.REFUSED))
+    assert refused.due(3700.0 + AUTH_RETRY - 1, QUIET) is None
+    assert refused.sleep_for(3701.0) == AUTH_RETRY - 1
+
+
+def test_the_walks_are_spread_by_the_numbers_drawn() -> None:
+    first = Schedule.start(SYNC)
+    low = first.after_pass(100.0, FULL, DONE, draw=lambda: 0.0)
+    assert (low.next_walk, low.next_recent) == approx((100.0 + 3240.0, 100.0 + 270.0))  # -10 %
+    high = first.after_pass(100.0, FULL, DONE, draw=lambda: 1.0)
+    assert (high.next_walk, high.next_recent) == approx((100.0 + 3960.0, 100.0 + 330.0))  # +10 %
+    draws = iter([0.25, 0.75])
+    mixed = first.after_pass(100.0, FULL, DONE, draw=lambda: next(draws))
+    assert (mixed.next_walk, mixed.next_recent) == approx((100.0 + 3420.0, 100.0 + 315.0))
+
+
+# --- the first pass spread ---------------------------------------------------------------------
+
+
+def test_the_first_pass_waits_its_share_of_the_start_up_spread() -> None:
+    # Sixty PCs switched on at 7:00: each looks at the share at its own moment of 30 s.
+    schedule = Schedule.start(SYNC, now=100.0, draw=lambda: 0.5)
+    assert schedule.due(114.9, QUIET) is None
+    assert schedule.sleep_for(100.0) == 15.0
+    assert schedule.due(115.0, QUIET) == FULL
+
+
+def test_local_changes_or_a_request_do_not_wait_for_the_spread() -> None:
+    schedule = Schedule.start(SYNC, now=100.0, draw=lambda: 0.9)
+    assert schedule.due(101.0, Hints(local_settled=True)) == FULL
+    assert schedule.due(101.0, Hints(poll_asked=True)) == PassDue(True, True, Walk.FULL)
+    assert schedule.due(101.0, Hints(scan_asked=True)) == FULL
+
+
+def test_the_spread_is_at_most_the_poll_interval() -> None:
+    quick = SyncConfig(poll_interval=10.0, start_spread=30.0)
+    assert Schedule.start(quick, now=100.0, draw=lambda: 0.5).next_poll == 105.0
+    off = SyncConfig(start_spread=0.0)
+    assert Schedule.start(off, now=100.0, draw=lambda: 0.5).due(100.0, QUIET) == FULL
 
 
 def test_a_file_still_being_written_brings_the_next_pass_close() -> None:
