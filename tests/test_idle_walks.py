@@ -10,22 +10,25 @@ times are literal seconds. What the share was asked is read from its access log.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from agents import Agent, conflict_copies, remote_put, remote_tree
 from conftest import Share
-from servers import Answer
-from test_faults import FaultProxy
+from servers import ROOT, Answer, FaultServer, dav_response, multistatus
+from test_faults import PASSWORD, USER, FaultProxy
 
-from agent import beacon, walks
+from agent import beacon, config, serverinfo, walks
 from agent.config import SyncConfig
+from agent.errors import ConfigError
 from agent.model import JournalEntry, Kind, LocalEntry, Walk
+from agent.remote import CAUTIOUS
 from agent.schedule import Hints, Outcome, PassEnd, Schedule
 from agent.sync import Syncer
 
@@ -357,3 +360,142 @@ def test_a_local_edit_in_an_old_folder_meets_the_managers_edit_as_a_conflict(
     (copy,) = conflict_copies(tree)
     assert tree[copy] == b"sua boi giao vien"
     assert remote_tree(share) == tree
+
+
+# --- Nextcloud: one request per idle poll ------------------------------------------------------
+
+
+class NextcloudStandIn(FaultServer):
+    """A small server of this test's own answering as Nextcloud does what a sync asks:
+    PROPFIND (Depth 0 or 1) with ``oc:fileid``, folder ETags that change whenever anything
+    below them changes, and GET. ``edit`` changes a file as the web page would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files = {"Tuần 1/a.docx": b"abc", "Tuần 2/b.docx": b"bcd"}
+        self.versions = {path: 1 for path in self.files}
+        self.seen: list[tuple[str, str, str]] = []  # (method, path, Depth)
+
+    def edit(self, path: str, data: bytes) -> None:
+        self.files[path] = data
+        self.versions[path] += 1
+
+    def _etag(self, folder: str) -> str:
+        below = [f"{p}{v}" for p, v in sorted(self.versions.items()) if p.startswith(folder)]
+        return "d" + str(abs(hash(tuple(below))))
+
+    def _respond(self, method, path, raw_path, headers, body) -> Answer:  # type: ignore[no-untyped-def]
+        depth = headers.get("Depth", "")
+        self.seen.append((method, path, depth))
+        rel = path.removeprefix(f"/{ROOT}").strip("/")
+        if method == "GET" and rel in self.files:
+            etag = f'"f{self.versions[rel]}"'
+            return Answer(200, {"ETag": etag, "OC-ETag": etag}, self.files[rel])
+        if method != "PROPFIND":
+            return Answer(404)
+        folders = sorted({p.rpartition("/")[0] for p in self.files})
+        if rel and rel not in folders:
+            return Answer(404)
+        oc = "<oc:fileid>7</oc:fileid><oc:data-fingerprint>fp</oc:data-fingerprint>"
+        href = lambda p: "/" + ROOT + "/" + quote(p)  # noqa: E731
+        own = dav_response(href(rel + "/" if rel else ""), self._etag(rel), folder=True, extra=oc)
+        children = []
+        if depth == "1":
+            if rel:
+                children = [dav_response(href(p), f"f{self.versions[p]}", extra=oc)
+                            for p in self.files if p.startswith(rel + "/")]
+            else:
+                children = [dav_response(href(f + "/"), self._etag(f), folder=True, extra=oc)
+                            for f in folders]
+        return Answer(207, body=multistatus(own, *children))
+
+
+def test_on_nextcloud_an_idle_poll_is_one_depth_0_propfind(tmp_path: Path) -> None:
+    cloud = NextcloudStandIn()
+    cloud.start()
+    try:
+        share = Share(None, cloud.url, ROOT, USER, PASSWORD, tmp_path / "no-disk")  # type: ignore[arg-type]
+        agent = Agent(tmp_path, share)
+        with engine(agent) as syncer:
+            # What a probe of this server learnt (its writes are not what this test is about).
+            known = dataclasses.replace(CAUTIOUS, etags_in_listings=True)
+            caps = syncer.remote.adopt(known)
+            serverinfo.remember(syncer.journal, syncer.remote.identity, caps, now=NOW)
+            assert sorted(poll(syncer, Walk.FULL, local=True).downloaded) == sorted(cloud.files)
+            assert not poll(syncer).changed_anything  # learns the root's ETag as listed
+            cloud.seen.clear()
+            for _ in range(5):
+                assert not poll(syncer).changed_anything
+            assert cloud.seen == [("PROPFIND", f"/{ROOT}/", "0")] * 5
+            # Changed through the web page: the root's ETag moves, the next poll lists what moved.
+            cloud.edit("Tuần 2/b.docx", b"xyz")
+            cloud.seen.clear()
+            assert poll(syncer).downloaded == ["Tuần 2/b.docx"]
+            listed_now = [(p, d) for m, p, d in cloud.seen if m == "PROPFIND"]
+            assert (f"/{ROOT}/Tuần 1/", "1") not in listed_now  # unchanged: not listed
+            assert agent.read("Tuần 2/b.docx") == b"xyz"
+            cloud.seen.clear()
+            assert not poll(syncer).changed_anything
+            assert not poll(syncer).changed_anything
+            assert cloud.seen == [("PROPFIND", f"/{ROOT}/", "0")] * 2
+    finally:
+        cloud.stop()
+
+
+@APACHE
+def test_a_managers_copy_of_the_whole_share_follows_each_teachers_beacon(
+    tmp_path: Path, share: Share
+) -> None:
+    teacher = Agent(tmp_path, dataclasses.replace(share, remote_dir=f"{share.remote_dir}/GV Lan"))
+    manager = Agent(tmp_path, share, name="to-truong")
+    teacher.write("Tuần 1/KHBD.docx", b"khbd")
+    with engine(teacher) as lan, engine(manager) as head:
+        poll(lan, Walk.FULL, local=True)
+        assert poll(head, Walk.FULL, local=True).downloaded == ["GV Lan/Tuần 1/KHBD.docx"]
+        assert not (manager.root / "GV Lan" / beacon.NAME).exists()  # never a record
+        poll(head)  # reads the teacher's beacon it met in the walk for the first time
+        since = share.server.settled_request_count()
+        assert not poll(head).changed_anything
+        assert sorted(asked(share, since)) == [("GET", beacon.NAME), ("GET", f"GV Lan/{beacon.NAME}")]
+
+        teacher.write("Tuần 1/Rút kinh nghiệm.docx", b"rkn")
+        poll(lan, local=True)
+        assert poll(head).downloaded == ["GV Lan/Tuần 1/Rút kinh nghiệm.docx"]
+
+        # The manager's comment lands in the teacher's folder: its beacon moves too.
+        manager.write("GV Lan/Tuần 1/Góp ý.docx", b"gop y")
+        assert poll(head, local=True).uploaded == ["GV Lan/Tuần 1/Góp ý.docx"]
+        assert poll(lan).downloaded == ["Tuần 1/Góp ý.docx"]
+        assert teacher.read("Tuần 1/Góp ý.docx") == b"gop y"
+
+
+# --- the settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sync", "key", "problem"),
+    [
+        ({"walk_interval": 0.0}, "sync.walk_interval", "must be greater than 0"),
+        ({"recent_walk_interval": 20.0}, "sync.recent_walk_interval",
+         "must be at least poll_interval (30 s)"),
+        ({"walk_interval": 200.0}, "sync.walk_interval",
+         "must be at least recent_walk_interval (300 s)"),
+        ({"recent_days": -1.0}, "sync.recent_days", "must be greater than 0"),
+        ({"start_spread": -5.0}, "sync.start_spread", "must be 0 or more"),
+    ],
+)
+def test_walk_settings_out_of_order_are_refused_with_one_clear_message(
+    tmp_path: Path, sync: dict[str, float], key: str, problem: str
+) -> None:
+    raw = {"root": str(tmp_path / "HoSo"), "language": "en",
+           "remote": {"url": "http://127.0.0.1:9/"}, "sync": sync}
+    with pytest.raises(ConfigError) as refused:
+        config.from_dict(raw, tmp_path / "agent.toml")
+    assert f"setting `{key}`: {problem}." in str(refused.value)
+
+
+def test_a_config_that_only_polls_rarely_walks_no_more_often_than_it_polls(tmp_path: Path) -> None:
+    raw = {"root": str(tmp_path / "HoSo"), "remote": {"url": "http://127.0.0.1:9/"},
+           "sync": {"poll_interval": 3600.0}}
+    sync = config.from_dict(raw, tmp_path / "agent.toml").sync
+    assert (sync.recent_walk_interval, sync.walk_interval) == (3600.0, 3600.0)

@@ -57,6 +57,7 @@ LAYERS = [
         "errors",
         "i18n",
         "model",
+        "beacon",
         "records",
         "safexml",
         "backup",
@@ -102,7 +103,7 @@ LAYERS = [
         "backup.ledger",
     },
     {"backup.locks", "backup.repository", "vault"},
-    {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals"},
+    {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals", "walks"},
     # propagate only calls trash to put things in either trash
     {"propagate", "heldback", "notices"},
     {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
@@ -277,7 +278,9 @@ def test_the_api_lists_every_name_it_offers() -> None:
         ("conflictname", {"agent.model", "agent.textfold"}),
         ("textfold", set()),
         ("refusals", {"agent.model"}),
-        ("schedule", {"agent.backup.clock", "agent.config", "agent.davstatus"}),
+        ("schedule", {"agent.backup.clock", "agent.config", "agent.davstatus", "agent.model"}),
+        ("walks", {"agent.model"}),
+        ("beacon", {"agent.model"}),
     ],
 )
 def test_decisions_are_pure(module: str, allowed_agent: set[str]) -> None:
