@@ -70,6 +70,7 @@ LAYERS = [
         "textfold",
         "weeks",
         "docx_layout",
+        "lazycommand",
         "documents",
         "documents.model",
         "documents.legacy",

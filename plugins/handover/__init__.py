@@ -22,17 +22,22 @@ from agent.api import (
     _,
     literal_pattern,
 )
-from agent.hooks import Job, JobContext, Notification, hookimpl
+from agent.hooks import Job, JobContext, LazyCommand, Notification, hookimpl
 
 logger = logging.getLogger(__name__)
 JOB_EVERY = 600.0  # seconds: the log arrives with a sync pass; no need to look more often
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "handover",
+            "Hand the school mailbox account to the next keeper, with signed-off minutes.",
+            "plugins.handover.commands:handover",
+        ),
+    ]
 
 
 @hookimpl

@@ -13,16 +13,21 @@ from collections.abc import Generator
 from typing import Any
 
 from agent.api import Config, Record, Report
-from agent.hooks import Job, JobContext, hookimpl
+from agent.hooks import Job, JobContext, LazyCommand, hookimpl
 
 REFRESH_EVERY = 3600.0  # seconds
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "search",
+            "Find records by their name and text: accents, case and spacing do not matter.",
+            "plugins.search.commands:search_command",
+        ),
+    ]
 
 
 @hookimpl(wrapper=True)
