@@ -71,6 +71,7 @@ LAYERS = [
         "weeks",
         "docx_layout",
         "lazycommand",
+        "behaviour",
         "documents",
         "documents.model",
         "documents.legacy",
@@ -97,6 +98,7 @@ LAYERS = [
     {
         "backup.crypto",
         "backup.files",
+        "backup.folderstate",
         "backup.chunker",
         "backup.clock",
         "backup.manifest",
