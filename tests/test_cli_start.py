@@ -132,6 +132,7 @@ def test_status_imports_only_what_status_needs(tmp_path: Path, teacher: Path) ->
     assert tops(modules) & HEAVY == set()
     assert modules & COMMAND_MODULES == {"agent.cli.status"}
     assert modules & SYNC_MACHINERY == set()
+    assert "sqlite_utils" not in modules  # reading the journal needs sqlite3 alone
 
 
 def test_a_named_plugin_command_imports_its_module_alone(tmp_path: Path, teacher: Path) -> None:
