@@ -36,7 +36,7 @@ def hoso_record_types(config: Config) -> Generator[None, list[Any], list[Any]]:
     that the agent's indexer classifies as the validator does without a plugin host of its
     own (a second host in the agent process disturbs the first one's bookkeeping)."""
     answers = yield
-    from .indexer import remember_types
+    from .seentypes import remember_types
 
     remember_types(config, [t for answer in answers if isinstance(answer, list) for t in answer])
     return answers
