@@ -816,6 +816,8 @@ def test_hook_commands_of_a_disabled_plugin_do_not_exist(
     done = run_hoso("--config", str(config), "big-files", env=env)
     assert done.returncode == 2 and "No such command 'big-files'" in done.stderr
     assert "big-files" not in run_hoso("--config", str(config), "--help", env=env).stdout
+    # --help is answered before --config is read: the config it names still decides.
+    assert "big-files" not in run_hoso("--help", "--config", str(config), env=env).stdout
     assert not mark.exists()
 
 
