@@ -55,6 +55,7 @@ from .errors import (
 )
 from .hooks import Job, JobContext, Notification
 from .i18n import _, current_language, detect_language, language, ngettext
+from .lazycommand import LazyCommand
 from .local import ignore_rules, literal_pattern
 from .model import RelPath, Report, as_date, has_control, is_within, nfc
 from .office import (
@@ -276,6 +277,7 @@ __all__ = [
     "Job",
     "JobContext",
     "LAST_WEEK",
+    "LazyCommand",
     "Legacy",
     "Limit",
     "Limits",

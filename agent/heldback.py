@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from .display import printable_name
 from .i18n import _
 from .journal import Journal
-from .model import RelPath, SkipReason, is_within
-from .propagate import CHANGED_MEANWHILE
+from .model import CHANGED_MEANWHILE, RelPath, SkipReason, is_within
 from .records import Finding, Severity
 from .refusals import REASON as REFUSED_BY_SHARE
 

@@ -60,6 +60,7 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError
 from .i18n import _, current_language, language
+from .lazycommand import LazyCommand
 from .log import get_logger
 from .model import Kind, RelPath, Report, Side
 from .records import Finding, Record, RecordType
@@ -212,10 +213,21 @@ class HookSpecs:
         its last run time survives restarts."""
 
     @hookspec
+    def hoso_commands(self) -> list[LazyCommand]:  # type: ignore[empty-body]
+        """Name the commands the plugin adds to the ``hoso`` command line, without importing
+        them: a list of :class:`agent.lazycommand.LazyCommand` (name, one-line help, and
+        ``"module:attribute"`` of the click command). `hoso --help` lists them from this
+        alone; a command's module is imported only when that command is run (or its own
+        ``--help`` asked for). Commands receive the hoso context with ``@pass_ctx``."""
+
+    @hookspec
     def hoso_register_commands(self, cli: Any) -> None:
         """Add commands to the ``hoso`` command line (a ``click.Group``), as datasette's
         ``register_commands`` does. Commands receive the hoso context with
-        ``@click.pass_obj``; ``obj.load()`` returns the :class:`agent.config.Config`."""
+        ``@click.pass_obj``; ``obj.load()`` returns the :class:`agent.config.Config`.
+
+        The older way: it imports the plugin's commands whenever they might be needed
+        (`hoso --help`, a command no plugin declared). Prefer :meth:`hoso_commands`."""
 
     @hookspec
     def hoso_status_notes(self, config: Config) -> list[str]:  # type: ignore[empty-body]
@@ -403,6 +415,11 @@ class PluginHost:
         """(plugin, page) for the teacher's page."""
         results = self.call("hoso_web_pages", _list_of(WebPage), config=self.config)
         return [(name, page) for name, pages in results for page in pages]
+
+    def commands(self) -> list[tuple[str, LazyCommand]]:
+        """(plugin, command) for each command the plugins declare (hoso_commands)."""
+        results = self.call("hoso_commands", _list_of(LazyCommand))
+        return [(name, command) for name, commands in results for command in commands]
 
     def register_commands(self, cli: Any) -> None:
         self.call("hoso_register_commands", _nothing, cli=cli)

@@ -1,7 +1,8 @@
 """The SQLite journal: the last state both sides agreed on, plus the agent's bookkeeping.
 
-This is the only module that touches SQLite (through sqlite-utils). It stores and returns
-what it is told and decides nothing.
+This is the only module that touches SQLite (through sqlite-utils for writes and migrations;
+reads go straight to sqlite3, so that `hoso status` does not load sqlite-utils). It stores and
+returns what it is told and decides nothing.
 
 Invariants:
 - WAL mode with synchronous=NORMAL: a crash (even SIGKILL mid-write) never corrupts the
@@ -26,14 +27,15 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .errors import ConfigError, LocalError, Scope
 from .i18n import _
 from .model import JournalEntry, Kind, RelPath, Side, TrashItem
 from .records import Finding, Severity
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 KEEP_PASSES = 50
 _VERSION_KEY = "schema_version"
@@ -274,10 +276,21 @@ def prepare_private_file(path: Path) -> None:
 class Journal:
     """Open with :meth:`Journal.open`; usable as a context manager that closes it."""
 
-    def __init__(self, path: Path, db: Database) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
-        self._db = db
+        self._conn = conn
+        self._database: Database | None = None
         self._lock = threading.RLock()
+
+    @property
+    def _db(self) -> Database:
+        """sqlite-utils over the same connection, made when first needed (to write)."""
+        with self._lock:
+            if self._database is None:
+                from sqlite_utils import Database
+
+                self._database = Database(self._conn, execute_plugins=False)
+            return self._database
 
     @classmethod
     def open(cls, path: Path) -> Journal:
@@ -291,7 +304,7 @@ class Journal:
                     path=path, detail=getattr(exc, "strerror", None) or exc
                 )
             ) from None
-        journal = cls(path, Database(conn, execute_plugins=False))
+        journal = cls(path, conn)
         try:
             journal._setup()
         except BaseException:
@@ -309,18 +322,19 @@ class Journal:
     def _write(self) -> Iterator[Database]:
         # IMMEDIATE takes the write lock up front, so a second process (e.g. `hoso status`
         # reading while the agent writes) can never deadlock an upgrade from read to write.
-        self._db.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-            self._db.commit()
+            self._conn.commit()
         except BaseException:
-            self._db.rollback()
+            self._conn.rollback()
             raise
 
     @_guarded
     def _setup(self) -> None:
-        self._db.enable_wal()
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.enable_wal()  # once, on a new journal: the mode is kept in the file
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         # A plain read first: in WAL mode it never waits for a writer, so `hoso status` or the
         # teacher's page opening the journal while the agent writes does not queue behind it
         # (and cannot time out there). The write lock is taken only to migrate.
@@ -341,8 +355,12 @@ class Journal:
                 MIGRATIONS[version](db)
                 self._set_meta(_VERSION_KEY, str(version + 1))
 
+    def _has_table(self, name: str) -> bool:
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._conn.execute(found, (name,)).fetchone() is not None
+
     def _version(self) -> int:
-        if "meta" not in self._db.table_names():
+        if not self._has_table("meta"):
             return 0
         value = self._get_meta(_VERSION_KEY)
         return int(value) if value is not None else 0
@@ -351,12 +369,12 @@ class Journal:
 
     @_guarded
     def entries(self) -> dict[RelPath, JournalEntry]:
-        rows = self._db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
+        rows = self._conn.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
         return {row[0]: _entry(row) for row in rows}
 
     @_guarded
     def get(self, path: RelPath) -> JournalEntry | None:
-        row = self._db.execute(
+        row = self._conn.execute(
             f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE path = ?", (path,)
         ).fetchone()
         return _entry(row) if row else None
@@ -409,7 +427,7 @@ class Journal:
 
     @_guarded
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
+        return int(self._conn.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     # --- meta -------------------------------------------------------------------------------
 
@@ -426,12 +444,12 @@ class Journal:
             self._set_meta(key, value)
 
     def _get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def _set_meta(self, key: str, value: str | None) -> None:
         if value is None:
-            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
         else:
             self._db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
@@ -462,14 +480,14 @@ class Journal:
     @_guarded
     def clear_error(self, path: RelPath) -> None:
         # Called after every successful action: skip the write when there is nothing to clear.
-        if self._db.execute("SELECT 1 FROM errors WHERE path = ?", (path,)).fetchone() is None:
+        if self._conn.execute("SELECT 1 FROM errors WHERE path = ?", (path,)).fetchone() is None:
             return
         with self._write() as db:
             db.execute("DELETE FROM errors WHERE path = ?", (path,))
 
     @_guarded
     def errors(self) -> list[FileError]:
-        rows = self._db.execute(
+        rows = self._conn.execute(
             "SELECT path, message, attempts, first_seen, last_seen, retry_after,"
             " refused_version FROM errors ORDER BY path"
         )
@@ -510,12 +528,12 @@ class Journal:
     @_guarded
     def trash_items(self) -> list[TrashItem]:
         """Newest first."""
-        rows = self._db.execute(f"{_TRASH_SELECT} ORDER BY deleted_at DESC, id DESC")
+        rows = self._conn.execute(f"{_TRASH_SELECT} ORDER BY deleted_at DESC, id DESC")
         return [_trash_item(row) for row in rows]
 
     @_guarded
     def get_trash(self, item_id: int) -> TrashItem | None:
-        row = self._db.execute(f"{_TRASH_SELECT} WHERE id = ?", (item_id,)).fetchone()
+        row = self._conn.execute(f"{_TRASH_SELECT} WHERE id = ?", (item_id,)).fetchone()
         return _trash_item(row) if row else None
 
     @_guarded
@@ -545,7 +563,7 @@ class Journal:
 
     @_guarded
     def last_pass(self) -> PassRecord | None:
-        row = self._db.execute(
+        row = self._conn.execute(
             "SELECT started, finished, outcome, report FROM passes ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
@@ -556,7 +574,7 @@ class Journal:
 
     @_guarded
     def remote_dir_etags(self) -> dict[RelPath, str]:
-        return dict(self._db.execute("SELECT path, etag FROM remote_dirs").fetchall())
+        return dict(self._conn.execute("SELECT path, etag FROM remote_dirs").fetchall())
 
     @_guarded
     def set_remote_dir_etags(self, etags: Mapping[RelPath, str]) -> None:
@@ -571,7 +589,7 @@ class Journal:
 
     @_guarded
     def validated(self) -> dict[RelPath, ValidationStamp]:
-        rows = self._db.execute("SELECT path, size, mtime_ns, stamp FROM validated")
+        rows = self._conn.execute("SELECT path, size, mtime_ns, stamp FROM validated")
         return {row[0]: ValidationStamp(row[1], row[2], row[3]) for row in rows}
 
     @_guarded
@@ -624,7 +642,7 @@ class Journal:
 
     @_guarded
     def findings(self) -> list[StoredFinding]:
-        rows = self._db.execute(
+        rows = self._conn.execute(
             "SELECT path, rule, severity, message, fix, first_seen, notified_at FROM findings"
             " ORDER BY path, rule"
         )
@@ -659,7 +677,7 @@ class Journal:
 
     @_guarded
     def plugin_failures(self) -> list[PluginFailure]:
-        rows = self._db.execute(
+        rows = self._conn.execute(
             "SELECT plugin, hook, detail, count, first_seen, last_seen FROM plugin_failures"
             " ORDER BY last_seen DESC"
         )
@@ -673,9 +691,9 @@ class Journal:
         (:data:`PLUGIN_TABLES`), or None once it was handed over."""
         if table not in PLUGIN_TABLES:
             raise ValueError(f"{table} is no plugin's table")
-        if table not in self._db.table_names():
+        if not self._has_table(table):
             return None
-        cursor = self._db.execute(f"SELECT * FROM [{table}]")
+        cursor = self._conn.execute(f"SELECT * FROM [{table}]")
         rows = cursor.fetchall()
         return tuple(d[0] for d in cursor.description), rows
 
@@ -689,7 +707,7 @@ class Journal:
 
     @_guarded
     def close(self) -> None:
-        self._db.close()
+        self._conn.close()
 
 
 def synced_sha256(path: Path, relpath: RelPath) -> str | None:

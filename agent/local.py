@@ -27,8 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pathspec
-
 from . import beacon
 from .config import Config
 from .errors import ConfigError, LocalError, SafetyStop
@@ -75,6 +73,8 @@ class IgnoreRules:
         for pattern in (*user, *added):
             _check_pattern(pattern)
         lines = [*_LITTER, *user, *added, *_OWN]
+        import pathspec  # here: `import agent.api` (every plugin, `hoso --help`) needs no rules
+
         self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
         # Rescans ask about the same paths again and again; matching is the costly part.
         self._match = functools.lru_cache(maxsize=1 << 16)(self._match_uncached)
@@ -107,6 +107,8 @@ def ignore_rules(config: Config) -> IgnoreRules:
 
 
 def _check_pattern(pattern: str) -> None:
+    import pathspec
+
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except ValueError:

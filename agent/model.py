@@ -251,6 +251,11 @@ class SkipReason(enum.Enum):
     SYMLINK = "symlink"  # a symbolic link in the records folder: never followed nor synced
 
 
+# A skip reason of propagate.py (a side changed after the plan was made), here so that what
+# reads the held set (`hoso status`) need not import the transfer machinery.
+CHANGED_MEANWHILE = "changed_meanwhile"
+
+
 @dataclass(frozen=True)
 class Skip:
     path: RelPath

@@ -45,6 +45,7 @@ from .i18n import _
 from .journal import Journal
 from .log import get_logger
 from .model import (
+    CHANGED_MEANWHILE,
     Action,
     ActionKind,
     JournalEntry,
@@ -69,7 +70,6 @@ from .trash import LocalTrash, ShareTrash
 log = get_logger(__name__)
 
 JOURNAL_BATCH = 64
-CHANGED_MEANWHILE = "changed_meanwhile"  # skip reason: a side changed after the plan was made
 _MOVES = (ActionKind.MOVE_REMOTE, ActionKind.MOVE_LOCAL)
 _TRANSFERS = (ActionKind.UPLOAD, ActionKind.DOWNLOAD, ActionKind.CONFLICT, ActionKind.RECORD)
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import BackupConfig, Config, PluginsConfig, Secret
-from .sync import SCHOOL, Syncer
-from .vault import school_folder_login
+
+# The sync engine and the vault load only to sync: `hoso status` reads lane_config alone.
+if TYPE_CHECKING:
+    from .sync import Syncer
 
 STATE_SUBDIR = "school"  # below the agent's state folder
 
@@ -64,6 +66,9 @@ def lane_config(config: Config, *, user: str | None = None) -> Config | None:
 def open_syncer(config: Config, **options: Any) -> Syncer | None:
     """A Syncer for the school folder of ``config`` (None without one), logged in with the
     school folder's login; ``options`` as for Syncer, never its plugins."""
+    from .sync import SCHOOL, Syncer
+    from .vault import school_folder_login
+
     user, _password = school_folder_login(config)
     lane = lane_config(config, user=user)
     if lane is None:
@@ -73,4 +78,6 @@ def open_syncer(config: Config, **options: Any) -> Syncer | None:
 
 def _password_of(config: Config) -> Callable[[Config], Secret]:
     """Read again on each new connection (after a refused login), as the share's is."""
+    from .vault import school_folder_login
+
     return lambda lane: school_folder_login(config)[1]

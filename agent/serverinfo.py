@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .behaviour import Behaviour
 from .journal import Journal
 from .model import Kind, RelPath, RemoteEntry
-from .remote import Behaviour, Capabilities
+
+if TYPE_CHECKING:  # annotations only: `hoso status` loads no HTTP stack
+    from .remote import Capabilities
 
 BEHAVIOUR_META = "server_behaviour"
 REPROBE_SECONDS = 24 * 3600

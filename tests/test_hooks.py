@@ -91,7 +91,7 @@ def test_builtin_plugins_are_listed_with_version_source_and_hooks(tmp_path: Path
     by_name = {p.name: p for p in host.plugins}
     assert by_name["validation"].enabled and by_name["validation"].source == "built-in"
     assert "hoso_validate_record" in by_name["validation"].hooks
-    assert set(by_name["desktop"].hooks) == {"hoso_notify", "hoso_register_commands"}
+    assert set(by_name["desktop"].hooks) == {"hoso_notify", "hoso_commands"}
     assert {t.code for t in host.record_types()} >= {"KHBD", "SCN", "NENTANG"}
 
 
@@ -723,6 +723,102 @@ def test_hook_register_commands_adds_a_working_command(
     assert done.stdout == "Xin chào cô Lan, from HoSo\n"
     listed = run_hoso("--config", str(config), "--help", env=env)
     assert "greet" in listed.stdout and "Greet someone from the records folder." in listed.stdout
+
+
+LAZY = """
+from agent.api import LazyCommand
+from agent.hooks import hookimpl
+
+
+@hookimpl
+def hoso_commands():
+    return [
+        LazyCommand("big-files", "The records too big to email.", "hoso_lazy_commands:big_files"),
+        LazyCommand("broken", "A command whose module is missing.", "hoso_no_such_module:cmd"),
+        LazyCommand("status", "Not the real status.", "hoso_lazy_commands:big_files"),
+    ]
+"""
+LAZY_COMMANDS = """
+import os
+from pathlib import Path
+
+import click
+
+from agent.api import Ctx, pass_ctx
+
+# What the test looks at: whether (and how often) hoso imported this module.
+with Path(os.environ["LAZY_IMPORTED"]).open("a") as mark:
+    mark.write("imported\\n")
+
+
+@click.command("big-files")
+@pass_ctx
+def big_files(ctx):
+    \"\"\"The records too big to email. Lists them.\"\"\"
+    click.echo(f"big files of {ctx.load().root.name}: none")
+"""
+
+
+@pytest.fixture
+def lazy(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """An installed plugin declaring its commands (hoso_commands); its config, its
+    environment, and the file its command module writes a line into when imported."""
+    site = tmp_path / "site"
+    install_plugin(site, "hoso_lazy", LAZY)
+    (site / "hoso_lazy_commands.py").write_text(textwrap.dedent(LAZY_COMMANDS), encoding="utf-8")
+    cfg = make_config(tmp_path)
+    configmod.write_private(
+        cfg.path,
+        f'root = "{cfg.root}"\nstate_dir = "{tmp_path / "state"}"\n'
+        '[remote]\nurl = "http://127.0.0.1:9/"\n',
+    )
+    mark = tmp_path / "imported.txt"
+    return cfg.path, {"PYTHONPATH": str(site), "LAZY_IMPORTED": str(mark)}, mark
+
+
+def test_hook_commands_are_listed_unimported_and_imported_when_run(
+    lazy: tuple[Path, dict[str, str], Path],
+) -> None:
+    config, env, mark = lazy
+    listed = run_hoso("--config", str(config), "--help", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "big-files" in listed.stdout and "The records too big to email." in listed.stdout
+    # A built-in name stays the built-in command's, in the list and when run.
+    assert "Not the real status" not in listed.stdout
+    assert not mark.exists()  # listed from the declaration alone
+    assert run_hoso("--config", str(config), "status", env=env).returncode == 0
+    assert not mark.exists()
+    done = run_hoso("--config", str(config), "big-files", env=env)
+    assert (done.returncode, done.stdout) == (0, "big files of HoSo: none\n"), done.stderr
+    assert mark.read_text() == "imported\n"
+    helped = run_hoso("--config", str(config), "big-files", "--help", env=env)
+    assert "Lists them." in helped.stdout
+    assert mark.read_text() == "imported\n" * 2
+
+
+def test_hook_commands_a_broken_target_is_named_with_exit_2(
+    lazy: tuple[Path, dict[str, str], Path],
+) -> None:
+    config, env, _mark = lazy
+    done = run_hoso("--config", str(config), "broken", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: The command broken cannot be loaded (")
+    assert "hoso_no_such_module" in done.stderr and "switch that plugin off" in done.stderr
+    assert done.stdout == ""
+
+
+def test_hook_commands_of_a_disabled_plugin_do_not_exist(
+    lazy: tuple[Path, dict[str, str], Path],
+) -> None:
+    config, env, mark = lazy
+    with config.open("a", encoding="utf-8") as file:
+        file.write("[plugins.hoso_lazy]\nenabled = false\n")
+    done = run_hoso("--config", str(config), "big-files", env=env)
+    assert done.returncode == 2 and "No such command 'big-files'" in done.stderr
+    assert "big-files" not in run_hoso("--config", str(config), "--help", env=env).stdout
+    # --help is answered before --config is read: the config it names still decides.
+    assert "big-files" not in run_hoso("--help", "--config", str(config), env=env).stdout
+    assert not mark.exists()
 
 
 def test_hook_status_notes_show_in_status(extras: tuple[Path, dict[str, str]]) -> None:

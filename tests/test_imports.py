@@ -71,6 +71,8 @@ LAYERS = [
         "textfold",
         "weeks",
         "docx_layout",
+        "lazycommand",
+        "behaviour",
         "documents",
         "documents.model",
         "documents.legacy",
@@ -97,6 +99,7 @@ LAYERS = [
     {
         "backup.crypto",
         "backup.files",
+        "backup.folderstate",
         "backup.chunker",
         "backup.clock",
         "backup.manifest",

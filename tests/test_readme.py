@@ -138,12 +138,9 @@ def parse(args: list[str]) -> click.Command:
 
 @pytest.fixture
 def plugin_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The built-in plugins' commands (handover, inspect, check…) added as `hoso` adds them for
-    a config with every plugin at its default."""
-    from agent.cli import _add_plugin_commands
-
+    """The built-in plugins' commands (handover, inspect, check…) as `hoso` finds them for a
+    config with every plugin at its default."""
     monkeypatch.setenv("HOSO_CONFIG", str(tmp_path / "none" / "agent.toml"))
-    _add_plugin_commands(["readme-test"])
 
 
 def test_every_hoso_line_of_the_readme_and_docs_parses(plugin_commands: None) -> None:

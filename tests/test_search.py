@@ -4,7 +4,6 @@ storage, and under `hoso run` against a real WebDAV server."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -27,15 +26,9 @@ from agent.cli import cli
 from agent.errors import HosoError
 from agent.lock import InstanceLock
 from plugins.search import indexer
-from plugins.search.commands import register
 from plugins.search.index import Changes, Writer
 from plugins.search.query import parse, search_fold
 from plugins.search.service import facts_of, index_name, open_index, read_text
-
-# hoso's command group with the plugin's command, as agent.cli.main builds it.
-HOSO = copy.copy(cli)
-HOSO.commands = dict(cli.commands)
-register(HOSO)
 
 KHBD = "Kế hoạch bài dạy"
 EXACT = f"{KHBD}/Tuần 12/Toán/Bài 56 – Phép chia.docx"
@@ -111,7 +104,7 @@ class Teacher:
 
     def search(self, *args: str) -> Said:
         """`hoso search` in this process (the document workers stay warm between calls)."""
-        done = CliRunner().invoke(HOSO, ["--config", str(self.config_path), "search", *args])
+        done = CliRunner().invoke(cli, ["--config", str(self.config_path), "search", *args])
         if isinstance(done.exception, HosoError):  # what agent.cli.main prints
             return Said(int(done.exception.exit_code), done.stdout, str(done.exception))
         if done.exception is not None and not isinstance(done.exception, SystemExit):
@@ -592,12 +585,12 @@ def test_a_manager_with_no_records_folder_searches_a_copy(
     copy = tmp_path / "Trường"
     _plan(copy / "Nguyễn Thị Lan" / EXACT, "Rút kinh nghiệm: phép chia.")
     args = ["--config", str(tmp_path / "none.toml"), "search", "phep chia", "--json"]
-    done = CliRunner().invoke(HOSO, [*args, "--folder", str(copy)])
+    done = CliRunner().invoke(cli, [*args, "--folder", str(copy)])
     assert done.exit_code == 0, done.output
     assert [r["path"] for r in json.loads(done.stdout)["results"]] == [f"Nguyễn Thị Lan/{EXACT}"]
     assert list((tmp_path / "state" / "hoso" / "plugins").glob("search_*.sqlite3"))
     # Without --folder a config is needed: one clear message.
-    done = CliRunner().invoke(HOSO, args)
+    done = CliRunner().invoke(cli, args)
     assert isinstance(done.exception, HosoError) and int(done.exception.exit_code) == 2
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Config, write_private
 from ..i18n import _
 from .clock import TOLERANCE, still_future
-from .repository import config_missing, repository_state
+from .folderstate import config_missing, repository_state
 
 LAST_FILE = "backup-last.json"
 

@@ -38,6 +38,7 @@ from . import chunker, crypto, files, locks
 from .clock import in_order, snapshot_seq
 from .crypto import Keys
 from .files import TEMP_PREFIX
+from .folderstate import config_missing, repository_state  # re-exported
 from .manifest import Manifest, parse
 
 # 2: the manifest and numbered snapshots; a hoso that knows only 1 must not write, since it
@@ -822,32 +823,6 @@ class _LockFiles:
 
 
 # --- what a folder is ------------------------------------------------------------------------
-
-
-def repository_state(path: Path) -> Literal["absent", "repository", "damaged"]:
-    """Whether ``path`` holds a repository, none, or one whose config is missing: key slots,
-    data or snapshots without a config are a damaged repository, never "no repository"."""
-    if (path / "config").is_file():
-        return "repository"
-    for folder in ("keys", "snapshots", "index", "data"):
-        try:
-            with os.scandir(path / folder) as entries:
-                if any(not entry.name.startswith(TEMP_PREFIX) for entry in entries):
-                    return "damaged"
-        except OSError:
-            continue
-    return "absent"
-
-
-def config_missing(path: Path) -> BackupDamaged:
-    return BackupDamaged(
-        _(
-            "The backup repository at {path} is damaged: its file `config` is missing, though "
-            "its key slots and data are there. Copy `config` back from another copy of the "
-            "repository (the share's `.hoso-backup/config`, or a USB copy) into {path}; do not "
-            "run `hoso backup init` there."
-        ).format(path=path)
-    )
 
 
 # --- opening: key slots ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from agent.api import (
     Config,
@@ -30,7 +29,7 @@ from agent.api import (
     printable,
     printable_name,
 )
-from agent.hooks import Notification, hookimpl
+from agent.hooks import LazyCommand, Notification, hookimpl
 
 from . import launcher
 
@@ -129,7 +128,13 @@ def _show(spec: dict[str, list[str]]) -> bool:
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "install-desktop",
+            "Put the “Hồ sơ điện tử” icon in this account's applications menu: it opens the "
+            "teacher's page (`hoso ui`).",
+            "plugins.desktop.commands:install_desktop",
+        ),
+    ]

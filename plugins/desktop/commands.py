@@ -3,17 +3,11 @@ parse, call launcher.py, print."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from agent.api import Ctx, _, pass_ctx
 
 from . import launcher
-
-
-def register(cli: Any) -> None:
-    cli.add_command(install_desktop)
 
 
 @click.command("install-desktop")

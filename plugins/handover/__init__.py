@@ -21,18 +21,24 @@ from agent.api import (
     Config,
     _,
     literal_pattern,
+    school_folder,
 )
-from agent.hooks import Job, JobContext, Notification, hookimpl
+from agent.hooks import Job, JobContext, LazyCommand, Notification, hookimpl
 
 logger = logging.getLogger(__name__)
 JOB_EVERY = 600.0  # seconds: the log arrives with a sync pass; no need to look more often
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "handover",
+            "Hand the school mailbox account to the next keeper, with signed-off minutes.",
+            "plugins.handover.commands:handover",
+        ),
+    ]
 
 
 @hookimpl
@@ -47,7 +53,7 @@ def hoso_own_files(config: Config) -> list[str]:
     are no records to check (the minutes are one: they are checked)."""
 
     from .bundle import SUFFIX
-    from .ledger import FOLDER, STEM
+    from .names import FOLDER, STEM
 
     return [f"{literal_pattern(FOLDER)}/{STEM}*.jsonl", f"*{SUFFIX}"]
 
@@ -96,6 +102,11 @@ def run_job(context: JobContext) -> None:
 def hoso_status_notes(config: Config) -> list[str]:
     """On a keeper's computer: the handover it accepted whose password change is not confirmed
     yet, and a log that does not verify (a forged or damaged entry)."""
+    from .names import log_files
+
+    school = school_folder(config)
+    if not any(log_files(root) for root in (config.root, school) if root is not None):
+        return []  # no handover here yet: nothing to tell, and the vault stays closed
     from . import keys, service
 
     vault = service.open_vault_quietly(config, prompt=None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -34,10 +33,6 @@ from .service import (
     waiting_for_confirmation,
     waiting_list,
 )
-
-
-def register(cli: Any) -> None:
-    cli.add_command(handover)
 
 
 def _loaded(obj: Ctx) -> Config:

@@ -62,10 +62,8 @@ from agent.api import (
 from . import keys as keymod
 from .bundle import Party, canonical
 from .keys import BadPublicKey, HandoverKeys, PublicKey
+from .names import FILE, FOLDER, STEM, log_files
 
-FOLDER = "Bàn giao tài khoản"
-STEM = "nhat-ky-ban-giao"
-FILE = f"{STEM}.jsonl"  # the single shared file of earlier versions: read, never written
 GENESIS = "0" * 64
 VERSION = 1
 PREPARED = "prepared"
@@ -81,11 +79,6 @@ def log_path(root: Path, author: PublicKey | None = None) -> Path:
     if author is None:
         return root / FOLDER / FILE
     return root / FOLDER / f"{STEM}-{author.fingerprint().replace('-', '').lower()}.jsonl"
-
-
-def log_files(root: Path) -> list[Path]:
-    """The log files under ``root`` (a school or records folder), by name."""
-    return sorted((root / FOLDER).glob(f"{STEM}*.jsonl"))
 
 
 class Unreadable(Exception):

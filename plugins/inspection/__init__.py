@@ -12,7 +12,6 @@ On the teacher's page it adds *Nộp hồ sơ* (webinspection.py) and *In* (webp
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from agent.api import (
     Config,
@@ -22,7 +21,7 @@ from agent.api import (
     _,
     literal_pattern,
 )
-from agent.hooks import Job, JobContext, Notification, hookimpl
+from agent.hooks import Job, JobContext, LazyCommand, Notification, hookimpl
 
 JOB_EVERY = 3600.0  # seconds; the reminder's key changes daily, so it shows once a day
 
@@ -42,10 +41,22 @@ def hoso_check_config(config: Config) -> list[str]:
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "inspect",
+            "Send records for a periodic inspection, as attachments, to the school and the "
+            "manager.",
+            "plugins.inspection.commands:inspect",
+        ),
+        LazyCommand(
+            "print",
+            "One PDF of the period's records, ready to print and bind: cover, contents, every "
+            "record with page numbers, and what was left out.",
+            "plugins.inspection.binder.commands:print_binder",
+        ),
+    ]
 
 
 @hookimpl

@@ -90,13 +90,6 @@ def print_plan(plan: Plan) -> None:
         )
 
 
-def register(cli: Any) -> None:
-    from .binder.commands import print_binder
-
-    cli.add_command(inspect)
-    cli.add_command(print_binder)
-
-
 @click.group()
 def inspect() -> None:
     """Send records for a periodic inspection, as attachments, to the school and the manager."""

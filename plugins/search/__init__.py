@@ -13,16 +13,21 @@ from collections.abc import Generator
 from typing import Any
 
 from agent.api import Config, Record, Report
-from agent.hooks import Job, JobContext, hookimpl
+from agent.hooks import Job, JobContext, LazyCommand, hookimpl
 
 REFRESH_EVERY = 3600.0  # seconds
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "search",
+            "Find records by their name and text: accents, case and spacing do not matter.",
+            "plugins.search.commands:search_command",
+        ),
+    ]
 
 
 @hookimpl(wrapper=True)
@@ -31,7 +36,7 @@ def hoso_record_types(config: Config) -> Generator[None, list[Any], list[Any]]:
     that the agent's indexer classifies as the validator does without a plugin host of its
     own (a second host in the agent process disturbs the first one's bookkeeping)."""
     answers = yield
-    from .indexer import remember_types
+    from .seentypes import remember_types
 
     remember_types(config, [t for answer in answers if isinstance(answer, list) for t in answer])
     return answers

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 
 # Also on a terminal: stdout escapes every control character (agent.display), bold included.
 TEXT_MARKS = ("[", "]")
-
-
-def register(cli: Any) -> None:
-    cli.add_command(search_command)
 
 
 # "-word" (leave out) is a word of the query, not an option click does not know.

@@ -19,32 +19,23 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.api import Config, HosoError, RecordType, Storage, ignore_rules, with_shipped
+from agent.api import Config, HosoError, Storage, ignore_rules, with_shipped
 
 from .index import Facts, Writer
+from .seentypes import remembered_types
 from .service import open_index, read_text
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 60.0  # after a failure (the reader could not start, the disk is full)
 
 _indexers: dict[tuple[Path, Path], Indexer] = {}
-_types: dict[tuple[Path, Path], tuple[RecordType, ...]] = {}  # the plugins', seen by a wrapper
 _indexers_lock = threading.Lock()
-
-
-def remember_types(config: Config, types: list[RecordType]) -> None:
-    """The record types the plugins gave for ``config`` (the agent's validator asks for them
-    before the agent starts its jobs, and again on a new school profile)."""
-    with _indexers_lock:
-        _types[(config.state_dir, config.root)] = tuple(types)
 
 
 def facts_of(config: Config) -> Facts:
     """The records folder's facts in the agent: the types as its validator has them (the
     plugins' first, then the shipped catalogue), what the sync ignores left out."""
-    with _indexers_lock:
-        plugins = list(_types.get((config.state_dir, config.root), ()))
-    types = tuple(with_shipped(plugins))
+    types = tuple(with_shipped(list(remembered_types(config))))
     return Facts(
         root=config.root, skip=ignore_rules(config).is_ignored, types=types, by_teacher=False
     )

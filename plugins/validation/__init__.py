@@ -21,7 +21,7 @@ from agent.api import (
     Unreadable,
     document_sandbox,
 )
-from agent.hooks import hookimpl
+from agent.hooks import LazyCommand, hookimpl
 
 from .settings import record_types, settings_of
 
@@ -88,10 +88,27 @@ def hoso_record_date(config: Config, record: Record, year_start: date) -> date |
 
 
 @hookimpl
-def hoso_register_commands(cli: Any) -> None:
-    from .commands import register
-
-    register(cli)
+def hoso_commands() -> list[LazyCommand]:
+    """Named here, imported only when run (`hoso --help` lists them from this)."""
+    return [
+        LazyCommand(
+            "template",
+            "Write a blank record of the type KIND (a record type code: khbd, a lesson plan; "
+            "shcm…): the school's own template from the school folder's “Biểu mẫu” when it has "
+            "one, else hoso's official one (khbd only).",
+            "plugins.validation.commands:template",
+        ),
+        LazyCommand(
+            "report",
+            "Per-teacher, per-week table of lesson plans present, missing and failing checks.",
+            "plugins.validation.commands:report",
+        ),
+        LazyCommand(
+            "convert",
+            "Make a Unicode copy of a .docx typed in TCVN3 (.VnTime) or VNI fonts.",
+            "plugins.validation.commands:convert",
+        ),
+    ]
 
 
 @hookimpl

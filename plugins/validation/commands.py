@@ -6,19 +6,12 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
 from agent.api import Ctx, _, pass_ctx, write_private
 
 from . import service
-
-
-def register(cli: Any) -> None:
-    cli.add_command(template)
-    cli.add_command(report)
-    cli.add_command(convert)
 
 
 @click.command()
