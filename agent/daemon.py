@@ -104,9 +104,10 @@ class Daemon:
         self.state = DaemonState()
         self._stops_told: set[str] = set()  # the safety stops told since the last pass ran
         self.own_writes = OwnWrites()
-        # A file written continuously is still synced at least every minute.
-        # A little past settle_seconds, so that the file the last event was about already
-        # counts as settled when the pass scans it (the event follows the write).
+        # Each file goes up once it settled, whatever else is still being written; one written
+        # continuously is still synced at least every minute. A little past settle_seconds,
+        # so that the file the event was about already counts as settled when the pass scans
+        # it (the event follows the write).
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
@@ -146,8 +147,8 @@ class Daemon:
         self._poll_requested.set()
         self.wake.set()
 
-    def _on_change(self, path: RelPath) -> None:
-        self.debouncer.touch(self.clock())
+    def _on_change(self, path: RelPath | None) -> None:
+        self.debouncer.touch(path, self.clock())
         self.wake.set()
 
     def _on_call(self, call: channel.Call) -> None:
