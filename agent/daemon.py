@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import channel, control, notices, profilestore, sdnotify
+from . import channel, control, memory, notices, profilestore, sdnotify
 from . import config as config_module
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
@@ -428,6 +428,7 @@ class Daemon:
         self._checks.submit(result.report)
         if result.report.changed_anything:
             self._backups.changed()
+        memory.release_freed()  # the pass's entries are garbage now: stay small while idle
         self.on_pass(self.state)
 
 
@@ -486,6 +487,7 @@ class _ValidationWorker:
                     self.validator.check_changes(item, stop=self.stop.is_set)
                 if not self.stop.is_set():  # findings not told yet are told at the next start
                     self.validator.notify_new(self.on_notice)
+                memory.release_freed()  # a whole-folder check freed as much as a pass
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
             except Exception:  # a bug must not end the thread: the next pass checks again
