@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import channel, control, notices, profilestore, sdnotify
+from . import channel, control, memory, notices, profilestore, sdnotify
 from . import config as config_module
 from .backup.scheduler import BackupWorker, FollowedConfig
 from .config import Config
@@ -105,9 +105,10 @@ class Daemon:
         self.state = DaemonState()
         self._stops_told: set[str] = set()  # the safety stops told since the last pass ran
         self.own_writes = OwnWrites()
-        # A file written continuously is still synced at least every minute.
-        # A little past settle_seconds, so that the file the last event was about already
-        # counts as settled when the pass scans it (the event follows the write).
+        # Each file goes up once it settled, whatever else is still being written; one written
+        # continuously is still synced at least every minute. A little past settle_seconds,
+        # so that the file the event was about already counts as settled when the pass scans
+        # it (the event follows the write).
         self.debouncer = Debouncer(config.sync.settle_seconds + SETTLE_MARGIN, max_wait=60.0)
         self.wake = threading.Event()
         self._poll_requested = threading.Event()
@@ -150,8 +151,8 @@ class Daemon:
         self._poll_requested.set()
         self.wake.set()
 
-    def _on_change(self, path: RelPath) -> None:
-        self.debouncer.touch(self.clock())
+    def _on_change(self, path: RelPath | None) -> None:
+        self.debouncer.touch(path, self.clock())
         self.wake.set()
 
     def _on_call(self, call: channel.Call) -> None:
@@ -432,6 +433,7 @@ class Daemon:
         self._checks.submit(result.report)
         if result.report.changed_anything:
             self._backups.changed()
+        memory.release_freed()  # the pass's entries are garbage now: stay small while idle
         self.on_pass(self.state)
 
 
@@ -490,6 +492,7 @@ class _ValidationWorker:
                     self.validator.check_changes(item, stop=self.stop.is_set)
                 if not self.stop.is_set():  # findings not told yet are told at the next start
                     self.validator.notify_new(self.on_notice)
+                memory.release_freed()  # a whole-folder check freed as much as a pass
             except HosoError as exc:
                 log.warning("validation stopped: %s", exc)
             except Exception:  # a bug must not end the thread: the next pass checks again

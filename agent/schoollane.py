@@ -88,8 +88,8 @@ class SchoolLane:
         if not self._thread.is_alive():  # it never started, or could not: answer here
             self._refuse_calls(self._broken)
 
-    def _on_change(self, path: RelPath) -> None:
-        self.debouncer.touch(self.clock())
+    def _on_change(self, path: RelPath | None) -> None:
+        self.debouncer.touch(path, self.clock())
         self.wake.set()
 
     # --- the loop ----------------------------------------------------------------------

@@ -3,14 +3,16 @@
 The only module that imports watchdog. :class:`Watcher` turns watchdog events into
 record-relative paths and hands each to a callback; :class:`OwnWrites` remembers what the
 agent itself just wrote so its own downloads are not echoed back as local edits;
-:class:`Debouncer` tells the daemon when a burst of hints has settled enough for a pass.
+:class:`Debouncer` tells the daemon when the files it was told about have settled enough
+for a pass.
 
 Invariants:
 - Hints only: a missed or extra event never loses data, because each pass rescans the
   folder (the scanner is the truth). So dropping an event we cannot place is always safe.
 - Paths given to ``on_change`` are NFC, ``/``-separated, relative to the root (the root
   itself is ``""``), never ignored, never our temp files (``.~hoso-`` prefix), never a
-  path registered in :class:`OwnWrites` within its time-to-live.
+  path registered in :class:`OwnWrites` within its time-to-live. ``None`` says that events
+  were lost (the kernel's queue overflowed): anything under the root may have changed.
 - Both ends of a move are reported. Office lock files are reported like any file: closing
   a document may unblock a download that waited for it.
 - No debouncing here; the callback runs on watchdog's thread and must be quick.
@@ -23,12 +25,14 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
+    EventsLostEvent,
     FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -68,6 +72,7 @@ _EVENTS: list[type[FileSystemEvent]] = [
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
+    EventsLostEvent,  # the kernel's queue overflowed: the hint is "somewhere under the root"
 ]
 
 
@@ -105,7 +110,8 @@ class OwnWrites:
 
 
 class Watcher:
-    """Recursive watch of the records folder that calls ``on_change(path)`` for each hint.
+    """Recursive watch of the records folder that calls ``on_change(path)`` for each hint
+    (``on_change(None)`` when events were lost).
 
     ``ignore(path, is_dir)`` is the scanner's ignore rule; ignored paths are dropped.
     """
@@ -113,7 +119,7 @@ class Watcher:
     def __init__(
         self,
         root: Path,
-        on_change: Callable[[RelPath], None],
+        on_change: Callable[[RelPath | None], None],
         *,
         ignore: Callable[[RelPath, bool], bool],
         own_writes: OwnWrites,
@@ -164,15 +170,21 @@ class Watcher:
 
     def dispatch(self, event: FileSystemEvent) -> None:
         """Turn one watchdog event into zero, one or two ``on_change`` calls."""
+        if isinstance(event, EventsLostEvent):
+            self._call(None)
+            return
         for raw, is_dir in _ends(event):
             path = self._relative(raw)
             if path is None or self._dropped(path, is_dir):
                 continue
-            try:
-                self._on_change(path)
-            except Exception:
-                # A bug in the callback must not silently end watching for the agent's life.
-                log.exception("change handler failed for %s", path)
+            self._call(path)
+
+    def _call(self, path: RelPath | None) -> None:
+        try:
+            self._on_change(path)
+        except Exception:
+            # A bug in the callback must not silently end watching for the agent's life.
+            log.exception("change handler failed for %s", path)
 
     def _relative(self, raw: str) -> RelPath | None:
         rel = os.path.relpath(raw, self._root)
@@ -203,40 +215,55 @@ def _ends(event: FileSystemEvent) -> Iterator[tuple[str, bool]]:
         yield os.fsdecode(event.dest_path), event.is_directory
 
 
+PASS_SPACING = 1.0  # seconds at least between two passes the debouncer asks for
+
+
 class Debouncer:
-    """When to run a pass after a burst of change hints (thread-safe; the clock is injected).
+    """When to run a pass after change hints, path by path (thread-safe; the clock is injected).
 
-    A pass is due once no hint arrived for ``settle`` seconds, or ``max_wait`` seconds after
-    the first hint of the burst, whichever comes first, so a file written continuously is
-    still synced every ``max_wait`` seconds. Typical loop::
+    A path has settled once no hint about it arrived for ``settle`` seconds, or ``max_wait``
+    seconds after its first hint, so a file written continuously is still synced every
+    ``max_wait`` seconds. A pass is due as soon as the earliest pending path has settled,
+    whatever else is still being written: the scanner leaves the files written within the
+    settle time for a later pass (which the pass asks for), so during a stream of saves each
+    file goes up about ``settle`` after its own last write. Passes come at most one per
+    ``spacing`` seconds, each taking every path settled by then: a stream of 1,000 files
+    makes a pass a second, not 1,000. A hint without a usable path (``None``: events were
+    lost; ``""``: the records folder itself) falls back to the whole-folder rule: due once
+    no hint of any kind arrived for ``settle`` seconds, or ``max_wait`` after it. Typical
+    loop::
 
-        debouncer.touch(now)                 # from the watcher's callback
+        debouncer.touch(path, now)           # from the watcher's callback
         deadline = debouncer.next_deadline() # sleep until then (or until the next touch)
         if debouncer.take(now): run_pass()
     """
 
-    def __init__(self, settle: float, max_wait: float) -> None:
+    def __init__(self, settle: float, max_wait: float, spacing: float = PASS_SPACING) -> None:
         self._settle = max(settle, 0.0)
         self._max_wait = max(max_wait, self._settle)  # a max below the settle delay means none
-        self._first: float | None = None
-        self._last = 0.0
+        self._spacing = max(spacing, 0.0)
+        self._paths: dict[RelPath, _Burst] = {}  # path → its hints since it was last taken
+        self._whole: _Burst | None = None  # the hints without a usable path
+        self._last = float("-inf")  # the latest hint of any kind
+        self._taken = float("-inf")  # when the last pass was taken
         self._lock = threading.Lock()
 
     @property
     def pending(self) -> bool:
-        """True when hints arrived since the last :meth:`take`."""
+        """True when hints arrived that no :meth:`take` has cleared yet."""
         with self._lock:
-            return self._first is not None
+            return bool(self._paths) or self._whole is not None
 
-    def touch(self, now: float) -> None:
-        """Record a hint seen at ``now``."""
+    def touch(self, path: RelPath | None, now: float) -> None:
+        """Record a hint about ``path`` (``None`` or ``""``: the whole folder) seen at ``now``."""
         with self._lock:
-            if self._first is None:
-                self._first = self._last = now
+            # Callers read their clock before taking the lock, so touches may arrive a hair
+            # out of order.
+            self._last = max(self._last, now)
+            if not path:
+                self._whole = _Burst.extend(self._whole, now)
             else:
-                # Callers read their clock before taking the lock, so touches may arrive
-                # a hair out of order.
-                self._last = max(self._last, now)
+                self._paths[path] = _Burst.extend(self._paths.get(path), now)
 
     def next_deadline(self) -> float | None:
         """The time at which :meth:`due` becomes True, or None when nothing is pending."""
@@ -250,16 +277,43 @@ class Debouncer:
             return deadline is not None and now >= deadline
 
     def take(self, now: float) -> bool:
-        """Like :meth:`due`, and clears the pending hints when True, in one step, so a hint
-        arriving meanwhile from the watcher's thread is never lost."""
+        """Like :meth:`due`, and when True clears the hints settled by ``now`` in one step
+        (those still settling stay pending), so a hint arriving meanwhile from the watcher's
+        thread is never lost."""
         with self._lock:
             deadline = self._deadline()
             if deadline is None or now < deadline:
                 return False
-            self._first = None
+            self._paths = {p: b for p, b in self._paths.items() if self._settles(b) > now}
+            if self._whole is not None and self._settles_whole(self._whole) <= now:
+                self._whole = None
+            self._taken = now
             return True
 
+    def _settles(self, burst: _Burst) -> float:
+        return min(burst.last + self._settle, burst.first + self._max_wait)
+
+    def _settles_whole(self, burst: _Burst) -> float:
+        return min(self._last + self._settle, burst.first + self._max_wait)
+
     def _deadline(self) -> float | None:
-        if self._first is None:
+        times = [self._settles(b) for b in self._paths.values()]
+        if self._whole is not None:
+            times.append(self._settles_whole(self._whole))
+        if not times:
             return None
-        return min(self._last + self._settle, self._first + self._max_wait)
+        return max(min(times), self._taken + self._spacing)
+
+
+@dataclass(frozen=True)
+class _Burst:
+    """The first and the latest hint about one path since it was last taken."""
+
+    first: float
+    last: float
+
+    @staticmethod
+    def extend(burst: _Burst | None, now: float) -> _Burst:
+        if burst is None:
+            return _Burst(now, now)
+        return _Burst(burst.first, max(burst.last, now))

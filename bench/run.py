@@ -146,15 +146,23 @@ class HosoSession(Session):
 
     def __init__(self, exe: Path, ws: Workspace, *, validation: bool = False) -> None:
         self._exe = exe
+        self._ws = ws
+        self._validation = validation
         self.config = ws.scratch / "agent.toml"
         self.env = {**os.environ, PASSWORD_ENV: ws.server.password}
+        self.configure(settle_seconds=0)
+
+    def configure(self, *, settle_seconds: float) -> None:
+        """(Re)write the config. The corpus was written a moment ago, so a one-shot sync
+        settles nothing (0); the agent watching a stream of saves runs with the default."""
+        ws = self._ws
         text = render(ws.local, ws.server.url, ws.remote_dir, ws.server.user,
                       str(ws.scratch / "state"))
         # The peers only copy bytes: compare like with like. What validation adds to a pass
         # is measured by bench/check.py; the idle agent below runs with it, as shipped.
-        enabled = "true" if validation else "false"
+        enabled = "true" if self._validation else "false"
         self.config.write_text(
-            text + "\n[sync]\nsettle_seconds = 0\ntransfers = 4\n"
+            text + f"\n[sync]\nsettle_seconds = {settle_seconds}\ntransfers = 4\n"
             f"\n[plugins.validation]\nenabled = {enabled}\n"
         )
 
@@ -378,6 +386,25 @@ def _cell(runs: Sequence[Callable[[], Measure]]) -> Cell:
 
 
 @dataclass(frozen=True)
+class StreamResult:
+    """Files saved one after the other while the agent runs: each one's delay to the share."""
+
+    files: int
+    every: float  # seconds between two saves
+    settle: float  # the agent's settle_seconds
+    delays: tuple[float, ...]  # seconds from each file's save to its arrival on the share
+    before_end: int  # files (all but the last) that were on the share before the last save
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.delays)
+
+    @property
+    def worst(self) -> float:
+        return max(self.delays)
+
+
+@dataclass(frozen=True)
 class IdleResult:
     files: int
     initial: Measure
@@ -388,18 +415,27 @@ class IdleResult:
     rss_last_mb: float
     requests: int
     exit_code: int | None
+    stream: StreamResult | None = None
 
 
-def idle_daemon(server: DavServer, work: Path, seconds: float, seed: int) -> IdleResult:
-    """Sync 10,000 small files, then watch ``hoso run`` do nothing for ``seconds``."""
+STREAM_SETTLE = 2.0  # the agent's settle_seconds while it watches the stream (the default)
+
+
+def idle_daemon(server: DavServer, work: Path, seconds: float, seed: int, *,
+                files: int = IDLE_FILES, stream_files: int = 0,
+                stream_every: float = 2.0) -> IdleResult:
+    """Sync ``files`` small files, watch ``hoso run`` do nothing for ``seconds``, then save
+    ``stream_files`` new files ``stream_every`` seconds apart and time each to the share."""
     exe = Path(sys.executable).with_name("hoso")
     scratch = work / "idle"
     ws = Workspace(server, scratch / "records", "/bench-idle", scratch)
-    corpus.generate(ws.local, IDLE_FILES, seed, max_bytes=4096)
+    corpus.generate(ws.local, files, seed, max_bytes=4096)
     make_remote_dir(ws)
+    stream = None
     try:
         session = HosoSession(exe, ws, validation=True)
         initial = measure(ws, session.initial)
+        session.configure(settle_seconds=STREAM_SETTLE)
         before = settled_count(server)
         log = (scratch / "run.log").open("wb")
         proc = subprocess.Popen([str(exe), "--config", str(session.config), "run"], env=session.env,
@@ -407,13 +443,54 @@ def idle_daemon(server: DavServer, work: Path, seconds: float, seed: int) -> Idl
         log.close()
         try:
             samples = _watch(proc.pid, seconds)
+            requests = settled_count(server) - before
+            if stream_files:
+                stream = _stream(ws, stream_files, stream_every)
         finally:
             exit_code = _stop(proc)
-        requests = settled_count(server) - before
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(ws.remote_path, ignore_errors=True)
-    return _idle_result(initial, samples, requests, exit_code)
+    return _idle_result(initial, samples, requests, exit_code, files, stream)
+
+
+STREAM_FOLDER = "Quét"  # a folder of its own: the scans a teacher drops in one after the other
+
+
+def _stream(ws: Workspace, count: int, every: float) -> StreamResult:
+    """Save ``count`` files ``every`` seconds apart (each written in one go, as a scanner or
+    a copy does) and note when each appears, whole, on the share's disk."""
+    folder = ws.local / STREAM_FOLDER
+    folder.mkdir()
+    saved: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    bodies = {f"scan-{k:03d}.pdf": os.urandom(2048 + k) for k in range(count)}
+    names = iter(bodies)
+    next_save = time.monotonic()
+    deadline = next_save + count * every + 60 * STREAM_SETTLE
+    while len(arrived) < count:
+        now = time.monotonic()
+        if now > deadline:
+            raise StepFailed(_("{n} of {total} streamed files never reached the share").format(
+                n=count - len(arrived), total=count))
+        if now >= next_save and len(saved) < count:
+            name = next(names)
+            (folder / name).write_bytes(bodies[name])
+            saved[name] = time.monotonic()
+            next_save += every
+        for name in saved.keys() - arrived.keys():
+            try:
+                if (ws.remote_path / STREAM_FOLDER / name).read_bytes() == bodies[name]:
+                    arrived[name] = time.monotonic()
+            except OSError:
+                pass  # not there yet
+        time.sleep(0.05)  # the sampling period of the share's disk
+    last_save = max(saved.values())
+    return StreamResult(
+        files=count, every=every, settle=STREAM_SETTLE,
+        delays=tuple(arrived[n] - saved[n] for n in bodies),
+        before_end=sum(arrived[n] < last_save for n in list(bodies)[:-1]),
+    )
 
 
 @dataclass(frozen=True)
@@ -457,7 +534,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> int | None:
 
 
 def _idle_result(initial: Measure, samples: list[_Sample], requests: int,
-                 exit_code: int | None) -> IdleResult:
+                 exit_code: int | None, files: int, stream: StreamResult | None) -> IdleResult:
     first, last = samples[0], samples[-1]
     warm = next((s for s in samples if s.at - first.at >= 10), first)
 
@@ -465,10 +542,10 @@ def _idle_result(initial: Measure, samples: list[_Sample], requests: int,
         return 100 * (last.cpu_seconds - a.cpu_seconds) / max(last.at - a.at, 1e-9)
 
     return IdleResult(
-        files=IDLE_FILES, initial=initial, seconds=last.at - first.at,
+        files=files, initial=initial, seconds=last.at - first.at,
         cpu_percent=percent(first), cpu_percent_after_10s=percent(warm),
         rss_max_mb=max(s.rss_kb for s in samples) / 1024, rss_last_mb=last.rss_kb / 1024,
-        requests=requests, exit_code=exit_code,
+        requests=requests, exit_code=exit_code, stream=stream,
     )
 
 
@@ -552,6 +629,21 @@ def _idle_markdown(idle: IdleResult | str | None) -> list[str]:
         "|---|---|---|---|---|---|",
         f"| {idle.cpu_percent:.2f} | {idle.cpu_percent_after_10s:.2f} | {idle.rss_max_mb:.1f} "
         f"| {idle.rss_last_mb:.1f} | {idle.requests} | {idle.exit_code} |",
+    ] + _stream_markdown(idle.stream)
+
+
+def _stream_markdown(stream: StreamResult | None) -> list[str]:
+    if stream is None:
+        return []
+    return [
+        "",
+        f"Then {stream.files} files saved {stream.every:g} s apart (settle_seconds = "
+        f"{stream.settle:g}), each timed from its save to its arrival on the share:",
+        "",
+        "| per-file delay median s | worst s | on the share before the last save |",
+        "|---|---|---|",
+        f"| {stream.median:.2f} | {stream.worst:.2f} | {stream.before_end} of "
+        f"{stream.files - 1} |",
     ]
 
 
@@ -571,6 +663,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--idle-seconds", type=float, default=60,
                         help="how long to watch `hoso run` (0 skips the idle measurement)")
+    parser.add_argument("--idle-files", type=int, default=IDLE_FILES,
+                        help="how many files the idle `hoso run` tracks")
+    parser.add_argument("--stream-files", type=int, default=10,
+                        help="files saved one after the other after the idle window (0: none)")
+    parser.add_argument("--stream-every", type=float, default=2.0,
+                        help="seconds between two of those saves")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
@@ -630,7 +728,9 @@ def _with_idle(results: Results, args: argparse.Namespace, kind: str, work: Path
         server = SERVERS[kind]()
         try:
             server.start()
-            idle = idle_daemon(server, work, args.idle_seconds, args.seed)
+            idle = idle_daemon(server, work, args.idle_seconds, args.seed,
+                               files=args.idle_files, stream_files=args.stream_files,
+                               stream_every=args.stream_every)
         except HosoError as exc:
             idle = str(exc)
         finally:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from watchdog.events import EventsLostEvent, FileModifiedEvent
 
 from agent.errors import LocalError
 from agent.model import RelPath
-from agent.watcher import Debouncer, OwnWrites, Watcher
+from agent.watcher import _EVENTS, Debouncer, OwnWrites, Watcher
 
 DEADLINE = 10.0
 MARKER = "zz-marker"
@@ -117,9 +118,7 @@ def test_both_ends_of_a_rename(root: Path, watch: tuple[Watcher, Seen]) -> None:
     seen.wait_for("cũ.docx", "Tuần 2/mới.docx")
 
 
-def test_folder_rename_reports_folder_and_contents(
-    root: Path, watch: tuple[Watcher, Seen]
-) -> None:
+def test_folder_rename_reports_folder_and_contents(root: Path, watch: tuple[Watcher, Seen]) -> None:
     _, seen = watch
     (root / "Tuan 3").mkdir()
     (root / "Tuan 3" / "a.txt").write_text("a")
@@ -209,6 +208,17 @@ def test_a_failing_callback_does_not_end_watching(root: Path, own: OwnWrites) ->
         watcher.stop()
 
 
+def test_lost_events_are_a_hint_without_a_path(root: Path, own: OwnWrites) -> None:
+    # The kernel's queue overflowed: watchdog says so with one event naming the watched root,
+    # which must reach the daemon (as None: anything may have changed), not be filtered out.
+    assert EventsLostEvent in _EVENTS
+    seen: list[RelPath | None] = []
+    watcher = Watcher(root, seen.append, ignore=_ignore_tmp, own_writes=own)
+    watcher.dispatch(EventsLostEvent(str(root), is_directory=True))
+    watcher.dispatch(FileModifiedEvent(str(root / "KHBD.docx")))
+    assert seen == [None, "KHBD.docx"]
+
+
 def test_stop_ends_reporting_and_alive(
     root: Path, own: OwnWrites, watch: tuple[Watcher, Seen]
 ) -> None:
@@ -276,14 +286,14 @@ def test_own_writes_expire_after_ttl() -> None:
 # --- Debouncer ------------------------------------------------------------------------------
 
 
-def test_debouncer_waits_for_quiet() -> None:
+def test_debouncer_waits_for_a_path_to_be_quiet() -> None:
     d = Debouncer(settle=2.0, max_wait=30.0)
     assert d.next_deadline() is None
     assert not d.due(0.0)
-    d.touch(10.0)
+    d.touch("a.docx", 10.0)
     assert d.pending
     assert d.next_deadline() == 12.0
-    d.touch(11.5)
+    d.touch("a.docx", 11.5)
     assert d.next_deadline() == 13.5
     assert not d.take(13.4)
     assert d.due(13.5)
@@ -294,28 +304,131 @@ def test_debouncer_waits_for_quiet() -> None:
     assert not d.take(100.0)
 
 
+def _passes(d: Debouncer, writes: list[tuple[float, str]], until: float) -> list[float]:
+    """The times the debouncer asks for a pass, driven event by event: each write's hint at
+    its time, a take at each deadline (the daemon's loop, with an instant pass)."""
+    passes: list[float] = []
+    pending = sorted(writes)
+    while True:
+        deadline = d.next_deadline()
+        if pending and (deadline is None or pending[0][0] <= deadline):
+            at, path = pending.pop(0)
+            d.touch(path, at)
+            continue
+        if deadline is None or deadline > until:
+            return passes
+        assert d.take(deadline)
+        passes.append(deadline)
+
+
+def test_a_stream_of_saves_passes_for_each_file_after_its_own_settle() -> None:
+    # A file every 2 s for 20 s (pages scanned into the folder): each is due settle after its
+    # own save, not once the stream stops.
+    d = Debouncer(settle=2.25, max_wait=60.0)
+    writes = [(100.0 + 2 * k, f"Quét/trang-{k:02d}.pdf") for k in range(10)]
+    assert _passes(d, writes, until=200.0) == [102.25 + 2 * k for k in range(10)]
+    assert not d.pending
+
+
+def test_a_pass_takes_only_the_settled_paths() -> None:
+    d = Debouncer(settle=2.0, max_wait=60.0)
+    d.touch("a.docx", 0.0)
+    d.touch("b.docx", 1.5)  # still being written when a.docx has settled
+    assert d.take(2.0)
+    assert d.pending
+    assert d.next_deadline() == 3.5
+    assert not d.take(3.4)
+    assert d.take(3.5)
+    assert not d.pending
+
+
+def test_a_storm_of_files_makes_a_pass_per_spacing_not_per_file() -> None:
+    # 1,000 files copied 10 ms apart (a USB stick): one pass a second, each taking every
+    # file settled by then, and no file waits more than settle + spacing.
+    d = Debouncer(settle=2.25, max_wait=60.0, spacing=1.0)
+    writes = [(k * 0.01, f"USB/{k:04d}.docx") for k in range(1000)]
+    passes = _passes(d, writes, until=100.0)
+    assert len(passes) == 11  # 2.25, 3.25, … 12.25: the last file was written at 9.99
+    assert passes[0] == 2.25
+    assert all(b - a >= 1.0 for a, b in zip(passes, passes[1:], strict=False))
+    for at, _path in writes:
+        taken = next(p for p in passes if p >= at + 2.25)
+        assert taken <= at + 2.25 + 1.0
+    assert not d.pending
+
+
+def test_a_quick_save_after_a_quiet_while_is_not_held_by_the_spacing() -> None:
+    d = Debouncer(settle=2.0, max_wait=60.0, spacing=1.0)
+    d.touch("a.docx", 0.0)
+    assert d.take(2.0)
+    d.touch("b.docx", 2.5)
+    assert d.next_deadline() == 4.5
+    d2 = Debouncer(settle=0.0, max_wait=60.0, spacing=1.0)
+    d2.touch("a.docx", 0.0)
+    assert d2.take(0.0)
+    d2.touch("b.docx", 0.2)
+    assert d2.next_deadline() == 1.0  # the spacing: no pass per event with settle 0
+
+
 def test_debouncer_caps_a_continuous_writer_at_max_wait() -> None:
     d = Debouncer(settle=2.0, max_wait=30.0)
     passes: list[float] = []
     now = 0.0
     while now < 95.0:  # a hint every second, never quiet for two
-        d.touch(now)
+        d.touch("sổ điểm.xlsx", now)
         if d.take(now):
             passes.append(now)
         now += 1.0
     assert passes == [30.0, 61.0, 92.0]
 
 
+def test_a_continuous_writer_does_not_hold_back_the_other_files() -> None:
+    d = Debouncer(settle=2.0, max_wait=30.0)
+    writes = [(float(t), "sổ điểm.xlsx") for t in range(40)]  # rewritten every second
+    writes += [(5.0, "a.docx"), (11.0, "b.docx")]
+    assert _passes(d, writes, until=45.0) == [7.0, 13.0, 30.0, 41.0]
+
+
+def test_a_hint_without_a_path_waits_for_the_whole_folder() -> None:
+    # Events were lost (None) or the records folder itself changed (""): nothing tells which
+    # file settled, so the pass waits until no hint of any kind came for settle.
+    for unknown in (None, ""):
+        d = Debouncer(settle=2.0, max_wait=30.0)
+        d.touch(unknown, 0.0)
+        d.touch("a.docx", 1.0)
+        d.touch("b.docx", 2.5)
+        assert d.next_deadline() == 3.0  # a.docx has settled
+        assert d.take(3.0)
+        assert d.next_deadline() == 4.5  # the folder is quiet from 2.5 + 2
+        d.touch("b.docx", 4.0)
+        assert d.next_deadline() == 6.0
+        assert d.take(6.0)
+        assert not d.pending
+
+
+def test_a_hint_without_a_path_is_capped_at_max_wait() -> None:
+    d = Debouncer(settle=2.0, max_wait=10.0)
+    writes = [(float(t), f"file-{t}.docx") for t in range(1, 20)]  # never quiet for two
+    writes.append((0.0, None))  # type: ignore[arg-type]
+    passes = _passes(d, writes, until=25.0)
+    # Each file after its own settle, and the lost events' pass no later than max_wait.
+    assert passes == [float(t) + 2 for t in range(1, 20)]
+    d = Debouncer(settle=2.0, max_wait=10.0)
+    for t in range(0, 20):
+        d.touch(None, float(t))
+    assert d.next_deadline() == 10.0
+
+
 def test_debouncer_hint_after_take_starts_a_new_burst() -> None:
-    d = Debouncer(settle=1.0, max_wait=5.0)
-    d.touch(0.0)
+    d = Debouncer(settle=1.0, max_wait=5.0, spacing=0.0)
+    d.touch("a.docx", 0.0)
     assert d.take(1.0)
-    d.touch(1.0)  # arrived while the pass ran
+    d.touch("a.docx", 1.0)  # arrived while the pass ran
     assert d.pending
     assert d.next_deadline() == 2.0
 
 
 def test_debouncer_max_below_settle_is_raised_to_settle() -> None:
     d = Debouncer(settle=3.0, max_wait=1.0)
-    d.touch(0.0)
+    d.touch("a.docx", 0.0)
     assert d.next_deadline() == 3.0

@@ -14,11 +14,9 @@ cached, never framed, and allow scripts from this page only.
 
 from __future__ import annotations
 
-import secrets
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,22 +26,18 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .. import config as configmod
 from ..config import Config
 from ..display import printable
 from ..errors import ConfigError, HosoError
-from ..hooks import load_plugins
 from ..i18n import _, current_language, language, ngettext
 from ..log import get_logger
 from ..webpage import WebAnswer, WebFile, WebPage, WebRedirect, WebRequest, WebTask, WebView
 from . import access
-from .tasks import Tasks
+from .site import Site
 
 log = get_logger(__name__)
 
 HERE = Path(__file__).parent
-SESSION_SECONDS = 12 * 3600.0  # a session lasts a school day; `hoso ui` opens a new one
-RESERVED = {"login", "logout", "lang", "static", "tasks", "health"}
 # What a WebFile may be shown as in the browser; anything else is saved (see _answer).
 SAFE_INLINE = {
     "application/pdf", "text/plain", "image/png", "image/jpeg", "image/gif", "image/webp"
@@ -52,77 +46,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-@dataclass
-class Site:
-    """What the application serves: the config file it follows (re-read when it changes, so
-    the first-run wizard and `hoso init` take effect without a restart), the pages, the
-    sessions opened here and the running tasks."""
-
-    config_path: Path
-    state_dir: Path
-    port: int
-    now: Callable[[], float] = time.time
-    # Sessions live in this process only, so they are timed by its own clock: a wall clock
-    # put right by a year must neither end them at once nor make them last a year.
-    monotonic: Callable[[], float] = time.monotonic
-    tasks: Tasks = field(default_factory=Tasks)
-    _sessions: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _config: tuple[tuple[int, int], Config] | None = None
-    _pages: tuple[Config | None, list[WebPage]] | None = None
-
-    def config(self) -> Config | None:
-        """The config as the file says now; None before `hoso init` (or the wizard)."""
-        try:
-            stat = self.config_path.stat()
-        except FileNotFoundError:
-            return None
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            if self._config is not None and self._config[0] == stamp:
-                return self._config[1]
-        loaded = configmod.load(self.config_path)
-        with self._lock:
-            self._config = (stamp, loaded)
-        return loaded
-
-    def pages(self, config: Config | None) -> list[WebPage]:
-        """The core's pages and the enabled plugins', in menu order."""
-        from .pages import core_pages
-
-        with self._lock:
-            if self._pages is not None and self._pages[0] is config:
-                return self._pages[1]
-        found = list(core_pages())
-        if config is not None:
-            found += [page for _plugin, page in load_plugins(config).web_pages()]
-        found = [p for p in found if p.slug not in RESERVED]
-        found.sort(key=lambda page: (page.order, page.slug))
-        with self._lock:
-            self._pages = (config, found)
-        return found
-
-    def open_session(self) -> str:
-        sid = secrets.token_urlsafe(24)
-        now = self.monotonic()
-        with self._lock:
-            for old in [s for s, until in self._sessions.items() if until < now]:
-                del self._sessions[old]
-            self._sessions[sid] = now + SESSION_SECONDS
-        return sid
-
-    def session_valid(self, sid: object) -> bool:
-        if not isinstance(sid, str):
-            return False
-        with self._lock:
-            until = self._sessions.get(sid)
-        return until is not None and self.monotonic() < until
-
-    def close_session(self, sid: object) -> None:
-        with self._lock:
-            self._sessions.pop(str(sid), None)
 
 
 def page_language(config: Config | None, chosen: object) -> str:
