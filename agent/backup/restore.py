@@ -44,7 +44,7 @@ from typing import Any
 
 from .. import restored as restored_marker
 from ..errors import BackupDamaged, LocalError, UsageError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..model import RestoredFile, nfc
 from ..safepath import SafeRoot
 from .assemble import Assembly, Piece, set_metadata
@@ -120,9 +120,12 @@ def restore(
 def _not_restored(failed: list[tuple[str, BackupDamaged]]) -> BackupDamaged:
     """One error naming every file a damaged blob kept out, and why."""
     return BackupDamaged(
-        _(
+        ngettext(
+            "{n} file cannot be restored from this snapshot; the other files are in place. "
+            "Run hoso backup check, or restore it from another snapshot:\n{files}",
             "{n} files cannot be restored from this snapshot; the other files are in place. "
-            "Run hoso backup check, or restore these files from another snapshot:\n{files}"
+            "Run hoso backup check, or restore them from another snapshot:\n{files}",
+            len(failed),
         ).format(
             n=len(failed),
             files="\n".join(f"  {path}: {problem}" for path, problem in failed),
