@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import durable
@@ -33,10 +35,12 @@ from ..i18n import _
 from ..safepath import Folder, SafeRoot
 
 TEMP_SUFFIX = ".restore"
-_OPEN = 64  # temps open at once; a file whose pieces are in many packs is reopened
+_OPEN = 32  # temps open at once; a file whose pieces are in many packs is reopened
 # Making a file takes 0.6 ms on some file systems (ext4 on a loaded disk), more than writing
 # 120 KB into it: several are made at once, ahead of their first blob.
-_MAKERS = 4
+_MAKERS = 2  # per writer
+_WRITERS = 4
+_QUEUED = 32 * 1024 * 1024  # bytes of blobs waiting for the writers
 _FOLDERS = 16
 _WRITE = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -257,6 +261,84 @@ class Assembly:
             _rel, (old, _folder) = self._folders.popitem(last=False)
             old.close()
         return folder
+
+
+class Writers:
+    """Several assemblies, each in a thread of its own, the files spread over them: writing
+    and hashing (which let go of the GIL) run on every core, as restic's do. The calls of
+    :class:`Assembly`; ``put`` and ``fail`` return at once (at most ``_QUEUED`` bytes wait for
+    a writer), and an error a writer met is raised by a later call or by :meth:`finish`.
+    ``errors(path)`` turns the OSError of writing the file ``path`` into ours."""
+
+    def __init__(self, safe: SafeRoot, errors: Callable[[Path], AbstractContextManager[None]]):
+        self._root = safe.root
+        self._errors = errors
+        self._shards = [Assembly(safe) for _ in range(_WRITERS)]
+        self._threads = [
+            ThreadPoolExecutor(1, thread_name_prefix="hoso-restore") for _ in self._shards
+        ]
+        self._where: list[tuple[Assembly, int, ThreadPoolExecutor]] = []
+        self._queued: deque[tuple[Future[None], int]] = deque()
+        self._bytes = 0
+
+    def add(self, path: str, entry: dict[str, Any], pieces: list[Piece] | BackupDamaged) -> int:
+        number = len(self._where)
+        shard = number % len(self._shards)
+        local = self._shards[shard].add(path, entry, pieces)
+        self._where.append((self._shards[shard], local, self._threads[shard]))
+        return number
+
+    def pieces(self, number: int) -> list[Piece]:
+        assembly, local, _thread = self._where[number]
+        return assembly.pieces(local)
+
+    def prepare(self, order: list[int]) -> None:
+        for assembly in self._shards:
+            assembly.prepare(
+                [local for shard, local, _t in (self._where[n] for n in order) if shard is assembly]
+            )
+
+    def put(self, number: int, offset: int, data: bytes) -> None:
+        assembly, local, thread = self._where[number]
+        self._queue(thread.submit(self._put, assembly, local, offset, data), len(data))
+
+    def fail(self, number: int, problem: BackupDamaged) -> None:
+        assembly, local, thread = self._where[number]
+        self._queue(thread.submit(assembly.fail, local, problem), 0)
+
+    def finish(self) -> None:
+        """Wait for every write; the first error a writer met is raised."""
+        while self._queued:
+            self._queued.popleft()[0].result()
+
+    def close(self) -> None:
+        """Stop the writers (what is queued is dropped); :attr:`complete` is final then."""
+        for thread in self._threads:
+            thread.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def complete(self) -> list[tuple[str, str, int]]:
+        return [done for assembly in self._shards for done in assembly.complete]
+
+    @property
+    def failed(self) -> list[tuple[str, BackupDamaged]]:
+        return sorted(failed for assembly in self._shards for failed in assembly.failed)
+
+    def discard(self) -> None:
+        for assembly in self._shards:
+            assembly.discard()
+
+    def _put(self, assembly: Assembly, local: int, offset: int, data: bytes) -> None:
+        with self._errors(self._root / assembly.path(local)):
+            assembly.put(local, offset, data)
+
+    def _queue(self, future: Future[None], size: int) -> None:
+        self._queued.append((future, size))
+        self._bytes += size
+        while self._bytes > _QUEUED or (self._queued and self._queued[0][0].done()):
+            done, size = self._queued.popleft()
+            self._bytes -= size
+            done.result()
 
 
 def set_metadata(folder: Folder, name: str, entry: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,14 @@ from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _, ngettext
 from ..model import RestoredFile, nfc
 from ..safepath import SafeRoot
-from .assemble import Assembly, Piece, set_metadata
+from .assemble import Piece, Writers, set_metadata
 from .blobfetch import Plan, fetch, plan
 from .files import fsync_folder
 from .repository import Repository
 from .snapshots import DIR, find_entry, find_snapshot, walk_tree
 
 _READ = 1024 * 1024
+_FOLDER_SYNCS = 8
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,10 @@ def _write_all(
     for item in reversed(folders):
         with _local_errors(target / item.path), safe.parent(item.path) as (folder, name):
             set_metadata(folder, name, item.entry)
-    for changed in {target, *((target / item.path).parent for item in items)}:
-        fsync_folder(changed)
+    # Each folder's fsync waits for a journal commit; made together, they share commits.
+    changed = {target, *((target / item.path).parent for item in items)}
+    with ThreadPoolExecutor(_FOLDER_SYNCS, thread_name_prefix="hoso-restore") as pool:
+        list(pool.map(fsync_folder, changed))
     skipped = [(path, _("already as in the backup")) for path in sorted(identical)]
     return RestoreResult(len(files) - len(failed), written, skipped), failed
 
@@ -231,29 +235,30 @@ def _restore_files(
     each takes its name. A file a damaged blob spoils is left out, the others go on: (bytes
     restored, the files left out and why). A local error stops the writing; the files verified
     before it still take their names, none is ever half-written under one."""
-    assembly = Assembly(safe)
+    writers = Writers(safe, _local_errors)
     places: dict[str, list[tuple[int, int]]] = {}  # blob → (file number, offset) it goes to
     try:
         for item in files:
             with _local_errors(safe.root / item.path):
-                number = assembly.add(item.path, item.entry, _pieces(repo, item))
-            for piece in assembly.pieces(number):
+                number = writers.add(item.path, item.entry, _pieces(repo, item))
+            for piece in writers.pieces(number):
                 places.setdefault(piece.blob, []).append((number, piece.offset))
         reading = plan(repo, places)
-        assembly.prepare(_first_needs(reading, places))
+        writers.prepare(_first_needs(reading, places))
         for blob_id, outcome in fetch(repo, reading):
             for number, offset in places[blob_id]:
                 if isinstance(outcome, BackupDamaged):
-                    assembly.fail(number, outcome)
-                    continue
-                with _local_errors(safe.root / assembly.path(number)):
-                    assembly.put(number, offset, outcome)
+                    writers.fail(number, outcome)
+                else:
+                    writers.put(number, offset, outcome)
+        writers.finish()
     finally:
+        writers.close()
         try:
-            _install(assembly.complete, safe)
+            _install(writers.complete, safe)
         finally:
-            assembly.discard()
-    return sum(size for _temp, _dest, size in assembly.complete), assembly.failed
+            writers.discard()
+    return sum(size for _temp, _dest, size in writers.complete), writers.failed
 
 
 def _first_needs(reading: Plan, places: dict[str, list[tuple[int, int]]]) -> list[int]:
@@ -266,17 +271,27 @@ def _first_needs(reading: Plan, places: dict[str, list[tuple[int, int]]]) -> lis
 
 
 def _install(ready: list[tuple[str, str, int]], safe: SafeRoot) -> None:
-    """Make the verified temps durable with one sync, then give each its name; those that
-    could not take it are removed."""
+    """Make the verified temps durable with one sync, then give each its name, folder by
+    folder; those that could not take it are removed."""
+    by_folder: dict[str, list[tuple[str, str]]] = {}
+    for temp, dest, _size in ready:
+        by_folder.setdefault(_parent(dest), []).append((_name(temp), _name(dest)))
     try:
         os.sync()
-        for temp, dest, _size in ready:
-            with _local_errors(safe.root / dest), safe.parent(dest) as (folder, name):
-                folder.replace(_name(temp), name)
+        for parent in list(by_folder):
+            with _local_errors(safe.root / parent), safe.folder(parent) as folder:
+                names = by_folder[parent]
+                while names:
+                    temp, name = names[-1]
+                    with _local_errors(safe.root / parent / name):
+                        folder.replace(temp, name)
+                    names.pop()
+            del by_folder[parent]
     finally:
-        for temp, _dest, _size in ready:
-            with contextlib.suppress(OSError), safe.parent(temp) as (folder, name):
-                folder.unlink(name, missing_ok=True)
+        for parent, names in by_folder.items():  # not renamed: an error stopped us
+            with contextlib.suppress(OSError), safe.folder(parent) as folder:
+                for temp, _dest in names:
+                    folder.unlink(temp, missing_ok=True)
 
 
 def _pieces(repo: Repository, item: _Item) -> list[Piece] | BackupDamaged:
