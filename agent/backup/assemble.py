@@ -38,7 +38,8 @@ TEMP_SUFFIX = ".restore"
 _OPEN = 32  # temps open at once; a file whose pieces are in many packs is reopened
 # Making a file takes 0.6 ms on some file systems (ext4 on a loaded disk), more than writing
 # 120 KB into it: several are made at once, ahead of their first blob.
-_MAKERS = 2  # per writer
+_MAKERS = 1  # per writer: more only wait longer for the file system's locks
+_MADE_AHEAD = 16  # temps made (and open) ahead of their first blob, per writer
 _WRITERS = 4
 _QUEUED = 32 * 1024 * 1024  # bytes of blobs waiting for the writers
 _FOLDERS = 16
@@ -79,7 +80,8 @@ class Assembly:
         self._open: OrderedDict[int, int] = OrderedDict()  # file number → descriptor
         self._folders: OrderedDict[str, tuple[ExitStack, Folder]] = OrderedDict()
         self._makers: ThreadPoolExecutor | None = None
-        self._making: dict[int, Future[str]] = {}  # file number → its temp's name
+        self._making: dict[int, Future[tuple[str, int]]] = {}  # number → (temp, descriptor)
+        self._to_make: deque[int] = deque()
         self.complete: list[tuple[str, str, int]] = []  # relative paths
 
     def add(self, path: str, entry: dict[str, Any], pieces: list[Piece] | BackupDamaged) -> int:
@@ -100,10 +102,8 @@ class Assembly:
         """Start making the temps of the files ``order`` names, in that order (the order
         their first blobs will come in)."""
         self._makers = ThreadPoolExecutor(_MAKERS, thread_name_prefix="hoso-restore")
-        for number in order:
-            file = self._files[number]
-            if file.problem is None and file.temp is None:
-                self._making[number] = self._makers.submit(self._make_temp, file.path)
+        self._to_make.extend(order)
+        self._make_more()
 
     def put(self, number: int, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` of file ``number`` (ignored once the file failed)."""
@@ -132,9 +132,8 @@ class Assembly:
         if file.problem is None:
             file.problem = problem
             self._close(number)
-            making = self._making.pop(number, None)
-            if making is not None and making.exception() is None:
-                file.temp = making.result()
+            self._take_made(number)
+            self._close(number)
             self._remove_temp(file)
 
     def pieces(self, number: int) -> list[Piece]:
@@ -151,10 +150,9 @@ class Assembly:
         """Close everything, and remove every temp not listed in :attr:`complete`."""
         if self._makers is not None:
             self._makers.shutdown(wait=True, cancel_futures=True)
-        for number, making in self._making.items():
-            if not making.cancelled() and making.exception() is None:
-                self._files[number].temp = making.result()
-        self._making.clear()
+        self._to_make.clear()
+        for number in list(self._making):
+            self._take_made(number)
         for number in list(self._open):
             self._close(number)
         for file in self._files:
@@ -208,9 +206,9 @@ class Assembly:
             self._open.move_to_end(number)
             return fd
         file = self._files[number]
-        making = self._making.pop(number, None)
-        if making is not None:
-            file.temp = making.result()
+        made = self._take_made(number)
+        if made is not None:
+            return made
         if file.temp is None:
             return self._open_temp(number)
         fd = os.open(file.temp, _WRITE, dir_fd=self._folder(_parent(file.path)).fd)
@@ -224,12 +222,31 @@ class Assembly:
         self._keep_open(number, fd)
         return fd
 
-    def _make_temp(self, path: str) -> str:
-        """A new empty temp for ``path`` (in a maker thread: its own folder descriptors)."""
+    def _make_more(self) -> None:
+        """Keep ``_MADE_AHEAD`` temps being made for the files next in line."""
+        while self._to_make and len(self._making) < _MADE_AHEAD and self._makers is not None:
+            number = self._to_make.popleft()
+            file = self._files[number]
+            if file.problem is None and file.temp is None and number not in self._making:
+                self._making[number] = self._makers.submit(self._make_temp, file.path)
+
+    def _take_made(self, number: int) -> int | None:
+        """The descriptor of file ``number``'s temp if a maker made it (None if not asked,
+        or cancelled); the maker's error, if it failed."""
+        making = self._making.pop(number, None)
+        if making is None or making.cancelled():
+            return None
+        try:
+            self._files[number].temp, fd = making.result()
+        finally:
+            self._make_more()
+        self._keep_open(number, fd)
+        return fd
+
+    def _make_temp(self, path: str) -> tuple[str, int]:
+        """A new empty temp for ``path``, open (in a maker thread: its own folder descriptors)."""
         with self._safe.folder(_parent(path)) as folder:
-            temp, fd = durable.new_temp_at(folder.fd, _name(path), suffix=TEMP_SUFFIX)
-            os.close(fd)
-        return temp
+            return durable.new_temp_at(folder.fd, _name(path), suffix=TEMP_SUFFIX)
 
     def _keep_open(self, number: int, fd: int) -> None:
         self._open[number] = fd

@@ -28,7 +28,7 @@ from ..errors import BackupDamaged
 from .repository import BlobEntry, Repository
 
 BATCH = 8 * 1024 * 1024
-AHEAD = 4
+AHEAD = 3
 _READERS = 2  # reading and decrypting release the GIL; the caller writes meanwhile
 
 Outcome = bytes | BackupDamaged
