@@ -150,6 +150,26 @@ def test_a_damaged_pack_keeps_out_only_the_files_it_holds(tmp_path: Path) -> Non
     assert set(restored_marker.read(out)) == set(restored)
 
 
+def test_a_damaged_copy_gives_way_to_a_sound_one_in_another_pack(tmp_path: Path) -> None:
+    """A blob stored twice (a prune's copy beside the original): the copy the restore reads
+    first fails its check, the other one is used, and every file comes back."""
+    repo, _root, snapshot_id, files = damaged_sample(tmp_path)
+    (entry,) = content(repo, snapshot_id, "Tuần 2/Bài 2.docx")
+    with repo.lock():
+        repo.write_index(repo.repack([entry.id]), [])
+    first = repo.copies(entry.id)[0]
+    assert len(repo.copies(entry.id)) == 2
+    data = bytearray(repo.pack_path(first.pack).read_bytes())
+    data[first.offset + first.length // 2] ^= 0x20
+    repo.pack_path(first.pack).write_bytes(bytes(data))
+
+    restore(repo, snapshot_id, [], tmp_path / "out")
+
+    out = tmp_path / "out"
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.docx")} == files
+    assert no_temps(out)
+
+
 def test_a_missing_pack_is_named_with_every_file_it_keeps_out(tmp_path: Path) -> None:
     """The hoso command: exit 1, the files of the lost pack named, the others restored."""
     repo, root, _first, files = damaged_sample(tmp_path)

@@ -14,7 +14,8 @@ Invariants:
   gap fills, read back from the temp (the page cache), so no blob is held for it. A file is
   complete only when every piece is written and its size and SHA-256 are the snapshot's;
   it then gets its mode and modification time.
-- At most ``_OPEN`` temps and ``_FOLDERS`` folders are open at once, whatever the tree.
+- At most ``_OPEN`` temps (and ``_MADE_AHEAD`` made ahead) and ``_FOLDERS`` folders are open
+  at once per writer, whatever the tree: a desktop's limit of 1,024 descriptors is far.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import durable
-from ..errors import BackupDamaged
+from ..errors import BackupDamaged, LocalError
 from ..i18n import _
 from ..safepath import Folder, SafeRoot
 
@@ -118,7 +119,7 @@ class Assembly:
         if offset == file.hashed:
             file.digest.update(data)
             file.hashed += len(data)
-            self._hash_ahead(file, fd)
+            self._hash_ahead(file)
         else:
             file.ahead[offset] = len(data)
         file.left -= 1
@@ -152,7 +153,8 @@ class Assembly:
             self._makers.shutdown(wait=True, cancel_futures=True)
         self._to_make.clear()
         for number in list(self._making):
-            self._take_made(number)
+            with suppress(OSError, LocalError):  # a maker that failed made no temp
+                self._take_made(number)
         for number in list(self._open):
             self._close(number)
         for file in self._files:
@@ -164,7 +166,7 @@ class Assembly:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _hash_ahead(self, file: _File, fd: int) -> None:
+    def _hash_ahead(self, file: _File) -> None:
         """Hash the pieces written ahead that now follow on, read back from the temp."""
         if file.hashed not in file.ahead:
             return
@@ -321,7 +323,7 @@ class Writers:
 
     def fail(self, number: int, problem: BackupDamaged) -> None:
         assembly, local, thread = self._where[number]
-        self._queue(thread.submit(assembly.fail, local, problem), 0)
+        self._queue(thread.submit(self._fail, assembly, local, problem), 0)
 
     def finish(self) -> None:
         """Wait for every write; the first error a writer met is raised."""
@@ -348,6 +350,10 @@ class Writers:
     def _put(self, assembly: Assembly, local: int, offset: int, data: bytes) -> None:
         with self._errors(self._root / assembly.path(local)):
             assembly.put(local, offset, data)
+
+    def _fail(self, assembly: Assembly, local: int, problem: BackupDamaged) -> None:
+        with self._errors(self._root / assembly.path(local)):
+            assembly.fail(local, problem)
 
     def _queue(self, future: Future[None], size: int) -> None:
         self._queued.append((future, size))
