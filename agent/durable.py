@@ -259,6 +259,20 @@ class TempFile:
         self.kept = True
 
 
+def new_temp_at(
+    dir_fd: int,
+    name: str,
+    *,
+    mode: int = 0o600,
+    temp_prefix: str = TEMP_PREFIX,
+    suffix: str = TEMP_SUFFIX,
+) -> tuple[str, int]:
+    """A new, empty temp file for ``name`` in the folder ``dir_fd``: (its name, a descriptor
+    open for writing). The caller closes, renames or removes it itself: for a writer of many
+    files at once (a restore), which :func:`open_temp_at`'s one block per file does not fit."""
+    return _create_temp(dir_fd, name, mode, temp_prefix, suffix)
+
+
 @contextlib.contextmanager
 def open_temp_at(
     dir_fd: int,

@@ -113,17 +113,19 @@ def seal_framed(key: SealingKey, kind: Kind, plaintext: bytes, header: bytes = b
     return kind.label + nonce + key._aead.encrypt(nonce, plaintext, kind.label + header)
 
 
-def open_framed(key: SealingKey, kind: Kind, data: bytes, header: bytes = b"") -> bytes:
+def open_framed(
+    key: SealingKey, kind: Kind, data: bytes | memoryview, header: bytes = b""
+) -> bytes:
     """The plaintext of the framed envelope ``data`` (see :func:`open_sealed`)."""
     check_frame(data, kind)
     if len(data) < FRAME_OVERHEAD:
         raise cannot_open(_("it is truncated"))
-    nonce = data[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + NONCE_SIZE]
+    nonce = bytes(data[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + NONCE_SIZE])
     body = memoryview(data)[FRAME_HEADER_SIZE + NONCE_SIZE :]  # no copy of a large blob
     return _decrypt(key, nonce, body, kind.label + header)
 
 
-def check_frame(data: bytes, kind: Kind) -> None:
+def check_frame(data: bytes | memoryview, kind: Kind) -> None:
     """Refuse ``data`` unless it starts as a framed envelope of ``kind`` (no key needed)."""
     start = bytes(data[:FRAME_HEADER_SIZE])
     if len(start) < FRAME_HEADER_SIZE or start[:4] != MAGIC:

@@ -98,6 +98,7 @@ LAYERS = [
     },
     {
         "backup.crypto",
+        "backup.assemble",
         "backup.files",
         "backup.folderstate",
         "backup.chunker",
@@ -109,7 +110,13 @@ LAYERS = [
     {"reconcile", "guards", "trash", "hooks", "serverinfo", "schedule", "refusals", "walks"},
     # propagate only calls trash to put things in either trash
     {"propagate", "heldback", "notices"},
-    {"backup.snapshots", "backup.restore", "backup.maintenance", "backup.history"},
+    {
+        "backup.snapshots",
+        "backup.restore",
+        "backup.blobfetch",
+        "backup.maintenance",
+        "backup.history",
+    },
     {"backup.service", "backup.scheduler", "backup.offsite", "backup.putback"},
     {"sync", "status", "onboarding", "validation", "schoolprofile", "schoolfolder"},
     {"backup.service", "backup.scheduler", "backup.offsite"},

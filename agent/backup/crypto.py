@@ -109,7 +109,7 @@ def seal(keys: Keys, repo_id: bytes, kind: bytes, name: str, plaintext: bytes) -
 
 
 def open_envelope(
-    keys: Keys, repo_id: bytes, kind: bytes, name: str, data: bytes, *, what: str = ""
+    keys: Keys, repo_id: bytes, kind: bytes, name: str, data: bytes | memoryview, *, what: str = ""
 ) -> bytes:
     """The plaintext of an envelope, after checking magic, version, kind and tag.
 

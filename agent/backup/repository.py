@@ -231,13 +231,8 @@ class Repository:
             return self._verified(
                 pack.envelope(entry), entry, _("a pack not yet written"), rehash=rehash
             )
-        entries = self._located(blob_id)
-        if not entries:
-            raise BackupDamaged(
-                _("The blob {blob} is in no index of the backup repository.").format(blob=blob_id)
-            )
         failure: BackupDamaged | None = None
-        for entry in entries:  # a blob may be stored twice: any good copy will do
+        for entry in self.copies(blob_id):  # a blob may be stored twice: any good copy will do
             try:
                 envelope = self._read_envelope(entry)
                 return self._verified(envelope, entry, _pack_name(entry.pack), rehash=rehash)
@@ -245,6 +240,38 @@ class Repository:
                 failure = exc
         assert failure is not None
         raise failure
+
+    def copies(self, blob_id: str) -> list[BlobEntry]:
+        """Where a blob is stored, copies in packs that exist first; BackupDamaged when no
+        index names it."""
+        entries = self._located(blob_id)
+        if not entries:
+            raise BackupDamaged(
+                _("The blob {blob} is in no index of the backup repository.").format(blob=blob_id)
+            )
+        return entries
+
+    def read_blobs(self, entries: list[BlobEntry]) -> list[tuple[BlobEntry, bytes | BackupDamaged]]:
+        """The plaintext of each of ``entries`` (blobs of one pack, in offset order) from one
+        ranged read of the pack, each checked as by ``load_blob(rehash=False)``, or the
+        BackupDamaged saying why it failed. LocalError when the drive fails."""
+        pack, start = entries[0].pack, entries[0].offset
+        where = _pack_name(pack)
+        try:
+            span = self._read_span(pack, start, max(e.offset + e.length for e in entries) - start)
+        except BackupDamaged as exc:
+            return [(entry, exc) for entry in entries]
+        view = memoryview(span)
+        found: list[tuple[BlobEntry, bytes | BackupDamaged]] = []
+        for entry in entries:
+            envelope = view[entry.offset - start : entry.offset - start + entry.length]
+            try:
+                if len(envelope) != entry.length:
+                    raise _damaged(where, _("it is truncated"))
+                found.append((entry, self._verified(envelope, entry, where, rehash=False)))
+            except BackupDamaged as exc:
+                found.append((entry, exc))
+        return found
 
     def flush(self) -> None:
         """Write the open pack, then one index file naming every pack written since the last."""
@@ -680,20 +707,23 @@ class Repository:
         return files.write_atomic(folder, parts, pack_id)
 
     def _read_envelope(self, entry: BlobEntry) -> bytes:
-        what = _pack_name(entry.pack)
-        try:
-            with open(self.pack_path(entry.pack), "rb", buffering=0) as handle:
-                envelope = _pread(handle, entry.length, entry.offset)
-        except FileNotFoundError:
-            raise _damaged(what, _("the file is missing")) from None
-        except OSError as exc:
-            raise files.local_error(self.pack_path(entry.pack), exc) from None
+        envelope = self._read_span(entry.pack, entry.offset, entry.length)
         if len(envelope) != entry.length:
-            raise _damaged(what, _("it is truncated"))
+            raise _damaged(_pack_name(entry.pack), _("it is truncated"))
         return envelope
 
+    def _read_span(self, pack_id: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of a pack from ``offset``, fewer where the file ends."""
+        try:
+            with open(self.pack_path(pack_id), "rb", buffering=0) as handle:
+                return _pread(handle, length, offset)
+        except FileNotFoundError:
+            raise _damaged(_pack_name(pack_id), _("the file is missing")) from None
+        except OSError as exc:
+            raise files.local_error(self.pack_path(pack_id), exc) from None
+
     def _verified(
-        self, envelope: bytes, entry: BlobEntry, where: str, *, rehash: bool = True
+        self, envelope: bytes | memoryview, entry: BlobEntry, where: str, *, rehash: bool = True
     ) -> bytes:
         what = _("blob {blob} in {where}").format(blob=entry.id, where=where)
         plain = crypto.open_envelope(

@@ -2,16 +2,22 @@
 
 Invariants:
 - A file appears under its real name only complete and verified: its blobs are each checked
-  by the repository (HMAC id), the whole file against the snapshot's SHA-256; it is written
-  to a ``.~hoso-*.restore`` temp in its folder (agent.durable's streamed temp), given its
-  mode and mtime, made durable by one sync for all the files, then renamed. The sync agent
-  ignores that name and, unlike its own ``.part`` downloads, never deletes it, so a restore
-  into the live records folder is safe.
+  by the repository (the envelope's authentication binds the blob id), the whole file against
+  the snapshot's SHA-256, hashed as its bytes are written; it is written to a
+  ``.~hoso-*.restore`` temp in its folder (agent.backup.assemble), given its mode and mtime,
+  made durable by one sync for all the files, then renamed. The sync agent ignores that name
+  and, unlike its own ``.part`` downloads, never deletes it, so a restore into the live
+  records folder is safe.
+- Each pack is read once, in a few large ranged reads, its blobs in pack order, each blob
+  decrypted once for every file and place that uses it (agent.backup.blobfetch); memory
+  holds a few batches of at most 8 MiB, never the repository.
 - Existing files that differ from the snapshot are never replaced without ``overwrite``; then
   ``before_overwrite`` sees all of them before the first one is touched. Existing files equal
   to the snapshot's are left alone.
-- A damaged blob stops the restore with BackupDamaged naming the file; files restored before
-  it stay in place.
+- A blob no copy of which is sound keeps out the files that use it, and only those: the
+  others are restored (and marked), then BackupDamaged names every file kept out and why
+  (exit 1). A local error (a full disk) stops the restore; the files verified before it take
+  their names, the others' temps are removed.
 - A finished restore made with ``mark`` leaves the restore marker (``agent.restored``) at the
   target's root, naming every file of the snapshot now in place with its SHA-256 and whether
   the snapshot saw it on the share, merged with an earlier one: the first sync lets the
@@ -38,18 +44,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import restored as restored_marker
-from ..durable import TempFile
 from ..errors import BackupDamaged, LocalError, UsageError
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..model import RestoredFile, nfc
-from ..safepath import Folder, SafeRoot
+from ..safepath import SafeRoot
+from .assemble import Piece, Writers, set_metadata
+from .blobfetch import Plan, fetch, plan
 from .files import fsync_folder
 from .repository import Repository
 from .snapshots import DIR, find_entry, find_snapshot, walk_tree
 
 _READ = 1024 * 1024
-_WORKERS = 16  # files in flight; each holds at most one blob (≤ 4 MiB) in memory
-TEMP_SUFFIX = ".restore"
+_FOLDER_SYNCS = 8
 
 
 @dataclass(frozen=True)
@@ -97,18 +103,36 @@ def restore(
         )
     if conflicts:
         before_overwrite(conflicts)
-    result = _write_all(repo, items, target, identical)
-    if not mark:
-        return result
-    # Every file now as in the snapshot, for the first sync: the share's other version of
-    # one of them is newer (the teacher's own later edit, a manager's comment).
-    as_restored = {
-        item.path: RestoredFile(item.entry["sha256"], _on_share(item.entry), wanted=wanted)
-        for item in items
-        if item.entry["type"] != DIR
-    }
-    restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
+    result, failed = _write_all(repo, items, target, identical)
+    if mark:
+        # Every file now as in the snapshot, for the first sync: the share's other version
+        # of one of them is newer (the teacher's own later edit, a manager's comment).
+        left_out = {path for path, _problem in failed}
+        as_restored = {
+            item.path: RestoredFile(item.entry["sha256"], _on_share(item.entry), wanted=wanted)
+            for item in items
+            if item.entry["type"] != DIR and item.path not in left_out
+        }
+        restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
+    if failed:
+        raise _not_restored(failed)
     return result
+
+
+def _not_restored(failed: list[tuple[str, BackupDamaged]]) -> BackupDamaged:
+    """One error naming every file a damaged blob kept out, and why."""
+    return BackupDamaged(
+        ngettext(
+            "{n} file cannot be restored from this snapshot; the other files are in place. "
+            "Run hoso backup check, or restore it from another snapshot:\n{files}",
+            "{n} files cannot be restored from this snapshot; the other files are in place. "
+            "Run hoso backup check, or restore them from another snapshot:\n{files}",
+            len(failed),
+        ).format(
+            n=len(failed),
+            files="\n".join(f"  {path}: {problem}" for path, problem in failed),
+        )
+    )
 
 
 def _on_share(entry: dict[str, Any]) -> bool | None:
@@ -175,7 +199,7 @@ def _same_content(safe: SafeRoot, path: str, info: os.stat_result, entry: dict[s
 
 def _write_all(
     repo: Repository, items: list[_Item], target: Path, identical: set[str]
-) -> RestoreResult:
+) -> tuple[RestoreResult, list[tuple[str, BackupDamaged]]]:
     safe = SafeRoot(target)
     folders = [item for item in items if item.entry["type"] == DIR]
     files = [item for item in items if item.entry["type"] != DIR and item.path not in identical]
@@ -188,52 +212,108 @@ def _write_all(
         if parent:
             with _local_errors(target / parent):
                 safe.makedirs(parent)
-    written = _restore_files(repo, files, safe)
+    written, failed = _restore_files(repo, files, safe)
     # Folder metadata last, deepest first: writing inside a folder changes its mtime, and a
     # read-only folder must still accept its files.
     for item in reversed(folders):
         with _local_errors(target / item.path), safe.parent(item.path) as (folder, name):
-            _set_metadata(folder, name, item.entry)
-    for changed in {target, *((target / item.path).parent for item in items)}:
-        fsync_folder(changed)
+            set_metadata(folder, name, item.entry)
+    # Each folder's fsync waits for a journal commit; made together, they share commits.
+    changed = {target, *((target / item.path).parent for item in items)}
+    with ThreadPoolExecutor(_FOLDER_SYNCS, thread_name_prefix="hoso-restore") as pool:
+        list(pool.map(fsync_folder, changed))
     skipped = [(path, _("already as in the backup")) for path in sorted(identical)]
-    return RestoreResult(len(files), written, skipped)
+    return RestoreResult(len(files) - len(failed), written, skipped), failed
 
 
-def _restore_files(repo: Repository, files: list[_Item], safe: SafeRoot) -> int:
-    """Restore files a few at a time, in two steps: every file is written and verified under
-    a temp name, one sync makes them all durable at once (a sync per file made restores
-    three times slower), then each takes its name. The first error stops the writing; the
-    files verified before it still take their names, none is ever half-written under one."""
-    repo.index()  # loaded once here, before the threads read it
-    ready: list[tuple[str, str, int]] = []  # (temp path, destination path, size), relative
-    error: BaseException | None = None
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        futures = [pool.submit(_restore_one, repo, item, safe) for item in files]
-        for future in futures:
-            try:
-                ready.append(future.result())
-            except BaseException as exc:  # re-raised below, once the verified files are named
-                error = error or exc
-                for pending in futures:
-                    pending.cancel()
+def _restore_files(
+    repo: Repository, files: list[_Item], safe: SafeRoot
+) -> tuple[int, list[tuple[str, BackupDamaged]]]:
+    """Restore the files in two steps: every file is written and verified under a temp name,
+    its blobs read pack by pack (blobfetch) and written where they go (assemble); one sync
+    makes them all durable at once (a sync per file made restores three times slower), then
+    each takes its name. A file a damaged blob spoils is left out, the others go on: (bytes
+    restored, the files left out and why). A local error stops the writing; the files verified
+    before it still take their names, none is ever half-written under one."""
+    writers = Writers(safe, _local_errors)
+    places: dict[str, list[tuple[int, int]]] = {}  # blob → (file number, offset) it goes to
+    try:
+        for item in files:
+            with _local_errors(safe.root / item.path):
+                number = writers.add(item.path, item.entry, _pieces(repo, item))
+            for piece in writers.pieces(number):
+                places.setdefault(piece.blob, []).append((number, piece.offset))
+        reading = plan(repo, places)
+        writers.prepare(_first_needs(reading, places))
+        for blob_id, outcome in fetch(repo, reading):
+            for number, offset in places[blob_id]:
+                if isinstance(outcome, BackupDamaged):
+                    writers.fail(number, outcome)
+                else:
+                    writers.put(number, offset, outcome)
+        writers.finish()
+    finally:
+        writers.close()
+        try:
+            _install(writers.complete, safe)
+        finally:
+            writers.discard()
+    return sum(size for _temp, _dest, size in writers.complete), writers.failed
+
+
+def _first_needs(reading: Plan, places: dict[str, list[tuple[int, int]]]) -> list[int]:
+    """File numbers in the order the fetch will first need each file."""
+    order: dict[int, None] = {}
+    for blob_id in reading.order():
+        for number, _offset in places[blob_id]:
+            order.setdefault(number)
+    return list(order)
+
+
+def _install(ready: list[tuple[str, str, int]], safe: SafeRoot) -> None:
+    """Make the verified temps durable with one sync, then give each its name, folder by
+    folder; those that could not take it are removed."""
+    by_folder: dict[str, list[tuple[str, str]]] = {}
+    for temp, dest, _size in ready:
+        by_folder.setdefault(_parent(dest), []).append((_name(temp), _name(dest)))
     try:
         os.sync()
-        for temp, dest, _size in ready:
-            with _local_errors(safe.root / dest), safe.parent(dest) as (folder, name):
-                folder.replace(_name(temp), name)
+        for parent in list(by_folder):
+            with _local_errors(safe.root / parent), safe.folder(parent) as folder:
+                names = by_folder[parent]
+                while names:
+                    temp, name = names[-1]
+                    with _local_errors(safe.root / parent / name):
+                        folder.replace(temp, name)
+                    names.pop()
+            del by_folder[parent]
     finally:
-        for temp, _dest, _size in ready:
-            with contextlib.suppress(OSError), safe.parent(temp) as (folder, name):
-                folder.unlink(name, missing_ok=True)
-    if error is not None:
-        raise error
-    return sum(size for _temp, _dest, size in ready)
+        for parent, names in by_folder.items():  # not renamed: an error stopped us
+            with contextlib.suppress(OSError), safe.folder(parent) as folder:
+                for temp, _dest in names:
+                    folder.unlink(temp, missing_ok=True)
 
 
-def _restore_one(repo: Repository, item: _Item, safe: SafeRoot) -> tuple[str, str, int]:
-    with _local_errors(safe.root / item.path):
-        return _restore_file(repo, item, safe)
+def _pieces(repo: Repository, item: _Item) -> list[Piece] | BackupDamaged:
+    """Where each blob of a file goes in it (from the index's lengths), or why it cannot be
+    restored: a blob no index names, lengths that do not add up to the file's size."""
+    pieces: list[Piece] = []
+    offset = 0
+    for blob_id in item.entry["content"]:
+        try:
+            length = repo.copies(blob_id)[0].raw_length
+        except BackupDamaged as exc:
+            return exc
+        pieces.append(Piece(blob_id, offset, length))
+        offset += length
+    if offset != item.entry["size"]:
+        return BackupDamaged(
+            _(
+                "{path}: the restored bytes differ from the backup; the file was not "
+                "written. Run hoso backup check."
+            ).format(path=item.path)
+        )
+    return pieces
 
 
 def _make_folder(safe: SafeRoot, path: str) -> None:
@@ -245,59 +325,6 @@ def _make_folder(safe: SafeRoot, path: str) -> None:
             folder.unlink(name)
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, dir_fd=folder.fd)
-
-
-def _restore_file(repo: Repository, item: _Item, safe: SafeRoot) -> tuple[str, str, int]:
-    """The file written and verified under a temp name beside it: (temp, path, size). Not
-    fsync'd here: _restore_files syncs all the files at once."""
-    parent, name = _parent(item.path), _name(item.path)
-    with (
-        safe.folder(parent) as folder,
-        folder.open_temp(name, mode=0o600, suffix=TEMP_SUFFIX, sync=False) as out,
-    ):
-        size, sha256 = _write_blobs(repo, item, out)
-        if (size, sha256) != (item.entry["size"], item.entry["sha256"]):
-            raise BackupDamaged(
-                _(
-                    "{path}: the restored bytes differ from the backup; the file was not "
-                    "written. Run hoso backup check."
-                ).format(path=item.path)
-            )
-        out.finish()
-        _set_metadata(folder, out.name, item.entry)
-        out.keep()
-        temp = f"{parent}/{out.name}" if parent else out.name
-    return temp, item.path, size
-
-
-def _write_blobs(repo: Repository, item: _Item, out: TempFile) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    for data in _blobs(repo, item):
-        out.write(data)
-        digest.update(data)
-        size += len(data)
-    return size, digest.hexdigest()
-
-
-def _blobs(repo: Repository, item: _Item) -> Iterator[bytes]:
-    for blob_id in item.entry["content"]:
-        try:
-            yield repo.load_blob(blob_id, rehash=False)  # the whole file's SHA-256 follows
-        except BackupDamaged as exc:
-            raise BackupDamaged(
-                _(
-                    "{path} cannot be restored from this snapshot: {problem} Files restored "
-                    "before it are in place. Run hoso backup check, or restore the file from "
-                    "another snapshot."
-                ).format(path=item.path, problem=exc)
-            ) from None
-
-
-def _set_metadata(folder: Folder, name: str, entry: dict[str, Any]) -> None:
-    os.chmod(name, entry["mode"], dir_fd=folder.fd, follow_symlinks=False)
-    ns = (entry["mtime_ns"], entry["mtime_ns"])
-    os.utime(name, ns=ns, dir_fd=folder.fd, follow_symlinks=False)
 
 
 def _parent(path: str) -> str:
