@@ -204,6 +204,19 @@ class DocumentSandbox:
             return decode(answer)
         raise AssertionError("unreachable")
 
+    def prestart(self) -> None:
+        """Start a worker now when none is idle, so that the first read does not wait the
+        fifth of a second a worker takes to load the readers (it loads them while this
+        process goes on). A worker that cannot start is left to the read to report."""
+        with self._lock:
+            if self._idle:
+                return
+        try:
+            worker = _Worker(self.limits.memory_bytes)
+        except ReaderUnavailable:
+            return
+        self._give_back(worker, {})
+
     def _take(self) -> _Worker:
         with self._lock:
             while self._idle:

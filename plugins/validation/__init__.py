@@ -65,6 +65,15 @@ def hoso_validate_record(config: Config, record: Record, today: date) -> list[Fi
 
 
 @hookimpl
+def hoso_prepare_checks(config: Config) -> None:
+    """A `hoso sync` pass has started: its first check should not wait for the checks'
+    modules to load or for a reader process to start."""
+    from . import checks  # noqa: F401  # loaded now, while the pass lists the share
+
+    document_sandbox(settings_of(config).limits(config.plugins.timeout)).prestart()
+
+
+@hookimpl
 def hoso_school_year_start(config: Config, today: date) -> date | None:
     return settings_of(config).year_start
 
