@@ -11,6 +11,7 @@ twin folders of one share, with real documents, the real plugin and its reader p
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,12 +22,17 @@ from conftest import Share
 from docs_factory import Para, lesson_plan, make_docx, make_raw_docx, shared_stream_pdf, tcvn3
 from servers import wait_until
 
+from agent.documents.model import Unreadable
 from agent.documents.sandbox import shared
-from agent.model import Action, ActionKind, Report
+from agent.model import Action, Report
 from agent.records import Finding
 from agent.sync import PassResult
 from agent.validation import PassChecks, open_validator
 from plugins.validation.settings import settings_of
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `bench` is a folder of the checkout, not an installed package
+    sys.path.insert(0, str(REPO))
 
 WEEK = "Kế hoạch bài dạy/Tuần 3"
 SHARED = "Kế hoạch bài dạy/Tuần 4"  # what a colleague put on the share
@@ -253,3 +259,71 @@ def test_documents_that_stop_their_reader_get_todays_findings_and_the_sync_retur
     status = json.loads(now.cli("status", "--json").stdout)
     assert status["plugin_failures"] == []
     assert f"{WEEK}/{shared_pdf.name}" in remote_tree(now.share)  # still synced
+
+
+# --- the checks run in the reader process -------------------------------------------------------
+
+
+def test_the_worker_finds_what_checking_here_finds(tmp_path: Path) -> None:
+    """The lesson-plan checks now run in the reader process beside the reading: the same
+    findings, word for word and in either language, as reading there and checking here."""
+    from agent.documents.readers import read_document
+    from agent.i18n import language
+    from agent.records import classify
+    from agent.recordtypes import load_types_file, shipped_types_file
+    from bench import lessonplans
+    from plugins.validation.checks import check_record
+
+    paths = lessonplans.generate(tmp_path / "corpus", 40, seed=5)
+    week = tmp_path / "corpus" / WEEK
+    paths += records(tmp_path / "corpus", WEEK).values()
+    broken = week / "Toán - Bài 10.docx"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    types = load_types_file(shipped_types_file())
+    sandbox = shared(settings_of(Agent(tmp_path, _offline(tmp_path)).config).limits(30.0))
+    rules_seen: set[str] = set()
+    for code in ("en", "vi"):
+        with language(code):
+            for path in [*paths, broken]:
+                rel = path.relative_to(tmp_path / "corpus").as_posix()
+                args = {
+                    "size": path.stat().st_size,
+                    "today": date(2026, 12, 7),
+                    "year_start": date(2026, 9, 7),
+                    "limits": sandbox.limits,
+                }
+                here = check_record(path, rel, classify(rel, types), read=read_document, **args)
+                there = check_record(path, rel, classify(rel, types), **args)
+                assert there == here, rel
+                rules_seen |= {f.rule for f in there}
+    assert {
+        "khbd.reflection-missing",
+        "khbd.several-lessons",
+        "text.legacy-encoding",
+        "file.unreadable-corrupt",
+    } <= rules_seen
+
+
+def _offline(tmp_path: Path) -> Share:
+    return Share(None, "http://127.0.0.1:9/", "/", "u", "p", tmp_path)  # type: ignore[arg-type]
+
+
+def test_an_analysis_that_fails_is_a_fault_of_the_caller_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    from agent.documents.readers import read_document
+    from agent.documents.sandbox import Analysis, DocumentSandbox, Limits
+
+    plan = make_docx(tmp_path / "plan.docx", lesson_plan())
+    box = DocumentSandbox(Limits(wall_seconds=30.0))
+    try:
+        wrong = Analysis("plugins.validation.checks:found_in", {"path": "x"}, "en")  # arguments
+        with pytest.raises(RuntimeError, match="the analysis failed in the reader: TypeError"):
+            box.analyse(plan, wrong)
+        assert box.read(plan) == read_document(plan)  # the same worker reads on
+        broken = tmp_path / "broken.docx"
+        broken.write_bytes(b"PK\x03\x04 not really a zip")
+        with pytest.raises(Unreadable):  # the file's own error, as read() gives it
+            box.analyse(broken, wrong)
+    finally:
+        box.close()
