@@ -38,6 +38,10 @@ from .recordtypes import with_shipped
 log = get_logger(__name__)
 
 
+CHECKERS = 2  # threads checking during a pass, each with its reader process
+MANY_RECORDS = 50  # uploads that are worth the second
+
+
 @dataclass(frozen=True)
 class Checked:
     """A record's findings, and the file as it was when they were found."""
@@ -261,13 +265,15 @@ class PassChecks:
     def __init__(self, validator: Validator, *, today: date | None = None) -> None:
         self.validator = validator
         self.today = today or date.today()
-        self._queue: queue.SimpleQueue[list[RelPath] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[RelPath | None] = queue.SimpleQueue()
         self._ready: dict[RelPath, Checked] = {}
         self._abandoned = threading.Event()
         # Findings are stored as shown: in the language of the pass's own thread.
         self._language = current_language()
-        self._thread = threading.Thread(target=self._run, name="hoso-pass-checks", daemon=True)
-        self._thread.start()
+        self._context: _Context | None = None  # set by the first checker once ready
+        self._set_up = threading.Event()
+        self._checkers: list[threading.Thread] = []
+        self._spawn(first=True)
 
     @property
     def ready(self) -> Mapping[RelPath, Checked]:
@@ -275,8 +281,14 @@ class PassChecks:
         return dict(self._ready)
 
     def ahead(self, paths: Iterable[RelPath]) -> None:
-        """Check these records now (the plan's uploads)."""
-        self._queue.put(list(paths))
+        """Check these records now (the plan's uploads); many of them on a second thread
+        and reader process too (a reader takes a few milliseconds of processor time per
+        lesson plan; a second one only pays off for many)."""
+        paths = list(paths)
+        for path in paths:
+            self._queue.put(path)
+        if len(paths) >= MANY_RECORDS and len(self._checkers) < CHECKERS:
+            self._spawn(first=False)
 
     def following(
         self, on_progress: Callable[[int, int, Action], None]
@@ -286,55 +298,87 @@ class PassChecks:
         def progress(done: int, total: int, action: Action) -> None:
             on_progress(done, total, action)
             if action.kind is ActionKind.DOWNLOAD:
-                self._queue.put([action.path])
+                self._queue.put(action.path)
 
         return progress
 
     def finish(self, report: Report) -> CheckResult:
         """What the pass changed, checked: the early findings that still hold, the rest now.
         A pass that changed no record does not wait for the plugins to get ready."""
-        self._queue.put(None)
+        self._stop_checkers()
         if _changed(report):
-            self._thread.join()
+            for checker in self._checkers:
+                checker.join()
         return self.validator.check_changes(report, ready=self._ready)
 
     def abandon(self) -> None:
-        """The pass failed: stop after the record being checked (nothing was stored)."""
+        """The pass failed: stop after the records being checked (nothing was stored)."""
         self._abandoned.set()
-        self._queue.put(None)
+        self._stop_checkers()
 
-    def _run(self) -> None:
+    def _stop_checkers(self) -> None:
+        for _checker in range(CHECKERS):  # one each, whichever are running
+            self._queue.put(None)
+
+    def _spawn(self, *, first: bool) -> None:
+        checker = threading.Thread(
+            target=self._run, args=(first,), name="hoso-pass-checks", daemon=True
+        )
+        self._checkers.append(checker)
+        checker.start()
+
+    def _run(self, first: bool) -> None:
         try:
             with language(self._language):
-                self._work()
+                if first:
+                    self._set_up_checks()
+                self._set_up.wait()
+                if self._context is not None:
+                    self._work(self._context)
         except Exception:  # a bug here must not fail the pass: finish() checks what is left
             log.exception("checking during the pass failed")
 
-    def _work(self) -> None:
-        validator = self.validator
-        validator.host.prepare_checks()
-        known = validator.journal.validated()
-        stamp = validator.stamp(self.today)
-        ignore = local.ignore_rules(validator.config)
-        while (paths := self._queue.get()) is not None:
-            for path in paths:
-                if self._abandoned.is_set():
-                    return
-                if path not in self._ready and not validator._skipped(ignore, path):
-                    self._check(path, known, stamp)
+    def _set_up_checks(self) -> None:
+        try:
+            validator = self.validator
+            validator.host.prepare_checks()
+            self._context = _Context(
+                validator.journal.validated(),
+                validator.stamp(self.today),
+                local.ignore_rules(validator.config),
+            )
+        finally:
+            self._set_up.set()
 
-    def _check(self, path: RelPath, known: Mapping[RelPath, ValidationStamp], stamp: str) -> None:
+    def _work(self, context: _Context) -> None:
+        while (path := self._queue.get()) is not None:
+            if self._abandoned.is_set():
+                return
+            skipped = self.validator._skipped(context.ignore, path)
+            if path not in self._ready and not skipped:
+                self._check(path, context)
+
+    def _check(self, path: RelPath, context: _Context) -> None:
         file = self.validator.config.root / path
         try:
             st = file.stat()
         except OSError:
             return  # gone, or named otherwise on disk: finish() looks for it
-        now_stamp = ValidationStamp(st.st_size, st.st_mtime_ns, stamp)
-        if not statmod.S_ISREG(st.st_mode) or known.get(path) == now_stamp:
+        now_stamp = ValidationStamp(st.st_size, st.st_mtime_ns, context.stamp)
+        if not statmod.S_ISREG(st.st_mode) or context.known.get(path) == now_stamp:
             return  # not a record, or unchanged since its last check (finish() keeps it)
         findings = self.validator.validate(path, file, st, self.today)
         if findings is not None:
             self._ready[path] = Checked(now_stamp, tuple(findings))
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every early check of a pass needs, looked up once."""
+
+    known: Mapping[RelPath, ValidationStamp]  # the records' stamps when the pass started
+    stamp: str
+    ignore: local.IgnoreRules
 
 
 def _changed(report: Report) -> list[RelPath]:

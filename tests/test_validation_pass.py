@@ -252,7 +252,13 @@ def test_documents_that_stop_their_reader_get_todays_findings_and_the_sync_retur
     assert done.returncode == 0, done.stderr
     assert "Records with problems to fix: 3." in done.stdout
     _result, old_findings = the_old_way(before)
-    assert stored(now) == stored(before)
+
+    def kept(agent: Agent) -> list[tuple[str, ...]]:
+        # Which of its limits the heavy .docx hits first (memory, or the clock on a busy
+        # computer) is the computer's doing: its message may name either.
+        return [row[:2] if row[0] == "Toán - Bài 8.docx" else row for row in stored(agent)]
+
+    assert kept(now) == kept(before)
     assert rules(old_findings, f"{WEEK}/{shared_pdf.name}") == {"file.too-complex"}
     assert rules(old_findings, "Toán - Bài 8.docx") == {"file.too-complex"}
     assert rules(old_findings, f"{WEEK}/Toán - Bài 4.docx") == {"khbd.reflection-missing"}
