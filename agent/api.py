@@ -39,7 +39,14 @@ from .documents.model import (
     Unreadable,
     UnreadableReason,
 )
-from .documents.sandbox import DEFAULT_LIMITS, MIB, DocumentSandbox, Limits, ReaderUnavailable
+from .documents.sandbox import (
+    DEFAULT_LIMITS,
+    MIB,
+    Analysis,
+    DocumentSandbox,
+    Limits,
+    ReaderUnavailable,
+)
 from .documents.sandbox import shared as document_sandbox
 from .durable import create_new, fsync_dir, fsync_file, rename_no_replace, write_atomic
 from .errors import (
@@ -255,6 +262,7 @@ def record_date(validator: Validator, record: Record, year_start: date) -> date 
 
 
 __all__ = [
+    "Analysis",
     "AuthError",
     "Block",
     "CannotOpen",

@@ -193,6 +193,16 @@ class HookSpecs:
         ``agent.i18n._`` so the teacher reads them in their language."""
 
     @hookspec
+    def hoso_prepare_checks(self, config: Config) -> None:
+        """Records are about to be checked: a one-shot `hoso sync` pass has started, and it
+        checks the records it sends and brings while its transfers run. Load now what
+        ``hoso_validate_record`` needs (start a helper process, import modules), so that the
+        first check does not wait for it.
+
+        Called on a thread of its own while the pass lists the share; return quickly and
+        never block on the records themselves."""
+
+    @hookspec
     def hoso_after_pass(self, config: Config, report: Report) -> None:
         """A sync pass finished; ``report`` lists what was uploaded, downloaded, deleted,
         moved, in conflict or failed (paths relative to the records root)."""
@@ -357,6 +367,9 @@ class PluginHost:
     # record of a long-running agent must not grow it forever; the journal keeps counts).
     failures: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_FAILURES_KEPT))
     failed_calls: int = 0  # never capped: whether a call failed is "did it grow"
+    # The same count per calling thread: a check that runs while another thread calls hooks
+    # (`hoso sync` checks during its transfers) tells its own failures from theirs.
+    _here: threading.local = field(default_factory=threading.local)
     _failing: set[tuple[str, str]] = field(default_factory=set)
     _hung: dict[str, threading.Thread] = field(default_factory=dict)  # why each is suspended
     # The agent's loop and its validation thread call hooks at the same time.
@@ -394,6 +407,9 @@ class PluginHost:
             "hoso_validate_record", check, config=self.config, record=record, today=today
         )
         return [f for _name, findings in results for f in findings]
+
+    def prepare_checks(self) -> None:
+        self.call("hoso_prepare_checks", _nothing, config=self.config)
 
     def after_pass(self, report: Report) -> None:
         self.call("hoso_after_pass", _nothing, config=self.config, report=report)
@@ -567,6 +583,11 @@ class PluginHost:
             self.failure_log.clear_plugin_failure(plugin, hook)
         return True, value
 
+    def failed_here(self) -> int:
+        """How many hook calls made on this thread failed (a plugin raised, hung or answered
+        something unusable)."""
+        return int(getattr(self._here, "failed", 0))
+
     def _resume(self, plugin: str) -> bool:
         """Lift a suspension once the call that hung has returned; True when lifted."""
         with self._lock:
@@ -587,6 +608,7 @@ class PluginHost:
             self.failures.append(text)
             self.failed_calls += 1
             self._failing.add((plugin, hook))
+        self._here.failed = self.failed_here() + 1  # _failed runs on the calling thread
         if self.failure_log is not None:
             self.failure_log.record_plugin_failure(plugin, hook, detail, now=time.time())
 

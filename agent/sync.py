@@ -88,7 +88,7 @@ from .propagate import Context, Propagator
 from .records import Record, classify
 from .remote import CAUTIOUS, Capabilities, Refused, Remote, RemoteTree, is_temp_name
 from .safepath import SafeRoot, UnsafePath
-from .validation import CheckResult, Validator
+from .validation import CheckResult, PassChecks, Validator
 from .vault import webdav_password
 
 log = get_logger(__name__)
@@ -277,15 +277,22 @@ class Syncer:
         does it off its sync loop). The ``allow_*`` flags are the user's confirmations past
         the guards (see the module docstring)."""
         started = self.clock()
+        # The records the pass changes are checked while it transfers (validation.PassChecks).
+        checks = None
+        if validate and not dry_run and self.validator is not None:
+            checks = PassChecks(self.validator)
         try:
             result = self._pass(
                 dry_run=dry_run,
                 walk=walk,
                 local_changed=local_changed,
                 confirmed=_Confirmed(allow_mass_delete, allow_restored_share, allow_clock_jump),
+                checks=checks,
             )
             self._clean = result.outcome == "ok" and not result.retry_soon
         except Exception as exc:
+            if checks is not None:
+                checks.abandon()
             self._clean = False
             if isinstance(exc, AuthError):
                 # The fix is a new password in the vault (`hoso vault set webdav`): the agent's
@@ -304,8 +311,8 @@ class Syncer:
                 self._tell_held(result.held)
             if self.plugins is not None:
                 self.plugins.after_pass(result.report)
-            if validate and self.validator is not None:
-                result.validation = self.validator.check_changes(result.report)
+            if checks is not None:
+                result.validation = checks.finish(result.report)
         return result
 
     def _tell_held(self, held: tuple[Held, ...]) -> None:
@@ -335,7 +342,13 @@ class Syncer:
         notices.tell(partial(self.plugins.notify, logged=True), notes)  # the line above
 
     def _pass(
-        self, *, dry_run: bool, walk: Walk, local_changed: bool, confirmed: _Confirmed
+        self,
+        *,
+        dry_run: bool,
+        walk: Walk,
+        local_changed: bool,
+        confirmed: _Confirmed,
+        checks: PassChecks | None = None,
     ) -> PassResult:
         look = None if dry_run else self._look(walk)
         prepared = self.prepare(
@@ -359,7 +372,7 @@ class Syncer:
         touched = _share_paths(prepared.plan)
         try:
             result = self.execute(
-                dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump)
+                dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump), checks
             )
         except BaseException:
             # Others must still hear of what changed before the stop; this walk counts for
@@ -714,12 +727,17 @@ class Syncer:
             with self._temp_lock:
                 self.journal.meta_set(TEMP_UPLOADS_META, None)
 
-    def execute(self, prepared: PreparedPass) -> PassResult:
-        """Carry out a prepared plan and record what the share looks like afterwards."""
+    def execute(self, prepared: PreparedPass, checks: PassChecks | None = None) -> PassResult:
+        """Carry out a prepared plan and record what the share looks like afterwards;
+        ``checks`` gets the records to check while the transfers run."""
         cfg = self.config
         if prepared.mass_delete:
             self.before_mass_delete()
         caps, plan = prepared.caps, self._before_changes(prepared)
+        on_progress = self.on_progress
+        if checks is not None:
+            checks.ahead(a.path for a in plan.of_kind(ActionKind.UPLOAD))
+            on_progress = checks.following(on_progress)
         ctx = Context(
             root=cfg.root,
             remote=self.remote,
@@ -733,7 +751,7 @@ class Syncer:
             transfers=cfg.sync.transfers,
             stop=self.stop,
             on_local_write=self.on_local_write,
-            on_progress=self.on_progress,
+            on_progress=on_progress,
             ignore=self.ignore,
             local_names={p: e.fs_path for p, e in prepared.local.items() if e.fs_path != p},
             remote_names={p: e.href_path for p, e in prepared.remote.items() if e.href_path},

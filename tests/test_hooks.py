@@ -552,6 +552,10 @@ class Spy:
         return [Finding(record.path, "spy.seen", Severity.INFO, today.isoformat())]
 
     @hookimpl
+    def hoso_prepare_checks(self) -> None:
+        self._saw("prepare_checks", threading.current_thread().name)
+
+    @hookimpl
     def hoso_after_pass(self, report: Report) -> None:
         self._saw("after_pass", report.uploaded)
 
@@ -611,6 +615,12 @@ def test_hook_validate_record_gets_the_record_and_today(tmp_path: Path) -> None:
     _spy, host = spy_host(tmp_path)
     [finding] = host.validate_record(record("spy-1.txt"), date(2026, 11, 29))
     assert (finding.path, finding.rule, finding.message) == ("spy-1.txt", "spy.seen", "2026-11-29")
+
+
+def test_hook_prepare_checks_is_called_isolated(tmp_path: Path) -> None:
+    spy, host = spy_host(tmp_path)
+    host.prepare_checks()
+    assert spy.given["prepare_checks"] == ["hoso-plugin-spy"]  # on the plugin's own thread
 
 
 def test_hook_after_pass_gets_the_report(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -52,6 +53,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 # All a worker needs of the agent's environment (not, say, a password given to `hoso init`).
 _ENVIRONMENT = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
 _REUSE_SECONDS = 100.0  # an idle worker quits after 120 s: never hand it a file near then
+_START_SECONDS = 60.0  # to load the readers, however busy the computer
 
 
 class ReaderUnavailable(HosoError):
@@ -81,13 +83,26 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """Work the worker does on a document it has just read: ``function`` ("module:name",
+    a module of hoso's or of a plugin's package) is called as ``name(document,
+    **arguments)`` with messages in ``language``, and what it returns (plain JSON data)
+    comes back."""
+
+    function: str
+    arguments: dict[str, Any]
+    language: str
+
+
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, memory_bytes: int) -> None:
+    def __init__(self, memory_bytes: int, preload: tuple[str, ...] = ()) -> None:
+        argv = [str(memory_bytes), *preload]
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, str(_PACKAGE_ROOT), str(memory_bytes)],
+                [sys.executable, "-I", "-c", _BOOT, str(_PACKAGE_ROOT), *argv],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -98,19 +113,25 @@ class _Worker:
             raise ReaderUnavailable(exc.strerror or str(exc)) from None
         self.last_used = time.monotonic()
         self.killed = False
+        self.started = False  # it said it is ready (its start-up never counts for a file)
 
     @property
     def usable(self) -> bool:
         fresh = time.monotonic() - self.last_used < _REUSE_SECONDS
         return fresh and self.process.poll() is None
 
-    def ask(self, path: Path, limits: Limits) -> dict[str, Any]:
+    def ask(self, path: Path, limits: Limits, analysis: Analysis | None = None) -> dict[str, Any]:
         """The worker's answer about ``path``; BrokenPipeError when it was gone before it got
         the question; TooComplex when it hit a limit and ended; Unreadable when the file
         crashed it; ReaderUnavailable when it quit on its own."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
-        request = json.dumps({"path": str(path), "cpu": limits.cpu_seconds}) + "\n"
+        if not self.started:
+            self._await_start(stdout.fileno())
+        question: dict[str, Any] = {"path": str(path), "cpu": limits.cpu_seconds}
+        if analysis is not None:
+            question["analysis"] = dataclasses.asdict(analysis)
+        request = json.dumps(question) + "\n"
         stdin.write(request.encode("utf-8"))
         stdin.flush()
         line = self._read_line(stdout.fileno(), time.monotonic() + limits.wall_seconds)
@@ -119,6 +140,18 @@ class _Worker:
             raise self._ended(limits)
         answer: dict[str, Any] = json.loads(line)
         return answer
+
+    def _await_start(self, fd: int) -> None:
+        """Wait until the worker has loaded the readers (and any preloaded module) and says
+        so: the time this takes on a busy computer is not a file's. BrokenPipeError when it
+        ended first, as for a question it never got."""
+        try:
+            line = self._read_line(fd, time.monotonic() + _START_SECONDS)
+        except TooComplex:  # killed at the deadline
+            raise ReaderUnavailable(f"not started within {_START_SECONDS:g} s") from None
+        if line is None:
+            raise BrokenPipeError("the worker ended before it was ready")
+        self.started = True
 
     def _read_line(self, fd: int, deadline: float) -> bytes | None:
         """One line from the worker; None when it ended first. Kills it at the deadline
@@ -179,18 +212,34 @@ class DocumentSandbox:
         self.limits = limits
         self.reads = 0  # documents handed to a worker (what tests watch for re-reads)
         self._idle: list[_Worker] = []
+        self._preload: set[str] = set()  # analyses' modules: each new worker loads them
         self._lock = threading.Lock()
 
     def read(self, path: Path) -> Document:
         """The document at ``path``, read by a worker. Raises Unreadable, TooComplex (the
         limit that was hit) and OSError (the file vanished or is locked); ReaderUnavailable
         when no worker can read anything."""
+        return decode(self._ask(path, None))
+
+    def analyse(self, path: Path, analysis: Analysis) -> Any:
+        """What ``analysis`` makes of the document at ``path``, worked out by the worker
+        right after reading it, within the same limits: a plugin's checks of a document
+        can cost more processor time than reading it, and there they never hold this
+        process (its transfers) back. Raises as :meth:`read` does."""
+        with self._lock:
+            self._preload.add(analysis.function.partition(":")[0])
+        answer = self._ask(path, analysis)
+        if "result" in answer:
+            return answer["result"]
+        raise decode_error(answer)
+
+    def _ask(self, path: Path, analysis: Analysis | None) -> dict[str, Any]:
         with self._lock:
             self.reads += 1
         for attempt in range(2):
             worker = self._take()
             try:
-                answer = worker.ask(path, self.limits)
+                answer = worker.ask(path, self.limits, analysis)
             except BrokenPipeError:  # it had quit (idle, or killed by someone): never read it
                 worker.close()
                 if attempt:
@@ -201,8 +250,25 @@ class DocumentSandbox:
                     worker.close()
                 raise
             self._give_back(worker, answer)
-            return decode(answer)
+            return answer
         raise AssertionError("unreachable")
+
+    def prestart(self, *, preload: str = "") -> None:
+        """Start a worker now when none is idle, so that the first read does not wait the
+        fifth of a second a worker takes to load the readers (it loads them while this
+        process goes on), nor for the module ``preload`` names (an analysis's, which every
+        worker of this sandbox loads from now on). A worker that cannot start is left to the
+        read to report."""
+        with self._lock:
+            if preload:
+                self._preload.add(preload)
+            if self._idle:
+                return
+        try:
+            worker = self._new_worker()
+        except ReaderUnavailable:
+            return
+        self._give_back(worker, {})
 
     def _take(self) -> _Worker:
         with self._lock:
@@ -211,7 +277,12 @@ class DocumentSandbox:
                 if worker.usable:
                     return worker
                 worker.close()
-        return _Worker(self.limits.memory_bytes)
+        return self._new_worker()
+
+    def _new_worker(self) -> _Worker:
+        with self._lock:
+            preload = tuple(sorted(self._preload))
+        return _Worker(self.limits.memory_bytes, preload)
 
     def _give_back(self, worker: _Worker, answer: dict[str, Any]) -> None:
         if answer.get("last"):  # it quits after this answer
@@ -239,14 +310,21 @@ def decode(answer: dict[str, Any]) -> Document:
             for text, level, bold, in_table, legacy in data["blocks"]
         )
         return Document(format=data["format"], blocks=blocks)
+    raise decode_error(answer)
+
+
+def decode_error(answer: dict[str, Any]) -> Exception:
+    """The exception a worker's answer without a document or result stands for."""
     detail = str(answer.get("detail", ""))
     if "too_complex" in answer:
-        raise TooComplex(Limit(answer["too_complex"]), detail)
+        return TooComplex(Limit(answer["too_complex"]), detail)
     if "unreadable" in answer:
-        raise Unreadable(UnreadableReason(answer["unreadable"]), detail)
+        return Unreadable(UnreadableReason(answer["unreadable"]), detail)
     if "os_error" in answer:
-        raise OSError(int(answer["os_error"]), detail)
-    raise Unreadable(UnreadableReason.CORRUPT, f"unexpected answer {sorted(answer)}")
+        return OSError(int(answer["os_error"]), detail)
+    if "analysis_failed" in answer:  # a fault of the code that asked, not of the file
+        return RuntimeError(f"the analysis failed in the reader: {answer['analysis_failed']}")
+    return Unreadable(UnreadableReason.CORRUPT, f"unexpected answer {sorted(answer)}")
 
 
 _shared: dict[Limits, DocumentSandbox] = {}

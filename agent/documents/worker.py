@@ -6,8 +6,14 @@ limits: no core files, an address-space limit (``RLIMIT_AS``) once the readers a
 and before each document a processor-time limit (``RLIMIT_CPU``) that many seconds past what
 it has used so far; the kernel ends it with SIGXCPU past that.
 
-Protocol, one JSON object per line: the sandbox writes ``{"path": P, "cpu": SECONDS}`` on
-stdin; the worker answers on stdout with exactly one of ``{"document": …}``,
+Its arguments: the address-space limit in bytes, then modules to load before the first
+question (an analysis's). Once they are loaded it writes ``{"ready": true}``. Protocol,
+one JSON object per line: the sandbox writes
+``{"path": P, "cpu": SECONDS}`` on stdin, with ``"analysis": {"function", "arguments",
+"language"}`` when it is to work out something from the document
+(:class:`~agent.documents.sandbox.Analysis`); the worker answers on stdout with exactly
+one of ``{"document": …}`` (or ``{"result": …}`` for an analysis, ``{"analysis_failed":
+DETAIL}`` when the analysis itself failed),
 ``{"unreadable": REASON, "detail": …}``, ``{"too_complex": LIMIT, "detail": …}`` or
 ``{"os_error": ERRNO, "detail": …}``, with ``"last": true`` when it quits after that answer
 (it ran out of memory, or used more than half of it). It also quits when stdin closes, and
@@ -16,11 +22,14 @@ after :data:`IDLE_SECONDS` without a request.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
 import resource
 import select
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,8 +47,13 @@ def main(argv: list[str]) -> None:
     memory_bytes = int(argv[0])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))  # Linux enforces it
+    for module in argv[1:]:  # an analysis's module, loaded before the first question
+        with contextlib.suppress(Exception):  # else the analysis says what is wrong
+            importlib.import_module(module)
     # Bytes both ways, UTF-8 and ASCII-escaped JSON: whatever the locale, whatever the names.
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(b'{"ready": true}\n')  # the sandbox's clock for a file starts now
+    stdout.flush()
     while _wait_for_request(stdin):
         line = stdin.readline()
         if not line:
@@ -73,9 +87,19 @@ def _wait_for_request(stdin: BinaryIO) -> bool:
 
 
 def _answer(request: dict[str, Any], memory_bytes: int) -> dict[str, Any]:
+    analysis = request.get("analysis")
+    if analysis is not None:  # loaded before the file's processor time starts counting
+        try:
+            module, _colon, name = str(analysis["function"]).partition(":")
+            function = getattr(importlib.import_module(module), name)
+        except Exception as exc:
+            return {"analysis_failed": f"{type(exc).__name__}: {exc}"[:500]}
     _limit_cpu(float(request["cpu"]))
     try:
-        return {"document": encode(read_document(Path(request["path"])))}
+        document = read_document(Path(request["path"]))
+        if analysis is not None:
+            return _analyse(function, document, analysis)
+        return {"document": encode(document)}
     except TooComplex as exc:
         return _too_complex(exc.limit, exc.detail)
     except Unreadable as exc:
@@ -86,6 +110,22 @@ def _answer(request: dict[str, Any], memory_bytes: int) -> dict[str, Any]:
         return _too_complex(Limit.MEMORY, "out of memory")
     except OSError as exc:
         return {"os_error": exc.errno or 0, "detail": str(exc)[:500]}
+
+
+def _analyse(
+    function: Callable[..., Any], document: Document, analysis: dict[str, Any]
+) -> dict[str, Any]:
+    """The answer of an :class:`~agent.documents.sandbox.Analysis` of ``document``; a failure
+    of the analysis itself (a bug, not the file's doing) is answered, not fatal."""
+    from ..i18n import language
+
+    try:
+        with language(str(analysis["language"])):
+            return {"result": function(document, **analysis["arguments"])}
+    except (TooComplex, Unreadable, MemoryError, OSError):
+        raise
+    except Exception as exc:
+        return {"analysis_failed": f"{type(exc).__name__}: {exc}"[:500]}
 
 
 def _too_complex(limit: Limit, detail: str) -> dict[str, Any]:

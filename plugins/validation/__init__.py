@@ -47,10 +47,10 @@ def hoso_validate_record(config: Config, record: Record, today: date) -> list[Fi
     from .remembered import of_state_dir, remembering
 
     settings = settings_of(config)
-    # Read in a worker process, stopped well within the plugin timeout; a file that hit a
-    # limit is not read again until it changes.
+    # Read and checked in a worker process, stopped well within the plugin timeout; a file
+    # that hit a limit is not read again until it changes.
     limits = settings.limits(config.plugins.timeout)
-    read = remembering(document_sandbox(limits).read, of_state_dir(config.state_dir), limits)
+    analyse = remembering(document_sandbox(limits).analyse, of_state_dir(config.state_dir), limits)
     return check_record(
         record.file,
         record.path,
@@ -60,8 +60,18 @@ def hoso_validate_record(config: Config, record: Record, today: date) -> list[Fi
         year_start=settings.start_of_year(today),
         disabled=settings.disabled_rules,
         limits=limits,
-        read=read,
+        analyse=analyse,
     )
+
+
+@hookimpl
+def hoso_prepare_checks(config: Config) -> None:
+    """A `hoso sync` pass has started: its first check should not wait for the checks'
+    modules to load or for a reader process to start."""
+    from . import checks  # loaded now, while the pass lists the share
+
+    sandbox = document_sandbox(settings_of(config).limits(config.plugins.timeout))
+    sandbox.prestart(preload=checks.__name__)  # the worker loads the checks too
 
 
 @hookimpl

@@ -8,14 +8,17 @@ its content is read in (``file.too-complex``).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from agent.api import (
     DEFAULT_LIMITS,
     MIB,
+    Analysis,
     Document,
     Finding,
     Legacy,
@@ -28,6 +31,7 @@ from agent.api import (
     Unreadable,
     UnreadableReason,
     _,
+    current_language,
     document_sandbox,
     nfc,
 )
@@ -51,19 +55,91 @@ def check_record(
     disabled: frozenset[str] = frozenset(),
     limits: Limits = DEFAULT_LIMITS,
     read: Callable[[Path], Document] | None = None,
+    analyse: Callable[[Path, Analysis], Any] | None = None,
 ) -> list[Finding]:
-    """The findings of one record. Its content is read by ``read`` (default: a worker
-    process under ``limits``, :mod:`agent.documents.sandbox`)."""
+    """The findings of one record. Its content is read by ``read`` and checked here; by
+    default it is read and checked in a worker process under ``limits``
+    (:mod:`agent.documents.sandbox`), through ``analyse`` when given (the sandbox's
+    ``analyse`` wrapped, say)."""
     findings = filechecks.check_path(path, size=size, record_type=record_type)
     findings += filechecks.twin_findings(_twins_of(file, path))
     suffix = file.suffix.lower()
     wanted = set(record_type.checks) if record_type and not record_type.preserve else set()
     if wanted and size > 0 and suffix in CONTENT_FORMATS:
-        reader = read or document_sandbox(limits).read
-        findings += _content(
-            file, path, wanted, today=today, year_start=year_start, read=reader, limits=limits
-        )
+        if read is not None:
+            content = functools.partial(
+                _checked_here,
+                read=read,
+                path=path,
+                wanted=wanted,
+                today=today,
+                year_start=year_start,
+            )
+        else:
+            analysis = Analysis(
+                f"{__name__}:found_in",
+                {
+                    "path": path,
+                    "wanted": sorted(wanted),
+                    "today": today.isoformat(),
+                    "year_start": year_start.isoformat(),
+                },
+                current_language(),
+            )
+            content = functools.partial(
+                _checked_in_worker,
+                analyse=analyse or document_sandbox(limits).analyse,
+                analysis=analysis,
+            )
+        findings += _content(file, path, content, limits=limits)
     return [f for f in findings if f.rule not in disabled]
+
+
+def content_findings(
+    document: Document, path: RelPath, wanted: set[str], *, today: date, year_start: date
+) -> list[Finding]:
+    """What the content checks ``wanted`` (a record type's ``checks``) find in a document."""
+    findings: list[Finding] = []
+    if "legacy_fonts" in wanted and document.legacy_encodings:
+        findings.append(_legacy(path, document.legacy_encodings))
+    if "lesson_plan" in wanted:
+        findings += lessonplan.check_lesson_plan(document, path, today=today, year_start=year_start)
+    return findings
+
+
+def found_in(
+    document: Document, path: RelPath, wanted: list[str], today: str, year_start: str
+) -> list[list[str]]:
+    """:func:`content_findings`, as the document worker works them out and sends them back
+    (plain data): the lesson-plan checks cost more processor time than reading the file."""
+    return [
+        [f.path, f.rule, f.severity.value, f.message, f.fix]
+        for f in content_findings(
+            document,
+            path,
+            set(wanted),
+            today=date.fromisoformat(today),
+            year_start=date.fromisoformat(year_start),
+        )
+    ]
+
+
+def _checked_here(
+    file: Path,
+    *,
+    read: Callable[[Path], Document],
+    path: RelPath,
+    wanted: set[str],
+    today: date,
+    year_start: date,
+) -> list[Finding]:
+    return content_findings(read(file), path, wanted, today=today, year_start=year_start)
+
+
+def _checked_in_worker(
+    file: Path, *, analyse: Callable[[Path, Analysis], Any], analysis: Analysis
+) -> list[Finding]:
+    return [Finding(p, r, Severity(s), m, f) for p, r, s, m, f in analyse(file, analysis)]
 
 
 def _twins_of(file: Path, path: RelPath) -> list[tuple[str, str]]:
@@ -77,29 +153,16 @@ def _twins_of(file: Path, path: RelPath) -> list[tuple[str, str]]:
 
 
 def _content(
-    file: Path,
-    path: RelPath,
-    wanted: set[str],
-    *,
-    today: date,
-    year_start: date,
-    read: Callable[[Path], Document],
-    limits: Limits,
+    file: Path, path: RelPath, content: Callable[[Path], list[Finding]], *, limits: Limits
 ) -> list[Finding]:
     try:
-        document = read(file)
+        return content(file)
     except Unreadable as exc:
         return [_unreadable(path, exc.reason)]
     except TooComplex as exc:
         return [_too_complex(path, exc.limit, limits)]
     except OSError:  # vanished or locked meanwhile: the next change or daily check sees it
         return []
-    findings: list[Finding] = []
-    if "legacy_fonts" in wanted and document.legacy_encodings:
-        findings.append(_legacy(path, document.legacy_encodings))
-    if "lesson_plan" in wanted:
-        findings += lessonplan.check_lesson_plan(document, path, today=today, year_start=year_start)
-    return findings
 
 
 def _unreadable(path: RelPath, reason: UnreadableReason) -> Finding:

@@ -20,15 +20,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agent.api import (
-    Document,
     Limit,
     Limits,
     TooComplex,
     write_private,
 )
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 FILE_NAME = "validation-too-complex.json"
 MAX_ENTRIES = 1000
@@ -102,23 +104,23 @@ class TooComplexFiles:
 
 
 def remembering(
-    read: Callable[[Path], Document], files: TooComplexFiles, limits: Limits
-) -> Callable[[Path], Document]:
-    """``read`` that answers from ``files`` for a file remembered as too complex, and
-    remembers the files that are."""
+    read: Callable[Concatenate[Path, P], T], files: TooComplexFiles, limits: Limits
+) -> Callable[Concatenate[Path, P], T]:
+    """``read`` (the sandbox's ``read`` or ``analyse``) that answers from ``files`` for a
+    file remembered as too complex, and remembers the files that are."""
 
-    def read_unless_known(file: Path) -> Document:
+    def read_unless_known(file: Path, *args: P.args, **kwargs: P.kwargs) -> T:
         stat = file.stat()
         known = files.recall(file, stat, limits)
         if known is not None:
             raise known
         try:
-            document = read(file)
+            answer = read(file, *args, **kwargs)
         except TooComplex as exc:
             files.remember(file, stat, limits, exc)
             raise
         files.forget(file)
-        return document
+        return answer
 
     return read_unless_known
 
