@@ -4,9 +4,10 @@ WebDAV server (Apache mod_dav with Debian's modules, or wsgidav) on loopback.
 Each teacher has their own login and their own folder on the share (``/gv01/`` … only they and
 the manager may use it), a home of their own (HOME and the XDG folders), a config written by
 ``hoso init`` as the README says, and a school year's records folder from bench/corpus.py. The
-first teacher also has a second PC (same login, same folder). All agents start at once, as at
-7:00. Once every agent has finished its first pass (read from its journal, as `hoso status`
-does), the agents are left idle for a window, which reports requests per minute per agent (the
+teachers' agents start at once, as at 7:00. Once each has finished its first pass (read from
+its journal, as `hoso status` does), the first teacher's second PC (same login, same folder,
+an empty records folder) joins and downloads the folder; then the agents are left idle for a
+window, which reports requests per minute per agent (the
 server's access log, by login), the server's CPU time (its whole process session, reaped
 workers included) and each agent's CPU and memory (from /proc). Then two changes are timed:
 a teacher saves a new file (until it is on the share's disk, and in the second PC's folder),
@@ -537,8 +538,12 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
     logins = teacher_logins(teachers)
     accounts = {login: secrets.token_urlsafe(12) for login in [*logins, MANAGER]}
     pcs = [Pc(login, login, work / login) for login in logins]
-    if teachers >= 1 and not args.no_second_pc:
-        pcs.append(Pc(logins[0] + SECOND_PC, logins[0], work / (logins[0] + SECOND_PC)))
+    # The first teacher's second PC joins once the school's first passes are done, with an
+    # empty records folder: a PC set up later, which downloads the folder. (Started at 7:00
+    # with the same tree, it and the first PC upload the same files at the same time, and it
+    # compares every file again in the passes after its first one: not an idle agent.)
+    second = None if args.no_second_pc else Pc(
+        logins[0] + SECOND_PC, logins[0], work / (logins[0] + SECOND_PC))
     source = work / "corpus"
     if not source.exists():
         corpus.generate(source, args.files, args.seed, max_bytes=args.max_bytes)
@@ -548,17 +553,19 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
     server = start_server(kind, accounts)
     try:
         setup_started = time.monotonic()
+        everyone = pcs + ([second] if second else [])
         with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda pc: init_pc(pc, server.url, accounts[pc.login]), pcs))
-        for pc in pcs:
+            list(pool.map(lambda pc: init_pc(pc, server.url, accounts[pc.login]), everyone))
+        for pc in everyone:
             apply_settings(pc.config_path, settings)
+        for pc in pcs:
             copy_tree(source, pc.root)
         if args.setup == "both":
             for login in logins:
                 copy_tree(source, server.data_dir / login)
                 server.own(server.data_dir / login)
         setup_seconds = time.monotonic() - setup_started
-        _say(f"{kind}: {teachers} teachers ({len(pcs)} PCs) set up in {setup_seconds:.1f} s; "
+        _say(f"{kind}: {teachers} teachers set up in {setup_seconds:.1f} s; "
              "starting every agent at once")
         logged = len(server.logged_requests())
         for pc in pcs:
@@ -569,12 +576,25 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
         reuploaded = sum(len(pc.first_report.get("uploaded", ())) for pc in pcs
                          if args.setup == "both")
         _check_share(server, pcs, files)
+        if second is not None:
+            _say(f"{kind}: the second PC joins")
+            start_agent(second)
+            pcs.append(second)
+            pids.append(second.proc.pid if second.proc else 0)
+            wait_first_passes([second], args.first_pass_timeout or 120 + 20)
+            got = len(corpus.records(second.root))
+            if got != files:
+                raise BenchError(f"the second PC has {got} of {files} files after its first pass")
         _say(f"{kind}: every first pass done; idle for {args.idle_seconds:.0f} s")
         idle = idle_window(server, pcs, args.idle_seconds)
         _say(f"{kind}: probes")
         probes = run_probes(server, pcs, args.probe_timeout, args.manager_timeout, args.seed)
     finally:
+        if second is not None and second not in pcs:
+            pcs.append(second)  # it may have started before an error
         codes = {pc.name: stop_agent(pc) for pc in pcs}
+        if args.logs:
+            keep_logs(args.logs / f"{kind}-{teachers}", server, pcs)
         server.remove()
     return RunResult(
         server=kind, agents=teachers, pcs=len(pcs), folders=folders, files=files,
@@ -584,6 +604,17 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
         exit_codes=codes, pids=pids,
         dirs=[str(work), str(server.base_dir)],
     )
+
+
+def keep_logs(target: Path, server: DavServer, pcs: list[Pc]) -> None:
+    """The server's output and access log and each agent's log, for a closer look."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("access.log", "error.log", "server.out"):
+        if (server.base_dir / name).exists():
+            shutil.copy(server.base_dir / name, target / f"server-{name}")
+    for pc in pcs:
+        if (pc.home / "run.log").exists():
+            shutil.copy(pc.home / "run.log", target / f"{pc.name}.log")
 
 
 def _check_share(server: DavServer, pcs: list[Pc], files: int) -> None:
@@ -693,6 +724,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manager-timeout", type=float, default=900,
                    help="for the manager's file to reach the owner's folder")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--logs", type=Path,
+                   help="keep the server's logs and each agent's output in DIR/SERVER-N/")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "school-results.md")
     return p
 
