@@ -111,6 +111,14 @@ class DavServer:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     @property
+    def pid(self) -> int:
+        """The server's main process, which leads a process session of its own (its workers
+        included): what a benchmark watches in /proc."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.kind} is not running")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
