@@ -76,6 +76,7 @@ LAYERS = [
         "documents.readers",
         "documents.sandbox",
         "documents.worker",
+        "memory",
     },
     {"config", "recordtypes", "profilestore", "webpage"},
     {
