@@ -79,6 +79,7 @@ LAYERS = [
         "documents.readers",
         "documents.sandbox",
         "documents.worker",
+        "memory",
     },
     {"config", "recordtypes", "profilestore", "webpage"},
     {
