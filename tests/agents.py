@@ -298,8 +298,9 @@ def _dirs(top: Path, *, skip_top: Iterable[str]) -> set[str]:
 
 
 def raw_names(top: Path) -> list[str]:
-    """Every file name below ``top`` exactly as spelled on disk (no normalisation)."""
-    return sorted(name for _d, _s, files in os.walk(top) for name in files)
+    """Every file name below ``top`` exactly as spelled on disk (no normalisation), but the
+    agents' change beacon."""
+    return sorted(name for _d, _s, files in os.walk(top) for name in files if name != BEACON)
 
 
 def remote_tree(share: Share) -> Tree:

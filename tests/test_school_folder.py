@@ -259,7 +259,9 @@ def test_the_agent_keeps_the_school_folder_beside_the_records(
     school: SchoolShare, tmp_path: Path
 ) -> None:
     school.put(TEMPLATE, b"mau")
-    lan = teacher(tmp_path, school, "lan", sync_overrides={"poll_interval": 1.0})
+    # The root is always a recent folder: listed at each recent walk (docs/sync.md).
+    overrides = {"poll_interval": 1.0, "recent_walk_interval": 2.0}
+    lan = teacher(tmp_path, school, "lan", sync_overrides=overrides)
     proc = lan.popen("run")
     try:
         wait_until(lambda: (school_root(lan) / TEMPLATE).is_file(), 30, "the first school pass")
@@ -267,7 +269,8 @@ def test_the_agent_keeps_the_school_folder_beside_the_records(
         (school_root(lan) / "Bàn giao tài khoản").mkdir()
         (school_root(lan) / LOG).write_bytes(b"ban giao")
         wait_until(lambda: school.path(LOG).is_file(), 30, "the entry on the share")
-        # The principal changes something there: it comes down within a poll.
+        # The principal changes something there with another WebDAV client: it comes down
+        # at the next recent walk.
         school.put(PROFILE, b"v1")
         wait_until(lambda: (school_root(lan) / PROFILE).is_file(), 30, "the profile here")
         # The records folder goes on as always.
@@ -494,7 +497,9 @@ def test_after_school_pass_callbacks_run_after_each_school_pass(
     school: SchoolShare, tmp_path: Path
 ) -> None:
     school.put(PROFILE, b"v1")
-    lan = teacher(tmp_path, school, "lan", sync_overrides={"poll_interval": 0.5})
+    # The principal's change comes by another WebDAV client: at the root's recent walk.
+    overrides = {"poll_interval": 0.5, "recent_walk_interval": 1.0}
+    lan = teacher(tmp_path, school, "lan", sync_overrides=overrides)
     seen: list[list[str]] = []
 
     def broken(result: PassResult) -> None:
