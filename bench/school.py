@@ -284,13 +284,19 @@ def start_agent(pc: Pc) -> None:
     pc.started = time.monotonic()
 
 
-def stop_agent(pc: Pc) -> int | None:
-    """SIGTERM, as the service manager sends; the process group is killed if it hangs."""
+def stop_agents(pcs: list[Pc]) -> dict[str, int | None]:
+    """SIGTERM to every agent at once, as at shutdown, then each one's exit code (None: it
+    hung for a minute and its process group was killed)."""
+    for pc in pcs:
+        if pc.proc is not None and pc.proc.poll() is None:
+            pc.proc.send_signal(signal.SIGTERM)
+    return {pc.name: _reap(pc) for pc in pcs}
+
+
+def _reap(pc: Pc) -> int | None:
     proc, pc.proc = pc.proc, None
     if proc is None:
         return None
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
     try:
         return proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -592,7 +598,7 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
     finally:
         if second is not None and second not in pcs:
             pcs.append(second)  # it may have started before an error
-        codes = {pc.name: stop_agent(pc) for pc in pcs}
+        codes = stop_agents(pcs)
         if args.logs:
             keep_logs(args.logs / f"{kind}-{teachers}", server, pcs)
         server.remove()

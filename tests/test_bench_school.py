@@ -85,4 +85,6 @@ def test_three_idle_agents_are_measured_and_a_saved_file_arrives(tmp_path: Path)
     # Everything it started is gone: the agents (stopped by SIGTERM, exit 0) and the server.
     assert set(run["exit_codes"].values()) == {0}
     assert not [pid for pid in run["pids"] if Path(f"/proc/{pid}").exists()]
+    left = school.sessions_usage(run["pids"])  # their worker processes too
+    assert all(usage == school.Usage(0.0, 0, 0) for usage in left.values())
     assert not [d for d in run["dirs"] if Path(d).exists()]
