@@ -254,8 +254,8 @@ def test_sigterm_is_heard_at_once_while_another_process_holds_the_journal(
 
     def waiting_for_the_journal() -> bool:
         """The loop's stack, dumped on SIGUSR1 (the agent's faulthandler), is in the
-        journal's opening, i.e. in the busy wait."""
-        if any(" in _setup" in line for line in stderr.lines):
+        journal's busy wait for the write lock (opening reads without it)."""
+        if any(" in _write" in line for line in stderr.lines):
             return True
         started = any("agent started" in line for line in stderr.lines)
         if started and time.monotonic() - asked[0] > 0.5:
