@@ -716,9 +716,9 @@ def parser() -> argparse.ArgumentParser:
                    help="files per records folder (600 fill the 247 folders of a school year)")
     p.add_argument("--max-bytes", type=int, default=4096, help="cap on each file's size")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--setup", choices=("upload", "both"), default="upload",
-                   help="upload: the share starts empty and the first passes upload; both: the "
-                        "same tree is put on the share's disk too, so they only compare")
+    p.add_argument("--setup", choices=("both", "upload"), default="both",
+                   help="both: the same tree is put on the share's disk too, so the first "
+                        "passes only compare (the quicker); upload: the share starts empty")
     p.add_argument("--no-second-pc", action="store_true",
                    help="no second PC for the first teacher (no '2nd PC' probe)")
     p.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[],
