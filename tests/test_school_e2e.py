@@ -367,9 +367,13 @@ remind_days = 30
 date = {FIRST.isoformat()}
 weeks = "10-13"
 """
+# Others change the school folder here by plain WebDAV requests (school.put): every poll
+# lists every folder, as for a school whose admin sets walk_interval = poll_interval.
 TEACHER = """
 [sync]
 poll_interval = {poll}
+recent_walk_interval = {poll}
+walk_interval = {poll}
 settle_seconds = 0.0
 
 [teacher]
