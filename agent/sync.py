@@ -219,6 +219,7 @@ class Syncer:
         self._remote: Remote | None = None
         self._temp_lock = threading.Lock()
         self._clean = False  # the last pass finished with nothing failed, skipped or pending
+        self._looked: Look | None = None  # what this pass read of the beacons, if anything
         # The change beacons the last listing met: (was it a full walk, their folders).
         self._beacons_found: tuple[bool, tuple[RelPath, ...]] | None = None
 
@@ -350,14 +351,17 @@ class Syncer:
         confirmed: _Confirmed,
         checks: PassChecks | None = None,
     ) -> PassResult:
-        look = None if dry_run else self._look(walk)
+        # A poll reads the beacons before anything else (an unchanged one ends it there); a
+        # full walk once the share's guards and probe have passed (prepare reads them).
+        self._looked = None if dry_run or walk is Walk.FULL else self._look(walk)
         prepared = self.prepare(
             dry_run=dry_run,
             allow_mass_delete=confirmed.mass_delete,
             allow_restored_share=confirmed.restored_share,
             local_changed=local_changed or not self._clean,
-            look=look,
+            look=self._looked or (None if dry_run else Look(Walk.FULL)),
         )
+        look = self._looked
         if prepared is None:
             if look is not None:
                 self._settle_beacons(look, touched=[], walked=True)
@@ -368,7 +372,10 @@ class Syncer:
             report.warnings += _unlisted_warnings(prepared, self.remote.identity)
             report.failed += _refused_failures(prepared.refused, prepared.misnamed)
             return PassResult(report, prepared.plan, "dry_run")
-        assert look is not None
+        if look is None:  # a full walk on Nextcloud: no beacons there
+            return self.execute(
+                dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump)
+            )
         touched = _share_paths(prepared.plan)
         try:
             result = self.execute(
@@ -395,11 +402,12 @@ class Syncer:
             k: v for k, v in stored.items() if isinstance(k, str) and isinstance(v, str | None)
         }
 
-    def _look(self, walk: Walk) -> Look:
+    def _look(self, walk: Walk, *, beacons: bool = False) -> Look:
         """Read the change beacons before anything is listed: a change written during the
-        walk then changes a beacon again, and the next poll walks again."""
+        walk then changes a beacon again, and the next poll walks again. ``beacons``: read
+        them even where the last pass found Nextcloud (the probe just said otherwise)."""
         self._beacons_found = None
-        if self.journal.meta_get(NEXTCLOUD_ROOT_META):
+        if not beacons and self.journal.meta_get(NEXTCLOUD_ROOT_META):
             return Look(walk, nextcloud=True)
         memory = self._beacon_memory()
         folders = ["", *sorted(f for f in memory if f)]
@@ -410,10 +418,11 @@ class Syncer:
         return Look(walk, seen, changed)
 
     def _settle_beacons(self, look: Look, *, touched: list[RelPath], walked: bool) -> None:
-        """After the pass: write new tokens where this pass changed the share (and create
-        the root's beacon when it is missing or garbage), then remember what each beacon held
-        before the walk, when the walk ran to its end. A beacon written by someone else
-        meanwhile is remembered as nothing, so the next poll walks again."""
+        """After the pass: write new tokens where this pass changed the share (and over
+        garbage at the root), then remember what each beacon held before the walk, when the
+        walk ran to its end. A beacon written by someone else meanwhile is remembered as
+        nothing, so the next poll walks again. A missing one is remembered as missing: only
+        a change through hoso creates it."""
         if look.nextcloud:
             return
         memory = self._beacon_memory()
@@ -426,9 +435,8 @@ class Syncer:
             if walked:
                 remembered[folder] = key
             changed_here = any(is_within(p, folder) for p in touched)
-            if folder == "":
-                create = key is None or (key == beacon.ABSENT and memory.get("") != beacon.ABSENT)
-                changed_here = changed_here or create
+            if folder == "" and before.present and key is None:
+                changed_here = True  # garbage at the root: written anew, or every poll walks
             if not changed_here:
                 continue
             try:
@@ -486,6 +494,12 @@ class Syncer:
         server_restored = self._server_identity_changed(caps, known)
         if look is not None and look.nextcloud and not caps.nextcloud:
             self.journal.meta_set(NEXTCLOUD_ROOT_META, None)  # another server at this address
+        if look is not None and look.walk is Walk.FULL and not look.seen and not dry_run:
+            # Read before the walk lists anything; none on Nextcloud (its ETags tell).
+            look = None if caps.nextcloud else self._look(Walk.FULL, beacons=True)
+            self._looked = look
+            if look is not None and self.journal.meta_get(NEXTCLOUD_ROOT_META):
+                self.journal.meta_set(NEXTCLOUD_ROOT_META, None)  # no Nextcloud any more
         if (
             look is not None
             and look.nextcloud

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from agents import (
+    BEACON,
     Agent,
     assert_nothing_lost,
     conflict_copies,
@@ -238,7 +239,11 @@ def test_sigkill_mid_upload_to_nginx_leaves_nothing(tmp_path: Path, share: Share
 
     _recover(agent)
     assert remote_tree(share) == {"Tuần 1/Video tiết dạy.mp4": big}
-    on_disk = sorted(str(p.relative_to(share.path)) for p in share.path.rglob("*") if p.is_file())
+    on_disk = sorted(
+        str(p.relative_to(share.path))
+        for p in share.path.rglob("*")
+        if p.is_file() and p.name != BEACON  # (the agents' change beacon)
+    )
     assert on_disk == ["Tuần 1/Video tiết dạy.mp4"]
 
 
@@ -621,9 +626,9 @@ def test_a_hostile_listing_writes_nothing_outside_the_records_folder(
     assert not [p for p in files_below(tmp_path) if "evil" in p.name]
     assert files_below(agent.local_trash()) == set()
     # On the share: only the two sound files were read; nothing was changed there.
-    assert sorted(r.path for r in fault_server.requests_for("GET")) == [
-        f"/{ROOT}/%2E%2E/x.txt", f"/{ROOT}/Tuần 1/ok.txt"
-    ]
+    assert sorted(
+        r.path for r in fault_server.requests_for("GET") if not r.path.endswith(BEACON)
+    ) == [f"/{ROOT}/%2E%2E/x.txt", f"/{ROOT}/Tuần 1/ok.txt"]
     changing = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL", "PROPPATCH"}
     # The first pass's probe may only try to make a folder of its own (refused here).
     probe = f"/{ROOT}/.hoso-probe-"
@@ -793,7 +798,10 @@ def test_a_share_whose_folders_never_end_stops_the_pass_at_max_entries(tmp_path:
         assert result.returncode == ExitCode.PARTIAL, result.stderr
         assert "more than 1000 files and folders (max_entries" in result.stderr
         # Nothing but listings, apart from the capability probe in its own folder.
-        writes = {m for m, p in asked if m != "PROPFIND" and ".hoso-probe-" not in p}
+        # (and the read of the agents' change beacon)
+        writes = {
+            m for m, p in asked if m != "PROPFIND" and ".hoso-probe-" not in p and BEACON not in p
+        }
         assert writes == set() and len(asked) < 1000
         assert agent.tree() == {"Bài 1.docx": b"lesson"}
         assert [p for p in agent.root.rglob("*") if p.is_dir()] == []

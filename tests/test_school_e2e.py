@@ -136,7 +136,11 @@ def pc(tmp_path: Path, school: SchoolShare, login: str, **school_keys: Any) -> P
         tmp_path,
         records_share(school, login),
         name=login,
-        sync_overrides={"poll_interval": POLL},
+        # Others' changes here come by plain WebDAV requests (school.put): every poll lists
+        # every folder, as a school whose admin sets walk_interval = poll_interval would.
+        sync_overrides={
+            "poll_interval": POLL, "recent_walk_interval": POLL, "walk_interval": POLL
+        },
         school=table,
     )
     return Pc(agent.home, agent.config_path, Path(table["folder_root"]), agent.state_dir)
@@ -363,9 +367,13 @@ remind_days = 30
 date = {FIRST.isoformat()}
 weeks = "10-13"
 """
+# Others change the school folder here by plain WebDAV requests (school.put): every poll
+# lists every folder, as for a school whose admin sets walk_interval = poll_interval.
 TEACHER = """
 [sync]
 poll_interval = {poll}
+recent_walk_interval = {poll}
+walk_interval = {poll}
 settle_seconds = 0.0
 
 [teacher]
