@@ -263,10 +263,18 @@ def _overlap(a: RelPath, b: RelPath) -> bool:
 
 
 def prepare_private_file(path: Path) -> None:
+    """Make the folder (0700) and the database file (0600), never opening a file that is
+    there already: closing any descriptor of a database file drops every POSIX lock this
+    process holds on it, SQLite's too. Another process then takes itself for the database's
+    last user, checkpoints and deletes the WAL under this process's live connection, whose
+    later writes go to the deleted file and are lost (sqlite.org/howtocorrupt.html, 2.2)."""
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True)
         os.chmod(path.parent, 0o700)  # mkdir's mode is filtered by the umask
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     os.chmod(path, 0o600)
 
 

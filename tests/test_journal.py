@@ -446,3 +446,28 @@ def test_opening_to_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
         holder.stdin.close()
         holder.wait(timeout=30)
     assert holder.returncode == 0
+
+
+COUNT_ENTRIES = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM entries').fetchone()[0])"
+
+
+def test_a_second_opening_in_the_agent_never_lets_another_process_delete_the_wal(
+    tmp_path: Path,
+) -> None:
+    """The agent opens the journal more than once (its loop, the control channel, the
+    backups, the page). Opening it must not close a descriptor of the database file: that
+    dropped the loop's SQLite locks, a `hoso status` then took itself for the last user and
+    deleted the WAL, and every later write of the agent went to the deleted file (seen in a
+    test as `hoso status` showing no pass while the agent logged passes)."""
+    path = tmp_path / "journal.sqlite3"
+    agent = Journal.open(path)
+    try:
+        agent.put(file_entry("a"))
+        Journal.open(path).close()  # e.g. the control channel's own
+        outside = [sys.executable, "-c", COUNT_ENTRIES, str(path)]
+        assert subprocess.run(outside, capture_output=True, text=True).stdout.strip() == "1"
+        agent.put(file_entry("b"))  # after `hoso status` came and went
+        assert (tmp_path / "journal.sqlite3-wal").exists()
+        assert subprocess.run(outside, capture_output=True, text=True).stdout.strip() == "2"
+    finally:
+        agent.close()
