@@ -499,3 +499,33 @@ def test_a_config_that_only_polls_rarely_walks_no_more_often_than_it_polls(tmp_p
            "sync": {"poll_interval": 3600.0}}
     sync = config.from_dict(raw, tmp_path / "agent.toml").sync
     assert (sync.recent_walk_interval, sync.walk_interval) == (3600.0, 3600.0)
+
+
+# --- found in review: a beacon the share answers oddly ------------------------------------------
+
+
+@APACHE
+@pytest.mark.parametrize(
+    "answer",
+    [Answer(302, {"Location": "http://192.0.2.1/login"}, b""), Answer(405, {}, b"no")],
+    ids=["redirect-elsewhere", "405"],
+)
+def test_a_beacon_answered_oddly_is_a_walk_and_the_teachers_work_still_goes_up(
+    tmp_path: Path, share: Share, answer: Answer
+) -> None:
+    """A beacon GET redirected elsewhere (never followed) or refused oddly says nothing about
+    the share: like garbage it means a walk, not a pass that fails before anything is synced
+    (every poll, for as long as the share answers so)."""
+    proxy = FaultProxy(share.server)
+    try:
+        agent = Agent(tmp_path, share, remote_overrides={"url": proxy.url})
+        agent.write("Tuần 1/a.docx", b"a")
+        with engine(agent) as syncer:
+            poll(syncer, Walk.FULL, local=True)
+            proxy.script("GET", re.escape(beacon.NAME), *[answer] * 4)
+            agent.write("Tuần 1/b.docx", b"b")
+            assert poll(syncer, local=True).uploaded == ["Tuần 1/b.docx"]
+            assert poll(syncer, Walk.FULL).uploaded == []
+        assert remote_tree(share) == {"Tuần 1/a.docx": b"a", "Tuần 1/b.docx": b"b"}
+    finally:
+        proxy.stop()
