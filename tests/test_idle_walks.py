@@ -529,3 +529,82 @@ def test_a_beacon_answered_oddly_is_a_walk_and_the_teachers_work_still_goes_up(
         assert remote_tree(share) == {"Tuần 1/a.docx": b"a", "Tuần 1/b.docx": b"b"}
     finally:
         proxy.stop()
+
+
+@APACHE
+def test_a_beacon_write_that_failed_is_written_at_the_agents_next_pass(
+    tmp_path: Path, share: Share
+) -> None:
+    """The change went up, the beacon write after it did not (the share busy for a moment, or
+    the agent killed in between): the other PCs would not hear of it until their full walk.
+    The agent owes the beacon until the share answered its write, and its next pass writes it."""
+    proxy = FaultProxy(share.server)
+    try:
+        a = Agent(tmp_path, share, name="may-a")
+        b = Agent(tmp_path, share, name="may-b", remote_overrides={"url": proxy.url, "retries": 0})
+        school_year(a)
+        with engine(a) as first, engine(b) as second:
+            poll(first, Walk.FULL, local=True)
+            poll(second, Walk.FULL, local=True)
+            assert not poll(first).changed_anything
+            b.write("Tuần 1/Toán/Rút kinh nghiệm.docx", b"rkn")
+            proxy.script("PUT", re.escape(beacon.NAME), Answer(503, {}, b"busy"))
+            assert poll(second, local=True).uploaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
+            assert proxy.count("PUT", re.escape(beacon.NAME)) == 1
+            assert not poll(first).changed_anything  # the beacon did not move: not seen yet
+            assert not poll(second).changed_anything  # ... until B's next pass writes it
+            assert proxy.count("PUT", re.escape(beacon.NAME)) == 2
+            assert poll(first).downloaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
+            assert a.read("Tuần 1/Toán/Rút kinh nghiệm.docx") == b"rkn"
+            # Owed no more: idle again, one GET each.
+            since = share.server.settled_request_count()
+            assert not poll(first).changed_anything and not poll(second).changed_anything
+            assert proxy.count("PUT", re.escape(beacon.NAME)) == 2
+            assert asked(share, since) == [("GET", beacon.NAME)] * 2
+    finally:
+        proxy.stop()
+
+
+@APACHE
+def test_an_agent_killed_before_its_beacon_write_writes_it_when_it_starts_again(
+    tmp_path: Path, share: Share
+) -> None:
+    """`hoso sync` SIGKILLed while the share holds its beacon write: the upload is on the share,
+    the beacon is not. Started again, the agent's first pass writes it."""
+    import signal
+    import threading
+
+    release = threading.Event()
+
+    def hang() -> Iterator[bytes]:
+        release.wait(60)
+        yield b""
+
+    proxy = FaultProxy(share.server)
+    try:
+        a = Agent(tmp_path, share, name="may-a")
+        b = Agent(tmp_path, share, name="may-b", remote_overrides={"url": proxy.url})
+        school_year(a)
+        with engine(a) as first:
+            poll(first, Walk.FULL, local=True)
+            with engine(b) as second:
+                poll(second, Walk.FULL, local=True)
+            b.write("Tuần 1/Toán/Rút kinh nghiệm.docx", b"rkn")
+            proxy.script("PUT", re.escape(beacon.NAME), Answer(200, stream=hang))
+            sync = b.popen("sync")
+            try:
+                deadline = time.monotonic() + 60
+                while not proxy.count("PUT", re.escape(beacon.NAME)):
+                    assert sync.poll() is None and time.monotonic() < deadline, sync.stderr
+                    time.sleep(0.05)  # waits for the write, stands in for nothing
+                sync.send_signal(signal.SIGKILL)
+                sync.wait(30)
+            finally:
+                release.set()
+            assert remote_tree(share)["Tuần 1/Toán/Rút kinh nghiệm.docx"] == b"rkn"
+            assert not poll(first).changed_anything  # the beacon did not move
+            with engine(b) as again:
+                assert not poll(again, Walk.FULL).changed_anything  # the first pass after start
+            assert poll(first).downloaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
+    finally:
+        proxy.stop()
