@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
-from agents import Agent, conflict_copies, remote_put, remote_tree
+from agents import Agent, conflict_copies, remote_mkdir, remote_put, remote_tree
 from conftest import Share
 from servers import ROOT, Answer, FaultServer, dav_response, multistatus
 from test_faults import PASSWORD, USER, FaultProxy
@@ -155,9 +155,12 @@ def test_an_idle_agent_reads_one_beacon_per_poll_and_lists_only_at_walks(
         since = share.server.settled_request_count()
         assert not poll(syncer, Walk.RECENT).changed_anything
         recent = asked(share, since)
-        # The root (its own entry, then its folders) and this week's subject folders only.
-        assert listed(recent) == sorted(["", "", *(f"{THIS_WEEK}/{s}" for s in SUBJECTS)])
-        assert ("GET", beacon.NAME) in recent and len(recent) == 1 + 2 + len(SUBJECTS)
+        # The root (its own entry, then its folders), this week's folder and its subject
+        # folders only.
+        assert listed(recent) == sorted(
+            ["", "", THIS_WEEK, *(f"{THIS_WEEK}/{s}" for s in SUBJECTS)]
+        )
+        assert ("GET", beacon.NAME) in recent and len(recent) == 1 + 3 + len(SUBJECTS)
 
         since = share.server.settled_request_count()
         assert not poll(syncer, Walk.FULL).changed_anything
@@ -179,8 +182,9 @@ def test_a_change_by_another_hoso_agent_arrives_at_the_next_poll(
         b.write("Tuần 1/Toán/Rút kinh nghiệm.docx", b"rut kinh nghiem")
         since = share.server.settled_request_count()
         assert poll(second, local=True).uploaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
-        # B listed the folder holding its change (old, not due otherwise) and no other.
-        assert sorted(set(listed(asked(share, since)))) == ["", "Tuần 1/Toán"]
+        # B listed the folder holding its change (old, not due otherwise), through the
+        # folders above it, and no other.
+        assert sorted(set(listed(asked(share, since)))) == ["", "Tuần 1", "Tuần 1/Toán"]
 
         assert poll(first).downloaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
         assert a.read("Tuần 1/Toán/Rút kinh nghiệm.docx") == b"rut kinh nghiem"
@@ -608,3 +612,40 @@ def test_an_agent_killed_before_its_beacon_write_writes_it_when_it_starts_again(
             assert poll(first).downloaded == ["Tuần 1/Toán/Rút kinh nghiệm.docx"]
     finally:
         proxy.stop()
+
+
+@APACHE
+def test_a_local_edit_below_a_folder_the_share_spells_nfd_is_listed_by_that_spelling(
+    tmp_path: Path, share: Share
+) -> None:
+    """A subject folder a Mac made on the share (NFD), inside an old week folder not due: the
+    folder holding a local edit is listed by the share's own spelling, never as missing (its
+    files then looked deleted on the share, went to the trash here, and the edit went up as an
+    NFC twin folder)."""
+    from agents import nfd
+
+    agent = Agent(tmp_path, share)
+    school_year(agent)
+    folder = share.path / "Tuần 1" / nfd("Âm nhạc")
+    with engine(agent) as syncer:
+        poll(syncer, Walk.FULL, local=True)
+        remote_mkdir(share, f"Tuần 1/{nfd('Âm nhạc')}")  # a Mac's WebDAV client, as it spells
+        remote_put(share, f"Tuần 1/{nfd('Âm nhạc')}/Bài hát.docx", b"bai hat")
+        remote_put(share, f"Tuần 1/{nfd('Âm nhạc')}/KHBD.docx", b"khbd")
+        assert sorted(poll(syncer, Walk.FULL).downloaded) == [
+            "Tuần 1/Âm nhạc/Bài hát.docx", "Tuần 1/Âm nhạc/KHBD.docx"
+        ]
+        assert not poll(syncer).changed_anything
+        before = agent.tree()
+        path = agent.root / "Tuần 1" / "Âm nhạc" / "KHBD.docx"
+        if not path.exists():
+            path = agent.root / "Tuần 1" / nfd("Âm nhạc") / "KHBD.docx"
+        path.write_bytes(b"khbd sua")
+        report = poll(syncer, local=True)
+        assert report.uploaded == ["Tuần 1/Âm nhạc/KHBD.docx"]
+        assert not report.deleted_local and not report.deleted_remote
+        assert agent.tree() == {**before, "Tuần 1/Âm nhạc/KHBD.docx": b"khbd sua"}
+        assert (folder / "KHBD.docx").read_bytes() == b"khbd sua"
+        assert sorted(p.name for p in (share.path / "Tuần 1").iterdir()) == sorted(
+            [nfd("Âm nhạc"), *SUBJECTS]
+        )
