@@ -435,11 +435,11 @@ class Syncer:
             self.journal.meta_set(BEACONS_OWED_META, json.dumps(sorted(owed)))
 
     def _settle_beacons(self, look: Look, *, touched: list[RelPath], walked: bool) -> None:
-        """After the pass: write new tokens where this pass changed the share (and over
-        garbage at the root), then remember what each beacon held before the walk, when the
-        walk ran to its end. A beacon written by someone else meanwhile is remembered as
-        nothing, so the next poll walks again. A missing one is remembered as missing: only
-        a change through hoso creates it."""
+        """After the pass: write new tokens where this pass changed the share, where a
+        write is still owed, over garbage at the root, and at the root when a full walk found
+        none; then remember what each beacon held before the walk, when the walk ran to its
+        end. A beacon written by someone else meanwhile is remembered as nothing, so the next
+        poll walks again. A missing one is remembered as missing."""
         if look.nextcloud:
             return
         memory = self._beacon_memory()
@@ -456,6 +456,10 @@ class Syncer:
             changed_here = folder in owed or any(is_within(p, folder) for p in touched)
             if folder == "" and before.present and key is None:
                 changed_here = True  # garbage at the root: written anew, or every poll walks
+            if folder == "" and not before.present and walked and look.walk is Walk.FULL:
+                # Created: a manager's agent finds it at its walk, and tells this agent of its
+                # changes in here at the next poll (a school's records uploaded before beacons).
+                changed_here = True
             if not changed_here:
                 continue
             try:

@@ -649,3 +649,28 @@ def test_a_local_edit_below_a_folder_the_share_spells_nfd_is_listed_by_that_spel
         assert sorted(p.name for p in (share.path / "Tuần 1").iterdir()) == sorted(
             [nfd("Âm nhạc"), *SUBJECTS]
         )
+
+
+@APACHE
+def test_a_teachers_folder_without_a_beacon_gets_one_so_the_managers_change_comes_at_the_next_poll(
+    tmp_path: Path, share: Share
+) -> None:
+    """A school that upgraded: the teacher's records were already on the share, so her agent
+    changed nothing there and wrote no beacon; the manager's agent could then not tell her
+    agent of its comment before her next walk. A full walk that finds no beacon at the
+    agent's root creates it."""
+    remote_mkdir(share, "GV Lan")
+    remote_mkdir(share, "GV Lan/Tuần 1")
+    remote_put(share, "GV Lan/Tuần 1/KHBD.docx", b"khbd")
+    teacher = Agent(tmp_path, dataclasses.replace(share, remote_dir=f"{share.remote_dir}/GV Lan"))
+    manager = Agent(tmp_path, share, name="to-truong")
+    with engine(teacher) as lan, engine(manager) as head:
+        assert poll(lan, Walk.FULL, local=True).downloaded == ["Tuần 1/KHBD.docx"]
+        assert (share.path / "GV Lan" / beacon.NAME).is_file()
+        assert poll(head, Walk.FULL, local=True).downloaded == ["GV Lan/Tuần 1/KHBD.docx"]
+        poll(head)  # reads the teacher's beacon it met in the walk for the first time
+        assert not poll(lan).changed_anything
+        manager.write("GV Lan/Tuần 1/Góp ý.docx", b"gop y")
+        assert poll(head, local=True).uploaded == ["GV Lan/Tuần 1/Góp ý.docx"]
+        assert poll(lan).downloaded == ["Tuần 1/Góp ý.docx"]
+        assert teacher.read("Tuần 1/Góp ý.docx") == b"gop y"
