@@ -674,3 +674,29 @@ def test_a_teachers_folder_without_a_beacon_gets_one_so_the_managers_change_come
         assert poll(head, local=True).uploaded == ["GV Lan/Tuần 1/Góp ý.docx"]
         assert poll(lan).downloaded == ["Tuần 1/Góp ý.docx"]
         assert teacher.read("Tuần 1/Góp ý.docx") == b"gop y"
+
+
+@pytest.mark.parametrize("dav_server", ["apache", "nginx"], indirect=True)
+def test_a_local_delete_or_move_out_of_an_old_folder_never_loses_the_managers_edit(
+    tmp_path: Path, share: Share
+) -> None:
+    """The manager edited two plans of an old week through the web page (no beacon moves);
+    the teacher meanwhile deleted one and moved the other into this week's folder: both
+    folders are listed, and the manager's versions come back (none deleted, none overwritten),
+    on nginx (no conditional writes) as on Apache."""
+    agent = Agent(tmp_path, share)
+    school_year(agent)
+    gone, moved = "Tuần 1/Toán/KHBD.docx", "Tuần 2/TNXH/KHBD.docx"
+    with engine(agent) as syncer:
+        poll(syncer, Walk.FULL, local=True)
+        assert not poll(syncer).changed_anything
+        remote_put(share, gone, b"to truong sua 1")
+        remote_put(share, moved, b"to truong sua 2")
+        agent.delete(gone)
+        agent.rename(moved, f"{THIS_WEEK}/TNXH/KHBD tuan 2.docx")
+        poll(syncer, local=True)
+        assert not poll(syncer, Walk.FULL, local=True).changed_anything  # settled
+    tree = agent.tree()
+    assert tree[gone] == b"to truong sua 1"
+    assert b"to truong sua 2" in tree.values()
+    assert tree == remote_tree(share)
