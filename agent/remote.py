@@ -64,6 +64,7 @@ from .davxml import (
     protocol_error,
 )
 from .errors import (
+    AuthError,
     BadDownload,
     Forbidden,
     LocalError,
@@ -74,6 +75,7 @@ from .errors import (
     Redirected,
     RemoteError,
     UnexpectedAnswer,
+    UnreachableError,
 )
 from .i18n import _
 from .log import get_logger
@@ -543,7 +545,12 @@ class Remote:
             )
         except NotFound:
             return beacon.Seen(present=False)
-        except Forbidden:
+        except (UnreachableError, AuthError):
+            raise  # the share, not this file: the pass cannot go on
+        except RemoteError as exc:
+            # A refusal, a redirect elsewhere (never followed), an odd status: no token. As
+            # garbage it means a walk; a failed pass here would stop every upload for good.
+            log.info("the change beacon of /%s could not be read: %s", folder, exc)
             return beacon.Seen(present=True)
         with response:
             data = b""

@@ -102,6 +102,9 @@ TEMP_UPLOADS_META = "temp_uploads"  # JSON list: temp uploads started and not ye
 # JSON {folder: what its change beacon held when that folder was last walked}: a token,
 # beacon.ABSENT, or null (a beacon found by a walk and not read yet: walked at the next poll).
 BEACONS_META = "change_beacons"
+# JSON list: beacon folders whose subtree a pass changed, until the share answered the beacon
+# write (a write that failed, or an agent killed in between, is written at the next pass).
+BEACONS_OWED_META = "change_beacons_owed"
 NEXTCLOUD_ROOT_META = "share_root_etag"  # the root's ETag at the last pass that left nothing out
 # Plan actions that change the share: after them the change beacons are written.
 _SHARE_CHANGES = (
@@ -377,6 +380,7 @@ class Syncer:
                 dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump)
             )
         touched = _share_paths(prepared.plan)
+        self._owe_beacons(look, touched)  # before the first change: a kill may come at any time
         try:
             result = self.execute(
                 dataclasses.replace(prepared, allow_clock_jump=confirmed.clock_jump), checks
@@ -417,16 +421,31 @@ class Syncer:
         )
         return Look(walk, seen, changed)
 
+    def _owed_beacons(self) -> set[RelPath]:
+        try:
+            stored = json.loads(self.journal.meta_get(BEACONS_OWED_META) or "[]")
+        except ValueError:
+            return set()
+        return {f for f in stored if isinstance(f, str)} if isinstance(stored, list) else set()
+
+    def _owe_beacons(self, look: Look, touched: list[RelPath]) -> None:
+        owed = self._owed_beacons()
+        owed |= {f for f in look.seen if any(is_within(p, f) for p in touched)}
+        if owed and not look.nextcloud:
+            self.journal.meta_set(BEACONS_OWED_META, json.dumps(sorted(owed)))
+
     def _settle_beacons(self, look: Look, *, touched: list[RelPath], walked: bool) -> None:
-        """After the pass: write new tokens where this pass changed the share (and over
-        garbage at the root), then remember what each beacon held before the walk, when the
-        walk ran to its end. A beacon written by someone else meanwhile is remembered as
-        nothing, so the next poll walks again. A missing one is remembered as missing: only
-        a change through hoso creates it."""
+        """After the pass: write new tokens where this pass changed the share, where a
+        write is still owed, over garbage at the root, and at the root when a full walk found
+        none; then remember what each beacon held before the walk, when the walk ran to its
+        end. A beacon written by someone else meanwhile is remembered as nothing, so the next
+        poll walks again. A missing one is remembered as missing."""
         if look.nextcloud:
             return
         memory = self._beacon_memory()
         remembered = dict(memory)
+        owed = self._owed_beacons()
+        still_owed: set[RelPath] = set()
         for folder, before in look.seen.items():
             if folder and not before.present:
                 remembered.pop(folder, None)  # another agent's beacon gone: forget it
@@ -434,15 +453,20 @@ class Syncer:
             key = before.key
             if walked:
                 remembered[folder] = key
-            changed_here = any(is_within(p, folder) for p in touched)
+            changed_here = folder in owed or any(is_within(p, folder) for p in touched)
             if folder == "" and before.present and key is None:
                 changed_here = True  # garbage at the root: written anew, or every poll walks
+            if folder == "" and not before.present and walked and look.walk is Walk.FULL:
+                # Created: a manager's agent finds it at its walk, and tells this agent of its
+                # changes in here at the next poll (a school's records uploaded before beacons).
+                changed_here = True
             if not changed_here:
                 continue
             try:
                 written = self._write_beacon(folder, before)
             except HosoError as exc:
                 log.info("the change beacon of /%s was not written: %s", folder, exc)
+                still_owed.add(folder)  # no answer to the write: the next pass writes it
                 written = None
             if not walked:
                 continue
@@ -458,6 +482,9 @@ class Syncer:
                 remembered.setdefault(folder, None)  # read first at the next poll
         if remembered != memory:
             self.journal.meta_set(BEACONS_META, json.dumps(remembered, sort_keys=True))
+        if still_owed != owed:
+            stored = json.dumps(sorted(still_owed)) if still_owed else None
+            self.journal.meta_set(BEACONS_OWED_META, stored)
 
     def _write_beacon(self, folder: RelPath, before: beacon.Seen) -> str | None:
         """Write a new token over the beacon as it is now; what to remember for it: the new

@@ -66,9 +66,17 @@ def holding(paths: Iterable[RelPath], known: Mapping[RelPath, JournalEntry]) -> 
 
 
 def due(folders: Iterable[RelPath], subtrees: Iterable[RelPath]) -> Callable[[RelPath], bool]:
-    """The predicate list_tree asks: ``folders`` themselves, and all below ``subtrees``."""
-    named = set(folders)
+    """The predicate list_tree asks: ``folders`` themselves, and all below ``subtrees``; and
+    the folders above each of them, so that each is reached through its parent's listing by
+    the share's own spelling (an NFD folder's name built from the journal's NFC one is not
+    found, and its files would look deleted on the share)."""
     below = tuple(subtrees)
+    named: set[RelPath] = set()
+    for folder in (*folders, *below):
+        while folder and folder not in named:
+            named.add(folder)
+            folder = parent_of(folder)
+    named.add("")
     return lambda path: path in named or any(is_within(path, top) for top in below)
 
 
