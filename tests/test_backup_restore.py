@@ -303,3 +303,40 @@ def test_a_full_disk_stops_the_restore_with_nothing_half_written(
     assert all(seen == expected[path] for path, seen in found.items())
     assert len(found) < len(expected)
     assert no_temps(target)
+
+
+class SavedDuring(Repository):
+    """A repository whose first pack read happens while the teacher saves a file the
+    restore is about to write (the records folder is live): real files, real timing."""
+
+    saved: Path | None = None
+
+    def read_blobs(self, entries: list[BlobEntry]) -> list:
+        if self.saved is not None and not self.saved.exists():
+            write(self.saved, b"the teacher's edit of tonight")
+        return super().read_blobs(entries)
+
+
+def test_a_file_saved_in_the_target_during_the_restore_is_never_replaced(
+    tmp_path: Path,
+) -> None:
+    """Without --overwrite no existing file is replaced: one that appears under a restored
+    name after the survey (saved by the teacher, brought by the sync) keeps its content, and
+    the error names it; the other files are restored, no temp is left."""
+    root = tmp_path / "HoSo"
+    write(root / "Tuần 1" / "Bài 1.docx", noise(40_000, 1))
+    write(root / "Tuần 1" / "Bài 2.docx", noise(40_000, 2))
+    Repository.init(tmp_path / "repo", PASSPHRASE, kdf=CHEAP)
+    repo = SavedDuring.open(tmp_path / "repo", PASSPHRASE)
+    snapshot_id = backup(repo, root)
+    target = tmp_path / "out"
+    repo.saved = target / "Tuần 1" / "Bài 1.docx"
+
+    with pytest.raises(LocalError, match="Bài 1.docx") as raised:
+        restore(repo, snapshot_id, [], target, mark=True)
+
+    assert raised.value.exit_code == ExitCode.PARTIAL
+    assert repo.saved.read_bytes() == b"the teacher's edit of tonight"
+    assert (target / "Tuần 1" / "Bài 2.docx").read_bytes() == noise(40_000, 2)
+    assert no_temps(target)
+    assert set(restored_marker.read(target)) == {"Tuần 1/Bài 2.docx"}
