@@ -340,3 +340,39 @@ def test_a_file_saved_in_the_target_during_the_restore_is_never_replaced(
     assert (target / "Tuần 1" / "Bài 2.docx").read_bytes() == noise(40_000, 2)
     assert no_temps(target)
     assert set(restored_marker.read(target)) == {"Tuần 1/Bài 2.docx"}
+
+
+class LinkPlantedDuring(Repository):
+    """A repository whose first pack read happens as someone swaps a folder of the target
+    for a link out of it (the records folder is live, a synced share can plant links)."""
+
+    swap: tuple[Path, Path] | None = None  # (folder, where the link points)
+
+    def read_blobs(self, entries: list[BlobEntry]) -> list:
+        if self.swap is not None and not self.swap[0].is_symlink():
+            folder, outside = self.swap
+            folder.rename(folder.with_name(folder.name + " (moved)"))
+            folder.symlink_to(outside, target_is_directory=True)
+        return super().read_blobs(entries)
+
+
+def test_a_link_planted_during_the_restore_stops_it_and_leaves_no_temp_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """The link stops the restore naming it; nothing is written through it, and the other
+    folders' verified temps are removed, not left hidden for ever."""
+    root = tmp_path / "HoSo"
+    write(root / "A" / "Bài 1.docx", noise(40_000, 1))
+    write(root / "B" / "Bài 2.docx", noise(40_000, 2))
+    Repository.init(tmp_path / "repo", PASSPHRASE, kdf=CHEAP)
+    repo = LinkPlantedDuring.open(tmp_path / "repo", PASSPHRASE)
+    snapshot_id = backup(repo, root)
+    target, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    repo.swap = (target / "A", outside)
+
+    with pytest.raises(LocalError, match="A"):
+        restore(repo, snapshot_id, [], target)
+
+    assert list(outside.iterdir()) == []
+    assert list((target / "B").iterdir()) in ([], [target / "B" / "Bài 2.docx"])
