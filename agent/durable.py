@@ -148,10 +148,15 @@ def create_new_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o600) -> 
         temp.install(replace=False)
 
 
-def rename_no_replace_at(src_fd: int, src_name: str, dst_fd: int, dst_name: str) -> None:
-    """:func:`rename_no_replace` between two open folders."""
+def rename_no_replace_at(
+    src_fd: int, src_name: str, dst_fd: int, dst_name: str, *, sync: bool = True
+) -> None:
+    """:func:`rename_no_replace` between two open folders; ``sync=False``: the caller makes
+    the folders durable itself, once for many renames (a restore)."""
     _no_replace(src_fd, src_name, dst_fd, dst_name)
     _unlink_quietly(src_fd, src_name, only_if_same_as=(dst_fd, dst_name))
+    if not sync:
+        return
     fsync_dir_at(dst_fd)
     if not _same_folder(src_fd, dst_fd):
         fsync_dir_at(src_fd)

@@ -44,10 +44,16 @@ MANY_RECORDS = 50  # uploads that are worth the second
 
 @dataclass(frozen=True)
 class Checked:
-    """A record's findings, and the file as it was when they were found."""
+    """A record's findings, and the file as it was when they were found: its stamp, and
+    its inode and change time (``same_file``), which a tool that saves a file of the same
+    size and sets its modification time back cannot set back."""
 
     stamp: ValidationStamp
     findings: tuple[Finding, ...]
+    identity: tuple[int, int, int]
+
+    def same_file(self, stamp: ValidationStamp, st: os.stat_result) -> bool:
+        return self.stamp == stamp and self.identity == _identity(st)
 
 
 @dataclass
@@ -122,7 +128,7 @@ class Validator:
                 result.unchanged += 1
                 continue
             early = ready.get(path) if ready else None
-            if early is not None and early.stamp == now_stamp:
+            if early is not None and early.same_file(now_stamp, st):
                 findings = list(early.findings)
             else:
                 checked = self.validate(path, file, st, today)
@@ -369,7 +375,7 @@ class PassChecks:
             return  # not a record, or unchanged since its last check (finish() keeps it)
         findings = self.validator.validate(path, file, st, self.today)
         if findings is not None:
-            self._ready[path] = Checked(now_stamp, tuple(findings))
+            self._ready[path] = Checked(now_stamp, tuple(findings), _identity(st))
 
 
 @dataclass(frozen=True)
@@ -379,6 +385,10 @@ class _Context:
     known: Mapping[RelPath, ValidationStamp]  # the records' stamps when the pass started
     stamp: str
     ignore: local.IgnoreRules
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 def _changed(report: Report) -> list[RelPath]:

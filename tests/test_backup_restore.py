@@ -303,3 +303,76 @@ def test_a_full_disk_stops_the_restore_with_nothing_half_written(
     assert all(seen == expected[path] for path, seen in found.items())
     assert len(found) < len(expected)
     assert no_temps(target)
+
+
+class SavedDuring(Repository):
+    """A repository whose first pack read happens while the teacher saves a file the
+    restore is about to write (the records folder is live): real files, real timing."""
+
+    saved: Path | None = None
+
+    def read_blobs(self, entries: list[BlobEntry]) -> list:
+        if self.saved is not None and not self.saved.exists():
+            write(self.saved, b"the teacher's edit of tonight")
+        return super().read_blobs(entries)
+
+
+def test_a_file_saved_in_the_target_during_the_restore_is_never_replaced(
+    tmp_path: Path,
+) -> None:
+    """Without --overwrite no existing file is replaced: one that appears under a restored
+    name after the survey (saved by the teacher, brought by the sync) keeps its content, and
+    the error names it; the other files are restored, no temp is left."""
+    root = tmp_path / "HoSo"
+    write(root / "Tuần 1" / "Bài 1.docx", noise(40_000, 1))
+    write(root / "Tuần 1" / "Bài 2.docx", noise(40_000, 2))
+    Repository.init(tmp_path / "repo", PASSPHRASE, kdf=CHEAP)
+    repo = SavedDuring.open(tmp_path / "repo", PASSPHRASE)
+    snapshot_id = backup(repo, root)
+    target = tmp_path / "out"
+    repo.saved = target / "Tuần 1" / "Bài 1.docx"
+
+    with pytest.raises(LocalError, match="Bài 1.docx") as raised:
+        restore(repo, snapshot_id, [], target, mark=True)
+
+    assert raised.value.exit_code == ExitCode.PARTIAL
+    assert repo.saved.read_bytes() == b"the teacher's edit of tonight"
+    assert (target / "Tuần 1" / "Bài 2.docx").read_bytes() == noise(40_000, 2)
+    assert no_temps(target)
+    assert set(restored_marker.read(target)) == {"Tuần 1/Bài 2.docx"}
+
+
+class LinkPlantedDuring(Repository):
+    """A repository whose first pack read happens as someone swaps a folder of the target
+    for a link out of it (the records folder is live, a synced share can plant links)."""
+
+    swap: tuple[Path, Path] | None = None  # (folder, where the link points)
+
+    def read_blobs(self, entries: list[BlobEntry]) -> list:
+        if self.swap is not None and not self.swap[0].is_symlink():
+            folder, outside = self.swap
+            folder.rename(folder.with_name(folder.name + " (moved)"))
+            folder.symlink_to(outside, target_is_directory=True)
+        return super().read_blobs(entries)
+
+
+def test_a_link_planted_during_the_restore_stops_it_and_leaves_no_temp_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """The link stops the restore naming it; nothing is written through it, and the other
+    folders' verified temps are removed, not left hidden for ever."""
+    root = tmp_path / "HoSo"
+    write(root / "A" / "Bài 1.docx", noise(40_000, 1))
+    write(root / "B" / "Bài 2.docx", noise(40_000, 2))
+    Repository.init(tmp_path / "repo", PASSPHRASE, kdf=CHEAP)
+    repo = LinkPlantedDuring.open(tmp_path / "repo", PASSPHRASE)
+    snapshot_id = backup(repo, root)
+    target, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    repo.swap = (target / "A", outside)
+
+    with pytest.raises(LocalError, match="A"):
+        restore(repo, snapshot_id, [], target)
+
+    assert list(outside.iterdir()) == []
+    assert list((target / "B").iterdir()) in ([], [target / "B" / "Bài 2.docx"])

@@ -812,8 +812,11 @@ def test_hook_commands_a_broken_target_is_named_with_exit_2(
     config, env, _mark = lazy
     done = run_hoso("--config", str(config), "broken", env=env)
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: The command broken cannot be loaded (")
-    assert "hoso_no_such_module" in done.stderr and "switch that plugin off" in done.stderr
+    assert done.stderr.startswith(
+        "Error: The command broken of the plugin hoso_lazy cannot be loaded ("
+    )
+    assert "hoso_no_such_module" in done.stderr
+    assert "[plugins.hoso_lazy] enabled = false" in done.stderr
     assert done.stdout == ""
 
 
@@ -1138,3 +1141,37 @@ def test_plugins_answer_in_the_language_of_the_caller_s_thread(tmp_path: Path) -
     assert english.rule == "en" and vietnamese.rule == "vi"
     with language("vi"):
         assert vietnamese.message == _("Overview") != english.message
+
+
+def test_a_plugin_command_that_cannot_load_names_its_plugin(tmp_path: Path) -> None:
+    """Two plugins declare `hello`, neither loadable: the first in call order is tried, and
+    the message names that plugin, to reinstall or switch off (exit 2); `hoso --help` still
+    lists every command."""
+    site = tmp_path / "site"
+    for name, target in (("hoso_aaa", "no_such_module_here:cmd"), ("hoso_bbb", "os:sep")):
+        install_plugin(
+            site,
+            name,
+            f"""
+            from agent.hooks import hookimpl
+            from agent.lazycommand import LazyCommand
+
+            @hookimpl
+            def hoso_commands():
+                return [LazyCommand("hello", "Say hello.", "{target}")]
+            """,
+        )
+    cfg = make_config(tmp_path)
+    configmod.write_private(
+        cfg.path,
+        f'root = "{cfg.root}"\nstate_dir = "{tmp_path / "state"}"\n[remote]\nurl = "http://x/"\n',
+    )
+    env = {"PYTHONPATH": str(site)}
+    listed = run_hoso("--config", str(cfg.path), "--help", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "hello" in listed.stdout and "sync" in listed.stdout
+    done = run_hoso("--config", str(cfg.path), "hello", env=env)
+    assert done.returncode == 2, done.stderr
+    used = "hoso_bbb" if "os:sep" in done.stderr else "hoso_aaa"
+    assert f"The command hello of the plugin {used} cannot be loaded" in done.stderr
+    assert f"[plugins.{used}] enabled = false" in done.stderr

@@ -11,7 +11,9 @@ twin folders of one share, with real documents, the real plugin and its reader p
 from __future__ import annotations
 
 import json
+import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -333,3 +335,41 @@ def test_an_analysis_that_fails_is_a_fault_of_the_caller_and_the_worker_goes_on(
             box.analyse(broken, wrong)
     finally:
         box.close()
+
+
+def same_size(first: Path, second: Path) -> None:
+    """Pad the smaller .docx with a zip comment so that both have one size."""
+    small, large = sorted((first, second), key=lambda p: p.stat().st_size)
+    with zipfile.ZipFile(small, "a") as archive:
+        archive.comment = b"x" * (large.stat().st_size - small.stat().st_size)
+    assert first.stat().st_size == second.stat().st_size
+
+
+def test_early_findings_are_not_used_for_a_same_size_file_with_its_time_set_back(
+    tmp_path: Path,
+) -> None:
+    """A tool that saves a file of the same size and sets its modification time back (a
+    copy keeping times, an unzip) leaves size and mtime as they were checked: the content
+    changed all the same, so the early findings must not be stored for it."""
+    share = Share(None, "http://127.0.0.1:9/", "/", "u", "p", tmp_path)  # type: ignore[arg-type]
+    agent = Agent(tmp_path, share)
+    assert agent.root is not None
+    plan = records(agent.root, WEEK)["good"]
+    path = f"{WEEK}/{plan.name}"
+    other = make_docx(tmp_path / "other.docx", no_reflection())
+    same_size(plan, other)
+    with open_validator(agent.config) as validator:
+        checks = PassChecks(validator, today=date.today())
+        checks.ahead([path])
+        wait_until(lambda: path in checks.ready, 60, "the early check")
+        assert rules(list(checks.ready[path].findings), path) == set()
+        before = plan.stat()
+        other.replace(plan)
+        os.utime(plan, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert (plan.stat().st_size, plan.stat().st_mtime_ns) == (
+            before.st_size,
+            before.st_mtime_ns,
+        )
+        result = checks.finish(Report(uploaded=[path]))
+        assert rules(result.findings, path) == {"khbd.reflection-missing"}
+        assert [s.finding for s in validator.journal.findings()] == result.findings

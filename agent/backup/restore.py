@@ -13,7 +13,9 @@ Invariants:
   holds a few batches of at most 8 MiB, never the repository.
 - Existing files that differ from the snapshot are never replaced without ``overwrite``; then
   ``before_overwrite`` sees all of them before the first one is touched. Existing files equal
-  to the snapshot's are left alone.
+  to the snapshot's are left alone. A file that appears under a restored name while the
+  restore runs (the teacher saves it, the sync brings it) is never replaced: the restored
+  copy takes its name only where nothing is, and LocalError names the files kept out so.
 - A blob no copy of which is sound keeps out the files that use it, and only those: the
   others are restored (and marked), then BackupDamaged names every file kept out and why
   (exit 1). A local error (a full disk) stops the restore; the files verified before it take
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import durable
 from .. import restored as restored_marker
 from ..errors import BackupDamaged, LocalError, UsageError
 from ..i18n import _, ngettext
@@ -103,20 +106,39 @@ def restore(
         )
     if conflicts:
         before_overwrite(conflicts)
-    result, failed = _write_all(repo, items, target, identical)
+    replace = {dest.relative_to(target).as_posix() for dest in conflicts}
+    result, failed, appeared = _write_all(repo, items, target, identical, replace)
     if mark:
         # Every file now as in the snapshot, for the first sync: the share's other version
         # of one of them is newer (the teacher's own later edit, a manager's comment).
-        left_out = {path for path, _problem in failed}
+        left_out = {path for path, _problem in failed} | set(appeared)
         as_restored = {
             item.path: RestoredFile(item.entry["sha256"], _on_share(item.entry), wanted=wanted)
             for item in items
             if item.entry["type"] != DIR and item.path not in left_out
         }
         restored_marker.add(target, as_restored, snapshot=found_id, time=snapshot["time"])
+    if appeared:
+        raise _appeared(appeared, target, failed)
     if failed:
         raise _not_restored(failed)
     return result
+
+
+def _appeared(
+    appeared: list[str], target: Path, failed: list[tuple[str, BackupDamaged]]
+) -> LocalError:
+    """One error naming every file saved under a restored name during the restore."""
+    message = ngettext(
+        "{n} file appeared in {target} while the restore ran and was kept as it is; the "
+        "backup's version of it was not written. Restore it again, adding --overwrite to "
+        "replace it:\n{files}",
+        "{n} files appeared in {target} while the restore ran and were kept as they are; the "
+        "backup's versions of them were not written. Restore them again, adding --overwrite "
+        "to replace them:\n{files}",
+        len(appeared),
+    ).format(n=len(appeared), target=target, files="\n".join(f"  {p}" for p in appeared))
+    return LocalError(f"{message}\n{_not_restored(failed)}" if failed else message)
 
 
 def _not_restored(failed: list[tuple[str, BackupDamaged]]) -> BackupDamaged:
@@ -198,8 +220,8 @@ def _same_content(safe: SafeRoot, path: str, info: os.stat_result, entry: dict[s
 
 
 def _write_all(
-    repo: Repository, items: list[_Item], target: Path, identical: set[str]
-) -> tuple[RestoreResult, list[tuple[str, BackupDamaged]]]:
+    repo: Repository, items: list[_Item], target: Path, identical: set[str], replace: set[str]
+) -> tuple[RestoreResult, list[tuple[str, BackupDamaged]], list[str]]:
     safe = SafeRoot(target)
     folders = [item for item in items if item.entry["type"] == DIR]
     files = [item for item in items if item.entry["type"] != DIR and item.path not in identical]
@@ -212,7 +234,7 @@ def _write_all(
         if parent:
             with _local_errors(target / parent):
                 safe.makedirs(parent)
-    written, failed = _restore_files(repo, files, safe)
+    written, failed, appeared = _restore_files(repo, files, safe, replace)
     # Folder metadata last, deepest first: writing inside a folder changes its mtime, and a
     # read-only folder must still accept its files.
     for item in reversed(folders):
@@ -223,19 +245,22 @@ def _write_all(
     with ThreadPoolExecutor(_FOLDER_SYNCS, thread_name_prefix="hoso-restore") as pool:
         list(pool.map(fsync_folder, changed))
     skipped = [(path, _("already as in the backup")) for path in sorted(identical)]
-    return RestoreResult(len(files) - len(failed), written, skipped), failed
+    restored = len(files) - len(failed) - len(appeared)
+    return RestoreResult(restored, written, skipped), failed, appeared
 
 
 def _restore_files(
-    repo: Repository, files: list[_Item], safe: SafeRoot
-) -> tuple[int, list[tuple[str, BackupDamaged]]]:
+    repo: Repository, files: list[_Item], safe: SafeRoot, replace: set[str]
+) -> tuple[int, list[tuple[str, BackupDamaged]], list[str]]:
     """Restore the files in two steps: every file is written and verified under a temp name,
     its blobs read pack by pack (blobfetch) and written where they go (assemble); one sync
     makes them all durable at once (a sync per file made restores three times slower), then
     each takes its name. A file a damaged blob spoils is left out, the others go on: (bytes
-    restored, the files left out and why). A local error stops the writing; the files verified
-    before it still take their names, none is ever half-written under one."""
+    restored, the files left out and why, the files that appeared meanwhile). A local error
+    stops the writing; the files verified before it still take their names, none is ever
+    half-written under one. Only the paths of ``replace`` may replace an existing file."""
     writers = Writers(safe, _local_errors)
+    appeared: list[str] = []
     places: dict[str, list[tuple[int, int]]] = {}  # blob → (file number, offset) it goes to
     try:
         for item in files:
@@ -255,10 +280,11 @@ def _restore_files(
     finally:
         writers.close()
         try:
-            _install(writers.complete, safe)
+            appeared = _install(writers.complete, safe, replace)
         finally:
             writers.discard()
-    return sum(size for _temp, _dest, size in writers.complete), writers.failed
+    written = sum(size for _temp, dest, size in writers.complete if dest not in appeared)
+    return written, writers.failed, appeared
 
 
 def _first_needs(reading: Plan, places: dict[str, list[tuple[int, int]]]) -> list[int]:
@@ -270,9 +296,11 @@ def _first_needs(reading: Plan, places: dict[str, list[tuple[int, int]]]) -> lis
     return list(order)
 
 
-def _install(ready: list[tuple[str, str, int]], safe: SafeRoot) -> None:
+def _install(ready: list[tuple[str, str, int]], safe: SafeRoot, replace: set[str]) -> list[str]:
     """Make the verified temps durable with one sync, then give each its name, folder by
-    folder; those that could not take it are removed."""
+    folder; those that could not take it are removed. A name outside ``replace`` is taken
+    only where nothing is: the paths found taken are returned."""
+    appeared: list[str] = []
     by_folder: dict[str, list[tuple[str, str]]] = {}
     for temp, dest, _size in ready:
         by_folder.setdefault(_parent(dest), []).append((_name(temp), _name(dest)))
@@ -283,10 +311,21 @@ def _install(ready: list[tuple[str, str, int]], safe: SafeRoot) -> None:
                 names = by_folder[parent]
                 while names:
                     temp, name = names[-1]
-                    with _local_errors(safe.root / parent / name):
-                        folder.replace(temp, name)
+                    dest = f"{parent}/{name}" if parent else name
+                    with _local_errors(safe.root / dest):
+                        if dest in replace:
+                            folder.replace(temp, name)
+                        else:
+                            try:
+                                durable.rename_no_replace_at(
+                                    folder.fd, temp, folder.fd, name, sync=False
+                                )
+                            except FileExistsError:
+                                folder.unlink(temp, missing_ok=True)
+                                appeared.append(dest)
                     names.pop()
             del by_folder[parent]
+        return sorted(appeared)
     finally:
         for parent, names in by_folder.items():  # not renamed: an error stopped us
             with contextlib.suppress(OSError), safe.folder(parent) as folder:

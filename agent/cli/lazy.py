@@ -38,6 +38,7 @@ _PLUGINS = "hoso.plugins"
 _DECLARED = "hoso.declared"
 _REGISTERED = "hoso.registered"
 _LISTING = "hoso.listing"
+_OWNERS = "hoso.owners"
 
 
 class LazyGroup(click.Group):
@@ -67,7 +68,7 @@ class LazyGroup(click.Group):
             return self.commands.get(cmd_name)
         if ctx.meta.get(_LISTING):  # `hoso --help`: the declared line, nothing imported
             return click.Command(cmd_name, help=declared.help)
-        return _load(declared)
+        return _load(declared, ctx.find_root().meta.get(_OWNERS, {}).get(cmd_name))
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -94,14 +95,26 @@ class LazyGroup(click.Group):
         meta = ctx.find_root().meta
         if _DECLARED not in meta:
             declared: dict[str, LazyCommand] = {}
+            owners: dict[str, str] = {}  # command name → the plugin whose it is
             for plugin, command in _plugins(ctx).commands():
                 if command.name in self.lazy:
                     log.warning(
                         "plugin %s: %s is a built-in command; ignored", plugin, command.name
                     )
                     continue
-                declared.setdefault(command.name, command)
+                if command.name in declared:
+                    log.warning(
+                        "plugins %s and %s both declare the command %s; %s's is used",
+                        owners[command.name],
+                        plugin,
+                        command.name,
+                        owners[command.name],
+                    )
+                    continue
+                declared[command.name] = command
+                owners[command.name] = plugin
             meta[_DECLARED] = declared
+            meta[_OWNERS] = owners
         declared = meta[_DECLARED]
         return declared
 
@@ -113,9 +126,10 @@ class LazyGroup(click.Group):
             _plugins(ctx).register_commands(self)
 
 
-def _load(declared: LazyCommand) -> click.Command:
-    """Import a declared command; a plugin whose command cannot be imported is named, with
-    what to do, rather than told as an unknown command."""
+def _load(declared: LazyCommand, plugin: str | None) -> click.Command:
+    """Import a declared command (a built-in one when ``plugin`` is None); a plugin whose
+    command cannot be imported is named, with what to do, rather than told as an unknown
+    command."""
     from ..errors import UsageError
     from ..i18n import _
 
@@ -128,11 +142,19 @@ def _load(declared: LazyCommand) -> click.Command:
             return command
         problem = f"{declared.target} is a {type(command).__name__}, not a click command"
     log.error("command %s (%s): %s", declared.name, declared.target, problem)
+    if plugin is None:
+        raise UsageError(
+            _(
+                "The command {name} cannot be loaded ({problem}). Reinstall the plugin that "
+                "adds it, or switch that plugin off in the config file."
+            ).format(name=declared.name, problem=problem)
+        )
     raise UsageError(
         _(
-            "The command {name} cannot be loaded ({problem}). Reinstall the plugin that adds "
-            "it, or switch that plugin off in the config file."
-        ).format(name=declared.name, problem=problem)
+            "The command {name} of the plugin {plugin} cannot be loaded ({problem}). "
+            "Reinstall that plugin, or switch it off in the config file: "
+            "[plugins.{plugin}] enabled = false."
+        ).format(name=declared.name, plugin=plugin, problem=problem)
     )
 
 
