@@ -60,7 +60,9 @@ SECOND_PC = "-pc2"
 # memory. Everything else stays as shipped (poll interval, settle, validation plugin...).
 DEFAULT_SETTINGS = {"ui.enabled": False}
 HOSO_PROBE = "Tuần 35/Toán/Bài mới - phiếu bài tập (probe).docx"
-MANAGER_PROBE = "Tuần 3/Toán/Nhận xét của tổ trưởng (probe).docx"
+MANAGER_PROBE = "Tuần 3/Toán/Nhận xét của tổ trưởng (probe).docx"  # last term's folder
+MANAGER_RECENT_PROBE = "Tuần 35/Tiếng Việt/Góp ý của tổ trưởng (probe).docx"  # this week's
+DAY = 86_400.0
 SAMPLE_SECONDS = 5.0  # how often agents' memory is sampled in the idle window
 MiB = 1024 * 1024
 
@@ -272,6 +274,23 @@ def copy_tree(source: Path, target: Path) -> None:
     """A real copy (never hard links: an agent or the server writing one copy must not
     change another teacher's files)."""
     subprocess.run(["cp", "-a", f"{source}/.", str(target)], check=True)
+
+
+def date_like_a_school_year(root: Path, now: float) -> None:
+    """Give the tree the dates a real one has at the end of a school year: week N's files and
+    folders were last written in week N (the last week is this one), the books that go on all
+    year (homeroom, SHCM minutes) two days ago. A tree written a moment ago would make every
+    folder "recent" to an agent that lists recently changed folders more often."""
+    weeks = [int(m.group(1)) for p in root.rglob("*") if (m := _WEEK.search(p.name))]
+    last = max(weeks, default=1)
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        week = next((int(m.group(1)) for part in path.relative_to(root).parts
+                     if (m := _WEEK.match(part))), None)
+        age = (last - week) * 7 * DAY + DAY if week is not None else 2 * DAY
+        os.utime(path, (now - age, now - age), follow_symlinks=False)
+
+
+_WEEK = re.compile(r"^Tuần (\d+)")
 
 
 def start_agent(pc: Pc) -> None:
@@ -504,16 +523,23 @@ def run_probes(server: DavServer, pcs: list[Pc], probe_timeout: float,
         awaited.append(_Awaited("hoso change → 2nd PC", second.root / HOSO_PROBE, len(saved),
                                 started, probe_timeout))
 
-    put_started = time.monotonic()
-    parent = MANAGER_PROBE.rsplit("/", 1)[0]
+    for what, path in (("manager's file → owner's folder", MANAGER_PROBE),
+                       ("manager's file, this week → owner's folder", MANAGER_RECENT_PROBE)):
+        put_started = time.monotonic()
+        _manager_put(server, owner.login, path, comment)
+        awaited.append(_Awaited(what, owner.root / path, len(comment), put_started,
+                                manager_timeout))
+    return await_arrivals(awaited)
+
+
+def _manager_put(server: DavServer, login: str, path: str, body: bytes) -> None:
+    """The principal drops a file into a teacher's folder with a plain WebDAV client."""
+    parent = path.rsplit("/", 1)[0]
     for depth in range(1, parent.count("/") + 2):  # 405 where the folder is there already
-        server.request("MKCOL", f"{owner.login}/{'/'.join(parent.split('/')[:depth])}/")
-    status, _body = server.request("PUT", f"{owner.login}/{MANAGER_PROBE}", comment)
+        server.request("MKCOL", f"{login}/{'/'.join(parent.split('/')[:depth])}/")
+    status, _body = server.request("PUT", f"{login}/{path}", body)
     if status not in (200, 201, 204):
         raise BenchError(f"the manager's PUT answered HTTP {status}")
-    awaited.append(_Awaited("manager's file → owner's folder", owner.root / MANAGER_PROBE,
-                            len(comment), put_started, manager_timeout))
-    return await_arrivals(awaited)
 
 
 # --- one run: a server and N agents ----------------------------------------------------------
@@ -553,6 +579,7 @@ def bench_school(kind: str, teachers: int, args: argparse.Namespace, work: Path,
     source = work / "corpus"
     if not source.exists():
         corpus.generate(source, args.files, args.seed, max_bytes=args.max_bytes)
+        date_like_a_school_year(source, time.time())  # `cp -a` keeps the dates
     files = len(corpus.records(source))
     folders = len(corpus.folders_of(corpus.records(source))) + 1
     load_before = _loadavg()
@@ -644,7 +671,7 @@ def render_markdown(results: list[RunResult], command: str) -> str:
     head = ["server", "teachers (PCs)", "folders/agent", "first passes s (max)",
             "req/min/agent mean", "max", "server CPU % of a core", "agent CPU % mean", "max",
             "agent RSS MiB mean", "max", "hoso change → share s", "→ 2nd PC s",
-            "manager's file → owner s"]
+            "manager's file, old week → owner s", "this week → owner s"]
     lines = [
         "# hoso school benchmark", "",
         f"Command: `{command}`  ",
@@ -667,6 +694,7 @@ def render_markdown(results: list[RunResult], command: str) -> str:
             f"{cpu[0]:.2f}", f"{cpu[1]:.2f}", f"{rss[0]:.0f}", f"{rss[1]:.0f}",
             probes.get("hoso change → share", "—"), probes.get("hoso change → 2nd PC", "—"),
             probes.get("manager's file → owner's folder", "—"),
+            probes.get("manager's file, this week → owner's folder", "—"),
         ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
