@@ -83,7 +83,8 @@ def test_three_idle_agents_are_measured_and_a_saved_file_arrives(tmp_path: Path)
     probes = {p["what"]: p for p in run["probes"]}
     assert probes["hoso change → share"]["seconds"] is not None
     assert set(probes) == {"hoso change → share", "hoso change → 2nd PC",
-                           "manager's file → owner's folder"}
+                           "manager's file → owner's folder",
+                           "manager's file, this week → owner's folder"}
     # Everything it started is gone: the agents (stopped by SIGTERM, exit 0) and the server.
     assert set(run["exit_codes"].values()) == {0}
     assert not [pid for pid in run["pids"] if Path(f"/proc/{pid}").exists()]

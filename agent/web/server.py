@@ -2,7 +2,8 @@
 
 cheroot (the WSGI server `hoso demo` already uses for its share) serves the Flask
 application on the loopback only, on ``[ui] port`` or a free port. The application is built
-at the first request: an agent whose page nobody opens never imports Flask. Whoever serves writes
+before the port is announced: built at the first request, it made that request (`hoso ui`'s
+/health, 2 s at most) wait for Flask's import on a loaded PC. Whoever serves writes
 ``<state dir>/ui.json`` (0600: the port and its process) so that `hoso ui` finds the page
 already open instead of starting a second one, and removes it when it stops.
 """
@@ -27,6 +28,7 @@ from cheroot import wsgi
 from ..durable import write_atomic
 from ..log import get_logger
 from . import access
+from .app import create_app
 from .site import Site
 
 log = get_logger(__name__)
@@ -48,24 +50,6 @@ class _Watched:
 
     def __call__(self, environ: dict, start_response: object) -> object:
         self.last_request = time.monotonic()
-        return self.app(environ, start_response)  # type: ignore[operator]
-
-
-class _BuiltWhenAsked:
-    """The Flask application, imported and built at the first request (then kept)."""
-
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self.app: object | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict, start_response: object) -> object:
-        if self.app is None:
-            with self._lock:  # cheroot's threads may all ask at once
-                if self.app is None:
-                    from .app import create_app
-
-                    self.app = create_app(self.site)
         return self.app(environ, start_response)  # type: ignore[operator]
 
 
@@ -111,7 +95,7 @@ def serve(config_path: Path, state_dir: Path, port: int = 0) -> Served:
     address = state_dir / ADDRESS_FILE
     try:
         access.install_secret(state_dir)  # made now: `hoso ui` proves the page by it
-        watched = _Watched(_BuiltWhenAsked(site), site)
+        watched = _Watched(create_app(site), site)
         # How `hoso ui` finds the page: a page no one can find is not served at all.
         write_atomic(address, json.dumps({"port": bound, "pid": os.getpid()}).encode())
     except BaseException:
